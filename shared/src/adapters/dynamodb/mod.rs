@@ -1,0 +1,250 @@
+//! DynamoDB adapters. Table layouts are documented in the README ("Data model") and declared in
+//! `template.yaml`, from which the tests provision their tables.
+
+mod directory;
+mod inbox;
+mod notifications;
+
+pub use directory::DynamoDirectory;
+pub use inbox::DynamoInboxStore;
+pub use notifications::DynamoNotificationStore;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::Backoff;
+use crate::error::{StoreError, StoreResult};
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Maps an SDK failure to the store's error kinds: conditional-check failures are conflicts,
+/// throttling / 5xx / timeouts are transient, the rest are plain failures.
+pub(crate) fn classify<E>(e: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let text = DisplayErrorContext(&e).to_string();
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Transient(text)
+        }
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or_default();
+            if code == "ConditionalCheckFailedException" {
+                StoreError::Conflict(text)
+            } else if is_transient_code(code) || se.raw().status().is_server_error() {
+                StoreError::Transient(text)
+            } else {
+                StoreError::Other(text)
+            }
+        }
+        _ => StoreError::Other(text),
+    }
+}
+
+pub(crate) fn is_transient_code(code: &str) -> bool {
+    code.contains("Throttl")
+        || code.contains("ThroughputExceeded")
+        || code.contains("RequestLimitExceeded")
+        || code.contains("InternalServer")
+        || code.contains("InternalError")
+        || code.contains("InternalFailure")
+        || code.contains("ServiceUnavailable")
+        || code == "TransactionConflictException"
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::InvalidData(format!("item has no string attribute {name}")))
+}
+
+pub(crate) fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> StoreResult<T> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::InvalidData(e.to_string()))
+}
+
+pub(crate) fn to_item<T: serde::Serialize>(value: &T) -> StoreResult<Item> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::InvalidData(e.to_string()))
+}
+
+pub(crate) fn to_attr<T: serde::Serialize>(value: &T) -> StoreResult<AttributeValue> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::InvalidData(e.to_string()))
+}
+
+/// Encodes the key attributes of the last returned item as an opaque continuation token.
+pub(crate) fn encode_token(item: &Item, key_attrs: &[&str]) -> StoreResult<String> {
+    let mut map = serde_json::Map::new();
+    for name in key_attrs {
+        let value = match item.get(*name) {
+            Some(AttributeValue::S(v)) => serde_json::json!({ "S": v }),
+            Some(AttributeValue::N(v)) => serde_json::json!({ "N": v }),
+            _ => {
+                return Err(StoreError::InvalidData(format!(
+                    "key attribute {name} missing"
+                )));
+            }
+        };
+        map.insert(name.to_string(), value);
+    }
+    Ok(URL_SAFE_NO_PAD.encode(serde_json::Value::Object(map).to_string()))
+}
+
+/// Decodes a continuation token; anything we did not issue is rejected, naming `nextToken`.
+pub(crate) fn decode_token(token: &str, key_attrs: &[&str]) -> StoreResult<Item> {
+    let invalid = || StoreError::InvalidData("nextToken is not a token this service issued".into());
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let obj = value.as_object().ok_or_else(invalid)?;
+    if obj.len() != key_attrs.len() {
+        return Err(invalid());
+    }
+    let mut item = Item::new();
+    for name in key_attrs {
+        let attr = obj
+            .get(*name)
+            .and_then(|v| v.as_object())
+            .ok_or_else(invalid)?;
+        let v = match (
+            attr.get("S").and_then(|v| v.as_str()),
+            attr.get("N").and_then(|v| v.as_str()),
+        ) {
+            (Some(sv), None) => s(sv),
+            (None, Some(nv)) if nv.parse::<f64>().is_ok() => n(nv),
+            _ => return Err(invalid()),
+        };
+        item.insert(name.to_string(), v);
+    }
+    Ok(item)
+}
+
+/// Runs a query page by page until `limit` items (after any filter) are collected. Asks for one
+/// more than needed so that the token is only returned when another item really exists.
+pub(crate) async fn query_page(
+    build: impl Fn() -> QueryFluentBuilder,
+    key_attrs: &[&str],
+    limit: usize,
+    after: Option<&str>,
+) -> StoreResult<(Vec<Item>, Option<String>)> {
+    let limit = limit.max(1);
+    let mut start = after.map(|t| decode_token(t, key_attrs)).transpose()?;
+    let mut items: Vec<Item> = Vec::new();
+    loop {
+        let want = (limit + 1 - items.len()) as i32;
+        let out = build()
+            .set_exclusive_start_key(start.take())
+            .limit(want)
+            .send()
+            .await
+            .map_err(classify)?;
+        items.extend(out.items.unwrap_or_default());
+        match out.last_evaluated_key {
+            Some(k) if items.len() <= limit => start = Some(k),
+            _ => break,
+        }
+    }
+    if items.len() > limit {
+        items.truncate(limit);
+        let token = encode_token(items.last().expect("limit ≥ 1"), key_attrs)?;
+        Ok((items, Some(token)))
+    } else {
+        Ok((items, None))
+    }
+}
+
+/// Writes items with BatchWriteItem, 25 per request, retrying UnprocessedItems with capped
+/// exponential backoff and jitter. Keys must be unique within the call.
+pub(crate) async fn batch_put(
+    client: &Client,
+    table: &str,
+    items: Vec<Item>,
+    backoff: Backoff,
+) -> StoreResult<()> {
+    let mut requests = Vec::with_capacity(items.len());
+    for item in items {
+        let put = PutRequest::builder()
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        requests.push(WriteRequest::builder().put_request(put).build());
+    }
+    for batch in requests.chunks(25) {
+        let mut pending = batch.to_vec();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let out = client
+                .batch_write_item()
+                .request_items(table, pending.clone())
+                .send()
+                .await
+                .map_err(classify)?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            attempt += 1;
+            if attempt >= backoff.max_attempts {
+                return Err(StoreError::Transient(format!(
+                    "{} items still unprocessed after {attempt} attempts",
+                    pending.len()
+                )));
+            }
+            tokio::time::sleep(backoff.delay(attempt)).await;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_forgeries() {
+        let mut item = key("U#1", "N#2");
+        item.insert("createdMs".into(), n(17));
+        let token = encode_token(&item, &["pk", "sk", "createdMs"]).unwrap();
+        let back = decode_token(&token, &["pk", "sk", "createdMs"]).unwrap();
+        assert_eq!(back, item);
+        for bad in [
+            "",
+            "not-base64!",
+            &URL_SAFE_NO_PAD.encode("{}"),
+            &URL_SAFE_NO_PAD.encode("[1]"),
+        ] {
+            assert!(
+                matches!(
+                    decode_token(bad, &["pk", "sk"]),
+                    Err(StoreError::InvalidData(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(
+            decode_token(&token, &["pk", "sk"]).is_err(),
+            "token of another index"
+        );
+    }
+}

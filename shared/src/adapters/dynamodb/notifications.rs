@@ -1,0 +1,550 @@
+//! Notifications table: `N#{id}`/`META` (the notification), `N#{id}`/`C#{chunk}` (delivered-chunk
+//! markers), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
+//! `I#{scope}`/`IDEM` (idempotency records, TTL). Indexes: `pending` (sparse, write-sharded by
+//! due time), `history` (company + type), `scope` (event or asset).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::model::*;
+use crate::ports::*;
+
+const META: &str = "META";
+const PENDING_INDEX: &str = "pending";
+const HISTORY_INDEX: &str = "history";
+const SCOPE_INDEX: &str = "scope";
+
+pub struct DynamoNotificationStore {
+    client: Client,
+    table: String,
+    pending_shards: u32,
+}
+
+impl DynamoNotificationStore {
+    pub fn new(client: Client, table: impl Into<String>, pending_shards: u32) -> Self {
+        DynamoNotificationStore {
+            client,
+            table: table.into(),
+            pending_shards: pending_shards.max(1),
+        }
+    }
+
+    fn pk(id: NotificationId) -> String {
+        format!("N#{id}")
+    }
+
+    /// The shard of the pending index a notification lives in: stable, spread by id.
+    fn shard(&self, id: NotificationId) -> u32 {
+        (id.as_u128() % self.pending_shards as u128) as u32
+    }
+
+    fn item(&self, notification: &Notification) -> StoreResult<Item> {
+        let mut item = to_item(notification)?;
+        item.extend(key(Self::pk(notification.id), META));
+        if notification.status == Status::Pending {
+            item.insert(
+                "pendingShard".into(),
+                s(format!("P#{}", self.shard(notification.id))),
+            );
+            item.insert("dueMs".into(), n(notification.due_at.timestamp_millis()));
+        }
+        item.insert(
+            "histPk".into(),
+            s(format!(
+                "C#{}#{}",
+                notification.company_id,
+                notification.broadcast_type.as_str()
+            )),
+        );
+        let scope = match (
+            &notification.audience,
+            notification.broadcast_type,
+            notification.brochure_id,
+        ) {
+            (Audience::EventTeams { event_id, .. }, _, _) => Some(format!("E#{event_id}")),
+            (_, BroadcastType::GA, Some(b)) => Some(format!("A#{b}")),
+            _ => None,
+        };
+        if let Some(scope) = scope {
+            item.insert("scopePk".into(), s(scope));
+        }
+        Ok(item)
+    }
+
+    async fn get_meta(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// Moves a Delivering notification whose every chunk reported to Delivered.
+    async fn complete_if_done(
+        &self,
+        id: NotificationId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Status> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression("SET #st = :delivered, modifiedAt = :now")
+            .condition_expression("#st = :delivering AND chunksDone = chunksTotal")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":delivered", to_attr(&Status::Delivered)?)
+            .expression_attribute_values(":delivering", to_attr(&Status::Delivering)?)
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .send()
+            .await
+            .map_err(classify);
+        match result {
+            Ok(_) => Ok(Status::Delivered),
+            Err(StoreError::Conflict(_)) => Ok(self
+                .get_meta(id)
+                .await?
+                .map(|n| n.status)
+                .unwrap_or(Status::Failed)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A conditional status update: `Ok(false)` when the condition did not hold.
+    async fn update_if_status(
+        &self,
+        id: NotificationId,
+        expected: Status,
+        set: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> StoreResult<bool> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression(set)
+            .condition_expression("#st = :expected")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":expected", to_attr(&expected)?);
+        for (name, value) in values {
+            req = req.expression_attribute_values(name, value);
+        }
+        match req.send().await.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn id_from_pk(pk: &str) -> StoreResult<NotificationId> {
+    pk.strip_prefix("N#")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StoreError::InvalidData(format!("unexpected notification key {pk}")))
+}
+
+#[async_trait]
+impl NotificationStore for DynamoNotificationStore {
+    async fn next_schedule_id(&self) -> StoreResult<u64> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key("COUNTER", "scheduleId")))
+            .update_expression("ADD #v :one")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.attributes
+            .as_ref()
+            .and_then(|a| a.get("value"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::InvalidData("counter returned no value".into()))
+    }
+
+    async fn insert(&self, notification: &Notification) -> StoreResult<()> {
+        let meta = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.item(notification)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let mut pointer = key(format!("S#{}", notification.schedule_id), META);
+        pointer.insert("notificationId".into(), s(notification.id.to_string()));
+        let pointer = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(pointer))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(meta).build())
+            .transact_items(TransactWriteItem::builder().put(pointer).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if cancelled_by_condition(&e) => Err(StoreError::Conflict(format!(
+                "notification {} or its schedule id exists",
+                notification.id
+            ))),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
+        self.get_meta(id).await
+    }
+
+    async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("S#{schedule_id}"), META)))
+            .send()
+            .await
+            .map_err(classify)?;
+        match out.item {
+            None => Ok(None),
+            Some(item) => {
+                let id = get_s(&item, "notificationId")?
+                    .parse()
+                    .map_err(|_| StoreError::InvalidData("bad schedule pointer".into()))?;
+                self.get_meta(id).await
+            }
+        }
+    }
+
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
+        let mut due: Vec<(i64, NotificationId)> = Vec::new();
+        for shard in 0..self.pending_shards {
+            let build = || {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(PENDING_INDEX)
+                    .key_condition_expression("pendingShard = :shard AND dueMs <= :now")
+                    .expression_attribute_values(":shard", s(format!("P#{shard}")))
+                    .expression_attribute_values(":now", n(now.timestamp_millis()))
+            };
+            let (items, _) =
+                query_page(build, &["pk", "sk", "pendingShard", "dueMs"], limit, None).await?;
+            for item in items {
+                let due_ms = item
+                    .get("dueMs")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                due.push((due_ms, id_from_pk(get_s(&item, "pk")?)?));
+            }
+        }
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn claim(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<bool> {
+        self.update_if_status(
+            id,
+            Status::Pending,
+            "SET #st = :fanning, modifiedAt = :now REMOVE pendingShard, dueMs",
+            vec![
+                (":fanning", to_attr(&Status::FanningOut)?),
+                (":now", to_attr(&now)?),
+            ],
+        )
+        .await
+    }
+
+    async fn save_progress(
+        &self,
+        id: NotificationId,
+        progress: &FanoutProgress,
+    ) -> StoreResult<()> {
+        let saved = self
+            .update_if_status(
+                id,
+                Status::FanningOut,
+                "SET fanout = :p",
+                vec![(":p", to_attr(progress)?)],
+            )
+            .await?;
+        if saved {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "notification {id} is not fanning out"
+            )))
+        }
+    }
+
+    async fn finish_fanout(
+        &self,
+        id: NotificationId,
+        chunks: u32,
+        recipients: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Status> {
+        let moved = self
+            .update_if_status(
+                id,
+                Status::FanningOut,
+                "SET #st = :delivering, chunksTotal = :c, recipients = :r, modifiedAt = :now",
+                vec![
+                    (":delivering", to_attr(&Status::Delivering)?),
+                    (":c", n(chunks)),
+                    (":r", n(recipients)),
+                    (":now", to_attr(&now)?),
+                ],
+            )
+            .await?;
+        if !moved {
+            return Err(StoreError::Conflict(format!(
+                "notification {id} is not fanning out"
+            )));
+        }
+        self.complete_if_done(id, now).await
+    }
+
+    async fn record_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        delivered: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let mut marker = key(Self::pk(id), format!("C#{chunk:08}"));
+        marker.insert("delivered".into(), n(delivered));
+        marker.insert("recordedAt".into(), to_attr(&now)?);
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(marker))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression("ADD delivered :d, chunksDone :one SET modifiedAt = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":d", n(delivered))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(marker).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                self.complete_if_done(id, now).await?;
+                Ok(ChunkRecord::Recorded)
+            }
+            Err(e) if cancelled_by_condition(&e) => {
+                if self.chunk_recorded(id, chunk).await? {
+                    Ok(ChunkRecord::AlreadyRecorded)
+                } else {
+                    Err(StoreError::Conflict(format!(
+                        "notification {id} does not exist"
+                    )))
+                }
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), format!("C#{chunk:08}"))))
+            .consistent_read(true)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.is_some())
+    }
+
+    async fn mark_failed(
+        &self,
+        id: NotificationId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression(
+                "SET #st = :failed, failure = :why, modifiedAt = :now REMOVE pendingShard, dueMs",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":failed", to_attr(&Status::Failed)?)
+            .expression_attribute_values(":why", s(reason))
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .send()
+            .await
+            .map_err(classify);
+        match result {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn history(
+        &self,
+        scope: &HistoryScope,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Notification>> {
+        let (index, pk_name, pk_value) = match scope {
+            HistoryScope::CompanyType {
+                company_id,
+                broadcast_type,
+            } => (
+                HISTORY_INDEX,
+                "histPk",
+                format!("C#{company_id}#{}", broadcast_type.as_str()),
+            ),
+            HistoryScope::Event { event_id } => (SCOPE_INDEX, "scopePk", format!("E#{event_id}")),
+            HistoryScope::Asset { brochure_id } => {
+                (SCOPE_INDEX, "scopePk", format!("A#{brochure_id}"))
+            }
+        };
+        let build = || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#p = :p")
+                .expression_attribute_names("#p", pk_name)
+                .expression_attribute_values(":p", s(pk_value.clone()))
+                .scan_index_forward(false)
+        };
+        let (items, next) = query_page(
+            build,
+            &["pk", "sk", pk_name, "scheduleId"],
+            page.limit,
+            page.after.as_deref(),
+        )
+        .await?;
+        let items = items
+            .into_iter()
+            .map(from_item)
+            .collect::<StoreResult<Vec<Notification>>>()?;
+        Ok(Page { items, next })
+    }
+
+    async fn claim_idempotency(
+        &self,
+        scope: &str,
+        digest: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyClaim> {
+        let mut item = key(format!("I#{scope}"), "IDEM");
+        item.insert("digest".into(), s(digest));
+        item.insert("ttl".into(), n(expires_at.timestamp()));
+        // A record past its expiry may still exist (TTL deletes late): it counts as absent.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await
+            .map_err(classify);
+        match result {
+            Ok(_) => Ok(IdempotencyClaim::Claimed),
+            Err(StoreError::Conflict(_)) => {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(format!("I#{scope}"), "IDEM")))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                let item = out.item.unwrap_or_default();
+                let request_digest = get_s(&item, "digest").unwrap_or_default().to_string();
+                let status = item
+                    .get("status")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok());
+                let body = item.get("body").and_then(|v| v.as_s().ok()).cloned();
+                let answer = status.zip(body);
+                Ok(IdempotencyClaim::Existing {
+                    request_digest,
+                    answer,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn complete_idempotency(&self, r: &IdempotencyRecord) -> StoreResult<()> {
+        let mut item = key(format!("I#{}", r.scope), "IDEM");
+        item.insert("digest".into(), s(&r.request_digest));
+        item.insert("status".into(), n(r.status));
+        item.insert("body".into(), s(&r.body));
+        item.insert("ttl".into(), n(r.expires_at.timestamp()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn release_idempotency(&self, scope: &str) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("I#{scope}"), "IDEM")))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+/// Whether a cancelled transaction failed on one of its conditions (rather than on throttling or
+/// a conflicting transaction, which are transient).
+fn cancelled_by_condition(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}

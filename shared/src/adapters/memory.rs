@@ -1,0 +1,777 @@
+//! In-memory adapters: the local runner's embedded storage and the unit tests' fast path.
+//! They keep the same contracts as the DynamoDB/SQS adapters (the conformance suite runs against
+//! both): conditional writes conflict, pages continue with opaque tokens, queues redeliver.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::directory::DirectorySnapshot;
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use crate::ports::*;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in another test thread must not cascade into poisoned-lock panics here.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Pages a list sorted ascending by `key`: the token is the key of the last item returned, so a
+/// page continues correctly even when that item has since gone (dismissed, expired).
+fn page_by_key<T: Clone>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    page: &PageRequest,
+) -> StoreResult<Page<T>> {
+    let start = match &page.after {
+        None => 0,
+        Some(token) => items.partition_point(|i| key(i).as_str() <= token.as_str()),
+    };
+    let limit = page.limit.max(1);
+    let slice: Vec<T> = items[start..].iter().take(limit).cloned().collect();
+    let next = if start + slice.len() < items.len() {
+        slice.last().map(&key)
+    } else {
+        None
+    };
+    Ok(Page { items: slice, next })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notifications
+
+/// Request digest, answer once known, expiry.
+type IdempotencyEntry = (String, Option<(u16, String)>, DateTime<Utc>);
+
+#[derive(Default)]
+struct NotificationState {
+    by_id: HashMap<NotificationId, Notification>,
+    by_schedule_id: HashMap<u64, NotificationId>,
+    chunks: HashSet<(NotificationId, u32)>,
+    counter: u64,
+    idempotency: HashMap<String, IdempotencyEntry>,
+}
+
+#[derive(Default)]
+pub struct MemoryNotificationStore {
+    state: Mutex<NotificationState>,
+}
+
+impl MemoryNotificationStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn complete_if_done(n: &mut Notification, now: DateTime<Utc>) {
+        if n.status == Status::Delivering && n.chunks_total == Some(n.chunks_done) {
+            n.status = Status::Delivered;
+            n.modified_at = now;
+        }
+    }
+}
+
+fn in_scope(n: &Notification, scope: &HistoryScope) -> bool {
+    match scope {
+        HistoryScope::CompanyType {
+            company_id,
+            broadcast_type,
+        } => n.company_id == *company_id && n.broadcast_type == *broadcast_type,
+        HistoryScope::Event { event_id } => {
+            matches!(&n.audience, Audience::EventTeams { event_id: e, .. } if e == event_id)
+        }
+        HistoryScope::Asset { brochure_id } => {
+            n.broadcast_type == BroadcastType::GA && n.brochure_id == Some(*brochure_id)
+        }
+    }
+}
+
+#[async_trait]
+impl NotificationStore for MemoryNotificationStore {
+    async fn next_schedule_id(&self) -> StoreResult<u64> {
+        let mut s = lock(&self.state);
+        s.counter += 1;
+        Ok(s.counter)
+    }
+
+    async fn insert(&self, n: &Notification) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        if s.by_id.contains_key(&n.id) || s.by_schedule_id.contains_key(&n.schedule_id) {
+            return Err(StoreError::Conflict(format!(
+                "notification {} exists",
+                n.id
+            )));
+        }
+        s.by_schedule_id.insert(n.schedule_id, n.id);
+        s.by_id.insert(n.id, n.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
+        Ok(lock(&self.state).by_id.get(&id).cloned())
+    }
+
+    async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
+        let s = lock(&self.state);
+        Ok(s.by_schedule_id
+            .get(&schedule_id)
+            .and_then(|id| s.by_id.get(id))
+            .cloned())
+    }
+
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
+        let s = lock(&self.state);
+        let mut due: Vec<_> = s
+            .by_id
+            .values()
+            .filter(|n| n.status == Status::Pending && n.due_at <= now)
+            .map(|n| (n.due_at, n.id))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn claim(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut s = lock(&self.state);
+        match s.by_id.get_mut(&id) {
+            Some(n) if n.status == Status::Pending => {
+                n.status = Status::FanningOut;
+                n.modified_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn save_progress(
+        &self,
+        id: NotificationId,
+        progress: &FanoutProgress,
+    ) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        match s.by_id.get_mut(&id) {
+            Some(n) if n.status == Status::FanningOut => {
+                n.fanout = progress.clone();
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict(format!(
+                "notification {id} is not fanning out"
+            ))),
+        }
+    }
+
+    async fn finish_fanout(
+        &self,
+        id: NotificationId,
+        chunks: u32,
+        recipients: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Status> {
+        let mut s = lock(&self.state);
+        match s.by_id.get_mut(&id) {
+            Some(n) if n.status == Status::FanningOut => {
+                n.status = Status::Delivering;
+                n.chunks_total = Some(chunks);
+                n.recipients = recipients;
+                n.modified_at = now;
+                Self::complete_if_done(n, now);
+                Ok(n.status)
+            }
+            _ => Err(StoreError::Conflict(format!(
+                "notification {id} is not fanning out"
+            ))),
+        }
+    }
+
+    async fn record_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        delivered: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let mut s = lock(&self.state);
+        if !s.by_id.contains_key(&id) {
+            return Err(StoreError::Conflict(format!(
+                "notification {id} does not exist"
+            )));
+        }
+        if !s.chunks.insert((id, chunk)) {
+            return Ok(ChunkRecord::AlreadyRecorded);
+        }
+        let n = s.by_id.get_mut(&id).expect("checked above");
+        n.delivered += delivered;
+        n.chunks_done += 1;
+        n.modified_at = now;
+        Self::complete_if_done(n, now);
+        Ok(ChunkRecord::Recorded)
+    }
+
+    async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
+        Ok(lock(&self.state).chunks.contains(&(id, chunk)))
+    }
+
+    async fn mark_failed(
+        &self,
+        id: NotificationId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        if let Some(n) = s.by_id.get_mut(&id) {
+            n.status = Status::Failed;
+            n.failure = Some(reason.to_string());
+            n.modified_at = now;
+        }
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        scope: &HistoryScope,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Notification>> {
+        let mut items: Vec<Notification> = lock(&self.state)
+            .by_id
+            .values()
+            .filter(|n| in_scope(n, scope))
+            .cloned()
+            .collect();
+        // Newest first; a fixed-width key keeps the order of the cursor strings numeric.
+        items.sort_by_key(|n| std::cmp::Reverse(n.schedule_id));
+        let key = |n: &Notification| format!("{:020}", u64::MAX - n.schedule_id);
+        page_by_key(items, key, page)
+    }
+
+    async fn claim_idempotency(
+        &self,
+        scope: &str,
+        digest: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyClaim> {
+        let mut s = lock(&self.state);
+        match s.idempotency.get(scope) {
+            Some((d, answer, exp)) if *exp > now => Ok(IdempotencyClaim::Existing {
+                request_digest: d.clone(),
+                answer: answer.clone(),
+            }),
+            _ => {
+                s.idempotency
+                    .insert(scope.to_string(), (digest.to_string(), None, expires_at));
+                Ok(IdempotencyClaim::Claimed)
+            }
+        }
+    }
+
+    async fn complete_idempotency(&self, r: &IdempotencyRecord) -> StoreResult<()> {
+        lock(&self.state).idempotency.insert(
+            r.scope.clone(),
+            (
+                r.request_digest.clone(),
+                Some((r.status, r.body.clone())),
+                r.expires_at,
+            ),
+        );
+        Ok(())
+    }
+
+    async fn release_idempotency(&self, scope: &str) -> StoreResult<()> {
+        lock(&self.state).idempotency.remove(scope);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbox
+
+#[derive(Default)]
+pub struct MemoryInboxStore {
+    items: Mutex<HashMap<UserId, BTreeMap<NotificationId, InboxItem>>>,
+}
+
+impl MemoryInboxStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every stored item of every user, visible or not (tests and benchmarks count with it).
+    pub fn all_items(&self) -> Vec<InboxItem> {
+        lock(&self.items)
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl InboxStore for MemoryInboxStore {
+    async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()> {
+        let mut all = lock(&self.items);
+        for item in items {
+            all.entry(item.user_id)
+                .or_default()
+                .insert(item.notification_id, item.clone());
+        }
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        user: UserId,
+        notification: NotificationId,
+    ) -> StoreResult<Option<InboxItem>> {
+        Ok(lock(&self.items)
+            .get(&user)
+            .and_then(|m| m.get(&notification))
+            .cloned())
+    }
+
+    async fn list(
+        &self,
+        user: UserId,
+        query: &InboxQuery,
+        now: DateTime<Utc>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboxItem>> {
+        let mut items: Vec<InboxItem> = lock(&self.items)
+            .get(&user)
+            .map(|m| m.values().filter(|i| i.is_visible(now)).cloned().collect())
+            .unwrap_or_default();
+        match query {
+            InboxQuery::Ordered => {
+                items.sort_by_key(InboxItem::order_key);
+                page_by_key(items, InboxItem::order_key, page)
+            }
+            InboxQuery::Since(since) => {
+                items.retain(|i| i.created_at > *since);
+                let key = |i: &InboxItem| {
+                    format!(
+                        "{:020}#{}",
+                        i64::MAX - i.created_at.timestamp_millis(),
+                        i.notification_id
+                    )
+                };
+                items.sort_by_key(key);
+                page_by_key(items, key, page)
+            }
+        }
+    }
+
+    async fn dismiss(
+        &self,
+        user: UserId,
+        notification: NotificationId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut all = lock(&self.items);
+        match all.get_mut(&user).and_then(|m| m.get_mut(&notification)) {
+            Some(item) => {
+                item.dismissed_at.get_or_insert(at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Directory
+
+#[derive(Default)]
+struct DirectoryState {
+    credentials: HashMap<String, Credential>,
+    companies: HashMap<CompanyId, Company>,
+    users: HashMap<UserId, User>,
+    users_by_email: HashMap<String, UserId>,
+    company_members: HashMap<CompanyId, Vec<UserId>>,
+    teams: HashMap<(CompanyId, String), Vec<UserId>>,
+    events: HashMap<Uuid, Event>,
+    attendees: HashMap<(Uuid, String), Vec<Attendee>>,
+    smart_libraries: HashMap<u64, (SmartLibrary, Vec<UserId>)>,
+    assets: HashMap<u64, (Asset, Vec<UserId>, Vec<Unsubscribe>)>,
+    departments: HashMap<Uuid, (Department, HashSet<UserId>)>,
+}
+
+#[derive(Default)]
+pub struct MemoryDirectory {
+    state: Mutex<DirectoryState>,
+}
+
+impl MemoryDirectory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn page_ids(mut ids: Vec<UserId>, page: &PageRequest) -> StoreResult<Page<UserId>> {
+    ids.sort();
+    ids.dedup();
+    page_by_key(ids, |u| u.to_string(), page)
+}
+
+#[async_trait]
+impl Directory for MemoryDirectory {
+    async fn credential(&self, digest: &str) -> StoreResult<Option<Credential>> {
+        Ok(lock(&self.state).credentials.get(digest).cloned())
+    }
+    async fn company(&self, id: CompanyId) -> StoreResult<Option<Company>> {
+        Ok(lock(&self.state).companies.get(&id).cloned())
+    }
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        Ok(lock(&self.state).users.get(&id).cloned())
+    }
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let s = lock(&self.state);
+        Ok(s.users_by_email
+            .get(&email.to_lowercase())
+            .and_then(|id| s.users.get(id))
+            .cloned())
+    }
+    async fn company_members(
+        &self,
+        company: CompanyId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<UserId>> {
+        let ids = lock(&self.state)
+            .company_members
+            .get(&company)
+            .cloned()
+            .unwrap_or_default();
+        page_ids(ids, page)
+    }
+    async fn team(&self, company: CompanyId, team_id: &str) -> StoreResult<Option<Team>> {
+        let s = lock(&self.state);
+        Ok(s.teams
+            .contains_key(&(company, team_id.to_string()))
+            .then(|| Team {
+                company_id: company,
+                id: team_id.to_string(),
+            }))
+    }
+    async fn team_members(
+        &self,
+        company: CompanyId,
+        team_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<UserId>> {
+        let ids = lock(&self.state)
+            .teams
+            .get(&(company, team_id.to_string()))
+            .cloned()
+            .unwrap_or_default();
+        page_ids(ids, page)
+    }
+    async fn event(&self, id: Uuid) -> StoreResult<Option<Event>> {
+        Ok(lock(&self.state).events.get(&id).cloned())
+    }
+    async fn event_attendees(
+        &self,
+        event: Uuid,
+        team_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attendee>> {
+        let mut list = lock(&self.state)
+            .attendees
+            .get(&(event, team_id.to_string()))
+            .cloned()
+            .unwrap_or_default();
+        list.sort_by_key(|a| a.user_id);
+        page_by_key(list, |a| a.user_id.to_string(), page)
+    }
+    async fn smart_library(&self, id: u64) -> StoreResult<Option<SmartLibrary>> {
+        Ok(lock(&self.state)
+            .smart_libraries
+            .get(&id)
+            .map(|(l, _)| l.clone()))
+    }
+    async fn smart_library_subscribers(
+        &self,
+        id: u64,
+        page: &PageRequest,
+    ) -> StoreResult<Page<UserId>> {
+        let ids = lock(&self.state)
+            .smart_libraries
+            .get(&id)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
+        page_ids(ids, page)
+    }
+    async fn asset(&self, id: u64) -> StoreResult<Option<Asset>> {
+        Ok(lock(&self.state).assets.get(&id).map(|(a, _, _)| a.clone()))
+    }
+    async fn asset_members(&self, id: u64, page: &PageRequest) -> StoreResult<Page<UserId>> {
+        let ids = lock(&self.state)
+            .assets
+            .get(&id)
+            .map(|(_, m, _)| m.clone())
+            .unwrap_or_default();
+        page_ids(ids, page)
+    }
+    async fn asset_unsubscribes(&self, id: u64) -> StoreResult<Vec<Unsubscribe>> {
+        Ok(lock(&self.state)
+            .assets
+            .get(&id)
+            .map(|(_, _, u)| u.clone())
+            .unwrap_or_default())
+    }
+    async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
+        Ok(lock(&self.state)
+            .departments
+            .get(&id)
+            .map(|(d, _)| d.clone()))
+    }
+    async fn department_has_member(&self, department: Uuid, user: UserId) -> StoreResult<bool> {
+        Ok(lock(&self.state)
+            .departments
+            .get(&department)
+            .is_some_and(|(_, m)| m.contains(&user)))
+    }
+    async fn touch_asset(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
+        if let Some((a, _, _)) = lock(&self.state).assets.get_mut(&id) {
+            a.last_modified = Some(at);
+        }
+        Ok(())
+    }
+    async fn touch_smart_library(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
+        if let Some((l, _)) = lock(&self.state).smart_libraries.get_mut(&id) {
+            l.last_modified = Some(at);
+        }
+        Ok(())
+    }
+
+    async fn load(&self, d: &DirectorySnapshot) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        for c in &d.companies {
+            s.credentials.insert(
+                c.api_key_sha256.clone(),
+                Credential::CompanyApiKey { company_id: c.id },
+            );
+            s.companies.insert(
+                c.id,
+                Company {
+                    id: c.id,
+                    name: c.name.clone(),
+                    desktop_push_enabled: c.desktop_push_enabled,
+                },
+            );
+        }
+        for u in &d.users {
+            s.credentials.insert(
+                u.token_sha256.clone(),
+                Credential::UserToken {
+                    user_id: u.id,
+                    expires_at: u.token_expires_at,
+                },
+            );
+            s.users_by_email.insert(u.email.to_lowercase(), u.id);
+            s.company_members
+                .entry(u.company_id)
+                .or_default()
+                .push(u.id);
+            s.users.insert(
+                u.id,
+                User {
+                    id: u.id,
+                    number: u.number,
+                    company_id: u.company_id,
+                    email: u.email.clone(),
+                    first_name: u.first_name.clone(),
+                    roles: u.roles.clone(),
+                },
+            );
+        }
+        for t in &d.teams {
+            s.teams
+                .insert((t.company_id, t.id.clone()), t.members.clone());
+        }
+        for e in &d.events {
+            let team_ids = e.teams.iter().map(|t| t.id.clone()).collect();
+            s.events.insert(
+                e.id,
+                Event {
+                    id: e.id,
+                    company_id: e.company_id,
+                    cancelled: e.cancelled,
+                    team_ids,
+                },
+            );
+            for t in &e.teams {
+                let list = t
+                    .attendees
+                    .iter()
+                    .map(|a| Attendee {
+                        user_id: a.user_id,
+                        status: a.status,
+                    })
+                    .collect();
+                s.attendees.insert((e.id, t.id.clone()), list);
+            }
+        }
+        for l in &d.smart_libraries {
+            let lib = SmartLibrary {
+                id: l.id,
+                company_id: l.company_id,
+                entry_ids: l.entries.clone(),
+                last_modified: None,
+            };
+            s.smart_libraries.insert(l.id, (lib, l.subscribers.clone()));
+        }
+        for a in &d.assets {
+            let asset = Asset {
+                id: a.id,
+                company_id: a.company_id,
+                last_modified: None,
+            };
+            s.assets
+                .insert(a.id, (asset, a.members.clone(), a.unsubscribes.clone()));
+        }
+        for dep in &d.departments {
+            let department = Department {
+                id: dep.id,
+                company_id: dep.company_id,
+                name: dep.name.clone(),
+                client_id: dep.client_id.clone(),
+                secret_sha256: dep.secret_sha256.clone(),
+            };
+            s.departments
+                .insert(dep.id, (department, dep.members.iter().copied().collect()));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queue
+
+struct Message {
+    id: String,
+    body: String,
+    receive_count: u32,
+    visible_at: Instant,
+}
+
+/// A queue with SQS's at-least-once semantics: a received message is hidden for the visibility
+/// timeout and comes back unless acknowledged; after `max_receives` receives it moves to the DLQ.
+pub struct MemoryQueue {
+    messages: Mutex<VecDeque<Message>>,
+    visibility: Duration,
+    max_receives: u32,
+    dead_letters: Option<Arc<MemoryQueue>>,
+    sequence: std::sync::atomic::AtomicU64,
+}
+
+impl MemoryQueue {
+    /// A queue without a DLQ (messages are retried forever).
+    pub fn new(visibility: Duration) -> Self {
+        MemoryQueue {
+            messages: Mutex::new(VecDeque::new()),
+            visibility,
+            max_receives: u32::MAX,
+            dead_letters: None,
+            sequence: Default::default(),
+        }
+    }
+
+    /// A queue whose messages go to `dlq` after `max_receives` receives (SQS redrive policy).
+    pub fn with_dead_letters(
+        visibility: Duration,
+        max_receives: u32,
+        dlq: Arc<MemoryQueue>,
+    ) -> Self {
+        MemoryQueue {
+            max_receives,
+            dead_letters: Some(dlq),
+            ..Self::new(visibility)
+        }
+    }
+
+    /// Messages in the queue, visible or in flight.
+    pub fn len(&self) -> usize {
+        lock(&self.messages).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn dead_letters(&self) -> Option<&Arc<MemoryQueue>> {
+        self.dead_letters.as_ref()
+    }
+
+    fn receipt(m: &Message) -> String {
+        format!("{}#{}", m.id, m.receive_count)
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn send_all(&self, bodies: &[String]) -> StoreResult<()> {
+        let now = Instant::now();
+        let mut q = lock(&self.messages);
+        for body in bodies {
+            let n = self
+                .sequence
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            q.push_back(Message {
+                id: format!("m-{n}"),
+                body: body.clone(),
+                receive_count: 0,
+                visible_at: now,
+            });
+        }
+        Ok(())
+    }
+
+    async fn receive(&self, max: usize) -> StoreResult<Vec<ReceivedMessage>> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let mut dead = Vec::new();
+        {
+            let mut q = lock(&self.messages);
+            let mut i = 0;
+            while i < q.len() && out.len() < max {
+                if q[i].visible_at > now {
+                    i += 1;
+                    continue;
+                }
+                if q[i].receive_count >= self.max_receives && self.dead_letters.is_some() {
+                    dead.push(q.remove(i).expect("index checked").body);
+                    continue;
+                }
+                let m = &mut q[i];
+                m.receive_count += 1;
+                m.visible_at = now + self.visibility;
+                out.push(ReceivedMessage {
+                    message_id: m.id.clone(),
+                    receipt: Self::receipt(m),
+                    body: m.body.clone(),
+                    receive_count: m.receive_count,
+                });
+                i += 1;
+            }
+        }
+        if let (Some(dlq), false) = (&self.dead_letters, dead.is_empty()) {
+            dlq.send_all(&dead).await?;
+        }
+        Ok(out)
+    }
+
+    async fn ack(&self, receipt: &str) -> StoreResult<()> {
+        lock(&self.messages).retain(|m| Self::receipt(m) != receipt);
+        Ok(())
+    }
+
+    async fn nack(&self, receipt: &str) -> StoreResult<()> {
+        let now = Instant::now();
+        for m in lock(&self.messages).iter_mut() {
+            if Self::receipt(m) == receipt {
+                m.visible_at = now;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,211 @@
+//! SQS adapter: SendMessageBatch of at most 10 messages and 256 KiB per request, failed entries
+//! retried with capped exponential backoff and jitter.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+
+use super::Backoff;
+use super::dynamodb::is_transient_code;
+use crate::error::{StoreError, StoreResult};
+use crate::ports::{Queue, ReceivedMessage};
+
+/// SQS limits a batch to 10 entries and 256 KiB in total.
+const MAX_BATCH_ENTRIES: usize = 10;
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    backoff: Backoff,
+    /// Long-poll wait for `receive` (the local runner's worker loop); 0 in tests.
+    wait_seconds: i32,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        SqsQueue {
+            client,
+            url: url.into(),
+            backoff: Backoff::default(),
+            wait_seconds: 0,
+        }
+    }
+
+    pub fn with_long_polling(mut self, seconds: i32) -> Self {
+        self.wait_seconds = seconds.clamp(0, 20);
+        self
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+fn classify<E>(e: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let text = DisplayErrorContext(&e).to_string();
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Transient(text)
+        }
+        SdkError::ServiceError(se)
+            if is_transient_code(se.err().code().unwrap_or_default())
+                || se.raw().status().is_server_error() =>
+        {
+            StoreError::Transient(text)
+        }
+        _ => StoreError::Other(text),
+    }
+}
+
+/// Splits bodies into batches within SQS's entry-count and size limits.
+pub(crate) fn batches(bodies: &[String]) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, body) in bodies.iter().enumerate() {
+        let full =
+            i - start == MAX_BATCH_ENTRIES || (i > start && bytes + body.len() > MAX_BATCH_BYTES);
+        if full {
+            out.push(&bodies[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += body.len();
+    }
+    if start < bodies.len() {
+        out.push(&bodies[start..]);
+    }
+    out
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send_all(&self, bodies: &[String]) -> StoreResult<()> {
+        for batch in batches(bodies) {
+            let mut pending: Vec<(usize, &String)> = batch.iter().enumerate().collect();
+            let mut attempt = 0;
+            loop {
+                let entries = pending
+                    .iter()
+                    .map(|(i, body)| {
+                        SendMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .message_body(body.as_str())
+                            .build()
+                            .map_err(|e| StoreError::Other(e.to_string()))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                let out = self
+                    .client
+                    .send_message_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                if let Some(f) = out.failed.iter().find(|f| f.sender_fault) {
+                    return Err(StoreError::Other(format!(
+                        "SQS rejected a message: {} {:?}",
+                        f.code, f.message
+                    )));
+                }
+                let failed: std::collections::HashSet<&str> =
+                    out.failed.iter().map(|f| f.id.as_str()).collect();
+                pending.retain(|(i, _)| failed.contains(i.to_string().as_str()));
+                if pending.is_empty() {
+                    break;
+                }
+                attempt += 1;
+                if attempt >= self.backoff.max_attempts {
+                    return Err(StoreError::Transient(format!(
+                        "{} messages not accepted after {attempt} attempts",
+                        pending.len()
+                    )));
+                }
+                tokio::time::sleep(self.backoff.delay(attempt)).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn receive(&self, max: usize) -> StoreResult<Vec<ReceivedMessage>> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(self.wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| ReceivedMessage {
+                receive_count: m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1),
+                message_id: m.message_id.unwrap_or_default(),
+                receipt: m.receipt_handle.unwrap_or_default(),
+                body: m.body.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn ack(&self, receipt: &str) -> StoreResult<()> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn nack(&self, receipt: &str) -> StoreResult<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_count_and_size() {
+        let small: Vec<String> = (0..25).map(|i| i.to_string()).collect();
+        let b = batches(&small);
+        assert_eq!(
+            b.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            vec![10, 10, 5]
+        );
+        let big: Vec<String> = (0..5).map(|_| "x".repeat(100 * 1024)).collect();
+        let b = batches(&big);
+        assert!(
+            b.iter()
+                .all(|b| b.iter().map(String::len).sum::<usize>() <= MAX_BATCH_BYTES)
+        );
+        assert_eq!(b.iter().map(|b| b.len()).sum::<usize>(), 5);
+        assert!(batches(&[]).is_empty());
+    }
+}

@@ -1,0 +1,200 @@
+//! The one error type of the service and its mapping to HTTP.
+//!
+//! Every dialect answers with the same `ErrorKind`; how it is rendered (status, exception name,
+//! envelope shape) is decided in one place per dialect. The group-send / sent-history dialects use
+//! the envelope `{"exception", "message", "parameter"}` built here.
+
+use serde::Serialize;
+
+/// What went wrong, independent of the dialect that reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ErrorKind {
+    InvalidParameter,
+    InvalidAuthToken,
+    InsufficientPermissions,
+    InsufficientPrivileges,
+    UnsupportedVersion,
+    EventNotFound,
+    EventCancelled,
+    SmartLibNotFound,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    TooManyRequests,
+    FeatureDisabled,
+    NotImplemented,
+    /// Storage or queue temporarily unavailable (throttling, timeouts): the caller may retry.
+    Unavailable,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidParameter
+            | ErrorKind::UnsupportedVersion
+            | ErrorKind::EventCancelled
+            | ErrorKind::FeatureDisabled => 400,
+            ErrorKind::InvalidAuthToken => 401,
+            ErrorKind::InsufficientPermissions | ErrorKind::InsufficientPrivileges => 403,
+            ErrorKind::EventNotFound | ErrorKind::SmartLibNotFound | ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::TooManyRequests => 429,
+            ErrorKind::NotImplemented => 501,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// The exception name the NextInteract-style dialects (group send, sent history) use.
+    pub fn exception(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidParameter => "WSInvalidParameterException",
+            ErrorKind::InvalidAuthToken => "WSInvalidAuthTokenException",
+            ErrorKind::InsufficientPermissions => "WSInsufficientPermissionsException",
+            ErrorKind::InsufficientPrivileges => "WSInsufficientPrivilegesException",
+            ErrorKind::UnsupportedVersion => "WSUnsupportedVersionException",
+            ErrorKind::EventNotFound => "WSEventNotFoundException",
+            ErrorKind::EventCancelled => "WSEventCancelledException",
+            ErrorKind::SmartLibNotFound => "WSSmartLibNotFoundException",
+            ErrorKind::NotFound => "WSNotFoundException",
+            ErrorKind::Conflict => "WSConflictException",
+            ErrorKind::PayloadTooLarge => "WSPayloadTooLargeException",
+            ErrorKind::TooManyRequests => "WSTooManyRequestsException",
+            ErrorKind::FeatureDisabled => "WSFeatureDisabledException",
+            ErrorKind::NotImplemented => "WSNotImplementedException",
+            ErrorKind::Unavailable => "WSServiceUnavailableException",
+            ErrorKind::Internal => "WSInternalException",
+        }
+    }
+}
+
+/// A request-level failure: what kind, a human message, and the field at fault when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub parameter: Option<String>,
+    /// Seconds a client should wait (429 / 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: message.into(),
+            parameter: None,
+            retry_after: None,
+        }
+    }
+
+    /// An invalid-parameter error naming the field at fault.
+    pub fn invalid(parameter: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            kind: ErrorKind::InvalidParameter,
+            message: message.into(),
+            parameter: Some(parameter.into()),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_parameter(mut self, parameter: impl Into<String>) -> Self {
+        self.parameter = Some(parameter.into());
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+
+    /// The JSON error envelope of the group-send / sent-history dialects.
+    pub fn envelope(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "exception": self.kind.exception(),
+            "message": self.message,
+        });
+        if let Some(p) = &self.parameter {
+            body["parameter"] = serde_json::Value::String(p.clone());
+        }
+        body
+    }
+}
+
+/// Failures of a storage or queue adapter. Conflicts are expected outcomes of conditional writes;
+/// the rest are infrastructure failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found the item in another state (already exists, already claimed ...).
+    #[error("conditional write rejected: {0}")]
+    Conflict(String),
+    /// Throttling, timeouts and 5xx: safe to retry later.
+    #[error("transient storage failure: {0}")]
+    Transient(String),
+    /// Stored data that cannot be read back (a bug or a manual edit), or a continuation token
+    /// that was not issued by us.
+    #[error("invalid data: {0}")]
+    InvalidData(String),
+    #[error("storage failure: {0}")]
+    Other(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => ApiError::new(ErrorKind::Conflict, m),
+            StoreError::Transient(_) => {
+                let mut err = ApiError::new(
+                    ErrorKind::Unavailable,
+                    "the service is temporarily unavailable; retry shortly",
+                );
+                err.retry_after = Some(1);
+                err
+            }
+            StoreError::InvalidData(m) if m.starts_with("nextToken") => {
+                ApiError::invalid("nextToken", m)
+            }
+            StoreError::InvalidData(_) | StoreError::Other(_) => {
+                ApiError::new(ErrorKind::Internal, "internal error")
+            }
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_names_exception_and_parameter() {
+        let e = ApiError::invalid("message", "message must be 1..2048 characters");
+        assert_eq!(e.status(), 400);
+        let body = e.envelope();
+        assert_eq!(body["exception"], "WSInvalidParameterException");
+        assert_eq!(body["parameter"], "message");
+    }
+
+    #[test]
+    fn envelope_omits_parameter_when_none() {
+        let e = ApiError::new(
+            ErrorKind::InvalidAuthToken,
+            "missing x-nextinteract-authtoken",
+        );
+        assert_eq!(e.status(), 401);
+        assert!(e.envelope().get("parameter").is_none());
+    }
+
+    #[test]
+    fn transient_store_errors_become_retryable_503() {
+        let e: ApiError = StoreError::Transient("throttled".into()).into();
+        assert_eq!(e.status(), 503);
+        assert_eq!(e.retry_after, Some(1));
+        let e: ApiError = StoreError::InvalidData("nextToken is not valid".into()).into();
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.parameter.as_deref(), Some("nextToken"));
+    }
+}

@@ -1,0 +1,354 @@
+//! A notification: who it is for, what it says, when it goes out, and how delivery went.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{CompanyId, UserId};
+
+pub type NotificationId = Uuid;
+
+/// Default life of an inbox item: 14 days, as the in-app notification spec says.
+pub const DEFAULT_TTL_SECONDS: u64 = 14 * 24 * 3600;
+
+/// The group-send broadcast types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BroadcastType {
+    GE,
+    GT,
+    SN,
+    JN,
+    GA,
+    UN,
+}
+
+impl BroadcastType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BroadcastType::GE => "GE",
+            BroadcastType::GT => "GT",
+            BroadcastType::SN => "SN",
+            BroadcastType::JN => "JN",
+            BroadcastType::GA => "GA",
+            BroadcastType::UN => "UN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "GE" => BroadcastType::GE,
+            "GT" => BroadcastType::GT,
+            "SN" => BroadcastType::SN,
+            "JN" => BroadcastType::JN,
+            "GA" => BroadcastType::GA,
+            "UN" => BroadcastType::UN,
+            _ => return None,
+        })
+    }
+}
+
+/// Which API the notification came in through: decides defaults (titles) and history type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Origin {
+    GroupSend,
+    DepartmentNotify,
+    DesktopAssistant,
+    AppNotification,
+}
+
+/// Who a notification is for, before it is resolved to people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Audience {
+    /// Accepted attendees of the given teams of an event (GE).
+    #[serde(rename_all = "camelCase")]
+    EventTeams {
+        event_id: Uuid,
+        team_ids: Vec<String>,
+    },
+    /// Members of company teams (GT).
+    #[serde(rename_all = "camelCase")]
+    Teams {
+        company_id: CompanyId,
+        team_ids: Vec<String>,
+    },
+    /// Subscribers of a smart library, for the given entries (SN).
+    #[serde(rename_all = "camelCase")]
+    SmartLibrary {
+        library_id: u64,
+        entry_ids: Vec<String>,
+    },
+    /// Job notification: the given teams, or the whole company when none are given (JN).
+    #[serde(rename_all = "camelCase")]
+    Company {
+        company_id: CompanyId,
+        team_ids: Vec<String>,
+    },
+    /// Users of an asset (GA).
+    #[serde(rename_all = "camelCase")]
+    Asset { brochure_id: u64 },
+    /// Named people (UN, department notify, desktop assistant, app notification).
+    #[serde(rename_all = "camelCase")]
+    Users { user_ids: Vec<UserId> },
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub enum Priority {
+    #[default]
+    Normal,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum IconType {
+    #[default]
+    Info,
+    Success,
+    Failure,
+    Warning,
+    Mention,
+    Custom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ToastType {
+    #[default]
+    Timed,
+    Hidden,
+}
+
+/// Markdown-subset overrides of title and body, and a custom icon.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverrideContent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NavigationTarget {
+    Dialog,
+    Inline,
+    NewWindow,
+}
+
+/// A button on a notification card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Action {
+    pub title: String,
+    pub data: ActionData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ActionData {
+    #[serde(rename_all = "camelCase")]
+    Url {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        navigation_target: Option<NavigationTarget>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Sidepane {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pane_options: Option<serde_json::Value>,
+        navigation_target: serde_json::Value,
+    },
+    #[serde(rename_all = "camelCase")]
+    TeamsChat {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chat_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        member_ids: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entity_context: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chat_title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        initial_message: Option<String>,
+    },
+}
+
+/// What the recipient sees.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Content {
+    pub title: String,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_content: Option<OverrideContent>,
+    #[serde(default)]
+    pub icon: IconType,
+    #[serde(default)]
+    pub toast: ToastType,
+    #[serde(default)]
+    pub priority: Priority,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+    /// Caller-supplied JSON text for extensibility (app notification `Data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// Where it came from, shown to the recipient (`mim`, `pe`, a department name, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailParam {
+    pub key: String,
+    pub value: String,
+}
+
+/// An email to send with the notification (group-send v3+).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailSpec {
+    pub template: String,
+    pub subject: String,
+    #[serde(default)]
+    pub params: Vec<EmailParam>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// A caller's schedule, kept as given (for history) beside the instant it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    pub timezone_id: String,
+    pub local_date_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+}
+
+/// Where to report the outcome (department notify).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Callback {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    pub department_id: Uuid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Status {
+    /// Stored, waiting for its due time.
+    Pending,
+    /// Claimed by one fan-out run, which is resolving the audience and enqueueing chunks.
+    FanningOut,
+    /// All chunks enqueued; waiting for the deliveries to report.
+    Delivering,
+    /// Every chunk delivered.
+    Delivered,
+    /// Gave up: the reason is in `failure`.
+    Failed,
+}
+
+/// Where a fan-out run got to, so that a crashed run resumes without re-sending chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanoutProgress {
+    /// Chunks enqueued so far (chunk numbers 0..chunks_enqueued are on the delivery queue).
+    pub chunks_enqueued: u32,
+    /// Recipients in those chunks.
+    pub recipients_enqueued: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: NotificationId,
+    /// The public numeric id of the group-send dialect (positive, increasing, ≤ 2^53).
+    pub schedule_id: u64,
+    pub company_id: CompanyId,
+    pub origin: Origin,
+    /// The history type (GT, GE, ...). Single-person dialects record UN.
+    pub broadcast_type: BroadcastType,
+    pub audience: Audience,
+    pub content: Content,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brochure_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<Callback>,
+    /// Free text shown in history (for ad hoc group sends: the team ids).
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub team_ids: Vec<String>,
+    /// Life of the inbox items this notification creates, from delivery.
+    pub ttl_seconds: u64,
+    pub due_at: DateTime<Utc>,
+    pub status: Status,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub modified_at: DateTime<Utc>,
+    pub modified_by: String,
+    /// Recipients the fan-out planned (after dedupe and unsubscribes).
+    #[serde(default)]
+    pub recipients: u64,
+    /// Inbox items written so far: the honest "sent" count.
+    #[serde(default)]
+    pub delivered: u64,
+    /// Chunks whose delivery is recorded.
+    #[serde(default)]
+    pub chunks_done: u32,
+    /// Total chunks, known once fan-out finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks_total: Option<u32>,
+    #[serde(default)]
+    pub fanout: FanoutProgress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl Notification {
+    pub fn successful(&self) -> bool {
+        self.status == Status::Delivered
+    }
+}
+
+/// One unit of delivery work: up to a few hundred recipients of one notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryChunk {
+    pub notification_id: NotificationId,
+    pub chunk: u32,
+    pub recipients: Vec<UserId>,
+}
+
+/// A request to fan a notification out now (ad hoc sends skip waiting for the next tick).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanoutJob {
+    pub notification_id: NotificationId,
+}
+
+/// What to look up in sent history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryScope {
+    /// A company's notifications of one broadcast type (GT, JN, SN, UN, ...).
+    CompanyType {
+        company_id: CompanyId,
+        broadcast_type: BroadcastType,
+    },
+    /// An event's notifications (GE).
+    Event { event_id: Uuid },
+    /// An asset's notifications (GA).
+    Asset { brochure_id: u64 },
+}

@@ -1,0 +1,264 @@
+//! The ports: what the services need from the outside world. Each has an in-memory adapter
+//! (local runner, unit tests) and an AWS adapter (DynamoDB, SQS); one conformance suite runs
+//! against both.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::StoreResult;
+use crate::model::*;
+
+/// Outcome of recording a delivered chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkRecord {
+    /// First time this chunk was recorded: counts were incremented.
+    Recorded,
+    /// Already recorded by an earlier delivery: nothing changed.
+    AlreadyRecorded,
+}
+
+/// A stored answer to an idempotent request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Who asked, and the key they sent: the scope of the key.
+    pub scope: String,
+    /// SHA-256 of the request (method, path, body): a reused key with another body is a conflict.
+    pub request_digest: String,
+    pub status: u16,
+    pub body: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// Nobody used this key yet: it is now ours; the caller completes it when it has an answer.
+    Claimed,
+    /// The key was used: here is what we know (an answer, or `None` while still in progress).
+    Existing {
+        request_digest: String,
+        answer: Option<(u16, String)>,
+    },
+}
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// The next group-send `notificationScheduleId`: atomic, positive, increasing.
+    async fn next_schedule_id(&self) -> StoreResult<u64>;
+    /// Stores a new notification; `Conflict` if its id or schedule id is taken.
+    async fn insert(&self, notification: &Notification) -> StoreResult<()>;
+    async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>>;
+    async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>>;
+    /// Ids of pending notifications due at or before `now`, earliest first, at most `limit`.
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>>;
+    /// Moves a pending notification to FanningOut. `true` if this caller won the claim.
+    async fn claim(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Records fan-out progress of a notification this caller has claimed.
+    async fn save_progress(&self, id: NotificationId, progress: &FanoutProgress)
+    -> StoreResult<()>;
+    /// Fan-out finished: all `chunks` are enqueued for `recipients` people. Moves to Delivering
+    /// (or straight to Delivered when every chunk already reported, or there were none).
+    async fn finish_fanout(
+        &self,
+        id: NotificationId,
+        chunks: u32,
+        recipients: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Status>;
+    /// Records that chunk `chunk` delivered `delivered` items, exactly once per chunk; moves the
+    /// notification to Delivered when it was the last one.
+    async fn record_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        delivered: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord>;
+    /// Whether a chunk was already recorded (lets redelivery skip its writes entirely).
+    async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
+    /// Gives up on a notification, keeping the reason for history.
+    async fn mark_failed(
+        &self,
+        id: NotificationId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Sent history, newest first (by schedule id), through an index.
+    async fn history(
+        &self,
+        scope: &HistoryScope,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Notification>>;
+
+    /// Claims an idempotency key with a conditional write (two concurrent requests: one wins).
+    async fn claim_idempotency(
+        &self,
+        scope: &str,
+        request_digest: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyClaim>;
+    /// Stores the answer for a claimed key.
+    async fn complete_idempotency(&self, record: &IdempotencyRecord) -> StoreResult<()>;
+    /// Releases a claimed key whose request failed, so that it can be retried.
+    async fn release_idempotency(&self, scope: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    /// Writes items (any number; batched by the adapter). Item keys are (user, notification), so
+    /// writing the same item twice leaves one item.
+    async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()>;
+    async fn get(
+        &self,
+        user: UserId,
+        notification: NotificationId,
+    ) -> StoreResult<Option<InboxItem>>;
+    /// Visible items (not dismissed, not expired at `now`) of a user.
+    async fn list(
+        &self,
+        user: UserId,
+        query: &InboxQuery,
+        now: DateTime<Utc>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboxItem>>;
+    /// Marks an item dismissed. `false` if the user has no such item. Dismissing twice is fine.
+    async fn dismiss(
+        &self,
+        user: UserId,
+        notification: NotificationId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+}
+
+/// The people and groups notifications are addressed to, and the credentials of callers.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Looks up a credential by the SHA-256 digest of what was presented.
+    async fn credential(&self, digest: &str) -> StoreResult<Option<Credential>>;
+    async fn company(&self, id: CompanyId) -> StoreResult<Option<Company>>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// All members of a company, paged.
+    async fn company_members(
+        &self,
+        company: CompanyId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<UserId>>;
+    async fn team(&self, company: CompanyId, team_id: &str) -> StoreResult<Option<Team>>;
+    async fn team_members(
+        &self,
+        company: CompanyId,
+        team_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<UserId>>;
+    async fn event(&self, id: Uuid) -> StoreResult<Option<Event>>;
+    async fn event_attendees(
+        &self,
+        event: Uuid,
+        team_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attendee>>;
+    async fn smart_library(&self, id: u64) -> StoreResult<Option<SmartLibrary>>;
+    async fn smart_library_subscribers(
+        &self,
+        id: u64,
+        page: &PageRequest,
+    ) -> StoreResult<Page<UserId>>;
+    async fn asset(&self, id: u64) -> StoreResult<Option<Asset>>;
+    async fn asset_members(&self, id: u64, page: &PageRequest) -> StoreResult<Page<UserId>>;
+    /// Every ALP preference recorded for an asset (few; read once per fan-out).
+    async fn asset_unsubscribes(&self, id: u64) -> StoreResult<Vec<Unsubscribe>>;
+    async fn department(&self, id: Uuid) -> StoreResult<Option<Department>>;
+    async fn department_has_member(&self, department: Uuid, user: UserId) -> StoreResult<bool>;
+    /// `updateEntityLastModified`: touches an asset's last-modified time.
+    async fn touch_asset(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()>;
+    /// `updateEntityLastModified` for smart entries: touches the library's last-modified time.
+    async fn touch_smart_library(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Loads a whole directory (demo data, test fixtures, migrations).
+    async fn load(&self, snapshot: &crate::directory::DirectorySnapshot) -> StoreResult<()>;
+}
+
+/// A message queue with at-least-once delivery.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends all bodies (batched by the adapter: at most 10 per request on SQS).
+    async fn send_all(&self, bodies: &[String]) -> StoreResult<()>;
+    /// Receives up to `max` messages, hiding them for the visibility timeout.
+    async fn receive(&self, max: usize) -> StoreResult<Vec<ReceivedMessage>>;
+    /// Deletes a processed message.
+    async fn ack(&self, receipt: &str) -> StoreResult<()>;
+    /// Makes a message visible again at once (a failed attempt).
+    async fn nack(&self, receipt: &str) -> StoreResult<()>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    /// How many times this message has been received, this time included.
+    pub receive_count: u32,
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub trait IdGenerator: Send + Sync {
+    fn new_id(&self) -> Uuid;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Random (v4) ids.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn new_id(&self) -> Uuid {
+        Uuid::new_v4()
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        ManualClock(std::sync::Mutex::new(start))
+    }
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = t;
+    }
+    pub fn advance(&self, d: chrono::Duration) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *g += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Predictable ids for tests: 00000000-0000-4000-8000-{counter}.
+#[derive(Debug, Default)]
+pub struct SequentialIds(std::sync::atomic::AtomicU64);
+
+impl IdGenerator for SequentialIds {
+    fn new_id(&self) -> Uuid {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000u128 | n as u128)
+    }
+}

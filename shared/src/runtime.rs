@@ -1,0 +1,111 @@
+//! Wiring shared by every composition root (Lambda `main.rs`, the local runner, tests): the set
+//! of ports a service needs, built from memory or from AWS.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Config;
+use crate::adapters::dynamodb::{DynamoDirectory, DynamoInboxStore, DynamoNotificationStore};
+use crate::adapters::memory::{
+    MemoryDirectory, MemoryInboxStore, MemoryNotificationStore, MemoryQueue,
+};
+use crate::adapters::sqs::SqsQueue;
+use crate::ports::*;
+
+/// Everything the services use from the outside world.
+#[derive(Clone)]
+pub struct Ports {
+    pub notifications: Arc<dyn NotificationStore>,
+    pub inbox: Arc<dyn InboxStore>,
+    pub directory: Arc<dyn Directory>,
+    pub fanout_queue: Arc<dyn Queue>,
+    pub delivery_queue: Arc<dyn Queue>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    pub chunk_size: usize,
+}
+
+/// The in-memory set, with handles on the concrete adapters for inspection.
+pub struct MemoryPorts {
+    pub ports: Ports,
+    pub notifications: Arc<MemoryNotificationStore>,
+    pub inbox: Arc<MemoryInboxStore>,
+    pub directory: Arc<MemoryDirectory>,
+    pub fanout_queue: Arc<MemoryQueue>,
+    pub delivery_queue: Arc<MemoryQueue>,
+}
+
+/// Receives before a message moves to its DLQ; the template's redrive policies use the same.
+pub const MAX_RECEIVES: u32 = 5;
+
+impl MemoryPorts {
+    pub fn new(clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+        let notifications = Arc::new(MemoryNotificationStore::new());
+        let inbox = Arc::new(MemoryInboxStore::new());
+        let directory = Arc::new(MemoryDirectory::new());
+        let visibility = Duration::from_secs(30);
+        let fanout_dlq = Arc::new(MemoryQueue::new(visibility));
+        let delivery_dlq = Arc::new(MemoryQueue::new(visibility));
+        let fanout_queue = Arc::new(MemoryQueue::with_dead_letters(
+            visibility,
+            MAX_RECEIVES,
+            fanout_dlq,
+        ));
+        let delivery_queue = Arc::new(MemoryQueue::with_dead_letters(
+            visibility,
+            MAX_RECEIVES,
+            delivery_dlq,
+        ));
+        let ports = Ports {
+            notifications: notifications.clone(),
+            inbox: inbox.clone(),
+            directory: directory.clone(),
+            fanout_queue: fanout_queue.clone(),
+            delivery_queue: delivery_queue.clone(),
+            clock,
+            ids,
+            chunk_size: Config::DEFAULT_CHUNK_SIZE,
+        };
+        MemoryPorts {
+            ports,
+            notifications,
+            inbox,
+            directory,
+            fanout_queue,
+            delivery_queue,
+        }
+    }
+
+    /// Wall clock and random ids.
+    pub fn system() -> Self {
+        Self::new(Arc::new(SystemClock), Arc::new(RandomIds))
+    }
+}
+
+/// The SDK configuration from the standard chain: region, credentials, and endpoint overrides
+/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, ...) for moto or LocalStack.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+/// The AWS set: DynamoDB tables and SQS queues named by `config`.
+pub fn aws_ports(sdk: &aws_config::SdkConfig, config: &Config) -> Ports {
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    Ports {
+        notifications: Arc::new(DynamoNotificationStore::new(
+            dynamo.clone(),
+            &config.notifications_table,
+            config.pending_shards,
+        )),
+        inbox: Arc::new(DynamoInboxStore::new(dynamo.clone(), &config.inbox_table)),
+        directory: Arc::new(DynamoDirectory::new(dynamo, &config.directory_table)),
+        fanout_queue: Arc::new(SqsQueue::new(sqs.clone(), &config.fanout_queue_url)),
+        delivery_queue: Arc::new(SqsQueue::new(sqs, &config.delivery_queue_url)),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+        chunk_size: config.chunk_size,
+    }
+}
