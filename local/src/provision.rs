@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, LocalSecondaryIndex,
+    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml_ng::Value;
@@ -45,10 +45,7 @@ pub fn read_template(path: &Path) -> Result<Value, ProvisionError> {
 
 fn tag_of(v: &Value) -> Option<(String, &Value)> {
     match v {
-        Value::Tagged(t) => Some((
-            t.tag.to_string().trim_start_matches('!').to_string(),
-            &t.value,
-        )),
+        Value::Tagged(t) => Some((t.tag.to_string().trim_start_matches('!').to_string(), &t.value)),
         _ => None,
     }
 }
@@ -96,25 +93,15 @@ impl Resolver<'_> {
                 if let Some(q) = self.done.queue_urls.get(name) {
                     return Some(q.clone());
                 }
-                self.template
-                    .get("Parameters")?
-                    .get(name)?
-                    .get("Default")
-                    .and_then(str_of)
+                self.template.get("Parameters")?.get(name)?.get("Default").and_then(str_of)
             }
             "GetAtt" => {
                 let target = inner.as_str().map(str::to_string).or_else(|| {
                     let seq = inner.as_sequence()?;
-                    Some(format!(
-                        "{}.{}",
-                        seq.first()?.as_str()?,
-                        seq.get(1)?.as_str()?
-                    ))
+                    Some(format!("{}.{}", seq.first()?.as_str()?, seq.get(1)?.as_str()?))
                 })?;
                 let (logical, attr) = target.split_once('.')?;
-                (attr == "Arn")
-                    .then(|| self.done.queue_arns.get(logical).cloned())
-                    .flatten()
+                (attr == "Arn").then(|| self.done.queue_arns.get(logical).cloned()).flatten()
             }
             _ => None,
         }
@@ -128,39 +115,22 @@ fn key_schema(v: Option<&Value>) -> Vec<KeySchemaElement> {
         .filter_map(|k| {
             let name = k.get("AttributeName")?.as_str()?;
             let kind = KeyType::from(k.get("KeyType")?.as_str()?);
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .ok()
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().ok()
         })
         .collect()
 }
 
 fn projection(v: Option<&Value>) -> Projection {
-    let kind = v
-        .and_then(|p| p.get("ProjectionType"))
-        .and_then(Value::as_str)
-        .unwrap_or("ALL");
+    let kind = v.and_then(|p| p.get("ProjectionType")).and_then(Value::as_str).unwrap_or("ALL");
     let non_key: Option<Vec<String>> = v
         .and_then(|p| p.get("NonKeyAttributes"))
         .and_then(Value::as_sequence)
-        .map(|s| {
-            s.iter()
-                .filter_map(|a| a.as_str().map(str::to_string))
-                .collect()
-        });
-    Projection::builder()
-        .projection_type(ProjectionType::from(kind))
-        .set_non_key_attributes(non_key)
-        .build()
+        .map(|s| s.iter().filter_map(|a| a.as_str().map(str::to_string)).collect());
+    Projection::builder().projection_type(ProjectionType::from(kind)).set_non_key_attributes(non_key).build()
 }
 
 fn create_err(resource: &str, e: impl std::fmt::Display) -> ProvisionError {
-    ProvisionError::Create {
-        resource: resource.to_string(),
-        message: e.to_string(),
-    }
+    ProvisionError::Create { resource: resource.to_string(), message: e.to_string() }
 }
 
 /// Creates every table and queue of the template, names prefixed with `prefix`.
@@ -175,9 +145,7 @@ pub async fn provision(
     let mut done = Provisioned::default();
 
     for (logical, resource) in resources_of_type(&template, "AWS::DynamoDB::Table") {
-        let props = resource
-            .get("Properties")
-            .ok_or_else(|| create_err(&logical, "no Properties"))?;
+        let props = resource.get("Properties").ok_or_else(|| create_err(&logical, "no Properties"))?;
         let name = format!("{prefix}{logical}");
         let attributes = props
             .get("AttributeDefinitions")
@@ -192,36 +160,30 @@ pub async fn provision(
                     .ok()
             })
             .collect::<Vec<_>>();
-        let gsis = props
-            .get("GlobalSecondaryIndexes")
-            .and_then(Value::as_sequence)
-            .map(|s| {
-                s.iter()
-                    .filter_map(|g| {
-                        GlobalSecondaryIndex::builder()
-                            .index_name(g.get("IndexName")?.as_str()?)
-                            .set_key_schema(Some(key_schema(g.get("KeySchema"))))
-                            .projection(projection(g.get("Projection")))
-                            .build()
-                            .ok()
-                    })
-                    .collect::<Vec<_>>()
-            });
-        let lsis = props
-            .get("LocalSecondaryIndexes")
-            .and_then(Value::as_sequence)
-            .map(|s| {
-                s.iter()
-                    .filter_map(|l| {
-                        LocalSecondaryIndex::builder()
-                            .index_name(l.get("IndexName")?.as_str()?)
-                            .set_key_schema(Some(key_schema(l.get("KeySchema"))))
-                            .projection(projection(l.get("Projection")))
-                            .build()
-                            .ok()
-                    })
-                    .collect::<Vec<_>>()
-            });
+        let gsis = props.get("GlobalSecondaryIndexes").and_then(Value::as_sequence).map(|s| {
+            s.iter()
+                .filter_map(|g| {
+                    GlobalSecondaryIndex::builder()
+                        .index_name(g.get("IndexName")?.as_str()?)
+                        .set_key_schema(Some(key_schema(g.get("KeySchema"))))
+                        .projection(projection(g.get("Projection")))
+                        .build()
+                        .ok()
+                })
+                .collect::<Vec<_>>()
+        });
+        let lsis = props.get("LocalSecondaryIndexes").and_then(Value::as_sequence).map(|s| {
+            s.iter()
+                .filter_map(|l| {
+                    LocalSecondaryIndex::builder()
+                        .index_name(l.get("IndexName")?.as_str()?)
+                        .set_key_schema(Some(key_schema(l.get("KeySchema"))))
+                        .projection(projection(l.get("Projection")))
+                        .build()
+                        .ok()
+                })
+                .collect::<Vec<_>>()
+        });
         dynamo
             .create_table()
             .table_name(&name)
@@ -234,10 +196,7 @@ pub async fn provision(
             .await
             .map_err(|e| create_err(&logical, aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         if let Some(ttl) = props.get("TimeToLiveSpecification") {
-            let attr = ttl
-                .get("AttributeName")
-                .and_then(Value::as_str)
-                .unwrap_or("ttl");
+            let attr = ttl.get("AttributeName").and_then(Value::as_str).unwrap_or("ttl");
             let enabled = ttl.get("Enabled").and_then(Value::as_bool).unwrap_or(true);
             let spec = TimeToLiveSpecification::builder()
                 .attribute_name(attr)
@@ -250,9 +209,7 @@ pub async fn provision(
                 .time_to_live_specification(spec)
                 .send()
                 .await
-                .map_err(|e| {
-                    create_err(&logical, aws_sdk_dynamodb::error::DisplayErrorContext(e))
-                })?;
+                .map_err(|e| create_err(&logical, aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         }
         done.tables.insert(logical, name);
     }
@@ -265,10 +222,7 @@ pub async fn provision(
         let mut req = sqs.create_queue().queue_name(&name);
         for (prop, attr) in [
             ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-            (
-                "MessageRetentionPeriod",
-                QueueAttributeName::MessageRetentionPeriod,
-            ),
+            ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
             ("DelaySeconds", QueueAttributeName::DelaySeconds),
         ] {
             if let Some(v) = props.and_then(|p| p.get(prop)).and_then(str_of) {
@@ -295,27 +249,14 @@ pub async fn provision(
         done.queue_arns.insert(logical.clone(), arn);
     }
     for (logical, resource) in &queues {
-        let Some(redrive) = resource
-            .get("Properties")
-            .and_then(|p| p.get("RedrivePolicy"))
-        else {
+        let Some(redrive) = resource.get("Properties").and_then(|p| p.get("RedrivePolicy")) else {
             continue;
         };
-        let resolver = Resolver {
-            template: &template,
-            done: &done,
-        };
-        let target = redrive
-            .get("deadLetterTargetArn")
-            .and_then(|v| resolver.resolve(v));
-        let max = redrive
-            .get("maxReceiveCount")
-            .and_then(|v| resolver.resolve(v));
+        let resolver = Resolver { template: &template, done: &done };
+        let target = redrive.get("deadLetterTargetArn").and_then(|v| resolver.resolve(v));
+        let max = redrive.get("maxReceiveCount").and_then(|v| resolver.resolve(v));
         let (Some(target), Some(max)) = (target, max) else {
-            return Err(create_err(
-                logical,
-                "RedrivePolicy needs deadLetterTargetArn and maxReceiveCount",
-            ));
+            return Err(create_err(logical, "RedrivePolicy needs deadLetterTargetArn and maxReceiveCount"));
         };
         let policy = serde_json::json!({ "deadLetterTargetArn": target, "maxReceiveCount": max.parse::<u32>().unwrap_or(5) });
         sqs.set_queue_attributes()
@@ -335,14 +276,9 @@ pub async fn provision(
         .and_then(Value::as_mapping)
         .cloned()
         .unwrap_or_default();
-    let resolver = Resolver {
-        template: &template,
-        done: &done,
-    };
-    let env: BTreeMap<String, String> = vars
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), resolver.resolve(v)?)))
-        .collect();
+    let resolver = Resolver { template: &template, done: &done };
+    let env: BTreeMap<String, String> =
+        vars.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), resolver.resolve(v)?))).collect();
     done.env = env;
     Ok(done)
 }

@@ -60,16 +60,10 @@ impl Config {
             chunk_size: parse_or(&lookup, Self::CHUNK_SIZE, Self::DEFAULT_CHUNK_SIZE)?,
         };
         if !(1..=64).contains(&config.pending_shards) {
-            return Err(ConfigError::Invalid {
-                var: Self::PENDING_SHARDS,
-                reason: "must be 1..=64".into(),
-            });
+            return Err(ConfigError::Invalid { var: Self::PENDING_SHARDS, reason: "must be 1..=64".into() });
         }
         if !(1..=5000).contains(&config.chunk_size) {
-            return Err(ConfigError::Invalid {
-                var: Self::CHUNK_SIZE,
-                reason: "must be 1..=5000".into(),
-            });
+            return Err(ConfigError::Invalid { var: Self::CHUNK_SIZE, reason: "must be 1..=5000".into() });
         }
         Ok(config)
     }
@@ -85,10 +79,9 @@ where
 {
     match lookup(var) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|e| ConfigError::Invalid {
-            var,
-            reason: format!("{v:?}: {e:?}"),
-        }),
+        Some(v) => {
+            v.trim().parse().map_err(|e| ConfigError::Invalid { var, reason: format!("{v:?}: {e:?}") })
+        }
     }
 }
 
@@ -98,10 +91,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
     }
 
@@ -133,24 +124,12 @@ mod tests {
         let mut pairs = FULL.to_vec();
         pairs.push(("CHUNK_SIZE", "lots"));
         let err = Config::from_lookup(env(&pairs)).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ConfigError::Invalid {
-                    var: "CHUNK_SIZE",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, ConfigError::Invalid { var: "CHUNK_SIZE", .. }), "{err}");
         let mut pairs = FULL.to_vec();
         pairs.push(("PENDING_SHARDS", "0"));
         assert!(matches!(
             Config::from_lookup(env(&pairs)),
-            Err(ConfigError::Invalid {
-                var: "PENDING_SHARDS",
-                ..
-            })
+            Err(ConfigError::Invalid { var: "PENDING_SHARDS", .. })
         ));
     }
 }

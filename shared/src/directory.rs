@@ -120,8 +120,7 @@ pub struct DepartmentRecord {
 impl DirectorySnapshot {
     /// The demo directory shipped with the project.
     pub fn demo() -> Self {
-        serde_json::from_str(DEMO_DIRECTORY_JSON)
-            .expect("data/demo-directory.json is valid (tested)")
+        serde_json::from_str(DEMO_DIRECTORY_JSON).expect("data/demo-directory.json is valid (tested)")
     }
 
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
@@ -175,33 +174,17 @@ mod tests {
             assert_eq!(u.token_sha256, digest(&format!("demo-user-{n}-token")));
         }
         let c3 = d.companies.iter().find(|c| c.id == 3).unwrap();
-        assert_eq!(
-            c3.api_key_sha256,
-            digest("00000000-0000-4000-8000-000000000003")
-        );
+        assert_eq!(c3.api_key_sha256, digest("00000000-0000-4000-8000-000000000003"));
         assert!(c3.desktop_push_enabled);
-        assert!(
-            !d.companies
-                .iter()
-                .find(|c| c.id == 4)
-                .unwrap()
-                .desktop_push_enabled
-        );
+        assert!(!d.companies.iter().find(|c| c.id == 4).unwrap().desktop_push_enabled);
         assert_eq!(d.departments[0].secret_sha256, digest("demo-secret"));
         assert_eq!(d.departments[0].members.len(), 8);
     }
 
     #[test]
     fn demo_file_holds_no_plain_credentials() {
-        for secret in [
-            "demo-admin-token",
-            "demo-secret",
-            "00000000-0000-4000-8000-000000000003",
-        ] {
-            assert!(
-                !DEMO_DIRECTORY_JSON.contains(secret),
-                "{secret} stored in plain text"
-            );
+        for secret in ["demo-admin-token", "demo-secret", "00000000-0000-4000-8000-000000000003"] {
+            assert!(!DEMO_DIRECTORY_JSON.contains(secret), "{secret} stored in plain text");
         }
     }
 }

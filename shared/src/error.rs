@@ -83,12 +83,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError {
-            kind,
-            message: message.into(),
-            parameter: None,
-            retry_after: None,
-        }
+        ApiError { kind, message: message.into(), parameter: None, retry_after: None }
     }
 
     /// An invalid-parameter error naming the field at fault.
@@ -153,9 +148,7 @@ impl From<StoreError> for ApiError {
                 err.retry_after = Some(1);
                 err
             }
-            StoreError::InvalidData(m) if m.starts_with("nextToken") => {
-                ApiError::invalid("nextToken", m)
-            }
+            StoreError::InvalidData(m) if m.starts_with("nextToken") => ApiError::invalid("nextToken", m),
             StoreError::InvalidData(_) | StoreError::Other(_) => {
                 ApiError::new(ErrorKind::Internal, "internal error")
             }
@@ -180,10 +173,7 @@ mod tests {
 
     #[test]
     fn envelope_omits_parameter_when_none() {
-        let e = ApiError::new(
-            ErrorKind::InvalidAuthToken,
-            "missing x-nextinteract-authtoken",
-        );
+        let e = ApiError::new(ErrorKind::InvalidAuthToken, "missing x-nextinteract-authtoken");
         assert_eq!(e.status(), 401);
         assert!(e.envelope().get("parameter").is_none());
     }

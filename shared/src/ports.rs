@@ -35,10 +35,7 @@ pub enum IdempotencyClaim {
     /// Nobody used this key yet: it is now ours; the caller completes it when it has an answer.
     Claimed,
     /// The key was used: here is what we know (an answer, or `None` while still in progress).
-    Existing {
-        request_digest: String,
-        answer: Option<(u16, String)>,
-    },
+    Existing { request_digest: String, answer: Option<(u16, String)> },
 }
 
 #[async_trait]
@@ -49,13 +46,25 @@ pub trait NotificationStore: Send + Sync {
     async fn insert(&self, notification: &Notification) -> StoreResult<()>;
     async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>>;
     async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>>;
-    /// Ids of pending notifications due at or before `now`, earliest first, at most `limit`.
+    /// Ids of notifications due for fan-out at `now`, earliest first, at most `limit`: pending
+    /// ones whose time has come, and fan-outs whose lease expired (their runner crashed).
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>>;
-    /// Moves a pending notification to FanningOut. `true` if this caller won the claim.
-    async fn claim(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<bool>;
-    /// Records fan-out progress of a notification this caller has claimed.
-    async fn save_progress(&self, id: NotificationId, progress: &FanoutProgress)
-    -> StoreResult<()>;
+    /// Claims a due notification for fan-out until `lease_until`: a Pending one, or a FanningOut
+    /// one whose lease has expired. `true` if this caller won the claim (a conditional write:
+    /// of concurrent callers, one wins).
+    async fn claim(
+        &self,
+        id: NotificationId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Records fan-out progress of a claimed notification and extends its lease.
+    async fn save_progress(
+        &self,
+        id: NotificationId,
+        progress: &FanoutProgress,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Fan-out finished: all `chunks` are enqueued for `recipients` people. Moves to Delivering
     /// (or straight to Delivered when every chunk already reported, or there were none).
     async fn finish_fanout(
@@ -77,18 +86,9 @@ pub trait NotificationStore: Send + Sync {
     /// Whether a chunk was already recorded (lets redelivery skip its writes entirely).
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
     /// Gives up on a notification, keeping the reason for history.
-    async fn mark_failed(
-        &self,
-        id: NotificationId,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Sent history, newest first (by schedule id), through an index.
-    async fn history(
-        &self,
-        scope: &HistoryScope,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Notification>>;
+    async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>>;
 
     /// Claims an idempotency key with a conditional write (two concurrent requests: one wins).
     async fn claim_idempotency(
@@ -109,11 +109,7 @@ pub trait InboxStore: Send + Sync {
     /// Writes items (any number; batched by the adapter). Item keys are (user, notification), so
     /// writing the same item twice leaves one item.
     async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()>;
-    async fn get(
-        &self,
-        user: UserId,
-        notification: NotificationId,
-    ) -> StoreResult<Option<InboxItem>>;
+    async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>>;
     /// Visible items (not dismissed, not expired at `now`) of a user.
     async fn list(
         &self,
@@ -140,11 +136,7 @@ pub trait Directory: Send + Sync {
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// All members of a company, paged.
-    async fn company_members(
-        &self,
-        company: CompanyId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<UserId>>;
+    async fn company_members(&self, company: CompanyId, page: &PageRequest) -> StoreResult<Page<UserId>>;
     async fn team(&self, company: CompanyId, team_id: &str) -> StoreResult<Option<Team>>;
     async fn team_members(
         &self,
@@ -160,11 +152,7 @@ pub trait Directory: Send + Sync {
         page: &PageRequest,
     ) -> StoreResult<Page<Attendee>>;
     async fn smart_library(&self, id: u64) -> StoreResult<Option<SmartLibrary>>;
-    async fn smart_library_subscribers(
-        &self,
-        id: u64,
-        page: &PageRequest,
-    ) -> StoreResult<Page<UserId>>;
+    async fn smart_library_subscribers(&self, id: u64, page: &PageRequest) -> StoreResult<Page<UserId>>;
     async fn asset(&self, id: u64) -> StoreResult<Option<Asset>>;
     async fn asset_members(&self, id: u64, page: &PageRequest) -> StoreResult<Page<UserId>>;
     /// Every ALP preference recorded for an asset (few; read once per fan-out).

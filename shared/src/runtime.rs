@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use crate::Config;
 use crate::adapters::dynamodb::{DynamoDirectory, DynamoInboxStore, DynamoNotificationStore};
-use crate::adapters::memory::{
-    MemoryDirectory, MemoryInboxStore, MemoryNotificationStore, MemoryQueue,
-};
+use crate::adapters::memory::{MemoryDirectory, MemoryInboxStore, MemoryNotificationStore, MemoryQueue};
 use crate::adapters::sqs::SqsQueue;
 use crate::ports::*;
 
@@ -46,16 +44,8 @@ impl MemoryPorts {
         let visibility = Duration::from_secs(30);
         let fanout_dlq = Arc::new(MemoryQueue::new(visibility));
         let delivery_dlq = Arc::new(MemoryQueue::new(visibility));
-        let fanout_queue = Arc::new(MemoryQueue::with_dead_letters(
-            visibility,
-            MAX_RECEIVES,
-            fanout_dlq,
-        ));
-        let delivery_queue = Arc::new(MemoryQueue::with_dead_letters(
-            visibility,
-            MAX_RECEIVES,
-            delivery_dlq,
-        ));
+        let fanout_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, MAX_RECEIVES, fanout_dlq));
+        let delivery_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, MAX_RECEIVES, delivery_dlq));
         let ports = Ports {
             notifications: notifications.clone(),
             inbox: inbox.clone(),
@@ -66,14 +56,7 @@ impl MemoryPorts {
             ids,
             chunk_size: Config::DEFAULT_CHUNK_SIZE,
         };
-        MemoryPorts {
-            ports,
-            notifications,
-            inbox,
-            directory,
-            fanout_queue,
-            delivery_queue,
-        }
+        MemoryPorts { ports, notifications, inbox, directory, fanout_queue, delivery_queue }
     }
 
     /// Wall clock and random ids.
@@ -85,9 +68,7 @@ impl MemoryPorts {
 /// The SDK configuration from the standard chain: region, credentials, and endpoint overrides
 /// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, ...) for moto or LocalStack.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }
 
 /// The AWS set: DynamoDB tables and SQS queues named by `config`.

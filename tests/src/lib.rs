@@ -12,10 +12,7 @@ use shared::runtime::{MemoryPorts, Ports, aws_ports, aws_sdk_config};
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 pub fn template_path() -> PathBuf {
@@ -24,18 +21,12 @@ pub fn template_path() -> PathBuf {
 
 /// A fixed start time for clocks in tests.
 pub fn t0() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
-        .expect("valid")
-        .with_timezone(&chrono::Utc)
+    chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z").expect("valid").with_timezone(&chrono::Utc)
 }
 
 /// Fresh in-memory ports.
 pub fn memory_ports() -> Ports {
-    MemoryPorts::new(
-        Arc::new(ManualClock::new(t0())),
-        Arc::new(SequentialIds::default()),
-    )
-    .ports
+    MemoryPorts::new(Arc::new(ManualClock::new(t0())), Arc::new(SequentialIds::default())).ports
 }
 
 /// The moto endpoint, or a failure that says how to get one.
@@ -59,9 +50,7 @@ pub async fn moto_ports() -> Ports {
     let provisioned = local::provision::provision(&sdk, &template_path(), &prefix)
         .await
         .unwrap_or_else(|e| panic!("provisioning moto from template.yaml failed: {e}"));
-    let config = provisioned
-        .config()
-        .expect("template Globals define the whole config");
+    let config = provisioned.config().expect("template Globals define the whole config");
     aws_ports(&sdk, &config)
 }
 

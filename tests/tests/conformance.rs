@@ -25,10 +25,7 @@ fn notification(
         company_id: company,
         origin: Origin::GroupSend,
         broadcast_type: kind,
-        audience: Audience::Teams {
-            company_id: company,
-            team_ids: vec!["23".into(), "27".into()],
-        },
+        audience: Audience::Teams { company_id: company, team_ids: vec!["23".into(), "27".into()] },
         content: Content {
             title: "Team notification".into(),
             body: format!("message {schedule_id}"),
@@ -46,10 +43,7 @@ fn notification(
         email: Some(EmailSpec {
             template: "Client.Generic.HTMLBody.Mandrill.html".into(),
             subject: "Hello".into(),
-            params: vec![EmailParam {
-                key: "userFirstName".into(),
-                value: "x".into(),
-            }],
+            params: vec![EmailParam { key: "userFirstName".into(), value: "x".into() }],
             body: None,
         }),
         brochure_id: Some(4),
@@ -64,6 +58,7 @@ fn notification(
         created_by: "654".into(),
         modified_at: t0(),
         modified_by: "654".into(),
+        lease_until: None,
         recipients: 0,
         delivered: 0,
         chunks_done: 0,
@@ -73,12 +68,7 @@ fn notification(
     }
 }
 
-fn inbox_item(
-    user: Uuid,
-    id: Uuid,
-    priority: Priority,
-    created: chrono::DateTime<Utc>,
-) -> InboxItem {
+fn inbox_item(user: Uuid, id: Uuid, priority: Priority, created: chrono::DateTime<Utc>) -> InboxItem {
     InboxItem {
         user_id: user,
         notification_id: id,
@@ -86,11 +76,7 @@ fn inbox_item(
         title: "t".into(),
         body: "b".into(),
         url: None,
-        override_content: Some(OverrideContent {
-            title: Some("**t**".into()),
-            body: None,
-            icon_url: None,
-        }),
+        override_content: Some(OverrideContent { title: Some("**t**".into()), body: None, icon_url: None }),
         icon: IconType::Warning,
         toast: ToastType::Hidden,
         priority,
@@ -106,12 +92,11 @@ fn inbox_item(
 async fn schedule_ids_are_unique_positive_and_increasing(p: Ports) {
     let first = p.notifications.next_schedule_id().await.unwrap();
     assert!(first >= 1);
-    let ids: Vec<u64> =
-        futures::future::join_all((0..20).map(|_| p.notifications.next_schedule_id()))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+    let ids: Vec<u64> = futures::future::join_all((0..20).map(|_| p.notifications.next_schedule_id()))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     let set: BTreeSet<u64> = ids.iter().copied().collect();
     assert_eq!(set.len(), 20, "concurrent ids are unique");
     assert!(set.iter().all(|&i| i > first && i <= 1 << 53));
@@ -122,101 +107,53 @@ async fn schedule_ids_are_unique_positive_and_increasing(p: Ports) {
 async fn insert_get_and_conditional_conflicts(p: Ports) {
     let n = notification(Uuid::new_v4(), 7, 3, BroadcastType::GT, t0());
     p.notifications.insert(&n).await.unwrap();
-    assert_eq!(
-        p.notifications.get(n.id).await.unwrap().as_ref(),
-        Some(&n),
-        "round trip keeps every field"
-    );
-    assert_eq!(
-        p.notifications
-            .get_by_schedule_id(7)
-            .await
-            .unwrap()
-            .map(|x| x.id),
-        Some(n.id)
-    );
-    assert!(
-        p.notifications
-            .get_by_schedule_id(8)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(p.notifications.get(n.id).await.unwrap().as_ref(), Some(&n), "round trip keeps every field");
+    assert_eq!(p.notifications.get_by_schedule_id(7).await.unwrap().map(|x| x.id), Some(n.id));
+    assert!(p.notifications.get_by_schedule_id(8).await.unwrap().is_none());
     assert!(p.notifications.get(Uuid::new_v4()).await.unwrap().is_none());
     // Same id again, and another id with the same schedule id: both conflict.
-    assert!(matches!(
-        p.notifications.insert(&n).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(p.notifications.insert(&n).await, Err(StoreError::Conflict(_))));
     let twin = notification(Uuid::new_v4(), 7, 3, BroadcastType::GT, t0());
-    assert!(matches!(
-        p.notifications.insert(&twin).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert!(
-        p.notifications.get(twin.id).await.unwrap().is_none(),
-        "a rejected insert leaves nothing"
-    );
+    assert!(matches!(p.notifications.insert(&twin).await, Err(StoreError::Conflict(_))));
+    assert!(p.notifications.get(twin.id).await.unwrap().is_none(), "a rejected insert leaves nothing");
 }
 
 async fn due_and_claim_exactly_once(p: Ports) {
     let now = t0();
-    let early = notification(
-        Uuid::new_v4(),
-        1,
-        3,
-        BroadcastType::GT,
-        now - Duration::minutes(5),
-    );
+    let early = notification(Uuid::new_v4(), 1, 3, BroadcastType::GT, now - Duration::minutes(5));
     let on_time = notification(Uuid::new_v4(), 2, 3, BroadcastType::GT, now);
-    let later = notification(
-        Uuid::new_v4(),
-        3,
-        3,
-        BroadcastType::GT,
-        now + Duration::minutes(1),
-    );
+    let later = notification(Uuid::new_v4(), 3, 3, BroadcastType::GT, now + Duration::minutes(1));
     for n in [&early, &on_time, &later] {
         p.notifications.insert(n).await.unwrap();
     }
-    assert_eq!(
-        p.notifications.due(now, 10).await.unwrap(),
-        vec![early.id, on_time.id]
-    );
+    assert_eq!(p.notifications.due(now, 10).await.unwrap(), vec![early.id, on_time.id]);
     assert_eq!(p.notifications.due(now, 1).await.unwrap(), vec![early.id]);
 
     // Eight concurrent claims of one notification: exactly one wins.
-    let wins =
-        futures::future::join_all((0..8).map(|_| p.notifications.claim(on_time.id, now))).await;
-    assert_eq!(
-        wins.into_iter().map(Result::unwrap).filter(|w| *w).count(),
-        1
-    );
-    assert_eq!(
-        p.notifications
-            .get(on_time.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        Status::FanningOut
-    );
-    assert_eq!(
-        p.notifications.due(now, 10).await.unwrap(),
-        vec![early.id],
-        "claimed ones are no longer due"
-    );
+    let lease = now + Duration::minutes(3);
+    let wins = futures::future::join_all((0..8).map(|_| p.notifications.claim(on_time.id, now, lease))).await;
+    assert_eq!(wins.into_iter().map(Result::unwrap).filter(|w| *w).count(), 1);
+    assert_eq!(p.notifications.get(on_time.id).await.unwrap().unwrap().status, Status::FanningOut);
+    assert_eq!(p.notifications.due(now, 10).await.unwrap(), vec![early.id], "claimed ones are no longer due");
     assert!(
-        !p.notifications.claim(Uuid::new_v4(), now).await.unwrap(),
+        !p.notifications.claim(Uuid::new_v4(), now, lease).await.unwrap(),
         "unknown ids are never claimed"
     );
-    assert_eq!(
-        p.notifications
-            .due(now + Duration::minutes(2), 10)
-            .await
-            .unwrap(),
-        vec![early.id, later.id]
-    );
+    assert!(!p.notifications.claim(later.id, now, lease).await.unwrap(), "not before its time");
+    let soon = now + Duration::minutes(1);
+    assert!(!p.notifications.claim(on_time.id, soon, lease).await.unwrap(), "lease still held");
+    assert_eq!(p.notifications.due(now + Duration::minutes(2), 10).await.unwrap(), vec![early.id, later.id]);
+
+    // The claimant crashed: once its lease runs out the notification is due again, and one of
+    // several concurrent takers wins it.
+    let expired = lease + Duration::seconds(1);
+    assert_eq!(p.notifications.due(expired, 10).await.unwrap(), vec![early.id, later.id, on_time.id]);
+    let new_lease = expired + Duration::minutes(3);
+    let wins =
+        futures::future::join_all((0..8).map(|_| p.notifications.claim(on_time.id, expired, new_lease)))
+            .await;
+    assert_eq!(wins.into_iter().map(Result::unwrap).filter(|w| *w).count(), 1);
+    assert_eq!(p.notifications.get(on_time.id).await.unwrap().unwrap().lease_until, Some(new_lease));
 }
 
 async fn chunks_are_recorded_exactly_once(p: Ports) {
@@ -224,135 +161,70 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
     let n = notification(Uuid::new_v4(), 1, 3, BroadcastType::GT, now);
     p.notifications.insert(&n).await.unwrap();
     // Progress can only be saved by the claimant.
-    assert!(matches!(
-        p.notifications
-            .save_progress(
-                n.id,
-                &FanoutProgress {
-                    chunks_enqueued: 1,
-                    recipients_enqueued: 3
-                }
-            )
-            .await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert!(p.notifications.claim(n.id, now).await.unwrap());
-    let progress = FanoutProgress {
-        chunks_enqueued: 2,
-        recipients_enqueued: 700,
-    };
-    p.notifications
-        .save_progress(n.id, &progress)
-        .await
-        .unwrap();
-    assert_eq!(
-        p.notifications.get(n.id).await.unwrap().unwrap().fanout,
-        progress
-    );
+    let lease = now + Duration::minutes(3);
+    let early = FanoutProgress { chunks_enqueued: 1, recipients_enqueued: 3 };
+    assert!(matches!(p.notifications.save_progress(n.id, &early, lease).await, Err(StoreError::Conflict(_))));
+    assert!(p.notifications.claim(n.id, now, lease).await.unwrap());
+    let progress = FanoutProgress { chunks_enqueued: 2, recipients_enqueued: 700 };
+    let extended = lease + Duration::minutes(1);
+    p.notifications.save_progress(n.id, &progress, extended).await.unwrap();
+    let stored = p.notifications.get(n.id).await.unwrap().unwrap();
+    assert_eq!((stored.fanout, stored.lease_until), (progress, Some(extended)));
+    let after_first_lease = lease + Duration::seconds(1);
+    assert!(p.notifications.due(after_first_lease, 10).await.unwrap().is_empty(), "saving extends the lease");
 
     // A chunk may report before fan-out finishes.
-    assert_eq!(
-        p.notifications
-            .record_chunk(n.id, 0, 500, now)
-            .await
-            .unwrap(),
-        ChunkRecord::Recorded
-    );
-    assert_eq!(
-        p.notifications
-            .finish_fanout(n.id, 2, 700, now)
-            .await
-            .unwrap(),
-        Status::Delivering
-    );
-    assert!(matches!(
-        p.notifications.finish_fanout(n.id, 2, 700, now).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert_eq!(p.notifications.record_chunk(n.id, 0, 500, now).await.unwrap(), ChunkRecord::Recorded);
+    assert_eq!(p.notifications.finish_fanout(n.id, 2, 700, now).await.unwrap(), Status::Delivering);
+    assert!(matches!(p.notifications.finish_fanout(n.id, 2, 700, now).await, Err(StoreError::Conflict(_))));
     // Eight concurrent deliveries of the same chunk count once.
     let results =
-        futures::future::join_all((0..8).map(|_| p.notifications.record_chunk(n.id, 1, 200, now)))
-            .await;
-    let recorded = results
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|r| *r == ChunkRecord::Recorded)
-        .count();
+        futures::future::join_all((0..8).map(|_| p.notifications.record_chunk(n.id, 1, 200, now))).await;
+    let recorded = results.into_iter().map(Result::unwrap).filter(|r| *r == ChunkRecord::Recorded).count();
     assert_eq!(recorded, 1);
-    assert_eq!(
-        p.notifications
-            .record_chunk(n.id, 0, 500, now)
-            .await
-            .unwrap(),
-        ChunkRecord::AlreadyRecorded
-    );
+    assert_eq!(p.notifications.record_chunk(n.id, 0, 500, now).await.unwrap(), ChunkRecord::AlreadyRecorded);
     assert!(p.notifications.chunk_recorded(n.id, 1).await.unwrap());
     assert!(!p.notifications.chunk_recorded(n.id, 2).await.unwrap());
     let stored = p.notifications.get(n.id).await.unwrap().unwrap();
     assert_eq!(
-        (
-            stored.delivered,
-            stored.chunks_done,
-            stored.chunks_total,
-            stored.recipients
-        ),
+        (stored.delivered, stored.chunks_done, stored.chunks_total, stored.recipients),
         (700, 2, Some(2), 700)
     );
     assert_eq!(stored.status, Status::Delivered);
     assert!(stored.successful());
-    // Recording against a notification that does not exist is refused.
     assert!(
-        p.notifications
-            .record_chunk(Uuid::new_v4(), 0, 1, now)
-            .await
-            .is_err()
+        p.notifications.due(now + Duration::days(1), 10).await.unwrap().is_empty(),
+        "finished fan-outs are never due again"
     );
+    // Recording against a notification that does not exist is refused.
+    assert!(p.notifications.record_chunk(Uuid::new_v4(), 0, 1, now).await.is_err());
 }
 
 async fn fanout_with_no_chunks_or_all_chunks_done_completes(p: Ports) {
     let now = t0();
     let empty = notification(Uuid::new_v4(), 1, 3, BroadcastType::GT, now);
     p.notifications.insert(&empty).await.unwrap();
-    assert!(p.notifications.claim(empty.id, now).await.unwrap());
-    assert_eq!(
-        p.notifications
-            .finish_fanout(empty.id, 0, 0, now)
-            .await
-            .unwrap(),
-        Status::Delivered
-    );
+    assert!(p.notifications.claim(empty.id, now, now + Duration::minutes(3)).await.unwrap());
+    assert_eq!(p.notifications.finish_fanout(empty.id, 0, 0, now).await.unwrap(), Status::Delivered);
 
     let failed = notification(Uuid::new_v4(), 2, 3, BroadcastType::GT, now);
     p.notifications.insert(&failed).await.unwrap();
-    p.notifications
-        .mark_failed(failed.id, "audience vanished", now)
-        .await
-        .unwrap();
+    p.notifications.mark_failed(failed.id, "audience vanished", now).await.unwrap();
     let stored = p.notifications.get(failed.id).await.unwrap().unwrap();
     assert_eq!(stored.status, Status::Failed);
     assert_eq!(stored.failure.as_deref(), Some("audience vanished"));
     assert!(!stored.successful());
-    assert!(
-        p.notifications.due(now, 10).await.unwrap().is_empty(),
-        "failed ones are not due"
-    );
+    assert!(p.notifications.due(now, 10).await.unwrap().is_empty(), "failed ones are not due");
 }
 
 async fn history_pages_newest_first_through_each_scope(p: Ports) {
     let event = Uuid::new_v4();
     for sid in 1..=60u64 {
-        let kind = if sid % 3 == 0 {
-            BroadcastType::JN
-        } else {
-            BroadcastType::GT
-        };
+        let kind = if sid % 3 == 0 { BroadcastType::JN } else { BroadcastType::GT };
         let mut n = notification(Uuid::new_v4(), sid, 3, kind, t0());
         if sid % 10 == 0 {
             n.broadcast_type = BroadcastType::GE;
-            n.audience = Audience::EventTeams {
-                event_id: event,
-                team_ids: vec!["456".into()],
-            };
+            n.audience = Audience::EventTeams { event_id: event, team_ids: vec!["456".into()] };
         }
         if sid % 7 == 0 {
             n.broadcast_type = BroadcastType::GA;
@@ -360,21 +232,9 @@ async fn history_pages_newest_first_through_each_scope(p: Ports) {
         }
         p.notifications.insert(&n).await.unwrap();
     }
-    p.notifications
-        .insert(&notification(
-            Uuid::new_v4(),
-            61,
-            4,
-            BroadcastType::GT,
-            t0(),
-        ))
-        .await
-        .unwrap();
+    p.notifications.insert(&notification(Uuid::new_v4(), 61, 4, BroadcastType::GT, t0())).await.unwrap();
 
-    let scope = HistoryScope::CompanyType {
-        company_id: 3,
-        broadcast_type: BroadcastType::GT,
-    };
+    let scope = HistoryScope::CompanyType { company_id: 3, broadcast_type: BroadcastType::GT };
     let mut seen = Vec::new();
     let mut page = PageRequest::first(15);
     loop {
@@ -386,76 +246,40 @@ async fn history_pages_newest_first_through_each_scope(p: Ports) {
             None => break,
         }
     }
-    let expected: Vec<u64> = (1..=60u64)
-        .rev()
-        .filter(|s| s % 3 != 0 && s % 10 != 0 && s % 7 != 0)
-        .collect();
-    assert_eq!(
-        seen, expected,
-        "each GT record of company 3 once, newest first"
-    );
+    let expected: Vec<u64> = (1..=60u64).rev().filter(|s| s % 3 != 0 && s % 10 != 0 && s % 7 != 0).collect();
+    assert_eq!(seen, expected, "each GT record of company 3 once, newest first");
 
     let ge = p
         .notifications
-        .history(
-            &HistoryScope::Event { event_id: event },
-            &PageRequest::first(50),
-        )
+        .history(&HistoryScope::Event { event_id: event }, &PageRequest::first(50))
         .await
         .unwrap();
-    assert_eq!(
-        ge.items.iter().map(|n| n.schedule_id).collect::<Vec<_>>(),
-        vec![60, 50, 40, 30, 20, 10]
-    );
+    assert_eq!(ge.items.iter().map(|n| n.schedule_id).collect::<Vec<_>>(), vec![60, 50, 40, 30, 20, 10]);
     assert!(ge.next.is_none());
     let ga = p
         .notifications
-        .history(
-            &HistoryScope::Asset { brochure_id: 4 },
-            &PageRequest::first(50),
-        )
+        .history(&HistoryScope::Asset { brochure_id: 4 }, &PageRequest::first(50))
         .await
         .unwrap();
     assert_eq!(
         ga.items.iter().map(|n| n.schedule_id).collect::<Vec<_>>(),
         vec![56, 49, 42, 35, 28, 21, 14, 7]
     );
-    let other = HistoryScope::CompanyType {
-        company_id: 4,
-        broadcast_type: BroadcastType::GT,
-    };
-    assert_eq!(
-        p.notifications
-            .history(&other, &PageRequest::first(50))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    let other = HistoryScope::CompanyType { company_id: 4, broadcast_type: BroadcastType::GT };
+    assert_eq!(p.notifications.history(&other, &PageRequest::first(50)).await.unwrap().items.len(), 1);
 }
 
 async fn idempotency_keys_are_claimed_once(p: Ports) {
     let now = t0();
     let exp = now + Duration::hours(24);
-    let claims = futures::future::join_all(
-        (0..8).map(|_| p.notifications.claim_idempotency("u1:k1", "d1", exp, now)),
-    )
-    .await;
-    let won = claims
-        .iter()
-        .filter(|c| matches!(c, Ok(IdempotencyClaim::Claimed)))
-        .count();
+    let claims =
+        futures::future::join_all((0..8).map(|_| p.notifications.claim_idempotency("u1:k1", "d1", exp, now)))
+            .await;
+    let won = claims.iter().filter(|c| matches!(c, Ok(IdempotencyClaim::Claimed))).count();
     assert_eq!(won, 1, "concurrent claims of one key: one wins");
     assert_eq!(
-        p.notifications
-            .claim_idempotency("u1:k1", "d2", exp, now)
-            .await
-            .unwrap(),
-        IdempotencyClaim::Existing {
-            request_digest: "d1".into(),
-            answer: None
-        }
+        p.notifications.claim_idempotency("u1:k1", "d2", exp, now).await.unwrap(),
+        IdempotencyClaim::Existing { request_digest: "d1".into(), answer: None }
     );
     let record = IdempotencyRecord {
         scope: "u1:k1".into(),
@@ -466,34 +290,20 @@ async fn idempotency_keys_are_claimed_once(p: Ports) {
     };
     p.notifications.complete_idempotency(&record).await.unwrap();
     assert_eq!(
-        p.notifications
-            .claim_idempotency("u1:k1", "d1", exp, now)
-            .await
-            .unwrap(),
-        IdempotencyClaim::Existing {
-            request_digest: "d1".into(),
-            answer: Some((200, "4".into()))
-        }
+        p.notifications.claim_idempotency("u1:k1", "d1", exp, now).await.unwrap(),
+        IdempotencyClaim::Existing { request_digest: "d1".into(), answer: Some((200, "4".into())) }
     );
     // Expired keys can be claimed again; released keys too.
     assert_eq!(
         p.notifications
-            .claim_idempotency(
-                "u1:k1",
-                "d3",
-                exp + Duration::hours(1),
-                exp + Duration::seconds(1)
-            )
+            .claim_idempotency("u1:k1", "d3", exp + Duration::hours(1), exp + Duration::seconds(1))
             .await
             .unwrap(),
         IdempotencyClaim::Claimed
     );
     p.notifications.release_idempotency("u1:k1").await.unwrap();
     assert_eq!(
-        p.notifications
-            .claim_idempotency("u1:k1", "d4", exp, now)
-            .await
-            .unwrap(),
+        p.notifications.claim_idempotency("u1:k1", "d4", exp, now).await.unwrap(),
         IdempotencyClaim::Claimed
     );
 }
@@ -505,26 +315,12 @@ async fn inbox_orders_pages_filters_and_dismisses(p: Ports) {
     // 60 items (more than one BatchWriteItem), every fifth one High.
     let mut items: Vec<InboxItem> = (0..60)
         .map(|i| {
-            let priority = if i % 5 == 0 {
-                Priority::High
-            } else {
-                Priority::Normal
-            };
-            inbox_item(
-                user,
-                Uuid::new_v4(),
-                priority,
-                now - Duration::minutes(60 - i),
-            )
+            let priority = if i % 5 == 0 { Priority::High } else { Priority::Normal };
+            inbox_item(user, Uuid::new_v4(), priority, now - Duration::minutes(60 - i))
         })
         .collect();
     items.push(inbox_item(other, Uuid::new_v4(), Priority::Normal, now));
-    let mut expired = inbox_item(
-        user,
-        Uuid::new_v4(),
-        Priority::High,
-        now - Duration::days(20),
-    );
+    let mut expired = inbox_item(user, Uuid::new_v4(), Priority::High, now - Duration::days(20));
     expired.expires_at = now - Duration::seconds(1);
     items.push(expired.clone());
     // The same item twice in one call, and the whole set written twice: still one each.
@@ -535,11 +331,7 @@ async fn inbox_orders_pages_filters_and_dismisses(p: Ports) {
     let mut seen = Vec::new();
     let mut page = PageRequest::first(25);
     loop {
-        let got = p
-            .inbox
-            .list(user, &InboxQuery::Ordered, now, &page)
-            .await
-            .unwrap();
+        let got = p.inbox.list(user, &InboxQuery::Ordered, now, &page).await.unwrap();
         assert!(got.items.len() <= 25);
         seen.extend(got.items);
         match got.next {
@@ -547,27 +339,13 @@ async fn inbox_orders_pages_filters_and_dismisses(p: Ports) {
             None => break,
         }
     }
-    assert_eq!(
-        seen.len(),
-        60,
-        "every visible item once; the expired one and the other user's left out"
-    );
-    assert_eq!(
-        seen.iter()
-            .map(|i| i.notification_id)
-            .collect::<HashSet<_>>()
-            .len(),
-        60
-    );
-    assert!(
-        seen[..12].iter().all(|i| i.priority == Priority::High),
-        "High first"
-    );
+    assert_eq!(seen.len(), 60, "every visible item once; the expired one and the other user's left out");
+    assert_eq!(seen.iter().map(|i| i.notification_id).collect::<HashSet<_>>().len(), 60);
+    assert!(seen[..12].iter().all(|i| i.priority == Priority::High), "High first");
     assert!(seen.windows(2).all(|w| w[0].priority > w[1].priority
         || (w[0].priority == w[1].priority && w[0].created_at >= w[1].created_at)));
     assert_eq!(
-        seen.iter()
-            .find(|i| i.notification_id == items[7].notification_id),
+        seen.iter().find(|i| i.notification_id == items[7].notification_id),
         Some(&items[7]),
         "fields intact"
     );
@@ -575,19 +353,9 @@ async fn inbox_orders_pages_filters_and_dismisses(p: Ports) {
     // Dismiss: hidden afterwards, idempotent, unknown ids refused.
     let target = seen[0].notification_id;
     assert!(p.inbox.dismiss(user, target, now).await.unwrap());
-    assert!(
-        p.inbox
-            .dismiss(user, target, now + Duration::seconds(5))
-            .await
-            .unwrap()
-    );
+    assert!(p.inbox.dismiss(user, target, now + Duration::seconds(5)).await.unwrap());
     assert_eq!(
-        p.inbox
-            .get(user, target)
-            .await
-            .unwrap()
-            .unwrap()
-            .dismissed_at,
+        p.inbox.get(user, target).await.unwrap().unwrap().dismissed_at,
         Some(now),
         "first dismissal kept"
     );
@@ -596,38 +364,20 @@ async fn inbox_orders_pages_filters_and_dismisses(p: Ports) {
         !p.inbox.dismiss(other, target, now).await.unwrap(),
         "another user's item is not yours to dismiss"
     );
-    let after = p
-        .inbox
-        .list(user, &InboxQuery::Ordered, now, &PageRequest::first(100))
-        .await
-        .unwrap();
+    let after = p.inbox.list(user, &InboxQuery::Ordered, now, &PageRequest::first(100)).await.unwrap();
     assert_eq!(after.items.len(), 59);
     assert!(after.next.is_none());
     assert!(after.items.iter().all(|i| i.notification_id != target));
 
     // Polling: only what is newer than `since`, newest first.
     let since = now - Duration::minutes(5);
-    let recent = p
-        .inbox
-        .list(user, &InboxQuery::Since(since), now, &PageRequest::first(3))
-        .await
-        .unwrap();
+    let recent = p.inbox.list(user, &InboxQuery::Since(since), now, &PageRequest::first(3)).await.unwrap();
     assert_eq!(recent.items.len(), 3);
-    assert!(
-        recent
-            .items
-            .windows(2)
-            .all(|w| w[0].created_at >= w[1].created_at)
-    );
+    assert!(recent.items.windows(2).all(|w| w[0].created_at >= w[1].created_at));
     assert!(recent.items.iter().all(|i| i.created_at > since));
     let rest = p
         .inbox
-        .list(
-            user,
-            &InboxQuery::Since(since),
-            now,
-            &PageRequest::after(3, recent.next),
-        )
+        .list(user, &InboxQuery::Since(since), now, &PageRequest::after(3, recent.next))
         .await
         .unwrap();
     assert_eq!(rest.items.len(), 1, "items at minutes -4..-1 after -5");
@@ -661,11 +411,7 @@ async fn directory_loads_and_answers(p: Ports) {
             token_expires_at: None,
         });
     }
-    snapshot.teams.push(TeamRecord {
-        company_id: 3,
-        id: "99".into(),
-        members: big.clone(),
-    });
+    snapshot.teams.push(TeamRecord { company_id: 3, id: "99".into(), members: big.clone() });
     p.directory.load(&snapshot).await.unwrap();
 
     let d = &p.directory;
@@ -673,43 +419,21 @@ async fn directory_loads_and_answers(p: Ports) {
     let u1: Uuid = "11111111-1111-4111-8111-111111111111".parse().unwrap();
     assert_eq!(
         d.credential(&digest("demo-user-1-token")).await.unwrap(),
-        Some(Credential::UserToken {
-            user_id: u1,
-            expires_at: None
-        })
+        Some(Credential::UserToken { user_id: u1, expires_at: None })
     );
     assert_eq!(
-        d.credential(&digest("00000000-0000-4000-8000-000000000004"))
-            .await
-            .unwrap(),
+        d.credential(&digest("00000000-0000-4000-8000-000000000004")).await.unwrap(),
         Some(Credential::CompanyApiKey { company_id: 4 })
     );
     assert_eq!(d.credential(&digest("nope")).await.unwrap(), None);
     assert!(!d.company(4).await.unwrap().unwrap().desktop_push_enabled);
-    let user = d
-        .user_by_email("Aaron.McMullen@hypermedia.com.au")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = d.user_by_email("Aaron.McMullen@hypermedia.com.au").await.unwrap().unwrap();
     assert_eq!((user.id, user.number, user.company_id), (u1, 1001, 3));
-    assert_eq!(
-        d.user(u1).await.unwrap().unwrap().email,
-        "aaron.mcmullen@hypermedia.com.au"
-    );
+    assert_eq!(d.user(u1).await.unwrap().unwrap().email, "aaron.mcmullen@hypermedia.com.au");
 
     assert!(d.team(3, "23").await.unwrap().is_some());
-    assert!(
-        d.team(4, "23").await.unwrap().is_none(),
-        "teams belong to a company"
-    );
-    assert_eq!(
-        d.team_members(3, "27", &PageRequest::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        2
-    );
+    assert!(d.team(4, "23").await.unwrap().is_none(), "teams belong to a company");
+    assert_eq!(d.team_members(3, "27", &PageRequest::first(10)).await.unwrap().items.len(), 2);
     let mut members = Vec::new();
     let mut page = PageRequest::first(25);
     loop {
@@ -720,89 +444,42 @@ async fn directory_loads_and_answers(p: Ports) {
             None => break,
         }
     }
-    assert_eq!(
-        members.iter().collect::<HashSet<_>>(),
-        big.iter().collect::<HashSet<_>>()
-    );
+    assert_eq!(members.iter().collect::<HashSet<_>>(), big.iter().collect::<HashSet<_>>());
     assert_eq!(members.len(), 60);
-    assert_eq!(
-        d.company_members(4, &PageRequest::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        2
-    );
+    assert_eq!(d.company_members(4, &PageRequest::first(10)).await.unwrap().items.len(), 2);
 
     let event: Uuid = "ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8".parse().unwrap();
     let e = d.event(event).await.unwrap().unwrap();
     assert!(!e.cancelled);
     assert_eq!(e.team_ids, vec!["456".to_string(), "459".to_string()]);
-    let attendees = d
-        .event_attendees(event, "456", &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
-    assert_eq!(
-        attendees
-            .iter()
-            .filter(|a| a.status == AttendeeStatus::Accepted)
-            .count(),
-        2
-    );
+    let attendees = d.event_attendees(event, "456", &PageRequest::first(10)).await.unwrap().items;
+    assert_eq!(attendees.iter().filter(|a| a.status == AttendeeStatus::Accepted).count(), 2);
     assert!(
-        d.event("0c0c0c0c-0000-4000-8000-00000000000c".parse().unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .cancelled
+        d.event("0c0c0c0c-0000-4000-8000-00000000000c".parse().unwrap()).await.unwrap().unwrap().cancelled
     );
 
     assert_eq!(
         d.smart_library(11).await.unwrap().unwrap().entry_ids,
         vec!["101".to_string(), "102".to_string()]
     );
-    assert_eq!(
-        d.smart_library_subscribers(11, &PageRequest::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        2
-    );
-    assert_eq!(
-        d.asset_members(4, &PageRequest::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        4
-    );
+    assert_eq!(d.smart_library_subscribers(11, &PageRequest::first(10)).await.unwrap().items.len(), 2);
+    assert_eq!(d.asset_members(4, &PageRequest::first(10)).await.unwrap().items.len(), 4);
     let unsubs = d.asset_unsubscribes(4).await.unwrap();
     assert_eq!(unsubs.len(), 2);
     assert!(unsubs.iter().any(|u| u.notifications && !u.emails));
     d.touch_asset(4, t0()).await.unwrap();
     assert_eq!(d.asset(4).await.unwrap().unwrap().last_modified, Some(t0()));
     d.touch_asset(404, t0()).await.unwrap();
-    assert!(
-        d.asset(404).await.unwrap().is_none(),
-        "touching an unknown asset creates nothing"
-    );
+    assert!(d.asset(404).await.unwrap().is_none(), "touching an unknown asset creates nothing");
 
     let dept: Uuid = "d0000000-0000-4000-8000-000000000001".parse().unwrap();
     let department = d.department(dept).await.unwrap().unwrap();
-    assert!(shared::credentials::verify(
-        "demo-secret",
-        &department.secret_sha256
-    ));
+    assert!(shared::credentials::verify("demo-secret", &department.secret_sha256));
     assert!(d.department_has_member(dept, u1).await.unwrap());
     assert!(
-        !d.department_has_member(
-            dept,
-            "99999999-9999-4999-8999-999999999999".parse().unwrap()
-        )
-        .await
-        .unwrap()
+        !d.department_has_member(dept, "99999999-9999-4999-8999-999999999999".parse().unwrap())
+            .await
+            .unwrap()
     );
 }
 
@@ -820,17 +497,11 @@ async fn queues_batch_redeliver_and_ack(p: Ports) {
         received.extend(got);
     }
     assert_eq!(
-        received
-            .iter()
-            .map(|m| m.body.clone())
-            .collect::<BTreeSet<_>>(),
+        received.iter().map(|m| m.body.clone()).collect::<BTreeSet<_>>(),
         bodies.iter().cloned().collect::<BTreeSet<_>>()
     );
     assert!(received.iter().all(|m| m.receive_count == 1));
-    assert!(
-        q.receive(10).await.unwrap().is_empty(),
-        "received messages are hidden"
-    );
+    assert!(q.receive(10).await.unwrap().is_empty(), "received messages are hidden");
 
     // A failed attempt (nack) comes back with a higher receive count; acked ones never do.
     let (retry, done) = received.split_at(1);

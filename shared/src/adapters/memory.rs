@@ -33,11 +33,7 @@ fn page_by_key<T: Clone>(
     };
     let limit = page.limit.max(1);
     let slice: Vec<T> = items[start..].iter().take(limit).cloned().collect();
-    let next = if start + slice.len() < items.len() {
-        slice.last().map(&key)
-    } else {
-        None
-    };
+    let next = if start + slice.len() < items.len() { slice.last().map(&key) } else { None };
     Ok(Page { items: slice, next })
 }
 
@@ -76,10 +72,9 @@ impl MemoryNotificationStore {
 
 fn in_scope(n: &Notification, scope: &HistoryScope) -> bool {
     match scope {
-        HistoryScope::CompanyType {
-            company_id,
-            broadcast_type,
-        } => n.company_id == *company_id && n.broadcast_type == *broadcast_type,
+        HistoryScope::CompanyType { company_id, broadcast_type } => {
+            n.company_id == *company_id && n.broadcast_type == *broadcast_type
+        }
         HistoryScope::Event { event_id } => {
             matches!(&n.audience, Audience::EventTeams { event_id: e, .. } if e == event_id)
         }
@@ -100,10 +95,7 @@ impl NotificationStore for MemoryNotificationStore {
     async fn insert(&self, n: &Notification) -> StoreResult<()> {
         let mut s = lock(&self.state);
         if s.by_id.contains_key(&n.id) || s.by_schedule_id.contains_key(&n.schedule_id) {
-            return Err(StoreError::Conflict(format!(
-                "notification {} exists",
-                n.id
-            )));
+            return Err(StoreError::Conflict(format!("notification {} exists", n.id)));
         }
         s.by_schedule_id.insert(n.schedule_id, n.id);
         s.by_id.insert(n.id, n.clone());
@@ -116,10 +108,7 @@ impl NotificationStore for MemoryNotificationStore {
 
     async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
         let s = lock(&self.state);
-        Ok(s.by_schedule_id
-            .get(&schedule_id)
-            .and_then(|id| s.by_id.get(id))
-            .cloned())
+        Ok(s.by_schedule_id.get(&schedule_id).and_then(|id| s.by_id.get(id)).cloned())
     }
 
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
@@ -127,18 +116,30 @@ impl NotificationStore for MemoryNotificationStore {
         let mut due: Vec<_> = s
             .by_id
             .values()
-            .filter(|n| n.status == Status::Pending && n.due_at <= now)
-            .map(|n| (n.due_at, n.id))
+            .filter_map(|n| match n.status {
+                Status::Pending if n.due_at <= now => Some((n.due_at, n.id)),
+                Status::FanningOut => n.lease_until.filter(|l| *l <= now).map(|l| (l, n.id)),
+                _ => None,
+            })
             .collect();
         due.sort();
         Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
     }
 
-    async fn claim(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn claim(
+        &self,
+        id: NotificationId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let mut s = lock(&self.state);
         match s.by_id.get_mut(&id) {
-            Some(n) if n.status == Status::Pending => {
+            Some(n)
+                if (n.status == Status::Pending && n.due_at <= now)
+                    || (n.status == Status::FanningOut && n.lease_until.is_some_and(|l| l <= now)) =>
+            {
                 n.status = Status::FanningOut;
+                n.lease_until = Some(lease_until);
                 n.modified_at = now;
                 Ok(true)
             }
@@ -150,16 +151,16 @@ impl NotificationStore for MemoryNotificationStore {
         &self,
         id: NotificationId,
         progress: &FanoutProgress,
+        lease_until: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut s = lock(&self.state);
         match s.by_id.get_mut(&id) {
             Some(n) if n.status == Status::FanningOut => {
                 n.fanout = progress.clone();
+                n.lease_until = Some(lease_until);
                 Ok(())
             }
-            _ => Err(StoreError::Conflict(format!(
-                "notification {id} is not fanning out"
-            ))),
+            _ => Err(StoreError::Conflict(format!("notification {id} is not fanning out"))),
         }
     }
 
@@ -174,15 +175,14 @@ impl NotificationStore for MemoryNotificationStore {
         match s.by_id.get_mut(&id) {
             Some(n) if n.status == Status::FanningOut => {
                 n.status = Status::Delivering;
+                n.lease_until = None;
                 n.chunks_total = Some(chunks);
                 n.recipients = recipients;
                 n.modified_at = now;
                 Self::complete_if_done(n, now);
                 Ok(n.status)
             }
-            _ => Err(StoreError::Conflict(format!(
-                "notification {id} is not fanning out"
-            ))),
+            _ => Err(StoreError::Conflict(format!("notification {id} is not fanning out"))),
         }
     }
 
@@ -195,9 +195,7 @@ impl NotificationStore for MemoryNotificationStore {
     ) -> StoreResult<ChunkRecord> {
         let mut s = lock(&self.state);
         if !s.by_id.contains_key(&id) {
-            return Err(StoreError::Conflict(format!(
-                "notification {id} does not exist"
-            )));
+            return Err(StoreError::Conflict(format!("notification {id} does not exist")));
         }
         if !s.chunks.insert((id, chunk)) {
             return Ok(ChunkRecord::AlreadyRecorded);
@@ -214,32 +212,20 @@ impl NotificationStore for MemoryNotificationStore {
         Ok(lock(&self.state).chunks.contains(&(id, chunk)))
     }
 
-    async fn mark_failed(
-        &self,
-        id: NotificationId,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
         let mut s = lock(&self.state);
         if let Some(n) = s.by_id.get_mut(&id) {
             n.status = Status::Failed;
+            n.lease_until = None;
             n.failure = Some(reason.to_string());
             n.modified_at = now;
         }
         Ok(())
     }
 
-    async fn history(
-        &self,
-        scope: &HistoryScope,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Notification>> {
-        let mut items: Vec<Notification> = lock(&self.state)
-            .by_id
-            .values()
-            .filter(|n| in_scope(n, scope))
-            .cloned()
-            .collect();
+    async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
+        let mut items: Vec<Notification> =
+            lock(&self.state).by_id.values().filter(|n| in_scope(n, scope)).cloned().collect();
         // Newest first; a fixed-width key keeps the order of the cursor strings numeric.
         items.sort_by_key(|n| std::cmp::Reverse(n.schedule_id));
         let key = |n: &Notification| format!("{:020}", u64::MAX - n.schedule_id);
@@ -255,13 +241,11 @@ impl NotificationStore for MemoryNotificationStore {
     ) -> StoreResult<IdempotencyClaim> {
         let mut s = lock(&self.state);
         match s.idempotency.get(scope) {
-            Some((d, answer, exp)) if *exp > now => Ok(IdempotencyClaim::Existing {
-                request_digest: d.clone(),
-                answer: answer.clone(),
-            }),
+            Some((d, answer, exp)) if *exp > now => {
+                Ok(IdempotencyClaim::Existing { request_digest: d.clone(), answer: answer.clone() })
+            }
             _ => {
-                s.idempotency
-                    .insert(scope.to_string(), (digest.to_string(), None, expires_at));
+                s.idempotency.insert(scope.to_string(), (digest.to_string(), None, expires_at));
                 Ok(IdempotencyClaim::Claimed)
             }
         }
@@ -270,11 +254,7 @@ impl NotificationStore for MemoryNotificationStore {
     async fn complete_idempotency(&self, r: &IdempotencyRecord) -> StoreResult<()> {
         lock(&self.state).idempotency.insert(
             r.scope.clone(),
-            (
-                r.request_digest.clone(),
-                Some((r.status, r.body.clone())),
-                r.expires_at,
-            ),
+            (r.request_digest.clone(), Some((r.status, r.body.clone())), r.expires_at),
         );
         Ok(())
     }
@@ -300,10 +280,7 @@ impl MemoryInboxStore {
 
     /// Every stored item of every user, visible or not (tests and benchmarks count with it).
     pub fn all_items(&self) -> Vec<InboxItem> {
-        lock(&self.items)
-            .values()
-            .flat_map(|m| m.values().cloned())
-            .collect()
+        lock(&self.items).values().flat_map(|m| m.values().cloned()).collect()
     }
 }
 
@@ -312,22 +289,13 @@ impl InboxStore for MemoryInboxStore {
     async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()> {
         let mut all = lock(&self.items);
         for item in items {
-            all.entry(item.user_id)
-                .or_default()
-                .insert(item.notification_id, item.clone());
+            all.entry(item.user_id).or_default().insert(item.notification_id, item.clone());
         }
         Ok(())
     }
 
-    async fn get(
-        &self,
-        user: UserId,
-        notification: NotificationId,
-    ) -> StoreResult<Option<InboxItem>> {
-        Ok(lock(&self.items)
-            .get(&user)
-            .and_then(|m| m.get(&notification))
-            .cloned())
+    async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>> {
+        Ok(lock(&self.items).get(&user).and_then(|m| m.get(&notification)).cloned())
     }
 
     async fn list(
@@ -349,11 +317,7 @@ impl InboxStore for MemoryInboxStore {
             InboxQuery::Since(since) => {
                 items.retain(|i| i.created_at > *since);
                 let key = |i: &InboxItem| {
-                    format!(
-                        "{:020}#{}",
-                        i64::MAX - i.created_at.timestamp_millis(),
-                        i.notification_id
-                    )
+                    format!("{:020}#{}", i64::MAX - i.created_at.timestamp_millis(), i.notification_id)
                 };
                 items.sort_by_key(key);
                 page_by_key(items, key, page)
@@ -426,31 +390,17 @@ impl Directory for MemoryDirectory {
     }
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let s = lock(&self.state);
-        Ok(s.users_by_email
-            .get(&email.to_lowercase())
-            .and_then(|id| s.users.get(id))
-            .cloned())
+        Ok(s.users_by_email.get(&email.to_lowercase()).and_then(|id| s.users.get(id)).cloned())
     }
-    async fn company_members(
-        &self,
-        company: CompanyId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<UserId>> {
-        let ids = lock(&self.state)
-            .company_members
-            .get(&company)
-            .cloned()
-            .unwrap_or_default();
+    async fn company_members(&self, company: CompanyId, page: &PageRequest) -> StoreResult<Page<UserId>> {
+        let ids = lock(&self.state).company_members.get(&company).cloned().unwrap_or_default();
         page_ids(ids, page)
     }
     async fn team(&self, company: CompanyId, team_id: &str) -> StoreResult<Option<Team>> {
         let s = lock(&self.state);
         Ok(s.teams
             .contains_key(&(company, team_id.to_string()))
-            .then(|| Team {
-                company_id: company,
-                id: team_id.to_string(),
-            }))
+            .then(|| Team { company_id: company, id: team_id.to_string() }))
     }
     async fn team_members(
         &self,
@@ -458,11 +408,7 @@ impl Directory for MemoryDirectory {
         team_id: &str,
         page: &PageRequest,
     ) -> StoreResult<Page<UserId>> {
-        let ids = lock(&self.state)
-            .teams
-            .get(&(company, team_id.to_string()))
-            .cloned()
-            .unwrap_or_default();
+        let ids = lock(&self.state).teams.get(&(company, team_id.to_string())).cloned().unwrap_or_default();
         page_ids(ids, page)
     }
     async fn event(&self, id: Uuid) -> StoreResult<Option<Event>> {
@@ -474,61 +420,33 @@ impl Directory for MemoryDirectory {
         team_id: &str,
         page: &PageRequest,
     ) -> StoreResult<Page<Attendee>> {
-        let mut list = lock(&self.state)
-            .attendees
-            .get(&(event, team_id.to_string()))
-            .cloned()
-            .unwrap_or_default();
+        let mut list =
+            lock(&self.state).attendees.get(&(event, team_id.to_string())).cloned().unwrap_or_default();
         list.sort_by_key(|a| a.user_id);
         page_by_key(list, |a| a.user_id.to_string(), page)
     }
     async fn smart_library(&self, id: u64) -> StoreResult<Option<SmartLibrary>> {
-        Ok(lock(&self.state)
-            .smart_libraries
-            .get(&id)
-            .map(|(l, _)| l.clone()))
+        Ok(lock(&self.state).smart_libraries.get(&id).map(|(l, _)| l.clone()))
     }
-    async fn smart_library_subscribers(
-        &self,
-        id: u64,
-        page: &PageRequest,
-    ) -> StoreResult<Page<UserId>> {
-        let ids = lock(&self.state)
-            .smart_libraries
-            .get(&id)
-            .map(|(_, s)| s.clone())
-            .unwrap_or_default();
+    async fn smart_library_subscribers(&self, id: u64, page: &PageRequest) -> StoreResult<Page<UserId>> {
+        let ids = lock(&self.state).smart_libraries.get(&id).map(|(_, s)| s.clone()).unwrap_or_default();
         page_ids(ids, page)
     }
     async fn asset(&self, id: u64) -> StoreResult<Option<Asset>> {
         Ok(lock(&self.state).assets.get(&id).map(|(a, _, _)| a.clone()))
     }
     async fn asset_members(&self, id: u64, page: &PageRequest) -> StoreResult<Page<UserId>> {
-        let ids = lock(&self.state)
-            .assets
-            .get(&id)
-            .map(|(_, m, _)| m.clone())
-            .unwrap_or_default();
+        let ids = lock(&self.state).assets.get(&id).map(|(_, m, _)| m.clone()).unwrap_or_default();
         page_ids(ids, page)
     }
     async fn asset_unsubscribes(&self, id: u64) -> StoreResult<Vec<Unsubscribe>> {
-        Ok(lock(&self.state)
-            .assets
-            .get(&id)
-            .map(|(_, _, u)| u.clone())
-            .unwrap_or_default())
+        Ok(lock(&self.state).assets.get(&id).map(|(_, _, u)| u.clone()).unwrap_or_default())
     }
     async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
-        Ok(lock(&self.state)
-            .departments
-            .get(&id)
-            .map(|(d, _)| d.clone()))
+        Ok(lock(&self.state).departments.get(&id).map(|(d, _)| d.clone()))
     }
     async fn department_has_member(&self, department: Uuid, user: UserId) -> StoreResult<bool> {
-        Ok(lock(&self.state)
-            .departments
-            .get(&department)
-            .is_some_and(|(_, m)| m.contains(&user)))
+        Ok(lock(&self.state).departments.get(&department).is_some_and(|(_, m)| m.contains(&user)))
     }
     async fn touch_asset(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
         if let Some((a, _, _)) = lock(&self.state).assets.get_mut(&id) {
@@ -546,32 +464,19 @@ impl Directory for MemoryDirectory {
     async fn load(&self, d: &DirectorySnapshot) -> StoreResult<()> {
         let mut s = lock(&self.state);
         for c in &d.companies {
-            s.credentials.insert(
-                c.api_key_sha256.clone(),
-                Credential::CompanyApiKey { company_id: c.id },
-            );
+            s.credentials.insert(c.api_key_sha256.clone(), Credential::CompanyApiKey { company_id: c.id });
             s.companies.insert(
                 c.id,
-                Company {
-                    id: c.id,
-                    name: c.name.clone(),
-                    desktop_push_enabled: c.desktop_push_enabled,
-                },
+                Company { id: c.id, name: c.name.clone(), desktop_push_enabled: c.desktop_push_enabled },
             );
         }
         for u in &d.users {
             s.credentials.insert(
                 u.token_sha256.clone(),
-                Credential::UserToken {
-                    user_id: u.id,
-                    expires_at: u.token_expires_at,
-                },
+                Credential::UserToken { user_id: u.id, expires_at: u.token_expires_at },
             );
             s.users_by_email.insert(u.email.to_lowercase(), u.id);
-            s.company_members
-                .entry(u.company_id)
-                .or_default()
-                .push(u.id);
+            s.company_members.entry(u.company_id).or_default().push(u.id);
             s.users.insert(
                 u.id,
                 User {
@@ -585,29 +490,15 @@ impl Directory for MemoryDirectory {
             );
         }
         for t in &d.teams {
-            s.teams
-                .insert((t.company_id, t.id.clone()), t.members.clone());
+            s.teams.insert((t.company_id, t.id.clone()), t.members.clone());
         }
         for e in &d.events {
             let team_ids = e.teams.iter().map(|t| t.id.clone()).collect();
-            s.events.insert(
-                e.id,
-                Event {
-                    id: e.id,
-                    company_id: e.company_id,
-                    cancelled: e.cancelled,
-                    team_ids,
-                },
-            );
+            s.events
+                .insert(e.id, Event { id: e.id, company_id: e.company_id, cancelled: e.cancelled, team_ids });
             for t in &e.teams {
-                let list = t
-                    .attendees
-                    .iter()
-                    .map(|a| Attendee {
-                        user_id: a.user_id,
-                        status: a.status,
-                    })
-                    .collect();
+                let list =
+                    t.attendees.iter().map(|a| Attendee { user_id: a.user_id, status: a.status }).collect();
                 s.attendees.insert((e.id, t.id.clone()), list);
             }
         }
@@ -621,13 +512,8 @@ impl Directory for MemoryDirectory {
             s.smart_libraries.insert(l.id, (lib, l.subscribers.clone()));
         }
         for a in &d.assets {
-            let asset = Asset {
-                id: a.id,
-                company_id: a.company_id,
-                last_modified: None,
-            };
-            s.assets
-                .insert(a.id, (asset, a.members.clone(), a.unsubscribes.clone()));
+            let asset = Asset { id: a.id, company_id: a.company_id, last_modified: None };
+            s.assets.insert(a.id, (asset, a.members.clone(), a.unsubscribes.clone()));
         }
         for dep in &d.departments {
             let department = Department {
@@ -637,8 +523,7 @@ impl Directory for MemoryDirectory {
                 client_id: dep.client_id.clone(),
                 secret_sha256: dep.secret_sha256.clone(),
             };
-            s.departments
-                .insert(dep.id, (department, dep.members.iter().copied().collect()));
+            s.departments.insert(dep.id, (department, dep.members.iter().copied().collect()));
         }
         Ok(())
     }
@@ -677,16 +562,8 @@ impl MemoryQueue {
     }
 
     /// A queue whose messages go to `dlq` after `max_receives` receives (SQS redrive policy).
-    pub fn with_dead_letters(
-        visibility: Duration,
-        max_receives: u32,
-        dlq: Arc<MemoryQueue>,
-    ) -> Self {
-        MemoryQueue {
-            max_receives,
-            dead_letters: Some(dlq),
-            ..Self::new(visibility)
-        }
+    pub fn with_dead_letters(visibility: Duration, max_receives: u32, dlq: Arc<MemoryQueue>) -> Self {
+        MemoryQueue { max_receives, dead_letters: Some(dlq), ..Self::new(visibility) }
     }
 
     /// Messages in the queue, visible or in flight.
@@ -713,9 +590,7 @@ impl Queue for MemoryQueue {
         let now = Instant::now();
         let mut q = lock(&self.messages);
         for body in bodies {
-            let n = self
-                .sequence
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let n = self.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             q.push_back(Message {
                 id: format!("m-{n}"),
                 body: body.clone(),

@@ -11,20 +11,14 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(25),
-            cap: Duration::from_secs(2),
-            max_attempts: 8,
-        }
+        Backoff { base: Duration::from_millis(25), cap: Duration::from_secs(2), max_attempts: 8 }
     }
 }
 
 impl Backoff {
     /// The ceiling of the wait before retry number `attempt` (1-based): base·2^(attempt-1), capped.
     pub fn ceiling(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1).min(16))
-            .unwrap_or(u32::MAX);
+        let factor = 1u32.checked_shl(attempt.saturating_sub(1).min(16)).unwrap_or(u32::MAX);
         self.base.saturating_mul(factor).min(self.cap)
     }
 
@@ -41,11 +35,7 @@ mod tests {
 
     #[test]
     fn grows_exponentially_then_caps() {
-        let b = Backoff {
-            base: Duration::from_millis(10),
-            cap: Duration::from_millis(100),
-            max_attempts: 5,
-        };
+        let b = Backoff { base: Duration::from_millis(10), cap: Duration::from_millis(100), max_attempts: 5 };
         assert_eq!(b.ceiling(1), Duration::from_millis(10));
         assert_eq!(b.ceiling(2), Duration::from_millis(20));
         assert_eq!(b.ceiling(4), Duration::from_millis(80));

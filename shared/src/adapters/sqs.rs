@@ -26,12 +26,7 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        SqsQueue {
-            client,
-            url: url.into(),
-            backoff: Backoff::default(),
-            wait_seconds: 0,
-        }
+        SqsQueue { client, url: url.into(), backoff: Backoff::default(), wait_seconds: 0 }
     }
 
     pub fn with_long_polling(mut self, seconds: i32) -> Self {
@@ -69,8 +64,7 @@ pub(crate) fn batches(bodies: &[String]) -> Vec<&[String]> {
     let mut start = 0;
     let mut bytes = 0;
     for (i, body) in bodies.iter().enumerate() {
-        let full =
-            i - start == MAX_BATCH_ENTRIES || (i > start && bytes + body.len() > MAX_BATCH_BYTES);
+        let full = i - start == MAX_BATCH_ENTRIES || (i > start && bytes + body.len() > MAX_BATCH_BYTES);
         if full {
             out.push(&bodies[start..i]);
             start = i;
@@ -195,16 +189,10 @@ mod tests {
     fn batches_respect_count_and_size() {
         let small: Vec<String> = (0..25).map(|i| i.to_string()).collect();
         let b = batches(&small);
-        assert_eq!(
-            b.iter().map(|b| b.len()).collect::<Vec<_>>(),
-            vec![10, 10, 5]
-        );
+        assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), vec![10, 10, 5]);
         let big: Vec<String> = (0..5).map(|_| "x".repeat(100 * 1024)).collect();
         let b = batches(&big);
-        assert!(
-            b.iter()
-                .all(|b| b.iter().map(String::len).sum::<usize>() <= MAX_BATCH_BYTES)
-        );
+        assert!(b.iter().all(|b| b.iter().map(String::len).sum::<usize>() <= MAX_BATCH_BYTES));
         assert_eq!(b.iter().map(|b| b.len()).sum::<usize>(), 5);
         assert!(batches(&[]).is_empty());
     }

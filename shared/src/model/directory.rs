@@ -73,10 +73,7 @@ impl User {
 pub enum Credential {
     /// A user's session token (`x-nextinteract-authtoken` or `Authorization: Bearer`).
     #[serde(rename_all = "camelCase")]
-    UserToken {
-        user_id: UserId,
-        expires_at: Option<DateTime<Utc>>,
-    },
+    UserToken { user_id: UserId, expires_at: Option<DateTime<Utc>> },
     /// A company's API key (`x-nextinteract-company-api-key`).
     #[serde(rename_all = "camelCase")]
     CompanyApiKey { company_id: CompanyId },

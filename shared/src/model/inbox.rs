@@ -3,9 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Action, IconType, NotificationId, Origin, OverrideContent, Priority, ToastType, UserId,
-};
+use super::{Action, IconType, NotificationId, Origin, OverrideContent, Priority, ToastType, UserId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

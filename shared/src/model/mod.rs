@@ -19,10 +19,7 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn empty() -> Self {
-        Page {
-            items: Vec::new(),
-            next: None,
-        }
+        Page { items: Vec::new(), next: None }
     }
 }
 
@@ -38,9 +35,6 @@ impl PageRequest {
         PageRequest { limit, after: None }
     }
     pub fn after(limit: usize, token: Option<String>) -> Self {
-        PageRequest {
-            limit,
-            after: token,
-        }
+        PageRequest { limit, after: token }
     }
 }

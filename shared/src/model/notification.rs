@@ -63,28 +63,16 @@ pub enum Origin {
 pub enum Audience {
     /// Accepted attendees of the given teams of an event (GE).
     #[serde(rename_all = "camelCase")]
-    EventTeams {
-        event_id: Uuid,
-        team_ids: Vec<String>,
-    },
+    EventTeams { event_id: Uuid, team_ids: Vec<String> },
     /// Members of company teams (GT).
     #[serde(rename_all = "camelCase")]
-    Teams {
-        company_id: CompanyId,
-        team_ids: Vec<String>,
-    },
+    Teams { company_id: CompanyId, team_ids: Vec<String> },
     /// Subscribers of a smart library, for the given entries (SN).
     #[serde(rename_all = "camelCase")]
-    SmartLibrary {
-        library_id: u64,
-        entry_ids: Vec<String>,
-    },
+    SmartLibrary { library_id: u64, entry_ids: Vec<String> },
     /// Job notification: the given teams, or the whole company when none are given (JN).
     #[serde(rename_all = "camelCase")]
-    Company {
-        company_id: CompanyId,
-        team_ids: Vec<String>,
-    },
+    Company { company_id: CompanyId, team_ids: Vec<String> },
     /// Users of an asset (GA).
     #[serde(rename_all = "camelCase")]
     Asset { brochure_id: u64 },
@@ -93,9 +81,7 @@ pub enum Audience {
     Users { user_ids: Vec<UserId> },
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub enum Priority {
     #[default]
     Normal,
@@ -294,6 +280,10 @@ pub struct Notification {
     /// Life of the inbox items this notification creates, from delivery.
     pub ttl_seconds: u64,
     pub due_at: DateTime<Utc>,
+    /// While FanningOut: until when the claiming run owns the fan-out. After it, the run is
+    /// presumed crashed and the notification is due again (it resumes from `fanout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
     pub status: Status,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
@@ -343,10 +333,7 @@ pub struct FanoutJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HistoryScope {
     /// A company's notifications of one broadcast type (GT, JN, SN, UN, ...).
-    CompanyType {
-        company_id: CompanyId,
-        broadcast_type: BroadcastType,
-    },
+    CompanyType { company_id: CompanyId, broadcast_type: BroadcastType },
     /// An event's notifications (GE).
     Event { event_id: Uuid },
     /// An asset's notifications (GA).

@@ -25,11 +25,7 @@ pub struct DynamoDirectory {
 
 impl DynamoDirectory {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoDirectory {
-            client,
-            table: table.into(),
-            backoff: Backoff::default(),
-        }
+        DynamoDirectory { client, table: table.into(), backoff: Backoff::default() }
     }
 
     async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> StoreResult<Option<T>> {
@@ -58,12 +54,7 @@ impl DynamoDirectory {
     }
 
     /// Items under `pk` whose sort key starts with `prefix`, paged.
-    async fn children(
-        &self,
-        pk: String,
-        prefix: String,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Item>> {
+    async fn children(&self, pk: String, prefix: String, page: &PageRequest) -> StoreResult<Page<Item>> {
         let build = || {
             self.client
                 .query()
@@ -72,8 +63,7 @@ impl DynamoDirectory {
                 .expression_attribute_values(":pk", s(pk.clone()))
                 .expression_attribute_values(":prefix", s(prefix.clone()))
         };
-        let (items, next) =
-            query_page(build, &["pk", "sk"], page.limit, page.after.as_deref()).await?;
+        let (items, next) = query_page(build, &["pk", "sk"], page.limit, page.after.as_deref()).await?;
         Ok(Page { items, next })
     }
 
@@ -90,10 +80,7 @@ impl DynamoDirectory {
                     .ok_or_else(|| StoreError::InvalidData("bad member key".into()))
             })
             .collect::<StoreResult<Vec<UserId>>>()?;
-        Ok(Page {
-            items,
-            next: p.next,
-        })
+        Ok(Page { items, next: p.next })
     }
 
     async fn touch(&self, pk: String, at: DateTime<Utc>) -> StoreResult<()> {
@@ -141,10 +128,7 @@ impl Directory for DynamoDirectory {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                format!("EMAIL#{}", email.to_lowercase()),
-                "EMAIL",
-            )))
+            .set_key(Some(key(format!("EMAIL#{}", email.to_lowercase()), "EMAIL")))
             .send()
             .await
             .map_err(classify)?;
@@ -158,11 +142,7 @@ impl Directory for DynamoDirectory {
             }
         }
     }
-    async fn company_members(
-        &self,
-        company: CompanyId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<UserId>> {
+    async fn company_members(&self, company: CompanyId, page: &PageRequest) -> StoreResult<Page<UserId>> {
         self.members(format!("COMPANY#{company}"), page).await
     }
     async fn team(&self, company: CompanyId, team_id: &str) -> StoreResult<Option<Team>> {
@@ -174,8 +154,7 @@ impl Directory for DynamoDirectory {
         team_id: &str,
         page: &PageRequest,
     ) -> StoreResult<Page<UserId>> {
-        self.members(format!("TEAM#{company}#{team_id}"), page)
-            .await
+        self.members(format!("TEAM#{company}#{team_id}"), page).await
     }
     async fn event(&self, id: Uuid) -> StoreResult<Option<Event>> {
         self.get(format!("EVENT#{id}"), META).await
@@ -186,27 +165,14 @@ impl Directory for DynamoDirectory {
         team_id: &str,
         page: &PageRequest,
     ) -> StoreResult<Page<Attendee>> {
-        let p = self
-            .children(format!("EVENT#{event}"), format!("T#{team_id}#U#"), page)
-            .await?;
-        let items = p
-            .items
-            .into_iter()
-            .map(from_item)
-            .collect::<StoreResult<Vec<Attendee>>>()?;
-        Ok(Page {
-            items,
-            next: p.next,
-        })
+        let p = self.children(format!("EVENT#{event}"), format!("T#{team_id}#U#"), page).await?;
+        let items = p.items.into_iter().map(from_item).collect::<StoreResult<Vec<Attendee>>>()?;
+        Ok(Page { items, next: p.next })
     }
     async fn smart_library(&self, id: u64) -> StoreResult<Option<SmartLibrary>> {
         self.get(format!("SLIB#{id}"), META).await
     }
-    async fn smart_library_subscribers(
-        &self,
-        id: u64,
-        page: &PageRequest,
-    ) -> StoreResult<Page<UserId>> {
+    async fn smart_library_subscribers(&self, id: u64, page: &PageRequest) -> StoreResult<Page<UserId>> {
         self.members(format!("SLIB#{id}"), page).await
     }
     async fn asset(&self, id: u64) -> StoreResult<Option<Asset>> {
@@ -219,9 +185,7 @@ impl Directory for DynamoDirectory {
         let mut all = Vec::new();
         let mut page = PageRequest::first(1000);
         loop {
-            let p = self
-                .children(format!("ASSET#{id}"), "X#".into(), &page)
-                .await?;
+            let p = self.children(format!("ASSET#{id}"), "X#".into(), &page).await?;
             for item in p.items {
                 all.push(from_item(item)?);
             }
@@ -235,8 +199,7 @@ impl Directory for DynamoDirectory {
         self.get(format!("DEPT#{id}"), META).await
     }
     async fn department_has_member(&self, department: Uuid, user: UserId) -> StoreResult<bool> {
-        self.exists(format!("DEPT#{department}"), format!("U#{user}"))
-            .await
+        self.exists(format!("DEPT#{department}"), format!("U#{user}")).await
     }
     async fn touch_asset(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
         self.touch(format!("ASSET#{id}"), at).await
@@ -253,18 +216,12 @@ impl Directory for DynamoDirectory {
                 "CRED",
                 &Credential::CompanyApiKey { company_id: c.id },
             )?);
-            let company = Company {
-                id: c.id,
-                name: c.name.clone(),
-                desktop_push_enabled: c.desktop_push_enabled,
-            };
+            let company =
+                Company { id: c.id, name: c.name.clone(), desktop_push_enabled: c.desktop_push_enabled };
             items.push(with_key(format!("COMPANY#{}", c.id), META, &company)?);
         }
         for u in &d.users {
-            let cred = Credential::UserToken {
-                user_id: u.id,
-                expires_at: u.token_expires_at,
-            };
+            let cred = Credential::UserToken { user_id: u.id, expires_at: u.token_expires_at };
             items.push(with_key(format!("CRED#{}", u.token_sha256), "CRED", &cred)?);
             let user = User {
                 id: u.id,
@@ -278,26 +235,12 @@ impl Directory for DynamoDirectory {
             let mut email = key(format!("EMAIL#{}", u.email.to_lowercase()), "EMAIL");
             email.insert("userId".into(), s(u.id.to_string()));
             items.push(email);
-            items.push(marker(
-                format!("COMPANY#{}", u.company_id),
-                format!("U#{}", u.id),
-            ));
+            items.push(marker(format!("COMPANY#{}", u.company_id), format!("U#{}", u.id)));
         }
         for t in &d.teams {
             let pk = format!("TEAM#{}#{}", t.company_id, t.id);
-            items.push(with_key(
-                pk.clone(),
-                META,
-                &Team {
-                    company_id: t.company_id,
-                    id: t.id.clone(),
-                },
-            )?);
-            items.extend(
-                t.members
-                    .iter()
-                    .map(|m| marker(pk.clone(), format!("U#{m}"))),
-            );
+            items.push(with_key(pk.clone(), META, &Team { company_id: t.company_id, id: t.id.clone() })?);
+            items.extend(t.members.iter().map(|m| marker(pk.clone(), format!("U#{m}"))));
         }
         for e in &d.events {
             let pk = format!("EVENT#{}", e.id);
@@ -310,10 +253,7 @@ impl Directory for DynamoDirectory {
             items.push(with_key(pk.clone(), META, &event)?);
             for t in &e.teams {
                 for a in &t.attendees {
-                    let attendee = Attendee {
-                        user_id: a.user_id,
-                        status: a.status,
-                    };
+                    let attendee = Attendee { user_id: a.user_id, status: a.status };
                     let sk = format!("T#{}#U#{}", t.id, a.user_id);
                     items.push(with_key(pk.clone(), &sk, &attendee)?);
                 }
@@ -328,28 +268,16 @@ impl Directory for DynamoDirectory {
                 last_modified: None,
             };
             items.push(with_key(pk.clone(), META, &lib)?);
-            items.extend(
-                l.subscribers
-                    .iter()
-                    .map(|m| marker(pk.clone(), format!("U#{m}"))),
-            );
+            items.extend(l.subscribers.iter().map(|m| marker(pk.clone(), format!("U#{m}"))));
         }
         for a in &d.assets {
             let pk = format!("ASSET#{}", a.id);
             items.push(with_key(
                 pk.clone(),
                 META,
-                &Asset {
-                    id: a.id,
-                    company_id: a.company_id,
-                    last_modified: None,
-                },
+                &Asset { id: a.id, company_id: a.company_id, last_modified: None },
             )?);
-            items.extend(
-                a.members
-                    .iter()
-                    .map(|m| marker(pk.clone(), format!("U#{m}"))),
-            );
+            items.extend(a.members.iter().map(|m| marker(pk.clone(), format!("U#{m}"))));
             for u in &a.unsubscribes {
                 items.push(with_key(pk.clone(), &format!("X#{}", u.user_id), u)?);
             }
@@ -364,11 +292,7 @@ impl Directory for DynamoDirectory {
                 secret_sha256: dep.secret_sha256.clone(),
             };
             items.push(with_key(pk.clone(), META, &department)?);
-            items.extend(
-                dep.members
-                    .iter()
-                    .map(|m| marker(pk.clone(), format!("U#{m}"))),
-            );
+            items.extend(dep.members.iter().map(|m| marker(pk.clone(), format!("U#{m}"))));
         }
         batch_put(&self.client, &self.table, items, self.backoff).await
     }

@@ -25,11 +25,7 @@ pub struct DynamoInboxStore {
 
 impl DynamoInboxStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoInboxStore {
-            client,
-            table: table.into(),
-            backoff: Backoff::default(),
-        }
+        DynamoInboxStore { client, table: table.into(), backoff: Backoff::default() }
     }
 
     fn key_of(user: UserId, notification: NotificationId) -> Item {
@@ -62,11 +58,7 @@ impl InboxStore for DynamoInboxStore {
         batch_put(&self.client, &self.table, unique, self.backoff).await
     }
 
-    async fn get(
-        &self,
-        user: UserId,
-        notification: NotificationId,
-    ) -> StoreResult<Option<InboxItem>> {
+    async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>> {
         let out = self
             .client
             .get_item()
@@ -99,13 +91,7 @@ impl InboxStore for DynamoInboxStore {
                         .expression_attribute_values(":pk", s(pk.clone()))
                         .expression_attribute_values(":now", now_ms.clone())
                 };
-                query_page(
-                    build,
-                    &["pk", "sk", "orderKey"],
-                    page.limit,
-                    page.after.as_deref(),
-                )
-                .await?
+                query_page(build, &["pk", "sk", "orderKey"], page.limit, page.after.as_deref()).await?
             }
             InboxQuery::Since(since) => {
                 let build = || {
@@ -120,19 +106,10 @@ impl InboxStore for DynamoInboxStore {
                         .expression_attribute_values(":now", now_ms.clone())
                         .scan_index_forward(false)
                 };
-                query_page(
-                    build,
-                    &["pk", "sk", "createdMs"],
-                    page.limit,
-                    page.after.as_deref(),
-                )
-                .await?
+                query_page(build, &["pk", "sk", "createdMs"], page.limit, page.after.as_deref()).await?
             }
         };
-        let items = items
-            .into_iter()
-            .map(from_item)
-            .collect::<StoreResult<Vec<InboxItem>>>()?;
+        let items = items.into_iter().map(from_item).collect::<StoreResult<Vec<InboxItem>>>()?;
         Ok(Page { items, next })
     }
 

@@ -99,9 +99,7 @@ pub(crate) fn encode_token(item: &Item, key_attrs: &[&str]) -> StoreResult<Strin
             Some(AttributeValue::S(v)) => serde_json::json!({ "S": v }),
             Some(AttributeValue::N(v)) => serde_json::json!({ "N": v }),
             _ => {
-                return Err(StoreError::InvalidData(format!(
-                    "key attribute {name} missing"
-                )));
+                return Err(StoreError::InvalidData(format!("key attribute {name} missing")));
             }
         };
         map.insert(name.to_string(), value);
@@ -120,14 +118,8 @@ pub(crate) fn decode_token(token: &str, key_attrs: &[&str]) -> StoreResult<Item>
     }
     let mut item = Item::new();
     for name in key_attrs {
-        let attr = obj
-            .get(*name)
-            .and_then(|v| v.as_object())
-            .ok_or_else(invalid)?;
-        let v = match (
-            attr.get("S").and_then(|v| v.as_str()),
-            attr.get("N").and_then(|v| v.as_str()),
-        ) {
+        let attr = obj.get(*name).and_then(|v| v.as_object()).ok_or_else(invalid)?;
+        let v = match (attr.get("S").and_then(|v| v.as_str()), attr.get("N").and_then(|v| v.as_str())) {
             (Some(sv), None) => s(sv),
             (None, Some(nv)) if nv.parse::<f64>().is_ok() => n(nv),
             _ => return Err(invalid()),
@@ -150,12 +142,7 @@ pub(crate) async fn query_page(
     let mut items: Vec<Item> = Vec::new();
     loop {
         let want = (limit + 1 - items.len()) as i32;
-        let out = build()
-            .set_exclusive_start_key(start.take())
-            .limit(want)
-            .send()
-            .await
-            .map_err(classify)?;
+        let out = build().set_exclusive_start_key(start.take()).limit(want).send().await.map_err(classify)?;
         items.extend(out.items.unwrap_or_default());
         match out.last_evaluated_key {
             Some(k) if items.len() <= limit => start = Some(k),
@@ -197,10 +184,7 @@ pub(crate) async fn batch_put(
                 .send()
                 .await
                 .map_err(classify)?;
-            pending = out
-                .unprocessed_items
-                .and_then(|mut m| m.remove(table))
-                .unwrap_or_default();
+            pending = out.unprocessed_items.and_then(|mut m| m.remove(table)).unwrap_or_default();
             if pending.is_empty() {
                 break;
             }
@@ -228,23 +212,9 @@ mod tests {
         let token = encode_token(&item, &["pk", "sk", "createdMs"]).unwrap();
         let back = decode_token(&token, &["pk", "sk", "createdMs"]).unwrap();
         assert_eq!(back, item);
-        for bad in [
-            "",
-            "not-base64!",
-            &URL_SAFE_NO_PAD.encode("{}"),
-            &URL_SAFE_NO_PAD.encode("[1]"),
-        ] {
-            assert!(
-                matches!(
-                    decode_token(bad, &["pk", "sk"]),
-                    Err(StoreError::InvalidData(_))
-                ),
-                "{bad}"
-            );
+        for bad in ["", "not-base64!", &URL_SAFE_NO_PAD.encode("{}"), &URL_SAFE_NO_PAD.encode("[1]")] {
+            assert!(matches!(decode_token(bad, &["pk", "sk"]), Err(StoreError::InvalidData(_))), "{bad}");
         }
-        assert!(
-            decode_token(&token, &["pk", "sk"]).is_err(),
-            "token of another index"
-        );
+        assert!(decode_token(&token, &["pk", "sk"]).is_err(), "token of another index");
     }
 }

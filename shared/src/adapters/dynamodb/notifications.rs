@@ -26,11 +26,7 @@ pub struct DynamoNotificationStore {
 
 impl DynamoNotificationStore {
     pub fn new(client: Client, table: impl Into<String>, pending_shards: u32) -> Self {
-        DynamoNotificationStore {
-            client,
-            table: table.into(),
-            pending_shards: pending_shards.max(1),
-        }
+        DynamoNotificationStore { client, table: table.into(), pending_shards: pending_shards.max(1) }
     }
 
     fn pk(id: NotificationId) -> String {
@@ -46,25 +42,14 @@ impl DynamoNotificationStore {
         let mut item = to_item(notification)?;
         item.extend(key(Self::pk(notification.id), META));
         if notification.status == Status::Pending {
-            item.insert(
-                "pendingShard".into(),
-                s(format!("P#{}", self.shard(notification.id))),
-            );
+            item.insert("pendingShard".into(), s(format!("P#{}", self.shard(notification.id))));
             item.insert("dueMs".into(), n(notification.due_at.timestamp_millis()));
         }
         item.insert(
             "histPk".into(),
-            s(format!(
-                "C#{}#{}",
-                notification.company_id,
-                notification.broadcast_type.as_str()
-            )),
+            s(format!("C#{}#{}", notification.company_id, notification.broadcast_type.as_str())),
         );
-        let scope = match (
-            &notification.audience,
-            notification.broadcast_type,
-            notification.brochure_id,
-        ) {
+        let scope = match (&notification.audience, notification.broadcast_type, notification.brochure_id) {
             (Audience::EventTeams { event_id, .. }, _, _) => Some(format!("E#{event_id}")),
             (_, BroadcastType::GA, Some(b)) => Some(format!("A#{b}")),
             _ => None,
@@ -89,11 +74,7 @@ impl DynamoNotificationStore {
     }
 
     /// Moves a Delivering notification whose every chunk reported to Delivered.
-    async fn complete_if_done(
-        &self,
-        id: NotificationId,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Status> {
+    async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status> {
         let result = self
             .client
             .update_item()
@@ -110,11 +91,9 @@ impl DynamoNotificationStore {
             .map_err(classify);
         match result {
             Ok(_) => Ok(Status::Delivered),
-            Err(StoreError::Conflict(_)) => Ok(self
-                .get_meta(id)
-                .await?
-                .map(|n| n.status)
-                .unwrap_or(Status::Failed)),
+            Err(StoreError::Conflict(_)) => {
+                Ok(self.get_meta(id).await?.map(|n| n.status).unwrap_or(Status::Failed))
+            }
             Err(e) => Err(e),
         }
     }
@@ -244,14 +223,10 @@ impl NotificationStore for DynamoNotificationStore {
                     .expression_attribute_values(":shard", s(format!("P#{shard}")))
                     .expression_attribute_values(":now", n(now.timestamp_millis()))
             };
-            let (items, _) =
-                query_page(build, &["pk", "sk", "pendingShard", "dueMs"], limit, None).await?;
+            let (items, _) = query_page(build, &["pk", "sk", "pendingShard", "dueMs"], limit, None).await?;
             for item in items {
-                let due_ms = item
-                    .get("dueMs")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
+                let due_ms =
+                    item.get("dueMs").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
                 due.push((due_ms, id_from_pk(get_s(&item, "pk")?)?));
             }
         }
@@ -259,38 +234,60 @@ impl NotificationStore for DynamoNotificationStore {
         Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
     }
 
-    async fn claim(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<bool> {
-        self.update_if_status(
-            id,
-            Status::Pending,
-            "SET #st = :fanning, modifiedAt = :now REMOVE pendingShard, dueMs",
-            vec![
-                (":fanning", to_attr(&Status::FanningOut)?),
-                (":now", to_attr(&now)?),
-            ],
-        )
-        .await
+    async fn claim(
+        &self,
+        id: NotificationId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // The claim keeps the item in the pending index with dueMs moved to the lease expiry: if
+        // the claimant crashes, the notification becomes due again when its lease runs out.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression("SET #st = :fanning, modifiedAt = :now, leaseUntil = :lease, dueMs = :leaseMs")
+            .condition_expression("(#st = :pending OR #st = :fanning) AND dueMs <= :nowMs")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":fanning", to_attr(&Status::FanningOut)?)
+            .expression_attribute_values(":pending", to_attr(&Status::Pending)?)
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .expression_attribute_values(":nowMs", n(now.timestamp_millis()))
+            .expression_attribute_values(":lease", to_attr(&lease_until)?)
+            .expression_attribute_values(":leaseMs", n(lease_until.timestamp_millis()))
+            .send()
+            .await
+            .map_err(classify);
+        match result {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn save_progress(
         &self,
         id: NotificationId,
         progress: &FanoutProgress,
+        lease_until: DateTime<Utc>,
     ) -> StoreResult<()> {
         let saved = self
             .update_if_status(
                 id,
                 Status::FanningOut,
-                "SET fanout = :p",
-                vec![(":p", to_attr(progress)?)],
+                "SET fanout = :p, leaseUntil = :lease, dueMs = :leaseMs",
+                vec![
+                    (":p", to_attr(progress)?),
+                    (":lease", to_attr(&lease_until)?),
+                    (":leaseMs", n(lease_until.timestamp_millis())),
+                ],
             )
             .await?;
         if saved {
             Ok(())
         } else {
-            Err(StoreError::Conflict(format!(
-                "notification {id} is not fanning out"
-            )))
+            Err(StoreError::Conflict(format!("notification {id} is not fanning out")))
         }
     }
 
@@ -305,7 +302,7 @@ impl NotificationStore for DynamoNotificationStore {
             .update_if_status(
                 id,
                 Status::FanningOut,
-                "SET #st = :delivering, chunksTotal = :c, recipients = :r, modifiedAt = :now",
+                "SET #st = :delivering, chunksTotal = :c, recipients = :r, modifiedAt = :now REMOVE pendingShard, dueMs, leaseUntil",
                 vec![
                     (":delivering", to_attr(&Status::Delivering)?),
                     (":c", n(chunks)),
@@ -315,9 +312,7 @@ impl NotificationStore for DynamoNotificationStore {
             )
             .await?;
         if !moved {
-            return Err(StoreError::Conflict(format!(
-                "notification {id} is not fanning out"
-            )));
+            return Err(StoreError::Conflict(format!("notification {id} is not fanning out")));
         }
         self.complete_if_done(id, now).await
     }
@@ -364,9 +359,7 @@ impl NotificationStore for DynamoNotificationStore {
                 if self.chunk_recorded(id, chunk).await? {
                     Ok(ChunkRecord::AlreadyRecorded)
                 } else {
-                    Err(StoreError::Conflict(format!(
-                        "notification {id} does not exist"
-                    )))
+                    Err(StoreError::Conflict(format!("notification {id} does not exist")))
                 }
             }
             Err(e) => Err(classify(e)),
@@ -387,19 +380,14 @@ impl NotificationStore for DynamoNotificationStore {
         Ok(out.item.is_some())
     }
 
-    async fn mark_failed(
-        &self,
-        id: NotificationId,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(Self::pk(id), META)))
             .update_expression(
-                "SET #st = :failed, failure = :why, modifiedAt = :now REMOVE pendingShard, dueMs",
+                "SET #st = :failed, failure = :why, modifiedAt = :now REMOVE pendingShard, dueMs, leaseUntil",
             )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#st", "status")
@@ -415,24 +403,13 @@ impl NotificationStore for DynamoNotificationStore {
         }
     }
 
-    async fn history(
-        &self,
-        scope: &HistoryScope,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Notification>> {
+    async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
         let (index, pk_name, pk_value) = match scope {
-            HistoryScope::CompanyType {
-                company_id,
-                broadcast_type,
-            } => (
-                HISTORY_INDEX,
-                "histPk",
-                format!("C#{company_id}#{}", broadcast_type.as_str()),
-            ),
-            HistoryScope::Event { event_id } => (SCOPE_INDEX, "scopePk", format!("E#{event_id}")),
-            HistoryScope::Asset { brochure_id } => {
-                (SCOPE_INDEX, "scopePk", format!("A#{brochure_id}"))
+            HistoryScope::CompanyType { company_id, broadcast_type } => {
+                (HISTORY_INDEX, "histPk", format!("C#{company_id}#{}", broadcast_type.as_str()))
             }
+            HistoryScope::Event { event_id } => (SCOPE_INDEX, "scopePk", format!("E#{event_id}")),
+            HistoryScope::Asset { brochure_id } => (SCOPE_INDEX, "scopePk", format!("A#{brochure_id}")),
         };
         let build = || {
             self.client
@@ -444,17 +421,10 @@ impl NotificationStore for DynamoNotificationStore {
                 .expression_attribute_values(":p", s(pk_value.clone()))
                 .scan_index_forward(false)
         };
-        let (items, next) = query_page(
-            build,
-            &["pk", "sk", pk_name, "scheduleId"],
-            page.limit,
-            page.after.as_deref(),
-        )
-        .await?;
-        let items = items
-            .into_iter()
-            .map(from_item)
-            .collect::<StoreResult<Vec<Notification>>>()?;
+        let (items, next) =
+            query_page(build, &["pk", "sk", pk_name, "scheduleId"], page.limit, page.after.as_deref())
+                .await?;
+        let items = items.into_iter().map(from_item).collect::<StoreResult<Vec<Notification>>>()?;
         Ok(Page { items, next })
     }
 
@@ -494,16 +464,10 @@ impl NotificationStore for DynamoNotificationStore {
                     .map_err(classify)?;
                 let item = out.item.unwrap_or_default();
                 let request_digest = get_s(&item, "digest").unwrap_or_default().to_string();
-                let status = item
-                    .get("status")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok());
+                let status = item.get("status").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
                 let body = item.get("body").and_then(|v| v.as_s().ok()).cloned();
                 let answer = status.zip(body);
-                Ok(IdempotencyClaim::Existing {
-                    request_digest,
-                    answer,
-                })
+                Ok(IdempotencyClaim::Existing { request_digest, answer })
             }
             Err(e) => Err(e),
         }
@@ -515,13 +479,7 @@ impl NotificationStore for DynamoNotificationStore {
         item.insert("status".into(), n(r.status));
         item.insert("body".into(), s(&r.body));
         item.insert("ttl".into(), n(r.expires_at.timestamp()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(classify)?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
         Ok(())
     }
 
@@ -541,10 +499,9 @@ impl NotificationStore for DynamoNotificationStore {
 /// a conflicting transaction, which are transient).
 fn cancelled_by_condition(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
     match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+            t.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+        }
         _ => false,
     }
 }
