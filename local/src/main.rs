@@ -1,1 +1,108 @@
-fn main() {}
+//! `notifications-local`: every route and background worker of the service in one process.
+//!
+//! ```text
+//! notifications-local [--port 3000] [--backend memory|aws] [--provision] [--tick-seconds 5] [--no-demo]
+//! ```
+//! `memory` (default): embedded storage with the demo directory loaded.
+//! `aws`: DynamoDB/SQS at the standard endpoint settings (`AWS_ENDPOINT_URL` for moto); with
+//! `--provision`, the template's tables and queues are created first (prefix `local-`) and the
+//! demo directory loaded into them; without it, the names come from the usual variables
+//! (NOTIFICATIONS_TABLE, ...).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use shared::runtime::{MemoryPorts, aws_ports, aws_sdk_config};
+
+struct Args {
+    port: u16,
+    backend: String,
+    provision: bool,
+    tick_seconds: u64,
+    demo: bool,
+    template: PathBuf,
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("{problem}");
+    eprintln!(
+        "usage: notifications-local [--port N] [--backend memory|aws] [--provision] [--tick-seconds N] [--no-demo] [--template PATH]"
+    );
+    std::process::exit(2)
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        port: std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000),
+        backend: "memory".into(),
+        provision: false,
+        tick_seconds: 5,
+        demo: true,
+        template: PathBuf::from("template.yaml"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
+        match arg.as_str() {
+            "--port" => a.port = value("--port").parse().unwrap_or_else(|_| usage("--port must be a number")),
+            "--backend" => a.backend = value("--backend"),
+            "--provision" => a.provision = true,
+            "--tick-seconds" => {
+                a.tick_seconds = value("--tick-seconds")
+                    .parse()
+                    .unwrap_or_else(|_| usage("--tick-seconds must be a number"))
+            }
+            "--no-demo" => a.demo = false,
+            "--template" => a.template = PathBuf::from(value("--template")),
+            "-h" | "--help" => usage("notifications-local: the whole service in one process"),
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    if !matches!(a.backend.as_str(), "memory" | "aws") {
+        usage("--backend must be memory or aws");
+    }
+    a
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = args();
+    let (ports, max_receives) = if args.backend == "memory" {
+        let memory = MemoryPorts::system();
+        if args.demo {
+            let summary = memory.load_demo_directory().await?;
+            tracing::info!("demo directory loaded: {summary}");
+        }
+        (memory.ports, shared::runtime::MAX_RECEIVES)
+    } else {
+        let sdk = aws_sdk_config().await;
+        let config = if args.provision {
+            let p = local::provision::provision(&sdk, &args.template, "local-").await?;
+            tracing::info!(tables = ?p.tables, queues = ?p.queue_urls, "provisioned from {}", args.template.display());
+            p.config()?
+        } else {
+            shared::Config::from_env()?
+        };
+        let ports = aws_ports(&sdk, &config);
+        if args.demo {
+            let demo = shared::directory::DirectorySnapshot::demo();
+            ports.directory.load(&demo).await?;
+            tracing::info!("demo directory loaded: {}", demo.summary());
+        }
+        (ports, config.max_receive_count)
+    };
+    tokio::spawn(local::workers::run_forever(
+        ports.clone(),
+        max_receives,
+        Duration::from_secs(args.tick_seconds.max(1)),
+    ));
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    local::server::listen(ports, addr).await?;
+    Ok(())
+}

@@ -24,6 +24,8 @@ pub struct Config {
     pub pending_shards: u32,
     /// Recipients per delivery message.
     pub chunk_size: usize,
+    /// Receives of a queue message before it moves to its DLQ (the queues' redrive policy).
+    pub max_receive_count: u32,
 }
 
 impl Config {
@@ -34,9 +36,11 @@ impl Config {
     pub const DELIVERY_QUEUE_URL: &'static str = "DELIVERY_QUEUE_URL";
     pub const PENDING_SHARDS: &'static str = "PENDING_SHARDS";
     pub const CHUNK_SIZE: &'static str = "CHUNK_SIZE";
+    pub const MAX_RECEIVE_COUNT: &'static str = "MAX_RECEIVE_COUNT";
 
     pub const DEFAULT_PENDING_SHARDS: u32 = 4;
     pub const DEFAULT_CHUNK_SIZE: usize = 500;
+    pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -58,6 +62,7 @@ impl Config {
             delivery_queue_url: required(Self::DELIVERY_QUEUE_URL)?,
             pending_shards: parse_or(&lookup, Self::PENDING_SHARDS, Self::DEFAULT_PENDING_SHARDS)?,
             chunk_size: parse_or(&lookup, Self::CHUNK_SIZE, Self::DEFAULT_CHUNK_SIZE)?,
+            max_receive_count: parse_or(&lookup, Self::MAX_RECEIVE_COUNT, Self::DEFAULT_MAX_RECEIVE_COUNT)?,
         };
         if !(1..=64).contains(&config.pending_shards) {
             return Err(ConfigError::Invalid { var: Self::PENDING_SHARDS, reason: "must be 1..=64".into() });

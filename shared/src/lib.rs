@@ -2,13 +2,17 @@
 //! that carry notifications from request to inbox, the ports they need and their adapters.
 
 pub mod adapters;
+pub mod auth;
 pub mod config;
 pub mod credentials;
+pub mod dialects;
 pub mod directory;
 pub mod error;
+pub mod http;
 pub mod model;
 pub mod ports;
 pub mod runtime;
+pub mod service;
 
 pub use config::Config;
 pub use error::{ApiError, ErrorKind, StoreError};

@@ -90,3 +90,12 @@ pub fn aws_ports(sdk: &aws_config::SdkConfig, config: &Config) -> Ports {
         chunk_size: config.chunk_size,
     }
 }
+
+impl MemoryPorts {
+    /// Loads the demo directory (DEMO-DIRECTORY.md) and returns its summary line.
+    pub async fn load_demo_directory(&self) -> Result<String, crate::StoreError> {
+        let demo = crate::directory::DirectorySnapshot::demo();
+        self.directory.load(&demo).await?;
+        Ok(demo.summary())
+    }
+}

@@ -76,3 +76,71 @@ macro_rules! conformance {
         }
     };
 }
+
+/// A backend ready for end-to-end tests: ports over a manual clock, the demo directory loaded,
+/// and the delivery dead-letter queue to look into.
+pub struct Env {
+    pub ports: Ports,
+    pub clock: Arc<ManualClock>,
+    pub delivery_dlq: Arc<dyn shared::ports::Queue>,
+    pub max_receives: u32,
+}
+
+impl Env {
+    pub async fn memory() -> Env {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let memory = MemoryPorts::new(clock.clone(), Arc::new(SequentialIds::default()));
+        memory.load_demo_directory().await.expect("demo directory loads");
+        let delivery_dlq =
+            memory.delivery_queue.dead_letters().expect("memory delivery queue has a DLQ").clone();
+        Env { ports: memory.ports, clock, delivery_dlq, max_receives: shared::runtime::MAX_RECEIVES }
+    }
+
+    pub async fn moto() -> Env {
+        moto_endpoint();
+        let sdk = aws_sdk_config().await;
+        let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let provisioned = local::provision::provision(&sdk, &template_path(), &prefix)
+            .await
+            .unwrap_or_else(|e| panic!("provisioning moto from template.yaml failed: {e}"));
+        let config = provisioned.config().expect("template Globals define the whole config");
+        let clock = Arc::new(ManualClock::new(t0()));
+        let mut ports = aws_ports(&sdk, &config);
+        ports.clock = clock.clone();
+        ports
+            .directory
+            .load(&shared::directory::DirectorySnapshot::demo())
+            .await
+            .expect("demo directory loads");
+        let dlq_url = provisioned
+            .queue_urls
+            .get("DeliveryDeadLetterQueue")
+            .expect("template declares the delivery DLQ");
+        let delivery_dlq =
+            Arc::new(shared::adapters::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), dlq_url));
+        Env { ports, clock, delivery_dlq, max_receives: config.max_receive_count }
+    }
+}
+
+/// Declares each listed async test body `fn(Env)` twice: against memory and against moto.
+#[macro_export]
+macro_rules! end_to_end {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Env::memory().await).await
+                }
+            )*
+        }
+        mod moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Env::moto().await).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,63 @@
+//! Handler of the deliver function: DeliveryQueue batches with ReportBatchItemFailures. A
+//! failing record never fails its batch; on its last allowed receive a failing chunk marks its
+//! notification failed (the message then moves to the DLQ).
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use shared::runtime::Ports;
+use shared::service::deliver::{self, Delivered};
+
+/// Records of a batch processed at once.
+const CONCURRENCY: usize = 4;
+
+pub async fn handle(ports: &Ports, max_receives: u32, event: SqsEvent) -> SqsBatchResponse {
+    use futures::StreamExt;
+    let failures: Vec<Option<BatchItemFailure>> = futures::stream::iter(event.records)
+        .map(|record| process(ports, max_receives, record))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures.into_iter().flatten().collect();
+    response
+}
+
+async fn process(ports: &Ports, max_receives: u32, record: SqsMessage) -> Option<BatchItemFailure> {
+    let message_id = record.message_id.clone().unwrap_or_default();
+    let receives: u32 =
+        record.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let body = record.body.as_deref().unwrap_or_default();
+    let mut notification = None;
+    let result = match deliver::parse_chunk(body) {
+        Ok(chunk) => {
+            notification = Some(chunk.notification_id);
+            deliver::deliver(ports, &chunk).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(Delivered::Written(n)) => {
+            tracing::info!(message_id, notification = ?notification, items = n, "chunk delivered");
+            None
+        }
+        Ok(outcome) => {
+            tracing::info!(message_id, notification = ?notification, ?outcome, "nothing to deliver");
+            None
+        }
+        Err(e) => {
+            let last = receives >= max_receives;
+            tracing::error!(message_id, notification = ?notification, receives, last_attempt = last, error = %e, "delivery failed");
+            if let (true, Some(id)) = (last, notification) {
+                let reason = format!("delivery failed after {receives} attempts: {e}");
+                if let Err(mark) = ports.notifications.mark_failed(id, &reason, ports.clock.now()).await {
+                    tracing::error!(notification = %id, error = %mark, "could not record the failure");
+                }
+            }
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = message_id;
+            Some(f)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,18 @@
+//! Composition root of the deliver function.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use shared::runtime::{aws_ports, aws_sdk_config};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = shared::Config::from_env()?;
+    let ports = aws_ports(&aws_sdk_config().await, &config);
+    let ports = &ports;
+    let max_receives = config.max_receive_count;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(deliver::handle(ports, max_receives, event.payload).await)
+    }))
+    .await
+}

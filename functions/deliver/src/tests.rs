@@ -1,0 +1,131 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+use shared::StoreError;
+use shared::error::StoreResult;
+use shared::model::*;
+use shared::ports::{InboxStore, ManualClock, SequentialIds};
+use shared::runtime::MemoryPorts;
+use uuid::Uuid;
+
+use super::*;
+
+/// An inbox that is down (throttled) for every write.
+struct DownInbox;
+
+#[async_trait]
+impl InboxStore for DownInbox {
+    async fn put_all(&self, _: &[InboxItem]) -> StoreResult<()> {
+        Err(StoreError::Transient("throttled".into()))
+    }
+    async fn get(&self, _: UserId, _: NotificationId) -> StoreResult<Option<InboxItem>> {
+        Ok(None)
+    }
+    async fn list(
+        &self,
+        _: UserId,
+        _: &InboxQuery,
+        _: DateTime<Utc>,
+        _: &PageRequest,
+    ) -> StoreResult<Page<InboxItem>> {
+        Ok(Page::empty())
+    }
+    async fn dismiss(&self, _: UserId, _: NotificationId, _: DateTime<Utc>) -> StoreResult<bool> {
+        Ok(false)
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-11-22T09:00:00Z".parse().unwrap()
+}
+
+fn notification(id: Uuid) -> Notification {
+    Notification {
+        id,
+        schedule_id: 1,
+        company_id: 3,
+        origin: Origin::GroupSend,
+        broadcast_type: BroadcastType::UN,
+        audience: Audience::Users { user_ids: vec![] },
+        content: Content { title: "t".into(), body: "b".into(), ..Content::default() },
+        email: None,
+        brochure_id: None,
+        schedule: None,
+        callback: None,
+        description: String::new(),
+        team_ids: vec![],
+        ttl_seconds: DEFAULT_TTL_SECONDS,
+        due_at: now(),
+        lease_until: None,
+        status: Status::Delivering,
+        created_at: now(),
+        created_by: "654".into(),
+        modified_at: now(),
+        modified_by: "654".into(),
+        recipients: 1,
+        delivered: 0,
+        chunks_done: 0,
+        chunks_total: Some(1),
+        fanout: FanoutProgress::default(),
+        failure: None,
+    }
+}
+
+fn record(id: &str, body: &str, receives: u32) -> SqsMessage {
+    let mut r = SqsMessage::default();
+    r.message_id = Some(id.into());
+    r.body = Some(body.into());
+    r.attributes.insert("ApproximateReceiveCount".into(), receives.to_string());
+    r
+}
+
+fn chunk_body(id: Uuid) -> String {
+    serde_json::to_string(&DeliveryChunk { notification_id: id, chunk: 0, recipients: vec![Uuid::new_v4()] })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn failures_are_reported_per_record_and_the_last_one_marks_the_notification() {
+    let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
+    let mut ports = memory.ports.clone();
+    ports.inbox = Arc::new(DownInbox);
+    let id = Uuid::new_v4();
+    ports.notifications.insert(&notification(id)).await.unwrap();
+
+    // Early attempts: reported as failures, notification untouched.
+    let mut event = SqsEvent::default();
+    event.records = vec![record("a", &chunk_body(id), 1), record("b", "{bad", 1)];
+    let resp = handle(&ports, 5, event).await;
+    let mut failed: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    failed.sort();
+    assert_eq!(failed, vec!["a", "b"]);
+    assert_eq!(ports.notifications.get(id).await.unwrap().unwrap().status, Status::Delivering);
+
+    // The last allowed receive fails too: the notification records why.
+    let mut event = SqsEvent::default();
+    event.records = vec![record("a", &chunk_body(id), 5)];
+    let resp = handle(&ports, 5, event).await;
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    let n = ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!(n.status, Status::Failed);
+    assert!(n.failure.unwrap().contains("after 5 attempts"));
+}
+
+#[tokio::test]
+async fn a_good_record_beside_a_bad_one_is_delivered() {
+    let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
+    let id = Uuid::new_v4();
+    memory.ports.notifications.insert(&notification(id)).await.unwrap();
+    let mut event = SqsEvent::default();
+    event.records = vec![record("bad", "[]", 1), record("good", &chunk_body(id), 1)];
+    let resp = handle(&memory.ports, 5, event).await;
+    assert_eq!(
+        resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect::<Vec<_>>(),
+        vec!["bad"]
+    );
+    let n = memory.ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.delivered), (Status::Delivered, 1));
+    assert_eq!(memory.inbox.all_items().len(), 1);
+}

@@ -1,0 +1,69 @@
+//! Handler of the fan-out function. Two triggers: the EventBridge Scheduler tick (every
+//! minute: fan out everything due) and FanoutQueue messages (ad hoc sends: fan out now).
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use serde::{Deserialize, Serialize};
+use shared::model::FanoutJob;
+use shared::runtime::Ports;
+use shared::service::fanout;
+
+/// What invoked the function.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Trigger {
+    Queue(SqsEvent),
+    Schedule(EventBridgeEvent),
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Answer {
+    Batch(SqsBatchResponse),
+    Tick { due: usize, fanned_out: usize },
+}
+
+pub async fn handle(ports: &Ports, trigger: Trigger) -> Result<Answer, shared::StoreError> {
+    match trigger {
+        Trigger::Schedule(_) => {
+            let report = fanout::tick(ports).await?;
+            if report.due > 0 {
+                tracing::info!(due = report.due, fanned_out = report.fanned_out, "tick");
+            } else {
+                tracing::debug!("tick: nothing due");
+            }
+            Ok(Answer::Tick { due: report.due, fanned_out: report.fanned_out })
+        }
+        Trigger::Queue(event) => Ok(Answer::Batch(jobs(ports, event).await)),
+    }
+}
+
+/// Fans out each job; a failed one is reported alone (ReportBatchItemFailures) and retried.
+async fn jobs(ports: &Ports, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let job: FanoutJob = match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(message_id, error = %e, "malformed fan-out job");
+                response.batch_item_failures.push(failure(message_id));
+                continue;
+            }
+        };
+        match fanout::fan_out_if_claimed(ports, job.notification_id).await {
+            Ok(done) => tracing::info!(notification = %job.notification_id, fanned_out = done, "fan-out job"),
+            Err(e) => {
+                tracing::warn!(notification = %job.notification_id, error = %e, "fan-out job failed; will retry");
+                response.batch_item_failures.push(failure(message_id));
+            }
+        }
+    }
+    response
+}
+
+pub fn failure(message_id: String) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = message_id;
+    f
+}

@@ -1,0 +1,64 @@
+//! Handler of `POST /rest/notification/send`: authenticate, parse, run once per idempotency key,
+//! answer in the version's shape. The rules are in `shared::service::send`.
+
+use lambda_http::http::HeaderValue;
+use lambda_http::{Body, Request, Response};
+use shared::ApiError;
+use shared::dialects::group_send;
+use shared::error::ErrorKind;
+use shared::http::{self, header};
+use shared::runtime::Ports;
+use shared::service::{idempotency, send};
+
+pub const AUTH_TOKEN: &str = "x-nextinteract-authtoken";
+pub const API_KEY: &str = "x-nextinteract-company-api-key";
+
+pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
+    match try_handle(ports, &req).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            if e.status() >= 500 {
+                tracing::error!(status = e.status(), error = %e, "send failed");
+            }
+            http::error(&e)
+        }
+    }
+}
+
+async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
+    let now = ports.clock.now();
+    let body = http::body(req)?;
+    let user =
+        shared::auth::user_by_token(ports.directory.as_ref(), header(req, AUTH_TOKEN), AUTH_TOKEN, now)
+            .await?;
+    let company =
+        shared::auth::company_by_api_key(ports.directory.as_ref(), header(req, API_KEY), API_KEY).await?;
+    if !send::may_send_anything(&user) {
+        return Err(ApiError::new(
+            ErrorKind::InsufficientPermissions,
+            "sending notifications needs SUPER_USER, COMPANY_ADMIN or EVENT_PUSH_NOTIFICATION_ROLE",
+        ));
+    }
+    let key = header(req, idempotency::HEADER);
+    let outcome =
+        idempotency::once(ports.notifications.as_ref(), &user.id.to_string(), key, body, now, || async {
+            let request = group_send::parse(body)?;
+            let version = request.version;
+            let sent = send::send(ports, &user, &company, request, now).await?;
+            // Version 2 answers with the plain number of recipients; 3 and 4 with the schedule id.
+            let answer = match (version, sent.recipients) {
+                (2, Some(n)) => n.to_string(),
+                _ => serde_json::json!({ "notificationScheduleId": sent.schedule_id }).to_string(),
+            };
+            Ok((200, answer))
+        })
+        .await?;
+    let mut resp = http::respond(outcome.answer.0, "application/json", outcome.answer.1);
+    if outcome.replayed {
+        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests;

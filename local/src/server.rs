@@ -1,0 +1,107 @@
+//! The HTTP front of the local runner: each request becomes the API Gateway v2 event Lambda
+//! would receive (converted by `lambda_http` as in Lambda) and goes to the same handler.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::Body;
+use shared::error::{ApiError, ErrorKind};
+use shared::http::{GatewayRequest, MAX_BODY_BYTES};
+use shared::runtime::Ports;
+
+use crate::routes::{self, Match};
+
+type HyperResponse = hyper::Response<Full<Bytes>>;
+
+fn to_hyper(resp: lambda_http::Response<Body>) -> HyperResponse {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body {
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+fn error(e: ApiError) -> HyperResponse {
+    to_hyper(shared::http::error(&e))
+}
+
+/// Serves one request.
+pub async fn serve(ports: &Ports, req: hyper::Request<Incoming>) -> HyperResponse {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    if method == "GET" && path == "/health" {
+        return to_hyper(shared::http::json(200, &serde_json::json!({ "status": "ok" })));
+    }
+    let (route, params) = match routes::find(&method, &path) {
+        Match::Found(route, params) => (route, params),
+        Match::MethodNotAllowed(allowed) => {
+            let mut resp = error(ApiError::new(
+                ErrorKind::MethodNotAllowed,
+                format!("{method} is not allowed on {path}"),
+            ));
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&allowed.join(", ")) {
+                resp.headers_mut().insert(hyper::header::ALLOW, v);
+            }
+            return resp;
+        }
+        Match::NotFound => {
+            return error(ApiError::new(ErrorKind::NotFound, format!("no route for {method} {path}")));
+        }
+    };
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    // The same cap as Lambda's synchronous payload limit, enforced before reading it all.
+    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return error(ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("request body is over the {MAX_BODY_BYTES}-byte limit"),
+            ));
+        }
+        Err(e) => return error(ApiError::invalid("body", format!("could not read the request body: {e}"))),
+    };
+    let mut gateway = GatewayRequest::new(&method, route.path, &path).query(&query);
+    gateway.headers = headers;
+    gateway.path_parameters = params;
+    if !body.is_empty() {
+        gateway = gateway.body(body.to_vec());
+    }
+    to_hyper(route.function.call(ports, gateway.into_request()).await)
+}
+
+/// Accepts connections until the process ends.
+pub async fn listen(ports: Ports, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    run(ports, listener).await
+}
+
+/// Serves on an already bound listener (tests bind port 0).
+pub async fn run(ports: Ports, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let ports = ports.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let ports = ports.clone();
+                async move { Ok::<_, Infallible>(serve(&ports, req).await) }
+            });
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+}

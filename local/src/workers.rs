@@ -1,0 +1,109 @@
+//! The background half of the service, in process: the scheduler tick and the two queue
+//! consumers. Queue messages are handed to the same handlers Lambda invokes, as SQS events;
+//! failures reported by a handler are made visible again (and reach the DLQ after the
+//! configured receives), successes are deleted.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use shared::ports::{Queue, ReceivedMessage};
+use shared::runtime::Ports;
+
+/// Runs the fan-out function as the scheduler would invoke it.
+pub async fn tick(ports: &Ports) -> Result<fanout::Answer, shared::StoreError> {
+    let mut event = EventBridgeEvent::default();
+    event.detail_type = "Scheduled Event".into();
+    event.source = "aws.scheduler".into();
+    fanout::handle(ports, fanout::Trigger::Schedule(event)).await
+}
+
+fn sqs_event(messages: &[ReceivedMessage]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(m.message_id.clone());
+            record.receipt_handle = Some(m.receipt.clone());
+            record.body = Some(m.body.clone());
+            record.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
+            record.event_source = Some("aws:sqs".into());
+            record
+        })
+        .collect();
+    event
+}
+
+/// Acknowledges what succeeded and releases what failed.
+async fn settle(
+    queue: &dyn Queue,
+    messages: &[ReceivedMessage],
+    failed: &[String],
+) -> Result<(), shared::StoreError> {
+    for m in messages {
+        if failed.contains(&m.message_id) {
+            queue.nack(&m.receipt).await?;
+        } else {
+            queue.ack(&m.receipt).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One batch from the FanoutQueue through the fan-out handler. Returns messages handled.
+pub async fn drain_fanout_once(ports: &Ports) -> Result<usize, shared::StoreError> {
+    let messages = ports.fanout_queue.receive(10).await?;
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let failed = match fanout::handle(ports, fanout::Trigger::Queue(sqs_event(&messages))).await? {
+        fanout::Answer::Batch(b) => b.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+        fanout::Answer::Tick { .. } => Vec::new(),
+    };
+    settle(ports.fanout_queue.as_ref(), &messages, &failed).await?;
+    Ok(messages.len())
+}
+
+/// One batch from the DeliveryQueue through the deliver handler. Returns messages handled.
+pub async fn drain_delivery_once(ports: &Ports, max_receives: u32) -> Result<usize, shared::StoreError> {
+    let messages = ports.delivery_queue.receive(10).await?;
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let response = deliver::handle(ports, max_receives, sqs_event(&messages)).await;
+    let failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+    settle(ports.delivery_queue.as_ref(), &messages, &failed).await?;
+    Ok(messages.len())
+}
+
+/// Drains both queues until neither has a visible message (bounded, so a test cannot hang).
+pub async fn run_until_idle(ports: &Ports, max_receives: u32) -> Result<usize, shared::StoreError> {
+    let mut handled = 0;
+    for _ in 0..10_000 {
+        let n = drain_fanout_once(ports).await? + drain_delivery_once(ports, max_receives).await?;
+        if n == 0 {
+            return Ok(handled);
+        }
+        handled += n;
+    }
+    Ok(handled)
+}
+
+/// The background loops of the local runner: a tick every `tick_every`, queues polled between.
+pub async fn run_forever(ports: Ports, max_receives: u32, tick_every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(tick_every);
+    let mut poll = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(e) = tick(&ports).await {
+                    tracing::warn!(error = %e, "tick failed");
+                }
+            }
+            _ = poll.tick() => {
+                if let Err(e) = run_until_idle(&ports, max_receives).await {
+                    tracing::warn!(error = %e, "queue worker failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! `POST /rest/notification/send` (group-send.txt): versions 2, 3 and 4; types GE, GT, SN, JN,
+//! GA, UN; scheduling in a named time zone; email fields. This module checks everything that can
+//! be checked without the directory; the send service checks the rest (teams, events, users).
+
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::fields::{Fields, is_plausible_email, is_valid_link, object};
+use crate::error::{ApiError, ErrorKind};
+use crate::model::{BroadcastType, EmailParam, EmailSpec, Schedule};
+
+pub const MAX_KEY: usize = 100;
+pub const MAX_MESSAGE: usize = 2048;
+pub const MAX_URL: usize = 1024;
+pub const MAX_TIMEZONE: usize = 40;
+pub const MAX_JOB_NAME: usize = 100;
+pub const MAX_EMAIL_TEMPLATE: usize = 100;
+pub const MAX_EMAIL_SUBJECT: usize = 256;
+pub const MAX_EMAIL_BODY: usize = 10_000_000;
+pub const MAX_PARAM_KEY: usize = 100;
+pub const MAX_PARAM_VALUE: usize = 2000;
+pub const MAX_UN_RECIPIENTS: usize = 10;
+/// Longest team / entry id accepted in `values` (ids are short; this only bounds abuse).
+pub const MAX_VALUE: usize = 100;
+
+/// A group send, checked for shape, limits and version rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSend {
+    pub version: u8,
+    pub kind: BroadcastType,
+    pub key: String,
+    pub values: Vec<String>,
+    pub message: String,
+    pub url: Option<String>,
+    pub schedule: Option<ScheduleRequest>,
+    pub brochure_id: Option<u64>,
+    pub email: Option<EmailSpec>,
+    pub campaign_tag_id: Option<u64>,
+    pub update_entity_last_modified: bool,
+    pub user_notification_type_id: Option<u64>,
+    pub user_notification_type_status_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleRequest {
+    pub schedule: Schedule,
+    /// The instant the local time names in its zone.
+    pub at: DateTime<Utc>,
+}
+
+/// The status names of `userNotificationTypeStatusId`.
+pub fn user_notification_status_name(id: u64) -> Option<&'static str> {
+    match id {
+        1 => Some("Available"),
+        2 => Some("Shortage"),
+        3 => Some("Depleted"),
+        4 => Some("Short Dated"),
+        _ => None,
+    }
+}
+
+fn needs_v3(field: &str) -> ApiError {
+    ApiError::invalid(field, format!("{field} requires version 3 or later"))
+}
+
+/// Converts a local date-time in a zone to an instant: a time skipped by a spring-forward gap is
+/// an error; a time repeated by a fall-back takes the earlier instant.
+pub fn resolve_local(zone: Tz, local: NaiveDateTime) -> Result<DateTime<Utc>, ApiError> {
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(a, b) => Ok(a.with_timezone(&Utc).min(b.with_timezone(&Utc))),
+        LocalResult::None => Err(ApiError::invalid(
+            "scheduleLocalDateTime",
+            format!("scheduleLocalDateTime {local} does not exist in {zone} (the clocks skip it)"),
+        )),
+    }
+}
+
+fn parse_local(text: &str) -> Option<NaiveDateTime> {
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+}
+
+/// Parses and checks a request body.
+pub fn parse(body: &[u8]) -> Result<GroupSend, ApiError> {
+    let map = object(body)?;
+    let f = Fields::new(&map);
+
+    let version = match f.get("version") {
+        None => return Err(ApiError::invalid("version", "version is required")),
+        Some(v) => match v.as_u64() {
+            Some(v @ 2..=4) => v as u8,
+            Some(v) => {
+                return Err(ApiError::new(
+                    ErrorKind::UnsupportedVersion,
+                    format!("version {v} is not supported; use 2, 3 or 4"),
+                )
+                .with_parameter("version"));
+            }
+            None => return Err(ApiError::invalid("version", "version must be an integer (2, 3 or 4)")),
+        },
+    };
+
+    let kind_text = f.req_str("type", 2)?;
+    let kind = BroadcastType::parse(&kind_text).ok_or_else(|| {
+        ApiError::invalid("type", format!("type {kind_text:?} is not one of GE, GT, SN, JN, GA, UN"))
+    })?;
+    if version < 3 && matches!(kind, BroadcastType::GA | BroadcastType::UN) {
+        return Err(ApiError::invalid("type", format!("type {kind_text} requires version 3 or later")));
+    }
+
+    let key = f.req_str("key", MAX_KEY)?;
+    let mut values = f.opt_str_array("values", MAX_VALUE)?.unwrap_or_default();
+    if values.iter().any(|v| v.trim().is_empty()) {
+        return Err(ApiError::invalid("values", "values must not contain blank ids"));
+    }
+    // Duplicates would not add recipients; keep the first of each, in order.
+    let mut seen = std::collections::HashSet::new();
+    values.retain(|v| seen.insert(v.clone()));
+
+    let message = f.req_str("message", MAX_MESSAGE)?;
+    let url = f.opt_str("url", MAX_URL)?;
+    if let Some(u) = &url {
+        if version < 3 {
+            return Err(needs_v3("url"));
+        }
+        if !is_valid_link(u) {
+            return Err(ApiError::invalid(
+                "url",
+                "url must be an http(s) URL or an app deep link (scheme://...)",
+            ));
+        }
+    }
+    let total = message.chars().count() + url.as_deref().map_or(0, |u| u.chars().count());
+    if total > MAX_MESSAGE {
+        return Err(ApiError::invalid(
+            "message",
+            format!("message and url together must be at most {MAX_MESSAGE} characters (got {total})"),
+        ));
+    }
+
+    let timezone = f.opt_str("scheduleTimezoneId", MAX_TIMEZONE)?;
+    let local = f.opt_str("scheduleLocalDateTime", 64)?;
+    let job_name = f.opt_str("scheduleJobName", MAX_JOB_NAME)?;
+    let schedule = match (timezone, local) {
+        (None, None) => {
+            if job_name.is_some() {
+                return Err(ApiError::invalid(
+                    "scheduleJobName",
+                    "scheduleJobName is only used with scheduling",
+                ));
+            }
+            None
+        }
+        (Some(_), None) => {
+            return Err(ApiError::invalid(
+                "scheduleLocalDateTime",
+                "scheduleLocalDateTime is required with scheduleTimezoneId",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "scheduleTimezoneId",
+                "scheduleTimezoneId is required with scheduleLocalDateTime",
+            ));
+        }
+        (Some(tz), Some(local)) => {
+            if version < 3 {
+                return Err(needs_v3("scheduleTimezoneId"));
+            }
+            let zone: Tz = tz.parse().map_err(|_| {
+                ApiError::invalid("scheduleTimezoneId", format!("{tz:?} is not an IANA time zone id"))
+            })?;
+            let naive = parse_local(&local).ok_or_else(|| {
+                ApiError::invalid(
+                    "scheduleLocalDateTime",
+                    format!("{local:?} is not an ISO local date-time (e.g. 2026-11-22T10:30:00)"),
+                )
+            })?;
+            let at = resolve_local(zone, naive)?;
+            Some(ScheduleRequest {
+                schedule: Schedule { timezone_id: tz, local_date_time: local, job_name },
+                at,
+            })
+        }
+    };
+
+    let brochure_id = f.opt_u64("brochureId")?;
+    if kind == BroadcastType::GA && brochure_id.is_none() {
+        return Err(ApiError::invalid("brochureId", "brochureId is required for type GA"));
+    }
+
+    let template = f.opt_str("emailTemplate", MAX_EMAIL_TEMPLATE)?;
+    let subject = f.opt_str("emailSubject", MAX_EMAIL_SUBJECT)?;
+    let email_body = f.opt_str("emailBody", MAX_EMAIL_BODY)?;
+    let params = match f.opt_array("emailParams")? {
+        None => Vec::new(),
+        Some(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let name = format!("emailParams[{i}]");
+                let obj = p
+                    .as_object()
+                    .ok_or_else(|| ApiError::invalid(&name, format!("{name} must be an object")))?;
+                let pf = Fields::nested(obj, &name);
+                Ok(EmailParam {
+                    key: pf.req_str("key", MAX_PARAM_KEY)?,
+                    value: pf.req_str("value", MAX_PARAM_VALUE)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?,
+    };
+    if version < 3 {
+        for field in ["emailTemplate", "emailSubject", "emailBody"] {
+            if f.has(field) {
+                return Err(needs_v3(field));
+            }
+        }
+        if !params.is_empty() {
+            return Err(needs_v3("emailParams"));
+        }
+    }
+    let email = match template {
+        Some(template) => {
+            let subject = subject.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+                ApiError::invalid("emailSubject", "emailSubject is required when emailTemplate is present")
+            })?;
+            Some(EmailSpec { template, subject, params, body: email_body })
+        }
+        None => {
+            for field in ["emailSubject", "emailBody"] {
+                if f.has(field) {
+                    return Err(ApiError::invalid(field, format!("{field} is only used with emailTemplate")));
+                }
+            }
+            if !params.is_empty() {
+                return Err(ApiError::invalid("emailParams", "emailParams is only used with emailTemplate"));
+            }
+            None
+        }
+    };
+
+    let campaign_tag_id = f.opt_u64("campaignTagId")?;
+    let update_entity_last_modified = f.opt_bool("updateEntityLastModified")?.unwrap_or(false);
+
+    let type_id = f.opt_u64("userNotificationTypeId")?;
+    let status_id = f.opt_u64("userNotificationTypeStatusId")?;
+    if kind != BroadcastType::UN {
+        for (field, v) in [("userNotificationTypeId", type_id), ("userNotificationTypeStatusId", status_id)] {
+            if v.is_some() {
+                return Err(ApiError::invalid(field, format!("{field} is only used with type UN")));
+            }
+        }
+    }
+    if let Some(s) = status_id
+        && user_notification_status_name(s).is_none()
+    {
+        return Err(ApiError::invalid(
+            "userNotificationTypeStatusId",
+            "userNotificationTypeStatusId must be 1 (Available), 2 (Shortage), 3 (Depleted) or 4 (Short Dated)",
+        ));
+    }
+
+    if kind == BroadcastType::UN {
+        if values.is_empty() || values.len() > MAX_UN_RECIPIENTS {
+            return Err(ApiError::invalid(
+                "values",
+                format!(
+                    "type UN takes 1 to {MAX_UN_RECIPIENTS} user emails in values (got {})",
+                    values.len()
+                ),
+            ));
+        }
+        if let Some(bad) = values.iter().find(|v| !is_plausible_email(v)) {
+            return Err(ApiError::invalid("values", format!("{bad:?} is not an email address")));
+        }
+    }
+
+    Ok(GroupSend {
+        version,
+        kind,
+        key,
+        values,
+        message,
+        url,
+        schedule,
+        brochure_id,
+        email,
+        campaign_tag_id,
+        update_entity_last_modified,
+        user_notification_type_id: type_id,
+        user_notification_type_status_id: status_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(body: serde_json::Value) -> ApiError {
+        parse(body.to_string().as_bytes()).unwrap_err()
+    }
+
+    fn base(version: u64) -> serde_json::Value {
+        json!({"version": version, "type": "GT", "key": "3", "values": ["23", "27"], "message": "hello"})
+    }
+
+    fn with(mut v: serde_json::Value, k: &str, x: serde_json::Value) -> serde_json::Value {
+        v[k] = x;
+        v
+    }
+
+    fn assert_invalid(body: serde_json::Value, parameter: &str) {
+        let e = err(body);
+        assert_eq!(e.kind, ErrorKind::InvalidParameter, "{e:?}");
+        assert_eq!(e.parameter.as_deref(), Some(parameter), "{e:?}");
+    }
+
+    #[test]
+    fn spec_examples_parse() {
+        let ge = json!({ "version": 2, "type": "GE", "key": "ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8", "values": ["456", "459"], "message": "This is test message for event team ids 456 and 459" });
+        assert_eq!(parse(ge.to_string().as_bytes()).unwrap().kind, BroadcastType::GE);
+        let un = json!({"version": 4, "type": "UN", "key": "3", "values": ["aaron.mcmullen@hypermedia.com.au"],
+            "message": "PFIZER ORDER UPDATE - Order 123456 hs SHIPPED", "emailParams": [], "brochureId": 4,
+            "updateEntityLastModified": false, "userNotificationTypeId": 7, "userNotificationTypeStatusId": 1});
+        let un = parse(un.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            (un.kind, un.brochure_id, un.user_notification_type_status_id),
+            (BroadcastType::UN, Some(4), Some(1))
+        );
+    }
+
+    #[test]
+    fn versions() {
+        for v in [0, 1, 5, 99] {
+            let e = err(base(v));
+            assert_eq!((e.kind, e.parameter.as_deref()), (ErrorKind::UnsupportedVersion, Some("version")));
+            assert_eq!(e.kind.exception(), "WSUnsupportedVersionException");
+        }
+        assert_invalid(with(base(2), "version", json!("3")), "version");
+        assert_invalid(json!({"type": "GT", "key": "3", "message": "m"}), "version");
+        assert_invalid(with(base(2), "type", json!("GA")), "type");
+        assert_invalid(with(base(2), "type", json!("UN")), "type");
+        assert_invalid(with(base(2), "url", json!("https://x.com")), "url");
+        assert_invalid(
+            with(with(base(2), "emailTemplate", json!("t")), "emailSubject", json!("s")),
+            "emailTemplate",
+        );
+        assert_invalid(
+            with(
+                with(base(2), "scheduleTimezoneId", json!("UTC")),
+                "scheduleLocalDateTime",
+                json!("2030-01-01T00:00:00"),
+            ),
+            "scheduleTimezoneId",
+        );
+    }
+
+    #[test]
+    fn limits_name_their_parameter() {
+        assert_invalid(with(base(3), "key", json!("k".repeat(101))), "key");
+        assert_invalid(with(base(3), "message", json!("")), "message");
+        assert_invalid(with(base(3), "message", json!("m".repeat(2049))), "message");
+        assert!(parse(with(base(3), "message", json!("m".repeat(2048))).to_string().as_bytes()).is_ok());
+        // The url counts towards the message limit.
+        let near =
+            with(with(base(3), "message", json!("m".repeat(2040))), "url", json!("https://example.com"));
+        assert_invalid(near, "message");
+        assert_invalid(with(base(3), "url", json!(format!("https://x.com/{}", "a".repeat(1020)))), "url");
+        assert_invalid(with(base(3), "url", json!("not a url")), "url");
+        assert_invalid(with(base(3), "type", json!("XX")), "type");
+        assert_invalid(with(base(3), "values", json!("23")), "values");
+        assert_invalid(with(base(3), "values", json!([23])), "values");
+        assert_invalid(with(base(3), "values", json!([""])), "values");
+        let tz = |t: &str, l: &str| {
+            with(with(base(3), "scheduleTimezoneId", json!(t)), "scheduleLocalDateTime", json!(l))
+        };
+        assert_invalid(tz("Mars/Olympus", "2030-01-01T00:00:00"), "scheduleTimezoneId");
+        assert_invalid(tz(&"A".repeat(41), "2030-01-01T00:00:00"), "scheduleTimezoneId");
+        assert_invalid(tz("UTC", "tomorrow"), "scheduleLocalDateTime");
+        assert_invalid(with(base(3), "scheduleTimezoneId", json!("UTC")), "scheduleLocalDateTime");
+        assert_invalid(
+            with(base(3), "scheduleLocalDateTime", json!("2030-01-01T00:00")),
+            "scheduleTimezoneId",
+        );
+        assert_invalid(
+            with(tz("UTC", "2030-01-01T00:00"), "scheduleJobName", json!("j".repeat(101))),
+            "scheduleJobName",
+        );
+        assert_invalid(with(base(3), "scheduleJobName", json!("nightly")), "scheduleJobName");
+        assert_invalid(with(base(3), "emailTemplate", json!("t")), "emailSubject");
+        assert_invalid(with(base(3), "emailTemplate", json!("t".repeat(101))), "emailTemplate");
+        let email = |k: &str, v: serde_json::Value| {
+            with(with(with(base(3), "emailTemplate", json!("t")), "emailSubject", json!("s")), k, v)
+        };
+        assert_invalid(email("emailSubject", json!("s".repeat(257))), "emailSubject");
+        assert_invalid(
+            email("emailParams", json!([{"key": "k".repeat(101), "value": "v"}])),
+            "emailParams[0].key",
+        );
+        assert_invalid(
+            email("emailParams", json!([{"key": "k", "value": "v".repeat(2001)}])),
+            "emailParams[0].value",
+        );
+        assert_invalid(email("emailParams", json!([{"key": "k"}])), "emailParams[0].value");
+        assert_invalid(email("emailParams", json!(["k"])), "emailParams[0]");
+        assert_invalid(email("emailBody", json!(12)), "emailBody");
+        assert_invalid(with(base(3), "emailSubject", json!("s")), "emailSubject");
+        assert_invalid(with(base(3), "brochureId", json!("4")), "brochureId");
+        assert_invalid(with(base(3), "brochureId", json!(-4)), "brochureId");
+        assert_invalid(with(base(3), "type", json!("GA")), "brochureId");
+        assert_invalid(with(base(3), "updateEntityLastModified", json!("yes")), "updateEntityLastModified");
+        assert_invalid(with(base(3), "userNotificationTypeId", json!(7)), "userNotificationTypeId");
+        assert_invalid(
+            with(base(3), "userNotificationTypeStatusId", json!(1)),
+            "userNotificationTypeStatusId",
+        );
+    }
+
+    #[test]
+    fn un_recipients() {
+        let un = |values: serde_json::Value| json!({"version": 4, "type": "UN", "key": "3", "values": values, "message": "m"});
+        let ten: Vec<String> = (0..10).map(|i| format!("u{i}@x.com")).collect();
+        assert!(parse(un(json!(ten)).to_string().as_bytes()).is_ok());
+        let eleven: Vec<String> = (0..11).map(|i| format!("u{i}@x.com")).collect();
+        assert_invalid(un(json!(eleven)), "values");
+        assert_invalid(un(json!([])), "values");
+        assert_invalid(un(json!(["not-an-email"])), "values");
+        let mut bad_status = un(json!(["a@b.co"]));
+        bad_status["userNotificationTypeStatusId"] = json!(5);
+        assert_invalid(bad_status, "userNotificationTypeStatusId");
+    }
+
+    #[test]
+    fn bad_bodies_are_400_naming_body() {
+        for body in [&b"{"[..], b"", b"[]", b"\"x\"", b"\xff\xfe"] {
+            let e = parse(body).unwrap_err();
+            assert_eq!((e.status(), e.parameter.as_deref()), (400, Some("body")), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn schedule_converts_in_zone_with_gaps_and_overlaps() {
+        let sydney: Tz = "Australia/Sydney".parse().unwrap();
+        let at = resolve_local(sydney, parse_local("2026-11-22T10:00:00").unwrap()).unwrap();
+        assert_eq!(at.to_rfc3339(), "2026-11-21T23:00:00+00:00", "AEDT is UTC+11");
+        // Sydney springs forward at 02:00 on 2026-10-04: 02:30 does not exist.
+        let gap = resolve_local(sydney, parse_local("2026-10-04T02:30:00").unwrap()).unwrap_err();
+        assert_eq!(gap.parameter.as_deref(), Some("scheduleLocalDateTime"));
+        // ... and falls back at 03:00 on 2026-04-05: 02:30 happens twice; the earlier is taken.
+        let twice = resolve_local(sydney, parse_local("2026-04-05T02:30:00").unwrap()).unwrap();
+        assert_eq!(twice.to_rfc3339(), "2026-04-04T15:30:00+00:00", "02:30 AEDT (UTC+11)");
+        let parsed = parse(
+            json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "m",
+                   "scheduleTimezoneId": "Australia/Sydney", "scheduleLocalDateTime": "2026-11-22T10:00", "scheduleJobName": "j"})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let s = parsed.schedule.unwrap();
+        assert_eq!((s.at, s.schedule.job_name.as_deref()), (at, Some("j")));
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per public API: exact wire names, limits, and translation into domain commands.
+
+pub mod fields;
+pub mod group_send;

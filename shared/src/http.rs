@@ -1,0 +1,167 @@
+//! HTTP plumbing shared by the API handlers: reading requests the way API Gateway delivers them,
+//! and answering in JSON.
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use crate::error::{ApiError, ErrorKind};
+
+/// Lambda's synchronous invocation payload cap. Larger bodies answer 413 before any parsing.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+pub fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_string)
+}
+
+pub fn path_param(req: &Request, name: &str) -> Option<String> {
+    req.path_parameters_ref().and_then(|p| p.first(name)).map(str::to_string)
+}
+
+/// The request body, refusing anything over the payload cap.
+pub fn body(req: &Request) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("request body is {} bytes; the limit is {MAX_BODY_BYTES}", bytes.len()),
+        ));
+    }
+    Ok(bytes)
+}
+
+pub fn respond(status: u16, content_type: &str, body: String) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
+    );
+    resp
+}
+
+pub fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
+    let body = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+    respond(status, "application/json", body)
+}
+
+/// Adds `Retry-After` where the error carries one.
+pub fn with_retry_after(mut resp: Response<Body>, err: &ApiError) -> Response<Body> {
+    if let Some(secs) = err.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// An error in the envelope of the group-send / sent-history dialects.
+pub fn error(err: &ApiError) -> Response<Body> {
+    with_retry_after(json(err.status(), &err.envelope()), err)
+}
+
+/// The answer of a route whose function is not built yet.
+pub fn not_implemented(route: &str) -> Response<Body> {
+    error(&ApiError::new(ErrorKind::NotImplemented, format!("{route} is not implemented yet")))
+}
+
+/// Response body as text (for tests and the local runner).
+pub fn body_text(resp: &Response<Body>) -> String {
+    match resp.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// Builds the request API Gateway (HTTP API, payload 2.0) would hand the function, converted by
+/// `lambda_http` exactly as in Lambda. The local runner and the handler tests use it, so both
+/// exercise the same conversion as production.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayRequest {
+    pub method: String,
+    /// Route template, e.g. `/users/{userId}/notifications`.
+    pub route: String,
+    /// Concrete path, e.g. `/users/1111.../notifications`.
+    pub path: String,
+    /// Raw query string without `?`.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub path_parameters: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl GatewayRequest {
+    pub fn new(method: &str, route: &str, path: &str) -> Self {
+        GatewayRequest { method: method.into(), route: route.into(), path: path.into(), ..Default::default() }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    pub fn query(mut self, query: &str) -> Self {
+        self.query = query.into();
+        self
+    }
+
+    pub fn path_param(mut self, name: &str, value: &str) -> Self {
+        self.path_parameters.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The API Gateway v2 event.
+    pub fn event(&self) -> aws_lambda_events::event::apigw::ApiGatewayV2httpRequest {
+        use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+        use base64::Engine;
+        use lambda_http::http::{HeaderMap, HeaderName, Method};
+
+        let mut headers = HeaderMap::new();
+        for (k, v) in &self.headers {
+            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                headers.append(name, value);
+            }
+        }
+        let mut ev = ApiGatewayV2httpRequest::default();
+        ev.version = Some("2.0".into());
+        ev.route_key = Some(format!("{} {}", self.method, self.route));
+        ev.raw_path = Some(self.path.clone());
+        ev.raw_query_string = Some(self.query.clone());
+        ev.headers = headers;
+        ev.path_parameters = self.path_parameters.iter().cloned().collect();
+        ev.request_context.http.method = Method::from_bytes(self.method.as_bytes()).unwrap_or(Method::GET);
+        ev.request_context.http.path = Some(self.path.clone());
+        ev.request_context.route_key = ev.route_key.clone();
+        ev.request_context.stage = Some("$default".into());
+        if let Some(body) = &self.body {
+            match std::str::from_utf8(body) {
+                Ok(text) => ev.body = Some(text.to_string()),
+                Err(_) => {
+                    ev.body = Some(base64::engine::general_purpose::STANDARD.encode(body));
+                    ev.is_base64_encoded = true;
+                }
+            }
+        }
+        ev
+    }
+
+    /// The `lambda_http` request the handler receives.
+    pub fn into_request(self) -> Request {
+        lambda_http::request::LambdaRequest::ApiGatewayV2(self.event()).into()
+    }
+}

@@ -1,0 +1,80 @@
+//! Delivery of one chunk: one inbox item per recipient (deterministic keys, so a redelivered
+//! chunk writes nothing new), then the chunk is counted on the notification exactly once.
+
+use chrono::Duration;
+
+use crate::error::StoreError;
+use crate::model::*;
+use crate::ports::ChunkRecord;
+use crate::runtime::Ports;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// Will not succeed on retry (malformed message, notification gone).
+    #[error("{0}")]
+    Permanent(String),
+    /// May succeed on retry (throttling, timeouts).
+    #[error(transparent)]
+    Transient(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// Items written and counted.
+    Written(u64),
+    /// An earlier delivery of this chunk already did everything.
+    AlreadyDone,
+    /// The notification failed meanwhile: nothing to do.
+    Skipped,
+}
+
+/// The recipient's view of a notification. Times come from the notification, not the clock,
+/// so that a redelivery writes an identical item.
+pub fn inbox_item(n: &Notification, user: UserId) -> InboxItem {
+    InboxItem {
+        user_id: user,
+        notification_id: n.id,
+        origin: n.origin,
+        title: n.content.title.clone(),
+        body: n.content.body.clone(),
+        url: n.content.url.clone(),
+        override_content: n.content.override_content.clone(),
+        icon: n.content.icon,
+        toast: n.content.toast,
+        priority: n.content.priority,
+        actions: n.content.actions.clone(),
+        data: n.content.data.clone(),
+        source: n.content.source.clone(),
+        created_at: n.due_at,
+        expires_at: n.due_at + Duration::seconds(n.ttl_seconds.min(i64::MAX as u64) as i64),
+        dismissed_at: None,
+    }
+}
+
+/// Parses a delivery-queue message.
+pub fn parse_chunk(body: &str) -> Result<DeliveryChunk, DeliverError> {
+    serde_json::from_str(body)
+        .map_err(|e| DeliverError::Permanent(format!("malformed delivery message: {e}")))
+}
+
+pub async fn deliver(ports: &Ports, chunk: &DeliveryChunk) -> Result<Delivered, DeliverError> {
+    let id = chunk.notification_id;
+    if ports.notifications.chunk_recorded(id, chunk.chunk).await? {
+        return Ok(Delivered::AlreadyDone);
+    }
+    let n = ports
+        .notifications
+        .get(id)
+        .await?
+        .ok_or_else(|| DeliverError::Permanent(format!("notification {id} does not exist")))?;
+    if n.status == Status::Failed {
+        return Ok(Delivered::Skipped);
+    }
+    let items: Vec<InboxItem> = chunk.recipients.iter().map(|u| inbox_item(&n, *u)).collect();
+    ports.inbox.put_all(&items).await?;
+    let count = items.len() as u64;
+    match ports.notifications.record_chunk(id, chunk.chunk, count, ports.clock.now()).await? {
+        ChunkRecord::Recorded => Ok(Delivered::Written(count)),
+        ChunkRecord::AlreadyRecorded => Ok(Delivered::AlreadyDone),
+    }
+}

@@ -1,0 +1,89 @@
+//! Fan-out: claim a due notification (a lease, so exactly one run works on it and a crashed
+//! run is taken over), resolve its audience, cut it into chunks and put them on the delivery
+//! queue, saving progress after every batch so that a resumed run skips what was sent.
+
+use chrono::Duration;
+
+use super::audience::{self, ResolveError};
+use crate::error::StoreError;
+use crate::model::*;
+use crate::runtime::Ports;
+
+/// How long a claim lasts without progress. Longer than the fan-out function's timeout, so a
+/// live run never loses its claim; a crashed one is taken over by the first tick after it.
+pub const LEASE_SECONDS: i64 = 180;
+/// Chunks sent per SendMessageBatch (the SQS maximum) and per progress save.
+const CHUNKS_PER_BATCH: usize = 10;
+/// Notifications a tick looks at; the rest wait for the next tick.
+pub const TICK_LIMIT: usize = 100;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    pub due: usize,
+    pub fanned_out: usize,
+}
+
+/// The scheduler tick: fans out every due notification this run can claim.
+pub async fn tick(ports: &Ports) -> Result<TickReport, StoreError> {
+    let due = ports.notifications.due(ports.clock.now(), TICK_LIMIT).await?;
+    let mut report = TickReport { due: due.len(), fanned_out: 0 };
+    for id in due {
+        if fan_out_if_claimed(ports, id).await? {
+            report.fanned_out += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Claims and fans out one notification. `false` when it is not ours to do: another run holds
+/// it, it is done, or it is not due yet (a scheduled one: the tick takes it at its time).
+pub async fn fan_out_if_claimed(ports: &Ports, id: NotificationId) -> Result<bool, StoreError> {
+    let now = ports.clock.now();
+    if !ports.notifications.claim(id, now, now + Duration::seconds(LEASE_SECONDS)).await? {
+        return Ok(false);
+    }
+    fan_out(ports, id).await?;
+    Ok(true)
+}
+
+async fn fan_out(ports: &Ports, id: NotificationId) -> Result<(), StoreError> {
+    let Some(n) = ports.notifications.get(id).await? else { return Ok(()) };
+    let people = match audience::recipients(ports.directory.as_ref(), &n.audience, n.brochure_id).await {
+        Ok(p) => p,
+        Err(ResolveError::Gone(why)) => {
+            tracing::warn!(notification = %id, reason = %why, "audience is gone; notification failed");
+            return ports.notifications.mark_failed(id, &why.to_string(), ports.clock.now()).await;
+        }
+        Err(ResolveError::Store(e)) => return Err(e),
+    };
+    let chunk_size = ports.chunk_size.max(1);
+    let chunks: Vec<&[UserId]> = people.chunks(chunk_size).collect();
+    let mut progress = n.fanout.clone();
+    let resume_at = progress.chunks_enqueued as usize;
+    if resume_at > 0 {
+        tracing::info!(notification = %id, resume_at, "resuming an interrupted fan-out");
+    }
+    let mut next = resume_at;
+    while next < chunks.len() {
+        let end = (next + CHUNKS_PER_BATCH).min(chunks.len());
+        let bodies = (next..end)
+            .map(|i| {
+                let chunk =
+                    DeliveryChunk { notification_id: id, chunk: i as u32, recipients: chunks[i].to_vec() };
+                serde_json::to_string(&chunk).map_err(|e| StoreError::Other(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        ports.delivery_queue.send_all(&bodies).await?;
+        progress.chunks_enqueued = end as u32;
+        progress.recipients_enqueued += chunks[next..end].iter().map(|c| c.len() as u64).sum::<u64>();
+        let now = ports.clock.now();
+        ports.notifications.save_progress(id, &progress, now + Duration::seconds(LEASE_SECONDS)).await?;
+        next = end;
+    }
+    let status = ports
+        .notifications
+        .finish_fanout(id, chunks.len() as u32, people.len() as u64, ports.clock.now())
+        .await?;
+    tracing::info!(notification = %id, recipients = people.len(), chunks = chunks.len(), ?status, "fan-out finished");
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! `Idempotency-Key`: the same key from the same caller within 24 hours returns the first answer
+//! and does nothing again; the same key with another request is a conflict (409).
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::credentials::digest;
+use crate::error::{ApiError, ErrorKind};
+use crate::ports::{IdempotencyClaim, IdempotencyRecord, NotificationStore};
+
+pub const HEADER: &str = "idempotency-key";
+pub const WINDOW_HOURS: i64 = 24;
+const MAX_KEY_LEN: usize = 255;
+
+/// An answer: status and body text.
+pub type Answer = (u16, String);
+
+/// Whether an answer came from the store (a replay) or was just computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub answer: Answer,
+    pub replayed: bool,
+}
+
+/// Runs `work` at most once per (caller, key) within the window. Without a key it just runs.
+/// Only successful answers are kept: a failed request releases its key so it can be retried.
+pub async fn once<F, Fut>(
+    store: &dyn NotificationStore,
+    caller: &str,
+    key: Option<&str>,
+    request: &[u8],
+    now: DateTime<Utc>,
+    work: F,
+) -> Result<Outcome, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Answer, ApiError>>,
+{
+    let Some(key) = key else {
+        return work().await.map(|answer| Outcome { answer, replayed: false });
+    };
+    if key.len() > MAX_KEY_LEN || key.chars().any(|c| !c.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+        ));
+    }
+    let scope = format!("{caller}:{key}");
+    let request_digest = digest(&String::from_utf8_lossy(request));
+    let expires_at = now + Duration::hours(WINDOW_HOURS);
+    match store.claim_idempotency(&scope, &request_digest, expires_at, now).await? {
+        IdempotencyClaim::Existing { request_digest: d, .. } if d != request_digest => Err(ApiError::new(
+            ErrorKind::Conflict,
+            "this Idempotency-Key was already used with a different request",
+        )
+        .with_parameter("Idempotency-Key")),
+        IdempotencyClaim::Existing { answer: Some(answer), .. } => Ok(Outcome { answer, replayed: true }),
+        IdempotencyClaim::Existing { answer: None, .. } => {
+            let mut e = ApiError::new(
+                ErrorKind::Conflict,
+                "a request with this Idempotency-Key is still in progress",
+            )
+            .with_parameter("Idempotency-Key");
+            e.retry_after = Some(1);
+            Err(e)
+        }
+        IdempotencyClaim::Claimed => match work().await {
+            Ok(answer) => {
+                let record = IdempotencyRecord {
+                    scope,
+                    request_digest,
+                    status: answer.0,
+                    body: answer.1.clone(),
+                    expires_at,
+                };
+                store.complete_idempotency(&record).await?;
+                Ok(Outcome { answer, replayed: false })
+            }
+            Err(e) => {
+                if let Err(release) = store.release_idempotency(&scope).await {
+                    tracing::warn!(error = %release, "could not release an idempotency key");
+                }
+                Err(e)
+            }
+        },
+    }
+}

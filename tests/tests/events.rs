@@ -1,0 +1,67 @@
+//! Every `events/` sample parses into the event type its function's handler takes, and the
+//! group-send samples succeed against the demo directory.
+
+use std::path::PathBuf;
+
+use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::event::sqs::SqsEvent;
+
+fn samples() -> Vec<(String, String)> {
+    let dir = tests::repo_root().join("events");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p: PathBuf| {
+            (p.file_stem().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_sample_parses_into_its_handlers_event_type() {
+    let all = samples();
+    assert!(!all.is_empty());
+    for (name, text) in &all {
+        let function = ["sent-history", "send", "notify", "inbox", "fanout", "deliver"]
+            .into_iter()
+            .find(|f| name.starts_with(&format!("{f}-")))
+            .unwrap_or_else(|| {
+                panic!("events/{name}.json: name must start with its function's package name")
+            });
+        let parsed = match function {
+            "fanout" => serde_json::from_str::<fanout::Trigger>(text).map(|_| ()),
+            "deliver" => serde_json::from_str::<SqsEvent>(text).map(|_| ()),
+            _ => serde_json::from_str::<ApiGatewayV2httpRequest>(text).map(|_| ()),
+        };
+        parsed.unwrap_or_else(|e| panic!("events/{name}.json does not parse for {function}: {e}"));
+    }
+    let fanout_kinds: Vec<_> = all
+        .iter()
+        .filter(|(n, _)| n.starts_with("fanout-"))
+        .map(|(_, t)| {
+            matches!(serde_json::from_str::<fanout::Trigger>(t).unwrap(), fanout::Trigger::Queue(_))
+        })
+        .collect();
+    assert!(fanout_kinds.contains(&true) && fanout_kinds.contains(&false), "a queue and a scheduler sample");
+}
+
+#[tokio::test]
+async fn send_samples_succeed_against_the_demo_directory() {
+    let env = tests::Env::memory().await;
+    let expected = [("send-ge-v2", "3"), ("send-gt-v2", "4")];
+    for (name, text) in samples().into_iter().filter(|(n, _)| n.starts_with("send-")) {
+        let event: ApiGatewayV2httpRequest = serde_json::from_str(&text).unwrap();
+        let req = lambda_http::request::LambdaRequest::ApiGatewayV2(event).into();
+        let resp = send::handle(&env.ports, req).await;
+        let body = shared::http::body_text(&resp);
+        assert_eq!(resp.status(), 200, "events/{name}.json: {body}");
+        if let Some((_, answer)) = expected.iter().find(|(n, _)| *n == name) {
+            assert_eq!(body, *answer, "events/{name}.json");
+        } else {
+            assert!(body.contains("notificationScheduleId"), "events/{name}.json: {body}");
+        }
+    }
+}

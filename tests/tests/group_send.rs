@@ -1,0 +1,185 @@
+//! Group send end to end: request → notification → fan-out → delivery → inbox, against memory
+//! and against DynamoDB/SQS on moto, with the demo directory.
+
+use std::collections::BTreeSet;
+
+use chrono::Duration;
+use serde_json::{Value, json};
+use shared::http::{GatewayRequest, body_text};
+use shared::model::*;
+use shared::ports::Clock;
+use tests::{Env, end_to_end};
+use uuid::Uuid;
+
+const U1: &str = "11111111-1111-4111-8111-111111111111";
+
+fn user(n: u8) -> Uuid {
+    let d = n.to_string();
+    format!("{0}-{1}-4{2}-8{2}-{3}", d.repeat(8), d.repeat(4), d.repeat(3), d.repeat(12)).parse().unwrap()
+}
+
+async fn send(env: &Env, token: &str, body: Value) -> (u16, String) {
+    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", token)
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .body(body.to_string());
+    let resp = send::handle(&env.ports, req.into_request()).await;
+    (resp.status().as_u16(), body_text(&resp))
+}
+
+/// Everyone who has an inbox item of this notification.
+async fn holders(env: &Env, id: NotificationId) -> BTreeSet<Uuid> {
+    let mut out = BTreeSet::new();
+    for n in 1..=9u8 {
+        let items = env
+            .ports
+            .inbox
+            .list(user(n), &InboxQuery::Ordered, env.clock.now(), &PageRequest::first(100))
+            .await
+            .unwrap();
+        if items.items.iter().any(|i| i.notification_id == id) {
+            out.insert(user(n));
+        }
+    }
+    out
+}
+
+async fn settle(env: &Env) {
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+}
+
+async fn by_schedule_id(env: &Env, answer: &str) -> Notification {
+    let sid = serde_json::from_str::<Value>(answer).unwrap()["notificationScheduleId"].as_u64().unwrap();
+    env.ports.notifications.get_by_schedule_id(sid).await.unwrap().unwrap()
+}
+
+async fn latest(env: &Env, kind: BroadcastType) -> Notification {
+    let scope = HistoryScope::CompanyType { company_id: 3, broadcast_type: kind };
+    env.ports.notifications.history(&scope, &PageRequest::first(1)).await.unwrap().items.remove(0)
+}
+
+async fn spec_examples_reach_exactly_the_right_people(env: Env) {
+    let gt = json!({ "version": 2, "type": "GT", "key": "3", "values": ["23", "27"], "message": "This is test message for team ids 23 and 27" });
+    assert_eq!(send(&env, "demo-admin-token", gt).await, (200, "4".to_string()));
+    let ge = json!({ "version": 2, "type": "GE", "key": "ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8", "values": ["456", "459"], "message": "This is test message for event team ids 456 and 459" });
+    assert_eq!(send(&env, "demo-event-token", ge).await, (200, "3".to_string()));
+    let ga = json!({"version": 3, "type": "GA", "key": "3", "brochureId": 4, "message": "New brochure"});
+    let (status, ga_answer) = send(&env, "demo-admin-token", ga).await;
+    assert_eq!(status, 200);
+    let un = json!({"version": 4, "type": "UN", "key": "3", "values": ["aaron.mcmullen@hypermedia.com.au"],
+        "message": "PFIZER ORDER UPDATE - Order 123456 hs SHIPPED", "emailParams": [], "brochureId": 4,
+        "updateEntityLastModified": false, "userNotificationTypeId": 7, "userNotificationTypeStatusId": 1});
+    let (status, un_answer) = send(&env, "demo-admin-token", un).await;
+    assert_eq!(status, 200);
+    settle(&env).await;
+
+    let gt = latest(&env, BroadcastType::GT).await;
+    assert_eq!(holders(&env, gt.id).await, [1, 2, 3, 4].map(user).into());
+    assert_eq!((gt.status, gt.recipients, gt.delivered), (Status::Delivered, 4, 4));
+    assert_eq!(gt.description, "23,27");
+    let ge = latest(&env, BroadcastType::GE).await;
+    assert_eq!(holders(&env, ge.id).await, [1, 5, 7].map(user).into(), "Accepted attendees only");
+    assert_eq!(ge.delivered, 3);
+    let ga = by_schedule_id(&env, &ga_answer).await;
+    assert_eq!(holders(&env, ga.id).await, [1, 3, 4].map(user).into(), "u2 unsubscribed (ALP-NUN)");
+    assert_eq!((ga.status, ga.delivered), (Status::Delivered, 3));
+    let un = by_schedule_id(&env, &un_answer).await;
+    assert_eq!(holders(&env, un.id).await, [user(1)].into());
+
+    let item = env.ports.inbox.get(U1.parse().unwrap(), un.id).await.unwrap().unwrap();
+    assert_eq!(item.body, "PFIZER ORDER UPDATE - Order 123456 hs SHIPPED");
+    assert_eq!(item.title, "Notification");
+    assert_eq!(item.expires_at - item.created_at, Duration::days(14), "14 days by default");
+    assert!(item.data.unwrap().contains("\"userNotificationTypeStatus\":\"Available\""));
+    assert!(env.ports.fanout_queue.receive(10).await.unwrap().is_empty());
+    assert!(env.ports.delivery_queue.receive(10).await.unwrap().is_empty());
+}
+
+async fn scheduled_send_goes_out_at_the_first_tick_after_its_time(env: Env) {
+    // t0 is 2026-11-22T09:00:00Z = 20:00 in Sydney (AEDT, UTC+11): schedule 20:01 local.
+    let body = json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "in a minute",
+        "scheduleTimezoneId": "Australia/Sydney", "scheduleLocalDateTime": "2026-11-22T20:01:00"});
+    let (status, answer) = send(&env, "demo-admin-token", body).await;
+    assert_eq!(status, 200);
+    let n = by_schedule_id(&env, &answer).await;
+    assert_eq!(n.due_at, tests::t0() + Duration::minutes(1));
+
+    for seconds in [0, 30, 59] {
+        env.clock.set(tests::t0() + Duration::seconds(seconds));
+        local::workers::tick(&env.ports).await.unwrap();
+        settle(&env).await;
+        assert!(holders(&env, n.id).await.is_empty(), "not before its time (t0+{seconds}s)");
+    }
+    // Two scheduler runs at once after its time: it goes out once.
+    env.clock.set(tests::t0() + Duration::seconds(61));
+    let (a, b) = tokio::join!(local::workers::tick(&env.ports), local::workers::tick(&env.ports));
+    let fanned: usize = [a, b]
+        .into_iter()
+        .map(|r| match r.unwrap() {
+            fanout::Answer::Tick { fanned_out, .. } => fanned_out,
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(fanned, 1, "exactly one tick fans it out");
+    settle(&env).await;
+    assert_eq!(holders(&env, n.id).await, [1, 2, 3].map(user).into());
+    let n = env.ports.notifications.get(n.id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.delivered, n.chunks_done), (Status::Delivered, 3, 1));
+    assert_eq!(n.team_ids, vec!["23".to_string()]);
+}
+
+async fn a_redelivered_chunk_changes_nothing(env: Env) {
+    let gt = json!({ "version": 3, "type": "GT", "key": "3", "values": ["23", "27"], "message": "once" });
+    let (_, answer) = send(&env, "demo-admin-token", gt).await;
+    local::workers::drain_fanout_once(&env.ports).await.unwrap();
+    let messages = env.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    let event = || {
+        let mut e = aws_lambda_events::event::sqs::SqsEvent::default();
+        let mut r = aws_lambda_events::event::sqs::SqsMessage::default();
+        r.message_id = Some(messages[0].message_id.clone());
+        r.body = Some(messages[0].body.clone());
+        e.records.push(r);
+        e
+    };
+    let first = deliver::handle(&env.ports, env.max_receives, event()).await;
+    let second = deliver::handle(&env.ports, env.max_receives, event()).await;
+    assert!(first.batch_item_failures.is_empty() && second.batch_item_failures.is_empty());
+    let n = by_schedule_id(&env, &answer).await;
+    assert_eq!((n.delivered, n.chunks_done, n.status), (4, 1, Status::Delivered));
+    assert_eq!(holders(&env, n.id).await.len(), 4);
+    // And a duplicate chunk arriving concurrently is still counted once.
+    let (a, b) = tokio::join!(
+        deliver::handle(&env.ports, env.max_receives, event()),
+        deliver::handle(&env.ports, env.max_receives, event())
+    );
+    assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty());
+    assert_eq!(env.ports.notifications.get(n.id).await.unwrap().unwrap().delivered, 4);
+}
+
+async fn a_poison_message_reaches_the_dlq_without_blocking_its_batch(env: Env) {
+    let gt = json!({ "version": 3, "type": "GT", "key": "3", "values": ["27"], "message": "fine" });
+    let (_, answer) = send(&env, "demo-admin-token", gt).await;
+    env.ports.delivery_queue.send_all(&["{not json".to_string()]).await.unwrap();
+    settle(&env).await;
+    let n = by_schedule_id(&env, &answer).await;
+    assert_eq!((n.status, n.delivered), (Status::Delivered, 2), "the good chunk went through");
+    // The poison one was retried up to the receive limit, then dead-lettered.
+    let mut dead = Vec::new();
+    for _ in 0..5 {
+        dead.extend(env.delivery_dlq.receive(10).await.unwrap());
+        if !dead.is_empty() {
+            break;
+        }
+        settle(&env).await;
+    }
+    assert_eq!(dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["{not json"]);
+    assert!(env.ports.delivery_queue.receive(10).await.unwrap().is_empty());
+}
+
+end_to_end!(
+    spec_examples_reach_exactly_the_right_people,
+    scheduled_send_goes_out_at_the_first_tick_after_its_time,
+    a_redelivered_chunk_changes_nothing,
+    a_poison_message_reaches_the_dlq_without_blocking_its_batch,
+);
