@@ -1,23 +1,46 @@
-//! Handler of GET /rest/notification/sent.
-//! Not built yet: answers 501 with the error envelope until its issue lands.
+//! Handler of `GET /rest/notification/sent`: a JSON array of the spec's records, newest first;
+//! more pages through `X-Next-Token` / `nextToken`. The rules are in `shared::service::history`.
 
+use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
+use shared::ApiError;
+use shared::dialects::sent_history::{self, SentRecord};
+use shared::http::{self, header};
 use shared::runtime::Ports;
+use shared::service::history;
 
-pub async fn handle(_ports: &Ports, req: Request) -> Response<Body> {
-    shared::http::not_implemented(&format!("{} {}", req.method(), req.uri().path()))
+pub const AUTH_TOKEN: &str = "x-nextinteract-authtoken";
+pub const NEXT_TOKEN_HEADER: &str = "x-next-token";
+
+pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
+    match try_handle(ports, &req).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            if e.status() >= 500 {
+                tracing::error!(status = e.status(), error = %e, "sent history failed");
+            }
+            http::error(&e)
+        }
+    }
+}
+
+async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
+    let user = shared::auth::user_by_token(
+        ports.directory.as_ref(),
+        header(req, AUTH_TOKEN),
+        AUTH_TOKEN,
+        ports.clock.now(),
+    )
+    .await?;
+    let query = sent_history::parse(|name| http::query(req, name))?;
+    let page = history::list(ports, &user, &query).await?;
+    let records: Vec<SentRecord> = page.items.iter().map(SentRecord::from).collect();
+    let mut resp = http::json(200, &records);
+    if let Some(token) = page.next.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        resp.headers_mut().insert(NEXT_TOKEN_HEADER, token);
+    }
+    Ok(resp)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn answers_501_with_the_envelope() {
-        let ports = shared::runtime::MemoryPorts::system().ports;
-        let resp = handle(&ports, Request::default()).await;
-        assert_eq!(resp.status(), 501);
-        let body: serde_json::Value = serde_json::from_str(&shared::http::body_text(&resp)).unwrap();
-        assert_eq!(body["exception"], "WSNotImplementedException");
-    }
-}
+mod tests;

@@ -20,20 +20,37 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Pages a list sorted ascending by `key`: the token is the key of the last item returned, so a
-/// page continues correctly even when that item has since gone (dismissed, expired).
+/// Pages a list sorted ascending by `key`. The token is the (encoded) key of the last item
+/// returned, so a page continues correctly even when that item has since gone (dismissed,
+/// expired); a token we did not issue is refused, as the DynamoDB adapter refuses it.
 fn page_by_key<T: Clone>(
     items: Vec<T>,
     key: impl Fn(&T) -> String,
     page: &PageRequest,
 ) -> StoreResult<Page<T>> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let start = match &page.after {
         None => 0,
-        Some(token) => items.partition_point(|i| key(i).as_str() <= token.as_str()),
+        Some(token) => {
+            let after = URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.strip_prefix("m:").map(str::to_string))
+                .ok_or_else(|| {
+                    StoreError::InvalidData("nextToken is not a token this service issued".into())
+                })?;
+            items.partition_point(|i| key(i) <= after)
+        }
     };
     let limit = page.limit.max(1);
     let slice: Vec<T> = items[start..].iter().take(limit).cloned().collect();
-    let next = if start + slice.len() < items.len() { slice.last().map(&key) } else { None };
+    let next = if start + slice.len() < items.len() {
+        slice.last().map(|last| URL_SAFE_NO_PAD.encode(format!("m:{}", key(last))))
+    } else {
+        None
+    };
     Ok(Page { items: slice, next })
 }
 

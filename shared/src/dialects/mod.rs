@@ -2,3 +2,4 @@
 
 pub mod fields;
 pub mod group_send;
+pub mod sent_history;

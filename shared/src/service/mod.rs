@@ -3,5 +3,6 @@
 pub mod audience;
 pub mod deliver;
 pub mod fanout;
+pub mod history;
 pub mod idempotency;
 pub mod send;

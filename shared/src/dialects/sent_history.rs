@@ -1,0 +1,229 @@
+//! `GET /rest/notification/sent` (sent-history.txt): query parameters and the record shape.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ErrorKind};
+use crate::model::{BroadcastType, CompanyId, EmailParam, Notification};
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+const MESSAGE_CHARS: usize = 255;
+const DESCRIPTION_CHARS: usize = 2000;
+const USER_ID_CHARS: usize = 15;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub broadcast_type: Option<BroadcastType>,
+    pub company_id: Option<CompanyId>,
+    pub event_id: Option<Uuid>,
+    pub schedule_id: Option<u64>,
+    pub brochure_id: Option<u64>,
+    pub limit: usize,
+    pub next_token: Option<String>,
+}
+
+fn number<T: std::str::FromStr>(name: &str, value: Option<String>) -> Result<Option<T>, ApiError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            v.trim()
+                .parse::<T>()
+                .map_err(|_| ApiError::invalid(name, format!("{name} must be a number (got {v:?})")))
+        })
+        .transpose()
+}
+
+/// Reads and checks the query string (`param` looks a parameter up by name).
+pub fn parse(param: impl Fn(&str) -> Option<String>) -> Result<HistoryQuery, ApiError> {
+    match number::<i64>("version", param("version"))? {
+        None => return Err(ApiError::invalid("version", "version is required (1)")),
+        Some(1) => {}
+        Some(v) => {
+            return Err(ApiError::new(
+                ErrorKind::UnsupportedVersion,
+                format!("version {v} is not supported; use 1"),
+            )
+            .with_parameter("version"));
+        }
+    }
+    let schedule_id = number::<u64>("notificationScheduleId", param("notificationScheduleId"))?;
+    let broadcast_type = match param("broadcastType").filter(|v| !v.trim().is_empty()) {
+        // The spec's own example uses ET for events.
+        Some(t) if t.trim() == "ET" => Some(BroadcastType::GE),
+        Some(t) => Some(BroadcastType::parse(t.trim()).ok_or_else(|| {
+            ApiError::invalid(
+                "broadcastType",
+                format!("broadcastType {t:?} is not one of GT, GE (or ET), JN, SN, GA, UN"),
+            )
+        })?),
+        // A single record is found by its id alone (the spec's third example).
+        None if schedule_id.is_some() => None,
+        None => return Err(ApiError::invalid("broadcastType", "broadcastType is required")),
+    };
+    let company_id = number::<u64>("companyId", param("companyId"))?;
+    let event_id = match param("eventUUID").filter(|v| !v.trim().is_empty()) {
+        None => None,
+        Some(v) => Some(
+            v.trim()
+                .parse::<Uuid>()
+                .map_err(|_| ApiError::invalid("eventUUID", format!("eventUUID {v:?} is not a UUID")))?,
+        ),
+    };
+    let brochure_id = number::<u64>("brochureId", param("brochureId"))?;
+    if schedule_id.is_none() {
+        match broadcast_type {
+            Some(BroadcastType::GT) if company_id.is_none() => {
+                return Err(ApiError::invalid("companyId", "companyId is required when broadcastType is GT"));
+            }
+            Some(BroadcastType::GE) if event_id.is_none() => {
+                return Err(ApiError::invalid("eventUUID", "eventUUID is required when broadcastType is GE"));
+            }
+            _ => {}
+        }
+    }
+    let limit = match number::<usize>("limit", param("limit"))? {
+        None => DEFAULT_LIMIT,
+        Some(l @ 1..=MAX_LIMIT) => l,
+        Some(_) => return Err(ApiError::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))),
+    };
+    let next_token = param("nextToken").filter(|t| !t.is_empty());
+    if next_token.as_ref().is_some_and(|t| t.len() > 2048) {
+        return Err(ApiError::invalid("nextToken", "nextToken is not a token this service issued"));
+    }
+    Ok(HistoryQuery { broadcast_type, company_id, event_id, schedule_id, brochure_id, limit, next_token })
+}
+
+/// One record of the answer, with the spec's names and types.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentRecord {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub company_id: CompanyId,
+    #[serde(rename = "eventUUID", skip_serializing_if = "Option::is_none")]
+    pub event_uuid: Option<Uuid>,
+    pub notification_schedule_id: u64,
+    pub message: String,
+    pub description: String,
+    pub successful: bool,
+    pub total_notifications_sent: u64,
+    pub notification_created: i64,
+    pub notification_created_by: String,
+    pub notification_modified: i64,
+    pub notification_modified_by: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub team_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brochure_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_params: Option<Vec<EmailParam>>,
+    /// Beyond the spec: people the fan-out planned to reach (0 until it ran).
+    pub total_recipients: u64,
+    /// Beyond the spec: why a notification failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+}
+
+fn truncate(s: &str, chars: usize) -> String {
+    s.chars().take(chars).collect()
+}
+
+impl From<&Notification> for SentRecord {
+    fn from(n: &Notification) -> Self {
+        let event_uuid = match &n.audience {
+            crate::model::Audience::EventTeams { event_id, .. } => Some(*event_id),
+            _ => None,
+        };
+        SentRecord {
+            kind: n.broadcast_type.as_str(),
+            company_id: n.company_id,
+            event_uuid,
+            notification_schedule_id: n.schedule_id,
+            message: truncate(&n.content.body, MESSAGE_CHARS),
+            description: truncate(&n.description, DESCRIPTION_CHARS),
+            successful: n.successful(),
+            total_notifications_sent: n.delivered,
+            notification_created: n.created_at.timestamp_millis(),
+            notification_created_by: truncate(&n.created_by, USER_ID_CHARS),
+            notification_modified: n.modified_at.timestamp_millis(),
+            notification_modified_by: truncate(&n.modified_by, USER_ID_CHARS),
+            team_ids: if n.schedule.is_some() { n.team_ids.clone() } else { Vec::new() },
+            brochure_id: n.brochure_id,
+            email_template: n.email.as_ref().map(|e| e.template.clone()),
+            email_subject: n.email.as_ref().map(|e| e.subject.clone()),
+            email_params: n.email.as_ref().map(|e| e.params.clone()),
+            total_recipients: n.recipients,
+            failure_reason: n.failure.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn q(s: &str) -> Result<HistoryQuery, ApiError> {
+        let map: HashMap<String, String> = s
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        parse(|k| map.get(k).cloned())
+    }
+
+    fn param_of(r: Result<HistoryQuery, ApiError>) -> (ErrorKind, Option<String>) {
+        let e = r.unwrap_err();
+        (e.kind, e.parameter)
+    }
+
+    #[test]
+    fn spec_examples() {
+        let gt = q("version=1&broadcastType=GT&companyId=3").unwrap();
+        assert_eq!((gt.broadcast_type, gt.company_id, gt.limit), (Some(BroadcastType::GT), Some(3), 50));
+        let et = q("version=1&broadcastType=ET&eventUUID=ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8").unwrap();
+        assert_eq!(et.broadcast_type, Some(BroadcastType::GE));
+        let one = q("version=1&notificationScheduleId=123").unwrap();
+        assert_eq!((one.schedule_id, one.broadcast_type), (Some(123), None));
+    }
+
+    #[test]
+    fn errors_name_the_parameter() {
+        use ErrorKind::*;
+        let p = |s: &str| Some(s.to_string());
+        assert_eq!(param_of(q("version=2&broadcastType=GT&companyId=3")), (UnsupportedVersion, p("version")));
+        assert_eq!(param_of(q("broadcastType=GT&companyId=3")), (InvalidParameter, p("version")));
+        assert_eq!(param_of(q("version=x&broadcastType=GT")), (InvalidParameter, p("version")));
+        assert_eq!(param_of(q("version=1")), (InvalidParameter, p("broadcastType")));
+        assert_eq!(param_of(q("version=1&broadcastType=XX")), (InvalidParameter, p("broadcastType")));
+        assert_eq!(param_of(q("version=1&broadcastType=GT")), (InvalidParameter, p("companyId")));
+        assert_eq!(
+            param_of(q("version=1&broadcastType=GT&companyId=three")),
+            (InvalidParameter, p("companyId"))
+        );
+        assert_eq!(param_of(q("version=1&broadcastType=GE")), (InvalidParameter, p("eventUUID")));
+        assert_eq!(
+            param_of(q("version=1&broadcastType=GE&eventUUID=nope")),
+            (InvalidParameter, p("eventUUID"))
+        );
+        assert_eq!(
+            param_of(q("version=1&notificationScheduleId=-1")),
+            (InvalidParameter, p("notificationScheduleId"))
+        );
+        assert_eq!(
+            param_of(q("version=1&broadcastType=GA&brochureId=x")),
+            (InvalidParameter, p("brochureId"))
+        );
+        assert_eq!(param_of(q("version=1&broadcastType=JN&limit=0")), (InvalidParameter, p("limit")));
+        assert_eq!(param_of(q("version=1&broadcastType=JN&limit=501")), (InvalidParameter, p("limit")));
+        assert_eq!(q("version=1&broadcastType=JN&limit=500").unwrap().limit, 500);
+    }
+}

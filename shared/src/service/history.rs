@@ -1,0 +1,83 @@
+//! Sent history: what a caller may see, found through the history indexes (never a scan).
+
+use crate::dialects::sent_history::HistoryQuery;
+use crate::error::{ApiError, ErrorKind};
+use crate::model::*;
+use crate::runtime::Ports;
+
+fn forbidden(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorKind::InsufficientPrivileges, message)
+}
+
+/// Who may read a company's history: its admins; the event push role for event history;
+/// SUPER_USER everywhere.
+fn may_read(user: &User, company: CompanyId, kind: Option<BroadcastType>) -> bool {
+    user.has(Role::SuperUser)
+        || (user.company_id == company
+            && (user.has(Role::CompanyAdmin)
+                || (user.has(Role::EventPushNotification) && kind == Some(BroadcastType::GE))))
+}
+
+/// The records the caller asked for and may see, newest first, and the token for more.
+pub async fn list(ports: &Ports, user: &User, q: &HistoryQuery) -> Result<Page<Notification>, ApiError> {
+    if !(user.has(Role::SuperUser) || user.has(Role::CompanyAdmin) || user.has(Role::EventPushNotification)) {
+        return Err(forbidden(
+            "reading sent history needs SUPER_USER, COMPANY_ADMIN or EVENT_PUSH_NOTIFICATION_ROLE",
+        ));
+    }
+    if let Some(sid) = q.schedule_id {
+        // One record; another company's is invisible, as is one of another type than asked.
+        let found = ports.notifications.get_by_schedule_id(sid).await?.filter(|n| {
+            may_read(user, n.company_id, Some(n.broadcast_type))
+                && q.broadcast_type.is_none_or(|t| t == n.broadcast_type)
+        });
+        return Ok(Page { items: found.into_iter().collect(), next: None });
+    }
+    let kind =
+        q.broadcast_type.ok_or_else(|| ApiError::invalid("broadcastType", "broadcastType is required"))?;
+    let scope = match kind {
+        BroadcastType::GE => {
+            let event_id =
+                q.event_id.ok_or_else(|| ApiError::invalid("eventUUID", "eventUUID is required"))?;
+            // Cancelled events still list their history; unknown ones are an error.
+            let event = ports.directory.event(event_id).await?.ok_or_else(|| {
+                ApiError::new(ErrorKind::EventNotFound, format!("event {event_id} was not found"))
+                    .with_parameter("eventUUID")
+            })?;
+            if !may_read(user, event.company_id, Some(kind)) {
+                return Err(forbidden("that event belongs to another company").with_parameter("eventUUID"));
+            }
+            HistoryScope::Event { event_id }
+        }
+        BroadcastType::GA if q.brochure_id.is_some() => {
+            let brochure_id = q.brochure_id.unwrap_or_default();
+            let company = match ports.directory.asset(brochure_id).await? {
+                Some(asset) => asset.company_id,
+                None => {
+                    return Err(ApiError::invalid(
+                        "brochureId",
+                        format!("asset {brochure_id} does not exist"),
+                    ));
+                }
+            };
+            if !may_read(user, company, Some(kind)) {
+                return Err(forbidden("that asset belongs to another company").with_parameter("brochureId"));
+            }
+            HistoryScope::Asset { brochure_id }
+        }
+        _ => {
+            let company_id = q.company_id.unwrap_or(user.company_id);
+            if !may_read(user, company_id, Some(kind)) {
+                let err = if user.company_id != company_id {
+                    forbidden(format!("you may not read company {company_id}'s notifications"))
+                        .with_parameter("companyId")
+                } else {
+                    forbidden("your roles do not allow reading this history")
+                };
+                return Err(err);
+            }
+            HistoryScope::CompanyType { company_id, broadcast_type: kind }
+        }
+    };
+    Ok(ports.notifications.history(&scope, &PageRequest::after(q.limit, q.next_token.clone())).await?)
+}
