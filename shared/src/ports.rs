@@ -87,6 +87,8 @@ pub trait NotificationStore: Send + Sync {
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
     /// Gives up on a notification, keeping the reason for history.
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Records the outcome of a notification's callback.
+    async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()>;
     /// Sent history, newest first (by schedule id), through an index.
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>>;
 
@@ -187,6 +189,13 @@ pub struct ReceivedMessage {
     pub body: String,
     /// How many times this message has been received, this time included.
     pub receive_count: u32,
+}
+
+/// Outbound HTTP for callbacks: one POST, no redirects followed, bounded time.
+#[async_trait]
+pub trait Webhook: Send + Sync {
+    /// POSTs `body` with `headers`; the response status, or why there was none.
+    async fn post(&self, url: &str, headers: &[(String, String)], body: &str) -> Result<u16, String>;
 }
 
 pub trait Clock: Send + Sync {

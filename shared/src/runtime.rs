@@ -8,6 +8,7 @@ use crate::Config;
 use crate::adapters::dynamodb::{DynamoDirectory, DynamoInboxStore, DynamoNotificationStore};
 use crate::adapters::memory::{MemoryDirectory, MemoryInboxStore, MemoryNotificationStore, MemoryQueue};
 use crate::adapters::sqs::SqsQueue;
+use crate::adapters::webhook::HttpWebhook;
 use crate::ports::*;
 
 /// Everything the services use from the outside world.
@@ -20,8 +21,19 @@ pub struct Ports {
     pub delivery_queue: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
+    pub webhook: Arc<dyn Webhook>,
+    /// Tries and backoff of callbacks.
+    pub callback_retry: crate::adapters::Backoff,
     pub chunk_size: usize,
 }
+
+/// Callback tries: five, waiting up to 0.2 s, 0.4 s, 0.8 s, 1.6 s (full jitter), within the
+/// deliver function's timeout.
+pub const CALLBACK_RETRY: crate::adapters::Backoff = crate::adapters::Backoff {
+    base: Duration::from_millis(200),
+    cap: Duration::from_secs(5),
+    max_attempts: 5,
+};
 
 /// The in-memory set, with handles on the concrete adapters for inspection.
 pub struct MemoryPorts {
@@ -54,6 +66,8 @@ impl MemoryPorts {
             delivery_queue: delivery_queue.clone(),
             clock,
             ids,
+            webhook: Arc::new(HttpWebhook::default()),
+            callback_retry: CALLBACK_RETRY,
             chunk_size: Config::DEFAULT_CHUNK_SIZE,
         };
         MemoryPorts { ports, notifications, inbox, directory, fanout_queue, delivery_queue }
@@ -87,6 +101,8 @@ pub fn aws_ports(sdk: &aws_config::SdkConfig, config: &Config) -> Ports {
         delivery_queue: Arc::new(SqsQueue::new(sqs, &config.delivery_queue_url)),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
+        webhook: Arc::new(HttpWebhook::default()),
+        callback_retry: CALLBACK_RETRY,
         chunk_size: config.chunk_size,
     }
 }

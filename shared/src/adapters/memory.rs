@@ -240,6 +240,13 @@ impl NotificationStore for MemoryNotificationStore {
         Ok(())
     }
 
+    async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()> {
+        if let Some(n) = lock(&self.state).by_id.get_mut(&id) {
+            n.callback_result = Some(result.clone());
+        }
+        Ok(())
+    }
+
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
         let mut items: Vec<Notification> =
             lock(&self.state).by_id.values().filter(|n| in_scope(n, scope)).cloned().collect();

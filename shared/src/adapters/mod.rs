@@ -3,6 +3,7 @@
 pub mod dynamodb;
 pub mod memory;
 pub mod sqs;
+pub mod webhook;
 
 mod retry;
 pub use retry::Backoff;

@@ -226,6 +226,22 @@ pub struct Callback {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
     pub department_id: Uuid,
+    pub user_id: Uuid,
+    /// The `requestUUID` the notify call answered with, echoed in the callback.
+    pub request_id: Uuid,
+}
+
+/// What happened to a callback: recorded once its tries are over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackResult {
+    pub delivered: bool,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -305,9 +321,56 @@ pub struct Notification {
     pub fanout: FanoutProgress,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_result: Option<CallbackResult>,
 }
 
 impl Notification {
+    /// A new pending notification with everything else empty: the dialects fill in the rest.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: NotificationId,
+        schedule_id: u64,
+        company_id: CompanyId,
+        origin: Origin,
+        broadcast_type: BroadcastType,
+        audience: Audience,
+        content: Content,
+        created_by: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Notification {
+            id,
+            schedule_id,
+            company_id,
+            origin,
+            broadcast_type,
+            audience,
+            content,
+            email: None,
+            brochure_id: None,
+            schedule: None,
+            callback: None,
+            description: String::new(),
+            team_ids: Vec::new(),
+            ttl_seconds: DEFAULT_TTL_SECONDS,
+            due_at: now,
+            lease_until: None,
+            status: Status::Pending,
+            created_at: now,
+            modified_at: now,
+            modified_by: created_by.clone(),
+            created_by,
+            recipients: 0,
+            delivered: 0,
+            chunks_done: 0,
+            chunks_total: None,
+            fanout: FanoutProgress::default(),
+            failure: None,
+            callback_result: None,
+        }
+    }
+
     pub fn successful(&self) -> bool {
         self.status == Status::Delivered
     }

@@ -1,6 +1,7 @@
 //! The use cases, over the ports. Business rules live here and nowhere else.
 
 pub mod audience;
+pub mod callback;
 pub mod deliver;
 pub mod fanout;
 pub mod history;

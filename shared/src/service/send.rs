@@ -257,41 +257,31 @@ pub async fn send(
     };
 
     let schedule_id = ports.notifications.next_schedule_id().await?;
-    let notification = Notification {
-        id: ports.ids.new_id(),
+    let content = Content {
+        title: default_title(req.kind).to_string(),
+        body: req.message,
+        url,
+        data,
+        ..Content::default()
+    };
+    let created_by = user.number.to_string();
+    let mut notification = Notification::new(
+        ports.ids.new_id(),
         schedule_id,
         company_id,
-        origin: Origin::GroupSend,
-        broadcast_type: req.kind,
+        Origin::GroupSend,
+        req.kind,
         audience,
-        content: Content {
-            title: default_title(req.kind).to_string(),
-            body: req.message,
-            url,
-            data,
-            ..Content::default()
-        },
-        email: req.email,
-        brochure_id: req.brochure_id,
-        schedule: req.schedule.map(|s| s.schedule),
-        callback: None,
-        description,
-        team_ids,
-        ttl_seconds: DEFAULT_TTL_SECONDS,
-        due_at,
-        lease_until: None,
-        status: Status::Pending,
-        created_at: now,
-        created_by: user.number.to_string(),
-        modified_at: now,
-        modified_by: user.number.to_string(),
-        recipients: 0,
-        delivered: 0,
-        chunks_done: 0,
-        chunks_total: None,
-        fanout: FanoutProgress::default(),
-        failure: None,
-    };
+        content,
+        created_by,
+        now,
+    );
+    notification.email = req.email;
+    notification.brochure_id = req.brochure_id;
+    notification.schedule = req.schedule.map(|s| s.schedule);
+    notification.description = description;
+    notification.team_ids = team_ids;
+    notification.due_at = due_at;
     ports.notifications.insert(&notification).await?;
     if scheduled_at.is_none() {
         enqueue_fanout(ports, notification.id).await;

@@ -403,6 +403,24 @@ impl NotificationStore for DynamoNotificationStore {
         }
     }
 
+    async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression("SET callbackResult = :r")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":r", to_attr(result)?)
+            .send()
+            .await
+            .map_err(classify);
+        match outcome {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
         let (index, pk_name, pk_value) = match scope {
             HistoryScope::CompanyType { company_id, broadcast_type } => {

@@ -1,0 +1,148 @@
+//! Department callbacks: after delivery, the outcome is POSTed to the caller's `callBackUrl`,
+//! signed with HMAC-SHA256 over the body. The key is the SHA-256 of the department's secret
+//! (the only form we store; the department computes it from the secret it holds). Retries on
+//! network errors, 429 and 5xx with capped exponential backoff and jitter; gives up after a
+//! bounded number of tries; the result is recorded on the notification.
+
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::adapters::Backoff;
+use crate::model::*;
+use crate::runtime::Ports;
+
+pub const SIGNATURE_HEADER: &str = "x-signature-sha256";
+
+/// The body a callback carries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackBody {
+    #[serde(rename = "notificationMessageUUID")]
+    pub notification_message_uuid: NotificationId,
+    #[serde(rename = "requestUUID")]
+    pub request_uuid: uuid::Uuid,
+    #[serde(rename = "departmentUUID")]
+    pub department_uuid: uuid::Uuid,
+    #[serde(rename = "userUUID")]
+    pub user_uuid: uuid::Uuid,
+    /// SUCCESS or FAILURE.
+    pub status: &'static str,
+    pub delivered: u64,
+    pub errors: Vec<serde_json::Value>,
+    pub call_back_metadata: Option<serde_json::Value>,
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+}
+
+/// `sha256=<hex>` of HMAC-SHA256(key = SHA-256(secret) bytes, body).
+pub fn signature(secret_sha256_hex: &str, body: &str) -> String {
+    let key = hex::decode(secret_sha256_hex).unwrap_or_else(|_| secret_sha256_hex.as_bytes().to_vec());
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes keys of any length");
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Sends the callback of a finished notification (delivered or failed) unless one was already
+/// recorded. At-least-once: a crash between sending and recording sends again, so receivers
+/// should dedupe on `notificationMessageUUID`.
+pub async fn send_if_due(ports: &Ports, n: &Notification) {
+    let Some(cb) = &n.callback else { return };
+    if n.callback_result.is_some() || !matches!(n.status, Status::Delivered | Status::Failed) {
+        return;
+    }
+    let secret = match ports.directory.department(cb.department_id).await {
+        Ok(Some(d)) => d.secret_sha256,
+        Ok(None) => {
+            tracing::warn!(notification = %n.id, "department gone; callback not sent");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(notification = %n.id, error = %e, "directory unavailable; callback not sent");
+            return;
+        }
+    };
+    let delivered = n.status == Status::Delivered;
+    let body = CallbackBody {
+        notification_message_uuid: n.id,
+        request_uuid: cb.request_id,
+        department_uuid: cb.department_id,
+        user_uuid: cb.user_id,
+        status: if delivered { "SUCCESS" } else { "FAILURE" },
+        delivered: n.delivered,
+        errors: n
+            .failure
+            .iter()
+            .map(|f| serde_json::json!({ "errorCode": "DELIVERY_FAILED", "errorDescription": f, "errorUID": n.id }))
+            .collect(),
+        call_back_metadata: cb.metadata.clone(),
+        timestamp: ports.clock.now(),
+    };
+    let text = serde_json::to_string(&body).unwrap_or_default();
+    let headers = vec![
+        (SIGNATURE_HEADER.to_string(), signature(&secret, &text)),
+        ("x-notification-id".to_string(), n.id.to_string()),
+    ];
+    let result = post_with_retries(ports, &cb.url, &headers, &text, ports.callback_retry).await;
+    if !result.delivered {
+        tracing::warn!(notification = %n.id, attempts = result.attempts, status = ?result.last_status, error = ?result.error, "callback given up");
+    }
+    if let Err(e) = ports.notifications.record_callback(n.id, &result).await {
+        tracing::warn!(notification = %n.id, error = %e, "callback result not recorded");
+    }
+}
+
+async fn post_with_retries(
+    ports: &Ports,
+    url: &str,
+    headers: &[(String, String)],
+    body: &str,
+    policy: Backoff,
+) -> CallbackResult {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let outcome = ports.webhook.post(url, headers, body).await;
+        let (retry, status, error) = match outcome {
+            Ok(s) if (200..300).contains(&s) => {
+                return CallbackResult {
+                    delivered: true,
+                    attempts,
+                    last_status: Some(s),
+                    error: None,
+                    at: ports.clock.now(),
+                };
+            }
+            Ok(s) if s == 429 || s >= 500 => (true, Some(s), Some(format!("HTTP {s}"))),
+            Ok(s) if (300..400).contains(&s) => {
+                (false, Some(s), Some(format!("HTTP {s}: redirects are not followed")))
+            }
+            Ok(s) => (false, Some(s), Some(format!("HTTP {s}"))),
+            Err(e) => (true, None, Some(e)),
+        };
+        if !retry || attempts >= policy.max_attempts {
+            return CallbackResult {
+                delivered: false,
+                attempts,
+                last_status: status,
+                error,
+                at: ports.clock.now(),
+            };
+        }
+        tokio::time::sleep(policy.delay(attempts)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_hmac_sha256_keyed_by_the_secret_digest() {
+        let key = crate::credentials::digest("demo-secret");
+        let sig = signature(&key, "{}");
+        assert!(sig.starts_with("sha256=") && sig.len() == 7 + 64);
+        assert_eq!(sig, signature(&key, "{}"));
+        assert_ne!(sig, signature(&key, "{ }"));
+        assert_ne!(sig, signature(&crate::credentials::digest("other"), "{}"));
+    }
+}
