@@ -65,6 +65,7 @@ fn notification(
         chunks_total: None,
         fanout: FanoutProgress::default(),
         failure: None,
+        callback_result: None,
     }
 }
 

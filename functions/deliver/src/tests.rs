@@ -70,6 +70,7 @@ fn notification(id: Uuid) -> Notification {
         chunks_total: Some(1),
         fanout: FanoutProgress::default(),
         failure: None,
+        callback_result: None,
     }
 }
 
