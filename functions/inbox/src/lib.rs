@@ -1,23 +1,77 @@
-//! Handler of GET /users/{userId}/notifications and POST|DELETE /users/{userId}/notifications/{id}/dismiss.
-//! Not built yet: answers 501 with the error envelope until its issue lands.
+//! Handler of the notification center: `GET /users/{userId}/notifications` (sorted High first,
+//! then newest; `limit`, `nextToken`, `since`), and `POST`/`DELETE
+//! /users/{userId}/notifications/{id}/dismiss` (idempotent, 204). The rules are in
+//! `shared::service::inbox`.
 
+use chrono::{DateTime, Utc};
+use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
+use shared::ApiError;
+use shared::http;
+use shared::model::{InboxQuery, PageRequest};
 use shared::runtime::Ports;
+use shared::service::inbox::{self, DEFAULT_LIMIT, MAX_LIMIT};
+use uuid::Uuid;
 
-pub async fn handle(_ports: &Ports, req: Request) -> Response<Body> {
-    shared::http::not_implemented(&format!("{} {}", req.method(), req.uri().path()))
+pub const NEXT_TOKEN_HEADER: &str = "x-next-token";
+
+pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
+    match try_handle(ports, &req).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            if e.status() >= 500 {
+                tracing::error!(status = e.status(), error = %e, "inbox failed");
+            }
+            http::error(&e)
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn uuid_param(req: &Request, name: &str) -> Result<Uuid, ApiError> {
+    let v = http::path_param(req, name).unwrap_or_default();
+    v.parse().map_err(|_| ApiError::invalid(name, format!("{name} {v:?} is not a UUID")))
+}
 
-    #[tokio::test]
-    async fn answers_501_with_the_envelope() {
-        let ports = shared::runtime::MemoryPorts::system().ports;
-        let resp = handle(&ports, Request::default()).await;
-        assert_eq!(resp.status(), 501);
-        let body: serde_json::Value = serde_json::from_str(&shared::http::body_text(&resp)).unwrap();
-        assert_eq!(body["exception"], "WSNotImplementedException");
+/// `since`: an RFC 3339 instant or epoch milliseconds.
+fn parse_since(text: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| text.parse::<i64>().ok().and_then(DateTime::from_timestamp_millis))
+        .ok_or_else(|| ApiError::invalid("since", "since must be an RFC 3339 instant or epoch milliseconds"))
+}
+
+async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
+    let token = shared::auth::bearer(http::header(req, "authorization"));
+    let viewer =
+        shared::auth::user_by_token(ports.directory.as_ref(), token, "Authorization", ports.clock.now())
+            .await?;
+    let owner = uuid_param(req, "userId")?;
+    if req.method() == "GET" {
+        let limit = match http::query(req, "limit") {
+            None => DEFAULT_LIMIT,
+            Some(l) => match l.parse::<usize>() {
+                Ok(n @ 1..=MAX_LIMIT) => n,
+                _ => return Err(ApiError::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))),
+            },
+        };
+        let query = match http::query(req, "since") {
+            None => InboxQuery::Ordered,
+            Some(s) => InboxQuery::Since(parse_since(&s)?),
+        };
+        let page = PageRequest::after(limit, http::query(req, "nextToken").filter(|t| !t.is_empty()));
+        let got = inbox::list(ports, &viewer, owner, &query, &page).await?;
+        let mut resp =
+            http::json(200, &serde_json::json!({ "notifications": got.items, "nextToken": got.next }));
+        if let Some(token) = got.next.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+            resp.headers_mut().insert(NEXT_TOKEN_HEADER, token);
+        }
+        Ok(resp)
+    } else {
+        let id = uuid_param(req, "id")?;
+        inbox::dismiss(ports, &viewer, owner, id).await?;
+        let mut resp = http::respond(204, "application/json", String::new());
+        *resp.body_mut() = Body::Empty;
+        Ok(resp)
     }
 }

@@ -1,23 +1,31 @@
-//! Handler of POST /communications/department/{departmentUUID}/user/{userUUID}/notify, POST /desktop-assistant/notifications and POST /api/data/v9.2/SendAppNotification.
-//! Not built yet: answers 501 with the error envelope until its issue lands.
+//! Handler of the notify function: three dialects that notify named people.
+//! `POST /communications/department/{departmentUUID}/user/{userUUID}/notify`,
+//! `POST /desktop-assistant/notifications`, `POST /api/data/v9.2/SendAppNotification`.
+
+mod app;
+mod department;
+mod desktop;
 
 use lambda_http::{Body, Request, Response};
 use shared::runtime::Ports;
 
-pub async fn handle(_ports: &Ports, req: Request) -> Response<Body> {
-    shared::http::not_implemented(&format!("{} {}", req.method(), req.uri().path()))
+pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    if path.ends_with("/desktop-assistant/notifications") {
+        desktop::handle(ports, &req).await
+    } else if path.ends_with("/api/data/v9.2/SendAppNotification") {
+        app::handle(ports, &req).await
+    } else if path.contains("/communications/department/") && path.ends_with("/notify") {
+        department::handle(ports, &req).await
+    } else {
+        shared::http::error(&shared::ApiError::new(
+            shared::ErrorKind::NotFound,
+            format!("no route for {path}"),
+        ))
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn answers_501_with_the_envelope() {
-        let ports = shared::runtime::MemoryPorts::system().ports;
-        let resp = handle(&ports, Request::default()).await;
-        assert_eq!(resp.status(), 501);
-        let body: serde_json::Value = serde_json::from_str(&shared::http::body_text(&resp)).unwrap();
-        assert_eq!(body["exception"], "WSNotImplementedException");
-    }
+/// The idempotency scope and key of a request, for any dialect.
+fn idempotency_key(req: &Request) -> Option<&str> {
+    shared::http::header(req, shared::service::idempotency::HEADER)
 }

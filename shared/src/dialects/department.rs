@@ -59,7 +59,7 @@ pub fn error(code: &str, description: impl Into<String>) -> ErrorEntry {
     }
 }
 
-fn warning(code: &str, description: impl Into<String>) -> WarningEntry {
+pub fn warning(code: &str, description: impl Into<String>) -> WarningEntry {
     WarningEntry { warning_code: code.into(), warning_description: description.into() }
 }
 
@@ -434,12 +434,6 @@ pub fn parse(bytes: &[u8]) -> Result<DepartmentNotify, Vec<ErrorEntry>> {
             "use either delay or draftAttributes.scheduledOn, not both",
         );
     }
-    if send_synchronously && (delay_seconds > 0 || scheduled_on.is_some()) {
-        r.warnings.push(warning(
-            "SYNC_IGNORED",
-            "sendSynchronously has no effect on a delayed or scheduled message",
-        ));
-    }
 
     let mut extras = Map::new();
     for (k, v) in [
@@ -523,7 +517,6 @@ mod tests {
         ] {
             assert!(warned.iter().any(|w| w.starts_with(field)), "no warning for {field}: {warned:?}");
         }
-        assert!(n.warnings.iter().any(|w| w.warning_code == "SYNC_IGNORED"));
         let data: Value = serde_json::from_str(n.data.as_deref().unwrap()).unwrap();
         assert_eq!(data["notificationButtons"][0]["buttonDefaultText"], "Open");
     }

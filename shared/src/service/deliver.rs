@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 
+use super::callback;
 use crate::error::StoreError;
 use crate::model::*;
 use crate::ports::ChunkRecord;
@@ -57,7 +58,19 @@ pub fn parse_chunk(body: &str) -> Result<DeliveryChunk, DeliverError> {
         .map_err(|e| DeliverError::Permanent(format!("malformed delivery message: {e}")))
 }
 
+/// Delivers a chunk and, when that finished the notification, sends its callback.
 pub async fn deliver(ports: &Ports, chunk: &DeliveryChunk) -> Result<Delivered, DeliverError> {
+    let outcome = deliver_chunk_only(ports, chunk).await?;
+    if let Some(n) = ports.notifications.get(chunk.notification_id).await?
+        && n.callback.is_some()
+    {
+        callback::send_if_due(ports, &n).await;
+    }
+    Ok(outcome)
+}
+
+/// Writes a chunk's inbox items and records the chunk, exactly once.
+pub async fn deliver_chunk_only(ports: &Ports, chunk: &DeliveryChunk) -> Result<Delivered, DeliverError> {
     let id = chunk.notification_id;
     if ports.notifications.chunk_recorded(id, chunk.chunk).await? {
         return Ok(Delivered::AlreadyDone);

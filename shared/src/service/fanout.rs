@@ -5,6 +5,7 @@
 use chrono::Duration;
 
 use super::audience::{self, ResolveError};
+use super::{callback, deliver};
 use crate::error::StoreError;
 use crate::model::*;
 use crate::runtime::Ports;
@@ -35,24 +36,41 @@ pub async fn tick(ports: &Ports) -> Result<TickReport, StoreError> {
     Ok(report)
 }
 
+/// Where chunks go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// The delivery queue (the normal path).
+    Queue,
+    /// Delivered in this process, before returning (synchronous notify).
+    Inline,
+}
+
 /// Claims and fans out one notification. `false` when it is not ours to do: another run holds
 /// it, it is done, or it is not due yet (a scheduled one: the tick takes it at its time).
 pub async fn fan_out_if_claimed(ports: &Ports, id: NotificationId) -> Result<bool, StoreError> {
+    claim_and_fan_out(ports, id, Sink::Queue).await
+}
+
+pub async fn claim_and_fan_out(ports: &Ports, id: NotificationId, sink: Sink) -> Result<bool, StoreError> {
     let now = ports.clock.now();
     if !ports.notifications.claim(id, now, now + Duration::seconds(LEASE_SECONDS)).await? {
         return Ok(false);
     }
-    fan_out(ports, id).await?;
+    fan_out(ports, id, sink).await?;
     Ok(true)
 }
 
-async fn fan_out(ports: &Ports, id: NotificationId) -> Result<(), StoreError> {
+async fn fan_out(ports: &Ports, id: NotificationId, sink: Sink) -> Result<(), StoreError> {
     let Some(n) = ports.notifications.get(id).await? else { return Ok(()) };
     let people = match audience::recipients(ports.directory.as_ref(), &n.audience, n.brochure_id).await {
         Ok(p) => p,
         Err(ResolveError::Gone(why)) => {
             tracing::warn!(notification = %id, reason = %why, "audience is gone; notification failed");
-            return ports.notifications.mark_failed(id, &why.to_string(), ports.clock.now()).await;
+            ports.notifications.mark_failed(id, &why.to_string(), ports.clock.now()).await?;
+            if let Some(failed) = ports.notifications.get(id).await? {
+                callback::send_if_due(ports, &failed).await;
+            }
+            return Ok(());
         }
         Err(ResolveError::Store(e)) => return Err(e),
     };
@@ -66,14 +84,26 @@ async fn fan_out(ports: &Ports, id: NotificationId) -> Result<(), StoreError> {
     let mut next = resume_at;
     while next < chunks.len() {
         let end = (next + CHUNKS_PER_BATCH).min(chunks.len());
-        let bodies = (next..end)
-            .map(|i| {
-                let chunk =
-                    DeliveryChunk { notification_id: id, chunk: i as u32, recipients: chunks[i].to_vec() };
-                serde_json::to_string(&chunk).map_err(|e| StoreError::Other(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        ports.delivery_queue.send_all(&bodies).await?;
+        let batch: Vec<DeliveryChunk> = (next..end)
+            .map(|i| DeliveryChunk { notification_id: id, chunk: i as u32, recipients: chunks[i].to_vec() })
+            .collect();
+        match sink {
+            Sink::Queue => {
+                let bodies = batch
+                    .iter()
+                    .map(|c| serde_json::to_string(c).map_err(|e| StoreError::Other(e.to_string())))
+                    .collect::<Result<Vec<_>, _>>()?;
+                ports.delivery_queue.send_all(&bodies).await?;
+            }
+            Sink::Inline => {
+                for chunk in &batch {
+                    deliver::deliver_chunk_only(ports, chunk).await.map_err(|e| match e {
+                        deliver::DeliverError::Transient(s) => s,
+                        deliver::DeliverError::Permanent(why) => StoreError::Other(why),
+                    })?;
+                }
+            }
+        }
         progress.chunks_enqueued = end as u32;
         progress.recipients_enqueued += chunks[next..end].iter().map(|c| c.len() as u64).sum::<u64>();
         let now = ports.clock.now();
@@ -85,5 +115,11 @@ async fn fan_out(ports: &Ports, id: NotificationId) -> Result<(), StoreError> {
         .finish_fanout(id, chunks.len() as u32, people.len() as u64, ports.clock.now())
         .await?;
     tracing::info!(notification = %id, recipients = people.len(), chunks = chunks.len(), ?status, "fan-out finished");
+    if status == Status::Delivered && n.callback.is_some() {
+        // Every chunk reported before fan-out finished: the callback is ours to send.
+        if let Some(done) = ports.notifications.get(id).await? {
+            callback::send_if_due(ports, &done).await;
+        }
+    }
     Ok(())
 }

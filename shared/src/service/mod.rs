@@ -6,4 +6,6 @@ pub mod deliver;
 pub mod fanout;
 pub mod history;
 pub mod idempotency;
+pub mod inbox;
+pub mod notify;
 pub mod send;

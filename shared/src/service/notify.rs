@@ -1,0 +1,54 @@
+//! Notifications to named people (department notify, desktop assistant, in-app): stored like
+//! any other, then delivered through the same fan-out and delivery path: queued, scheduled, or
+//! synchronously in process.
+
+use chrono::{DateTime, Utc};
+
+use super::fanout::{self, Sink};
+use super::send::enqueue_fanout;
+use crate::error::ApiError;
+use crate::model::*;
+use crate::runtime::Ports;
+
+/// Where a notification stands when the request returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Handed to fan-out; delivery follows in the background.
+    Queued,
+    /// Waiting for its time.
+    Scheduled(DateTime<Utc>),
+    /// Delivered before answering (synchronous).
+    Delivered,
+    /// A synchronous delivery did not complete; it is retried in the background.
+    NotYet(String),
+}
+
+/// Stores `n` (its schedule id is assigned here) and starts its delivery.
+pub async fn accept(ports: &Ports, mut n: Notification, synchronously: bool) -> Result<Delivery, ApiError> {
+    n.schedule_id = ports.notifications.next_schedule_id().await?;
+    ports.notifications.insert(&n).await?;
+    let now = ports.clock.now();
+    if n.due_at > now {
+        tracing::info!(notification = %n.id, due = %n.due_at, "notification scheduled");
+        return Ok(Delivery::Scheduled(n.due_at));
+    }
+    if !synchronously {
+        enqueue_fanout(ports, n.id).await;
+        return Ok(Delivery::Queued);
+    }
+    match fanout::claim_and_fan_out(ports, n.id, Sink::Inline).await {
+        Ok(true) => match ports.notifications.get(n.id).await? {
+            Some(done) if done.status == Status::Delivered => Ok(Delivery::Delivered),
+            Some(other) => {
+                Ok(Delivery::NotYet(other.failure.unwrap_or_else(|| format!("status {:?}", other.status))))
+            }
+            None => Ok(Delivery::NotYet("notification vanished".into())),
+        },
+        Ok(false) => Ok(Delivery::Queued),
+        Err(e) => {
+            // The claim's lease expires and the next tick resumes it: not lost, only late.
+            tracing::warn!(notification = %n.id, error = %e, "synchronous delivery failed; left to the scheduler");
+            Ok(Delivery::NotYet("delivery is temporarily unavailable; it will be retried".into()))
+        }
+    }
+}
