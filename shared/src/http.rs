@@ -165,3 +165,17 @@ impl GatewayRequest {
         lambda_http::request::LambdaRequest::ApiGatewayV2(self.event()).into()
     }
 }
+
+/// A handler's answer: its response, or its error in the group-send envelope, logged when it is
+/// the service's fault (5xx) rather than the caller's.
+pub fn answer(result: Result<Response<Body>, ApiError>, what: &str) -> Response<Body> {
+    match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            if e.status() >= 500 {
+                tracing::error!(status = e.status(), error = %e, "{what} failed");
+            }
+            error(&e)
+        }
+    }
+}

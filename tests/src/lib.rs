@@ -42,8 +42,8 @@ pub fn moto_endpoint() -> String {
 }
 
 /// Fresh DynamoDB tables and SQS queues on moto, provisioned from `template.yaml` under a
-/// prefix of their own, and the ports over them.
-pub async fn moto_ports() -> Ports {
+/// prefix of their own.
+pub async fn provision_moto() -> (aws_config::SdkConfig, local::provision::Provisioned, shared::Config) {
     moto_endpoint();
     let sdk = aws_sdk_config().await;
     let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
@@ -51,6 +51,12 @@ pub async fn moto_ports() -> Ports {
         .await
         .unwrap_or_else(|e| panic!("provisioning moto from template.yaml failed: {e}"));
     let config = provisioned.config().expect("template Globals define the whole config");
+    (sdk, provisioned, config)
+}
+
+/// Ports over fresh moto tables and queues.
+pub async fn moto_ports() -> Ports {
+    let (sdk, _, config) = provision_moto().await;
     aws_ports(&sdk, &config)
 }
 
@@ -97,13 +103,7 @@ impl Env {
     }
 
     pub async fn moto() -> Env {
-        moto_endpoint();
-        let sdk = aws_sdk_config().await;
-        let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let provisioned = local::provision::provision(&sdk, &template_path(), &prefix)
-            .await
-            .unwrap_or_else(|e| panic!("provisioning moto from template.yaml failed: {e}"));
-        let config = provisioned.config().expect("template Globals define the whole config");
+        let (sdk, provisioned, config) = provision_moto().await;
         let clock = Arc::new(ManualClock::new(t0()));
         let mut ports = aws_ports(&sdk, &config);
         ports.clock = clock.clone();

@@ -19,54 +19,42 @@ fn notification(
     kind: BroadcastType,
     due: chrono::DateTime<Utc>,
 ) -> Notification {
-    Notification {
+    let content = Content {
+        title: "Team notification".into(),
+        body: format!("message {schedule_id}"),
+        url: Some("https://example.com/x".into()),
+        priority: Priority::High,
+        actions: vec![Action {
+            title: "Open".into(),
+            data: ActionData::Url {
+                url: "https://example.com".into(),
+                navigation_target: Some(NavigationTarget::NewWindow),
+            },
+        }],
+        ..Content::default()
+    };
+    let audience = Audience::Teams { company_id: company, team_ids: vec!["23".into(), "27".into()] };
+    let mut n = Notification::new(
         id,
         schedule_id,
-        company_id: company,
-        origin: Origin::GroupSend,
-        broadcast_type: kind,
-        audience: Audience::Teams { company_id: company, team_ids: vec!["23".into(), "27".into()] },
-        content: Content {
-            title: "Team notification".into(),
-            body: format!("message {schedule_id}"),
-            url: Some("https://example.com/x".into()),
-            priority: Priority::High,
-            actions: vec![Action {
-                title: "Open".into(),
-                data: ActionData::Url {
-                    url: "https://example.com".into(),
-                    navigation_target: Some(NavigationTarget::NewWindow),
-                },
-            }],
-            ..Content::default()
-        },
-        email: Some(EmailSpec {
-            template: "Client.Generic.HTMLBody.Mandrill.html".into(),
-            subject: "Hello".into(),
-            params: vec![EmailParam { key: "userFirstName".into(), value: "x".into() }],
-            body: None,
-        }),
-        brochure_id: Some(4),
-        schedule: None,
-        callback: None,
-        description: "23,27".into(),
-        team_ids: vec![],
-        ttl_seconds: DEFAULT_TTL_SECONDS,
-        due_at: due,
-        status: Status::Pending,
-        created_at: t0(),
-        created_by: "654".into(),
-        modified_at: t0(),
-        modified_by: "654".into(),
-        lease_until: None,
-        recipients: 0,
-        delivered: 0,
-        chunks_done: 0,
-        chunks_total: None,
-        fanout: FanoutProgress::default(),
-        failure: None,
-        callback_result: None,
-    }
+        company,
+        Origin::GroupSend,
+        kind,
+        audience,
+        content,
+        "654".into(),
+        t0(),
+    );
+    n.email = Some(EmailSpec {
+        template: "Client.Generic.HTMLBody.Mandrill.html".into(),
+        subject: "Hello".into(),
+        params: vec![EmailParam { key: "userFirstName".into(), value: "x".into() }],
+        body: None,
+    });
+    n.brochure_id = Some(4);
+    n.description = "23,27".into();
+    n.due_at = due;
+    n
 }
 
 fn inbox_item(user: Uuid, id: Uuid, priority: Priority, created: chrono::DateTime<Utc>) -> InboxItem {

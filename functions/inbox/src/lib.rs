@@ -16,15 +16,7 @@ use uuid::Uuid;
 pub const NEXT_TOKEN_HEADER: &str = "x-next-token";
 
 pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
-    match try_handle(ports, &req).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            if e.status() >= 500 {
-                tracing::error!(status = e.status(), error = %e, "inbox failed");
-            }
-            http::error(&e)
-        }
-    }
+    http::answer(try_handle(ports, &req).await, "inbox")
 }
 
 fn uuid_param(req: &Request, name: &str) -> Result<Uuid, ApiError> {

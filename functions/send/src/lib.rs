@@ -14,15 +14,7 @@ pub const AUTH_TOKEN: &str = "x-nextinteract-authtoken";
 pub const API_KEY: &str = "x-nextinteract-company-api-key";
 
 pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
-    match try_handle(ports, &req).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            if e.status() >= 500 {
-                tracing::error!(status = e.status(), error = %e, "send failed");
-            }
-            http::error(&e)
-        }
-    }
+    http::answer(try_handle(ports, &req).await, "send")
 }
 
 async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {

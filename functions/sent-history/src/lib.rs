@@ -13,15 +13,7 @@ pub const AUTH_TOKEN: &str = "x-nextinteract-authtoken";
 pub const NEXT_TOKEN_HEADER: &str = "x-next-token";
 
 pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
-    match try_handle(ports, &req).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            if e.status() >= 500 {
-                tracing::error!(status = e.status(), error = %e, "sent history failed");
-            }
-            http::error(&e)
-        }
-    }
+    http::answer(try_handle(ports, &req).await, "sent history")
 }
 
 async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
