@@ -1,0 +1,114 @@
+//! The template, the Lambda packages, the local runner and `events/` describe one service:
+//! these tests fail when one of them drifts from the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use local::provision::{read_template, resources_of_type};
+use serde_yaml_ng::Value;
+
+/// (logical id, package from CodeUri, binary from BuildProperties, resource).
+fn functions() -> Vec<(String, String, String, Value)> {
+    let template = read_template(&tests::template_path()).unwrap();
+    resources_of_type(&template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, r)| {
+            let code_uri = r["Properties"]["CodeUri"].as_str().unwrap_or_else(|| panic!("{id}: CodeUri")).to_string();
+            let package = code_uri.strip_prefix("functions/").unwrap_or_else(|| panic!("{id}: CodeUri {code_uri} is not functions/<package>"));
+            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{id}: Binary")).to_string();
+            (id, package.to_string(), binary, r.clone())
+        })
+        .collect()
+}
+
+fn package_manifest(package: &str) -> String {
+    let path = tests::repo_root().join("functions").join(package).join("Cargo.toml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn template_routes_equal_the_local_runner_routes() {
+    let mut template_routes = BTreeMap::new();
+    for (id, package, _, r) in functions() {
+        let Some(Value::Mapping(events)) = r["Properties"].get("Events") else { continue };
+        for (_, event) in events {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let p = &event["Properties"];
+                let key = (p["Method"].as_str().unwrap().to_uppercase(), p["Path"].as_str().unwrap().to_string());
+                assert!(template_routes.insert(key.clone(), package.clone()).is_none(), "{id}: {key:?} declared twice");
+            }
+        }
+    }
+    let local_routes: BTreeMap<(String, String), String> = local::routes::ROUTES
+        .iter()
+        .map(|r| ((r.method.to_string(), r.path.to_string()), r.function.package().to_string()))
+        .collect();
+    assert_eq!(
+        template_routes.keys().collect::<BTreeSet<_>>(),
+        local_routes.keys().collect::<BTreeSet<_>>(),
+        "(method, path) routes of template.yaml and of the local runner"
+    );
+    assert_eq!(template_routes, local_routes, "each route is served by the same function in both");
+}
+
+#[test]
+fn every_template_function_is_a_workspace_package_with_its_binary() {
+    let fns = functions();
+    assert_eq!(fns.len(), 6);
+    for (id, package, binary, _) in fns {
+        let manifest = package_manifest(&package);
+        assert!(manifest.contains(&format!("name = \"{package}\"")), "{id}: package {package}");
+        assert!(manifest.contains(&format!("name = \"{binary}\"")), "{id}: binary {binary} in functions/{package}");
+        assert!(tests::repo_root().join("functions").join(&package).join("src/main.rs").exists());
+    }
+}
+
+#[test]
+fn every_template_function_has_an_event_sample() {
+    let names: Vec<String> = std::fs::read_dir(tests::repo_root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for (id, package, _, _) in functions() {
+        assert!(names.iter().any(|n| n.starts_with(&format!("{package}-")) && n.ends_with(".json")), "{id}: no events/{package}-*.json");
+    }
+}
+
+#[test]
+fn queues_outlast_their_consumers_and_redrive_to_a_dlq() {
+    let template = read_template(&tests::template_path()).unwrap();
+    let default_timeout = template["Globals"]["Function"]["Timeout"].as_u64().unwrap();
+    let queues: BTreeMap<String, Value> = resources_of_type(&template, "AWS::SQS::Queue").into_iter().map(|(k, v)| (k, v.clone())).collect();
+    let mut consumed = 0;
+    for (id, _, _, r) in functions() {
+        let timeout = r["Properties"]["Timeout"].as_u64().unwrap_or(default_timeout);
+        let Some(Value::Mapping(events)) = r["Properties"].get("Events") else { continue };
+        for (_, event) in events {
+            if event["Type"].as_str() != Some("SQS") {
+                continue;
+            }
+            consumed += 1;
+            let p = &event["Properties"];
+            let queue_ref = match &p["Queue"] {
+                Value::Tagged(t) => t.value.as_str().unwrap().trim_end_matches(".Arn").to_string(),
+                other => panic!("{id}: Queue must be !GetAtt X.Arn, got {other:?}"),
+            };
+            let queue = &queues[&queue_ref];
+            let visibility = queue["Properties"]["VisibilityTimeout"].as_u64().unwrap();
+            assert!(visibility >= 6 * timeout, "{queue_ref}: visibility {visibility}s < 6 × {id}'s {timeout}s");
+            assert!(queue["Properties"].get("RedrivePolicy").is_some(), "{queue_ref} has no DLQ");
+            assert_eq!(p["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"), "{id}");
+            assert!(p.get("MaximumBatchingWindowInSeconds").is_some(), "{id}: batching window");
+            assert!(p["ScalingConfig"].get("MaximumConcurrency").is_some(), "{id}: maximum concurrency");
+        }
+    }
+    assert_eq!(consumed, 2, "FanoutQueue and DeliveryQueue");
+}
+
+#[test]
+fn iam_policies_name_actions_and_resources_without_wildcards() {
+    for (id, _, _, r) in functions() {
+        let text = serde_yaml_ng::to_string(&r["Properties"]["Policies"]).unwrap();
+        assert!(!text.contains('*'), "{id}: wildcard in its policy:\n{text}");
+        assert!(text.contains("Action"), "{id}: explicit statements");
+    }
+}
