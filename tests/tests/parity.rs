@@ -12,9 +12,15 @@ fn functions() -> Vec<(String, String, String, Value)> {
     resources_of_type(&template, "AWS::Serverless::Function")
         .into_iter()
         .map(|(id, r)| {
-            let code_uri = r["Properties"]["CodeUri"].as_str().unwrap_or_else(|| panic!("{id}: CodeUri")).to_string();
-            let package = code_uri.strip_prefix("functions/").unwrap_or_else(|| panic!("{id}: CodeUri {code_uri} is not functions/<package>"));
-            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{id}: Binary")).to_string();
+            let code_uri =
+                r["Properties"]["CodeUri"].as_str().unwrap_or_else(|| panic!("{id}: CodeUri")).to_string();
+            let package = code_uri
+                .strip_prefix("functions/")
+                .unwrap_or_else(|| panic!("{id}: CodeUri {code_uri} is not functions/<package>"));
+            let binary = r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: Binary"))
+                .to_string();
             (id, package.to_string(), binary, r.clone())
         })
         .collect()
@@ -33,8 +39,12 @@ fn template_routes_equal_the_local_runner_routes() {
         for (_, event) in events {
             if event["Type"].as_str() == Some("HttpApi") {
                 let p = &event["Properties"];
-                let key = (p["Method"].as_str().unwrap().to_uppercase(), p["Path"].as_str().unwrap().to_string());
-                assert!(template_routes.insert(key.clone(), package.clone()).is_none(), "{id}: {key:?} declared twice");
+                let key =
+                    (p["Method"].as_str().unwrap().to_uppercase(), p["Path"].as_str().unwrap().to_string());
+                assert!(
+                    template_routes.insert(key.clone(), package.clone()).is_none(),
+                    "{id}: {key:?} declared twice"
+                );
             }
         }
     }
@@ -57,7 +67,10 @@ fn every_template_function_is_a_workspace_package_with_its_binary() {
     for (id, package, binary, _) in fns {
         let manifest = package_manifest(&package);
         assert!(manifest.contains(&format!("name = \"{package}\"")), "{id}: package {package}");
-        assert!(manifest.contains(&format!("name = \"{binary}\"")), "{id}: binary {binary} in functions/{package}");
+        assert!(
+            manifest.contains(&format!("name = \"{binary}\"")),
+            "{id}: binary {binary} in functions/{package}"
+        );
         assert!(tests::repo_root().join("functions").join(&package).join("src/main.rs").exists());
     }
 }
@@ -69,7 +82,10 @@ fn every_template_function_has_an_event_sample() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     for (id, package, _, _) in functions() {
-        assert!(names.iter().any(|n| n.starts_with(&format!("{package}-")) && n.ends_with(".json")), "{id}: no events/{package}-*.json");
+        assert!(
+            names.iter().any(|n| n.starts_with(&format!("{package}-")) && n.ends_with(".json")),
+            "{id}: no events/{package}-*.json"
+        );
     }
 }
 
@@ -77,7 +93,8 @@ fn every_template_function_has_an_event_sample() {
 fn queues_outlast_their_consumers_and_redrive_to_a_dlq() {
     let template = read_template(&tests::template_path()).unwrap();
     let default_timeout = template["Globals"]["Function"]["Timeout"].as_u64().unwrap();
-    let queues: BTreeMap<String, Value> = resources_of_type(&template, "AWS::SQS::Queue").into_iter().map(|(k, v)| (k, v.clone())).collect();
+    let queues: BTreeMap<String, Value> =
+        resources_of_type(&template, "AWS::SQS::Queue").into_iter().map(|(k, v)| (k, v.clone())).collect();
     let mut consumed = 0;
     for (id, _, _, r) in functions() {
         let timeout = r["Properties"]["Timeout"].as_u64().unwrap_or(default_timeout);
@@ -94,7 +111,10 @@ fn queues_outlast_their_consumers_and_redrive_to_a_dlq() {
             };
             let queue = &queues[&queue_ref];
             let visibility = queue["Properties"]["VisibilityTimeout"].as_u64().unwrap();
-            assert!(visibility >= 6 * timeout, "{queue_ref}: visibility {visibility}s < 6 × {id}'s {timeout}s");
+            assert!(
+                visibility >= 6 * timeout,
+                "{queue_ref}: visibility {visibility}s < 6 × {id}'s {timeout}s"
+            );
             assert!(queue["Properties"].get("RedrivePolicy").is_some(), "{queue_ref} has no DLQ");
             assert_eq!(p["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"), "{id}");
             assert!(p.get("MaximumBatchingWindowInSeconds").is_some(), "{id}: batching window");

@@ -40,18 +40,20 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
             .await?;
     let owner = uuid_param(req, "userId")?;
     if req.method() == "GET" {
-        let limit = match http::query(req, "limit") {
+        // An empty parameter reads as absent (`?since=` from a form).
+        let param = |name: &str| http::query(req, name).filter(|v| !v.is_empty());
+        let limit = match param("limit") {
             None => DEFAULT_LIMIT,
             Some(l) => match l.parse::<usize>() {
                 Ok(n @ 1..=MAX_LIMIT) => n,
                 _ => return Err(ApiError::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))),
             },
         };
-        let query = match http::query(req, "since") {
+        let query = match param("since") {
             None => InboxQuery::Ordered,
             Some(s) => InboxQuery::Since(parse_since(&s)?),
         };
-        let page = PageRequest::after(limit, http::query(req, "nextToken").filter(|t| !t.is_empty()));
+        let page = PageRequest::after(limit, param("nextToken"));
         let got = inbox::list(ports, &viewer, owner, &query, &page).await?;
         let mut resp =
             http::json(200, &serde_json::json!({ "notifications": got.items, "nextToken": got.next }));

@@ -25,7 +25,7 @@ pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
     }
 }
 
-/// The idempotency scope and key of a request, for any dialect.
+/// The `Idempotency-Key` of a request, for any dialect.
 fn idempotency_key(req: &Request) -> Option<&str> {
-    shared::http::header(req, shared::service::idempotency::HEADER)
+    shared::service::idempotency::key_of(req)
 }

@@ -31,7 +31,7 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
             "sending notifications needs SUPER_USER, COMPANY_ADMIN or EVENT_PUSH_NOTIFICATION_ROLE",
         ));
     }
-    let key = header(req, idempotency::HEADER);
+    let key = idempotency::key_of(req);
     let outcome =
         idempotency::once(ports.notifications.as_ref(), &user.id.to_string(), key, body, now, || async {
             let request = group_send::parse(body)?;

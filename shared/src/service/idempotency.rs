@@ -8,6 +8,12 @@ use crate::error::{ApiError, ErrorKind};
 use crate::ports::{IdempotencyClaim, IdempotencyRecord, NotificationStore};
 
 pub const HEADER: &str = "idempotency-key";
+
+/// The raw `Idempotency-Key` of a request: present but empty or not text is still a key (and
+/// is refused as malformed), never silently "no key".
+pub fn key_of(req: &lambda_http::Request) -> Option<&str> {
+    req.headers().get(HEADER).map(|v| v.to_str().unwrap_or("\u{0}"))
+}
 pub const WINDOW_HOURS: i64 = 24;
 const MAX_KEY_LEN: usize = 255;
 
@@ -38,7 +44,7 @@ where
     let Some(key) = key else {
         return work().await.map(|answer| Outcome { answer, replayed: false });
     };
-    if key.len() > MAX_KEY_LEN || key.chars().any(|c| !c.is_ascii_graphic()) {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || key.chars().any(|c| !c.is_ascii_graphic()) {
         return Err(ApiError::invalid(
             "Idempotency-Key",
             format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
