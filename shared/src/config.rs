@@ -26,6 +26,8 @@ pub struct Config {
     pub chunk_size: usize,
     /// Receives of a queue message before it moves to its DLQ (the queues' redrive policy).
     pub max_receive_count: u32,
+    /// Where callbacks may go besides public addresses (`OUTBOUND_ALLOW_CIDRS`).
+    pub outbound: crate::adapters::outbound::OutboundPolicy,
 }
 
 impl Config {
@@ -37,6 +39,7 @@ impl Config {
     pub const PENDING_SHARDS: &'static str = "PENDING_SHARDS";
     pub const CHUNK_SIZE: &'static str = "CHUNK_SIZE";
     pub const MAX_RECEIVE_COUNT: &'static str = "MAX_RECEIVE_COUNT";
+    pub const OUTBOUND_ALLOW_CIDRS: &'static str = "OUTBOUND_ALLOW_CIDRS";
 
     pub const DEFAULT_PENDING_SHARDS: u32 = 4;
     pub const DEFAULT_CHUNK_SIZE: usize = 500;
@@ -63,6 +66,10 @@ impl Config {
             pending_shards: parse_or(&lookup, Self::PENDING_SHARDS, Self::DEFAULT_PENDING_SHARDS)?,
             chunk_size: parse_or(&lookup, Self::CHUNK_SIZE, Self::DEFAULT_CHUNK_SIZE)?,
             max_receive_count: parse_or(&lookup, Self::MAX_RECEIVE_COUNT, Self::DEFAULT_MAX_RECEIVE_COUNT)?,
+            outbound: crate::adapters::outbound::OutboundPolicy::with_allowed(
+                &lookup(Self::OUTBOUND_ALLOW_CIDRS).unwrap_or_default(),
+            )
+            .map_err(|reason| ConfigError::Invalid { var: Self::OUTBOUND_ALLOW_CIDRS, reason })?,
         };
         if !(1..=64).contains(&config.pending_shards) {
             return Err(ConfigError::Invalid { var: Self::PENDING_SHARDS, reason: "must be 1..=64".into() });

@@ -191,11 +191,22 @@ pub struct ReceivedMessage {
     pub receive_count: u32,
 }
 
+/// Why a POST got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    /// The destination is not allowed (scheme, private address): retrying will not help.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Network trouble or a timeout: worth another try.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Outbound HTTP for callbacks: one POST, no redirects followed, bounded time.
 #[async_trait]
 pub trait Webhook: Send + Sync {
     /// POSTs `body` with `headers`; the response status, or why there was none.
-    async fn post(&self, url: &str, headers: &[(String, String)], body: &str) -> Result<u16, String>;
+    async fn post(&self, url: &str, headers: &[(String, String)], body: &str) -> Result<u16, PostError>;
 }
 
 pub trait Clock: Send + Sync {

@@ -7,8 +7,9 @@ use std::time::Duration;
 use crate::Config;
 use crate::adapters::dynamodb::{DynamoDirectory, DynamoInboxStore, DynamoNotificationStore};
 use crate::adapters::memory::{MemoryDirectory, MemoryInboxStore, MemoryNotificationStore, MemoryQueue};
+use crate::adapters::outbound::OutboundPolicy;
 use crate::adapters::sqs::SqsQueue;
-use crate::adapters::webhook::HttpWebhook;
+use crate::adapters::webhook::{CALLBACK_TIMEOUT, HttpWebhook};
 use crate::ports::*;
 
 /// Everything the services use from the outside world.
@@ -66,7 +67,8 @@ impl MemoryPorts {
             delivery_queue: delivery_queue.clone(),
             clock,
             ids,
-            webhook: Arc::new(HttpWebhook::default()),
+            // The embedded runner is for development: callbacks to localhost are expected.
+            webhook: Arc::new(HttpWebhook::new(CALLBACK_TIMEOUT, OutboundPolicy::loopback_allowed())),
             callback_retry: CALLBACK_RETRY,
             chunk_size: Config::DEFAULT_CHUNK_SIZE,
         };
@@ -101,7 +103,7 @@ pub fn aws_ports(sdk: &aws_config::SdkConfig, config: &Config) -> Ports {
         delivery_queue: Arc::new(SqsQueue::new(sqs, &config.delivery_queue_url)),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
-        webhook: Arc::new(HttpWebhook::default()),
+        webhook: Arc::new(HttpWebhook::new(CALLBACK_TIMEOUT, config.outbound.clone())),
         callback_retry: CALLBACK_RETRY,
         chunk_size: config.chunk_size,
     }

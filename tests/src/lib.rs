@@ -107,6 +107,11 @@ impl Env {
         let clock = Arc::new(ManualClock::new(t0()));
         let mut ports = aws_ports(&sdk, &config);
         ports.clock = clock.clone();
+        // The tests' callback receivers listen on loopback: allow it, and nothing else.
+        ports.webhook = Arc::new(shared::adapters::webhook::HttpWebhook::new(
+            shared::adapters::webhook::CALLBACK_TIMEOUT,
+            shared::adapters::outbound::OutboundPolicy::loopback_allowed(),
+        ));
         ports
             .directory
             .load(&shared::directory::DirectorySnapshot::demo())

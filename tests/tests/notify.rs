@@ -204,6 +204,19 @@ async fn department_notify_delivers_synchronously_and_calls_back_signed(env: Env
     assert_eq!((result.delivered, result.attempts), (true, 3));
 }
 
+async fn callbacks_never_reach_internal_addresses(env: Env) {
+    for url in ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/hook", "http://[fd00::1]/hook"] {
+        let (status, body) =
+            department_notify(&env, &basic("demo-dept", "demo-secret"), U1, &spec_department_body(url)).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("SUCCESS")), "{body}");
+        let id = body["notificationMessageUUID"].as_str().unwrap().parse().unwrap();
+        let result = env.ports.notifications.get(id).await.unwrap().unwrap().callback_result.unwrap();
+        assert!(!result.delivered, "{url}");
+        assert_eq!(result.attempts, 1, "a refused destination is not retried");
+        assert!(result.error.unwrap().contains("not an address callbacks may reach"), "{url}");
+    }
+}
+
 async fn department_notify_async_and_delayed(env: Env) {
     let hook = receiver(vec![]).await;
     let mut body = spec_department_body(&hook.url);
@@ -484,6 +497,7 @@ async fn the_center_pages_with_a_cursor(env: Env) {
 end_to_end!(
     department_notify_delivers_synchronously_and_calls_back_signed,
     department_notify_async_and_delayed,
+    callbacks_never_reach_internal_addresses,
     department_errors_keep_the_dialect_shape,
     desktop_assistant_reaches_u1_and_u5_and_respects_the_switch,
     app_notifications_land_with_their_fields,

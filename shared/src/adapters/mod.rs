@@ -2,6 +2,7 @@
 
 pub mod dynamodb;
 pub mod memory;
+pub mod outbound;
 pub mod sqs;
 pub mod webhook;
 

@@ -10,6 +10,7 @@ use sha2::Sha256;
 
 use crate::adapters::Backoff;
 use crate::model::*;
+use crate::ports::PostError;
 use crate::runtime::Ports;
 
 pub const SIGNATURE_HEADER: &str = "x-signature-sha256";
@@ -117,7 +118,8 @@ async fn post_with_retries(
                 (false, Some(s), Some(format!("HTTP {s}: redirects are not followed")))
             }
             Ok(s) => (false, Some(s), Some(format!("HTTP {s}"))),
-            Err(e) => (true, None, Some(e)),
+            Err(PostError::Refused(why)) => (false, None, Some(why)),
+            Err(PostError::Failed(why)) => (true, None, Some(why)),
         };
         if !retry || attempts >= policy.max_attempts {
             return CallbackResult {
