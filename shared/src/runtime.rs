@@ -51,14 +51,24 @@ pub const MAX_RECEIVES: u32 = 5;
 
 impl MemoryPorts {
     pub fn new(clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+        Self::with_queues(clock, ids, Duration::from_secs(30), MAX_RECEIVES)
+    }
+
+    /// With the queues' visibility timeout and receive limit chosen (fault-injection tests use
+    /// zero visibility, so a failed message is redelivered at once).
+    pub fn with_queues(
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        visibility: Duration,
+        max_receives: u32,
+    ) -> Self {
         let notifications = Arc::new(MemoryNotificationStore::new());
         let inbox = Arc::new(MemoryInboxStore::new());
         let directory = Arc::new(MemoryDirectory::new());
-        let visibility = Duration::from_secs(30);
         let fanout_dlq = Arc::new(MemoryQueue::new(visibility));
         let delivery_dlq = Arc::new(MemoryQueue::new(visibility));
-        let fanout_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, MAX_RECEIVES, fanout_dlq));
-        let delivery_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, MAX_RECEIVES, delivery_dlq));
+        let fanout_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, max_receives, fanout_dlq));
+        let delivery_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, max_receives, delivery_dlq));
         let ports = Ports {
             notifications: notifications.clone(),
             inbox: inbox.clone(),

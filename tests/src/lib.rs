@@ -4,6 +4,8 @@
 //! test command (`scripts/test`) installs moto into `.venv`, starts it on a free loopback port
 //! and sets the variable. Without it, moto tests fail with a message saying so: they never skip.
 
+pub mod faults;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -132,3 +132,14 @@ fn iam_policies_name_actions_and_resources_without_wildcards() {
         assert!(text.contains("Action"), "{id}: explicit statements");
     }
 }
+
+#[test]
+fn the_lambda_build_script_exists_and_parses() {
+    let script = tests::repo_root().join("scripts/build-lambdas");
+    let meta = std::fs::metadata(&script).unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    assert!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0, "executable");
+    let status = std::process::Command::new("bash").arg("-n").arg(&script).status().unwrap();
+    assert!(status.success(), "bash -n scripts/build-lambdas");
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains("sam build --beta-features"));
+}

@@ -75,8 +75,14 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
                 };
                 return Err(ApiError::new(ErrorKind::InsufficientPrivileges, why).with_parameter("Recipient"));
             }
+            let id = idempotency::notification_id(
+                &sender.id.to_string(),
+                super::idempotency_key(req),
+                body,
+                || ports.ids.new_id(),
+            );
             let mut n = Notification::new(
-                ports.ids.new_id(),
+                id,
                 0,
                 sender.company_id,
                 Origin::AppNotification,

@@ -130,8 +130,11 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
                 ..Content::default()
             };
             let created_by: String = department.client_id.chars().take(15).collect();
+            let id = idempotency::notification_id(&scope, super::idempotency_key(req), bytes, || {
+                ports.ids.new_id()
+            });
             let mut n = Notification::new(
-                ports.ids.new_id(),
+                id,
                 0,
                 department.company_id,
                 Origin::DepartmentNotify,

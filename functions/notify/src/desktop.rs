@@ -85,8 +85,12 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
                 ..Content::default()
             };
             let count = user_ids.len();
+            let id =
+                idempotency::notification_id(&user.id.to_string(), super::idempotency_key(req), body, || {
+                    ports.ids.new_id()
+                });
             let mut n = Notification::new(
-                ports.ids.new_id(),
+                id,
                 0,
                 user.company_id,
                 Origin::DesktopAssistant,

@@ -36,7 +36,8 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
         idempotency::once(ports.notifications.as_ref(), &user.id.to_string(), key, body, now, || async {
             let request = group_send::parse(body)?;
             let version = request.version;
-            let sent = send::send(ports, &user, &company, request, now).await?;
+            let id = idempotency::notification_id(&user.id.to_string(), key, body, || ports.ids.new_id());
+            let sent = send::send(ports, &user, &company, request, id, now).await?;
             // Version 2 answers with the plain number of recipients; 3 and 4 with the schedule id.
             let answer = match (version, sent.recipients) {
                 (2, Some(n)) => n.to_string(),

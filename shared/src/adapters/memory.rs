@@ -79,6 +79,11 @@ impl MemoryNotificationStore {
         Self::default()
     }
 
+    /// Every stored notification (tests and benchmarks inspect with it).
+    pub fn all(&self) -> Vec<Notification> {
+        lock(&self.state).by_id.values().cloned().collect()
+    }
+
     fn complete_if_done(n: &mut Notification, now: DateTime<Utc>) {
         if n.status == Status::Delivering && n.chunks_total == Some(n.chunks_done) {
             n.status = Status::Delivered;

@@ -17,6 +17,31 @@ pub fn key_of(req: &lambda_http::Request) -> Option<&str> {
 pub const WINDOW_HOURS: i64 = 24;
 const MAX_KEY_LEN: usize = 255;
 
+/// The id of the notification an idempotent request creates: derived from who asked, their key
+/// and the request, so that a retry whose first attempt committed the write but lost the answer
+/// finds the same notification instead of creating a second one. Without a key: a fresh id.
+pub fn notification_id(
+    caller: &str,
+    key: Option<&str>,
+    request: &[u8],
+    fresh: impl FnOnce() -> uuid::Uuid,
+) -> uuid::Uuid {
+    use sha2::{Digest, Sha256};
+    match key {
+        None => fresh(),
+        Some(k) => {
+            let mut h = Sha256::new();
+            for part in [caller.as_bytes(), b"\0", k.as_bytes(), b"\0", request] {
+                h.update(part);
+            }
+            let digest = h.finalize();
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest[..16]);
+            uuid::Builder::from_custom_bytes(bytes).into_uuid()
+        }
+    }
+}
+
 /// An answer: status and body text.
 pub type Answer = (u16, String);
 

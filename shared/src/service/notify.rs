@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::fanout::{self, Sink};
-use super::send::enqueue_fanout;
+use super::send::{enqueue_fanout, insert_once};
 use crate::error::ApiError;
 use crate::model::*;
 use crate::runtime::Ports;
@@ -26,11 +26,15 @@ pub enum Delivery {
 /// Stores `n` (its schedule id is assigned here) and starts its delivery.
 pub async fn accept(ports: &Ports, mut n: Notification, synchronously: bool) -> Result<Delivery, ApiError> {
     n.schedule_id = ports.notifications.next_schedule_id().await?;
-    ports.notifications.insert(&n).await?;
+    let n = insert_once(ports, n).await?;
     let now = ports.clock.now();
     if n.due_at > now {
         tracing::info!(notification = %n.id, due = %n.due_at, "notification scheduled");
         return Ok(Delivery::Scheduled(n.due_at));
+    }
+    if n.status != Status::Pending {
+        // A retry of a request whose notification is already on its way.
+        return Ok(if n.status == Status::Delivered { Delivery::Delivered } else { Delivery::Queued });
     }
     if !synchronously {
         enqueue_fanout(ports, n.id).await;

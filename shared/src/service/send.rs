@@ -176,11 +176,14 @@ async fn target(ports: &Ports, req: &GroupSend) -> Result<(CompanyId, Audience),
 }
 
 /// Sends (or schedules) a group notification for `user`, whose API key identified `key_company`.
+/// `id` is the notification's id: derived from the idempotency key when there is one, so that
+/// a retried request finds the notification its first attempt stored.
 pub async fn send(
     ports: &Ports,
     user: &User,
     key_company: &Company,
     req: GroupSend,
+    id: NotificationId,
     now: DateTime<Utc>,
 ) -> Result<Sent, ApiError> {
     if key_company.id != user.company_id {
@@ -266,7 +269,7 @@ pub async fn send(
     };
     let created_by = user.number.to_string();
     let mut notification = Notification::new(
-        ports.ids.new_id(),
+        id,
         schedule_id,
         company_id,
         Origin::GroupSend,
@@ -282,8 +285,9 @@ pub async fn send(
     notification.description = description;
     notification.team_ids = team_ids;
     notification.due_at = due_at;
-    ports.notifications.insert(&notification).await?;
-    if scheduled_at.is_none() {
+    let notification = insert_once(ports, notification).await?;
+    let schedule_id = notification.schedule_id;
+    if notification.status == Status::Pending && notification.due_at <= now {
         enqueue_fanout(ports, notification.id).await;
     }
     tracing::info!(notification = %notification.id, schedule_id, kind = notification.broadcast_type.as_str(), scheduled = scheduled_at.is_some(), "notification accepted");
@@ -296,5 +300,22 @@ pub async fn enqueue_fanout(ports: &Ports, id: NotificationId) {
     let job = serde_json::to_string(&FanoutJob { notification_id: id }).unwrap_or_default();
     if let Err(e) = ports.fanout_queue.send_all(&[job]).await {
         tracing::warn!(notification = %id, error = %e, "fan-out job not enqueued; the next tick will pick it up");
+    }
+}
+
+/// Stores a notification; if one with its id exists (a retried idempotent request whose first
+/// attempt stored it but lost the answer), that one is the result.
+pub async fn insert_once(ports: &Ports, notification: Notification) -> Result<Notification, ApiError> {
+    match ports.notifications.insert(&notification).await {
+        Ok(()) => Ok(notification),
+        Err(crate::error::StoreError::Conflict(why)) => match ports.notifications.get(notification.id).await?
+        {
+            Some(existing) => {
+                tracing::info!(notification = %existing.id, "retried request: already stored");
+                Ok(existing)
+            }
+            None => Err(crate::error::StoreError::Conflict(why).into()),
+        },
+        Err(e) => Err(e.into()),
     }
 }

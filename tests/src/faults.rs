@@ -1,0 +1,334 @@
+//! Fault injection: wrappers around the ports that fail calls on a schedule, as DynamoDB and
+//! SQS do under throttling, 5xx and timeouts; inbox batch writes may fail after writing part of
+//! the batch (UnprocessedItems). A schedule is either random (seeded, a failure rate) or a crash
+//! at the k-th call (every later call fails too, until the "process" restarts).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shared::directory::DirectorySnapshot;
+use shared::error::{StoreError, StoreResult};
+use shared::model::*;
+use shared::ports::*;
+use shared::runtime::Ports;
+use uuid::Uuid;
+
+enum Decision {
+    Proceed,
+    FailBefore(StoreError),
+    FailAfter(StoreError),
+}
+
+/// When calls fail.
+pub struct Faults {
+    rng: Mutex<StdRng>,
+    rate: Mutex<f64>,
+    calls: AtomicU64,
+    crash_at: Mutex<Option<u64>>,
+    crashed: AtomicBool,
+    pub injected: AtomicU64,
+}
+
+impl Faults {
+    pub fn random(seed: u64, rate: f64) -> Arc<Faults> {
+        Arc::new(Faults {
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            rate: Mutex::new(rate),
+            calls: AtomicU64::new(0),
+            crash_at: Mutex::new(None),
+            crashed: AtomicBool::new(false),
+            injected: AtomicU64::new(0),
+        })
+    }
+
+    /// No faults until `crash_at(k)` or `set_rate`.
+    pub fn none() -> Arc<Faults> {
+        Self::random(0, 0.0)
+    }
+
+    pub fn set_rate(&self, rate: f64) {
+        *self.rate.lock().unwrap() = rate;
+    }
+
+    /// The process dies at the k-th call from now: that call and every one after it fail.
+    pub fn crash_at(&self, k: u64) {
+        *self.crash_at.lock().unwrap() = Some(self.calls.load(Ordering::SeqCst) + k);
+    }
+
+    /// A new process: calls succeed again.
+    pub fn restart(&self) {
+        *self.crash_at.lock().unwrap() = None;
+        self.crashed.store(false, Ordering::SeqCst);
+    }
+
+    pub fn crashed(&self) -> bool {
+        self.crashed.load(Ordering::SeqCst)
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn check(&self, op: &str) -> StoreResult<()> {
+        match self.decide(op) {
+            Decision::Proceed => Ok(()),
+            Decision::FailBefore(e) | Decision::FailAfter(e) => Err(e),
+        }
+    }
+
+    fn decide(&self, op: &str) -> Decision {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.crashed() || self.crash_at.lock().unwrap().is_some_and(|k| n >= k) {
+            self.crashed.store(true, Ordering::SeqCst);
+            return Decision::FailBefore(StoreError::Transient(format!("process crashed before {op}")));
+        }
+        let rate = *self.rate.lock().unwrap();
+        let mut rng = self.rng.lock().unwrap();
+        if rate > 0.0 && rng.random_bool(rate) {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            // Throttling and 5xx fail before the call takes effect; a timeout may come after it
+            // did (the write committed, the answer was lost).
+            return match n % 3 {
+                0 => Decision::FailBefore(StoreError::Transient(format!(
+                    "injected ThrottlingException in {op}"
+                ))),
+                1 => Decision::FailBefore(StoreError::Transient(format!(
+                    "injected InternalServerError in {op}"
+                ))),
+                _ => Decision::FailAfter(StoreError::Transient(format!("injected timeout after {op}"))),
+            };
+        }
+        Decision::Proceed
+    }
+
+    /// Runs `call` under the schedule.
+    pub async fn run<T>(
+        &self,
+        op: &str,
+        call: impl std::future::Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        match self.decide(op) {
+            Decision::Proceed => call.await,
+            Decision::FailBefore(e) => Err(e),
+            Decision::FailAfter(e) => {
+                let _ = call.await;
+                Err(e)
+            }
+        }
+    }
+
+    /// How many of `len` items a failing batch wrote before failing (UnprocessedItems).
+    fn partial(&self, len: usize) -> usize {
+        if len == 0 { 0 } else { self.rng.lock().unwrap().random_range(0..len) }
+    }
+}
+
+pub struct FaultyNotifications(pub Arc<dyn NotificationStore>, pub Arc<Faults>);
+pub struct FaultyInbox(pub Arc<dyn InboxStore>, pub Arc<Faults>);
+pub struct FaultyDirectory(pub Arc<dyn Directory>, pub Arc<Faults>);
+pub struct FaultyQueue(pub Arc<dyn Queue>, pub Arc<Faults>);
+
+#[async_trait]
+impl NotificationStore for FaultyNotifications {
+    async fn next_schedule_id(&self) -> StoreResult<u64> {
+        self.1.run("next_schedule_id", self.0.next_schedule_id()).await
+    }
+    async fn insert(&self, n: &Notification) -> StoreResult<()> {
+        self.1.run("insert", self.0.insert(n)).await
+    }
+    async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
+        self.1.run("get", self.0.get(id)).await
+    }
+    async fn get_by_schedule_id(&self, sid: u64) -> StoreResult<Option<Notification>> {
+        self.1.run("get_by_schedule_id", self.0.get_by_schedule_id(sid)).await
+    }
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
+        self.1.run("due", self.0.due(now, limit)).await
+    }
+    async fn claim(&self, id: NotificationId, now: DateTime<Utc>, lease: DateTime<Utc>) -> StoreResult<bool> {
+        self.1.run("claim", self.0.claim(id, now, lease)).await
+    }
+    async fn save_progress(
+        &self,
+        id: NotificationId,
+        p: &FanoutProgress,
+        lease: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.1.run("save_progress", self.0.save_progress(id, p, lease)).await
+    }
+    async fn finish_fanout(
+        &self,
+        id: NotificationId,
+        c: u32,
+        r: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Status> {
+        self.1.run("finish_fanout", self.0.finish_fanout(id, c, r, now)).await
+    }
+    async fn record_chunk(
+        &self,
+        id: NotificationId,
+        c: u32,
+        d: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        self.1.run("record_chunk", self.0.record_chunk(id, c, d, now)).await
+    }
+    async fn chunk_recorded(&self, id: NotificationId, c: u32) -> StoreResult<bool> {
+        self.1.run("chunk_recorded", self.0.chunk_recorded(id, c)).await
+    }
+    async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        self.1.run("mark_failed", self.0.mark_failed(id, reason, now)).await
+    }
+    async fn record_callback(&self, id: NotificationId, r: &CallbackResult) -> StoreResult<()> {
+        self.1.run("record_callback", self.0.record_callback(id, r)).await
+    }
+    async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
+        self.1.run("history", self.0.history(scope, page)).await
+    }
+    async fn claim_idempotency(
+        &self,
+        s: &str,
+        d: &str,
+        e: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyClaim> {
+        self.1.run("claim_idempotency", self.0.claim_idempotency(s, d, e, now)).await
+    }
+    async fn complete_idempotency(&self, r: &IdempotencyRecord) -> StoreResult<()> {
+        self.1.run("complete_idempotency", self.0.complete_idempotency(r)).await
+    }
+    async fn release_idempotency(&self, s: &str) -> StoreResult<()> {
+        self.1.run("release_idempotency", self.0.release_idempotency(s)).await
+    }
+}
+
+#[async_trait]
+impl InboxStore for FaultyInbox {
+    async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()> {
+        if let Err(e) = self.1.check("put_all") {
+            // Part of the batch made it before the failure, as with UnprocessedItems.
+            let written = self.1.partial(items.len());
+            if !self.1.crashed() {
+                self.0.put_all(&items[..written]).await?;
+            }
+            return Err(e);
+        }
+        self.0.put_all(items).await
+    }
+    async fn get(&self, u: UserId, n: NotificationId) -> StoreResult<Option<InboxItem>> {
+        self.1.run("inbox get", self.0.get(u, n)).await
+    }
+    async fn list(
+        &self,
+        u: UserId,
+        q: &InboxQuery,
+        now: DateTime<Utc>,
+        p: &PageRequest,
+    ) -> StoreResult<Page<InboxItem>> {
+        self.1.run("inbox list", self.0.list(u, q, now, p)).await
+    }
+    async fn dismiss(&self, u: UserId, n: NotificationId, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.1.run("dismiss", self.0.dismiss(u, n, at)).await
+    }
+}
+
+#[async_trait]
+impl Directory for FaultyDirectory {
+    async fn credential(&self, d: &str) -> StoreResult<Option<Credential>> {
+        self.1.run("credential", self.0.credential(d)).await
+    }
+    async fn company(&self, id: CompanyId) -> StoreResult<Option<Company>> {
+        self.1.run("company", self.0.company(id)).await
+    }
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.1.run("user", self.0.user(id)).await
+    }
+    async fn user_by_email(&self, e: &str) -> StoreResult<Option<User>> {
+        self.1.run("user_by_email", self.0.user_by_email(e)).await
+    }
+    async fn company_members(&self, c: CompanyId, p: &PageRequest) -> StoreResult<Page<UserId>> {
+        self.1.run("company_members", self.0.company_members(c, p)).await
+    }
+    async fn team(&self, c: CompanyId, t: &str) -> StoreResult<Option<Team>> {
+        self.1.run("team", self.0.team(c, t)).await
+    }
+    async fn team_members(&self, c: CompanyId, t: &str, p: &PageRequest) -> StoreResult<Page<UserId>> {
+        self.1.run("team_members", self.0.team_members(c, t, p)).await
+    }
+    async fn event(&self, id: Uuid) -> StoreResult<Option<Event>> {
+        self.1.run("event", self.0.event(id)).await
+    }
+    async fn event_attendees(&self, e: Uuid, t: &str, p: &PageRequest) -> StoreResult<Page<Attendee>> {
+        self.1.run("event_attendees", self.0.event_attendees(e, t, p)).await
+    }
+    async fn smart_library(&self, id: u64) -> StoreResult<Option<SmartLibrary>> {
+        self.1.run("smart_library", self.0.smart_library(id)).await
+    }
+    async fn smart_library_subscribers(&self, id: u64, p: &PageRequest) -> StoreResult<Page<UserId>> {
+        self.1.run("smart_library_subscribers", self.0.smart_library_subscribers(id, p)).await
+    }
+    async fn asset(&self, id: u64) -> StoreResult<Option<Asset>> {
+        self.1.run("asset", self.0.asset(id)).await
+    }
+    async fn asset_members(&self, id: u64, p: &PageRequest) -> StoreResult<Page<UserId>> {
+        self.1.run("asset_members", self.0.asset_members(id, p)).await
+    }
+    async fn asset_unsubscribes(&self, id: u64) -> StoreResult<Vec<Unsubscribe>> {
+        self.1.run("asset_unsubscribes", self.0.asset_unsubscribes(id)).await
+    }
+    async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
+        self.1.run("department", self.0.department(id)).await
+    }
+    async fn department_has_member(&self, d: Uuid, u: UserId) -> StoreResult<bool> {
+        self.1.run("department_has_member", self.0.department_has_member(d, u)).await
+    }
+    async fn touch_asset(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
+        self.1.run("touch_asset", self.0.touch_asset(id, at)).await
+    }
+    async fn touch_smart_library(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
+        self.1.run("touch_smart_library", self.0.touch_smart_library(id, at)).await
+    }
+    async fn load(&self, s: &DirectorySnapshot) -> StoreResult<()> {
+        self.0.load(s).await
+    }
+}
+
+#[async_trait]
+impl Queue for FaultyQueue {
+    async fn send_all(&self, bodies: &[String]) -> StoreResult<()> {
+        if let Err(e) = self.1.check("send_all") {
+            // Some entries of a failing batch may have been accepted.
+            let sent = self.1.partial(bodies.len());
+            if !self.1.crashed() {
+                self.0.send_all(&bodies[..sent]).await?;
+            }
+            return Err(e);
+        }
+        self.0.send_all(bodies).await
+    }
+    async fn receive(&self, max: usize) -> StoreResult<Vec<ReceivedMessage>> {
+        self.1.run("receive", self.0.receive(max)).await
+    }
+    async fn ack(&self, r: &str) -> StoreResult<()> {
+        self.1.run("ack", self.0.ack(r)).await
+    }
+    async fn nack(&self, r: &str) -> StoreResult<()> {
+        self.1.run("nack", self.0.nack(r)).await
+    }
+}
+
+/// The same ports with every store and queue behind `faults`.
+pub fn faulty(ports: &Ports, faults: &Arc<Faults>) -> Ports {
+    let mut p = ports.clone();
+    p.notifications = Arc::new(FaultyNotifications(ports.notifications.clone(), faults.clone()));
+    p.inbox = Arc::new(FaultyInbox(ports.inbox.clone(), faults.clone()));
+    p.directory = Arc::new(FaultyDirectory(ports.directory.clone(), faults.clone()));
+    p.fanout_queue = Arc::new(FaultyQueue(ports.fanout_queue.clone(), faults.clone()));
+    p.delivery_queue = Arc::new(FaultyQueue(ports.delivery_queue.clone(), faults.clone()));
+    p
+}

@@ -1,0 +1,218 @@
+//! Exactly once under faults: random fault schedules through send → fanout → deliver, and a
+//! crash at every step of a fan-out. The invariants, for every accepted notification: each
+//! intended recipient has exactly one inbox item, nobody else has one, the delivered count
+//! equals the items written, and nothing is left in flight.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use serde_json::{Value, json};
+use shared::http::{GatewayRequest, body_text};
+use shared::model::*;
+use shared::ports::{ManualClock, SequentialIds};
+use shared::runtime::{MemoryPorts, Ports};
+use shared::service::fanout::LEASE_SECONDS;
+use tests::faults::{Faults, faulty};
+use uuid::Uuid;
+
+fn user(n: u8) -> Uuid {
+    let d = n.to_string();
+    format!("{0}-{1}-4{2}-8{2}-{3}", d.repeat(8), d.repeat(4), d.repeat(3), d.repeat(12)).parse().unwrap()
+}
+
+/// Requests and who each must reach (DEMO-DIRECTORY.md).
+fn requests() -> Vec<(Value, BTreeSet<Uuid>)> {
+    vec![
+        (
+            json!({"version": 3, "type": "GT", "key": "3", "values": ["23", "27"], "message": "gt"}),
+            [1, 2, 3, 4].map(user).into(),
+        ),
+        (
+            json!({"version": 3, "type": "GE", "key": "ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8", "values": ["456", "459"], "message": "ge"}),
+            [1, 5, 7].map(user).into(),
+        ),
+        (
+            json!({"version": 3, "type": "GA", "key": "3", "brochureId": 4, "message": "ga"}),
+            [1, 3, 4].map(user).into(),
+        ),
+        (
+            json!({"version": 4, "type": "UN", "key": "3", "values": ["aaron.mcmullen@hypermedia.com.au", "user8@demo.example"], "message": "un"}),
+            [1, 8].map(user).into(),
+        ),
+        (
+            json!({"version": 2, "type": "JN", "key": "3", "values": ["5", "6"], "message": "jn"}),
+            [1, 2].map(user).into(),
+        ),
+        (
+            json!({"version": 3, "type": "SN", "key": "11", "values": ["101"], "message": "sn"}),
+            [2, 4].map(user).into(),
+        ),
+    ]
+}
+
+struct World {
+    memory: MemoryPorts,
+    clock: Arc<ManualClock>,
+}
+
+async fn world() -> World {
+    let clock = Arc::new(ManualClock::new(tests::t0()));
+    let mut memory =
+        MemoryPorts::with_queues(clock.clone(), Arc::new(SequentialIds::default()), StdDuration::ZERO, 1_000);
+    memory.ports.chunk_size = 1; // one chunk per recipient: more steps to fail between
+    memory.load_demo_directory().await.unwrap();
+    World { memory, clock }
+}
+
+async fn send(ports: &Ports, body: &Value, key: &str) -> u16 {
+    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .header("idempotency-key", key)
+        .body(body.to_string());
+    let resp = send::handle(ports, req.into_request()).await;
+    let status = resp.status().as_u16();
+    assert!(status == 200 || status == 503 || status == 409, "unexpected {status}: {}", body_text(&resp));
+    status
+}
+
+/// Ticks and drains (tolerating failures, as Lambda retries) until nothing is in flight.
+async fn drive(w: &World, ports: &Ports, rounds: usize) -> usize {
+    for round in 0..rounds {
+        let _ = local::workers::tick(ports).await;
+        for _ in 0..50 {
+            match local::workers::run_until_idle(ports, 1_000).await {
+                Ok(0) => break,
+                Ok(_) | Err(_) => continue,
+            }
+        }
+        let settled = w.memory.notifications.all().iter().all(|n| n.status == Status::Delivered)
+            && w.memory.fanout_queue.is_empty()
+            && w.memory.delivery_queue.is_empty();
+        if settled {
+            return round;
+        }
+        // Time passes: leases of crashed fan-outs run out.
+        w.clock.advance(Duration::seconds(LEASE_SECONDS + 1));
+    }
+    rounds
+}
+
+/// Checks the invariants; returns the number of accepted notifications.
+fn check(w: &World, expected: &BTreeMap<String, BTreeSet<Uuid>>, context: &str) -> usize {
+    let notifications = w.memory.notifications.all();
+    let items = w.memory.inbox.all_items();
+    for n in &notifications {
+        let want = &expected[&n.content.body];
+        let holders: Vec<Uuid> =
+            items.iter().filter(|i| i.notification_id == n.id).map(|i| i.user_id).collect();
+        let unique: BTreeSet<Uuid> = holders.iter().copied().collect();
+        assert_eq!(holders.len(), unique.len(), "{context}: a duplicate inbox item");
+        assert_eq!(&unique, want, "{context}: {} reached the wrong people", n.content.body);
+        assert_eq!(n.status, Status::Delivered, "{context}: {} not delivered", n.content.body);
+        assert_eq!(n.delivered, holders.len() as u64, "{context}: count != items for {}", n.content.body);
+        assert_eq!(
+            (n.chunks_done, n.chunks_total),
+            (want.len() as u32, Some(want.len() as u32)),
+            "{context}"
+        );
+    }
+    // At most one notification per request: idempotent retries never sent twice.
+    let bodies: Vec<&String> = notifications.iter().map(|n| &n.content.body).collect();
+    assert_eq!(
+        bodies.iter().collect::<BTreeSet<_>>().len(),
+        bodies.len(),
+        "{context}: a request was accepted twice"
+    );
+    assert!(
+        w.memory.fanout_queue.is_empty() && w.memory.delivery_queue.is_empty(),
+        "{context}: left in flight"
+    );
+    let dlqs = [w.memory.fanout_queue.dead_letters(), w.memory.delivery_queue.dead_letters()];
+    assert!(dlqs.iter().all(|d| d.is_some_and(|q| q.is_empty())), "{context}: dead-lettered");
+    notifications.len()
+}
+
+/// Runs one seeded fault schedule. Returns (accepted, faults injected).
+async fn schedule(seed: u64) -> (usize, u64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let w = world().await;
+    let rate = rng.random_range(0.02..0.15);
+    let faults = Faults::random(seed, rate);
+    let ports = faulty(&w.memory.ports, &faults);
+    let all = requests();
+    let count = rng.random_range(1..=all.len());
+    let mut expected = BTreeMap::new();
+    for (i, (body, want)) in all.into_iter().take(count).enumerate() {
+        expected.insert(body["message"].as_str().unwrap().to_string(), want);
+        // The caller retries on 503 (and on 409 "in progress") with the same key, a few times.
+        for _ in 0..10 {
+            if send(&ports, &body, &format!("req-{i}")).await == 200 {
+                break;
+            }
+        }
+    }
+    let rounds = drive(&w, &ports, 300).await;
+    assert!(rounds < 300, "seed {seed}: did not settle (rate {rate:.2})");
+    let accepted = check(&w, &expected, &format!("seed {seed}, rate {rate:.2}"));
+    (accepted, faults.injected.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn random_fault_schedules_deliver_exactly_once() {
+    const SCHEDULES: u64 = 250;
+    let (mut accepted, mut injected) = (0, 0);
+    for seed in 0..SCHEDULES {
+        let (a, i) = schedule(seed).await;
+        accepted += a;
+        injected += i;
+    }
+    println!(
+        "reliability: {SCHEDULES} fault schedules, {injected} faults injected, {accepted} notifications accepted, 0 duplicates, 0 losses"
+    );
+    assert!(injected > 1_000, "the schedules injected faults ({injected})");
+    assert!(accepted >= SCHEDULES as usize, "every schedule accepted notifications");
+}
+
+#[tokio::test]
+async fn a_crash_at_any_step_of_fan_out_and_delivery_ends_in_the_same_state() {
+    let body = requests()[0].0.clone();
+    let want: BTreeMap<String, BTreeSet<Uuid>> = [("gt".to_string(), requests()[0].1.clone())].into();
+
+    // A clean run, counting the calls fan-out and delivery make.
+    let clean = world().await;
+    let counter = Faults::none();
+    let ports = faulty(&clean.memory.ports, &counter);
+    assert_eq!(send(&clean.memory.ports, &body, "k").await, 200);
+    let before = counter.calls();
+    drive(&clean, &ports, 5).await;
+    let steps = counter.calls() - before;
+    check(&clean, &want, "clean run");
+    let clean_items: BTreeSet<(Uuid, String)> =
+        clean.memory.inbox.all_items().iter().map(|i| (i.user_id, i.body.clone())).collect();
+    assert!(steps > 20, "fan-out and delivery take {steps} calls");
+
+    // Crash before each of those calls in turn; restart; the scheduler takes over.
+    for k in 0..steps {
+        let w = world().await;
+        let faults = Faults::none();
+        let ports = faulty(&w.memory.ports, &faults);
+        assert_eq!(send(&w.memory.ports, &body, "k").await, 200);
+        faults.crash_at(k);
+        // The same first round as the clean run, dying at call k.
+        drive(&w, &ports, 1).await;
+        assert!(faults.crashed(), "crash point {k} was reached");
+        faults.restart();
+        w.clock.advance(Duration::seconds(LEASE_SECONDS + 1));
+        let rounds = drive(&w, &ports, 10).await;
+        assert!(rounds < 10, "crash at step {k}: did not settle");
+        check(&w, &want, &format!("crash at step {k}"));
+        let items: BTreeSet<(Uuid, String)> =
+            w.memory.inbox.all_items().iter().map(|i| (i.user_id, i.body.clone())).collect();
+        assert_eq!(items, clean_items, "crash at step {k}: another end state");
+    }
+    println!("reliability: {steps} crash points tried, each ending in the clean run's state");
+}
