@@ -1,0 +1,164 @@
+//! Tenant isolation: every route, called by each principal of the other tenant and by lower
+//! roles of company 3, reads, writes and counts nothing of company 3.
+
+use serde_json::{Value, json};
+use shared::http::{GatewayRequest, body_text};
+use shared::model::InboxQuery;
+use shared::model::PageRequest;
+use shared::ports::Clock;
+use tests::{Env, end_to_end};
+
+const U1: &str = "11111111-1111-4111-8111-111111111111";
+const SECRET_TEXT: &str = "company-3-confidential";
+
+async fn post(env: &Env, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, String) {
+    let mut req = GatewayRequest::new("POST", path, path).body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = match path {
+        "/rest/notification/send" => send::handle(&env.ports, req.into_request()).await,
+        _ => notify::handle(&env.ports, req.into_request()).await,
+    };
+    (resp.status().as_u16(), body_text(&resp))
+}
+
+async fn state(env: &Env) -> (usize, usize) {
+    let scope = |t| shared::model::HistoryScope::CompanyType { company_id: 3, broadcast_type: t };
+    let mut notifications = 0;
+    for t in [shared::model::BroadcastType::GT, shared::model::BroadcastType::UN] {
+        notifications +=
+            env.ports.notifications.history(&scope(t), &PageRequest::first(500)).await.unwrap().items.len();
+    }
+    let items = env
+        .ports
+        .inbox
+        .list(U1.parse().unwrap(), &InboxQuery::Ordered, env.clock.now(), &PageRequest::first(100))
+        .await
+        .unwrap();
+    (notifications, items.items.len())
+}
+
+async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env) {
+    // Company 3 data: a delivered team notification in u1's center.
+    let (status, _) = post(
+        &env,
+        "/rest/notification/send",
+        &[
+            ("x-nextinteract-authtoken", "demo-admin-token"),
+            ("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003"),
+        ],
+        &json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": SECRET_TEXT}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    let before = state(&env).await;
+    assert_eq!(before, (1, 1));
+    let item = env
+        .ports
+        .inbox
+        .list(U1.parse().unwrap(), &InboxQuery::Ordered, env.clock.now(), &PageRequest::first(1))
+        .await
+        .unwrap()
+        .items[0]
+        .notification_id;
+    let sid = env.ports.notifications.get(item).await.unwrap().unwrap().schedule_id;
+
+    let outsiders = [
+        ("demo-admin-4-token", "00000000-0000-4000-8000-000000000004"),
+        ("demo-user-9-token", "00000000-0000-4000-8000-000000000004"),
+        ("demo-admin-4-token", "00000000-0000-4000-8000-000000000003"),
+        ("demo-user-2-token", "00000000-0000-4000-8000-000000000003"),
+        ("demo-event-token", "00000000-0000-4000-8000-000000000003"),
+    ];
+    let mut calls = 0;
+    for (token, key) in outsiders {
+        let bearer = format!("Bearer {token}");
+        let ni = [("x-nextinteract-authtoken", token), ("x-nextinteract-company-api-key", key)];
+        let mut answers = Vec::new();
+        // Write: group send to company 3 (every type that names company 3).
+        for body in [
+            json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "intrusion"}),
+            json!({"version": 3, "type": "JN", "key": "3", "values": [], "message": "intrusion"}),
+            json!({"version": 3, "type": "GA", "key": "3", "brochureId": 4, "message": "intrusion"}),
+            json!({"version": 4, "type": "UN", "key": "3", "values": ["aaron.mcmullen@hypermedia.com.au"], "message": "intrusion"}),
+            json!({"version": 3, "type": "SN", "key": "11", "values": ["101"], "message": "intrusion"}),
+            json!({"version": 3, "type": "GT", "key": "4", "values": ["23"], "message": "intrusion"}),
+        ] {
+            answers.push(post(&env, "/rest/notification/send", &ni, &body).await);
+        }
+        // Write: the other dialects, aimed at u1 of company 3.
+        answers.push(post(&env, "/desktop-assistant/notifications", &[("authorization", &bearer)],
+            &json!({"notification_message": "intrusion", "recipient_list": "11111111111141118111111111111111", "source": "mim"})).await);
+        answers.push(
+            post(
+                &env,
+                "/api/data/v9.2/SendAppNotification",
+                &[("authorization", &bearer)],
+                &json!({"Title": "intrusion", "Recipient": format!("/systemusers({U1})")}),
+            )
+            .await,
+        );
+        let dept_path =
+            format!("/communications/department/d0000000-0000-4000-8000-000000000001/user/{U1}/notify");
+        let req = GatewayRequest::new(
+            "POST",
+            "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+            &dept_path,
+        )
+        .path_param("departmentUUID", "d0000000-0000-4000-8000-000000000001")
+        .path_param("userUUID", U1)
+        .header("authorization", &bearer)
+        .body(json!({"messageAttributes": {"body": "intrusion"}}).to_string());
+        let resp = notify::handle(&env.ports, req.into_request()).await;
+        answers.push((resp.status().as_u16(), body_text(&resp)));
+        // Read: sent history of company 3, its event, its asset, its record by id.
+        for query in [
+            "version=1&broadcastType=GT&companyId=3".to_string(),
+            "version=1&broadcastType=ET&eventUUID=ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8".to_string(),
+            "version=1&broadcastType=GA&brochureId=4".to_string(),
+            format!("version=1&notificationScheduleId={sid}"),
+        ] {
+            let req = GatewayRequest::new("GET", "/rest/notification/sent", "/rest/notification/sent")
+                .header("x-nextinteract-authtoken", token)
+                .query(&query);
+            let resp = sent_history::handle(&env.ports, req.into_request()).await;
+            answers.push((resp.status().as_u16(), body_text(&resp)));
+        }
+        // Read and write: u1's notification center.
+        let list = GatewayRequest::new(
+            "GET",
+            "/users/{userId}/notifications",
+            &format!("/users/{U1}/notifications"),
+        )
+        .path_param("userId", U1)
+        .header("authorization", &bearer);
+        let resp = inbox::handle(&env.ports, list.into_request()).await;
+        answers.push((resp.status().as_u16(), body_text(&resp)));
+        let dismiss = GatewayRequest::new(
+            "POST",
+            "/users/{userId}/notifications/{id}/dismiss",
+            &format!("/users/{U1}/notifications/{item}/dismiss"),
+        )
+        .path_param("userId", U1)
+        .path_param("id", &item.to_string())
+        .header("authorization", &bearer);
+        let resp = inbox::handle(&env.ports, dismiss.into_request()).await;
+        answers.push((resp.status().as_u16(), body_text(&resp)));
+
+        for (status, body) in &answers {
+            calls += 1;
+            assert!(!body.contains(SECRET_TEXT), "{token}: company 3's data leaked: {body}");
+            // An empty history is the answer "nothing you may see" (events3 reading its own
+            // company's event history, which holds no event notification, gets it too).
+            let empty_history = *status == 200 && body == "[]";
+            assert!((400..500).contains(status) || empty_history, "{token}: answered {status}: {body}");
+        }
+        assert_eq!(state(&env).await, before, "{token}: wrote or counted something of company 3");
+    }
+    assert!(env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap().dismissed_at.is_none());
+    assert_eq!(calls, 5 * 15, "every route for every principal");
+}
+
+end_to_end!(no_principal_of_another_tenant_or_lower_role_touches_company_3);
