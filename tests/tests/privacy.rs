@@ -1,0 +1,126 @@
+//! No secrets or personal data in logs: every log line of end-to-end runs on memory and moto
+//! (ours and the AWS SDK's, at debug level) is captured and searched for tokens, secrets,
+//! API keys, email addresses and message bodies.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use shared::http::{GatewayRequest, body_text};
+use tests::Env;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+const BODY_MARK: &str = "body-marker-7f3a";
+const SUBJECT_MARK: &str = "subject-marker-91c2";
+
+/// Every kind of request, carrying credentials, emails and bodies that must not be logged.
+async fn run(env: &Env) {
+    let ni = |body: serde_json::Value| {
+        GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+            .header("x-nextinteract-authtoken", "demo-admin-token")
+            .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+            .header("Idempotency-Key", "privacy-1")
+            .body(body.to_string())
+            .into_request()
+    };
+    let sends = [
+        json!({"version": 4, "type": "UN", "key": "3", "values": ["aaron.mcmullen@hypermedia.com.au"], "message": BODY_MARK}),
+        json!({"version": 4, "type": "UN", "key": "3", "values": ["nobody@private.example"], "message": BODY_MARK}),
+        json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": BODY_MARK, "emailTemplate": "t", "emailSubject": SUBJECT_MARK}),
+    ];
+    for body in sends {
+        let resp = send::handle(&env.ports, ni(body)).await;
+        assert!(resp.status().as_u16() < 500, "{}", body_text(&resp));
+    }
+    let dept = GatewayRequest::new("POST", "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+        "/communications/department/d0000000-0000-4000-8000-000000000001/user/11111111-1111-4111-8111-111111111111/notify")
+        .path_param("departmentUUID", "d0000000-0000-4000-8000-000000000001")
+        .path_param("userUUID", "11111111-1111-4111-8111-111111111111")
+        .header("authorization", "Basic ZGVtby1kZXB0OmRlbW8tc2VjcmV0")
+        .body(json!({"messageAttributes": {"body": BODY_MARK, "subject": SUBJECT_MARK}, "messageSendingAttributesLite": {"sendSynchronously": true}}).to_string());
+    assert_eq!(notify::handle(&env.ports, dept.into_request()).await.status(), 200);
+    let wrong = GatewayRequest::new("POST", "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+        "/communications/department/d0000000-0000-4000-8000-000000000001/user/11111111-1111-4111-8111-111111111111/notify")
+        .path_param("departmentUUID", "d0000000-0000-4000-8000-000000000001")
+        .path_param("userUUID", "11111111-1111-4111-8111-111111111111")
+        .header("authorization", "Basic ZGVtby1kZXB0Ondyb25nLXNlY3JldA==")
+        .body("{}");
+    assert_eq!(notify::handle(&env.ports, wrong.into_request()).await.status(), 401);
+    let app = GatewayRequest::new("POST", "/api/data/v9.2/SendAppNotification", "/api/data/v9.2/SendAppNotification")
+        .header("authorization", "Bearer demo-admin-token")
+        .body(json!({"Title": SUBJECT_MARK, "Body": BODY_MARK, "Recipient": "/systemusers(11111111-1111-4111-8111-111111111111)", "Data": "{\"x\":1}"}).to_string());
+    assert_eq!(notify::handle(&env.ports, app.into_request()).await.status(), 200);
+    let bad_token =
+        GatewayRequest::new("POST", "/desktop-assistant/notifications", "/desktop-assistant/notifications")
+            .header("authorization", "Bearer not-a-real-token-5521")
+            .body("{}");
+    assert_eq!(notify::handle(&env.ports, bad_token.into_request()).await.status(), 401);
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    let list = GatewayRequest::new(
+        "GET",
+        "/users/{userId}/notifications",
+        "/users/11111111-1111-4111-8111-111111111111/notifications",
+    )
+    .path_param("userId", "11111111-1111-4111-8111-111111111111")
+    .header("authorization", "Bearer demo-user-1-token");
+    let resp = inbox::handle(&env.ports, list.into_request()).await;
+    assert!(body_text(&resp).contains(BODY_MARK), "the run delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_hold_no_credentials_emails_or_message_bodies() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    run(&Env::memory().await).await;
+    run(&Env::moto().await).await;
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.lines().count() > 20, "logs were captured:\n{logs}");
+    assert!(
+        logs.contains("notification accepted") && logs.contains("fan-out finished"),
+        "our own lines are in"
+    );
+    for secret in [
+        "demo-admin-token",
+        "demo-user-1-token",
+        "not-a-real-token-5521",
+        "demo-secret",
+        "wrong-secret",
+        "ZGVtby1kZXB0",
+        "00000000-0000-4000-8000-000000000003",
+        "aaron.mcmullen",
+        "@demo.example",
+        "@private.example",
+        BODY_MARK,
+        SUBJECT_MARK,
+    ] {
+        let hits: Vec<&str> = logs.lines().filter(|l| l.contains(secret)).take(3).collect();
+        assert!(hits.is_empty(), "{secret:?} appears in the logs:\n{}", hits.join("\n"));
+    }
+    println!("privacy: {} log lines captured, no credential, email or body in them", logs.lines().count());
+}
