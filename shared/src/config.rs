@@ -26,6 +26,8 @@ pub struct Config {
     pub chunk_size: usize,
     /// Receives of a queue message before it moves to its DLQ (the queues' redrive policy).
     pub max_receive_count: u32,
+    /// Recipients a company's group sends may reach per UTC day.
+    pub daily_recipient_cap: u64,
     /// Where callbacks may go besides public addresses (`OUTBOUND_ALLOW_CIDRS`).
     pub outbound: crate::adapters::outbound::OutboundPolicy,
 }
@@ -40,6 +42,8 @@ impl Config {
     pub const CHUNK_SIZE: &'static str = "CHUNK_SIZE";
     pub const MAX_RECEIVE_COUNT: &'static str = "MAX_RECEIVE_COUNT";
     pub const OUTBOUND_ALLOW_CIDRS: &'static str = "OUTBOUND_ALLOW_CIDRS";
+    pub const DAILY_RECIPIENT_CAP: &'static str = "DAILY_RECIPIENT_CAP";
+    pub const DEFAULT_DAILY_RECIPIENT_CAP: u64 = 5_000_000;
 
     pub const DEFAULT_PENDING_SHARDS: u32 = 4;
     pub const DEFAULT_CHUNK_SIZE: usize = 500;
@@ -66,6 +70,11 @@ impl Config {
             pending_shards: parse_or(&lookup, Self::PENDING_SHARDS, Self::DEFAULT_PENDING_SHARDS)?,
             chunk_size: parse_or(&lookup, Self::CHUNK_SIZE, Self::DEFAULT_CHUNK_SIZE)?,
             max_receive_count: parse_or(&lookup, Self::MAX_RECEIVE_COUNT, Self::DEFAULT_MAX_RECEIVE_COUNT)?,
+            daily_recipient_cap: parse_or(
+                &lookup,
+                Self::DAILY_RECIPIENT_CAP,
+                Self::DEFAULT_DAILY_RECIPIENT_CAP,
+            )?,
             outbound: crate::adapters::outbound::OutboundPolicy::with_allowed(
                 &lookup(Self::OUTBOUND_ALLOW_CIDRS).unwrap_or_default(),
             )

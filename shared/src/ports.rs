@@ -87,6 +87,15 @@ pub trait NotificationStore: Send + Sync {
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
     /// Gives up on a notification, keeping the reason for history.
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Adds `recipients` to a company's count for `day` (UTC, `YYYY-MM-DD`) if the total stays
+    /// within `cap`: atomic, so concurrent sends cannot overshoot. `false` when over the cap.
+    async fn consume_quota(
+        &self,
+        company: CompanyId,
+        day: &str,
+        recipients: u64,
+        cap: u64,
+    ) -> StoreResult<bool>;
     /// Records the outcome of a notification's callback.
     async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()>;
     /// Sent history, newest first (by schedule id), through an index.

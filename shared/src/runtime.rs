@@ -25,6 +25,8 @@ pub struct Ports {
     pub webhook: Arc<dyn Webhook>,
     /// Tries and backoff of callbacks.
     pub callback_retry: crate::adapters::Backoff,
+    /// Recipients a company's group sends may reach per UTC day.
+    pub daily_recipient_cap: u64,
     pub chunk_size: usize,
 }
 
@@ -80,6 +82,7 @@ impl MemoryPorts {
             // The embedded runner is for development: callbacks to localhost are expected.
             webhook: Arc::new(HttpWebhook::new(CALLBACK_TIMEOUT, OutboundPolicy::loopback_allowed())),
             callback_retry: CALLBACK_RETRY,
+            daily_recipient_cap: Config::DEFAULT_DAILY_RECIPIENT_CAP,
             chunk_size: Config::DEFAULT_CHUNK_SIZE,
         };
         MemoryPorts { ports, notifications, inbox, directory, fanout_queue, delivery_queue }
@@ -115,6 +118,7 @@ pub fn aws_ports(sdk: &aws_config::SdkConfig, config: &Config) -> Ports {
         ids: Arc::new(RandomIds),
         webhook: Arc::new(HttpWebhook::new(CALLBACK_TIMEOUT, config.outbound.clone())),
         callback_retry: CALLBACK_RETRY,
+        daily_recipient_cap: config.daily_recipient_cap,
         chunk_size: config.chunk_size,
     }
 }

@@ -184,6 +184,9 @@ impl NotificationStore for FaultyNotifications {
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
         self.1.run("mark_failed", self.0.mark_failed(id, reason, now)).await
     }
+    async fn consume_quota(&self, c: CompanyId, day: &str, n: u64, cap: u64) -> StoreResult<bool> {
+        self.1.run("consume_quota", self.0.consume_quota(c, day, n, cap)).await
+    }
     async fn record_callback(&self, id: NotificationId, r: &CallbackResult) -> StoreResult<()> {
         self.1.run("record_callback", self.0.record_callback(id, r)).await
     }

@@ -506,7 +506,23 @@ async fn queues_batch_redeliver_and_ack(p: Ports) {
     assert!(q.receive(10).await.unwrap().is_empty());
 }
 
+async fn daily_quota_is_atomic_per_company_and_day(p: Ports) {
+    let n = &p.notifications;
+    let wins = futures::future::join_all((0..8).map(|_| n.consume_quota(3, "2026-11-22", 2, 10))).await;
+    assert_eq!(
+        wins.into_iter().map(Result::unwrap).filter(|w| *w).count(),
+        5,
+        "8 concurrent sends of 2 under a cap of 10"
+    );
+    assert!(!n.consume_quota(3, "2026-11-22", 1, 10).await.unwrap(), "the cap is reached");
+    assert!(n.consume_quota(4, "2026-11-22", 10, 10).await.unwrap(), "another company has its own");
+    assert!(n.consume_quota(3, "2026-11-23", 10, 10).await.unwrap(), "another day has its own");
+    assert!(!n.consume_quota(3, "2026-11-24", 11, 10).await.unwrap(), "one send over the cap");
+    assert!(n.consume_quota(3, "2026-11-24", 0, 10).await.unwrap());
+}
+
 conformance!(
+    daily_quota_is_atomic_per_company_and_day,
     schedule_ids_are_unique_positive_and_increasing,
     insert_get_and_conditional_conflicts,
     due_and_claim_exactly_once,

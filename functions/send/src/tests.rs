@@ -363,6 +363,27 @@ async fn idempotency_key_replays_and_conflicts() {
 }
 
 #[tokio::test]
+async fn the_daily_recipient_cap_answers_429_with_retry_after() {
+    let mut p = ports().await;
+    p.ports.daily_recipient_cap = 5;
+    assert_eq!(call(&p, Some(ADMIN), Some(KEY3), &gt_v2()).await.status(), 200, "4 of 5");
+    let resp = call(
+        &p,
+        Some(ADMIN),
+        Some(KEY3),
+        &json!({"version": 2, "type": "GT", "key": "3", "values": ["23"], "message": "m"}),
+    )
+    .await;
+    assert_error(&resp, 429, "WSTooManyRequestsException", None);
+    // 09:00 UTC: the cap resets at midnight, 15 hours on.
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "54000");
+    assert_eq!(p.fanout_queue.len(), 1, "the refused send was not stored");
+    // Company 4's cap is its own.
+    let c4 = json!({"version": 2, "type": "GT", "key": "4", "values": ["40"], "message": "m"});
+    assert_eq!(call(&p, Some(SUPER), Some(KEY3), &c4).await.status(), 200);
+}
+
+#[tokio::test]
 async fn update_entity_last_modified_touches_the_asset() {
     let p = ports().await;
     let ga = json!({"version": 3, "type": "GA", "key": "3", "brochureId": 4, "message": "m", "updateEntityLastModified": true});

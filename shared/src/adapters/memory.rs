@@ -67,6 +67,7 @@ struct NotificationState {
     chunks: HashSet<(NotificationId, u32)>,
     counter: u64,
     idempotency: HashMap<String, IdempotencyEntry>,
+    quotas: HashMap<(CompanyId, String), u64>,
 }
 
 #[derive(Default)]
@@ -243,6 +244,22 @@ impl NotificationStore for MemoryNotificationStore {
             n.modified_at = now;
         }
         Ok(())
+    }
+
+    async fn consume_quota(
+        &self,
+        company: CompanyId,
+        day: &str,
+        recipients: u64,
+        cap: u64,
+    ) -> StoreResult<bool> {
+        let mut s = lock(&self.state);
+        let used = s.quotas.entry((company, day.to_string())).or_default();
+        if used.saturating_add(recipients) > cap {
+            return Ok(false);
+        }
+        *used += recipients;
+        Ok(true)
     }
 
     async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()> {

@@ -206,18 +206,34 @@ pub async fn send(
         }
     }
 
-    // Version 2 answers with the number of people reached, so resolve now.
-    let recipients = if req.version == 2 {
-        let people = audience::recipients(ports.directory.as_ref(), &audience, req.brochure_id)
-            .await
-            .map_err(|e| match e {
-                audience::ResolveError::Store(s) => ApiError::from(s),
-                audience::ResolveError::Gone(g) => ApiError::invalid("key", g.to_string()),
-            })?;
-        Some(people.len() as u64)
-    } else {
-        None
-    };
+    // Resolved now: version 2 answers with the number of people reached, and every send
+    // counts against the company's daily recipient cap.
+    let people = audience::recipients(ports.directory.as_ref(), &audience, req.brochure_id)
+        .await
+        .map_err(|e| match e {
+            audience::ResolveError::Store(s) => ApiError::from(s),
+            audience::ResolveError::Gone(g) => ApiError::invalid("key", g.to_string()),
+        })?
+        .len() as u64;
+    let recipients = (req.version == 2).then_some(people);
+    // A retried idempotent request whose notification exists was already counted.
+    let retried = ports.notifications.get(id).await?.is_some();
+    if !retried {
+        let day = now.format("%Y-%m-%d").to_string();
+        if !ports.notifications.consume_quota(company_id, &day, people, ports.daily_recipient_cap).await? {
+            let midnight =
+                (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            let mut e = ApiError::new(
+                ErrorKind::TooManyRequests,
+                format!(
+                    "company {company_id} reached its daily cap of {} recipients",
+                    ports.daily_recipient_cap
+                ),
+            );
+            e.retry_after = Some((midnight - now).num_seconds().max(1) as u64);
+            return Err(e);
+        }
+    }
 
     if req.update_entity_last_modified {
         if let Some(brochure) = req.brochure_id {

@@ -403,6 +403,39 @@ impl NotificationStore for DynamoNotificationStore {
         }
     }
 
+    async fn consume_quota(
+        &self,
+        company: CompanyId,
+        day: &str,
+        recipients: u64,
+        cap: u64,
+    ) -> StoreResult<bool> {
+        if recipients > cap {
+            return Ok(false);
+        }
+        // One counter item per company and day, expiring two days later.
+        let expires = chrono::Utc::now().timestamp() + 2 * 24 * 3600;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("Q#{company}"), format!("D#{day}"))))
+            .update_expression("ADD used :n SET #ttl = if_not_exists(#ttl, :ttl)")
+            .condition_expression("attribute_not_exists(used) OR used <= :room")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":n", n(recipients))
+            .expression_attribute_values(":room", n(cap - recipients))
+            .expression_attribute_values(":ttl", n(expires))
+            .send()
+            .await
+            .map_err(classify);
+        match result {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()> {
         let outcome = self
             .client
