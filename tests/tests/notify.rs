@@ -470,6 +470,42 @@ async fn the_center_sorts_expires_and_dismisses(env: Env) {
     assert_eq!(titles(&newer), vec!["Newer normal"]);
 }
 
+async fn idempotency_keys_hold_on_every_route(env: Env) {
+    let body = app("Once", json!({}));
+    let keyed = |body: &Value, path: &str| {
+        GatewayRequest::new("POST", path, path)
+            .header("authorization", "Bearer demo-admin-token")
+            .header("idempotency-key", "k-1")
+            .body(body.to_string())
+            .into_request()
+    };
+    let first = notify::handle(&env.ports, keyed(&body, "/api/data/v9.2/SendAppNotification")).await;
+    let again = notify::handle(&env.ports, keyed(&body, "/api/data/v9.2/SendAppNotification")).await;
+    assert_eq!((first.status().as_u16(), body_text(&first)), (again.status().as_u16(), body_text(&again)));
+    let other =
+        notify::handle(&env.ports, keyed(&app("Other", json!({})), "/api/data/v9.2/SendAppNotification"))
+            .await;
+    assert_eq!(other.status(), 409);
+    let other: Value = serde_json::from_str(&body_text(&other)).unwrap();
+    assert_eq!(other["error"]["parameter"], "Idempotency-Key");
+    settle(&env).await;
+    let (_, list) = center(&env, "demo-user-1-token", U1, "").await;
+    assert_eq!(titles(&list), vec!["Once"], "sent once");
+
+    // The same key on another route is another key: dismissing with it works, twice.
+    let id = list["notifications"][0]["id"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        let path = format!("/users/{U1}/notifications/{id}/dismiss");
+        let req = GatewayRequest::new("POST", "/users/{userId}/notifications/{id}/dismiss", &path)
+            .path_param("userId", U1)
+            .path_param("id", &id)
+            .header("authorization", "Bearer demo-user-1-token")
+            .header("idempotency-key", "k-1");
+        assert_eq!(inbox::handle(&env.ports, req.into_request()).await.status(), 204);
+    }
+    assert!(titles(&center(&env, "demo-user-1-token", U1, "").await.1).is_empty());
+}
+
 async fn the_center_pages_with_a_cursor(env: Env) {
     for i in 0..7 {
         env.clock.set(tests::t0() + Duration::seconds(i));
@@ -503,4 +539,5 @@ end_to_end!(
     app_notifications_land_with_their_fields,
     the_center_sorts_expires_and_dismisses,
     the_center_pages_with_a_cursor,
+    idempotency_keys_hold_on_every_route,
 );

@@ -10,6 +10,7 @@ use shared::ApiError;
 use shared::http;
 use shared::model::{InboxQuery, PageRequest};
 use shared::runtime::Ports;
+use shared::service::idempotency;
 use shared::service::inbox::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use uuid::Uuid;
 
@@ -63,8 +64,22 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
         Ok(resp)
     } else {
         let id = uuid_param(req, "id")?;
-        inbox::dismiss(ports, &viewer, owner, id).await?;
-        let mut resp = http::respond(204, "application/json", String::new());
+        // Dismissing is idempotent anyway; a key is honoured like on every POST route.
+        let scope = idempotency::scope(&viewer.id.to_string(), req);
+        let now = ports.clock.now();
+        let outcome = idempotency::once(
+            ports.notifications.as_ref(),
+            &scope,
+            idempotency::key_of(req),
+            b"",
+            now,
+            || async {
+                inbox::dismiss(ports, &viewer, owner, id).await?;
+                Ok((204, String::new()))
+            },
+        )
+        .await?;
+        let mut resp = http::respond(outcome.answer.0, "application/json", String::new());
         *resp.body_mut() = Body::Empty;
         Ok(resp)
     }

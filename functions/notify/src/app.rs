@@ -51,53 +51,49 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
     }
     let body = http::body(req)?;
     let key = super::idempotency_key(req);
-    let outcome =
-        idempotency::once(ports.notifications.as_ref(), &sender.id.to_string(), key, body, now, || async {
-            let parsed = app_notification::parse(body)?;
-            let recipient = match ports.directory.user(parsed.recipient).await? {
-                Some(u) if u.company_id == sender.company_id => u,
-                _ => {
-                    return Err(ApiError::new(
-                        ErrorKind::NotFound,
-                        format!("systemuser {} does not exist", parsed.recipient),
-                    )
-                    .with_parameter("Recipient"));
-                }
-            };
-            let to_self = recipient.id == sender.id;
-            let may = sender.has(Role::CreateAppNotificationGlobal)
-                || (to_self && sender.has(Role::CreateAppNotificationBasic));
-            if !may {
-                let why = if to_self {
-                    "the Create privilege on app notifications is required"
-                } else {
-                    "notifying other users needs the Create privilege on app notifications at Global level"
-                };
-                return Err(ApiError::new(ErrorKind::InsufficientPrivileges, why).with_parameter("Recipient"));
+    let scope = idempotency::scope(&sender.id.to_string(), req);
+    let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
+        let parsed = app_notification::parse(body)?;
+        let recipient = match ports.directory.user(parsed.recipient).await? {
+            Some(u) if u.company_id == sender.company_id => u,
+            _ => {
+                return Err(ApiError::new(
+                    ErrorKind::NotFound,
+                    format!("systemuser {} does not exist", parsed.recipient),
+                )
+                .with_parameter("Recipient"));
             }
-            let id = idempotency::notification_id(
-                &sender.id.to_string(),
-                super::idempotency_key(req),
-                body,
-                || ports.ids.new_id(),
-            );
-            let mut n = Notification::new(
-                id,
-                0,
-                sender.company_id,
-                Origin::AppNotification,
-                BroadcastType::UN,
-                Audience::Users { user_ids: vec![recipient.id] },
-                parsed.content,
-                sender.number.to_string(),
-                now,
-            );
-            n.ttl_seconds = parsed.ttl_seconds;
-            n.description = "in-app notification".into();
-            let id = n.id;
-            notify::accept(ports, n, false).await?;
-            Ok((200, serde_json::json!({ "NotificationId": id }).to_string()))
-        })
-        .await?;
+        };
+        let to_self = recipient.id == sender.id;
+        let may = sender.has(Role::CreateAppNotificationGlobal)
+            || (to_self && sender.has(Role::CreateAppNotificationBasic));
+        if !may {
+            let why = if to_self {
+                "the Create privilege on app notifications is required"
+            } else {
+                "notifying other users needs the Create privilege on app notifications at Global level"
+            };
+            return Err(ApiError::new(ErrorKind::InsufficientPrivileges, why).with_parameter("Recipient"));
+        }
+        let id =
+            idempotency::notification_id(&scope, super::idempotency_key(req), body, || ports.ids.new_id());
+        let mut n = Notification::new(
+            id,
+            0,
+            sender.company_id,
+            Origin::AppNotification,
+            BroadcastType::UN,
+            Audience::Users { user_ids: vec![recipient.id] },
+            parsed.content,
+            sender.number.to_string(),
+            now,
+        );
+        n.ttl_seconds = parsed.ttl_seconds;
+        n.description = "in-app notification".into();
+        let id = n.id;
+        notify::accept(ports, n, false).await?;
+        Ok((200, serde_json::json!({ "NotificationId": id }).to_string()))
+    })
+    .await?;
     Ok(outcome.answer)
 }

@@ -109,7 +109,7 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
         Ok(b) => b,
         Err(e) => return failure(e.status(), request_id, "PAYLOAD_TOO_LARGE", e.message),
     };
-    let scope = format!("dept:{dept_id}");
+    let scope = idempotency::scope(&format!("dept:{dept_id}"), req);
     let now = ports.clock.now();
     let outcome = idempotency::once(
         ports.notifications.as_ref(),

@@ -55,60 +55,58 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
     }
     let body = http::body(req)?;
     let key = super::idempotency_key(req);
-    let outcome =
-        idempotency::once(ports.notifications.as_ref(), &user.id.to_string(), key, body, now, || async {
-            let parsed = desktop::parse(body)?;
-            let mut user_ids = Vec::with_capacity(parsed.recipients.len());
-            for sys_id in &parsed.recipients {
-                let id = Uuid::parse_str(sys_id)
-                    .map_err(|_| ApiError::invalid("recipient_list", format!("{sys_id} is not a sys_id")))?;
-                match ports.directory.user(id).await? {
-                    Some(u) if u.company_id == user.company_id => user_ids.push(u.id),
-                    _ => {
-                        return Err(ApiError::invalid(
-                            "recipient_list",
-                            format!("{sys_id} is not a user of this instance"),
-                        ));
-                    }
+    let scope = idempotency::scope(&user.id.to_string(), req);
+    let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
+        let parsed = desktop::parse(body)?;
+        let mut user_ids = Vec::with_capacity(parsed.recipients.len());
+        for sys_id in &parsed.recipients {
+            let id = Uuid::parse_str(sys_id)
+                .map_err(|_| ApiError::invalid("recipient_list", format!("{sys_id} is not a sys_id")))?;
+            match ports.directory.user(id).await? {
+                Some(u) if u.company_id == user.company_id => user_ids.push(u.id),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "recipient_list",
+                        format!("{sys_id} is not a user of this instance"),
+                    ));
                 }
             }
-            let data = serde_json::json!({
-                "referrer_table": parsed.referrer_table,
-                "referrer_id": parsed.referrer_id,
-                "source": parsed.source,
-            });
-            let content = Content {
-                title: parsed.title.clone().unwrap_or_else(|| "Desktop Assistant".to_string()),
-                body: parsed.message.clone(),
-                data: Some(data.to_string()),
-                source: Some(parsed.source.clone()),
-                ..Content::default()
-            };
-            let count = user_ids.len();
-            let id =
-                idempotency::notification_id(&user.id.to_string(), super::idempotency_key(req), body, || {
-                    ports.ids.new_id()
-                });
-            let mut n = Notification::new(
-                id,
-                0,
-                user.company_id,
-                Origin::DesktopAssistant,
-                BroadcastType::UN,
-                Audience::Users { user_ids },
-                content,
-                user.number.to_string(),
-                now,
-            );
-            n.description = format!("desktop assistant ({})", parsed.source);
-            let id = n.id;
-            notify::accept(ports, n, false).await?;
-            Ok(reply(
-                200,
-                format!("Notification queued for {count} recipient(s)"),
-                Some(serde_json::json!({ "notification_id": id })),
-            ))
-        })
-        .await?;
+        }
+        let data = serde_json::json!({
+            "referrer_table": parsed.referrer_table,
+            "referrer_id": parsed.referrer_id,
+            "source": parsed.source,
+        });
+        let content = Content {
+            title: parsed.title.clone().unwrap_or_else(|| "Desktop Assistant".to_string()),
+            body: parsed.message.clone(),
+            data: Some(data.to_string()),
+            source: Some(parsed.source.clone()),
+            ..Content::default()
+        };
+        let count = user_ids.len();
+        let id =
+            idempotency::notification_id(&scope, super::idempotency_key(req), body, || ports.ids.new_id());
+        let mut n = Notification::new(
+            id,
+            0,
+            user.company_id,
+            Origin::DesktopAssistant,
+            BroadcastType::UN,
+            Audience::Users { user_ids },
+            content,
+            user.number.to_string(),
+            now,
+        );
+        n.description = format!("desktop assistant ({})", parsed.source);
+        let id = n.id;
+        notify::accept(ports, n, false).await?;
+        Ok(reply(
+            200,
+            format!("Notification queued for {count} recipient(s)"),
+            Some(serde_json::json!({ "notification_id": id })),
+        ))
+    })
+    .await?;
     Ok(outcome.answer)
 }

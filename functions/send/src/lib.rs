@@ -32,20 +32,20 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
         ));
     }
     let key = idempotency::key_of(req);
-    let outcome =
-        idempotency::once(ports.notifications.as_ref(), &user.id.to_string(), key, body, now, || async {
-            let request = group_send::parse(body)?;
-            let version = request.version;
-            let id = idempotency::notification_id(&user.id.to_string(), key, body, || ports.ids.new_id());
-            let sent = send::send(ports, &user, &company, request, id, now).await?;
-            // Version 2 answers with the plain number of recipients; 3 and 4 with the schedule id.
-            let answer = match (version, sent.recipients) {
-                (2, Some(n)) => n.to_string(),
-                _ => serde_json::json!({ "notificationScheduleId": sent.schedule_id }).to_string(),
-            };
-            Ok((200, answer))
-        })
-        .await?;
+    let scope = idempotency::scope(&user.id.to_string(), req);
+    let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
+        let request = group_send::parse(body)?;
+        let version = request.version;
+        let id = idempotency::notification_id(&scope, key, body, || ports.ids.new_id());
+        let sent = send::send(ports, &user, &company, request, id, now).await?;
+        // Version 2 answers with the plain number of recipients; 3 and 4 with the schedule id.
+        let answer = match (version, sent.recipients) {
+            (2, Some(n)) => n.to_string(),
+            _ => serde_json::json!({ "notificationScheduleId": sent.schedule_id }).to_string(),
+        };
+        Ok((200, answer))
+    })
+    .await?;
     let mut resp = http::respond(outcome.answer.0, "application/json", outcome.answer.1);
     if outcome.replayed {
         resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));

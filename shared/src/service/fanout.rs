@@ -56,8 +56,16 @@ pub async fn claim_and_fan_out(ports: &Ports, id: NotificationId, sink: Sink) ->
     if !ports.notifications.claim(id, now, now + Duration::seconds(LEASE_SECONDS)).await? {
         return Ok(false);
     }
-    fan_out(ports, id, sink).await?;
-    Ok(true)
+    match fan_out(ports, id, sink).await {
+        Ok(()) => Ok(true),
+        // Progress or finish refused: this run stalled past its lease and another took over
+        // (it resumes from the saved progress). Not an error: stop here.
+        Err(StoreError::Conflict(why)) => {
+            tracing::warn!(notification = %id, reason = %why, "fan-out lost its claim to another run");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn fan_out(ports: &Ports, id: NotificationId, sink: Sink) -> Result<(), StoreError> {

@@ -9,6 +9,12 @@ use crate::ports::{IdempotencyClaim, IdempotencyRecord, NotificationStore};
 
 pub const HEADER: &str = "idempotency-key";
 
+/// Who a key belongs to: the caller and the route (method and path), so that one key reused on
+/// another route is another key and can never replay another route's answer.
+pub fn scope(caller: &str, req: &lambda_http::Request) -> String {
+    format!("{caller} {} {}", req.method(), req.uri().path())
+}
+
 /// The raw `Idempotency-Key` of a request: present but empty or not text is still a key (and
 /// is refused as malformed), never silently "no key".
 pub fn key_of(req: &lambda_http::Request) -> Option<&str> {
