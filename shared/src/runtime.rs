@@ -124,6 +124,11 @@ pub fn aws_ports(sdk: &aws_config::SdkConfig, config: &Config) -> Ports {
 }
 
 impl MemoryPorts {
+    /// Loads a directory snapshot (panics on failure: for benchmarks and fixtures).
+    pub async fn directory_load(&self, snapshot: &crate::directory::DirectorySnapshot) {
+        self.directory.load(snapshot).await.expect("the memory directory loads any snapshot");
+    }
+
     /// Loads the demo directory (DEMO-DIRECTORY.md) and returns its summary line.
     pub async fn load_demo_directory(&self) -> Result<String, crate::StoreError> {
         let demo = crate::directory::DirectorySnapshot::demo();

@@ -324,6 +324,11 @@ impl MemoryInboxStore {
         Self::default()
     }
 
+    /// How many items are stored, visible or not.
+    pub fn item_count(&self) -> usize {
+        lock(&self.items).values().map(BTreeMap::len).sum()
+    }
+
     /// Every stored item of every user, visible or not (tests and benchmarks count with it).
     pub fn all_items(&self) -> Vec<InboxItem> {
         lock(&self.items).values().flat_map(|m| m.values().cloned()).collect()

@@ -1,0 +1,132 @@
+//! A GT broadcast to a generated company of 1,000 / 100,000 / 1,000,000 recipients (teams of
+//! 200–2,000 members, 10% of memberships overlapping other teams, 2% unsubscribed from the
+//! asset), through send, fan-out and delivery on the memory adapters. Prints recipients per
+//! second for planning (resolve + dedupe + unsubscribe + chunk) and end to end, and peak memory.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use shared::directory::{AssetRecord, DirectorySnapshot, TeamRecord, UserRecord};
+use shared::http::GatewayRequest;
+use shared::model::{Audience, Unsubscribe};
+use shared::runtime::MemoryPorts;
+use uuid::Uuid;
+
+use crate::peak_rss_mib;
+
+const BROCHURE: u64 = 99;
+
+/// A deterministic pseudo-random sequence (no dependency needed for a generator).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+fn directory(n: usize) -> (DirectorySnapshot, Vec<String>) {
+    let mut rng = Lcg(n as u64);
+    let mut snapshot = DirectorySnapshot::demo();
+    let ids: Vec<Uuid> =
+        (0..n).map(|i| Uuid::from_u128(0xbe00_0000_0000_4000_8000_0000_0000_0000 | i as u128)).collect();
+    snapshot.users.extend(ids.iter().enumerate().map(|(i, id)| UserRecord {
+        id: *id,
+        number: 100_000 + i as u64,
+        company_id: 3,
+        email: format!("bench{i}@bench.example"),
+        first_name: String::new(),
+        roles: vec![],
+        token_sha256: format!("bench-token-{i}"),
+        token_expires_at: None,
+    }));
+    // Teams of 200..2000 members covering everyone once...
+    let mut teams: Vec<Vec<Uuid>> = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let size = (200 + rng.next() as usize % 1800).min(n - start);
+        teams.push(ids[start..start + size].to_vec());
+        start += size;
+    }
+    // ...and 10% more memberships of people already in another team.
+    for _ in 0..n / 10 {
+        let who = ids[rng.next() as usize % n];
+        let team = rng.next() as usize % teams.len();
+        teams[team].push(who);
+    }
+    let team_ids: Vec<String> = (0..teams.len()).map(|t| format!("b{t}")).collect();
+    snapshot.teams.extend(teams.into_iter().zip(&team_ids).map(|(members, id)| TeamRecord {
+        company_id: 3,
+        id: id.clone(),
+        members,
+    }));
+    let unsubscribes = ids
+        .iter()
+        .step_by(50)
+        .map(|u| Unsubscribe { user_id: *u, notifications: true, emails: false })
+        .collect();
+    snapshot.assets.push(AssetRecord { id: BROCHURE, company_id: 3, members: vec![], unsubscribes });
+    (snapshot, team_ids)
+}
+
+async fn one(n: usize) -> Value {
+    let (snapshot, team_ids) = directory(n);
+    let memory = MemoryPorts::system();
+    memory.directory_load(&snapshot).await;
+    let ports = memory.ports.clone();
+
+    // Planning: resolve, dedupe, drop the unsubscribed, cut into chunks.
+    let audience = Audience::Teams { company_id: 3, team_ids: team_ids.clone() };
+    let start = Instant::now();
+    let people = shared::service::audience::recipients(ports.directory.as_ref(), &audience, Some(BROCHURE))
+        .await
+        .expect("resolve");
+    let chunks = people.chunks(ports.chunk_size).count();
+    let planning = start.elapsed().as_secs_f64();
+    let reached = people.len();
+    drop(people);
+
+    // End to end: the request, the fan-out job, every delivery chunk.
+    let start = Instant::now();
+    let body = json!({"version": 3, "type": "GT", "key": "3", "values": team_ids, "message": "bench broadcast", "brochureId": BROCHURE});
+    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .body(body.to_string());
+    let status = send::handle(&ports, req.into_request()).await.status();
+    assert_eq!(status, 200, "the broadcast is accepted");
+    local::workers::run_until_idle(&ports, 5).await.expect("deliver");
+    let end_to_end = start.elapsed().as_secs_f64();
+    let delivered = memory.inbox.item_count();
+    assert_eq!(delivered, reached, "every recipient got exactly one item");
+
+    let row = json!({
+        "recipients": reached,
+        "chunks": chunks,
+        "planning_recipients_per_s": reached as f64 / planning,
+        "end_to_end_recipients_per_s": delivered as f64 / end_to_end,
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    println!(
+        "{:<12} {:>12} {:>18.0} {:>18.0} {:>14.0}",
+        n,
+        reached,
+        row["planning_recipients_per_s"].as_f64().unwrap_or_default(),
+        row["end_to_end_recipients_per_s"].as_f64().unwrap_or_default(),
+        row["peak_rss_mib"].as_f64().unwrap_or_default()
+    );
+    row
+}
+
+pub async fn run() -> Value {
+    println!("\nfanout-memory: GT broadcast through send, fan-out and delivery (memory adapters)");
+    println!(
+        "{:<12} {:>12} {:>18} {:>18} {:>14}",
+        "directory", "reached", "planning rcpt/s", "end-to-end rcpt/s", "peak RSS MiB"
+    );
+    let mut rows = Vec::new();
+    for n in [1_000, 100_000, 1_000_000] {
+        rows.push(one(n).await);
+    }
+    Value::Array(rows)
+}

@@ -1,0 +1,58 @@
+//! `cargo run --release -p bench -- <scenario>|all`: prints a table and writes the same figures
+//! to `bench/results.json`. Scenarios: `fanout-memory` (1,000 / 100,000 / 1,000,000 recipients
+//! through fan-out and delivery on the memory adapters) and `handlers` (in-process latency of
+//! each HTTP handler, lambda_http conversion included). Benchmarks print figures; no test
+//! asserts on time.
+
+mod fanout_memory;
+mod handlers;
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+/// Peak resident set size of this process so far, in MiB (Linux `VmHWM`).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Percentile of sorted nanosecond samples, in microseconds.
+pub fn percentile_us(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx] as f64 / 1000.0
+}
+
+fn main() {
+    let scenario = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let known = ["fanout-memory", "handlers", "all"];
+    if !known.contains(&scenario.as_str()) {
+        eprintln!("usage: bench <{}>", known.join("|"));
+        std::process::exit(2);
+    }
+    let started = Instant::now();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut results = serde_json::Map::new();
+    results.insert(
+        "machine".into(),
+        json!(format!("{} cores", std::thread::available_parallelism().map_or(0, |n| n.get()))),
+    );
+    if scenario == "handlers" || scenario == "all" {
+        results.insert("handlers".into(), rt.block_on(handlers::run()));
+    }
+    if scenario == "fanout-memory" || scenario == "all" {
+        results.insert("fanout_memory".into(), rt.block_on(fanout_memory::run()));
+    }
+    results.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results.json");
+    let text = serde_json::to_string_pretty(&Value::Object(results)).expect("json");
+    std::fs::write(&path, text + "\n").expect("write bench/results.json");
+    println!("\nfigures written to {}", path.display());
+}
