@@ -73,6 +73,7 @@ async fn one(n: usize) -> Value {
     let (snapshot, team_ids) = directory(n);
     let memory = MemoryPorts::system();
     memory.directory_load(&snapshot).await;
+    drop(snapshot);
     let ports = memory.ports.clone();
 
     // Planning: resolve, dedupe, drop the unsubscribed, cut into chunks.

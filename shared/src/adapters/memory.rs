@@ -2,7 +2,7 @@
 //! They keep the same contracts as the DynamoDB/SQS adapters (the conformance suite runs against
 //! both): conditional writes conflict, pages continue with opaque tokens, queues redeliver.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Opaque cursors of the memory adapters: the key of the last item returned.
+fn encode_cursor(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("m:{key}"))
+}
+
+fn decode_cursor(token: &str) -> StoreResult<String> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("m:").map(str::to_string))
+        .ok_or_else(|| StoreError::InvalidData("nextToken is not a token this service issued".into()))
+}
+
 /// Pages a list sorted ascending by `key`. The token is the (encoded) key of the last item
 /// returned, so a page continues correctly even when that item has since gone (dismissed,
 /// expired); a token we did not issue is refused, as the DynamoDB adapter refuses it.
@@ -28,26 +44,17 @@ fn page_by_key<T: Clone>(
     key: impl Fn(&T) -> String,
     page: &PageRequest,
 ) -> StoreResult<Page<T>> {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let start = match &page.after {
         None => 0,
         Some(token) => {
-            let after = URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.strip_prefix("m:").map(str::to_string))
-                .ok_or_else(|| {
-                    StoreError::InvalidData("nextToken is not a token this service issued".into())
-                })?;
+            let after = decode_cursor(token)?;
             items.partition_point(|i| key(i) <= after)
         }
     };
     let limit = page.limit.max(1);
     let slice: Vec<T> = items[start..].iter().take(limit).cloned().collect();
     let next = if start + slice.len() < items.len() {
-        slice.last().map(|last| URL_SAFE_NO_PAD.encode(format!("m:{}", key(last))))
+        slice.last().map(|last| encode_cursor(&key(last)))
     } else {
         None
     };
@@ -314,9 +321,23 @@ impl NotificationStore for MemoryNotificationStore {
 // ---------------------------------------------------------------------------------------------
 // Inbox
 
+/// One user's center, kept sorted by display key: a read walks it from its cursor instead of
+/// sorting everything. A plain sorted vector: centers are small, and a map per user would
+/// allocate whole nodes for users with a single item (a million recipients, a million maps).
+#[derive(Default)]
+struct UserInbox {
+    sorted: Vec<(String, InboxItem)>,
+}
+
+impl UserInbox {
+    fn position(&self, id: NotificationId) -> Option<usize> {
+        self.sorted.iter().position(|(_, i)| i.notification_id == id)
+    }
+}
+
 #[derive(Default)]
 pub struct MemoryInboxStore {
-    items: Mutex<HashMap<UserId, BTreeMap<NotificationId, InboxItem>>>,
+    items: Mutex<HashMap<UserId, UserInbox>>,
 }
 
 impl MemoryInboxStore {
@@ -326,12 +347,12 @@ impl MemoryInboxStore {
 
     /// How many items are stored, visible or not.
     pub fn item_count(&self) -> usize {
-        lock(&self.items).values().map(BTreeMap::len).sum()
+        lock(&self.items).values().map(|u| u.sorted.len()).sum()
     }
 
     /// Every stored item of every user, visible or not (tests and benchmarks count with it).
     pub fn all_items(&self) -> Vec<InboxItem> {
-        lock(&self.items).values().flat_map(|m| m.values().cloned()).collect()
+        lock(&self.items).values().flat_map(|u| u.sorted.iter().map(|(_, i)| i.clone())).collect()
     }
 }
 
@@ -340,13 +361,20 @@ impl InboxStore for MemoryInboxStore {
     async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()> {
         let mut all = lock(&self.items);
         for item in items {
-            all.entry(item.user_id).or_default().insert(item.notification_id, item.clone());
+            let user = all.entry(item.user_id).or_default();
+            if let Some(at) = user.position(item.notification_id) {
+                user.sorted.remove(at);
+            }
+            let key = item.order_key();
+            let at = user.sorted.partition_point(|(k, _)| *k < key);
+            user.sorted.insert(at, (key, item.clone()));
         }
         Ok(())
     }
 
     async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>> {
-        Ok(lock(&self.items).get(&user).and_then(|m| m.get(&notification)).cloned())
+        let all = lock(&self.items);
+        Ok(all.get(&user).and_then(|u| u.position(notification).map(|at| u.sorted[at].1.clone())))
     }
 
     async fn list(
@@ -356,17 +384,38 @@ impl InboxStore for MemoryInboxStore {
         now: DateTime<Utc>,
         page: &PageRequest,
     ) -> StoreResult<Page<InboxItem>> {
-        let mut items: Vec<InboxItem> = lock(&self.items)
-            .get(&user)
-            .map(|m| m.values().filter(|i| i.is_visible(now)).cloned().collect())
-            .unwrap_or_default();
+        let all = lock(&self.items);
+        let Some(inbox) = all.get(&user) else { return Ok(Page::empty()) };
         match query {
             InboxQuery::Ordered => {
-                items.sort_by_key(InboxItem::order_key);
-                page_by_key(items, InboxItem::order_key, page)
+                let after = page.after.as_deref().map(decode_cursor).transpose()?;
+                let start = after.map_or(0, |a| inbox.sorted.partition_point(|(k, _)| *k <= a));
+                let limit = page.limit.max(1);
+                let mut items = Vec::with_capacity(limit);
+                let mut last_key = None;
+                let mut more = false;
+                for (key, item) in &inbox.sorted[start..] {
+                    if !item.is_visible(now) {
+                        continue;
+                    }
+                    if items.len() == limit {
+                        more = true;
+                        break;
+                    }
+                    items.push(item.clone());
+                    last_key = Some(key);
+                }
+                let next = if more { last_key.map(|k| encode_cursor(k)) } else { None };
+                Ok(Page { items, next })
             }
             InboxQuery::Since(since) => {
-                items.retain(|i| i.created_at > *since);
+                let mut items: Vec<InboxItem> = inbox
+                    .sorted
+                    .iter()
+                    .map(|(_, i)| i)
+                    .filter(|i| i.is_visible(now) && i.created_at > *since)
+                    .cloned()
+                    .collect();
                 let key = |i: &InboxItem| {
                     format!("{:020}#{}", i64::MAX - i.created_at.timestamp_millis(), i.notification_id)
                 };
@@ -383,7 +432,8 @@ impl InboxStore for MemoryInboxStore {
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let mut all = lock(&self.items);
-        match all.get_mut(&user).and_then(|m| m.get_mut(&notification)) {
+        let found = all.get_mut(&user).and_then(|u| u.position(notification).map(|at| &mut u.sorted[at].1));
+        match found {
             Some(item) => {
                 item.dismissed_at.get_or_insert(at);
                 Ok(true)
