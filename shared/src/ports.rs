@@ -58,20 +58,25 @@ pub trait NotificationStore: Send + Sync {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Records fan-out progress of a claimed notification and extends its lease.
+    /// Records fan-out progress and extends the lease, if the caller still holds the lease
+    /// `held` (the fencing token of its claim): a run that stalled past its lease and was taken
+    /// over gets `Conflict` and stops.
     async fn save_progress(
         &self,
         id: NotificationId,
         progress: &FanoutProgress,
+        held: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Fan-out finished: all `chunks` are enqueued for `recipients` people. Moves to Delivering
     /// (or straight to Delivered when every chunk already reported, or there were none).
+    /// Only the holder of the lease `held` may finish.
     async fn finish_fanout(
         &self,
         id: NotificationId,
         chunks: u32,
         recipients: u64,
+        held: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Status>;
     /// Records that chunk `chunk` delivered `delivered` items, exactly once per chunk; moves the

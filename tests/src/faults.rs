@@ -156,18 +156,20 @@ impl NotificationStore for FaultyNotifications {
         &self,
         id: NotificationId,
         p: &FanoutProgress,
+        held: DateTime<Utc>,
         lease: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.1.run("save_progress", self.0.save_progress(id, p, lease)).await
+        self.1.run("save_progress", self.0.save_progress(id, p, held, lease)).await
     }
     async fn finish_fanout(
         &self,
         id: NotificationId,
         c: u32,
         r: u64,
+        held: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Status> {
-        self.1.run("finish_fanout", self.0.finish_fanout(id, c, r, now)).await
+        self.1.run("finish_fanout", self.0.finish_fanout(id, c, r, held, now)).await
     }
     async fn record_chunk(
         &self,

@@ -143,6 +143,23 @@ async fn due_and_claim_exactly_once(p: Ports) {
             .await;
     assert_eq!(wins.into_iter().map(Result::unwrap).filter(|w| *w).count(), 1);
     assert_eq!(p.notifications.get(on_time.id).await.unwrap().unwrap().lease_until, Some(new_lease));
+    // The crashed run wakes up: its lease is no longer the token, so it can neither save
+    // progress nor finish; the run that took over can.
+    let progress = FanoutProgress { chunks_enqueued: 1, recipients_enqueued: 1 };
+    let later = new_lease + Duration::minutes(1);
+    assert!(matches!(
+        p.notifications.save_progress(on_time.id, &progress, lease, later).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        p.notifications.finish_fanout(on_time.id, 1, 1, lease, expired).await,
+        Err(StoreError::Conflict(_))
+    ));
+    p.notifications.save_progress(on_time.id, &progress, new_lease, later).await.unwrap();
+    assert_eq!(
+        p.notifications.finish_fanout(on_time.id, 0, 0, later, expired).await.unwrap(),
+        Status::Delivered
+    );
 }
 
 async fn chunks_are_recorded_exactly_once(p: Ports) {
@@ -152,11 +169,19 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
     // Progress can only be saved by the claimant.
     let lease = now + Duration::minutes(3);
     let early = FanoutProgress { chunks_enqueued: 1, recipients_enqueued: 3 };
-    assert!(matches!(p.notifications.save_progress(n.id, &early, lease).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        p.notifications.save_progress(n.id, &early, lease, lease).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert!(p.notifications.claim(n.id, now, lease).await.unwrap());
     let progress = FanoutProgress { chunks_enqueued: 2, recipients_enqueued: 700 };
     let extended = lease + Duration::minutes(1);
-    p.notifications.save_progress(n.id, &progress, extended).await.unwrap();
+    p.notifications.save_progress(n.id, &progress, lease, extended).await.unwrap();
+    // The old lease is no longer the token: a write with it is refused.
+    assert!(matches!(
+        p.notifications.save_progress(n.id, &progress, lease, extended).await,
+        Err(StoreError::Conflict(_))
+    ));
     let stored = p.notifications.get(n.id).await.unwrap().unwrap();
     assert_eq!((stored.fanout, stored.lease_until), (progress, Some(extended)));
     let after_first_lease = lease + Duration::seconds(1);
@@ -164,8 +189,15 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
 
     // A chunk may report before fan-out finishes.
     assert_eq!(p.notifications.record_chunk(n.id, 0, 500, now).await.unwrap(), ChunkRecord::Recorded);
-    assert_eq!(p.notifications.finish_fanout(n.id, 2, 700, now).await.unwrap(), Status::Delivering);
-    assert!(matches!(p.notifications.finish_fanout(n.id, 2, 700, now).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        p.notifications.finish_fanout(n.id, 2, 700, lease, now).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(p.notifications.finish_fanout(n.id, 2, 700, extended, now).await.unwrap(), Status::Delivering);
+    assert!(matches!(
+        p.notifications.finish_fanout(n.id, 2, 700, extended, now).await,
+        Err(StoreError::Conflict(_))
+    ));
     // Eight concurrent deliveries of the same chunk count once.
     let results =
         futures::future::join_all((0..8).map(|_| p.notifications.record_chunk(n.id, 1, 200, now))).await;
@@ -194,7 +226,8 @@ async fn fanout_with_no_chunks_or_all_chunks_done_completes(p: Ports) {
     let empty = notification(Uuid::new_v4(), 1, 3, BroadcastType::GT, now);
     p.notifications.insert(&empty).await.unwrap();
     assert!(p.notifications.claim(empty.id, now, now + Duration::minutes(3)).await.unwrap());
-    assert_eq!(p.notifications.finish_fanout(empty.id, 0, 0, now).await.unwrap(), Status::Delivered);
+    let lease = now + Duration::minutes(3);
+    assert_eq!(p.notifications.finish_fanout(empty.id, 0, 0, lease, now).await.unwrap(), Status::Delivered);
 
     let failed = notification(Uuid::new_v4(), 2, 3, BroadcastType::GT, now);
     p.notifications.insert(&failed).await.unwrap();

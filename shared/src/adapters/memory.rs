@@ -181,11 +181,12 @@ impl NotificationStore for MemoryNotificationStore {
         &self,
         id: NotificationId,
         progress: &FanoutProgress,
+        held: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut s = lock(&self.state);
         match s.by_id.get_mut(&id) {
-            Some(n) if n.status == Status::FanningOut => {
+            Some(n) if n.status == Status::FanningOut && n.lease_until == Some(held) => {
                 n.fanout = progress.clone();
                 n.lease_until = Some(lease_until);
                 Ok(())
@@ -199,11 +200,12 @@ impl NotificationStore for MemoryNotificationStore {
         id: NotificationId,
         chunks: u32,
         recipients: u64,
+        held: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Status> {
         let mut s = lock(&self.state);
         match s.by_id.get_mut(&id) {
-            Some(n) if n.status == Status::FanningOut => {
+            Some(n) if n.status == Status::FanningOut && n.lease_until == Some(held) => {
                 n.status = Status::Delivering;
                 n.lease_until = None;
                 n.chunks_total = Some(chunks);

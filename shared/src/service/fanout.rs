@@ -2,7 +2,7 @@
 //! run is taken over), resolve its audience, cut it into chunks and put them on the delivery
 //! queue, saving progress after every batch so that a resumed run skips what was sent.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use super::audience::{self, ResolveError};
 use super::{callback, deliver};
@@ -53,10 +53,11 @@ pub async fn fan_out_if_claimed(ports: &Ports, id: NotificationId) -> Result<boo
 
 pub async fn claim_and_fan_out(ports: &Ports, id: NotificationId, sink: Sink) -> Result<bool, StoreError> {
     let now = ports.clock.now();
-    if !ports.notifications.claim(id, now, now + Duration::seconds(LEASE_SECONDS)).await? {
+    let lease = now + Duration::seconds(LEASE_SECONDS);
+    if !ports.notifications.claim(id, now, lease).await? {
         return Ok(false);
     }
-    match fan_out(ports, id, sink).await {
+    match fan_out(ports, id, sink, lease).await {
         Ok(()) => Ok(true),
         // Progress or finish refused: this run stalled past its lease and another took over
         // (it resumes from the saved progress). Not an error: stop here.
@@ -68,7 +69,14 @@ pub async fn claim_and_fan_out(ports: &Ports, id: NotificationId, sink: Sink) ->
     }
 }
 
-async fn fan_out(ports: &Ports, id: NotificationId, sink: Sink) -> Result<(), StoreError> {
+/// `held` is the lease of this run's claim: every write of the run requires it (a fencing
+/// token), so a run that stalled past its lease cannot interfere with the one that took over.
+async fn fan_out(
+    ports: &Ports,
+    id: NotificationId,
+    sink: Sink,
+    mut held: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let Some(n) = ports.notifications.get(id).await? else { return Ok(()) };
     let people = match audience::recipients(ports.directory.as_ref(), &n.audience, n.brochure_id).await {
         Ok(p) => p,
@@ -115,12 +123,14 @@ async fn fan_out(ports: &Ports, id: NotificationId, sink: Sink) -> Result<(), St
         progress.chunks_enqueued = end as u32;
         progress.recipients_enqueued += chunks[next..end].iter().map(|c| c.len() as u64).sum::<u64>();
         let now = ports.clock.now();
-        ports.notifications.save_progress(id, &progress, now + Duration::seconds(LEASE_SECONDS)).await?;
+        let extended = now + Duration::seconds(LEASE_SECONDS);
+        ports.notifications.save_progress(id, &progress, held, extended).await?;
+        held = extended;
         next = end;
     }
     let status = ports
         .notifications
-        .finish_fanout(id, chunks.len() as u32, people.len() as u64, ports.clock.now())
+        .finish_fanout(id, chunks.len() as u32, people.len() as u64, held, ports.clock.now())
         .await?;
     tracing::info!(notification = %id, recipients = people.len(), chunks = chunks.len(), ?status, "fan-out finished");
     if status == Status::Delivered && n.callback.is_some() {

@@ -99,22 +99,29 @@ impl DynamoNotificationStore {
     }
 
     /// A conditional status update: `Ok(false)` when the condition did not hold.
-    async fn update_if_status(
+    /// A conditional status update; with `held`, the caller must also hold that lease.
+    async fn update_if(
         &self,
         id: NotificationId,
         expected: Status,
+        held: Option<DateTime<Utc>>,
         set: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> StoreResult<bool> {
+        let condition =
+            if held.is_some() { "#st = :expected AND leaseUntil = :held" } else { "#st = :expected" };
         let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(Self::pk(id), META)))
             .update_expression(set)
-            .condition_expression("#st = :expected")
+            .condition_expression(condition)
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":expected", to_attr(&expected)?);
+        if let Some(held) = held {
+            req = req.expression_attribute_values(":held", to_attr(&held)?);
+        }
         for (name, value) in values {
             req = req.expression_attribute_values(name, value);
         }
@@ -270,12 +277,14 @@ impl NotificationStore for DynamoNotificationStore {
         &self,
         id: NotificationId,
         progress: &FanoutProgress,
+        held: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<()> {
         let saved = self
-            .update_if_status(
+            .update_if(
                 id,
                 Status::FanningOut,
+                Some(held),
                 "SET fanout = :p, leaseUntil = :lease, dueMs = :leaseMs",
                 vec![
                     (":p", to_attr(progress)?),
@@ -296,12 +305,14 @@ impl NotificationStore for DynamoNotificationStore {
         id: NotificationId,
         chunks: u32,
         recipients: u64,
+        held: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Status> {
         let moved = self
-            .update_if_status(
+            .update_if(
                 id,
                 Status::FanningOut,
+                Some(held),
                 "SET #st = :delivering, chunksTotal = :c, recipients = :r, modifiedAt = :now REMOVE pendingShard, dueMs, leaseUntil",
                 vec![
                     (":delivering", to_attr(&Status::Delivering)?),
