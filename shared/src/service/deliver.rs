@@ -60,8 +60,11 @@ pub fn parse_chunk(body: &str) -> Result<DeliveryChunk, DeliverError> {
 
 /// Delivers a chunk and, when that finished the notification, sends its callback.
 pub async fn deliver(ports: &Ports, chunk: &DeliveryChunk) -> Result<Delivered, DeliverError> {
-    let outcome = deliver_chunk_only(ports, chunk).await?;
-    if let Some(n) = ports.notifications.get(chunk.notification_id).await?
+    let (outcome, has_callback) = deliver_chunk(ports, chunk).await?;
+    // Only notifications with a callback need another look; a redelivered chunk was not read,
+    // and may still owe the callback a crash interrupted.
+    if has_callback != Some(false)
+        && let Some(n) = ports.notifications.get(chunk.notification_id).await?
         && n.callback.is_some()
     {
         callback::send_if_due(ports, &n).await;
@@ -71,23 +74,33 @@ pub async fn deliver(ports: &Ports, chunk: &DeliveryChunk) -> Result<Delivered, 
 
 /// Writes a chunk's inbox items and records the chunk, exactly once.
 pub async fn deliver_chunk_only(ports: &Ports, chunk: &DeliveryChunk) -> Result<Delivered, DeliverError> {
+    deliver_chunk(ports, chunk).await.map(|(outcome, _)| outcome)
+}
+
+/// The delivery, and whether the notification has a callback (`None` when it was not read).
+async fn deliver_chunk(
+    ports: &Ports,
+    chunk: &DeliveryChunk,
+) -> Result<(Delivered, Option<bool>), DeliverError> {
     let id = chunk.notification_id;
     if ports.notifications.chunk_recorded(id, chunk.chunk).await? {
-        return Ok(Delivered::AlreadyDone);
+        return Ok((Delivered::AlreadyDone, None));
     }
     let n = ports
         .notifications
         .get(id)
         .await?
         .ok_or_else(|| DeliverError::Permanent(format!("notification {id} does not exist")))?;
+    let has_callback = Some(n.callback.is_some());
     if n.status == Status::Failed {
-        return Ok(Delivered::Skipped);
+        return Ok((Delivered::Skipped, has_callback));
     }
     let items: Vec<InboxItem> = chunk.recipients.iter().map(|u| inbox_item(&n, *u)).collect();
     ports.inbox.put_all(&items).await?;
     let count = items.len() as u64;
-    match ports.notifications.record_chunk(id, chunk.chunk, count, ports.clock.now()).await? {
-        ChunkRecord::Recorded => Ok(Delivered::Written(count)),
-        ChunkRecord::AlreadyRecorded => Ok(Delivered::AlreadyDone),
-    }
+    let outcome = match ports.notifications.record_chunk(id, chunk.chunk, count, ports.clock.now()).await? {
+        ChunkRecord::Recorded => Delivered::Written(count),
+        ChunkRecord::AlreadyRecorded => Delivered::AlreadyDone,
+    };
+    Ok((outcome, has_callback))
 }
