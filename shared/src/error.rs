@@ -23,7 +23,6 @@ pub enum ErrorKind {
     PayloadTooLarge,
     TooManyRequests,
     FeatureDisabled,
-    NotImplemented,
     /// Storage or queue temporarily unavailable (throttling, timeouts): the caller may retry.
     Unavailable,
     Internal,
@@ -43,7 +42,6 @@ impl ErrorKind {
             ErrorKind::Conflict => 409,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::TooManyRequests => 429,
-            ErrorKind::NotImplemented => 501,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
         }
@@ -66,7 +64,6 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "WSPayloadTooLargeException",
             ErrorKind::TooManyRequests => "WSTooManyRequestsException",
             ErrorKind::FeatureDisabled => "WSFeatureDisabledException",
-            ErrorKind::NotImplemented => "WSNotImplementedException",
             ErrorKind::Unavailable => "WSServiceUnavailableException",
             ErrorKind::Internal => "WSInternalException",
         }

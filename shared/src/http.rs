@@ -69,11 +69,6 @@ pub fn error(err: &ApiError) -> Response<Body> {
     with_retry_after(json(err.status(), &err.envelope()), err)
 }
 
-/// The answer of a route whose function is not built yet.
-pub fn not_implemented(route: &str) -> Response<Body> {
-    error(&ApiError::new(ErrorKind::NotImplemented, format!("{route} is not implemented yet")))
-}
-
 /// Response body as text (for tests and the local runner).
 pub fn body_text(resp: &Response<Body>) -> String {
     match resp.body() {

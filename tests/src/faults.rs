@@ -26,7 +26,7 @@ enum Decision {
 /// When calls fail.
 pub struct Faults {
     rng: Mutex<StdRng>,
-    rate: Mutex<f64>,
+    rate: f64,
     calls: AtomicU64,
     crash_at: Mutex<Option<u64>>,
     crashed: AtomicBool,
@@ -37,7 +37,7 @@ impl Faults {
     pub fn random(seed: u64, rate: f64) -> Arc<Faults> {
         Arc::new(Faults {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
-            rate: Mutex::new(rate),
+            rate,
             calls: AtomicU64::new(0),
             crash_at: Mutex::new(None),
             crashed: AtomicBool::new(false),
@@ -45,13 +45,9 @@ impl Faults {
         })
     }
 
-    /// No faults until `crash_at(k)` or `set_rate`.
+    /// No faults until `crash_at(k)`.
     pub fn none() -> Arc<Faults> {
         Self::random(0, 0.0)
-    }
-
-    pub fn set_rate(&self, rate: f64) {
-        *self.rate.lock().unwrap() = rate;
     }
 
     /// The process dies at the k-th call from now: that call and every one after it fail.
@@ -86,7 +82,7 @@ impl Faults {
             self.crashed.store(true, Ordering::SeqCst);
             return Decision::FailBefore(StoreError::Transient(format!("process crashed before {op}")));
         }
-        let rate = *self.rate.lock().unwrap();
+        let rate = self.rate;
         let mut rng = self.rng.lock().unwrap();
         if rate > 0.0 && rng.random_bool(rate) {
             self.injected.fetch_add(1, Ordering::SeqCst);

@@ -3,12 +3,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::config::http::HttpResponse;
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 
 use super::Backoff;
-use super::dynamodb::is_transient_code;
+use super::dynamodb::classify;
 use crate::error::{StoreError, StoreResult};
 use crate::ports::{Queue, ReceivedMessage};
 
@@ -20,41 +18,11 @@ pub struct SqsQueue {
     client: Client,
     url: String,
     backoff: Backoff,
-    /// Long-poll wait for `receive` (the local runner's worker loop); 0 in tests.
-    wait_seconds: i32,
 }
 
 impl SqsQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        SqsQueue { client, url: url.into(), backoff: Backoff::default(), wait_seconds: 0 }
-    }
-
-    pub fn with_long_polling(mut self, seconds: i32) -> Self {
-        self.wait_seconds = seconds.clamp(0, 20);
-        self
-    }
-
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-}
-
-fn classify<E>(e: SdkError<E, HttpResponse>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let text = DisplayErrorContext(&e).to_string();
-    match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Transient(text)
-        }
-        SdkError::ServiceError(se)
-            if is_transient_code(se.err().code().unwrap_or_default())
-                || se.raw().status().is_server_error() =>
-        {
-            StoreError::Transient(text)
-        }
-        _ => StoreError::Other(text),
+        SqsQueue { client, url: url.into(), backoff: Backoff::default() }
     }
 }
 
@@ -134,7 +102,6 @@ impl Queue for SqsQueue {
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(max.clamp(1, 10) as i32)
-            .wait_time_seconds(self.wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await

@@ -95,10 +95,8 @@ impl DynamoDirectory {
             .send()
             .await
             .map_err(classify);
-        match result {
-            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        // A failed condition (the item is gone) is nothing to do.
+        applied(result).map(|_| ())
     }
 }
 

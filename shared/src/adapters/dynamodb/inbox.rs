@@ -130,10 +130,6 @@ impl InboxStore for DynamoInboxStore {
             .send()
             .await
             .map_err(classify);
-        match result {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        applied(result)
     }
 }

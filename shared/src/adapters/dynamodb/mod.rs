@@ -25,7 +25,8 @@ use crate::error::{StoreError, StoreResult};
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// Maps an SDK failure to the store's error kinds: conditional-check failures are conflicts,
-/// throttling / 5xx / timeouts are transient, the rest are plain failures.
+/// throttling / 5xx / timeouts are transient, the rest are plain failures. Serves the SQS adapter
+/// too (both SDKs share smithy's error and response types).
 pub(crate) fn classify<E>(e: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -49,7 +50,17 @@ where
     }
 }
 
-pub(crate) fn is_transient_code(code: &str) -> bool {
+/// The outcome of a conditional write: `true` if it was applied, `false` if its condition did
+/// not hold (an answer, not a failure); other errors pass through.
+pub(crate) fn applied<T>(result: StoreResult<T>) -> StoreResult<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_transient_code(code: &str) -> bool {
     code.contains("Throttl")
         || code.contains("ThroughputExceeded")
         || code.contains("RequestLimitExceeded")

@@ -125,11 +125,7 @@ impl DynamoNotificationStore {
         for (name, value) in values {
             req = req.expression_attribute_values(name, value);
         }
-        match req.send().await.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        applied(req.send().await.map_err(classify))
     }
 }
 
@@ -266,11 +262,7 @@ impl NotificationStore for DynamoNotificationStore {
             .send()
             .await
             .map_err(classify);
-        match result {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        applied(result)
     }
 
     async fn save_progress(
@@ -408,10 +400,8 @@ impl NotificationStore for DynamoNotificationStore {
             .send()
             .await
             .map_err(classify);
-        match result {
-            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        // A failed condition (the item is gone) is nothing to do.
+        applied(result).map(|_| ())
     }
 
     async fn consume_quota(
@@ -440,11 +430,7 @@ impl NotificationStore for DynamoNotificationStore {
             .send()
             .await
             .map_err(classify);
-        match result {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        applied(result)
     }
 
     async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()> {
@@ -459,10 +445,8 @@ impl NotificationStore for DynamoNotificationStore {
             .send()
             .await
             .map_err(classify);
-        match outcome {
-            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        // A failed condition (the item is gone) is nothing to do.
+        applied(outcome).map(|_| ())
     }
 
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
