@@ -74,7 +74,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = args();
     let (ports, max_receives) = if args.backend == "memory" {
-        let memory = MemoryPorts::system();
+        let mut memory = MemoryPorts::system();
+        // Links in emails point at this runner.
+        if let Some(channels) = memory.ports.channels.as_mut() {
+            channels.public_api_url = format!("http://127.0.0.1:{}", args.port);
+        }
         if args.demo {
             let summary = memory.load_demo_directory().await?;
             tracing::info!("demo directory loaded: {summary}");
@@ -83,13 +87,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         let sdk = aws_sdk_config().await;
         let config = if args.provision {
-            let p = local::provision::provision(&sdk, &args.template, "local-").await?;
+            let parameters = local::provision::LOCAL_PARAMETERS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let p = local::provision::provision(&sdk, &args.template, "local-", &parameters).await?;
             tracing::info!(tables = ?p.tables, queues = ?p.queue_urls, "provisioned from {}", args.template.display());
             p.config()?
         } else {
             shared::Config::from_env()?
         };
-        let ports = aws_ports(&sdk, &config);
+        let mut ports = aws_ports(&sdk, &config);
+        // Email and push where configured (PUBLIC_API_URL, LINK_SIGNING_KEY, EMAIL_FROM, ...).
+        match shared::runtime::with_email(ports.clone(), &sdk, &config)
+            .and_then(|p| shared::runtime::with_push(p, &sdk, &config))
+        {
+            Ok(with_channels) => ports = with_channels,
+            Err(e) => tracing::warn!("email and push are off: {e}"),
+        }
         if args.demo {
             let demo = shared::directory::DirectorySnapshot::demo();
             ports.directory.load(&demo).await?;

@@ -1,6 +1,8 @@
-//! Creates the template's DynamoDB tables and SQS queues on an endpoint (moto, or an account
-//! for a quick experiment), reading `template.yaml` itself so the template and the code cannot
-//! drift. Resource names get a prefix, so parallel tests each have their own.
+//! Creates the template's DynamoDB tables, SQS queues, SES identity and configuration set on an
+//! endpoint (moto, or an account for a quick experiment), reading `template.yaml` itself so the
+//! template and the code cannot drift. Resource names get a prefix, so parallel tests each have
+//! their own. Generated secrets (`AWS::SecretsManager::Secret`) get a random value here, which
+//! their `{{resolve:secretsmanager:..}}` references in the environment resolve to.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,6 +29,11 @@ pub struct Provisioned {
     pub tables: BTreeMap<String, String>,
     pub queue_urls: BTreeMap<String, String>,
     pub queue_arns: BTreeMap<String, String>,
+    /// What `!Ref` of other resources gives (configuration-set names, secret ids).
+    pub refs: BTreeMap<String, String>,
+    /// Generated secret values by secret id.
+    secrets: BTreeMap<String, String>,
+    /// The functions' environment: `Globals` and every function's own variables.
     pub env: BTreeMap<String, String>,
 }
 
@@ -35,6 +42,10 @@ impl Provisioned {
         shared::Config::from_lookup(|k| self.env.get(k).cloned())
     }
 }
+
+/// Values of the template's parameters that have no default, for local runs against moto.
+pub const LOCAL_PARAMETERS: &[(&str, &str)] =
+    &[("PublicApiUrl", "http://127.0.0.1:3000"), ("EmailFromAddress", "notifications@demo.example")];
 
 /// The template, parsed with CloudFormation's short-form tags kept as tagged values.
 pub fn read_template(path: &Path) -> Result<Value, ProvisionError> {
@@ -73,6 +84,7 @@ pub fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(String, &'
 
 struct Resolver<'a> {
     template: &'a Value,
+    parameters: &'a BTreeMap<String, String>,
     done: &'a Provisioned,
 }
 
@@ -93,7 +105,48 @@ impl Resolver<'_> {
                 if let Some(q) = self.done.queue_urls.get(name) {
                     return Some(q.clone());
                 }
+                if let Some(r) = self.done.refs.get(name) {
+                    return Some(r.clone());
+                }
+                if let Some(p) = self.parameters.get(name) {
+                    return Some(p.clone());
+                }
                 self.template.get("Parameters")?.get(name)?.get("Default").and_then(str_of)
+            }
+            // `!Sub "text ${Name} text"` with names resolved as `!Ref`, then dynamic references
+            // to generated secrets.
+            "Sub" => {
+                let mut text = inner.as_str()?.to_string();
+                while let Some(start) = text.find("${") {
+                    let end = start + text[start..].find('}')?;
+                    let name = text[start + 2..end].to_string();
+                    let value =
+                        self.resolve(&Value::Tagged(Box::new(serde_yaml_ng::value::TaggedValue {
+                            tag: serde_yaml_ng::value::Tag::new("Ref"),
+                            value: Value::String(name),
+                        })))?;
+                    text.replace_range(start..=end, &value);
+                }
+                if let Some(id) = text
+                    .strip_prefix("{{resolve:secretsmanager:")
+                    .and_then(|r| r.strip_suffix(":SecretString}}"))
+                {
+                    return self.done.secrets.get(id).cloned();
+                }
+                Some(text)
+            }
+            // `!Select [i, !Split [sep, value]]`.
+            "Select" => {
+                let seq = inner.as_sequence()?;
+                let index: usize = str_of(seq.first()?)?.parse().ok()?;
+                let (split, args) = tag_of(seq.get(1)?)?;
+                if split != "Split" {
+                    return None;
+                }
+                let args = args.as_sequence()?;
+                let separator = args.first()?.as_str()?.to_string();
+                let value = self.resolve(args.get(1)?)?;
+                value.split(separator.as_str()).nth(index).map(str::to_string)
             }
             "GetAtt" => {
                 let target = inner.as_str().map(str::to_string).or_else(|| {
@@ -129,6 +182,15 @@ fn projection(v: Option<&Value>) -> Projection {
     Projection::builder().projection_type(ProjectionType::from(kind)).set_non_key_attributes(non_key).build()
 }
 
+/// A random byte, from the standard library's per-process random hasher keys (no extra crate
+/// for a provisioning helper).
+fn rand_byte() -> u8 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    h.finish() as u8
+}
+
 fn create_err(resource: &str, e: impl std::fmt::Display) -> ProvisionError {
     ProvisionError::Create { resource: resource.to_string(), message: e.to_string() }
 }
@@ -138,6 +200,7 @@ pub async fn provision(
     sdk: &aws_config::SdkConfig,
     template_path: &Path,
     prefix: &str,
+    parameters: &BTreeMap<String, String>,
 ) -> Result<Provisioned, ProvisionError> {
     let template = read_template(template_path)?;
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
@@ -252,7 +315,7 @@ pub async fn provision(
         let Some(redrive) = resource.get("Properties").and_then(|p| p.get("RedrivePolicy")) else {
             continue;
         };
-        let resolver = Resolver { template: &template, done: &done };
+        let resolver = Resolver { template: &template, parameters, done: &done };
         let target = redrive.get("deadLetterTargetArn").and_then(|v| resolver.resolve(v));
         let max = redrive.get("maxReceiveCount").and_then(|v| resolver.resolve(v));
         let (Some(target), Some(max)) = (target, max) else {
@@ -267,16 +330,64 @@ pub async fn provision(
             .map_err(|e| create_err(logical, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
     }
 
-    // The functions' environment, as the template's Globals declare it.
-    let vars = template
-        .get("Globals")
-        .and_then(|g| g.get("Function"))
-        .and_then(|f| f.get("Environment"))
-        .and_then(|e| e.get("Variables"))
-        .and_then(Value::as_mapping)
-        .cloned()
-        .unwrap_or_default();
-    let resolver = Resolver { template: &template, done: &done };
+    // Generated secrets: a random value each, as CloudFormation would generate.
+    for (logical, _) in resources_of_type(&template, "AWS::SecretsManager::Secret") {
+        let id = format!("{prefix}{logical}");
+        let value: String = (0..48).map(|_| char::from(b'a' + rand_byte() % 26)).collect();
+        done.secrets.insert(id.clone(), value);
+        done.refs.insert(logical, id);
+    }
+
+    // SES: the sending identity and the configuration set.
+    let ses = aws_sdk_sesv2::Client::new(sdk);
+    for (logical, resource) in resources_of_type(&template, "AWS::SES::ConfigurationSet") {
+        let _ = resource;
+        let name = format!("{prefix}{logical}");
+        ses.create_configuration_set()
+            .configuration_set_name(&name)
+            .send()
+            .await
+            .map_err(|e| create_err(&logical, aws_sdk_sesv2::error::DisplayErrorContext(e)))?;
+        done.refs.insert(logical, name);
+    }
+    for (logical, resource) in resources_of_type(&template, "AWS::SES::EmailIdentity") {
+        let resolver = Resolver { template: &template, parameters, done: &done };
+        let identity = resource
+            .get("Properties")
+            .and_then(|p| p.get("EmailIdentity"))
+            .and_then(|v| resolver.resolve(v))
+            .ok_or_else(|| {
+                create_err(&logical, "EmailIdentity does not resolve (a parameter without a value?)")
+            })?;
+        let exists = ses.get_email_identity().email_identity(&identity).send().await.is_ok();
+        if !exists {
+            ses.create_email_identity()
+                .email_identity(&identity)
+                .send()
+                .await
+                .map_err(|e| create_err(&logical, aws_sdk_sesv2::error::DisplayErrorContext(e)))?;
+        }
+        done.refs.insert(logical, identity);
+    }
+
+    // The functions' environment: the template's Globals and each function's own variables.
+    let variables = |f: &Value| {
+        f.get("Environment")
+            .and_then(|e| e.get("Variables"))
+            .and_then(Value::as_mapping)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut vars: Vec<(Value, Value)> = Vec::new();
+    if let Some(globals) = template.get("Globals").and_then(|g| g.get("Function")) {
+        vars.extend(variables(globals));
+    }
+    for (_, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        if let Some(props) = function.get("Properties") {
+            vars.extend(variables(props));
+        }
+    }
+    let resolver = Resolver { template: &template, parameters, done: &done };
     let env: BTreeMap<String, String> =
         vars.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), resolver.resolve(v)?))).collect();
     done.env = env;

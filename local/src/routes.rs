@@ -53,6 +53,11 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/users/{userId}/notifications", function: Function::Inbox },
     Route { method: "POST", path: "/users/{userId}/notifications/{id}/dismiss", function: Function::Inbox },
     Route { method: "DELETE", path: "/users/{userId}/notifications/{id}/dismiss", function: Function::Inbox },
+    Route { method: "GET", path: "/users/{userId}/devices", function: Function::Inbox },
+    Route { method: "POST", path: "/users/{userId}/devices", function: Function::Inbox },
+    Route { method: "DELETE", path: "/users/{userId}/devices/{deviceId}", function: Function::Inbox },
+    Route { method: "GET", path: "/unsubscribe", function: Function::Inbox },
+    Route { method: "POST", path: "/unsubscribe", function: Function::Inbox },
 ];
 
 #[derive(Debug, PartialEq, Eq)]

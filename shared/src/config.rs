@@ -30,6 +30,17 @@ pub struct Config {
     pub daily_recipient_cap: u64,
     /// Where callbacks may go besides public addresses (`OUTBOUND_ALLOW_CIDRS`).
     pub outbound: crate::adapters::outbound::OutboundPolicy,
+    /// Sender of emails (`EMAIL_FROM`, a verified SES identity); required where email is sent.
+    pub email_from: Option<String>,
+    /// SES configuration set emails are sent with (`SES_CONFIGURATION_SET`).
+    pub ses_configuration_set: Option<String>,
+    /// Base URL of the public API, for links in emails (`PUBLIC_API_URL`).
+    pub public_api_url: Option<String>,
+    /// Key of signed links (`LINK_SIGNING_KEY`, at least 32 characters).
+    pub link_signing_key: Option<String>,
+    /// SNS platform applications (`PUSH_APNS_APPLICATION_ARN`, `PUSH_APNS_SANDBOX_APPLICATION_ARN`,
+    /// `PUSH_GCM_APPLICATION_ARN`); a platform without one cannot register devices.
+    pub push_applications: Vec<(crate::model::Platform, String)>,
 }
 
 impl Config {
@@ -44,6 +55,31 @@ impl Config {
     pub const OUTBOUND_ALLOW_CIDRS: &'static str = "OUTBOUND_ALLOW_CIDRS";
     pub const DAILY_RECIPIENT_CAP: &'static str = "DAILY_RECIPIENT_CAP";
     pub const DEFAULT_DAILY_RECIPIENT_CAP: u64 = 5_000_000;
+    pub const EMAIL_FROM: &'static str = "EMAIL_FROM";
+    pub const SES_CONFIGURATION_SET: &'static str = "SES_CONFIGURATION_SET";
+    pub const PUBLIC_API_URL: &'static str = "PUBLIC_API_URL";
+    pub const LINK_SIGNING_KEY: &'static str = "LINK_SIGNING_KEY";
+    pub const MIN_LINK_KEY_CHARS: usize = 32;
+
+    /// The environment variable naming the SNS platform application of `platform`.
+    pub fn push_application_var(platform: crate::model::Platform) -> &'static str {
+        match platform {
+            crate::model::Platform::Apns => "PUSH_APNS_APPLICATION_ARN",
+            crate::model::Platform::ApnsSandbox => "PUSH_APNS_SANDBOX_APPLICATION_ARN",
+            crate::model::Platform::Gcm => "PUSH_GCM_APPLICATION_ARN",
+        }
+    }
+
+    /// Link settings, for the functions that put links in emails or follow them: both
+    /// `PUBLIC_API_URL` and `LINK_SIGNING_KEY` must be set.
+    pub fn channel_settings(&self) -> Result<crate::runtime::ChannelSettings, ConfigError> {
+        let url = self.public_api_url.clone().ok_or(ConfigError::Missing(Self::PUBLIC_API_URL))?;
+        let key = self.link_signing_key.clone().ok_or(ConfigError::Missing(Self::LINK_SIGNING_KEY))?;
+        Ok(crate::runtime::ChannelSettings {
+            public_api_url: url.trim_end_matches('/').to_string(),
+            links: crate::email::LinkSigner::new(key.into_bytes()),
+        })
+    }
 
     pub const DEFAULT_PENDING_SHARDS: u32 = 4;
     pub const DEFAULT_CHUNK_SIZE: usize = 500;
@@ -79,7 +115,35 @@ impl Config {
                 &lookup(Self::OUTBOUND_ALLOW_CIDRS).unwrap_or_default(),
             )
             .map_err(|reason| ConfigError::Invalid { var: Self::OUTBOUND_ALLOW_CIDRS, reason })?,
+            email_from: optional(&lookup, Self::EMAIL_FROM),
+            ses_configuration_set: optional(&lookup, Self::SES_CONFIGURATION_SET),
+            public_api_url: optional(&lookup, Self::PUBLIC_API_URL),
+            link_signing_key: optional(&lookup, Self::LINK_SIGNING_KEY),
+            push_applications: crate::model::Platform::ALL
+                .into_iter()
+                .filter_map(|p| optional(&lookup, Self::push_application_var(p)).map(|arn| (p, arn)))
+                .collect(),
         };
+        if let Some(url) = &config.public_api_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                var: Self::PUBLIC_API_URL,
+                reason: "must be an http(s) URL".into(),
+            });
+        }
+        if config.link_signing_key.as_ref().is_some_and(|k| k.len() < Self::MIN_LINK_KEY_CHARS) {
+            return Err(ConfigError::Invalid {
+                var: Self::LINK_SIGNING_KEY,
+                reason: format!("must be at least {} characters", Self::MIN_LINK_KEY_CHARS),
+            });
+        }
+        if let Some((p, arn)) = config.push_applications.iter().find(|(_, arn)| !arn.starts_with("arn:")) {
+            return Err(ConfigError::Invalid {
+                var: Self::push_application_var(*p),
+                reason: format!("{arn:?} is not an ARN"),
+            });
+        }
         if !(1..=64).contains(&config.pending_shards) {
             return Err(ConfigError::Invalid { var: Self::PENDING_SHARDS, reason: "must be 1..=64".into() });
         }
@@ -88,6 +152,11 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// An optional variable: unset and blank are the same (CloudFormation passes empty parameters).
+fn optional(lookup: &impl Fn(&str) -> Option<String>, var: &str) -> Option<String> {
+    lookup(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 fn parse_or<T: FromStr>(
@@ -138,6 +207,38 @@ mod tests {
         let err = Config::from_lookup(env(&FULL[..4])).unwrap_err();
         assert_eq!(err, ConfigError::Missing("DELIVERY_QUEUE_URL"));
         assert!(err.to_string().contains("DELIVERY_QUEUE_URL"));
+    }
+
+    #[test]
+    fn channel_settings_need_url_and_a_long_key() {
+        let c = Config::from_lookup(env(FULL)).unwrap();
+        assert_eq!(c.channel_settings().unwrap_err(), ConfigError::Missing("PUBLIC_API_URL"));
+        assert!(c.push_applications.is_empty());
+        let mut pairs = FULL.to_vec();
+        pairs.extend([
+            ("PUBLIC_API_URL", "https://api.example/"),
+            ("LINK_SIGNING_KEY", "0123456789abcdef0123456789abcdef"),
+            ("PUSH_GCM_APPLICATION_ARN", "arn:aws:sns:eu-west-1:1:app/GCM/a"),
+            ("PUSH_APNS_APPLICATION_ARN", ""),
+        ]);
+        let c = Config::from_lookup(env(&pairs)).unwrap();
+        assert_eq!(c.channel_settings().unwrap().public_api_url, "https://api.example");
+        assert_eq!(
+            c.push_applications,
+            vec![(crate::model::Platform::Gcm, "arn:aws:sns:eu-west-1:1:app/GCM/a".into())]
+        );
+        let mut short = FULL.to_vec();
+        short.push(("LINK_SIGNING_KEY", "short"));
+        assert!(matches!(
+            Config::from_lookup(env(&short)),
+            Err(ConfigError::Invalid { var: "LINK_SIGNING_KEY", .. })
+        ));
+        let mut bad = FULL.to_vec();
+        bad.push(("PUSH_GCM_APPLICATION_ARN", "my-app"));
+        assert!(matches!(
+            Config::from_lookup(env(&bad)),
+            Err(ConfigError::Invalid { var: "PUSH_GCM_APPLICATION_ARN", .. })
+        ));
     }
 
     #[test]

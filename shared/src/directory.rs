@@ -37,6 +37,22 @@ pub struct CompanyRecord {
     pub name: String,
     pub api_key_sha256: String,
     pub desktop_push_enabled: bool,
+    #[serde(default)]
+    pub desktop_url: Option<String>,
+    #[serde(default)]
+    pub interact_url: Option<String>,
+}
+
+impl From<&CompanyRecord> for crate::model::Company {
+    fn from(c: &CompanyRecord) -> Self {
+        crate::model::Company {
+            id: c.id,
+            name: c.name.clone(),
+            desktop_push_enabled: c.desktop_push_enabled,
+            desktop_url: c.desktop_url.clone(),
+            interact_url: c.interact_url.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

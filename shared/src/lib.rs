@@ -7,6 +7,7 @@ pub mod config;
 pub mod credentials;
 pub mod dialects;
 pub mod directory;
+pub mod email;
 pub mod error;
 pub mod http;
 pub mod model;

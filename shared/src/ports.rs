@@ -85,11 +85,21 @@ pub trait NotificationStore: Send + Sync {
         &self,
         id: NotificationId,
         chunk: u32,
-        delivered: u64,
+        tally: &ChunkTally,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord>;
     /// Whether a chunk was already recorded (lets redelivery skip its writes entirely).
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
+    /// The sends (emails, pushes) a chunk already made, by idempotency key.
+    async fn sent_marks(&self, id: NotificationId, chunk: u32) -> StoreResult<SentMarks>;
+    /// Adds keys to a chunk's sent marks (a set: adding a key twice keeps one).
+    async fn add_sent_marks(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Gives up on a notification, keeping the reason for history.
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Adds `recipients` to a company's count for `day` (UTC, `YYYY-MM-DD`) if the total stays
@@ -150,6 +160,8 @@ pub trait Directory: Send + Sync {
     async fn credential(&self, digest: &str) -> StoreResult<Option<Credential>>;
     async fn company(&self, id: CompanyId) -> StoreResult<Option<Company>>;
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// Several users at once (batched by the adapter); unknown ids are left out.
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// All members of a company, paged.
     async fn company_members(&self, company: CompanyId, page: &PageRequest) -> StoreResult<Page<UserId>>;
@@ -173,6 +185,8 @@ pub trait Directory: Send + Sync {
     async fn asset_members(&self, id: u64, page: &PageRequest) -> StoreResult<Page<UserId>>;
     /// Every ALP preference recorded for an asset (few; read once per fan-out).
     async fn asset_unsubscribes(&self, id: u64) -> StoreResult<Vec<Unsubscribe>>;
+    /// Records ALP-EUN: the user wants no more emails about the asset (notifications unchanged).
+    async fn unsubscribe_emails(&self, asset: u64, user: UserId) -> StoreResult<()>;
     async fn department(&self, id: Uuid) -> StoreResult<Option<Department>>;
     async fn department_has_member(&self, department: Uuid, user: UserId) -> StoreResult<bool>;
     /// `updateEntityLastModified`: touches an asset's last-modified time.
@@ -181,6 +195,71 @@ pub trait Directory: Send + Sync {
     async fn touch_smart_library(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()>;
     /// Loads a whole directory (demo data, test fixtures, migrations).
     async fn load(&self, snapshot: &crate::directory::DirectorySnapshot) -> StoreResult<()>;
+}
+
+/// The devices people registered for push. A device belongs to one person at a time: registering
+/// a token another person had moves it.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    async fn devices(&self, user: UserId) -> StoreResult<Vec<Device>>;
+    /// The devices of many people at once (batched by the adapter); people without any are left out.
+    async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, Vec<Device>)>>;
+    /// Adds or replaces (same device id) a device, keeping the newest `max` of the person's
+    /// devices. Returns the devices this displaced: older ones beyond `max`, and the same device
+    /// under its previous owner.
+    async fn put_device(&self, user: UserId, device: &Device, max: usize) -> StoreResult<Vec<Device>>;
+    /// Removes a device; the removed one, or `None` if the person had no such device.
+    async fn remove_device(&self, user: UserId, device_id: &str) -> StoreResult<Option<Device>>;
+}
+
+/// One email, rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub to: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// Extra headers (List-Unsubscribe).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Why an email or a push was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Refused for good (a rejected address, a malformed payload): do not try again.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The push endpoint is disabled or deleted: the device should be forgotten.
+    #[error("endpoint gone: {0}")]
+    Gone(String),
+    /// Throttling, timeouts, a paused account: try again later.
+    #[error("{0}")]
+    Transient(String),
+}
+
+/// Sends email (Amazon SES v2).
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends one email; the provider's message id.
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError>;
+}
+
+/// Mobile push (Amazon SNS platform endpoints).
+#[async_trait]
+pub trait PushGateway: Send + Sync {
+    /// Whether a platform application is configured for `platform`.
+    fn supports(&self, platform: Platform) -> bool;
+    /// Creates (or finds, and enables) the platform endpoint of a token, owned by `user`.
+    async fn create_endpoint(
+        &self,
+        platform: Platform,
+        token: &str,
+        user: UserId,
+    ) -> Result<String, SendError>;
+    /// Deletes an endpoint; deleting one that is gone succeeds.
+    async fn delete_endpoint(&self, endpoint: &str) -> Result<(), SendError>;
+    /// Publishes an SNS message with per-platform JSON (`MessageStructure=json`).
+    async fn publish(&self, endpoint: &str, message: &str) -> Result<String, SendError>;
 }
 
 /// A message queue with at-least-once delivery.

@@ -5,11 +5,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Config;
-use crate::adapters::dynamodb::{DynamoDirectory, DynamoInboxStore, DynamoNotificationStore};
-use crate::adapters::memory::{MemoryDirectory, MemoryInboxStore, MemoryNotificationStore, MemoryQueue};
+use async_trait::async_trait;
+
+use crate::adapters::dynamodb::{
+    DynamoDeviceStore, DynamoDirectory, DynamoInboxStore, DynamoNotificationStore,
+};
+use crate::adapters::memory::{
+    MemoryDeviceStore, MemoryDirectory, MemoryInboxStore, MemoryMailer, MemoryNotificationStore, MemoryPush,
+    MemoryQueue,
+};
 use crate::adapters::outbound::OutboundPolicy;
+use crate::adapters::ses::SesMailer;
+use crate::adapters::sns::SnsPush;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::webhook::{CALLBACK_TIMEOUT, HttpWebhook};
+use crate::config::ConfigError;
+use crate::email::LinkSigner;
+use crate::model::{Platform, UserId};
 use crate::ports::*;
 
 /// Everything the services use from the outside world.
@@ -23,11 +35,56 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub webhook: Arc<dyn Webhook>,
+    pub devices: Arc<dyn DeviceStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub push: Arc<dyn PushGateway>,
+    /// Links in emails; `None` in functions that send no email and serve no link.
+    pub channels: Option<ChannelSettings>,
     /// Tries and backoff of callbacks.
     pub callback_retry: crate::adapters::Backoff,
     /// Recipients a company's group sends may reach per UTC day.
     pub daily_recipient_cap: u64,
     pub chunk_size: usize,
+}
+
+/// What email links need: where the public API is, and the key that signs them.
+#[derive(Debug, Clone)]
+pub struct ChannelSettings {
+    /// Base URL of this service's public API (links in emails point at its `/unsubscribe`).
+    pub public_api_url: String,
+    pub links: LinkSigner,
+}
+
+/// Devices kept per person: registering another displaces the oldest.
+pub const MAX_DEVICES_PER_USER: usize = 10;
+
+/// The mailer of functions that send no email.
+struct NoMailer;
+
+#[async_trait]
+impl Mailer for NoMailer {
+    async fn send(&self, _: &OutgoingEmail) -> Result<String, SendError> {
+        Err(SendError::Transient("email is not configured in this function".into()))
+    }
+}
+
+/// The push gateway of functions that neither register devices nor push.
+struct NoPush;
+
+#[async_trait]
+impl PushGateway for NoPush {
+    fn supports(&self, _: Platform) -> bool {
+        false
+    }
+    async fn create_endpoint(&self, _: Platform, _: &str, _: UserId) -> Result<String, SendError> {
+        Err(SendError::Transient("push is not configured in this function".into()))
+    }
+    async fn delete_endpoint(&self, _: &str) -> Result<(), SendError> {
+        Err(SendError::Transient("push is not configured in this function".into()))
+    }
+    async fn publish(&self, _: &str, _: &str) -> Result<String, SendError> {
+        Err(SendError::Transient("push is not configured in this function".into()))
+    }
 }
 
 /// Callback tries: five, waiting up to 0.2 s, 0.4 s, 0.8 s, 1.6 s (full jitter), within the
@@ -46,7 +103,13 @@ pub struct MemoryPorts {
     pub directory: Arc<MemoryDirectory>,
     pub fanout_queue: Arc<MemoryQueue>,
     pub delivery_queue: Arc<MemoryQueue>,
+    pub devices: Arc<MemoryDeviceStore>,
+    pub mailer: Arc<MemoryMailer>,
+    pub push: Arc<MemoryPush>,
 }
+
+/// The public URL the memory ports put in email links (the local runner replaces it with its own).
+pub const LOCAL_PUBLIC_API_URL: &str = "http://127.0.0.1:3000";
 
 /// Receives before a message moves to its DLQ; the template's redrive policies use the same.
 pub const MAX_RECEIVES: u32 = 5;
@@ -71,6 +134,11 @@ impl MemoryPorts {
         let delivery_dlq = Arc::new(MemoryQueue::new(visibility));
         let fanout_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, max_receives, fanout_dlq));
         let delivery_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, max_receives, delivery_dlq));
+        let devices = Arc::new(MemoryDeviceStore::new());
+        let mailer = Arc::new(MemoryMailer::new());
+        let push = Arc::new(MemoryPush::new(&Platform::ALL));
+        // A fresh key per process: links of the embedded runner are valid while it runs.
+        let key: [u8; 32] = rand::random();
         let ports = Ports {
             notifications: notifications.clone(),
             inbox: inbox.clone(),
@@ -81,11 +149,28 @@ impl MemoryPorts {
             ids,
             // The embedded runner is for development: callbacks to localhost are expected.
             webhook: Arc::new(HttpWebhook::new(CALLBACK_TIMEOUT, OutboundPolicy::loopback_allowed())),
+            devices: devices.clone(),
+            mailer: mailer.clone(),
+            push: push.clone(),
+            channels: Some(ChannelSettings {
+                public_api_url: LOCAL_PUBLIC_API_URL.to_string(),
+                links: LinkSigner::new(key.to_vec()),
+            }),
             callback_retry: CALLBACK_RETRY,
             daily_recipient_cap: Config::DEFAULT_DAILY_RECIPIENT_CAP,
             chunk_size: Config::DEFAULT_CHUNK_SIZE,
         };
-        MemoryPorts { ports, notifications, inbox, directory, fanout_queue, delivery_queue }
+        MemoryPorts {
+            ports,
+            notifications,
+            inbox,
+            directory,
+            fanout_queue,
+            delivery_queue,
+            devices,
+            mailer,
+            push,
+        }
     }
 
     /// Wall clock and random ids.
@@ -100,7 +185,9 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }
 
-/// The AWS set: DynamoDB tables and SQS queues named by `config`.
+/// The AWS set: DynamoDB tables and SQS queues named by `config`. Email and push are off: the
+/// functions that need them add them with [`with_email`] and [`with_push`], so that the others
+/// do not carry those SDKs.
 pub fn aws_ports(sdk: &aws_config::SdkConfig, config: &Config) -> Ports {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -111,7 +198,11 @@ pub fn aws_ports(sdk: &aws_config::SdkConfig, config: &Config) -> Ports {
             config.pending_shards,
         )),
         inbox: Arc::new(DynamoInboxStore::new(dynamo.clone(), &config.inbox_table)),
-        directory: Arc::new(DynamoDirectory::new(dynamo, &config.directory_table)),
+        directory: Arc::new(DynamoDirectory::new(dynamo.clone(), &config.directory_table)),
+        devices: Arc::new(DynamoDeviceStore::new(dynamo, &config.directory_table)),
+        mailer: Arc::new(NoMailer),
+        push: Arc::new(NoPush),
+        channels: None,
         fanout_queue: Arc::new(SqsQueue::new(sqs.clone(), &config.fanout_queue_url)),
         delivery_queue: Arc::new(SqsQueue::new(sqs, &config.delivery_queue_url)),
         clock: Arc::new(SystemClock),
@@ -121,6 +212,31 @@ pub fn aws_ports(sdk: &aws_config::SdkConfig, config: &Config) -> Ports {
         daily_recipient_cap: config.daily_recipient_cap,
         chunk_size: config.chunk_size,
     }
+}
+
+/// Adds SES email and the link settings (deliver).
+pub fn with_email(
+    mut ports: Ports,
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Result<Ports, ConfigError> {
+    let from = config.email_from.clone().ok_or(ConfigError::Missing(Config::EMAIL_FROM))?;
+    ports.mailer =
+        Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk), from, config.ses_configuration_set.clone()));
+    ports.channels = Some(config.channel_settings()?);
+    Ok(ports)
+}
+
+/// Adds SNS push and the link settings (deliver publishes; inbox registers devices and follows
+/// unsubscribe links).
+pub fn with_push(
+    mut ports: Ports,
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Result<Ports, ConfigError> {
+    ports.push = Arc::new(SnsPush::new(aws_sdk_sns::Client::new(sdk), config.push_applications.clone()));
+    ports.channels = Some(config.channel_settings()?);
+    Ok(ports)
 }
 
 impl MemoryPorts {

@@ -30,6 +30,8 @@ pub struct Faults {
     calls: AtomicU64,
     crash_at: Mutex<Option<u64>>,
     crashed: AtomicBool,
+    /// Operations that fail the next time they are called (once each).
+    fail_next: Mutex<Vec<String>>,
     pub injected: AtomicU64,
 }
 
@@ -41,6 +43,7 @@ impl Faults {
             calls: AtomicU64::new(0),
             crash_at: Mutex::new(None),
             crashed: AtomicBool::new(false),
+            fail_next: Mutex::new(Vec::new()),
             injected: AtomicU64::new(0),
         })
     }
@@ -53,6 +56,11 @@ impl Faults {
     /// The process dies at the k-th call from now: that call and every one after it fail.
     pub fn crash_at(&self, k: u64) {
         *self.crash_at.lock().unwrap() = Some(self.calls.load(Ordering::SeqCst) + k);
+    }
+
+    /// The next call of `op` fails (before it takes effect), once.
+    pub fn fail_next(&self, op: &str) {
+        self.fail_next.lock().unwrap().push(op.to_string());
     }
 
     /// A new process: calls succeed again.
@@ -81,6 +89,14 @@ impl Faults {
         if self.crashed() || self.crash_at.lock().unwrap().is_some_and(|k| n >= k) {
             self.crashed.store(true, Ordering::SeqCst);
             return Decision::FailBefore(StoreError::Transient(format!("process crashed before {op}")));
+        }
+        {
+            let mut once = self.fail_next.lock().unwrap();
+            if let Some(i) = once.iter().position(|o| o == op) {
+                once.remove(i);
+                self.injected.fetch_add(1, Ordering::SeqCst);
+                return Decision::FailBefore(StoreError::Transient(format!("injected failure of {op}")));
+            }
         }
         let rate = self.rate;
         let mut rng = self.rng.lock().unwrap();
@@ -171,13 +187,25 @@ impl NotificationStore for FaultyNotifications {
         &self,
         id: NotificationId,
         c: u32,
-        d: u64,
+        t: &ChunkTally,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
-        self.1.run("record_chunk", self.0.record_chunk(id, c, d, now)).await
+        self.1.run("record_chunk", self.0.record_chunk(id, c, t, now)).await
     }
     async fn chunk_recorded(&self, id: NotificationId, c: u32) -> StoreResult<bool> {
         self.1.run("chunk_recorded", self.0.chunk_recorded(id, c)).await
+    }
+    async fn sent_marks(&self, id: NotificationId, c: u32) -> StoreResult<SentMarks> {
+        self.1.run("sent_marks", self.0.sent_marks(id, c)).await
+    }
+    async fn add_sent_marks(
+        &self,
+        id: NotificationId,
+        c: u32,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.1.run("add_sent_marks", self.0.add_sent_marks(id, c, keys, now)).await
     }
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
         self.1.run("mark_failed", self.0.mark_failed(id, reason, now)).await
@@ -249,6 +277,9 @@ impl Directory for FaultyDirectory {
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
         self.1.run("user", self.0.user(id)).await
     }
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        self.1.run("users", self.0.users(ids)).await
+    }
     async fn user_by_email(&self, e: &str) -> StoreResult<Option<User>> {
         self.1.run("user_by_email", self.0.user_by_email(e)).await
     }
@@ -281,6 +312,9 @@ impl Directory for FaultyDirectory {
     }
     async fn asset_unsubscribes(&self, id: u64) -> StoreResult<Vec<Unsubscribe>> {
         self.1.run("asset_unsubscribes", self.0.asset_unsubscribes(id)).await
+    }
+    async fn unsubscribe_emails(&self, asset: u64, u: UserId) -> StoreResult<()> {
+        self.1.run("unsubscribe_emails", self.0.unsubscribe_emails(asset, u)).await
     }
     async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
         self.1.run("department", self.0.department(id)).await
@@ -323,7 +357,61 @@ impl Queue for FaultyQueue {
     }
 }
 
-/// The same ports with every store and queue behind `faults`.
+pub struct FaultyDevices(pub Arc<dyn DeviceStore>, pub Arc<Faults>);
+pub struct FaultyMailer(pub Arc<dyn Mailer>, pub Arc<Faults>);
+pub struct FaultyPush(pub Arc<dyn PushGateway>, pub Arc<Faults>);
+
+#[async_trait]
+impl DeviceStore for FaultyDevices {
+    async fn devices(&self, u: UserId) -> StoreResult<Vec<Device>> {
+        self.1.run("devices", self.0.devices(u)).await
+    }
+    async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, Vec<Device>)>> {
+        self.1.run("devices_of", self.0.devices_of(users)).await
+    }
+    async fn put_device(&self, u: UserId, d: &Device, max: usize) -> StoreResult<Vec<Device>> {
+        self.1.run("put_device", self.0.put_device(u, d, max)).await
+    }
+    async fn remove_device(&self, u: UserId, id: &str) -> StoreResult<Option<Device>> {
+        self.1.run("remove_device", self.0.remove_device(u, id)).await
+    }
+}
+
+/// Email and push fail before the provider took the message (throttling, 5xx): a timeout after
+/// SES or SNS accepted one cannot be told from one before, and neither takes an idempotency
+/// key, so that window is the providers' and not injected here.
+fn send_fault(faults: &Faults, op: &str) -> Result<(), SendError> {
+    faults.check(op).map_err(|e| SendError::Transient(e.to_string()))
+}
+
+#[async_trait]
+impl Mailer for FaultyMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        send_fault(&self.1, "send_email")?;
+        self.0.send(email).await
+    }
+}
+
+#[async_trait]
+impl PushGateway for FaultyPush {
+    fn supports(&self, p: Platform) -> bool {
+        self.0.supports(p)
+    }
+    async fn create_endpoint(&self, p: Platform, token: &str, u: UserId) -> Result<String, SendError> {
+        send_fault(&self.1, "create_endpoint")?;
+        self.0.create_endpoint(p, token, u).await
+    }
+    async fn delete_endpoint(&self, e: &str) -> Result<(), SendError> {
+        send_fault(&self.1, "delete_endpoint")?;
+        self.0.delete_endpoint(e).await
+    }
+    async fn publish(&self, e: &str, m: &str) -> Result<String, SendError> {
+        send_fault(&self.1, "publish")?;
+        self.0.publish(e, m).await
+    }
+}
+
+/// The same ports with every store, queue and provider behind `faults`.
 pub fn faulty(ports: &Ports, faults: &Arc<Faults>) -> Ports {
     let mut p = ports.clone();
     p.notifications = Arc::new(FaultyNotifications(ports.notifications.clone(), faults.clone()));
@@ -331,5 +419,8 @@ pub fn faulty(ports: &Ports, faults: &Arc<Faults>) -> Ports {
     p.directory = Arc::new(FaultyDirectory(ports.directory.clone(), faults.clone()));
     p.fanout_queue = Arc::new(FaultyQueue(ports.fanout_queue.clone(), faults.clone()));
     p.delivery_queue = Arc::new(FaultyQueue(ports.delivery_queue.clone(), faults.clone()));
+    p.devices = Arc::new(FaultyDevices(ports.devices.clone(), faults.clone()));
+    p.mailer = Arc::new(FaultyMailer(ports.mailer.clone(), faults.clone()));
+    p.push = Arc::new(FaultyPush(ports.push.clone(), faults.clone()));
     p
 }

@@ -5,12 +5,13 @@
 //! and sets the variable. Without it, moto tests fail with a message saying so: they never skip.
 
 pub mod faults;
+pub mod outbox;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use shared::ports::{ManualClock, SequentialIds};
-use shared::runtime::{MemoryPorts, Ports, aws_ports, aws_sdk_config};
+use shared::runtime::{MemoryPorts, Ports, aws_ports, aws_sdk_config, with_email, with_push};
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
@@ -49,17 +50,24 @@ pub async fn provision_moto() -> (aws_config::SdkConfig, local::provision::Provi
     moto_endpoint();
     let sdk = aws_sdk_config().await;
     let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let provisioned = local::provision::provision(&sdk, &template_path(), &prefix)
+    let parameters = outbox::moto_parameters(&sdk, &prefix).await;
+    let provisioned = local::provision::provision(&sdk, &template_path(), &prefix, &parameters)
         .await
         .unwrap_or_else(|e| panic!("provisioning moto from template.yaml failed: {e}"));
     let config = provisioned.config().expect("template Globals define the whole config");
     (sdk, provisioned, config)
 }
 
-/// Ports over fresh moto tables and queues.
+/// Ports over fresh moto tables and queues, with SES email and SNS push on moto.
 pub async fn moto_ports() -> Ports {
     let (sdk, _, config) = provision_moto().await;
-    aws_ports(&sdk, &config)
+    with_channels(&sdk, &config)
+}
+
+fn with_channels(sdk: &aws_config::SdkConfig, config: &shared::Config) -> Ports {
+    let ports = aws_ports(sdk, config);
+    let ports = with_email(ports, sdk, config).expect("the template configures email");
+    with_push(ports, sdk, config).expect("the template configures push")
 }
 
 /// Declares each listed async test body `fn(Ports)` twice: against memory and against moto.
@@ -92,6 +100,8 @@ pub struct Env {
     pub clock: Arc<ManualClock>,
     pub delivery_dlq: Arc<dyn shared::ports::Queue>,
     pub max_receives: u32,
+    /// What was emailed and pushed.
+    pub outbox: outbox::Outbox,
 }
 
 impl Env {
@@ -101,13 +111,14 @@ impl Env {
         memory.load_demo_directory().await.expect("demo directory loads");
         let delivery_dlq =
             memory.delivery_queue.dead_letters().expect("memory delivery queue has a DLQ").clone();
-        Env { ports: memory.ports, clock, delivery_dlq, max_receives: shared::runtime::MAX_RECEIVES }
+        let outbox = outbox::Outbox::Memory { mailer: memory.mailer.clone(), push: memory.push.clone() };
+        Env { ports: memory.ports, clock, delivery_dlq, max_receives: shared::runtime::MAX_RECEIVES, outbox }
     }
 
     pub async fn moto() -> Env {
         let (sdk, provisioned, config) = provision_moto().await;
         let clock = Arc::new(ManualClock::new(t0()));
-        let mut ports = aws_ports(&sdk, &config);
+        let mut ports = with_channels(&sdk, &config);
         ports.clock = clock.clone();
         // The tests' callback receivers listen on loopback: allow it, and nothing else.
         ports.webhook = Arc::new(shared::adapters::webhook::HttpWebhook::new(
@@ -125,7 +136,8 @@ impl Env {
             .expect("template declares the delivery DLQ");
         let delivery_dlq =
             Arc::new(shared::adapters::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), dlq_url));
-        Env { ports, clock, delivery_dlq, max_receives: config.max_receive_count }
+        let outbox = outbox::Outbox::Moto { endpoint: moto_endpoint() };
+        Env { ports, clock, delivery_dlq, max_receives: config.max_receive_count, outbox }
     }
 }
 

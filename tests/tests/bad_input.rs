@@ -30,7 +30,7 @@ fn routes() -> Vec<Route> {
             valid: || {
                 json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "m", "url": "https://x.example",
                 "scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2030-01-01T00:00:00", "brochureId": 4,
-                "emailTemplate": "t", "emailSubject": "s", "emailParams": [{"key": "k", "value": "v"}]})
+                "emailTemplate": "Client.Generic.Notification.html", "emailSubject": "s", "emailParams": [{"key": "k", "value": "v"}]})
             },
         },
         Route {

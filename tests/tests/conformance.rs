@@ -188,7 +188,12 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
     assert!(p.notifications.due(after_first_lease, 10).await.unwrap().is_empty(), "saving extends the lease");
 
     // A chunk may report before fan-out finishes.
-    assert_eq!(p.notifications.record_chunk(n.id, 0, 500, now).await.unwrap(), ChunkRecord::Recorded);
+    let first = ChunkTally {
+        delivered: 500,
+        emails: EmailCounts { sent: 400, opted_out: 50, no_address: 30, failed: 20 },
+        pushes: PushCounts { sent: 610, removed: 3, failed: 1 },
+    };
+    assert_eq!(p.notifications.record_chunk(n.id, 0, &first, now).await.unwrap(), ChunkRecord::Recorded);
     assert!(matches!(
         p.notifications.finish_fanout(n.id, 2, 700, lease, now).await,
         Err(StoreError::Conflict(_))
@@ -199,11 +204,19 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
         Err(StoreError::Conflict(_))
     ));
     // Eight concurrent deliveries of the same chunk count once.
+    let second = ChunkTally {
+        delivered: 200,
+        emails: EmailCounts { sent: 100, ..EmailCounts::default() },
+        pushes: PushCounts { sent: 5, ..PushCounts::default() },
+    };
     let results =
-        futures::future::join_all((0..8).map(|_| p.notifications.record_chunk(n.id, 1, 200, now))).await;
+        futures::future::join_all((0..8).map(|_| p.notifications.record_chunk(n.id, 1, &second, now))).await;
     let recorded = results.into_iter().map(Result::unwrap).filter(|r| *r == ChunkRecord::Recorded).count();
     assert_eq!(recorded, 1);
-    assert_eq!(p.notifications.record_chunk(n.id, 0, 500, now).await.unwrap(), ChunkRecord::AlreadyRecorded);
+    assert_eq!(
+        p.notifications.record_chunk(n.id, 0, &first, now).await.unwrap(),
+        ChunkRecord::AlreadyRecorded
+    );
     assert!(p.notifications.chunk_recorded(n.id, 1).await.unwrap());
     assert!(!p.notifications.chunk_recorded(n.id, 2).await.unwrap());
     let stored = p.notifications.get(n.id).await.unwrap().unwrap();
@@ -211,6 +224,12 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
         (stored.delivered, stored.chunks_done, stored.chunks_total, stored.recipients),
         (700, 2, Some(2), 700)
     );
+    assert_eq!(
+        (stored.emails_sent, stored.emails_opted_out, stored.emails_no_address, stored.emails_failed),
+        (500, 50, 30, 20),
+        "email outcomes are counted once per chunk"
+    );
+    assert_eq!((stored.pushes_sent, stored.pushes_removed, stored.pushes_failed), (615, 3, 1));
     assert_eq!(stored.status, Status::Delivered);
     assert!(stored.successful());
     assert!(
@@ -218,7 +237,7 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
         "finished fan-outs are never due again"
     );
     // Recording against a notification that does not exist is refused.
-    assert!(p.notifications.record_chunk(Uuid::new_v4(), 0, 1, now).await.is_err());
+    assert!(p.notifications.record_chunk(Uuid::new_v4(), 0, &ChunkTally::default(), now).await.is_err());
 }
 
 async fn fanout_with_no_chunks_or_all_chunks_done_completes(p: Ports) {

@@ -128,6 +128,9 @@ fn queues_outlast_their_consumers_and_redrive_to_a_dlq() {
 fn iam_policies_name_actions_and_resources_without_wildcards() {
     for (id, _, _, r) in functions() {
         let text = serde_yaml_ng::to_string(&r["Properties"]["Policies"]).unwrap();
+        // The one exception: SNS platform endpoints are created at runtime, so their id (the
+        // last segment under a named application) cannot be listed.
+        let text = text.replace(":endpoint/${App}/*", ":endpoint/${App}/<runtime id>");
         assert!(!text.contains('*'), "{id}: wildcard in its policy:\n{text}");
         assert!(text.contains("Action"), "{id}: explicit statements");
     }

@@ -45,7 +45,7 @@ async fn run(env: &Env) {
     let sends = [
         json!({"version": 4, "type": "UN", "key": "3", "values": ["aaron.mcmullen@hypermedia.com.au"], "message": BODY_MARK}),
         json!({"version": 4, "type": "UN", "key": "3", "values": ["nobody@private.example"], "message": BODY_MARK}),
-        json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": BODY_MARK, "emailTemplate": "t", "emailSubject": SUBJECT_MARK}),
+        json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": BODY_MARK, "emailTemplate": "Client.Generic.Notification.html", "emailSubject": SUBJECT_MARK}),
     ];
     for body in sends {
         let resp = send::handle(&env.ports, ni(body)).await;

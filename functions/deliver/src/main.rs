@@ -2,13 +2,14 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::runtime::{aws_ports, aws_sdk_config};
+use shared::runtime::{aws_ports, aws_sdk_config, with_email, with_push};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = shared::Config::from_env()?;
-    let ports = aws_ports(&aws_sdk_config().await, &config);
+    let sdk = aws_sdk_config().await;
+    let ports = with_push(with_email(aws_ports(&sdk, &config), &sdk, &config)?, &sdk, &config)?;
     let ports = &ports;
     let max_receives = config.max_receive_count;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

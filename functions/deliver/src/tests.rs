@@ -42,36 +42,21 @@ fn now() -> DateTime<Utc> {
 }
 
 fn notification(id: Uuid) -> Notification {
-    Notification {
+    let mut n = Notification::new(
         id,
-        schedule_id: 1,
-        company_id: 3,
-        origin: Origin::GroupSend,
-        broadcast_type: BroadcastType::UN,
-        audience: Audience::Users { user_ids: vec![] },
-        content: Content { title: "t".into(), body: "b".into(), ..Content::default() },
-        email: None,
-        brochure_id: None,
-        schedule: None,
-        callback: None,
-        description: String::new(),
-        team_ids: vec![],
-        ttl_seconds: DEFAULT_TTL_SECONDS,
-        due_at: now(),
-        lease_until: None,
-        status: Status::Delivering,
-        created_at: now(),
-        created_by: "654".into(),
-        modified_at: now(),
-        modified_by: "654".into(),
-        recipients: 1,
-        delivered: 0,
-        chunks_done: 0,
-        chunks_total: Some(1),
-        fanout: FanoutProgress::default(),
-        failure: None,
-        callback_result: None,
-    }
+        1,
+        3,
+        Origin::GroupSend,
+        BroadcastType::UN,
+        Audience::Users { user_ids: vec![] },
+        Content { title: "t".into(), body: "b".into(), ..Content::default() },
+        "654".into(),
+        now(),
+    );
+    n.status = Status::Delivering;
+    n.recipients = 1;
+    n.chunks_total = Some(1);
+    n
 }
 
 fn record(id: &str, body: &str, receives: u32) -> SqsMessage {

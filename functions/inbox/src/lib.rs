@@ -1,23 +1,31 @@
-//! Handler of the notification center: `GET /users/{userId}/notifications` (sorted High first,
-//! then newest; `limit`, `nextToken`, `since`), and `POST`/`DELETE
-//! /users/{userId}/notifications/{id}/dismiss` (idempotent, 204). The rules are in
-//! `shared::service::inbox`.
+//! Handler of the inbox function: what reaches a person. The notification center
+//! (`/users/{userId}/notifications`), the devices they register for push
+//! (`/users/{userId}/devices`), and the unsubscribe links of emails (`/unsubscribe`).
 
-use chrono::{DateTime, Utc};
-use lambda_http::http::HeaderValue;
+mod center;
+mod devices;
+mod unsubscribe;
+
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::http;
-use shared::model::{InboxQuery, PageRequest};
+use shared::model::User;
 use shared::runtime::Ports;
-use shared::service::idempotency;
-use shared::service::inbox::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use uuid::Uuid;
 
-pub const NEXT_TOKEN_HEADER: &str = "x-next-token";
+pub use center::NEXT_TOKEN_HEADER;
 
 pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
-    http::answer(try_handle(ports, &req).await, "inbox")
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    if path.ends_with("/unsubscribe") {
+        return unsubscribe::handle(ports, &req).await;
+    }
+    let result = if path.contains("/devices") {
+        devices::handle(ports, &req).await
+    } else {
+        center::handle(ports, &req).await
+    };
+    http::answer(result, "inbox")
 }
 
 fn uuid_param(req: &Request, name: &str) -> Result<Uuid, ApiError> {
@@ -25,62 +33,8 @@ fn uuid_param(req: &Request, name: &str) -> Result<Uuid, ApiError> {
     v.parse().map_err(|_| ApiError::invalid(name, format!("{name} {v:?} is not a UUID")))
 }
 
-/// `since`: an RFC 3339 instant or epoch milliseconds.
-fn parse_since(text: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| text.parse::<i64>().ok().and_then(DateTime::from_timestamp_millis))
-        .ok_or_else(|| ApiError::invalid("since", "since must be an RFC 3339 instant or epoch milliseconds"))
-}
-
-async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
+/// The person whose bearer token the request carries.
+async fn viewer(ports: &Ports, req: &Request) -> Result<User, ApiError> {
     let token = shared::auth::bearer(http::header(req, "authorization"));
-    let viewer =
-        shared::auth::user_by_token(ports.directory.as_ref(), token, "Authorization", ports.clock.now())
-            .await?;
-    let owner = uuid_param(req, "userId")?;
-    if req.method() == "GET" {
-        // An empty parameter reads as absent (`?since=` from a form).
-        let param = |name: &str| http::query(req, name).filter(|v| !v.is_empty());
-        let limit = match param("limit") {
-            None => DEFAULT_LIMIT,
-            Some(l) => match l.parse::<usize>() {
-                Ok(n @ 1..=MAX_LIMIT) => n,
-                _ => return Err(ApiError::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))),
-            },
-        };
-        let query = match param("since") {
-            None => InboxQuery::Ordered,
-            Some(s) => InboxQuery::Since(parse_since(&s)?),
-        };
-        let page = PageRequest::after(limit, param("nextToken"));
-        let got = inbox::list(ports, &viewer, owner, &query, &page).await?;
-        let mut resp =
-            http::json(200, &serde_json::json!({ "notifications": got.items, "nextToken": got.next }));
-        if let Some(token) = got.next.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
-            resp.headers_mut().insert(NEXT_TOKEN_HEADER, token);
-        }
-        Ok(resp)
-    } else {
-        let id = uuid_param(req, "id")?;
-        // Dismissing is idempotent anyway; a key is honoured like on every POST route.
-        let scope = idempotency::scope(&viewer.id.to_string(), req);
-        let now = ports.clock.now();
-        let outcome = idempotency::once(
-            ports.notifications.as_ref(),
-            &scope,
-            idempotency::key_of(req),
-            b"",
-            now,
-            || async {
-                inbox::dismiss(ports, &viewer, owner, id).await?;
-                Ok((204, String::new()))
-            },
-        )
-        .await?;
-        let mut resp = http::respond(outcome.answer.0, "application/json", String::new());
-        *resp.body_mut() = Body::Empty;
-        Ok(resp)
-    }
+    shared::auth::user_by_token(ports.directory.as_ref(), token, "Authorization", ports.clock.now()).await
 }

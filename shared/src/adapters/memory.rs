@@ -75,6 +75,7 @@ struct NotificationState {
     counter: u64,
     idempotency: HashMap<String, IdempotencyEntry>,
     quotas: HashMap<(CompanyId, String), u64>,
+    marks: HashMap<(NotificationId, u32), HashSet<String>>,
 }
 
 #[derive(Default)]
@@ -222,7 +223,7 @@ impl NotificationStore for MemoryNotificationStore {
         &self,
         id: NotificationId,
         chunk: u32,
-        delivered: u64,
+        tally: &ChunkTally,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
         let mut s = lock(&self.state);
@@ -233,7 +234,7 @@ impl NotificationStore for MemoryNotificationStore {
             return Ok(ChunkRecord::AlreadyRecorded);
         }
         let n = s.by_id.get_mut(&id).expect("checked above");
-        n.delivered += delivered;
+        n.add(tally);
         n.chunks_done += 1;
         n.modified_at = now;
         Self::complete_if_done(n, now);
@@ -242,6 +243,21 @@ impl NotificationStore for MemoryNotificationStore {
 
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
         Ok(lock(&self.state).chunks.contains(&(id, chunk)))
+    }
+
+    async fn sent_marks(&self, id: NotificationId, chunk: u32) -> StoreResult<SentMarks> {
+        Ok(SentMarks(lock(&self.state).marks.get(&(id, chunk)).cloned().unwrap_or_default()))
+    }
+
+    async fn add_sent_marks(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        keys: &[String],
+        _now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        lock(&self.state).marks.entry((id, chunk)).or_default().extend(keys.iter().cloned());
+        Ok(())
     }
 
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
@@ -491,6 +507,10 @@ impl Directory for MemoryDirectory {
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
         Ok(lock(&self.state).users.get(&id).cloned())
     }
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        let s = lock(&self.state);
+        Ok(ids.iter().filter_map(|id| s.users.get(id).cloned()).collect())
+    }
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let s = lock(&self.state);
         Ok(s.users_by_email.get(&email.to_lowercase()).and_then(|id| s.users.get(id)).cloned())
@@ -545,6 +565,17 @@ impl Directory for MemoryDirectory {
     async fn asset_unsubscribes(&self, id: u64) -> StoreResult<Vec<Unsubscribe>> {
         Ok(lock(&self.state).assets.get(&id).map(|(_, _, u)| u.clone()).unwrap_or_default())
     }
+    async fn unsubscribe_emails(&self, asset: u64, user: UserId) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        let Some((_, _, prefs)) = s.assets.get_mut(&asset) else {
+            return Err(StoreError::Conflict(format!("asset {asset} does not exist")));
+        };
+        match prefs.iter_mut().find(|p| p.user_id == user) {
+            Some(p) => p.emails = true,
+            None => prefs.push(Unsubscribe { user_id: user, notifications: false, emails: true }),
+        }
+        Ok(())
+    }
     async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
         Ok(lock(&self.state).departments.get(&id).map(|(d, _)| d.clone()))
     }
@@ -568,10 +599,7 @@ impl Directory for MemoryDirectory {
         let mut s = lock(&self.state);
         for c in &d.companies {
             s.credentials.insert(c.api_key_sha256.clone(), Credential::CompanyApiKey { company_id: c.id });
-            s.companies.insert(
-                c.id,
-                Company { id: c.id, name: c.name.clone(), desktop_push_enabled: c.desktop_push_enabled },
-            );
+            s.companies.insert(c.id, Company::from(c));
         }
         for u in &d.users {
             s.credentials.insert(
@@ -751,5 +779,191 @@ impl Queue for MemoryQueue {
             }
         }
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Devices, email and push
+
+#[derive(Default)]
+pub struct MemoryDeviceStore {
+    state: Mutex<HashMap<UserId, Vec<Device>>>,
+}
+
+impl MemoryDeviceStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl DeviceStore for MemoryDeviceStore {
+    async fn devices(&self, user: UserId) -> StoreResult<Vec<Device>> {
+        Ok(lock(&self.state).get(&user).cloned().unwrap_or_default())
+    }
+
+    async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, Vec<Device>)>> {
+        let s = lock(&self.state);
+        Ok(users.iter().filter_map(|u| s.get(u).filter(|d| !d.is_empty()).map(|d| (*u, d.clone()))).collect())
+    }
+
+    async fn put_device(&self, user: UserId, device: &Device, max: usize) -> StoreResult<Vec<Device>> {
+        let mut s = lock(&self.state);
+        let mut displaced = Vec::new();
+        for (owner, devices) in s.iter_mut().filter(|(owner, _)| **owner != user) {
+            if let Some(i) = devices.iter().position(|d| d.device_id == device.device_id) {
+                tracing::info!(device = %device.device_id, from = %owner, to = %user, "device changed hands");
+                displaced.push(devices.remove(i));
+            }
+        }
+        let mine = s.entry(user).or_default();
+        mine.retain(|d| d.device_id != device.device_id);
+        mine.push(device.clone());
+        mine.sort_by_key(|d| std::cmp::Reverse(d.registered_at));
+        if mine.len() > max.max(1) {
+            displaced.extend(mine.split_off(max.max(1)));
+        }
+        Ok(displaced)
+    }
+
+    async fn remove_device(&self, user: UserId, device_id: &str) -> StoreResult<Option<Device>> {
+        let mut s = lock(&self.state);
+        let Some(devices) = s.get_mut(&user) else { return Ok(None) };
+        Ok(devices.iter().position(|d| d.device_id == device_id).map(|i| devices.remove(i)))
+    }
+}
+
+/// Records emails instead of sending them; addresses can be set to be rejected, and the whole
+/// mailer to fail transiently, for tests.
+#[derive(Default)]
+pub struct MemoryMailer {
+    sent: Mutex<Vec<OutgoingEmail>>,
+    rejected: Mutex<HashSet<String>>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryMailer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Every email sent so far.
+    pub fn sent(&self) -> Vec<OutgoingEmail> {
+        lock(&self.sent).clone()
+    }
+    /// Makes sends to `address` fail for good.
+    pub fn reject(&self, address: &str) {
+        lock(&self.rejected).insert(address.to_ascii_lowercase());
+    }
+    /// Makes every send fail as if SES throttled (or stops doing so).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Mailer for MemoryMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SendError::Transient("mailer unavailable (test)".into()));
+        }
+        if lock(&self.rejected).contains(&email.to.to_ascii_lowercase()) {
+            return Err(SendError::Rejected(format!("address {} rejected", email.to)));
+        }
+        // Addresses and subjects are personal data: not logged.
+        tracing::info!(bytes = email.html.len(), "email recorded (memory mailer)");
+        let mut sent = lock(&self.sent);
+        sent.push(email.clone());
+        Ok(format!("memory-{}", sent.len()))
+    }
+}
+
+/// A platform endpoint of the memory push gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryEndpoint {
+    pub platform: Platform,
+    pub token: String,
+    pub user: UserId,
+    pub enabled: bool,
+    /// Messages published to it (the SNS JSON message structure).
+    pub messages: Vec<String>,
+}
+
+/// Platform endpoints and publishes in memory, with SNS's rules: one endpoint per token,
+/// publishing to a disabled or deleted endpoint fails.
+pub struct MemoryPush {
+    platforms: Vec<Platform>,
+    endpoints: Mutex<HashMap<String, MemoryEndpoint>>,
+}
+
+impl MemoryPush {
+    /// A gateway with applications for `platforms`.
+    pub fn new(platforms: &[Platform]) -> Self {
+        MemoryPush { platforms: platforms.to_vec(), endpoints: Mutex::new(HashMap::new()) }
+    }
+    pub fn endpoints(&self) -> HashMap<String, MemoryEndpoint> {
+        lock(&self.endpoints).clone()
+    }
+    /// What the push service does when an app is uninstalled: the endpoint is disabled.
+    pub fn disable(&self, endpoint: &str) {
+        if let Some(e) = lock(&self.endpoints).get_mut(endpoint) {
+            e.enabled = false;
+        }
+    }
+    /// Every publish: (endpoint, message).
+    pub fn published(&self) -> Vec<(String, String)> {
+        let mut all: Vec<_> = lock(&self.endpoints)
+            .iter()
+            .flat_map(|(arn, e)| e.messages.iter().map(move |m| (arn.clone(), m.clone())))
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+#[async_trait]
+impl PushGateway for MemoryPush {
+    fn supports(&self, platform: Platform) -> bool {
+        self.platforms.contains(&platform)
+    }
+
+    async fn create_endpoint(
+        &self,
+        platform: Platform,
+        token: &str,
+        user: UserId,
+    ) -> Result<String, SendError> {
+        if !self.supports(platform) {
+            return Err(SendError::Rejected(format!("no {} application", platform.as_str())));
+        }
+        let arn =
+            format!("arn:memory:sns:endpoint/{}/{}", platform.as_str(), Device::id_for(platform, token));
+        let mut endpoints = lock(&self.endpoints);
+        let e = endpoints.entry(arn.clone()).or_insert_with(|| MemoryEndpoint {
+            platform,
+            token: token.to_string(),
+            user,
+            enabled: true,
+            messages: Vec::new(),
+        });
+        e.user = user;
+        e.enabled = true;
+        Ok(arn)
+    }
+
+    async fn delete_endpoint(&self, endpoint: &str) -> Result<(), SendError> {
+        lock(&self.endpoints).remove(endpoint);
+        Ok(())
+    }
+
+    async fn publish(&self, endpoint: &str, message: &str) -> Result<String, SendError> {
+        let mut endpoints = lock(&self.endpoints);
+        match endpoints.get_mut(endpoint) {
+            None => Err(SendError::Gone(format!("endpoint {endpoint} does not exist"))),
+            Some(e) if !e.enabled => Err(SendError::Gone(format!("endpoint {endpoint} is disabled"))),
+            Some(e) => {
+                e.messages.push(message.to_string());
+                Ok(format!("memory-{}", e.messages.len()))
+            }
+        }
     }
 }

@@ -40,6 +40,12 @@ pub struct Company {
     pub name: String,
     /// Tenant switch `sn_dex_desktop.enable_push_notification`.
     pub desktop_push_enabled: bool,
+    /// The tenant's desktop app: emails' personalised `desktopURL` links into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desktop_url: Option<String>,
+    /// The tenant's Interact app: emails' personalised `interactURL` links into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interact_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

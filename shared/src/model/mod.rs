@@ -1,9 +1,11 @@
 //! The one domain model every dialect is translated into.
 
+mod channels;
 mod directory;
 mod inbox;
 mod notification;
 
+pub use channels::*;
 pub use directory::*;
 pub use inbox::*;
 pub use notification::*;

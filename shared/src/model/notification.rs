@@ -323,6 +323,22 @@ pub struct Notification {
     pub failure: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_result: Option<CallbackResult>,
+    /// Email outcomes, per recipient (top-level counters so that stores can add to them).
+    #[serde(default)]
+    pub emails_sent: u64,
+    #[serde(default)]
+    pub emails_opted_out: u64,
+    #[serde(default)]
+    pub emails_no_address: u64,
+    #[serde(default)]
+    pub emails_failed: u64,
+    /// Push outcomes, per device.
+    #[serde(default)]
+    pub pushes_sent: u64,
+    #[serde(default)]
+    pub pushes_removed: u64,
+    #[serde(default)]
+    pub pushes_failed: u64,
 }
 
 impl Notification {
@@ -368,7 +384,33 @@ impl Notification {
             fanout: FanoutProgress::default(),
             failure: None,
             callback_result: None,
+            emails_sent: 0,
+            emails_opted_out: 0,
+            emails_no_address: 0,
+            emails_failed: 0,
+            pushes_sent: 0,
+            pushes_removed: 0,
+            pushes_failed: 0,
         }
+    }
+
+    /// Adds one chunk's outcomes.
+    pub fn add(&mut self, t: &super::ChunkTally) {
+        self.delivered += t.delivered;
+        self.emails_sent += t.emails.sent;
+        self.emails_opted_out += t.emails.opted_out;
+        self.emails_no_address += t.emails.no_address;
+        self.emails_failed += t.emails.failed;
+        self.pushes_sent += t.pushes.sent;
+        self.pushes_removed += t.pushes.removed;
+        self.pushes_failed += t.pushes.failed;
+    }
+
+    /// Whether the notification goes to people's phones as well as their notification center:
+    /// group sends are push notifications (their spec's own words); the other dialects address
+    /// the desktop and in-app centers.
+    pub fn pushes(&self) -> bool {
+        self.origin == Origin::GroupSend
     }
 
     pub fn successful(&self) -> bool {

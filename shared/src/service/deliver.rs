@@ -1,9 +1,11 @@
 //! Delivery of one chunk: one inbox item per recipient (deterministic keys, so a redelivered
-//! chunk writes nothing new), then the chunk is counted on the notification exactly once.
+//! chunk writes nothing new), the chunk's emails and pushes (marked as they go, so a
+//! redelivered chunk sends nothing twice), then the chunk's outcomes are counted on the
+//! notification exactly once.
 
 use chrono::Duration;
 
-use super::callback;
+use super::{callback, channels};
 use crate::error::StoreError;
 use crate::model::*;
 use crate::ports::ChunkRecord;
@@ -97,9 +99,19 @@ async fn deliver_chunk(
     }
     let items: Vec<InboxItem> = chunk.recipients.iter().map(|u| inbox_item(&n, *u)).collect();
     ports.inbox.put_all(&items).await?;
-    let count = items.len() as u64;
-    let outcome = match ports.notifications.record_chunk(id, chunk.chunk, count, ports.clock.now()).await? {
-        ChunkRecord::Recorded => Delivered::Written(count),
+    let mut tally = ChunkTally { delivered: items.len() as u64, ..ChunkTally::default() };
+    drop(items);
+    if n.email.is_some() || n.pushes() {
+        let marks = ports.notifications.sent_marks(id, chunk.chunk).await?;
+        if let Some(spec) = &n.email {
+            tally.emails = channels::send_emails(ports, &n, spec, chunk, &marks).await?;
+        }
+        if n.pushes() {
+            tally.pushes = channels::send_pushes(ports, &n, chunk, &marks).await?;
+        }
+    }
+    let outcome = match ports.notifications.record_chunk(id, chunk.chunk, &tally, ports.clock.now()).await? {
+        ChunkRecord::Recorded => Delivered::Written(tally.delivered),
         ChunkRecord::AlreadyRecorded => Delivered::AlreadyDone,
     };
     Ok((outcome, has_callback))

@@ -2,7 +2,9 @@
 
 pub mod audience;
 pub mod callback;
+pub mod channels;
 pub mod deliver;
+pub mod devices;
 pub mod fanout;
 pub mod history;
 pub mod idempotency;

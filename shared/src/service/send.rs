@@ -205,6 +205,14 @@ pub async fn send(
             }
         }
     }
+    if let Some(spec) = &req.email {
+        let company = ports
+            .directory
+            .company(company_id)
+            .await?
+            .ok_or_else(|| ApiError::invalid("key", format!("company {company_id} does not exist")))?;
+        super::channels::check_email(spec, &company, req.brochure_id)?;
+    }
 
     // Resolved now: version 2 answers with the number of people reached, and every send
     // counts against the company's daily recipient cap.

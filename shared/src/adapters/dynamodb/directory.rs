@@ -121,6 +121,17 @@ impl Directory for DynamoDirectory {
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
         self.get(format!("USER#{id}"), META).await
     }
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        let mut unique = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let keys = unique.iter().map(|id| key(format!("USER#{id}"), META)).collect();
+        batch_get(&self.client, &self.table, keys, None, self.backoff)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let out = self
             .client
@@ -193,6 +204,26 @@ impl Directory for DynamoDirectory {
             }
         }
     }
+    async fn unsubscribe_emails(&self, asset: u64, user: UserId) -> StoreResult<()> {
+        if !self.exists(format!("ASSET#{asset}"), META.into()).await? {
+            return Err(StoreError::Conflict(format!("asset {asset} does not exist")));
+        }
+        // Keeps an ALP-NUN already recorded for the same user.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("ASSET#{asset}"), format!("X#{user}"))))
+            .update_expression(
+                "SET userId = :u, emails = :t, notifications = if_not_exists(notifications, :f)",
+            )
+            .expression_attribute_values(":u", s(user.to_string()))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
     async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
         self.get(format!("DEPT#{id}"), META).await
     }
@@ -214,8 +245,7 @@ impl Directory for DynamoDirectory {
                 "CRED",
                 &Credential::CompanyApiKey { company_id: c.id },
             )?);
-            let company =
-                Company { id: c.id, name: c.name.clone(), desktop_push_enabled: c.desktop_push_enabled };
+            let company = Company::from(c);
             items.push(with_key(format!("COMPANY#{}", c.id), META, &company)?);
         }
         for u in &d.users {

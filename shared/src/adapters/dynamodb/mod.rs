@@ -1,10 +1,12 @@
 //! DynamoDB adapters. Table layouts are documented in the README ("Data model") and declared in
 //! `template.yaml`, from which the tests provision their tables.
 
+mod devices;
 mod directory;
 mod inbox;
 mod notifications;
 
+pub use devices::DynamoDeviceStore;
 pub use directory::DynamoDirectory;
 pub use inbox::DynamoInboxStore;
 pub use notifications::DynamoNotificationStore;
@@ -15,7 +17,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -210,6 +212,45 @@ pub(crate) async fn batch_put(
         }
     }
     Ok(())
+}
+
+/// Reads items by key with BatchGetItem (100 keys per request), retrying unprocessed keys with
+/// backoff. Items that do not exist are left out; the order is not the keys' order.
+pub(crate) async fn batch_get(
+    client: &Client,
+    table: &str,
+    keys: Vec<Item>,
+    projection: Option<&str>,
+    backoff: Backoff,
+) -> StoreResult<Vec<Item>> {
+    let mut found = Vec::with_capacity(keys.len());
+    for batch in keys.chunks(100) {
+        let mut pending = batch.to_vec();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending.clone()))
+                .set_projection_expression(projection.map(str::to_string))
+                .build()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            let out = client.batch_get_item().request_items(table, request).send().await.map_err(classify)?;
+            found.extend(out.responses.and_then(|mut r| r.remove(table)).unwrap_or_default());
+            pending =
+                out.unprocessed_keys.and_then(|mut m| m.remove(table)).map(|k| k.keys).unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            attempt += 1;
+            if attempt >= backoff.max_attempts {
+                return Err(StoreError::Transient(format!(
+                    "{} keys still unprocessed after {attempt} attempts",
+                    pending.len()
+                )));
+            }
+            tokio::time::sleep(backoff.delay(attempt)).await;
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Notifications table: `N#{id}`/`META` (the notification), `N#{id}`/`C#{chunk}` (delivered-chunk
-//! markers), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
+//! markers), `N#{id}`/`M#{chunk}` (emails and pushes a chunk already sent, a string set, TTL), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
 //! `I#{scope}`/`IDEM` (idempotency records, TTL). Indexes: `pending` (sparse, write-sharded by
 //! due time), `history` (company + type), `scope` (event or asset).
 
@@ -17,6 +17,8 @@ const META: &str = "META";
 const PENDING_INDEX: &str = "pending";
 const HISTORY_INDEX: &str = "history";
 const SCOPE_INDEX: &str = "scope";
+/// Days the per-chunk sent marks are kept.
+const MARKS_DAYS: i64 = 30;
 
 pub struct DynamoNotificationStore {
     client: Client,
@@ -324,11 +326,11 @@ impl NotificationStore for DynamoNotificationStore {
         &self,
         id: NotificationId,
         chunk: u32,
-        delivered: u64,
+        tally: &ChunkTally,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
         let mut marker = key(Self::pk(id), format!("C#{chunk:08}"));
-        marker.insert("delivered".into(), n(delivered));
+        marker.insert("delivered".into(), n(tally.delivered));
         marker.insert("recordedAt".into(), to_attr(&now)?);
         let marker = Put::builder()
             .table_name(&self.table)
@@ -339,9 +341,20 @@ impl NotificationStore for DynamoNotificationStore {
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(Self::pk(id), META)))
-            .update_expression("ADD delivered :d, chunksDone :one SET modifiedAt = :now")
+            .update_expression(
+                "ADD delivered :d, chunksDone :one, emailsSent :es, emailsOptedOut :eo, \
+                 emailsNoAddress :en, emailsFailed :ef, pushesSent :ps, pushesRemoved :pr, \
+                 pushesFailed :pf SET modifiedAt = :now",
+            )
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":d", n(delivered))
+            .expression_attribute_values(":d", n(tally.delivered))
+            .expression_attribute_values(":es", n(tally.emails.sent))
+            .expression_attribute_values(":eo", n(tally.emails.opted_out))
+            .expression_attribute_values(":en", n(tally.emails.no_address))
+            .expression_attribute_values(":ef", n(tally.emails.failed))
+            .expression_attribute_values(":ps", n(tally.pushes.sent))
+            .expression_attribute_values(":pr", n(tally.pushes.removed))
+            .expression_attribute_values(":pf", n(tally.pushes.failed))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", to_attr(&now)?)
             .build()
@@ -381,6 +394,51 @@ impl NotificationStore for DynamoNotificationStore {
             .await
             .map_err(classify)?;
         Ok(out.item.is_some())
+    }
+
+    async fn sent_marks(&self, id: NotificationId, chunk: u32) -> StoreResult<SentMarks> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), format!("M#{chunk:08}"))))
+            .consistent_read(true)
+            .projection_expression("sent")
+            .send()
+            .await
+            .map_err(classify)?;
+        let sent = match out.item.as_ref().and_then(|i| i.get("sent")) {
+            Some(AttributeValue::Ss(keys)) => keys.iter().cloned().collect(),
+            _ => Default::default(),
+        };
+        Ok(SentMarks(sent))
+    }
+
+    async fn add_sent_marks(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        // A string set: adding a key again is a no-op, so a retried write is harmless. The marks
+        // outlive any redelivery (the DLQ keeps messages 14 days) and then expire.
+        let expires = (now + chrono::Duration::days(MARKS_DAYS)).timestamp();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), format!("M#{chunk:08}"))))
+            .update_expression("ADD sent :keys SET #ttl = :ttl")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":keys", AttributeValue::Ss(keys.to_vec()))
+            .expression_attribute_values(":ttl", n(expires))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {

@@ -1,0 +1,112 @@
+//! Channels beyond the notification center: the devices people register for mobile push, and
+//! what one delivered chunk did on every channel.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::UserId;
+
+/// A mobile push service, by its Amazon SNS platform name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Platform {
+    #[serde(rename = "APNS")]
+    Apns,
+    #[serde(rename = "APNS_SANDBOX")]
+    ApnsSandbox,
+    #[serde(rename = "GCM")]
+    Gcm,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 3] = [Platform::Apns, Platform::ApnsSandbox, Platform::Gcm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Apns => "APNS",
+            Platform::ApnsSandbox => "APNS_SANDBOX",
+            Platform::Gcm => "GCM",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Platform::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Largest payload the platform accepts, in bytes of the platform's own JSON (APNs: 4 KiB;
+    /// FCM: 4 KiB of data; SNS adds its envelope within its own 256 KiB).
+    pub fn payload_limit(self) -> usize {
+        4096
+    }
+}
+
+/// A registered device: one platform endpoint of one person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    /// Derived from platform and token, so registering the same token twice is one device.
+    pub device_id: String,
+    pub platform: Platform,
+    pub token: String,
+    /// The SNS platform endpoint publishes go to.
+    pub endpoint_arn: String,
+    pub registered_at: DateTime<Utc>,
+}
+
+impl Device {
+    /// The stable id of a (platform, token) pair: 32 hex digits of its SHA-256.
+    pub fn id_for(platform: Platform, token: &str) -> String {
+        let digest = Sha256::digest(format!("{}:{token}", platform.as_str()).as_bytes());
+        hex::encode(&digest[..16])
+    }
+}
+
+/// What delivering one chunk did, counted on the notification exactly once per chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkTally {
+    /// Inbox items written.
+    pub delivered: u64,
+    pub emails: EmailCounts,
+    pub pushes: PushCounts,
+}
+
+/// Per-recipient email outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailCounts {
+    pub sent: u64,
+    /// The recipient opted out of this asset's emails (ALP-EUN).
+    pub opted_out: u64,
+    /// The recipient has no usable email address.
+    pub no_address: u64,
+    /// SES refused the message for good (a rejected address, say).
+    pub failed: u64,
+}
+
+/// Per-device push outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushCounts {
+    /// Publishes SNS accepted (one per device).
+    pub sent: u64,
+    /// Devices whose endpoint was disabled or gone: removed from the person's devices.
+    pub removed: u64,
+    pub failed: u64,
+}
+
+/// Idempotency keys of the sends one chunk already made, so that a redelivered chunk skips them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SentMarks(pub std::collections::HashSet<String>);
+
+impl SentMarks {
+    pub fn email(user: UserId) -> String {
+        format!("e:{user}")
+    }
+    pub fn push(device_id: &str) -> String {
+        format!("p:{device_id}")
+    }
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.contains(key)
+    }
+}

@@ -1,0 +1,445 @@
+//! Email and mobile push for one delivery chunk, and the send-time checks of an email request.
+//!
+//! Neither SES nor SNS takes an idempotency key, so exactly-once is ours: every send is marked
+//! on the chunk (`SentMarks`, a set keyed `e:{user}` / `p:{device}`) right after it succeeds,
+//! in batches, and a redelivered chunk skips what is marked. The window left is a crash between
+//! a send and its batch's mark write: at most one batch may go out twice, never an unbounded
+//! number. Outcomes are returned as counts that `record_chunk` adds exactly once.
+
+use std::collections::HashSet;
+
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::email::{self, DESKTOP_URL, EMAIL_BODY, INTERACT_URL, UNSUBSCRIBE_URL, USER_FIRST_NAME, Vars};
+use crate::error::{ApiError, StoreError};
+use crate::model::*;
+use crate::ports::{OutgoingEmail, SendError};
+use crate::runtime::{ChannelSettings, Ports};
+
+/// Emails in flight at once per chunk (SES's default send rate is 14/s and grows with the
+/// account; throttling is retried by the SDK and then by redelivery).
+const EMAIL_CONCURRENCY: usize = 8;
+/// Publishes in flight at once per chunk.
+const PUSH_CONCURRENCY: usize = 16;
+/// Sends between two writes of the sent marks: the most a crash can send twice.
+const MARK_BATCH: usize = 25;
+
+/// Checks an email request when the notification is sent, so that a mistake is a 400 to the
+/// caller and not a failure at delivery: the template exists, the subject is one plain line,
+/// and every personalised param asked for can be filled.
+pub fn check_email(spec: &EmailSpec, company: &Company, brochure: Option<u64>) -> Result<(), ApiError> {
+    if email::template(&spec.template).is_none() {
+        return Err(ApiError::invalid(
+            "emailTemplate",
+            format!(
+                "unknown email template {:?}; known templates: {}",
+                spec.template,
+                email::template_names().join(", ")
+            ),
+        ));
+    }
+    if spec.subject.trim().is_empty() || spec.subject.chars().any(char::is_control) {
+        return Err(ApiError::invalid("emailSubject", "emailSubject must be one non-empty line of text"));
+    }
+    let mut seen = HashSet::new();
+    for (i, p) in spec.params.iter().enumerate() {
+        let field = format!("emailParams[{i}].key");
+        if !seen.insert(p.key.as_str()) {
+            return Err(ApiError::invalid(field, format!("emailParams has {:?} twice", p.key)));
+        }
+        let missing = match p.key.as_str() {
+            DESKTOP_URL if company.desktop_url.is_none() => Some("a desktop URL"),
+            INTERACT_URL if company.interact_url.is_none() => Some("an Interact URL"),
+            _ => None,
+        };
+        if let Some(what) = missing {
+            return Err(ApiError::invalid(
+                field,
+                format!("{} cannot be filled: company {} has no {what} configured", p.key, company.id),
+            ));
+        }
+        if p.key == UNSUBSCRIBE_URL && brochure.is_none() {
+            return Err(ApiError::invalid(
+                "brochureId",
+                "unsubcribeURL needs brochureId: unsubscribing is per asset (ALP-EUN)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The values one recipient's email is rendered with.
+pub fn email_vars(
+    n: &Notification,
+    spec: &EmailSpec,
+    user: &User,
+    company: Option<&Company>,
+    links: Option<&ChannelSettings>,
+) -> Vars {
+    let mut vars = Vars::new();
+    vars.insert("message".into(), n.content.body.clone());
+    vars.insert("subject".into(), spec.subject.clone());
+    if let Some(url) = &n.content.url {
+        vars.insert("url".into(), url.clone());
+    }
+    for p in &spec.params {
+        let value = match p.key.as_str() {
+            // The spec: the value of a personalised param is a placeholder, filled per person.
+            USER_FIRST_NAME => user.first_name.clone(),
+            DESKTOP_URL => company
+                .and_then(|c| c.desktop_url.as_deref())
+                .map(|base| format!("{}/notifications/{}", base.trim_end_matches('/'), n.id))
+                .unwrap_or_default(),
+            INTERACT_URL => company
+                .and_then(|c| c.interact_url.as_deref())
+                .map(|base| format!("{}/notifications/{}", base.trim_end_matches('/'), n.id))
+                .unwrap_or_default(),
+            UNSUBSCRIBE_URL => match (links, n.brochure_id) {
+                (Some(l), Some(b)) => l.links.unsubscribe_url(&l.public_api_url, user.id, b),
+                _ => String::new(),
+            },
+            // The spec: emailBody is injected only when an emailBody param is passed too.
+            EMAIL_BODY => spec.body.clone().unwrap_or_default(),
+            _ => p.value.clone(),
+        };
+        vars.insert(p.key.clone(), value);
+    }
+    vars
+}
+
+/// Renders one recipient's email, with one-click unsubscribe headers (RFC 8058) when the
+/// notification is about an asset.
+pub fn render_email(
+    n: &Notification,
+    spec: &EmailSpec,
+    user: &User,
+    company: Option<&Company>,
+    links: Option<&ChannelSettings>,
+) -> Option<OutgoingEmail> {
+    let template = email::template(&spec.template)?;
+    let vars = email_vars(n, spec, user, company, links);
+    let mut headers = Vec::new();
+    if let (Some(l), Some(b)) = (links, n.brochure_id) {
+        let url = l.links.unsubscribe_url(&l.public_api_url, user.id, b);
+        headers.push(("List-Unsubscribe".to_string(), format!("<{url}>")));
+        headers.push(("List-Unsubscribe-Post".to_string(), "List-Unsubscribe=One-Click".to_string()));
+    }
+    Some(OutgoingEmail {
+        to: user.email.clone(),
+        subject: spec.subject.clone(),
+        html: template.render_html(&vars),
+        text: template.render_text(&vars),
+        headers,
+    })
+}
+
+/// Marks written as sends succeed, in batches; flushed on every exit.
+struct Marks<'a> {
+    ports: &'a Ports,
+    id: NotificationId,
+    chunk: u32,
+    pending: Vec<String>,
+}
+
+impl Marks<'_> {
+    async fn add(&mut self, key: String) -> Result<(), StoreError> {
+        self.pending.push(key);
+        if self.pending.len() >= MARK_BATCH { self.flush().await } else { Ok(()) }
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let now = self.ports.clock.now();
+        self.ports.notifications.add_sent_marks(self.id, self.chunk, &self.pending, now).await?;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+/// Sends the chunk's emails: one per recipient with a usable address who has not opted out of
+/// the asset's emails. A transient failure returns an error after marking what was sent, so the
+/// chunk's redelivery sends only the rest.
+pub async fn send_emails(
+    ports: &Ports,
+    n: &Notification,
+    spec: &EmailSpec,
+    chunk: &DeliveryChunk,
+    marks: &SentMarks,
+) -> Result<EmailCounts, StoreError> {
+    let mut counts = EmailCounts::default();
+    let opted_out: HashSet<UserId> = match n.brochure_id {
+        Some(b) => ports
+            .directory
+            .asset_unsubscribes(b)
+            .await?
+            .into_iter()
+            .filter(|u| u.emails)
+            .map(|u| u.user_id)
+            .collect(),
+        None => HashSet::new(),
+    };
+    let company = ports.directory.company(n.company_id).await?;
+    let users = ports.directory.users(&chunk.recipients).await?;
+    let known: HashSet<UserId> = users.iter().map(|u| u.id).collect();
+    counts.no_address += chunk.recipients.iter().filter(|r| !known.contains(r)).count() as u64;
+
+    let mut todo = Vec::new();
+    for user in &users {
+        if marks.contains(&SentMarks::email(user.id)) {
+            counts.sent += 1;
+        } else if marks.contains(&failed_key(&SentMarks::email(user.id))) {
+            counts.failed += 1;
+        } else if opted_out.contains(&user.id) {
+            counts.opted_out += 1;
+        } else if !crate::dialects::fields::is_plausible_email(&user.email) {
+            counts.no_address += 1;
+        } else if let Some(email) = render_email(n, spec, user, company.as_ref(), ports.channels.as_ref()) {
+            todo.push((user.id, email));
+        }
+    }
+
+    let mut marker = Marks { ports, id: n.id, chunk: chunk.chunk, pending: Vec::new() };
+    let mut results = futures::stream::iter(todo)
+        .map(|(user, email)| async move { (user, ports.mailer.send(&email).await) })
+        .buffer_unordered(EMAIL_CONCURRENCY);
+    let mut transient = None;
+    while let Some((user, result)) = results.next().await {
+        match result {
+            Ok(_) => {
+                counts.sent += 1;
+                marker.add(SentMarks::email(user)).await?;
+            }
+            Err(SendError::Rejected(why)) | Err(SendError::Gone(why)) => {
+                tracing::warn!(notification = %n.id, %user, error = %why, "email refused");
+                counts.failed += 1;
+                marker.add(failed_key(&SentMarks::email(user))).await?;
+            }
+            Err(SendError::Transient(why)) => transient = Some(why),
+        }
+    }
+    marker.flush().await?;
+    match transient {
+        Some(why) => Err(StoreError::Transient(format!("email: {why}"))),
+        None => Ok(counts),
+    }
+}
+
+/// A send that failed for good: marked so that redelivery neither retries nor miscounts it.
+fn failed_key(sent_key: &str) -> String {
+    format!("x{sent_key}")
+}
+
+/// The SNS message for one platform: `default` plus the platform's own JSON, within its size
+/// limit. The body is shortened to fit (never the JSON, which must stay valid).
+pub fn push_message(n: &Notification, platform: Platform) -> String {
+    let title: String = n.content.title.chars().take(120).collect();
+    let build = |body: &str| -> String {
+        let payload = match platform {
+            Platform::Apns | Platform::ApnsSandbox => json!({
+                "aps": {
+                    "alert": { "title": title, "body": body },
+                    "sound": "default",
+                    "thread-id": n.id.to_string(),
+                },
+                "notificationId": n.id.to_string(),
+                "url": n.content.url,
+                "badge": { "increment": 1 },
+            }),
+            Platform::Gcm => json!({
+                "fcmV1Message": {
+                    "message": {
+                        "notification": { "title": title, "body": body },
+                        "data": {
+                            "notificationId": n.id.to_string(),
+                            "url": n.content.url.clone().unwrap_or_default(),
+                            "badgeIncrement": "1",
+                        },
+                        "android": { "priority": if n.content.priority == Priority::High { "high" } else { "normal" } },
+                    }
+                }
+            }),
+        };
+        payload.to_string()
+    };
+    let limit = platform.payload_limit();
+    let mut body = n.content.body.clone();
+    let mut payload = build(&body);
+    if payload.len() > limit {
+        // The longest prefix (at a character boundary) that fits with the ellipsis: escaping
+        // makes JSON longer than the text by an amount that depends on the text, so search.
+        let full = std::mem::take(&mut body);
+        let boundaries: Vec<usize> = full.char_indices().map(|(i, _)| i).collect();
+        let fits = |cut: usize| build(&format!("{}…", &full[..cut])).len() <= limit;
+        let (mut lo, mut hi) = (0usize, boundaries.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if fits(boundaries[mid.min(boundaries.len() - 1)]) && mid < boundaries.len() {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        body = if lo == 0 && !fits(0) { String::new() } else { format!("{}…", &full[..boundaries[lo]]) };
+        payload = build(&body);
+    }
+    let mut message = serde_json::Map::new();
+    message.insert("default".into(), json!(body));
+    message.insert(platform.as_str().into(), json!(payload));
+    serde_json::Value::Object(message).to_string()
+}
+
+/// Publishes the notification to every registered device of the chunk's recipients. A device
+/// whose endpoint is disabled or gone is removed from its owner's devices and does not fail
+/// the chunk.
+pub async fn send_pushes(
+    ports: &Ports,
+    n: &Notification,
+    chunk: &DeliveryChunk,
+    marks: &SentMarks,
+) -> Result<PushCounts, StoreError> {
+    let mut counts = PushCounts::default();
+    let mut todo = Vec::new();
+    for (user, devices) in ports.devices.devices_of(&chunk.recipients).await? {
+        for device in devices {
+            let key = SentMarks::push(&device.device_id);
+            if marks.contains(&key) {
+                counts.sent += 1;
+            } else if marks.contains(&failed_key(&key)) {
+                counts.failed += 1;
+            } else {
+                todo.push((user, device));
+            }
+        }
+    }
+    // Devices an earlier attempt removed are no longer listed; their marks still count them.
+    counts.removed += marks.0.iter().filter(|k| k.starts_with("r:")).count() as u64;
+
+    let mut messages = std::collections::HashMap::new();
+    for (_, d) in &todo {
+        messages.entry(d.platform).or_insert_with(|| push_message(n, d.platform));
+    }
+    let messages = &messages;
+    let mut marker = Marks { ports, id: n.id, chunk: chunk.chunk, pending: Vec::new() };
+    let mut results = futures::stream::iter(todo)
+        .map(|(user, device)| async move {
+            let result = ports.push.publish(&device.endpoint_arn, &messages[&device.platform]).await;
+            (user, device, result)
+        })
+        .buffer_unordered(PUSH_CONCURRENCY);
+    let mut transient = None;
+    while let Some((user, device, result)) = results.next().await {
+        match result {
+            Ok(_) => {
+                counts.sent += 1;
+                marker.add(SentMarks::push(&device.device_id)).await?;
+            }
+            Err(SendError::Gone(why)) => {
+                tracing::info!(%user, device = %device.device_id, reason = %why, "endpoint gone: device removed");
+                ports.devices.remove_device(user, &device.device_id).await?;
+                if let Err(e) = ports.push.delete_endpoint(&device.endpoint_arn).await {
+                    tracing::warn!(endpoint = %device.endpoint_arn, error = %e, "endpoint not deleted");
+                }
+                counts.removed += 1;
+                marker.add(format!("r:{}", device.device_id)).await?;
+            }
+            Err(SendError::Rejected(why)) => {
+                tracing::warn!(%user, device = %device.device_id, error = %why, "push refused");
+                counts.failed += 1;
+                marker.add(failed_key(&SentMarks::push(&device.device_id))).await?;
+            }
+            Err(SendError::Transient(why)) => transient = Some(why),
+        }
+    }
+    marker.flush().await?;
+    match transient {
+        Some(why) => Err(StoreError::Transient(format!("push: {why}"))),
+        None => Ok(counts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notification(body: &str) -> Notification {
+        let now = chrono::Utc::now();
+        let content = Content { title: "Title".into(), body: body.into(), ..Content::default() };
+        Notification::new(
+            uuid::Uuid::from_u128(1),
+            1,
+            3,
+            Origin::GroupSend,
+            BroadcastType::GT,
+            Audience::Users { user_ids: vec![] },
+            content,
+            "1".into(),
+            now,
+        )
+    }
+
+    #[test]
+    fn push_messages_fit_the_platform_and_stay_valid_json() {
+        for platform in Platform::ALL {
+            for body in ["short", &"é\"<".repeat(3000), &"x".repeat(10_000)] {
+                let message = push_message(&notification(body), platform);
+                let outer: serde_json::Value = serde_json::from_str(&message).unwrap();
+                let inner = outer[platform.as_str()].as_str().unwrap();
+                assert!(inner.len() <= platform.payload_limit(), "{} bytes", inner.len());
+                let payload: serde_json::Value = serde_json::from_str(inner).unwrap();
+                let shown = match platform {
+                    Platform::Gcm => payload["fcmV1Message"]["message"]["notification"]["body"].clone(),
+                    _ => payload["aps"]["alert"]["body"].clone(),
+                };
+                let shown = shown.as_str().unwrap();
+                if body == "short" {
+                    assert_eq!(shown, "short");
+                } else {
+                    assert!(shown.ends_with('…') && shown.len() > 1000, "{platform:?}: {}", shown.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn email_requests_are_checked_at_send_time() {
+        let company = Company {
+            id: 3,
+            name: "c".into(),
+            desktop_push_enabled: true,
+            desktop_url: None,
+            interact_url: Some("https://i".into()),
+        };
+        let spec = |template: &str, subject: &str, keys: &[&str]| EmailSpec {
+            template: template.into(),
+            subject: subject.into(),
+            params: keys.iter().map(|k| EmailParam { key: k.to_string(), value: "x".into() }).collect(),
+            body: None,
+        };
+        let param = |r: Result<(), ApiError>| r.unwrap_err().parameter.unwrap();
+        let ok = spec("Client.Generic.Notification.html", "Hello", &["interactURL", "userFirstName"]);
+        assert!(check_email(&ok, &company, None).is_ok());
+        assert_eq!(param(check_email(&spec("Nope.html", "s", &[]), &company, None)), "emailTemplate");
+        assert_eq!(
+            param(check_email(&spec(email::HTML_BODY_TEMPLATE, "a\r\nBcc: x", &[]), &company, None)),
+            "emailSubject"
+        );
+        assert_eq!(
+            param(check_email(&spec(email::HTML_BODY_TEMPLATE, "s", &["desktopURL"]), &company, None)),
+            "emailParams[0].key"
+        );
+        assert_eq!(
+            param(check_email(&spec(email::HTML_BODY_TEMPLATE, "s", &["a", "a"]), &company, None)),
+            "emailParams[1].key"
+        );
+        assert_eq!(
+            param(check_email(&spec(email::HTML_BODY_TEMPLATE, "s", &["unsubcribeURL"]), &company, None)),
+            "brochureId"
+        );
+        assert!(
+            check_email(&spec(email::HTML_BODY_TEMPLATE, "s", &["unsubcribeURL"]), &company, Some(4)).is_ok()
+        );
+    }
+}

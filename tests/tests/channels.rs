@@ -1,0 +1,358 @@
+//! Email (SES v2) and mobile push (SNS) end to end, against the memory adapters and against moto,
+//! with the demo directory: who gets what, what it says, unsubscribe links, and no duplicates
+//! when a delivery chunk is redelivered.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use shared::http::{GatewayRequest, body_text};
+use shared::model::*;
+use tests::faults::{Faults, faulty};
+use tests::{Env, end_to_end};
+use uuid::Uuid;
+
+const U1_EMAIL: &str = "aaron.mcmullen@hypermedia.com.au";
+const U3_EMAIL: &str = "user3@demo.example";
+
+fn user(n: u8) -> Uuid {
+    let d = n.to_string();
+    format!("{0}-{1}-4{2}-8{2}-{3}", d.repeat(8), d.repeat(4), d.repeat(3), d.repeat(12)).parse().unwrap()
+}
+
+/// A subject of this test run only: moto's outbox is shared by every test.
+fn subject(what: &str) -> String {
+    format!("{what} {}", &Uuid::new_v4().simple().to_string()[..8])
+}
+
+async fn send(env: &Env, body: Value) -> (u16, Value) {
+    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .body(body.to_string());
+    let resp = send::handle(&env.ports, req.into_request()).await;
+    (resp.status().as_u16(), serde_json::from_str(&body_text(&resp)).unwrap_or(Value::Null))
+}
+
+fn ga(subject: &str, params: Value) -> Value {
+    json!({
+        "version": 3, "type": "GA", "key": "3", "message": "Brochure 4 has a new edition",
+        "url": "https://example.com/brochures/4", "brochureId": 4,
+        "emailTemplate": "Client.Generic.Notification.html", "emailSubject": subject, "emailParams": params
+    })
+}
+
+/// Registers a device for user `n` with their own token; the device's endpoint ARN.
+async fn register(env: &Env, n: u8, platform: &str, token: &str) -> (u16, Value) {
+    let path = format!("/users/{}/devices", user(n));
+    let req = GatewayRequest::new("POST", "/users/{userId}/devices", &path)
+        .header("authorization", &format!("Bearer demo-user-{n}-token"))
+        .path_param("userId", &user(n).to_string())
+        .body(json!({ "platform": platform, "token": token }).to_string());
+    let resp = inbox::handle(&env.ports, req.into_request()).await;
+    (resp.status().as_u16(), serde_json::from_str(&body_text(&resp)).unwrap_or(Value::Null))
+}
+
+fn random_token(platform: &str) -> String {
+    let hex = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    if platform == "GCM" { format!("fcm-{hex}") } else { hex }
+}
+
+/// Registers a fresh device for each (user, platform); their endpoint ARNs by user.
+async fn devices(env: &Env, who: &[(u8, &str)]) -> Vec<(u8, String)> {
+    let mut out = Vec::new();
+    for (n, platform) in who {
+        let (status, body) = register(env, *n, platform, &random_token(platform)).await;
+        assert_eq!(status, 201, "{body}");
+        let listed = env.ports.devices.devices(user(*n)).await.unwrap();
+        let device = listed.iter().find(|d| d.device_id == body["deviceId"].as_str().unwrap()).unwrap();
+        out.push((*n, device.endpoint_arn.clone()));
+    }
+    out
+}
+
+async fn settle(env: &Env) {
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+}
+
+async fn notification(env: &Env, answer: &Value) -> Notification {
+    let sid = answer["notificationScheduleId"].as_u64().unwrap();
+    env.ports.notifications.get_by_schedule_id(sid).await.unwrap().unwrap()
+}
+
+fn recipients(emails: &[tests::outbox::SentEmail]) -> Vec<String> {
+    emails.iter().flat_map(|e| e.to.clone()).collect()
+}
+
+/// The demo's answer: GA for brochure 4 emails u1 and u3 (u2 unsubscribed from its notifications,
+/// u4 from its emails) and pushes to the devices of u1, u3 and u4.
+async fn ga_emails_two_people_and_pushes_three(env: Env) {
+    let registered = devices(&env, &[(1, "GCM"), (2, "GCM"), (3, "APNS"), (4, "APNS_SANDBOX")]).await;
+    let subject = subject("New edition");
+    let params = json!([
+        {"key": "userFirstName", "value": "x"}, {"key": "desktopURL", "value": "x"},
+        {"key": "unsubcribeURL", "value": "x"}, {"key": "headline", "value": "<script>alert(1)</script>"}
+    ]);
+    let (status, answer) = send(&env, ga(&subject, params)).await;
+    assert_eq!(status, 200, "{answer}");
+    settle(&env).await;
+
+    let emails = env.outbox.emails(&subject).await;
+    assert_eq!(recipients(&emails), vec![U1_EMAIL.to_string(), U3_EMAIL.to_string()]);
+    let n = notification(&env, &answer).await;
+    let aaron = &emails[0].html;
+    assert!(aaron.contains("Hi Aaron,"), "personalised first name: {aaron}");
+    assert!(aaron.contains(&format!("https://desktop.demo.example/notifications/{}", n.id)), "{aaron}");
+    assert!(aaron.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !aaron.contains("<script>"));
+    assert!(aaron.contains(&format!("/unsubscribe?user={}&amp;brochure=4&amp;sig=", user(1))), "{aaron}");
+    assert!(emails[1].html.contains("Hi Cal,"));
+
+    let endpoints: Vec<String> = registered.iter().map(|(_, arn)| arn.clone()).collect();
+    let pushes = env.outbox.pushes(&endpoints).await;
+    let pushed: BTreeSet<u8> =
+        pushes.iter().map(|p| registered.iter().find(|(_, arn)| *arn == p.endpoint).unwrap().0).collect();
+    assert_eq!(pushed, BTreeSet::from([1, 3, 4]), "u2 unsubscribed from the asset's notifications");
+    assert_eq!(pushes.len(), 3);
+    for p in &pushes {
+        let message: Value = serde_json::from_str(&p.message).unwrap();
+        assert_eq!(message["default"], "Brochure 4 has a new edition");
+        let (platform, payload) = message
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| *k != "default")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .unwrap();
+        let payload: Value = serde_json::from_str(payload.as_str().unwrap()).unwrap();
+        let (title, id) = match platform.as_str() {
+            "GCM" => (
+                payload["fcmV1Message"]["message"]["notification"]["title"].clone(),
+                payload["fcmV1Message"]["message"]["data"]["notificationId"].clone(),
+            ),
+            _ => (payload["aps"]["alert"]["title"].clone(), payload["notificationId"].clone()),
+        };
+        assert_eq!(title, "Asset notification");
+        assert_eq!(id, json!(n.id.to_string()));
+    }
+
+    assert_eq!(
+        (n.emails_sent, n.emails_opted_out, n.emails_no_address, n.emails_failed),
+        (2, 1, 0, 0),
+        "per-recipient email outcomes"
+    );
+    assert_eq!((n.pushes_sent, n.pushes_removed, n.pushes_failed), (3, 0, 0));
+    assert_eq!(n.delivered, 3);
+}
+
+/// The generic HTML-body template injects emailBody as given when an emailBody param is passed.
+async fn the_html_body_template_renders_email_body(env: Env) {
+    let subject = subject("Quarterly");
+    let body = json!({
+        "version": 3, "type": "GT", "key": "3", "values": ["5"], "message": "Short text",
+        "emailTemplate": "Client.Generic.HTMLBody.Mandrill.html", "emailSubject": subject,
+        "emailBody": "<h1>Quarterly report</h1><p>All <b>good</b>.</p>",
+        "emailParams": [{"key": "emailBody", "value": "x"}]
+    });
+    let (status, answer) = send(&env, body).await;
+    assert_eq!(status, 200, "{answer}");
+    settle(&env).await;
+    let emails = env.outbox.emails(&subject).await;
+    assert_eq!(recipients(&emails), vec![U1_EMAIL.to_string()]);
+    assert!(
+        emails[0].html.contains("<h1>Quarterly report</h1><p>All <b>good</b>.</p>"),
+        "{}",
+        emails[0].html
+    );
+    assert!(!emails[0].html.contains("Short text"), "the body replaces the message");
+}
+
+/// Unknown templates and unfillable personalised params are refused at send time.
+async fn email_mistakes_are_400_at_send_time(env: Env) {
+    let (status, answer) = send(
+        &env,
+        ga("s", json!([]))
+            .as_object()
+            .cloned()
+            .map(|mut o| {
+                o.insert("emailTemplate".into(), json!("Client.Nope.html"));
+                Value::Object(o)
+            })
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["exception"], "WSInvalidParameterException");
+    assert_eq!(answer["parameter"], "emailTemplate");
+    let gt = json!({
+        "version": 3, "type": "GT", "key": "3", "values": ["5"], "message": "m",
+        "emailTemplate": "Client.Generic.Notification.html", "emailSubject": "s",
+        "emailParams": [{"key": "unsubcribeURL", "value": "x"}]
+    });
+    let (status, answer) = send(&env, gt).await;
+    assert_eq!((status, answer["parameter"].clone()), (400, json!("brochureId")), "{answer}");
+}
+
+fn unescape(href: &str) -> String {
+    href.replace("&amp;", "&")
+}
+
+/// The unsubscribe link in an email records ALP-EUN: the next email about the asset skips them.
+async fn following_the_unsubscribe_link_stops_the_next_email(env: Env) {
+    let first = subject("Edition 1");
+    let (status, _) = send(&env, ga(&first, json!([{"key": "unsubcribeURL", "value": "x"}]))).await;
+    assert_eq!(status, 200);
+    settle(&env).await;
+    let emails = env.outbox.emails(&first).await;
+    assert_eq!(recipients(&emails), vec![U1_EMAIL.to_string(), U3_EMAIL.to_string()]);
+    let html = &emails[0].html;
+    let start = html
+        .find("https://api.test.example/unsubscribe?")
+        .or_else(|| html.find("http://127.0.0.1:3000/unsubscribe?"))
+        .expect(html);
+    let link = unescape(&html[start..start + html[start..].find('"').unwrap()]);
+    let query = link.split_once('?').unwrap().1.to_string();
+
+    // A tampered link is refused and changes nothing.
+    let tampered = query.replace(&user(1).to_string(), &user(3).to_string());
+    let req = GatewayRequest::new("GET", "/unsubscribe", "/unsubscribe").query(&tampered);
+    let resp = inbox::handle(&env.ports, req.into_request()).await;
+    assert_eq!(resp.status().as_u16(), 403, "{}", body_text(&resp));
+
+    let req = GatewayRequest::new("GET", "/unsubscribe", "/unsubscribe").query(&query);
+    let resp = inbox::handle(&env.ports, req.into_request()).await;
+    assert_eq!(resp.status().as_u16(), 200, "{}", body_text(&resp));
+    assert!(body_text(&resp).contains("unsubscribed"));
+
+    let second = subject("Edition 2");
+    let (status, answer) = send(&env, ga(&second, json!([]))).await;
+    assert_eq!(status, 200);
+    settle(&env).await;
+    assert_eq!(recipients(&env.outbox.emails(&second).await), vec![U3_EMAIL.to_string()]);
+    let n = notification(&env, &answer).await;
+    assert_eq!((n.emails_sent, n.emails_opted_out), (1, 2));
+    // Notifications are untouched: u1 still has the in-app item.
+    let item = env.ports.inbox.get(user(1), n.id).await.unwrap();
+    assert!(item.is_some());
+}
+
+/// A chunk whose emails and pushes went out but whose recording failed is redelivered: it
+/// sends nothing twice and counts everything once.
+async fn a_redelivered_chunk_sends_no_duplicate_email_or_push(env: Env) {
+    let registered = devices(&env, &[(1, "GCM"), (3, "APNS"), (4, "GCM")]).await;
+    let subject = subject("Once");
+    let (status, answer) = send(&env, ga(&subject, json!([{"key": "userFirstName", "value": "x"}]))).await;
+    assert_eq!(status, 200);
+    local::workers::drain_fanout_once(&env.ports).await.unwrap();
+    let messages = env.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(messages.len(), 1, "three recipients: one chunk");
+    let chunk = shared::service::deliver::parse_chunk(&messages[0].body).unwrap();
+
+    let faults = Faults::none();
+    faults.fail_next("record_chunk");
+    let failing = faulty(&env.ports, &faults);
+    assert!(shared::service::deliver::deliver(&failing, &chunk).await.is_err());
+    assert_eq!(env.outbox.emails(&subject).await.len(), 2, "the first attempt sent the emails");
+
+    let again = shared::service::deliver::deliver(&env.ports, &chunk).await.unwrap();
+    assert_eq!(again, shared::service::deliver::Delivered::Written(3));
+    let third = shared::service::deliver::deliver(&env.ports, &chunk).await.unwrap();
+    assert_eq!(third, shared::service::deliver::Delivered::AlreadyDone);
+    env.ports.delivery_queue.ack(&messages[0].receipt).await.unwrap();
+
+    assert_eq!(
+        recipients(&env.outbox.emails(&subject).await),
+        vec![U1_EMAIL.to_string(), U3_EMAIL.to_string()]
+    );
+    let endpoints: Vec<String> = registered.iter().map(|(_, arn)| arn.clone()).collect();
+    assert_eq!(env.outbox.pushes(&endpoints).await.len(), 3, "one push per device");
+    let n = notification(&env, &answer).await;
+    assert_eq!((n.emails_sent, n.pushes_sent, n.delivered, n.status), (2, 3, 3, Status::Delivered));
+}
+
+/// An endpoint that is gone (deleted, as SNS does for an uninstalled app's token) is removed and does not fail the chunk.
+async fn a_deleted_endpoint_removes_the_device(env: Env) {
+    let registered = devices(&env, &[(1, "GCM"), (1, "APNS")]).await;
+    let gone = registered[0].1.clone();
+    // Unregistering through the API removes one; the other is disabled by the push service.
+    let device_id = env
+        .ports
+        .devices
+        .devices(user(1))
+        .await
+        .unwrap()
+        .iter()
+        .find(|d| d.endpoint_arn == registered[1].1)
+        .unwrap()
+        .device_id
+        .clone();
+    let path = format!("/users/{}/devices/{device_id}", user(1));
+    let req = GatewayRequest::new("DELETE", "/users/{userId}/devices/{deviceId}", &path)
+        .header("authorization", "Bearer demo-user-1-token")
+        .path_param("userId", &user(1).to_string())
+        .path_param("deviceId", &device_id);
+    assert_eq!(inbox::handle(&env.ports, req.into_request()).await.status().as_u16(), 204);
+    env.ports.push.delete_endpoint(&gone).await.unwrap();
+
+    let (status, answer) =
+        send(&env, json!({"version": 3, "type": "GT", "key": "3", "values": ["5"], "message": "hello"}))
+            .await;
+    assert_eq!(status, 200);
+    settle(&env).await;
+    let n = notification(&env, &answer).await;
+    assert_eq!((n.status, n.delivered, n.pushes_sent, n.pushes_removed), (Status::Delivered, 1, 0, 1));
+    assert!(env.ports.devices.devices(user(1)).await.unwrap().is_empty());
+}
+
+/// Devices: only their owner manages them; the same token twice is one device; bad input is a
+/// 400 naming the field.
+async fn device_registration_rules(env: Env) {
+    let token = random_token("APNS");
+    let (status, first) = register(&env, 1, "APNS", &token).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = register(&env, 1, "APNS", &token.to_uppercase()).await;
+    assert_eq!((status, &again["deviceId"]), (200, &first["deviceId"]), "{again}");
+    assert_eq!(env.ports.devices.devices(user(1)).await.unwrap().len(), 1);
+    assert_eq!(again["tokenSuffix"], json!(&token[token.len() - 8..]));
+
+    // The same token registered by another person moves to them.
+    let (status, _) = register(&env, 3, "APNS", &token).await;
+    assert_eq!(status, 201);
+    assert!(env.ports.devices.devices(user(1)).await.unwrap().is_empty());
+    assert_eq!(env.ports.devices.devices(user(3)).await.unwrap().len(), 1);
+
+    let (status, bad) = register(&env, 1, "WNS", "abc").await;
+    assert_eq!((status, bad["parameter"].clone()), (400, json!("platform")));
+    let (status, bad) = register(&env, 1, "APNS", "not-hex").await;
+    assert_eq!((status, bad["parameter"].clone()), (400, json!("token")));
+
+    // Someone else's devices: refused.
+    let path = format!("/users/{}/devices", user(3));
+    let req = GatewayRequest::new("GET", "/users/{userId}/devices", &path)
+        .header("authorization", "Bearer demo-user-1-token")
+        .path_param("userId", &user(3).to_string());
+    assert_eq!(inbox::handle(&env.ports, req.into_request()).await.status().as_u16(), 403);
+    let req = GatewayRequest::new("GET", "/users/{userId}/devices", &path)
+        .header("authorization", "Bearer demo-user-3-token")
+        .path_param("userId", &user(3).to_string());
+    let resp = inbox::handle(&env.ports, req.into_request()).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let listed: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+    assert_eq!(listed["devices"].as_array().unwrap().len(), 1);
+    assert!(!body_text(&resp).contains(&token), "the full token is never shown");
+
+    let path = format!("/users/{}/devices/nope", user(3));
+    let req = GatewayRequest::new("DELETE", "/users/{userId}/devices/{deviceId}", &path)
+        .header("authorization", "Bearer demo-user-3-token")
+        .path_param("userId", &user(3).to_string())
+        .path_param("deviceId", "nope");
+    assert_eq!(inbox::handle(&env.ports, req.into_request()).await.status().as_u16(), 404);
+}
+
+end_to_end!(
+    ga_emails_two_people_and_pushes_three,
+    the_html_body_template_renders_email_body,
+    email_mistakes_are_400_at_send_time,
+    following_the_unsubscribe_link_stops_the_next_email,
+    a_redelivered_chunk_sends_no_duplicate_email_or_push,
+    a_deleted_endpoint_removes_the_device,
+    device_registration_rules,
+);
