@@ -141,6 +141,21 @@ async fn ga_emails_two_people_and_pushes_three(env: Env) {
     );
     assert_eq!((n.pushes_sent, n.pushes_removed, n.pushes_failed), (3, 0, 0));
     assert_eq!(n.delivered, 3);
+
+    // Sent history shows the outcomes beside the in-app count.
+    let sid = answer["notificationScheduleId"].as_u64().unwrap();
+    let req = GatewayRequest::new("GET", "/rest/notification/sent", "/rest/notification/sent")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .query(&format!("version=1&notificationScheduleId={sid}"));
+    let resp = sent_history::handle(&env.ports, req.into_request()).await;
+    let history: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+    let record = &history[0];
+    assert_eq!(record["totalNotificationsSent"], 3, "{history}");
+    assert_eq!(
+        (record["emailsSent"].clone(), record["emailsOptedOut"].clone(), record["pushesSent"].clone()),
+        (json!(2), json!(1), json!(3)),
+        "{history}"
+    );
 }
 
 /// The generic HTML-body template injects emailBody as given when an emailBody param is passed.

@@ -127,6 +127,19 @@ pub struct SentRecord {
     /// Beyond the spec: why a notification failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// Beyond the spec: per-recipient email outcomes (when an email was asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails_sent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails_opted_out: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails_no_address: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails_failed: Option<u64>,
+    /// Beyond the spec: push publishes per device.
+    pub pushes_sent: u64,
+    pub pushes_removed: u64,
+    pub pushes_failed: u64,
 }
 
 fn truncate(s: &str, chars: usize) -> String {
@@ -159,6 +172,13 @@ impl From<&Notification> for SentRecord {
             email_params: n.email.as_ref().map(|e| e.params.clone()),
             total_recipients: n.recipients,
             failure_reason: n.failure.clone(),
+            emails_sent: n.email.as_ref().map(|_| n.emails_sent),
+            emails_opted_out: n.email.as_ref().map(|_| n.emails_opted_out),
+            emails_no_address: n.email.as_ref().map(|_| n.emails_no_address),
+            emails_failed: n.email.as_ref().map(|_| n.emails_failed),
+            pushes_sent: n.pushes_sent,
+            pushes_removed: n.pushes_removed,
+            pushes_failed: n.pushes_failed,
         }
     }
 }
