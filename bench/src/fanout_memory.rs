@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::peak_rss_mib;
 
-const BROCHURE: u64 = 99;
+pub const BROCHURE: u64 = 99;
 
 /// A deterministic pseudo-random sequence (no dependency needed for a generator).
 struct Lcg(u64);
@@ -25,7 +25,7 @@ impl Lcg {
     }
 }
 
-fn directory(n: usize) -> (DirectorySnapshot, Vec<String>) {
+pub fn directory(n: usize) -> (DirectorySnapshot, Vec<String>) {
     let mut rng = Lcg(n as u64);
     let mut snapshot = DirectorySnapshot::demo();
     let ids: Vec<Uuid> =

@@ -5,6 +5,7 @@
 //! asserts on time.
 
 mod fanout_memory;
+mod fanout_requests;
 mod handlers;
 
 use std::time::Instant;
@@ -31,7 +32,7 @@ pub fn percentile_us(sorted: &[u64], p: f64) -> f64 {
 
 fn main() {
     let scenario = std::env::args().nth(1).unwrap_or_else(|| "all".into());
-    let known = ["fanout-memory", "handlers", "all"];
+    let known = ["fanout-memory", "fanout-requests", "handlers", "all"];
     if !known.contains(&scenario.as_str()) {
         eprintln!("usage: bench <{}>", known.join("|"));
         std::process::exit(2);
@@ -39,7 +40,13 @@ fn main() {
     let started = Instant::now();
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let mut results = serde_json::Map::new();
+    // Scenarios run alone update their figures and keep the others'.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results.json");
+    let mut results = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
     results.insert(
         "machine".into(),
         json!(format!("{} cores", std::thread::available_parallelism().map_or(0, |n| n.get()))),
@@ -50,8 +57,10 @@ fn main() {
     if scenario == "fanout-memory" || scenario == "all" {
         results.insert("fanout_memory".into(), rt.block_on(fanout_memory::run()));
     }
+    if scenario == "fanout-requests" || scenario == "all" {
+        results.insert("fanout_requests".into(), rt.block_on(fanout_requests::run()));
+    }
     results.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results.json");
     let text = serde_json::to_string_pretty(&Value::Object(results)).expect("json");
     std::fs::write(&path, text + "\n").expect("write bench/results.json");
     println!("\nfigures written to {}", path.display());

@@ -16,7 +16,7 @@ pub async fn tick(ports: &Ports) -> Result<fanout::Answer, shared::StoreError> {
     fanout::handle(ports, fanout::Trigger::Schedule(event)).await
 }
 
-fn sqs_event(messages: &[ReceivedMessage]) -> SqsEvent {
+pub fn sqs_event(messages: &[ReceivedMessage]) -> SqsEvent {
     let mut event = SqsEvent::default();
     event.records = messages
         .iter()
@@ -34,7 +34,7 @@ fn sqs_event(messages: &[ReceivedMessage]) -> SqsEvent {
 }
 
 /// Acknowledges what succeeded and releases what failed.
-async fn settle(
+pub async fn settle(
     queue: &dyn Queue,
     messages: &[ReceivedMessage],
     failed: &[String],

@@ -18,6 +18,14 @@ pub enum ChunkRecord {
     AlreadyRecorded,
 }
 
+/// See [`NotificationStore::chunk_context`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChunkContext {
+    pub notification: Option<Notification>,
+    pub recorded: bool,
+    pub marks: SentMarks,
+}
+
 /// A stored answer to an idempotent request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
@@ -90,8 +98,9 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<ChunkRecord>;
     /// Whether a chunk was already recorded (lets redelivery skip its writes entirely).
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
-    /// The sends (emails, pushes) a chunk already made, by idempotency key.
-    async fn sent_marks(&self, id: NotificationId, chunk: u32) -> StoreResult<SentMarks>;
+    /// What delivering a chunk needs to know, in one read: the notification, whether the chunk
+    /// is already recorded, and the sends it already made.
+    async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext>;
     /// Adds keys to a chunk's sent marks (a set: adding a key twice keeps one).
     async fn add_sent_marks(
         &self,
@@ -166,6 +175,8 @@ pub trait Directory: Send + Sync {
     /// All members of a company, paged.
     async fn company_members(&self, company: CompanyId, page: &PageRequest) -> StoreResult<Page<UserId>>;
     async fn team(&self, company: CompanyId, team_id: &str) -> StoreResult<Option<Team>>;
+    /// Several teams of a company at once (batched by the adapter); unknown ids are left out.
+    async fn teams(&self, company: CompanyId, team_ids: &[String]) -> StoreResult<Vec<Team>>;
     async fn team_members(
         &self,
         company: CompanyId,
@@ -210,6 +221,12 @@ pub trait DeviceStore: Send + Sync {
     async fn put_device(&self, user: UserId, device: &Device, max: usize) -> StoreResult<Vec<Device>>;
     /// Removes a device; the removed one, or `None` if the person had no such device.
     async fn remove_device(&self, user: UserId, device_id: &str) -> StoreResult<Option<Device>>;
+    /// Records that someone of `company` registered a device (never cleared: a stale mark only
+    /// costs the lookups it would have saved).
+    async fn mark_company_devices(&self, company: CompanyId) -> StoreResult<()>;
+    /// Whether anyone of `company` ever registered a device: delivery skips device lookups for
+    /// companies whose people use no phones.
+    async fn company_has_devices(&self, company: CompanyId) -> StoreResult<bool>;
 }
 
 /// One email, rendered.

@@ -189,8 +189,11 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
 /// functions that need them add them with [`with_email`] and [`with_push`], so that the others
 /// do not carry those SDKs.
 pub fn aws_ports(sdk: &aws_config::SdkConfig, config: &Config) -> Ports {
-    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
+    aws_ports_from(aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), config)
+}
+
+/// The AWS set over given clients (the benchmark's count every request with an interceptor).
+pub fn aws_ports_from(dynamo: aws_sdk_dynamodb::Client, sqs: aws_sdk_sqs::Client, config: &Config) -> Ports {
     Ports {
         notifications: Arc::new(DynamoNotificationStore::new(
             dynamo.clone(),

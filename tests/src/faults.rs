@@ -195,8 +195,8 @@ impl NotificationStore for FaultyNotifications {
     async fn chunk_recorded(&self, id: NotificationId, c: u32) -> StoreResult<bool> {
         self.1.run("chunk_recorded", self.0.chunk_recorded(id, c)).await
     }
-    async fn sent_marks(&self, id: NotificationId, c: u32) -> StoreResult<SentMarks> {
-        self.1.run("sent_marks", self.0.sent_marks(id, c)).await
+    async fn chunk_context(&self, id: NotificationId, c: u32) -> StoreResult<ChunkContext> {
+        self.1.run("chunk_context", self.0.chunk_context(id, c)).await
     }
     async fn add_sent_marks(
         &self,
@@ -286,6 +286,9 @@ impl Directory for FaultyDirectory {
     async fn company_members(&self, c: CompanyId, p: &PageRequest) -> StoreResult<Page<UserId>> {
         self.1.run("company_members", self.0.company_members(c, p)).await
     }
+    async fn teams(&self, c: CompanyId, t: &[String]) -> StoreResult<Vec<Team>> {
+        self.1.run("teams", self.0.teams(c, t)).await
+    }
     async fn team(&self, c: CompanyId, t: &str) -> StoreResult<Option<Team>> {
         self.1.run("team", self.0.team(c, t)).await
     }
@@ -374,6 +377,12 @@ impl DeviceStore for FaultyDevices {
     }
     async fn remove_device(&self, u: UserId, id: &str) -> StoreResult<Option<Device>> {
         self.1.run("remove_device", self.0.remove_device(u, id)).await
+    }
+    async fn mark_company_devices(&self, c: CompanyId) -> StoreResult<()> {
+        self.1.run("mark_company_devices", self.0.mark_company_devices(c)).await
+    }
+    async fn company_has_devices(&self, c: CompanyId) -> StoreResult<bool> {
+        self.1.run("company_has_devices", self.0.company_has_devices(c)).await
     }
 }
 

@@ -573,7 +573,87 @@ async fn daily_quota_is_atomic_per_company_and_day(p: Ports) {
     assert!(n.consume_quota(3, "2026-11-24", 0, 10).await.unwrap());
 }
 
+async fn chunk_context_reads_notification_marker_and_marks_at_once(p: Ports) {
+    let now = t0();
+    let n = notification(Uuid::new_v4(), 77, 3, BroadcastType::GT, now);
+    let empty = p.notifications.chunk_context(n.id, 0).await.unwrap();
+    assert_eq!(empty, ChunkContext::default(), "nothing known about an unknown notification");
+    p.notifications.insert(&n).await.unwrap();
+    let keys: Vec<String> = vec![SentMarks::email(Uuid::from_u128(1)), SentMarks::push("dev-1")];
+    p.notifications.add_sent_marks(n.id, 3, &keys, now).await.unwrap();
+    // Adding again (a retried write) and adding more keeps a set.
+    p.notifications.add_sent_marks(n.id, 3, &keys[..1], now).await.unwrap();
+    p.notifications.add_sent_marks(n.id, 3, &["p:dev-2".to_string()], now).await.unwrap();
+    p.notifications.add_sent_marks(n.id, 3, &[], now).await.unwrap();
+    let ctx = p.notifications.chunk_context(n.id, 3).await.unwrap();
+    assert_eq!(ctx.notification.as_ref().map(|x| x.id), Some(n.id));
+    assert!(!ctx.recorded);
+    let mut marks: Vec<_> = ctx.marks.0.into_iter().collect();
+    marks.sort();
+    assert_eq!(marks, vec!["e:00000000-0000-0000-0000-000000000001", "p:dev-1", "p:dev-2"]);
+    assert!(p.notifications.chunk_context(n.id, 4).await.unwrap().marks.0.is_empty(), "marks are per chunk");
+    p.notifications.record_chunk(n.id, 3, &ChunkTally::default(), now).await.unwrap();
+    assert!(p.notifications.chunk_context(n.id, 3).await.unwrap().recorded);
+}
+
+async fn devices_are_owned_by_one_person_and_capped(p: Ports) {
+    let device = |n: u8, at: i64| Device {
+        device_id: format!("d{n}"),
+        platform: Platform::Gcm,
+        token: format!("token-{n}"),
+        endpoint_arn: format!("arn:aws:sns:us-east-1:1:endpoint/GCM/app/{n}"),
+        registered_at: t0() + Duration::seconds(at),
+    };
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    assert!(p.devices.put_device(a, &device(1, 1), 2).await.unwrap().is_empty());
+    assert!(p.devices.put_device(a, &device(2, 2), 2).await.unwrap().is_empty());
+    // Re-registering replaces, a third displaces the oldest.
+    assert!(p.devices.put_device(a, &device(2, 3), 2).await.unwrap().is_empty());
+    let displaced = p.devices.put_device(a, &device(3, 4), 2).await.unwrap();
+    assert_eq!(displaced.iter().map(|d| d.device_id.as_str()).collect::<Vec<_>>(), vec!["d1"]);
+    let ids = |v: Vec<Device>| v.into_iter().map(|d| d.device_id).collect::<Vec<_>>();
+    assert_eq!(ids(p.devices.devices(a).await.unwrap()), vec!["d3", "d2"], "newest first");
+    // Someone else registering d2 takes it.
+    let moved = p.devices.put_device(b, &device(2, 5), 10).await.unwrap();
+    assert_eq!(ids(moved), vec!["d2"]);
+    assert_eq!(ids(p.devices.devices(a).await.unwrap()), vec!["d3"]);
+    let mut of = p.devices.devices_of(&[a, b, Uuid::new_v4()]).await.unwrap();
+    of.sort_by_key(|(u, _)| *u == b);
+    assert_eq!(of.iter().map(|(u, d)| (*u, d.len())).collect::<Vec<_>>(), vec![(a, 1), (b, 1)]);
+    assert_eq!(p.devices.remove_device(a, "d3").await.unwrap().map(|d| d.device_id), Some("d3".into()));
+    assert_eq!(p.devices.remove_device(a, "d3").await.unwrap(), None);
+    assert!(p.devices.devices_of(&[a]).await.unwrap().is_empty());
+    let company = 1_000_000 + (a.as_u128() % 1_000_000) as u64;
+    assert!(!p.devices.company_has_devices(company).await.unwrap());
+    p.devices.mark_company_devices(company).await.unwrap();
+    p.devices.mark_company_devices(company).await.unwrap();
+    assert!(p.devices.company_has_devices(company).await.unwrap());
+}
+
+async fn users_in_batches_and_email_unsubscribes(p: Ports) {
+    p.directory.load(&DirectorySnapshot::demo()).await.unwrap();
+    let u1 = "11111111-1111-4111-8111-111111111111".parse().unwrap();
+    let u3: Uuid = "33333333-3333-4333-8333-333333333333".parse().unwrap();
+    let mut ids = vec![u1, u3, Uuid::new_v4()];
+    ids.extend((0..150).map(|_| u1));
+    let mut got: Vec<Uuid> = p.directory.users(&ids).await.unwrap().into_iter().map(|u| u.id).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got, vec![u1, u3]);
+    // ALP-EUN: recorded for u3, kept beside u2's ALP-NUN; an unknown asset is refused.
+    p.directory.unsubscribe_emails(4, u3).await.unwrap();
+    p.directory.unsubscribe_emails(4, u3).await.unwrap();
+    let prefs = p.directory.asset_unsubscribes(4).await.unwrap();
+    let of = |u: Uuid| prefs.iter().find(|p| p.user_id == u).copied();
+    assert!(of(u3).is_some_and(|p| p.emails && !p.notifications));
+    assert!(of("22222222-2222-4222-8222-222222222222".parse().unwrap()).is_some_and(|p| p.notifications));
+    assert!(matches!(p.directory.unsubscribe_emails(999, u3).await, Err(StoreError::Conflict(_))));
+}
+
 conformance!(
+    chunk_context_reads_notification_marker_and_marks_at_once,
+    devices_are_owned_by_one_person_and_capped,
+    users_in_batches_and_email_unsubscribes,
     daily_quota_is_atomic_per_company_and_day,
     schedule_ids_are_unique_positive_and_increasing,
     insert_get_and_conditional_conflicts,

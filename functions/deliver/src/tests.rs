@@ -68,8 +68,13 @@ fn record(id: &str, body: &str, receives: u32) -> SqsMessage {
 }
 
 fn chunk_body(id: Uuid) -> String {
-    serde_json::to_string(&DeliveryChunk { notification_id: id, chunk: 0, recipients: vec![Uuid::new_v4()] })
-        .unwrap()
+    serde_json::to_string(&DeliveryChunk {
+        notification_id: id,
+        chunk: 0,
+        recipients: vec![Uuid::new_v4()],
+        devices: None,
+    })
+    .unwrap()
 }
 
 #[tokio::test]

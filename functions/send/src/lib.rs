@@ -36,7 +36,12 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
     let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
         let request = group_send::parse(body)?;
         let version = request.version;
-        let id = idempotency::notification_id(&scope, key, body, || ports.ids.new_id());
+        let id = match key {
+            Some(_) => {
+                send::SendId::FromKey(idempotency::notification_id(&scope, key, body, || ports.ids.new_id()))
+            }
+            None => send::SendId::Fresh(ports.ids.new_id()),
+        };
         let sent = send::send(ports, &user, &company, request, id, now).await?;
         // Version 2 answers with the plain number of recipients; 3 and 4 with the schedule id.
         let answer = match (version, sent.recipients) {

@@ -245,8 +245,13 @@ impl NotificationStore for MemoryNotificationStore {
         Ok(lock(&self.state).chunks.contains(&(id, chunk)))
     }
 
-    async fn sent_marks(&self, id: NotificationId, chunk: u32) -> StoreResult<SentMarks> {
-        Ok(SentMarks(lock(&self.state).marks.get(&(id, chunk)).cloned().unwrap_or_default()))
+    async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
+        let s = lock(&self.state);
+        Ok(ChunkContext {
+            notification: s.by_id.get(&id).cloned(),
+            recorded: s.chunks.contains(&(id, chunk)),
+            marks: SentMarks(s.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
+        })
     }
 
     async fn add_sent_marks(
@@ -519,6 +524,17 @@ impl Directory for MemoryDirectory {
         let ids = lock(&self.state).company_members.get(&company).cloned().unwrap_or_default();
         page_ids(ids, page)
     }
+    async fn teams(&self, company: CompanyId, team_ids: &[String]) -> StoreResult<Vec<Team>> {
+        let s = lock(&self.state);
+        let mut unique = team_ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        Ok(unique
+            .into_iter()
+            .filter(|t| s.teams.contains_key(&(company, t.clone())))
+            .map(|id| Team { company_id: company, id })
+            .collect())
+    }
     async fn team(&self, company: CompanyId, team_id: &str) -> StoreResult<Option<Team>> {
         let s = lock(&self.state);
         Ok(s.teams
@@ -788,6 +804,7 @@ impl Queue for MemoryQueue {
 #[derive(Default)]
 pub struct MemoryDeviceStore {
     state: Mutex<HashMap<UserId, Vec<Device>>>,
+    companies: Mutex<HashSet<CompanyId>>,
 }
 
 impl MemoryDeviceStore {
@@ -830,6 +847,15 @@ impl DeviceStore for MemoryDeviceStore {
         let mut s = lock(&self.state);
         let Some(devices) = s.get_mut(&user) else { return Ok(None) };
         Ok(devices.iter().position(|d| d.device_id == device_id).map(|i| devices.remove(i)))
+    }
+
+    async fn mark_company_devices(&self, company: CompanyId) -> StoreResult<()> {
+        lock(&self.companies).insert(company);
+        Ok(())
+    }
+
+    async fn company_has_devices(&self, company: CompanyId) -> StoreResult<bool> {
+        Ok(lock(&self.companies).contains(&company))
     }
 }
 

@@ -425,6 +425,10 @@ pub struct DeliveryChunk {
     pub notification_id: NotificationId,
     pub chunk: u32,
     pub recipients: Vec<UserId>,
+    /// Whether anyone of the company has a device, as fan-out found (read once per fan-out
+    /// instead of once per chunk); `None`: not known, delivery looks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<bool>,
 }
 
 /// A request to fan a notification out now (ad hoc sends skip waiting for the next tick).

@@ -9,8 +9,9 @@ use crate::error::StoreResult;
 use crate::model::*;
 use crate::ports::Directory;
 
-/// Page size of directory reads during resolution.
-const PAGE: usize = 1000;
+/// Page size of directory reads during resolution: large, so that DynamoDB's own 1 MB page cap
+/// (about 12,000 membership keys) decides, not us; every page is a request.
+const PAGE: usize = 20_000;
 
 /// Why an audience cannot be resolved any more (it could when the notification was accepted).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

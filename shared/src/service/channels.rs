@@ -301,6 +301,13 @@ pub async fn send_pushes(
     marks: &SentMarks,
 ) -> Result<PushCounts, StoreError> {
     let mut counts = PushCounts::default();
+    let any_devices = match chunk.devices {
+        Some(known) => known,
+        None => ports.devices.company_has_devices(n.company_id).await?,
+    };
+    if !any_devices {
+        return Ok(counts);
+    }
     let mut todo = Vec::new();
     for (user, devices) in ports.devices.devices_of(&chunk.recipients).await? {
         for device in devices {

@@ -85,13 +85,12 @@ async fn deliver_chunk(
     chunk: &DeliveryChunk,
 ) -> Result<(Delivered, Option<bool>), DeliverError> {
     let id = chunk.notification_id;
-    if ports.notifications.chunk_recorded(id, chunk.chunk).await? {
+    let context = ports.notifications.chunk_context(id, chunk.chunk).await?;
+    if context.recorded {
         return Ok((Delivered::AlreadyDone, None));
     }
-    let n = ports
-        .notifications
-        .get(id)
-        .await?
+    let n = context
+        .notification
         .ok_or_else(|| DeliverError::Permanent(format!("notification {id} does not exist")))?;
     let has_callback = Some(n.callback.is_some());
     if n.status == Status::Failed {
@@ -102,7 +101,7 @@ async fn deliver_chunk(
     let mut tally = ChunkTally { delivered: items.len() as u64, ..ChunkTally::default() };
     drop(items);
     if n.email.is_some() || n.pushes() {
-        let marks = ports.notifications.sent_marks(id, chunk.chunk).await?;
+        let marks = context.marks;
         if let Some(spec) = &n.email {
             tally.emails = channels::send_emails(ports, &n, spec, chunk, &marks).await?;
         }

@@ -121,6 +121,7 @@ pub async fn register(
         endpoint_arn,
         registered_at: ports.clock.now(),
     };
+    ports.devices.mark_company_devices(viewer.company_id).await?;
     let displaced = ports.devices.put_device(owner, &device, MAX_DEVICES_PER_USER).await?;
     for old in displaced.iter().filter(|d| d.endpoint_arn != device.endpoint_arn) {
         if let Err(e) = ports.push.delete_endpoint(&old.endpoint_arn).await {

@@ -24,6 +24,9 @@ pub struct TickReport {
     pub fanned_out: usize,
 }
 
+/// Recipients per delivery chunk when the notification sends email.
+pub const EMAIL_CHUNK_SIZE: usize = 250;
+
 /// The scheduler tick: fans out every due notification this run can claim.
 pub async fn tick(ports: &Ports) -> Result<TickReport, StoreError> {
     let due = ports.notifications.due(ports.clock.now(), TICK_LIMIT).await?;
@@ -90,18 +93,33 @@ async fn fan_out(
         }
         Err(ResolveError::Store(e)) => return Err(e),
     };
-    let chunk_size = ports.chunk_size.max(1);
+    // Emails go out at SES's send rate, so a chunk with email is smaller: its deliver invocation
+    // must finish within its timeout.
+    let chunk_size = match n.email {
+        Some(_) => ports.chunk_size.min(EMAIL_CHUNK_SIZE),
+        None => ports.chunk_size,
+    }
+    .max(1);
     let chunks: Vec<&[UserId]> = people.chunks(chunk_size).collect();
     let mut progress = n.fanout.clone();
     let resume_at = progress.chunks_enqueued as usize;
     if resume_at > 0 {
         tracing::info!(notification = %id, resume_at, "resuming an interrupted fan-out");
     }
+    let devices = match n.pushes() {
+        true => Some(ports.devices.company_has_devices(n.company_id).await?),
+        false => None,
+    };
     let mut next = resume_at;
     while next < chunks.len() {
         let end = (next + CHUNKS_PER_BATCH).min(chunks.len());
         let batch: Vec<DeliveryChunk> = (next..end)
-            .map(|i| DeliveryChunk { notification_id: id, chunk: i as u32, recipients: chunks[i].to_vec() })
+            .map(|i| DeliveryChunk {
+                notification_id: id,
+                chunk: i as u32,
+                recipients: chunks[i].to_vec(),
+                devices,
+            })
             .collect();
         match sink {
             Sink::Queue => {
@@ -122,11 +140,15 @@ async fn fan_out(
         }
         progress.chunks_enqueued = end as u32;
         progress.recipients_enqueued += chunks[next..end].iter().map(|c| c.len() as u64).sum::<u64>();
-        let now = ports.clock.now();
-        let extended = now + Duration::seconds(LEASE_SECONDS);
-        ports.notifications.save_progress(id, &progress, held, extended).await?;
-        held = extended;
         next = end;
+        // After the last batch, finishing records the end (a crash before it re-sends that
+        // batch, which delivery absorbs): no progress write.
+        if next < chunks.len() {
+            let now = ports.clock.now();
+            let extended = now + Duration::seconds(LEASE_SECONDS);
+            ports.notifications.save_progress(id, &progress, held, extended).await?;
+            held = extended;
+        }
     }
     let status = ports
         .notifications

@@ -81,13 +81,13 @@ async fn target(ports: &Ports, req: &GroupSend) -> Result<(CompanyId, Audience),
             if req.kind == BroadcastType::GT && req.values.is_empty() {
                 return Err(ApiError::invalid("values", "type GT needs at least one team id in values"));
             }
-            for team in &req.values {
-                if d.team(company, team).await?.is_none() {
-                    return Err(ApiError::invalid(
-                        "values",
-                        format!("team {team} does not exist in company {company}"),
-                    ));
-                }
+            let known: std::collections::HashSet<String> =
+                d.teams(company, &req.values).await?.into_iter().map(|t| t.id).collect();
+            if let Some(team) = req.values.iter().find(|t| !known.contains(*t)) {
+                return Err(ApiError::invalid(
+                    "values",
+                    format!("team {team} does not exist in company {company}"),
+                ));
             }
             let team_ids = req.values.clone();
             Ok(match req.kind {
@@ -175,17 +175,29 @@ async fn target(ports: &Ports, req: &GroupSend) -> Result<(CompanyId, Audience),
     }
 }
 
+/// The id a send stores its notification under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendId {
+    /// A new id: nothing can exist under it.
+    Fresh(NotificationId),
+    /// Derived from an idempotency key, so that a retried request finds the notification its
+    /// first attempt stored.
+    FromKey(NotificationId),
+}
+
 /// Sends (or schedules) a group notification for `user`, whose API key identified `key_company`.
-/// `id` is the notification's id: derived from the idempotency key when there is one, so that
-/// a retried request finds the notification its first attempt stored.
 pub async fn send(
     ports: &Ports,
     user: &User,
     key_company: &Company,
     req: GroupSend,
-    id: NotificationId,
+    id: SendId,
     now: DateTime<Utc>,
 ) -> Result<Sent, ApiError> {
+    let (id, may_exist) = match id {
+        SendId::Fresh(id) => (id, false),
+        SendId::FromKey(id) => (id, true),
+    };
     if key_company.id != user.company_id {
         return Err(forbidden("the company API key does not belong to your company")
             .with_parameter("x-nextinteract-company-api-key"));
@@ -225,7 +237,7 @@ pub async fn send(
         .len() as u64;
     let recipients = (req.version == 2).then_some(people);
     // A retried idempotent request whose notification exists was already counted.
-    let retried = ports.notifications.get(id).await?.is_some();
+    let retried = may_exist && ports.notifications.get(id).await?.is_some();
     if !retried {
         let day = now.format("%Y-%m-%d").to_string();
         if !ports.notifications.consume_quota(company_id, &day, people, ports.daily_recipient_cap).await? {

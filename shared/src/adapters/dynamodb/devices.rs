@@ -1,7 +1,8 @@
 //! Devices, in the directory table: `USER#{id}`/`DEVICES` holds a person's devices as one list
 //! (so delivery reads a whole chunk's devices with a few BatchGetItem calls), versioned for
 //! optimistic concurrency; `DEVICE#{deviceId}`/`OWNER` names the device's current owner, so a
-//! token registered by someone else is taken away from its previous owner.
+//! token registered by someone else is taken away from its previous owner; `COMPANY#{id}`/`PUSH`
+//! exists once anyone of the company registered a device.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -133,7 +134,7 @@ impl DeviceStore for DynamoDeviceStore {
         unique.sort();
         unique.dedup();
         let keys = unique.iter().map(|u| key(Self::pk(*u), DEVICES)).collect();
-        let items = batch_get(&self.client, &self.table, keys, None, self.backoff).await?;
+        let items = batch_get(&self.client, &self.table, keys, None, false, self.backoff).await?;
         let mut found = Vec::with_capacity(items.len());
         for item in items {
             let user: UserId = get_s(&item, "pk")?
@@ -185,5 +186,29 @@ impl DeviceStore for DynamoDeviceStore {
             self.set_owner(device_id, None).await?;
         }
         Ok(removed)
+    }
+
+    async fn mark_company_devices(&self, company: CompanyId) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(key(format!("COMPANY#{company}"), "PUSH")))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn company_has_devices(&self, company: CompanyId) -> StoreResult<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("COMPANY#{company}"), "PUSH")))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.is_some())
     }
 }

@@ -126,7 +126,7 @@ impl Directory for DynamoDirectory {
         unique.sort();
         unique.dedup();
         let keys = unique.iter().map(|id| key(format!("USER#{id}"), META)).collect();
-        batch_get(&self.client, &self.table, keys, None, self.backoff)
+        batch_get(&self.client, &self.table, keys, None, false, self.backoff)
             .await?
             .into_iter()
             .map(from_item)
@@ -156,6 +156,17 @@ impl Directory for DynamoDirectory {
     }
     async fn team(&self, company: CompanyId, team_id: &str) -> StoreResult<Option<Team>> {
         self.get(format!("TEAM#{company}#{team_id}"), META).await
+    }
+    async fn teams(&self, company: CompanyId, team_ids: &[String]) -> StoreResult<Vec<Team>> {
+        let mut unique = team_ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let keys = unique.iter().map(|t| key(format!("TEAM#{company}#{t}"), META)).collect();
+        batch_get(&self.client, &self.table, keys, None, false, self.backoff)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
     async fn team_members(
         &self,

@@ -179,6 +179,20 @@ pub(crate) async fn batch_put(
     items: Vec<Item>,
     backoff: Backoff,
 ) -> StoreResult<()> {
+    // BatchWriteItem refuses two writes of one key in a request: the last write of a key wins,
+    // as it would have written one after the other.
+    let mut seen = std::collections::HashSet::new();
+    let mut items: Vec<Item> = items
+        .into_iter()
+        .rev()
+        .filter(|i| {
+            seen.insert((
+                i.get("pk").cloned().map(|v| format!("{v:?}")),
+                i.get("sk").cloned().map(|v| format!("{v:?}")),
+            ))
+        })
+        .collect();
+    items.reverse();
     let mut requests = Vec::with_capacity(items.len());
     for item in items {
         let put = PutRequest::builder()
@@ -187,29 +201,42 @@ pub(crate) async fn batch_put(
             .map_err(|e| StoreError::Other(e.to_string()))?;
         requests.push(WriteRequest::builder().put_request(put).build());
     }
-    for batch in requests.chunks(25) {
-        let mut pending = batch.to_vec();
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            let out = client
-                .batch_write_item()
-                .request_items(table, pending.clone())
-                .send()
-                .await
-                .map_err(classify)?;
-            pending = out.unprocessed_items.and_then(|mut m| m.remove(table)).unwrap_or_default();
-            if pending.is_empty() {
-                break;
-            }
-            attempt += 1;
-            if attempt >= backoff.max_attempts {
-                return Err(StoreError::Transient(format!(
-                    "{} items still unprocessed after {attempt} attempts",
-                    pending.len()
-                )));
-            }
-            tokio::time::sleep(backoff.delay(attempt)).await;
+    // Requests in flight at once: a chunk's writes take one round trip per this many batches
+    // instead of one per batch, and a Lambda is billed for the time it waits.
+    use futures::StreamExt;
+    let batches: Vec<Vec<WriteRequest>> = requests.chunks(25).map(<[WriteRequest]>::to_vec).collect();
+    let batches = batches.into_iter().map(|batch| write_batch(client, table, batch, backoff));
+    let results: Vec<StoreResult<()>> =
+        futures::stream::iter(batches).buffer_unordered(BATCH_WRITES_IN_FLIGHT).collect().await;
+    results.into_iter().collect()
+}
+
+/// BatchWriteItem requests of one `batch_put` in flight at once.
+const BATCH_WRITES_IN_FLIGHT: usize = 8;
+
+async fn write_batch(
+    client: &Client,
+    table: &str,
+    batch: Vec<WriteRequest>,
+    backoff: Backoff,
+) -> StoreResult<()> {
+    let mut pending = batch;
+    let mut attempt = 0;
+    while !pending.is_empty() {
+        let out =
+            client.batch_write_item().request_items(table, pending.clone()).send().await.map_err(classify)?;
+        pending = out.unprocessed_items.and_then(|mut m| m.remove(table)).unwrap_or_default();
+        if pending.is_empty() {
+            break;
         }
+        attempt += 1;
+        if attempt >= backoff.max_attempts {
+            return Err(StoreError::Transient(format!(
+                "{} items still unprocessed after {attempt} attempts",
+                pending.len()
+            )));
+        }
+        tokio::time::sleep(backoff.delay(attempt)).await;
     }
     Ok(())
 }
@@ -221,6 +248,7 @@ pub(crate) async fn batch_get(
     table: &str,
     keys: Vec<Item>,
     projection: Option<&str>,
+    consistent: bool,
     backoff: Backoff,
 ) -> StoreResult<Vec<Item>> {
     let mut found = Vec::with_capacity(keys.len());
@@ -231,6 +259,7 @@ pub(crate) async fn batch_get(
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(pending.clone()))
                 .set_projection_expression(projection.map(str::to_string))
+                .consistent_read(consistent)
                 .build()
                 .map_err(|e| StoreError::Other(e.to_string()))?;
             let out = client.batch_get_item().request_items(table, request).send().await.map_err(classify)?;

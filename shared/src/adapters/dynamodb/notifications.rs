@@ -76,9 +76,9 @@ impl DynamoNotificationStore {
     }
 
     /// Moves a Delivering notification whose every chunk reported to Delivered.
-    async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status> {
-        let result = self
-            .client
+    /// Moves to Delivered if every chunk reported (`Conflict` when not).
+    async fn mark_delivered_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<()> {
+        self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(Self::pk(id), META)))
@@ -90,8 +90,13 @@ impl DynamoNotificationStore {
             .expression_attribute_values(":now", to_attr(&now)?)
             .send()
             .await
-            .map_err(classify);
-        match result {
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Moves to Delivered if every chunk reported; the status either way.
+    async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status> {
+        match self.mark_delivered_if_done(id, now).await {
             Ok(_) => Ok(Status::Delivered),
             Err(StoreError::Conflict(_)) => {
                 Ok(self.get_meta(id).await?.map(|n| n.status).unwrap_or(Status::Failed))
@@ -100,7 +105,6 @@ impl DynamoNotificationStore {
         }
     }
 
-    /// A conditional status update: `Ok(false)` when the condition did not hold.
     /// A conditional status update; with `held`, the caller must also hold that lease.
     async fn update_if(
         &self,
@@ -368,7 +372,8 @@ impl NotificationStore for DynamoNotificationStore {
             .await;
         match result {
             Ok(_) => {
-                self.complete_if_done(id, now).await?;
+                // Whether this was the last chunk is the condition's business: no read back.
+                applied(self.mark_delivered_if_done(id, now).await)?;
                 Ok(ChunkRecord::Recorded)
             }
             Err(e) if cancelled_by_condition(&e) => {
@@ -396,22 +401,25 @@ impl NotificationStore for DynamoNotificationStore {
         Ok(out.item.is_some())
     }
 
-    async fn sent_marks(&self, id: NotificationId, chunk: u32) -> StoreResult<SentMarks> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), format!("M#{chunk:08}"))))
-            .consistent_read(true)
-            .projection_expression("sent")
-            .send()
-            .await
-            .map_err(classify)?;
-        let sent = match out.item.as_ref().and_then(|i| i.get("sent")) {
-            Some(AttributeValue::Ss(keys)) => keys.iter().cloned().collect(),
-            _ => Default::default(),
-        };
-        Ok(SentMarks(sent))
+    async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
+        let keys = vec![
+            key(Self::pk(id), META),
+            key(Self::pk(id), format!("C#{chunk:08}")),
+            key(Self::pk(id), format!("M#{chunk:08}")),
+        ];
+        let mut context = ChunkContext::default();
+        for item in batch_get(&self.client, &self.table, keys, None, true, Backoff::default()).await? {
+            match get_s(&item, "sk")? {
+                META => context.notification = Some(from_item(item)?),
+                sk if sk.starts_with("C#") => context.recorded = true,
+                _ => {
+                    if let Some(AttributeValue::Ss(keys)) = item.get("sent") {
+                        context.marks = SentMarks(keys.iter().cloned().collect());
+                    }
+                }
+            }
+        }
+        Ok(context)
     }
 
     async fn add_sent_marks(
