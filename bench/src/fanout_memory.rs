@@ -25,13 +25,13 @@ impl Lcg {
     }
 }
 
-pub fn directory(n: usize) -> (DirectorySnapshot, Vec<String>) {
-    let mut rng = Lcg(n as u64);
-    let mut snapshot = DirectorySnapshot::demo();
-    let ids: Vec<Uuid> =
-        (0..n).map(|i| Uuid::from_u128(0xbe00_0000_0000_4000_8000_0000_0000_0000 | i as u128)).collect();
-    snapshot.users.extend(ids.iter().enumerate().map(|(i, id)| UserRecord {
-        id: *id,
+fn user_id(i: usize) -> Uuid {
+    Uuid::from_u128(0xbe00_0000_0000_4000_8000_0000_0000_0000 | i as u128)
+}
+
+fn user_record(i: usize) -> UserRecord {
+    UserRecord {
+        id: user_id(i),
         number: 100_000 + i as u64,
         company_id: 3,
         email: format!("bench{i}@bench.example"),
@@ -39,8 +39,14 @@ pub fn directory(n: usize) -> (DirectorySnapshot, Vec<String>) {
         roles: vec![],
         token_sha256: format!("bench-token-{i}"),
         token_expires_at: None,
-    }));
-    // Teams of 200..2000 members covering everyone once...
+    }
+}
+
+/// Teams of 200..2000 members covering everyone once, 10% more memberships of people already in
+/// another team, and 2% of people unsubscribed from the asset: the groups, without the users.
+fn groups(n: usize) -> (DirectorySnapshot, Vec<String>) {
+    let mut rng = Lcg(n as u64);
+    let ids: Vec<Uuid> = (0..n).map(user_id).collect();
     let mut teams: Vec<Vec<Uuid>> = Vec::new();
     let mut start = 0;
     while start < n {
@@ -48,13 +54,13 @@ pub fn directory(n: usize) -> (DirectorySnapshot, Vec<String>) {
         teams.push(ids[start..start + size].to_vec());
         start += size;
     }
-    // ...and 10% more memberships of people already in another team.
     for _ in 0..n / 10 {
         let who = ids[rng.next() as usize % n];
         let team = rng.next() as usize % teams.len();
         teams[team].push(who);
     }
     let team_ids: Vec<String> = (0..teams.len()).map(|t| format!("b{t}")).collect();
+    let mut snapshot = DirectorySnapshot::default();
     snapshot.teams.extend(teams.into_iter().zip(&team_ids).map(|(members, id)| TeamRecord {
         company_id: 3,
         id: id.clone(),
@@ -69,11 +75,35 @@ pub fn directory(n: usize) -> (DirectorySnapshot, Vec<String>) {
     (snapshot, team_ids)
 }
 
+/// The demo directory plus `n` generated people in teams, as one snapshot.
+pub fn directory(n: usize) -> (DirectorySnapshot, Vec<String>) {
+    let (groups, team_ids) = groups(n);
+    let mut snapshot = DirectorySnapshot::demo();
+    snapshot.users.extend((0..n).map(user_record));
+    snapshot.teams.extend(groups.teams);
+    snapshot.assets.extend(groups.assets);
+    (snapshot, team_ids)
+}
+
+/// Loads the same directory in slices of people, so that the generator's copy of a million
+/// people never sits beside the store's (loading merges).
+pub async fn load_directory(memory: &MemoryPorts, n: usize) -> Vec<String> {
+    memory.directory_load(&DirectorySnapshot::demo()).await;
+    for start in (0..n).step_by(100_000) {
+        let slice = DirectorySnapshot {
+            users: (start..(start + 100_000).min(n)).map(user_record).collect(),
+            ..Default::default()
+        };
+        memory.directory_load(&slice).await;
+    }
+    let (groups, team_ids) = groups(n);
+    memory.directory_load(&groups).await;
+    team_ids
+}
+
 async fn one(n: usize) -> Value {
-    let (snapshot, team_ids) = directory(n);
     let memory = MemoryPorts::system();
-    memory.directory_load(&snapshot).await;
-    drop(snapshot);
+    let team_ids = load_directory(&memory, n).await;
     let ports = memory.ports.clone();
 
     // Planning: resolve, dedupe, drop the unsubscribed, cut into chunks.

@@ -4,6 +4,7 @@
 //! each HTTP handler, lambda_http conversion included). Benchmarks print figures; no test
 //! asserts on time.
 
+mod cold_start;
 mod fanout_memory;
 mod fanout_requests;
 mod handlers;
@@ -32,7 +33,7 @@ pub fn percentile_us(sorted: &[u64], p: f64) -> f64 {
 
 fn main() {
     let scenario = std::env::args().nth(1).unwrap_or_else(|| "all".into());
-    let known = ["fanout-memory", "fanout-requests", "handlers", "all"];
+    let known = ["fanout-memory", "fanout-requests", "handlers", "cold-start", "all"];
     if !known.contains(&scenario.as_str()) {
         eprintln!("usage: bench <{}>", known.join("|"));
         std::process::exit(2);
@@ -56,6 +57,9 @@ fn main() {
     }
     if scenario == "fanout-memory" || scenario == "all" {
         results.insert("fanout_memory".into(), rt.block_on(fanout_memory::run()));
+    }
+    if scenario == "cold-start" || scenario == "all" {
+        results.insert("cold_start".into(), cold_start::run());
     }
     if scenario == "fanout-requests" || scenario == "all" {
         results.insert("fanout_requests".into(), rt.block_on(fanout_requests::run()));

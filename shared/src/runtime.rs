@@ -182,7 +182,42 @@ impl MemoryPorts {
 /// The SDK configuration from the standard chain: region, credentials, and endpoint overrides
 /// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, ...) for moto or LocalStack.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    // A custom endpoint (moto, LocalStack, a proxy) may present any CA: the system's store then.
+    if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        return loader.load().await;
+    }
+    loader.http_client(aws_https_client()).load().await
+}
+
+/// Whether a root certificate is one AWS service endpoints chain to: Amazon Trust Services'
+/// roots, and the Starfield root that cross-signs them.
+fn is_aws_root(der: &[u8]) -> bool {
+    let contains = |needle: &[u8]| der.windows(needle.len()).any(|w| w == needle);
+    contains(b"Amazon Root CA") || contains(b"Starfield Services Root Certificate Authority - G2")
+}
+
+/// The HTTPS client every SDK client shares: rustls on aws-lc, trusting the roots AWS endpoints
+/// chain to, compiled in. The SDK's default client reads and parses the system's whole CA store
+/// when each SDK client is built (about 150 files and one parse per client here): milliseconds
+/// of every cold start, for endpoints that only ever present these few roots.
+pub fn aws_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    use base64::Engine;
+    let mut store = TrustStore::empty().with_native_roots(false);
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().filter(|c| is_aws_root(c.as_ref())) {
+        let body = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        let lines: Vec<&str> =
+            body.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap_or_default()).collect();
+        let pem = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"));
+        store = store.with_pem_certificate(pem.into_bytes());
+    }
+    let context =
+        TlsContext::builder().with_trust_store(store).build().expect("a trust store of certificates");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
 }
 
 /// The AWS set: DynamoDB tables and SQS queues named by `config`. Email and push are off: the
@@ -253,5 +288,27 @@ impl MemoryPorts {
         let demo = crate::directory::DirectorySnapshot::demo();
         self.directory.load(&demo).await?;
         Ok(demo.summary())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sdk_trusts_the_amazon_roots_only() {
+        let aws: Vec<_> =
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().filter(|c| is_aws_root(c.as_ref())).collect();
+        // Amazon Root CA 1-4 and Starfield Services Root CA G2.
+        assert!((4..=6).contains(&aws.len()), "{} roots", aws.len());
+        assert!(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() > 100);
+        // Building an SDK client builds its connector, parsing the trust store.
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("a", "b", None, None, "test"))
+            .http_client(aws_https_client())
+            .build();
+        let _client = aws_sdk_dynamodb::Client::from_conf(conf);
     }
 }

@@ -44,17 +44,71 @@ impl InboxItem {
     /// (so that the order is total and pagination is stable). Lexicographic order of this string
     /// is the display order.
     pub fn order_key(&self) -> String {
+        let (rank, inverted, id) = self.order_parts();
+        format!("{rank}#{inverted:013}#{id}")
+    }
+
+    /// The parts of [`Self::order_key`]: as a tuple they sort exactly as the string does (one
+    /// digit, a fixed-width number, a UUID whose lowercase text sorts as its bytes).
+    pub fn order_parts(&self) -> (u8, u64, NotificationId) {
         let rank = match self.priority {
             Priority::High => 0,
             Priority::Normal => 1,
         };
         // Inverted millisecond timestamp, fixed width: newer sorts first in ascending order
         // (13 digits hold every millisecond until the year 2286).
-        const LATEST: u64 = 9_999_999_999_999;
-        let millis = (self.created_at.timestamp_millis().max(0) as u64).min(LATEST);
-        format!("{rank}#{:013}#{}", LATEST - millis, self.notification_id)
+        let millis = (self.created_at.timestamp_millis().max(0) as u64).min(LATEST_MILLIS);
+        (rank, LATEST_MILLIS - millis, self.notification_id)
+    }
+
+    /// The order key's parts back from its text (a cursor).
+    pub fn parse_order_key(key: &str) -> Option<(u8, u64, NotificationId)> {
+        let mut parts = key.splitn(3, '#');
+        let rank = parts.next()?.parse().ok()?;
+        let inverted = parts.next()?.parse().ok()?;
+        let id = parts.next()?.parse().ok()?;
+        Some((rank, inverted, id))
+    }
+
+    /// Whether two items show the same thing (all but the owner and the dismissal).
+    pub fn same_content(&self, other: &InboxItem) -> bool {
+        let InboxItem {
+            user_id: _,
+            notification_id,
+            origin,
+            title,
+            body,
+            url,
+            override_content,
+            icon,
+            toast,
+            priority,
+            actions,
+            data,
+            source,
+            created_at,
+            expires_at,
+            dismissed_at: _,
+        } = self;
+        *notification_id == other.notification_id
+            && *origin == other.origin
+            && *title == other.title
+            && *body == other.body
+            && *url == other.url
+            && *override_content == other.override_content
+            && *icon == other.icon
+            && *toast == other.toast
+            && *priority == other.priority
+            && *actions == other.actions
+            && *data == other.data
+            && *source == other.source
+            && *created_at == other.created_at
+            && *expires_at == other.expires_at
     }
 }
+
+/// The largest inverted timestamp of an order key: 13 digits.
+const LATEST_MILLIS: u64 = 9_999_999_999_999;
 
 /// How the notification center is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
