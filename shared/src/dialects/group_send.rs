@@ -2,8 +2,8 @@
 //! GA, UN; scheduling in a named time zone; email fields. This module checks everything that can
 //! be checked without the directory; the send service checks the rest (teams, events, users).
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
+use jiff::tz::{AmbiguousOffset, TimeZone};
 
 use super::fields::{Fields, is_plausible_email, is_valid_link, object};
 use crate::error::{ApiError, ErrorKind};
@@ -64,16 +64,39 @@ fn needs_v3(field: &str) -> ApiError {
 }
 
 /// Converts a local date-time in a zone to an instant: a time skipped by a spring-forward gap is
-/// an error; a time repeated by a fall-back takes the earlier instant.
-pub fn resolve_local(zone: Tz, local: NaiveDateTime) -> Result<DateTime<Utc>, ApiError> {
-    match zone.from_local_datetime(&local) {
-        LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
-        LocalResult::Ambiguous(a, b) => Ok(a.with_timezone(&Utc).min(b.with_timezone(&Utc))),
-        LocalResult::None => Err(ApiError::invalid(
-            "scheduleLocalDateTime",
-            format!("scheduleLocalDateTime {local} does not exist in {zone} (the clocks skip it)"),
-        )),
+/// an error; a time repeated by a fall-back takes the earlier instant. The zone rules are the
+/// IANA database bundled by jiff as one compact blob (no per-zone static tables to relocate at
+/// every cold start, as chrono-tz's were).
+pub fn resolve_local(
+    zone_id: &str,
+    zone: &TimeZone,
+    local: NaiveDateTime,
+) -> Result<DateTime<Utc>, ApiError> {
+    let invalid = || ApiError::invalid("scheduleLocalDateTime", format!("{local} is out of range"));
+    let civil = jiff::civil::DateTime::new(
+        i16::try_from(local.year()).map_err(|_| invalid())?,
+        local.month() as i8,
+        local.day() as i8,
+        local.hour() as i8,
+        local.minute() as i8,
+        local.second() as i8,
+        local.nanosecond().min(999_999_999) as i32,
+    )
+    .map_err(|_| invalid())?;
+    let ambiguous = zone.to_ambiguous_zoned(civil);
+    let zoned = match ambiguous.offset() {
+        AmbiguousOffset::Gap { .. } => {
+            return Err(ApiError::invalid(
+                "scheduleLocalDateTime",
+                format!("scheduleLocalDateTime {local} does not exist in {zone_id} (the clocks skip it)"),
+            ));
+        }
+        AmbiguousOffset::Fold { .. } => ambiguous.earlier(),
+        AmbiguousOffset::Unambiguous { .. } => ambiguous.compatible(),
     }
+    .map_err(|_| invalid())?;
+    let ts = zoned.timestamp();
+    DateTime::from_timestamp(ts.as_second(), ts.subsec_nanosecond().max(0) as u32).ok_or_else(invalid)
 }
 
 fn parse_local(text: &str) -> Option<NaiveDateTime> {
@@ -169,7 +192,8 @@ pub fn parse(body: &[u8]) -> Result<GroupSend, ApiError> {
             if version < 3 {
                 return Err(needs_v3("scheduleTimezoneId"));
             }
-            let zone: Tz = tz.parse().map_err(|_| {
+            // A name of the bundled IANA database (never a file path or a POSIX TZ string).
+            let zone = TimeZone::get(&tz).map_err(|_| {
                 ApiError::invalid("scheduleTimezoneId", format!("{tz:?} is not an IANA time zone id"))
             })?;
             let naive = parse_local(&local).ok_or_else(|| {
@@ -178,7 +202,7 @@ pub fn parse(body: &[u8]) -> Result<GroupSend, ApiError> {
                     format!("{local:?} is not an ISO local date-time (e.g. 2026-11-22T10:30:00)"),
                 )
             })?;
-            let at = resolve_local(zone, naive)?;
+            let at = resolve_local(&tz, &zone, naive)?;
             Some(ScheduleRequest {
                 schedule: Schedule { timezone_id: tz, local_date_time: local, job_name },
                 at,
@@ -444,14 +468,18 @@ mod tests {
 
     #[test]
     fn schedule_converts_in_zone_with_gaps_and_overlaps() {
-        let sydney: Tz = "Australia/Sydney".parse().unwrap();
-        let at = resolve_local(sydney, parse_local("2026-11-22T10:00:00").unwrap()).unwrap();
+        let sydney = TimeZone::get("Australia/Sydney").unwrap();
+        let sydney = &sydney;
+        let at =
+            resolve_local("Australia/Sydney", sydney, parse_local("2026-11-22T10:00:00").unwrap()).unwrap();
         assert_eq!(at.to_rfc3339(), "2026-11-21T23:00:00+00:00", "AEDT is UTC+11");
         // Sydney springs forward at 02:00 on 2026-10-04: 02:30 does not exist.
-        let gap = resolve_local(sydney, parse_local("2026-10-04T02:30:00").unwrap()).unwrap_err();
+        let gap = resolve_local("Australia/Sydney", sydney, parse_local("2026-10-04T02:30:00").unwrap())
+            .unwrap_err();
         assert_eq!(gap.parameter.as_deref(), Some("scheduleLocalDateTime"));
         // ... and falls back at 03:00 on 2026-04-05: 02:30 happens twice; the earlier is taken.
-        let twice = resolve_local(sydney, parse_local("2026-04-05T02:30:00").unwrap()).unwrap();
+        let twice =
+            resolve_local("Australia/Sydney", sydney, parse_local("2026-04-05T02:30:00").unwrap()).unwrap();
         assert_eq!(twice.to_rfc3339(), "2026-04-04T15:30:00+00:00", "02:30 AEDT (UTC+11)");
         let parsed = parse(
             json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "m",
