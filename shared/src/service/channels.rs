@@ -77,6 +77,10 @@ pub fn email_vars(
     company: Option<&Company>,
     links: Option<&ChannelSettings>,
 ) -> Vars {
+    // The company's app, at this notification.
+    let app_link = |base: Option<&str>| {
+        base.map(|b| format!("{}/notifications/{}", b.trim_end_matches('/'), n.id)).unwrap_or_default()
+    };
     let mut vars = Vars::new();
     vars.insert("message".into(), n.content.body.clone());
     vars.insert("subject".into(), spec.subject.clone());
@@ -87,14 +91,8 @@ pub fn email_vars(
         let value = match p.key.as_str() {
             // The spec: the value of a personalised param is a placeholder, filled per person.
             USER_FIRST_NAME => user.first_name.clone(),
-            DESKTOP_URL => company
-                .and_then(|c| c.desktop_url.as_deref())
-                .map(|base| format!("{}/notifications/{}", base.trim_end_matches('/'), n.id))
-                .unwrap_or_default(),
-            INTERACT_URL => company
-                .and_then(|c| c.interact_url.as_deref())
-                .map(|base| format!("{}/notifications/{}", base.trim_end_matches('/'), n.id))
-                .unwrap_or_default(),
+            DESKTOP_URL => app_link(company.and_then(|c| c.desktop_url.as_deref())),
+            INTERACT_URL => app_link(company.and_then(|c| c.interact_url.as_deref())),
             UNSUBSCRIBE_URL => match (links, n.brochure_id) {
                 (Some(l), Some(b)) => l.links.unsubscribe_url(&l.public_api_url, user.id, b),
                 _ => String::new(),

@@ -73,8 +73,10 @@ impl DynamoDeviceStore {
     async fn update<T>(&self, user: UserId, mut change: impl FnMut(&mut Vec<Device>) -> T) -> StoreResult<T> {
         for attempt in 1..=MAX_TRIES {
             let DeviceList { mut devices, version } = self.read(user).await?;
+            let before = devices.clone();
             let out = change(&mut devices);
-            if self.write(user, devices, version).await? {
+            // Nothing changed (removing a device the person does not have): nothing to write.
+            if devices == before || self.write(user, devices, version).await? {
                 return Ok(out);
             }
             tokio::time::sleep(self.backoff.delay(attempt)).await;
@@ -130,10 +132,7 @@ impl DeviceStore for DynamoDeviceStore {
     }
 
     async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, Vec<Device>)>> {
-        let mut unique = users.to_vec();
-        unique.sort();
-        unique.dedup();
-        let keys = unique.iter().map(|u| key(Self::pk(*u), DEVICES)).collect();
+        let keys = users.iter().map(|u| key(Self::pk(*u), DEVICES)).collect();
         let items = batch_get(&self.client, &self.table, keys, None, false, self.backoff).await?;
         let mut found = Vec::with_capacity(items.len());
         for item in items {

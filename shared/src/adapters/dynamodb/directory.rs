@@ -40,6 +40,16 @@ impl DynamoDirectory {
         out.item.map(from_item).transpose()
     }
 
+    /// The `META` items of many keys, batched; missing ones are left out.
+    async fn get_many<T: DeserializeOwned>(&self, pks: impl Iterator<Item = String>) -> StoreResult<Vec<T>> {
+        let keys = pks.map(|pk| key(pk, META)).collect();
+        batch_get(&self.client, &self.table, keys, None, false, self.backoff)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
     async fn exists(&self, pk: String, sk: String) -> StoreResult<bool> {
         let out = self
             .client
@@ -122,15 +132,7 @@ impl Directory for DynamoDirectory {
         self.get(format!("USER#{id}"), META).await
     }
     async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
-        let mut unique = ids.to_vec();
-        unique.sort();
-        unique.dedup();
-        let keys = unique.iter().map(|id| key(format!("USER#{id}"), META)).collect();
-        batch_get(&self.client, &self.table, keys, None, false, self.backoff)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.get_many(ids.iter().map(|id| format!("USER#{id}"))).await
     }
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let out = self
@@ -158,15 +160,7 @@ impl Directory for DynamoDirectory {
         self.get(format!("TEAM#{company}#{team_id}"), META).await
     }
     async fn teams(&self, company: CompanyId, team_ids: &[String]) -> StoreResult<Vec<Team>> {
-        let mut unique = team_ids.to_vec();
-        unique.sort();
-        unique.dedup();
-        let keys = unique.iter().map(|t| key(format!("TEAM#{company}#{t}"), META)).collect();
-        batch_get(&self.client, &self.table, keys, None, false, self.backoff)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.get_many(team_ids.iter().map(|t| format!("TEAM#{company}#{t}"))).await
     }
     async fn team_members(
         &self,

@@ -3,8 +3,6 @@
 //! newest first) and `byCreated` (polling with `since`). `ttl` is the DynamoDB TTL attribute;
 //! reads filter on `expiresMs` because TTL deletion runs late.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -46,16 +44,9 @@ impl DynamoInboxStore {
 #[async_trait]
 impl InboxStore for DynamoInboxStore {
     async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()> {
-        // BatchWriteItem rejects two writes of one key in a request: keep the last of each.
-        let mut seen = HashSet::new();
-        let mut unique = Vec::with_capacity(items.len());
-        for i in items.iter().rev() {
-            if seen.insert((i.user_id, i.notification_id)) {
-                unique.push(Self::item(i)?);
-            }
-        }
-        unique.reverse();
-        batch_put(&self.client, &self.table, unique, self.backoff).await
+        // batch_put keeps the last write of each (user, notification).
+        let items = items.iter().map(Self::item).collect::<StoreResult<Vec<_>>>()?;
+        batch_put(&self.client, &self.table, items, self.backoff).await
     }
 
     async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>> {

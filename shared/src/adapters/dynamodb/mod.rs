@@ -181,18 +181,7 @@ pub(crate) async fn batch_put(
 ) -> StoreResult<()> {
     // BatchWriteItem refuses two writes of one key in a request: the last write of a key wins,
     // as it would have written one after the other.
-    let mut seen = std::collections::HashSet::new();
-    let mut items: Vec<Item> = items
-        .into_iter()
-        .rev()
-        .filter(|i| {
-            seen.insert((
-                i.get("pk").cloned().map(|v| format!("{v:?}")),
-                i.get("sk").cloned().map(|v| format!("{v:?}")),
-            ))
-        })
-        .collect();
-    items.reverse();
+    let items = last_of_each_key(items);
     let mut requests = Vec::with_capacity(items.len());
     for item in items {
         let put = PutRequest::builder()
@@ -242,7 +231,27 @@ async fn write_batch(
 }
 
 /// Reads items by key with BatchGetItem (100 keys per request), retrying unprocessed keys with
-/// backoff. Items that do not exist are left out; the order is not the keys' order.
+/// backoff. Items that do not exist are left out, a key given twice is read once; the order is
+/// not the keys' order.
+/// An item's key: every table of the service is keyed by string `pk` and `sk`.
+fn key_of(item: &Item) -> (Option<&str>, Option<&str>) {
+    let s = |name| match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    };
+    (s("pk"), s("sk"))
+}
+
+/// The items with one per key, the last of each kept, in their order.
+fn last_of_each_key(items: Vec<Item>) -> Vec<Item> {
+    let mut keep = vec![false; items.len()];
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in items.iter().enumerate().rev() {
+        keep[i] = seen.insert(key_of(item));
+    }
+    items.into_iter().zip(keep).filter_map(|(item, keep)| keep.then_some(item)).collect()
+}
+
 pub(crate) async fn batch_get(
     client: &Client,
     table: &str,
@@ -251,6 +260,8 @@ pub(crate) async fn batch_get(
     consistent: bool,
     backoff: Backoff,
 ) -> StoreResult<Vec<Item>> {
+    // BatchGetItem refuses a key asked for twice; asking once answers both.
+    let keys = last_of_each_key(keys);
     let mut found = Vec::with_capacity(keys.len());
     for batch in keys.chunks(100) {
         let mut pending = batch.to_vec();
@@ -285,6 +296,23 @@ pub(crate) async fn batch_get(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_item_per_key_the_last_one_kept_in_order() {
+        let item = |pk: &str, sk: &str, v: i64| {
+            let mut i = key(pk, sk);
+            i.insert("v".into(), n(v));
+            i
+        };
+        let kept = last_of_each_key(vec![
+            item("a", "1", 1),
+            item("b", "1", 2),
+            item("a", "1", 3),
+            item("a", "2", 4),
+        ]);
+        let values: Vec<_> = kept.iter().map(|i| i["v"].clone()).collect();
+        assert_eq!(values, vec![n(2), n(3), n(4)]);
+    }
 
     #[test]
     fn tokens_round_trip_and_reject_forgeries() {
