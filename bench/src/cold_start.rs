@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const STARTS: usize = 30;
+
+/// A process environment, name and value.
+type Env = Vec<(String, String)>;
 const FUNCTIONS: [(&str, &str); 6] = [
     ("send", "notifications-send"),
     ("notify", "notifications-notify"),
@@ -133,30 +136,39 @@ pub fn run() -> Value {
         });
     }
 
-    let measure = |name: &str, binary: &str| -> (f64, u64) {
-        let path = release.join(binary);
-        let env = lambda_env(&runtime_api, &aws_endpoint, name);
-        one_start(&path, &runtime, &env); // warm the page cache
-        let times: Vec<f64> = (0..STARTS).map(|_| one_start(&path, &runtime, &env)).collect();
-        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-        (median(times), size)
-    };
-    let (hello, hello_size) = measure("hello", "hello-lambda");
+    // Round-robin: every round starts each binary once, so that drift in the machine's speed
+    // over the run (it is shared, and varies by ±20% over minutes) weighs on all of them alike
+    // instead of on whichever binary was measured at that moment.
+    let binaries: Vec<(&str, PathBuf, Env)> = std::iter::once(("hello-world", "hello-lambda"))
+        .chain(FUNCTIONS)
+        .map(|(name, binary)| (name, release.join(binary), lambda_env(&runtime_api, &aws_endpoint, name)))
+        .collect();
+    for (_, path, env) in &binaries {
+        one_start(path, &runtime, env); // warm the page cache
+    }
+    let mut times = vec![Vec::with_capacity(STARTS); binaries.len()];
+    for _ in 0..STARTS {
+        for ((_, path, env), times) in binaries.iter().zip(&mut times) {
+            times.push(one_start(path, &runtime, env));
+        }
+    }
+    let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    let hello = median(times[0].clone());
     println!("{:<14} {:>10} {:>12} {:>8}", "binary", "size MiB", "median ms", "× hello");
     println!(
         "{:<14} {:>10.2} {:>12.2} {:>8.2}",
         "hello-world",
-        hello_size as f64 / 1048576.0,
+        size(&binaries[0].1) as f64 / 1048576.0,
         hello * 1e3,
         1.0
     );
     let mut rows = serde_json::Map::new();
-    rows.insert("hello-world".into(), json!({"median_ms": hello * 1e3, "size_bytes": hello_size}));
-    for (package, binary) in FUNCTIONS {
-        let (t, size) = measure(package, binary);
+    rows.insert("hello-world".into(), json!({"median_ms": hello * 1e3, "size_bytes": size(&binaries[0].1)}));
+    for ((package, path, _), times) in binaries.iter().zip(times).skip(1) {
+        let (t, size) = (median(times), size(path));
         println!("{:<14} {:>10.2} {:>12.2} {:>8.2}", package, size as f64 / 1048576.0, t * 1e3, t / hello);
         rows.insert(
-            package.into(),
+            package.to_string(),
             json!({"median_ms": t * 1e3, "ratio_to_hello": t / hello, "size_bytes": size, "size_mib": size as f64 / 1048576.0}),
         );
     }

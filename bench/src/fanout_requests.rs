@@ -225,7 +225,9 @@ pub async fn run() -> Value {
 
     // The directory is loaded with uncounted clients: it is not part of a broadcast.
     let (snapshot, team_ids) = crate::fanout_memory::directory(RECIPIENTS);
-    let loader = shared::runtime::aws_ports(&sdk, &config);
+    let loader = shared::runtime::aws_ports(&sdk, &config, shared::runtime::Services::QUEUES)
+        .await
+        .expect("the template configures the tables and queues");
     loader.directory.load(&snapshot).await.expect("load the directory");
     drop(snapshot);
 

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shared::runtime::{MemoryPorts, aws_ports, aws_sdk_config};
+use shared::runtime::{MemoryPorts, Services, aws_ports, aws_sdk_config};
 
 struct Args {
     port: u16,
@@ -97,14 +97,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             shared::Config::from_env()?
         };
-        let mut ports = aws_ports(&sdk, &config);
         // Email and push where configured (PUBLIC_API_URL, LINK_SIGNING_KEY, EMAIL_FROM, ...).
-        match shared::runtime::with_email(ports.clone(), &sdk, &config)
-            .and_then(|p| shared::runtime::with_push(p, &sdk, &config))
-        {
-            Ok(with_channels) => ports = with_channels,
-            Err(e) => tracing::warn!("email and push are off: {e}"),
-        }
+        let ports = match aws_ports(&sdk, &config, Services::ALL).await {
+            Ok(ports) => ports,
+            Err(e) => {
+                tracing::warn!("email and push are off: {e}");
+                aws_ports(&sdk, &config, Services::QUEUES).await?
+            }
+        };
         if args.demo {
             let demo = shared::directory::DirectorySnapshot::demo();
             ports.directory.load(&demo).await?;

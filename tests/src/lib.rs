@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use shared::ports::{ManualClock, SequentialIds};
-use shared::runtime::{MemoryPorts, Ports, aws_ports, aws_sdk_config, with_email, with_push};
+use shared::runtime::{MemoryPorts, Ports, Services, aws_ports, aws_sdk_config};
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
@@ -61,13 +61,7 @@ pub async fn provision_moto() -> (aws_config::SdkConfig, local::provision::Provi
 /// Ports over fresh moto tables and queues, with SES email and SNS push on moto.
 pub async fn moto_ports() -> Ports {
     let (sdk, _, config) = provision_moto().await;
-    with_channels(&sdk, &config)
-}
-
-fn with_channels(sdk: &aws_config::SdkConfig, config: &shared::Config) -> Ports {
-    let ports = aws_ports(sdk, config);
-    let ports = with_email(ports, sdk, config).expect("the template configures email");
-    with_push(ports, sdk, config).expect("the template configures push")
+    aws_ports(&sdk, &config, Services::ALL).await.expect("the template configures email and push")
 }
 
 /// Declares each listed async test body `fn(Ports)` twice: against memory and against moto.
@@ -118,7 +112,8 @@ impl Env {
     pub async fn moto() -> Env {
         let (sdk, provisioned, config) = provision_moto().await;
         let clock = Arc::new(ManualClock::new(t0()));
-        let mut ports = with_channels(&sdk, &config);
+        let mut ports =
+            aws_ports(&sdk, &config, Services::ALL).await.expect("the template configures email and push");
         ports.clock = clock.clone();
         // The tests' callback receivers listen on loopback: allow it, and nothing else.
         ports.webhook = Arc::new(shared::adapters::webhook::HttpWebhook::new(

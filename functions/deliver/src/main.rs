@@ -2,14 +2,13 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::runtime::{aws_ports, aws_sdk_config, with_email, with_push};
+use shared::runtime::{Services, aws_ports, aws_sdk_config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = shared::Config::from_env()?;
-    let sdk = aws_sdk_config().await;
-    let ports = with_push(with_email(aws_ports(&sdk, &config), &sdk, &config)?, &sdk, &config)?;
+    let ports = aws_ports(&aws_sdk_config().await, &config, Services::EMAIL_AND_PUSH).await?;
     let ports = &ports;
     let max_receives = config.max_receive_count;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

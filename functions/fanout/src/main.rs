@@ -1,13 +1,13 @@
 //! Composition root of the fan-out function.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::runtime::{aws_ports, aws_sdk_config};
+use shared::runtime::{Services, aws_ports, aws_sdk_config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = shared::Config::from_env()?;
-    let ports = aws_ports(&aws_sdk_config().await, &config);
+    let ports = aws_ports(&aws_sdk_config().await, &config, Services::QUEUES).await?;
     let ports = &ports;
     run(service_fn(move |event: LambdaEvent<fanout::Trigger>| async move {
         fanout::handle(ports, event.payload).await.map_err(Error::from)

@@ -2,13 +2,13 @@
 //! variable stops the init with its name.
 
 use lambda_http::{Error, Request, run, service_fn};
-use shared::runtime::{aws_ports, aws_sdk_config};
+use shared::runtime::{Services, aws_ports, aws_sdk_config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = shared::Config::from_env()?;
-    let ports = aws_ports(&aws_sdk_config().await, &config);
+    let ports = aws_ports(&aws_sdk_config().await, &config, Services::TABLES).await?;
     let ports = &ports;
     run(service_fn(move |req: Request| async move { Ok::<_, Error>(sent_history::handle(ports, req).await) }))
         .await
