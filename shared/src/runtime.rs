@@ -371,6 +371,12 @@ impl Services {
     /// Everything (the local runner and the tests serve every route in one process).
     pub const ALL: Services =
         Services { queues: Some(sqs_queues), email: Some(ses_mailer), push: Some(sns_push) };
+
+    /// Whether SQS, SES and SNS clients are built (the parity tests compare them with the
+    /// template's policies).
+    pub fn uses(&self) -> (bool, bool, bool) {
+        (self.queues.is_some(), self.email.is_some(), self.push.is_some())
+    }
 }
 
 fn sqs_queues(sdk: &aws_config::SdkConfig, config: &Config) -> Queues {

@@ -146,3 +146,31 @@ fn the_lambda_build_script_exists_and_parses() {
     let text = std::fs::read_to_string(&script).unwrap();
     assert!(text.contains("sam build --beta-features"));
 }
+
+#[test]
+fn each_function_builds_the_aws_clients_its_policy_allows_and_no_other() {
+    use shared::runtime::Services;
+    for (id, package, _, r) in functions() {
+        let policy = serde_yaml_ng::to_string(&r["Properties"]["Policies"]).unwrap();
+        let allowed = (policy.contains("sqs:"), policy.contains("ses:"), policy.contains("sns:"));
+        let path = tests::repo_root().join("functions").join(&package).join("src/main.rs");
+        let main = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let named: Vec<&str> = main
+            .match_indices("Services::")
+            .map(|(i, _)| {
+                let rest = &main[i + "Services::".len()..];
+                &rest[..rest.find(|c: char| !(c.is_ascii_uppercase() || c == '_')).unwrap_or(rest.len())]
+            })
+            .collect();
+        let [name] = named[..] else { panic!("{id}: main.rs names one Services constant, not {named:?}") };
+        let services = match name {
+            "TABLES" => Services::TABLES,
+            "QUEUES" => Services::QUEUES,
+            "PUSH" => Services::PUSH,
+            "EMAIL_AND_PUSH" => Services::EMAIL_AND_PUSH,
+            "ALL" => Services::ALL,
+            other => panic!("{id}: unknown Services::{other}"),
+        };
+        assert_eq!(services.uses(), allowed, "{id}: (SQS, SES, SNS) clients built vs allowed by its policy");
+    }
+}
