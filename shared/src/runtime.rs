@@ -71,19 +71,25 @@ impl Mailer for NoMailer {
 /// The queues of functions that enqueue nothing (their IAM policy grants no SQS).
 struct NoQueue;
 
+impl NoQueue {
+    fn refused<T>() -> crate::error::StoreResult<T> {
+        Err(crate::error::StoreError::Transient("queues are not configured in this function".into()))
+    }
+}
+
 #[async_trait]
 impl Queue for NoQueue {
     async fn send_all(&self, _: &[String]) -> crate::error::StoreResult<()> {
-        Err(crate::error::StoreError::Transient("queues are not configured in this function".into()))
+        Self::refused()
     }
     async fn receive(&self, _: usize) -> crate::error::StoreResult<Vec<ReceivedMessage>> {
-        Err(crate::error::StoreError::Transient("queues are not configured in this function".into()))
+        Self::refused()
     }
     async fn ack(&self, _: &str) -> crate::error::StoreResult<()> {
-        Err(crate::error::StoreError::Transient("queues are not configured in this function".into()))
+        Self::refused()
     }
     async fn nack(&self, _: &str) -> crate::error::StoreResult<()> {
-        Err(crate::error::StoreError::Transient("queues are not configured in this function".into()))
+        Self::refused()
     }
 }
 
@@ -347,16 +353,19 @@ impl aws_smithy_runtime_api::client::http::HttpClient for NoThrowawayConnector {
 /// use, and does not even link the SDKs it does not ask for (about 0.4 MB of code apiece).
 #[derive(Clone, Copy)]
 pub struct Services {
-    queues: Option<fn(&aws_config::SdkConfig, &Config) -> Queues>,
+    queues: Option<QueuesFactory>,
     email: Option<MailerFactory>,
-    push: Option<fn(&aws_config::SdkConfig, &Config) -> PushAdapter>,
+    push: Option<PushFactory>,
 }
 
 /// The fan-out queue and the delivery queue.
 type Queues = (Arc<dyn Queue>, Arc<dyn Queue>);
+/// Builds the SQS queues.
+type QueuesFactory = fn(&aws_config::SdkConfig, &Config) -> Queues;
 /// Builds the SES mailer sending from the given address.
 type MailerFactory = fn(&aws_config::SdkConfig, &Config, String) -> Arc<dyn Mailer>;
-type PushAdapter = Arc<dyn PushGateway>;
+/// Builds the SNS push gateway.
+type PushFactory = fn(&aws_config::SdkConfig, &Config) -> Arc<dyn PushGateway>;
 
 impl Services {
     /// DynamoDB only (sent history).

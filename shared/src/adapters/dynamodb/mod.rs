@@ -230,9 +230,6 @@ async fn write_batch(
     Ok(())
 }
 
-/// Reads items by key with BatchGetItem (100 keys per request), retrying unprocessed keys with
-/// backoff. Items that do not exist are left out, a key given twice is read once; the order is
-/// not the keys' order.
 /// An item's key: every table of the service is keyed by string `pk` and `sk`.
 fn key_of(item: &Item) -> (Option<&str>, Option<&str>) {
     let s = |name| match item.get(name) {
@@ -252,6 +249,9 @@ fn last_of_each_key(items: Vec<Item>) -> Vec<Item> {
     items.into_iter().zip(keep).filter_map(|(item, keep)| keep.then_some(item)).collect()
 }
 
+/// Reads items by key with BatchGetItem (100 keys per request), retrying unprocessed keys with
+/// backoff. Items that do not exist are left out, a key given twice is read once; the order is
+/// not the keys' order.
 pub(crate) async fn batch_get(
     client: &Client,
     table: &str,
