@@ -174,16 +174,14 @@ impl Intercept for Counter {
 }
 
 /// moto: the given endpoint, or one started from `.venv` for this run.
-fn moto() -> (String, Option<std::process::Child>) {
+pub(crate) fn moto() -> (String, Option<std::process::Child>) {
     if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
         return (url, None);
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf();
     let python = root.join(".venv/bin/python");
     if !python.exists() {
-        eprintln!(
-            "fanout-requests needs moto: set AWS_ENDPOINT_URL, or run scripts/test once to create .venv"
-        );
+        eprintln!("this scenario needs moto: set AWS_ENDPOINT_URL, or run scripts/test once to create .venv");
         std::process::exit(2);
     }
     let port =
@@ -204,17 +202,22 @@ fn moto() -> (String, Option<std::process::Child>) {
     (format!("http://127.0.0.1:{port}"), Some(child))
 }
 
+/// The SDK configuration for moto at `endpoint` (no IAM there: moto's default credentials).
+pub(crate) async fn moto_sdk(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "bench"))
+        .load()
+        .await
+}
+
 pub async fn run() -> Value {
     println!(
         "\nfanout-requests: GT broadcast to {RECIPIENTS} recipients against moto, every request counted"
     );
     let (endpoint, mut moto_process) = moto();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "bench"))
-        .load()
-        .await;
+    let sdk = moto_sdk(&endpoint).await;
     let prefix = format!("b{}-", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let parameters =
         local::provision::LOCAL_PARAMETERS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -79,11 +79,13 @@ pub struct ApiError {
     pub parameter: Option<String>,
     /// Seconds a client should wait (429 / 503).
     pub retry_after: Option<u64>,
+    /// What failed underneath (a storage error's text): logged with a 5xx, never answered.
+    pub cause: Option<String>,
 }
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError { kind, message: message.into(), parameter: None, retry_after: None }
+        ApiError { kind, message: message.into(), parameter: None, retry_after: None, cause: None }
     }
 
     /// An invalid-parameter error naming the field at fault.
@@ -93,7 +95,14 @@ impl ApiError {
             message: message.into(),
             parameter: Some(parameter.into()),
             retry_after: None,
+            cause: None,
         }
+    }
+
+    /// With the underlying failure, for the log.
+    pub fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
     }
 
     pub fn with_parameter(mut self, parameter: impl Into<String>) -> Self {
@@ -140,17 +149,18 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(m) => ApiError::new(ErrorKind::Conflict, m),
-            StoreError::Transient(_) => {
+            StoreError::Transient(cause) => {
                 let mut err = ApiError::new(
                     ErrorKind::Unavailable,
                     "the service is temporarily unavailable; retry shortly",
-                );
+                )
+                .caused_by(cause);
                 err.retry_after = Some(1);
                 err
             }
             StoreError::InvalidData(m) if m.starts_with("nextToken") => ApiError::invalid("nextToken", m),
-            StoreError::InvalidData(_) | StoreError::Other(_) => {
-                ApiError::new(ErrorKind::Internal, "internal error")
+            StoreError::InvalidData(cause) | StoreError::Other(cause) => {
+                ApiError::new(ErrorKind::Internal, "internal error").caused_by(cause)
             }
         }
     }
@@ -183,6 +193,11 @@ mod tests {
         let e: ApiError = StoreError::Transient("throttled".into()).into();
         assert_eq!(e.status(), 503);
         assert_eq!(e.retry_after, Some(1));
+        assert_eq!(e.cause.as_deref(), Some("throttled"), "kept for the log");
+        assert!(!e.envelope().to_string().contains("throttled"), "never answered");
+        let e: ApiError = StoreError::Other("AccessDeniedException: not authorized".into()).into();
+        assert_eq!((e.status(), e.message.as_str()), (500, "internal error"));
+        assert_eq!(e.cause.as_deref(), Some("AccessDeniedException: not authorized"));
         let e: ApiError = StoreError::InvalidData("nextToken is not valid".into()).into();
         assert_eq!(e.status(), 400);
         assert_eq!(e.parameter.as_deref(), Some("nextToken"));

@@ -167,10 +167,17 @@ pub fn answer(result: Result<Response<Body>, ApiError>, what: &str) -> Response<
     match result {
         Ok(resp) => resp,
         Err(e) => {
-            if e.status() >= 500 {
-                tracing::error!(status = e.status(), error = %e, "{what} failed");
-            }
+            log_failure(&e, what);
             error(&e)
         }
+    }
+}
+
+/// Logs an error that is the service's fault (5xx) with its cause, which the answer never
+/// carries; the caller's mistakes (4xx) are not logged. Every dialect's error path calls it.
+pub fn log_failure(e: &ApiError, what: &str) {
+    if e.status() >= 500 {
+        let cause = e.cause.as_deref().unwrap_or("-");
+        tracing::error!(status = e.status(), error = %e, cause, "{what} failed");
     }
 }

@@ -248,7 +248,9 @@ pub fn lambda_sdk_config(vars: &[(String, String)]) -> Option<aws_config::SdkCon
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
     use aws_sdk_dynamodb::config::SharedCredentialsProvider;
-    const LAMBDA_SETS: [&str; 7] = [
+    // What Lambda sets, and AWS_CA_BUNDLE, which our HTTPS client reads itself.
+    const LAMBDA_SETS: [&str; 8] = [
+        CA_BUNDLE,
         "AWS_REGION",
         "AWS_DEFAULT_REGION",
         "AWS_ACCESS_KEY_ID",
@@ -301,6 +303,9 @@ impl aws_types::service_config::LoadServiceConfig for ServiceEndpoints {
     }
 }
 
+/// Extra certificates to trust, as the AWS SDKs read it.
+pub const CA_BUNDLE: &str = "AWS_CA_BUNDLE";
+
 /// The root certificates AWS service endpoints chain to (Amazon Root CA 1-4, and the Starfield
 /// root that cross-signs them), selected from the Mozilla set at build time (`build.rs`).
 const AWS_ROOTS_PEM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aws-roots.pem"));
@@ -309,9 +314,18 @@ const AWS_ROOTS_PEM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aws-roots
 /// chain to, compiled in. The SDK's default client reads and parses the system's whole CA store
 /// when each SDK client is built (about 150 files and one parse per client here): milliseconds
 /// of every cold start, for endpoints that only ever present these few roots.
+///
+/// `AWS_CA_BUNDLE` (the SDKs' standard setting) names a PEM file whose certificates are trusted
+/// besides: a TLS-terminating proxy in front of an emulator (the cold-start benchmark's), or a
+/// corporate proxy. An unreadable bundle stops the init with its path.
 pub fn aws_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-    let store = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS_PEM);
+    let mut store = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS_PEM);
+    if let Some(path) = std::env::var_os(CA_BUNDLE).filter(|p| !p.is_empty()) {
+        let pem = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{CA_BUNDLE}={}: {e}", std::path::Path::new(&path).display()));
+        store = store.with_pem_certificate(pem);
+    }
     let context =
         TlsContext::builder().with_trust_store(store).build().expect("a trust store of certificates");
     let client = aws_smithy_http_client::Builder::new()
@@ -594,5 +608,7 @@ mod tests {
         }
         assert!(lambda_sdk_config(&with("AWS_LAMBDA_LOG_FORMAT", "JSON")).is_some());
         assert!(lambda_sdk_config(&with("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000")).is_some());
+        // Read by our HTTPS client, so not a reason to take the chain.
+        assert!(lambda_sdk_config(&with(CA_BUNDLE, "/etc/proxy-ca.pem")).is_some());
     }
 }

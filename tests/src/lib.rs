@@ -5,6 +5,7 @@
 //! and sets the variable. Without it, moto tests fail with a message saying so: they never skip.
 
 pub mod faults;
+pub mod logs;
 pub mod outbox;
 
 use std::path::PathBuf;
@@ -111,6 +112,16 @@ impl Env {
 
     pub async fn moto() -> Env {
         let (sdk, provisioned, config) = provision_moto().await;
+        Env::moto_on(&sdk, &provisioned, &config).await
+    }
+
+    /// On tables and queues already provisioned.
+    pub async fn moto_on(
+        sdk: &aws_config::SdkConfig,
+        provisioned: &local::provision::Provisioned,
+        config: &shared::Config,
+    ) -> Env {
+        let (sdk, config) = (sdk.clone(), config.clone());
         let clock = Arc::new(ManualClock::new(t0()));
         let mut ports =
             aws_ports(&sdk, &config, Services::ALL).await.expect("the template configures email and push");
@@ -157,4 +168,88 @@ macro_rules! end_to_end {
             )*
         }
     };
+}
+
+/// The identities `scripts/moto-iam` made on moto: the harness's administrator and one per
+/// Lambda function, holding exactly that function's template policy.
+pub fn moto_identities() -> serde_json::Value {
+    let path = std::env::var("MOTO_IAM_IDENTITIES").unwrap_or_else(|_| {
+        panic!(
+            "MOTO_IAM_IDENTITIES is not set: these tests run each function under its own IAM policy on \
+             moto. Run `scripts/test` (it starts moto, runs scripts/moto-iam and sets the variable)."
+        )
+    });
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The AWS services a function's composition root builds (`Services::NAME` in its `main.rs`).
+pub fn services_of(package: &str) -> Services {
+    let path = repo_root().join("functions").join(package).join("src/main.rs");
+    let main = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let name = main
+        .split("Services::")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !(c.is_ascii_uppercase() || c == '_')).next())
+        .unwrap_or_else(|| panic!("{}: names no Services constant", path.display()));
+    match name {
+        "TABLES" => Services::TABLES,
+        "QUEUES" => Services::QUEUES,
+        "PUSH" => Services::PUSH,
+        "EMAIL_AND_PUSH" => Services::EMAIL_AND_PUSH,
+        "ALL" => Services::ALL,
+        other => panic!("{}: unknown Services::{other}", path.display()),
+    }
+}
+
+/// Each Lambda function's ports on one moto provisioning, signed with that function's own
+/// identity (see [`moto_identities`]), beside the harness's [`Env`] (administrator): what a
+/// function's code does under its template policy, as on AWS.
+pub struct Functions {
+    pub env: Env,
+    pub send: Ports,
+    pub notify: Ports,
+    pub sent_history: Ports,
+    pub inbox: Ports,
+    pub fanout: Ports,
+    pub deliver: Ports,
+}
+
+/// The SDK configuration of a function's identity (`scripts/moto-iam`), by its logical id.
+pub fn sdk_as(sdk: &aws_config::SdkConfig, logical_id: &str) -> aws_config::SdkConfig {
+    let identities = moto_identities();
+    let identity = &identities["functions"][logical_id];
+    let key = identity["access_key_id"].as_str().unwrap_or_else(|| panic!("no identity for {logical_id}"));
+    let secret = identity["secret_access_key"].as_str().expect("a secret key");
+    let credentials = aws_sdk_sqs::config::Credentials::new(key, secret, None, None, "scripts/moto-iam");
+    sdk.to_builder()
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(credentials))
+        .build()
+}
+
+impl Functions {
+    pub async fn moto() -> Functions {
+        let (sdk, provisioned, config) = provision_moto().await;
+        let env = Env::moto_on(&sdk, &provisioned, &config).await;
+        let as_function = |logical_id: &str, package: &str| {
+            let sdk = sdk_as(&sdk, logical_id);
+            let (config, clock, webhook) = (config.clone(), env.clock.clone(), env.ports.webhook.clone());
+            let services = services_of(package);
+            async move {
+                let mut ports = aws_ports(&sdk, &config, services).await.expect("the template configures it");
+                ports.clock = clock;
+                ports.webhook = webhook;
+                ports
+            }
+        };
+        Functions {
+            send: as_function("SendFunction", "send").await,
+            notify: as_function("NotifyFunction", "notify").await,
+            sent_history: as_function("SentHistoryFunction", "sent-history").await,
+            inbox: as_function("InboxFunction", "inbox").await,
+            fanout: as_function("FanoutFunction", "fanout").await,
+            deliver: as_function("DeliverFunction", "deliver").await,
+            env,
+        }
+    }
 }

@@ -2,32 +2,9 @@
 //! (ours and the AWS SDK's, at debug level) is captured and searched for tokens, secrets,
 //! API keys, email addresses and message bodies.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use serde_json::json;
 use shared::http::{GatewayRequest, body_text};
 use tests::Env;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
 
 const BODY_MARK: &str = "body-marker-7f3a";
 const SUBJECT_MARK: &str = "subject-marker-91c2";
@@ -88,18 +65,12 @@ async fn run(env: &Env) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_hold_no_credentials_emails_or_message_bodies() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let capture = tests::logs::capture("debug");
 
     run(&Env::memory().await).await;
     run(&Env::moto().await).await;
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.lines().count() > 20, "logs were captured:\n{logs}");
     assert!(
         logs.contains("notification accepted") && logs.contains("fan-out finished"),

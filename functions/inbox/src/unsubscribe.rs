@@ -24,9 +24,7 @@ pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
     match devices::unsubscribe(ports, user.as_deref(), brochure.as_deref(), sig.as_deref()).await {
         Ok(_) => page(200, "You are unsubscribed", "You will no longer receive emails about this content."),
         Err(e) => {
-            if e.status() >= 500 {
-                tracing::error!(error = %e, "unsubscribe failed");
-            }
+            http::log_failure(&e, "unsubscribe");
             let what = e.parameter.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
             http::with_retry_after(
                 page(e.status(), "This link did not work", &format!("{}{what}", e.message)),

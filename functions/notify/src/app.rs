@@ -35,7 +35,10 @@ pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
             resp.headers_mut().insert("odata-version", lambda_http::http::HeaderValue::from_static("4.0"));
             resp
         }
-        Err(e) => odata_error(&e),
+        Err(e) => {
+            http::log_failure(&e, "app notification");
+            odata_error(&e)
+        }
     }
 }
 

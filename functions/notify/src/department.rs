@@ -33,6 +33,13 @@ fn failure(status: u16, request: Uuid, code: &str, description: impl Into<String
     answer(status, request, None, vec![error(code, description)], Vec::new())
 }
 
+/// A storage failure: logged with its cause, answered without it.
+fn unavailable(request: Uuid, e: shared::StoreError) -> (u16, String) {
+    let e = shared::ApiError::from(e);
+    http::log_failure(&e, "department notify");
+    failure(e.status(), request, "SERVICE_UNAVAILABLE", "the service is unavailable; try again shortly")
+}
+
 /// `client id`, `secret` of an `Authorization: Basic` header.
 fn basic(req: &Request) -> Option<(String, String)> {
     let value = header(req, "authorization")?;
@@ -82,7 +89,7 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
                 "departmentUUID is not a known department",
             );
         }
-        Err(e) => return failure(503, request_id, "SERVICE_UNAVAILABLE", format!("try again shortly ({e})")),
+        Err(e) => return unavailable(request_id, e),
     };
     // Both compared in constant time; one message for either mismatch.
     let id_ok =
@@ -103,7 +110,7 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
         Ok(false) => {
             return failure(404, request_id, "USER_NOT_FOUND", "userUUID is not a user of this department");
         }
-        Err(e) => return failure(503, request_id, "SERVICE_UNAVAILABLE", format!("try again shortly ({e})")),
+        Err(e) => return unavailable(request_id, e),
     }
     let bytes = match http::body(req) {
         Ok(b) => b,
@@ -175,11 +182,14 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
     .await;
     match outcome {
         Ok(o) => o.answer,
-        Err(e) => failure(
-            e.status(),
-            request_id,
-            e.kind.exception().trim_start_matches("WS").trim_end_matches("Exception"),
-            e.message,
-        ),
+        Err(e) => {
+            http::log_failure(&e, "department notify");
+            failure(
+                e.status(),
+                request_id,
+                e.kind.exception().trim_start_matches("WS").trim_end_matches("Exception"),
+                e.message,
+            )
+        }
     }
 }

@@ -21,6 +21,7 @@ pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
     let (status, body) = match respond(ports, req).await {
         Ok(answer) => answer,
         Err(e) => {
+            http::log_failure(&e, "desktop-assistant notify");
             let message = match &e.parameter {
                 Some(p) if !e.message.contains(p.as_str()) => format!("{p}: {}", e.message),
                 _ => e.message.clone(),

@@ -1,0 +1,58 @@
+//! Every log line a test binary writes, captured in memory (one subscriber per process), for
+//! tests that search what was logged: no secrets in it (`privacy.rs`), the cause of every
+//! refused AWS request (`iam.rs`).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+impl Capture {
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The lines that contain any of `needles`.
+    pub fn lines_with(&self, needles: &[&str]) -> Vec<String> {
+        self.text().lines().filter(|l| needles.iter().any(|n| l.contains(n))).map(str::to_string).collect()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+/// The process's capture of every log line at `level` and above (`"debug"`, `"info"`, ...),
+/// installed at the first call; later calls get the same capture.
+pub fn capture(level: &str) -> &'static Capture {
+    static LOG: OnceLock<Capture> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let capture = Capture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(capture.clone())
+            .with_ansi(false)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber per test binary");
+        capture
+    })
+}

@@ -1,0 +1,577 @@
+//! Every function under its own IAM policy, as on AWS: moto enforces IAM (`scripts/moto-iam`),
+//! each function's code signs with an identity holding exactly its `Policies` from
+//! `template.yaml`, and the harness stands in for what AWS does around the functions (the SQS
+//! event source mapping receives and deletes messages, under permissions SAM adds for SQS
+//! events). Every path of every function runs: a missing action answers AccessDenied, which the
+//! functions log with its cause; the test fails on any such line, naming the function (its
+//! identity) and the action.
+//!
+//! The resources of the policies are checked statically at the end (moto evaluates every request
+//! against resource `*`): each statement names only resources of this stack that the function's
+//! configuration points it at.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use shared::http::{GatewayRequest, body_text};
+use shared::model::Status;
+use tests::Functions;
+use uuid::Uuid;
+
+/// Log lines that report a request IAM refused.
+fn denials() -> Vec<String> {
+    log().lines_with(&["not authorized to perform", "AccessDenied"])
+}
+
+/// Every log line of this test binary.
+fn log() -> &'static tests::logs::Capture {
+    tests::logs::capture("info")
+}
+
+/// What IAM refused so far, and the errors logged, for an assertion's message.
+fn refused() -> String {
+    let denials = denials();
+    let errors = log().lines_with(&[" ERROR ", " WARN "]);
+    format!("\nrefused by IAM:\n{}\nerrors and warnings logged:\n{}", denials.join("\n"), errors.join("\n"))
+}
+
+fn user(n: u8) -> Uuid {
+    let d = n.to_string();
+    format!("{0}-{1}-4{2}-8{2}-{3}", d.repeat(8), d.repeat(4), d.repeat(3), d.repeat(12)).parse().unwrap()
+}
+
+const DEPT: &str = "d0000000-0000-4000-8000-000000000001";
+
+fn tag() -> String {
+    Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+async fn send(f: &Functions, body: Value) -> Value {
+    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .body(body.to_string());
+    let resp = send::handle(&f.send, req.into_request()).await;
+    let text = body_text(&resp);
+    assert_eq!(resp.status(), 200, "send {body}: {text}{}", refused());
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+async fn inbox(f: &Functions, req: GatewayRequest) -> (u16, String) {
+    let resp = inbox::handle(&f.inbox, req.into_request()).await;
+    (resp.status().as_u16(), body_text(&resp))
+}
+
+async fn notify(f: &Functions, req: GatewayRequest) -> (u16, Value) {
+    let resp = notify::handle(&f.notify, req.into_request()).await;
+    let text = body_text(&resp);
+    (resp.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// The scheduler's tick and the fan-out and delivery queues' event source mappings, until both
+/// queues are empty: receives and deletes with the harness's identity, handlers with the
+/// functions'.
+async fn settle(f: &Functions) {
+    let max = f.env.max_receives;
+    for _ in 0..200 {
+        let mut handled = 0;
+        let jobs = f.env.ports.fanout_queue.receive(10).await.expect("receive fan-out jobs");
+        if !jobs.is_empty() {
+            handled += jobs.len();
+            let event = local::workers::sqs_event(&jobs);
+            let failed = match fanout::handle(&f.fanout, fanout::Trigger::Queue(event)).await {
+                Ok(fanout::Answer::Batch(b)) => {
+                    b.batch_item_failures.into_iter().map(|i| i.item_identifier).collect()
+                }
+                Ok(fanout::Answer::Tick { .. }) => Vec::new(),
+                Err(e) => panic!("fanout (queue) failed under its policy: {e}"),
+            };
+            assert!(
+                failed.is_empty(),
+                "fan-out jobs failed under FanoutFunction's policy: {failed:?}{}",
+                refused()
+            );
+            local::workers::settle(f.env.ports.fanout_queue.as_ref(), &jobs, &failed).await.unwrap();
+        }
+        let chunks = f.env.ports.delivery_queue.receive(10).await.expect("receive delivery chunks");
+        if !chunks.is_empty() {
+            handled += chunks.len();
+            let response = deliver::handle(&f.deliver, max, local::workers::sqs_event(&chunks)).await;
+            let failed: Vec<String> =
+                response.batch_item_failures.into_iter().map(|i| i.item_identifier).collect();
+            assert!(
+                failed.is_empty(),
+                "delivery chunks failed under DeliverFunction's policy: {failed:?}{}",
+                refused()
+            );
+            local::workers::settle(f.env.ports.delivery_queue.as_ref(), &chunks, &failed).await.unwrap();
+        }
+        if handled == 0 {
+            return;
+        }
+    }
+    panic!("the queues did not drain");
+}
+
+async fn tick(f: &Functions) {
+    local::workers::tick(&f.fanout).await.expect("the tick under FanoutFunction's policy");
+}
+
+/// A callback receiver on loopback: counts the posts it got.
+async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let log = log.clone();
+                        async move {
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            log.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::new()),
+                            ))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn department(user: &str, body: &Value) -> GatewayRequest {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode("demo-dept:demo-secret");
+    GatewayRequest::new(
+        "POST",
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+        &format!("/communications/department/{DEPT}/user/{user}/notify"),
+    )
+    .path_param("departmentUUID", DEPT)
+    .path_param("userUUID", user)
+    .header("authorization", &format!("Basic {auth}"))
+    .body(body.to_string())
+}
+
+fn sample(name: &str) -> GatewayRequest {
+    let path = tests::repo_root().join("events").join(format!("{name}.json"));
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut req = GatewayRequest::new(
+        event["requestContext"]["http"]["method"].as_str().unwrap(),
+        event["routeKey"].as_str().unwrap().split_once(' ').unwrap().1,
+        event["rawPath"].as_str().unwrap(),
+    );
+    for (k, v) in event["headers"].as_object().unwrap() {
+        req = req.header(k, v.as_str().unwrap());
+    }
+    if let Some(body) = event["body"].as_str() {
+        req = req.body(body.to_string());
+    }
+    req
+}
+
+/// Send (every type, with email) → fan-out (queue job and tick) → delivery (in-app, email, push,
+/// a dead endpoint pruned) → sent history (every query kind) and the inbox (list, since,
+/// dismiss, devices, unsubscribe); notify (department sync, async, delayed with a callback,
+/// desktop assistant, app notification); the give-up path of delivery; each under its own policy.
+async fn every_path(f: &Functions) {
+    // Devices first (inbox: SNS CreatePlatformEndpoint, directory writes), one of them dead.
+    let mut endpoints = Vec::new();
+    for (n, platform) in [(1u8, "GCM"), (3, "APNS"), (1, "APNS")] {
+        let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        let (status, body) = inbox(
+            f,
+            GatewayRequest::new("POST", "/users/{userId}/devices", &format!("/users/{}/devices", user(n)))
+                .path_param("userId", &user(n).to_string())
+                .header("authorization", &format!("Bearer demo-user-{n}-token"))
+                .body(json!({ "platform": platform, "token": token }).to_string()),
+        )
+        .await;
+        assert_eq!(status, 201, "register device: {body}{}", refused());
+        endpoints.push(body);
+    }
+    let listed = f.env.ports.devices.devices(user(1)).await.unwrap();
+    let dead = listed.iter().find(|d| d.platform.as_str() == "APNS").expect("u1's APNS device").clone();
+    f.env.ports.push.delete_endpoint(&dead.endpoint_arn).await.expect("the push service drops the endpoint");
+    let (status, body) = inbox(
+        f,
+        GatewayRequest::new("GET", "/users/{userId}/devices", &format!("/users/{}/devices", user(3)))
+            .path_param("userId", &user(3).to_string())
+            .header("authorization", "Bearer demo-user-3-token"),
+    )
+    .await;
+    assert_eq!(status, 200, "list devices: {body}{}", refused());
+
+    // Send: every type; GA with email (and push to the registered devices).
+    let subject = format!("IAM {}", tag());
+    let ga = send(f, json!({"version": 3, "type": "GA", "key": "3", "brochureId": 4, "message": "New edition",
+        "url": "https://example.com/b/4", "emailTemplate": "Client.Generic.Notification.html", "emailSubject": subject,
+        "emailParams": [{"key": "unsubcribeURL", "value": "x"}]})).await;
+    let gt =
+        send(f, json!({"version": 2, "type": "GT", "key": "3", "values": ["23", "27"], "message": "teams"}))
+            .await;
+    send(f, json!({"version": 2, "type": "GE", "key": "ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8", "values": ["456"], "message": "event"}))
+        .await;
+    send(f, json!({"version": 4, "type": "UN", "key": "3", "values": ["aaron.mcmullen@hypermedia.com.au"], "message": "one"})).await;
+    send(f, json!({"version": 3, "type": "JN", "key": "3", "values": [], "message": "joined"})).await;
+    let later = send(
+        f,
+        json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "later",
+        "scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2026-11-22T09:30:00"}),
+    )
+    .await;
+    settle(f).await;
+
+    let ga_n = f
+        .env
+        .ports
+        .notifications
+        .get_by_schedule_id(ga["notificationScheduleId"].as_u64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ga_n.status, Status::Delivered, "GA delivered under the functions' policies{}", refused());
+    assert!(ga_n.emails_sent > 0 && ga_n.pushes_sent > 0, "email and push went out: {ga_n:?}{}", refused());
+    let emails = f.env.outbox.emails(&subject).await;
+    assert!(!emails.is_empty(), "SES recorded the emails");
+    assert!(
+        !f.env.ports.devices.devices(user(1)).await.unwrap().iter().any(|d| d.device_id == dead.device_id),
+        "the dead endpoint's device was pruned by deliver"
+    );
+    assert_eq!(gt, json!(4), "GT to teams 23 and 27 reached 4 people");
+
+    // The scheduled one: due after the clock moves; the tick claims it.
+    f.env.clock.advance(chrono::Duration::minutes(31));
+    tick(f).await;
+    settle(f).await;
+    let later_n = f
+        .env
+        .ports
+        .notifications
+        .get_by_schedule_id(later["notificationScheduleId"].as_u64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(later_n.status, Status::Delivered, "the tick fanned out the scheduled GT{}", refused());
+
+    // Sent history: every query kind.
+    for query in [
+        "version=1&broadcastType=GT&companyId=3".to_string(),
+        "version=1&broadcastType=GT&companyId=3&limit=1".to_string(),
+        "version=1&broadcastType=ET&eventUUID=ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8".to_string(),
+        "version=1&broadcastType=JN".to_string(),
+        format!("version=1&notificationScheduleId={}", later["notificationScheduleId"]),
+    ] {
+        let req = GatewayRequest::new("GET", "/rest/notification/sent", "/rest/notification/sent")
+            .header("x-nextinteract-authtoken", "demo-admin-token")
+            .query(&query);
+        let resp = sent_history::handle(&f.sent_history, req.into_request()).await;
+        assert_eq!(resp.status(), 200, "sent history {query}: {}{}", body_text(&resp), refused());
+        if let Some(next) = resp.headers().get("x-next-token") {
+            let query = format!("{query}&nextToken={}", next.to_str().unwrap());
+            let req = GatewayRequest::new("GET", "/rest/notification/sent", "/rest/notification/sent")
+                .header("x-nextinteract-authtoken", "demo-admin-token")
+                .query(&query);
+            let resp = sent_history::handle(&f.sent_history, req.into_request()).await;
+            assert_eq!(resp.status(), 200, "sent history {query}: {}{}", body_text(&resp), refused());
+        }
+    }
+
+    // The notification center: list, since, dismiss (both verbs).
+    let center = |query: &str| {
+        GatewayRequest::new(
+            "GET",
+            "/users/{userId}/notifications",
+            &format!("/users/{}/notifications", user(1)),
+        )
+        .path_param("userId", &user(1).to_string())
+        .header("authorization", "Bearer demo-user-1-token")
+        .query(query)
+    };
+    let (status, list) = inbox(f, center("")).await;
+    assert_eq!(status, 200, "list: {list}{}", refused());
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let items = list["notifications"].as_array().expect("items").clone();
+    assert!(items.len() >= 2, "{list}");
+    let (status, since) = inbox(f, center("since=2026-11-22T08:00:00Z")).await;
+    assert_eq!(status, 200, "since: {since}{}", refused());
+    for (method, item) in [("POST", &items[0]), ("DELETE", &items[1])] {
+        let id = item["id"].as_str().expect("an id");
+        let (status, body) = inbox(
+            f,
+            GatewayRequest::new(
+                method,
+                "/users/{userId}/notifications/{id}/dismiss",
+                &format!("/users/{}/notifications/{id}/dismiss", user(1)),
+            )
+            .path_param("userId", &user(1).to_string())
+            .path_param("id", id)
+            .header("authorization", "Bearer demo-user-1-token"),
+        )
+        .await;
+        assert!(status < 300, "{method} dismiss: {status} {body}{}", refused());
+    }
+
+    // Unsubscribe through the email's link.
+    let html = &emails[0].html;
+    let start = html.find("/unsubscribe?").expect("an unsubscribe link");
+    let query = html[start + "/unsubscribe?".len()..].split('"').next().unwrap().replace("&amp;", "&");
+    let (status, page) =
+        inbox(f, GatewayRequest::new("GET", "/unsubscribe", "/unsubscribe").query(&query)).await;
+    assert_eq!(status, 200, "unsubscribe: {page}{}", refused());
+
+    // Remove a device.
+    let device = &f.env.ports.devices.devices(user(3)).await.unwrap()[0];
+    let (status, body) = inbox(
+        f,
+        GatewayRequest::new(
+            "DELETE",
+            "/users/{userId}/devices/{deviceId}",
+            &format!("/users/{}/devices/{}", user(3), device.device_id),
+        )
+        .path_param("userId", &user(3).to_string())
+        .path_param("deviceId", &device.device_id)
+        .header("authorization", "Bearer demo-user-3-token"),
+    )
+    .await;
+    assert!(status < 300, "remove device: {status} {body}{}", refused());
+
+    // Notify: department synchronous, asynchronous, delayed with a callback.
+    let u1 = user(1).to_string();
+    let (status, answer) = notify(
+        f,
+        department(
+            &u1,
+            &json!({"messageAttributes": {"body": "sync", "subject": "s"},
+        "messageSendingAttributesLite": {"sendSynchronously": true}}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["status"].clone()),
+        (200, json!("SUCCESS")),
+        "department sync: {answer}{}",
+        refused()
+    );
+    let (status, answer) = notify(f, department(&u1, &json!({"messageAttributes": {"body": "async"}}))).await;
+    assert_eq!(
+        (status, answer["status"].clone()),
+        (200, json!("SUCCESS")),
+        "department async: {answer}{}",
+        refused()
+    );
+    let (url, calls) = receiver().await;
+    let (status, answer) = notify(
+        f,
+        department(
+            &u1,
+            &json!({"messageAttributes": {"body": "delayed"},
+        "messageSendingAttributesLite": {"delaySeconds": 60, "callBackUrl": url}}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["status"].clone()),
+        (200, json!("SUCCESS")),
+        "department delayed: {answer}{}",
+        refused()
+    );
+    // Desktop assistant and app notification, from events/.
+    let (status, answer) = notify(f, sample("notify-desktop-assistant")).await;
+    assert_eq!(status, 200, "desktop assistant: {answer}{}", refused());
+    let (status, answer) = notify(f, sample("notify-app-notification-welcome")).await;
+    assert!(status < 300, "app notification: {status} {answer}{}", refused());
+    settle(f).await;
+    f.env.clock.advance(chrono::Duration::minutes(2));
+    tick(f).await;
+    settle(f).await;
+    let delivered = calls.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 1, "the delayed notify's callback: {delivered:?}{}", refused());
+    assert!(delivered[0].contains("SUCCESS"), "{delivered:?}");
+
+    // The give-up path: a chunk that fails at its last receive marks its notification Failed.
+    let (url, failure_calls) = receiver().await;
+    let (status, answer) = notify(
+        f,
+        department(
+            &u1,
+            &json!({"messageAttributes": {"body": "doomed"},
+        "messageSendingAttributesLite": {"callBackUrl": url}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let id: Uuid = answer["notificationMessageUUID"].as_str().unwrap().parse().unwrap();
+    let jobs = f.env.ports.fanout_queue.receive(10).await.unwrap();
+    let event = local::workers::sqs_event(&jobs);
+    fanout::handle(&f.fanout, fanout::Trigger::Queue(event)).await.expect("fanout");
+    local::workers::settle(f.env.ports.fanout_queue.as_ref(), &jobs, &[]).await.unwrap();
+    let chunks = f.env.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(chunks.len(), 1);
+    let faults = tests::faults::Faults::none();
+    faults.fail_next("record_chunk");
+    let failing = tests::faults::faulty(&f.deliver, &faults);
+    let mut event = local::workers::sqs_event(&chunks);
+    event.records[0].attributes.insert("ApproximateReceiveCount".into(), f.env.max_receives.to_string());
+    deliver::handle(&failing, f.env.max_receives, event).await;
+    local::workers::settle(f.env.ports.delivery_queue.as_ref(), &chunks, &[]).await.unwrap();
+    let failed = f.env.ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!(failed.status, Status::Failed, "given up at the last receive{}", refused());
+    let _ = failure_calls;
+
+    let denials = denials();
+    assert!(
+        denials.is_empty(),
+        "requests IAM refused (function = the user, and the action):\n{}",
+        denials.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_works_under_its_own_policy_and_a_missing_action_is_named() {
+    let log = log();
+    let f = Functions::moto().await;
+    every_path(&f).await;
+
+    // The check has teeth: send's code under sent history's policy (reads only, no SQS) is
+    // refused, answers 500 without the cause, and logs the cause naming identity and action.
+    log.clear();
+    let wrong = Functions { send: f.sent_history.clone(), ..f };
+    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .body(json!({"version": 4, "type": "UN", "key": "3", "values": ["aaron.mcmullen@hypermedia.com.au"], "message": "x"}).to_string());
+    let resp = send::handle(&wrong.send, req.into_request()).await;
+    let text = body_text(&resp);
+    assert_eq!(resp.status(), 500, "{text}");
+    assert!(!text.contains("authorized"), "the answer carries no cause: {text}");
+    let denials = denials();
+    assert!(
+        // The first write a send makes is the daily recipient counter's UpdateItem.
+        denials.iter().any(|l| {
+            l.contains("user/SentHistoryFunction is not authorized to perform: dynamodb:UpdateItem")
+        }),
+        "the log names the identity and the action: {denials:?}"
+    );
+}
+
+/// The emulator refuses what AWS's IAM refuses, and allows what it allows: resources are
+/// checked (a table, an index, a queue), transactions are authorised per action inside them,
+/// SQS batches by their single-message action, unknown credentials are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_applies_aws_iam_rules() {
+    use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+    let (sdk, provisioned, _) = tests::provision_moto().await;
+    let table = |logical: &str| provisioned.tables[logical].clone();
+    let queue = |logical: &str| provisioned.queue_urls[logical].clone();
+    let key = |pk: &str| {
+        std::collections::HashMap::from([
+            ("pk".to_string(), AttributeValue::S(pk.into())),
+            ("sk".to_string(), AttributeValue::S("META".into())),
+        ])
+    };
+    let refused = |e: &dyn std::fmt::Debug| format!("{e:?}").contains("AccessDeniedException");
+
+    // Resources: sent history may read the directory and the notifications' history index, not
+    // the inbox, nor the pending index.
+    let history = aws_sdk_dynamodb::Client::new(&tests::sdk_as(&sdk, "SentHistoryFunction"));
+    let get = |t: String| history.get_item().table_name(t).set_key(Some(key("X"))).send();
+    get(table("DirectoryTable")).await.expect("GetItem on its own table");
+    let e = get(table("InboxTable")).await.expect_err("GetItem on another table");
+    assert!(refused(&e), "{e:?}");
+    let query = |index: &str| {
+        history
+            .query()
+            .table_name(table("NotificationsTable"))
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", if index == "history" { "histPk" } else { "pendingShard" })
+            .expression_attribute_values(":v", AttributeValue::S("x".into()))
+            .send()
+    };
+    let _ = query("history").await.map_err(|e| assert!(!refused(&e), "Query on its index: {e:?}"));
+    let e = query("pending").await.expect_err("Query on an index it was not granted");
+    assert!(refused(&e), "{e:?}");
+
+    // Transactions: deliver may ConditionCheck and Update notifications, not Delete them.
+    let deliver = aws_sdk_dynamodb::Client::new(&tests::sdk_as(&sdk, "DeliverFunction"));
+    let check = TransactWriteItem::builder()
+        .condition_check(
+            ConditionCheck::builder()
+                .table_name(table("NotificationsTable"))
+                .set_key(Some(key("A")))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let update = |pk: &str| {
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(table("NotificationsTable"))
+                    .set_key(Some(key(pk)))
+                    .update_expression("SET n = :one")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    deliver
+        .transact_write_items()
+        .transact_items(check.clone())
+        .transact_items(update("B"))
+        .send()
+        .await
+        .expect("ConditionCheckItem and UpdateItem are granted");
+    let delete = TransactWriteItem::builder()
+        .delete(
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(table("NotificationsTable"))
+                .set_key(Some(key("C")))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let e = deliver.transact_write_items().transact_items(delete).send().await.expect_err("no DeleteItem");
+    assert!(refused(&e), "{e:?}");
+
+    // SQS: SendMessage allows SendMessageBatch, on its own queue only.
+    let send = aws_sdk_sqs::Client::new(&tests::sdk_as(&sdk, "SendFunction"));
+    let batch = |url: String| {
+        send.send_message_batch()
+            .queue_url(url)
+            .entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id("1")
+                    .message_body("{}")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    batch(queue("FanoutQueue")).await.expect("SendMessageBatch under sqs:SendMessage");
+    let e = batch(queue("DeliveryQueue")).await.expect_err("another queue");
+    assert!(format!("{e:?}").contains("AccessDenied"), "{e:?}");
+
+    // Unknown credentials.
+    let stranger = aws_sdk_dynamodb::Client::new(
+        &sdk.to_builder()
+            .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+                aws_sdk_sqs::config::Credentials::new("AKIDSTRANGER0000000", "x", None, None, "test"),
+            ))
+            .build(),
+    );
+    let e = stranger.list_tables().send().await.expect_err("unknown credentials");
+    assert!(format!("{e:?}").contains("403") || format!("{e:?}").contains("UnrecognizedClient"), "{e:?}");
+}
