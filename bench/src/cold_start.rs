@@ -2,7 +2,9 @@
 //! exec to the first invocation's answer posted to a fake Lambda runtime API on loopback, where
 //! that invocation is one of the function's `events/` samples and makes its AWS requests over
 //! TLS; beside a hello-world `lambda_runtime` binary that makes one HTTPS request with the same
-//! TLS stack. Each process then answers a second (warm) invocation of the same event.
+//! TLS stack. Each process then answers a second (warm) invocation of the same event, after the
+//! terminator closed every connection, so that it too opens a TLS connection: the difference
+//! between the two ("1st−warm") is what a cold process pays once at its first TLS request.
 //!
 //! - **AWS over TLS**: every AWS endpoint points at a TLS terminator of the bench's own
 //!   (certificate made with `openssl` for this run, trusted through `AWS_CA_BUNDLE` by the
@@ -70,6 +72,10 @@ struct Traffic {
     connections: AtomicU64,
     requests: AtomicU64,
     backend_ns: AtomicU64,
+    /// Closes every open TLS connection: after a process's first answer, so that its warm
+    /// invocation opens a TLS connection of its own too, and the difference between the two is
+    /// what the first one paid once, not the handshake a pooled connection saves.
+    close_all: tokio::sync::Notify,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -166,13 +172,20 @@ async fn terminator(cert: &Path, key: &Path, moto: String, traffic: Arc<Traffic>
             let (acceptor, client, moto, traffic) =
                 (acceptor.clone(), client.clone(), moto.clone(), traffic.clone());
             tokio::spawn(async move {
+                let closed = traffic.close_all.notified();
+                tokio::pin!(closed);
+                closed.as_mut().enable();
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let forwarded = traffic.clone();
                 let service = hyper::service::service_fn(move |req| {
-                    forward(req, client.clone(), moto.clone(), traffic.clone())
+                    forward(req, client.clone(), moto.clone(), forwarded.clone())
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
+                let connection =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+                tokio::select! {
+                    _ = connection => {}
+                    _ = closed => {}
+                }
             });
         }
     });
@@ -300,6 +313,9 @@ async fn runtime_request(
         let mut state = api.state.lock().unwrap();
         if path.ends_with("/response") {
             state.answered.push((now, body));
+            if state.answered.len() == 1 {
+                api.traffic.close_all.notify_waiters();
+            }
             if state.answered.len() == 2 {
                 RuntimeApi::finish(&mut state);
             }
@@ -401,7 +417,8 @@ impl Start {
     fn warm_net(&self) -> f64 {
         self.warm_invocation - self.warm_backend
     }
-    /// What the first invocation paid once: its time net of the backend, minus the warm one's.
+    /// What the first invocation paid once: its time net of the backend, minus the warm one's
+    /// (which opens a TLS connection of its own too: see `Traffic::close_all`).
     fn first_extra(&self) -> f64 {
         (self.first_invocation - self.first_backend) - (self.warm_invocation - self.warm_backend)
     }

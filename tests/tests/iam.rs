@@ -426,7 +426,9 @@ async fn every_path(f: &Functions) {
     local::workers::settle(f.env.ports.delivery_queue.as_ref(), &chunks, &[]).await.unwrap();
     let failed = f.env.ports.notifications.get(id).await.unwrap().unwrap();
     assert_eq!(failed.status, Status::Failed, "given up at the last receive{}", refused());
-    let _ = failure_calls;
+    let calls = failure_calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "the give-up path sends the FAILURE callback: {calls:?}");
+    assert!(calls[0].contains("FAILURE"), "{calls:?}");
 
     let denials = denials();
     assert!(

@@ -530,7 +530,39 @@ async fn the_center_pages_with_a_cursor(env: Env) {
     assert_eq!(seen, vec!["n6", "n5", "n4", "n3", "n2", "n1", "n0"]);
 }
 
+/// A delivery that fails for good (its last allowed receive) gives the notification up the one
+/// way there is: Failed with the reason, and the department hears FAILURE, signed.
+async fn a_delivery_given_up_calls_back_failure(env: Env) {
+    let hook = receiver(vec![]).await;
+    let mut body = spec_department_body(&hook.url);
+    body["messageSendingAttributesLite"]["sendSynchronously"] = json!(false);
+    let (status, answer) = department_notify(&env, &basic("demo-dept", "demo-secret"), U1, &body).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+    let id: uuid::Uuid = answer["notificationMessageUUID"].as_str().unwrap().parse().unwrap();
+    local::workers::drain_fanout_once(&env.ports).await.unwrap();
+    let chunks = env.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(chunks.len(), 1);
+    let faults = tests::faults::Faults::none();
+    faults.fail_next("record_chunk");
+    let failing = tests::faults::faulty(&env.ports, &faults);
+    let mut event = local::workers::sqs_event(&chunks);
+    event.records[0].attributes.insert("ApproximateReceiveCount".into(), env.max_receives.to_string());
+    let response = deliver::handle(&failing, env.max_receives, event).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "the record fails (to the DLQ)");
+    let n = env.ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!(n.status, shared::model::Status::Failed);
+    let seen = hook.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one FAILURE callback");
+    let (sig, text) = &seen[0];
+    verify_signature(sig, text);
+    let cb: Value = serde_json::from_str(text).unwrap();
+    assert_eq!((cb["status"].as_str(), cb["delivered"].as_u64()), (Some("FAILURE"), Some(0)), "{cb}");
+    assert!(cb["errors"][0]["errorDescription"].as_str().unwrap().contains("delivery failed"), "{cb}");
+    assert!(n.callback_result.is_some_and(|r| r.delivered), "the callback's result is recorded");
+}
+
 end_to_end!(
+    a_delivery_given_up_calls_back_failure,
     department_notify_delivers_synchronously_and_calls_back_signed,
     department_notify_async_and_delayed,
     callbacks_never_reach_internal_addresses,

@@ -1,6 +1,6 @@
 //! Handler of the deliver function: DeliveryQueue batches with ReportBatchItemFailures. A
-//! failing record never fails its batch; on its last allowed receive a failing chunk marks its
-//! notification failed (the message then moves to the DLQ).
+//! failing record never fails its batch; on its last allowed receive a failing chunk gives its
+//! notification up (marked Failed, its FAILURE callback sent; the message then moves to the DLQ).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::runtime::Ports;
@@ -48,7 +48,7 @@ async fn process(ports: &Ports, max_receives: u32, record: SqsMessage) -> Option
             tracing::error!(message_id, notification = ?notification, receives, last_attempt = last, error = %e, "delivery failed");
             if let (true, Some(id)) = (last, notification) {
                 let reason = format!("delivery failed after {receives} attempts: {e}");
-                if let Err(mark) = ports.notifications.mark_failed(id, &reason, ports.clock.now()).await {
+                if let Err(mark) = shared::service::callback::give_up(ports, id, &reason).await {
                     tracing::error!(notification = %id, error = %mark, "could not record the failure");
                 }
             }

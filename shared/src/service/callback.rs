@@ -43,6 +43,17 @@ pub fn signature(secret_sha256_hex: &str, body: &str) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The one way a notification is given up on (its audience is gone, or a chunk failed at its
+/// last allowed receive): it is marked Failed with the reason, then its completion callback
+/// (FAILURE) is sent if it has one. A callback failure never undoes the marking.
+pub async fn give_up(ports: &Ports, id: NotificationId, reason: &str) -> Result<(), crate::StoreError> {
+    ports.notifications.mark_failed(id, reason, ports.clock.now()).await?;
+    if let Some(failed) = ports.notifications.get(id).await? {
+        send_if_due(ports, &failed).await;
+    }
+    Ok(())
+}
+
 /// Sends the callback of a finished notification (delivered or failed) unless one was already
 /// recorded. At-least-once: a crash between sending and recording sends again, so receivers
 /// should dedupe on `notificationMessageUUID`.

@@ -85,10 +85,7 @@ async fn fan_out(
         Ok(p) => p,
         Err(ResolveError::Gone(why)) => {
             tracing::warn!(notification = %id, reason = %why, "audience is gone; notification failed");
-            ports.notifications.mark_failed(id, &why.to_string(), ports.clock.now()).await?;
-            if let Some(failed) = ports.notifications.get(id).await? {
-                callback::send_if_due(ports, &failed).await;
-            }
+            callback::give_up(ports, id, &why.to_string()).await?;
             return Ok(());
         }
         Err(ResolveError::Store(e)) => return Err(e),

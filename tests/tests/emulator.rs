@@ -1,0 +1,209 @@
+//! The test emulator refuses what DynamoDB and SQS refuse (their documented limits), so that code
+//! which would fail on AWS fails here first. Some rules moto applies itself, the rest
+//! `scripts/moto-serial` applies in front of it; each is pinned here, on tables and queues
+//! provisioned from `template.yaml`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key(pk: &str, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn with(mut item: Item, name: &str, value: AttributeValue) -> Item {
+    item.insert(name.into(), value);
+    item
+}
+
+/// The error's code and text, for assertions that name what was refused.
+fn refusal<E: std::fmt::Debug>(result: Result<impl std::fmt::Debug, E>) -> String {
+    match result {
+        Ok(ok) => panic!("the emulator accepted what AWS refuses: {ok:?}"),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_limits_are_enforced() {
+    let (sdk, provisioned, _) = tests::provision_moto().await;
+    let db = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = provisioned.tables["NotificationsTable"].clone();
+    let put = |item: Item| db.put_item().table_name(&table).set_item(Some(item)).send();
+
+    // Items over 400 KB, written whole or grown by an update.
+    let e = refusal(put(with(key("big", "META"), "body", s(&"x".repeat(410 * 1024)))).await);
+    assert!(e.contains("ValidationException") && e.contains("size"), "{e}");
+    put(with(key("grows", "META"), "body", s(&"x".repeat(300 * 1024)))).await.expect("300 KB fits");
+    let grow = db
+        .update_item()
+        .table_name(&table)
+        .set_key(Some(key("grows", "META")))
+        .update_expression("SET more = :m")
+        .expression_attribute_values(":m", s(&"y".repeat(150 * 1024)))
+        .send()
+        .await;
+    let e = refusal(grow);
+    assert!(e.contains("ValidationException") && e.contains("size"), "{e}");
+
+    // A set holding one member twice (numbers by value).
+    let e = refusal(
+        put(with(key("set", "META"), "tags", AttributeValue::Ss(vec!["a".into(), "a".into()]))).await,
+    );
+    assert!(e.contains("ValidationException") && e.contains("duplicates"), "{e}");
+    let e =
+        refusal(put(with(key("set", "META"), "n", AttributeValue::Ns(vec!["1".into(), "1.0".into()]))).await);
+    assert!(e.contains("duplicates"), "{e}");
+    let e = refusal(
+        db.update_item()
+            .table_name(&table)
+            .set_key(Some(key("set", "META")))
+            .update_expression("ADD marks :m")
+            .expression_attribute_values(":m", AttributeValue::Ss(vec!["u1".into(), "u1".into()]))
+            .send()
+            .await,
+    );
+    assert!(e.contains("duplicates"), "an ADD of a set with a repeated member: {e}");
+
+    // BatchWriteItem: at most 25 requests, no key twice (even with other attributes).
+    let write = |items: Vec<Item>| {
+        let requests: Vec<WriteRequest> = items
+            .into_iter()
+            .map(|i| {
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(i)).build().unwrap())
+                    .build()
+            })
+            .collect();
+        db.batch_write_item().request_items(&table, requests).send()
+    };
+    let e = refusal(write((0..26).map(|i| key(&format!("b{i}"), "META")).collect()).await);
+    assert!(e.contains("ValidationException") && e.contains("25"), "{e}");
+    write((0..25).map(|i| key(&format!("b{i}"), "META")).collect()).await.expect("25 requests");
+    let e = refusal(
+        write(vec![with(key("twice", "META"), "v", s("1")), with(key("twice", "META"), "v", s("2"))]).await,
+    );
+    assert!(e.contains("duplicates"), "{e}");
+
+    // BatchGetItem: at most 100 keys.
+    let keys: Vec<Item> = (0..101).map(|i| key(&format!("g{i}"), "META")).collect();
+    let e = refusal(
+        db.batch_get_item()
+            .request_items(&table, KeysAndAttributes::builder().set_keys(Some(keys)).build().unwrap())
+            .send()
+            .await,
+    );
+    assert!(e.contains("ValidationException") && e.contains("100"), "{e}");
+
+    // TransactWriteItems: at most 100 actions, never two on one item.
+    let update = |pk: &str| {
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&table)
+                    .set_key(Some(key(pk, "META")))
+                    .update_expression("SET n = :one")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let e = refusal(
+        db.transact_write_items()
+            .set_transact_items(Some((0..101).map(|i| update(&format!("t{i}"))).collect()))
+            .send()
+            .await,
+    );
+    assert!(e.contains("ValidationException") && e.contains("100"), "{e}");
+    let e = refusal(
+        db.transact_write_items().transact_items(update("same")).transact_items(update("same")).send().await,
+    );
+    assert!(e.contains("multiple operations on one item"), "{e}");
+
+    // An index key attribute of another type than its definition (pendingShard is S).
+    let e = refusal(put(with(key("typed", "META"), "pendingShard", AttributeValue::N("3".into()))).await);
+    assert!(e.contains("ValidationException") && e.contains("Type mismatch"), "{e}");
+
+    // An ExclusiveStartKey from another partition, or not a key of the index read.
+    let query = |partition: &str, start: Item| {
+        db.query()
+            .table_name(&table)
+            .index_name("pending")
+            .key_condition_expression("pendingShard = :p")
+            .expression_attribute_values(":p", s(partition))
+            .set_exclusive_start_key(Some(start))
+            .send()
+    };
+    let from_other =
+        with(with(key("q", "META"), "pendingShard", s("P#2")), "dueMs", AttributeValue::N("1".into()));
+    let e = refusal(query("P#1", from_other.clone()).await);
+    assert!(e.contains("ValidationException") && e.contains("starting key"), "another partition: {e}");
+    let e = refusal(query("P#2", key("q", "META")).await);
+    assert!(e.contains("starting key"), "not a key of the index: {e}");
+    query("P#2", from_other).await.expect("a start key of this query");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_limits_are_enforced() {
+    use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+    let (sdk, provisioned, _) = tests::provision_moto().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = provisioned.queue_urls["FanoutQueue"].clone();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::MaximumMessageSize)
+        .send()
+        .await
+        .expect("queue attributes");
+    let max: usize = attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::MaximumMessageSize))
+        .and_then(|v| v.parse().ok())
+        .expect("MaximumMessageSize");
+    assert!((1024..=1_048_576).contains(&max), "{max}");
+
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("x".repeat(max))
+        .send()
+        .await
+        .expect("the largest message");
+    let e = refusal(sqs.send_message().queue_url(&url).message_body("x".repeat(max + 1)).send().await);
+    assert!(e.contains("InvalidParameterValue") || e.contains("shorter"), "{e}");
+
+    let entry = |i: usize, len: usize| {
+        SendMessageBatchRequestEntry::builder()
+            .id(format!("m{i}"))
+            .message_body("y".repeat(len))
+            .build()
+            .unwrap()
+    };
+    let e = refusal(
+        sqs.send_message_batch()
+            .queue_url(&url)
+            .set_entries(Some((0..11).map(|i| entry(i, 10)).collect()))
+            .send()
+            .await,
+    );
+    assert!(e.contains("TooManyEntriesInBatchRequest"), "{e}");
+    // The whole batch is at most 1 MiB, whatever each message's limit.
+    let per = (1_048_576 / 5).min(max);
+    let e = refusal(
+        sqs.send_message_batch()
+            .queue_url(&url)
+            .set_entries(Some((0..6).map(|i| entry(i, per)).collect()))
+            .send()
+            .await,
+    );
+    assert!(e.contains("BatchRequestTooLong"), "{e}");
+}
