@@ -232,10 +232,32 @@ async fn following_the_unsubscribe_link_stops_the_next_email(env: Env) {
     let resp = inbox::handle(&env.ports, req.into_request()).await;
     assert_eq!(resp.status().as_u16(), 403, "{}", body_text(&resp));
 
+    // Following the link (GET, as a person or a mail scanner does) asks to confirm and changes
+    // nothing: the next email still reaches u1.
     let req = GatewayRequest::new("GET", "/unsubscribe", "/unsubscribe").query(&query);
     let resp = inbox::handle(&env.ports, req.into_request()).await;
+    let page = body_text(&resp);
+    assert_eq!(resp.status().as_u16(), 200, "{page}");
+    assert!(
+        page.contains("Unsubscribe from these emails?") && page.contains("<form method=\"post\""),
+        "{page}"
+    );
+    let scanned = subject("Edition 1b");
+    assert_eq!(send(&env, ga(&scanned, json!([]))).await.0, 200);
+    settle(&env).await;
+    assert_eq!(
+        recipients(&env.outbox.emails(&scanned).await),
+        vec![U1_EMAIL.to_string(), U3_EMAIL.to_string()],
+        "a GET of the link unsubscribes nobody"
+    );
+    // Confirming (the form's POST, or a mail client's RFC 8058 one-click POST) records it.
+    let req = GatewayRequest::new("POST", "/unsubscribe", "/unsubscribe")
+        .query(&query)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click");
+    let resp = inbox::handle(&env.ports, req.into_request()).await;
     assert_eq!(resp.status().as_u16(), 200, "{}", body_text(&resp));
-    assert!(body_text(&resp).contains("unsubscribed"));
+    assert!(body_text(&resp).contains("You are unsubscribed"));
 
     let second = subject("Edition 2");
     let (status, answer) = send(&env, ga(&second, json!([]))).await;

@@ -326,7 +326,7 @@ async fn every_path(f: &Functions) {
     let start = html.find("/unsubscribe?").expect("an unsubscribe link");
     let query = html[start + "/unsubscribe?".len()..].split('"').next().unwrap().replace("&amp;", "&");
     let (status, page) =
-        inbox(f, GatewayRequest::new("GET", "/unsubscribe", "/unsubscribe").query(&query)).await;
+        inbox(f, GatewayRequest::new("POST", "/unsubscribe", "/unsubscribe").query(&query)).await;
     assert_eq!(status, 200, "unsubscribe: {page}{}", refused());
 
     // Remove a device.

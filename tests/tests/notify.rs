@@ -528,6 +528,16 @@ async fn the_center_pages_with_a_cursor(env: Env) {
         token = page["nextToken"].as_str().map(str::to_string);
     }
     assert_eq!(seen, vec!["n6", "n5", "n4", "n3", "n2", "n1", "n0"]);
+
+    // A token of the ordered list is not one of a `since` poll, nor of another person's list.
+    let token = first["nextToken"].as_str().unwrap();
+    for (token_holder, user, query) in [
+        ("demo-user-1-token", U1, format!("since=2026-11-22T08:00:00Z&nextToken={token}")),
+        ("demo-admin-token", U5, format!("nextToken={token}")),
+    ] {
+        let (status, body) = center(&env, token_holder, user, &query).await;
+        assert_eq!((status, body["parameter"].as_str()), (400, Some("nextToken")), "{query}: {body}");
+    }
 }
 
 /// A delivery that fails for good (its last allowed receive) gives the notification up the one

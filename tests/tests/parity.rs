@@ -174,3 +174,47 @@ fn each_function_builds_the_aws_clients_its_policy_allows_and_no_other() {
         assert_eq!(services.uses(), allowed, "{id}: (SQS, SES, SNS) clients built vs allowed by its policy");
     }
 }
+
+/// A second stage deploys beside the first: every resource the template names (table, queue,
+/// function, configuration set, secret, schedule) carries the stage in its name, and the one
+/// account-wide resource, the SES identity, can be left to an existing one.
+#[test]
+fn every_named_resource_carries_the_stage_and_the_email_identity_is_optional() {
+    let template = read_template(&tests::template_path()).unwrap();
+    let Value::Mapping(resources) = &template["Resources"] else { panic!("Resources") };
+    let mut named = 0;
+    let mut check = |what: String, name: &Value| {
+        let text = serde_yaml_ng::to_string(name).unwrap();
+        assert!(text.contains("${Stage}"), "{what}: name {text} does not carry the stage");
+        named += 1;
+    };
+    for (id, resource) in resources {
+        let id = id.as_str().unwrap().to_string();
+        let props = &resource["Properties"];
+        for key in ["TableName", "QueueName", "FunctionName", "Name", "TopicName", "ScheduleGroupName"] {
+            if let Some(name) = props.get(key) {
+                check(format!("{id}.{key}"), name);
+            }
+        }
+        if let Some(Value::Mapping(events)) = props.get("Events") {
+            for (event, e) in events {
+                if e["Type"].as_str() == Some("ScheduleV2") {
+                    let name = e["Properties"]
+                        .get("Name")
+                        .unwrap_or_else(|| panic!("{id}.{event:?}: a schedule needs a Name with the stage"));
+                    check(format!("{id}.{}", event.as_str().unwrap()), name);
+                }
+            }
+        }
+    }
+    assert!(named >= 12, "{named} named resources checked");
+    let identity = &template["Resources"]["EmailIdentity"];
+    assert_eq!(identity["Condition"].as_str(), Some("CreatesEmailIdentity"), "the SES identity is optional");
+    let policies =
+        serde_yaml_ng::to_string(&template["Resources"]["DeliverFunction"]["Properties"]["Policies"])
+            .unwrap();
+    assert!(
+        !policies.contains("${EmailIdentity}"),
+        "deliver's SES grant must not need the optional resource"
+    );
+}

@@ -147,7 +147,62 @@ async fn pages_through_120_records_each_once(env: Env) {
     assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first");
 }
 
+/// A nextToken works for the query that issued it only: another type, company or scope is a
+/// 400 naming nextToken (on DynamoDB it would be a start key from another partition), never a
+/// 500, and a forged one too.
+async fn a_token_of_another_query_is_refused_naming_next_token(env: Env) {
+    for i in 0..3 {
+        send(
+            &env,
+            "demo-admin-token",
+            json!({"version": 3, "type": "GT", "key": "3", "values": ["5"], "message": format!("t{i}")}),
+        )
+        .await;
+        send(
+            &env,
+            "demo-admin-token",
+            json!({"version": 3, "type": "JN", "key": "3", "values": [], "message": format!("j{i}")}),
+        )
+        .await;
+    }
+    let (status, _, next) =
+        sent(&env, "demo-admin-token", "version=1&broadcastType=GT&companyId=3&limit=1").await;
+    assert_eq!(status, 200);
+    let token = next.expect("more than one GT record");
+    for other in [
+        format!("version=1&broadcastType=JN&limit=1&nextToken={token}"),
+        format!("version=1&broadcastType=GT&companyId=4&limit=1&nextToken={token}"),
+        format!(
+            "version=1&broadcastType=ET&eventUUID=ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8&nextToken={token}"
+        ),
+        "version=1&broadcastType=GT&companyId=3&nextToken=forged".to_string(),
+        format!("version=1&broadcastType=GT&companyId=3&nextToken={}", token.split_once('.').unwrap().1),
+    ] {
+        let req = GatewayRequest::new("GET", "/rest/notification/sent", "/rest/notification/sent")
+            .header(
+                "x-nextinteract-authtoken",
+                if other.contains("companyId=4") { "demo-super-token" } else { "demo-admin-token" },
+            )
+            .query(&other);
+        let resp = sent_history::handle(&env.ports, req.into_request()).await;
+        let body: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+        assert_eq!(
+            (resp.status().as_u16(), body["parameter"].as_str()),
+            (400, Some("nextToken")),
+            "{other}: {body}"
+        );
+    }
+    let (status, page, _) = sent(
+        &env,
+        "demo-admin-token",
+        &format!("version=1&broadcastType=GT&companyId=3&limit=1&nextToken={token}"),
+    )
+    .await;
+    assert_eq!((status, page.as_array().unwrap().len()), (200, 1), "its own query continues");
+}
+
 end_to_end!(
+    a_token_of_another_query_is_refused_naming_next_token,
     lists_the_spec_examples_with_real_counts,
     failed_notifications_are_listed_as_unsuccessful,
     pages_through_120_records_each_once,

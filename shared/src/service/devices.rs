@@ -156,8 +156,9 @@ pub async fn unregister(
     Ok(())
 }
 
-/// Follows an unsubscribe link: records ALP-EUN for the link's user and asset.
-pub async fn unsubscribe(
+/// Checks an unsubscribe link without acting on it (what a person sees before confirming; mail
+/// scanners that fetch every link change nothing): its user and asset when it is ours.
+pub fn check_unsubscribe_link(
     ports: &Ports,
     user: Option<&str>,
     brochure: Option<&str>,
@@ -178,6 +179,17 @@ pub async fn unsubscribe(
         return Err(ApiError::new(ErrorKind::InsufficientPermissions, "this unsubscribe link is not valid")
             .with_parameter("sig"));
     }
+    Ok((user, brochure))
+}
+
+/// Follows a confirmed unsubscribe link (a POST): records ALP-EUN for the link's user and asset.
+pub async fn unsubscribe(
+    ports: &Ports,
+    user: Option<&str>,
+    brochure: Option<&str>,
+    signature: Option<&str>,
+) -> Result<(UserId, u64), ApiError> {
+    let (user, brochure) = check_unsubscribe_link(ports, user, brochure, signature)?;
     match ports.directory.unsubscribe_emails(brochure, user).await {
         Ok(()) => {
             tracing::info!(%user, brochure, "unsubscribed from emails (ALP-EUN)");

@@ -79,5 +79,7 @@ pub async fn list(ports: &Ports, user: &User, q: &HistoryQuery) -> Result<Page<N
             HistoryScope::CompanyType { company_id, broadcast_type: kind }
         }
     };
-    Ok(ports.notifications.history(&scope, &PageRequest::after(q.limit, q.next_token.clone())).await?)
+    let bound = format!("history:{scope:?}");
+    let page = super::cursor::open(&bound, &PageRequest::after(q.limit, q.next_token.clone()))?;
+    Ok(super::cursor::seal(&bound, ports.notifications.history(&scope, &page).await?))
 }

@@ -89,7 +89,9 @@ pub async fn list(
     page: &PageRequest,
 ) -> Result<Page<InboxView>, ApiError> {
     let owner = owner(ports, viewer, owner_id).await?;
-    let got = ports.inbox.list(owner.id, query, ports.clock.now(), page).await?;
+    let bound = format!("inbox:{}:{query:?}", owner.id);
+    let page = super::cursor::open(&bound, page)?;
+    let got = super::cursor::seal(&bound, ports.inbox.list(owner.id, query, ports.clock.now(), &page).await?);
     Ok(Page { items: got.items.into_iter().map(InboxView::from).collect(), next: got.next })
 }
 

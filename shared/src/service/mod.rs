@@ -3,6 +3,7 @@
 pub mod audience;
 pub mod callback;
 pub mod channels;
+pub mod cursor;
 pub mod deliver;
 pub mod devices;
 pub mod fanout;

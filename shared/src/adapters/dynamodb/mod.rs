@@ -42,6 +42,12 @@ where
             let code = se.err().code().unwrap_or_default();
             if code == "ConditionalCheckFailedException" {
                 StoreError::Conflict(text)
+            } else if code == "ValidationException"
+                && se.err().message().is_some_and(|m| m.contains("starting key"))
+            {
+                // A start key DynamoDB refuses came from a caller's token (the services seal
+                // tokens to their query, so only a forged one gets here).
+                StoreError::InvalidData("nextToken is not valid for this query".into())
             } else if is_transient_code(code) || se.raw().status().is_server_error() {
                 StoreError::Transient(text)
             } else {
