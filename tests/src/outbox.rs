@@ -70,6 +70,23 @@ impl Outbox {
         all
     }
 
+    /// Disables an endpoint, as the push service does when it reports its token invalid.
+    pub async fn disable_endpoint(&self, endpoint: &str) {
+        match self {
+            Outbox::Memory { push, .. } => push.disable(endpoint),
+            Outbox::Moto { .. } => {
+                let sdk = shared::runtime::aws_sdk_config().await;
+                aws_sdk_sns::Client::new(&sdk)
+                    .set_endpoint_attributes()
+                    .endpoint_arn(endpoint)
+                    .attributes("Enabled", "false")
+                    .send()
+                    .await
+                    .expect("SNS disables the endpoint");
+            }
+        }
+    }
+
     /// Publishes to the given endpoints.
     pub async fn pushes(&self, endpoints: &[String]) -> Vec<SentPush> {
         let mut all: Vec<SentPush> = match self {

@@ -339,6 +339,32 @@ async fn a_deleted_endpoint_removes_the_device(env: Env) {
     assert!(env.ports.devices.devices(user(1)).await.unwrap().is_empty());
 }
 
+/// The app registers a token again after the push service disabled its endpoint (an invalid
+/// token that became valid, a reinstalled app): the endpoint is enabled again and pushes reach
+/// it. SNS answers CreatePlatformEndpoint with the existing, still disabled endpoint.
+async fn registering_a_disabled_endpoint_again_enables_it(env: Env) {
+    let token = random_token("GCM");
+    let (status, first) = register(&env, 1, "GCM", &token).await;
+    assert_eq!(status, 201, "{first}");
+    let endpoint = env.ports.devices.devices(user(1)).await.unwrap()[0].endpoint_arn.clone();
+    env.outbox.disable_endpoint(&endpoint).await;
+    let (status, again) = register(&env, 1, "GCM", &token).await;
+    assert_eq!((status, &again["deviceId"]), (200, &first["deviceId"]), "{again}");
+    assert_eq!(
+        env.ports.devices.devices(user(1)).await.unwrap()[0].endpoint_arn,
+        endpoint,
+        "the same endpoint"
+    );
+
+    let (status, answer) =
+        send(&env, json!({"version": 3, "type": "GT", "key": "3", "values": ["5"], "message": "back"})).await;
+    assert_eq!(status, 200);
+    settle(&env).await;
+    let n = notification(&env, &answer).await;
+    assert_eq!((n.pushes_sent, n.pushes_removed), (1, 0), "pushed, not pruned");
+    assert_eq!(env.outbox.pushes(&[endpoint]).await.len(), 1);
+}
+
 /// Devices: only their owner manages them; the same token twice is one device; bad input is a
 /// 400 naming the field.
 async fn device_registration_rules(env: Env) {
@@ -385,6 +411,7 @@ async fn device_registration_rules(env: Env) {
 }
 
 end_to_end!(
+    registering_a_disabled_endpoint_again_enables_it,
     ga_emails_two_people_and_pushes_three,
     the_html_body_template_renders_email_body,
     email_mistakes_are_400_at_send_time,

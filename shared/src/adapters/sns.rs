@@ -24,6 +24,37 @@ impl SnsPush {
     fn application(&self, platform: Platform) -> Option<&str> {
         self.applications.iter().find(|(p, _)| *p == platform).map(|(_, arn)| arn.as_str())
     }
+
+    /// CreatePlatformEndpoint answers the existing endpoint for a token it already knows with the
+    /// same attributes, and leaves it as it is: disabled, when the push service had reported the
+    /// token invalid before the app registered it again. So a registration reads the endpoint
+    /// and turns it back on (with this token and person) when it is off, as SNS's guide for
+    /// mobile tokens says, instead of relying on the "different attributes" error.
+    async fn enable_if_disabled(&self, arn: &str, token: &str, user: UserId) -> Result<(), SendError> {
+        let attributes = self
+            .client
+            .get_endpoint_attributes()
+            .endpoint_arn(arn)
+            .send()
+            .await
+            .map_err(|e| send_error(e, &["InvalidParameter"], &["NotFound"]))?
+            .attributes
+            .unwrap_or_default();
+        let enabled = attributes.get("Enabled").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if enabled && attributes.get("Token").map(String::as_str) == Some(token) {
+            return Ok(());
+        }
+        self.client
+            .set_endpoint_attributes()
+            .endpoint_arn(arn)
+            .attributes("CustomUserData", user.to_string())
+            .attributes("Enabled", "true")
+            .attributes("Token", token)
+            .send()
+            .await
+            .map_err(|e| send_error(e, &["InvalidParameter"], &["NotFound"]))?;
+        Ok(())
+    }
 }
 
 /// The ARN in SNS's "Endpoint {arn} already exists with the same Token, but different attributes."
@@ -59,7 +90,11 @@ impl PushGateway for SnsPush {
             .await;
         match created {
             Ok(out) => {
-                out.endpoint_arn.ok_or_else(|| SendError::Transient("SNS returned no endpoint ARN".into()))
+                let arn = out
+                    .endpoint_arn
+                    .ok_or_else(|| SendError::Transient("SNS returned no endpoint ARN".into()))?;
+                self.enable_if_disabled(&arn, token, user).await?;
+                Ok(arn)
             }
             Err(e) => {
                 let arn = e.as_service_error().and_then(|se| se.message()).and_then(existing_endpoint);
