@@ -44,6 +44,11 @@ impl SnsPush {
         if enabled && attributes.get("Token").map(String::as_str) == Some(token) {
             return Ok(());
         }
+        self.take_over(arn, token, user).await
+    }
+
+    /// Points an existing endpoint at this token and person, enabled.
+    async fn take_over(&self, arn: &str, token: &str, user: UserId) -> Result<(), SendError> {
         self.client
             .set_endpoint_attributes()
             .endpoint_arn(arn)
@@ -101,15 +106,7 @@ impl PushGateway for SnsPush {
                 let Some(arn) = arn.map(str::to_string) else {
                     return Err(send_error(e, &["InvalidParameter", "InvalidParameterValue"], &[]));
                 };
-                self.client
-                    .set_endpoint_attributes()
-                    .endpoint_arn(&arn)
-                    .attributes("CustomUserData", user.to_string())
-                    .attributes("Enabled", "true")
-                    .attributes("Token", token)
-                    .send()
-                    .await
-                    .map_err(|e| send_error(e, &["InvalidParameter"], &["NotFound"]))?;
+                self.take_over(&arn, token, user).await?;
                 Ok(arn)
             }
         }
