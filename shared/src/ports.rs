@@ -96,6 +96,10 @@ pub trait NotificationStore: Send + Sync {
         tally: &ChunkTally,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord>;
+    /// Moves the notification to Delivered if it is Delivering and every chunk is recorded;
+    /// its status either way. (A crash between recording the last chunk and completing the
+    /// notification leaves it Delivering: a redelivered chunk finishes the job.)
+    async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status>;
     /// Whether a chunk was already recorded (lets redelivery skip its writes entirely).
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
     /// What delivering a chunk needs to know, in one read: the notification, whether the chunk

@@ -192,6 +192,9 @@ impl NotificationStore for FaultyNotifications {
     ) -> StoreResult<ChunkRecord> {
         self.1.run("record_chunk", self.0.record_chunk(id, c, t, now)).await
     }
+    async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status> {
+        self.1.run("complete_if_done", self.0.complete_if_done(id, now)).await
+    }
     async fn chunk_recorded(&self, id: NotificationId, c: u32) -> StoreResult<bool> {
         self.1.run("chunk_recorded", self.0.chunk_recorded(id, c)).await
     }

@@ -253,3 +253,22 @@ impl Functions {
         }
     }
 }
+
+/// Arms a failure AWS produces and moto never does, on one of this test's tables
+/// (`scripts/moto-serial`): the next `count` requests of `operation` naming `table` fail with
+/// `code` (for TransactWriteItems a cancellation reason: `TransactionConflict`,
+/// `ThrottlingError`; otherwise an error code such as `InternalServerError`).
+pub async fn arm_fault(table: &str, operation: &str, count: u32, code: &str) {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let body = serde_json::json!({"table": table, "operation": operation, "count": count, "code": code});
+    let request = hyper::Request::post(format!("{}/moto-serial/faults", moto_endpoint()))
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(body.to_string())))
+        .expect("a request");
+    let response = client.request(request).await.expect("moto-serial answers");
+    let status = response.status();
+    let text = response.into_body().collect().await.expect("a body").to_bytes();
+    assert!(status.is_success(), "arming a fault: {status} {}", String::from_utf8_lossy(&text));
+}

@@ -241,6 +241,16 @@ impl NotificationStore for MemoryNotificationStore {
         Ok(ChunkRecord::Recorded)
     }
 
+    async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status> {
+        let mut s = lock(&self.state);
+        let n = s
+            .by_id
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::Conflict(format!("notification {id} does not exist")))?;
+        Self::complete_if_done(n, now);
+        Ok(n.status)
+    }
+
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
         Ok(lock(&self.state).chunks.contains(&(id, chunk)))
     }

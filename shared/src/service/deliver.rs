@@ -87,6 +87,16 @@ async fn deliver_chunk(
     let id = chunk.notification_id;
     let context = ports.notifications.chunk_context(id, chunk.chunk).await?;
     if context.recorded {
+        // Recorded, but the notification may still be Delivering with every chunk done (the
+        // run that recorded the last chunk stopped before completing it): complete it now; the
+        // callback it owes follows in `deliver`.
+        if let Some(n) = &context.notification
+            && n.status == Status::Delivering
+            && n.chunks_total.is_some_and(|total| n.chunks_done >= total)
+        {
+            ports.notifications.complete_if_done(id, ports.clock.now()).await?;
+            return Ok((Delivered::AlreadyDone, Some(n.callback.is_some())));
+        }
         return Ok((Delivered::AlreadyDone, None));
     }
     let n = context

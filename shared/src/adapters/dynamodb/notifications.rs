@@ -94,17 +94,6 @@ impl DynamoNotificationStore {
         Ok(())
     }
 
-    /// Moves to Delivered if every chunk reported; the status either way.
-    async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status> {
-        match self.mark_delivered_if_done(id, now).await {
-            Ok(_) => Ok(Status::Delivered),
-            Err(StoreError::Conflict(_)) => {
-                Ok(self.get_meta(id).await?.map(|n| n.status).unwrap_or(Status::Failed))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     /// A conditional status update; with `held`, the caller must also hold that lease.
     async fn update_if(
         &self,
@@ -363,13 +352,27 @@ impl NotificationStore for DynamoNotificationStore {
             .expression_attribute_values(":now", to_attr(&now)?)
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(marker).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
+        // Every deliverer finishing a chunk of this notification updates its one META item:
+        // DynamoDB cancels transactions that meet on an item (TransactionConflict), and may
+        // cancel one for throttling. Those are retried here with jitter, which spreads the
+        // contenders, instead of failing the whole chunk back to SQS.
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(marker.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(count.clone()).build())
+                .send()
+                .await;
+            match result {
+                Err(e) if cancelled_for_contention(&e) && attempt < CONTENTION_RETRY.max_attempts => {
+                    tokio::time::sleep(CONTENTION_RETRY.delay(attempt)).await;
+                }
+                other => break other,
+            }
+        };
         match result {
             Ok(_) => {
                 // Whether this was the last chunk is the condition's business: no read back.
@@ -378,12 +381,27 @@ impl NotificationStore for DynamoNotificationStore {
             }
             Err(e) if cancelled_by_condition(&e) => {
                 if self.chunk_recorded(id, chunk).await? {
+                    // Recorded by an earlier try whose completion may not have run.
+                    applied(self.mark_delivered_if_done(id, now).await)?;
                     Ok(ChunkRecord::AlreadyRecorded)
                 } else {
                     Err(StoreError::Conflict(format!("notification {id} does not exist")))
                 }
             }
+            Err(e) if cancelled_for_contention(&e) => Err(StoreError::Transient(format!(
+                "chunk {chunk} of {id}: transaction cancelled for contention {attempt} times"
+            ))),
             Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status> {
+        match self.mark_delivered_if_done(id, now).await {
+            Ok(_) => Ok(Status::Delivered),
+            Err(StoreError::Conflict(_)) => {
+                Ok(self.get_meta(id).await?.map(|n| n.status).unwrap_or(Status::Failed))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -609,6 +627,27 @@ impl NotificationStore for DynamoNotificationStore {
 
 /// Whether a cancelled transaction failed on one of its conditions (rather than on throttling or
 /// a conflicting transaction, which are transient).
+/// Tries of a transaction DynamoDB cancelled for a conflict with another transaction on one of
+/// its items, or for throttling: up to 6, waiting up to 20, 40, 80, 160, 320 ms (full jitter).
+const CONTENTION_RETRY: crate::adapters::Backoff = crate::adapters::Backoff {
+    base: std::time::Duration::from_millis(20),
+    cap: std::time::Duration::from_millis(500),
+    max_attempts: 6,
+};
+
+/// A transaction cancelled because another one held an item, or for throttling (and no
+/// condition failed): worth trying again at once.
+fn cancelled_for_contention(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+            let codes: Vec<&str> = t.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+            !codes.contains(&"ConditionalCheckFailed")
+                && codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError"))
+        }
+        _ => false,
+    }
+}
+
 fn cancelled_by_condition(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
