@@ -650,7 +650,27 @@ async fn users_in_batches_and_email_unsubscribes(p: Ports) {
     assert!(matches!(p.directory.unsubscribe_emails(999, u3).await, Err(StoreError::Conflict(_))));
 }
 
+/// The sent marks of the largest chunk (5,000 people) with the most devices each (10) are 1.7 MB,
+/// four times what one DynamoDB item may hold: they are kept, all of them, and a write naming a
+/// mark twice (which DynamoDB refuses for a set) is fine.
+async fn the_largest_chunks_sent_marks_are_all_kept(ports: Ports) {
+    let id = Uuid::new_v4();
+    let marks: Vec<String> = (0..5_000u32 * shared::runtime::MAX_DEVICES_PER_USER as u32)
+        .map(|i| format!("p:{:032x}", u128::from(i) * 0x9e37_79b9_7f4a_7c15))
+        .collect();
+    for batch in marks.chunks(2_500) {
+        let mut batch = batch.to_vec();
+        batch.push(batch[0].clone());
+        ports.notifications.add_sent_marks(id, 7, &batch, t0()).await.expect("marks written");
+    }
+    let context = ports.notifications.chunk_context(id, 7).await.unwrap();
+    assert_eq!(context.marks.0.len(), marks.len(), "every mark kept");
+    assert!(marks.iter().all(|m| context.marks.0.contains(m)));
+    assert!(ports.notifications.chunk_context(id, 8).await.unwrap().marks.0.is_empty(), "per chunk");
+}
+
 conformance!(
+    the_largest_chunks_sent_marks_are_all_kept,
     chunk_context_reads_notification_marker_and_marks_at_once,
     devices_are_owned_by_one_person_and_capped,
     users_in_batches_and_email_unsubscribes,

@@ -1,5 +1,5 @@
 //! Notifications table: `N#{id}`/`META` (the notification), `N#{id}`/`C#{chunk}` (delivered-chunk
-//! markers), `N#{id}`/`M#{chunk}` (emails and pushes a chunk already sent, a string set, TTL), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
+//! markers), `N#{id}`/`M#{chunk}#{part}` (emails and pushes a chunk already sent, string sets over 8 parts, TTL), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
 //! `I#{scope}`/`IDEM` (idempotency records, TTL). Indexes: `pending` (sparse, write-sharded by
 //! due time), `history` (company + type), `scope` (event or asset).
 
@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
+use sha2::Digest;
 
 use super::*;
 use crate::model::*;
@@ -33,6 +34,16 @@ impl DynamoNotificationStore {
 
     fn pk(id: NotificationId) -> String {
         format!("N#{id}")
+    }
+
+    fn marks_sk(chunk: u32, part: u32) -> String {
+        format!("M#{chunk:08}#{part}")
+    }
+
+    /// The part a mark is kept in: spread evenly by its hash (a chunk's context reads them all).
+    fn mark_part(mark: &str) -> u32 {
+        let digest = sha2::Sha256::digest(mark.as_bytes());
+        u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]]) % MARK_PARTS
     }
 
     /// The shard of the pending index a notification lives in: stable, spread by id.
@@ -420,11 +431,10 @@ impl NotificationStore for DynamoNotificationStore {
     }
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
-        let keys = vec![
-            key(Self::pk(id), META),
-            key(Self::pk(id), format!("C#{chunk:08}")),
-            key(Self::pk(id), format!("M#{chunk:08}")),
-        ];
+        let mut keys = vec![key(Self::pk(id), META), key(Self::pk(id), format!("C#{chunk:08}"))];
+        // The marks of chunks sent before they were split over parts, and every part.
+        keys.push(key(Self::pk(id), format!("M#{chunk:08}")));
+        keys.extend((0..MARK_PARTS).map(|part| key(Self::pk(id), Self::marks_sk(chunk, part))));
         let mut context = ChunkContext::default();
         for item in batch_get(&self.client, &self.table, keys, None, true, Backoff::default()).await? {
             match get_s(&item, "sk")? {
@@ -432,7 +442,7 @@ impl NotificationStore for DynamoNotificationStore {
                 sk if sk.starts_with("C#") => context.recorded = true,
                 _ => {
                     if let Some(AttributeValue::Ss(keys)) = item.get("sent") {
-                        context.marks = SentMarks(keys.iter().cloned().collect());
+                        context.marks.0.extend(keys.iter().cloned());
                     }
                 }
             }
@@ -447,23 +457,37 @@ impl NotificationStore for DynamoNotificationStore {
         keys: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        if keys.is_empty() {
-            return Ok(());
+        // A string set: adding a key again is a no-op, so a retried write is harmless, but one
+        // request may not name a member twice. The marks outlive any redelivery (the DLQ keeps
+        // messages 14 days) and then expire.
+        let mut parts: std::collections::BTreeMap<u32, std::collections::BTreeSet<&String>> =
+            std::collections::BTreeMap::new();
+        for mark in keys {
+            parts.entry(Self::mark_part(mark)).or_default().insert(mark);
         }
-        // A string set: adding a key again is a no-op, so a retried write is harmless. The marks
-        // outlive any redelivery (the DLQ keeps messages 14 days) and then expire.
         let expires = (now + chrono::Duration::days(MARKS_DAYS)).timestamp();
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), format!("M#{chunk:08}"))))
-            .update_expression("ADD sent :keys SET #ttl = :ttl")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":keys", AttributeValue::Ss(keys.to_vec()))
-            .expression_attribute_values(":ttl", n(expires))
-            .send()
-            .await
-            .map_err(classify)?;
+        // One write per part touched, side by side: a write costs what its part weighs, so the
+        // write units are those of one item holding every mark, the latency that of one write.
+        let writes = parts.into_iter().flat_map(|(part, marks)| {
+            let marks: Vec<String> = marks.into_iter().cloned().collect();
+            marks
+                .chunks(MARKS_PER_WRITE)
+                .map(|slice| {
+                    self.client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key(Self::pk(id), Self::marks_sk(chunk, part))))
+                        .update_expression("ADD sent :keys SET #ttl = :ttl")
+                        .expression_attribute_names("#ttl", "ttl")
+                        .expression_attribute_values(":keys", AttributeValue::Ss(slice.to_vec()))
+                        .expression_attribute_values(":ttl", n(expires))
+                        .send()
+                })
+                .collect::<Vec<_>>()
+        });
+        for result in futures::future::join_all(writes).await {
+            result.map_err(classify)?;
+        }
         Ok(())
     }
 
@@ -627,6 +651,13 @@ impl NotificationStore for DynamoNotificationStore {
 
 /// Whether a cancelled transaction failed on one of its conditions (rather than on throttling or
 /// a conflicting transaction, which are transient).
+/// A chunk's sent marks are spread over this many items (`M#{chunk}#{part}`): the largest
+/// chunk (5,000 people) with the most devices each (10, 34-byte marks) is 1.7 MB of marks, four
+/// times what one item may hold (400 KB); spread over 8 parts by hash, each stays near 210 KB.
+const MARK_PARTS: u32 = 8;
+/// Marks added by one UpdateItem at most (a part's share of a chunk comes in many writes).
+const MARKS_PER_WRITE: usize = 1000;
+
 /// Tries of a transaction DynamoDB cancelled for a conflict with another transaction on one of
 /// its items, or for throttling: up to 6, waiting up to 20, 40, 80, 160, 320 ms (full jitter).
 const CONTENTION_RETRY: crate::adapters::Backoff = crate::adapters::Backoff {
