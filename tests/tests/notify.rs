@@ -187,7 +187,11 @@ async fn department_notify_delivers_synchronously_and_calls_back_signed(env: Env
     assert_eq!(data["notificationButtons"][0]["buttonDefaultText"], "Open case");
     assert_eq!(data["metaData"]["case"], 4711);
 
-    // The callback failed twice (500, 503) and arrived on the third try, signed.
+    // The answer did not wait for the callback (its tries could outlast the API's 10 s): a
+    // fan-out job sends it right after. It failed twice (500, 503) and arrived on the third
+    // try, signed.
+    assert!(hook.seen.lock().unwrap().is_empty(), "no callback inside the synchronous request");
+    settle(&env).await;
     let seen = hook.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3, "two failures, then success");
     let (sig, text) = seen.last().unwrap();
@@ -210,6 +214,7 @@ async fn callbacks_never_reach_internal_addresses(env: Env) {
             department_notify(&env, &basic("demo-dept", "demo-secret"), U1, &spec_department_body(url)).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("SUCCESS")), "{body}");
         let id = body["notificationMessageUUID"].as_str().unwrap().parse().unwrap();
+        settle(&env).await;
         let result = env.ports.notifications.get(id).await.unwrap().unwrap().callback_result.unwrap();
         assert!(!result.delivered, "{url}");
         assert_eq!(result.attempts, 1, "a refused destination is not retried");

@@ -50,8 +50,20 @@ pub enum Sink {
 
 /// Claims and fans out one notification. `false` when it is not ours to do: another run holds
 /// it, it is done, or it is not due yet (a scheduled one: the tick takes it at its time).
+/// A finished notification that still owes its callback (left by a synchronous request, or by a
+/// run that stopped before sending it) gets it sent here.
 pub async fn fan_out_if_claimed(ports: &Ports, id: NotificationId) -> Result<bool, StoreError> {
-    claim_and_fan_out(ports, id, Sink::Queue).await
+    if claim_and_fan_out(ports, id, Sink::Queue).await? {
+        return Ok(true);
+    }
+    if let Some(n) = ports.notifications.get(id).await?
+        && n.callback.is_some()
+        && n.callback_result.is_none()
+        && matches!(n.status, Status::Delivered | Status::Failed)
+    {
+        callback::send_if_due(ports, &n).await;
+    }
+    Ok(false)
 }
 
 pub async fn claim_and_fan_out(ports: &Ports, id: NotificationId, sink: Sink) -> Result<bool, StoreError> {
@@ -153,10 +165,28 @@ async fn fan_out(
         .await?;
     tracing::info!(notification = %id, recipients = people.len(), chunks = chunks.len(), ?status, "fan-out finished");
     if status == Status::Delivered && n.callback.is_some() {
-        // Every chunk reported before fan-out finished: the callback is ours to send.
+        // Every chunk reported before fan-out finished: the callback is ours to send. Not in a
+        // synchronous request, though: its tries (up to five, 5 s each) would outlast the API's
+        // 10 seconds; a fan-out job sends it right after the answer.
+        if sink == Sink::Inline && callback_later(ports, id).await {
+            return Ok(());
+        }
         if let Some(done) = ports.notifications.get(id).await? {
             callback::send_if_due(ports, &done).await;
         }
     }
     Ok(())
+}
+
+/// Leaves a finished notification's callback to a fan-out job (`fan_out_if_claimed` sends it);
+/// `false` when the job could not be queued.
+async fn callback_later(ports: &Ports, id: NotificationId) -> bool {
+    let job = serde_json::to_string(&FanoutJob { notification_id: id }).unwrap_or_default();
+    match ports.fanout_queue.send_all(&[job]).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(notification = %id, error = %e, "callback job not queued; sending it now");
+            false
+        }
+    }
 }

@@ -21,6 +21,11 @@ pub fn key_of(req: &lambda_http::Request) -> Option<&str> {
     req.headers().get(HEADER).map(|v| v.to_str().unwrap_or("\u{0}"))
 }
 pub const WINDOW_HOURS: i64 = 24;
+/// How long a claim whose request has not answered yet holds its key: longer than any
+/// function's timeout (10 s) and API Gateway's (30 s), so a live request keeps it, while a
+/// request killed at its timeout frees its key for the caller's retry a minute later instead
+/// of pinning it for the whole window.
+pub const IN_PROGRESS_SECONDS: i64 = 60;
 const MAX_KEY_LEN: usize = 255;
 
 /// The id of the notification an idempotent request creates: derived from who asked, their key
@@ -84,7 +89,8 @@ where
     let scope = format!("{caller}:{key}");
     let request_digest = digest(&String::from_utf8_lossy(request));
     let expires_at = now + Duration::hours(WINDOW_HOURS);
-    match store.claim_idempotency(&scope, &request_digest, expires_at, now).await? {
+    let lease = now + Duration::seconds(IN_PROGRESS_SECONDS);
+    match store.claim_idempotency(&scope, &request_digest, lease, now).await? {
         IdempotencyClaim::Existing { request_digest: d, .. } if d != request_digest => Err(ApiError::new(
             ErrorKind::Conflict,
             "this Idempotency-Key was already used with a different request",
@@ -119,5 +125,36 @@ where
                 Err(e)
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryNotificationStore;
+
+    fn t(seconds: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z").unwrap().with_timezone(&Utc)
+            + Duration::seconds(seconds)
+    }
+
+    async fn ask(store: &MemoryNotificationStore, at: DateTime<Utc>) -> Result<Outcome, ApiError> {
+        once(store, "caller", Some("key-1"), b"{}", at, || async { Ok((200, "done".to_string())) }).await
+    }
+
+    /// A request killed mid-way (its claim written, no answer) holds its key for a minute, not
+    /// for the 24-hour window; an answered one is replayed for the whole window.
+    #[tokio::test]
+    async fn an_unanswered_claim_frees_its_key_after_its_lease() {
+        let store = MemoryNotificationStore::new();
+        // The first request claims its key, then is killed at its timeout while working.
+        let killed = once(&store, "caller", Some("key-1"), b"{}", t(0), std::future::pending);
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(20), killed).await.is_err());
+        let e = ask(&store, t(5)).await.unwrap_err();
+        assert_eq!((e.status(), e.retry_after), (409, Some(1)), "in progress: retry shortly");
+        let first = ask(&store, t(IN_PROGRESS_SECONDS + 1)).await.unwrap();
+        assert_eq!((first.answer.0, first.replayed), (200, false), "the retry after the lease runs");
+        let replay = ask(&store, t(WINDOW_HOURS * 3600 - 10)).await.unwrap();
+        assert!(replay.replayed, "answered: replayed for the whole window");
     }
 }
