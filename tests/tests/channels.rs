@@ -180,6 +180,33 @@ async fn the_html_body_template_renders_email_body(env: Env) {
     assert!(!emails[0].html.contains("Short text"), "the body replaces the message");
 }
 
+/// The largest emailBody this service stores (300 KB) is stored with its notification (one
+/// DynamoDB item, under 400 KB with its indexes) and emailed whole; one byte more is a 400 naming
+/// emailBody before anything is stored or counted.
+async fn the_largest_email_body_is_stored_and_one_byte_more_is_refused(env: Env) {
+    let max = shared::dialects::group_send::MAX_EMAIL_BODY_BYTES;
+    let html = |len: usize| format!("<p>{}</p>", "r".repeat(len - 7));
+    let request = |subject: &str, len: usize| {
+        json!({
+            "version": 3, "type": "GT", "key": "3", "values": ["5"], "message": "Short text",
+            "emailTemplate": "Client.Generic.HTMLBody.Mandrill.html", "emailSubject": subject,
+            "emailBody": html(len), "emailParams": [{"key": "emailBody", "value": "x"}]
+        })
+    };
+    let too_big = subject("Too big");
+    let (status, answer) = send(&env, request(&too_big, max + 1)).await;
+    assert_eq!((status, answer["parameter"].as_str()), (400, Some("emailBody")), "{answer}");
+    let largest = subject("Largest");
+    let (status, answer) = send(&env, request(&largest, max)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["notificationScheduleId"].as_u64(), Some(1), "the refused one used no schedule id");
+    settle(&env).await;
+    let emails = env.outbox.emails(&largest).await;
+    assert_eq!(recipients(&emails), vec![U1_EMAIL.to_string()]);
+    assert!(emails[0].html.contains(&html(max)), "the whole body was emailed");
+    assert!(env.outbox.emails(&too_big).await.is_empty());
+}
+
 /// Unknown templates and unfillable personalised params are refused at send time.
 async fn email_mistakes_are_400_at_send_time(env: Env) {
     let (status, answer) = send(
@@ -411,6 +438,7 @@ async fn device_registration_rules(env: Env) {
 }
 
 end_to_end!(
+    the_largest_email_body_is_stored_and_one_byte_more_is_refused,
     registering_a_disabled_endpoint_again_enables_it,
     ga_emails_two_people_and_pushes_three,
     the_html_body_template_renders_email_body,

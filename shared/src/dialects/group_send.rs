@@ -16,7 +16,13 @@ pub const MAX_TIMEZONE: usize = 40;
 pub const MAX_JOB_NAME: usize = 100;
 pub const MAX_EMAIL_TEMPLATE: usize = 100;
 pub const MAX_EMAIL_SUBJECT: usize = 256;
+/// The spec's limit for `emailBody` (characters). No request that large reaches the service:
+/// Lambda takes at most 6 MB of invocation payload, the API Gateway envelope included.
 pub const MAX_EMAIL_BODY: usize = 10_000_000;
+/// What `emailBody` may weigh here (UTF-8 bytes): the notification is one DynamoDB item of at
+/// most 400 KB, with the message, parameters and counts beside the body. A larger body is
+/// refused naming `emailBody` before anything is stored or counted against the daily cap.
+pub const MAX_EMAIL_BODY_BYTES: usize = 300 * 1024;
 pub const MAX_PARAM_KEY: usize = 100;
 pub const MAX_PARAM_VALUE: usize = 2000;
 pub const MAX_UN_RECIPIENTS: usize = 10;
@@ -218,6 +224,17 @@ pub fn parse(body: &[u8]) -> Result<GroupSend, ApiError> {
     let template = f.opt_str("emailTemplate", MAX_EMAIL_TEMPLATE)?;
     let subject = f.opt_str("emailSubject", MAX_EMAIL_SUBJECT)?;
     let email_body = f.opt_str("emailBody", MAX_EMAIL_BODY)?;
+    if let Some(body) = &email_body
+        && body.len() > MAX_EMAIL_BODY_BYTES
+    {
+        return Err(f.error(
+            "emailBody",
+            format!(
+                "must be at most {MAX_EMAIL_BODY_BYTES} bytes (UTF-8) to be stored with its notification (got {})",
+                body.len()
+            ),
+        ));
+    }
     let params = match f.opt_array("emailParams")? {
         None => Vec::new(),
         Some(items) => items
