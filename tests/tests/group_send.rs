@@ -177,7 +177,43 @@ async fn a_poison_message_reaches_the_dlq_without_blocking_its_batch(env: Env) {
     assert!(env.ports.delivery_queue.receive(10).await.unwrap().is_empty());
 }
 
+/// Near its invocation's deadline the fan-out function starts nothing new: a tick leaves what
+/// is due for the next tick, a queued job comes back as a failure for SQS to redeliver; with
+/// time to spare both go out, once.
+async fn near_the_deadline_fan_out_starts_nothing_new(env: Env) {
+    use shared::service::deadline::Deadline;
+    let body = json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "late in the invocation"});
+    let (status, answer) = send(&env, "demo-admin-token", body).await;
+    assert_eq!(status, 200);
+    let n = by_schedule_id(&env, &answer).await;
+    let too_close = Deadline::at(env.clock.now() + Duration::seconds(5));
+    let jobs = env.ports.fanout_queue.receive(10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    let answer = fanout::handle_within(
+        &env.ports,
+        fanout::Trigger::Queue(local::workers::sqs_event(&jobs)),
+        too_close,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(&answer, fanout::Answer::Batch(b) if b.batch_item_failures.len() == 1), "{answer:?}");
+    env.ports.fanout_queue.nack(&jobs[0].receipt).await.unwrap();
+    let tick = |deadline| {
+        let mut event = aws_lambda_events::event::eventbridge::EventBridgeEvent::default();
+        event.detail_type = "Scheduled Event".into();
+        fanout::handle_within(&env.ports, fanout::Trigger::Schedule(event), deadline)
+    };
+    assert_eq!(tick(too_close).await.unwrap(), fanout::Answer::Tick { due: 1, fanned_out: 0 });
+    assert_eq!(env.ports.notifications.get(n.id).await.unwrap().unwrap().status, Status::Pending);
+    let in_time = Deadline::at(env.clock.now() + Duration::seconds(60));
+    assert_eq!(tick(in_time).await.unwrap(), fanout::Answer::Tick { due: 1, fanned_out: 1 });
+    settle(&env).await;
+    let n = env.ports.notifications.get(n.id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.delivered), (Status::Delivered, 3));
+}
+
 end_to_end!(
+    near_the_deadline_fan_out_starts_nothing_new,
     spec_examples_reach_exactly_the_right_people,
     scheduled_send_goes_out_at_the_first_tick_after_its_time,
     a_redelivered_chunk_changes_nothing,

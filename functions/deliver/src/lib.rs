@@ -4,15 +4,33 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::runtime::Ports;
+use shared::service::deadline::Deadline;
 use shared::service::deliver::{self, Delivered};
 
 /// Records of a batch processed at once.
 const CONCURRENCY: usize = 4;
 
+/// A chunk this function still starts must be able to finish before the invocation's deadline
+/// (the template gives deliver 60 s): one chunk's emails and pushes, 250 people at most with
+/// email, take well under this.
+pub const MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
+
 pub async fn handle(ports: &Ports, max_receives: u32, event: SqsEvent) -> SqsBatchResponse {
+    handle_within(ports, max_receives, event, Deadline::NONE).await
+}
+
+/// As Lambda invokes it: records not started `MARGIN` before `deadline` are reported
+/// as failures untouched (SQS redelivers them whole), and one at its last allowed receive is
+/// given up now, while there is time, rather than dropped to the DLQ by the timeout.
+pub async fn handle_within(
+    ports: &Ports,
+    max_receives: u32,
+    event: SqsEvent,
+    deadline: Deadline,
+) -> SqsBatchResponse {
     use futures::StreamExt;
     let failures: Vec<Option<BatchItemFailure>> = futures::stream::iter(event.records)
-        .map(|record| process(ports, max_receives, record))
+        .map(|record| process(ports, max_receives, record, deadline))
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -21,12 +39,31 @@ pub async fn handle(ports: &Ports, max_receives: u32, event: SqsEvent) -> SqsBat
     response
 }
 
-async fn process(ports: &Ports, max_receives: u32, record: SqsMessage) -> Option<BatchItemFailure> {
+async fn process(
+    ports: &Ports,
+    max_receives: u32,
+    record: SqsMessage,
+    deadline: Deadline,
+) -> Option<BatchItemFailure> {
     let message_id = record.message_id.clone().unwrap_or_default();
     let receives: u32 =
         record.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1);
     let body = record.body.as_deref().unwrap_or_default();
     let mut notification = None;
+    if !deadline.allows(ports.clock.now(), MARGIN) {
+        let chunk = deliver::parse_chunk(body).ok();
+        tracing::warn!(message_id, receives, "too close to the deadline: chunk not started");
+        if let (true, Some(chunk)) = (receives >= max_receives, chunk) {
+            let reason = format!("delivery not started in time at its last allowed receive ({receives})");
+            if let Err(mark) = shared::service::callback::give_up(ports, chunk.notification_id, &reason).await
+            {
+                tracing::error!(notification = %chunk.notification_id, error = %mark, "could not record the failure");
+            }
+        }
+        let mut f = BatchItemFailure::default();
+        f.item_identifier = message_id;
+        return Some(f);
+    }
     let result = match deliver::parse_chunk(body) {
         Ok(chunk) => {
             notification = Some(chunk.notification_id);

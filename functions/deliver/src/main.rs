@@ -12,7 +12,8 @@ async fn main() -> Result<(), Error> {
     let ports = &ports;
     let max_receives = config.max_receive_count;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(deliver::handle(ports, max_receives, event.payload).await)
+        let deadline = shared::service::deadline::Deadline::from_epoch_ms(event.context.deadline);
+        Ok::<_, Error>(deliver::handle_within(ports, max_receives, event.payload, deadline).await)
     }))
     .await
 }

@@ -120,3 +120,35 @@ async fn a_good_record_beside_a_bad_one_is_delivered() {
     assert_eq!((n.status, n.delivered), (Status::Delivered, 1));
     assert_eq!(memory.inbox.all_items().len(), 1);
 }
+
+/// Near the invocation's deadline nothing new starts: records come back as failures untouched
+/// (SQS redelivers them whole), and one at its last allowed receive is given up now.
+#[tokio::test]
+async fn near_the_deadline_chunks_are_not_started_and_the_last_receive_gives_up() {
+    use shared::service::deadline::Deadline;
+    let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
+    let (early, last) = (Uuid::new_v4(), Uuid::new_v4());
+    for (schedule_id, id) in [(1, early), (2, last)] {
+        let mut n = notification(id);
+        n.schedule_id = schedule_id;
+        memory.ports.notifications.insert(&n).await.unwrap();
+    }
+    let mut event = SqsEvent::default();
+    event.records = vec![record("early", &chunk_body(early), 1), record("last", &chunk_body(last), 5)];
+    let too_close = Deadline::at(now() + chrono::Duration::seconds(MARGIN.as_secs() as i64 - 1));
+    let resp = handle_within(&memory.ports, 5, event.clone(), too_close).await;
+    let mut failed: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    failed.sort();
+    assert_eq!(failed, vec!["early", "last"]);
+    assert!(memory.inbox.all_items().is_empty(), "nothing delivered");
+    assert_eq!(memory.ports.notifications.get(early).await.unwrap().unwrap().status, Status::Delivering);
+    let given_up = memory.ports.notifications.get(last).await.unwrap().unwrap();
+    assert_eq!(given_up.status, Status::Failed);
+    assert!(given_up.failure.unwrap().contains("not started in time"));
+
+    // With time to spare, the same records are delivered.
+    let in_time = Deadline::at(now() + chrono::Duration::seconds(MARGIN.as_secs() as i64 + 30));
+    event.records.truncate(1);
+    assert!(handle_within(&memory.ports, 5, event, in_time).await.batch_item_failures.is_empty());
+    assert_eq!(memory.ports.notifications.get(early).await.unwrap().unwrap().status, Status::Delivered);
+}

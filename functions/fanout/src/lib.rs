@@ -6,6 +6,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde::{Deserialize, Serialize};
 use shared::model::FanoutJob;
 use shared::runtime::Ports;
+use shared::service::deadline::Deadline;
 use shared::service::fanout;
 
 /// What invoked the function.
@@ -24,9 +25,20 @@ pub enum Answer {
 }
 
 pub async fn handle(ports: &Ports, trigger: Trigger) -> Result<Answer, shared::StoreError> {
+    handle_within(ports, trigger, Deadline::NONE).await
+}
+
+/// As Lambda invokes it: nothing new starts `fanout::MARGIN` before `deadline`; jobs not
+/// started are reported as failures (SQS redelivers them), due notifications wait for the next
+/// tick.
+pub async fn handle_within(
+    ports: &Ports,
+    trigger: Trigger,
+    deadline: Deadline,
+) -> Result<Answer, shared::StoreError> {
     match trigger {
         Trigger::Schedule(_) => {
-            let report = fanout::tick(ports).await?;
+            let report = fanout::tick_within(ports, deadline).await?;
             if report.due > 0 {
                 tracing::info!(due = report.due, fanned_out = report.fanned_out, "tick");
             } else {
@@ -34,15 +46,20 @@ pub async fn handle(ports: &Ports, trigger: Trigger) -> Result<Answer, shared::S
             }
             Ok(Answer::Tick { due: report.due, fanned_out: report.fanned_out })
         }
-        Trigger::Queue(event) => Ok(Answer::Batch(jobs(ports, event).await)),
+        Trigger::Queue(event) => Ok(Answer::Batch(jobs(ports, event, deadline).await)),
     }
 }
 
 /// Fans out each job; a failed one is reported alone (ReportBatchItemFailures) and retried.
-async fn jobs(ports: &Ports, event: SqsEvent) -> SqsBatchResponse {
+async fn jobs(ports: &Ports, event: SqsEvent, deadline: Deadline) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
+        if !deadline.allows(ports.clock.now(), fanout::MARGIN) {
+            tracing::warn!(message_id, "too close to the deadline: fan-out job not started");
+            response.batch_item_failures.push(failure(message_id));
+            continue;
+        }
         let job: FanoutJob = match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
             Ok(job) => job,
             Err(e) => {

@@ -10,7 +10,8 @@ async fn main() -> Result<(), Error> {
     let ports = aws_ports(&aws_sdk_config().await, &config, Services::QUEUES).await?;
     let ports = &ports;
     run(service_fn(move |event: LambdaEvent<fanout::Trigger>| async move {
-        fanout::handle(ports, event.payload).await.map_err(Error::from)
+        let deadline = shared::service::deadline::Deadline::from_epoch_ms(event.context.deadline);
+        fanout::handle_within(ports, event.payload, deadline).await.map_err(Error::from)
     }))
     .await
 }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::audience::{self, ResolveError};
+use super::deadline::Deadline;
 use super::{callback, deliver};
 use crate::error::StoreError;
 use crate::model::*;
@@ -29,9 +30,26 @@ pub const EMAIL_CHUNK_SIZE: usize = 250;
 
 /// The scheduler tick: fans out every due notification this run can claim.
 pub async fn tick(ports: &Ports) -> Result<TickReport, StoreError> {
+    tick_within(ports, Deadline::NONE).await
+}
+
+/// A fan-out this function still starts must be able to finish, or at least save its progress,
+/// before the invocation's deadline (the template gives fan-out 60 s).
+pub const MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The tick as Lambda invokes it: no fan-out starts `MARGIN` before `deadline`; the rest stay
+/// due for the next tick.
+pub async fn tick_within(ports: &Ports, deadline: Deadline) -> Result<TickReport, StoreError> {
     let due = ports.notifications.due(ports.clock.now(), TICK_LIMIT).await?;
     let mut report = TickReport { due: due.len(), fanned_out: 0 };
     for id in due {
+        if !deadline.allows(ports.clock.now(), MARGIN) {
+            tracing::warn!(
+                left = report.due - report.fanned_out,
+                "too close to the deadline: the next tick takes the rest"
+            );
+            break;
+        }
         if fan_out_if_claimed(ports, id).await? {
             report.fanned_out += 1;
         }

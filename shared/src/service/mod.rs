@@ -4,6 +4,7 @@ pub mod audience;
 pub mod callback;
 pub mod channels;
 pub mod cursor;
+pub mod deadline;
 pub mod deliver;
 pub mod devices;
 pub mod fanout;

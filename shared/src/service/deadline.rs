@@ -1,0 +1,48 @@
+//! An invocation's deadline, and how close to it a function still starts work.
+//!
+//! Lambda stops a function at its timeout wherever it is. A function that reads its deadline
+//! starts no new unit of work (a delivery chunk, a fan-out) a safe margin before it: what it
+//! did not start is reported back (batch item failures, or left due for the next tick) and is
+//! redelivered whole, instead of being cut off half-way. Outside Lambda there is no deadline.
+
+use chrono::{DateTime, Duration, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Deadline(Option<DateTime<Utc>>);
+
+impl Deadline {
+    /// No deadline (the local runner, tests).
+    pub const NONE: Deadline = Deadline(None);
+
+    pub fn at(when: DateTime<Utc>) -> Self {
+        Deadline(Some(when))
+    }
+
+    /// From Lambda's `Lambda-Runtime-Deadline-Ms` (milliseconds since the epoch).
+    pub fn from_epoch_ms(ms: u64) -> Self {
+        Deadline(DateTime::from_timestamp_millis(ms as i64))
+    }
+
+    /// Whether work that may take up to `margin` should still start at `now`.
+    pub fn allows(&self, now: DateTime<Utc>, margin: std::time::Duration) -> bool {
+        let margin = Duration::from_std(margin).unwrap_or(Duration::MAX);
+        self.0.is_none_or(|deadline| now + margin < deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_starts_only_a_margin_before_the_deadline() {
+        let t0: DateTime<Utc> = "2026-11-22T09:00:00Z".parse().unwrap();
+        let margin = std::time::Duration::from_secs(20);
+        let d = Deadline::at(t0 + Duration::seconds(60));
+        assert!(d.allows(t0, margin));
+        assert!(d.allows(t0 + Duration::seconds(39), margin));
+        assert!(!d.allows(t0 + Duration::seconds(40), margin));
+        assert!(Deadline::NONE.allows(t0 + Duration::days(400), margin));
+        assert_eq!(Deadline::from_epoch_ms(t0.timestamp_millis() as u64), Deadline::at(t0));
+    }
+}
