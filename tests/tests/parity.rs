@@ -218,3 +218,63 @@ fn every_named_resource_carries_the_stage_and_the_email_identity_is_optional() {
         "deliver's SES grant must not need the optional resource"
     );
 }
+
+/// The resources moto cannot check (it evaluates SES and SNS requests against `*`), checked
+/// here against what the code uses: deliver sends email only as `EMAIL_FROM` (the
+/// `EmailFromAddress` parameter, also the `ses:FromAddress` condition) through the
+/// configuration set `SES_CONFIGURATION_SET` names, on the identity of that address's domain;
+/// the SNS grants name the endpoints under the applications `PUSH_*_APPLICATION_ARN` name, and
+/// creating endpoints is granted on those applications only.
+#[test]
+fn ses_and_sns_grants_name_exactly_what_the_code_uses() {
+    let fns = functions();
+    let function = |id: &str| fns.iter().find(|(i, ..)| i == id).map(|(.., r)| r.clone()).unwrap();
+    let yaml = |v: &Value| serde_yaml_ng::to_string(v).unwrap();
+
+    // The environment the code reads its sender, configuration set and applications from.
+    let deliver = function("DeliverFunction");
+    let env = &deliver["Properties"]["Environment"]["Variables"];
+    assert_eq!(yaml(&env["EMAIL_FROM"]).trim(), "!Ref EmailFromAddress");
+    assert_eq!(yaml(&env["SES_CONFIGURATION_SET"]).trim(), "!Ref EmailConfigurationSet");
+    let inbox = function("InboxFunction");
+    let inbox_env = yaml(&inbox["Properties"]["Environment"]["Variables"]);
+    for app in ["ApnsApplicationArn", "ApnsSandboxApplicationArn", "GcmApplicationArn"] {
+        assert!(inbox_env.contains(&format!("!Ref {app}")), "inbox reads {app}");
+    }
+
+    // deliver: SendEmail on the sender's domain identity and the configuration set, for that
+    // sender only; Publish and DeleteEndpoint on endpoints under the configured applications.
+    let policies = yaml(&deliver["Properties"]["Policies"]);
+    let ses = policies.split("- Effect").find(|s| s.contains("ses:SendEmail")).expect("an SES statement");
+    assert!(
+        ses.contains(":identity/${Domain}") && ses.contains("!Split") && ses.contains("EmailFromAddress"),
+        "{ses}"
+    );
+    assert!(ses.contains(":configuration-set/${EmailConfigurationSet}"), "{ses}");
+    assert!(ses.contains("ses:FromAddress: !Ref EmailFromAddress"), "the sender condition: {ses}");
+    assert_eq!(ses.matches("arn:${AWS::Partition}:ses:").count(), 2, "two resources, nothing else: {ses}");
+    let sns = policies.split("- Effect").find(|s| s.contains("sns:Publish")).expect("an SNS statement");
+    for app in ["ApnsApplicationArn", "ApnsSandboxApplicationArn", "GcmApplicationArn"] {
+        assert!(sns.contains(&format!("!Ref {app}")) && sns.contains(":endpoint/${App}/*"), "{app}: {sns}");
+    }
+
+    // inbox: CreatePlatformEndpoint on the applications themselves; the rest on their endpoints.
+    let policies = yaml(&inbox["Properties"]["Policies"]);
+    let create =
+        policies.split("- Effect").find(|s| s.contains("sns:CreatePlatformEndpoint")).expect("create");
+    assert!(!create.contains(":endpoint/"), "creating is granted on applications: {create}");
+    let manage =
+        policies.split("- Effect").find(|s| s.contains("sns:GetEndpointAttributes")).expect("manage");
+    assert!(
+        manage.contains("sns:SetEndpointAttributes") && manage.contains(":endpoint/${App}/*"),
+        "{manage}"
+    );
+
+    // No other function may email or push.
+    for (id, _, _, r) in &fns {
+        if id != "DeliverFunction" && id != "InboxFunction" {
+            let text = yaml(&r["Properties"]["Policies"]);
+            assert!(!text.contains("ses:") && !text.contains("sns:"), "{id} has no email or push grant");
+        }
+    }
+}
