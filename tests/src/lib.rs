@@ -259,10 +259,16 @@ impl Functions {
 /// `code` (for TransactWriteItems a cancellation reason: `TransactionConflict`,
 /// `ThrottlingError`; otherwise an error code such as `InternalServerError`).
 pub async fn arm_fault(table: &str, operation: &str, count: u32, code: &str) {
+    post_to_moto_serial(
+        serde_json::json!({"table": table, "operation": operation, "count": count, "code": code}),
+    )
+    .await;
+}
+
+async fn post_to_moto_serial(body: serde_json::Value) {
     use http_body_util::{BodyExt, Full};
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<bytes::Bytes>>();
-    let body = serde_json::json!({"table": table, "operation": operation, "count": count, "code": code});
     let request = hyper::Request::post(format!("{}/moto-serial/faults", moto_endpoint()))
         .header("content-type", "application/json")
         .body(Full::new(bytes::Bytes::from(body.to_string())))
@@ -271,4 +277,13 @@ pub async fn arm_fault(table: &str, operation: &str, count: u32, code: &str) {
     let status = response.status();
     let text = response.into_body().collect().await.expect("a body").to_bytes();
     assert!(status.is_success(), "arming a fault: {status} {}", String::from_utf8_lossy(&text));
+}
+
+/// Limits emails sent through `configuration_set` as an SES account is limited: `rate` per
+/// second, `daily` per 24 hours (`scripts/moto-serial`).
+pub async fn arm_ses_limits(configuration_set: &str, rate: u32, daily: u32) {
+    post_to_moto_serial(serde_json::json!({
+        "service": "ses", "configuration_set": configuration_set, "rate": rate, "daily": daily
+    }))
+    .await;
 }

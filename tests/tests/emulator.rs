@@ -207,3 +207,45 @@ async fn sqs_limits_are_enforced() {
     );
     assert!(e.contains("BatchRequestTooLong"), "{e}");
 }
+
+/// SES's sending rate and daily quota, armed on this test's configuration set: over the rate
+/// SendEmail answers TooManyRequestsException, over the quota LimitExceededException, and the
+/// mailer reports both as transient (try again later), never as a rejected address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ses_sending_limits_are_enforced() {
+    use shared::ports::{Mailer, OutgoingEmail, SendError};
+    let (sdk, _, config) = tests::provision_moto().await;
+    let set = config.ses_configuration_set.clone().expect("the template's configuration set");
+    let from = config.email_from.clone().expect("EMAIL_FROM");
+    tests::arm_ses_limits(&set, 3, 5).await;
+    // Without the SDK's own retries (in the functions it retries throttling itself, up to 3
+    // tries with backoff), so that each answer is seen.
+    let client = aws_sdk_sesv2::Client::from_conf(
+        aws_sdk_sesv2::config::Builder::from(&sdk)
+            .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let mailer = shared::adapters::ses::SesMailer::new(client, from, Some(set));
+    let email = |i: usize| OutgoingEmail {
+        to: format!("user{i}@demo.example"),
+        subject: "limits".into(),
+        html: "<p>hi</p>".into(),
+        text: "hi".into(),
+        headers: Vec::new(),
+    };
+    let mut outcomes = Vec::new();
+    for i in 0..4 {
+        outcomes.push(mailer.send(&email(i)).await);
+    }
+    assert!(outcomes[..3].iter().all(Result::is_ok), "{outcomes:?}");
+    let e = format!("{:?}", outcomes[3]);
+    assert!(matches!(outcomes[3], Err(SendError::Transient(_))) && e.contains("TooManyRequests"), "{e}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(mailer.send(&email(4)).await.is_ok() && mailer.send(&email(5)).await.is_ok(), "the rate refills");
+    let over = mailer.send(&email(6)).await;
+    let e = format!("{over:?}");
+    assert!(
+        matches!(over, Err(SendError::Transient(_))) && e.contains("LimitExceeded"),
+        "the daily quota: {e}"
+    );
+}
