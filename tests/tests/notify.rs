@@ -576,7 +576,47 @@ async fn a_delivery_given_up_calls_back_failure(env: Env) {
     assert!(n.callback_result.is_some_and(|r| r.delivered), "the callback's result is recorded");
 }
 
+/// A synchronous department notify that arrives too close to its invocation's deadline answers
+/// at once (FAILURE with DELIVERY_PENDING, as any synchronous delivery that did not complete)
+/// and is delivered in the background; with time to spare it is delivered before answering.
+async fn synchronous_notify_near_its_deadline_answers_and_delivers_in_the_background(env: Env) {
+    use lambda_http::RequestExt;
+    let request = |deadline_ms: u64| {
+        let path = format!("/communications/department/{DEPT}/user/{U1}/notify");
+        let body = json!({"messageAttributes": {"body": "late", "subject": "Near the deadline"},
+            "messageSendingAttributesLite": {"sendSynchronously": true}});
+        let mut context = lambda_http::Context::default();
+        context.deadline = deadline_ms;
+        GatewayRequest::new(
+            "POST",
+            "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+            &path,
+        )
+        .path_param("departmentUUID", DEPT)
+        .path_param("userUUID", U1)
+        .header("authorization", &basic("demo-dept", "demo-secret"))
+        .body(body.to_string())
+        .into_request()
+        .with_lambda_context(context)
+    };
+    let now_ms = shared::ports::Clock::now(env.clock.as_ref()).timestamp_millis() as u64;
+    let resp = notify::handle(&env.ports, request(now_ms + 2_000)).await;
+    let answer: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+    assert_eq!((resp.status().as_u16(), answer["status"].as_str()), (200, Some("FAILURE")), "{answer}");
+    assert_eq!(answer["errors"][0]["errorCode"], "DELIVERY_PENDING", "{answer}");
+    let (_, list) = center(&env, "demo-user-1-token", U1, "").await;
+    assert!(titles(&list).is_empty(), "not delivered inside the request");
+    settle(&env).await;
+    let (_, list) = center(&env, "demo-user-1-token", U1, "").await;
+    assert_eq!(titles(&list), vec!["Near the deadline"], "delivered in the background");
+
+    let resp = notify::handle(&env.ports, request(now_ms + 10_000)).await;
+    let answer: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+    assert_eq!(answer["status"], "SUCCESS", "with time to spare: {answer}");
+}
+
 end_to_end!(
+    synchronous_notify_near_its_deadline_answers_and_delivers_in_the_background,
     a_delivery_given_up_calls_back_failure,
     department_notify_delivers_synchronously_and_calls_back_signed,
     department_notify_async_and_delayed,

@@ -9,6 +9,7 @@ use shared::error::ErrorKind;
 use shared::http;
 use shared::model::*;
 use shared::runtime::Ports;
+use shared::service::deadline::Deadline;
 use shared::service::{idempotency, notify};
 
 /// The OData error body: `{"error": {"code", "message", "parameter"}}`.
@@ -94,7 +95,7 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
         n.ttl_seconds = parsed.ttl_seconds;
         n.description = "in-app notification".into();
         let id = n.id;
-        notify::accept(ports, n, false).await?;
+        notify::accept(ports, n, false, Deadline::NONE).await?;
         Ok((200, serde_json::json!({ "NotificationId": id }).to_string()))
     })
     .await?;

@@ -10,6 +10,8 @@ use shared::model::*;
 use shared::runtime::Ports;
 use shared::service::idempotency;
 use shared::service::notify::{self, Delivery};
+
+use super::deadline_of;
 use uuid::Uuid;
 
 fn answer(
@@ -171,7 +173,7 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
                 ));
             }
             let id = n.id;
-            let delivery = notify::accept(ports, n, parsed.send_synchronously).await?;
+            let delivery = notify::accept(ports, n, parsed.send_synchronously, deadline_of(req)).await?;
             let errors = match delivery {
                 Delivery::NotYet(why) => vec![error("DELIVERY_PENDING", why)],
                 Delivery::Queued | Delivery::Scheduled(_) | Delivery::Delivered => Vec::new(),

@@ -9,6 +9,7 @@ use shared::error::ErrorKind;
 use shared::http;
 use shared::model::*;
 use shared::runtime::Ports;
+use shared::service::deadline::Deadline;
 use shared::service::{idempotency, notify};
 use uuid::Uuid;
 
@@ -101,7 +102,7 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
         );
         n.description = format!("desktop assistant ({})", parsed.source);
         let id = n.id;
-        notify::accept(ports, n, false).await?;
+        notify::accept(ports, n, false, Deadline::NONE).await?;
         Ok(reply(
             200,
             format!("Notification queued for {count} recipient(s)"),

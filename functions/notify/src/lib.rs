@@ -25,6 +25,15 @@ pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
     }
 }
 
+/// The invocation's deadline, from the Lambda context (none in the local runner and tests that
+/// give none).
+fn deadline_of(req: &Request) -> shared::service::deadline::Deadline {
+    use lambda_http::RequestExt;
+    req.lambda_context_ref()
+        .map(|c| shared::service::deadline::Deadline::from_epoch_ms(c.deadline))
+        .unwrap_or(shared::service::deadline::Deadline::NONE)
+}
+
 /// The `Idempotency-Key` of a request, for any dialect.
 fn idempotency_key(req: &Request) -> Option<&str> {
     shared::service::idempotency::key_of(req)

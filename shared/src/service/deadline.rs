@@ -18,9 +18,13 @@ impl Deadline {
         Deadline(Some(when))
     }
 
-    /// From Lambda's `Lambda-Runtime-Deadline-Ms` (milliseconds since the epoch).
+    /// From Lambda's `Lambda-Runtime-Deadline-Ms` (milliseconds since the epoch); 0, what a
+    /// context built outside Lambda carries, is no deadline.
     pub fn from_epoch_ms(ms: u64) -> Self {
-        Deadline(DateTime::from_timestamp_millis(ms as i64))
+        match ms {
+            0 => Deadline::NONE,
+            ms => Deadline(DateTime::from_timestamp_millis(ms as i64)),
+        }
     }
 
     /// Whether work that may take up to `margin` should still start at `now`.
@@ -44,5 +48,6 @@ mod tests {
         assert!(!d.allows(t0 + Duration::seconds(40), margin));
         assert!(Deadline::NONE.allows(t0 + Duration::days(400), margin));
         assert_eq!(Deadline::from_epoch_ms(t0.timestamp_millis() as u64), Deadline::at(t0));
+        assert_eq!(Deadline::from_epoch_ms(0), Deadline::NONE, "a context made outside Lambda");
     }
 }

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::deadline::Deadline;
 use super::fanout::{self, Sink};
 use super::send::{enqueue_fanout, insert_once};
 use crate::error::ApiError;
@@ -23,8 +24,19 @@ pub enum Delivery {
     NotYet(String),
 }
 
-/// Stores `n` (its schedule id is assigned here) and starts its delivery.
-pub async fn accept(ports: &Ports, mut n: Notification, synchronously: bool) -> Result<Delivery, ApiError> {
+/// A synchronous delivery starts only this long before the request's deadline (the function
+/// has 10 s; delivering one person in process takes milliseconds, its callback leaves the
+/// request): closer than that, the request answers and delivery goes on in the background.
+pub const SYNC_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Stores `n` (its schedule id is assigned here) and starts its delivery; a synchronous one
+/// only when `deadline` leaves `SYNC_MARGIN`.
+pub async fn accept(
+    ports: &Ports,
+    mut n: Notification,
+    synchronously: bool,
+    deadline: Deadline,
+) -> Result<Delivery, ApiError> {
     n.schedule_id = ports.notifications.next_schedule_id().await?;
     let n = insert_once(ports, n).await?;
     let now = ports.clock.now();
@@ -39,6 +51,13 @@ pub async fn accept(ports: &Ports, mut n: Notification, synchronously: bool) -> 
     if !synchronously {
         enqueue_fanout(ports, n.id).await;
         return Ok(Delivery::Queued);
+    }
+    if !deadline.allows(ports.clock.now(), SYNC_MARGIN) {
+        enqueue_fanout(ports, n.id).await;
+        return Ok(Delivery::NotYet(
+            "too close to this request's deadline to deliver before answering; it is delivered in the background"
+                .into(),
+        ));
     }
     match fanout::claim_and_fan_out(ports, n.id, Sink::Inline).await {
         Ok(true) => match ports.notifications.get(n.id).await? {
