@@ -57,6 +57,22 @@ async fn send(f: &Functions, body: Value) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// The notification a send answered with.
+async fn by_schedule_id(f: &Functions, answer: &Value) -> shared::model::Notification {
+    let id = answer["notificationScheduleId"].as_u64().expect("a schedule id");
+    f.env.ports.notifications.get_by_schedule_id(id).await.unwrap().expect("stored")
+}
+
+/// A sent-history query under its function's policy, which must answer 200; its next token.
+async fn sent(f: &Functions, query: &str) -> Option<String> {
+    let req = GatewayRequest::new("GET", "/rest/notification/sent", "/rest/notification/sent")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .query(query);
+    let resp = sent_history::handle(&f.sent_history, req.into_request()).await;
+    assert_eq!(resp.status(), 200, "sent history {query}: {}{}", body_text(&resp), refused());
+    resp.headers().get("x-next-token").map(|v| v.to_str().unwrap().to_string())
+}
+
 async fn inbox(f: &Functions, req: GatewayRequest) -> (u16, String) {
     let resp = inbox::handle(&f.inbox, req.into_request()).await;
     (resp.status().as_u16(), body_text(&resp))
@@ -231,14 +247,7 @@ async fn every_path(f: &Functions) {
     .await;
     settle(f).await;
 
-    let ga_n = f
-        .env
-        .ports
-        .notifications
-        .get_by_schedule_id(ga["notificationScheduleId"].as_u64().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let ga_n = by_schedule_id(f, &ga).await;
     assert_eq!(ga_n.status, Status::Delivered, "GA delivered under the functions' policies{}", refused());
     assert!(ga_n.emails_sent > 0 && ga_n.pushes_sent > 0, "email and push went out: {ga_n:?}{}", refused());
     let emails = f.env.outbox.emails(&subject).await;
@@ -253,14 +262,7 @@ async fn every_path(f: &Functions) {
     f.env.clock.advance(chrono::Duration::minutes(31));
     tick(f).await;
     settle(f).await;
-    let later_n = f
-        .env
-        .ports
-        .notifications
-        .get_by_schedule_id(later["notificationScheduleId"].as_u64().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let later_n = by_schedule_id(f, &later).await;
     assert_eq!(later_n.status, Status::Delivered, "the tick fanned out the scheduled GT{}", refused());
 
     // Sent history: every query kind.
@@ -271,18 +273,8 @@ async fn every_path(f: &Functions) {
         "version=1&broadcastType=JN".to_string(),
         format!("version=1&notificationScheduleId={}", later["notificationScheduleId"]),
     ] {
-        let req = GatewayRequest::new("GET", "/rest/notification/sent", "/rest/notification/sent")
-            .header("x-nextinteract-authtoken", "demo-admin-token")
-            .query(&query);
-        let resp = sent_history::handle(&f.sent_history, req.into_request()).await;
-        assert_eq!(resp.status(), 200, "sent history {query}: {}{}", body_text(&resp), refused());
-        if let Some(next) = resp.headers().get("x-next-token") {
-            let query = format!("{query}&nextToken={}", next.to_str().unwrap());
-            let req = GatewayRequest::new("GET", "/rest/notification/sent", "/rest/notification/sent")
-                .header("x-nextinteract-authtoken", "demo-admin-token")
-                .query(&query);
-            let resp = sent_history::handle(&f.sent_history, req.into_request()).await;
-            assert_eq!(resp.status(), 200, "sent history {query}: {}{}", body_text(&resp), refused());
+        if let Some(next) = sent(f, &query).await {
+            sent(f, &format!("{query}&nextToken={next}")).await;
         }
     }
 

@@ -178,19 +178,9 @@ async fn a_token_of_another_query_is_refused_naming_next_token(env: Env) {
         "version=1&broadcastType=GT&companyId=3&nextToken=forged".to_string(),
         format!("version=1&broadcastType=GT&companyId=3&nextToken={}", token.split_once('.').unwrap().1),
     ] {
-        let req = GatewayRequest::new("GET", "/rest/notification/sent", "/rest/notification/sent")
-            .header(
-                "x-nextinteract-authtoken",
-                if other.contains("companyId=4") { "demo-super-token" } else { "demo-admin-token" },
-            )
-            .query(&other);
-        let resp = sent_history::handle(&env.ports, req.into_request()).await;
-        let body: Value = serde_json::from_str(&body_text(&resp)).unwrap();
-        assert_eq!(
-            (resp.status().as_u16(), body["parameter"].as_str()),
-            (400, Some("nextToken")),
-            "{other}: {body}"
-        );
+        let caller = if other.contains("companyId=4") { "demo-super-token" } else { "demo-admin-token" };
+        let (status, body, _) = sent(&env, caller, &other).await;
+        assert_eq!((status, body["parameter"].as_str()), (400, Some("nextToken")), "{other}: {body}");
     }
     let (status, page, _) = sent(
         &env,

@@ -51,18 +51,12 @@ async fn process(
     let body = record.body.as_deref().unwrap_or_default();
     let mut notification = None;
     if !deadline.allows(ports.clock.now(), MARGIN) {
-        let chunk = deliver::parse_chunk(body).ok();
         tracing::warn!(message_id, receives, "too close to the deadline: chunk not started");
-        if let (true, Some(chunk)) = (receives >= max_receives, chunk) {
+        if let (true, Ok(chunk)) = (receives >= max_receives, deliver::parse_chunk(body)) {
             let reason = format!("delivery not started in time at its last allowed receive ({receives})");
-            if let Err(mark) = shared::service::callback::give_up(ports, chunk.notification_id, &reason).await
-            {
-                tracing::error!(notification = %chunk.notification_id, error = %mark, "could not record the failure");
-            }
+            give_up(ports, chunk.notification_id, &reason).await;
         }
-        let mut f = BatchItemFailure::default();
-        f.item_identifier = message_id;
-        return Some(f);
+        return Some(failure(message_id));
     }
     let result = match deliver::parse_chunk(body) {
         Ok(chunk) => {
@@ -84,16 +78,24 @@ async fn process(
             let last = receives >= max_receives;
             tracing::error!(message_id, notification = ?notification, receives, last_attempt = last, error = %e, "delivery failed");
             if let (true, Some(id)) = (last, notification) {
-                let reason = format!("delivery failed after {receives} attempts: {e}");
-                if let Err(mark) = shared::service::callback::give_up(ports, id, &reason).await {
-                    tracing::error!(notification = %id, error = %mark, "could not record the failure");
-                }
+                give_up(ports, id, &format!("delivery failed after {receives} attempts: {e}")).await;
             }
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = message_id;
-            Some(f)
+            Some(failure(message_id))
         }
     }
+}
+
+/// Gives the notification up (Failed, its FAILURE callback); a failure to record it is logged.
+async fn give_up(ports: &Ports, id: shared::model::NotificationId, reason: &str) {
+    if let Err(mark) = shared::service::callback::give_up(ports, id, reason).await {
+        tracing::error!(notification = %id, error = %mark, "could not record the failure");
+    }
+}
+
+fn failure(message_id: String) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = message_id;
+    f
 }
 
 #[cfg(test)]

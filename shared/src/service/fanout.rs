@@ -50,7 +50,8 @@ pub async fn tick_within(ports: &Ports, deadline: Deadline) -> Result<TickReport
             );
             break;
         }
-        if fan_out_if_claimed(ports, id).await? {
+        // Due means not finished: no callback to catch up on when another run holds the claim.
+        if claim_and_fan_out(ports, id, Sink::Queue).await? {
             report.fanned_out += 1;
         }
     }
@@ -74,11 +75,8 @@ pub async fn fan_out_if_claimed(ports: &Ports, id: NotificationId) -> Result<boo
     if claim_and_fan_out(ports, id, Sink::Queue).await? {
         return Ok(true);
     }
-    if let Some(n) = ports.notifications.get(id).await?
-        && n.callback.is_some()
-        && n.callback_result.is_none()
-        && matches!(n.status, Status::Delivered | Status::Failed)
-    {
+    // `send_if_due` sends only what is owed (a finished notification, a callback not sent yet).
+    if let Some(n) = ports.notifications.get(id).await? {
         callback::send_if_due(ports, &n).await;
     }
     Ok(false)
@@ -199,8 +197,7 @@ async fn fan_out(
 /// Leaves a finished notification's callback to a fan-out job (`fan_out_if_claimed` sends it);
 /// `false` when the job could not be queued.
 async fn callback_later(ports: &Ports, id: NotificationId) -> bool {
-    let job = serde_json::to_string(&FanoutJob { notification_id: id }).unwrap_or_default();
-    match ports.fanout_queue.send_all(&[job]).await {
+    match super::send::queue_fanout_job(ports, id).await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(notification = %id, error = %e, "callback job not queued; sending it now");

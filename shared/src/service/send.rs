@@ -333,10 +333,15 @@ pub async fn send(
 /// Asks fan-out to start now. If the queue is unavailable the notification is still stored as
 /// due, and the next scheduler tick fans it out: so this never fails the request.
 pub async fn enqueue_fanout(ports: &Ports, id: NotificationId) {
-    let job = serde_json::to_string(&FanoutJob { notification_id: id }).unwrap_or_default();
-    if let Err(e) = ports.fanout_queue.send_all(&[job]).await {
+    if let Err(e) = queue_fanout_job(ports, id).await {
         tracing::warn!(notification = %id, error = %e, "fan-out job not enqueued; the next tick will pick it up");
     }
+}
+
+/// Puts a fan-out job for `id` on the fan-out queue.
+pub async fn queue_fanout_job(ports: &Ports, id: NotificationId) -> crate::error::StoreResult<()> {
+    let job = serde_json::to_string(&FanoutJob { notification_id: id }).unwrap_or_default();
+    ports.fanout_queue.send_all(&[job]).await
 }
 
 /// Stores a notification; if one with its id exists (a retried idempotent request whose first

@@ -649,8 +649,6 @@ impl NotificationStore for DynamoNotificationStore {
     }
 }
 
-/// Whether a cancelled transaction failed on one of its conditions (rather than on throttling or
-/// a conflicting transaction, which are transient).
 /// A chunk's sent marks are spread over this many items (`M#{chunk}#{part}`): the largest
 /// chunk (5,000 people) with the most devices each (10, 34-byte marks) is 1.7 MB of marks, four
 /// times what one item may hold (400 KB); spread over 8 parts by hash, each stays near 210 KB.
@@ -679,6 +677,8 @@ fn cancelled_for_contention(e: &SdkError<TransactWriteItemsError, HttpResponse>)
     }
 }
 
+/// Whether a cancelled transaction failed on one of its conditions (rather than on throttling or
+/// a conflicting transaction, which are transient).
 fn cancelled_by_condition(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
