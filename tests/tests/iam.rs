@@ -337,14 +337,16 @@ async fn every_path(f: &Functions) {
     .await;
     assert!(status < 300, "remove device: {status} {body}{}", refused());
 
-    // Notify: department synchronous, asynchronous, delayed with a callback.
+    // Notify: department synchronous (its callback queued by notify, sent by fan-out),
+    // asynchronous, delayed with a callback.
     let u1 = user(1).to_string();
+    let (sync_url, sync_calls) = receiver().await;
     let (status, answer) = notify(
         f,
         department(
             &u1,
             &json!({"messageAttributes": {"body": "sync", "subject": "s"},
-        "messageSendingAttributesLite": {"sendSynchronously": true}}),
+        "messageSendingAttributesLite": {"sendSynchronously": true, "callBackUrl": sync_url}}),
         ),
     )
     .await;
@@ -389,6 +391,9 @@ async fn every_path(f: &Functions) {
     let delivered = calls.lock().unwrap().clone();
     assert_eq!(delivered.len(), 1, "the delayed notify's callback: {delivered:?}{}", refused());
     assert!(delivered[0].contains("SUCCESS"), "{delivered:?}");
+    let sync_delivered = sync_calls.lock().unwrap().clone();
+    assert_eq!(sync_delivered.len(), 1, "the synchronous notify's callback: {sync_delivered:?}{}", refused());
+    assert!(sync_delivered[0].contains("SUCCESS"), "{sync_delivered:?}");
 
     // The give-up path: a chunk that fails at its last receive marks its notification Failed.
     let (url, failure_calls) = receiver().await;
