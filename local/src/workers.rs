@@ -1,4 +1,4 @@
-//! The background half of the service, in process: the scheduler tick and the two queue
+//! The background half of the service, in process: the scheduler tick and the three queue
 //! consumers. Queue messages are handed to the same handlers Lambda invokes, as SQS events;
 //! failures reported by a handler are made visible again (and reach the DLQ after the
 //! configured receives), successes are deleted.
@@ -65,21 +65,40 @@ pub async fn drain_fanout_once(ports: &Ports) -> Result<usize, shared::StoreErro
 
 /// One batch from the DeliveryQueue through the deliver handler. Returns messages handled.
 pub async fn drain_delivery_once(ports: &Ports, max_receives: u32) -> Result<usize, shared::StoreError> {
-    let messages = ports.delivery_queue.receive(10).await?;
+    deliver_from(ports, ports.delivery_queue.as_ref(), 10, max_receives).await
+}
+
+/// One email job from the EmailQueue through the deliver handler (one per invocation, as the
+/// template's event source gives them). Returns messages handled.
+pub async fn drain_email_once(ports: &Ports, max_receives: u32) -> Result<usize, shared::StoreError> {
+    deliver_from(ports, ports.email_queue.as_ref(), 1, max_receives).await
+}
+
+/// Up to `batch` messages of `queue` through the deliver handler, as one invocation.
+async fn deliver_from(
+    ports: &Ports,
+    queue: &dyn Queue,
+    batch: usize,
+    max_receives: u32,
+) -> Result<usize, shared::StoreError> {
+    let messages = queue.receive(batch).await?;
     if messages.is_empty() {
         return Ok(0);
     }
     let response = deliver::handle(ports, max_receives, sqs_event(&messages)).await;
     let failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
-    settle(ports.delivery_queue.as_ref(), &messages, &failed).await?;
+    settle(queue, &messages, &failed).await?;
     Ok(messages.len())
 }
 
-/// Drains both queues until neither has a visible message (bounded, so a test cannot hang).
+/// Drains the queues until none has a visible message (bounded, so a test cannot hang).
+/// Messages delayed for later (an email job's next round) are left to a later call.
 pub async fn run_until_idle(ports: &Ports, max_receives: u32) -> Result<usize, shared::StoreError> {
     let mut handled = 0;
     for _ in 0..10_000 {
-        let n = drain_fanout_once(ports).await? + drain_delivery_once(ports, max_receives).await?;
+        let n = drain_fanout_once(ports).await?
+            + drain_delivery_once(ports, max_receives).await?
+            + drain_email_once(ports, max_receives).await?;
         if n == 0 {
             return Ok(handled);
         }

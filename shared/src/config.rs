@@ -20,6 +20,10 @@ pub struct Config {
     pub directory_table: String,
     pub fanout_queue_url: String,
     pub delivery_queue_url: String,
+    pub email_queue_url: String,
+    /// The account's SES sending rate, emails per second (`EMAIL_SEND_RATE`): email is paced
+    /// to it.
+    pub email_send_rate: u32,
     /// Write shards of the "pending by due time" index (spreads hot partitions).
     pub pending_shards: u32,
     /// Recipients per delivery message.
@@ -49,6 +53,10 @@ impl Config {
     pub const DIRECTORY_TABLE: &'static str = "DIRECTORY_TABLE";
     pub const FANOUT_QUEUE_URL: &'static str = "FANOUT_QUEUE_URL";
     pub const DELIVERY_QUEUE_URL: &'static str = "DELIVERY_QUEUE_URL";
+    pub const EMAIL_QUEUE_URL: &'static str = "EMAIL_QUEUE_URL";
+    pub const EMAIL_SEND_RATE: &'static str = "EMAIL_SEND_RATE";
+    /// A new SES account's production sending rate, emails per second.
+    pub const DEFAULT_EMAIL_SEND_RATE: u32 = 14;
     pub const PENDING_SHARDS: &'static str = "PENDING_SHARDS";
     pub const CHUNK_SIZE: &'static str = "CHUNK_SIZE";
     pub const MAX_RECEIVE_COUNT: &'static str = "MAX_RECEIVE_COUNT";
@@ -106,6 +114,8 @@ impl Config {
             directory_table: required(Self::DIRECTORY_TABLE)?,
             fanout_queue_url: required(Self::FANOUT_QUEUE_URL)?,
             delivery_queue_url: required(Self::DELIVERY_QUEUE_URL)?,
+            email_queue_url: required(Self::EMAIL_QUEUE_URL)?,
+            email_send_rate: parse_or(&lookup, Self::EMAIL_SEND_RATE, Self::DEFAULT_EMAIL_SEND_RATE)?,
             pending_shards: parse_or(&lookup, Self::PENDING_SHARDS, Self::DEFAULT_PENDING_SHARDS)?,
             chunk_size: parse_or(&lookup, Self::CHUNK_SIZE, Self::DEFAULT_CHUNK_SIZE)?,
             max_receive_count: parse_or(&lookup, Self::MAX_RECEIVE_COUNT, Self::DEFAULT_MAX_RECEIVE_COUNT)?,
@@ -149,6 +159,12 @@ impl Config {
         }
         if !(1..=64).contains(&config.pending_shards) {
             return Err(ConfigError::Invalid { var: Self::PENDING_SHARDS, reason: "must be 1..=64".into() });
+        }
+        if config.email_send_rate == 0 {
+            return Err(ConfigError::Invalid {
+                var: Self::EMAIL_SEND_RATE,
+                reason: "must be at least 1".into(),
+            });
         }
         if !(1..=5000).contains(&config.chunk_size) {
             return Err(ConfigError::Invalid { var: Self::CHUNK_SIZE, reason: "must be 1..=5000".into() });
@@ -195,6 +211,7 @@ mod tests {
         ("DIRECTORY_TABLE", "d"),
         ("FANOUT_QUEUE_URL", "http://q/f"),
         ("DELIVERY_QUEUE_URL", "http://q/d"),
+        ("EMAIL_QUEUE_URL", "http://q/e"),
     ];
 
     #[test]

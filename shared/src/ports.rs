@@ -105,6 +105,19 @@ pub trait NotificationStore: Send + Sync {
     /// What delivering a chunk needs to know, in one read: the notification, whether the chunk
     /// is already recorded, and the sends it already made.
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext>;
+    /// What sending an email job needs, in one read: the notification, whether this part's
+    /// emails are already recorded (`recorded`), and the chunk's sent marks.
+    async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext>;
+    /// Adds an email job's outcomes to the notification exactly once per (chunk, part): its
+    /// recipients move from pending to their outcome.
+    async fn record_emails(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        counts: &EmailCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord>;
     /// Adds keys to a chunk's sent marks (a set: adding a key twice keeps one).
     async fn add_sent_marks(
         &self,
@@ -288,6 +301,9 @@ pub trait PushGateway: Send + Sync {
 pub trait Queue: Send + Sync {
     /// Sends all bodies (batched by the adapter: at most 10 per request on SQS).
     async fn send_all(&self, bodies: &[String]) -> StoreResult<()>;
+    /// Sends one body that becomes visible `delay` from now, in whole seconds rounded up (SQS's
+    /// DelaySeconds: at most 15 minutes, longer is capped).
+    async fn send_later(&self, body: &str, delay: std::time::Duration) -> StoreResult<()>;
     /// Receives up to `max` messages, hiding them for the visibility timeout.
     async fn receive(&self, max: usize) -> StoreResult<Vec<ReceivedMessage>>;
     /// Deletes a processed message.

@@ -32,6 +32,8 @@ pub struct Ports {
     pub directory: Arc<dyn Directory>,
     pub fanout_queue: Arc<dyn Queue>,
     pub delivery_queue: Arc<dyn Queue>,
+    /// Email jobs, consumed at the account's SES rate (`service::emails`).
+    pub email_queue: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub webhook: Arc<dyn Webhook>,
@@ -42,6 +44,8 @@ pub struct Ports {
     pub channels: Option<ChannelSettings>,
     /// Tries and backoff of callbacks.
     pub callback_retry: crate::adapters::Backoff,
+    /// The pace of email and the waits between an email job's rounds.
+    pub email_sending: EmailSending,
     /// Recipients a company's group sends may reach per UTC day.
     pub daily_recipient_cap: u64,
     pub chunk_size: usize,
@@ -53,6 +57,47 @@ pub struct ChannelSettings {
     /// Base URL of this service's public API (links in emails point at its `/unsubscribe`).
     pub public_api_url: String,
     pub links: LinkSigner,
+}
+
+/// How emails go out (`service::emails`).
+#[derive(Debug, Clone, Copy)]
+pub struct EmailSending {
+    /// Emails one email-queue consumer starts per second: the account's SES sending rate shared
+    /// by the queue's `EMAIL_CONSUMERS`; `None`: as fast as the mailer answers.
+    pub per_consumer: Option<f64>,
+    /// Waits before the next round of a job SES throttled (its ceiling grows per round).
+    pub retry: crate::adapters::Backoff,
+    /// Rounds of a job before what is still unsent counts as failed.
+    pub max_rounds: u32,
+}
+
+/// Concurrent consumers of the email queue: the template's `MaximumConcurrency` of deliver's
+/// email-queue event source (the least Lambda allows), so the account's rate is shared by two.
+pub const EMAIL_CONSUMERS: u32 = 2;
+
+/// Waits between rounds of a throttled email job: up to 30 s, 1 min, 2 min ... 15 min (SQS's
+/// longest delay); 20 rounds wait about four hours in all, long enough for a daily quota
+/// that is near its end to be counted out rather than retried forever.
+pub const EMAIL_RETRY: crate::adapters::Backoff = crate::adapters::Backoff {
+    base: Duration::from_secs(30),
+    cap: Duration::from_secs(900),
+    max_attempts: 20,
+};
+
+impl EmailSending {
+    /// Paced for an account sending `rate` emails per second.
+    pub fn for_account_rate(rate: f64) -> Self {
+        EmailSending {
+            per_consumer: Some(rate / f64::from(EMAIL_CONSUMERS)),
+            retry: EMAIL_RETRY,
+            max_rounds: EMAIL_RETRY.max_attempts,
+        }
+    }
+
+    /// Unpaced (the memory mailer has no rate).
+    pub fn unpaced() -> Self {
+        EmailSending { per_consumer: None, retry: EMAIL_RETRY, max_rounds: EMAIL_RETRY.max_attempts }
+    }
 }
 
 /// Devices kept per person: registering another displaces the oldest.
@@ -80,6 +125,9 @@ impl NoQueue {
 #[async_trait]
 impl Queue for NoQueue {
     async fn send_all(&self, _: &[String]) -> crate::error::StoreResult<()> {
+        Self::refused()
+    }
+    async fn send_later(&self, _: &str, _: Duration) -> crate::error::StoreResult<()> {
         Self::refused()
     }
     async fn receive(&self, _: usize) -> crate::error::StoreResult<Vec<ReceivedMessage>> {
@@ -128,6 +176,7 @@ pub struct MemoryPorts {
     pub directory: Arc<MemoryDirectory>,
     pub fanout_queue: Arc<MemoryQueue>,
     pub delivery_queue: Arc<MemoryQueue>,
+    pub email_queue: Arc<MemoryQueue>,
     pub devices: Arc<MemoryDeviceStore>,
     pub mailer: Arc<MemoryMailer>,
     pub push: Arc<MemoryPush>,
@@ -159,6 +208,8 @@ impl MemoryPorts {
         let delivery_dlq = Arc::new(MemoryQueue::new(visibility));
         let fanout_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, max_receives, fanout_dlq));
         let delivery_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, max_receives, delivery_dlq));
+        let email_dlq = Arc::new(MemoryQueue::new(visibility));
+        let email_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, max_receives, email_dlq));
         let devices = Arc::new(MemoryDeviceStore::new());
         let mailer = Arc::new(MemoryMailer::new());
         let push = Arc::new(MemoryPush::new(&Platform::ALL));
@@ -170,6 +221,7 @@ impl MemoryPorts {
             directory: directory.clone(),
             fanout_queue: fanout_queue.clone(),
             delivery_queue: delivery_queue.clone(),
+            email_queue: email_queue.clone(),
             clock,
             ids,
             // The embedded runner is for development: callbacks to localhost are expected.
@@ -182,6 +234,7 @@ impl MemoryPorts {
                 links: LinkSigner::new(key.to_vec()),
             }),
             callback_retry: CALLBACK_RETRY,
+            email_sending: EmailSending::unpaced(),
             daily_recipient_cap: Config::DEFAULT_DAILY_RECIPIENT_CAP,
             chunk_size: Config::DEFAULT_CHUNK_SIZE,
         };
@@ -192,6 +245,7 @@ impl MemoryPorts {
             directory,
             fanout_queue,
             delivery_queue,
+            email_queue,
             devices,
             mailer,
             push,
@@ -372,8 +426,8 @@ pub struct Services {
     push: Option<PushFactory>,
 }
 
-/// The fan-out queue and the delivery queue.
-type Queues = (Arc<dyn Queue>, Arc<dyn Queue>);
+/// The fan-out queue, the delivery queue and the email queue.
+type Queues = (Arc<dyn Queue>, Arc<dyn Queue>, Arc<dyn Queue>);
 /// Builds the SQS queues.
 type QueuesFactory = fn(&aws_config::SdkConfig, &Config) -> Queues;
 /// Builds the SES mailer sending from the given address.
@@ -388,10 +442,8 @@ impl Services {
     pub const QUEUES: Services = Services { queues: Some(sqs_queues), email: None, push: None };
     /// And SNS (the inbox registers devices and follows unsubscribe links).
     pub const PUSH: Services = Services { queues: None, email: None, push: Some(sns_push) };
-    /// And SES and SNS (deliver).
-    pub const EMAIL_AND_PUSH: Services =
-        Services { queues: None, email: Some(ses_mailer), push: Some(sns_push) };
-    /// Everything (the local runner and the tests serve every route in one process).
+    /// Everything: deliver (it queues email jobs, sends email and pushes), and the local runner
+    /// and the tests, which serve every route in one process.
     pub const ALL: Services =
         Services { queues: Some(sqs_queues), email: Some(ses_mailer), push: Some(sns_push) };
 
@@ -450,7 +502,7 @@ pub async fn aws_ports(
     let push = services.push.map(|sns| spawn(sdk, config, sns));
     let mut ports = tables_ports(aws_sdk_dynamodb::Client::new(sdk), config);
     if let Some(queues) = queues {
-        (ports.fanout_queue, ports.delivery_queue) = joined(queues).await;
+        (ports.fanout_queue, ports.delivery_queue, ports.email_queue) = joined(queues).await;
     }
     if let Some(mailer) = mailer {
         ports.mailer = joined(mailer).await;
@@ -465,14 +517,15 @@ pub async fn aws_ports(
 /// The AWS set over given clients (the benchmark's count every request with an interceptor).
 pub fn aws_ports_from(dynamo: aws_sdk_dynamodb::Client, sqs: aws_sdk_sqs::Client, config: &Config) -> Ports {
     let mut ports = tables_ports(dynamo, config);
-    (ports.fanout_queue, ports.delivery_queue) = sqs_queues_of(sqs, config);
+    (ports.fanout_queue, ports.delivery_queue, ports.email_queue) = sqs_queues_of(sqs, config);
     ports
 }
 
 fn sqs_queues_of(sqs: aws_sdk_sqs::Client, config: &Config) -> Queues {
     (
         Arc::new(SqsQueue::new(sqs.clone(), &config.fanout_queue_url)),
-        Arc::new(SqsQueue::new(sqs, &config.delivery_queue_url)),
+        Arc::new(SqsQueue::new(sqs.clone(), &config.delivery_queue_url)),
+        Arc::new(SqsQueue::new(sqs, &config.email_queue_url)),
     )
 }
 
@@ -492,10 +545,12 @@ fn tables_ports(dynamo: aws_sdk_dynamodb::Client, config: &Config) -> Ports {
         channels: None,
         fanout_queue: Arc::new(NoQueue),
         delivery_queue: Arc::new(NoQueue),
+        email_queue: Arc::new(NoQueue),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         webhook: Arc::new(HttpWebhook::new(CALLBACK_TIMEOUT, config.outbound.clone())),
         callback_retry: CALLBACK_RETRY,
+        email_sending: EmailSending::for_account_rate(f64::from(config.email_send_rate)),
         daily_recipient_cap: config.daily_recipient_cap,
         chunk_size: config.chunk_size,
     }

@@ -201,6 +201,19 @@ impl NotificationStore for FaultyNotifications {
     async fn chunk_context(&self, id: NotificationId, c: u32) -> StoreResult<ChunkContext> {
         self.1.run("chunk_context", self.0.chunk_context(id, c)).await
     }
+    async fn email_context(&self, id: NotificationId, c: u32, part: u32) -> StoreResult<ChunkContext> {
+        self.1.run("email_context", self.0.email_context(id, c, part)).await
+    }
+    async fn record_emails(
+        &self,
+        id: NotificationId,
+        c: u32,
+        part: u32,
+        counts: &EmailCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        self.1.run("record_emails", self.0.record_emails(id, c, part, counts, now)).await
+    }
     async fn add_sent_marks(
         &self,
         id: NotificationId,
@@ -352,6 +365,9 @@ impl Queue for FaultyQueue {
         }
         self.0.send_all(bodies).await
     }
+    async fn send_later(&self, body: &str, delay: std::time::Duration) -> StoreResult<()> {
+        self.1.run("send_later", self.0.send_later(body, delay)).await
+    }
     async fn receive(&self, max: usize) -> StoreResult<Vec<ReceivedMessage>> {
         self.1.run("receive", self.0.receive(max)).await
     }
@@ -431,6 +447,7 @@ pub fn faulty(ports: &Ports, faults: &Arc<Faults>) -> Ports {
     p.directory = Arc::new(FaultyDirectory(ports.directory.clone(), faults.clone()));
     p.fanout_queue = Arc::new(FaultyQueue(ports.fanout_queue.clone(), faults.clone()));
     p.delivery_queue = Arc::new(FaultyQueue(ports.delivery_queue.clone(), faults.clone()));
+    p.email_queue = Arc::new(FaultyQueue(ports.email_queue.clone(), faults.clone()));
     p.devices = Arc::new(FaultyDevices(ports.devices.clone(), faults.clone()));
     p.mailer = Arc::new(FaultyMailer(ports.mailer.clone(), faults.clone()));
     p.push = Arc::new(FaultyPush(ports.push.clone(), faults.clone()));

@@ -97,6 +97,8 @@ pub struct Env {
     pub max_receives: u32,
     /// What was emailed and pushed.
     pub outbox: outbox::Outbox,
+    /// The SES configuration set emails go through (moto).
+    pub configuration_set: Option<String>,
 }
 
 impl Env {
@@ -107,7 +109,14 @@ impl Env {
         let delivery_dlq =
             memory.delivery_queue.dead_letters().expect("memory delivery queue has a DLQ").clone();
         let outbox = outbox::Outbox::Memory { mailer: memory.mailer.clone(), push: memory.push.clone() };
-        Env { ports: memory.ports, clock, delivery_dlq, max_receives: shared::runtime::MAX_RECEIVES, outbox }
+        Env {
+            ports: memory.ports,
+            clock,
+            delivery_dlq,
+            max_receives: shared::runtime::MAX_RECEIVES,
+            outbox,
+            configuration_set: None,
+        }
     }
 
     pub async fn moto() -> Env {
@@ -143,7 +152,18 @@ impl Env {
         let delivery_dlq =
             Arc::new(shared::adapters::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), dlq_url));
         let outbox = outbox::Outbox::Moto { endpoint: moto_endpoint() };
-        Env { ports, clock, delivery_dlq, max_receives: config.max_receive_count, outbox }
+        let configuration_set = config.ses_configuration_set.clone();
+        Env { ports, clock, delivery_dlq, max_receives: config.max_receive_count, outbox, configuration_set }
+    }
+
+    /// Limits email as an SES account is limited, `rate` per second and `daily` per 24 hours:
+    /// the memory mailer's own limits, or moto-serial's on this test's configuration set.
+    pub async fn limit_email(&self, rate: u32, daily: u32) {
+        match (&self.outbox, &self.configuration_set) {
+            (outbox::Outbox::Memory { mailer, .. }, _) => mailer.limit(rate, daily),
+            (outbox::Outbox::Moto { .. }, Some(set)) => arm_ses_limits(set, rate, daily).await,
+            (outbox::Outbox::Moto { .. }, None) => panic!("the template configures a configuration set"),
+        }
     }
 }
 
@@ -196,7 +216,6 @@ pub fn services_of(package: &str) -> Services {
         "TABLES" => Services::TABLES,
         "QUEUES" => Services::QUEUES,
         "PUSH" => Services::PUSH,
-        "EMAIL_AND_PUSH" => Services::EMAIL_AND_PUSH,
         "ALL" => Services::ALL,
         other => panic!("{}: unknown Services::{other}", path.display()),
     }

@@ -298,10 +298,14 @@ async fn following_the_unsubscribe_link_stops_the_next_email(env: Env) {
     assert!(item.is_some());
 }
 
-/// A chunk whose emails and pushes went out but whose recording failed is redelivered: it
-/// sends nothing twice and counts everything once.
+/// A chunk whose pushes went out but whose recording failed is redelivered: it pushes nothing
+/// twice and counts everything once. Its emails go out as an email job, after the chunk is
+/// recorded; a job whose emails went out but whose recording failed, and a job queued twice,
+/// send nothing twice either.
 async fn a_redelivered_chunk_sends_no_duplicate_email_or_push(env: Env) {
+    use shared::service::emails::{self, EmailOutcome};
     let registered = devices(&env, &[(1, "GCM"), (3, "APNS"), (4, "GCM")]).await;
+    let endpoints: Vec<String> = registered.iter().map(|(_, arn)| arn.clone()).collect();
     let subject = subject("Once");
     let (status, answer) = send(&env, ga(&subject, json!([{"key": "userFirstName", "value": "x"}]))).await;
     assert_eq!(status, 200);
@@ -314,22 +318,50 @@ async fn a_redelivered_chunk_sends_no_duplicate_email_or_push(env: Env) {
     faults.fail_next("record_chunk");
     let failing = faulty(&env.ports, &faults);
     assert!(shared::service::deliver::deliver(&failing, &chunk).await.is_err());
-    assert_eq!(env.outbox.emails(&subject).await.len(), 2, "the first attempt sent the emails");
+    assert_eq!(env.outbox.pushes(&endpoints).await.len(), 3, "the first attempt pushed");
+    assert!(env.outbox.emails(&subject).await.is_empty(), "emails wait for the chunk's record");
+    assert!(env.ports.email_queue.receive(10).await.unwrap().is_empty(), "no job before the record");
 
     let again = shared::service::deliver::deliver(&env.ports, &chunk).await.unwrap();
     assert_eq!(again, shared::service::deliver::Delivered::Written(3));
     let third = shared::service::deliver::deliver(&env.ports, &chunk).await.unwrap();
     assert_eq!(third, shared::service::deliver::Delivered::AlreadyDone);
     env.ports.delivery_queue.ack(&messages[0].receipt).await.unwrap();
+    assert_eq!(env.outbox.pushes(&endpoints).await.len(), 3, "one push per device");
+
+    // The record queued the job and the redelivered recorded chunk queued it again.
+    let jobs = env.ports.email_queue.receive(10).await.unwrap();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let job = emails::parse_job(&jobs[0].body).unwrap();
+    assert_eq!(job, emails::parse_job(&jobs[1].body).unwrap());
+    let pending = notification(&env, &answer).await;
+    assert_eq!(
+        (pending.emails_pending, pending.status),
+        (3, Status::Delivered),
+        "in-app is not held by email"
+    );
+
+    faults.fail_next("record_emails");
+    let none = shared::service::deadline::Deadline::NONE;
+    assert!(emails::send_job(&failing, &job, none).await.is_err());
+    assert_eq!(env.outbox.emails(&subject).await.len(), 2, "the first attempt sent the emails");
+    assert_eq!(
+        emails::send_job(&env.ports, &job, none).await.unwrap(),
+        EmailOutcome::Recorded { sent: 2, gave_up: false }
+    );
+    assert_eq!(emails::send_job(&env.ports, &job, none).await.unwrap(), EmailOutcome::AlreadyDone);
+    for m in &jobs {
+        env.ports.email_queue.ack(&m.receipt).await.unwrap();
+    }
 
     assert_eq!(
         recipients(&env.outbox.emails(&subject).await),
         vec![U1_EMAIL.to_string(), U3_EMAIL.to_string()]
     );
-    let endpoints: Vec<String> = registered.iter().map(|(_, arn)| arn.clone()).collect();
-    assert_eq!(env.outbox.pushes(&endpoints).await.len(), 3, "one push per device");
     let n = notification(&env, &answer).await;
     assert_eq!((n.emails_sent, n.pushes_sent, n.delivered, n.status), (2, 3, 3, Status::Delivered));
+    let settled = n.emails_sent + n.emails_opted_out + n.emails_no_address + n.emails_failed;
+    assert_eq!((settled, n.emails_pending), (3, 0), "every recipient settled once; nothing pending");
 }
 
 /// An endpoint that is gone (deleted, as SNS does for an uninstalled app's token) is removed and does not fail the chunk.
@@ -437,7 +469,83 @@ async fn device_registration_rules(env: Env) {
     assert_eq!(inbox::handle(&env.ports, req.into_request()).await.status().as_u16(), 404);
 }
 
+/// Email rounds for tests: unpaced (to meet SES's limits), a second between rounds.
+fn quick_rounds(env: &mut Env, max_rounds: u32) {
+    let second = std::time::Duration::from_secs(1);
+    env.ports.email_sending = shared::runtime::EmailSending {
+        per_consumer: None,
+        retry: shared::adapters::Backoff { base: second, cap: second, max_attempts: max_rounds },
+        max_rounds,
+    };
+}
+
+/// Runs the queues until the notification's emails are all settled (bounded), waiting out the
+/// delays of later rounds.
+async fn settle_emails(env: &Env, answer: &Value) -> Notification {
+    for _ in 0..60 {
+        settle(env).await;
+        let n = notification(env, answer).await;
+        if n.emails_pending == 0 {
+            return n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("emails still pending: {:?}", notification(env, answer).await);
+}
+
+/// SES's daily quota runs out half-way through a send: every recipient still gets the in-app
+/// notification at once, the notification is Delivered (never Failed, no DLQ), the email that
+/// fits the quota goes out, and the one that does not is counted failed after its rounds.
+async fn an_exhausted_ses_quota_costs_no_in_app_delivery(mut env: Env) {
+    quick_rounds(&mut env, 3);
+    env.limit_email(100, 1).await;
+    let subject = subject("Quota");
+    let (status, answer) = send(&env, ga(&subject, json!([]))).await;
+    assert_eq!(status, 200, "{answer}");
+    settle(&env).await;
+
+    let n = notification(&env, &answer).await;
+    assert_eq!((n.status, n.delivered), (Status::Delivered, 3), "in-app is not held by email: {n:?}");
+    for u in [1, 3, 4] {
+        assert!(env.ports.inbox.get(user(u), n.id).await.unwrap().is_some(), "u{u} has the item");
+    }
+    assert_eq!(n.emails_pending, 3, "the job waits for the quota, and counts its recipients when it settles");
+
+    let n = settle_emails(&env, &answer).await;
+    assert_eq!(env.outbox.emails(&subject).await.len(), 1, "the quota let one through");
+    assert_eq!(
+        (n.emails_sent, n.emails_failed, n.emails_opted_out, n.emails_no_address, n.emails_pending),
+        (1, 1, 1, 0, 0),
+        "every recipient counted once"
+    );
+    assert_eq!(n.status, Status::Delivered, "email outcomes never fail the notification");
+    assert!(env.delivery_dlq.receive(10).await.unwrap().is_empty(), "no chunk reached the DLQ");
+}
+
+/// SES throttles at one email a second: the job sends what it may, continues in a later round
+/// for the rest, and every address gets its email exactly once.
+async fn throttled_emails_continue_later_and_go_out_once(mut env: Env) {
+    quick_rounds(&mut env, 10);
+    env.limit_email(1, 1000).await;
+    let subject = subject("Throttled");
+    let (status, answer) = send(&env, ga(&subject, json!([]))).await;
+    assert_eq!(status, 200, "{answer}");
+    settle(&env).await;
+    let n = notification(&env, &answer).await;
+    assert_eq!((n.status, n.delivered), (Status::Delivered, 3));
+
+    let n = settle_emails(&env, &answer).await;
+    assert_eq!(
+        recipients(&env.outbox.emails(&subject).await),
+        vec![U1_EMAIL.to_string(), U3_EMAIL.to_string()],
+        "each address once"
+    );
+    assert_eq!((n.emails_sent, n.emails_failed, n.emails_opted_out, n.emails_pending), (2, 0, 1, 0));
+}
+
 end_to_end!(
+    an_exhausted_ses_quota_costs_no_in_app_delivery,
+    throttled_emails_continue_later_and_go_out_once,
     the_largest_email_body_is_stored_and_one_byte_more_is_refused,
     registering_a_disabled_endpoint_again_enables_it,
     ga_emails_two_people_and_pushes_three,

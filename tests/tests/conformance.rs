@@ -190,7 +190,7 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
     // A chunk may report before fan-out finishes.
     let first = ChunkTally {
         delivered: 500,
-        emails: EmailCounts { sent: 400, opted_out: 50, no_address: 30, failed: 20 },
+        emails_queued: 500,
         pushes: PushCounts { sent: 610, removed: 3, failed: 1 },
     };
     assert_eq!(p.notifications.record_chunk(n.id, 0, &first, now).await.unwrap(), ChunkRecord::Recorded);
@@ -206,7 +206,7 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
     // Eight concurrent deliveries of the same chunk count once.
     let second = ChunkTally {
         delivered: 200,
-        emails: EmailCounts { sent: 100, ..EmailCounts::default() },
+        emails_queued: 200,
         pushes: PushCounts { sent: 5, ..PushCounts::default() },
     };
     let results =
@@ -224,12 +224,34 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
         (stored.delivered, stored.chunks_done, stored.chunks_total, stored.recipients),
         (700, 2, Some(2), 700)
     );
+    assert_eq!(stored.emails_pending, 700, "every recipient's email is pending until its job settles");
+    assert_eq!((stored.pushes_sent, stored.pushes_removed, stored.pushes_failed), (615, 3, 1));
+    assert_eq!(stored.status, Status::Delivered, "email never holds the in-app delivery");
+
+    // Email jobs: each (chunk, part) is counted once, moving its recipients out of pending.
+    assert!(!p.notifications.email_context(n.id, 0, 0).await.unwrap().recorded);
+    let job = EmailCounts { sent: 400, opted_out: 50, no_address: 30, failed: 20 };
+    let results =
+        futures::future::join_all((0..8).map(|_| p.notifications.record_emails(n.id, 0, 0, &job, now))).await;
+    let recorded = results.into_iter().map(Result::unwrap).filter(|r| *r == ChunkRecord::Recorded).count();
+    assert_eq!(recorded, 1, "concurrent records of one email job count once");
+    let other = EmailCounts { sent: 100, ..EmailCounts::default() };
+    assert_eq!(p.notifications.record_emails(n.id, 1, 0, &other, now).await.unwrap(), ChunkRecord::Recorded);
+    assert_eq!(
+        p.notifications.record_emails(n.id, 1, 0, &other, now).await.unwrap(),
+        ChunkRecord::AlreadyRecorded
+    );
+    let context = p.notifications.email_context(n.id, 0, 0).await.unwrap();
+    assert!(context.recorded && context.notification.is_some());
+    assert!(!p.notifications.email_context(n.id, 0, 1).await.unwrap().recorded, "another part");
+    assert!(p.notifications.record_emails(Uuid::new_v4(), 0, 0, &other, now).await.is_err());
+    let stored = p.notifications.get(n.id).await.unwrap().unwrap();
     assert_eq!(
         (stored.emails_sent, stored.emails_opted_out, stored.emails_no_address, stored.emails_failed),
         (500, 50, 30, 20),
-        "email outcomes are counted once per chunk"
+        "email outcomes are counted once per job"
     );
-    assert_eq!((stored.pushes_sent, stored.pushes_removed, stored.pushes_failed), (615, 3, 1));
+    assert_eq!(stored.emails_pending, 100, "700 queued, 600 settled");
     assert_eq!(stored.status, Status::Delivered);
     assert!(stored.successful());
     assert!(

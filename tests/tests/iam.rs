@@ -109,18 +109,26 @@ async fn settle(f: &Functions) {
             );
             local::workers::settle(f.env.ports.fanout_queue.as_ref(), &jobs, &failed).await.unwrap();
         }
-        let chunks = f.env.ports.delivery_queue.receive(10).await.expect("receive delivery chunks");
-        if !chunks.is_empty() {
-            handled += chunks.len();
-            let response = deliver::handle(&f.deliver, max, local::workers::sqs_event(&chunks)).await;
+        // Chunks in batches of 10, email jobs one per invocation, as the template's event
+        // sources hand them out.
+        for (queue, batch, what) in [
+            (f.env.ports.delivery_queue.as_ref(), 10, "delivery chunks"),
+            (f.env.ports.email_queue.as_ref(), 1, "email jobs"),
+        ] {
+            let messages = queue.receive(batch).await.expect("receive");
+            if messages.is_empty() {
+                continue;
+            }
+            handled += messages.len();
+            let response = deliver::handle(&f.deliver, max, local::workers::sqs_event(&messages)).await;
             let failed: Vec<String> =
                 response.batch_item_failures.into_iter().map(|i| i.item_identifier).collect();
             assert!(
                 failed.is_empty(),
-                "delivery chunks failed under DeliverFunction's policy: {failed:?}{}",
+                "{what} failed under DeliverFunction's policy: {failed:?}{}",
                 refused()
             );
-            local::workers::settle(f.env.ports.delivery_queue.as_ref(), &chunks, &failed).await.unwrap();
+            local::workers::settle(queue, &messages, &failed).await.unwrap();
         }
         if handled == 0 {
             return;

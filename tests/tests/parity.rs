@@ -121,7 +121,31 @@ fn queues_outlast_their_consumers_and_redrive_to_a_dlq() {
             assert!(p["ScalingConfig"].get("MaximumConcurrency").is_some(), "{id}: maximum concurrency");
         }
     }
-    assert_eq!(consumed, 2, "FanoutQueue and DeliveryQueue");
+    assert_eq!(consumed, 3, "FanoutQueue, DeliveryQueue and EmailQueue");
+}
+
+/// Email is paced to the account's SES rate shared by the email queue's consumers: the code's
+/// share (`EMAIL_CONSUMERS`) must be the template's concurrency, one job per invocation.
+#[test]
+fn the_email_queue_consumers_are_the_ones_the_pace_is_shared_by() {
+    let template = read_template(&tests::template_path()).unwrap();
+    let deliver = &template["Resources"]["DeliverFunction"]["Properties"];
+    let emails = &deliver["Events"]["Emails"]["Properties"];
+    let queue = serde_yaml_ng::to_string(&emails["Queue"]).unwrap();
+    assert!(queue.contains("EmailQueue.Arn"), "{queue}");
+    assert_eq!(
+        emails["ScalingConfig"]["MaximumConcurrency"].as_u64(),
+        Some(u64::from(shared::runtime::EMAIL_CONSUMERS))
+    );
+    assert_eq!(emails["BatchSize"].as_u64(), Some(1), "one job per invocation: the pace is per invocation");
+    let rate =
+        serde_yaml_ng::to_string(&deliver["Environment"]["Variables"][shared::Config::EMAIL_SEND_RATE])
+            .unwrap();
+    assert!(rate.contains("EmailSendRate"), "EMAIL_SEND_RATE: {rate}");
+    assert_eq!(
+        template["Parameters"]["EmailSendRate"]["Default"].as_u64(),
+        Some(u64::from(shared::Config::DEFAULT_EMAIL_SEND_RATE))
+    );
 }
 
 #[test]
@@ -167,7 +191,6 @@ fn each_function_builds_the_aws_clients_its_policy_allows_and_no_other() {
             "TABLES" => Services::TABLES,
             "QUEUES" => Services::QUEUES,
             "PUSH" => Services::PUSH,
-            "EMAIL_AND_PUSH" => Services::EMAIL_AND_PUSH,
             "ALL" => Services::ALL,
             other => panic!("{id}: unknown Services::{other}"),
         };

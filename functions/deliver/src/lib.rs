@@ -1,11 +1,14 @@
-//! Handler of the deliver function: DeliveryQueue batches with ReportBatchItemFailures. A
-//! failing record never fails its batch; on its last allowed receive a failing chunk gives its
-//! notification up (marked Failed, its FAILURE callback sent; the message then moves to the DLQ).
+//! Handler of the deliver function: DeliveryQueue and EmailQueue batches with
+//! ReportBatchItemFailures. A failing record never fails its batch; on its last allowed receive
+//! a failing chunk gives its notification up (marked Failed, its FAILURE callback sent; the
+//! message then moves to the DLQ). An email job never fails its notification: a job SES
+//! throttles continues in a later round, and one that fails every receive moves to its DLQ.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::runtime::Ports;
 use shared::service::deadline::Deadline;
 use shared::service::deliver::{self, Delivered};
+use shared::service::emails::{self, EmailOutcome};
 
 /// Records of a batch processed at once.
 const CONCURRENCY: usize = 4;
@@ -49,6 +52,9 @@ async fn process(
     let receives: u32 =
         record.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1);
     let body = record.body.as_deref().unwrap_or_default();
+    if emails::is_email_job(body) {
+        return process_email_job(ports, message_id, receives, body, deadline).await;
+    }
     let mut notification = None;
     if !deadline.allows(ports.clock.now(), MARGIN) {
         tracing::warn!(message_id, receives, "too close to the deadline: chunk not started");
@@ -80,6 +86,42 @@ async fn process(
             if let (true, Some(id)) = (last, notification) {
                 give_up(ports, id, &format!("delivery failed after {receives} attempts: {e}")).await;
             }
+            Some(failure(message_id))
+        }
+    }
+}
+
+/// One round of an email job (the queue gives each invocation one, see the template).
+async fn process_email_job(
+    ports: &Ports,
+    message_id: String,
+    receives: u32,
+    body: &str,
+    deadline: Deadline,
+) -> Option<BatchItemFailure> {
+    if !deadline.allows(ports.clock.now(), shared::service::channels::EMAIL_MARGIN) {
+        tracing::warn!(message_id, receives, "too close to the deadline: email job not started");
+        return Some(failure(message_id));
+    }
+    let job = match emails::parse_job(body) {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::error!(message_id, receives, error = %e, "email job failed");
+            return Some(failure(message_id));
+        }
+    };
+    let notification = job.notification_id;
+    match emails::send_job(ports, &job, deadline).await {
+        Ok(EmailOutcome::Recorded { sent, gave_up }) => {
+            tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, sent, gave_up, "email job recorded");
+            None
+        }
+        Ok(outcome) => {
+            tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, ?outcome, "email job");
+            None
+        }
+        Err(e) => {
+            tracing::error!(message_id, %notification, receives, error = %e, "email job failed");
             Some(failure(message_id))
         }
     }

@@ -8,7 +8,7 @@ use shared::runtime::{Services, aws_ports, aws_sdk_config};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = shared::Config::from_env()?;
-    let ports = aws_ports(&aws_sdk_config().await, &config, Services::EMAIL_AND_PUSH).await?;
+    let ports = aws_ports(&aws_sdk_config().await, &config, Services::ALL).await?;
     let ports = &ports;
     let max_receives = config.max_receive_count;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

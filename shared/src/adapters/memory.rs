@@ -72,6 +72,8 @@ struct NotificationState {
     by_id: HashMap<NotificationId, Notification>,
     by_schedule_id: HashMap<u64, NotificationId>,
     chunks: HashSet<(NotificationId, u32)>,
+    /// Email jobs recorded: (notification, chunk, part).
+    email_parts: HashSet<(NotificationId, u32, u32)>,
     counter: u64,
     idempotency: HashMap<String, IdempotencyEntry>,
     quotas: HashMap<(CompanyId, String), u64>,
@@ -262,6 +264,36 @@ impl NotificationStore for MemoryNotificationStore {
             recorded: s.chunks.contains(&(id, chunk)),
             marks: SentMarks(s.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
         })
+    }
+
+    async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
+        let s = lock(&self.state);
+        Ok(ChunkContext {
+            notification: s.by_id.get(&id).cloned(),
+            recorded: s.email_parts.contains(&(id, chunk, part)),
+            marks: SentMarks(s.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
+        })
+    }
+
+    async fn record_emails(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        counts: &EmailCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let mut s = lock(&self.state);
+        if !s.by_id.contains_key(&id) {
+            return Err(StoreError::Conflict(format!("notification {id} does not exist")));
+        }
+        if !s.email_parts.insert((id, chunk, part)) {
+            return Ok(ChunkRecord::AlreadyRecorded);
+        }
+        let n = s.by_id.get_mut(&id).expect("checked above");
+        n.add_emails(counts);
+        n.modified_at = now;
+        Ok(ChunkRecord::Recorded)
     }
 
     async fn add_sent_marks(
@@ -755,6 +787,9 @@ struct Message {
     visible_at: Instant,
 }
 
+/// SQS's longest message delay (DelaySeconds), 15 minutes.
+pub const MAX_DELAY_SECONDS: u64 = 900;
+
 /// A queue with SQS's at-least-once semantics: a received message is hidden for the visibility
 /// timeout and comes back unless acknowledged; after `max_receives` receives it moves to the DLQ.
 pub struct MemoryQueue {
@@ -814,6 +849,18 @@ impl Queue for MemoryQueue {
                 visible_at: now,
             });
         }
+        Ok(())
+    }
+
+    async fn send_later(&self, body: &str, delay: Duration) -> StoreResult<()> {
+        let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        let n = self.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lock(&self.messages).push_back(Message {
+            id: format!("m-{n}"),
+            body: body.to_string(),
+            receive_count: 0,
+            visible_at: Instant::now() + Duration::from_secs(seconds.min(MAX_DELAY_SECONDS)),
+        });
         Ok(())
     }
 
@@ -935,6 +982,8 @@ pub struct MemoryMailer {
     sent: Mutex<Vec<OutgoingEmail>>,
     rejected: Mutex<HashSet<String>>,
     failing: std::sync::atomic::AtomicBool,
+    /// SES's account limits, when set: (per second, per 24 hours, when each accepted email went).
+    limits: Mutex<Option<(u32, u32, Vec<Instant>)>>,
 }
 
 impl MemoryMailer {
@@ -948,6 +997,12 @@ impl MemoryMailer {
     /// Makes sends to `address` fail for good.
     pub fn reject(&self, address: &str) {
         lock(&self.rejected).insert(address.to_ascii_lowercase());
+    }
+    /// Limits sending as an SES account is limited: `rate` emails per second and `daily` per 24
+    /// hours; beyond them a send fails as SES answers (TooManyRequestsException,
+    /// LimitExceededException), transiently.
+    pub fn limit(&self, rate: u32, daily: u32) {
+        *lock(&self.limits) = Some((rate, daily, Vec::new()));
     }
     /// Makes every send fail as if SES throttled (or stops doing so).
     pub fn set_failing(&self, failing: bool) {
@@ -963,6 +1018,22 @@ impl Mailer for MemoryMailer {
         }
         if lock(&self.rejected).contains(&email.to.to_ascii_lowercase()) {
             return Err(SendError::Rejected(format!("address {} rejected", email.to)));
+        }
+        if let Some((rate, daily, accepted)) = lock(&self.limits).as_mut() {
+            let now = Instant::now();
+            if accepted.len() >= *daily as usize {
+                return Err(SendError::Transient(
+                    "LimitExceededException: Daily message quota exceeded.".into(),
+                ));
+            }
+            if accepted.iter().filter(|t| now.duration_since(**t) < Duration::from_secs(1)).count()
+                >= *rate as usize
+            {
+                return Err(SendError::Transient(
+                    "TooManyRequestsException: Maximum sending rate exceeded.".into(),
+                ));
+            }
+            accepted.push(now);
         }
         // Addresses and subjects are personal data: not logged.
         tracing::info!(bytes = email.html.len(), "email recorded (memory mailer)");

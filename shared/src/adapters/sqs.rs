@@ -96,6 +96,19 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
+    async fn send_later(&self, body: &str, delay: std::time::Duration) -> StoreResult<()> {
+        let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(seconds.min(crate::adapters::memory::MAX_DELAY_SECONDS) as i32)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
     async fn receive(&self, max: usize) -> StoreResult<Vec<ReceivedMessage>> {
         let out = self
             .client

@@ -136,6 +136,9 @@ pub struct SentRecord {
     pub emails_no_address: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emails_failed: Option<u64>,
+    /// Queued and not settled yet: paced to the account's SES rate, or waiting out throttling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails_pending: Option<u64>,
     /// Beyond the spec: push publishes per device.
     pub pushes_sent: u64,
     pub pushes_removed: u64,
@@ -176,6 +179,7 @@ impl From<&Notification> for SentRecord {
             emails_opted_out: n.email.as_ref().map(|_| n.emails_opted_out),
             emails_no_address: n.email.as_ref().map(|_| n.emails_no_address),
             emails_failed: n.email.as_ref().map(|_| n.emails_failed),
+            emails_pending: n.email.as_ref().map(|_| n.emails_pending),
             pushes_sent: n.pushes_sent,
             pushes_removed: n.pushes_removed,
             pushes_failed: n.pushes_failed,

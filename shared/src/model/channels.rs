@@ -61,13 +61,16 @@ impl Device {
     }
 }
 
-/// What delivering one chunk did, counted on the notification exactly once per chunk.
+/// What delivering one chunk did, counted on the notification exactly once per chunk. Its
+/// emails go out apart, paced by their own queue (`EmailJob`): the chunk counts them as queued,
+/// and each email job, once settled, moves its recipients from queued to their outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChunkTally {
     /// Inbox items written.
     pub delivered: u64,
-    pub emails: EmailCounts,
+    /// Recipients whose email was handed to the email queue.
+    pub emails_queued: u64,
     pub pushes: PushCounts,
 }
 
@@ -80,8 +83,16 @@ pub struct EmailCounts {
     pub opted_out: u64,
     /// The recipient has no usable email address.
     pub no_address: u64,
-    /// SES refused the message for good (a rejected address, say).
+    /// SES refused the message for good (a rejected address, say), or it could not be sent
+    /// within the email retries (SES throttling or its daily quota for hours).
     pub failed: u64,
+}
+
+impl EmailCounts {
+    /// Recipients with an outcome: each recipient of an email job ends in exactly one count.
+    pub fn settled(&self) -> u64 {
+        self.sent + self.opted_out + self.no_address + self.failed
+    }
 }
 
 /// Per-device push outcomes.

@@ -332,6 +332,9 @@ pub struct Notification {
     pub emails_no_address: u64,
     #[serde(default)]
     pub emails_failed: u64,
+    /// Recipients whose email is queued and not settled yet (paced, or waiting out throttling).
+    #[serde(default)]
+    pub emails_pending: u64,
     /// Push outcomes, per device.
     #[serde(default)]
     pub pushes_sent: u64,
@@ -388,6 +391,7 @@ impl Notification {
             emails_opted_out: 0,
             emails_no_address: 0,
             emails_failed: 0,
+            emails_pending: 0,
             pushes_sent: 0,
             pushes_removed: 0,
             pushes_failed: 0,
@@ -397,13 +401,19 @@ impl Notification {
     /// Adds one chunk's outcomes.
     pub fn add(&mut self, t: &super::ChunkTally) {
         self.delivered += t.delivered;
-        self.emails_sent += t.emails.sent;
-        self.emails_opted_out += t.emails.opted_out;
-        self.emails_no_address += t.emails.no_address;
-        self.emails_failed += t.emails.failed;
+        self.emails_pending += t.emails_queued;
         self.pushes_sent += t.pushes.sent;
         self.pushes_removed += t.pushes.removed;
         self.pushes_failed += t.pushes.failed;
+    }
+
+    /// Adds one email job's outcomes: its recipients leave the pending count.
+    pub fn add_emails(&mut self, c: &super::EmailCounts) {
+        self.emails_sent += c.sent;
+        self.emails_opted_out += c.opted_out;
+        self.emails_no_address += c.no_address;
+        self.emails_failed += c.failed;
+        self.emails_pending = self.emails_pending.saturating_sub(c.settled());
     }
 
     /// Whether the notification goes to people's phones as well as their notification center:
@@ -429,6 +439,23 @@ pub struct DeliveryChunk {
     /// instead of once per chunk); `None`: not known, delivery looks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<bool>,
+}
+
+/// The emails of part of a chunk (at most `EMAIL_JOB_SIZE` recipients), sent apart from its
+/// inbox items at the account's SES rate. Its outcome is counted once per (chunk, part); a job
+/// that could not finish (throttled, or its invocation's deadline near) continues as the same
+/// job one `round` later, skipping what the chunk's sent marks show as done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailJob {
+    pub notification_id: NotificationId,
+    pub chunk: u32,
+    /// Which part of the chunk's recipients (the field that tells an email job from a chunk).
+    pub email_part: u32,
+    pub recipients: Vec<UserId>,
+    /// Continuations so far.
+    #[serde(default)]
+    pub round: u32,
 }
 
 /// A request to fan a notification out now (ad hoc sends skip waiting for the next tick).

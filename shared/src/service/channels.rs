@@ -2,9 +2,10 @@
 //!
 //! Neither SES nor SNS takes an idempotency key, so exactly-once is ours: every send is marked
 //! on the chunk (`SentMarks`, a set keyed `e:{user}` / `p:{device}`) right after it succeeds,
-//! in batches, and a redelivered chunk skips what is marked. The window left is a crash between
-//! a send and its batch's mark write: at most one batch may go out twice, never an unbounded
-//! number. Outcomes are returned as counts that `record_chunk` adds exactly once.
+//! in batches, and a redelivered chunk or email job skips what is marked. The window left is a
+//! crash between a send and its batch's mark write: at most one batch may go out twice, never
+//! an unbounded number. Outcomes are returned as counts that `record_chunk` (pushes) and
+//! `record_emails` (an email job) add exactly once.
 
 use std::collections::HashSet;
 
@@ -16,10 +17,14 @@ use crate::error::{ApiError, StoreError};
 use crate::model::*;
 use crate::ports::{OutgoingEmail, SendError};
 use crate::runtime::{ChannelSettings, Ports};
+use crate::service::deadline::Deadline;
 
-/// Emails in flight at once per chunk (SES's default send rate is 14/s and grows with the
-/// account; throttling is retried by the SDK and then by redelivery).
+/// Emails in flight at once per email job (the pace decides how many start per second).
 const EMAIL_CONCURRENCY: usize = 8;
+/// Why a round stopped when its invocation's deadline came near.
+pub const DEADLINE_NEAR: &str = "the invocation's deadline is near";
+/// No email starts this close to the invocation's deadline (a send takes well under a second).
+pub const EMAIL_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// Publishes in flight at once per chunk.
 const PUSH_CONCURRENCY: usize = 16;
 /// Sends between two writes of the sent marks: the most a crash can send twice.
@@ -157,16 +162,27 @@ impl Marks<'_> {
     }
 }
 
-/// Sends the chunk's emails: one per recipient with a usable address who has not opted out of
-/// the asset's emails. A transient failure returns an error after marking what was sent, so the
-/// chunk's redelivery sends only the rest.
+/// What one round of an email job did: the outcome of every recipient it settled, and why it
+/// stopped early if it did (SES throttled or failed transiently, or the deadline came near).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EmailRound {
+    pub counts: EmailCounts,
+    pub unfinished: Option<String>,
+}
+
+/// Sends an email job's emails: one per recipient with a usable address who has not opted out
+/// of the asset's emails, skipping those the chunk's sent marks show as done. Sends start at
+/// most `pace.per_consumer` per second (the consumer's share of the account's SES rate); the
+/// first transient failure (throttling) stops new sends, and none starts `EMAIL_MARGIN` before
+/// the deadline. Every send is marked as it succeeds, so the next round sends only the rest.
 pub async fn send_emails(
     ports: &Ports,
     n: &Notification,
     spec: &EmailSpec,
-    chunk: &DeliveryChunk,
+    job: &EmailJob,
     marks: &SentMarks,
-) -> Result<EmailCounts, StoreError> {
+    deadline: Deadline,
+) -> Result<EmailRound, StoreError> {
     let mut counts = EmailCounts::default();
     let opted_out: HashSet<UserId> = match n.brochure_id {
         Some(b) => ports
@@ -180,9 +196,9 @@ pub async fn send_emails(
         None => HashSet::new(),
     };
     let company = ports.directory.company(n.company_id).await?;
-    let users = ports.directory.users(&chunk.recipients).await?;
+    let users = ports.directory.users(&job.recipients).await?;
     let known: HashSet<UserId> = users.iter().map(|u| u.id).collect();
-    counts.no_address += chunk.recipients.iter().filter(|r| !known.contains(r)).count() as u64;
+    counts.no_address += job.recipients.iter().filter(|r| !known.contains(r)).count() as u64;
 
     let mut todo = Vec::new();
     for user in &users {
@@ -196,33 +212,55 @@ pub async fn send_emails(
             counts.no_address += 1;
         } else if let Some(email) = render_email(n, spec, user, company.as_ref(), ports.channels.as_ref()) {
             todo.push((user.id, email));
+        } else {
+            // The template was checked at send time; one that vanished since cannot be sent.
+            counts.failed += 1;
         }
     }
 
-    let mut marker = Marks { ports, id: n.id, chunk: chunk.chunk, pending: Vec::new() };
-    let mut results = futures::stream::iter(todo)
-        .map(|(user, email)| async move { (user, ports.mailer.send(&email).await) })
+    let pace = ports.email_sending.per_consumer;
+    let started = tokio::time::Instant::now();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stop = &stop;
+    let mut marker = Marks { ports, id: n.id, chunk: job.chunk, pending: Vec::new() };
+    let mut results = futures::stream::iter(todo.into_iter().enumerate())
+        .map(|(i, (user, email))| async move {
+            if let Some(rate) = pace {
+                tokio::time::sleep_until(started + std::time::Duration::from_secs_f64(i as f64 / rate)).await;
+            }
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return (user, None);
+            }
+            if !deadline.allows(ports.clock.now(), EMAIL_MARGIN) {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                return (user, Some(Err(SendError::Transient(DEADLINE_NEAR.into()))));
+            }
+            (user, Some(ports.mailer.send(&email).await))
+        })
         .buffer_unordered(EMAIL_CONCURRENCY);
-    let mut transient = None;
+    let mut unfinished = None;
     while let Some((user, result)) = results.next().await {
         match result {
-            Ok(_) => {
+            None => {}
+            Some(Ok(_)) => {
                 counts.sent += 1;
                 marker.add(SentMarks::email(user)).await?;
             }
-            Err(SendError::Rejected(why)) | Err(SendError::Gone(why)) => {
+            Some(Err(SendError::Rejected(why))) | Some(Err(SendError::Gone(why))) => {
                 tracing::warn!(notification = %n.id, %user, error = %why, "email refused");
                 counts.failed += 1;
                 marker.add(failed_key(&SentMarks::email(user))).await?;
             }
-            Err(SendError::Transient(why)) => transient = Some(why),
+            Some(Err(SendError::Transient(why))) => {
+                // Throttled (or SES unavailable): sending more now only earns more refusals.
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                unfinished.get_or_insert(why);
+            }
         }
     }
+    drop(results);
     marker.flush().await?;
-    match transient {
-        Some(why) => Err(StoreError::Transient(format!("email: {why}"))),
-        None => Ok(counts),
-    }
+    Ok(EmailRound { counts, unfinished })
 }
 
 /// A send that failed for good: marked so that redelivery neither retries nor miscounts it.

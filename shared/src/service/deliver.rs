@@ -1,11 +1,12 @@
 //! Delivery of one chunk: one inbox item per recipient (deterministic keys, so a redelivered
-//! chunk writes nothing new), the chunk's emails and pushes (marked as they go, so a
-//! redelivered chunk sends nothing twice), then the chunk's outcomes are counted on the
-//! notification exactly once.
+//! chunk writes nothing new), the chunk's pushes (marked as they go, so a redelivered chunk
+//! sends nothing twice), then the chunk's outcomes are counted on the notification exactly
+//! once, and its emails are handed to the email queue (`emails`), where SES's rate and
+//! throttling cannot hold up or fail the in-app delivery.
 
 use chrono::Duration;
 
-use super::{callback, channels};
+use super::{callback, channels, emails};
 use crate::error::StoreError;
 use crate::model::*;
 use crate::ports::ChunkRecord;
@@ -90,10 +91,12 @@ async fn deliver_chunk(
         // Recorded, but the notification may still be Delivering with every chunk done (the
         // run that recorded the last chunk stopped before completing it): complete it now; the
         // callback it owes follows in `deliver`.
-        if let Some(n) = &context.notification
-            && n.status == Status::Delivering
-            && n.chunks_total.is_some_and(|total| n.chunks_done >= total)
-        {
+        let Some(n) = &context.notification else {
+            return Ok((Delivered::AlreadyDone, None));
+        };
+        // Its email jobs may not have been queued either (a job queued twice counts once).
+        emails::queue_jobs(ports, n, chunk).await?;
+        if n.status == Status::Delivering && n.chunks_total.is_some_and(|total| n.chunks_done >= total) {
             ports.notifications.complete_if_done(id, ports.clock.now()).await?;
             return Ok((Delivered::AlreadyDone, Some(n.callback.is_some())));
         }
@@ -110,18 +113,16 @@ async fn deliver_chunk(
     ports.inbox.put_all(&items).await?;
     let mut tally = ChunkTally { delivered: items.len() as u64, ..ChunkTally::default() };
     drop(items);
-    if n.email.is_some() || n.pushes() {
-        let marks = context.marks;
-        if let Some(spec) = &n.email {
-            tally.emails = channels::send_emails(ports, &n, spec, chunk, &marks).await?;
-        }
-        if n.pushes() {
-            tally.pushes = channels::send_pushes(ports, &n, chunk, &marks).await?;
-        }
+    if n.email.is_some() {
+        tally.emails_queued = chunk.recipients.len() as u64;
+    }
+    if n.pushes() {
+        tally.pushes = channels::send_pushes(ports, &n, chunk, &context.marks).await?;
     }
     let outcome = match ports.notifications.record_chunk(id, chunk.chunk, &tally, ports.clock.now()).await? {
         ChunkRecord::Recorded => Delivered::Written(tally.delivered),
         ChunkRecord::AlreadyRecorded => Delivered::AlreadyDone,
     };
+    emails::queue_jobs(ports, &n, chunk).await?;
     Ok((outcome, has_callback))
 }

@@ -25,9 +25,6 @@ pub struct TickReport {
     pub fanned_out: usize,
 }
 
-/// Recipients per delivery chunk when the notification sends email.
-pub const EMAIL_CHUNK_SIZE: usize = 250;
-
 /// The scheduler tick: fans out every due notification this run can claim.
 pub async fn tick(ports: &Ports) -> Result<TickReport, StoreError> {
     tick_within(ports, Deadline::NONE).await
@@ -118,13 +115,8 @@ async fn fan_out(
         }
         Err(ResolveError::Store(e)) => return Err(e),
     };
-    // Emails go out at SES's send rate, so a chunk with email is smaller: its deliver invocation
-    // must finish within its timeout.
-    let chunk_size = match n.email {
-        Some(_) => ports.chunk_size.min(EMAIL_CHUNK_SIZE),
-        None => ports.chunk_size,
-    }
-    .max(1);
+    // A chunk's emails go out apart, as email jobs paced to SES's rate: they do not bound it.
+    let chunk_size = ports.chunk_size.max(1);
     let chunks: Vec<&[UserId]> = people.chunks(chunk_size).collect();
     let mut progress = n.fanout.clone();
     let resume_at = progress.chunks_enqueued as usize;

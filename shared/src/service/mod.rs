@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod deadline;
 pub mod deliver;
 pub mod devices;
+pub mod emails;
 pub mod fanout;
 pub mod history;
 pub mod idempotency;

@@ -1,5 +1,5 @@
 //! Notifications table: `N#{id}`/`META` (the notification), `N#{id}`/`C#{chunk}` (delivered-chunk
-//! markers), `N#{id}`/`M#{chunk}#{part}` (emails and pushes a chunk already sent, string sets over 8 parts, TTL), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
+//! markers), `N#{id}`/`E#{chunk}#{part}` (recorded email jobs), `N#{id}`/`M#{chunk}#{part}` (emails and pushes a chunk already sent, string sets over 8 parts, TTL), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
 //! `I#{scope}`/`IDEM` (idempotency records, TTL). Indexes: `pending` (sparse, write-sharded by
 //! due time), `history` (company + type), `scope` (event or asset).
 
@@ -34,6 +34,97 @@ impl DynamoNotificationStore {
 
     fn pk(id: NotificationId) -> String {
         format!("N#{id}")
+    }
+
+    fn chunk_sk(chunk: u32) -> String {
+        format!("C#{chunk:08}")
+    }
+
+    fn emails_sk(chunk: u32, part: u32) -> String {
+        format!("E#{chunk:08}#{part}")
+    }
+
+    /// Whether an item exists (a strongly consistent read of its key only).
+    async fn get_item_key(&self, item_key: Item) -> StoreResult<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key))
+            .consistent_read(true)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.is_some())
+    }
+
+    /// The notification, whether the marker `marker_sk` exists, and the chunk's sent marks, in
+    /// one BatchGetItem.
+    async fn context(&self, id: NotificationId, chunk: u32, marker_sk: String) -> StoreResult<ChunkContext> {
+        let mut keys = vec![key(Self::pk(id), META), key(Self::pk(id), marker_sk.clone())];
+        // The marks of chunks sent before they were split over parts, and every part.
+        keys.push(key(Self::pk(id), format!("M#{chunk:08}")));
+        keys.extend((0..MARK_PARTS).map(|part| key(Self::pk(id), Self::marks_sk(chunk, part))));
+        let mut context = ChunkContext::default();
+        for item in batch_get(&self.client, &self.table, keys, None, true, Backoff::default()).await? {
+            match get_s(&item, "sk")? {
+                META => context.notification = Some(from_item(item)?),
+                sk if sk == marker_sk => context.recorded = true,
+                _ => {
+                    if let Some(AttributeValue::Ss(keys)) = item.get("sent") {
+                        context.marks.0.extend(keys.iter().cloned());
+                    }
+                }
+            }
+        }
+        Ok(context)
+    }
+
+    /// Puts `marker` (if absent) and applies `count` to the notification in one transaction:
+    /// `Recorded` once, `AlreadyRecorded` when a condition failed (the marker exists, or the
+    /// notification does not: the caller tells which). Every deliverer finishing work on a
+    /// notification updates its one META item: DynamoDB cancels transactions that meet on an
+    /// item (TransactionConflict), and may cancel one for throttling. Those are retried here
+    /// with jitter, which spreads the contenders, instead of failing the work back to SQS.
+    async fn count_once(
+        &self,
+        id: NotificationId,
+        marker: Item,
+        count: Update,
+        what: &str,
+    ) -> StoreResult<ChunkRecord> {
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(marker))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(marker.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(count.clone()).build())
+                .send()
+                .await;
+            match result {
+                Err(e) if cancelled_for_contention(&e) && attempt < CONTENTION_RETRY.max_attempts => {
+                    tokio::time::sleep(CONTENTION_RETRY.delay(attempt)).await;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(_) => Ok(ChunkRecord::Recorded),
+            Err(e) if cancelled_by_condition(&e) => Ok(ChunkRecord::AlreadyRecorded),
+            Err(e) if cancelled_for_contention(&e) => Err(StoreError::Transient(format!(
+                "{what} of {id}: transaction cancelled for contention {attempt} times"
+            ))),
+            Err(e) => Err(classify(e)),
+        }
     }
 
     fn marks_sk(chunk: u32, part: u32) -> String {
@@ -333,29 +424,19 @@ impl NotificationStore for DynamoNotificationStore {
         tally: &ChunkTally,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
-        let mut marker = key(Self::pk(id), format!("C#{chunk:08}"));
+        let mut marker = key(Self::pk(id), Self::chunk_sk(chunk));
         marker.insert("delivered".into(), n(tally.delivered));
         marker.insert("recordedAt".into(), to_attr(&now)?);
-        let marker = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(marker))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Other(e.to_string()))?;
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(Self::pk(id), META)))
             .update_expression(
-                "ADD delivered :d, chunksDone :one, emailsSent :es, emailsOptedOut :eo, \
-                 emailsNoAddress :en, emailsFailed :ef, pushesSent :ps, pushesRemoved :pr, \
-                 pushesFailed :pf SET modifiedAt = :now",
+                "ADD delivered :d, chunksDone :one, emailsPending :eq, pushesSent :ps, \
+                 pushesRemoved :pr, pushesFailed :pf SET modifiedAt = :now",
             )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":d", n(tally.delivered))
-            .expression_attribute_values(":es", n(tally.emails.sent))
-            .expression_attribute_values(":eo", n(tally.emails.opted_out))
-            .expression_attribute_values(":en", n(tally.emails.no_address))
-            .expression_attribute_values(":ef", n(tally.emails.failed))
+            .expression_attribute_values(":eq", n(tally.emails_queued))
             .expression_attribute_values(":ps", n(tally.pushes.sent))
             .expression_attribute_values(":pr", n(tally.pushes.removed))
             .expression_attribute_values(":pf", n(tally.pushes.failed))
@@ -363,34 +444,13 @@ impl NotificationStore for DynamoNotificationStore {
             .expression_attribute_values(":now", to_attr(&now)?)
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        // Every deliverer finishing a chunk of this notification updates its one META item:
-        // DynamoDB cancels transactions that meet on an item (TransactionConflict), and may
-        // cancel one for throttling. Those are retried here with jitter, which spreads the
-        // contenders, instead of failing the whole chunk back to SQS.
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(marker.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(count.clone()).build())
-                .send()
-                .await;
-            match result {
-                Err(e) if cancelled_for_contention(&e) && attempt < CONTENTION_RETRY.max_attempts => {
-                    tokio::time::sleep(CONTENTION_RETRY.delay(attempt)).await;
-                }
-                other => break other,
-            }
-        };
-        match result {
-            Ok(_) => {
+        match self.count_once(id, marker, count, &format!("chunk {chunk}")).await? {
+            ChunkRecord::Recorded => {
                 // Whether this was the last chunk is the condition's business: no read back.
                 applied(self.mark_delivered_if_done(id, now).await)?;
                 Ok(ChunkRecord::Recorded)
             }
-            Err(e) if cancelled_by_condition(&e) => {
+            ChunkRecord::AlreadyRecorded => {
                 if self.chunk_recorded(id, chunk).await? {
                     // Recorded by an earlier try whose completion may not have run.
                     applied(self.mark_delivered_if_done(id, now).await)?;
@@ -399,10 +459,51 @@ impl NotificationStore for DynamoNotificationStore {
                     Err(StoreError::Conflict(format!("notification {id} does not exist")))
                 }
             }
-            Err(e) if cancelled_for_contention(&e) => Err(StoreError::Transient(format!(
-                "chunk {chunk} of {id}: transaction cancelled for contention {attempt} times"
-            ))),
-            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
+        self.context(id, chunk, Self::emails_sk(chunk, part)).await
+    }
+
+    async fn record_emails(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        counts: &EmailCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let sk = Self::emails_sk(chunk, part);
+        let mut marker = key(Self::pk(id), sk.clone());
+        marker.insert("settled".into(), n(counts.settled()));
+        marker.insert("recordedAt".into(), to_attr(&now)?);
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression(
+                "ADD emailsSent :es, emailsOptedOut :eo, emailsNoAddress :en, emailsFailed :ef, \
+                 emailsPending :settled SET modifiedAt = :now",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":es", n(counts.sent))
+            .expression_attribute_values(":eo", n(counts.opted_out))
+            .expression_attribute_values(":en", n(counts.no_address))
+            .expression_attribute_values(":ef", n(counts.failed))
+            .expression_attribute_values(":settled", AttributeValue::N(format!("-{}", counts.settled())))
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        match self.count_once(id, marker, count, &format!("emails {chunk}.{part}")).await? {
+            ChunkRecord::Recorded => Ok(ChunkRecord::Recorded),
+            ChunkRecord::AlreadyRecorded => {
+                let recorded = self.get_item_key(key(Self::pk(id), sk)).await?;
+                if recorded {
+                    Ok(ChunkRecord::AlreadyRecorded)
+                } else {
+                    Err(StoreError::Conflict(format!("notification {id} does not exist")))
+                }
+            }
         }
     }
 
@@ -417,37 +518,11 @@ impl NotificationStore for DynamoNotificationStore {
     }
 
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), format!("C#{chunk:08}"))))
-            .consistent_read(true)
-            .projection_expression("pk")
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(out.item.is_some())
+        self.get_item_key(key(Self::pk(id), Self::chunk_sk(chunk))).await
     }
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
-        let mut keys = vec![key(Self::pk(id), META), key(Self::pk(id), format!("C#{chunk:08}"))];
-        // The marks of chunks sent before they were split over parts, and every part.
-        keys.push(key(Self::pk(id), format!("M#{chunk:08}")));
-        keys.extend((0..MARK_PARTS).map(|part| key(Self::pk(id), Self::marks_sk(chunk, part))));
-        let mut context = ChunkContext::default();
-        for item in batch_get(&self.client, &self.table, keys, None, true, Backoff::default()).await? {
-            match get_s(&item, "sk")? {
-                META => context.notification = Some(from_item(item)?),
-                sk if sk.starts_with("C#") => context.recorded = true,
-                _ => {
-                    if let Some(AttributeValue::Ss(keys)) = item.get("sent") {
-                        context.marks.0.extend(keys.iter().cloned());
-                    }
-                }
-            }
-        }
-        Ok(context)
+        self.context(id, chunk, Self::chunk_sk(chunk)).await
     }
 
     async fn add_sent_marks(

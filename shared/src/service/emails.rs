@@ -1,0 +1,129 @@
+//! Emails, apart from the in-app notification: a delivered chunk hands its recipients' emails
+//! to the email queue as jobs of at most `EMAIL_JOB_SIZE` people, and the email queue's
+//! consumers send them at the account's SES rate.
+//!
+//! Invariants:
+//! - SES's limits never cost the notification center: a chunk's inbox items and pushes are
+//!   recorded whatever SES answers, and no email outcome marks a notification Failed.
+//! - Every recipient of an email notification is counted once as pending when its chunk is
+//!   recorded, and moves once to exactly one outcome (sent, opted out, no address, failed)
+//!   when its job is recorded (`record_emails`, once per chunk and part).
+//! - A job that cannot finish (SES throttled it, or the invocation's deadline is near)
+//!   continues as the same job in a later round, after a backoff; sent marks make the later
+//!   round skip what went out. After `max_rounds` rounds what is still unsent counts as failed.
+//! - The pace, `EmailSending::per_consumer` emails per second per consumer, times the email
+//!   queue's consumer concurrency (`EMAIL_CONSUMERS`) stays within the account's sending rate.
+
+use super::channels::{self, EmailRound};
+use super::deadline::Deadline;
+use super::deliver::DeliverError;
+use crate::model::*;
+use crate::ports::ChunkRecord;
+use crate::runtime::Ports;
+
+/// Recipients per email job: at one consumer's pace (7/s of the default 14/s account) a job
+/// takes about 15 s, well within deliver's timeout.
+pub const EMAIL_JOB_SIZE: usize = 100;
+
+/// What handling an email job came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailOutcome {
+    /// Every recipient settled and counted (`gave_up`: the unsent counted failed after the
+    /// last round).
+    Recorded { sent: u64, gave_up: bool },
+    /// An earlier delivery of this job already counted it.
+    AlreadyDone,
+    /// Not finished: continues as round `round` after `delay`.
+    Continued { round: u32, delay: std::time::Duration },
+}
+
+/// The email jobs of a chunk of a notification that asks for email (none otherwise).
+pub fn jobs_of(n: &Notification, chunk: &DeliveryChunk) -> Vec<EmailJob> {
+    if n.email.is_none() {
+        return Vec::new();
+    }
+    chunk
+        .recipients
+        .chunks(EMAIL_JOB_SIZE)
+        .enumerate()
+        .map(|(part, recipients)| EmailJob {
+            notification_id: n.id,
+            chunk: chunk.chunk,
+            email_part: part as u32,
+            recipients: recipients.to_vec(),
+            round: 0,
+        })
+        .collect()
+}
+
+/// Hands a chunk's emails to the email queue. Called after the chunk is recorded (so that the
+/// pending count never runs behind the outcomes), and again by a redelivered recorded chunk:
+/// a crash may have come between the two, and a job queued twice is counted once.
+pub async fn queue_jobs(ports: &Ports, n: &Notification, chunk: &DeliveryChunk) -> Result<(), DeliverError> {
+    let bodies: Vec<String> = jobs_of(n, chunk)
+        .iter()
+        .map(|job| serde_json::to_string(job).expect("an email job serialises"))
+        .collect();
+    if !bodies.is_empty() {
+        ports.email_queue.send_all(&bodies).await?;
+    }
+    Ok(())
+}
+
+/// Whether a queue message is an email job (it names its `emailPart`) rather than a chunk.
+pub fn is_email_job(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v.get("emailPart").is_some())
+}
+
+pub fn parse_job(body: &str) -> Result<EmailJob, DeliverError> {
+    serde_json::from_str(body).map_err(|e| DeliverError::Permanent(format!("malformed email job: {e}")))
+}
+
+/// One round of an email job: sends what is unsent, then counts the job once, or continues it
+/// in a later round.
+pub async fn send_job(
+    ports: &Ports,
+    job: &EmailJob,
+    deadline: Deadline,
+) -> Result<EmailOutcome, DeliverError> {
+    let id = job.notification_id;
+    let context = ports.notifications.email_context(id, job.chunk, job.email_part).await?;
+    if context.recorded {
+        return Ok(EmailOutcome::AlreadyDone);
+    }
+    let n = context
+        .notification
+        .ok_or_else(|| DeliverError::Permanent(format!("notification {id} does not exist")))?;
+    let spec = n
+        .email
+        .as_ref()
+        .ok_or_else(|| DeliverError::Permanent(format!("notification {id} asks for no email")))?;
+    let EmailRound { mut counts, unfinished } =
+        channels::send_emails(ports, &n, spec, job, &context.marks, deadline).await?;
+    let settings = ports.email_sending;
+    let mut gave_up = false;
+    if let Some(why) = unfinished {
+        let round = job.round + 1;
+        if round < settings.max_rounds {
+            let delay = if why == channels::DEADLINE_NEAR {
+                std::time::Duration::ZERO
+            } else {
+                settings.retry.delay(round)
+            };
+            let next = EmailJob { round, ..job.clone() };
+            let body = serde_json::to_string(&next).expect("an email job serialises");
+            ports.email_queue.send_later(&body, delay).await?;
+            tracing::info!(notification = %id, chunk = job.chunk, part = job.email_part, round, ?delay, reason = %why, "emails continue later");
+            return Ok(EmailOutcome::Continued { round, delay });
+        }
+        let unsent = (job.recipients.len() as u64).saturating_sub(counts.settled());
+        tracing::error!(notification = %id, chunk = job.chunk, part = job.email_part, unsent, rounds = round, reason = %why, "emails not sent: counted failed");
+        counts.failed += unsent;
+        gave_up = true;
+    }
+    match ports.notifications.record_emails(id, job.chunk, job.email_part, &counts, ports.clock.now()).await?
+    {
+        ChunkRecord::Recorded => Ok(EmailOutcome::Recorded { sent: counts.sent, gave_up }),
+        ChunkRecord::AlreadyRecorded => Ok(EmailOutcome::AlreadyDone),
+    }
+}
