@@ -556,3 +556,68 @@ end_to_end!(
     a_deleted_endpoint_removes_the_device,
     device_registration_rules,
 );
+
+/// Twelve people on a job, against a mailer that takes four emails a second: the job paced as
+/// one of the two consumers of an account sending eight a second is never throttled and
+/// finishes in its first round; the same job unpaced is throttled and continues later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_paced_to_the_account_rate_is_never_throttled() {
+    use shared::directory::{DirectorySnapshot, UserRecord};
+    use shared::service::emails::{self, EmailOutcome};
+    for paced in [true, false] {
+        let memory = shared::runtime::MemoryPorts::new(
+            std::sync::Arc::new(shared::ports::SystemClock),
+            std::sync::Arc::new(shared::ports::RandomIds),
+        );
+        memory.load_demo_directory().await.unwrap();
+        let users: Vec<UserRecord> = (0..12u64)
+            .map(|i| UserRecord {
+                id: Uuid::from_u128(0xfeed_0000 + u128::from(i)),
+                number: 9000 + i,
+                company_id: 3,
+                email: format!("paced{i}@example.com"),
+                first_name: String::new(),
+                roles: Vec::new(),
+                token_sha256: format!("{i:064}"),
+                token_expires_at: None,
+            })
+            .collect();
+        let recipients: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        memory.directory_load(&DirectorySnapshot { users, ..DirectorySnapshot::default() }).await;
+        let mut ports = memory.ports.clone();
+        ports.email_sending = match paced {
+            true => shared::runtime::EmailSending::for_account_rate(8.0),
+            false => shared::runtime::EmailSending::unpaced(),
+        };
+        memory.mailer.limit(4, 1000);
+
+        let mut n = Notification::new(
+            Uuid::new_v4(),
+            1,
+            3,
+            Origin::GroupSend,
+            BroadcastType::GT,
+            Audience::Users { user_ids: recipients.clone() },
+            Content { title: "t".into(), body: "b".into(), ..Content::default() },
+            "1".into(),
+            chrono::Utc::now(),
+        );
+        n.email = Some(EmailSpec {
+            template: shared::email::HTML_BODY_TEMPLATE.into(),
+            subject: "Paced".into(),
+            params: Vec::new(),
+            body: None,
+        });
+        ports.notifications.insert(&n).await.unwrap();
+        let job = EmailJob { notification_id: n.id, chunk: 0, email_part: 0, recipients, round: 0 };
+        let outcome =
+            emails::send_job(&ports, &job, shared::service::deadline::Deadline::NONE).await.unwrap();
+        if paced {
+            assert_eq!(outcome, EmailOutcome::Recorded { sent: 12, gave_up: false }, "paced: one round");
+            assert_eq!(memory.mailer.sent().len(), 12);
+        } else {
+            assert!(matches!(outcome, EmailOutcome::Continued { round: 1, .. }), "unpaced: {outcome:?}");
+            assert_eq!(memory.mailer.sent().len(), 4, "SES took its four; the rest wait for a later round");
+        }
+    }
+}
