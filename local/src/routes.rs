@@ -56,6 +56,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/users/{userId}/devices", function: Function::Inbox },
     Route { method: "POST", path: "/users/{userId}/devices", function: Function::Inbox },
     Route { method: "DELETE", path: "/users/{userId}/devices/{deviceId}", function: Function::Inbox },
+    Route { method: "GET", path: "/users/{userId}/email", function: Function::Inbox },
     Route { method: "GET", path: "/unsubscribe", function: Function::Inbox },
     Route { method: "POST", path: "/unsubscribe", function: Function::Inbox },
 ];

@@ -118,6 +118,15 @@ pub trait NotificationStore: Send + Sync {
         counts: &EmailCounts,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord>;
+    /// Counts a bounce or complaint on the notification its email was about, once per email
+    /// (`message_id`) and kind; `AlreadyRecorded` for a repeated event.
+    async fn record_feedback(
+        &self,
+        id: NotificationId,
+        message_id: &str,
+        kind: FeedbackKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord>;
     /// Adds keys to a chunk's sent marks (a set: adding a key twice keeps one).
     async fn add_sent_marks(
         &self,
@@ -215,6 +224,11 @@ pub trait Directory: Send + Sync {
     async fn asset_unsubscribes(&self, id: u64) -> StoreResult<Vec<Unsubscribe>>;
     /// Records ALP-EUN: the user wants no more emails about the asset (notifications unchanged).
     async fn unsubscribe_emails(&self, asset: u64, user: UserId) -> StoreResult<()>;
+    /// Stops mailing an address (kept apart from the person's record, so that a directory
+    /// reload does not lift it); the first reason recorded stays.
+    async fn suppress_email(&self, suppression: &EmailSuppression) -> StoreResult<()>;
+    /// The suppressions among `addresses` (at most 100, one batch read).
+    async fn email_suppressions(&self, addresses: &[String]) -> StoreResult<Vec<EmailSuppression>>;
     async fn department(&self, id: Uuid) -> StoreResult<Option<Department>>;
     async fn department_has_member(&self, department: Uuid, user: UserId) -> StoreResult<bool>;
     /// `updateEntityLastModified`: touches an asset's last-modified time.
@@ -255,6 +269,9 @@ pub struct OutgoingEmail {
     pub text: String,
     /// Extra headers (List-Unsubscribe).
     pub headers: Vec<(String, String)>,
+    /// The notification it is about: SES publishes it with the email's bounce and complaint
+    /// events (a message tag), so that they are counted on it.
+    pub notification: Option<NotificationId>,
 }
 
 /// Why an email or a push was not sent.

@@ -214,6 +214,15 @@ impl NotificationStore for FaultyNotifications {
     ) -> StoreResult<ChunkRecord> {
         self.1.run("record_emails", self.0.record_emails(id, c, part, counts, now)).await
     }
+    async fn record_feedback(
+        &self,
+        id: NotificationId,
+        message_id: &str,
+        kind: FeedbackKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        self.1.run("record_feedback", self.0.record_feedback(id, message_id, kind, now)).await
+    }
     async fn add_sent_marks(
         &self,
         id: NotificationId,
@@ -346,6 +355,12 @@ impl Directory for FaultyDirectory {
     }
     async fn touch_smart_library(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
         self.1.run("touch_smart_library", self.0.touch_smart_library(id, at)).await
+    }
+    async fn suppress_email(&self, s: &EmailSuppression) -> StoreResult<()> {
+        self.1.run("suppress_email", self.0.suppress_email(s)).await
+    }
+    async fn email_suppressions(&self, a: &[String]) -> StoreResult<Vec<EmailSuppression>> {
+        self.1.run("email_suppressions", self.0.email_suppressions(a)).await
     }
     async fn load(&self, s: &DirectorySnapshot) -> StoreResult<()> {
         self.0.load(s).await

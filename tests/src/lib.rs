@@ -99,6 +99,8 @@ pub struct Env {
     pub outbox: outbox::Outbox,
     /// The SES configuration set emails go through (moto).
     pub configuration_set: Option<String>,
+    /// Where SES's bounce and complaint events arrive (through SNS, raw).
+    pub email_events: Arc<dyn shared::ports::Queue>,
 }
 
 impl Env {
@@ -116,6 +118,9 @@ impl Env {
             max_receives: shared::runtime::MAX_RECEIVES,
             outbox,
             configuration_set: None,
+            email_events: Arc::new(shared::adapters::memory::MemoryQueue::new(
+                std::time::Duration::from_secs(30),
+            )),
         }
     }
 
@@ -153,7 +158,42 @@ impl Env {
             Arc::new(shared::adapters::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), dlq_url));
         let outbox = outbox::Outbox::Moto { endpoint: moto_endpoint() };
         let configuration_set = config.ses_configuration_set.clone();
-        Env { ports, clock, delivery_dlq, max_receives: config.max_receive_count, outbox, configuration_set }
+        let events_url =
+            provisioned.queue_urls.get("EmailEventsQueue").expect("template declares the email events queue");
+        let email_events =
+            Arc::new(shared::adapters::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), events_url));
+        Env {
+            ports,
+            clock,
+            delivery_dlq,
+            max_receives: config.max_receive_count,
+            outbox,
+            configuration_set,
+            email_events,
+        }
+    }
+
+    /// SES publishes `events` (event records, as the topic delivers them to the queue) and
+    /// deliver consumes them as its event source would. Returns the records deliver failed.
+    pub async fn ses_events(&self, events: &[serde_json::Value]) -> Vec<String> {
+        let bodies: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+        self.email_events.send_all(&bodies).await.expect("queue the SES events");
+        let mut failed = Vec::new();
+        loop {
+            let messages = self.email_events.receive(10).await.expect("receive SES events");
+            if messages.is_empty() {
+                return failed;
+            }
+            let event = local::workers::sqs_event(&messages);
+            let response = deliver::handle(&self.ports, self.max_receives, event).await;
+            let now_failed: Vec<String> =
+                response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+            local::workers::settle(self.email_events.as_ref(), &messages, &now_failed).await.unwrap();
+            if !now_failed.is_empty() {
+                failed.extend(now_failed);
+                return failed;
+            }
+        }
     }
 
     /// Limits email as an SES account is limited, `rate` per second and `daily` per 24 hours:

@@ -543,7 +543,96 @@ async fn throttled_emails_continue_later_and_go_out_once(mut env: Env) {
     assert_eq!((n.emails_sent, n.emails_failed, n.emails_opted_out, n.emails_pending), (2, 0, 1, 0));
 }
 
+/// An SES event record as the email events topic delivers it (raw).
+fn ses_event(kind: &str, address: &str, message_id: &str, notification: Uuid, bounce_type: &str) -> Value {
+    let mail = json!({
+        "timestamp": "2026-11-26T10:00:00.000Z",
+        "messageId": message_id,
+        "destination": [address],
+        "tags": {"notification": [notification.to_string()], "ses:configuration-set": ["notifications"]},
+    });
+    match kind {
+        "Bounce" => json!({"eventType": "Bounce", "mail": mail, "bounce": {
+            "bounceType": bounce_type, "bounceSubType": "General", "timestamp": "2026-11-26T10:00:05.000Z",
+            "bouncedRecipients": [{"emailAddress": address, "action": "failed", "status": "5.1.1"}]}}),
+        "Complaint" => json!({"eventType": "Complaint", "mail": mail, "complaint": {
+            "timestamp": "2026-11-26T10:01:00.000Z", "complaintFeedbackType": "abuse",
+            "complainedRecipients": [{"emailAddress": address}]}}),
+        other => json!({"eventType": other, "mail": mail}),
+    }
+}
+
+async fn email_status(env: &Env, token: &str, owner: u8) -> (u16, Value) {
+    let path = format!("/users/{}/email", user(owner));
+    let req = GatewayRequest::new("GET", "/users/{userId}/email", &path)
+        .header("authorization", &format!("Bearer {token}"))
+        .path_param("userId", &user(owner).to_string());
+    let resp = inbox::handle(&env.ports, req.into_request()).await;
+    (resp.status().as_u16(), serde_json::from_str(&body_text(&resp)).unwrap_or(Value::Null))
+}
+
+/// SES reports a permanent bounce of u1's email and a complaint about u3's, some twice and one
+/// in SNS's envelope: each counts once on the notification, neither address is mailed again
+/// (the next send counts them suppressed, before SES is asked), and each person sees why. A
+/// transient bounce and a delivery change nothing.
+async fn bounces_and_complaints_stop_mailing_and_are_counted(env: Env) {
+    let first = subject("Bounce");
+    let (status, answer) = send(&env, ga(&first, json!([]))).await;
+    assert_eq!(status, 200, "{answer}");
+    settle(&env).await;
+    let n = notification(&env, &answer).await;
+    assert_eq!(n.emails_sent, 2);
+
+    let bounce = ses_event("Bounce", U1_EMAIL, "ses-m1", n.id, "Permanent");
+    let complaint = ses_event("Complaint", &U3_EMAIL.to_uppercase(), "ses-m3", n.id, "");
+    let enveloped = json!({"Type": "Notification", "MessageId": "sns-1", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+        "Message": complaint.to_string()});
+    let events = [
+        bounce.clone(),
+        ses_event("Bounce", U1_EMAIL, "ses-m1", n.id, "Transient"),
+        ses_event("Delivery", U1_EMAIL, "ses-m1", n.id, ""),
+        complaint,
+        bounce,
+        enveloped,
+    ];
+    assert_eq!(env.ses_events(&events).await, Vec::<String>::new(), "every event handled");
+    let n = notification(&env, &answer).await;
+    assert_eq!((n.emails_bounced, n.emails_complained), (1, 1), "once per email and kind");
+
+    let (status, u1) = email_status(&env, "demo-user-1-token", 1).await;
+    assert_eq!(status, 200, "{u1}");
+    assert_eq!((u1["status"].as_str(), u1["reason"].as_str()), (Some("suppressed"), Some("bounce")), "{u1}");
+    assert_eq!(u1["address"], U1_EMAIL.to_ascii_lowercase());
+    let (_, u3) = email_status(&env, "demo-user-3-token", 3).await;
+    assert_eq!(
+        (u3["status"].as_str(), u3["reason"].as_str()),
+        (Some("suppressed"), Some("complaint")),
+        "{u3}"
+    );
+    let (_, u2) = email_status(&env, "demo-user-2-token", 2).await;
+    assert_eq!(u2["status"], "active", "{u2}");
+    assert!(u2.get("reason").is_none());
+    assert_eq!(email_status(&env, "demo-user-1-token", 3).await.0, 403, "only one's own");
+    assert_eq!(email_status(&env, "nope", 1).await.0, 401);
+    let req = GatewayRequest::new("GET", "/users/{userId}/email", "/users/x/email")
+        .header("authorization", "Bearer demo-user-1-token")
+        .path_param("userId", "x");
+    let resp = inbox::handle(&env.ports, req.into_request()).await;
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(body_text(&resp).contains("userId"), "names the field");
+
+    let second = subject("After the bounce");
+    let (_, answer) = send(&env, ga(&second, json!([]))).await;
+    let n = settle_emails(&env, &answer).await;
+    assert!(env.outbox.emails(&second).await.is_empty(), "suppressed addresses are not mailed");
+    assert_eq!((n.emails_sent, n.emails_suppressed, n.emails_opted_out), (0, 2, 1));
+    let record = shared::dialects::sent_history::SentRecord::from(&n);
+    let record = serde_json::to_value(record).unwrap();
+    assert_eq!((record["emailsSuppressed"].as_u64(), record["emailsPending"].as_u64()), (Some(2), Some(0)));
+}
+
 end_to_end!(
+    bounces_and_complaints_stop_mailing_and_are_counted,
     an_exhausted_ses_quota_costs_no_in_app_delivery,
     throttled_emails_continue_later_and_go_out_once,
     the_largest_email_body_is_stored_and_one_byte_more_is_refused,

@@ -230,7 +230,7 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
 
     // Email jobs: each (chunk, part) is counted once, moving its recipients out of pending.
     assert!(!p.notifications.email_context(n.id, 0, 0).await.unwrap().recorded);
-    let job = EmailCounts { sent: 400, opted_out: 50, no_address: 30, failed: 20 };
+    let job = EmailCounts { sent: 395, opted_out: 50, no_address: 30, failed: 20, suppressed: 5 };
     let results =
         futures::future::join_all((0..8).map(|_| p.notifications.record_emails(n.id, 0, 0, &job, now))).await;
     let recorded = results.into_iter().map(Result::unwrap).filter(|r| *r == ChunkRecord::Recorded).count();
@@ -248,11 +248,28 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
     let stored = p.notifications.get(n.id).await.unwrap().unwrap();
     assert_eq!(
         (stored.emails_sent, stored.emails_opted_out, stored.emails_no_address, stored.emails_failed),
-        (500, 50, 30, 20),
+        (495, 50, 30, 20),
         "email outcomes are counted once per job"
     );
-    assert_eq!(stored.emails_pending, 100, "700 queued, 600 settled");
+    assert_eq!((stored.emails_suppressed, stored.emails_pending), (5, 100), "700 queued, 600 settled");
     assert_eq!(stored.status, Status::Delivered);
+
+    // Bounces and complaints: once per email and kind, whoever reports them how often.
+    for _ in 0..2 {
+        p.notifications.record_feedback(n.id, "ses-1", FeedbackKind::Bounce, now).await.unwrap();
+    }
+    let complaints = futures::future::join_all(
+        (0..4).map(|_| p.notifications.record_feedback(n.id, "ses-2", FeedbackKind::Complaint, now)),
+    )
+    .await;
+    let recorded = complaints.into_iter().map(Result::unwrap).filter(|r| *r == ChunkRecord::Recorded).count();
+    assert_eq!(recorded, 1);
+    p.notifications.record_feedback(n.id, "ses-2", FeedbackKind::Bounce, now).await.unwrap();
+    assert!(
+        p.notifications.record_feedback(Uuid::new_v4(), "ses-3", FeedbackKind::Bounce, now).await.is_err()
+    );
+    let stored = p.notifications.get(n.id).await.unwrap().unwrap();
+    assert_eq!((stored.emails_bounced, stored.emails_complained), (2, 1));
     assert!(stored.successful());
     assert!(
         p.notifications.due(now + Duration::days(1), 10).await.unwrap().is_empty(),
@@ -691,7 +708,35 @@ async fn the_largest_chunks_sent_marks_are_all_kept(ports: Ports) {
     assert!(ports.notifications.chunk_context(id, 8).await.unwrap().marks.0.is_empty(), "per chunk");
 }
 
+/// A suppressed address stays suppressed with its first reason, whatever case it is written in,
+/// and a directory reload does not lift it.
+async fn email_suppressions_keep_their_first_reason(p: Ports) {
+    let now = t0();
+    let tag = Uuid::new_v4().simple().to_string();
+    let (a, b) = (format!("Bounced.{tag}@Example.com"), format!("complained.{tag}@example.com"));
+    let suppression = |address: &str, reason| EmailSuppression {
+        address: address.to_ascii_lowercase(),
+        reason,
+        since: now,
+        notification_id: None,
+    };
+    assert!(p.directory.email_suppressions(&[a.clone(), b.clone()]).await.unwrap().is_empty());
+    p.directory.suppress_email(&suppression(&a, FeedbackKind::Bounce)).await.unwrap();
+    p.directory.suppress_email(&suppression(&a, FeedbackKind::Complaint)).await.unwrap();
+    p.directory.suppress_email(&suppression(&b, FeedbackKind::Complaint)).await.unwrap();
+    p.directory.load(&shared::directory::DirectorySnapshot::demo()).await.unwrap();
+    let mut found =
+        p.directory.email_suppressions(&[a.clone(), b.to_uppercase(), "x@y.z".into()]).await.unwrap();
+    found.sort_by(|x, y| x.address.cmp(&y.address));
+    let reasons: Vec<(String, FeedbackKind)> = found.into_iter().map(|s| (s.address, s.reason)).collect();
+    assert_eq!(
+        reasons,
+        vec![(a.to_ascii_lowercase(), FeedbackKind::Bounce), (b.clone(), FeedbackKind::Complaint)]
+    );
+}
+
 conformance!(
+    email_suppressions_keep_their_first_reason,
     the_largest_chunks_sent_marks_are_all_kept,
     chunk_context_reads_notification_marker_and_marks_at_once,
     devices_are_owned_by_one_person_and_capped,

@@ -232,6 +232,7 @@ async fn ses_sending_limits_are_enforced() {
         html: "<p>hi</p>".into(),
         text: "hi".into(),
         headers: Vec::new(),
+        notification: None,
     };
     let mut outcomes = Vec::new();
     for i in 0..4 {

@@ -266,6 +266,33 @@ async fn every_path(f: &Functions) {
     );
     assert_eq!(gt, json!(4), "GT to teams 23 and 27 reached 4 people");
 
+    // SES reports a bounce: deliver suppresses the address and counts it; the person sees it.
+    let bounce = json!({"eventType": "Bounce", "mail": {"timestamp": "2026-11-26T10:00:00.000Z",
+        "messageId": "ses-iam-1", "destination": [emails[0].to[0]], "tags": {"notification": [ga_n.id.to_string()]}},
+        "bounce": {"bounceType": "Permanent", "timestamp": "2026-11-26T10:00:05.000Z",
+        "bouncedRecipients": [{"emailAddress": emails[0].to[0]}]}});
+    let record = local::workers::sqs_event(&[shared::ports::ReceivedMessage {
+        message_id: "ses-iam-1".into(),
+        receipt: "r".into(),
+        body: bounce.to_string(),
+        receive_count: 1,
+    }]);
+    let response = deliver::handle(&f.deliver, 5, record).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "the bounce under DeliverFunction's policy{}",
+        refused()
+    );
+    assert_eq!(by_schedule_id(f, &ga).await.emails_bounced, 1, "the bounce is counted{}", refused());
+    let bounced = f.env.ports.directory.user_by_email(&emails[0].to[0]).await.unwrap().expect("a demo user");
+    let number = (1..=9).find(|n| user(*n) == bounced.id).expect("a demo user with a token");
+    let status = GatewayRequest::new("GET", "/users/{userId}/email", &format!("/users/{}/email", bounced.id))
+        .path_param("userId", &bounced.id.to_string())
+        .header("authorization", &format!("Bearer demo-user-{number}-token"));
+    let (code, body) = inbox(f, status).await;
+    assert_eq!(code, 200, "email status under InboxFunction's policy: {body}{}", refused());
+    assert!(body.contains("suppressed"), "{body}");
+
     // The scheduled one: due after the clock moves; the tick claims it.
     f.env.clock.advance(chrono::Duration::minutes(31));
     tick(f).await;

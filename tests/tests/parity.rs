@@ -121,7 +121,47 @@ fn queues_outlast_their_consumers_and_redrive_to_a_dlq() {
             assert!(p["ScalingConfig"].get("MaximumConcurrency").is_some(), "{id}: maximum concurrency");
         }
     }
-    assert_eq!(consumed, 3, "FanoutQueue, DeliveryQueue and EmailQueue");
+    assert_eq!(consumed, 4, "FanoutQueue, DeliveryQueue, EmailQueue and EmailEventsQueue");
+}
+
+/// Bounces and complaints reach deliver: the configuration set emails are sent with publishes
+/// them to a topic SES may publish to, the topic delivers them raw (SES's record itself, which
+/// `ses::parse_event` reads) to a queue SNS may send to, and deliver consumes that queue.
+#[test]
+fn bounces_and_complaints_flow_from_the_configuration_set_to_deliver() {
+    let template = read_template(&tests::template_path()).unwrap();
+    let resources = &template["Resources"];
+    let yaml = |v: &Value| serde_yaml_ng::to_string(v).unwrap();
+    let destination = &resources["EmailEventDestination"]["Properties"];
+    assert!(yaml(&destination["ConfigurationSetName"]).contains("EmailConfigurationSet"));
+    let deliver = &resources["DeliverFunction"]["Properties"];
+    assert!(
+        yaml(&deliver["Environment"]["Variables"]["SES_CONFIGURATION_SET"]).contains("EmailConfigurationSet")
+    );
+    let event = &destination["EventDestination"];
+    assert_eq!(event["Enabled"].as_bool(), Some(true));
+    let types: BTreeSet<&str> =
+        event["MatchingEventTypes"].as_sequence().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(types, BTreeSet::from(["bounce", "complaint"]));
+    assert!(yaml(&event["SnsDestination"]["TopicARN"]).contains("EmailEventsTopic"));
+
+    let topic_policy = yaml(&resources["EmailEventsTopicPolicy"]["Properties"]);
+    assert!(
+        topic_policy.contains("ses.amazonaws.com") && topic_policy.contains("sns:Publish"),
+        "{topic_policy}"
+    );
+    assert!(topic_policy.contains("EmailEventsTopic") && topic_policy.contains("aws:SourceAccount"));
+
+    let subscription = &resources["EmailEventsSubscription"]["Properties"];
+    assert!(yaml(&subscription["TopicArn"]).contains("EmailEventsTopic"));
+    assert_eq!(subscription["Protocol"].as_str(), Some("sqs"));
+    assert!(yaml(&subscription["Endpoint"]).contains("EmailEventsQueue.Arn"));
+    assert_eq!(subscription["RawMessageDelivery"].as_bool(), Some(true), "parse_event reads SES's record");
+
+    let queue_policy = yaml(&resources["EmailEventsQueuePolicy"]["Properties"]);
+    assert!(queue_policy.contains("sns.amazonaws.com") && queue_policy.contains("sqs:SendMessage"));
+    assert!(queue_policy.contains("EmailEventsTopic") && queue_policy.contains("aws:SourceArn"));
+    assert!(yaml(&deliver["Events"]["EmailEvents"]["Properties"]["Queue"]).contains("EmailEventsQueue.Arn"));
 }
 
 /// Email is paced to the account's SES rate shared by the email queue's consumers: the code's

@@ -3,6 +3,8 @@
 //! a failing chunk gives its notification up (marked Failed, its FAILURE callback sent; the
 //! message then moves to the DLQ). An email job never fails its notification: a job SES
 //! throttles continues in a later round, and one that fails every receive moves to its DLQ.
+//! SES's bounce and complaint events (EmailEventsQueue) stop mailing their addresses and are
+//! counted on their notification.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::runtime::Ports;
@@ -54,6 +56,9 @@ async fn process(
     let body = record.body.as_deref().unwrap_or_default();
     if emails::is_email_job(body) {
         return process_email_job(ports, message_id, receives, body, deadline).await;
+    }
+    if shared::adapters::ses::is_event(body) {
+        return process_email_event(ports, message_id, receives, body).await;
     }
     let mut notification = None;
     if !deadline.allows(ports.clock.now(), MARGIN) {
@@ -122,6 +127,41 @@ async fn process_email_job(
         }
         Err(e) => {
             tracing::error!(message_id, %notification, receives, error = %e, "email job failed");
+            Some(failure(message_id))
+        }
+    }
+}
+
+/// A bounce or complaint SES published (EmailEventsQueue, through SNS). One that cannot be
+/// read is logged and dropped: redelivering it would not make it readable.
+async fn process_email_event(
+    ports: &Ports,
+    message_id: String,
+    receives: u32,
+    body: &str,
+) -> Option<BatchItemFailure> {
+    let feedback = match shared::adapters::ses::parse_event(body) {
+        Ok(Some(feedback)) => feedback,
+        Ok(None) => {
+            tracing::info!(
+                message_id,
+                "SES event that needs nothing (not a permanent bounce or a complaint)"
+            );
+            return None;
+        }
+        Err(why) => {
+            tracing::error!(message_id, error = %why, "unreadable SES event dropped");
+            return None;
+        }
+    };
+    match emails::record_feedback(ports, &feedback).await {
+        Ok(counted) => {
+            // Addresses are personal data: not logged.
+            tracing::info!(message_id, kind = feedback.kind.as_str(), notification = ?feedback.notification, addresses = feedback.addresses.len(), counted, "email feedback recorded");
+            None
+        }
+        Err(e) => {
+            tracing::error!(message_id, receives, error = %e, "email feedback not recorded");
             Some(failure(message_id))
         }
     }

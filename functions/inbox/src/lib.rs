@@ -1,9 +1,11 @@
 //! Handler of the inbox function: what reaches a person. The notification center
 //! (`/users/{userId}/notifications`), the devices they register for push
-//! (`/users/{userId}/devices`), and the unsubscribe links of emails (`/unsubscribe`).
+//! (`/users/{userId}/devices`), their email's status (`/users/{userId}/email`), and the
+//! unsubscribe links of emails (`/unsubscribe`).
 
 mod center;
 mod devices;
+mod email;
 mod unsubscribe;
 
 use lambda_http::{Body, Request, Response};
@@ -22,6 +24,8 @@ pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
     }
     let result = if path.contains("/devices") {
         devices::handle(ports, &req).await
+    } else if path.ends_with("/email") {
+        email::handle(ports, &req).await
     } else {
         center::handle(ports, &req).await
     };

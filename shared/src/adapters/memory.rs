@@ -74,6 +74,8 @@ struct NotificationState {
     chunks: HashSet<(NotificationId, u32)>,
     /// Email jobs recorded: (notification, chunk, part).
     email_parts: HashSet<(NotificationId, u32, u32)>,
+    /// Bounces and complaints counted: (notification, SES message id, kind).
+    feedback: HashSet<(NotificationId, String, FeedbackKind)>,
     counter: u64,
     idempotency: HashMap<String, IdempotencyEntry>,
     quotas: HashMap<(CompanyId, String), u64>,
@@ -292,6 +294,29 @@ impl NotificationStore for MemoryNotificationStore {
         }
         let n = s.by_id.get_mut(&id).expect("checked above");
         n.add_emails(counts);
+        n.modified_at = now;
+        Ok(ChunkRecord::Recorded)
+    }
+
+    async fn record_feedback(
+        &self,
+        id: NotificationId,
+        message_id: &str,
+        kind: FeedbackKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let mut s = lock(&self.state);
+        if !s.by_id.contains_key(&id) {
+            return Err(StoreError::Conflict(format!("notification {id} does not exist")));
+        }
+        if !s.feedback.insert((id, message_id.to_string(), kind)) {
+            return Ok(ChunkRecord::AlreadyRecorded);
+        }
+        let n = s.by_id.get_mut(&id).expect("checked above");
+        match kind {
+            FeedbackKind::Bounce => n.emails_bounced += 1,
+            FeedbackKind::Complaint => n.emails_complained += 1,
+        }
         n.modified_at = now;
         Ok(ChunkRecord::Recorded)
     }
@@ -583,6 +608,7 @@ struct DirectoryState {
     smart_libraries: HashMap<u64, (SmartLibrary, Vec<UserId>)>,
     assets: HashMap<u64, (Asset, Vec<UserId>, Vec<Unsubscribe>)>,
     departments: HashMap<Uuid, (Department, HashSet<UserId>)>,
+    suppressions: HashMap<String, EmailSuppression>,
 }
 
 #[derive(Default)]
@@ -692,6 +718,18 @@ impl Directory for MemoryDirectory {
             None => prefs.push(Unsubscribe { user_id: user, notifications: false, emails: true }),
         }
         Ok(())
+    }
+    async fn suppress_email(&self, suppression: &EmailSuppression) -> StoreResult<()> {
+        lock(&self.state)
+            .suppressions
+            .entry(suppression.address.to_ascii_lowercase())
+            .or_insert_with(|| suppression.clone());
+        Ok(())
+    }
+    async fn email_suppressions(&self, addresses: &[String]) -> StoreResult<Vec<EmailSuppression>> {
+        let s = lock(&self.state);
+        let wanted: HashSet<String> = addresses.iter().map(|a| a.to_ascii_lowercase()).collect();
+        Ok(wanted.iter().filter_map(|a| s.suppressions.get(a).cloned()).collect())
     }
     async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
         Ok(lock(&self.state).departments.get(&id).map(|(d, _)| d.clone()))

@@ -3,9 +3,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag};
 
 use super::send_error;
+use crate::model::{EmailFeedback, FeedbackKind};
 use crate::ports::{Mailer, OutgoingEmail, SendError};
 
 pub struct SesMailer {
@@ -23,6 +24,9 @@ impl SesMailer {
 fn utf8(data: &str) -> Result<Content, SendError> {
     Content::builder().data(data).charset("UTF-8").build().map_err(|e| SendError::Rejected(e.to_string()))
 }
+
+/// The message tag that carries the notification an email is about.
+pub const NOTIFICATION_TAG: &str = "notification";
 
 #[async_trait]
 impl Mailer for SesMailer {
@@ -42,16 +46,95 @@ impl Mailer for SesMailer {
             .body(Body::builder().html(utf8(&email.html)?).text(utf8(&email.text)?).build())
             .set_headers((!headers.is_empty()).then_some(headers))
             .build();
+        // SES publishes the email's tags with its events: the notification comes back with a
+        // bounce or complaint (a UUID is within the tag value alphabet).
+        let tags = match email.notification {
+            Some(id) => Some(vec![
+                MessageTag::builder()
+                    .name(NOTIFICATION_TAG)
+                    .value(id.to_string())
+                    .build()
+                    .map_err(|e| SendError::Rejected(e.to_string()))?,
+            ]),
+            None => None,
+        };
         let out = self
             .client
             .send_email()
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(&email.to).build())
             .content(EmailContent::builder().simple(message).build())
+            .set_email_tags(tags)
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
             .map_err(|e| send_error(e, &["MessageRejected", "BadRequestException"], &[]))?;
         Ok(out.message_id.unwrap_or_default())
     }
+}
+
+/// Whether a queue message is an SES event: a record SES publishes to SNS (`eventType`, or
+/// `notificationType` for an identity's feedback notifications), raw or in SNS's envelope.
+pub fn is_event(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| {
+        v.get("eventType").is_some()
+            || v.get("notificationType").is_some()
+            || v.get("Type").and_then(|t| t.as_str()) == Some("Notification")
+    })
+}
+
+/// Reads an SES event record ("Contents of event data that Amazon SES publishes to Amazon SNS"):
+/// a permanent bounce or a complaint, with the email's id, its recipients and the notification
+/// it was about (its tag); `None` for other events (sends, deliveries, transient bounces, which
+/// SES retries itself). SNS's envelope (a subscription without raw delivery) is unwrapped.
+pub fn parse_event(body: &str) -> Result<Option<EmailFeedback>, String> {
+    let mut event: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    if event.get("Type").and_then(|t| t.as_str()) == Some("Notification") {
+        let message =
+            event.get("Message").and_then(|m| m.as_str()).ok_or("an SNS notification without Message")?;
+        event = serde_json::from_str(message).map_err(|e| format!("SNS Message is not JSON: {e}"))?;
+    }
+    let kind = event
+        .get("eventType")
+        .or_else(|| event.get("notificationType"))
+        .and_then(|t| t.as_str())
+        .ok_or("no eventType")?;
+    let (kind, detail, recipients) = match kind {
+        "Bounce" => {
+            let bounce = event.get("bounce").ok_or("a Bounce without bounce")?;
+            if bounce.get("bounceType").and_then(|t| t.as_str()) != Some("Permanent") {
+                return Ok(None);
+            }
+            (FeedbackKind::Bounce, bounce, "bouncedRecipients")
+        }
+        "Complaint" => (
+            FeedbackKind::Complaint,
+            event.get("complaint").ok_or("a Complaint without complaint")?,
+            "complainedRecipients",
+        ),
+        _ => return Ok(None),
+    };
+    let addresses: Vec<String> = detail
+        .get(recipients)
+        .and_then(|r| r.as_array())
+        .ok_or_else(|| format!("no {recipients}"))?
+        .iter()
+        .filter_map(|r| r.get("emailAddress").and_then(|a| a.as_str()))
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    let mail = event.get("mail").ok_or("no mail")?;
+    let message_id = mail.get("messageId").and_then(|m| m.as_str()).ok_or("no mail.messageId")?.to_string();
+    let notification = mail
+        .get("tags")
+        .and_then(|t| t.get(NOTIFICATION_TAG))
+        .and_then(|v| v.get(0))
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.parse().ok());
+    let at = detail
+        .get("timestamp")
+        .or_else(|| mail.get("timestamp"))
+        .and_then(|t| t.as_str())
+        .and_then(|t| t.parse().ok())
+        .ok_or("no timestamp")?;
+    Ok(Some(EmailFeedback { kind, message_id, addresses, notification, at }))
 }

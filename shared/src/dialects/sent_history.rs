@@ -139,6 +139,14 @@ pub struct SentRecord {
     /// Queued and not settled yet: paced to the account's SES rate, or waiting out throttling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emails_pending: Option<u64>,
+    /// Not mailed: the address bounced for good or complained before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails_suppressed: Option<u64>,
+    /// SES's bounce and complaint events about this notification's emails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails_bounced: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails_complained: Option<u64>,
     /// Beyond the spec: push publishes per device.
     pub pushes_sent: u64,
     pub pushes_removed: u64,
@@ -180,6 +188,9 @@ impl From<&Notification> for SentRecord {
             emails_no_address: n.email.as_ref().map(|_| n.emails_no_address),
             emails_failed: n.email.as_ref().map(|_| n.emails_failed),
             emails_pending: n.email.as_ref().map(|_| n.emails_pending),
+            emails_suppressed: n.email.as_ref().map(|_| n.emails_suppressed),
+            emails_bounced: n.email.as_ref().map(|_| n.emails_bounced),
+            emails_complained: n.email.as_ref().map(|_| n.emails_complained),
             pushes_sent: n.pushes_sent,
             pushes_removed: n.pushes_removed,
             pushes_failed: n.pushes_failed,

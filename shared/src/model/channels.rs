@@ -86,12 +86,15 @@ pub struct EmailCounts {
     /// SES refused the message for good (a rejected address, say), or it could not be sent
     /// within the email retries (SES throttling or its daily quota for hours).
     pub failed: u64,
+    /// The address bounced for good or complained earlier: it is not mailed again.
+    #[serde(default)]
+    pub suppressed: u64,
 }
 
 impl EmailCounts {
     /// Recipients with an outcome: each recipient of an email job ends in exactly one count.
     pub fn settled(&self) -> u64 {
-        self.sent + self.opted_out + self.no_address + self.failed
+        self.sent + self.opted_out + self.no_address + self.failed + self.suppressed
     }
 }
 
@@ -120,4 +123,47 @@ impl SentMarks {
     pub fn contains(&self, key: &str) -> bool {
         self.0.contains(key)
     }
+}
+
+/// What a mailbox told SES about an email we sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FeedbackKind {
+    /// A permanent (hard) bounce: the address does not take mail.
+    Bounce,
+    /// The recipient marked the email as spam.
+    Complaint,
+}
+
+impl FeedbackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackKind::Bounce => "bounce",
+            FeedbackKind::Complaint => "complaint",
+        }
+    }
+}
+
+/// One bounce or complaint SES reported (an SES event, already read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailFeedback {
+    pub kind: FeedbackKind,
+    /// SES's id of the email: one recipient per email here, so one feedback per email and kind.
+    pub message_id: String,
+    pub addresses: Vec<String>,
+    /// The notification the email was about (its `notification` tag).
+    pub notification: Option<super::NotificationId>,
+    pub at: DateTime<Utc>,
+}
+
+/// An address that is not mailed again, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailSuppression {
+    /// Lower case.
+    pub address: String,
+    pub reason: FeedbackKind,
+    pub since: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<super::NotificationId>,
 }

@@ -335,6 +335,15 @@ pub struct Notification {
     /// Recipients whose email is queued and not settled yet (paced, or waiting out throttling).
     #[serde(default)]
     pub emails_pending: u64,
+    /// Recipients not mailed because their address bounced or complained before.
+    #[serde(default)]
+    pub emails_suppressed: u64,
+    /// Emails of this notification that bounced for good, or that their recipient reported as
+    /// spam (SES's events, counted once per email).
+    #[serde(default)]
+    pub emails_bounced: u64,
+    #[serde(default)]
+    pub emails_complained: u64,
     /// Push outcomes, per device.
     #[serde(default)]
     pub pushes_sent: u64,
@@ -392,6 +401,9 @@ impl Notification {
             emails_no_address: 0,
             emails_failed: 0,
             emails_pending: 0,
+            emails_suppressed: 0,
+            emails_bounced: 0,
+            emails_complained: 0,
             pushes_sent: 0,
             pushes_removed: 0,
             pushes_failed: 0,
@@ -413,6 +425,7 @@ impl Notification {
         self.emails_opted_out += c.opted_out;
         self.emails_no_address += c.no_address;
         self.emails_failed += c.failed;
+        self.emails_suppressed += c.suppressed;
         self.emails_pending = self.emails_pending.saturating_sub(c.settled());
     }
 

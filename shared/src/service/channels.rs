@@ -134,6 +134,7 @@ pub fn render_email(
         html: template.render_html(&vars),
         text: template.render_text(&vars),
         headers,
+        notification: Some(n.id),
     })
 }
 
@@ -200,7 +201,7 @@ pub async fn send_emails(
     let known: HashSet<UserId> = users.iter().map(|u| u.id).collect();
     counts.no_address += job.recipients.iter().filter(|r| !known.contains(r)).count() as u64;
 
-    let mut todo = Vec::new();
+    let mut candidates = Vec::new();
     for user in &users {
         if marks.contains(&SentMarks::email(user.id)) {
             counts.sent += 1;
@@ -210,6 +211,23 @@ pub async fn send_emails(
             counts.opted_out += 1;
         } else if !crate::dialects::fields::is_plausible_email(&user.email) {
             counts.no_address += 1;
+        } else {
+            candidates.push(user);
+        }
+    }
+    // Addresses that bounced for good or complained are not mailed again (one batch read: a
+    // job has at most EMAIL_JOB_SIZE people).
+    let addresses: Vec<String> = candidates.iter().map(|u| u.email.to_ascii_lowercase()).collect();
+    let suppressed: HashSet<String> = match addresses.is_empty() {
+        true => HashSet::new(),
+        false => {
+            ports.directory.email_suppressions(&addresses).await?.into_iter().map(|s| s.address).collect()
+        }
+    };
+    let mut todo = Vec::new();
+    for user in candidates {
+        if suppressed.contains(&user.email.to_ascii_lowercase()) {
+            counts.suppressed += 1;
         } else if let Some(email) = render_email(n, spec, user, company.as_ref(), ports.channels.as_ref()) {
             todo.push((user.id, email));
         } else {

@@ -127,3 +127,58 @@ pub async fn send_job(
         ChunkRecord::AlreadyRecorded => Ok(EmailOutcome::AlreadyDone),
     }
 }
+
+/// Records a bounce or complaint SES reported: its addresses are not mailed again (the first
+/// reason stays), and it is counted once on the notification the email was about. Whether it
+/// was counted now (`false`: counted before, or about no notification we still have).
+pub async fn record_feedback(ports: &Ports, feedback: &EmailFeedback) -> Result<bool, DeliverError> {
+    for address in &feedback.addresses {
+        let suppression = EmailSuppression {
+            address: address.to_ascii_lowercase(),
+            reason: feedback.kind,
+            since: feedback.at,
+            notification_id: feedback.notification,
+        };
+        ports.directory.suppress_email(&suppression).await?;
+    }
+    let Some(id) = feedback.notification else {
+        return Ok(false);
+    };
+    match ports
+        .notifications
+        .record_feedback(id, &feedback.message_id, feedback.kind, ports.clock.now())
+        .await
+    {
+        Ok(record) => Ok(record == ChunkRecord::Recorded),
+        // The notification is gone (its history expired): the suppression is what matters.
+        Err(crate::error::StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A person's email address and whether it is still mailed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailStatus {
+    pub address: String,
+    pub suppression: Option<EmailSuppression>,
+}
+
+/// What the service knows of a person's email: only they may ask.
+pub async fn email_status(
+    ports: &Ports,
+    viewer: &User,
+    owner: UserId,
+) -> Result<EmailStatus, crate::error::ApiError> {
+    if viewer.id != owner {
+        return Err(crate::error::ApiError::new(
+            crate::error::ErrorKind::InsufficientPermissions,
+            "you may only see your own email status",
+        ));
+    }
+    let address = viewer.email.to_ascii_lowercase();
+    let suppression = match address.is_empty() {
+        true => None,
+        false => ports.directory.email_suppressions(std::slice::from_ref(&address)).await?.into_iter().next(),
+    };
+    Ok(EmailStatus { address, suppression })
+}

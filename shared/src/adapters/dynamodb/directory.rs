@@ -1,6 +1,7 @@
 //! Directory table. Single items: `CRED#{sha256}`/`CRED`, `COMPANY#{id}`/`META`,
 //! `USER#{id}`/`META`, `EMAIL#{email}`/`EMAIL`, `TEAM#{company}#{team}`/`META`, `EVENT#{id}`/`META`,
-//! `SLIB#{id}`/`META`, `ASSET#{id}`/`META`, `DEPT#{id}`/`META`. Memberships are one item each
+//! `SLIB#{id}`/`META`, `ASSET#{id}`/`META`, `DEPT#{id}`/`META`, `SUPPRESS#{email}`/`META` (addresses not
+//! mailed again: bounced or complained; not part of a directory snapshot, so a reload keeps them). Memberships are one item each
 //! (`.../U#{userId}`), so audiences of any size are read with paged queries; event attendees are
 //! `EVENT#{id}`/`T#{team}#U#{user}`, asset preferences `ASSET#{id}`/`X#{user}`.
 
@@ -228,6 +229,34 @@ impl Directory for DynamoDirectory {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+    async fn suppress_email(&self, suppression: &EmailSuppression) -> StoreResult<()> {
+        let mut item = to_item(suppression)?;
+        item.extend(key(format!("SUPPRESS#{}", suppression.address.to_ascii_lowercase()), META));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(classify);
+        match put {
+            // Suppressed before: the first reason stays.
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    async fn email_suppressions(&self, addresses: &[String]) -> StoreResult<Vec<EmailSuppression>> {
+        let pks = addresses.iter().map(|a| format!("SUPPRESS#{}", a.to_ascii_lowercase()));
+        match addresses {
+            // One address (a person asking about theirs): GetItem, which the inbox's policy grants.
+            [_] => {
+                Ok(self.get(pks.into_iter().next().unwrap_or_default(), META).await?.into_iter().collect())
+            }
+            _ => self.get_many(pks).await,
+        }
     }
     async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
         self.get(format!("DEPT#{id}"), META).await

@@ -44,6 +44,16 @@ impl DynamoNotificationStore {
         format!("E#{chunk:08}#{part}")
     }
 
+    /// After a transaction `count_once` found a condition false: `AlreadyRecorded` if the marker
+    /// `sk` exists, else the notification does not.
+    async fn recorded_or_missing(&self, id: NotificationId, sk: String) -> StoreResult<ChunkRecord> {
+        if self.get_item_key(key(Self::pk(id), sk)).await? {
+            Ok(ChunkRecord::AlreadyRecorded)
+        } else {
+            Err(StoreError::Conflict(format!("notification {id} does not exist")))
+        }
+    }
+
     /// Whether an item exists (a strongly consistent read of its key only).
     async fn get_item_key(&self, item_key: Item) -> StoreResult<bool> {
         let out = self
@@ -483,27 +493,21 @@ impl NotificationStore for DynamoNotificationStore {
             .set_key(Some(key(Self::pk(id), META)))
             .update_expression(
                 "ADD emailsSent :es, emailsOptedOut :eo, emailsNoAddress :en, emailsFailed :ef, \
-                 emailsPending :settled SET modifiedAt = :now",
+                 emailsSuppressed :esu, emailsPending :settled SET modifiedAt = :now",
             )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":es", n(counts.sent))
             .expression_attribute_values(":eo", n(counts.opted_out))
             .expression_attribute_values(":en", n(counts.no_address))
             .expression_attribute_values(":ef", n(counts.failed))
+            .expression_attribute_values(":esu", n(counts.suppressed))
             .expression_attribute_values(":settled", AttributeValue::N(format!("-{}", counts.settled())))
             .expression_attribute_values(":now", to_attr(&now)?)
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
         match self.count_once(id, marker, count, &format!("emails {chunk}.{part}")).await? {
             ChunkRecord::Recorded => Ok(ChunkRecord::Recorded),
-            ChunkRecord::AlreadyRecorded => {
-                let recorded = self.get_item_key(key(Self::pk(id), sk)).await?;
-                if recorded {
-                    Ok(ChunkRecord::AlreadyRecorded)
-                } else {
-                    Err(StoreError::Conflict(format!("notification {id} does not exist")))
-                }
-            }
+            ChunkRecord::AlreadyRecorded => self.recorded_or_missing(id, sk).await,
         }
     }
 
@@ -523,6 +527,36 @@ impl NotificationStore for DynamoNotificationStore {
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
         self.context(id, chunk, Self::chunk_sk(chunk)).await
+    }
+
+    async fn record_feedback(
+        &self,
+        id: NotificationId,
+        message_id: &str,
+        kind: FeedbackKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let sk = format!("F#{}#{message_id}", kind.as_str());
+        let mut marker = key(Self::pk(id), sk.clone());
+        marker.insert("recordedAt".into(), to_attr(&now)?);
+        marker.insert("ttl".into(), n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()));
+        let counter = match kind {
+            FeedbackKind::Bounce => "emailsBounced",
+            FeedbackKind::Complaint => "emailsComplained",
+        };
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression(format!("ADD {counter} :one SET modifiedAt = :now"))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        match self.count_once(id, marker, count, &format!("{} {message_id}", kind.as_str())).await? {
+            ChunkRecord::Recorded => Ok(ChunkRecord::Recorded),
+            ChunkRecord::AlreadyRecorded => self.recorded_or_missing(id, sk).await,
+        }
     }
 
     async fn add_sent_marks(
