@@ -250,3 +250,48 @@ async fn ses_sending_limits_are_enforced() {
         "the daily quota: {e}"
     );
 }
+
+/// DynamoDB cancels transactions unasked (a conflict with another transaction on one of its
+/// items, or throttling): scripts/test runs the whole suite with moto-serial cancelling a share
+/// of them at random, so every transaction of the service meets it. Four hundred transactions
+/// here, each on an item of its own, without retries: some are cancelled as DynamoDB cancels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_are_cancelled_unasked_across_the_suite() {
+    let rate: f64 = std::env::var("MOTO_SERIAL_TRANSACTION_CANCELS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .expect("MOTO_SERIAL_TRANSACTION_CANCELS: scripts/test runs moto-serial cancelling transactions");
+    assert!(rate > 0.0, "the suite runs with transactions cancelled");
+    let (sdk, provisioned, _) = tests::provision_moto().await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    let db = aws_sdk_dynamodb::Client::from_conf(conf);
+    let table = provisioned.tables["NotificationsTable"].clone();
+    let mut reasons = std::collections::BTreeMap::new();
+    for i in 0..400 {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&table)
+            .set_item(Some(key(&format!("tx{i}"), "META")))
+            .build()
+            .unwrap();
+        let result = db
+            .transact_write_items()
+            .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        if let Err(e) = result {
+            let e = e.into_service_error();
+            let code = match &e {
+                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => {
+                    t.cancellation_reasons().iter().find_map(|r| r.code().filter(|c| *c != "None")).unwrap_or("?").to_string()
+                }
+                other => panic!("not a cancellation: {other:?}"),
+            };
+            *reasons.entry(code).or_insert(0) += 1;
+        }
+    }
+    let cancelled: u32 = reasons.values().sum();
+    assert!(cancelled > 0, "none of 400 cancelled at rate {rate}");
+    assert!(reasons.keys().all(|c| c == "TransactionConflict" || c == "ThrottlingError"), "{reasons:?}");
+}

@@ -28,7 +28,7 @@ pub const EMAIL_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// Publishes in flight at once per chunk.
 const PUSH_CONCURRENCY: usize = 16;
 /// Sends between two writes of the sent marks: the most a crash can send twice.
-const MARK_BATCH: usize = 25;
+pub const MARK_BATCH: usize = 25;
 
 /// Checks an email request when the notification is sent, so that a mistake is a 400 to the
 /// caller and not a failure at delivery: the template exists, the subject is one plain line,

@@ -91,12 +91,32 @@ impl DynamoNotificationStore {
         Ok(context)
     }
 
+    /// Runs a transaction, retrying it when DynamoDB cancelled it for a conflict with another
+    /// transaction on one of its items (TransactionConflict) or for throttling: every deliverer
+    /// finishing work on a notification updates its one META item, so they meet. Retried here
+    /// with jitter, which spreads the contenders, instead of failing the work back to SQS.
+    /// The last result and the tries made.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> (Result<(), SdkError<TransactWriteItemsError, HttpResponse>>, u32) {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result =
+                self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            match result {
+                Err(e) if cancelled_for_contention(&e) && attempt < CONTENTION_RETRY.max_attempts => {
+                    tokio::time::sleep(CONTENTION_RETRY.delay(attempt)).await;
+                }
+                other => return (other.map(|_| ()), attempt),
+            }
+        }
+    }
+
     /// Puts `marker` (if absent) and applies `count` to the notification in one transaction:
     /// `Recorded` once, `AlreadyRecorded` when a condition failed (the marker exists, or the
-    /// notification does not: the caller tells which). Every deliverer finishing work on a
-    /// notification updates its one META item: DynamoDB cancels transactions that meet on an
-    /// item (TransactionConflict), and may cancel one for throttling. Those are retried here
-    /// with jitter, which spreads the contenders, instead of failing the work back to SQS.
+    /// notification does not: the caller tells which).
     async fn count_once(
         &self,
         id: NotificationId,
@@ -110,23 +130,11 @@ impl DynamoNotificationStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(marker.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(count.clone()).build())
-                .send()
-                .await;
-            match result {
-                Err(e) if cancelled_for_contention(&e) && attempt < CONTENTION_RETRY.max_attempts => {
-                    tokio::time::sleep(CONTENTION_RETRY.delay(attempt)).await;
-                }
-                other => break other,
-            }
-        };
+        let items = vec![
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        let (result, attempt) = self.transact(items).await;
         match result {
             Ok(_) => Ok(ChunkRecord::Recorded),
             Err(e) if cancelled_by_condition(&e) => Ok(ChunkRecord::AlreadyRecorded),
@@ -280,20 +288,21 @@ impl NotificationStore for DynamoNotificationStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(meta).build())
-            .transact_items(TransactWriteItem::builder().put(pointer).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if cancelled_by_condition(&e) => Err(StoreError::Conflict(format!(
+        let items = vec![
+            TransactWriteItem::builder().put(meta).build(),
+            TransactWriteItem::builder().put(pointer).build(),
+        ];
+        match self.transact(items).await {
+            (Ok(_), _) => Ok(()),
+            (Err(e), _) if cancelled_by_condition(&e) => Err(StoreError::Conflict(format!(
                 "notification {} or its schedule id exists",
                 notification.id
             ))),
-            Err(e) => Err(classify(e)),
+            (Err(e), attempt) if cancelled_for_contention(&e) => Err(StoreError::Transient(format!(
+                "inserting {}: transaction cancelled for contention {attempt} times",
+                notification.id
+            ))),
+            (Err(e), _) => Err(classify(e)),
         }
     }
 

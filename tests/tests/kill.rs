@@ -1,0 +1,184 @@
+//! What a kill costs: Lambda stops a function at its timeout wherever it is, and neither SES nor
+//! SNS takes an idempotency key. Every send is marked on its chunk as it succeeds, in batches of
+//! `MARK_BATCH`; a killed invocation's unmarked sends go out again when SQS redelivers. This
+//! measures, for a kill after every possible number of sends, how many a redelivery repeats.
+//!
+//! The kill is modelled as the process freezing: the first `k` sends reach the provider, every
+//! later one never returns, and the invocation is dropped (nothing after it runs, as when Lambda
+//! kills it); the memory stores commit each write as it is made, as DynamoDB does.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use shared::directory::{DirectorySnapshot, UserRecord};
+use shared::model::*;
+use shared::ports::{Mailer, OutgoingEmail, PushGateway, SendError};
+use shared::runtime::{MemoryPorts, Ports};
+use shared::service::channels::MARK_BATCH;
+use uuid::Uuid;
+
+const PEOPLE: usize = 60;
+
+/// Delivers the first `limit` sends, then hangs every later one forever.
+struct Freezing {
+    limit: usize,
+    delivered: Mutex<Vec<String>>,
+}
+
+impl Freezing {
+    fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Freezing { limit, delivered: Mutex::new(Vec::new()) })
+    }
+    async fn deliver(&self, to: &str) -> Result<String, SendError> {
+        let accepted = {
+            let mut delivered = self.delivered.lock().unwrap();
+            if delivered.len() < self.limit {
+                delivered.push(to.to_string());
+                true
+            } else {
+                false
+            }
+        };
+        if !accepted {
+            std::future::pending::<()>().await;
+        }
+        Ok(format!("id-{to}"))
+    }
+    fn delivered(&self) -> Vec<String> {
+        self.delivered.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Mailer for Freezing {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        self.deliver(&email.to).await
+    }
+}
+
+#[async_trait]
+impl PushGateway for Freezing {
+    fn supports(&self, _: Platform) -> bool {
+        true
+    }
+    async fn create_endpoint(&self, _: Platform, _: &str, _: UserId) -> Result<String, SendError> {
+        Err(SendError::Rejected("not in this test".into()))
+    }
+    async fn delete_endpoint(&self, _: &str) -> Result<(), SendError> {
+        Ok(())
+    }
+    async fn publish(&self, endpoint: &str, _: &str) -> Result<String, SendError> {
+        self.deliver(endpoint).await
+    }
+}
+
+/// A company of `PEOPLE` people with an address and a device each, and a group send to them
+/// with email.
+async fn world() -> (MemoryPorts, Notification, Vec<UserId>) {
+    let memory = MemoryPorts::new(Arc::new(shared::ports::SystemClock), Arc::new(shared::ports::RandomIds));
+    memory.load_demo_directory().await.unwrap();
+    let users: Vec<UserRecord> = (0..PEOPLE as u64)
+        .map(|i| UserRecord {
+            id: Uuid::from_u128(0xdead_0000 + u128::from(i)),
+            number: 7000 + i,
+            company_id: 3,
+            email: format!("killed{i}@example.com"),
+            first_name: String::new(),
+            roles: Vec::new(),
+            token_sha256: format!("{:064}", 7000 + i),
+            token_expires_at: None,
+        })
+        .collect();
+    let people: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    memory.directory_load(&DirectorySnapshot { users, ..DirectorySnapshot::default() }).await;
+    for (i, person) in people.iter().enumerate() {
+        let token = format!("token-{i}");
+        let device = Device {
+            device_id: Device::id_for(Platform::Gcm, &token),
+            platform: Platform::Gcm,
+            token,
+            endpoint_arn: format!("arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/{i}"),
+            registered_at: chrono::Utc::now(),
+        };
+        memory.ports.devices.put_device(*person, &device, 10).await.unwrap();
+    }
+    memory.ports.devices.mark_company_devices(3).await.unwrap();
+    let mut n = Notification::new(
+        Uuid::new_v4(),
+        1,
+        3,
+        Origin::GroupSend,
+        BroadcastType::GT,
+        Audience::Users { user_ids: people.clone() },
+        Content { title: "t".into(), body: "b".into(), ..Content::default() },
+        "1".into(),
+        chrono::Utc::now(),
+    );
+    n.email = Some(EmailSpec {
+        template: shared::email::HTML_BODY_TEMPLATE.into(),
+        subject: "Killed".into(),
+        params: Vec::new(),
+        body: None,
+    });
+    memory.ports.notifications.insert(&n).await.unwrap();
+    (memory, n, people)
+}
+
+/// Runs `work` until it freezes, then drops it (the kill).
+async fn killed<F: std::future::Future>(work: F) {
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(30), work).await;
+}
+
+fn repeated(first: &[String], second: &[String]) -> usize {
+    second.iter().filter(|s| first.contains(s)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
+    let (mut worst_emails, mut worst_pushes) = (0, 0);
+    for k in 0..=PEOPLE {
+        // Emails: one job of the chunk's people, killed after k sends, then redelivered.
+        let (memory, n, people) = world().await;
+        let job =
+            EmailJob { notification_id: n.id, chunk: 0, email_part: 0, recipients: people.clone(), round: 0 };
+        let freezing = Freezing::new(k);
+        let mut first: Ports = memory.ports.clone();
+        first.mailer = freezing.clone();
+        killed(shared::service::emails::send_job(&first, &job, shared::service::deadline::Deadline::NONE))
+            .await;
+        let again = Freezing::new(usize::MAX);
+        let mut second = memory.ports.clone();
+        second.mailer = again.clone();
+        shared::service::emails::send_job(&second, &job, shared::service::deadline::Deadline::NONE)
+            .await
+            .unwrap();
+        let (a, b) = (freezing.delivered(), again.delivered());
+        let mut everyone: Vec<&String> = a.iter().chain(b.iter()).collect();
+        everyone.sort();
+        everyone.dedup();
+        assert_eq!(everyone.len(), PEOPLE, "after k={k}: everyone emailed");
+        worst_emails = worst_emails.max(repeated(&a, &b));
+
+        // Pushes: the chunk killed after k publishes, then redelivered.
+        let (memory, n, people) = world().await;
+        let chunk =
+            DeliveryChunk { notification_id: n.id, chunk: 0, recipients: people, devices: Some(true) };
+        let freezing = Freezing::new(k);
+        let mut first = memory.ports.clone();
+        first.push = freezing.clone();
+        killed(shared::service::deliver::deliver(&first, &chunk)).await;
+        let again = Freezing::new(usize::MAX);
+        let mut second = memory.ports.clone();
+        second.push = again.clone();
+        shared::service::deliver::deliver(&second, &chunk).await.unwrap();
+        let (a, b) = (freezing.delivered(), again.delivered());
+        assert_eq!(a.len() + b.len() - repeated(&a, &b), PEOPLE, "after k={k}: every device pushed");
+        worst_pushes = worst_pushes.max(repeated(&a, &b));
+    }
+    println!(
+        "kill after each of 0..={PEOPLE} sends, then redelivery: worst repeated emails {worst_emails}, \
+         pushes {worst_pushes} (marks written every {MARK_BATCH})"
+    );
+    assert!(worst_emails < MARK_BATCH && worst_pushes < MARK_BATCH, "{worst_emails} / {worst_pushes}");
+    assert!(worst_emails > 0, "the model kills between a send and its mark");
+}
