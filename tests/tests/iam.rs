@@ -492,9 +492,10 @@ async fn every_function_works_under_its_own_policy_and_a_missing_action_is_named
     assert!(
         // The first write a send makes is the daily recipient counter's UpdateItem.
         denials.iter().any(|l| {
-            l.contains("user/SentHistoryFunction is not authorized to perform: dynamodb:UpdateItem")
+            l.contains("user/SentHistoryFunction is not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:")
+                && l.contains("because no identity-based policy allows the dynamodb:UpdateItem action")
         }),
-        "the log names the identity and the action: {denials:?}"
+        "the log names the identity, the action and the resource as AWS does: {denials:?}"
     );
 }
 
