@@ -148,7 +148,8 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Records the outcome of a notification's callback.
     async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()>;
-    /// Sent history, newest first (by schedule id), through an index.
+    /// Sent history, newest first (by schedule id), through an index: the group-send API's record,
+    /// so notifications sent through the other dialects are not in it.
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>>;
 
     /// Claims an idempotency key with a conditional write (two concurrent requests: one wins).

@@ -21,13 +21,17 @@ fn basic(id: &str, secret: &str) -> String {
 }
 
 async fn department_notify(env: &Env, auth: &str, user: &str, body: &Value) -> (u16, Value) {
-    let path = format!("/communications/department/{DEPT}/user/{user}/notify");
+    department_notify_to(env, DEPT, auth, user, body).await
+}
+
+async fn department_notify_to(env: &Env, dept: &str, auth: &str, user: &str, body: &Value) -> (u16, Value) {
+    let path = format!("/communications/department/{dept}/user/{user}/notify");
     let req = GatewayRequest::new(
         "POST",
         "/communications/department/{departmentUUID}/user/{userUUID}/notify",
         &path,
     )
-    .path_param("departmentUUID", DEPT)
+    .path_param("departmentUUID", dept)
     .path_param("userUUID", user)
     .header("authorization", auth)
     .body(body.to_string());
@@ -271,6 +275,17 @@ async fn department_errors_keep_the_dialect_shape(env: Env) {
             assert!(errors[0]["errorDescription"].as_str().unwrap().starts_with("messageAttributes.type"));
         }
     }
+    // Credentials first: an unknown department answers exactly as wrong credentials do, so its
+    // answer tells nobody which department ids exist.
+    let (_, wrong) = department_notify(&env, &basic("demo-dept", "wrong"), U1, &ok).await;
+    for dept in ["99999999-9999-4999-8999-999999999999", "not-a-uuid"] {
+        for auth in [good.clone(), basic("demo-dept", "wrong")] {
+            let (got, answer) = department_notify_to(&env, dept, &auth, U1, &ok).await;
+            assert_eq!(got, 401, "{dept}: {answer}");
+            assert_eq!(answer["errors"][0]["errorCode"], wrong["errors"][0]["errorCode"]);
+            assert_eq!(answer["errors"][0]["errorDescription"], wrong["errors"][0]["errorDescription"]);
+        }
+    }
 }
 
 async fn desktop_assistant_reaches_u1_and_u5_and_respects_the_switch(env: Env) {
@@ -418,6 +433,27 @@ async fn app_notifications_land_with_their_fields(env: Env) {
     assert_eq!(got, 403);
     let (got, _) = post(&env, "/api/data/v9.2/SendAppNotification", "demo-admin-4-token", &examples[0]).await;
     assert_eq!(got, 404);
+    // Errors speak OData 4.0 as the successes do.
+    for (token, body) in [
+        ("demo-admin-token", examples[0].clone()),
+        ("demo-user-1-token", examples[0].clone()),
+        ("nope", json!({})),
+    ] {
+        let req = GatewayRequest::new(
+            "POST",
+            "/api/data/v9.2/SendAppNotification",
+            "/api/data/v9.2/SendAppNotification",
+        )
+        .header("authorization", &format!("Bearer {token}"))
+        .body(body.to_string());
+        let resp = notify::handle(&env.ports, req.into_request()).await;
+        assert_eq!(
+            resp.headers().get("odata-version").and_then(|v| v.to_str().ok()),
+            Some("4.0"),
+            "{token}: {}",
+            resp.status()
+        );
+    }
 }
 
 async fn the_center_sorts_expires_and_dismisses(env: Env) {
@@ -577,8 +613,9 @@ async fn a_delivery_given_up_calls_back_failure(env: Env) {
 }
 
 /// A synchronous department notify that arrives too close to its invocation's deadline answers
-/// at once (FAILURE with DELIVERY_PENDING, as any synchronous delivery that did not complete)
-/// and is delivered in the background; with time to spare it is delivered before answering.
+/// at once — SUCCESS with a DELIVERY_PENDING warning, not FAILURE, which would invite the caller
+/// to send it again — and is delivered in the background; with time to spare it is delivered
+/// before answering.
 async fn synchronous_notify_near_its_deadline_answers_and_delivers_in_the_background(env: Env) {
     use lambda_http::RequestExt;
     let request = |deadline_ms: u64| {
@@ -602,8 +639,10 @@ async fn synchronous_notify_near_its_deadline_answers_and_delivers_in_the_backgr
     let now_ms = shared::ports::Clock::now(env.clock.as_ref()).timestamp_millis() as u64;
     let resp = notify::handle(&env.ports, request(now_ms + 2_000)).await;
     let answer: Value = serde_json::from_str(&body_text(&resp)).unwrap();
-    assert_eq!((resp.status().as_u16(), answer["status"].as_str()), (200, Some("FAILURE")), "{answer}");
-    assert_eq!(answer["errors"][0]["errorCode"], "DELIVERY_PENDING", "{answer}");
+    assert_eq!((resp.status().as_u16(), answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+    assert!(answer["errors"].as_array().unwrap().is_empty(), "{answer}");
+    assert_eq!(answer["warnings"][0]["warningCode"], "DELIVERY_PENDING", "{answer}");
+    assert!(answer["notificationMessageUUID"].is_string(), "{answer}");
     let (_, list) = center(&env, "demo-user-1-token", U1, "").await;
     assert!(titles(&list).is_empty(), "not delivered inside the request");
     settle(&env).await;

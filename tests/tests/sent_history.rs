@@ -145,6 +145,65 @@ async fn pages_through_120_records_each_once(env: Env) {
     assert_eq!(seen.len(), 120);
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 120, "each exactly once");
     assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first");
+
+    // A client written from the spec never pages: without `limit` it gets every record.
+    let (status, all, next) = sent(&env, "demo-admin-token", "version=1&broadcastType=GT&companyId=3").await;
+    assert_eq!(status, 200);
+    let all: Vec<u64> =
+        all.as_array().unwrap().iter().map(|r| r["notificationScheduleId"].as_u64().unwrap()).collect();
+    assert_eq!((all, next), (seen, None), "all 120, newest first, no token");
+}
+
+/// Sent history is the group-send API's record: the spec's first URL (a company's GE history,
+/// no event named) answers, and notifications sent through the other dialects (department,
+/// desktop assistant, in-app) are not listed as UN group sends, nor found by their id.
+async fn lists_group_sends_only_and_a_company_s_ge_history(env: Env) {
+    send(&env, "demo-event-token", json!({ "version": 2, "type": "GE", "key": "ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8", "values": ["456", "459"], "message": "event news" })).await;
+    let un = send(
+        &env,
+        "demo-admin-token",
+        json!({"version": 4, "type": "UN", "key": "3",
+        "values": ["aaron.mcmullen@hypermedia.com.au"], "message": "order shipped"}),
+    )
+    .await;
+    let app = GatewayRequest::new("POST", "/api/data/v9.2/SendAppNotification", "/api/data/v9.2/SendAppNotification")
+        .header("authorization", "Bearer demo-admin-token")
+        .body(json!({"Title": "in-app", "Recipient": "/systemusers(55555555-5555-4555-8555-555555555555)", "Body": "b",
+            "IconType": 100000000, "ToastType": 200000000}).to_string());
+    let resp = notify::handle(&env.ports, app.into_request()).await;
+    assert!(resp.status().is_success(), "{}", body_text(&resp));
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+
+    let (status, ge, _) = sent(&env, "demo-admin-token", "version=1&broadcastType=GE&companyId=3").await;
+    assert_eq!(status, 200, "{ge}");
+    let ge = ge.as_array().unwrap();
+    assert_eq!(ge.len(), 1, "{ge:?}");
+    assert_eq!((ge[0]["type"].as_str(), ge[0]["message"].as_str()), (Some("GE"), Some("event news")));
+
+    let (_, un_list, _) = sent(&env, "demo-admin-token", "version=1&broadcastType=UN&companyId=3").await;
+    let messages: Vec<&str> =
+        un_list.as_array().unwrap().iter().map(|r| r["message"].as_str().unwrap()).collect();
+    assert_eq!(messages, vec!["order shipped"], "the in-app notification is not a UN group send");
+    let in_app = env
+        .ports
+        .notifications
+        .history(
+            &HistoryScope::CompanyType { company_id: 3, broadcast_type: BroadcastType::UN },
+            &PageRequest::first(50),
+        )
+        .await
+        .unwrap();
+    assert_eq!(in_app.items.len(), 1, "the store's history holds group sends only");
+    let un: Value = serde_json::from_str(&un).unwrap();
+    let all_ids = env.ports.notifications.next_schedule_id().await.unwrap();
+    let un_id = un["notificationScheduleId"].as_u64().unwrap();
+    for id in (1..all_ids).filter(|id| *id != un_id) {
+        let (_, found, _) =
+            sent(&env, "demo-super-token", &format!("version=1&notificationScheduleId={id}")).await;
+        for record in found.as_array().unwrap() {
+            assert_ne!(record["message"], "b", "the in-app notification is not found by its id either");
+        }
+    }
 }
 
 /// A nextToken works for the query that issued it only: another type, company or scope is a
@@ -192,6 +251,7 @@ async fn a_token_of_another_query_is_refused_naming_next_token(env: Env) {
 }
 
 end_to_end!(
+    lists_group_sends_only_and_a_company_s_ge_history,
     a_token_of_another_query_is_refused_naming_next_token,
     lists_the_spec_examples_with_real_counts,
     failed_notifications_are_listed_as_unsuccessful,

@@ -29,18 +29,17 @@ fn odata_error(e: &ApiError) -> Response<Body> {
     http::with_retry_after(http::json(e.status(), &serde_json::json!({ "error": error })), e)
 }
 
+/// Every answer, success or error, says which OData version it speaks.
 pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
-    match respond(ports, req).await {
-        Ok((status, body)) => {
-            let mut resp = http::respond(status, "application/json", body);
-            resp.headers_mut().insert("odata-version", lambda_http::http::HeaderValue::from_static("4.0"));
-            resp
-        }
+    let mut resp = match respond(ports, req).await {
+        Ok((status, body)) => http::respond(status, "application/json", body),
         Err(e) => {
             http::log_failure(&e, "app notification");
             odata_error(&e)
         }
-    }
+    };
+    resp.headers_mut().insert("odata-version", lambda_http::http::HeaderValue::from_static("4.0"));
+    resp
 }
 
 async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError> {

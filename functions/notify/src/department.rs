@@ -42,6 +42,10 @@ fn unavailable(request: Uuid, e: shared::StoreError) -> (u16, String) {
     failure(e.status(), request, "SERVICE_UNAVAILABLE", "the service is unavailable; try again shortly")
 }
 
+/// What an unknown department's secret is compared with (a digest no secret has), so that it
+/// costs what a known one does.
+const UNKNOWN_DEPARTMENT_SECRET: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// `client id`, `secret` of an `Authorization: Basic` header.
 fn basic(req: &Request) -> Option<(String, String)> {
     let value = header(req, "authorization")?;
@@ -78,32 +82,30 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
             "Authorization: Basic <client id:secret> is required",
         );
     };
-    let Some(dept_id) = dept_id else {
-        return failure(404, request_id, "DEPARTMENT_NOT_FOUND", "departmentUUID is not a known department");
+    // Credentials first: an unknown department answers as wrong credentials do (401, the same
+    // words, the same comparisons), so that nobody learns which department ids exist.
+    let department = match dept_id {
+        Some(id) => match d.department(id).await {
+            Ok(found) => found,
+            Err(e) => return unavailable(request_id, e),
+        },
+        None => None,
     };
-    let department = match d.department(dept_id).await {
-        Ok(Some(dep)) => dep,
-        Ok(None) => {
-            return failure(
-                404,
-                request_id,
-                "DEPARTMENT_NOT_FOUND",
-                "departmentUUID is not a known department",
-            );
-        }
-        Err(e) => return unavailable(request_id, e),
+    let (known_id, known_secret) = match &department {
+        Some(dep) => (dep.client_id.as_str(), dep.secret_sha256.as_str()),
+        None => ("", UNKNOWN_DEPARTMENT_SECRET),
     };
     // Both compared in constant time; one message for either mismatch.
-    let id_ok =
-        credentials::matches(&credentials::digest(&client_id), &credentials::digest(&department.client_id));
-    if !(id_ok & credentials::verify(&secret, &department.secret_sha256)) {
+    let id_ok = credentials::matches(&credentials::digest(&client_id), &credentials::digest(known_id));
+    let secret_ok = credentials::verify(&secret, known_secret);
+    let (Some(dept_id), Some(department), true) = (dept_id, department, id_ok & secret_ok) else {
         return failure(
             401,
             request_id,
             "UNAUTHORIZED",
             "client id or secret is not valid for this department",
         );
-    }
+    };
     let Some(user_id) = user_id else {
         return failure(404, request_id, "USER_NOT_FOUND", "userUUID is not a user of this department");
     };
@@ -174,8 +176,13 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
             }
             let id = n.id;
             let delivery = notify::accept(ports, n, parsed.send_synchronously, deadline_of(req)).await?;
+            // FAILURE only for what will not be delivered: a caller resends on FAILURE.
             let errors = match delivery {
-                Delivery::NotYet(why) => vec![error("DELIVERY_PENDING", why)],
+                Delivery::NotYet(why) => {
+                    warnings.push(warning("DELIVERY_PENDING", format!("not delivered yet: {why}")));
+                    Vec::new()
+                }
+                Delivery::Failed(why) => vec![error("DELIVERY_FAILED", why)],
                 Delivery::Queued | Delivery::Scheduled(_) | Delivery::Delivered => Vec::new(),
             };
             Ok(answer(200, request_id, Some(id), errors, warnings))

@@ -25,7 +25,10 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
     )
     .await?;
     let query = sent_history::parse(|name| http::query(req, name))?;
-    let page = history::list(ports, &user, &query).await?;
+    let page = history::list(ports, &user, &query, |n| {
+        serde_json::to_vec(&SentRecord::from(n)).map(|v| v.len()).unwrap_or_default()
+    })
+    .await?;
     let records: Vec<SentRecord> = page.items.iter().map(SentRecord::from).collect();
     let mut resp = http::json(200, &records);
     if let Some(token) = page.next.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {

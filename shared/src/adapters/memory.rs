@@ -106,17 +106,18 @@ impl MemoryNotificationStore {
 }
 
 fn in_scope(n: &Notification, scope: &HistoryScope) -> bool {
-    match scope {
-        HistoryScope::CompanyType { company_id, broadcast_type } => {
-            n.company_id == *company_id && n.broadcast_type == *broadcast_type
+    n.origin == Origin::GroupSend
+        && match scope {
+            HistoryScope::CompanyType { company_id, broadcast_type } => {
+                n.company_id == *company_id && n.broadcast_type == *broadcast_type
+            }
+            HistoryScope::Event { event_id } => {
+                matches!(&n.audience, Audience::EventTeams { event_id: e, .. } if e == event_id)
+            }
+            HistoryScope::Asset { brochure_id } => {
+                n.broadcast_type == BroadcastType::GA && n.brochure_id == Some(*brochure_id)
+            }
         }
-        HistoryScope::Event { event_id } => {
-            matches!(&n.audience, Audience::EventTeams { event_id: e, .. } if e == event_id)
-        }
-        HistoryScope::Asset { brochure_id } => {
-            n.broadcast_type == BroadcastType::GA && n.brochure_id == Some(*brochure_id)
-        }
-    }
 }
 
 #[async_trait]

@@ -6,7 +6,6 @@ use uuid::Uuid;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::{BroadcastType, CompanyId, EmailParam, Notification};
 
-pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
 const MESSAGE_CHARS: usize = 255;
 const DESCRIPTION_CHARS: usize = 2000;
@@ -19,7 +18,8 @@ pub struct HistoryQuery {
     pub event_id: Option<Uuid>,
     pub schedule_id: Option<u64>,
     pub brochure_id: Option<u64>,
-    pub limit: usize,
+    /// `None`: every matching record (up to the service's cap for unpaged answers).
+    pub limit: Option<usize>,
     pub next_token: Option<String>,
 }
 
@@ -76,15 +76,12 @@ pub fn parse(param: impl Fn(&str) -> Option<String>) -> Result<HistoryQuery, Api
             Some(BroadcastType::GT) if company_id.is_none() => {
                 return Err(ApiError::invalid("companyId", "companyId is required when broadcastType is GT"));
             }
-            Some(BroadcastType::GE) if event_id.is_none() => {
-                return Err(ApiError::invalid("eventUUID", "eventUUID is required when broadcastType is GE"));
-            }
             _ => {}
         }
     }
     let limit = match number::<usize>("limit", param("limit"))? {
-        None => DEFAULT_LIMIT,
-        Some(l @ 1..=MAX_LIMIT) => l,
+        None => None,
+        Some(l @ 1..=MAX_LIMIT) => Some(l),
         Some(_) => return Err(ApiError::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))),
     };
     let next_token = param("nextToken").filter(|t| !t.is_empty());
@@ -223,7 +220,7 @@ mod tests {
     #[test]
     fn spec_examples() {
         let gt = q("version=1&broadcastType=GT&companyId=3").unwrap();
-        assert_eq!((gt.broadcast_type, gt.company_id, gt.limit), (Some(BroadcastType::GT), Some(3), 50));
+        assert_eq!((gt.broadcast_type, gt.company_id, gt.limit), (Some(BroadcastType::GT), Some(3), None));
         let et = q("version=1&broadcastType=ET&eventUUID=ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8").unwrap();
         assert_eq!(et.broadcast_type, Some(BroadcastType::GE));
         let one = q("version=1&notificationScheduleId=123").unwrap();
@@ -244,7 +241,8 @@ mod tests {
             param_of(q("version=1&broadcastType=GT&companyId=three")),
             (InvalidParameter, p("companyId"))
         );
-        assert_eq!(param_of(q("version=1&broadcastType=GE")), (InvalidParameter, p("eventUUID")));
+        // The spec's own first example: a company's GE history, no event named.
+        assert_eq!(q("version=1&broadcastType=GE&companyId=3").unwrap().event_id, None);
         assert_eq!(
             param_of(q("version=1&broadcastType=GE&eventUUID=nope")),
             (InvalidParameter, p("eventUUID"))
@@ -259,6 +257,7 @@ mod tests {
         );
         assert_eq!(param_of(q("version=1&broadcastType=JN&limit=0")), (InvalidParameter, p("limit")));
         assert_eq!(param_of(q("version=1&broadcastType=JN&limit=501")), (InvalidParameter, p("limit")));
-        assert_eq!(q("version=1&broadcastType=JN&limit=500").unwrap().limit, 500);
+        assert_eq!(q("version=1&broadcastType=JN&limit=500").unwrap().limit, Some(500));
+        assert_eq!(q("version=1&broadcastType=JN").unwrap().limit, None, "no limit: every record");
     }
 }

@@ -18,8 +18,23 @@ fn may_read(user: &User, company: CompanyId, kind: Option<BroadcastType>) -> boo
                 || (user.has(Role::EventPushNotification) && kind == Some(BroadcastType::GE))))
 }
 
-/// The records the caller asked for and may see, newest first, and the token for more.
-pub async fn list(ports: &Ports, user: &User, q: &HistoryQuery) -> Result<Page<Notification>, ApiError> {
+/// Records answered at most for a query without `limit` (a client written from the spec never
+/// pages): past it, or past `UNPAGED_BYTES` of answer, the answer carries a token for the rest.
+pub const UNPAGED_MAX: usize = 2_000;
+/// The answer's size a query without `limit` stops after (Lambda answers at most 6 MB).
+pub const UNPAGED_BYTES: usize = 4 * 1024 * 1024;
+/// Records read per store request when answering without `limit`.
+const UNPAGED_PAGE: usize = 50;
+
+/// The records the caller asked for and may see, newest first, and the token for more. Without
+/// a limit, every matching record up to `UNPAGED_MAX` records or `UNPAGED_BYTES` as `weigh`
+/// measures a record's answer, whichever comes first.
+pub async fn list(
+    ports: &Ports,
+    user: &User,
+    q: &HistoryQuery,
+    weigh: impl Fn(&Notification) -> usize,
+) -> Result<Page<Notification>, ApiError> {
     if !(user.has(Role::SuperUser) || user.has(Role::CompanyAdmin) || user.has(Role::EventPushNotification)) {
         return Err(forbidden(
             "reading sent history needs SUPER_USER, COMPANY_ADMIN or EVENT_PUSH_NOTIFICATION_ROLE",
@@ -28,7 +43,9 @@ pub async fn list(ports: &Ports, user: &User, q: &HistoryQuery) -> Result<Page<N
     if let Some(sid) = q.schedule_id {
         // One record; another company's is invisible, as is one of another type than asked.
         let found = ports.notifications.get_by_schedule_id(sid).await?.filter(|n| {
-            may_read(user, n.company_id, Some(n.broadcast_type))
+            // Sent history is the group-send API's record.
+            n.origin == Origin::GroupSend
+                && may_read(user, n.company_id, Some(n.broadcast_type))
                 && q.broadcast_type.is_none_or(|t| t == n.broadcast_type)
         });
         return Ok(Page { items: found.into_iter().collect(), next: None });
@@ -36,9 +53,8 @@ pub async fn list(ports: &Ports, user: &User, q: &HistoryQuery) -> Result<Page<N
     let kind =
         q.broadcast_type.ok_or_else(|| ApiError::invalid("broadcastType", "broadcastType is required"))?;
     let scope = match kind {
-        BroadcastType::GE => {
-            let event_id =
-                q.event_id.ok_or_else(|| ApiError::invalid("eventUUID", "eventUUID is required"))?;
+        BroadcastType::GE if q.event_id.is_some() => {
+            let event_id = q.event_id.unwrap_or_default();
             // Cancelled events still list their history; unknown ones are an error.
             let event = ports.directory.event(event_id).await?.ok_or_else(|| {
                 ApiError::new(ErrorKind::EventNotFound, format!("event {event_id} was not found"))
@@ -80,6 +96,22 @@ pub async fn list(ports: &Ports, user: &User, q: &HistoryQuery) -> Result<Page<N
         }
     };
     let bound = format!("history:{scope:?}");
-    let page = super::cursor::open(&bound, &PageRequest::after(q.limit, q.next_token.clone()))?;
-    Ok(super::cursor::seal(&bound, ports.notifications.history(&scope, &page).await?))
+    if let Some(limit) = q.limit {
+        let page = super::cursor::open(&bound, &PageRequest::after(limit, q.next_token.clone()))?;
+        return Ok(super::cursor::seal(&bound, ports.notifications.history(&scope, &page).await?));
+    }
+    // Page by page, stopping at a page's end so that the token continues exactly there.
+    let mut page = super::cursor::open(&bound, &PageRequest::after(UNPAGED_PAGE, q.next_token.clone()))?;
+    let (mut items, mut bytes) = (Vec::new(), 0);
+    loop {
+        let found = ports.notifications.history(&scope, &page).await?;
+        bytes += found.items.iter().map(&weigh).sum::<usize>();
+        items.extend(found.items);
+        match found.next {
+            Some(next) if items.len() < UNPAGED_MAX && bytes < UNPAGED_BYTES => {
+                page = PageRequest::after(UNPAGED_PAGE.min(UNPAGED_MAX - items.len()), Some(next));
+            }
+            next => return Ok(super::cursor::seal(&bound, Page { items, next })),
+        }
+    }
 }

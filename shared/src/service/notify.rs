@@ -22,6 +22,8 @@ pub enum Delivery {
     Delivered,
     /// A synchronous delivery did not complete; it is retried in the background.
     NotYet(String),
+    /// It will not be delivered (its recipient is gone, say): the reason.
+    Failed(String),
 }
 
 /// A synchronous delivery starts only this long before the request's deadline (the function
@@ -62,6 +64,9 @@ pub async fn accept(
     match fanout::claim_and_fan_out(ports, n.id, Sink::Inline).await {
         Ok(true) => match ports.notifications.get(n.id).await? {
             Some(done) if done.status == Status::Delivered => Ok(Delivery::Delivered),
+            Some(failed) if failed.status == Status::Failed => {
+                Ok(Delivery::Failed(failed.failure.unwrap_or_else(|| "delivery failed".into())))
+            }
             Some(other) => {
                 Ok(Delivery::NotYet(other.failure.unwrap_or_else(|| format!("status {:?}", other.status))))
             }

@@ -167,6 +167,11 @@ impl DynamoNotificationStore {
             item.insert("pendingShard".into(), s(format!("P#{}", self.shard(notification.id))));
             item.insert("dueMs".into(), n(notification.due_at.timestamp_millis()));
         }
+        // The history indexes hold the group-send API's record only (sparse: other origins have
+        // no key there, so they cost no index writes either).
+        if notification.origin != Origin::GroupSend {
+            return Ok(item);
+        }
         item.insert(
             "histPk".into(),
             s(format!("C#{}#{}", notification.company_id, notification.broadcast_type.as_str())),
