@@ -112,7 +112,7 @@ async fn one(n: usize) -> Value {
     let people = shared::service::audience::recipients(ports.directory.as_ref(), &audience, Some(BROCHURE))
         .await
         .expect("resolve");
-    let chunks = people.chunks(ports.chunk_size).count();
+    let chunks = people.chunks(ports.settings.chunk_size).count();
     let planning = start.elapsed().as_secs_f64();
     let reached = people.len();
     drop(people);

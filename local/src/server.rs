@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use lambda_http::Body;
 use shared::error::{ApiError, ErrorKind};
 use shared::http::{GatewayRequest, MAX_BODY_BYTES};
-use shared::runtime::Ports;
+use shared::ports::Ports;
 
 use crate::routes::{self, Match};
 

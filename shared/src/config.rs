@@ -80,10 +80,10 @@ impl Config {
 
     /// Link settings, for the functions that put links in emails or follow them: both
     /// `PUBLIC_API_URL` and `LINK_SIGNING_KEY` must be set.
-    pub fn channel_settings(&self) -> Result<crate::runtime::ChannelSettings, ConfigError> {
+    pub fn channel_settings(&self) -> Result<crate::email::ChannelSettings, ConfigError> {
         let url = self.public_api_url.clone().ok_or(ConfigError::Missing(Self::PUBLIC_API_URL))?;
         let key = self.link_signing_key.clone().ok_or(ConfigError::Missing(Self::LINK_SIGNING_KEY))?;
-        Ok(crate::runtime::ChannelSettings {
+        Ok(crate::email::ChannelSettings {
             public_api_url: url.trim_end_matches('/').to_string(),
             links: crate::email::LinkSigner::new(key.into_bytes()),
         })

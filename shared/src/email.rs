@@ -319,3 +319,11 @@ mod tests {
         assert!(url.starts_with("https://api.example/unsubscribe?user="), "{url}");
     }
 }
+
+/// What email links need: where the public API is, and the key that signs them.
+#[derive(Debug, Clone)]
+pub struct ChannelSettings {
+    /// Base URL of this service's public API (links in emails point at its `/unsubscribe`).
+    pub public_api_url: String,
+    pub links: LinkSigner,
+}

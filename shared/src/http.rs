@@ -181,3 +181,14 @@ pub fn log_failure(e: &ApiError, what: &str) {
         tracing::error!(status = e.status(), error = %e, cause, "{what} failed");
     }
 }
+
+/// The idempotency scope of a request: its caller and its route (`service::idempotency::scope`).
+pub fn idempotency_scope(caller: &str, req: &Request) -> String {
+    crate::service::idempotency::scope(caller, req.method().as_str(), req.uri().path())
+}
+
+/// The raw `Idempotency-Key` of a request: present but empty or not text is still a key (and
+/// is refused as malformed), never silently "no key".
+pub fn idempotency_key(req: &Request) -> Option<&str> {
+    req.headers().get(crate::service::idempotency::HEADER).map(|v| v.to_str().unwrap_or("\u{0}"))
+}

@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod auth;
+pub mod backoff;
 pub mod config;
 pub mod credentials;
 pub mod dialects;
@@ -14,6 +15,7 @@ pub mod model;
 pub mod ports;
 pub mod runtime;
 pub mod service;
+pub mod settings;
 
 pub use config::Config;
 pub use error::{ApiError, ErrorKind, StoreError};

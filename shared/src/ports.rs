@@ -1,6 +1,8 @@
-//! The ports: what the services need from the outside world. Each has an in-memory adapter
-//! (local runner, unit tests) and an AWS adapter (DynamoDB, SQS); one conformance suite runs
-//! against both.
+//! The ports: what the services need from the outside world, and the bag (`Ports`) that carries
+//! them to the services. Each has an in-memory adapter (local runner, unit tests) and an AWS
+//! adapter (DynamoDB, SQS, SES, SNS); one conformance suite runs against both.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -417,4 +419,29 @@ impl IdGenerator for SequentialIds {
         let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000u128 | n as u128)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bag
+
+/// Everything the services use from the outside world.
+#[derive(Clone)]
+pub struct Ports {
+    pub notifications: Arc<dyn NotificationStore>,
+    pub inbox: Arc<dyn InboxStore>,
+    pub directory: Arc<dyn Directory>,
+    pub fanout_queue: Arc<dyn Queue>,
+    pub delivery_queue: Arc<dyn Queue>,
+    /// Email jobs, consumed at the account's SES rate (`service::emails`).
+    pub email_queue: Arc<dyn Queue>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    pub webhook: Arc<dyn Webhook>,
+    pub devices: Arc<dyn DeviceStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub push: Arc<dyn PushGateway>,
+    /// Links in emails; `None` in functions that send no email and serve no link.
+    pub channels: Option<crate::email::ChannelSettings>,
+    /// The services' tunables.
+    pub settings: crate::settings::Settings,
 }

@@ -13,8 +13,8 @@ use rand::{Rng, SeedableRng};
 use shared::directory::DirectorySnapshot;
 use shared::error::{StoreError, StoreResult};
 use shared::model::*;
+use shared::ports::Ports;
 use shared::ports::*;
-use shared::runtime::Ports;
 use uuid::Uuid;
 
 enum Decision {

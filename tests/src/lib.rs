@@ -11,8 +11,9 @@ pub mod outbox;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use shared::ports::Ports;
 use shared::ports::{ManualClock, SequentialIds};
-use shared::runtime::{MemoryPorts, Ports, Services, aws_ports, aws_sdk_config};
+use shared::runtime::{MemoryPorts, Services, aws_ports, aws_sdk_config};
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use shared::http::GatewayRequest;
-use shared::runtime::Ports;
+use shared::ports::Ports;
 
 const U1: &str = "11111111-1111-4111-8111-111111111111";
 const DEPT: &str = "d0000000-0000-4000-8000-000000000001";

@@ -472,9 +472,9 @@ async fn device_registration_rules(env: Env) {
 /// Email rounds for tests: unpaced (to meet SES's limits), a second between rounds.
 fn quick_rounds(env: &mut Env, max_rounds: u32) {
     let second = std::time::Duration::from_secs(1);
-    env.ports.email_sending = shared::runtime::EmailSending {
+    env.ports.settings.email_sending = shared::settings::EmailSending {
         per_consumer: None,
-        retry: shared::adapters::Backoff { base: second, cap: second, max_attempts: max_rounds },
+        retry: shared::backoff::Backoff { base: second, cap: second, max_attempts: max_rounds },
         max_rounds,
     };
 }
@@ -674,9 +674,9 @@ async fn a_job_paced_to_the_account_rate_is_never_throttled() {
         let recipients: Vec<UserId> = users.iter().map(|u| u.id).collect();
         memory.directory_load(&DirectorySnapshot { users, ..DirectorySnapshot::default() }).await;
         let mut ports = memory.ports.clone();
-        ports.email_sending = match paced {
-            true => shared::runtime::EmailSending::for_account_rate(8.0),
-            false => shared::runtime::EmailSending::unpaced(),
+        ports.settings.email_sending = match paced {
+            true => shared::settings::EmailSending::for_account_rate(8.0),
+            false => shared::settings::EmailSending::unpaced(),
         };
         memory.mailer.limit(4, 1000);
 

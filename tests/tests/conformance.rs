@@ -7,8 +7,8 @@ use chrono::{Duration, Utc};
 use shared::directory::{DirectorySnapshot, TeamRecord, UserRecord};
 use shared::error::StoreError;
 use shared::model::*;
+use shared::ports::Ports;
 use shared::ports::*;
-use shared::runtime::Ports;
 use tests::{conformance, t0};
 use uuid::Uuid;
 
@@ -694,7 +694,7 @@ async fn users_in_batches_and_email_unsubscribes(p: Ports) {
 /// mark twice (which DynamoDB refuses for a set) is fine.
 async fn the_largest_chunks_sent_marks_are_all_kept(ports: Ports) {
     let id = Uuid::new_v4();
-    let marks: Vec<String> = (0..5_000u32 * shared::runtime::MAX_DEVICES_PER_USER as u32)
+    let marks: Vec<String> = (0..5_000u32 * shared::service::devices::MAX_DEVICES_PER_USER as u32)
         .map(|i| format!("p:{:032x}", u128::from(i) * 0x9e37_79b9_7f4a_7c15))
         .collect();
     for batch in marks.chunks(2_500) {

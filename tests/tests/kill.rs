@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use shared::directory::{DirectorySnapshot, UserRecord};
 use shared::model::*;
+use shared::ports::Ports;
 use shared::ports::{Mailer, OutgoingEmail, PushGateway, SendError};
-use shared::runtime::{MemoryPorts, Ports};
+use shared::runtime::MemoryPorts;
 use shared::service::channels::MARK_BATCH;
 use uuid::Uuid;
 

@@ -175,7 +175,7 @@ fn the_email_queue_consumers_are_the_ones_the_pace_is_shared_by() {
     assert!(queue.contains("EmailQueue.Arn"), "{queue}");
     assert_eq!(
         emails["ScalingConfig"]["MaximumConcurrency"].as_u64(),
-        Some(u64::from(shared::runtime::EMAIL_CONSUMERS))
+        Some(u64::from(shared::settings::EMAIL_CONSUMERS))
     );
     assert_eq!(emails["BatchSize"].as_u64(), Some(1), "one job per invocation: the pace is per invocation");
     let rate =

@@ -11,8 +11,9 @@ use chrono::Duration;
 use serde_json::{Value, json};
 use shared::http::{GatewayRequest, body_text};
 use shared::model::*;
+use shared::ports::Ports;
 use shared::ports::{ManualClock, SequentialIds};
-use shared::runtime::{MemoryPorts, Ports};
+use shared::runtime::MemoryPorts;
 use shared::service::fanout::LEASE_SECONDS;
 use tests::faults::{Faults, faulty};
 use uuid::Uuid;
@@ -61,7 +62,7 @@ async fn world() -> World {
     let clock = Arc::new(ManualClock::new(tests::t0()));
     let mut memory =
         MemoryPorts::with_queues(clock.clone(), Arc::new(SequentialIds::default()), StdDuration::ZERO, 1_000);
-    memory.ports.chunk_size = 1; // one chunk per recipient: more steps to fail between
+    memory.ports.settings.chunk_size = 1; // one chunk per recipient: more steps to fail between
     memory.load_demo_directory().await.unwrap();
     World { memory, clock }
 }

@@ -7,7 +7,7 @@
 //! counted on their notification.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use shared::service::deadline::Deadline;
 use shared::service::deliver::{self, Delivered};
 use shared::service::emails::{self, EmailOutcome};

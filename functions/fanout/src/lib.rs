@@ -5,7 +5,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
 use shared::model::FanoutJob;
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use shared::service::deadline::Deadline;
 use shared::service::fanout;
 

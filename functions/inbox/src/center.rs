@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
+use shared::dialects::inbox::{DEFAULT_LIMIT, InboxView, MAX_LIMIT};
 use shared::http;
 use shared::model::{InboxQuery, PageRequest};
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use shared::service::idempotency;
-use shared::service::inbox::{self, DEFAULT_LIMIT, MAX_LIMIT};
+use shared::service::inbox;
 
 use crate::{uuid_param, viewer};
 
@@ -45,8 +46,8 @@ pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
         };
         let page = PageRequest::after(limit, param("nextToken"));
         let got = inbox::list(ports, &viewer, owner, &query, &page).await?;
-        let mut resp =
-            http::json(200, &serde_json::json!({ "notifications": got.items, "nextToken": got.next }));
+        let views: Vec<InboxView> = got.items.into_iter().map(InboxView::from).collect();
+        let mut resp = http::json(200, &serde_json::json!({ "notifications": views, "nextToken": got.next }));
         if let Some(token) = got.next.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
             resp.headers_mut().insert(NEXT_TOKEN_HEADER, token);
         }
@@ -54,12 +55,12 @@ pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
     } else {
         let id = uuid_param(req, "id")?;
         // Dismissing is idempotent anyway; a key is honoured like on every POST route.
-        let scope = idempotency::scope(&viewer.id.to_string(), req);
+        let scope = http::idempotency_scope(&viewer.id.to_string(), req);
         let now = ports.clock.now();
         let outcome = idempotency::once(
             ports.notifications.as_ref(),
             &scope,
-            idempotency::key_of(req),
+            http::idempotency_key(req),
             b"",
             now,
             || async {

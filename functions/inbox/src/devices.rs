@@ -4,9 +4,10 @@
 //! `shared::service::devices`.
 
 use lambda_http::{Body, Request, Response};
+use shared::dialects::inbox::DeviceView;
 use shared::http;
-use shared::runtime::Ports;
-use shared::service::devices::{self, DeviceView};
+use shared::ports::Ports;
+use shared::service::devices;
 use shared::service::idempotency;
 use shared::{ApiError, ErrorKind};
 
@@ -23,12 +24,12 @@ pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
         }
         "POST" => {
             let body = http::body(req)?;
-            let (platform, token) = devices::parse_registration(body)?;
-            let scope = idempotency::scope(&viewer.id.to_string(), req);
+            let (platform, token) = shared::dialects::inbox::parse_registration(body)?;
+            let scope = http::idempotency_scope(&viewer.id.to_string(), req);
             let outcome = idempotency::once(
                 ports.notifications.as_ref(),
                 &scope,
-                idempotency::key_of(req),
+                http::idempotency_key(req),
                 body,
                 ports.clock.now(),
                 || async {

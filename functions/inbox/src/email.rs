@@ -4,27 +4,13 @@
 //! token. The rules are in `shared::service::emails`.
 
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
+use shared::dialects::inbox::EmailStatusView;
 use shared::http;
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use shared::service::emails;
 use shared::{ApiError, ErrorKind};
 
 use crate::{uuid_param, viewer};
-
-/// The answer.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EmailStatusView {
-    address: String,
-    /// `active`, or `suppressed`.
-    status: &'static str,
-    /// Why it is suppressed: `bounce` or `complaint`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    since: Option<chrono::DateTime<chrono::Utc>>,
-}
 
 pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
     let viewer = viewer(ports, req).await?;
@@ -36,11 +22,5 @@ pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
         ));
     }
     let status = emails::email_status(ports, &viewer, owner).await?;
-    let view = EmailStatusView {
-        address: status.address,
-        status: if status.suppression.is_some() { "suppressed" } else { "active" },
-        reason: status.suppression.as_ref().map(|s| s.reason.as_str()),
-        since: status.suppression.as_ref().map(|s| s.since),
-    };
-    Ok(http::json(200, &view))
+    Ok(http::json(200, &EmailStatusView::new(status.address, status.suppression.as_ref())))
 }

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::http;
 use shared::model::User;
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use uuid::Uuid;
 
 pub use center::NEXT_TOKEN_HEADER;

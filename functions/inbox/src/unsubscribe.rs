@@ -7,7 +7,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::email::escape_html;
 use shared::http;
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use shared::service::devices;
 
 fn page(status: u16, title: &str, text: &str, form: &str) -> Response<Body> {

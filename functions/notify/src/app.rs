@@ -8,7 +8,7 @@ use shared::dialects::app_notification;
 use shared::error::ErrorKind;
 use shared::http;
 use shared::model::*;
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use shared::service::deadline::Deadline;
 use shared::service::{idempotency, notify};
 
@@ -54,7 +54,7 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
     }
     let body = http::body(req)?;
     let key = super::idempotency_key(req);
-    let scope = idempotency::scope(&sender.id.to_string(), req);
+    let scope = http::idempotency_scope(&sender.id.to_string(), req);
     let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
         let parsed = app_notification::parse(body)?;
         let recipient = match ports.directory.user(parsed.recipient).await? {

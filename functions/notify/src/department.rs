@@ -7,7 +7,7 @@ use shared::credentials;
 use shared::dialects::department::{self, ErrorEntry, NotifyResponse, WarningEntry, error, warning};
 use shared::http::{self, header};
 use shared::model::*;
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use shared::service::idempotency;
 use shared::service::notify::{self, Delivery};
 
@@ -120,7 +120,7 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
         Ok(b) => b,
         Err(e) => return failure(e.status(), request_id, "PAYLOAD_TOO_LARGE", e.message),
     };
-    let scope = idempotency::scope(&format!("dept:{dept_id}"), req);
+    let scope = http::idempotency_scope(&format!("dept:{dept_id}"), req);
     let now = ports.clock.now();
     let outcome = idempotency::once(
         ports.notifications.as_ref(),

@@ -8,7 +8,7 @@ use shared::dialects::desktop::{self, DesktopResponse};
 use shared::error::ErrorKind;
 use shared::http;
 use shared::model::*;
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use shared::service::deadline::Deadline;
 use shared::service::{idempotency, notify};
 use uuid::Uuid;
@@ -57,7 +57,7 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
     }
     let body = http::body(req)?;
     let key = super::idempotency_key(req);
-    let scope = idempotency::scope(&user.id.to_string(), req);
+    let scope = http::idempotency_scope(&user.id.to_string(), req);
     let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
         let parsed = desktop::parse(body)?;
         let mut user_ids = Vec::with_capacity(parsed.recipients.len());

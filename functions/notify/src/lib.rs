@@ -7,7 +7,7 @@ mod department;
 mod desktop;
 
 use lambda_http::{Body, Request, Response};
-use shared::runtime::Ports;
+use shared::ports::Ports;
 
 pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
     let path = req.uri().path().trim_end_matches('/').to_string();
@@ -36,5 +36,5 @@ fn deadline_of(req: &Request) -> shared::service::deadline::Deadline {
 
 /// The `Idempotency-Key` of a request, for any dialect.
 fn idempotency_key(req: &Request) -> Option<&str> {
-    shared::service::idempotency::key_of(req)
+    shared::http::idempotency_key(req)
 }

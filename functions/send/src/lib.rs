@@ -7,7 +7,7 @@ use shared::ApiError;
 use shared::dialects::group_send;
 use shared::error::ErrorKind;
 use shared::http::{self, header};
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use shared::service::{idempotency, send};
 
 pub const AUTH_TOKEN: &str = "x-nextinteract-authtoken";
@@ -31,8 +31,8 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
             "sending notifications needs SUPER_USER, COMPANY_ADMIN or EVENT_PUSH_NOTIFICATION_ROLE",
         ));
     }
-    let key = idempotency::key_of(req);
-    let scope = idempotency::scope(&user.id.to_string(), req);
+    let key = http::idempotency_key(req);
+    let scope = http::idempotency_scope(&user.id.to_string(), req);
     let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
         let request = group_send::parse(body)?;
         let version = request.version;

@@ -365,7 +365,7 @@ async fn idempotency_key_replays_and_conflicts() {
 #[tokio::test]
 async fn the_daily_recipient_cap_answers_429_with_retry_after() {
     let mut p = ports().await;
-    p.ports.daily_recipient_cap = 5;
+    p.ports.settings.daily_recipient_cap = 5;
     assert_eq!(call(&p, Some(ADMIN), Some(KEY3), &gt_v2()).await.status(), 200, "4 of 5");
     let resp = call(
         &p,

@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::dialects::sent_history::{self, SentRecord};
 use shared::http::{self, header};
-use shared::runtime::Ports;
+use shared::ports::Ports;
 use shared::service::history;
 
 pub const AUTH_TOKEN: &str = "x-nextinteract-authtoken";

@@ -9,9 +9,6 @@ pub mod sns;
 pub mod sqs;
 pub mod webhook;
 
-mod retry;
-pub use retry::Backoff;
-
 // Every AWS SDK crate re-exports the same smithy error types; DynamoDB's serve for SES and SNS.
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 
-use super::Backoff;
 use super::dynamodb::classify;
+use crate::backoff::Backoff;
 use crate::error::{StoreError, StoreResult};
 use crate::ports::{Queue, ReceivedMessage};
 

@@ -164,15 +164,7 @@ pub fn is_valid_link(url: &str) -> bool {
     scheme_ok && !blocked && clean && host_ok
 }
 
-/// A plausible email address (one `@`, something either side, no spaces, ≤ 254 characters).
-pub fn is_plausible_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
-    s.len() <= 254
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.contains('@')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-}
+pub use crate::model::is_plausible_email;
 
 #[cfg(test)]
 mod tests {

@@ -29,41 +29,7 @@ pub const MAX_UN_RECIPIENTS: usize = 10;
 /// Longest team / entry id accepted in `values` (ids are short; this only bounds abuse).
 pub const MAX_VALUE: usize = 100;
 
-/// A group send, checked for shape, limits and version rules.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GroupSend {
-    pub version: u8,
-    pub kind: BroadcastType,
-    pub key: String,
-    pub values: Vec<String>,
-    pub message: String,
-    pub url: Option<String>,
-    pub schedule: Option<ScheduleRequest>,
-    pub brochure_id: Option<u64>,
-    pub email: Option<EmailSpec>,
-    pub campaign_tag_id: Option<u64>,
-    pub update_entity_last_modified: bool,
-    pub user_notification_type_id: Option<u64>,
-    pub user_notification_type_status_id: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScheduleRequest {
-    pub schedule: Schedule,
-    /// The instant the local time names in its zone.
-    pub at: DateTime<Utc>,
-}
-
-/// The status names of `userNotificationTypeStatusId`.
-pub fn user_notification_status_name(id: u64) -> Option<&'static str> {
-    match id {
-        1 => Some("Available"),
-        2 => Some("Shortage"),
-        3 => Some("Depleted"),
-        4 => Some("Short Dated"),
-        _ => None,
-    }
-}
+pub use crate::model::{GroupSend, ScheduleRequest, user_notification_status_name};
 
 fn needs_v3(field: &str) -> ApiError {
     ApiError::invalid(field, format!("{field} requires version 3 or later"))

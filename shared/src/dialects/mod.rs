@@ -5,4 +5,5 @@ pub mod department;
 pub mod desktop;
 pub mod fields;
 pub mod group_send;
+pub mod inbox;
 pub mod sent_history;

@@ -11,17 +11,7 @@ const MESSAGE_CHARS: usize = 255;
 const DESCRIPTION_CHARS: usize = 2000;
 const USER_ID_CHARS: usize = 15;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryQuery {
-    pub broadcast_type: Option<BroadcastType>,
-    pub company_id: Option<CompanyId>,
-    pub event_id: Option<Uuid>,
-    pub schedule_id: Option<u64>,
-    pub brochure_id: Option<u64>,
-    /// `None`: every matching record (up to the service's cap for unpaged answers).
-    pub limit: Option<usize>,
-    pub next_token: Option<String>,
-}
+pub use crate::model::HistoryQuery;
 
 fn number<T: std::str::FromStr>(name: &str, value: Option<String>) -> Result<Option<T>, ApiError> {
     value

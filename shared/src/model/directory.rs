@@ -154,3 +154,13 @@ pub struct Department {
     /// department (which knows the secret) can verify them while we never store the secret.
     pub secret_sha256: String,
 }
+
+/// A plausible email address (one `@`, something either side, no spaces, ≤ 254 characters).
+pub fn is_plausible_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    s.len() <= 254
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.contains('@')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}

@@ -1,11 +1,13 @@
 //! The one domain model every dialect is translated into.
 
 mod channels;
+mod commands;
 mod directory;
 mod inbox;
 mod notification;
 
 pub use channels::*;
+pub use commands::*;
 pub use directory::*;
 pub use inbox::*;
 pub use notification::*;

@@ -8,10 +8,10 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::adapters::Backoff;
+use crate::backoff::Backoff;
 use crate::model::*;
+use crate::ports::Ports;
 use crate::ports::PostError;
-use crate::runtime::Ports;
 
 pub const SIGNATURE_HEADER: &str = "x-signature-sha256";
 
@@ -94,7 +94,7 @@ pub async fn send_if_due(ports: &Ports, n: &Notification) {
         (SIGNATURE_HEADER.to_string(), signature(&secret, &text)),
         ("x-notification-id".to_string(), n.id.to_string()),
     ];
-    let result = post_with_retries(ports, &cb.url, &headers, &text, ports.callback_retry).await;
+    let result = post_with_retries(ports, &cb.url, &headers, &text, ports.settings.callback_retry).await;
     if !result.delivered {
         tracing::warn!(notification = %n.id, attempts = result.attempts, status = ?result.last_status, error = ?result.error, "callback given up");
     }

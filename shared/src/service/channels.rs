@@ -12,11 +12,12 @@ use std::collections::HashSet;
 use futures::StreamExt;
 use serde_json::json;
 
+use crate::email::ChannelSettings;
 use crate::email::{self, DESKTOP_URL, EMAIL_BODY, INTERACT_URL, UNSUBSCRIBE_URL, USER_FIRST_NAME, Vars};
 use crate::error::{ApiError, StoreError};
 use crate::model::*;
+use crate::ports::Ports;
 use crate::ports::{OutgoingEmail, SendError};
-use crate::runtime::{ChannelSettings, Ports};
 use crate::service::deadline::Deadline;
 
 /// Emails in flight at once per email job (the pace decides how many start per second).
@@ -209,7 +210,7 @@ pub async fn send_emails(
             counts.failed += 1;
         } else if opted_out.contains(&user.id) {
             counts.opted_out += 1;
-        } else if !crate::dialects::fields::is_plausible_email(&user.email) {
+        } else if !is_plausible_email(&user.email) {
             counts.no_address += 1;
         } else {
             candidates.push(user);
@@ -236,7 +237,7 @@ pub async fn send_emails(
         }
     }
 
-    let pace = ports.email_sending.per_consumer;
+    let pace = ports.settings.email_sending.per_consumer;
     let started = tokio::time::Instant::now();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let stop = &stop;

@@ -10,7 +10,7 @@ use super::{callback, channels, emails};
 use crate::error::StoreError;
 use crate::model::*;
 use crate::ports::ChunkRecord;
-use crate::runtime::Ports;
+use crate::ports::Ports;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {

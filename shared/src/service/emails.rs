@@ -19,7 +19,7 @@ use super::deadline::Deadline;
 use super::deliver::DeliverError;
 use crate::model::*;
 use crate::ports::ChunkRecord;
-use crate::runtime::Ports;
+use crate::ports::Ports;
 
 /// Recipients per email job: at one consumer's pace (7/s of the default 14/s account) a job
 /// takes about 15 s, well within deliver's timeout.
@@ -100,7 +100,7 @@ pub async fn send_job(
         .ok_or_else(|| DeliverError::Permanent(format!("notification {id} asks for no email")))?;
     let EmailRound { mut counts, unfinished } =
         channels::send_emails(ports, &n, spec, job, &context.marks, deadline).await?;
-    let settings = ports.email_sending;
+    let settings = ports.settings.email_sending;
     let mut gave_up = false;
     if let Some(why) = unfinished {
         let round = job.round + 1;

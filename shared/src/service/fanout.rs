@@ -9,7 +9,7 @@ use super::deadline::Deadline;
 use super::{callback, deliver};
 use crate::error::StoreError;
 use crate::model::*;
-use crate::runtime::Ports;
+use crate::ports::Ports;
 
 /// How long a claim lasts without progress. Longer than the fan-out function's timeout, so a
 /// live run never loses its claim; a crashed one is taken over by the first tick after it.
@@ -116,7 +116,7 @@ async fn fan_out(
         Err(ResolveError::Store(e)) => return Err(e),
     };
     // A chunk's emails go out apart, as email jobs paced to SES's rate: they do not bound it.
-    let chunk_size = ports.chunk_size.max(1);
+    let chunk_size = ports.settings.chunk_size.max(1);
     let chunks: Vec<&[UserId]> = people.chunks(chunk_size).collect();
     let mut progress = n.fanout.clone();
     let resume_at = progress.chunks_enqueued as usize;

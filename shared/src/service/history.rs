@@ -1,9 +1,8 @@
 //! Sent history: what a caller may see, found through the history indexes (never a scan).
 
-use crate::dialects::sent_history::HistoryQuery;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::runtime::Ports;
+use crate::ports::Ports;
 
 fn forbidden(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::InsufficientPrivileges, message)

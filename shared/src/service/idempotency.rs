@@ -11,14 +11,8 @@ pub const HEADER: &str = "idempotency-key";
 
 /// Who a key belongs to: the caller and the route (method and path), so that one key reused on
 /// another route is another key and can never replay another route's answer.
-pub fn scope(caller: &str, req: &lambda_http::Request) -> String {
-    format!("{caller} {} {}", req.method(), req.uri().path())
-}
-
-/// The raw `Idempotency-Key` of a request: present but empty or not text is still a key (and
-/// is refused as malformed), never silently "no key".
-pub fn key_of(req: &lambda_http::Request) -> Option<&str> {
-    req.headers().get(HEADER).map(|v| v.to_str().unwrap_or("\u{0}"))
+pub fn scope(caller: &str, method: &str, path: &str) -> String {
+    format!("{caller} {method} {path}")
 }
 pub const WINDOW_HOURS: i64 = 24;
 /// How long a claim whose request has not answered yet holds its key: longer than any

@@ -1,59 +1,8 @@
 //! The recipient's notification center: who may read it, and what a poll returns.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::runtime::Ports;
-
-pub const DEFAULT_LIMIT: usize = 50;
-pub const MAX_LIMIT: usize = 100;
-
-/// One notification as every client sees it, whatever dialect sent it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InboxView {
-    pub id: NotificationId,
-    pub title: String,
-    pub body: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub override_content: Option<OverrideContent>,
-    pub icon: IconType,
-    pub toast: ToastType,
-    pub priority: Priority,
-    pub actions: Vec<Action>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    pub origin: Origin,
-    pub created_on: DateTime<Utc>,
-    pub expires_on: DateTime<Utc>,
-}
-
-impl From<InboxItem> for InboxView {
-    fn from(i: InboxItem) -> Self {
-        InboxView {
-            id: i.notification_id,
-            title: i.title,
-            body: i.body,
-            override_content: i.override_content,
-            icon: i.icon,
-            toast: i.toast,
-            priority: i.priority,
-            actions: i.actions,
-            data: i.data,
-            url: i.url,
-            source: i.source,
-            origin: i.origin,
-            created_on: i.created_at,
-            expires_on: i.expires_at,
-        }
-    }
-}
+use crate::ports::Ports;
 
 /// Owners read their own center; admins of the same tenant (and SUPER_USER) may read it for
 /// support. Nobody else.
@@ -87,12 +36,11 @@ pub async fn list(
     owner_id: UserId,
     query: &InboxQuery,
     page: &PageRequest,
-) -> Result<Page<InboxView>, ApiError> {
+) -> Result<Page<InboxItem>, ApiError> {
     let owner = owner(ports, viewer, owner_id).await?;
     let bound = format!("inbox:{}:{query:?}", owner.id);
     let page = super::cursor::open(&bound, page)?;
-    let got = super::cursor::seal(&bound, ports.inbox.list(owner.id, query, ports.clock.now(), &page).await?);
-    Ok(Page { items: got.items.into_iter().map(InboxView::from).collect(), next: got.next })
+    Ok(super::cursor::seal(&bound, ports.inbox.list(owner.id, query, ports.clock.now(), &page).await?))
 }
 
 /// Dismisses one of the viewer's own notifications; dismissing twice is fine.

@@ -9,7 +9,7 @@ use super::fanout::{self, Sink};
 use super::send::{enqueue_fanout, insert_once};
 use crate::error::ApiError;
 use crate::model::*;
-use crate::runtime::Ports;
+use crate::ports::Ports;
 
 /// Where a notification stands when the request returns.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,10 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::audience;
-use crate::dialects::group_send::{GroupSend, user_notification_status_name};
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::runtime::Ports;
+use crate::ports::Ports;
 
 /// What a send produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,14 +239,18 @@ pub async fn send(
     let retried = may_exist && ports.notifications.get(id).await?.is_some();
     if !retried {
         let day = now.format("%Y-%m-%d").to_string();
-        if !ports.notifications.consume_quota(company_id, &day, people, ports.daily_recipient_cap).await? {
+        if !ports
+            .notifications
+            .consume_quota(company_id, &day, people, ports.settings.daily_recipient_cap)
+            .await?
+        {
             let midnight =
                 (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
             let mut e = ApiError::new(
                 ErrorKind::TooManyRequests,
                 format!(
                     "company {company_id} reached its daily cap of {} recipients",
-                    ports.daily_recipient_cap
+                    ports.settings.daily_recipient_cap
                 ),
             );
             e.retry_after = Some((midnight - now).num_seconds().max(1) as u64);

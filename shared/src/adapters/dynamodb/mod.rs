@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, Wri
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::Backoff;
+use crate::backoff::Backoff;
 use crate::error::{StoreError, StoreResult};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;

@@ -781,7 +781,7 @@ const MARKS_PER_WRITE: usize = 1000;
 
 /// Tries of a transaction DynamoDB cancelled for a conflict with another transaction on one of
 /// its items, or for throttling: up to 6, waiting up to 20, 40, 80, 160, 320 ms (full jitter).
-const CONTENTION_RETRY: crate::adapters::Backoff = crate::adapters::Backoff {
+const CONTENTION_RETRY: crate::backoff::Backoff = crate::backoff::Backoff {
     base: std::time::Duration::from_millis(20),
     cap: std::time::Duration::from_millis(500),
     max_attempts: 6,

@@ -1,4 +1,5 @@
-//! Capped exponential backoff with full jitter, for retrying partial batch failures.
+//! Capped exponential backoff with full jitter: retries of partial batches, callbacks, contended
+//! transactions and throttled email rounds.
 
 use std::time::Duration;
 

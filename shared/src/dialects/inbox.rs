@@ -1,0 +1,190 @@
+//! The recipient's own routes (`/users/{userId}/…`): the notification center as every client
+//! sees it whatever dialect sent the notification, the devices, the email status. Wire views and
+//! the center's paging limits.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::model::*;
+
+/// Notifications per page of the center, unless `limit` says otherwise.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 100;
+
+/// One notification as every client sees it, whatever dialect sent it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxView {
+    pub id: NotificationId,
+    pub title: String,
+    pub body: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_content: Option<OverrideContent>,
+    pub icon: IconType,
+    pub toast: ToastType,
+    pub priority: Priority,
+    pub actions: Vec<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub origin: Origin,
+    pub created_on: DateTime<Utc>,
+    pub expires_on: DateTime<Utc>,
+}
+
+impl From<InboxItem> for InboxView {
+    fn from(i: InboxItem) -> Self {
+        InboxView {
+            id: i.notification_id,
+            title: i.title,
+            body: i.body,
+            override_content: i.override_content,
+            icon: i.icon,
+            toast: i.toast,
+            priority: i.priority,
+            actions: i.actions,
+            data: i.data,
+            url: i.url,
+            source: i.source,
+            origin: i.origin,
+            created_on: i.created_at,
+            expires_on: i.expires_at,
+        }
+    }
+}
+
+/// A registration as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceView {
+    pub device_id: String,
+    pub platform: Platform,
+    /// The last characters of the token: enough to recognise it, no more.
+    pub token_suffix: String,
+    pub registered_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&Device> for DeviceView {
+    fn from(d: &Device) -> Self {
+        let start = d.token.len().saturating_sub(8);
+        DeviceView {
+            device_id: d.device_id.clone(),
+            platform: d.platform,
+            token_suffix: d.token.get(start..).unwrap_or_default().to_string(),
+            registered_at: d.registered_at,
+        }
+    }
+}
+
+/// A person's email address and whether it is still mailed.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailStatusView {
+    pub address: String,
+    /// `active`, or `suppressed`.
+    pub status: &'static str,
+    /// Why it is suppressed: `bounce` or `complaint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl EmailStatusView {
+    pub fn new(address: String, suppression: Option<&EmailSuppression>) -> Self {
+        EmailStatusView {
+            address,
+            status: if suppression.is_some() { "suppressed" } else { "active" },
+            reason: suppression.map(|s| s.reason.as_str()),
+            since: suppression.map(|s| s.since),
+        }
+    }
+}
+
+/// Parses `{"platform": "APNS" | "APNS_SANDBOX" | "GCM", "token": "..."}`.
+pub fn parse_registration(body: &[u8]) -> Result<(Platform, String), ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid("body", format!("the body is not JSON: {e}")))?;
+    let object =
+        value.as_object().ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
+    if let Some(unknown) = object.keys().find(|k| !["platform", "token"].contains(&k.as_str())) {
+        return Err(ApiError::invalid(unknown.clone(), format!("{unknown} is not a field of a device")));
+    }
+    let platform =
+        object.get("platform").and_then(|p| p.as_str()).and_then(Platform::parse).ok_or_else(|| {
+            ApiError::invalid("platform", "platform must be one of APNS, APNS_SANDBOX, GCM")
+        })?;
+    let token = object
+        .get("token")
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| ApiError::invalid("token", "token is required (a string)"))?;
+    Ok((platform, check_token(platform, token)?))
+}
+
+/// APNs device tokens are hex (64 digits today; Apple may lengthen them); FCM registration
+/// tokens are up to a few hundred URL-safe characters.
+fn check_token(platform: Platform, token: &str) -> Result<String, ApiError> {
+    let ok = match platform {
+        Platform::Apns | Platform::ApnsSandbox => {
+            (64..=200).contains(&token.len()) && token.chars().all(|c| c.is_ascii_hexdigit())
+        }
+        Platform::Gcm => {
+            (1..=4096).contains(&token.len())
+                && token.chars().all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c))
+        }
+    };
+    if !ok {
+        let rule = match platform {
+            Platform::Gcm => "1 to 4096 characters of letters, digits, '-', '_', ':' and '.'",
+            _ => "64 to 200 hexadecimal digits",
+        };
+        return Err(ApiError::invalid("token", format!("a {} token is {rule}", platform.as_str())));
+    }
+    // APNs tokens are case-insensitive: one spelling, one device.
+    Ok(match platform {
+        Platform::Gcm => token.to_string(),
+        _ => token.to_ascii_lowercase(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registrations_are_checked_field_by_field() {
+        let param = |body: &str| parse_registration(body.as_bytes()).unwrap_err().parameter.unwrap();
+        let apns = "a".repeat(64);
+        let (p, t) = parse_registration(
+            format!(r#"{{"platform":"APNS","token":"{}"}}"#, apns.to_uppercase()).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!((p, t), (Platform::Apns, apns.clone()));
+        assert!(parse_registration(br#"{"platform":"GCM","token":"fcm:abc-_.123"}"#).is_ok());
+        assert_eq!(param("nope"), "body");
+        assert_eq!(param("[]"), "body");
+        assert_eq!(param(r#"{"platform":"WNS","token":"x"}"#), "platform");
+        assert_eq!(param(r#"{"token":"x"}"#), "platform");
+        assert_eq!(param(r#"{"platform":"GCM"}"#), "token");
+        assert_eq!(param(r#"{"platform":"GCM","token":""}"#), "token");
+        assert_eq!(param(r#"{"platform":"GCM","token":"has space"}"#), "token");
+        assert_eq!(param(r#"{"platform":"APNS","token":"xyz"}"#), "token");
+        assert_eq!(param(&format!(r#"{{"platform":"APNS","token":"{apns}","extra":1}}"#)), "extra");
+    }
+
+    #[test]
+    fn views_show_only_the_end_of_the_token() {
+        let d = Device {
+            device_id: "id".into(),
+            platform: Platform::Gcm,
+            token: "0123456789abcdef".into(),
+            endpoint_arn: "arn".into(),
+            registered_at: chrono::Utc::now(),
+        };
+        assert_eq!(DeviceView::from(&d).token_suffix, "89abcdef");
+    }
+}

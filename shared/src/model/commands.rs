@@ -1,0 +1,56 @@
+//! Requests as the services take them: what a dialect's request means, already checked for
+//! shape and limits, in the domain's terms. The dialects build them; the services act on them.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{BroadcastType, CompanyId, EmailSpec, Schedule};
+
+/// A group send (`POST /rest/notification/send`), checked for shape, limits and version rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSend {
+    pub version: u8,
+    pub kind: BroadcastType,
+    pub key: String,
+    pub values: Vec<String>,
+    pub message: String,
+    pub url: Option<String>,
+    pub schedule: Option<ScheduleRequest>,
+    pub brochure_id: Option<u64>,
+    pub email: Option<EmailSpec>,
+    pub campaign_tag_id: Option<u64>,
+    pub update_entity_last_modified: bool,
+    pub user_notification_type_id: Option<u64>,
+    pub user_notification_type_status_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleRequest {
+    pub schedule: Schedule,
+    /// The instant the local time names in its zone.
+    pub at: DateTime<Utc>,
+}
+
+/// The status names of `userNotificationTypeStatusId`.
+pub fn user_notification_status_name(id: u64) -> Option<&'static str> {
+    match id {
+        1 => Some("Available"),
+        2 => Some("Shortage"),
+        3 => Some("Depleted"),
+        4 => Some("Short Dated"),
+        _ => None,
+    }
+}
+
+/// A sent-history query (`GET /rest/notification/sent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub broadcast_type: Option<BroadcastType>,
+    pub company_id: Option<CompanyId>,
+    pub event_id: Option<Uuid>,
+    pub schedule_id: Option<u64>,
+    pub brochure_id: Option<u64>,
+    /// `None`: every matching record (up to the service's cap for unpaged answers).
+    pub limit: Option<usize>,
+    pub next_token: Option<String>,
+}

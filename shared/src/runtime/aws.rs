@@ -1,0 +1,216 @@
+//! The AWS composition: DynamoDB tables, and the SQS, SES and SNS clients a function's IAM
+//! policy allows.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::Config;
+use crate::adapters::dynamodb::{
+    DynamoDeviceStore, DynamoDirectory, DynamoInboxStore, DynamoNotificationStore,
+};
+use crate::adapters::ses::SesMailer;
+use crate::adapters::sns::SnsPush;
+use crate::adapters::sqs::SqsQueue;
+use crate::adapters::webhook::{CALLBACK_TIMEOUT, HttpWebhook};
+use crate::config::ConfigError;
+use crate::model::{Platform, UserId};
+use crate::ports::*;
+use crate::settings::Settings;
+
+/// The AWS services a function uses besides its DynamoDB tables, as its IAM policy grants them:
+/// SQS queues, SES email, SNS push. Email and push also need the link settings
+/// (`PUBLIC_API_URL`, `LINK_SIGNING_KEY`), email `EMAIL_FROM`.
+///
+/// Each service is its adapters' constructor, so that a function builds no client it cannot
+/// use, and does not even link the SDKs it does not ask for (about 0.4 MB of code apiece).
+#[derive(Clone, Copy)]
+pub struct Services {
+    queues: Option<QueuesFactory>,
+    email: Option<MailerFactory>,
+    push: Option<PushFactory>,
+}
+
+/// The fan-out queue, the delivery queue and the email queue.
+type Queues = (Arc<dyn Queue>, Arc<dyn Queue>, Arc<dyn Queue>);
+/// Builds the SQS queues.
+type QueuesFactory = fn(&aws_config::SdkConfig, &Config) -> Queues;
+/// Builds the SES mailer sending from the given address.
+type MailerFactory = fn(&aws_config::SdkConfig, &Config, String) -> Arc<dyn Mailer>;
+/// Builds the SNS push gateway.
+type PushFactory = fn(&aws_config::SdkConfig, &Config) -> Arc<dyn PushGateway>;
+
+impl Services {
+    /// DynamoDB only (sent history).
+    pub const TABLES: Services = Services { queues: None, email: None, push: None };
+    /// And SQS (send and notify enqueue fan-outs, fan-out enqueues deliveries).
+    pub const QUEUES: Services = Services { queues: Some(sqs_queues), email: None, push: None };
+    /// And SNS (the inbox registers devices and follows unsubscribe links).
+    pub const PUSH: Services = Services { queues: None, email: None, push: Some(sns_push) };
+    /// Everything: deliver (it queues email jobs, sends email and pushes), and the local runner
+    /// and the tests, which serve every route in one process.
+    pub const ALL: Services =
+        Services { queues: Some(sqs_queues), email: Some(ses_mailer), push: Some(sns_push) };
+
+    /// Whether SQS, SES and SNS clients are built (the parity tests compare them with the
+    /// template's policies).
+    pub fn uses(&self) -> (bool, bool, bool) {
+        (self.queues.is_some(), self.email.is_some(), self.push.is_some())
+    }
+}
+
+fn sqs_queues(sdk: &aws_config::SdkConfig, config: &Config) -> Queues {
+    sqs_queues_of(aws_sdk_sqs::Client::new(sdk), config)
+}
+
+fn ses_mailer(sdk: &aws_config::SdkConfig, config: &Config, from: String) -> Arc<dyn Mailer> {
+    Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk), from, config.ses_configuration_set.clone()))
+}
+
+fn sns_push(sdk: &aws_config::SdkConfig, config: &Config) -> Arc<dyn PushGateway> {
+    Arc::new(SnsPush::new(aws_sdk_sns::Client::new(sdk), config.push_applications.clone()))
+}
+
+/// The AWS set: the DynamoDB tables named by `config`, and the `services` asked for.
+///
+/// The configuration is checked before any client is built. The clients are built side by
+/// side on the runtime's worker threads: each SDK parses its endpoint rules' partition table and
+/// compiles their region patterns when its first client is built (~0.1 ms apiece), work that
+/// otherwise adds up serially in every cold start.
+pub async fn aws_ports(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    services: Services,
+) -> Result<Ports, ConfigError> {
+    let email_from = match services.email {
+        Some(_) => Some(config.email_from.clone().ok_or(ConfigError::Missing(Config::EMAIL_FROM))?),
+        None => None,
+    };
+    let settings = match services.email.is_some() || services.push.is_some() {
+        true => Some(config.channel_settings()?),
+        false => None,
+    };
+    fn spawn<T: Send + 'static>(
+        sdk: &aws_config::SdkConfig,
+        config: &Config,
+        build: impl FnOnce(&aws_config::SdkConfig, &Config) -> T + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        let (sdk, config) = (sdk.clone(), config.clone());
+        tokio::spawn(async move { build(&sdk, &config) })
+    }
+    async fn joined<T>(handle: tokio::task::JoinHandle<T>) -> T {
+        handle.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+    let queues = services.queues.map(|sqs| spawn(sdk, config, sqs));
+    let mailer =
+        services.email.zip(email_from).map(|(ses, from)| spawn(sdk, config, move |s, c| ses(s, c, from)));
+    let push = services.push.map(|sns| spawn(sdk, config, sns));
+    let mut ports = tables_ports(aws_sdk_dynamodb::Client::new(sdk), config);
+    if let Some(queues) = queues {
+        (ports.fanout_queue, ports.delivery_queue, ports.email_queue) = joined(queues).await;
+    }
+    if let Some(mailer) = mailer {
+        ports.mailer = joined(mailer).await;
+    }
+    if let Some(push) = push {
+        ports.push = joined(push).await;
+    }
+    ports.channels = settings;
+    Ok(ports)
+}
+
+/// The AWS set over given clients (the benchmark's count every request with an interceptor).
+pub fn aws_ports_from(dynamo: aws_sdk_dynamodb::Client, sqs: aws_sdk_sqs::Client, config: &Config) -> Ports {
+    let mut ports = tables_ports(dynamo, config);
+    (ports.fanout_queue, ports.delivery_queue, ports.email_queue) = sqs_queues_of(sqs, config);
+    ports
+}
+
+fn sqs_queues_of(sqs: aws_sdk_sqs::Client, config: &Config) -> Queues {
+    (
+        Arc::new(SqsQueue::new(sqs.clone(), &config.fanout_queue_url)),
+        Arc::new(SqsQueue::new(sqs.clone(), &config.delivery_queue_url)),
+        Arc::new(SqsQueue::new(sqs, &config.email_queue_url)),
+    )
+}
+
+/// The tables over DynamoDB; no queues, email or push.
+fn tables_ports(dynamo: aws_sdk_dynamodb::Client, config: &Config) -> Ports {
+    Ports {
+        notifications: Arc::new(DynamoNotificationStore::new(
+            dynamo.clone(),
+            &config.notifications_table,
+            config.pending_shards,
+        )),
+        inbox: Arc::new(DynamoInboxStore::new(dynamo.clone(), &config.inbox_table)),
+        directory: Arc::new(DynamoDirectory::new(dynamo.clone(), &config.directory_table)),
+        devices: Arc::new(DynamoDeviceStore::new(dynamo, &config.directory_table)),
+        mailer: Arc::new(NoMailer),
+        push: Arc::new(NoPush),
+        channels: None,
+        fanout_queue: Arc::new(NoQueue),
+        delivery_queue: Arc::new(NoQueue),
+        email_queue: Arc::new(NoQueue),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+        webhook: Arc::new(HttpWebhook::new(CALLBACK_TIMEOUT, config.outbound.clone())),
+        settings: Settings::from_config(config),
+    }
+}
+
+/// The mailer of functions that send no email.
+struct NoMailer;
+
+#[async_trait]
+impl Mailer for NoMailer {
+    async fn send(&self, _: &OutgoingEmail) -> Result<String, SendError> {
+        Err(SendError::Transient("email is not configured in this function".into()))
+    }
+}
+
+/// The queues of functions that enqueue nothing (their IAM policy grants no SQS).
+struct NoQueue;
+
+impl NoQueue {
+    fn refused<T>() -> crate::error::StoreResult<T> {
+        Err(crate::error::StoreError::Transient("queues are not configured in this function".into()))
+    }
+}
+
+#[async_trait]
+impl Queue for NoQueue {
+    async fn send_all(&self, _: &[String]) -> crate::error::StoreResult<()> {
+        Self::refused()
+    }
+    async fn send_later(&self, _: &str, _: std::time::Duration) -> crate::error::StoreResult<()> {
+        Self::refused()
+    }
+    async fn receive(&self, _: usize) -> crate::error::StoreResult<Vec<ReceivedMessage>> {
+        Self::refused()
+    }
+    async fn ack(&self, _: &str) -> crate::error::StoreResult<()> {
+        Self::refused()
+    }
+    async fn nack(&self, _: &str) -> crate::error::StoreResult<()> {
+        Self::refused()
+    }
+}
+
+/// The push gateway of functions that neither register devices nor push.
+struct NoPush;
+
+#[async_trait]
+impl PushGateway for NoPush {
+    fn supports(&self, _: Platform) -> bool {
+        false
+    }
+    async fn create_endpoint(&self, _: Platform, _: &str, _: UserId) -> Result<String, SendError> {
+        Err(SendError::Transient("push is not configured in this function".into()))
+    }
+    async fn delete_endpoint(&self, _: &str) -> Result<(), SendError> {
+        Err(SendError::Transient("push is not configured in this function".into()))
+    }
+    async fn publish(&self, _: &str, _: &str) -> Result<String, SendError> {
+        Err(SendError::Transient("push is not configured in this function".into()))
+    }
+}

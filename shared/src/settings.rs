@@ -1,0 +1,90 @@
+//! What the services are tuned with: callback and email retries, the pace of email, the daily
+//! recipient cap, the chunk size. Read from the configuration by the AWS composition, set to the
+//! local defaults by the memory one; the services read them from their ports' bag.
+
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::config::Config;
+
+/// The services' tunables.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Tries and backoff of callbacks.
+    pub callback_retry: Backoff,
+    /// The pace of email and the waits between an email job's rounds.
+    pub email_sending: EmailSending,
+    /// Recipients a company's group sends may reach per UTC day.
+    pub daily_recipient_cap: u64,
+    /// Recipients per delivery chunk.
+    pub chunk_size: usize,
+}
+
+impl Settings {
+    /// As configured (a Lambda function).
+    pub fn from_config(config: &Config) -> Self {
+        Settings {
+            callback_retry: CALLBACK_RETRY,
+            email_sending: EmailSending::for_account_rate(f64::from(config.email_send_rate)),
+            daily_recipient_cap: config.daily_recipient_cap,
+            chunk_size: config.chunk_size,
+        }
+    }
+
+    /// The defaults, with email unpaced (the memory mailer has no rate).
+    pub fn local() -> Self {
+        Settings {
+            callback_retry: CALLBACK_RETRY,
+            email_sending: EmailSending::unpaced(),
+            daily_recipient_cap: Config::DEFAULT_DAILY_RECIPIENT_CAP,
+            chunk_size: Config::DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
+
+/// How emails go out (`service::emails`).
+#[derive(Debug, Clone, Copy)]
+pub struct EmailSending {
+    /// Emails one email-queue consumer starts per second: the account's SES sending rate shared
+    /// by the queue's `EMAIL_CONSUMERS`; `None`: as fast as the mailer answers.
+    pub per_consumer: Option<f64>,
+    /// Waits before the next round of a job SES throttled (its ceiling grows per round).
+    pub retry: Backoff,
+    /// Rounds of a job before what is still unsent counts as failed.
+    pub max_rounds: u32,
+}
+
+/// Concurrent consumers of the email queue: the template's `MaximumConcurrency` of deliver's
+/// email-queue event source (the least Lambda allows), so the account's rate is shared by two.
+pub const EMAIL_CONSUMERS: u32 = 2;
+
+/// The share of the account's rate email is paced to.
+pub const PACE_HEADROOM: f64 = 0.9;
+
+/// Waits between rounds of a throttled email job: up to 30 s, 1 min, 2 min ... 15 min (SQS's
+/// longest delay); 20 rounds wait about four hours in all, long enough for a daily quota
+/// that is near its end to be counted out rather than retried forever.
+pub const EMAIL_RETRY: Backoff =
+    Backoff { base: Duration::from_secs(30), cap: Duration::from_secs(900), max_attempts: 20 };
+
+impl EmailSending {
+    /// Paced for an account sending `rate` emails per second: each consumer starts 90% of its
+    /// share, so that timer lateness and SES's own clock never put a second over the rate.
+    pub fn for_account_rate(rate: f64) -> Self {
+        EmailSending {
+            per_consumer: Some(rate * PACE_HEADROOM / f64::from(EMAIL_CONSUMERS)),
+            retry: EMAIL_RETRY,
+            max_rounds: EMAIL_RETRY.max_attempts,
+        }
+    }
+
+    /// Unpaced (the memory mailer has no rate).
+    pub fn unpaced() -> Self {
+        EmailSending { per_consumer: None, retry: EMAIL_RETRY, max_rounds: EMAIL_RETRY.max_attempts }
+    }
+}
+
+/// Callback tries: five, waiting up to 0.2 s, 0.4 s, 0.8 s, 1.6 s (full jitter), within the
+/// deliver function's timeout.
+pub const CALLBACK_RETRY: Backoff =
+    Backoff { base: Duration::from_millis(200), cap: Duration::from_secs(5), max_attempts: 5 };
