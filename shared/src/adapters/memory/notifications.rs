@@ -1,0 +1,357 @@
+//! Notifications in memory: conditional state changes, chunk and email-job markers counted once,
+//! sent marks, quotas, idempotency records, history by scope.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::error::{StoreError, StoreResult};
+use crate::ports::*;
+
+/// Request digest, answer once known, expiry.
+type IdempotencyEntry = (String, Option<(u16, String)>, DateTime<Utc>);
+
+#[derive(Default)]
+struct NotificationState {
+    by_id: HashMap<NotificationId, Notification>,
+    by_schedule_id: HashMap<u64, NotificationId>,
+    chunks: HashSet<(NotificationId, u32)>,
+    /// Email jobs recorded: (notification, chunk, part).
+    email_parts: HashSet<(NotificationId, u32, u32)>,
+    /// Bounces and complaints counted: (notification, SES message id, kind).
+    feedback: HashSet<(NotificationId, String, FeedbackKind)>,
+    counter: u64,
+    idempotency: HashMap<String, IdempotencyEntry>,
+    quotas: HashMap<(CompanyId, String), u64>,
+    marks: HashMap<(NotificationId, u32), HashSet<String>>,
+}
+
+#[derive(Default)]
+pub struct MemoryNotificationStore {
+    state: Mutex<NotificationState>,
+}
+
+impl MemoryNotificationStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every stored notification (tests and benchmarks inspect with it).
+    pub fn all(&self) -> Vec<Notification> {
+        lock(&self.state).by_id.values().cloned().collect()
+    }
+
+    fn complete_if_done(n: &mut Notification, now: DateTime<Utc>) {
+        if n.status == Status::Delivering && n.chunks_total == Some(n.chunks_done) {
+            n.status = Status::Delivered;
+            n.modified_at = now;
+        }
+    }
+}
+
+fn in_scope(n: &Notification, scope: &HistoryScope) -> bool {
+    n.origin == Origin::GroupSend
+        && match scope {
+            HistoryScope::CompanyType { company_id, broadcast_type } => {
+                n.company_id == *company_id && n.broadcast_type == *broadcast_type
+            }
+            HistoryScope::Event { event_id } => {
+                matches!(&n.audience, Audience::EventTeams { event_id: e, .. } if e == event_id)
+            }
+            HistoryScope::Asset { brochure_id } => {
+                n.broadcast_type == BroadcastType::GA && n.brochure_id == Some(*brochure_id)
+            }
+        }
+}
+
+#[async_trait]
+impl NotificationStore for MemoryNotificationStore {
+    async fn next_schedule_id(&self) -> StoreResult<u64> {
+        let mut s = lock(&self.state);
+        s.counter += 1;
+        Ok(s.counter)
+    }
+
+    async fn insert(&self, n: &Notification) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        if s.by_id.contains_key(&n.id) || s.by_schedule_id.contains_key(&n.schedule_id) {
+            return Err(StoreError::Conflict(format!("notification {} exists", n.id)));
+        }
+        s.by_schedule_id.insert(n.schedule_id, n.id);
+        s.by_id.insert(n.id, n.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
+        Ok(lock(&self.state).by_id.get(&id).cloned())
+    }
+
+    async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
+        let s = lock(&self.state);
+        Ok(s.by_schedule_id.get(&schedule_id).and_then(|id| s.by_id.get(id)).cloned())
+    }
+
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
+        let s = lock(&self.state);
+        let mut due: Vec<_> = s
+            .by_id
+            .values()
+            .filter_map(|n| match n.status {
+                Status::Pending if n.due_at <= now => Some((n.due_at, n.id)),
+                Status::FanningOut => n.lease_until.filter(|l| *l <= now).map(|l| (l, n.id)),
+                _ => None,
+            })
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn claim(
+        &self,
+        id: NotificationId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = lock(&self.state);
+        match s.by_id.get_mut(&id) {
+            Some(n)
+                if (n.status == Status::Pending && n.due_at <= now)
+                    || (n.status == Status::FanningOut && n.lease_until.is_some_and(|l| l <= now)) =>
+            {
+                n.status = Status::FanningOut;
+                n.lease_until = Some(lease_until);
+                n.modified_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn save_progress(
+        &self,
+        id: NotificationId,
+        progress: &FanoutProgress,
+        held: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        match s.by_id.get_mut(&id) {
+            Some(n) if n.status == Status::FanningOut && n.lease_until == Some(held) => {
+                n.fanout = progress.clone();
+                n.lease_until = Some(lease_until);
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict(format!("notification {id} is not fanning out"))),
+        }
+    }
+
+    async fn finish_fanout(
+        &self,
+        id: NotificationId,
+        chunks: u32,
+        recipients: u64,
+        held: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Status> {
+        let mut s = lock(&self.state);
+        match s.by_id.get_mut(&id) {
+            Some(n) if n.status == Status::FanningOut && n.lease_until == Some(held) => {
+                n.status = Status::Delivering;
+                n.lease_until = None;
+                n.chunks_total = Some(chunks);
+                n.recipients = recipients;
+                n.modified_at = now;
+                Self::complete_if_done(n, now);
+                Ok(n.status)
+            }
+            _ => Err(StoreError::Conflict(format!("notification {id} is not fanning out"))),
+        }
+    }
+
+    async fn record_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        tally: &ChunkTally,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let mut s = lock(&self.state);
+        if !s.by_id.contains_key(&id) {
+            return Err(StoreError::Conflict(format!("notification {id} does not exist")));
+        }
+        if !s.chunks.insert((id, chunk)) {
+            return Ok(ChunkRecord::AlreadyRecorded);
+        }
+        let n = s.by_id.get_mut(&id).expect("checked above");
+        n.add(tally);
+        n.chunks_done += 1;
+        n.modified_at = now;
+        Self::complete_if_done(n, now);
+        Ok(ChunkRecord::Recorded)
+    }
+
+    async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status> {
+        let mut s = lock(&self.state);
+        let n = s
+            .by_id
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::Conflict(format!("notification {id} does not exist")))?;
+        Self::complete_if_done(n, now);
+        Ok(n.status)
+    }
+
+    async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
+        Ok(lock(&self.state).chunks.contains(&(id, chunk)))
+    }
+
+    async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
+        let s = lock(&self.state);
+        Ok(ChunkContext {
+            notification: s.by_id.get(&id).cloned(),
+            recorded: s.chunks.contains(&(id, chunk)),
+            marks: SentMarks(s.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
+        })
+    }
+
+    async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
+        let s = lock(&self.state);
+        Ok(ChunkContext {
+            notification: s.by_id.get(&id).cloned(),
+            recorded: s.email_parts.contains(&(id, chunk, part)),
+            marks: SentMarks(s.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
+        })
+    }
+
+    async fn record_emails(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        counts: &EmailCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let mut s = lock(&self.state);
+        if !s.by_id.contains_key(&id) {
+            return Err(StoreError::Conflict(format!("notification {id} does not exist")));
+        }
+        if !s.email_parts.insert((id, chunk, part)) {
+            return Ok(ChunkRecord::AlreadyRecorded);
+        }
+        let n = s.by_id.get_mut(&id).expect("checked above");
+        n.add_emails(counts);
+        n.modified_at = now;
+        Ok(ChunkRecord::Recorded)
+    }
+
+    async fn record_feedback(
+        &self,
+        id: NotificationId,
+        message_id: &str,
+        kind: FeedbackKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let mut s = lock(&self.state);
+        if !s.by_id.contains_key(&id) {
+            return Err(StoreError::Conflict(format!("notification {id} does not exist")));
+        }
+        if !s.feedback.insert((id, message_id.to_string(), kind)) {
+            return Ok(ChunkRecord::AlreadyRecorded);
+        }
+        let n = s.by_id.get_mut(&id).expect("checked above");
+        match kind {
+            FeedbackKind::Bounce => n.emails_bounced += 1,
+            FeedbackKind::Complaint => n.emails_complained += 1,
+        }
+        n.modified_at = now;
+        Ok(ChunkRecord::Recorded)
+    }
+
+    async fn add_sent_marks(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        keys: &[String],
+        _now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        lock(&self.state).marks.entry((id, chunk)).or_default().extend(keys.iter().cloned());
+        Ok(())
+    }
+
+    async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        if let Some(n) = s.by_id.get_mut(&id) {
+            n.status = Status::Failed;
+            n.lease_until = None;
+            n.failure = Some(reason.to_string());
+            n.modified_at = now;
+        }
+        Ok(())
+    }
+
+    async fn consume_quota(
+        &self,
+        company: CompanyId,
+        day: &str,
+        recipients: u64,
+        cap: u64,
+    ) -> StoreResult<bool> {
+        let mut s = lock(&self.state);
+        let used = s.quotas.entry((company, day.to_string())).or_default();
+        if used.saturating_add(recipients) > cap {
+            return Ok(false);
+        }
+        *used += recipients;
+        Ok(true)
+    }
+
+    async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()> {
+        if let Some(n) = lock(&self.state).by_id.get_mut(&id) {
+            n.callback_result = Some(result.clone());
+        }
+        Ok(())
+    }
+
+    async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
+        let mut items: Vec<Notification> =
+            lock(&self.state).by_id.values().filter(|n| in_scope(n, scope)).cloned().collect();
+        // Newest first; a fixed-width key keeps the order of the cursor strings numeric.
+        items.sort_by_key(|n| std::cmp::Reverse(n.schedule_id));
+        let key = |n: &Notification| format!("{:020}", u64::MAX - n.schedule_id);
+        page_by_key(items, key, page)
+    }
+
+    async fn claim_idempotency(
+        &self,
+        scope: &str,
+        digest: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyClaim> {
+        let mut s = lock(&self.state);
+        match s.idempotency.get(scope) {
+            Some((d, answer, exp)) if *exp > now => {
+                Ok(IdempotencyClaim::Existing { request_digest: d.clone(), answer: answer.clone() })
+            }
+            _ => {
+                s.idempotency.insert(scope.to_string(), (digest.to_string(), None, expires_at));
+                Ok(IdempotencyClaim::Claimed)
+            }
+        }
+    }
+
+    async fn complete_idempotency(&self, r: &IdempotencyRecord) -> StoreResult<()> {
+        lock(&self.state).idempotency.insert(
+            r.scope.clone(),
+            (r.request_digest.clone(), Some((r.status, r.body.clone())), r.expires_at),
+        );
+        Ok(())
+    }
+
+    async fn release_idempotency(&self, scope: &str) -> StoreResult<()> {
+        lock(&self.state).idempotency.remove(scope);
+        Ok(())
+    }
+}
