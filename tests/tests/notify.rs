@@ -654,7 +654,73 @@ async fn synchronous_notify_near_its_deadline_answers_and_delivers_in_the_backgr
     assert_eq!(answer["status"], "SUCCESS", "with time to spare: {answer}");
 }
 
+/// The notify use cases without HTTP: the service holds their rules (credentials, tenancy,
+/// privileges, the desktop switch), whatever dialect calls it.
+async fn notify_rules_hold_without_http(env: Env) {
+    use shared::service::notify;
+    let p = &env.ports;
+    let user = |n: u8| async move {
+        let id: uuid::Uuid = format!(
+            "{n}{n}{n}{n}{n}{n}{n}{n}-{n}{n}{n}{n}-4{n}{n}{n}-8{n}{n}{n}-{n}{n}{n}{n}{n}{n}{n}{n}{n}{n}{n}{n}"
+        )
+        .parse()
+        .unwrap();
+        p.directory.user(id).await.unwrap().unwrap()
+    };
+    let dept: uuid::Uuid = DEPT.parse().unwrap();
+    let found = notify::department_by_credentials(p, Some(dept), "demo-dept", "demo-secret").await.unwrap();
+    let department = found.expect("the demo department's credentials");
+    assert!(notify::department_by_credentials(p, Some(dept), "demo-dept", "nope").await.unwrap().is_none());
+    assert!(
+        notify::department_by_credentials(p, Some(uuid::Uuid::new_v4()), "demo-dept", "demo-secret")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let u1 = user(1).await;
+    assert_eq!(notify::department_member(p, &department, Some(u1.id)).await.unwrap(), Some(u1.id));
+    assert_eq!(notify::department_member(p, &department, Some(uuid::Uuid::new_v4())).await.unwrap(), None);
+
+    // In-app: u1 holds no send privilege; the admin may notify others of its tenant only.
+    assert_eq!(notify::app_sender(&u1).unwrap_err().status(), 403);
+    let admin = shared::auth::user_by_token(
+        p.directory.as_ref(),
+        Some("demo-admin-token"),
+        "Authorization",
+        tests::t0(),
+    )
+    .await
+    .unwrap();
+    notify::app_sender(&admin).unwrap();
+    let content = shared::model::Content { title: "t".into(), ..Default::default() };
+    let other_tenant = shared::model::AppNotify {
+        recipient: uuid::Uuid::new_v4(),
+        content: content.clone(),
+        ttl_seconds: 60,
+    };
+    let e = notify::app(p, &admin, other_tenant, uuid::Uuid::new_v4()).await.unwrap_err();
+    assert_eq!((e.status(), e.parameter.as_deref()), (404, Some("Recipient")));
+    let to_u1 = shared::model::AppNotify { recipient: u1.id, content, ttl_seconds: 60 };
+    let id = notify::app(p, &admin, to_u1, uuid::Uuid::new_v4()).await.unwrap();
+    assert_eq!(p.notifications.get(id).await.unwrap().unwrap().ttl_seconds, 60);
+
+    // Desktop: the role and the switch first; recipients of the sender's instance only.
+    assert_eq!(notify::desktop_sender(p, &u1).await.unwrap_err().status(), 403);
+    notify::desktop_sender(p, &admin).await.unwrap();
+    let cmd = shared::model::DesktopNotify {
+        title: None,
+        message: "m".into(),
+        recipients: vec![uuid::Uuid::new_v4().to_string()],
+        referrer_table: None,
+        referrer_id: None,
+        source: "mim".into(),
+    };
+    let e = notify::desktop(p, &admin, &cmd, uuid::Uuid::new_v4()).await.unwrap_err();
+    assert_eq!(e.parameter.as_deref(), Some("recipient_list"));
+}
+
 end_to_end!(
+    notify_rules_hold_without_http,
     synchronous_notify_near_its_deadline_answers_and_delivers_in_the_background,
     a_delivery_given_up_calls_back_failure,
     department_notify_delivers_synchronously_and_calls_back_signed,

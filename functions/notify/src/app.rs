@@ -1,15 +1,12 @@
-//! In-app notification (`SendAppNotification`): the sender needs the send privilege, and the
-//! Create privilege at Global level to notify others (Basic: only itself).
+//! In-app notification (`SendAppNotification`): authenticate, parse, `service::notify::app`,
+//! render the OData answer or error. The privilege rules are in the service.
 
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::auth;
 use shared::dialects::app_notification;
-use shared::error::ErrorKind;
 use shared::http;
-use shared::model::*;
 use shared::ports::Ports;
-use shared::service::deadline::Deadline;
 use shared::service::{idempotency, notify};
 
 /// The OData error body: `{"error": {"code", "message", "parameter"}}`.
@@ -46,55 +43,14 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
     let now = ports.clock.now();
     let token = auth::bearer(http::header(req, "authorization"));
     let sender = auth::user_by_token(ports.directory.as_ref(), token, "Authorization", now).await?;
-    if !sender.has(Role::SendAppNotification) {
-        return Err(ApiError::new(
-            ErrorKind::InsufficientPrivileges,
-            "the Send In-App Notification privilege (prvSendAppNotification) is required",
-        ));
-    }
+    notify::app_sender(&sender)?;
     let body = http::body(req)?;
     let key = super::idempotency_key(req);
     let scope = http::idempotency_scope(&sender.id.to_string(), req);
     let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
         let parsed = app_notification::parse(body)?;
-        let recipient = match ports.directory.user(parsed.recipient).await? {
-            Some(u) if u.company_id == sender.company_id => u,
-            _ => {
-                return Err(ApiError::new(
-                    ErrorKind::NotFound,
-                    format!("systemuser {} does not exist", parsed.recipient),
-                )
-                .with_parameter("Recipient"));
-            }
-        };
-        let to_self = recipient.id == sender.id;
-        let may = sender.has(Role::CreateAppNotificationGlobal)
-            || (to_self && sender.has(Role::CreateAppNotificationBasic));
-        if !may {
-            let why = if to_self {
-                "the Create privilege on app notifications is required"
-            } else {
-                "notifying other users needs the Create privilege on app notifications at Global level"
-            };
-            return Err(ApiError::new(ErrorKind::InsufficientPrivileges, why).with_parameter("Recipient"));
-        }
-        let id =
-            idempotency::notification_id(&scope, super::idempotency_key(req), body, || ports.ids.new_id());
-        let mut n = Notification::new(
-            id,
-            0,
-            sender.company_id,
-            Origin::AppNotification,
-            BroadcastType::UN,
-            Audience::Users { user_ids: vec![recipient.id] },
-            parsed.content,
-            sender.number.to_string(),
-            now,
-        );
-        n.ttl_seconds = parsed.ttl_seconds;
-        n.description = "in-app notification".into();
-        let id = n.id;
-        notify::accept(ports, n, false, Deadline::NONE).await?;
+        let id = idempotency::notification_id(&scope, key, body, || ports.ids.new_id());
+        let id = notify::app(ports, &sender, parsed, id).await?;
         Ok((200, serde_json::json!({ "NotificationId": id }).to_string()))
     })
     .await?;

@@ -1,12 +1,12 @@
-//! Department-user notify: Basic auth with the department's client id and secret.
+//! Department-user notify: Basic credentials, parse, `service::notify::department`, render the
+//! dialect's `errors[]`/`warnings[]` answer. The rules (credentials first, membership, delay and
+//! schedule, callback) are in the service.
 
 use base64::Engine;
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
-use shared::credentials;
 use shared::dialects::department::{self, ErrorEntry, NotifyResponse, WarningEntry, error, warning};
 use shared::http::{self, header};
-use shared::model::*;
 use shared::ports::Ports;
 use shared::service::idempotency;
 use shared::service::notify::{self, Delivery};
@@ -42,10 +42,6 @@ fn unavailable(request: Uuid, e: shared::StoreError) -> (u16, String) {
     failure(e.status(), request, "SERVICE_UNAVAILABLE", "the service is unavailable; try again shortly")
 }
 
-/// What an unknown department's secret is compared with (a digest no secret has), so that it
-/// costs what a known one does.
-const UNKNOWN_DEPARTMENT_SECRET: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
 /// `client id`, `secret` of an `Authorization: Basic` header.
 fn basic(req: &Request) -> Option<(String, String)> {
     let value = header(req, "authorization")?;
@@ -71,9 +67,6 @@ pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
 }
 
 async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String) {
-    let d = ports.directory.as_ref();
-    let dept_id = http::path_param(req, "departmentUUID").and_then(|v| v.parse::<Uuid>().ok());
-    let user_id = http::path_param(req, "userUUID").and_then(|v| v.parse::<Uuid>().ok());
     let Some((client_id, secret)) = basic(req) else {
         return failure(
             401,
@@ -82,102 +75,59 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
             "Authorization: Basic <client id:secret> is required",
         );
     };
-    // Credentials first: an unknown department answers as wrong credentials do (401, the same
-    // words, the same comparisons), so that nobody learns which department ids exist.
-    let department = match dept_id {
-        Some(id) => match d.department(id).await {
-            Ok(found) => found,
-            Err(e) => return unavailable(request_id, e),
-        },
-        None => None,
+    let dept_id = http::path_param(req, "departmentUUID").and_then(|v| v.parse::<Uuid>().ok());
+    let department = match notify::department_by_credentials(ports, dept_id, &client_id, &secret).await {
+        Ok(Some(department)) => department,
+        Ok(None) => {
+            return failure(
+                401,
+                request_id,
+                "UNAUTHORIZED",
+                "client id or secret is not valid for this department",
+            );
+        }
+        Err(e) => return unavailable(request_id, e),
     };
-    let (known_id, known_secret) = match &department {
-        Some(dep) => (dep.client_id.as_str(), dep.secret_sha256.as_str()),
-        None => ("", UNKNOWN_DEPARTMENT_SECRET),
-    };
-    // Both compared in constant time; one message for either mismatch.
-    let id_ok = credentials::matches(&credentials::digest(&client_id), &credentials::digest(known_id));
-    let secret_ok = credentials::verify(&secret, known_secret);
-    let (Some(dept_id), Some(department), true) = (dept_id, department, id_ok & secret_ok) else {
-        return failure(
-            401,
-            request_id,
-            "UNAUTHORIZED",
-            "client id or secret is not valid for this department",
-        );
-    };
-    let Some(user_id) = user_id else {
-        return failure(404, request_id, "USER_NOT_FOUND", "userUUID is not a user of this department");
-    };
-    match d.department_has_member(dept_id, user_id).await {
-        Ok(true) => {}
-        Ok(false) => {
+    let user_id = http::path_param(req, "userUUID").and_then(|v| v.parse::<Uuid>().ok());
+    let user_id = match notify::department_member(ports, &department, user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
             return failure(404, request_id, "USER_NOT_FOUND", "userUUID is not a user of this department");
         }
         Err(e) => return unavailable(request_id, e),
-    }
+    };
     let bytes = match http::body(req) {
         Ok(b) => b,
         Err(e) => return failure(e.status(), request_id, "PAYLOAD_TOO_LARGE", e.message),
     };
-    let scope = http::idempotency_scope(&format!("dept:{dept_id}"), req);
-    let now = ports.clock.now();
-    let outcome = idempotency::once(
-        ports.notifications.as_ref(),
-        &scope,
-        super::idempotency_key(req),
-        bytes,
-        now,
-        || async {
+    let scope = http::idempotency_scope(&format!("dept:{}", department.id), req);
+    let key = super::idempotency_key(req);
+    let outcome =
+        idempotency::once(ports.notifications.as_ref(), &scope, key, bytes, ports.clock.now(), || async {
             let parsed = match department::parse(bytes) {
                 Ok(p) => p,
                 Err(errors) => return Ok(answer(400, request_id, None, errors, Vec::new())),
             };
-            let content = Content {
-                title: parsed.subject.clone().unwrap_or_else(|| format!("Message from {}", department.name)),
-                body: parsed.body.clone(),
-                data: parsed.data.clone(),
-                source: Some(department.name.clone()),
-                ..Content::default()
-            };
-            let created_by: String = department.client_id.chars().take(15).collect();
-            let id = idempotency::notification_id(&scope, super::idempotency_key(req), bytes, || {
-                ports.ids.new_id()
-            });
-            let mut n = Notification::new(
-                id,
-                0,
-                department.company_id,
-                Origin::DepartmentNotify,
-                BroadcastType::UN,
-                Audience::Users { user_ids: vec![user_id] },
-                content,
-                created_by,
-                now,
-            );
-            n.description = format!("department {}", department.name);
-            n.due_at = match parsed.scheduled_on {
-                Some(at) => at.max(now),
-                None => now + chrono::Duration::seconds(parsed.delay_seconds as i64),
-            };
-            n.callback = parsed.callback_url.map(|url| Callback {
-                url,
-                metadata: parsed.callback_metadata,
-                department_id: dept_id,
+            let id = idempotency::notification_id(&scope, key, bytes, || ports.ids.new_id());
+            let done = notify::department(
+                ports,
+                &department,
                 user_id,
+                parsed.message(),
                 request_id,
-            });
+                id,
+                deadline_of(req),
+            )
+            .await?;
             let mut warnings = parsed.warnings;
-            if parsed.send_synchronously && n.due_at > now {
+            if done.sync_ignored {
                 warnings.push(warning(
                     "SYNC_IGNORED",
                     "sendSynchronously has no effect on a delayed or scheduled message",
                 ));
             }
-            let id = n.id;
-            let delivery = notify::accept(ports, n, parsed.send_synchronously, deadline_of(req)).await?;
             // FAILURE only for what will not be delivered: a caller resends on FAILURE.
-            let errors = match delivery {
+            let errors = match done.delivery {
                 Delivery::NotYet(why) => {
                     warnings.push(warning("DELIVERY_PENDING", format!("not delivered yet: {why}")));
                     Vec::new()
@@ -185,10 +135,9 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
                 Delivery::Failed(why) => vec![error("DELIVERY_FAILED", why)],
                 Delivery::Queued | Delivery::Scheduled(_) | Delivery::Delivered => Vec::new(),
             };
-            Ok(answer(200, request_id, Some(id), errors, warnings))
-        },
-    )
-    .await;
+            Ok(answer(200, request_id, Some(done.id), errors, warnings))
+        })
+        .await;
     match outcome {
         Ok(o) => o.answer,
         Err(e) => {

@@ -27,12 +27,7 @@ const PARAMETERS: &[&str] = &[
     "Actions",
 ];
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct AppNotify {
-    pub recipient: Uuid,
-    pub content: Content,
-    pub ttl_seconds: u64,
-}
+pub use crate::model::AppNotify;
 
 /// Keys of an object without the OData annotations (`@odata.type`, `actions@odata.type`).
 fn keys(map: &Map<String, Value>) -> impl Iterator<Item = &String> {

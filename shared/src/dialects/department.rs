@@ -78,6 +78,22 @@ pub struct DepartmentNotify {
     pub warnings: Vec<WarningEntry>,
 }
 
+impl DepartmentNotify {
+    /// The message, as the notify service takes it.
+    pub fn message(&self) -> crate::model::DepartmentMessage {
+        crate::model::DepartmentMessage {
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            data: self.data.clone(),
+            scheduled_on: self.scheduled_on,
+            delay_seconds: self.delay_seconds,
+            send_synchronously: self.send_synchronously,
+            callback_url: self.callback_url.clone(),
+            callback_metadata: self.callback_metadata.clone(),
+        }
+    }
+}
+
 struct Reader {
     errors: Vec<ErrorEntry>,
     warnings: Vec<WarningEntry>,

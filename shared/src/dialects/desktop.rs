@@ -20,17 +20,7 @@ const FIELDS: &[&str] = &[
     "source",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesktopNotify {
-    pub title: Option<String>,
-    pub message: String,
-    /// Recipient sys_ids: trimmed, de-duplicated, in order.
-    pub recipients: Vec<String>,
-    pub referrer_table: Option<String>,
-    pub referrer_id: Option<String>,
-    /// `mim` (Major Incident Management) or `pe` (Proactive Engagement).
-    pub source: String,
-}
+pub use crate::model::DesktopNotify;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DesktopResponse {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{BroadcastType, CompanyId, EmailSpec, Schedule};
+use super::{BroadcastType, CompanyId, Content, EmailSpec, Schedule};
 
 /// A group send (`POST /rest/notification/send`), checked for shape, limits and version rules.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,4 +53,39 @@ pub struct HistoryQuery {
     /// `None`: every matching record (up to the service's cap for unpaged answers).
     pub limit: Option<usize>,
     pub next_token: Option<String>,
+}
+
+/// An in-app notification (`SendAppNotification`) to one person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppNotify {
+    pub recipient: Uuid,
+    pub content: Content,
+    pub ttl_seconds: u64,
+}
+
+/// What a department sends one of its users (`…/notify`), as the notify service takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepartmentMessage {
+    pub subject: Option<String>,
+    pub body: String,
+    /// What the recipient's client may use (metaData, attachments, tags, buttons), as JSON.
+    pub data: Option<String>,
+    pub scheduled_on: Option<DateTime<Utc>>,
+    pub delay_seconds: u64,
+    pub send_synchronously: bool,
+    pub callback_url: Option<String>,
+    pub callback_metadata: Option<serde_json::Value>,
+}
+
+/// A desktop-assistant notification (`POST /desktop-assistant/notifications`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesktopNotify {
+    pub title: Option<String>,
+    pub message: String,
+    /// Recipient sys_ids: trimmed, de-duplicated, in order.
+    pub recipients: Vec<String>,
+    pub referrer_table: Option<String>,
+    pub referrer_id: Option<String>,
+    /// `mim` (Major Incident Management) or `pe` (Proactive Engagement).
+    pub source: String,
 }

@@ -307,23 +307,14 @@ pub async fn send(
         ..Content::default()
     };
     let created_by = user.number.to_string();
-    let mut notification = Notification::new(
-        id,
-        schedule_id,
-        company_id,
-        Origin::GroupSend,
-        req.kind,
-        audience,
-        content,
-        created_by,
-        now,
-    );
-    notification.email = req.email;
-    notification.brochure_id = req.brochure_id;
-    notification.schedule = req.schedule.map(|s| s.schedule);
-    notification.description = description;
-    notification.team_ids = team_ids;
-    notification.due_at = due_at;
+    let notification =
+        Notification::draft(id, company_id, Origin::GroupSend, req.kind, audience, content, created_by, now)
+            .schedule_id(schedule_id)
+            .email(req.email, req.brochure_id)
+            .schedule(req.schedule.map(|s| s.schedule), team_ids)
+            .description(description)
+            .due_at(due_at)
+            .build();
     let notification = insert_once(ports, notification).await?;
     let schedule_id = notification.schedule_id;
     if notification.status == Status::Pending && notification.due_at <= now {
