@@ -1,8 +1,9 @@
 //! The one error type of the service and its mapping to HTTP.
 //!
-//! Every dialect answers with the same `ErrorKind`; how it is rendered (status, exception name,
-//! envelope shape) is decided in one place per dialect. The group-send / sent-history dialects use
-//! the envelope `{"exception", "message", "parameter"}` built here.
+//! What went wrong is said once, in the domain's terms (`ErrorKind`, the field, why); how it is
+//! rendered — exception names, error codes, envelope shape — is each dialect's business, in one
+//! place per dialect (`dialects::ws` for group send, sent history and the recipient's routes,
+//! `dialects::department`, the desktop `responseCode` object, the OData error).
 
 use serde::Serialize;
 
@@ -44,28 +45,6 @@ impl ErrorKind {
             ErrorKind::TooManyRequests => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
-        }
-    }
-
-    /// The exception name the NextInteract-style dialects (group send, sent history) use.
-    pub fn exception(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidParameter => "WSInvalidParameterException",
-            ErrorKind::InvalidAuthToken => "WSInvalidAuthTokenException",
-            ErrorKind::InsufficientPermissions => "WSInsufficientPermissionsException",
-            ErrorKind::InsufficientPrivileges => "WSInsufficientPrivilegesException",
-            ErrorKind::UnsupportedVersion => "WSUnsupportedVersionException",
-            ErrorKind::EventNotFound => "WSEventNotFoundException",
-            ErrorKind::EventCancelled => "WSEventCancelledException",
-            ErrorKind::SmartLibNotFound => "WSSmartLibNotFoundException",
-            ErrorKind::NotFound => "WSNotFoundException",
-            ErrorKind::MethodNotAllowed => "WSMethodNotAllowedException",
-            ErrorKind::Conflict => "WSConflictException",
-            ErrorKind::PayloadTooLarge => "WSPayloadTooLargeException",
-            ErrorKind::TooManyRequests => "WSTooManyRequestsException",
-            ErrorKind::FeatureDisabled => "WSFeatureDisabledException",
-            ErrorKind::Unavailable => "WSServiceUnavailableException",
-            ErrorKind::Internal => "WSInternalException",
         }
     }
 }
@@ -113,18 +92,6 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         self.kind.status()
     }
-
-    /// The JSON error envelope of the group-send / sent-history dialects.
-    pub fn envelope(&self) -> serde_json::Value {
-        let mut body = serde_json::json!({
-            "exception": self.kind.exception(),
-            "message": self.message,
-        });
-        if let Some(p) = &self.parameter {
-            body["parameter"] = serde_json::Value::String(p.clone());
-        }
-        body
-    }
 }
 
 /// Failures of a storage or queue adapter. Conflicts are expected outcomes of conditional writes;
@@ -137,10 +104,13 @@ pub enum StoreError {
     /// Throttling, timeouts and 5xx: safe to retry later.
     #[error("transient storage failure: {0}")]
     Transient(String),
-    /// Stored data that cannot be read back (a bug or a manual edit), or a continuation token
-    /// that was not issued by us.
+    /// Stored data that cannot be read back (a bug or a manual edit).
     #[error("invalid data: {0}")]
     InvalidData(String),
+    /// A continuation token the store cannot continue from (not one it issued, or for another
+    /// query): the caller's mistake, named `nextToken`.
+    #[error("{0}")]
+    BadToken(String),
     #[error("storage failure: {0}")]
     Other(String),
 }
@@ -158,7 +128,7 @@ impl From<StoreError> for ApiError {
                 err.retry_after = Some(1);
                 err
             }
-            StoreError::InvalidData(m) if m.starts_with("nextToken") => ApiError::invalid("nextToken", m),
+            StoreError::BadToken(m) => ApiError::invalid("nextToken", m),
             StoreError::InvalidData(cause) | StoreError::Other(cause) => {
                 ApiError::new(ErrorKind::Internal, "internal error").caused_by(cause)
             }
@@ -173,33 +143,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn envelope_names_exception_and_parameter() {
-        let e = ApiError::invalid("message", "message must be 1..2048 characters");
-        assert_eq!(e.status(), 400);
-        let body = e.envelope();
-        assert_eq!(body["exception"], "WSInvalidParameterException");
-        assert_eq!(body["parameter"], "message");
-    }
-
-    #[test]
-    fn envelope_omits_parameter_when_none() {
-        let e = ApiError::new(ErrorKind::InvalidAuthToken, "missing x-nextinteract-authtoken");
-        assert_eq!(e.status(), 401);
-        assert!(e.envelope().get("parameter").is_none());
-    }
-
-    #[test]
     fn transient_store_errors_become_retryable_503() {
         let e: ApiError = StoreError::Transient("throttled".into()).into();
         assert_eq!(e.status(), 503);
         assert_eq!(e.retry_after, Some(1));
         assert_eq!(e.cause.as_deref(), Some("throttled"), "kept for the log");
-        assert!(!e.envelope().to_string().contains("throttled"), "never answered");
+        assert!(!e.message.contains("throttled"), "never answered");
         let e: ApiError = StoreError::Other("AccessDeniedException: not authorized".into()).into();
         assert_eq!((e.status(), e.message.as_str()), (500, "internal error"));
         assert_eq!(e.cause.as_deref(), Some("AccessDeniedException: not authorized"));
-        let e: ApiError = StoreError::InvalidData("nextToken is not valid".into()).into();
+        let e: ApiError = StoreError::BadToken("nextToken is not valid".into()).into();
         assert_eq!(e.status(), 400);
         assert_eq!(e.parameter.as_deref(), Some("nextToken"));
+        let e: ApiError = StoreError::InvalidData("nextToken in a bad item".into()).into();
+        assert_eq!(e.status(), 500, "no rule matches on message text");
     }
 }

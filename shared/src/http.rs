@@ -64,9 +64,9 @@ pub fn with_retry_after(mut resp: Response<Body>, err: &ApiError) -> Response<Bo
     resp
 }
 
-/// An error in the envelope of the group-send / sent-history dialects.
+/// An error in the envelope of the group-send / sent-history dialects (`dialects::ws`).
 pub fn error(err: &ApiError) -> Response<Body> {
-    with_retry_after(json(err.status(), &err.envelope()), err)
+    with_retry_after(json(err.status(), &crate::dialects::ws::envelope(err)), err)
 }
 
 /// Response body as text (for tests and the local runner).

@@ -9,30 +9,13 @@ use shared::http;
 use shared::ports::Ports;
 use shared::service::{idempotency, notify};
 
-/// The OData error body: `{"error": {"code", "message", "parameter"}}`.
-fn odata_error(e: &ApiError) -> Response<Body> {
-    let code = match e.status() {
-        400 | 413 => "0x80040203",
-        401 => "0x80048306",
-        403 => "0x80040220",
-        404 => "0x80040217",
-        409 => "0x80040237",
-        _ => "0x80040216",
-    };
-    let mut error = serde_json::json!({ "code": code, "message": e.message });
-    if let Some(p) = &e.parameter {
-        error["parameter"] = serde_json::Value::String(p.clone());
-    }
-    http::with_retry_after(http::json(e.status(), &serde_json::json!({ "error": error })), e)
-}
-
 /// Every answer, success or error, says which OData version it speaks.
 pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
     let mut resp = match respond(ports, req).await {
         Ok((status, body)) => http::respond(status, "application/json", body),
         Err(e) => {
             http::log_failure(&e, "app notification");
-            odata_error(&e)
+            http::with_retry_after(http::json(e.status(), &app_notification::error_body(&e)), &e)
         }
     };
     resp.headers_mut().insert("odata-version", lambda_http::http::HeaderValue::from_static("4.0"));

@@ -39,7 +39,7 @@ fn failure(status: u16, request: Uuid, code: &str, description: impl Into<String
 fn unavailable(request: Uuid, e: shared::StoreError) -> (u16, String) {
     let e = shared::ApiError::from(e);
     http::log_failure(&e, "department notify");
-    failure(e.status(), request, "SERVICE_UNAVAILABLE", "the service is unavailable; try again shortly")
+    answer(e.status(), request, None, vec![department::error_of(&e)], Vec::new())
 }
 
 /// `client id`, `secret` of an `Authorization: Basic` header.
@@ -98,7 +98,7 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
     };
     let bytes = match http::body(req) {
         Ok(b) => b,
-        Err(e) => return failure(e.status(), request_id, "PAYLOAD_TOO_LARGE", e.message),
+        Err(e) => return answer(e.status(), request_id, None, vec![department::error_of(&e)], Vec::new()),
     };
     let scope = http::idempotency_scope(&format!("dept:{}", department.id), req);
     let key = super::idempotency_key(req);
@@ -142,12 +142,7 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
         Ok(o) => o.answer,
         Err(e) => {
             http::log_failure(&e, "department notify");
-            failure(
-                e.status(),
-                request_id,
-                e.kind.exception().trim_start_matches("WS").trim_end_matches("Exception"),
-                e.message,
-            )
+            answer(e.status(), request_id, None, vec![department::error_of(&e)], Vec::new())
         }
     }
 }

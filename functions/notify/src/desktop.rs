@@ -19,11 +19,8 @@ pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
         Ok(answer) => answer,
         Err(e) => {
             http::log_failure(&e, "desktop-assistant notify");
-            let message = match &e.parameter {
-                Some(p) if !e.message.contains(p.as_str()) => format!("{p}: {}", e.message),
-                _ => e.message.clone(),
-            };
-            reply(e.status(), message, None)
+            let body = desktop::error_response(&e);
+            (body.response_code, serde_json::to_string(&body).unwrap_or_default())
         }
     };
     http::respond(status, "application/json", body)

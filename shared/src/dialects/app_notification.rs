@@ -29,6 +29,24 @@ const PARAMETERS: &[&str] = &[
 
 pub use crate::model::AppNotify;
 
+/// The OData error body of a domain error: `{"error": {"code", "message", "parameter"}}`, with
+/// the Dataverse code of its status.
+pub fn error_body(e: &ApiError) -> Value {
+    let code = match e.status() {
+        400 | 413 => "0x80040203",
+        401 => "0x80048306",
+        403 => "0x80040220",
+        404 => "0x80040217",
+        409 => "0x80040237",
+        _ => "0x80040216",
+    };
+    let mut error = serde_json::json!({ "code": code, "message": e.message });
+    if let Some(p) = &e.parameter {
+        error["parameter"] = Value::String(p.clone());
+    }
+    serde_json::json!({ "error": error })
+}
+
 /// Keys of an object without the OData annotations (`@odata.type`, `actions@odata.type`).
 fn keys(map: &Map<String, Value>) -> impl Iterator<Item = &String> {
     map.keys().filter(|k| !k.contains("@odata."))

@@ -59,6 +59,36 @@ pub fn error(code: &str, description: impl Into<String>) -> ErrorEntry {
     }
 }
 
+/// The dialect's error code of a domain error kind (its own names, like its other codes).
+pub fn error_code(kind: crate::error::ErrorKind) -> &'static str {
+    use crate::error::ErrorKind::*;
+    match kind {
+        InvalidParameter => "INVALID_PARAMETER",
+        InvalidAuthToken => "UNAUTHORIZED",
+        InsufficientPermissions | InsufficientPrivileges => "FORBIDDEN",
+        UnsupportedVersion => "UNSUPPORTED_VERSION",
+        EventNotFound | SmartLibNotFound | NotFound => "NOT_FOUND",
+        EventCancelled => "EVENT_CANCELLED",
+        MethodNotAllowed => "METHOD_NOT_ALLOWED",
+        Conflict => "CONFLICT",
+        PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+        TooManyRequests => "TOO_MANY_REQUESTS",
+        FeatureDisabled => "FEATURE_DISABLED",
+        Unavailable => "SERVICE_UNAVAILABLE",
+        Internal => "INTERNAL_ERROR",
+    }
+}
+
+/// A domain error as one entry of `errors[]`: the dialect's code; the field, when there is
+/// one, leads the description as the dialect's field errors do.
+pub fn error_of(e: &crate::error::ApiError) -> ErrorEntry {
+    let description = match &e.parameter {
+        Some(p) if !e.message.starts_with(p.as_str()) => format!("{p}: {}", e.message),
+        _ => e.message.clone(),
+    };
+    error(error_code(e.kind), description)
+}
+
 pub fn warning(code: &str, description: impl Into<String>) -> WarningEntry {
     WarningEntry { warning_code: code.into(), warning_description: description.into() }
 }
@@ -594,5 +624,25 @@ mod tests {
         assert_eq!(minimal.warnings[0].warning_code, "UNKNOWN_FIELD");
         let epoch = json!({"messageAttributes": {"body": "b", "draftAttributes": {"draftStatus": "SCHEDULED", "scheduledOn": "1795338000000"}}});
         assert!(parse(epoch.to_string().as_bytes()).unwrap().scheduled_on.is_some());
+    }
+
+    #[test]
+    fn domain_errors_take_the_dialect_s_own_codes() {
+        use crate::error::{ApiError, ErrorKind};
+        let e = error_of(&ApiError::invalid("messageAttributes.body", "is required"));
+        assert_eq!(
+            (e.error_code.as_str(), e.error_description.as_str()),
+            ("INVALID_PARAMETER", "messageAttributes.body: is required")
+        );
+        assert_eq!(error_of(&ApiError::new(ErrorKind::Conflict, "key reused")).error_code, "CONFLICT");
+        assert_eq!(
+            error_of(&ApiError::new(ErrorKind::Unavailable, "retry")).error_code,
+            "SERVICE_UNAVAILABLE"
+        );
+        assert_eq!(
+            error_of(&ApiError::new(ErrorKind::Internal, "internal error")).error_code,
+            "INTERNAL_ERROR"
+        );
+        assert!(!error_of(&ApiError::new(ErrorKind::PayloadTooLarge, "big")).error_code.starts_with("WS"));
     }
 }

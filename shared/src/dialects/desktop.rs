@@ -31,6 +31,16 @@ pub struct DesktopResponse {
     pub metadata: Option<serde_json::Value>,
 }
 
+/// The dialect's answer to a domain error: its status as `responseCode`, the field leading the
+/// message.
+pub fn error_response(e: &ApiError) -> DesktopResponse {
+    let message = match &e.parameter {
+        Some(p) if !e.message.contains(p.as_str()) => format!("{p}: {}", e.message),
+        _ => e.message.clone(),
+    };
+    DesktopResponse { response_code: e.status(), message, metadata: None }
+}
+
 pub fn parse(body: &[u8]) -> Result<DesktopNotify, ApiError> {
     let map = object(body)?;
     if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {

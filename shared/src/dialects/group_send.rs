@@ -345,7 +345,7 @@ mod tests {
         for v in [0, 1, 5, 99] {
             let e = err(base(v));
             assert_eq!((e.kind, e.parameter.as_deref()), (ErrorKind::UnsupportedVersion, Some("version")));
-            assert_eq!(e.kind.exception(), "WSUnsupportedVersionException");
+            assert_eq!(super::super::ws::exception(e.kind), "WSUnsupportedVersionException");
         }
         assert_invalid(with(base(2), "version", json!("3")), "version");
         assert_invalid(json!({"type": "GT", "key": "3", "message": "m"}), "version");

@@ -7,3 +7,4 @@ pub mod fields;
 pub mod group_send;
 pub mod inbox;
 pub mod sent_history;
+pub mod ws;

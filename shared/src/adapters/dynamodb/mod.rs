@@ -47,7 +47,7 @@ where
             {
                 // A start key DynamoDB refuses came from a caller's token (the services seal
                 // tokens to their query, so only a forged one gets here).
-                StoreError::InvalidData("nextToken is not valid for this query".into())
+                StoreError::BadToken("nextToken is not valid for this query".into())
             } else if is_transient_code(code) || se.raw().status().is_server_error() {
                 StoreError::Transient(text)
             } else {
@@ -128,7 +128,7 @@ pub(crate) fn encode_token(item: &Item, key_attrs: &[&str]) -> StoreResult<Strin
 
 /// Decodes a continuation token; anything we did not issue is rejected, naming `nextToken`.
 pub(crate) fn decode_token(token: &str, key_attrs: &[&str]) -> StoreResult<Item> {
-    let invalid = || StoreError::InvalidData("nextToken is not a token this service issued".into());
+    let invalid = || StoreError::BadToken("nextToken is not a token this service issued".into());
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     let obj = value.as_object().ok_or_else(invalid)?;

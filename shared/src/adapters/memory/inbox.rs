@@ -133,7 +133,7 @@ impl InboxStore for MemoryInboxStore {
                     None => None,
                     Some(token) => {
                         Some(InboxItem::parse_order_key(&decode_cursor(token)?).ok_or_else(|| {
-                            StoreError::InvalidData("nextToken is not a token this service issued".into())
+                            StoreError::BadToken("nextToken is not a token this service issued".into())
                         })?)
                     }
                 };

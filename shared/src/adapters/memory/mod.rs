@@ -44,7 +44,7 @@ pub(super) fn decode_cursor(token: &str) -> StoreResult<String> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.strip_prefix("m:").map(str::to_string))
-        .ok_or_else(|| StoreError::InvalidData("nextToken is not a token this service issued".into()))
+        .ok_or_else(|| StoreError::BadToken("nextToken is not a token this service issued".into()))
 }
 
 /// Pages a list sorted ascending by `key`. The token is the (encoded) key of the last item
