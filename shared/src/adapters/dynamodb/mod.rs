@@ -328,7 +328,7 @@ mod tests {
         let back = decode_token(&token, &["pk", "sk", "createdMs"]).unwrap();
         assert_eq!(back, item);
         for bad in ["", "not-base64!", &URL_SAFE_NO_PAD.encode("{}"), &URL_SAFE_NO_PAD.encode("[1]")] {
-            assert!(matches!(decode_token(bad, &["pk", "sk"]), Err(StoreError::InvalidData(_))), "{bad}");
+            assert!(matches!(decode_token(bad, &["pk", "sk"]), Err(StoreError::BadToken(_))), "{bad}");
         }
         assert!(decode_token(&token, &["pk", "sk"]).is_err(), "token of another index");
     }
