@@ -1,0 +1,130 @@
+//! `POST /communications/department/{departmentUUID}/user/{userUUID}/notify`
+//! (department-user-notify.txt). The answer always has the spec's shape; every field error is an
+//! entry of `errors[]` naming the field, and every field we accept without acting on it is an
+//! entry of `warnings[]`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+mod parse;
+
+pub use parse::parse;
+
+pub const MAX_SUBJECT: usize = 255;
+pub const MAX_BODY: usize = 10_000;
+pub const MAX_DELAY_SECONDS: u64 = 30 * 24 * 3600;
+pub const MAX_CALLBACK_URL: usize = 2048;
+pub const MAX_EXTRAS_JSON: usize = 16 * 1024;
+pub const MAX_BUTTONS: usize = 10;
+
+/// Our reading of the enums the spec shows one example value of (documented in the README).
+pub const MESSAGE_TYPES: &[&str] = &["MESSAGE", "NOTE", "DRAFT"];
+pub const PROTOCOLS: &[&str] = &["TEXT", "HTML", "MARKDOWN"];
+pub const DRAFT_STATUSES: &[&str] = &["DRAFT", "SCHEDULED", "SENT", "FAILED"];
+pub const BUTTON_THEMES: &[&str] = &["PRIMARY", "SECONDARY", "TERTIARY", "DANGER", "LINK"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorEntry {
+    pub error_code: String,
+    pub error_description: String,
+    #[serde(rename = "errorUID")]
+    pub error_uid: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WarningEntry {
+    pub warning_code: String,
+    pub warning_description: String,
+}
+
+/// The response of the dialect, for success and failure alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyResponse {
+    #[serde(rename = "notificationMessageUUID")]
+    pub notification_message_uuid: Option<String>,
+    pub status: &'static str,
+    #[serde(rename = "requestUUID")]
+    pub request_uuid: String,
+    pub errors: Vec<ErrorEntry>,
+    pub warnings: Vec<WarningEntry>,
+}
+
+pub fn error(code: &str, description: impl Into<String>) -> ErrorEntry {
+    ErrorEntry {
+        error_code: code.into(),
+        error_description: description.into(),
+        error_uid: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+/// The dialect's error code of a domain error kind (its own names, like its other codes).
+pub fn error_code(kind: crate::error::ErrorKind) -> &'static str {
+    use crate::error::ErrorKind::*;
+    match kind {
+        InvalidParameter => "INVALID_PARAMETER",
+        InvalidAuthToken => "UNAUTHORIZED",
+        InsufficientPermissions | InsufficientPrivileges => "FORBIDDEN",
+        UnsupportedVersion => "UNSUPPORTED_VERSION",
+        EventNotFound | SmartLibNotFound | NotFound => "NOT_FOUND",
+        EventCancelled => "EVENT_CANCELLED",
+        MethodNotAllowed => "METHOD_NOT_ALLOWED",
+        Conflict => "CONFLICT",
+        PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+        TooManyRequests => "TOO_MANY_REQUESTS",
+        FeatureDisabled => "FEATURE_DISABLED",
+        Unavailable => "SERVICE_UNAVAILABLE",
+        Internal => "INTERNAL_ERROR",
+    }
+}
+
+/// A domain error as one entry of `errors[]`: the dialect's code; the field, when there is
+/// one, leads the description as the dialect's field errors do.
+pub fn error_of(e: &crate::error::ApiError) -> ErrorEntry {
+    let description = match &e.parameter {
+        Some(p) if !e.message.starts_with(p.as_str()) => format!("{p}: {}", e.message),
+        _ => e.message.clone(),
+    };
+    error(error_code(e.kind), description)
+}
+
+pub fn warning(code: &str, description: impl Into<String>) -> WarningEntry {
+    WarningEntry { warning_code: code.into(), warning_description: description.into() }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepartmentNotify {
+    pub subject: Option<String>,
+    pub body: String,
+    pub protocol: String,
+    pub scheduled_on: Option<DateTime<Utc>>,
+    pub delay_seconds: u64,
+    pub send_synchronously: bool,
+    pub callback_url: Option<String>,
+    pub callback_metadata: Option<Value>,
+    /// What the recipient's client may use: metaData, attachments, messageTags, buttons.
+    pub data: Option<String>,
+    pub warnings: Vec<WarningEntry>,
+}
+
+impl DepartmentNotify {
+    /// The message, as the notify service takes it.
+    pub fn message(&self) -> crate::model::DepartmentMessage {
+        crate::model::DepartmentMessage {
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            data: self.data.clone(),
+            scheduled_on: self.scheduled_on,
+            delay_seconds: self.delay_seconds,
+            send_synchronously: self.send_synchronously,
+            callback_url: self.callback_url.clone(),
+            callback_metadata: self.callback_metadata.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
