@@ -313,7 +313,12 @@ pub trait PushGateway: Send + Sync {
     /// Deletes an endpoint; deleting one that is gone succeeds.
     async fn delete_endpoint(&self, endpoint: &str) -> Result<(), SendError>;
     /// Publishes an SNS message with per-platform JSON (`MessageStructure=json`).
-    async fn publish(&self, endpoint: &str, message: &str) -> Result<String, SendError>;
+    async fn publish(
+        &self,
+        endpoint: &str,
+        platform: Platform,
+        message: &PushMessage,
+    ) -> Result<String, SendError>;
 }
 
 /// A message queue with at-least-once delivery.

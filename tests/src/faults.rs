@@ -448,9 +448,9 @@ impl PushGateway for FaultyPush {
         send_fault(&self.1, "delete_endpoint")?;
         self.0.delete_endpoint(e).await
     }
-    async fn publish(&self, e: &str, m: &str) -> Result<String, SendError> {
+    async fn publish(&self, e: &str, p: Platform, m: &PushMessage) -> Result<String, SendError> {
         send_fault(&self.1, "publish")?;
-        self.0.publish(e, m).await
+        self.0.publish(e, p, m).await
     }
 }
 

@@ -68,7 +68,7 @@ impl PushGateway for Freezing {
     async fn delete_endpoint(&self, _: &str) -> Result<(), SendError> {
         Ok(())
     }
-    async fn publish(&self, endpoint: &str, _: &str) -> Result<String, SendError> {
+    async fn publish(&self, endpoint: &str, _: Platform, _: &PushMessage) -> Result<String, SendError> {
         self.deliver(endpoint).await
     }
 }

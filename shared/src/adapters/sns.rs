@@ -7,7 +7,9 @@ use aws_sdk_sns::Client;
 use aws_sdk_sns::error::ProvideErrorMetadata;
 
 use super::send_error;
-use crate::model::{Platform, UserId};
+use serde_json::json;
+
+use crate::model::{Platform, PushMessage, UserId};
 use crate::ports::{PushGateway, SendError};
 
 pub struct SnsPush {
@@ -122,12 +124,17 @@ impl PushGateway for SnsPush {
         }
     }
 
-    async fn publish(&self, endpoint: &str, message: &str) -> Result<String, SendError> {
+    async fn publish(
+        &self,
+        endpoint: &str,
+        platform: Platform,
+        message: &PushMessage,
+    ) -> Result<String, SendError> {
         let out = self
             .client
             .publish()
             .target_arn(endpoint)
-            .message(message)
+            .message(platform_message(message, platform))
             .message_structure("json")
             .send()
             .await
@@ -142,9 +149,101 @@ impl PushGateway for SnsPush {
     }
 }
 
+/// The SNS message for one platform: `default` plus the platform's own JSON, within its size
+/// limit. The body is shortened to fit (never the JSON, which must stay valid).
+pub fn platform_message(m: &PushMessage, platform: Platform) -> String {
+    let title: String = m.title.chars().take(120).collect();
+    let build = |body: &str| -> String {
+        let payload = match platform {
+            Platform::Apns | Platform::ApnsSandbox => json!({
+                "aps": {
+                    "alert": { "title": title, "body": body },
+                    "sound": "default",
+                    "thread-id": m.notification_id.to_string(),
+                },
+                "notificationId": m.notification_id.to_string(),
+                "url": m.url,
+                "badge": { "increment": 1 },
+            }),
+            Platform::Gcm => json!({
+                "fcmV1Message": {
+                    "message": {
+                        "notification": { "title": title, "body": body },
+                        "data": {
+                            "notificationId": m.notification_id.to_string(),
+                            "url": m.url.clone().unwrap_or_default(),
+                            "badgeIncrement": "1",
+                        },
+                        "android": { "priority": if m.high_priority { "high" } else { "normal" } },
+                    }
+                }
+            }),
+        };
+        payload.to_string()
+    };
+    let limit = platform.payload_limit();
+    let mut body = m.body.clone();
+    let mut payload = build(&body);
+    if payload.len() > limit {
+        // The longest prefix (at a character boundary) that fits with the ellipsis: escaping
+        // makes JSON longer than the text by an amount that depends on the text, so search.
+        let full = std::mem::take(&mut body);
+        let boundaries: Vec<usize> = full.char_indices().map(|(i, _)| i).collect();
+        let fits = |cut: usize| build(&format!("{}…", &full[..cut])).len() <= limit;
+        let (mut lo, mut hi) = (0usize, boundaries.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if fits(boundaries[mid.min(boundaries.len() - 1)]) && mid < boundaries.len() {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        body = if lo == 0 && !fits(0) { String::new() } else { format!("{}…", &full[..boundaries[lo]]) };
+        payload = build(&body);
+    }
+    let mut message = serde_json::Map::new();
+    message.insert("default".into(), json!(body));
+    message.insert(platform.as_str().into(), json!(payload));
+    serde_json::Value::Object(message).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn message(body: &str) -> PushMessage {
+        PushMessage {
+            notification_id: uuid::Uuid::from_u128(1),
+            title: "Title".into(),
+            body: body.into(),
+            url: None,
+            high_priority: false,
+        }
+    }
+
+    #[test]
+    fn push_messages_fit_the_platform_and_stay_valid_json() {
+        for platform in Platform::ALL {
+            for body in ["short", &"é\"<".repeat(3000), &"x".repeat(10_000)] {
+                let message = platform_message(&message(body), platform);
+                let outer: serde_json::Value = serde_json::from_str(&message).unwrap();
+                let inner = outer[platform.as_str()].as_str().unwrap();
+                assert!(inner.len() <= platform.payload_limit(), "{} bytes", inner.len());
+                let payload: serde_json::Value = serde_json::from_str(inner).unwrap();
+                let shown = match platform {
+                    Platform::Gcm => payload["fcmV1Message"]["message"]["notification"]["body"].clone(),
+                    _ => payload["aps"]["alert"]["body"].clone(),
+                };
+                let shown = shown.as_str().unwrap();
+                if body == "short" {
+                    assert_eq!(shown, "short");
+                } else {
+                    assert!(shown.ends_with('…') && shown.len() > 1000, "{platform:?}: {}", shown.len());
+                }
+            }
+        }
+    }
 
     #[test]
     fn finds_the_arn_in_the_duplicate_endpoint_message() {

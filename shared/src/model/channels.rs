@@ -167,3 +167,15 @@ pub struct EmailSuppression {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<super::NotificationId>,
 }
+
+/// What a push says, whatever the platform: the push gateway renders it in each platform's
+/// payload (APNs, FCM) within its size limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushMessage {
+    pub notification_id: super::NotificationId,
+    pub title: String,
+    pub body: String,
+    pub url: Option<String>,
+    /// Delivered at once where the platform distinguishes (Android's high priority).
+    pub high_priority: bool,
+}

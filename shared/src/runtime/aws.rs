@@ -210,7 +210,12 @@ impl PushGateway for NoPush {
     async fn delete_endpoint(&self, _: &str) -> Result<(), SendError> {
         Err(SendError::Transient("push is not configured in this function".into()))
     }
-    async fn publish(&self, _: &str, _: &str) -> Result<String, SendError> {
+    async fn publish(
+        &self,
+        _: &str,
+        _: Platform,
+        _: &crate::model::PushMessage,
+    ) -> Result<String, SendError> {
         Err(SendError::Transient("push is not configured in this function".into()))
     }
 }

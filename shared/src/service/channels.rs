@@ -10,7 +10,6 @@
 use std::collections::HashSet;
 
 use futures::StreamExt;
-use serde_json::json;
 
 use crate::email::ChannelSettings;
 use crate::email::{self, DESKTOP_URL, EMAIL_BODY, INTERACT_URL, UNSUBSCRIBE_URL, USER_FIRST_NAME, Vars};
@@ -287,65 +286,6 @@ fn failed_key(sent_key: &str) -> String {
     format!("x{sent_key}")
 }
 
-/// The SNS message for one platform: `default` plus the platform's own JSON, within its size
-/// limit. The body is shortened to fit (never the JSON, which must stay valid).
-pub fn push_message(n: &Notification, platform: Platform) -> String {
-    let title: String = n.content.title.chars().take(120).collect();
-    let build = |body: &str| -> String {
-        let payload = match platform {
-            Platform::Apns | Platform::ApnsSandbox => json!({
-                "aps": {
-                    "alert": { "title": title, "body": body },
-                    "sound": "default",
-                    "thread-id": n.id.to_string(),
-                },
-                "notificationId": n.id.to_string(),
-                "url": n.content.url,
-                "badge": { "increment": 1 },
-            }),
-            Platform::Gcm => json!({
-                "fcmV1Message": {
-                    "message": {
-                        "notification": { "title": title, "body": body },
-                        "data": {
-                            "notificationId": n.id.to_string(),
-                            "url": n.content.url.clone().unwrap_or_default(),
-                            "badgeIncrement": "1",
-                        },
-                        "android": { "priority": if n.content.priority == Priority::High { "high" } else { "normal" } },
-                    }
-                }
-            }),
-        };
-        payload.to_string()
-    };
-    let limit = platform.payload_limit();
-    let mut body = n.content.body.clone();
-    let mut payload = build(&body);
-    if payload.len() > limit {
-        // The longest prefix (at a character boundary) that fits with the ellipsis: escaping
-        // makes JSON longer than the text by an amount that depends on the text, so search.
-        let full = std::mem::take(&mut body);
-        let boundaries: Vec<usize> = full.char_indices().map(|(i, _)| i).collect();
-        let fits = |cut: usize| build(&format!("{}…", &full[..cut])).len() <= limit;
-        let (mut lo, mut hi) = (0usize, boundaries.len());
-        while lo < hi {
-            let mid = (lo + hi).div_ceil(2);
-            if fits(boundaries[mid.min(boundaries.len() - 1)]) && mid < boundaries.len() {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        body = if lo == 0 && !fits(0) { String::new() } else { format!("{}…", &full[..boundaries[lo]]) };
-        payload = build(&body);
-    }
-    let mut message = serde_json::Map::new();
-    message.insert("default".into(), json!(body));
-    message.insert(platform.as_str().into(), json!(payload));
-    serde_json::Value::Object(message).to_string()
-}
-
 /// Publishes the notification to every registered device of the chunk's recipients. A device
 /// whose endpoint is disabled or gone is removed from its owner's devices and does not fail
 /// the chunk.
@@ -379,15 +319,17 @@ pub async fn send_pushes(
     // Devices an earlier attempt removed are no longer listed; their marks still count them.
     counts.removed += marks.0.iter().filter(|k| k.starts_with("r:")).count() as u64;
 
-    let mut messages = std::collections::HashMap::new();
-    for (_, d) in &todo {
-        messages.entry(d.platform).or_insert_with(|| push_message(n, d.platform));
-    }
-    let messages = &messages;
+    let message = &PushMessage {
+        notification_id: n.id,
+        title: n.content.title.clone(),
+        body: n.content.body.clone(),
+        url: n.content.url.clone(),
+        high_priority: n.content.priority == Priority::High,
+    };
     let mut marker = Marks { ports, id: n.id, chunk: chunk.chunk, pending: Vec::new() };
     let mut results = futures::stream::iter(todo)
         .map(|(user, device)| async move {
-            let result = ports.push.publish(&device.endpoint_arn, &messages[&device.platform]).await;
+            let result = ports.push.publish(&device.endpoint_arn, device.platform, message).await;
             (user, device, result)
         })
         .buffer_unordered(PUSH_CONCURRENCY);
@@ -425,45 +367,6 @@ pub async fn send_pushes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn notification(body: &str) -> Notification {
-        let now = chrono::Utc::now();
-        let content = Content { title: "Title".into(), body: body.into(), ..Content::default() };
-        Notification::new(
-            uuid::Uuid::from_u128(1),
-            1,
-            3,
-            Origin::GroupSend,
-            BroadcastType::GT,
-            Audience::Users { user_ids: vec![] },
-            content,
-            "1".into(),
-            now,
-        )
-    }
-
-    #[test]
-    fn push_messages_fit_the_platform_and_stay_valid_json() {
-        for platform in Platform::ALL {
-            for body in ["short", &"é\"<".repeat(3000), &"x".repeat(10_000)] {
-                let message = push_message(&notification(body), platform);
-                let outer: serde_json::Value = serde_json::from_str(&message).unwrap();
-                let inner = outer[platform.as_str()].as_str().unwrap();
-                assert!(inner.len() <= platform.payload_limit(), "{} bytes", inner.len());
-                let payload: serde_json::Value = serde_json::from_str(inner).unwrap();
-                let shown = match platform {
-                    Platform::Gcm => payload["fcmV1Message"]["message"]["notification"]["body"].clone(),
-                    _ => payload["aps"]["alert"]["body"].clone(),
-                };
-                let shown = shown.as_str().unwrap();
-                if body == "short" {
-                    assert_eq!(shown, "short");
-                } else {
-                    assert!(shown.ends_with('…') && shown.len() > 1000, "{platform:?}: {}", shown.len());
-                }
-            }
-        }
-    }
 
     #[test]
     fn email_requests_are_checked_at_send_time() {

@@ -86,13 +86,20 @@ impl PushGateway for MemoryPush {
         Ok(())
     }
 
-    async fn publish(&self, endpoint: &str, message: &str) -> Result<String, SendError> {
+    async fn publish(
+        &self,
+        endpoint: &str,
+        platform: Platform,
+        message: &PushMessage,
+    ) -> Result<String, SendError> {
+        // The message as SNS would carry it, so that tests read the same payloads on both.
+        let message = crate::adapters::sns::platform_message(message, platform);
         let mut endpoints = lock(&self.endpoints);
         match endpoints.get_mut(endpoint) {
             None => Err(SendError::Gone(format!("endpoint {endpoint} does not exist"))),
             Some(e) if !e.enabled => Err(SendError::Gone(format!("endpoint {endpoint} is disabled"))),
             Some(e) => {
-                e.messages.push(message.to_string());
+                e.messages.push(message);
                 Ok(format!("memory-{}", e.messages.len()))
             }
         }
