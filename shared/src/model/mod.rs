@@ -3,12 +3,14 @@
 mod channels;
 mod commands;
 mod directory;
+mod draft;
 mod inbox;
 mod notification;
 
 pub use channels::*;
 pub use commands::*;
 pub use directory::*;
+pub use draft::*;
 pub use inbox::*;
 pub use notification::*;
 

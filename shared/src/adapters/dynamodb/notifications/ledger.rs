@@ -1,0 +1,352 @@
+//! The delivery ledger on the notifications table: chunk markers (`C#`), email-job markers
+//! (`E#`), bounce and complaint markers (`F#`), each recorded with its counts in one transaction
+//! exactly once, and the sent marks (`M#{chunk}#{part}`). Transactions cancelled for contention
+//! are retried here.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use sha2::Digest;
+
+use super::*;
+
+impl DynamoNotificationStore {
+    pub(super) async fn ledger_record_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        tally: &ChunkTally,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let mut marker = key(Self::pk(id), Self::chunk_sk(chunk));
+        marker.insert("delivered".into(), n(tally.delivered));
+        marker.insert("recordedAt".into(), to_attr(&now)?);
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression(
+                "ADD delivered :d, chunksDone :one, emailsPending :eq, pushesSent :ps, \
+                 pushesRemoved :pr, pushesFailed :pf SET modifiedAt = :now",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":d", n(tally.delivered))
+            .expression_attribute_values(":eq", n(tally.emails_queued))
+            .expression_attribute_values(":ps", n(tally.pushes.sent))
+            .expression_attribute_values(":pr", n(tally.pushes.removed))
+            .expression_attribute_values(":pf", n(tally.pushes.failed))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        match self.count_once(id, marker, count, &format!("chunk {chunk}")).await? {
+            ChunkRecord::Recorded => {
+                // Whether this was the last chunk is the condition's business: no read back.
+                applied(self.mark_delivered_if_done(id, now).await)?;
+                Ok(ChunkRecord::Recorded)
+            }
+            ChunkRecord::AlreadyRecorded => {
+                if self.chunk_recorded(id, chunk).await? {
+                    // Recorded by an earlier try whose completion may not have run.
+                    applied(self.mark_delivered_if_done(id, now).await)?;
+                    Ok(ChunkRecord::AlreadyRecorded)
+                } else {
+                    Err(StoreError::Conflict(format!("notification {id} does not exist")))
+                }
+            }
+        }
+    }
+
+    pub(super) async fn ledger_email_context(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+    ) -> StoreResult<ChunkContext> {
+        self.context(id, chunk, Self::emails_sk(chunk, part)).await
+    }
+
+    pub(super) async fn ledger_record_emails(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        counts: &EmailCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let sk = Self::emails_sk(chunk, part);
+        let mut marker = key(Self::pk(id), sk.clone());
+        marker.insert("settled".into(), n(counts.settled()));
+        marker.insert("recordedAt".into(), to_attr(&now)?);
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression(
+                "ADD emailsSent :es, emailsOptedOut :eo, emailsNoAddress :en, emailsFailed :ef, \
+                 emailsSuppressed :esu, emailsPending :settled SET modifiedAt = :now",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":es", n(counts.sent))
+            .expression_attribute_values(":eo", n(counts.opted_out))
+            .expression_attribute_values(":en", n(counts.no_address))
+            .expression_attribute_values(":ef", n(counts.failed))
+            .expression_attribute_values(":esu", n(counts.suppressed))
+            .expression_attribute_values(":settled", AttributeValue::N(format!("-{}", counts.settled())))
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        match self.count_once(id, marker, count, &format!("emails {chunk}.{part}")).await? {
+            ChunkRecord::Recorded => Ok(ChunkRecord::Recorded),
+            ChunkRecord::AlreadyRecorded => self.recorded_or_missing(id, sk).await,
+        }
+    }
+
+    pub(super) async fn ledger_chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
+        self.get_item_key(key(Self::pk(id), Self::chunk_sk(chunk))).await
+    }
+
+    pub(super) async fn ledger_chunk_context(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+    ) -> StoreResult<ChunkContext> {
+        self.context(id, chunk, Self::chunk_sk(chunk)).await
+    }
+
+    pub(super) async fn ledger_record_feedback(
+        &self,
+        id: NotificationId,
+        message_id: &str,
+        kind: FeedbackKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let sk = format!("F#{}#{message_id}", kind.as_str());
+        let mut marker = key(Self::pk(id), sk.clone());
+        marker.insert("recordedAt".into(), to_attr(&now)?);
+        marker.insert("ttl".into(), n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()));
+        let counter = match kind {
+            FeedbackKind::Bounce => "emailsBounced",
+            FeedbackKind::Complaint => "emailsComplained",
+        };
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression(format!("ADD {counter} :one SET modifiedAt = :now"))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        match self.count_once(id, marker, count, &format!("{} {message_id}", kind.as_str())).await? {
+            ChunkRecord::Recorded => Ok(ChunkRecord::Recorded),
+            ChunkRecord::AlreadyRecorded => self.recorded_or_missing(id, sk).await,
+        }
+    }
+
+    pub(super) async fn ledger_add_sent_marks(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        // A string set: adding a key again is a no-op, so a retried write is harmless, but one
+        // request may not name a member twice. The marks outlive any redelivery (the DLQ keeps
+        // messages 14 days) and then expire.
+        let mut parts: std::collections::BTreeMap<u32, std::collections::BTreeSet<&String>> =
+            std::collections::BTreeMap::new();
+        for mark in keys {
+            parts.entry(Self::mark_part(mark)).or_default().insert(mark);
+        }
+        let expires = (now + chrono::Duration::days(MARKS_DAYS)).timestamp();
+        // One write per part touched, side by side: a write costs what its part weighs, so the
+        // write units are those of one item holding every mark, the latency that of one write.
+        let writes = parts.into_iter().flat_map(|(part, marks)| {
+            let marks: Vec<String> = marks.into_iter().cloned().collect();
+            marks
+                .chunks(MARKS_PER_WRITE)
+                .map(|slice| {
+                    self.client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key(Self::pk(id), Self::marks_sk(chunk, part))))
+                        .update_expression("ADD sent :keys SET #ttl = :ttl")
+                        .expression_attribute_names("#ttl", "ttl")
+                        .expression_attribute_values(":keys", AttributeValue::Ss(slice.to_vec()))
+                        .expression_attribute_values(":ttl", n(expires))
+                        .send()
+                })
+                .collect::<Vec<_>>()
+        });
+        for result in futures::future::join_all(writes).await {
+            result.map_err(classify)?;
+        }
+        Ok(())
+    }
+
+    /// After a transaction `count_once` found a condition false: `AlreadyRecorded` if the marker
+    /// `sk` exists, else the notification does not.
+    pub(super) async fn recorded_or_missing(
+        &self,
+        id: NotificationId,
+        sk: String,
+    ) -> StoreResult<ChunkRecord> {
+        if self.get_item_key(key(Self::pk(id), sk)).await? {
+            Ok(ChunkRecord::AlreadyRecorded)
+        } else {
+            Err(StoreError::Conflict(format!("notification {id} does not exist")))
+        }
+    }
+
+    /// Whether an item exists (a strongly consistent read of its key only).
+    pub(super) async fn get_item_key(&self, item_key: Item) -> StoreResult<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key))
+            .consistent_read(true)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.is_some())
+    }
+
+    /// The notification, whether the marker `marker_sk` exists, and the chunk's sent marks, in
+    /// one BatchGetItem.
+    pub(super) async fn context(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        marker_sk: String,
+    ) -> StoreResult<ChunkContext> {
+        let mut keys = vec![key(Self::pk(id), META), key(Self::pk(id), marker_sk.clone())];
+        // The marks of chunks sent before they were split over parts, and every part.
+        keys.push(key(Self::pk(id), format!("M#{chunk:08}")));
+        keys.extend((0..MARK_PARTS).map(|part| key(Self::pk(id), Self::marks_sk(chunk, part))));
+        let mut context = ChunkContext::default();
+        for item in batch_get(&self.client, &self.table, keys, None, true, Backoff::default()).await? {
+            match get_s(&item, "sk")? {
+                META => context.notification = Some(from_item(item)?),
+                sk if sk == marker_sk => context.recorded = true,
+                _ => {
+                    if let Some(AttributeValue::Ss(keys)) = item.get("sent") {
+                        context.marks.0.extend(keys.iter().cloned());
+                    }
+                }
+            }
+        }
+        Ok(context)
+    }
+
+    /// Runs a transaction, retrying it when DynamoDB cancelled it for a conflict with another
+    /// transaction on one of its items (TransactionConflict) or for throttling: every deliverer
+    /// finishing work on a notification updates its one META item, so they meet. Retried here
+    /// with jitter, which spreads the contenders, instead of failing the work back to SQS.
+    /// The last result and the tries made.
+    pub(super) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> (Result<(), SdkError<TransactWriteItemsError, HttpResponse>>, u32) {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result =
+                self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            match result {
+                Err(e) if cancelled_for_contention(&e) && attempt < CONTENTION_RETRY.max_attempts => {
+                    tokio::time::sleep(CONTENTION_RETRY.delay(attempt)).await;
+                }
+                other => return (other.map(|_| ()), attempt),
+            }
+        }
+    }
+
+    /// Puts `marker` (if absent) and applies `count` to the notification in one transaction:
+    /// `Recorded` once, `AlreadyRecorded` when a condition failed (the marker exists, or the
+    /// notification does not: the caller tells which).
+    pub(super) async fn count_once(
+        &self,
+        id: NotificationId,
+        marker: Item,
+        count: Update,
+        what: &str,
+    ) -> StoreResult<ChunkRecord> {
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(marker))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        let (result, attempt) = self.transact(items).await;
+        match result {
+            Ok(_) => Ok(ChunkRecord::Recorded),
+            Err(e) if cancelled_by_condition(&e) => Ok(ChunkRecord::AlreadyRecorded),
+            Err(e) if cancelled_for_contention(&e) => Err(StoreError::Transient(format!(
+                "{what} of {id}: transaction cancelled for contention {attempt} times"
+            ))),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    pub(super) fn marks_sk(chunk: u32, part: u32) -> String {
+        format!("M#{chunk:08}#{part}")
+    }
+
+    /// The part a mark is kept in: spread evenly by its hash (a chunk's context reads them all).
+    pub(super) fn mark_part(mark: &str) -> u32 {
+        let digest = sha2::Sha256::digest(mark.as_bytes());
+        u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]]) % MARK_PARTS
+    }
+
+    pub(super) fn chunk_sk(chunk: u32) -> String {
+        format!("C#{chunk:08}")
+    }
+
+    pub(super) fn emails_sk(chunk: u32, part: u32) -> String {
+        format!("E#{chunk:08}#{part}")
+    }
+}
+
+/// A chunk's sent marks are spread over this many items (`M#{chunk}#{part}`): the largest
+/// chunk (5,000 people) with the most devices each (10, 34-byte marks) is 1.7 MB of marks, four
+/// times what one item may hold (400 KB); spread over 8 parts by hash, each stays near 210 KB.
+pub(super) const MARK_PARTS: u32 = 8;
+/// Marks added by one UpdateItem at most (a part's share of a chunk comes in many writes).
+const MARKS_PER_WRITE: usize = 1000;
+
+/// Tries of a transaction DynamoDB cancelled for a conflict with another transaction on one of
+/// its items, or for throttling: up to 6, waiting up to 20, 40, 80, 160, 320 ms (full jitter).
+const CONTENTION_RETRY: crate::backoff::Backoff = crate::backoff::Backoff {
+    base: std::time::Duration::from_millis(20),
+    cap: std::time::Duration::from_millis(500),
+    max_attempts: 6,
+};
+
+/// A transaction cancelled because another one held an item, or for throttling (and no
+/// condition failed): worth trying again at once.
+pub(super) fn cancelled_for_contention(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+            let codes: Vec<&str> = t.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+            !codes.contains(&"ConditionalCheckFailed")
+                && codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError"))
+        }
+        _ => false,
+    }
+}
+
+/// Whether a cancelled transaction failed on one of its conditions (rather than on throttling or
+/// a conflicting transaction, which are transient).
+pub(super) fn cancelled_by_condition(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+            t.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+        }
+        _ => false,
+    }
+}
