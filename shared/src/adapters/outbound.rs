@@ -118,16 +118,30 @@ fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-/// The system resolver, keeping only the addresses the policy permits.
+/// Where names are looked up: the system resolver, or a fixed table (tests: a name that
+/// resolves to an internal address, as an attacker's DNS would answer).
+#[derive(Clone)]
+enum Lookup {
+    System(GaiResolver),
+    Table(std::sync::Arc<std::collections::HashMap<String, Vec<IpAddr>>>),
+}
+
+/// The resolver, keeping only the addresses the policy permits: a name that resolves to an
+/// internal address is refused as an internal IP literal is.
 #[derive(Clone)]
 pub struct GuardedResolver {
-    inner: GaiResolver,
+    lookup: Lookup,
     policy: OutboundPolicy,
 }
 
 impl GuardedResolver {
     pub fn new(policy: OutboundPolicy) -> Self {
-        GuardedResolver { inner: GaiResolver::new(), policy }
+        GuardedResolver { lookup: Lookup::System(GaiResolver::new()), policy }
+    }
+
+    /// Names resolved from `hosts` instead of the system (for tests).
+    pub fn with_hosts(policy: OutboundPolicy, hosts: std::collections::HashMap<String, Vec<IpAddr>>) -> Self {
+        GuardedResolver { lookup: Lookup::Table(std::sync::Arc::new(hosts)), policy }
     }
 }
 
@@ -137,14 +151,28 @@ impl tower_service::Service<Name> for GuardedResolver {
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.poll_ready(cx)
+        match &mut self.lookup {
+            Lookup::System(inner) => inner.poll_ready(cx),
+            Lookup::Table(_) => Poll::Ready(Ok(())),
+        }
     }
 
     fn call(&mut self, name: Name) -> Self::Future {
-        let resolving = self.inner.call(name.clone());
         let policy = self.policy.clone();
+        let resolving: Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>> =
+            match &mut self.lookup {
+                Lookup::System(inner) => {
+                    let resolving = inner.call(name.clone());
+                    Box::pin(async move { Ok(resolving.await?.collect()) })
+                }
+                Lookup::Table(table) => {
+                    let found = table.get(name.as_str()).cloned().unwrap_or_default();
+                    Box::pin(async move { Ok(found.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect()) })
+                }
+            };
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = resolving.await?.filter(|a| policy.permits(a.ip())).collect();
+            let addrs: Vec<SocketAddr> =
+                resolving.await?.into_iter().filter(|a| policy.permits(a.ip())).collect();
             if addrs.is_empty() {
                 return Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,

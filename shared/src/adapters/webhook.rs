@@ -24,18 +24,31 @@ pub struct HttpWebhook {
     client: OnceCell<Result<HttpsClient, String>>,
     timeout: Duration,
     policy: OutboundPolicy,
+    resolver: GuardedResolver,
 }
 
 impl HttpWebhook {
     pub fn new(timeout: Duration, policy: OutboundPolicy) -> Self {
-        HttpWebhook { client: OnceCell::new(), timeout, policy }
+        let resolver = GuardedResolver::new(policy.clone());
+        HttpWebhook { client: OnceCell::new(), timeout, policy, resolver }
+    }
+
+    /// With names resolved from `hosts` instead of the system resolver (tests: DNS answering an
+    /// internal address for a public-looking name).
+    pub fn with_hosts(
+        timeout: Duration,
+        policy: OutboundPolicy,
+        hosts: std::collections::HashMap<String, Vec<std::net::IpAddr>>,
+    ) -> Self {
+        let resolver = GuardedResolver::with_hosts(policy.clone(), hosts);
+        HttpWebhook { client: OnceCell::new(), timeout, policy, resolver }
     }
 
     async fn client(&self) -> Result<&HttpsClient, String> {
         let built = self
             .client
             .get_or_init(|| async {
-                let mut http = HttpConnector::new_with_resolver(GuardedResolver::new(self.policy.clone()));
+                let mut http = HttpConnector::new_with_resolver(self.resolver.clone());
                 http.enforce_http(false);
                 http.set_connect_timeout(Some(Duration::from_secs(3)));
                 let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -94,5 +107,50 @@ impl Webhook for HttpWebhook {
             tokio::time::timeout(self.timeout, Limited::new(resp.into_body(), MAX_RESPONSE_BYTES).collect())
                 .await;
         Ok(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DNS cannot slip past the policy: a name that resolves to an internal address is refused
+    /// before any connection, as the address itself would be; a name the policy permits is
+    /// reached.
+    #[tokio::test]
+    async fn names_resolving_to_internal_addresses_are_refused() {
+        let internal = [
+            ("loopback.test", "127.0.0.1"),
+            ("private.test", "10.1.2.3"),
+            ("link-local.test", "169.254.10.10"),
+            ("metadata.test", "169.254.169.254"),
+            ("v6-loopback.test", "::1"),
+            ("mapped.test", "::ffff:169.254.169.254"),
+            ("nat64.test", "64:ff9b::a9fe:a9fe"),
+            ("unique-local.test", "fd00::1"),
+        ];
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+            }
+        });
+        let mut hosts: std::collections::HashMap<String, Vec<std::net::IpAddr>> =
+            internal.iter().map(|(name, ip)| (name.to_string(), vec![ip.parse().unwrap()])).collect();
+        hosts.insert("allowed.test".into(), vec!["127.0.0.1".parse().unwrap()]);
+        let public =
+            HttpWebhook::with_hosts(Duration::from_secs(2), OutboundPolicy::public_only(), hosts.clone());
+        for (name, ip) in internal {
+            let refused = public.post(&format!("http://{name}:{port}/cb"), &[], "{}").await;
+            assert!(matches!(refused, Err(PostError::Refused(_))), "{name} -> {ip}: {refused:?}");
+        }
+        // The control: the same resolver, a policy that permits loopback, reaches the listener.
+        let allowed =
+            HttpWebhook::with_hosts(Duration::from_secs(2), OutboundPolicy::loopback_allowed(), hosts);
+        assert_eq!(allowed.post(&format!("http://allowed.test:{port}/cb"), &[], "{}").await.unwrap(), 204);
     }
 }
