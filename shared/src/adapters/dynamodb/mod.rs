@@ -303,6 +303,59 @@ pub(crate) async fn batch_get(
 mod tests {
     use super::*;
 
+    /// A DynamoDB service error with `code` (and `message`), answered with `status`.
+    fn service_error(
+        code: &str,
+        message: &str,
+        status: u16,
+    ) -> SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError, HttpResponse> {
+        let meta = aws_sdk_dynamodb::error::ErrorMetadata::builder().code(code).message(message).build();
+        let err = aws_sdk_dynamodb::operation::get_item::GetItemError::generic(meta);
+        let raw = HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+            aws_smithy_types::body::SdkBody::empty(),
+        );
+        SdkError::service_error(err, raw)
+    }
+
+    /// Every kind of SDK failure lands where the services expect it: a condition that did not
+    /// hold is a conflict (an answer), throttling, 5xx, timeouts and dispatch failures are
+    /// transient (retried, 503), a start key DynamoDB refuses is the caller's token, the rest
+    /// (access denied, validation) plain failures (500, logged with their cause).
+    #[test]
+    fn classify_sorts_every_kind_of_failure() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let kind = |e: StoreError| match e {
+            StoreError::Conflict(_) => "conflict",
+            StoreError::Transient(_) => "transient",
+            StoreError::BadToken(_) => "token",
+            StoreError::InvalidData(_) => "data",
+            StoreError::Other(_) => "other",
+        };
+        for (code, message, status, expected) in [
+            ("ConditionalCheckFailedException", "The conditional request failed", 400, "conflict"),
+            ("ProvisionedThroughputExceededException", "rate", 400, "transient"),
+            ("ThrottlingException", "rate", 400, "transient"),
+            ("RequestLimitExceeded", "account", 400, "transient"),
+            ("TransactionConflictException", "conflict", 400, "transient"),
+            ("InternalServerError", "oops", 500, "transient"),
+            ("ServiceUnavailable", "down", 503, "transient"),
+            ("SomethingNew", "a 5xx we do not know", 502, "transient"),
+            ("ValidationException", "The provided starting key is invalid", 400, "token"),
+            ("ValidationException", "Item size has exceeded the maximum allowed size", 400, "other"),
+            ("AccessDeniedException", "not authorized", 400, "other"),
+            ("ResourceNotFoundException", "no table", 400, "other"),
+        ] {
+            assert_eq!(kind(classify(service_error(code, message, status))), expected, "{code}: {message}");
+        }
+        let timeout: SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError, HttpResponse> =
+            SdkError::timeout_error("no answer");
+        assert_eq!(kind(classify(timeout)), "transient");
+        let dispatch: SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io("connection reset".into()));
+        assert_eq!(kind(classify(dispatch)), "transient");
+    }
+
     #[test]
     fn one_item_per_key_the_last_one_kept_in_order() {
         let item = |pk: &str, sk: &str, v: i64| {
