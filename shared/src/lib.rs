@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod model;
 pub mod ports;
+pub mod redact;
 pub mod runtime;
 pub mod service;
 pub mod settings;

@@ -9,13 +9,18 @@ use tests::Env;
 const BODY_MARK: &str = "body-marker-7f3a";
 const SUBJECT_MARK: &str = "subject-marker-91c2";
 
-/// Every kind of request, carrying credentials, emails and bodies that must not be logged.
+/// Every kind of request, carrying credentials, emails and bodies that must not be logged; and
+/// the error paths whose texts quote personal data: a mail server refusing an address (memory:
+/// the mailer quotes it as SES does), a callback URL carrying an address that cannot be reached.
 async fn run(env: &Env) {
-    let ni = |body: serde_json::Value| {
+    if let tests::outbox::Outbox::Memory { mailer, .. } = &env.outbox {
+        mailer.reject("aaron.mcmullen@hypermedia.com.au");
+    }
+    let ni = |body: serde_json::Value, key: usize| {
         GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
             .header("x-nextinteract-authtoken", "demo-admin-token")
             .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
-            .header("Idempotency-Key", "privacy-1")
+            .header("Idempotency-Key", &format!("privacy-{key}"))
             .body(body.to_string())
             .into_request()
     };
@@ -24,8 +29,8 @@ async fn run(env: &Env) {
         json!({"version": 4, "type": "UN", "key": "3", "values": ["nobody@private.example"], "message": BODY_MARK}),
         json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": BODY_MARK, "emailTemplate": "Client.Generic.Notification.html", "emailSubject": SUBJECT_MARK}),
     ];
-    for body in sends {
-        let resp = send::handle(&env.ports, ni(body)).await;
+    for (key, body) in sends.into_iter().enumerate() {
+        let resp = send::handle(&env.ports, ni(body, key)).await;
         assert!(resp.status().as_u16() < 500, "{}", body_text(&resp));
     }
     let dept = GatewayRequest::new("POST", "/communications/department/{departmentUUID}/user/{userUUID}/notify",
@@ -42,6 +47,14 @@ async fn run(env: &Env) {
         .header("authorization", "Basic ZGVtby1kZXB0Ondyb25nLXNlY3JldA==")
         .body("{}");
     assert_eq!(notify::handle(&env.ports, wrong.into_request()).await.status(), 401);
+    let unreachable = GatewayRequest::new("POST", "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+        "/communications/department/d0000000-0000-4000-8000-000000000001/user/11111111-1111-4111-8111-111111111111/notify")
+        .path_param("departmentUUID", "d0000000-0000-4000-8000-000000000001")
+        .path_param("userUUID", "11111111-1111-4111-8111-111111111111")
+        .header("authorization", "Basic ZGVtby1kZXB0OmRlbW8tc2VjcmV0")
+        .body(json!({"messageAttributes": {"body": BODY_MARK}, "messageSendingAttributesLite": {
+            "callBackUrl": "http://127.0.0.1:9/cb?who=callback.person@private.example"}}).to_string());
+    assert_eq!(notify::handle(&env.ports, unreachable.into_request()).await.status(), 200);
     let app = GatewayRequest::new("POST", "/api/data/v9.2/SendAppNotification", "/api/data/v9.2/SendAppNotification")
         .header("authorization", "Bearer demo-admin-token")
         .body(json!({"Title": SUBJECT_MARK, "Body": BODY_MARK, "Recipient": "/systemusers(11111111-1111-4111-8111-111111111111)", "Data": "{\"x\":1}"}).to_string());
@@ -76,6 +89,8 @@ async fn logs_hold_no_credentials_emails_or_message_bodies() {
         logs.contains("notification accepted") && logs.contains("fan-out finished"),
         "our own lines are in"
     );
+    assert!(logs.contains("email refused"), "the refused address ran");
+    assert!(logs.contains("callback given up"), "the unreachable callback ran");
     for secret in [
         "demo-admin-token",
         "demo-user-1-token",

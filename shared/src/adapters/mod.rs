@@ -23,7 +23,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let code = e.as_service_error().and_then(|se| se.code()).unwrap_or_default().to_string();
-    let text = DisplayErrorContext(&e).to_string();
+    let text = crate::redact::redact(&DisplayErrorContext(&e).to_string());
     if gone.contains(&code.as_str()) {
         SendError::Gone(text)
     } else if rejected.contains(&code.as_str()) {

@@ -99,7 +99,7 @@ impl Webhook for HttpWebhook {
                 if text.contains("PermissionDenied") {
                     PostError::Refused("the host resolves to no address callbacks may reach".into())
                 } else {
-                    PostError::Failed(format!("request failed: {e}"))
+                    PostError::Failed(crate::redact::redact(&format!("request failed: {e}")))
                 }
             })?;
         let status = resp.status().as_u16();

@@ -33,7 +33,7 @@ pub(crate) fn classify<E>(e: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let text = DisplayErrorContext(&e).to_string();
+    let text = crate::redact::redact(&DisplayErrorContext(&e).to_string());
     match &e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             StoreError::Transient(text)

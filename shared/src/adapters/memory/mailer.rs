@@ -52,7 +52,10 @@ impl Mailer for MemoryMailer {
             return Err(SendError::Transient("mailer unavailable (test)".into()));
         }
         if lock(&self.rejected).contains(&email.to.to_ascii_lowercase()) {
-            return Err(SendError::Rejected(format!("address {} rejected", email.to)));
+            return Err(SendError::Rejected(crate::redact::redact(&format!(
+                "MessageRejected: address {} rejected",
+                email.to
+            ))));
         }
         if let Some((rate, daily, accepted)) = lock(&self.limits).as_mut() {
             let now = Instant::now();
