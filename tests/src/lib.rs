@@ -7,6 +7,7 @@
 pub mod faults;
 pub mod logs;
 pub mod outbox;
+pub mod routes;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -18,6 +18,10 @@ use uuid::Uuid;
 pub use center::NEXT_TOKEN_HEADER;
 
 pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
+    // Lambda refuses an invocation over its payload cap whatever the route: so do we, first.
+    if let Err(e) = http::body(&req) {
+        return http::answer(Err(e), "inbox");
+    }
     let path = req.uri().path().trim_end_matches('/').to_string();
     if path.ends_with("/unsubscribe") {
         return unsubscribe::handle(ports, &req).await;

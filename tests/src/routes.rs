@@ -1,0 +1,218 @@
+//! Every route of the API with a valid request for it (company 3's principals, the demo
+//! directory), so that the route-wide tests — bad input, oversized bodies — take their list
+//! from the route table (`local::routes::ROUTES`, itself equal to `template.yaml`'s) and a route
+//! added without a sample here fails `every_route_has_a_sample`.
+
+use serde_json::{Value, json};
+use shared::http::GatewayRequest;
+use shared::ports::Ports;
+
+pub const U1: &str = "11111111-1111-4111-8111-111111111111";
+pub const DEPT: &str = "d0000000-0000-4000-8000-000000000001";
+const NOTIFICATION: &str = "0d3b5a52-7c0e-4d6e-9a59-2f2b8c1e0a11";
+
+/// One route and a valid request for it.
+pub struct Sample {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The request, with `body` as its body and `query` as its query string.
+    pub build: fn(&Ports, Vec<u8>, &str) -> GatewayRequest,
+    /// A valid body (routes that read one), to mutate.
+    pub valid: Option<fn() -> Value>,
+    /// A valid query string.
+    pub query: &'static str,
+}
+
+fn request(method: &str, template: &str, path: &str, body: Vec<u8>, query: &str) -> GatewayRequest {
+    GatewayRequest::new(method, template, path).body(body).query(query)
+}
+
+fn user_route(method: &str, template: &str, tail: &str, body: Vec<u8>, query: &str) -> GatewayRequest {
+    request(method, template, &format!("/users/{U1}{tail}"), body, query)
+        .path_param("userId", U1)
+        .header("authorization", "Bearer demo-user-1-token")
+}
+
+/// Every route's sample.
+pub fn samples() -> Vec<Sample> {
+    vec![
+        Sample {
+            method: "POST",
+            path: "/rest/notification/send",
+            build: |_, body, q| {
+                request("POST", "/rest/notification/send", "/rest/notification/send", body, q)
+                    .header("x-nextinteract-authtoken", "demo-admin-token")
+                    .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+            },
+            valid: Some(|| json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "m"})),
+            query: "",
+        },
+        Sample {
+            method: "GET",
+            path: "/rest/notification/sent",
+            build: |_, body, q| {
+                request("GET", "/rest/notification/sent", "/rest/notification/sent", body, q)
+                    .header("x-nextinteract-authtoken", "demo-admin-token")
+            },
+            valid: None,
+            query: "version=1&broadcastType=GT&companyId=3",
+        },
+        Sample {
+            method: "POST",
+            path: "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+            build: |_, body, q| {
+                request(
+                    "POST",
+                    "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+                    &format!("/communications/department/{DEPT}/user/{U1}/notify"),
+                    body,
+                    q,
+                )
+                .path_param("departmentUUID", DEPT)
+                .path_param("userUUID", U1)
+                .header("authorization", "Basic ZGVtby1kZXB0OmRlbW8tc2VjcmV0")
+            },
+            valid: Some(|| json!({"messageAttributes": {"body": "hi", "subject": "s"}})),
+            query: "",
+        },
+        Sample {
+            method: "POST",
+            path: "/desktop-assistant/notifications",
+            build: |_, body, q| {
+                request(
+                    "POST",
+                    "/desktop-assistant/notifications",
+                    "/desktop-assistant/notifications",
+                    body,
+                    q,
+                )
+                .header("authorization", "Bearer demo-admin-token")
+            },
+            valid: Some(
+                || json!({"notification_message": "m", "recipient_list": U1.replace('-', ""), "source": "mim"}),
+            ),
+            query: "",
+        },
+        Sample {
+            method: "POST",
+            path: "/api/data/v9.2/SendAppNotification",
+            build: |_, body, q| {
+                request(
+                    "POST",
+                    "/api/data/v9.2/SendAppNotification",
+                    "/api/data/v9.2/SendAppNotification",
+                    body,
+                    q,
+                )
+                .header("authorization", "Bearer demo-admin-token")
+            },
+            valid: Some(|| {
+                json!({"Title": "t", "Body": "b", "Recipient": format!("/systemusers({U1})"),
+                    "IconType": 100000000, "ToastType": 200000000})
+            }),
+            query: "",
+        },
+        Sample {
+            method: "GET",
+            path: "/users/{userId}/notifications",
+            build: |_, body, q| user_route("GET", "/users/{userId}/notifications", "/notifications", body, q),
+            valid: None,
+            query: "limit=10",
+        },
+        Sample {
+            method: "POST",
+            path: "/users/{userId}/notifications/{id}/dismiss",
+            build: |_, body, q| {
+                user_route(
+                    "POST",
+                    "/users/{userId}/notifications/{id}/dismiss",
+                    &format!("/notifications/{NOTIFICATION}/dismiss"),
+                    body,
+                    q,
+                )
+                .path_param("id", NOTIFICATION)
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "DELETE",
+            path: "/users/{userId}/notifications/{id}/dismiss",
+            build: |_, body, q| {
+                user_route(
+                    "DELETE",
+                    "/users/{userId}/notifications/{id}/dismiss",
+                    &format!("/notifications/{NOTIFICATION}/dismiss"),
+                    body,
+                    q,
+                )
+                .path_param("id", NOTIFICATION)
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "GET",
+            path: "/users/{userId}/devices",
+            build: |_, body, q| user_route("GET", "/users/{userId}/devices", "/devices", body, q),
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "POST",
+            path: "/users/{userId}/devices",
+            build: |_, body, q| user_route("POST", "/users/{userId}/devices", "/devices", body, q),
+            valid: Some(|| json!({"platform": "GCM", "token": "fcm-token-for-bad-input"})),
+            query: "",
+        },
+        Sample {
+            method: "DELETE",
+            path: "/users/{userId}/devices/{deviceId}",
+            build: |_, body, q| {
+                user_route("DELETE", "/users/{userId}/devices/{deviceId}", "/devices/nope", body, q)
+                    .path_param("deviceId", "nope")
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "GET",
+            path: "/users/{userId}/email",
+            build: |_, body, q| user_route("GET", "/users/{userId}/email", "/email", body, q),
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "GET",
+            path: "/unsubscribe",
+            build: |_, body, q| request("GET", "/unsubscribe", "/unsubscribe", body, q),
+            valid: None,
+            query: "user=11111111-1111-4111-8111-111111111111&brochure=4&sig=00",
+        },
+        Sample {
+            method: "POST",
+            path: "/unsubscribe",
+            build: |_, body, q| {
+                request("POST", "/unsubscribe", "/unsubscribe", body, q)
+                    .header("content-type", "application/x-www-form-urlencoded")
+            },
+            valid: None,
+            query: "user=11111111-1111-4111-8111-111111111111&brochure=4&sig=00",
+        },
+    ]
+}
+
+/// Calls a route as API Gateway would, through the function that serves it.
+pub async fn call(
+    ports: &Ports,
+    sample: &Sample,
+    body: Vec<u8>,
+    query: &str,
+) -> lambda_http::Response<lambda_http::Body> {
+    let function = local::routes::ROUTES
+        .iter()
+        .find(|r| r.method == sample.method && r.path == sample.path)
+        .unwrap_or_else(|| panic!("{} {} is not a route", sample.method, sample.path))
+        .function;
+    function.call(ports, (sample.build)(ports, body, query).into_request()).await
+}
