@@ -23,7 +23,7 @@ async fn post(env: &Env, path: &str, headers: &[(&str, &str)], body: &Value) -> 
     (resp.status().as_u16(), body_text(&resp))
 }
 
-async fn state(env: &Env) -> (usize, usize) {
+async fn state(env: &Env) -> (usize, usize, usize, usize) {
     let scope = |t| shared::model::HistoryScope::CompanyType { company_id: 3, broadcast_type: t };
     let mut notifications = 0;
     for t in [shared::model::BroadcastType::GT, shared::model::BroadcastType::UN] {
@@ -36,7 +36,27 @@ async fn state(env: &Env) -> (usize, usize) {
         .list(U1.parse().unwrap(), &InboxQuery::Ordered, env.clock.now(), &PageRequest::first(100))
         .await
         .unwrap();
-    (notifications, items.items.len())
+    let devices = env.ports.devices.devices(U1.parse().unwrap()).await.unwrap().len();
+    let unsubscribes = env.ports.directory.asset_unsubscribes(4).await.unwrap().len();
+    (notifications, items.items.len(), devices, unsubscribes)
+}
+
+/// Calls `method template` (a route of the table) at `path` through the function serving it.
+async fn route(
+    env: &Env,
+    covered: &mut std::collections::BTreeSet<(&'static str, &'static str)>,
+    method: &'static str,
+    template: &'static str,
+    req: GatewayRequest,
+) -> (u16, String) {
+    covered.insert((method, template));
+    let function = local::routes::ROUTES
+        .iter()
+        .find(|r| r.method == method && r.path == template)
+        .unwrap_or_else(|| panic!("{method} {template} is not a route"))
+        .function;
+    let resp = function.call(&env.ports, req.into_request()).await;
+    (resp.status().as_u16(), body_text(&resp))
 }
 
 async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env) {
@@ -53,8 +73,17 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     .await;
     assert_eq!(status, 200);
     local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    // And a device of u1's.
+    let register = GatewayRequest::new("POST", "/users/{userId}/devices", &format!("/users/{U1}/devices"))
+        .path_param("userId", U1)
+        .header("authorization", "Bearer demo-user-1-token")
+        .body(json!({"platform": "GCM", "token": "isolation-device-token"}).to_string());
+    let registered = inbox::handle(&env.ports, register.into_request()).await;
+    assert_eq!(registered.status(), 201, "{}", body_text(&registered));
+    let device: Value = serde_json::from_str(&body_text(&registered)).unwrap();
+    let device_id = device["deviceId"].as_str().unwrap().to_string();
     let before = state(&env).await;
-    assert_eq!(before, (1, 1));
+    assert_eq!((before.0, before.1, before.2), (1, 1, 1));
     let item = env
         .ports
         .inbox
@@ -73,6 +102,7 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
         ("demo-event-token", "00000000-0000-4000-8000-000000000003"),
     ];
     let mut calls = 0;
+    let mut covered = std::collections::BTreeSet::new();
     for (token, key) in outsiders {
         let bearer = format!("Bearer {token}");
         let ni = [("x-nextinteract-authtoken", token), ("x-nextinteract-company-api-key", key)];
@@ -146,6 +176,35 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
         .header("authorization", &bearer);
         let resp = inbox::handle(&env.ports, dismiss.into_request()).await;
         answers.push((resp.status().as_u16(), body_text(&resp)));
+        let user = |method: &str, template: &str, tail: &str| {
+            GatewayRequest::new(method, template, &format!("/users/{U1}{tail}"))
+                .path_param("userId", U1)
+                .header("authorization", &bearer)
+        };
+        let dismiss_path = format!("/notifications/{item}/dismiss");
+        let dismiss_template = "/users/{userId}/notifications/{id}/dismiss";
+        let delete = user("DELETE", dismiss_template, &dismiss_path).path_param("id", &item.to_string());
+        answers.push(route(&env, &mut covered, "DELETE", dismiss_template, delete).await);
+        // u1's devices, email status and unsubscribe links.
+        let devices = user("GET", "/users/{userId}/devices", "/devices");
+        answers.push(route(&env, &mut covered, "GET", "/users/{userId}/devices", devices).await);
+        let add = user("POST", "/users/{userId}/devices", "/devices")
+            .body(json!({"platform": "GCM", "token": "intruder-device-token"}).to_string());
+        answers.push(route(&env, &mut covered, "POST", "/users/{userId}/devices", add).await);
+        let remove_template = "/users/{userId}/devices/{deviceId}";
+        let remove = user("DELETE", remove_template, &format!("/devices/{device_id}"))
+            .path_param("deviceId", &device_id);
+        answers.push(route(&env, &mut covered, "DELETE", remove_template, remove).await);
+        let email = user("GET", "/users/{userId}/email", "/email");
+        answers.push(route(&env, &mut covered, "GET", "/users/{userId}/email", email).await);
+        // An unsubscribe link is a signature: without u1's, nobody unsubscribes u1.
+        let forged = format!("user={U1}&brochure=4&sig={}", "0".repeat(64));
+        for method in ["GET", "POST"] {
+            let req = GatewayRequest::new(method, "/unsubscribe", "/unsubscribe")
+                .query(&forged)
+                .header("authorization", &bearer);
+            answers.push(route(&env, &mut covered, method, "/unsubscribe", req).await);
+        }
 
         for (status, body) in &answers {
             calls += 1;
@@ -158,7 +217,22 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
         assert_eq!(state(&env).await, before, "{token}: wrote or counted something of company 3");
     }
     assert!(env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap().dismissed_at.is_none());
-    assert_eq!(calls, 5 * 15, "every route for every principal");
+    assert_eq!(calls, 5 * 22, "every route for every principal");
+    // The routes called above directly, and those called through `route`.
+    for r in [
+        ("POST", "/rest/notification/send"),
+        ("POST", "/desktop-assistant/notifications"),
+        ("POST", "/api/data/v9.2/SendAppNotification"),
+        ("POST", "/communications/department/{departmentUUID}/user/{userUUID}/notify"),
+        ("GET", "/rest/notification/sent"),
+        ("GET", "/users/{userId}/notifications"),
+        ("POST", "/users/{userId}/notifications/{id}/dismiss"),
+    ] {
+        covered.insert(r);
+    }
+    let routes: std::collections::BTreeSet<(&str, &str)> =
+        local::routes::ROUTES.iter().map(|r| (r.method, r.path)).collect();
+    assert_eq!(covered, routes, "every route of the table is tried by every outsider");
 }
 
 end_to_end!(no_principal_of_another_tenant_or_lower_role_touches_company_3);
