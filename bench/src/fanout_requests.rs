@@ -2,7 +2,8 @@
 //! request by operation with an SDK interceptor (each attempt is counted: retries are billed).
 //! Prints requests per 1,000 recipients beside the floor (one BatchWriteItem per 25 inbox items;
 //! SendMessageBatch of up to 10 messages of as many recipients as fit in 256 KiB) and a cost per
-//! million delivered at list prices, beside Amazon SNS mobile push.
+//! million delivered at list prices. (The broadcast is in-app only: pushes and emails, billed by
+//! SNS and SES per message, are not in this figure.)
 //!
 //! Needs moto: `AWS_ENDPOINT_URL`, or `.venv` (from `scripts/test`), from which it starts one.
 
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -29,7 +30,6 @@ const READ_UNIT: f64 = 0.125e-6;
 const SQS_REQUEST: f64 = 0.40e-6;
 const LAMBDA_GB_S: f64 = 0.000_013_333_4;
 const LAMBDA_INVOCATION: f64 = 0.20e-6;
-const SNS_PUSH_PER_MILLION: f64 = 0.50 + 0.50;
 /// The largest SQS message.
 const SQS_MAX_MESSAGE: usize = 256 * 1024;
 /// Operations Lambda's SQS event source mapping makes in production (the local workers stand in
@@ -42,7 +42,9 @@ struct OpStats {
     requests: u64,
     /// DynamoDB write units, or items for updates (sized later), by the request body.
     write_units: f64,
-    /// DynamoDB read units by response size (strongly consistent assumed: an upper bound).
+    /// DynamoDB read units as DynamoDB bills them: per item rounded up to 4 KB for GetItem and
+    /// BatchGetItem, the page's items together rounded up for a Query; half for eventually
+    /// consistent reads.
     read_units: f64,
     /// SQS billed requests (each 64 KiB of payload is one).
     sqs_billed: u64,
@@ -86,6 +88,36 @@ fn units(bytes: usize, unit: usize) -> f64 {
     bytes.div_ceil(unit).max(1) as f64
 }
 
+/// Whether the read being made is strongly consistent (kept from the request to its response).
+#[derive(Debug, Clone, Copy)]
+struct ConsistentRead(bool);
+
+impl aws_smithy_types::config_bag::Storable for ConsistentRead {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// DynamoDB's size of an item read back (the same rules as `item_size`, on typed values).
+fn typed_item_size(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> usize {
+    item.iter().map(|(k, v)| k.len() + typed_attribute_size(v)).sum()
+}
+
+fn typed_attribute_size(v: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    match v {
+        A::S(s) => s.len(),
+        A::N(n) => n.len() / 2 + 1,
+        A::B(b) => b.as_ref().len(),
+        A::Bool(_) | A::Null(_) => 1,
+        A::Ss(v) | A::Ns(v) => v.iter().map(String::len).sum(),
+        A::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        A::L(l) => 3 + l.iter().map(|e| 1 + typed_attribute_size(e)).sum::<usize>(),
+        A::M(m) => 3 + m.len() + typed_item_size(m),
+        _ => 0,
+    }
+}
+
 impl Intercept for Counter {
     fn name(&self) -> &'static str {
         "request-counter"
@@ -106,6 +138,13 @@ impl Intercept for Counter {
             .bytes()
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or(Value::Null);
+        if ["GetItem", "Query", "BatchGetItem", "Scan"].contains(&op.as_str()) {
+            let consistent = body["ConsistentRead"].as_bool().unwrap_or(false)
+                || body["RequestItems"]
+                    .as_object()
+                    .is_some_and(|t| t.values().any(|k| k["ConsistentRead"] == true));
+            cfg.interceptor_state().store_put(ConsistentRead(consistent));
+        }
         let mut all = self.0.lock().unwrap();
         let is_sqs = service.eq_ignore_ascii_case("sqs");
         let stats = all.entry((service, op.clone())).or_default();
@@ -155,20 +194,33 @@ impl Intercept for Counter {
         Ok(())
     }
 
-    fn read_before_deserialization(
+    fn read_after_deserialization(
         &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let Some(meta) = cfg.load::<Metadata>() else { return Ok(()) };
-        if !["GetItem", "Query", "BatchGetItem", "Scan"].contains(&meta.name()) {
+        let Ok(output) = context.output_or_error() else { return Ok(()) };
+        use aws_sdk_dynamodb::operation::{
+            batch_get_item::BatchGetItemOutput, get_item::GetItemOutput, query::QueryOutput,
+        };
+        let per_4kb = |bytes: usize| bytes.div_ceil(4096).max(1) as f64;
+        // As DynamoDB bills reads: per item for GetItem and BatchGetItem, the page together for
+        // a Query (at least one unit each).
+        let units = if let Some(o) = output.downcast_ref::<GetItemOutput>() {
+            o.item.as_ref().map_or(1.0, |i| per_4kb(typed_item_size(i)))
+        } else if let Some(o) = output.downcast_ref::<BatchGetItemOutput>() {
+            o.responses.iter().flat_map(|t| t.values()).flatten().map(|i| per_4kb(typed_item_size(i))).sum()
+        } else if let Some(o) = output.downcast_ref::<QueryOutput>() {
+            per_4kb(o.items.iter().flatten().map(typed_item_size).sum())
+        } else {
             return Ok(());
-        }
-        let bytes = context.response().body().bytes().map_or(0, <[u8]>::len);
+        };
+        let consistent = cfg.load::<ConsistentRead>().is_none_or(|c| c.0);
         let mut all = self.0.lock().unwrap();
         let stats = all.entry((meta.service().to_string(), meta.name().to_string())).or_default();
-        stats.read_units += units(bytes, 4096);
+        stats.read_units += if consistent { units } else { units / 2.0 };
         Ok(())
     }
 }
@@ -375,7 +427,7 @@ pub async fn run() -> Value {
     );
     println!("event source mapping stand-in (receive/delete): {event_source} requests");
     println!(
-        "cost per million delivered: ${cost:.3} = writes ${cost_writes:.3} + reads ${cost_reads:.3} + SQS ${cost_sqs:.3} + Lambda ${cost_lambda:.3} (handler time against moto: deliver {:.2}s, fanout {:.2}s); SNS mobile push: ${SNS_PUSH_PER_MILLION:.2}",
+        "cost per million delivered: ${cost:.3} = writes ${cost_writes:.3} + reads ${cost_reads:.3} + SQS ${cost_sqs:.3} + Lambda ${cost_lambda:.3} (handler time against moto: deliver {:.2}s, fanout {:.2}s); in-app only, no push or email",
         deliver_time.as_secs_f64(),
         fanout_time.as_secs_f64()
     );
@@ -394,7 +446,7 @@ pub async fn run() -> Value {
         "notification_item_bytes": meta_bytes,
         "cost_per_million": {
             "total": cost, "dynamodb_writes": cost_writes, "dynamodb_reads": cost_reads, "sqs": cost_sqs, "lambda": cost_lambda,
-            "sns_mobile_push_reference": SNS_PUSH_PER_MILLION
+            "channels": "in-app only: no push or email in this figure"
         },
         "handler_seconds": {"send": send_time.as_secs_f64(), "fanout": fanout_time.as_secs_f64(), "deliver": deliver_time.as_secs_f64()},
         "deliver_invocations": deliver_invocations,

@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-/// Peak resident set size of this process so far, in MiB (Linux `VmHWM`).
+/// Peak resident set size of this process so far, in MiB (Linux `VmHWM`); each fan-out size
+/// runs in a process of its own, so this is that size's peak.
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -33,6 +34,16 @@ pub fn percentile_us(sorted: &[u64], p: f64) -> f64 {
 
 fn main() {
     let scenario = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if scenario == fanout_memory::ONE {
+        let n: usize = std::env::args().nth(2).and_then(|n| n.parse().ok()).expect("a size");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(fanout_memory::run_one(n));
+        return;
+    }
     let known = ["fanout-memory", "fanout-requests", "handlers", "cold-start", "all"];
     if !known.contains(&scenario.as_str()) {
         eprintln!("usage: bench <{}>", known.join("|"));
