@@ -103,8 +103,8 @@ impl Faults {
         if rate > 0.0 && rng.random_bool(rate) {
             self.injected.fetch_add(1, Ordering::SeqCst);
             // Throttling and 5xx fail before the call takes effect; a timeout may come after it
-            // did (the write committed, the answer was lost).
-            return match n % 3 {
+            // did (the write committed, the answer was lost). The kind is drawn too.
+            return match rng.random_range(0..3u8) {
                 0 => Decision::FailBefore(StoreError::Transient(format!(
                     "injected ThrottlingException in {op}"
                 ))),
@@ -133,9 +133,10 @@ impl Faults {
         }
     }
 
-    /// How many of `len` items a failing batch wrote before failing (UnprocessedItems).
+    /// How many of `len` items a failing batch wrote before failing: some (UnprocessedItems,
+    /// failed entries), none, or all of them (everything written, then the answer lost).
     fn partial(&self, len: usize) -> usize {
-        if len == 0 { 0 } else { self.rng.lock().unwrap().random_range(0..len) }
+        self.rng.lock().unwrap().random_range(0..=len)
     }
 }
 
