@@ -1,4 +1,5 @@
-//! Every log line a test binary writes, captured in memory (one subscriber per process), for
+//! Every log line a test binary writes — `tracing` events and `log` records alike — captured in
+//! memory (one subscriber per process), for
 //! tests that search what was logged: no secrets in it (`privacy.rs`), the cause of every
 //! refused AWS request (`iam.rs`).
 
@@ -53,6 +54,8 @@ pub fn capture(level: &str) -> &'static Capture {
             .with_env_filter(tracing_subscriber::EnvFilter::new(level))
             .finish();
         tracing::subscriber::set_global_default(subscriber).expect("one subscriber per test binary");
+        // Records of the `log` crate (the libraries that log through it) are captured too.
+        tracing_log::LogTracer::init().expect("one log tracer per test binary");
         capture
     })
 }
