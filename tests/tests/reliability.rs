@@ -274,4 +274,36 @@ async fn a_crash_at_any_step_of_fan_out_and_delivery_ends_in_the_same_state() {
         assert_eq!(items, clean_items, "crash at step {k}: another end state");
     }
     println!("reliability: {steps} crash points tried, each ending in the clean run's state");
+
+    // And inside `send` itself: the process dies before each of its calls; the caller, who got
+    // no answer, retries with the same key once the process is back (and a dead request's
+    // in-progress claim has run out); the end state is the clean run's.
+    let probe = world().await;
+    let counter = Faults::none();
+    assert_eq!(send(&faulty(&probe.memory.ports, &counter), &body, "k").await, 200);
+    let send_steps = counter.calls();
+    assert!(send_steps > 5, "send takes {send_steps} calls");
+    for k in 0..send_steps {
+        let w = world().await;
+        let faults = Faults::none();
+        let ports = faulty(&w.memory.ports, &faults);
+        faults.crash_at(k);
+        let died = send(&ports, &body, "k").await;
+        assert_ne!(died, 200, "crash at send step {k} answered 200");
+        faults.restart();
+        let mut answered = send(&ports, &body, "k").await;
+        if answered == 409 {
+            w.clock.advance(Duration::seconds(shared::service::idempotency::IN_PROGRESS_SECONDS + 1));
+            answered = send(&ports, &body, "k").await;
+        }
+        assert_eq!(answered, 200, "send step {k}: the retry is answered");
+        w.clock.advance(Duration::seconds(LEASE_SECONDS + 1));
+        let rounds = drive(&w, &ports, 10).await;
+        assert!(rounds < 10, "crash at send step {k}: did not settle");
+        check(&w, &want, &format!("crash at send step {k}"));
+        let items: BTreeSet<(Uuid, String)> =
+            w.memory.inbox.all_items().iter().map(|i| (i.user_id, i.body.clone())).collect();
+        assert_eq!(items, clean_items, "crash at send step {k}: another end state");
+    }
+    println!("reliability: {send_steps} crash points inside send, each retried to the clean run's state");
 }
