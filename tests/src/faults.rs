@@ -33,6 +33,9 @@ pub struct Faults {
     /// Operations that fail the next time they are called (once each).
     fail_next: Mutex<Vec<String>>,
     pub injected: AtomicU64,
+    /// A stall: the call with this index waits until `resume` (the process is stalled, not dead).
+    stall: Mutex<Option<(u64, Arc<tokio::sync::Notify>)>>,
+    stalled: AtomicBool,
 }
 
 impl Faults {
@@ -45,6 +48,8 @@ impl Faults {
             crashed: AtomicBool::new(false),
             fail_next: Mutex::new(Vec::new()),
             injected: AtomicU64::new(0),
+            stall: Mutex::new(None),
+            stalled: AtomicBool::new(false),
         })
     }
 
@@ -56,6 +61,24 @@ impl Faults {
     /// The process dies at the k-th call from now: that call and every one after it fail.
     pub fn crash_at(&self, k: u64) {
         *self.crash_at.lock().unwrap() = Some(self.calls.load(Ordering::SeqCst) + k);
+    }
+
+    /// The k-th call from now stalls (waits, then goes on) until `resume`.
+    pub fn stall_at(&self, k: u64) {
+        let at = self.calls.load(Ordering::SeqCst) + k;
+        *self.stall.lock().unwrap() = Some((at, Arc::new(tokio::sync::Notify::new())));
+    }
+
+    /// Whether a call is stalled now.
+    pub fn stalled(&self) -> bool {
+        self.stalled.load(Ordering::SeqCst)
+    }
+
+    /// Lets the stalled call go on.
+    pub fn resume(&self) {
+        if let Some((_, gate)) = self.stall.lock().unwrap().take() {
+            gate.notify_one();
+        }
     }
 
     /// The next call of `op` fails (before it takes effect), once.
@@ -123,6 +146,13 @@ impl Faults {
         op: &str,
         call: impl std::future::Future<Output = StoreResult<T>>,
     ) -> StoreResult<T> {
+        let index = self.calls.load(Ordering::SeqCst);
+        let gate = self.stall.lock().unwrap().as_ref().filter(|(at, _)| *at == index).map(|(_, g)| g.clone());
+        if let Some(gate) = gate {
+            self.stalled.store(true, Ordering::SeqCst);
+            gate.notified().await;
+            self.stalled.store(false, Ordering::SeqCst);
+        }
         match self.decide(op) {
             Decision::Proceed => call.await,
             Decision::FailBefore(e) => Err(e),

@@ -307,3 +307,61 @@ async fn a_crash_at_any_step_of_fan_out_and_delivery_ends_in_the_same_state() {
     }
     println!("reliability: {send_steps} crash points inside send, each retried to the clean run's state");
 }
+
+/// A fan-out that stalls (a slow invocation, not a dead one) past its lease: another run claims
+/// the notification and finishes it; then the stalled run wakes and carries on with its old
+/// lease. Its writes are refused, its chunks are duplicates delivery recognises, and the end state
+/// is the clean run's, for a stall before every call of the fan-out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_fan_out_that_carries_on_after_another_took_over_changes_nothing() {
+    let body = requests()[0].0.clone();
+    let want: BTreeMap<String, BTreeSet<Uuid>> = [("gt".to_string(), requests()[0].1.clone())].into();
+    // The clean run's end state, and how many calls its fan-out makes.
+    let clean = world().await;
+    assert_eq!(send(&clean.memory.ports, &body, "k").await, 200);
+    let counter = Faults::none();
+    local::workers::drain_fanout_once(&faulty(&clean.memory.ports, &counter)).await.unwrap();
+    let steps = counter.calls();
+    drive(&clean, &clean.memory.ports, 5).await;
+    let clean_items: BTreeSet<(Uuid, String)> =
+        clean.memory.inbox.all_items().iter().map(|i| (i.user_id, i.body.clone())).collect();
+    assert!(steps > 3, "fan-out takes {steps} calls");
+
+    let mut stalls = 0;
+    for k in 1..steps {
+        let w = world().await;
+        assert_eq!(send(&w.memory.ports, &body, "k").await, 200);
+        let faults = Faults::none();
+        let slow = faulty(&w.memory.ports, &faults);
+        faults.stall_at(k);
+        let stalled = tokio::spawn(async move { local::workers::drain_fanout_once(&slow).await });
+        for _ in 0..200 {
+            if faults.stalled() {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(5)).await;
+        }
+        if !faults.stalled() {
+            // This call index is not one the fan-out reaches through a stallable port.
+            faults.resume();
+            let _ = stalled.await;
+            continue;
+        }
+        stalls += 1;
+        // Its lease runs out; the scheduler's next run takes over and finishes.
+        w.clock.advance(Duration::seconds(LEASE_SECONDS + 1));
+        drive(&w, &w.memory.ports, 5).await;
+        // The stalled run wakes and carries on.
+        faults.resume();
+        let _ = stalled.await.expect("the stalled run ends");
+        drive(&w, &w.memory.ports, 5).await;
+        check(&w, &want, &format!("stall at fan-out step {k}"));
+        let items: BTreeSet<(Uuid, String)> =
+            w.memory.inbox.all_items().iter().map(|i| (i.user_id, i.body.clone())).collect();
+        assert_eq!(items, clean_items, "stall at fan-out step {k}: another end state");
+    }
+    assert!(stalls > 0, "some fan-out step stalled");
+    println!(
+        "reliability: {stalls} stalls past the lease, each carried on after another run finished, clean end state"
+    );
+}
