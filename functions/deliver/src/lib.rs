@@ -54,11 +54,10 @@ async fn process(
     let receives: u32 =
         record.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1);
     let body = record.body.as_deref().unwrap_or_default();
-    if emails::is_email_job(body) {
-        return process_email_job(ports, message_id, receives, body, deadline).await;
-    }
-    if shared::adapters::ses::is_event(body) {
-        return process_email_event(ports, message_id, receives, body).await;
+    match Kind::of(body) {
+        Kind::EmailJob => return process_email_job(ports, message_id, receives, body, deadline).await,
+        Kind::SesEvent => return process_email_event(ports, message_id, receives, body).await,
+        Kind::Chunk => {}
     }
     let mut notification = None;
     if !deadline.allows(ports.clock.now(), MARGIN) {
@@ -93,6 +92,83 @@ async fn process(
             }
             Some(failure(message_id))
         }
+    }
+}
+
+/// What a record of deliver's three queues carries, told from its top-level keys in one pass
+/// that skips every value (a chunk's body holds up to 2,000 recipients: it is parsed for real
+/// once, by the path it takes).
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// An email job (EmailQueue): it names its `emailPart`.
+    EmailJob,
+    /// A record SES published through SNS (EmailEventsQueue): `eventType`, `notificationType` for
+    /// an identity's feedback notifications, or SNS's envelope.
+    SesEvent,
+    /// A delivery chunk (DeliveryQueue), or anything unreadable, which that path refuses.
+    Chunk,
+}
+
+impl Kind {
+    fn of(body: &str) -> Kind {
+        // Top-level keys only; a non-object or unreadable body is a chunk's to refuse.
+        let Ok(keys) = serde_json::from_str::<std::collections::HashMap<String, Tag>>(body) else {
+            return Kind::Chunk;
+        };
+        if keys.contains_key("emailPart") {
+            Kind::EmailJob
+        } else if keys.contains_key("eventType")
+            || keys.contains_key("notificationType")
+            || keys.get("Type").is_some_and(|t| t.0)
+        {
+            Kind::SesEvent
+        } else {
+            Kind::Chunk
+        }
+    }
+}
+
+/// A top-level value, skipped without being built: whether it is the string "Notification"
+/// (SNS's envelope says `"Type": "Notification"`).
+struct Tag(bool);
+
+impl<'de> serde::Deserialize<'de> for Tag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Skip;
+        impl<'de> Visitor<'de> for Skip {
+            type Value = Tag;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Tag, E> {
+                Ok(Tag(v == "Notification"))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Tag, E> {
+                Ok(Tag(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Tag, E> {
+                Ok(Tag(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Tag, E> {
+                Ok(Tag(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Tag, E> {
+                Ok(Tag(false))
+            }
+            fn visit_unit<E>(self) -> Result<Tag, E> {
+                Ok(Tag(false))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tag, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Tag(false))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tag, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Tag(false))
+            }
+        }
+        d.deserialize_any(Skip)
     }
 }
 

@@ -152,3 +152,24 @@ async fn near_the_deadline_chunks_are_not_started_and_the_last_receive_gives_up(
     assert!(handle_within(&memory.ports, 5, event, in_time).await.batch_item_failures.is_empty());
     assert_eq!(memory.ports.notifications.get(early).await.unwrap().unwrap().status, Status::Delivered);
 }
+
+#[test]
+fn records_are_told_apart_by_their_top_level_keys_only() {
+    use super::Kind;
+    let job = r#"{"notificationId": "0d3b5a52-7c0e-4d6e-9a59-2f2b8c1e0a11", "chunk": 0, "emailPart": 0, "recipients": []}"#;
+    assert_eq!(Kind::of(job), Kind::EmailJob);
+    assert_eq!(
+        Kind::of(r#"{"emailPart": null, "recipients": []}"#),
+        Kind::EmailJob,
+        "present, whatever its value"
+    );
+    assert_eq!(Kind::of(r#"{"eventType": "Bounce", "mail": {"emailPart": 1}}"#), Kind::SesEvent);
+    assert_eq!(Kind::of(r#"{"notificationType": "Complaint"}"#), Kind::SesEvent);
+    assert_eq!(Kind::of(r#"{"Type": "Notification", "Message": "{}"}"#), Kind::SesEvent);
+    assert_eq!(Kind::of(r#"{"Type": "SubscriptionConfirmation"}"#), Kind::Chunk);
+    assert_eq!(Kind::of(r#"{"eventType": "Bounce", "Type": 5}"#), Kind::SesEvent);
+    assert_eq!(Kind::of(&chunk_body(Uuid::from_u128(7))), Kind::Chunk);
+    for unreadable in ["", "{not json", "[1, 2, 3, 4]", "null", r#"{"a": 1} trailing"#] {
+        assert_eq!(Kind::of(unreadable), Kind::Chunk, "{unreadable:?}");
+    }
+}

@@ -73,16 +73,6 @@ impl Mailer for SesMailer {
     }
 }
 
-/// Whether a queue message is an SES event: a record SES publishes to SNS (`eventType`, or
-/// `notificationType` for an identity's feedback notifications), raw or in SNS's envelope.
-pub fn is_event(body: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| {
-        v.get("eventType").is_some()
-            || v.get("notificationType").is_some()
-            || v.get("Type").and_then(|t| t.as_str()) == Some("Notification")
-    })
-}
-
 /// Reads an SES event record ("Contents of event data that Amazon SES publishes to Amazon SNS"):
 /// a permanent bounce or a complaint, with the email's id, its recipients and the notification
 /// it was about (its tag); `None` for other events (sends, deliveries, transient bounces, which

@@ -70,11 +70,6 @@ pub async fn queue_jobs(ports: &Ports, n: &Notification, chunk: &DeliveryChunk) 
     Ok(())
 }
 
-/// Whether a queue message is an email job (it names its `emailPart`) rather than a chunk.
-pub fn is_email_job(body: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v.get("emailPart").is_some())
-}
-
 pub fn parse_job(body: &str) -> Result<EmailJob, DeliverError> {
     serde_json::from_str(body).map_err(|e| DeliverError::Permanent(format!("malformed email job: {e}")))
 }
