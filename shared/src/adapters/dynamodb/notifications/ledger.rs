@@ -4,7 +4,7 @@
 //! are retried here.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use sha2::Digest;
 
@@ -272,12 +272,7 @@ impl DynamoNotificationStore {
         count: Update,
         what: &str,
     ) -> StoreResult<ChunkRecord> {
-        let marker = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(marker))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let marker = self.put_if_absent(marker)?;
         let items = vec![
             TransactWriteItem::builder().put(marker).build(),
             TransactWriteItem::builder().update(count).build(),

@@ -47,6 +47,16 @@ impl DynamoNotificationStore {
         (id.as_u128() % self.pending_shards as u128) as u32
     }
 
+    /// A transaction's Put of `item`, refused (cancelling the transaction) if its key exists.
+    fn put_if_absent(&self, item: Item) -> StoreResult<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))
+    }
+
     fn item(&self, notification: &Notification) -> StoreResult<Item> {
         let mut item = to_item(notification)?;
         item.extend(key(Self::pk(notification.id), META));
@@ -166,20 +176,10 @@ impl NotificationStore for DynamoNotificationStore {
     }
 
     async fn insert(&self, notification: &Notification) -> StoreResult<()> {
-        let meta = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.item(notification)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let meta = self.put_if_absent(self.item(notification)?)?;
         let mut pointer = key(format!("S#{}", notification.schedule_id), META);
         pointer.insert("notificationId".into(), s(notification.id.to_string()));
-        let pointer = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(pointer))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let pointer = self.put_if_absent(pointer)?;
         let items = vec![
             TransactWriteItem::builder().put(meta).build(),
             TransactWriteItem::builder().put(pointer).build(),
