@@ -1,9 +1,16 @@
 //! The fanout-memory broadcast to 10,000 recipients against moto (DynamoDB, SQS), counting every
 //! request by operation with an SDK interceptor (each attempt is counted: retries are billed).
-//! Prints requests per 1,000 recipients beside the floor (one BatchWriteItem per 25 inbox items;
+//! Prints requests per 1,000 recipients beside the floor (one BatchWriteItem per 25 inbox entries;
 //! SendMessageBatch of up to 10 messages of as many recipients as fit in 256 KiB) and a cost per
 //! million delivered at list prices. (The broadcast is in-app only: pushes and emails, billed by
 //! SNS and SES per message, are not in this figure.)
+//!
+//! Then what DynamoDB bills, by its rules ([`Indexes`], [`Counter`]): every write sized per 1 KB,
+//! every index write of it (an item carrying an index's keys is written there too, at its
+//! projected size), transactions at twice; group sends to 1,000 and 2,000 people with a 100-byte
+//! message and with a 4,000-character body and 5,000 characters of data, so that the cost of one
+//! more recipient is the difference; and the reads of a person's center, polled every minute for
+//! an hour.
 //!
 //! Needs moto: `AWS_ENDPOINT_URL`, or `.venv` (from `scripts/test`), from which it starts one.
 
@@ -24,7 +31,11 @@ const RECIPIENTS: usize = 10_000;
 /// Memory of the deliver function (template Globals) and of fanout.
 const DELIVER_GB: f64 = 0.25;
 const FANOUT_GB: f64 = 0.5;
-/// List prices (us-east-1).
+/// List prices, us-east-1, on-demand, as published on 2026-11-26 (DynamoDB's on-demand prices
+/// since 2024-11-01: $0.625 per million write request units, $0.125 per million read request
+/// units; SQS standard $0.40 per million requests; Lambda arm64 $0.0000133334 per GB-second and
+/// $0.20 per million requests).
+pub const PRICES_DATE: &str = "2026-11-26";
 const WRITE_UNIT: f64 = 0.625e-6;
 const READ_UNIT: f64 = 0.125e-6;
 const SQS_REQUEST: f64 = 0.40e-6;
@@ -52,13 +63,164 @@ struct OpStats {
     meta_updates: u64,
 }
 
+/// Every request by (service, operation), and DynamoDB's write units by what they wrote.
 #[derive(Debug, Default, Clone)]
-struct Counter(Arc<Mutex<BTreeMap<(String, String), OpStats>>>);
+struct Counter {
+    ops: Arc<Mutex<BTreeMap<(String, String), OpStats>>>,
+    indexes: Arc<Indexes>,
+    /// Write units by what was written: a table's items (the Inbox's entries and contents
+    /// apart), and the indexes' copies of them.
+    writes: Arc<Mutex<BTreeMap<String, f64>>>,
+    /// Updates of notification items (table, expression, factor), priced at the end by the
+    /// item's final size and the indexes holding it.
+    meta: Arc<Mutex<Vec<(String, String, f64)>>>,
+    /// The largest notification content stored in the Inbox table.
+    content_bytes: Arc<Mutex<usize>>,
+}
 
 impl Counter {
+    fn new(indexes: Indexes) -> Self {
+        Counter { indexes: Arc::new(indexes), ..Counter::default() }
+    }
+
     /// Requests so far by "service operation".
     fn totals(&self) -> BTreeMap<String, u64> {
-        self.0.lock().unwrap().iter().map(|((s, o), st)| (format!("{s} {o}"), st.requests)).collect()
+        self.ops.lock().unwrap().iter().map(|((s, o), st)| (format!("{s} {o}"), st.requests)).collect()
+    }
+
+    /// An item put in `table` (`factor` 2 in a transaction): its units, and its indexes' copies.
+    fn put(&self, table: &str, item: &Value, factor: f64) -> f64 {
+        let base = factor * units(item_size(item), 1024);
+        let what = self.indexes.what(table, item);
+        if what.starts_with("Inbox contents") {
+            let mut largest = self.content_bytes.lock().unwrap();
+            *largest = (*largest).max(item_size(item));
+        }
+        let index = self.indexes.copies(table, item);
+        let mut writes = self.writes.lock().unwrap();
+        *writes.entry(what).or_default() += base;
+        if index > 0.0 {
+            *writes.entry(format!("{} indexes", self.indexes.logical(table))).or_default() += index;
+        }
+        base + index
+    }
+
+    /// A write whose size is not in the request (an update, a delete, a condition check): one
+    /// unit per item at least, times `factor`.
+    fn other(&self, table: &str, key: &Value, factor: f64) -> f64 {
+        *self.writes.lock().unwrap().entry(self.indexes.what(table, key)).or_default() += factor;
+        factor
+    }
+}
+
+/// The tables' secondary indexes, as the template declares them, by physical table name.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Indexes {
+    /// Physical name → (logical id, its indexes).
+    tables: BTreeMap<String, (String, Vec<Index>)>,
+}
+
+#[derive(Debug, Clone)]
+struct Index {
+    name: String,
+    keys: Vec<String>,
+    /// `ALL` projection: the index holds the whole item; else keys only (or a few attributes).
+    all: bool,
+}
+
+impl Indexes {
+    pub(crate) fn from_template(provisioned: &local::provision::Provisioned) -> Self {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+        let template = local::provision::read_template(&path).expect("template");
+        let mut tables = BTreeMap::new();
+        for (logical, resource) in local::provision::resources_of_type(&template, "AWS::DynamoDB::Table") {
+            let mut indexes = Vec::new();
+            for kind in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
+                let Some(list) = resource["Properties"].get(kind).and_then(|l| l.as_sequence()) else {
+                    continue;
+                };
+                for index in list {
+                    let keys = index["KeySchema"]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|k| k["AttributeName"].as_str().map(str::to_string))
+                        .collect();
+                    indexes.push(Index {
+                        name: index["IndexName"].as_str().unwrap_or_default().to_string(),
+                        keys,
+                        all: index["Projection"]["ProjectionType"].as_str() == Some("ALL"),
+                    });
+                }
+            }
+            if let Some(physical) = provisioned.tables.get(&logical) {
+                tables.insert(physical.clone(), (logical.clone(), indexes));
+            }
+        }
+        Indexes { tables }
+    }
+
+    fn logical(&self, table: &str) -> String {
+        self.tables
+            .get(table)
+            .map_or_else(|| table.to_string(), |(l, _)| l.trim_end_matches("Table").to_string())
+    }
+
+    /// What an item is, for the bill's lines: its table, and for the Inbox which of its kinds.
+    fn what(&self, table: &str, item: &Value) -> String {
+        let logical = self.logical(table);
+        let pk = item["pk"]["S"].as_str().unwrap_or_default();
+        match logical.as_str() {
+            "Inbox" if pk.starts_with("C#") => "Inbox contents (once per notification)".into(),
+            "Inbox" if item["sk"]["S"].as_str() == Some("W") => "Inbox watermarks".into(),
+            "Inbox" => "Inbox entries (one per recipient)".into(),
+            "Notifications" if item["sk"]["S"].as_str() == Some("META") => {
+                "Notifications: the notification".into()
+            }
+            "Notifications" => "Notifications: chunk records, markers, counters".into(),
+            _ => logical,
+        }
+    }
+
+    /// The indexes holding an item: those whose key attributes it carries.
+    fn holding<'a>(&'a self, table: &str, item: &'a Value) -> impl Iterator<Item = &'a Index> + 'a {
+        self.tables
+            .get(table)
+            .map(|(_, i)| i.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(move |index| index.keys.iter().all(|k| item.get(k).is_some()))
+    }
+
+    /// Write units of an item's copies in its indexes (a new item: one write each, of the
+    /// projected size; keys only is under 1 KB).
+    fn copies(&self, table: &str, item: &Value) -> f64 {
+        self.holding(table, item).map(|i| if i.all { units(item_size(item), 1024) } else { 1.0 }).sum()
+    }
+
+    /// Index writes of an update of `item` (its final state) that `expression` makes: one write
+    /// of the item's size to each ALL index holding it (a projected attribute changed), and one to
+    /// each keys-only index whose key the expression sets or removes (its entry added or removed;
+    /// two if replaced, counted as one here).
+    fn update_copies(&self, table: &str, item: &Value, expression: &str) -> f64 {
+        let size = units(item_size(item), 1024);
+        let mut total = 0.0;
+        if let Some((_, indexes)) = self.tables.get(table) {
+            for index in indexes {
+                let touched = index.keys.iter().any(|k| expression.contains(k.as_str()));
+                let held = index.keys.iter().all(|k| item.get(k).is_some());
+                total += match (index.all, held, touched) {
+                    (true, true, _) => size,
+                    (_, _, true) => 1.0,
+                    _ => 0.0,
+                };
+            }
+        }
+        total
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.tables.values().flat_map(|(l, i)| i.iter().map(move |x| format!("{l}/{}", x.name))).collect()
     }
 }
 
@@ -145,36 +307,55 @@ impl Intercept for Counter {
                     .is_some_and(|t| t.values().any(|k| k["ConsistentRead"] == true));
             cfg.interceptor_state().store_put(ConsistentRead(consistent));
         }
-        let mut all = self.0.lock().unwrap();
         let is_sqs = service.eq_ignore_ascii_case("sqs");
-        let stats = all.entry((service, op.clone())).or_default();
-        stats.requests += 1;
+        let table = body["TableName"].as_str().unwrap_or_default().to_string();
+        let mut write_units = 0.0;
+        let mut meta_updates = 0;
+        let mut sqs_billed = 0;
         match op.as_str() {
             "BatchWriteItem" => {
-                for writes in body["RequestItems"].as_object().into_iter().flat_map(|m| m.values()) {
+                for (table, writes) in body["RequestItems"].as_object().into_iter().flatten() {
                     for w in writes.as_array().into_iter().flatten() {
-                        stats.write_units += units(item_size(&w["PutRequest"]["Item"]), 1024);
+                        write_units += match w.get("PutRequest") {
+                            Some(put) => self.put(table, &put["Item"], 1.0),
+                            None => self.other(table, &w["DeleteRequest"]["Key"], 1.0),
+                        };
                     }
                 }
             }
-            "PutItem" => stats.write_units += units(item_size(&body["Item"]), 1024),
-            "DeleteItem" => stats.write_units += 1.0,
+            "PutItem" => write_units += self.put(&table, &body["Item"], 1.0),
+            "DeleteItem" => write_units += self.other(&table, &body["Key"], 1.0),
             "UpdateItem" => {
                 if body["Key"]["sk"]["S"] == "META" {
-                    stats.meta_updates += 1;
+                    meta_updates += 1;
+                    self.meta.lock().unwrap().push((
+                        table,
+                        body["UpdateExpression"].as_str().unwrap_or_default().into(),
+                        1.0,
+                    ));
                 } else {
-                    stats.write_units += 1.0;
+                    write_units += self.other(&table, &body["Key"], 1.0);
                 }
             }
             "TransactWriteItems" => {
-                // Transactions cost two units per unit of each item.
+                // Transactions cost two units per unit of each item (condition checks too).
                 for t in body["TransactItems"].as_array().into_iter().flatten() {
                     if let Some(put) = t.get("Put") {
-                        stats.write_units += 2.0 * units(item_size(&put["Item"]), 1024);
-                    } else if t["Update"]["Key"]["sk"]["S"] == "META" {
-                        stats.meta_updates += 2;
-                    } else {
-                        stats.write_units += 2.0;
+                        write_units +=
+                            self.put(put["TableName"].as_str().unwrap_or_default(), &put["Item"], 2.0);
+                    } else if let Some(update) = t.get("Update") {
+                        let table = update["TableName"].as_str().unwrap_or_default().to_string();
+                        if update["Key"]["sk"]["S"] == "META" {
+                            meta_updates += 2;
+                            let expression =
+                                update["UpdateExpression"].as_str().unwrap_or_default().to_string();
+                            self.meta.lock().unwrap().push((table, expression, 2.0));
+                        } else {
+                            write_units += self.other(&table, &update["Key"], 2.0);
+                        }
+                    } else if let Some(other) = t.get("Delete").or_else(|| t.get("ConditionCheck")) {
+                        write_units +=
+                            self.other(other["TableName"].as_str().unwrap_or_default(), &other["Key"], 2.0);
                     }
                 }
             }
@@ -182,15 +363,21 @@ impl Intercept for Counter {
                 let payload: usize = body["Entries"]
                     .as_array()
                     .map_or(0, |e| e.iter().filter_map(|m| m["MessageBody"].as_str()).map(str::len).sum());
-                stats.sqs_billed += payload.div_ceil(64 * 1024).max(1) as u64;
+                sqs_billed += payload.div_ceil(64 * 1024).max(1) as u64;
             }
             "SendMessage" => {
-                stats.sqs_billed +=
+                sqs_billed +=
                     body["MessageBody"].as_str().map_or(0, str::len).div_ceil(64 * 1024).max(1) as u64
             }
-            _ if is_sqs => stats.sqs_billed += 1,
+            _ if is_sqs => sqs_billed += 1,
             _ => {}
         }
+        let mut all = self.ops.lock().unwrap();
+        let stats = all.entry((service, op.clone())).or_default();
+        stats.requests += 1;
+        stats.write_units += write_units;
+        stats.meta_updates += meta_updates;
+        stats.sqs_billed += sqs_billed;
         Ok(())
     }
 
@@ -218,7 +405,7 @@ impl Intercept for Counter {
             return Ok(());
         };
         let consistent = cfg.load::<ConsistentRead>().is_none_or(|c| c.0);
-        let mut all = self.0.lock().unwrap();
+        let mut all = self.ops.lock().unwrap();
         let stats = all.entry((meta.service().to_string(), meta.name().to_string())).or_default();
         stats.read_units += if consistent { units } else { units / 2.0 };
         Ok(())
@@ -264,46 +451,111 @@ pub(crate) async fn moto_sdk(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-pub async fn run() -> Value {
-    println!(
-        "\nfanout-requests: GT broadcast to {RECIPIENTS} recipients against moto, every request counted"
-    );
-    let (endpoint, mut moto_process) = moto();
-    let sdk = moto_sdk(&endpoint).await;
+/// What a broadcast's content is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Size {
+    /// A group send of a message of this many bytes, through the route.
+    Message(usize),
+    /// A 4,000-character body and 5,000 characters of data (the app notification's limits),
+    /// accepted by the same service without the group-send dialect (whose message is 2,048 at
+    /// most and has no data).
+    Long,
+}
+
+/// One broadcast on tables of its own: what it asked for and what DynamoDB bills for it.
+struct Measured {
+    delivered: f64,
+    ops: BTreeMap<(String, String), OpStats>,
+    /// Write units by what was written (notification updates priced).
+    writes: BTreeMap<String, f64>,
+    meta_bytes: usize,
+    phases: BTreeMap<String, (u64, u64)>,
+    times: (Duration, Duration, Duration),
+    invocations: (u64, u64),
+    /// A recipient, and the ports (counted) to read their center with.
+    reader: (uuid::Uuid, shared::ports::Ports, Counter),
+}
+
+impl Measured {
+    fn write_units(&self) -> f64 {
+        self.writes.values().sum()
+    }
+    fn read_units(&self) -> f64 {
+        self.ops.values().map(|s| s.read_units).sum()
+    }
+}
+
+async fn broadcast(sdk: &aws_config::SdkConfig, recipients: usize, size: Size) -> Measured {
     let prefix = format!("b{}-", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let parameters =
         local::provision::LOCAL_PARAMETERS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
     let provisioned =
-        local::provision::provision(&sdk, &template, &prefix, &parameters).await.expect("provision moto");
+        local::provision::provision(sdk, &template, &prefix, &parameters).await.expect("provision moto");
     let config = provisioned.config().expect("config");
 
     // The directory is loaded with uncounted clients: it is not part of a broadcast.
-    let (snapshot, team_ids) = crate::fanout_memory::directory(RECIPIENTS);
-    let loader = shared::runtime::aws_ports(&sdk, &config, shared::runtime::Services::QUEUES)
+    let (snapshot, team_ids) = crate::fanout_memory::directory(recipients);
+    let loader = shared::runtime::aws_ports(sdk, &config, shared::runtime::Services::QUEUES)
         .await
         .expect("the template configures the tables and queues");
     loader.directory.load(&snapshot).await.expect("load the directory");
+    let reader = snapshot.users.last().expect("a recipient").id;
     drop(snapshot);
 
-    let counter = Counter::default();
+    let counter = Counter::new(Indexes::from_template(&provisioned));
     let dynamo = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
+        aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(counter.clone()).build(),
     );
     let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
+        aws_sdk_sqs::config::Builder::from(sdk).interceptor(counter.clone()).build(),
     );
     let ports = shared::runtime::aws_ports_from(dynamo, sqs, &config);
 
-    let body = json!({"version": 3, "type": "GT", "key": "3", "values": team_ids, "message": "bench broadcast", "brochureId": crate::fanout_memory::BROCHURE});
-    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
-        .header("x-nextinteract-authtoken", "demo-admin-token")
-        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
-        .body(body.to_string());
     let started = Instant::now();
-    let resp = send::handle(&ports, req.into_request()).await;
-    assert_eq!(resp.status(), 200, "{}", shared::http::body_text(&resp));
-    let answer: Value = serde_json::from_str(&shared::http::body_text(&resp)).expect("json");
+    let id = match size {
+        Size::Message(length) => {
+            let message = "Bench broadcast: the quarterly results are in; open the report for the figures";
+            let message = format!("{message}{}", ".".repeat(length.saturating_sub(message.len())));
+            let body = json!({"version": 3, "type": "GT", "key": "3", "values": team_ids, "message": message, "brochureId": crate::fanout_memory::BROCHURE});
+            let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+                .header("x-nextinteract-authtoken", "demo-admin-token")
+                .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+                .body(body.to_string());
+            let resp = send::handle(&ports, req.into_request()).await;
+            assert_eq!(resp.status(), 200, "{}", shared::http::body_text(&resp));
+            let answer: Value = serde_json::from_str(&shared::http::body_text(&resp)).expect("json");
+            let sid = answer["notificationScheduleId"].as_u64().expect("schedule id");
+            ports.notifications.get_by_schedule_id(sid).await.expect("read").expect("stored").id
+        }
+        Size::Long => {
+            use shared::model::*;
+            let content = Content {
+                title: "Quarterly results".into(),
+                body: "b".repeat(4000),
+                data: Some(format!("\"{}\"", "d".repeat(4998))),
+                ..Content::default()
+            };
+            let audience = Audience::Teams { company_id: 3, team_ids: team_ids.clone() };
+            let schedule_id = ports.notifications.next_schedule_id().await.expect("schedule id");
+            let n = Notification::draft(
+                uuid::Uuid::new_v4(),
+                3,
+                Origin::GroupSend,
+                BroadcastType::GT,
+                audience,
+                content,
+                "bench".into(),
+                ports.clock.now(),
+            )
+            .schedule_id(schedule_id)
+            .email(None, Some(crate::fanout_memory::BROCHURE))
+            .build();
+            let n = shared::service::send::insert_once(&ports, n).await.expect("stored");
+            shared::service::send::enqueue_fanout(&ports, n.id).await;
+            n.id
+        }
+    };
     let send_time = started.elapsed();
     let after_send = counter.totals();
 
@@ -341,21 +593,11 @@ pub async fn run() -> Value {
             (op.clone(), (at_send, total - at_send))
         })
         .collect();
-    println!("requests by phase (send | fan-out and delivery):");
-    for (op, (send, rest)) in &phases {
-        println!("  {op:<32} {send:>6} | {rest:>6}");
-    }
-    let n = ports
-        .notifications
-        .get_by_schedule_id(answer["notificationScheduleId"].as_u64().expect("schedule id"))
-        .await
-        .expect("read")
-        .expect("stored");
-    let delivered = n.delivered as f64;
+    let n = ports.notifications.get(id).await.expect("read").expect("stored");
     assert_eq!(n.status, shared::model::Status::Delivered);
 
-    // The notification item's size prices its updates.
-    let meta = aws_sdk_dynamodb::Client::new(&sdk)
+    // The notification item's final state prices its updates, and the indexes they write.
+    let meta = aws_sdk_dynamodb::Client::new(sdk)
         .get_item()
         .table_name(&config.notifications_table)
         .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("N#{}", n.id)))
@@ -363,27 +605,105 @@ pub async fn run() -> Value {
         .send()
         .await
         .expect("get");
-    let meta_bytes: usize = meta.item.map_or(0, |i| {
-        let as_json: serde_json::Map<String, Value> = i
+    let meta_item: Value = Value::Object(
+        meta.item
+            .unwrap_or_default()
             .iter()
-            .map(|(k, v)| (k.clone(), serde_json::to_value(shared_value(v)).unwrap_or(Value::Null)))
-            .collect();
-        item_size(&Value::Object(as_json))
-    });
+            .map(|(k, v)| (k.clone(), shared_value(v)))
+            .collect::<serde_json::Map<String, Value>>(),
+    );
+    let meta_bytes = item_size(&meta_item);
+    let mut writes = counter.writes.lock().unwrap().clone();
+    for (table, expression, factor) in counter.meta.lock().unwrap().iter() {
+        *writes.entry("Notifications: the notification".into()).or_default() +=
+            factor * units(meta_bytes, 1024);
+        let copies = counter.indexes.update_copies(table, &meta_item, expression);
+        if copies > 0.0 {
+            *writes.entry(format!("{} indexes", counter.indexes.logical(table))).or_default() += copies;
+        }
+    }
+    let mut ops = counter.ops.lock().unwrap().clone();
     let meta_units = units(meta_bytes, 1024);
+    for s in ops.values_mut() {
+        s.write_units += s.meta_updates as f64 * meta_units;
+    }
+    Measured {
+        delivered: n.delivered as f64,
+        ops,
+        writes,
+        meta_bytes,
+        phases,
+        times: (send_time, fanout_time, deliver_time),
+        invocations: (fanout_invocations, deliver_invocations),
+        reader: (reader, ports, counter),
+    }
+}
 
-    let all = counter.0.lock().unwrap().clone();
-    let (mut ours, mut event_source, mut write_units, mut read_units, mut sqs_billed) =
-        (0u64, 0u64, 0.0, 0.0, 0u64);
+/// Read units of a person's center polled every minute for an hour: the first page (50) and the
+/// badge each minute, or `since` the last poll and the badge; with no new notification, or one
+/// new each minute.
+async fn center_hour(m: &Measured, new_each_minute: bool, since_polling: bool) -> f64 {
+    let (user, ports, counter) = &m.reader;
+    let read_units = || counter.ops.lock().unwrap().values().map(|s| s.read_units).sum::<f64>();
+    let before = read_units();
+    let mut extra = 0.0;
+    let mut last_poll = chrono::Utc::now() - chrono::Duration::seconds(1);
+    for minute in 0..60 {
+        if new_each_minute {
+            // Delivered as the deliver function does; its reads (none) and writes are not the
+            // reader's.
+            let content = shared::model::InboxContent {
+                notification_id: uuid::Uuid::new_v4(),
+                origin: shared::model::Origin::AppNotification,
+                title: format!("minute {minute}"),
+                body: "A new notification".into(),
+                url: None,
+                override_content: None,
+                icon: shared::model::IconType::Info,
+                toast: shared::model::ToastType::Timed,
+                priority: shared::model::Priority::Normal,
+                actions: vec![],
+                data: None,
+                source: None,
+                created_at: chrono::Utc::now(),
+                expires_at: chrono::Utc::now() + chrono::Duration::days(14),
+            };
+            let at_write = read_units();
+            ports.inbox.put_content(&content).await.expect("content");
+            ports.inbox.put_entries(&[content.entry_for(*user, chrono::Utc::now())]).await.expect("entry");
+            extra += read_units() - at_write;
+        }
+        let query = match since_polling {
+            true => shared::model::InboxQuery::since(last_poll),
+            false => shared::model::InboxQuery::ordered(),
+        };
+        last_poll = chrono::Utc::now();
+        let page = shared::model::PageRequest::first(50);
+        ports.inbox.list(*user, &query, chrono::Utc::now(), &page).await.expect("list");
+        ports.inbox.count(*user, chrono::Utc::now(), shared::model::COUNT_WINDOW).await.expect("count");
+    }
+    read_units() - before - extra
+}
+
+pub async fn run() -> Value {
+    println!(
+        "\nfanout-requests: GT broadcast to {RECIPIENTS} recipients against moto, every request counted"
+    );
+    let (endpoint, mut moto_process) = moto();
+    let sdk = moto_sdk(&endpoint).await;
+    let m = broadcast(&sdk, RECIPIENTS, Size::Message(100)).await;
+    println!("requests by phase (send | fan-out and delivery):");
+    for (op, (send, rest)) in &m.phases {
+        println!("  {op:<32} {send:>6} | {rest:>6}");
+    }
+    let delivered = m.delivered;
+    let (mut ours, mut event_source, mut sqs_billed) = (0u64, 0u64, 0u64);
     println!(
         "{:<9} {:<22} {:>9} {:>10} {:>9} {:>9}",
         "service", "operation", "requests", "per 1k", "WCU", "RCU"
     );
     let mut rows = serde_json::Map::new();
-    for ((service, op), s) in &all {
-        let wcu = s.write_units + s.meta_updates as f64 * meta_units;
-        write_units += wcu;
-        read_units += s.read_units;
+    for ((service, op), s) in &m.ops {
         sqs_billed += s.sqs_billed;
         if EVENT_SOURCE_OPS.contains(&op.as_str()) {
             event_source += s.requests;
@@ -394,13 +714,14 @@ pub async fn run() -> Value {
             "{service:<9} {op:<22} {:>9} {:>10.2} {:>9.0} {:>9.0}",
             s.requests,
             s.requests as f64 * 1000.0 / delivered,
-            wcu,
+            s.write_units,
             s.read_units
         );
-        rows.insert(format!("{service} {op}"), json!({"requests": s.requests, "write_units": wcu, "read_units": s.read_units, "sqs_billed": s.sqs_billed}));
+        rows.insert(format!("{service} {op}"), json!({"requests": s.requests, "write_units": s.write_units, "read_units": s.read_units, "sqs_billed": s.sqs_billed}));
     }
+    let (write_units, read_units) = (m.write_units(), m.read_units());
 
-    // The floor: one BatchWriteItem per 25 items; SendMessageBatch of 10 messages of as many
+    // The floor: one BatchWriteItem per 25 entries; SendMessageBatch of 10 messages of as many
     // recipients as fit (a recipient is a quoted UUID and a comma in the chunk's JSON).
     // A batch carries at most 10 messages and 256 KiB in all.
     let per_message = (SQS_MAX_MESSAGE - 200) / 39;
@@ -410,10 +731,11 @@ pub async fn run() -> Value {
     let floor = (floor_writes + floor_sends) as f64;
     let ratio = ours as f64 / floor;
 
+    let (send_time, fanout_time, deliver_time) = m.times;
     let lambda_gb_s = deliver_time.as_secs_f64() * DELIVER_GB
         + fanout_time.as_secs_f64() * FANOUT_GB
         + send_time.as_secs_f64() * DELIVER_GB;
-    let invocations = (deliver_invocations + fanout_invocations + 1) as f64;
+    let invocations = (m.invocations.0 + m.invocations.1 + 1) as f64;
     let per_million = 1e6 / delivered;
     let cost_writes = write_units * WRITE_UNIT * per_million;
     let cost_reads = read_units * READ_UNIT * per_million;
@@ -427,10 +749,63 @@ pub async fn run() -> Value {
     );
     println!("event source mapping stand-in (receive/delete): {event_source} requests");
     println!(
-        "cost per million delivered: ${cost:.3} = writes ${cost_writes:.3} + reads ${cost_reads:.3} + SQS ${cost_sqs:.3} + Lambda ${cost_lambda:.3} (handler time against moto: deliver {:.2}s, fanout {:.2}s); in-app only, no push or email",
+        "cost per million delivered: ${cost:.3} = writes ${cost_writes:.3} ({write_units:.0} units) + reads ${cost_reads:.3} + SQS ${cost_sqs:.3} + Lambda ${cost_lambda:.3} (handler time against moto: deliver {:.2}s, fanout {:.2}s); in-app only, no push or email",
         deliver_time.as_secs_f64(),
         fanout_time.as_secs_f64()
     );
+    println!("indexes counted: {}", m.reader.2.indexes.names().join(", "));
+
+    // What one more recipient costs, and a 1,000-person send with everything counted, for the
+    // shortest and the longest content.
+    let mut sizes = serde_json::Map::new();
+    for (label, size) in [
+        ("100-byte message (group send)", Size::Message(100)),
+        ("2,048-character message (group send's largest)", Size::Message(2048)),
+        ("4,000-character body + 5,000 of data (app notification's largest)", Size::Long),
+    ] {
+        let one = broadcast(&sdk, 1000, size).await;
+        let two = broadcast(&sdk, 2000, size).await;
+        let marginal = (two.write_units() - one.write_units()) / (two.delivered - one.delivered);
+        // The previous layout, by the same rules: the content in every recipient's item (it
+        // also held the user id and two sort attributes, about 60 bytes more), written to the
+        // table and to two local indexes projecting ALL.
+        let content_bytes = *one.reader.2.content_bytes.lock().unwrap();
+        let before = 3.0 * units(content_bytes + 60, 1024);
+        let per_million_writes = one.write_units() * WRITE_UNIT * 1e6 / one.delivered;
+        println!(
+            "\n{label} content, group send to {} people: {:.0} write units = ${per_million_writes:.3} per million delivered (writes only, everything counted); one more recipient: {marginal:.3} write units (previous layout: {before:.0}, the content being {content_bytes} bytes)",
+            one.delivered,
+            one.write_units()
+        );
+        let mut lines = serde_json::Map::new();
+        for (what, units) in &one.writes {
+            println!("  {what:<48} {units:>8.0}  ({:.3} per recipient)", units / one.delivered);
+            lines.insert(what.clone(), json!(units));
+        }
+        let hour = |new: bool, since: bool| center_hour(&one, new, since);
+        let (page_quiet, page_busy, since_quiet, since_busy) = (
+            hour(false, false).await,
+            hour(true, false).await,
+            hour(false, true).await,
+            hour(true, true).await,
+        );
+        println!(
+            "  a person's center polled every minute for an hour (page of 50 + badge): {page_quiet:.0} read units with nothing new, {page_busy:.0} with one new each minute; `since` + badge: {since_quiet:.0} / {since_busy:.0} (${:.6} per person-hour at most)",
+            page_busy.max(since_busy) * READ_UNIT
+        );
+        sizes.insert(label.into(), json!({
+            "recipients": one.delivered,
+            "write_units": one.write_units(),
+            "writes_per_million": per_million_writes,
+            "marginal_write_units_per_recipient": marginal,
+            "previous_layout_write_units_per_recipient": before,
+            "content_item_bytes": content_bytes,
+            "write_units_by_item": lines,
+            "notification_item_bytes": one.meta_bytes,
+            "center_hour_read_units": {"page_and_badge": {"quiet": page_quiet, "one_new_each_minute": page_busy},
+                "since_and_badge": {"quiet": since_quiet, "one_new_each_minute": since_busy}},
+        }));
+    }
     if let Some(child) = moto_process.as_mut() {
         let _ = child.kill();
     }
@@ -443,13 +818,17 @@ pub async fn run() -> Value {
         "floor_per_1k": floor * 1000.0 / delivered,
         "ratio_to_floor": ratio,
         "event_source_requests": event_source,
-        "notification_item_bytes": meta_bytes,
+        "notification_item_bytes": m.meta_bytes,
+        "write_units": write_units,
+        "write_units_by_item": m.writes,
+        "prices_date": PRICES_DATE,
         "cost_per_million": {
             "total": cost, "dynamodb_writes": cost_writes, "dynamodb_reads": cost_reads, "sqs": cost_sqs, "lambda": cost_lambda,
             "channels": "in-app only: no push or email in this figure"
         },
         "handler_seconds": {"send": send_time.as_secs_f64(), "fanout": fanout_time.as_secs_f64(), "deliver": deliver_time.as_secs_f64()},
-        "deliver_invocations": deliver_invocations,
+        "deliver_invocations": m.invocations.1,
+        "by_content_size": sizes,
     })
 }
 

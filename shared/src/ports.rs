@@ -170,11 +170,16 @@ pub trait NotificationStore: Send + Sync {
 
 #[async_trait]
 pub trait InboxStore: Send + Sync {
-    /// Writes items (any number; batched by the adapter). Item keys are (user, notification), so
-    /// writing the same item twice leaves one item.
-    async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()>;
+    /// Stores a notification's content, once for all its recipients (writing it again writes
+    /// the same). Written before any entry refers to it.
+    async fn put_content(&self, content: &InboxContent) -> StoreResult<()>;
+    /// Writes recipients' entries (any number; batched by the adapter). Keys are (user,
+    /// notification): writing an entry again leaves one entry, the last written.
+    async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()>;
+    /// One notification of a person, with its content and state, whatever its state.
     async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>>;
-    /// Visible items (not dismissed, not expired at `now`) of a user.
+    /// The notifications `query` admits at `now` (never dismissed or expired ones), in display
+    /// order, with their content joined: one query and one batch read per page.
     async fn list(
         &self,
         user: UserId,
@@ -182,13 +187,19 @@ pub trait InboxStore: Send + Sync {
         now: DateTime<Utc>,
         page: &PageRequest,
     ) -> StoreResult<Page<InboxItem>>;
-    /// Marks an item dismissed. `false` if the user has no such item. Dismissing twice is fine.
-    async fn dismiss(
+    /// Unread and unseen counts of the default view, over at most `window` entries.
+    async fn count(&self, user: UserId, now: DateTime<Utc>, window: usize) -> StoreResult<InboxCounts>;
+    /// Marks one notification: one conditional write. `false` when the person has no such
+    /// notification, or it expired, or (for every mark but dismissal) it was dismissed.
+    async fn mark(
         &self,
         user: UserId,
         notification: NotificationId,
+        mark: Mark,
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Marks a person's whole inbox: one write, whatever its size.
+    async fn mark_all(&self, user: UserId, mark: MarkAll, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
 /// The people and groups notifications are addressed to, and the credentials of callers.

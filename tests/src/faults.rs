@@ -294,16 +294,19 @@ impl NotificationStore for FaultyNotifications {
 
 #[async_trait]
 impl InboxStore for FaultyInbox {
-    async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()> {
-        if let Err(e) = self.1.check("put_all") {
+    async fn put_content(&self, c: &InboxContent) -> StoreResult<()> {
+        self.1.run("put_content", self.0.put_content(c)).await
+    }
+    async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
+        if let Err(e) = self.1.check("put_entries") {
             // Part of the batch made it before the failure, as with UnprocessedItems.
-            let written = self.1.partial(items.len());
+            let written = self.1.partial(entries.len());
             if !self.1.crashed() {
-                self.0.put_all(&items[..written]).await?;
+                self.0.put_entries(&entries[..written]).await?;
             }
             return Err(e);
         }
-        self.0.put_all(items).await
+        self.0.put_entries(entries).await
     }
     async fn get(&self, u: UserId, n: NotificationId) -> StoreResult<Option<InboxItem>> {
         self.1.run("inbox get", self.0.get(u, n)).await
@@ -317,8 +320,14 @@ impl InboxStore for FaultyInbox {
     ) -> StoreResult<Page<InboxItem>> {
         self.1.run("inbox list", self.0.list(u, q, now, p)).await
     }
-    async fn dismiss(&self, u: UserId, n: NotificationId, at: DateTime<Utc>) -> StoreResult<bool> {
-        self.1.run("dismiss", self.0.dismiss(u, n, at)).await
+    async fn count(&self, u: UserId, now: DateTime<Utc>, window: usize) -> StoreResult<InboxCounts> {
+        self.1.run("inbox count", self.0.count(u, now, window)).await
+    }
+    async fn mark(&self, u: UserId, n: NotificationId, m: Mark, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.1.run("mark", self.0.mark(u, n, m, at)).await
+    }
+    async fn mark_all(&self, u: UserId, m: MarkAll, at: DateTime<Utc>) -> StoreResult<()> {
+        self.1.run("mark_all", self.0.mark_all(u, m, at)).await
     }
 }
 

@@ -33,6 +33,28 @@ fn user_route(method: &str, template: &str, tail: &str, body: Vec<u8>, query: &s
         .header("authorization", "Bearer demo-user-1-token")
 }
 
+/// The sample of `POST /users/{userId}/notifications/{id}/{mark}`.
+macro_rules! mark_sample {
+    ($mark:literal) => {
+        Sample {
+            method: "POST",
+            path: concat!("/users/{userId}/notifications/{id}/", $mark),
+            build: |_, body, q| {
+                user_route(
+                    "POST",
+                    concat!("/users/{userId}/notifications/{id}/", $mark),
+                    &format!("/notifications/{NOTIFICATION}/{}", $mark),
+                    body,
+                    q,
+                )
+                .path_param("id", NOTIFICATION)
+            },
+            valid: None,
+            query: "",
+        }
+    };
+}
+
 /// Every route's sample.
 pub fn samples() -> Vec<Sample> {
     vec![
@@ -119,6 +141,50 @@ pub fn samples() -> Vec<Sample> {
             valid: None,
             query: "limit=10",
         },
+        Sample {
+            method: "GET",
+            path: "/users/{userId}/notifications/count",
+            build: |_, body, q| {
+                user_route("GET", "/users/{userId}/notifications/count", "/notifications/count", body, q)
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "POST",
+            path: "/users/{userId}/notifications/mark-all-seen",
+            build: |_, body, q| {
+                user_route(
+                    "POST",
+                    "/users/{userId}/notifications/mark-all-seen",
+                    "/notifications/mark-all-seen",
+                    body,
+                    q,
+                )
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "POST",
+            path: "/users/{userId}/notifications/mark-all-read",
+            build: |_, body, q| {
+                user_route(
+                    "POST",
+                    "/users/{userId}/notifications/mark-all-read",
+                    "/notifications/mark-all-read",
+                    body,
+                    q,
+                )
+            },
+            valid: Some(|| json!({"archive": true})),
+            query: "",
+        },
+        mark_sample!("seen"),
+        mark_sample!("read"),
+        mark_sample!("unread"),
+        mark_sample!("archive"),
+        mark_sample!("unarchive"),
         Sample {
             method: "POST",
             path: "/users/{userId}/notifications/{id}/dismiss",

@@ -57,9 +57,8 @@ fn notification(
     n
 }
 
-fn inbox_item(user: Uuid, id: Uuid, priority: Priority, created: chrono::DateTime<Utc>) -> InboxItem {
-    InboxItem {
-        user_id: user,
+fn inbox_content(id: Uuid, priority: Priority, created: chrono::DateTime<Utc>) -> InboxContent {
+    InboxContent {
         notification_id: id,
         origin: Origin::AppNotification,
         title: "t".into(),
@@ -74,7 +73,36 @@ fn inbox_item(user: Uuid, id: Uuid, priority: Priority, created: chrono::DateTim
         source: Some("pe".into()),
         created_at: created,
         expires_at: created + Duration::days(14),
-        dismissed_at: None,
+    }
+}
+
+/// Contents stored, and their entries for `user` delivered at `delivered`.
+async fn deliver(p: &Ports, user: Uuid, contents: &[InboxContent], delivered: chrono::DateTime<Utc>) {
+    for c in contents {
+        p.inbox.put_content(c).await.unwrap();
+    }
+    let entries: Vec<InboxEntry> = contents.iter().map(|c| c.entry_for(user, delivered)).collect();
+    p.inbox.put_entries(&entries).await.unwrap();
+}
+
+/// Every page of a read of the center.
+async fn read_all(
+    p: &Ports,
+    user: Uuid,
+    query: &InboxQuery,
+    now: chrono::DateTime<Utc>,
+    limit: usize,
+) -> Vec<InboxItem> {
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(limit);
+    loop {
+        let got = p.inbox.list(user, query, now, &page).await.unwrap();
+        assert!(got.items.len() <= limit);
+        seen.extend(got.items);
+        match got.next {
+            Some(t) => page.after = Some(t),
+            None => return seen,
+        }
     }
 }
 
@@ -392,86 +420,226 @@ async fn inbox_orders_pages_filters_and_dismisses(p: Ports) {
     let user = Uuid::new_v4();
     let other = Uuid::new_v4();
     let now = t0();
-    // 60 items (more than one BatchWriteItem), every fifth one High.
-    let mut items: Vec<InboxItem> = (0..60)
+    // 60 notifications (more than one BatchWriteItem), every fifth one High.
+    let contents: Vec<InboxContent> = (0..60)
         .map(|i| {
             let priority = if i % 5 == 0 { Priority::High } else { Priority::Normal };
-            inbox_item(user, Uuid::new_v4(), priority, now - Duration::minutes(60 - i))
+            inbox_content(Uuid::new_v4(), priority, now - Duration::minutes(60 - i))
         })
         .collect();
-    items.push(inbox_item(other, Uuid::new_v4(), Priority::Normal, now));
-    let mut expired = inbox_item(user, Uuid::new_v4(), Priority::High, now - Duration::days(20));
+    deliver(&p, user, &contents, now).await;
+    deliver(&p, other, &[inbox_content(Uuid::new_v4(), Priority::Normal, now)], now).await;
+    let mut expired = inbox_content(Uuid::new_v4(), Priority::High, now - Duration::days(20));
     expired.expires_at = now - Duration::seconds(1);
-    items.push(expired.clone());
-    // The same item twice in one call, and the whole set written twice: still one each.
-    items.push(items[3].clone());
-    p.inbox.put_all(&items).await.unwrap();
-    p.inbox.put_all(&items[..30]).await.unwrap();
+    deliver(&p, user, std::slice::from_ref(&expired), now).await;
+    // The same entry twice in one call, and half the set written again: still one each.
+    let again: Vec<InboxEntry> =
+        contents[..30].iter().chain([&contents[3]]).map(|c| c.entry_for(user, now)).collect();
+    p.inbox.put_entries(&again).await.unwrap();
 
-    let mut seen = Vec::new();
-    let mut page = PageRequest::first(25);
-    loop {
-        let got = p.inbox.list(user, &InboxQuery::Ordered, now, &page).await.unwrap();
-        assert!(got.items.len() <= 25);
-        seen.extend(got.items);
-        match got.next {
-            Some(t) => page.after = Some(t),
-            None => break,
-        }
-    }
+    let seen = read_all(&p, user, &InboxQuery::ordered(), now, 25).await;
     assert_eq!(seen.len(), 60, "every visible item once; the expired one and the other user's left out");
-    assert_eq!(seen.iter().map(|i| i.notification_id).collect::<HashSet<_>>().len(), 60);
-    assert!(seen[..12].iter().all(|i| i.priority == Priority::High), "High first");
-    assert!(seen.windows(2).all(|w| w[0].priority > w[1].priority
-        || (w[0].priority == w[1].priority && w[0].created_at >= w[1].created_at)));
-    assert_eq!(
-        seen.iter().find(|i| i.notification_id == items[7].notification_id),
-        Some(&items[7]),
-        "fields intact"
-    );
+    assert_eq!(seen.iter().map(|i| i.content.notification_id).collect::<HashSet<_>>().len(), 60);
+    assert!(seen[..12].iter().all(|i| i.content.priority == Priority::High), "High first");
+    assert!(seen.windows(2).all(|w| w[0].content.priority > w[1].content.priority
+        || (w[0].content.priority == w[1].content.priority
+            && w[0].content.created_at >= w[1].content.created_at)));
+    let seventh = seen.iter().find(|i| i.content.notification_id == contents[7].notification_id).unwrap();
+    assert_eq!(seventh.content, contents[7], "content intact");
+    assert_eq!(seventh.entry, contents[7].entry_for(user, now), "entry intact");
+    assert_eq!(seventh.state, ItemState::default());
 
     // Dismiss: hidden afterwards, idempotent, unknown ids refused.
-    let target = seen[0].notification_id;
-    assert!(p.inbox.dismiss(user, target, now).await.unwrap());
-    assert!(p.inbox.dismiss(user, target, now + Duration::seconds(5)).await.unwrap());
-    assert_eq!(
-        p.inbox.get(user, target).await.unwrap().unwrap().dismissed_at,
-        Some(now),
-        "first dismissal kept"
-    );
-    assert!(!p.inbox.dismiss(user, Uuid::new_v4(), now).await.unwrap());
+    let target = seen[0].content.notification_id;
+    assert!(p.inbox.mark(user, target, Mark::Dismissed, now).await.unwrap());
+    assert!(p.inbox.mark(user, target, Mark::Dismissed, now + Duration::seconds(5)).await.unwrap());
+    let dismissed = p.inbox.get(user, target).await.unwrap().unwrap();
+    assert_eq!(dismissed.entry.marks.dismissed_at, Some(now), "first dismissal kept");
+    assert!(dismissed.state.dismissed);
+    assert!(!p.inbox.mark(user, Uuid::new_v4(), Mark::Dismissed, now).await.unwrap());
     assert!(
-        !p.inbox.dismiss(other, target, now).await.unwrap(),
+        !p.inbox.mark(other, target, Mark::Dismissed, now).await.unwrap(),
         "another user's item is not yours to dismiss"
     );
-    let after = p.inbox.list(user, &InboxQuery::Ordered, now, &PageRequest::first(100)).await.unwrap();
+    assert!(
+        !p.inbox.mark(user, target, Mark::Read, now).await.unwrap(),
+        "a dismissed item takes no other mark"
+    );
+    assert!(
+        !p.inbox.mark(user, expired.notification_id, Mark::Read, now).await.unwrap(),
+        "nor an expired one"
+    );
+    let after = p.inbox.list(user, &InboxQuery::ordered(), now, &PageRequest::first(100)).await.unwrap();
     assert_eq!(after.items.len(), 59);
     assert!(after.next.is_none());
-    assert!(after.items.iter().all(|i| i.notification_id != target));
+    assert!(after.items.iter().all(|i| i.content.notification_id != target));
 
-    // Polling: only what is newer than `since`, newest first.
-    let since = now - Duration::minutes(5);
-    let recent = p.inbox.list(user, &InboxQuery::Since(since), now, &PageRequest::first(3)).await.unwrap();
-    assert_eq!(recent.items.len(), 3);
-    assert!(recent.items.windows(2).all(|w| w[0].created_at >= w[1].created_at));
-    assert!(recent.items.iter().all(|i| i.created_at > since));
-    let rest = p
-        .inbox
-        .list(user, &InboxQuery::Since(since), now, &PageRequest::after(3, recent.next))
-        .await
-        .unwrap();
-    assert_eq!(rest.items.len(), 1, "items at minutes -4..-1 after -5");
-    assert!(rest.next.is_none());
+    // Polling: only what is newer than `since`, in display order (one range per priority).
+    let since = now - Duration::minutes(6);
+    let recent = read_all(&p, user, &InboxQuery::since(since), now, 2).await;
+    let expected: Vec<Uuid> = {
+        let mut newer: Vec<&InboxContent> =
+            contents.iter().filter(|c| c.created_at > since && c.notification_id != target).collect();
+        newer.sort_by_key(|c| c.order());
+        newer.iter().map(|c| c.notification_id).collect()
+    };
+    assert_eq!(expected.len(), 4, "minutes -5..-1, but the dismissed one");
+    assert_eq!(recent.iter().map(|i| i.content.notification_id).collect::<Vec<_>>(), expected);
+    // A High one among them sorts first.
+    let high = inbox_content(Uuid::new_v4(), Priority::High, now - Duration::minutes(2));
+    deliver(&p, user, std::slice::from_ref(&high), now).await;
+    let recent = read_all(&p, user, &InboxQuery::since(since), now, 2).await;
+    assert_eq!(recent.len(), 5);
+    assert_eq!(recent[0].content.notification_id, high.notification_id, "High first within `since` too");
 
     // Time passes: the items expire from view even before TTL deletes them.
     let later = now + Duration::days(15);
     assert!(
         p.inbox
-            .list(user, &InboxQuery::Ordered, later, &PageRequest::first(10))
+            .list(user, &InboxQuery::ordered(), later, &PageRequest::first(10))
             .await
             .unwrap()
             .items
             .is_empty()
+    );
+    assert_eq!(
+        p.inbox.count(user, later, COUNT_WINDOW).await.unwrap(),
+        InboxCounts { unread: 0, unseen: 0, exact: true }
+    );
+}
+
+/// Seen, read, unread, archived, unarchived on one notification; watermarks over everything;
+/// the views and counts that follow; tokens of one view refused by another store's forgery.
+async fn inbox_states_watermarks_views_and_counts(p: Ports) {
+    let user = Uuid::new_v4();
+    let now = t0();
+    let contents: Vec<InboxContent> = (0..10)
+        .map(|i| {
+            inbox_content(
+                Uuid::new_v4(),
+                if i == 0 { Priority::High } else { Priority::Normal },
+                now - Duration::minutes(20 - i),
+            )
+        })
+        .collect();
+    deliver(&p, user, &contents, now - Duration::minutes(10)).await;
+    let ids: Vec<Uuid> = contents.iter().map(|c| c.notification_id).collect();
+    let view = |status: StatusFilter| {
+        let p = &p;
+        async move {
+            let query = InboxQuery { status, since: None };
+            let mut got: Vec<Uuid> =
+                read_all(p, user, &query, now, 3).await.iter().map(|i| i.content.notification_id).collect();
+            got.sort();
+            got
+        }
+    };
+    let sorted = |v: &[Uuid]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        p.inbox.count(user, now, COUNT_WINDOW).await.unwrap(),
+        InboxCounts { unread: 10, unseen: 10, exact: true }
+    );
+
+    // One at a time.
+    assert!(p.inbox.mark(user, ids[1], Mark::Seen, now).await.unwrap());
+    assert!(p.inbox.mark(user, ids[2], Mark::Read, now).await.unwrap());
+    assert!(p.inbox.mark(user, ids[3], Mark::Read, now).await.unwrap());
+    assert!(p.inbox.mark(user, ids[3], Mark::Unread, now + Duration::seconds(1)).await.unwrap());
+    assert!(p.inbox.mark(user, ids[4], Mark::Archived, now).await.unwrap());
+    assert!(p.inbox.mark(user, ids[5], Mark::Archived, now).await.unwrap());
+    assert!(p.inbox.mark(user, ids[5], Mark::Unarchived, now + Duration::seconds(1)).await.unwrap());
+    assert!(p.inbox.mark(user, ids[6], Mark::Dismissed, now).await.unwrap());
+    for mark in Mark::ALL {
+        assert!(!p.inbox.mark(user, Uuid::new_v4(), mark, now).await.unwrap(), "{mark:?} of an unknown id");
+    }
+    let state = |i: usize| {
+        let p = &p;
+        let id = ids[i];
+        async move { p.inbox.get(user, id).await.unwrap().unwrap().state }
+    };
+    assert_eq!(state(1).await, ItemState { seen: true, ..ItemState::default() });
+    assert_eq!(state(2).await, ItemState { seen: true, read: true, ..ItemState::default() });
+    assert_eq!(state(3).await, ItemState { seen: true, ..ItemState::default() }, "unread keeps seen");
+    assert_eq!(state(4).await, ItemState { archived: true, ..ItemState::default() });
+    assert_eq!(state(5).await, ItemState::default());
+    let live: Vec<Uuid> = ids.iter().copied().filter(|id| *id != ids[6]).collect();
+    let not_archived: Vec<Uuid> = live.iter().copied().filter(|id| *id != ids[4]).collect();
+    assert_eq!(view(StatusFilter::Inbox).await, sorted(&not_archived));
+    assert_eq!(view(StatusFilter::All).await, sorted(&live));
+    assert_eq!(view(StatusFilter::Archived).await, vec![ids[4]]);
+    assert_eq!(view(StatusFilter::Read).await, vec![ids[2]]);
+    let unread: Vec<Uuid> = not_archived.iter().copied().filter(|id| *id != ids[2]).collect();
+    assert_eq!(view(StatusFilter::Unread).await, sorted(&unread));
+    let unseen: Vec<Uuid> = unread.iter().copied().filter(|id| ![ids[1], ids[3]].contains(id)).collect();
+    assert_eq!(view(StatusFilter::Unseen).await, sorted(&unseen));
+    assert_eq!(
+        p.inbox.count(user, now, COUNT_WINDOW).await.unwrap(),
+        InboxCounts { unread: unread.len() as u64, unseen: unseen.len() as u64, exact: true }
+    );
+
+    // Everything at once: one watermark. What arrives after it is unread and unseen.
+    let mark_time = now + Duration::minutes(1);
+    p.inbox.mark_all(user, MarkAll::Seen, mark_time).await.unwrap();
+    assert_eq!(p.inbox.count(user, now, COUNT_WINDOW).await.unwrap().unseen, 0);
+    p.inbox.mark_all(user, MarkAll::Read { archive: false }, mark_time).await.unwrap();
+    assert_eq!(
+        p.inbox.count(user, now, COUNT_WINDOW).await.unwrap(),
+        InboxCounts { unread: 0, unseen: 0, exact: true }
+    );
+    // Created earlier, delivered after the watermark: new to the person.
+    let late = inbox_content(Uuid::new_v4(), Priority::Normal, now - Duration::hours(1));
+    deliver(&p, user, std::slice::from_ref(&late), mark_time + Duration::seconds(1)).await;
+    assert_eq!(
+        p.inbox.count(user, now, COUNT_WINDOW).await.unwrap(),
+        InboxCounts { unread: 1, unseen: 1, exact: true }
+    );
+    assert_eq!(view(StatusFilter::Unread).await, vec![late.notification_id]);
+    // Undone after the watermark: unread again; archive all read takes the rest away.
+    assert!(p.inbox.mark(user, ids[7], Mark::Unread, mark_time + Duration::seconds(2)).await.unwrap());
+    assert_eq!(view(StatusFilter::Unread).await, sorted(&[ids[7], late.notification_id]));
+    p.inbox.mark_all(user, MarkAll::Read { archive: true }, mark_time + Duration::seconds(3)).await.unwrap();
+    assert_eq!(view(StatusFilter::Inbox).await, Vec::<Uuid>::new());
+    let mut every = live.clone();
+    every.push(late.notification_id);
+    assert_eq!(view(StatusFilter::Archived).await, sorted(&every));
+    assert!(p.inbox.mark(user, ids[8], Mark::Unarchived, mark_time + Duration::seconds(4)).await.unwrap());
+    assert_eq!(view(StatusFilter::Inbox).await, vec![ids[8]]);
+    assert_eq!(state(8).await, ItemState { seen: true, read: true, ..ItemState::default() });
+
+    // A token is refused by a view other than its own only through the service's seal; a
+    // forged one is refused here.
+    let forged = PageRequest::after(3, Some("bm90LWEtdG9rZW4".into()));
+    assert!(matches!(
+        p.inbox.list(user, &InboxQuery::ordered(), now, &forged).await,
+        Err(StoreError::BadToken(_))
+    ));
+}
+
+/// Counts read a bounded window: beyond it they say they are not exact. Mark-all of a large
+/// inbox is one write (the stores count: see `inbox_write_units` for DynamoDB's bill).
+async fn inbox_counts_are_bounded(p: Ports) {
+    let user = Uuid::new_v4();
+    let now = t0();
+    let contents: Vec<InboxContent> = (0..12)
+        .map(|i| inbox_content(Uuid::new_v4(), Priority::Normal, now - Duration::seconds(i)))
+        .collect();
+    deliver(&p, user, &contents, now).await;
+    assert!(p.inbox.mark(user, contents[0].notification_id, Mark::Read, now).await.unwrap());
+    assert_eq!(
+        p.inbox.count(user, now, 12).await.unwrap(),
+        InboxCounts { unread: 11, unseen: 11, exact: true }
+    );
+    assert_eq!(
+        p.inbox.count(user, now, 5).await.unwrap(),
+        InboxCounts { unread: 4, unseen: 4, exact: false }
+    );
+    assert_eq!(
+        p.inbox.count(Uuid::new_v4(), now, 5).await.unwrap(),
+        InboxCounts { unread: 0, unseen: 0, exact: true }
     );
 }
 
@@ -750,6 +918,8 @@ conformance!(
     history_pages_newest_first_through_each_scope,
     idempotency_keys_are_claimed_once,
     inbox_orders_pages_filters_and_dismisses,
+    inbox_states_watermarks_views_and_counts,
+    inbox_counts_are_bounded,
     directory_loads_and_answers,
     queues_batch_redeliver_and_ack,
 );

@@ -84,10 +84,11 @@ async fn api_samples_are_answered_without_errors() {
             _ => inbox::handle(&env.ports, req).await,
         };
         let body = shared::http::body_text(&resp);
-        // The dismiss sample names a notification that does not exist; the unsubscribe sample's
+        // The dismiss and mark samples name a notification that does not exist; the unsubscribe sample's
         // signature is not one of this process's key (each deployment has its own).
         let expected = match name.as_str() {
-            "inbox-dismiss" => 404,
+            "inbox-dismiss" | "inbox-mark-read" => 404,
+            "inbox-mark-all-read" => 204,
             "inbox-unsubscribe" => 403,
             "inbox-register-device" => 201,
             _ => 200,

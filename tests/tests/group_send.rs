@@ -34,10 +34,10 @@ async fn holders(env: &Env, id: NotificationId) -> BTreeSet<Uuid> {
         let items = env
             .ports
             .inbox
-            .list(user(n), &InboxQuery::Ordered, env.clock.now(), &PageRequest::first(100))
+            .list(user(n), &InboxQuery::ordered(), env.clock.now(), &PageRequest::first(100))
             .await
             .unwrap();
-        if items.items.iter().any(|i| i.notification_id == id) {
+        if items.items.iter().any(|i| i.content.notification_id == id) {
             out.insert(user(n));
         }
     }
@@ -87,10 +87,10 @@ async fn spec_examples_reach_exactly_the_right_people(env: Env) {
     assert_eq!(holders(&env, un.id).await, [user(1)].into());
 
     let item = env.ports.inbox.get(U1.parse().unwrap(), un.id).await.unwrap().unwrap();
-    assert_eq!(item.body, "PFIZER ORDER UPDATE - Order 123456 hs SHIPPED");
-    assert_eq!(item.title, "Notification");
-    assert_eq!(item.expires_at - item.created_at, Duration::days(14), "14 days by default");
-    assert!(item.data.unwrap().contains("\"userNotificationTypeStatus\":\"Available\""));
+    assert_eq!(item.content.body, "PFIZER ORDER UPDATE - Order 123456 hs SHIPPED");
+    assert_eq!(item.content.title, "Notification");
+    assert_eq!(item.content.expires_at - item.content.created_at, Duration::days(14), "14 days by default");
+    assert!(item.content.data.unwrap().contains("\"userNotificationTypeStatus\":\"Available\""));
     assert!(env.ports.fanout_queue.receive(10).await.unwrap().is_empty());
     assert!(env.ports.delivery_queue.receive(10).await.unwrap().is_empty());
 }

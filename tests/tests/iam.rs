@@ -347,6 +347,30 @@ async fn every_path(f: &Functions) {
         .await;
         assert!(status < 300, "{method} dismiss: {status} {body}{}", refused());
     }
+    // Marks (content read for the key, one conditional update), mark-all (the watermark), the
+    // badge (watermark and a bounded query).
+    let as_u1 = |method: &str, template: &str, tail: &str| {
+        GatewayRequest::new(method, template, &format!("/users/{}{tail}", user(1)))
+            .path_param("userId", &user(1).to_string())
+            .header("authorization", "Bearer demo-user-1-token")
+    };
+    let id = items[2.min(items.len() - 1)]["id"].as_str().expect("an id").to_string();
+    for mark in ["seen", "read", "unread", "archive", "unarchive"] {
+        let template = format!("/users/{{userId}}/notifications/{{id}}/{mark}");
+        let req = as_u1("POST", &template, &format!("/notifications/{id}/{mark}")).path_param("id", &id);
+        let (status, body) = inbox(f, req).await;
+        assert_eq!(status, 204, "{mark}: {body}{}", refused());
+    }
+    let (status, body) = inbox(
+        f,
+        as_u1("POST", "/users/{userId}/notifications/mark-all-read", "/notifications/mark-all-read"),
+    )
+    .await;
+    assert_eq!(status, 204, "mark-all-read: {body}{}", refused());
+    let (status, body) =
+        inbox(f, as_u1("GET", "/users/{userId}/notifications/count", "/notifications/count")).await;
+    assert_eq!(status, 200, "count: {body}{}", refused());
+    assert!(body.contains("\"unread\":0"), "everything read: {body}");
 
     // Unsubscribe through the email's link.
     let html = &emails[0].html;

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 use shared::http::{GatewayRequest, body_text};
-use shared::model::InboxQuery;
 use shared::model::PageRequest;
+use shared::model::{InboxQuery, ItemState, Marks};
 use shared::ports::Clock;
 use tests::{Env, end_to_end};
 
@@ -33,7 +33,7 @@ async fn state(env: &Env) -> (usize, usize, usize, usize) {
     let items = env
         .ports
         .inbox
-        .list(U1.parse().unwrap(), &InboxQuery::Ordered, env.clock.now(), &PageRequest::first(100))
+        .list(U1.parse().unwrap(), &InboxQuery::ordered(), env.clock.now(), &PageRequest::first(100))
         .await
         .unwrap();
     let devices = env.ports.devices.devices(U1.parse().unwrap()).await.unwrap().len();
@@ -87,10 +87,11 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     let item = env
         .ports
         .inbox
-        .list(U1.parse().unwrap(), &InboxQuery::Ordered, env.clock.now(), &PageRequest::first(1))
+        .list(U1.parse().unwrap(), &InboxQuery::ordered(), env.clock.now(), &PageRequest::first(1))
         .await
         .unwrap()
         .items[0]
+        .content
         .notification_id;
     let sid = env.ports.notifications.get(item).await.unwrap().unwrap().schedule_id;
 
@@ -185,6 +186,27 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
         let dismiss_template = "/users/{userId}/notifications/{id}/dismiss";
         let delete = user("DELETE", dismiss_template, &dismiss_path).path_param("id", &item.to_string());
         answers.push(route(&env, &mut covered, "DELETE", dismiss_template, delete).await);
+        // u1's badge, marks and mark-alls: nobody but u1 reads the one or changes the others.
+        let count = user("GET", "/users/{userId}/notifications/count", "/notifications/count");
+        answers.push(route(&env, &mut covered, "GET", "/users/{userId}/notifications/count", count).await);
+        for (template, tail) in [
+            ("/users/{userId}/notifications/mark-all-seen", "/notifications/mark-all-seen"),
+            ("/users/{userId}/notifications/mark-all-read", "/notifications/mark-all-read"),
+        ] {
+            let req = user("POST", template, tail).body(json!({"archive": true}).to_string());
+            answers.push(route(&env, &mut covered, "POST", template, req).await);
+        }
+        for (template, mark) in [
+            ("/users/{userId}/notifications/{id}/seen", "seen"),
+            ("/users/{userId}/notifications/{id}/read", "read"),
+            ("/users/{userId}/notifications/{id}/unread", "unread"),
+            ("/users/{userId}/notifications/{id}/archive", "archive"),
+            ("/users/{userId}/notifications/{id}/unarchive", "unarchive"),
+        ] {
+            let req = user("POST", template, &format!("/notifications/{item}/{mark}"))
+                .path_param("id", &item.to_string());
+            answers.push(route(&env, &mut covered, "POST", template, req).await);
+        }
         // u1's devices, email status and unsubscribe links.
         let devices = user("GET", "/users/{userId}/devices", "/devices");
         answers.push(route(&env, &mut covered, "GET", "/users/{userId}/devices", devices).await);
@@ -216,8 +238,10 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
         }
         assert_eq!(state(&env).await, before, "{token}: wrote or counted something of company 3");
     }
-    assert!(env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap().dismissed_at.is_none());
-    assert_eq!(calls, 5 * 22, "every route for every principal");
+    let untouched = env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap();
+    assert_eq!(untouched.entry.marks, Marks::default(), "no mark on u1's notification");
+    assert_eq!(untouched.state, ItemState::default(), "nor a watermark over it");
+    assert_eq!(calls, 5 * 30, "every route for every principal");
     // The routes called above directly, and those called through `route`.
     for r in [
         ("POST", "/rest/notification/send"),

@@ -69,10 +69,10 @@ async fn serves_routes_and_delivers_through_the_workers() {
     for _ in 0..50 {
         let page = ports
             .inbox
-            .list(u4, &InboxQuery::Ordered, ports.clock.now(), &PageRequest::first(10))
+            .list(u4, &InboxQuery::ordered(), ports.clock.now(), &PageRequest::first(10))
             .await
             .unwrap();
-        if page.items.iter().any(|i| i.body == "This is test message for team ids 23 and 27") {
+        if page.items.iter().any(|i| i.content.body == "This is test message for team ids 23 and 27") {
             delivered = true;
             break;
         }

@@ -121,7 +121,7 @@ fn check(w: &World, expected: &BTreeMap<String, BTreeSet<Uuid>>, context: &str) 
     for n in &notifications {
         let want = &expected[&n.content.body];
         let holders: Vec<Uuid> =
-            items.iter().filter(|i| i.notification_id == n.id).map(|i| i.user_id).collect();
+            items.iter().filter(|i| i.entry.notification_id == n.id).map(|i| i.entry.user_id).collect();
         let unique: BTreeSet<Uuid> = holders.iter().copied().collect();
         assert_eq!(holders.len(), unique.len(), "{context}: a duplicate inbox item");
         assert_eq!(&unique, want, "{context}: {} reached the wrong people", n.content.body);
@@ -251,7 +251,7 @@ async fn a_crash_at_any_step_of_fan_out_and_delivery_ends_in_the_same_state() {
     let steps = counter.calls() - before;
     check(&clean, &want, "clean run");
     let clean_items: BTreeSet<(Uuid, String)> =
-        clean.memory.inbox.all_items().iter().map(|i| (i.user_id, i.body.clone())).collect();
+        clean.memory.inbox.all_items().iter().map(|i| (i.entry.user_id, i.content.body.clone())).collect();
     assert!(steps > 20, "fan-out and delivery take {steps} calls");
 
     // Crash before each of those calls in turn; restart; the scheduler takes over.
@@ -270,7 +270,7 @@ async fn a_crash_at_any_step_of_fan_out_and_delivery_ends_in_the_same_state() {
         assert!(rounds < 10, "crash at step {k}: did not settle");
         check(&w, &want, &format!("crash at step {k}"));
         let items: BTreeSet<(Uuid, String)> =
-            w.memory.inbox.all_items().iter().map(|i| (i.user_id, i.body.clone())).collect();
+            w.memory.inbox.all_items().iter().map(|i| (i.entry.user_id, i.content.body.clone())).collect();
         assert_eq!(items, clean_items, "crash at step {k}: another end state");
     }
     println!("reliability: {steps} crash points tried, each ending in the clean run's state");
@@ -302,7 +302,7 @@ async fn a_crash_at_any_step_of_fan_out_and_delivery_ends_in_the_same_state() {
         assert!(rounds < 10, "crash at send step {k}: did not settle");
         check(&w, &want, &format!("crash at send step {k}"));
         let items: BTreeSet<(Uuid, String)> =
-            w.memory.inbox.all_items().iter().map(|i| (i.user_id, i.body.clone())).collect();
+            w.memory.inbox.all_items().iter().map(|i| (i.entry.user_id, i.content.body.clone())).collect();
         assert_eq!(items, clean_items, "crash at send step {k}: another end state");
     }
     println!("reliability: {send_steps} crash points inside send, each retried to the clean run's state");
@@ -324,7 +324,7 @@ async fn a_stalled_fan_out_that_carries_on_after_another_took_over_changes_nothi
     let steps = counter.calls();
     drive(&clean, &clean.memory.ports, 5).await;
     let clean_items: BTreeSet<(Uuid, String)> =
-        clean.memory.inbox.all_items().iter().map(|i| (i.user_id, i.body.clone())).collect();
+        clean.memory.inbox.all_items().iter().map(|i| (i.entry.user_id, i.content.body.clone())).collect();
     assert!(steps > 3, "fan-out takes {steps} calls");
 
     let mut stalls = 0;
@@ -357,7 +357,7 @@ async fn a_stalled_fan_out_that_carries_on_after_another_took_over_changes_nothi
         drive(&w, &w.memory.ports, 5).await;
         check(&w, &want, &format!("stall at fan-out step {k}"));
         let items: BTreeSet<(Uuid, String)> =
-            w.memory.inbox.all_items().iter().map(|i| (i.user_id, i.body.clone())).collect();
+            w.memory.inbox.all_items().iter().map(|i| (i.entry.user_id, i.content.body.clone())).collect();
         assert_eq!(items, clean_items, "stall at fan-out step {k}: another end state");
     }
     assert!(stalls > 0, "some fan-out step stalled");

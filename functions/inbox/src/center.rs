@@ -1,15 +1,21 @@
-//! The notification center: `GET /users/{userId}/notifications` (sorted High first, then
-//! newest; `limit`, `nextToken`, `since`), and `POST`/`DELETE
-//! /users/{userId}/notifications/{id}/dismiss` (idempotent, 204). The rules are in
-//! `shared::service::inbox`.
+//! The notification center:
+//! - `GET /users/{userId}/notifications`: High first, then newest; `status`, `since`, `limit`,
+//!   `nextToken`;
+//! - `GET /users/{userId}/notifications/count`: the badge, `{"unread", "unseen", "exact"}`;
+//! - `POST /users/{userId}/notifications/{id}/{seen|read|unread|archive|unarchive|dismiss}`
+//!   (and `DELETE …/dismiss`): one notification, idempotent, 204;
+//! - `POST /users/{userId}/notifications/mark-all-seen` and `/mark-all-read` (body
+//!   `{"archive": true}` to archive too): everything at once, one write, 204.
+//!
+//! The rules are in `shared::service::inbox`, the wire in `shared::dialects::inbox`.
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
-use shared::dialects::inbox::{DEFAULT_LIMIT, InboxView, MAX_LIMIT};
+use shared::dialects::inbox::{self as wire, DEFAULT_LIMIT, InboxView, MAX_LIMIT};
 use shared::http;
-use shared::model::{InboxQuery, PageRequest};
+use shared::model::{InboxQuery, PageRequest, User};
 use shared::ports::Ports;
 use shared::service::idempotency;
 use shared::service::inbox;
@@ -30,47 +36,91 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, ApiError> {
 pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
     let viewer = viewer(ports, req).await?;
     let owner = uuid_param(req, "userId")?;
-    if req.method() == "GET" {
-        // An empty parameter reads as absent (`?since=` from a form).
-        let param = |name: &str| http::query(req, name).filter(|v| !v.is_empty());
-        let limit = match param("limit") {
-            None => DEFAULT_LIMIT,
-            Some(l) => match l.parse::<usize>() {
-                Ok(n @ 1..=MAX_LIMIT) => n,
-                _ => return Err(ApiError::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))),
-            },
-        };
-        let query = match param("since") {
-            None => InboxQuery::Ordered,
-            Some(s) => InboxQuery::Since(parse_since(&s)?),
-        };
-        let page = PageRequest::after(limit, param("nextToken"));
-        let got = inbox::list(ports, &viewer, owner, &query, &page).await?;
-        let views: Vec<InboxView> = got.items.into_iter().map(InboxView::from).collect();
-        let mut resp = http::json(200, &serde_json::json!({ "notifications": views, "nextToken": got.next }));
-        if let Some(token) = got.next.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
-            resp.headers_mut().insert(NEXT_TOKEN_HEADER, token);
+    // The segments after `/notifications`.
+    let path = req.uri().path().trim_end_matches('/');
+    let tail: Vec<&str> =
+        path.split("/notifications").nth(1).unwrap_or_default().split('/').skip(1).collect();
+    match (req.method().as_str(), tail.as_slice()) {
+        ("GET", []) => list(ports, req, &viewer, owner).await,
+        ("GET", ["count"]) => {
+            let counts = inbox::count(ports, &viewer, owner).await?;
+            Ok(http::json(200, &counts))
         }
-        Ok(resp)
-    } else {
-        let id = uuid_param(req, "id")?;
-        // Dismissing is idempotent anyway; a key is honoured like on every POST route.
-        let scope = http::idempotency_scope(&viewer.id.to_string(), req);
-        let now = ports.clock.now();
-        let outcome = idempotency::once(
-            ports.notifications.as_ref(),
-            &scope,
-            http::idempotency_key(req),
-            b"",
-            now,
-            || async {
-                inbox::dismiss(ports, &viewer, owner, id).await?;
-                Ok((204, String::new()))
-            },
-        )
-        .await?;
-        let mut resp = http::respond(outcome.answer.0, "application/json", String::new());
-        *resp.body_mut() = Body::Empty;
-        Ok(resp)
+        ("POST", [segment]) => {
+            let mark = wire::parse_mark_all(segment, http::body(req)?)?.ok_or_else(|| {
+                ApiError::invalid("path", format!("{segment:?} is not an action on every notification"))
+            })?;
+            idempotent(ports, req, &viewer, || inbox::mark_all(ports, &viewer, owner, mark)).await
+        }
+        ("POST", [_, segment]) | ("DELETE", [_, segment @ "dismiss"]) => {
+            let mark = wire::mark_of(segment).ok_or_else(|| {
+                ApiError::invalid("path", format!("{segment:?} is not an action on a notification"))
+            })?;
+            let id = uuid_param(req, "id")?;
+            idempotent(ports, req, &viewer, || inbox::mark(ports, &viewer, owner, id, mark)).await
+        }
+        (method, _) => Err(ApiError::invalid(
+            "path",
+            format!("{method} {path} is not a route of the notification center"),
+        )),
     }
+}
+
+async fn list(
+    ports: &Ports,
+    req: &Request,
+    viewer: &User,
+    owner: uuid::Uuid,
+) -> Result<Response<Body>, ApiError> {
+    // An empty parameter reads as absent (`?since=` from a form).
+    let param = |name: &str| http::query(req, name).filter(|v| !v.is_empty());
+    let limit = match param("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n @ 1..=MAX_LIMIT) => n,
+            _ => return Err(ApiError::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))),
+        },
+    };
+    let query = InboxQuery {
+        status: wire::parse_status(param("status").as_deref())?,
+        since: param("since").map(|s| parse_since(&s)).transpose()?,
+    };
+    let page = PageRequest::after(limit, param("nextToken"));
+    let got = inbox::list(ports, viewer, owner, &query, &page).await?;
+    let views: Vec<InboxView> = got.items.into_iter().map(InboxView::from).collect();
+    let mut resp = http::json(200, &serde_json::json!({ "notifications": views, "nextToken": got.next }));
+    if let Some(token) = got.next.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        resp.headers_mut().insert(NEXT_TOKEN_HEADER, token);
+    }
+    Ok(resp)
+}
+
+/// A state change, answered 204. Marks are idempotent anyway; an `Idempotency-Key` is honoured
+/// as on every POST route.
+async fn idempotent<F, Fut>(
+    ports: &Ports,
+    req: &Request,
+    viewer: &User,
+    change: F,
+) -> Result<Response<Body>, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
+{
+    let scope = http::idempotency_scope(&viewer.id.to_string(), req);
+    let outcome = idempotency::once(
+        ports.notifications.as_ref(),
+        &scope,
+        http::idempotency_key(req),
+        http::body(req)?,
+        ports.clock.now(),
+        || async {
+            change().await?;
+            Ok((204, String::new()))
+        },
+    )
+    .await?;
+    let mut resp = http::respond(outcome.answer.0, "application/json", String::new());
+    *resp.body_mut() = Body::Empty;
+    Ok(resp)
 }

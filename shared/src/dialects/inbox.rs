@@ -12,7 +12,8 @@ use crate::model::*;
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 100;
 
-/// One notification as every client sees it, whatever dialect sent it.
+/// One notification as every client sees it, whatever dialect sent it, with its recipient's
+/// state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InboxView {
@@ -34,27 +35,110 @@ pub struct InboxView {
     pub origin: Origin,
     pub created_on: DateTime<Utc>,
     pub expires_on: DateTime<Utc>,
+    pub seen: bool,
+    pub read: bool,
+    pub archived: bool,
 }
 
 impl From<InboxItem> for InboxView {
     fn from(i: InboxItem) -> Self {
+        let c = i.content;
         InboxView {
-            id: i.notification_id,
-            title: i.title,
-            body: i.body,
-            override_content: i.override_content,
-            icon: i.icon,
-            toast: i.toast,
-            priority: i.priority,
-            actions: i.actions,
-            data: i.data,
-            url: i.url,
-            source: i.source,
-            origin: i.origin,
-            created_on: i.created_at,
-            expires_on: i.expires_at,
+            id: c.notification_id,
+            title: c.title,
+            body: c.body,
+            override_content: c.override_content,
+            icon: c.icon,
+            toast: c.toast,
+            priority: c.priority,
+            actions: c.actions,
+            data: c.data,
+            url: c.url,
+            source: c.source,
+            origin: c.origin,
+            created_on: c.created_at,
+            expires_on: c.expires_at,
+            seen: i.state.seen,
+            read: i.state.read,
+            archived: i.state.archived,
         }
     }
+}
+
+/// `status` of a center read: `inbox` (the default: not archived), `unread`, `unseen`, `read`,
+/// `archived`, `all`.
+pub fn parse_status(text: Option<&str>) -> Result<StatusFilter, ApiError> {
+    Ok(match text {
+        None | Some("inbox") => StatusFilter::Inbox,
+        Some("unread") => StatusFilter::Unread,
+        Some("unseen") => StatusFilter::Unseen,
+        Some("read") => StatusFilter::Read,
+        Some("archived") => StatusFilter::Archived,
+        Some("all") => StatusFilter::All,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "status",
+                format!("status {other:?} is not one of inbox, unread, unseen, read, archived, all"),
+            ));
+        }
+    })
+}
+
+/// The last segment of `/users/{userId}/notifications/{id}/{mark}`.
+pub fn mark_of(segment: &str) -> Option<Mark> {
+    Some(match segment {
+        "seen" => Mark::Seen,
+        "read" => Mark::Read,
+        "unread" => Mark::Unread,
+        "archive" => Mark::Archived,
+        "unarchive" => Mark::Unarchived,
+        "dismiss" => Mark::Dismissed,
+        _ => return None,
+    })
+}
+
+/// The path segment of each mark (the inverse of [`mark_of`]).
+pub fn mark_segment(mark: Mark) -> &'static str {
+    match mark {
+        Mark::Seen => "seen",
+        Mark::Read => "read",
+        Mark::Unread => "unread",
+        Mark::Archived => "archive",
+        Mark::Unarchived => "unarchive",
+        Mark::Dismissed => "dismiss",
+    }
+}
+
+/// `/users/{userId}/notifications/mark-all-seen` and `/mark-all-read`, whose optional body is
+/// `{"archive": true|false}` (read only: also archive everything read).
+pub fn parse_mark_all(segment: &str, body: &[u8]) -> Result<Option<MarkAll>, ApiError> {
+    let archive = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::invalid("body", format!("the body is not JSON: {e}")))?;
+        let object =
+            value.as_object().ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
+        if let Some(unknown) = object.keys().find(|k| k.as_str() != "archive") {
+            return Err(ApiError::invalid(
+                unknown.clone(),
+                format!("{unknown} is not a field of this request"),
+            ));
+        }
+        match object.get("archive") {
+            None => None,
+            Some(serde_json::Value::Bool(b)) => Some(*b),
+            Some(_) => return Err(ApiError::invalid("archive", "archive must be true or false")),
+        }
+    };
+    Ok(match segment {
+        "mark-all-seen" if archive.is_some() => {
+            return Err(ApiError::invalid("archive", "archive goes with mark-all-read only"));
+        }
+        "mark-all-seen" => Some(MarkAll::Seen),
+        "mark-all-read" => Some(MarkAll::Read { archive: archive.unwrap_or(false) }),
+        _ => None,
+    })
 }
 
 /// A registration as the API shows it.
@@ -186,5 +270,30 @@ mod tests {
             registered_at: chrono::Utc::now(),
         };
         assert_eq!(DeviceView::from(&d).token_suffix, "89abcdef");
+    }
+
+    #[test]
+    fn marks_and_statuses_are_named_field_by_field() {
+        for mark in Mark::ALL {
+            assert_eq!(mark_of(mark_segment(mark)), Some(mark));
+        }
+        assert_eq!(mark_of("delete"), None);
+        assert_eq!(parse_status(None).unwrap(), StatusFilter::Inbox);
+        assert_eq!(parse_status(Some("unseen")).unwrap(), StatusFilter::Unseen);
+        assert_eq!(parse_status(Some("UNREAD")).unwrap_err().parameter.as_deref(), Some("status"));
+        let all = |segment: &str, body: &str| parse_mark_all(segment, body.as_bytes());
+        assert_eq!(all("mark-all-read", "").unwrap(), Some(MarkAll::Read { archive: false }));
+        assert_eq!(
+            all("mark-all-read", r#"{"archive":true}"#).unwrap(),
+            Some(MarkAll::Read { archive: true })
+        );
+        assert_eq!(all("mark-all-seen", " ").unwrap(), Some(MarkAll::Seen));
+        assert_eq!(all("mark-all-else", "").unwrap(), None);
+        let param = |segment: &str, body: &str| all(segment, body).unwrap_err().parameter.unwrap();
+        assert_eq!(param("mark-all-read", "nope"), "body");
+        assert_eq!(param("mark-all-read", "[]"), "body");
+        assert_eq!(param("mark-all-read", r#"{"archive":"yes"}"#), "archive");
+        assert_eq!(param("mark-all-read", r#"{"archive":true,"x":1}"#), "x");
+        assert_eq!(param("mark-all-seen", r#"{"archive":true}"#), "archive");
     }
 }

@@ -1,16 +1,29 @@
-//! The recipient's side: one inbox item per person per notification.
+//! The recipient's side. A notification's content is stored once ([`InboxContent`]); each
+//! recipient has a small entry of their own ([`InboxEntry`]: where it sorts, when it expires,
+//! and what they did with it), and a person's marks over everything at once are watermarks
+//! ([`Watermarks`]). What a person sees is the join ([`InboxItem`]) and its state
+//! ([`ItemState`]), computed here by one rule for every store.
+//!
+//! Invariants:
+//! - An entry's key is (user, notification): a redelivered chunk overwrites, never duplicates.
+//! - The display order is High before Normal, then newest first, then id: the order key's text
+//!   sorts exactly so, and stores keep entries in that order.
+//! - Marking everything seen, read or archived is one write (a watermark); an entry delivered at
+//!   or before a watermark is marked by it unless the person undid that mark on the entry after
+//!   the watermark was set. An explicit mark on the entry always counts.
+//! - Dismissal is final (the spec's "until the recipient dismisses them"): a dismissed entry is
+//!   in no view and takes no other mark. Archiving is reversible: archived entries leave the
+//!   default view and are listed with `status=archived`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Action, IconType, NotificationId, Origin, OverrideContent, Priority, ToastType, UserId};
 
+/// What a notification shows, the same for all its recipients: stored once per notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct InboxItem {
-    pub user_id: UserId,
-    /// The item id is the notification id: one item per user per notification, so a redelivered
-    /// chunk overwrites instead of duplicating.
+pub struct InboxContent {
     pub notification_id: NotificationId,
     pub origin: Origin,
     pub title: String,
@@ -30,91 +43,468 @@ pub struct InboxItem {
     pub source: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+}
+
+impl InboxContent {
+    /// The place of this notification in every recipient's center.
+    pub fn order(&self) -> OrderKey {
+        OrderKey::new(self.priority, self.created_at, self.notification_id)
+    }
+
+    /// The recipient's entry for this content, delivered at `at`.
+    pub fn entry_for(&self, user: UserId, at: DateTime<Utc>) -> InboxEntry {
+        InboxEntry {
+            user_id: user,
+            notification_id: self.notification_id,
+            priority: self.priority,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            delivered_at: at,
+            marks: Marks::default(),
+        }
+    }
+}
+
+/// The display order of an entry: priority rank (High 0, Normal 1), the creation time inverted
+/// (newer first), the id (a total order, so paging is stable). Its text form
+/// `{rank}#{inverted:013}#{id}` sorts as the tuple does (one digit, fixed width, a lowercase
+/// UUID sorting as its bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderKey {
+    pub rank: u8,
+    pub inverted: u64,
+    pub id: NotificationId,
+}
+
+/// The largest inverted timestamp of an order key: 13 digits hold every millisecond until the
+/// year 2286.
+const LATEST_MILLIS: u64 = 9_999_999_999_999;
+
+impl OrderKey {
+    pub fn new(priority: Priority, created_at: DateTime<Utc>, id: NotificationId) -> Self {
+        OrderKey { rank: Self::rank(priority), inverted: Self::invert(created_at), id }
+    }
+
+    pub fn rank(priority: Priority) -> u8 {
+        match priority {
+            Priority::High => 0,
+            Priority::Normal => 1,
+        }
+    }
+
+    /// Every rank, in display order.
+    pub const RANKS: [u8; 2] = [0, 1];
+
+    /// A time as the key's inverted, fixed-width milliseconds.
+    pub fn invert(at: DateTime<Utc>) -> u64 {
+        let millis = (at.timestamp_millis().max(0) as u64).min(LATEST_MILLIS);
+        LATEST_MILLIS - millis
+    }
+
+    pub fn priority(&self) -> Priority {
+        if self.rank == 0 { Priority::High } else { Priority::Normal }
+    }
+
+    /// The creation time, to the millisecond.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis((LATEST_MILLIS - self.inverted) as i64).unwrap_or_default()
+    }
+
+    /// `{rank}#{inverted:013}#{id}`.
+    pub fn text(&self) -> String {
+        format!("{}#{:013}#{}", self.rank, self.inverted, self.id)
+    }
+
+    /// The key back from its text (a cursor, a sort key); `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, '#');
+        let rank: u8 = parts.next()?.parse().ok()?;
+        let inverted = parts.next()?;
+        let id = parts.next()?;
+        if rank > 1 || inverted.len() != 13 || !inverted.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let id: NotificationId = id.parse().ok()?;
+        let key = OrderKey { rank, inverted: inverted.parse().ok()?, id };
+        // Only the canonical spelling: the text is a store's key.
+        (key.text() == text).then_some(key)
+    }
+
+    /// The text bounds of the keys of `rank` created after `since` (both inclusive; no key
+    /// equals a bound, which has no id): one contiguous range per rank.
+    pub fn created_after(rank: u8, since: DateTime<Utc>) -> (String, String) {
+        (format!("{rank}#"), format!("{rank}#{:013}", Self::invert(since)))
+    }
+}
+
+/// What a recipient did with one notification, each the time they did it. `read_at`/`unread_at`
+/// and `archived_at`/`unarchived_at` exclude each other: the later action removes the other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Marks {
+    pub seen_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+    pub unread_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub unarchived_at: Option<DateTime<Utc>>,
     pub dismissed_at: Option<DateTime<Utc>>,
 }
 
-impl InboxItem {
-    /// Shown in the notification center at `now`: neither dismissed nor expired.
-    pub fn is_visible(&self, now: DateTime<Utc>) -> bool {
-        self.dismissed_at.is_none() && self.expires_at > now
-    }
+/// One mark on one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mark {
+    Seen,
+    /// Read implies seen.
+    Read,
+    Unread,
+    Archived,
+    Unarchived,
+    Dismissed,
+}
 
-    /// Sort key of the notification center: High before Normal, then newest first, then id
-    /// (so that the order is total and pagination is stable). Lexicographic order of this string
-    /// is the display order.
-    pub fn order_key(&self) -> String {
-        let (rank, inverted, id) = self.order_parts();
-        format!("{rank}#{inverted:013}#{id}")
-    }
+impl Mark {
+    pub const ALL: [Mark; 6] =
+        [Mark::Seen, Mark::Read, Mark::Unread, Mark::Archived, Mark::Unarchived, Mark::Dismissed];
 
-    /// The parts of [`Self::order_key`]: as a tuple they sort exactly as the string does (one
-    /// digit, a fixed-width number, a UUID whose lowercase text sorts as its bytes).
-    pub fn order_parts(&self) -> (u8, u64, NotificationId) {
-        let rank = match self.priority {
-            Priority::High => 0,
-            Priority::Normal => 1,
-        };
-        // Inverted millisecond timestamp, fixed width: newer sorts first in ascending order
-        // (13 digits hold every millisecond until the year 2286).
-        let millis = (self.created_at.timestamp_millis().max(0) as u64).min(LATEST_MILLIS);
-        (rank, LATEST_MILLIS - millis, self.notification_id)
-    }
-
-    /// The order key's parts back from its text (a cursor).
-    pub fn parse_order_key(key: &str) -> Option<(u8, u64, NotificationId)> {
-        let mut parts = key.splitn(3, '#');
-        let rank = parts.next()?.parse().ok()?;
-        let inverted = parts.next()?.parse().ok()?;
-        let id = parts.next()?.parse().ok()?;
-        Some((rank, inverted, id))
-    }
-
-    /// Whether two items show the same thing (all but the owner and the dismissal).
-    pub fn same_content(&self, other: &InboxItem) -> bool {
-        let InboxItem {
-            user_id: _,
-            notification_id,
-            origin,
-            title,
-            body,
-            url,
-            override_content,
-            icon,
-            toast,
-            priority,
-            actions,
-            data,
-            source,
-            created_at,
-            expires_at,
-            dismissed_at: _,
-        } = self;
-        *notification_id == other.notification_id
-            && *origin == other.origin
-            && *title == other.title
-            && *body == other.body
-            && *url == other.url
-            && *override_content == other.override_content
-            && *icon == other.icon
-            && *toast == other.toast
-            && *priority == other.priority
-            && *actions == other.actions
-            && *data == other.data
-            && *source == other.source
-            && *created_at == other.created_at
-            && *expires_at == other.expires_at
+    /// The marks after this one at `at`. Marking twice keeps the first time (idempotent), but
+    /// for undoing, which keeps the latest.
+    pub fn apply(self, marks: &mut Marks, at: DateTime<Utc>) {
+        match self {
+            Mark::Seen => {
+                marks.seen_at.get_or_insert(at);
+            }
+            Mark::Read => {
+                marks.seen_at.get_or_insert(at);
+                marks.read_at.get_or_insert(at);
+                marks.unread_at = None;
+            }
+            // Undoing keeps the latest time: it must be later than a watermark set after an
+            // earlier undo.
+            Mark::Unread => {
+                marks.read_at = None;
+                marks.unread_at = Some(at);
+            }
+            Mark::Archived => {
+                marks.archived_at.get_or_insert(at);
+                marks.unarchived_at = None;
+            }
+            Mark::Unarchived => {
+                marks.archived_at = None;
+                marks.unarchived_at = Some(at);
+            }
+            Mark::Dismissed => {
+                marks.dismissed_at.get_or_insert(at);
+            }
+        }
     }
 }
 
-/// The largest inverted timestamp of an order key: 13 digits.
-const LATEST_MILLIS: u64 = 9_999_999_999_999;
+/// Marks over a person's whole inbox, one write each whatever its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MarkAll {
+    Seen,
+    /// Everything read (and seen); with `archive`, archived too.
+    Read {
+        archive: bool,
+    },
+}
 
-/// How the notification center is read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InboxQuery {
-    /// Display order (priority, then newest first).
-    Ordered,
-    /// Only items created after this instant, newest first: cheap polling.
-    Since(DateTime<Utc>),
+/// A person's watermarks: everything delivered at or before one of them carries its mark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Watermarks {
+    pub seen_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+impl MarkAll {
+    /// The watermarks after this mark at `at` (later than any before: the clock moves forward).
+    pub fn apply(self, w: &mut Watermarks, at: DateTime<Utc>) {
+        w.seen_at = Some(at);
+        if let MarkAll::Read { archive } = self {
+            w.read_at = Some(at);
+            if archive {
+                w.archived_at = Some(at);
+            }
+        }
+    }
+}
+
+/// The recipient's own record of one notification: small (about 200 bytes stored), so that a
+/// delivery writes one unit whatever the content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxEntry {
+    pub user_id: UserId,
+    pub notification_id: NotificationId,
+    pub priority: Priority,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// When it reached this person (watermarks compare with it: an entry delivered after
+    /// "mark all read" is unread, whatever its creation time).
+    pub delivered_at: DateTime<Utc>,
+    pub marks: Marks,
+}
+
+impl InboxEntry {
+    pub fn order(&self) -> OrderKey {
+        OrderKey::new(self.priority, self.created_at, self.notification_id)
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+
+    /// The entry's state under the person's watermarks.
+    pub fn state(&self, w: &Watermarks) -> ItemState {
+        let covered = |mark: Option<DateTime<Utc>>| mark.is_some_and(|at| self.delivered_at <= at);
+        // On if marked on; else on if a watermark covers it and it was not turned off after it
+        // (an undo in the watermark's own millisecond counts as before it).
+        let state = |on: Option<DateTime<Utc>>, off: Option<DateTime<Utc>>, mark: Option<DateTime<Utc>>| {
+            on.is_some() || (covered(mark) && off.is_none_or(|off| mark.is_some_and(|m| off <= m)))
+        };
+        let m = &self.marks;
+        ItemState {
+            seen: m.seen_at.is_some() || covered(w.seen_at),
+            read: state(m.read_at, m.unread_at, w.read_at),
+            archived: state(m.archived_at, m.unarchived_at, w.archived_at),
+            dismissed: m.dismissed_at.is_some(),
+        }
+    }
+}
+
+/// What a person sees of one notification: read implies seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ItemState {
+    pub seen: bool,
+    pub read: bool,
+    pub archived: bool,
+    pub dismissed: bool,
+}
+
+/// One notification as its recipient sees it: their entry, its content, its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxItem {
+    pub entry: InboxEntry,
+    pub content: InboxContent,
+    pub state: ItemState,
+}
+
+/// Which notifications a read of the center returns. Dismissed and expired ones never.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum StatusFilter {
+    /// Not archived (the center as it opens).
+    #[default]
+    Inbox,
+    /// Not archived, not read.
+    Unread,
+    /// Not archived, not seen.
+    Unseen,
+    /// Not archived, read.
+    Read,
+    /// Archived only.
+    Archived,
+    /// Archived or not.
+    All,
+}
+
+impl StatusFilter {
+    pub const ALL: [StatusFilter; 6] = [
+        StatusFilter::Inbox,
+        StatusFilter::Unread,
+        StatusFilter::Unseen,
+        StatusFilter::Read,
+        StatusFilter::Archived,
+        StatusFilter::All,
+    ];
+
+    /// The one rule of which entries a view shows, for every store.
+    pub fn admits(self, state: &ItemState) -> bool {
+        if state.dismissed {
+            return false;
+        }
+        match self {
+            StatusFilter::Inbox => !state.archived,
+            StatusFilter::Unread => !state.archived && !state.read,
+            StatusFilter::Unseen => !state.archived && !state.seen,
+            StatusFilter::Read => !state.archived && state.read,
+            StatusFilter::Archived => state.archived,
+            StatusFilter::All => true,
+        }
+    }
+}
+
+/// How the notification center is read: always in display order (High first, then newest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct InboxQuery {
+    pub status: StatusFilter,
+    /// Only notifications created after this instant (polling: one key range per priority).
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl InboxQuery {
+    pub fn ordered() -> Self {
+        InboxQuery::default()
+    }
+
+    pub fn since(at: DateTime<Utc>) -> Self {
+        InboxQuery { since: Some(at), ..Self::default() }
+    }
+
+    /// Whether an entry is in this read at `now`, under the person's watermarks.
+    pub fn admits(&self, entry: &InboxEntry, w: &Watermarks, now: DateTime<Utc>) -> bool {
+        !entry.is_expired(now)
+            && self.since.is_none_or(|s| entry.created_at.timestamp_millis() > s.timestamp_millis())
+            && self.status.admits(&entry.state(w))
+    }
+}
+
+/// The badge: how many notifications of the default view are unread and unseen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct InboxCounts {
+    pub unread: u64,
+    pub unseen: u64,
+    /// `false` when the person has more than the counted window of entries: the counts are then
+    /// those of the first [`COUNT_WINDOW`] in display order (a lower bound).
+    pub exact: bool,
+}
+
+/// Entries a count reads at most, in display order. A bounded read, not a counter: a counter
+/// would cost a second write per delivered person. At about 200 bytes an entry, a full window
+/// is 40 KB, 10 read units strongly consistent.
+pub const COUNT_WINDOW: usize = 200;
+
+impl InboxCounts {
+    /// Adds one entry's state (not dismissed, not expired) to the counts.
+    pub fn add(&mut self, state: &ItemState) {
+        if StatusFilter::Unread.admits(state) {
+            self.unread += 1;
+        }
+        if StatusFilter::Unseen.admits(state) {
+            self.unseen += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn entry(delivered: DateTime<Utc>) -> InboxEntry {
+        InboxEntry {
+            user_id: UserId::nil(),
+            notification_id: NotificationId::nil(),
+            priority: Priority::Normal,
+            created_at: delivered,
+            expires_at: delivered + Duration::days(14),
+            delivered_at: delivered,
+            marks: Marks::default(),
+        }
+    }
+
+    #[test]
+    fn order_keys_sort_as_their_text_and_round_trip() {
+        let t = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
+        let a = OrderKey::new(Priority::High, t, uuid::Uuid::from_u128(2));
+        let b = OrderKey::new(Priority::Normal, t + Duration::seconds(1), uuid::Uuid::from_u128(1));
+        let c = OrderKey::new(Priority::Normal, t, uuid::Uuid::from_u128(1));
+        let mut keys = vec![c, b, a];
+        keys.sort();
+        assert_eq!(keys, vec![a, b, c], "High first, then newest");
+        let mut texts: Vec<String> = [c, b, a].iter().map(OrderKey::text).collect();
+        texts.sort();
+        assert_eq!(texts, keys.iter().map(OrderKey::text).collect::<Vec<_>>());
+        for k in keys {
+            assert_eq!(OrderKey::parse(&k.text()), Some(k));
+        }
+        assert_eq!(a.created_at(), t);
+        assert_eq!(a.priority(), Priority::High);
+        for bad in ["", "2#0000000000001#00000000-0000-0000-0000-000000000001", "0#1#x", "0#01#a", "x"] {
+            assert_eq!(OrderKey::parse(bad), None, "{bad}");
+        }
+        let lettered = OrderKey::new(Priority::High, t, uuid::Uuid::from_u128(0xabcdef));
+        assert_eq!(OrderKey::parse(&lettered.text().to_uppercase()), None, "only the canonical spelling");
+    }
+
+    #[test]
+    fn created_after_bounds_hold_exactly_the_newer_keys() {
+        let since = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+        let (lo, hi) = OrderKey::created_after(1, since);
+        let key = |ms: i64| {
+            OrderKey::new(Priority::Normal, DateTime::from_timestamp_millis(ms).unwrap(), uuid::Uuid::max())
+                .text()
+        };
+        let inside = |k: &str| lo.as_str() <= k && k <= hi.as_str();
+        assert!(inside(&key(1_700_000_000_001)));
+        assert!(!inside(&key(1_700_000_000_000)), "created at `since` is not after it");
+        assert!(!inside(&key(1_699_999_999_999)));
+        assert!(!inside(&OrderKey::new(Priority::High, since + Duration::days(1), uuid::Uuid::nil()).text()));
+    }
+
+    #[test]
+    fn watermarks_mark_what_was_delivered_before_them_unless_undone_since() {
+        let t = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+        let early = entry(t);
+        let late = entry(t + Duration::minutes(2));
+        let mut w = Watermarks::default();
+        MarkAll::Read { archive: false }.apply(&mut w, t + Duration::minutes(1));
+        assert_eq!(early.state(&w), ItemState { seen: true, read: true, archived: false, dismissed: false });
+        assert_eq!(late.state(&w), ItemState::default(), "delivered after the watermark");
+        // Marked unread after the watermark: unread; marked read again: read.
+        let mut undone = early.clone();
+        Mark::Unread.apply(&mut undone.marks, t + Duration::minutes(3));
+        assert!(!undone.state(&w).read && undone.state(&w).seen);
+        // A later watermark covers the undo.
+        let mut w2 = w;
+        MarkAll::Read { archive: true }.apply(&mut w2, t + Duration::minutes(4));
+        assert!(undone.state(&w2).read && undone.state(&w2).archived);
+        Mark::Unarchived.apply(&mut undone.marks, t + Duration::minutes(5));
+        assert!(!undone.state(&w2).archived);
+        Mark::Archived.apply(&mut undone.marks, t + Duration::minutes(6));
+        assert!(undone.state(&w2).archived);
+        // Undone, covered by a later watermark, undone again: the last undo counts.
+        Mark::Unread.apply(&mut undone.marks, t + Duration::minutes(7));
+        assert!(!undone.state(&w2).read);
+        let mut w3 = w2;
+        MarkAll::Read { archive: false }.apply(&mut w3, t + Duration::minutes(8));
+        assert!(undone.state(&w3).read);
+        Mark::Unread.apply(&mut undone.marks, t + Duration::minutes(9));
+        assert!(!undone.state(&w3).read, "a second undo after a watermark undoes it");
+        // Explicit marks count whatever the watermarks.
+        let mut one = late.clone();
+        Mark::Read.apply(&mut one.marks, t + Duration::minutes(3));
+        assert_eq!(
+            one.state(&Watermarks::default()),
+            ItemState { seen: true, read: true, ..ItemState::default() }
+        );
+        Mark::Read.apply(&mut one.marks, t + Duration::minutes(9));
+        assert_eq!(one.marks.read_at, Some(t + Duration::minutes(3)), "marking twice keeps the first time");
+        Mark::Dismissed.apply(&mut one.marks, t + Duration::minutes(10));
+        for status in StatusFilter::ALL {
+            assert!(!status.admits(&one.state(&w2)), "dismissed is in no view ({status:?})");
+        }
+    }
+
+    #[test]
+    fn views_split_the_states() {
+        let states = [
+            ItemState::default(),
+            ItemState { seen: true, ..ItemState::default() },
+            ItemState { seen: true, read: true, ..ItemState::default() },
+            ItemState { seen: true, read: true, archived: true, ..ItemState::default() },
+            ItemState { archived: true, ..ItemState::default() },
+        ];
+        let shown = |f: StatusFilter| states.iter().filter(|s| f.admits(s)).count();
+        assert_eq!(shown(StatusFilter::Inbox), 3);
+        assert_eq!(shown(StatusFilter::Unread), 2);
+        assert_eq!(shown(StatusFilter::Unseen), 1);
+        assert_eq!(shown(StatusFilter::Read), 1);
+        assert_eq!(shown(StatusFilter::Archived), 2);
+        assert_eq!(shown(StatusFilter::All), 5);
+        let mut counts = InboxCounts::default();
+        states.iter().for_each(|s| counts.add(s));
+        assert_eq!((counts.unread, counts.unseen), (2, 1));
+    }
 }

@@ -1,5 +1,5 @@
-//! Delivery of one chunk: one inbox item per recipient (deterministic keys, so a redelivered
-//! chunk writes nothing new), the chunk's pushes (marked as they go, so a redelivered chunk
+//! Delivery of one chunk: one inbox entry per recipient (deterministic keys, so a redelivered
+//! chunk writes nothing new; the content is stored once, by the fan-out), the chunk's pushes (marked as they go, so a redelivered chunk
 //! sends nothing twice), then the chunk's outcomes are counted on the notification exactly
 //! once, and its emails are handed to the email queue (`emails`), where SES's rate and
 //! throttling cannot hold up or fail the in-app delivery.
@@ -32,11 +32,10 @@ pub enum Delivered {
     Skipped,
 }
 
-/// The recipient's view of a notification. Times come from the notification, not the clock,
-/// so that a redelivery writes an identical item.
-pub fn inbox_item(n: &Notification, user: UserId) -> InboxItem {
-    InboxItem {
-        user_id: user,
+/// What every recipient of a notification sees, stored once. Times come from the notification,
+/// not the clock, so that writing it again writes the same.
+pub fn inbox_content(n: &Notification) -> InboxContent {
+    InboxContent {
         notification_id: n.id,
         origin: n.origin,
         title: n.content.title.clone(),
@@ -50,8 +49,26 @@ pub fn inbox_item(n: &Notification, user: UserId) -> InboxItem {
         data: n.content.data.clone(),
         source: n.content.source.clone(),
         created_at: n.due_at,
-        expires_at: n.due_at + Duration::seconds(n.ttl_seconds.min(i64::MAX as u64) as i64),
-        dismissed_at: None,
+        expires_at: expires_at(n),
+    }
+}
+
+/// When a notification leaves its recipients' centers.
+fn expires_at(n: &Notification) -> chrono::DateTime<chrono::Utc> {
+    let ttl = Duration::try_seconds(n.ttl_seconds.min(i64::MAX as u64) as i64).unwrap_or(Duration::MAX);
+    n.due_at.checked_add_signed(ttl).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
+
+/// A recipient's entry, delivered at `at`: no content, so one write unit whatever it says.
+pub fn inbox_entry(n: &Notification, user: UserId, at: chrono::DateTime<chrono::Utc>) -> InboxEntry {
+    InboxEntry {
+        user_id: user,
+        notification_id: n.id,
+        priority: n.content.priority,
+        created_at: n.due_at,
+        expires_at: expires_at(n),
+        delivered_at: at,
+        marks: Marks::default(),
     }
 }
 
@@ -109,10 +126,12 @@ async fn deliver_chunk(
     if n.status == Status::Failed {
         return Ok((Delivered::Skipped, has_callback));
     }
-    let items: Vec<InboxItem> = chunk.recipients.iter().map(|u| inbox_item(&n, *u)).collect();
-    ports.inbox.put_all(&items).await?;
-    let mut tally = ChunkTally { delivered: items.len() as u64, ..ChunkTally::default() };
-    drop(items);
+    // The content was stored by the fan-out, before this chunk was queued.
+    let now = ports.clock.now();
+    let entries: Vec<InboxEntry> = chunk.recipients.iter().map(|u| inbox_entry(&n, *u, now)).collect();
+    ports.inbox.put_entries(&entries).await?;
+    let mut tally = ChunkTally { delivered: entries.len() as u64, ..ChunkTally::default() };
+    drop(entries);
     if n.email.is_some() {
         tally.emails_queued = chunk.recipients.len() as u64;
     }

@@ -123,6 +123,11 @@ async fn fan_out(
     if resume_at > 0 {
         tracing::info!(notification = %id, resume_at, "resuming an interrupted fan-out");
     }
+    // Every recipient's entry refers to the content: stored before the first chunk goes out
+    // (a resumed run stored it already).
+    if resume_at == 0 {
+        ports.inbox.put_content(&deliver::inbox_content(&n)).await?;
+    }
     let devices = match n.pushes() {
         true => Some(ports.devices.company_has_devices(n.company_id).await?),
         false => None,

@@ -43,20 +43,36 @@ pub async fn list(
     Ok(super::cursor::seal(&bound, ports.inbox.list(owner.id, query, ports.clock.now(), &page).await?))
 }
 
-/// Dismisses one of the viewer's own notifications; dismissing twice is fine.
-pub async fn dismiss(
+/// The badge: unread and unseen counts of the center as it opens (a bounded read of the first
+/// [`COUNT_WINDOW`] entries; `exact` says whether that was all of them).
+pub async fn count(ports: &Ports, viewer: &User, owner_id: UserId) -> Result<InboxCounts, ApiError> {
+    let owner = owner(ports, viewer, owner_id).await?;
+    Ok(ports.inbox.count(owner.id, ports.clock.now(), COUNT_WINDOW).await?)
+}
+
+/// Only the recipient marks their notifications: an admin may read a center for support, never
+/// change what its owner has or has not read.
+fn recipient_only(viewer: &User, owner_id: UserId) -> Result<(), ApiError> {
+    if viewer.id != owner_id {
+        return Err(ApiError::new(
+            ErrorKind::InsufficientPermissions,
+            "only the recipient may mark their notifications",
+        ));
+    }
+    Ok(())
+}
+
+/// Marks one of the viewer's own notifications; marking twice is fine. Unknown, expired (and,
+/// for every mark but dismissal, dismissed) notifications are not found.
+pub async fn mark(
     ports: &Ports,
     viewer: &User,
     owner_id: UserId,
     id: NotificationId,
+    mark: Mark,
 ) -> Result<(), ApiError> {
-    if viewer.id != owner_id {
-        return Err(ApiError::new(
-            ErrorKind::InsufficientPermissions,
-            "only the recipient may dismiss a notification",
-        ));
-    }
-    if ports.inbox.dismiss(owner_id, id, ports.clock.now()).await? {
+    recipient_only(viewer, owner_id)?;
+    if ports.inbox.mark(owner_id, id, mark, ports.clock.now()).await? {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -65,4 +81,10 @@ pub async fn dismiss(
         )
         .with_parameter("id"))
     }
+}
+
+/// Marks everything in the viewer's center at once: one write, whatever its size.
+pub async fn mark_all(ports: &Ports, viewer: &User, owner_id: UserId, mark: MarkAll) -> Result<(), ApiError> {
+    recipient_only(viewer, owner_id)?;
+    Ok(ports.inbox.mark_all(owner_id, mark, ports.clock.now()).await?)
 }

@@ -1,19 +1,36 @@
-//! Inbox table: `U#{userId}`/`N#{notificationId}`, one item per recipient per notification (a
-//! redelivered chunk overwrites, never duplicates). Local indexes: `byOrder` (priority, then
-//! newest first) and `byCreated` (polling with `since`). `ttl` is the DynamoDB TTL attribute;
-//! reads filter on `expiresMs` because TTL deletion runs late.
+//! Inbox table, no secondary index (an index would write every entry again):
+//! - content, once per notification: `C#{notificationId}`/`C`, the whole content and `order`
+//!   (its display key), `ttl`;
+//! - one entry per recipient: `U#{userId}`/`O#{order}`, where `order` is the display key
+//!   (`{rank}#{inverted ms}#{id}`, High first then newest), so the center is read in order
+//!   straight from the table and `since` is one key range per rank. It holds only `expiresMs`,
+//!   `deliveredMs`, `ttl` and the person's marks (`seenMs`, `readMs`, `unreadMs`,
+//!   `archivedMs`, `unarchivedMs`, `dismissedMs`): about 200 bytes, one write unit;
+//! - the person's watermarks: `U#{userId}`/`W` (`seenMs`, `readMs`, `archivedMs`).
+//!
+//! A read of the center is the watermarks and a query of the entries (in parallel), then one
+//! BatchGetItem of the page's contents. Which entries a view shows is decided by the model's rule
+//! after the query (a filter expression would be billed the same: DynamoDB charges for the items
+//! it reads, not those it returns). `ttl` is the DynamoDB TTL attribute; reads check `expiresMs`
+//! because TTL deletion runs late.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::model::*;
 use crate::ports::*;
 
-const BY_ORDER: &str = "byOrder";
-const BY_CREATED: &str = "byCreated";
-const VISIBLE: &str = "attribute_not_exists(dismissedAt) AND expiresMs > :now";
+const ENTRY: &str = "O#";
+const WATERMARKS: &str = "W";
+const CONTENT_SK: &str = "C";
+/// Entries a query asks for at least: about 4 KB of entries, one read unit.
+const MIN_QUERY: usize = 20;
 
 pub struct DynamoInboxStore {
     client: Client,
@@ -21,44 +38,221 @@ pub struct DynamoInboxStore {
     backoff: Backoff,
 }
 
+fn user_pk(user: UserId) -> String {
+    format!("U#{user}")
+}
+
+fn content_key(id: NotificationId) -> Item {
+    key(format!("C#{id}"), CONTENT_SK)
+}
+
+fn ms(at: DateTime<Utc>) -> AttributeValue {
+    n(at.timestamp_millis())
+}
+
+fn time_of(item: &Item, name: &str) -> Option<DateTime<Utc>> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .and_then(DateTime::from_timestamp_millis)
+}
+
+fn invalid(why: impl Into<String>) -> StoreError {
+    StoreError::InvalidData(why.into())
+}
+
+/// The attribute of each mark, and of each watermark.
+const MARKS: [&str; 6] = ["seenMs", "readMs", "unreadMs", "archivedMs", "unarchivedMs", "dismissedMs"];
+
+fn entry_item(e: &InboxEntry) -> Item {
+    let mut item = key(user_pk(e.user_id), format!("{ENTRY}{}", e.order().text()));
+    item.insert("expiresMs".into(), ms(e.expires_at));
+    item.insert("deliveredMs".into(), ms(e.delivered_at));
+    item.insert("ttl".into(), n(e.expires_at.timestamp()));
+    let m = &e.marks;
+    let marks = [m.seen_at, m.read_at, m.unread_at, m.archived_at, m.unarchived_at, m.dismissed_at];
+    for (name, at) in MARKS.iter().zip(marks) {
+        if let Some(at) = at {
+            item.insert((*name).into(), ms(at));
+        }
+    }
+    item
+}
+
+fn entry_of(user: UserId, item: &Item) -> StoreResult<InboxEntry> {
+    let sk = get_s(item, "sk")?;
+    let order = sk
+        .strip_prefix(ENTRY)
+        .and_then(OrderKey::parse)
+        .ok_or_else(|| invalid(format!("inbox entry key {sk:?} is not a display key")))?;
+    let time = |name: &str| time_of(item, name);
+    Ok(InboxEntry {
+        user_id: user,
+        notification_id: order.id,
+        priority: order.priority(),
+        created_at: order.created_at(),
+        expires_at: time("expiresMs").ok_or_else(|| invalid(format!("inbox entry {sk} has no expiresMs")))?,
+        delivered_at: time("deliveredMs").unwrap_or_default(),
+        marks: Marks {
+            seen_at: time("seenMs"),
+            read_at: time("readMs"),
+            unread_at: time("unreadMs"),
+            archived_at: time("archivedMs"),
+            unarchived_at: time("unarchivedMs"),
+            dismissed_at: time("dismissedMs"),
+        },
+    })
+}
+
+fn watermarks_of(item: Option<&Item>) -> Watermarks {
+    let time = |name: &str| item.and_then(|i| time_of(i, name));
+    Watermarks { seen_at: time("seenMs"), read_at: time("readMs"), archived_at: time("archivedMs") }
+}
+
+/// The one write of each mark, and whether it applies to a dismissed entry.
+fn mark_update(mark: Mark) -> (&'static str, bool) {
+    match mark {
+        Mark::Seen => ("SET seenMs = if_not_exists(seenMs, :at)", false),
+        Mark::Read => (
+            "SET seenMs = if_not_exists(seenMs, :at), readMs = if_not_exists(readMs, :at) REMOVE unreadMs",
+            false,
+        ),
+        Mark::Unread => ("SET unreadMs = :at REMOVE readMs", false),
+        Mark::Archived => ("SET archivedMs = if_not_exists(archivedMs, :at) REMOVE unarchivedMs", false),
+        Mark::Unarchived => ("SET unarchivedMs = :at REMOVE archivedMs", false),
+        Mark::Dismissed => ("SET dismissedMs = if_not_exists(dismissedMs, :at)", true),
+    }
+}
+
+/// A page's position: the display key of its last entry.
+fn encode_position(order: &OrderKey) -> String {
+    URL_SAFE_NO_PAD.encode(format!("i:{}", order.text()))
+}
+
+fn decode_position(token: &str) -> StoreResult<OrderKey> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("i:").and_then(OrderKey::parse))
+        .ok_or_else(|| StoreError::BadToken("nextToken is not a token this service issued".into()))
+}
+
 impl DynamoInboxStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoInboxStore { client, table: table.into(), backoff: Backoff::default() }
     }
 
-    fn key_of(user: UserId, notification: NotificationId) -> Item {
-        key(format!("U#{user}"), format!("N#{notification}"))
+    async fn watermarks(&self, user: UserId) -> StoreResult<Watermarks> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), WATERMARKS)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(watermarks_of(out.item.as_ref()))
     }
 
-    fn item(i: &InboxItem) -> StoreResult<Item> {
-        let mut item = to_item(i)?;
-        item.extend(Self::key_of(i.user_id, i.notification_id));
-        item.insert("orderKey".into(), s(i.order_key()));
-        item.insert("createdMs".into(), n(i.created_at.timestamp_millis()));
-        item.insert("expiresMs".into(), n(i.expires_at.timestamp_millis()));
-        item.insert("ttl".into(), n(i.expires_at.timestamp()));
-        Ok(item)
+    /// One query of entries with sort keys in `lo..=hi`, after `start` (exclusive): the items
+    /// and whether the range goes on past them.
+    async fn entries(
+        &self,
+        user: UserId,
+        (lo, hi): (&str, &str),
+        start: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Item>, Option<String>)> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":lo", s(lo))
+            .expression_attribute_values(":hi", s(hi))
+            .set_exclusive_start_key(start.map(|sk| key(user_pk(user), sk)))
+            .consistent_read(true)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(classify)?;
+        let last = match out.last_evaluated_key {
+            Some(k) => Some(get_s(&k, "sk")?.to_string()),
+            None => None,
+        };
+        Ok((out.items.unwrap_or_default(), last))
+    }
+
+    /// The contents of these notifications, by id. Eventually consistent first (contents never
+    /// change); a content written a moment ago is read again strongly consistent.
+    async fn contents(&self, ids: &[NotificationId]) -> StoreResult<HashMap<NotificationId, InboxContent>> {
+        let mut found = HashMap::new();
+        for consistent in [false, true] {
+            let missing: Vec<Item> =
+                ids.iter().filter(|id| !found.contains_key(*id)).map(|id| content_key(*id)).collect();
+            if missing.is_empty() {
+                break;
+            }
+            for item in batch_get(&self.client, &self.table, missing, None, consistent, self.backoff).await? {
+                let content: InboxContent = from_item(item)?;
+                found.insert(content.notification_id, content);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Entries joined with their contents, in their order; an entry whose content is missing is
+    /// left out (contents are written before any entry, so this is a lost content).
+    async fn join(&self, entries: Vec<InboxEntry>, w: &Watermarks) -> StoreResult<Vec<InboxItem>> {
+        let ids: Vec<NotificationId> = entries.iter().map(|e| e.notification_id).collect();
+        let mut contents = self.contents(&ids).await?;
+        let mut items = Vec::with_capacity(entries.len());
+        for mut entry in entries {
+            // A person has one entry per notification: each content joins once.
+            let content = match contents.remove(&entry.notification_id) {
+                Some(c) => c,
+                None => {
+                    tracing::warn!(notification = %entry.notification_id, "inbox entry without content");
+                    continue;
+                }
+            };
+            entry.created_at = content.created_at;
+            let state = entry.state(w);
+            items.push(InboxItem { entry, content, state });
+        }
+        Ok(items)
     }
 }
 
 #[async_trait]
 impl InboxStore for DynamoInboxStore {
-    async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()> {
+    async fn put_content(&self, content: &InboxContent) -> StoreResult<()> {
+        let mut item = to_item(content)?;
+        item.extend(content_key(content.notification_id));
+        item.insert("order".into(), s(content.order().text()));
+        item.insert("ttl".into(), n(content.expires_at.timestamp()));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
         // batch_put keeps the last write of each (user, notification).
-        let items = items.iter().map(Self::item).collect::<StoreResult<Vec<_>>>()?;
-        batch_put(&self.client, &self.table, items, self.backoff).await
+        batch_put(&self.client, &self.table, entries.iter().map(entry_item).collect(), self.backoff).await
     }
 
     async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key_of(user, notification)))
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.map(from_item).transpose()
+        let Some(order) = self.order_of(notification).await? else { return Ok(None) };
+        let keys =
+            vec![key(user_pk(user), format!("{ENTRY}{}", order.text())), key(user_pk(user), WATERMARKS)];
+        let found = batch_get(&self.client, &self.table, keys, None, true, self.backoff).await?;
+        let (marks, entries): (Vec<Item>, Vec<Item>) =
+            found.into_iter().partition(|i| get_s(i, "sk").is_ok_and(|sk| sk == WATERMARKS));
+        let Some(entry) = entries.first() else { return Ok(None) };
+        let w = watermarks_of(marks.first());
+        Ok(self.join(vec![entry_of(user, entry)?], &w).await?.pop())
     }
 
     async fn list(
@@ -68,59 +262,152 @@ impl InboxStore for DynamoInboxStore {
         now: DateTime<Utc>,
         page: &PageRequest,
     ) -> StoreResult<Page<InboxItem>> {
-        let pk = format!("U#{user}");
-        let now_ms = n(now.timestamp_millis());
-        let (items, next) = match query {
-            InboxQuery::Ordered => {
-                let build = || {
-                    self.client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(BY_ORDER)
-                        .key_condition_expression("pk = :pk")
-                        .filter_expression(VISIBLE)
-                        .expression_attribute_values(":pk", s(pk.clone()))
-                        .expression_attribute_values(":now", now_ms.clone())
-                };
-                query_page(build, &["pk", "sk", "orderKey"], page.limit, page.after.as_deref()).await?
-            }
-            InboxQuery::Since(since) => {
-                let build = || {
-                    self.client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(BY_CREATED)
-                        .key_condition_expression("pk = :pk AND createdMs > :since")
-                        .filter_expression(VISIBLE)
-                        .expression_attribute_values(":pk", s(pk.clone()))
-                        .expression_attribute_values(":since", n(since.timestamp_millis()))
-                        .expression_attribute_values(":now", now_ms.clone())
-                        .scan_index_forward(false)
-                };
-                query_page(build, &["pk", "sk", "createdMs"], page.limit, page.after.as_deref()).await?
-            }
+        let after =
+            page.after.as_deref().map(decode_position).transpose()?.map(|o| format!("{ENTRY}{}", o.text()));
+        let ranges: Vec<(String, String)> = match query.since {
+            None => vec![(ENTRY.to_string(), format!("{ENTRY}~"))],
+            Some(since) => OrderKey::RANKS
+                .iter()
+                .map(|rank| {
+                    let (lo, hi) = OrderKey::created_after(*rank, since);
+                    (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"))
+                })
+                .collect(),
         };
-        let items = items.into_iter().map(from_item).collect::<StoreResult<Vec<InboxItem>>>()?;
-        Ok(Page { items, next })
+        let limit = page.limit.max(1);
+        let mut w = None;
+        let mut admitted: Vec<InboxEntry> = Vec::new();
+        'ranges: for (lo, hi) in &ranges {
+            // The range the cursor is in continues after it; ranges before it are done.
+            let mut start = match after.as_deref() {
+                Some(a) if a >= hi.as_str() => continue,
+                Some(a) if a >= lo.as_str() => Some(a.to_string()),
+                _ => None,
+            };
+            loop {
+                let want = (limit + 1 - admitted.len()).max(MIN_QUERY);
+                let (items, last) = match w {
+                    Some(_) => self.entries(user, (lo, hi), start.as_deref(), want).await?,
+                    // The first query goes with the watermarks' read.
+                    None => {
+                        let (marks, first) = futures::try_join!(
+                            self.watermarks(user),
+                            self.entries(user, (lo, hi), start.as_deref(), want)
+                        )?;
+                        w = Some(marks);
+                        first
+                    }
+                };
+                let marks = w.as_ref().expect("read with the first query");
+                for item in &items {
+                    let entry = entry_of(user, item)?;
+                    if query.admits(&entry, marks, now) {
+                        admitted.push(entry);
+                        if admitted.len() > limit {
+                            break 'ranges;
+                        }
+                    }
+                }
+                match last {
+                    Some(sk) => start = Some(sk),
+                    None => break,
+                }
+            }
+        }
+        let next = match admitted.len() > limit {
+            true => {
+                admitted.truncate(limit);
+                admitted.last().map(|e| encode_position(&e.order()))
+            }
+            false => None,
+        };
+        let w = w.unwrap_or_default();
+        Ok(Page { items: self.join(admitted, &w).await?, next })
     }
 
-    async fn dismiss(
+    async fn count(&self, user: UserId, now: DateTime<Utc>, window: usize) -> StoreResult<InboxCounts> {
+        let range = (ENTRY, &*format!("{ENTRY}~"));
+        // One more than the window: whether there are more is then known without another read.
+        let (w, (items, _)) =
+            futures::try_join!(self.watermarks(user), self.entries(user, range, None, window + 1))?;
+        let mut counts = InboxCounts { exact: items.len() <= window, ..InboxCounts::default() };
+        for item in items.iter().take(window) {
+            let entry = entry_of(user, item)?;
+            if !entry.is_expired(now) {
+                counts.add(&entry.state(&w));
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn mark(
         &self,
         user: UserId,
         notification: NotificationId,
+        mark: Mark,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
+        let Some(order) = self.order_of(notification).await? else { return Ok(false) };
+        let (update, when_dismissed) = mark_update(mark);
+        let condition = match when_dismissed {
+            true => "attribute_exists(pk) AND expiresMs > :at",
+            false => "attribute_exists(pk) AND expiresMs > :at AND attribute_not_exists(dismissedMs)",
+        };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key_of(user, notification)))
-            .update_expression("SET dismissedAt = if_not_exists(dismissedAt, :at)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":at", to_attr(&at)?)
+            .set_key(Some(key(user_pk(user), format!("{ENTRY}{}", order.text()))))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":at", ms(at))
             .send()
             .await
             .map_err(classify);
         applied(result)
+    }
+
+    async fn mark_all(&self, user: UserId, mark: MarkAll, at: DateTime<Utc>) -> StoreResult<()> {
+        let update = match mark {
+            MarkAll::Seen => "SET seenMs = :at",
+            MarkAll::Read { archive: false } => "SET seenMs = :at, readMs = :at",
+            MarkAll::Read { archive: true } => "SET seenMs = :at, readMs = :at, archivedMs = :at",
+        };
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), WATERMARKS)))
+            .update_expression(update)
+            .expression_attribute_values(":at", ms(at))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+impl DynamoInboxStore {
+    /// A notification's display key, from its content (`None` if there is none).
+    async fn order_of(&self, id: NotificationId) -> StoreResult<Option<OrderKey>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(content_key(id)))
+            .projection_expression("#o")
+            .expression_attribute_names("#o", "order")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        match out.item {
+            None => Ok(None),
+            Some(item) => {
+                let text = get_s(&item, "order")?;
+                OrderKey::parse(text)
+                    .map(Some)
+                    .ok_or_else(|| invalid(format!("content of {id} has order {text:?}")))
+            }
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! The notification center in memory: one ordered list per person, expiry and dismissal.
+//! The notification center in memory: each notification's content once, one small entry per
+//! person kept in display order, and each person's watermarks. The states and views are the
+//! model's rules (`InboxEntry::state`, `InboxQuery::admits`), as in every store.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,50 +12,58 @@ use super::*;
 use crate::error::{StoreError, StoreResult};
 use crate::ports::*;
 
-/// Display order of an item: see [`InboxItem::order_parts`].
-type OrderKey = (u8, u64, NotificationId);
-
-/// One stored item: its place, the content it shares with every recipient of the notification,
-/// and what is the recipient's own (dismissal). A million recipients of one broadcast hold one
-/// copy of its text, not a million.
+/// One stored entry: its place, when it was delivered, and the person's marks (boxed: most
+/// entries have none, and a million recipients of a broadcast hold a million entries).
 struct Entry {
     order: OrderKey,
-    content: Arc<InboxItem>,
-    dismissed_at: Option<DateTime<Utc>>,
+    delivered_at: DateTime<Utc>,
+    marks: Option<Box<Marks>>,
 }
 
 impl Entry {
-    fn item(&self, user: UserId) -> InboxItem {
-        let mut item = (*self.content).clone();
-        item.user_id = user;
-        item.dismissed_at = self.dismissed_at;
-        item
-    }
-
-    fn is_visible(&self, now: DateTime<Utc>) -> bool {
-        self.dismissed_at.is_none() && self.content.expires_at > now
+    fn entry(&self, user: UserId, content: &InboxContent) -> InboxEntry {
+        InboxEntry {
+            user_id: user,
+            notification_id: self.order.id,
+            priority: self.order.priority(),
+            created_at: content.created_at,
+            expires_at: content.expires_at,
+            delivered_at: self.delivered_at,
+            marks: self.marks.as_deref().copied().unwrap_or_default(),
+        }
     }
 }
 
-/// One user's center, kept sorted by display key: a read walks it from its cursor instead of
+/// One person's center, kept sorted by display key: a read walks it from its cursor instead of
 /// sorting everything. A plain sorted vector: centers are small, and a map per user would
-/// allocate whole nodes for users with a single item (a million recipients, a million maps).
+/// allocate whole nodes for users with a single item.
 #[derive(Default)]
 struct UserInbox {
     sorted: Vec<Entry>,
+    watermarks: Watermarks,
 }
 
 impl UserInbox {
     fn position(&self, id: NotificationId) -> Option<usize> {
-        self.sorted.iter().position(|e| e.order.2 == id)
+        self.sorted.iter().position(|e| e.order.id == id)
     }
 }
 
 #[derive(Default)]
 struct InboxState {
     users: HashMap<UserId, UserInbox>,
-    /// The shared content of each notification's items.
-    contents: HashMap<NotificationId, Arc<InboxItem>>,
+    contents: HashMap<NotificationId, Arc<InboxContent>>,
+}
+
+impl InboxState {
+    /// An entry joined with its content; `None` when the content is missing (as a store that
+    /// joins at read would find it).
+    fn item(&self, user: UserId, inbox: &UserInbox, e: &Entry) -> Option<InboxItem> {
+        let content = self.contents.get(&e.order.id)?;
+        let entry = e.entry(user, content);
+        let state = entry.state(&inbox.watermarks);
+        Some(InboxItem { entry, content: (**content).clone(), state })
+    }
 }
 
 #[derive(Default)]
@@ -61,61 +71,53 @@ pub struct MemoryInboxStore {
     state: Mutex<InboxState>,
 }
 
-fn order_text((rank, inverted, id): &OrderKey) -> String {
-    format!("{rank}#{inverted:013}#{id}")
-}
-
 impl MemoryInboxStore {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// How many items are stored, visible or not.
+    /// How many entries are stored, visible or not.
     pub fn item_count(&self) -> usize {
         lock(&self.state).users.values().map(|u| u.sorted.len()).sum()
     }
 
-    /// Every stored item of every user, visible or not (tests and benchmarks count with it).
+    /// Every stored entry of every person with its content, visible or not (tests count with it).
     pub fn all_items(&self) -> Vec<InboxItem> {
-        lock(&self.state)
+        let state = lock(&self.state);
+        state
             .users
             .iter()
-            .flat_map(|(u, inbox)| inbox.sorted.iter().map(|e| e.item(*u)))
+            .flat_map(|(u, inbox)| inbox.sorted.iter().filter_map(|e| state.item(*u, inbox, e)))
             .collect()
     }
 }
 
 #[async_trait]
 impl InboxStore for MemoryInboxStore {
-    async fn put_all(&self, items: &[InboxItem]) -> StoreResult<()> {
+    async fn put_content(&self, content: &InboxContent) -> StoreResult<()> {
+        lock(&self.state).contents.insert(content.notification_id, Arc::new(content.clone()));
+        Ok(())
+    }
+
+    async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
         let mut state = lock(&self.state);
-        let InboxState { users, contents } = &mut *state;
-        for item in items {
-            let content = match contents.get(&item.notification_id) {
-                Some(shared) if shared.same_content(item) => shared.clone(),
-                _ => {
-                    let mut shared = item.clone();
-                    shared.user_id = UserId::nil();
-                    shared.dismissed_at = None;
-                    let shared = Arc::new(shared);
-                    contents.insert(item.notification_id, shared.clone());
-                    shared
-                }
-            };
-            let user = users.entry(item.user_id).or_default();
-            if let Some(at) = user.position(item.notification_id) {
+        for e in entries {
+            let user = state.users.entry(e.user_id).or_default();
+            if let Some(at) = user.position(e.notification_id) {
                 user.sorted.remove(at);
             }
-            let order = item.order_parts();
-            let at = user.sorted.partition_point(|e| e.order < order);
-            user.sorted.insert(at, Entry { order, content, dismissed_at: item.dismissed_at });
+            let order = e.order();
+            let at = user.sorted.partition_point(|x| x.order < order);
+            let marks = (e.marks != Marks::default()).then(|| Box::new(e.marks));
+            user.sorted.insert(at, Entry { order, delivered_at: e.delivered_at, marks });
         }
         Ok(())
     }
 
     async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>> {
         let state = lock(&self.state);
-        Ok(state.users.get(&user).and_then(|u| u.position(notification).map(|at| u.sorted[at].item(user))))
+        let Some(inbox) = state.users.get(&user) else { return Ok(None) };
+        Ok(inbox.position(notification).and_then(|at| state.item(user, inbox, &inbox.sorted[at])))
     }
 
     async fn list(
@@ -127,66 +129,76 @@ impl InboxStore for MemoryInboxStore {
     ) -> StoreResult<Page<InboxItem>> {
         let state = lock(&self.state);
         let Some(inbox) = state.users.get(&user) else { return Ok(Page::empty()) };
-        match query {
-            InboxQuery::Ordered => {
-                let after = match page.after.as_deref() {
-                    None => None,
-                    Some(token) => {
-                        Some(InboxItem::parse_order_key(&decode_cursor(token)?).ok_or_else(|| {
-                            StoreError::BadToken("nextToken is not a token this service issued".into())
-                        })?)
-                    }
-                };
-                let start = after.map_or(0, |a| inbox.sorted.partition_point(|e| e.order <= a));
-                let limit = page.limit.max(1);
-                let mut items = Vec::with_capacity(limit);
-                let mut last_key = None;
-                let mut more = false;
-                for entry in &inbox.sorted[start..] {
-                    if !entry.is_visible(now) {
-                        continue;
-                    }
-                    if items.len() == limit {
-                        more = true;
-                        break;
-                    }
-                    items.push(entry.item(user));
-                    last_key = Some(&entry.order);
-                }
-                let next = if more { last_key.map(|k| encode_cursor(&order_text(k))) } else { None };
-                Ok(Page { items, next })
+        let after = match page.after.as_deref() {
+            None => None,
+            Some(token) => Some(OrderKey::parse(&decode_cursor(token)?).ok_or_else(|| {
+                StoreError::BadToken("nextToken is not a token this service issued".into())
+            })?),
+        };
+        let start = after.map_or(0, |a| inbox.sorted.partition_point(|e| e.order <= a));
+        let limit = page.limit.max(1);
+        let mut items = Vec::with_capacity(limit);
+        let mut more = false;
+        for e in &inbox.sorted[start..] {
+            let Some(content) = state.contents.get(&e.order.id) else { continue };
+            let entry = e.entry(user, content);
+            if !query.admits(&entry, &inbox.watermarks, now) {
+                continue;
             }
-            InboxQuery::Since(since) => {
-                let mut items: Vec<InboxItem> = inbox
-                    .sorted
-                    .iter()
-                    .filter(|e| e.is_visible(now) && e.content.created_at > *since)
-                    .map(|e| e.item(user))
-                    .collect();
-                let key = |i: &InboxItem| {
-                    format!("{:020}#{}", i64::MAX - i.created_at.timestamp_millis(), i.notification_id)
-                };
-                items.sort_by_key(key);
-                page_by_key(items, key, page)
+            if items.len() == limit {
+                more = true;
+                break;
             }
+            let state = entry.state(&inbox.watermarks);
+            items.push(InboxItem { entry, content: (**content).clone(), state });
         }
+        let next = match more {
+            true => items.last().map(|i: &InboxItem| encode_cursor(&i.entry.order().text())),
+            false => None,
+        };
+        Ok(Page { items, next })
     }
 
-    async fn dismiss(
+    async fn count(&self, user: UserId, now: DateTime<Utc>, window: usize) -> StoreResult<InboxCounts> {
+        let state = lock(&self.state);
+        let Some(inbox) = state.users.get(&user) else {
+            return Ok(InboxCounts { exact: true, ..Default::default() });
+        };
+        let mut counts = InboxCounts { exact: inbox.sorted.len() <= window, ..InboxCounts::default() };
+        for e in inbox.sorted.iter().take(window) {
+            let Some(content) = state.contents.get(&e.order.id) else { continue };
+            let entry = e.entry(user, content);
+            if !entry.is_expired(now) {
+                counts.add(&entry.state(&inbox.watermarks));
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn mark(
         &self,
         user: UserId,
         notification: NotificationId,
+        mark: Mark,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut state = lock(&self.state);
-        let found =
-            state.users.get_mut(&user).and_then(|u| u.position(notification).map(|i| &mut u.sorted[i]));
-        match found {
-            Some(entry) => {
-                entry.dismissed_at.get_or_insert(at);
-                Ok(true)
-            }
-            None => Ok(false),
+        let mut guard = lock(&self.state);
+        let InboxState { users, contents } = &mut *guard;
+        let Some(inbox) = users.get_mut(&user) else { return Ok(false) };
+        let Some(position) = inbox.position(notification) else { return Ok(false) };
+        let Some(content) = contents.get(&notification) else { return Ok(false) };
+        let e = &mut inbox.sorted[position];
+        let mut marks = e.marks.as_deref().copied().unwrap_or_default();
+        if content.expires_at <= at || (mark != Mark::Dismissed && marks.dismissed_at.is_some()) {
+            return Ok(false);
         }
+        mark.apply(&mut marks, at);
+        e.marks = Some(Box::new(marks));
+        Ok(true)
+    }
+
+    async fn mark_all(&self, user: UserId, mark: MarkAll, at: DateTime<Utc>) -> StoreResult<()> {
+        mark.apply(&mut lock(&self.state).users.entry(user).or_default().watermarks, at);
+        Ok(())
     }
 }
