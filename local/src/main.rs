@@ -3,7 +3,8 @@
 //! ```text
 //! notifications-local [--port 3000] [--backend memory|aws] [--provision] [--tick-seconds 5] [--no-demo]
 //! ```
-//! `memory` (default): embedded storage with the demo directory loaded.
+//! `memory` (default): embedded storage with the demo directory loaded. The web inbox is at `/`,
+//! its realtime channel at `/realtime` (Server-Sent Events).
 //! `aws`: DynamoDB/SQS at the standard endpoint settings (`AWS_ENDPOINT_URL` for moto); with
 //! `--provision`, the template's tables and queues are created first (prefix `local-`) and the
 //! demo directory loaded into them; without it, the names come from the usual variables
@@ -73,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let args = args();
-    let (ports, max_receives) = if args.backend == "memory" {
+    let (mut ports, max_receives, hub) = if args.backend == "memory" {
         let mut memory = MemoryPorts::system();
         // Links in emails point at this runner.
         if let Some(channels) = memory.ports.channels.as_mut() {
@@ -83,7 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let summary = memory.load_demo_directory().await?;
             tracing::info!("demo directory loaded: {summary}");
         }
-        (memory.ports, shared::runtime::MAX_RECEIVES)
+        (memory.ports, shared::runtime::MAX_RECEIVES, memory.realtime)
     } else {
         let sdk = aws_sdk_config().await;
         let config = if args.provision {
@@ -110,14 +111,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ports.directory.load(&demo).await?;
             tracing::info!("demo directory loaded: {}", demo.summary());
         }
-        (ports, config.max_receive_count)
+        // Realtime goes through this process's hub, whatever the storage.
+        (
+            ports,
+            config.max_receive_count,
+            std::sync::Arc::new(shared::adapters::memory::MemoryRealtime::new()),
+        )
     };
+    ports.realtime = hub.clone();
     tokio::spawn(local::workers::run_forever(
         ports.clone(),
         max_receives,
         Duration::from_secs(args.tick_seconds.max(1)),
     ));
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    local::server::listen(ports, addr).await?;
+    local::server::listen(ports, hub, addr).await?;
     Ok(())
 }

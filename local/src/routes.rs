@@ -61,6 +61,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/users/{userId}/notifications/{id}/unarchive", function: Function::Inbox },
     Route { method: "POST", path: "/users/{userId}/notifications/{id}/dismiss", function: Function::Inbox },
     Route { method: "DELETE", path: "/users/{userId}/notifications/{id}/dismiss", function: Function::Inbox },
+    Route { method: "POST", path: "/users/{userId}/realtime-ticket", function: Function::Inbox },
     Route { method: "GET", path: "/users/{userId}/devices", function: Function::Inbox },
     Route { method: "POST", path: "/users/{userId}/devices", function: Function::Inbox },
     Route { method: "DELETE", path: "/users/{userId}/devices/{deviceId}", function: Function::Inbox },

@@ -5,19 +5,22 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use lambda_http::Body;
+use shared::adapters::memory::MemoryRealtime;
 use shared::error::{ApiError, ErrorKind};
 use shared::http::{GatewayRequest, MAX_BODY_BYTES};
 use shared::ports::Ports;
+use std::sync::Arc;
 
 use crate::routes::{self, Match};
 
-type HyperResponse = hyper::Response<Full<Bytes>>;
+pub(crate) type HyperResponse = hyper::Response<BoxBody<Bytes, Infallible>>;
 
 fn to_hyper(resp: lambda_http::Response<Body>) -> HyperResponse {
     let (parts, body) = resp.into_parts();
@@ -26,20 +29,37 @@ fn to_hyper(resp: lambda_http::Response<Body>) -> HyperResponse {
         Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
     };
-    hyper::Response::from_parts(parts, Full::new(bytes))
+    hyper::Response::from_parts(parts, Full::new(bytes).boxed())
 }
 
-fn error(e: ApiError) -> HyperResponse {
+pub(crate) fn error(e: ApiError) -> HyperResponse {
     to_hyper(shared::http::error(&e))
 }
 
+/// A query parameter, percent-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    let req = GatewayRequest::new("GET", "/", "/").query(query).into_request();
+    shared::http::query(&req, name)
+}
+
 /// Serves one request.
-pub async fn serve(ports: &Ports, req: hyper::Request<Incoming>) -> HyperResponse {
+pub async fn serve(ports: &Ports, hub: &MemoryRealtime, req: hyper::Request<Incoming>) -> HyperResponse {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
     if method == "GET" && path == "/health" {
         return to_hyper(shared::http::json(200, &serde_json::json!({ "status": "ok" })));
+    }
+    if method == "GET" && path == "/realtime" {
+        let last_event = req.headers().get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let after = query_param(&query, "after").or(last_event);
+        let ticket = query_param(&query, "ticket");
+        return crate::realtime::stream(ports, hub, ticket.as_deref(), after.as_deref()).await;
+    }
+    if method == "GET"
+        && let Some(page) = crate::web::page(&path)
+    {
+        return page;
     }
     let (route, params) = match routes::find(&method, &path) {
         Match::Found(route, params) => (route, params),
@@ -83,21 +103,30 @@ pub async fn serve(ports: &Ports, req: hyper::Request<Incoming>) -> HyperRespons
 }
 
 /// Accepts connections until the process ends.
-pub async fn listen(ports: Ports, addr: SocketAddr) -> std::io::Result<()> {
+pub async fn listen(ports: Ports, hub: Arc<MemoryRealtime>, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    run(ports, listener).await
+    let at = listener.local_addr()?;
+    tracing::info!("listening on http://{at}");
+    tracing::info!("web inbox: http://{at}/ (sign in with demo-user-1-token … demo-user-9-token)");
+    run(ports, hub, listener).await
 }
 
-/// Serves on an already bound listener (tests bind port 0).
-pub async fn run(ports: Ports, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Serves on an already bound listener (tests bind port 0). `hub` is the realtime hub the ports
+/// publish to.
+pub async fn run(
+    ports: Ports,
+    hub: Arc<MemoryRealtime>,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let ports = ports.clone();
+        let hub = hub.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let ports = ports.clone();
-                async move { Ok::<_, Infallible>(serve(&ports, req).await) }
+                let hub = hub.clone();
+                async move { Ok::<_, Infallible>(serve(&ports, &hub, req).await) }
             });
             if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(error = %e, "connection closed with an error");

@@ -202,6 +202,22 @@ pub trait InboxStore: Send + Sync {
     async fn mark_all(&self, user: UserId, mark: MarkAll, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
+/// A person's open realtime connections: told what changed in their center. Best effort by
+/// design: a client that missed an event catches up from its last cursor, so a failure here
+/// never fails a delivery or a mark.
+#[async_trait]
+pub trait Realtime: Send + Sync {
+    async fn publish(&self, events: &[Pushed]);
+}
+
+/// No realtime connections (a deployment without a realtime channel: clients poll).
+pub struct NoRealtime;
+
+#[async_trait]
+impl Realtime for NoRealtime {
+    async fn publish(&self, _: &[Pushed]) {}
+}
+
 /// The people and groups notifications are addressed to, and the credentials of callers.
 #[async_trait]
 pub trait Directory: Send + Sync {
@@ -456,6 +472,8 @@ pub struct Ports {
     pub devices: Arc<dyn DeviceStore>,
     pub mailer: Arc<dyn Mailer>,
     pub push: Arc<dyn PushGateway>,
+    /// Realtime connections, told what changed after each write.
+    pub realtime: Arc<dyn Realtime>,
     /// Links in emails; `None` in functions that send no email and serve no link.
     pub channels: Option<crate::email::ChannelSettings>,
     /// The services' tunables.

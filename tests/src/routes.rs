@@ -218,6 +218,15 @@ pub fn samples() -> Vec<Sample> {
             query: "",
         },
         Sample {
+            method: "POST",
+            path: "/users/{userId}/realtime-ticket",
+            build: |_, body, q| {
+                user_route("POST", "/users/{userId}/realtime-ticket", "/realtime-ticket", body, q)
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
             method: "GET",
             path: "/users/{userId}/devices",
             build: |_, body, q| user_route("GET", "/users/{userId}/devices", "/devices", body, q),

@@ -527,7 +527,7 @@ async fn inbox_states_watermarks_views_and_counts(p: Ports) {
     let view = |status: StatusFilter| {
         let p = &p;
         async move {
-            let query = InboxQuery { status, since: None };
+            let query = InboxQuery { status, ..InboxQuery::default() };
             let mut got: Vec<Uuid> =
                 read_all(p, user, &query, now, 3).await.iter().map(|i| i.content.notification_id).collect();
             got.sort();

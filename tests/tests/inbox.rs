@@ -287,7 +287,12 @@ async fn reads_and_marks_cost_a_constant_number_of_requests_on_moto() {
     assert_eq!(badge, InboxCounts { unread: 0, unseen: 0, exact: false });
     assert_eq!(requests.take(), BTreeMap::from([("GetItem".into(), 1), ("Query".into(), 1)]));
     let archived = store
-        .list(user, &InboxQuery { status: StatusFilter::Archived, since: None }, now, &PageRequest::first(50))
+        .list(
+            user,
+            &InboxQuery { status: StatusFilter::Archived, ..InboxQuery::default() },
+            now,
+            &PageRequest::first(50),
+        )
         .await
         .unwrap();
     assert_eq!(archived.items.len(), 50);

@@ -207,6 +207,9 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
                 .path_param("id", &item.to_string());
             answers.push(route(&env, &mut covered, "POST", template, req).await);
         }
+        // Nobody but u1 listens to u1's center.
+        let ticket = user("POST", "/users/{userId}/realtime-ticket", "/realtime-ticket");
+        answers.push(route(&env, &mut covered, "POST", "/users/{userId}/realtime-ticket", ticket).await);
         // u1's devices, email status and unsubscribe links.
         let devices = user("GET", "/users/{userId}/devices", "/devices");
         answers.push(route(&env, &mut covered, "GET", "/users/{userId}/devices", devices).await);
@@ -241,7 +244,7 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     let untouched = env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap();
     assert_eq!(untouched.entry.marks, Marks::default(), "no mark on u1's notification");
     assert_eq!(untouched.state, ItemState::default(), "nor a watermark over it");
-    assert_eq!(calls, 5 * 30, "every route for every principal");
+    assert_eq!(calls, 5 * 31, "every route for every principal");
     // The routes called above directly, and those called through `route`.
     for r in [
         ("POST", "/rest/notification/send"),

@@ -20,7 +20,7 @@ use shared::ports::Ports;
 use shared::service::idempotency;
 use shared::service::inbox;
 
-use crate::{uuid_param, viewer};
+use crate::{user_param, uuid_param, viewer};
 
 pub const NEXT_TOKEN_HEADER: &str = "x-next-token";
 
@@ -35,7 +35,7 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, ApiError> {
 
 pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
     let viewer = viewer(ports, req).await?;
-    let owner = uuid_param(req, "userId")?;
+    let owner = user_param(req, &viewer)?;
     // The segments after `/notifications`.
     let path = req.uri().path().trim_end_matches('/');
     let tail: Vec<&str> =
@@ -84,6 +84,12 @@ async fn list(
     let query = InboxQuery {
         status: wire::parse_status(param("status").as_deref())?,
         since: param("since").map(|s| parse_since(&s)).transpose()?,
+        delivered_since: match param("deliveredSince") {
+            None => None,
+            Some(c) => Some(wire::parse_cursor(&c).ok_or_else(|| {
+                ApiError::invalid("deliveredSince", "deliveredSince must be a cursor of a realtime event")
+            })?),
+        },
     };
     let page = PageRequest::after(limit, param("nextToken"));
     let got = inbox::list(ports, viewer, owner, &query, &page).await?;

@@ -11,11 +11,11 @@ use shared::service::devices;
 use shared::service::idempotency;
 use shared::{ApiError, ErrorKind};
 
-use crate::{uuid_param, viewer};
+use crate::{user_param, viewer};
 
 pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
     let viewer = viewer(ports, req).await?;
-    let owner = uuid_param(req, "userId")?;
+    let owner = user_param(req, &viewer)?;
     match req.method().as_str() {
         "GET" => {
             let list = devices::list(ports, &viewer, owner).await?;

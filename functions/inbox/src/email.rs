@@ -10,11 +10,11 @@ use shared::ports::Ports;
 use shared::service::emails;
 use shared::{ApiError, ErrorKind};
 
-use crate::{uuid_param, viewer};
+use crate::{user_param, viewer};
 
 pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
     let viewer = viewer(ports, req).await?;
-    let owner = uuid_param(req, "userId")?;
+    let owner = user_param(req, &viewer)?;
     if req.method().as_str() != "GET" {
         return Err(ApiError::new(
             ErrorKind::MethodNotAllowed,

@@ -26,7 +26,9 @@ pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
     if path.ends_with("/unsubscribe") {
         return unsubscribe::handle(ports, &req).await;
     }
-    let result = if path.contains("/devices") {
+    let result = if path.ends_with("/realtime-ticket") {
+        ticket(ports, &req).await
+    } else if path.contains("/devices") {
         devices::handle(ports, &req).await
     } else if path.ends_with("/email") {
         email::handle(ports, &req).await
@@ -34,6 +36,29 @@ pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
         center::handle(ports, &req).await
     };
     http::answer(result, "inbox")
+}
+
+/// `POST /users/{userId}/realtime-ticket`: a single-use ticket, valid for a minute, to open the
+/// person's realtime connection with (see `shared::service::realtime`).
+async fn ticket(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
+    let viewer = viewer(ports, req).await?;
+    let owner = user_param(req, &viewer)?;
+    let ticket = shared::service::realtime::issue(ports, &viewer, owner)?;
+    let mut resp = http::json(
+        201,
+        &serde_json::json!({ "ticket": ticket, "expiresIn": shared::service::realtime::TICKET_SECONDS }),
+    );
+    resp.headers_mut().insert("cache-control", lambda_http::http::HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// `{userId}`: a person's id, or `me` for the person whose token the request carries (a client
+/// that signs in with a token does not need to know its id).
+fn user_param(req: &Request, viewer: &User) -> Result<Uuid, ApiError> {
+    match http::path_param(req, "userId").as_deref() {
+        Some("me") => Ok(viewer.id),
+        _ => uuid_param(req, "userId"),
+    }
 }
 
 fn uuid_param(req: &Request, name: &str) -> Result<Uuid, ApiError> {

@@ -84,29 +84,17 @@ pub fn parse_status(text: Option<&str>) -> Result<StatusFilter, ApiError> {
     })
 }
 
-/// The last segment of `/users/{userId}/notifications/{id}/{mark}`.
-pub fn mark_of(segment: &str) -> Option<Mark> {
-    Some(match segment {
-        "seen" => Mark::Seen,
-        "read" => Mark::Read,
-        "unread" => Mark::Unread,
-        "archive" => Mark::Archived,
-        "unarchive" => Mark::Unarchived,
-        "dismiss" => Mark::Dismissed,
-        _ => return None,
-    })
+/// A realtime event's cursor: epoch milliseconds, as the event's `id` carries it.
+pub fn parse_cursor(text: &str) -> Option<DateTime<Utc>> {
+    if text.is_empty() || text.len() > 15 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    DateTime::from_timestamp_millis(text.parse().ok()?)
 }
 
-/// The path segment of each mark (the inverse of [`mark_of`]).
-pub fn mark_segment(mark: Mark) -> &'static str {
-    match mark {
-        Mark::Seen => "seen",
-        Mark::Read => "read",
-        Mark::Unread => "unread",
-        Mark::Archived => "archive",
-        Mark::Unarchived => "unarchive",
-        Mark::Dismissed => "dismiss",
-    }
+/// The last segment of `/users/{userId}/notifications/{id}/{mark}`.
+pub fn mark_of(segment: &str) -> Option<Mark> {
+    Mark::ALL.into_iter().find(|m| m.name() == segment)
 }
 
 /// `/users/{userId}/notifications/mark-all-seen` and `/mark-all-read`, whose optional body is
@@ -275,7 +263,7 @@ mod tests {
     #[test]
     fn marks_and_statuses_are_named_field_by_field() {
         for mark in Mark::ALL {
-            assert_eq!(mark_of(mark_segment(mark)), Some(mark));
+            assert_eq!(mark_of(mark.name()), Some(mark));
         }
         assert_eq!(mark_of("delete"), None);
         assert_eq!(parse_status(None).unwrap(), StatusFilter::Inbox);

@@ -166,6 +166,18 @@ impl Mark {
     pub const ALL: [Mark; 6] =
         [Mark::Seen, Mark::Read, Mark::Unread, Mark::Archived, Mark::Unarchived, Mark::Dismissed];
 
+    /// Its name: the last segment of its route, and its name in realtime events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mark::Seen => "seen",
+            Mark::Read => "read",
+            Mark::Unread => "unread",
+            Mark::Archived => "archive",
+            Mark::Unarchived => "unarchive",
+            Mark::Dismissed => "dismiss",
+        }
+    }
+
     /// The marks after this one at `at`. Marking twice keeps the first time (idempotent), but
     /// for undoing, which keeps the latest.
     pub fn apply(self, marks: &mut Marks, at: DateTime<Utc>) {
@@ -219,6 +231,15 @@ pub struct Watermarks {
 }
 
 impl MarkAll {
+    /// Its name in realtime events.
+    pub fn name(self) -> &'static str {
+        match self {
+            MarkAll::Seen => "seen",
+            MarkAll::Read { archive: false } => "read",
+            MarkAll::Read { archive: true } => "read+archive",
+        }
+    }
+
     /// The watermarks after this mark at `at` (later than any before: the clock moves forward).
     pub fn apply(self, w: &mut Watermarks, at: DateTime<Utc>) {
         w.seen_at = Some(at);
@@ -341,6 +362,11 @@ pub struct InboxQuery {
     pub status: StatusFilter,
     /// Only notifications created after this instant (polling: one key range per priority).
     pub since: Option<DateTime<Utc>>,
+    /// Only notifications delivered to the person at or after this instant: what a realtime
+    /// client missed while away, from the cursor of the last event it saw (inclusive, because
+    /// two deliveries can share a millisecond; ids make the repeat harmless). A read of the
+    /// person's entries in order: reconnecting is rare.
+    pub delivered_since: Option<DateTime<Utc>>,
 }
 
 impl InboxQuery {
@@ -356,8 +382,33 @@ impl InboxQuery {
     pub fn admits(&self, entry: &InboxEntry, w: &Watermarks, now: DateTime<Utc>) -> bool {
         !entry.is_expired(now)
             && self.since.is_none_or(|s| entry.created_at.timestamp_millis() > s.timestamp_millis())
+            && self
+                .delivered_since
+                .is_none_or(|a| entry.delivered_at.timestamp_millis() >= a.timestamp_millis())
             && self.status.admits(&entry.state(w))
     }
+}
+
+/// What changed in a person's center, told to their open realtime connections. Every event
+/// carries a cursor (milliseconds of the change): a client that reconnects asks for what was
+/// delivered after the last cursor it saw, so it misses nothing; ids make repeats harmless.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum InboxEvent {
+    /// Notifications arrived.
+    New { ids: Vec<NotificationId> },
+    /// One notification was marked (`seen`, `read`, `unread`, `archive`, `unarchive`, `dismiss`).
+    Marked { id: NotificationId, mark: String },
+    /// Everything was marked (`seen`, `read`, `read+archive`).
+    MarkedAll { mark: String },
+}
+
+/// An event for one person, at its cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub user: UserId,
+    pub cursor: i64,
+    pub event: InboxEvent,
 }
 
 /// The badge: how many notifications of the default view are unread and unseen.

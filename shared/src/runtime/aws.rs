@@ -147,6 +147,8 @@ fn tables_ports(dynamo: aws_sdk_dynamodb::Client, config: &Config) -> Ports {
         devices: Arc::new(DynamoDeviceStore::new(dynamo, &config.directory_table)),
         mailer: Arc::new(NoMailer),
         push: Arc::new(NoPush),
+        // No realtime channel on AWS yet (the WebSocket API is to come): clients poll.
+        realtime: Arc::new(crate::ports::NoRealtime),
         channels: None,
         fanout_queue: Arc::new(NoQueue),
         delivery_queue: Arc::new(NoQueue),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::adapters::memory::{
     MemoryDeviceStore, MemoryDirectory, MemoryInboxStore, MemoryMailer, MemoryNotificationStore, MemoryPush,
-    MemoryQueue,
+    MemoryQueue, MemoryRealtime,
 };
 use crate::adapters::outbound::OutboundPolicy;
 use crate::adapters::webhook::{CALLBACK_TIMEOUT, HttpWebhook};
@@ -26,6 +26,8 @@ pub struct MemoryPorts {
     pub devices: Arc<MemoryDeviceStore>,
     pub mailer: Arc<MemoryMailer>,
     pub push: Arc<MemoryPush>,
+    /// The realtime hub (the local runner serves it as Server-Sent Events).
+    pub realtime: Arc<MemoryRealtime>,
 }
 
 /// The public URL the memory ports put in email links (the local runner replaces it with its own).
@@ -59,6 +61,7 @@ impl MemoryPorts {
         let devices = Arc::new(MemoryDeviceStore::new());
         let mailer = Arc::new(MemoryMailer::new());
         let push = Arc::new(MemoryPush::new(&Platform::ALL));
+        let realtime = Arc::new(MemoryRealtime::new());
         // A fresh key per process: links of the embedded runner are valid while it runs.
         let key: [u8; 32] = rand::random();
         let ports = Ports {
@@ -75,6 +78,7 @@ impl MemoryPorts {
             devices: devices.clone(),
             mailer: mailer.clone(),
             push: push.clone(),
+            realtime: realtime.clone(),
             channels: Some(ChannelSettings {
                 public_api_url: LOCAL_PUBLIC_API_URL.to_string(),
                 links: LinkSigner::new(key.to_vec()),
@@ -92,6 +96,7 @@ impl MemoryPorts {
             devices,
             mailer,
             push,
+            realtime,
         }
     }
 

@@ -72,7 +72,11 @@ pub async fn mark(
     mark: Mark,
 ) -> Result<(), ApiError> {
     recipient_only(viewer, owner_id)?;
-    if ports.inbox.mark(owner_id, id, mark, ports.clock.now()).await? {
+    let now = ports.clock.now();
+    if ports.inbox.mark(owner_id, id, mark, now).await? {
+        // The person's other tabs and devices follow.
+        let event = InboxEvent::Marked { id, mark: mark.name().into() };
+        ports.realtime.publish(&[Pushed { user: owner_id, cursor: now.timestamp_millis(), event }]).await;
         Ok(())
     } else {
         Err(ApiError::new(
@@ -86,5 +90,9 @@ pub async fn mark(
 /// Marks everything in the viewer's center at once: one write, whatever its size.
 pub async fn mark_all(ports: &Ports, viewer: &User, owner_id: UserId, mark: MarkAll) -> Result<(), ApiError> {
     recipient_only(viewer, owner_id)?;
-    Ok(ports.inbox.mark_all(owner_id, mark, ports.clock.now()).await?)
+    let now = ports.clock.now();
+    ports.inbox.mark_all(owner_id, mark, now).await?;
+    let event = InboxEvent::MarkedAll { mark: mark.name().into() };
+    ports.realtime.publish(&[Pushed { user: owner_id, cursor: now.timestamp_millis(), event }]).await;
+    Ok(())
 }

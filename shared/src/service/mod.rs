@@ -13,4 +13,5 @@ pub mod history;
 pub mod idempotency;
 pub mod inbox;
 pub mod notify;
+pub mod realtime;
 pub mod send;

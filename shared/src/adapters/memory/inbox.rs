@@ -40,10 +40,15 @@ impl Entry {
 #[derive(Default)]
 struct UserInbox {
     sorted: Vec<Entry>,
-    watermarks: Watermarks,
+    /// Boxed: most people never mark everything, and a million recipients are a million inboxes.
+    marks_all: Option<Box<Watermarks>>,
 }
 
 impl UserInbox {
+    fn watermarks(&self) -> Watermarks {
+        self.marks_all.as_deref().copied().unwrap_or_default()
+    }
+
     fn position(&self, id: NotificationId) -> Option<usize> {
         self.sorted.iter().position(|e| e.order.id == id)
     }
@@ -61,7 +66,7 @@ impl InboxState {
     fn item(&self, user: UserId, inbox: &UserInbox, e: &Entry) -> Option<InboxItem> {
         let content = self.contents.get(&e.order.id)?;
         let entry = e.entry(user, content);
-        let state = entry.state(&inbox.watermarks);
+        let state = entry.state(&inbox.watermarks());
         Some(InboxItem { entry, content: (**content).clone(), state })
     }
 }
@@ -103,6 +108,10 @@ impl InboxStore for MemoryInboxStore {
         let mut state = lock(&self.state);
         for e in entries {
             let user = state.users.entry(e.user_id).or_default();
+            // Most people of a broadcast hold one entry: room for one, not the default four.
+            if user.sorted.capacity() == 0 {
+                user.sorted.reserve_exact(1);
+            }
             if let Some(at) = user.position(e.notification_id) {
                 user.sorted.remove(at);
             }
@@ -137,19 +146,20 @@ impl InboxStore for MemoryInboxStore {
         };
         let start = after.map_or(0, |a| inbox.sorted.partition_point(|e| e.order <= a));
         let limit = page.limit.max(1);
+        let watermarks = inbox.watermarks();
         let mut items = Vec::with_capacity(limit);
         let mut more = false;
         for e in &inbox.sorted[start..] {
             let Some(content) = state.contents.get(&e.order.id) else { continue };
             let entry = e.entry(user, content);
-            if !query.admits(&entry, &inbox.watermarks, now) {
+            if !query.admits(&entry, &watermarks, now) {
                 continue;
             }
             if items.len() == limit {
                 more = true;
                 break;
             }
-            let state = entry.state(&inbox.watermarks);
+            let state = entry.state(&watermarks);
             items.push(InboxItem { entry, content: (**content).clone(), state });
         }
         let next = match more {
@@ -165,11 +175,12 @@ impl InboxStore for MemoryInboxStore {
             return Ok(InboxCounts { exact: true, ..Default::default() });
         };
         let mut counts = InboxCounts { exact: inbox.sorted.len() <= window, ..InboxCounts::default() };
+        let watermarks = inbox.watermarks();
         for e in inbox.sorted.iter().take(window) {
             let Some(content) = state.contents.get(&e.order.id) else { continue };
             let entry = e.entry(user, content);
             if !entry.is_expired(now) {
-                counts.add(&entry.state(&inbox.watermarks));
+                counts.add(&entry.state(&watermarks));
             }
         }
         Ok(counts)
@@ -198,7 +209,11 @@ impl InboxStore for MemoryInboxStore {
     }
 
     async fn mark_all(&self, user: UserId, mark: MarkAll, at: DateTime<Utc>) -> StoreResult<()> {
-        mark.apply(&mut lock(&self.state).users.entry(user).or_default().watermarks, at);
+        let mut state = lock(&self.state);
+        let inbox = state.users.entry(user).or_default();
+        let mut watermarks = inbox.watermarks();
+        mark.apply(&mut watermarks, at);
+        inbox.marks_all = Some(Box::new(watermarks));
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ mod mailer;
 mod notifications;
 mod push;
 mod queue;
+mod realtime;
 
 pub use devices::MemoryDeviceStore;
 pub use directory::MemoryDirectory;
@@ -25,6 +26,7 @@ pub use mailer::MemoryMailer;
 pub use notifications::MemoryNotificationStore;
 pub use push::{MemoryEndpoint, MemoryPush};
 pub use queue::{MAX_DELAY_SECONDS, MemoryQueue};
+pub use realtime::MemoryRealtime;
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic in another test thread must not cascade into poisoned-lock panics here.

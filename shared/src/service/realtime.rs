@@ -1,0 +1,104 @@
+//! Realtime connections to a person's center: who may open one, and what it starts with.
+//!
+//! A browser cannot set an `Authorization` header on a WebSocket or an EventSource, and a
+//! long-lived bearer token in a URL ends up in access logs. So a person exchanges their token
+//! over HTTPS for a **ticket**: signed (the deployment's link key, its own purpose), naming them,
+//! valid for [`TICKET_SECONDS`], and good for **one** connection (its nonce is claimed once in the
+//! idempotency records, which expire with it).
+//!
+//! A connection starts from a cursor: what was delivered at or after it is told first, then
+//! everything new. A client that reconnects with the cursor of the last event it saw misses
+//! nothing; ids make repeats harmless.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::error::{ApiError, ErrorKind};
+use crate::model::*;
+use crate::ports::Ports;
+
+/// How long a ticket may wait before it is used.
+pub const TICKET_SECONDS: i64 = 60;
+const PURPOSE: &str = "realtime-ticket";
+
+fn refused(why: &str) -> ApiError {
+    ApiError::new(ErrorKind::InvalidAuthToken, format!("the realtime ticket {why}")).with_parameter("ticket")
+}
+
+fn signer(ports: &Ports) -> Result<&crate::email::LinkSigner, ApiError> {
+    ports
+        .channels
+        .as_ref()
+        .map(|c| &c.links)
+        .ok_or_else(|| ApiError::new(ErrorKind::Internal, "realtime tickets need the deployment's link key"))
+}
+
+/// A ticket for the viewer's own center.
+pub fn issue(ports: &Ports, viewer: &User, owner: UserId) -> Result<String, ApiError> {
+    if viewer.id != owner {
+        return Err(ApiError::new(
+            ErrorKind::InsufficientPermissions,
+            "only the recipient may listen to their center",
+        ));
+    }
+    let expires = (ports.clock.now() + Duration::seconds(TICKET_SECONDS)).timestamp_millis();
+    let text = format!("{owner}.{expires}.{}", ports.ids.new_id().simple());
+    Ok(format!("{text}.{}", signer(ports)?.sign_text(PURPOSE, &text)))
+}
+
+/// The person a ticket names, if it is genuine, unexpired and unused; it is used from now on.
+pub async fn redeem(ports: &Ports, ticket: &str) -> Result<UserId, ApiError> {
+    let mut parts = ticket.splitn(4, '.');
+    let (Some(user), Some(expires), Some(nonce), Some(signature)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(refused("is not one this service issued"));
+    };
+    let text = format!("{user}.{expires}.{nonce}");
+    if !signer(ports)?.verify_text(PURPOSE, &text, signature) {
+        return Err(refused("is not one this service issued"));
+    }
+    let user: UserId = user.parse().map_err(|_| refused("is not one this service issued"))?;
+    let expires = expires
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .ok_or_else(|| refused("is not one this service issued"))?;
+    let now = ports.clock.now();
+    if expires <= now {
+        return Err(refused("expired: ask for a new one"));
+    }
+    let scope = format!("{PURPOSE}:{nonce}");
+    match ports.notifications.claim_idempotency(&scope, "", expires, now).await? {
+        crate::ports::IdempotencyClaim::Claimed => Ok(user),
+        crate::ports::IdempotencyClaim::Existing { .. } => {
+            Err(refused("was used already: ask for a new one"))
+        }
+    }
+}
+
+/// What a connection opened at `cursor` is told first: the notifications delivered to `user`
+/// at or after it (one `New` event, at the latest delivery's cursor), or nothing.
+pub async fn catch_up(
+    ports: &Ports,
+    user: UserId,
+    cursor: DateTime<Utc>,
+) -> Result<Option<Pushed>, ApiError> {
+    let query =
+        InboxQuery { status: StatusFilter::All, delivered_since: Some(cursor), ..InboxQuery::default() };
+    let now = ports.clock.now();
+    let mut ids = Vec::new();
+    let mut latest = cursor.timestamp_millis();
+    let mut page = PageRequest::first(100);
+    loop {
+        let got = ports.inbox.list(user, &query, now, &page).await?;
+        for item in got.items {
+            latest = latest.max(item.entry.delivered_at.timestamp_millis());
+            ids.push(item.content.notification_id);
+        }
+        match got.next {
+            Some(next) => page = PageRequest::after(100, Some(next)),
+            None => break,
+        }
+    }
+    Ok((!ids.is_empty()).then_some(Pushed { user, cursor: latest, event: InboxEvent::New { ids } }))
+}

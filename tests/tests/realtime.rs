@@ -1,0 +1,159 @@
+//! Realtime without gaps, on memory and on moto: a connection hears of deliveries and marks of
+//! its own person only; one that drops and comes back with its last cursor is told exactly what it
+//! missed (ids it already saw aside); tickets are single-use, short-lived, the person's own.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration};
+use serde_json::{Value, json};
+use shared::adapters::memory::MemoryRealtime;
+use shared::http::{GatewayRequest, body_text};
+use shared::model::*;
+use shared::service::realtime;
+use tests::{Env, end_to_end};
+use tokio::sync::broadcast::Receiver;
+use uuid::Uuid;
+
+const U1: &str = "11111111-1111-4111-8111-111111111111";
+
+fn u1() -> UserId {
+    U1.parse().unwrap()
+}
+
+/// An app notification to u1, delivered; its id.
+async fn notify_u1(env: &Env, title: &str) -> NotificationId {
+    let body = json!({"Title": title, "Body": "b", "Recipient": format!("/systemusers({U1})")});
+    let req = GatewayRequest::new(
+        "POST",
+        "/api/data/v9.2/SendAppNotification",
+        "/api/data/v9.2/SendAppNotification",
+    )
+    .header("authorization", "Bearer demo-admin-token")
+    .body(body.to_string());
+    let resp = notify::handle(&env.ports, req.into_request()).await;
+    let text = body_text(&resp);
+    assert_eq!(resp.status(), 200, "{text}");
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["NotificationId"].as_str().unwrap().parse().unwrap()
+}
+
+/// Events of `user` received so far.
+fn drain(rx: &mut Receiver<Pushed>, user: UserId) -> Vec<Pushed> {
+    let mut out = Vec::new();
+    while let Ok(p) = rx.try_recv() {
+        if p.user == user {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn new_ids(events: &[Pushed]) -> BTreeSet<NotificationId> {
+    events
+        .iter()
+        .flat_map(|p| match &p.event {
+            InboxEvent::New { ids } => ids.clone(),
+            _ => vec![],
+        })
+        .collect()
+}
+
+async fn a_reconnecting_client_misses_nothing(mut env: Env) {
+    // The local runner's hub, whatever the storage.
+    let hub = Arc::new(MemoryRealtime::new());
+    env.ports.realtime = hub.clone();
+    let viewer = env.ports.directory.user(u1()).await.unwrap().unwrap();
+
+    // Connected: hears of its own deliveries, not of others'.
+    let ticket = realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    assert_eq!(realtime::redeem(&env.ports, &ticket).await.unwrap(), u1());
+    let mut rx = hub.subscribe();
+    let a = notify_u1(&env, "a").await;
+    let seen = drain(&mut rx, u1());
+    assert_eq!(new_ids(&seen), BTreeSet::from([a]));
+    let cursor = seen.last().unwrap().cursor;
+    let mut shown: BTreeSet<NotificationId> = new_ids(&seen);
+
+    // Away: two more arrive, and one is marked read elsewhere.
+    drop(rx);
+    env.clock.advance(Duration::seconds(2));
+    let b = notify_u1(&env, "b").await;
+    env.clock.advance(Duration::seconds(2));
+    let c = notify_u1(&env, "c").await;
+
+    // Back, with a new ticket and the last cursor: exactly what was missed.
+    let again = realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    assert_eq!(realtime::redeem(&env.ports, &again).await.unwrap(), u1());
+    let mut rx = hub.subscribe();
+    let from = DateTime::from_timestamp_millis(cursor).unwrap();
+    let missed = realtime::catch_up(&env.ports, u1(), from).await.unwrap().expect("something was missed");
+    let told = new_ids(std::slice::from_ref(&missed));
+    let fresh: BTreeSet<NotificationId> = told.difference(&shown).copied().collect();
+    assert_eq!(fresh, BTreeSet::from([b, c]), "exactly the missed ones, none twice");
+    assert!(missed.cursor >= cursor, "the catch-up moves the cursor on");
+    shown.extend(fresh);
+
+    // Nothing missed since: nothing told; then live again, marks included.
+    let now = DateTime::from_timestamp_millis(missed.cursor + 1).unwrap();
+    assert!(realtime::catch_up(&env.ports, u1(), now).await.unwrap().is_none());
+    let d = notify_u1(&env, "d").await;
+    let live = drain(&mut rx, u1());
+    assert_eq!(new_ids(&live), BTreeSet::from([d]));
+    assert!(!shown.contains(&d));
+    shared::service::inbox::mark(&env.ports, &viewer, u1(), b, Mark::Read).await.unwrap();
+    shared::service::inbox::mark_all(&env.ports, &viewer, u1(), MarkAll::Seen).await.unwrap();
+    let marks: Vec<InboxEvent> = drain(&mut rx, u1()).into_iter().map(|p| p.event).collect();
+    assert_eq!(
+        marks,
+        vec![
+            InboxEvent::Marked { id: b, mark: "read".into() },
+            InboxEvent::MarkedAll { mark: "seen".into() }
+        ]
+    );
+}
+
+async fn tickets_are_single_use_short_lived_and_the_persons_own(env: Env) {
+    let viewer = env.ports.directory.user(u1()).await.unwrap().unwrap();
+    let ticket = realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    assert_eq!(realtime::redeem(&env.ports, &ticket).await.unwrap(), u1());
+    let reused = realtime::redeem(&env.ports, &ticket).await.unwrap_err();
+    assert_eq!((reused.status(), reused.parameter.as_deref()), (401, Some("ticket")), "{reused:?}");
+
+    let late = realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    env.clock.advance(Duration::seconds(realtime::TICKET_SECONDS + 1));
+    assert_eq!(realtime::redeem(&env.ports, &late).await.unwrap_err().status(), 401, "expired");
+
+    let other = Uuid::parse_str("22222222-2222-4222-8222-222222222222").unwrap();
+    assert_eq!(realtime::issue(&env.ports, &viewer, other).unwrap_err().status(), 403, "another's center");
+
+    let good = realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    let (text, _) = good.rsplit_once('.').unwrap();
+    let forged_user = good.replacen(U1, "22222222-2222-4222-8222-222222222222", 1);
+    for forged in [format!("{text}.AAAA"), forged_user, "x".into(), String::new(), "a.b.c.d".into()] {
+        assert_eq!(realtime::redeem(&env.ports, &forged).await.unwrap_err().status(), 401, "{forged}");
+    }
+    assert_eq!(realtime::redeem(&env.ports, &good).await.unwrap(), u1(), "forgeries used nothing up");
+
+    // Through the route: `me`, 201, not cached; someone else's id refused.
+    let route = |token: &str, user: &str| {
+        GatewayRequest::new(
+            "POST",
+            "/users/{userId}/realtime-ticket",
+            &format!("/users/{user}/realtime-ticket"),
+        )
+        .path_param("userId", user)
+        .header("authorization", &format!("Bearer {token}"))
+        .into_request()
+    };
+    let resp = inbox::handle(&env.ports, route("demo-user-1-token", "me")).await;
+    assert_eq!(resp.status(), 201, "{}", body_text(&resp));
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let answer: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+    assert_eq!(answer["expiresIn"], realtime::TICKET_SECONDS);
+    assert_eq!(realtime::redeem(&env.ports, answer["ticket"].as_str().unwrap()).await.unwrap(), u1());
+    let resp = inbox::handle(&env.ports, route("demo-admin-token", U1)).await;
+    assert_eq!(resp.status(), 403, "{}", body_text(&resp));
+}
+
+end_to_end!(a_reconnecting_client_misses_nothing, tickets_are_single_use_short_lived_and_the_persons_own);

@@ -1,0 +1,178 @@
+// The web inbox in a real browser: Debian's Chromium, headless, driven by playwright-core,
+// against a fresh local runner at $BASE (scripts/test starts one). Fails (never skips) when
+// something is missing, saying what to install.
+//
+//   BASE=http://127.0.0.1:PORT node tools/browser/inbox.test.mjs [--screenshots DIR]
+//
+// What a person does: signs in as u1 → a group send and app notifications arrive live as toasts,
+// High above Normal → a Timed toast leaves after about 4 s, a Hidden one never shows → markdown
+// renders, a body with markup shows as text and runs nothing → a url action opens its dialog, a
+// side-pane action its pane → dismiss and mark-all-read reach a second open page → a reload
+// shows the same state. With --screenshots, the inbox at desktop and phone width.
+
+import { existsSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const BASE = process.env.BASE;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const U1 = "11111111-1111-4111-8111-111111111111";
+const shots = process.argv.includes("--screenshots") ? process.argv[process.argv.indexOf("--screenshots") + 1] : null;
+
+function fail(message) {
+  console.error(`browser test: FAILED: ${message}`);
+  process.exit(1);
+}
+
+if (!BASE) fail("BASE is not set (the local runner's URL)");
+if (!existsSync(CHROMIUM)) fail(`${CHROMIUM} is missing: apt-get install -y chromium (scripts/test does)`);
+
+const steps = [];
+function step(name) {
+  steps.push(name);
+  console.log(`  - ${name}`);
+}
+function check(ok, message) {
+  if (!ok) throw new Error(message);
+}
+
+async function post(path, token, body, headers = {}) {
+  const resp = await fetch(BASE + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  const text = await resp.text();
+  if (!resp.ok) throw new Error(`POST ${path}: ${resp.status} ${text}`);
+  return text;
+}
+
+const appNotification = (fields) => post("/api/data/v9.2/SendAppNotification", "demo-admin-token", {
+  Recipient: `/systemusers(${U1})`, ...fields,
+});
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+});
+
+let failed = null;
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const a = await context.newPage();
+  const dialogs = [];
+  a.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+  const errors = [];
+  a.on("pageerror", (e) => errors.push(String(e)));
+
+  step("sign in as u1");
+  await a.goto(BASE + "/");
+  await a.fill("#token", "demo-user-1-token");
+  await a.click("#signin button[type=submit]");
+  await a.waitForSelector("#live:text('Live')", { timeout: 10000 });
+  const before = await a.locator("#list > li").count();
+
+  step("a group send and app notifications arrive live as toasts, High above Normal");
+  await post("/rest/notification/send", null,
+    { version: 3, type: "GT", key: "3", values: ["23"], message: "Team meeting moved to 3pm" },
+    { "x-nextinteract-authtoken": "demo-admin-token", "x-nextinteract-company-api-key": "00000000-0000-4000-8000-000000000003" });
+  await appNotification({
+    Title: "SLA critical", Body: "plain", Priority: 200000001, IconType: 100000003,
+    OverrideContent: { "@odata.type": "#Microsoft.Dynamics.CRM.expando", title: "**SLA critical**",
+      body: "Case **CAS-01** is _late_:\n- call the customer\n- escalate\n1. first\n2. second\n[the case](https://example.com/case) [bad](javascript:alert(1))" },
+    Actions: { "@odata.type": "Microsoft.Dynamics.CRM.expando", actions: [
+      { title: "Open case", data: { "@odata.type": "#Microsoft.Dynamics.CRM.expando", type: "url", url: "https://example.com/case", navigationTarget: "dialog" } },
+      { title: "View task", data: { "@odata.type": "#Microsoft.Dynamics.CRM.expando", type: "sidepane",
+        paneOptions: { "@odata.type": "#Microsoft.Dynamics.CRM.expando", title: "Task Record", width: 400 },
+        navigationTarget: { "@odata.type": "#Microsoft.Dynamics.CRM.expando", pageType: "entityrecord", entityName: "task", entityId: "t-1" } } },
+    ] },
+  });
+  await a.waitForFunction(() => document.querySelectorAll("#toasts .toast").length >= 2, null, { timeout: 10000 });
+  const toastTitles = await a.locator("#toasts .toast .title").allTextContents();
+  check(toastTitles[0] === "SLA critical", `the High toast first: ${JSON.stringify(toastTitles)}`);
+  check(toastTitles.includes("Team notification"), `the group send's toast: ${JSON.stringify(toastTitles)}`);
+  check(await a.locator("#list > li").count() === before + 2, "both in the center without a reload");
+  check(await a.locator("#list > li").first().getAttribute("class").then((c) => c.includes("high")), "High first in the center");
+
+  step("a Timed toast leaves after about 4 s; a Hidden one never shows");
+  const shown = Date.now();
+  await appNotification({ Title: "Quiet one", Body: "no toast", ToastType: 200000001 });
+  await a.waitForFunction(() => [...document.querySelectorAll("#list .title")].some((t) => t.textContent === "Quiet one"), null, { timeout: 10000 });
+  check(!(await a.locator("#toasts .toast .title", { hasText: "Quiet one" }).count()), "a Hidden notification shows no toast");
+  await a.waitForFunction(() => document.querySelectorAll("#toasts .toast").length === 0, null, { timeout: 8000 });
+  const gone = (Date.now() - shown) / 1000;
+  check(gone >= 2 && gone <= 7, `Timed toasts leave after about 4 s (${gone.toFixed(1)} s)`);
+
+  step("markdown renders; markup in a body is text and runs nothing");
+  await appNotification({ Title: "Markup", Body: "<img src=x onerror=alert(1)><script>alert(2)</script>" });
+  await a.waitForFunction(() => [...document.querySelectorAll("#list .title")].some((t) => t.textContent === "Markup"), null, { timeout: 10000 });
+  const sla = a.locator("#list > li", { hasText: "SLA critical" });
+  check(await sla.locator(".title strong").textContent() === "SLA critical", "bold title");
+  check(await sla.locator(".body strong").textContent() === "CAS-01", "bold in the body");
+  check(await sla.locator(".body em").textContent() === "late", "italic");
+  check(await sla.locator(".body ul > li").count() === 2 && await sla.locator(".body ol > li").count() === 2, "bullet and numbered lists");
+  check(await sla.locator(".body a").count() === 1 && await sla.locator(".body a").getAttribute("href") === "https://example.com/case", "only the http(s) link is a link");
+  check((await sla.locator(".body").textContent()).includes("[bad](javascript:alert(1))"), "a javascript: link stays text");
+  const markup = a.locator("#list > li", { hasText: "Markup" });
+  check(await markup.locator(".body").textContent() === "<img src=x onerror=alert(1)><script>alert(2)</script>", "markup shown as text");
+  check(await markup.locator("img, script").count() === 0, "no element made from it");
+  await a.waitForTimeout(300);
+  check(dialogs.length === 0, `no dialog opened: ${JSON.stringify(dialogs)}`);
+
+  step("a url action opens its dialog; a side-pane action its pane");
+  await sla.locator(".actions button", { hasText: "Open case" }).click();
+  await a.waitForSelector("dialog[open]", { timeout: 5000 });
+  check(await a.locator("#dialog-frame").getAttribute("src") === "https://example.com/case", "the dialog shows the url");
+  await a.click("#dialog-close");
+  await sla.locator(".actions button", { hasText: "View task" }).click();
+  await a.waitForSelector("#pane:not([hidden])", { timeout: 5000 });
+  check(await a.locator("#pane-title").textContent() === "Task Record", "the pane's title");
+  const width = await a.locator("#pane").evaluate((p) => p.getBoundingClientRect().width);
+  check(Math.abs(width - 400) < 2, `the pane's width (${width})`);
+  check((await a.locator("#pane-body").textContent()).includes("t-1"), "the pane shows what it opens");
+  await a.click("#pane-close");
+
+  if (shots) {
+    mkdirSync(shots, { recursive: true });
+    await a.screenshot({ path: `${shots}/inbox-desktop.png` });
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+    const p = await phone.newPage();
+    await p.goto(BASE + "/");
+    await p.fill("#token", "demo-user-1-token");
+    await p.click("#signin button[type=submit]");
+    await p.waitForSelector("#live:text('Live')", { timeout: 10000 });
+    await p.screenshot({ path: `${shots}/inbox-phone.png` });
+    await phone.close();
+  }
+
+  step("dismiss and mark-all-read reach a second open page");
+  const b = await context.newPage();
+  await b.goto(BASE + "/");
+  // The token lives in the tab's session storage: a second tab signs in too.
+  await b.fill("#token", "demo-user-1-token");
+  await b.click("#signin button[type=submit]");
+  await b.waitForSelector("#live:text('Live')", { timeout: 10000 });
+  const badge = async (page) => ((await page.locator("#badge").isHidden()) ? "0" : await page.locator("#badge").textContent());
+  check((await badge(b)) !== "0", "unread before");
+  await markup.locator("button[aria-label=Dismiss]").click();
+  await b.waitForFunction(() => ![...document.querySelectorAll("#list .title")].some((t) => t.textContent === "Markup"), null, { timeout: 5000 });
+  await a.click("#readall");
+  await b.waitForFunction(() => document.getElementById("badge").hidden, null, { timeout: 5000 });
+  check(await b.locator("#list > li.unread").count() === 0, "everything read in the second page");
+
+  step("a reload shows the same state");
+  await a.reload();
+  await a.waitForSelector("#live:text('Live')", { timeout: 10000 });
+  check(await a.locator("#badge").isHidden(), "no unread after reload");
+  check(!(await a.locator("#list .title", { hasText: "Markup" }).count()), "the dismissed one stays gone");
+  check(await a.locator("#list > li").first().locator(".title").textContent() === "SLA critical", "same order");
+  check(errors.length === 0, `no script errors: ${errors.join("; ")}`);
+} catch (e) {
+  failed = e;
+} finally {
+  await browser.close();
+}
+if (failed) fail(`${steps[steps.length - 1]}: ${failed.message}`);
+console.log(`browser test: ${steps.length} steps passed`);
