@@ -370,6 +370,18 @@ pub async fn provision(
         done.refs.insert(logical, identity);
     }
 
+    // A WebSocket API has nothing to create here (its connections are the emulator's): its id,
+    // and the pseudo parameters its endpoint is made of.
+    for (logical, _) in resources_of_type(&template, "AWS::ApiGatewayV2::Api") {
+        done.refs.insert(
+            logical,
+            format!("{prefix}api").to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), ""),
+        );
+    }
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    done.refs.insert("AWS::Region".into(), region);
+    done.refs.insert("AWS::URLSuffix".into(), "amazonaws.com".into());
+
     // The functions' environment: the template's Globals and each function's own variables.
     let variables = |f: &Value| {
         f.get("Environment")

@@ -42,6 +42,12 @@ pub struct Config {
     pub public_api_url: Option<String>,
     /// Key of signed links (`LINK_SIGNING_KEY`, at least 32 characters).
     pub link_signing_key: Option<String>,
+    /// Open realtime connections (`CONNECTIONS_TABLE`), when the stack has its WebSocket API.
+    pub connections_table: Option<String>,
+    /// The WebSocket API's connection management endpoint (`REALTIME_ENDPOINT`,
+    /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`): where deliveries and marks are
+    /// told to open connections.
+    pub realtime_endpoint: Option<String>,
     /// SNS platform applications (`PUSH_APNS_APPLICATION_ARN`, `PUSH_APNS_SANDBOX_APPLICATION_ARN`,
     /// `PUSH_GCM_APPLICATION_ARN`); a platform without one cannot register devices.
     pub push_applications: Vec<(crate::model::Platform, String)>,
@@ -67,6 +73,8 @@ impl Config {
     pub const SES_CONFIGURATION_SET: &'static str = "SES_CONFIGURATION_SET";
     pub const PUBLIC_API_URL: &'static str = "PUBLIC_API_URL";
     pub const LINK_SIGNING_KEY: &'static str = "LINK_SIGNING_KEY";
+    pub const CONNECTIONS_TABLE: &'static str = "CONNECTIONS_TABLE";
+    pub const REALTIME_ENDPOINT: &'static str = "REALTIME_ENDPOINT";
     pub const MIN_LINK_KEY_CHARS: usize = 32;
 
     /// The environment variable naming the SNS platform application of `platform`.
@@ -132,6 +140,8 @@ impl Config {
             ses_configuration_set: optional(&lookup, Self::SES_CONFIGURATION_SET),
             public_api_url: optional(&lookup, Self::PUBLIC_API_URL),
             link_signing_key: optional(&lookup, Self::LINK_SIGNING_KEY),
+            connections_table: optional(&lookup, Self::CONNECTIONS_TABLE),
+            realtime_endpoint: optional(&lookup, Self::REALTIME_ENDPOINT),
             push_applications: crate::model::Platform::ALL
                 .into_iter()
                 .filter_map(|p| optional(&lookup, Self::push_application_var(p)).map(|arn| (p, arn)))

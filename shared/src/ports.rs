@@ -210,6 +210,18 @@ pub trait Realtime: Send + Sync {
     async fn publish(&self, events: &[Pushed]);
 }
 
+/// A person's open WebSocket connections (API Gateway's connection ids).
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Records an open connection of `user`, kept until `expires_at` at most (API Gateway closes
+    /// a WebSocket connection after two hours).
+    async fn add(&self, user: UserId, connection: &str, expires_at: DateTime<Utc>) -> StoreResult<()>;
+    /// Forgets a connection (closed, or gone); its person, if it was known.
+    async fn remove(&self, connection: &str) -> StoreResult<Option<UserId>>;
+    /// The open connections of these people (batched by the adapter), unexpired at `now`.
+    async fn of(&self, users: &[UserId], now: DateTime<Utc>) -> StoreResult<Vec<(UserId, String)>>;
+}
+
 /// No realtime connections (a deployment without a realtime channel: clients poll).
 pub struct NoRealtime;
 
@@ -474,6 +486,8 @@ pub struct Ports {
     pub push: Arc<dyn PushGateway>,
     /// Realtime connections, told what changed after each write.
     pub realtime: Arc<dyn Realtime>,
+    /// Who holds which WebSocket connection (the realtime function writes it; realtime reads it).
+    pub connections: Arc<dyn ConnectionStore>,
     /// Links in emails; `None` in functions that send no email and serve no link.
     pub channels: Option<crate::email::ChannelSettings>,
     /// The services' tunables.

@@ -274,6 +274,7 @@ pub struct Functions {
     pub inbox: Ports,
     pub fanout: Ports,
     pub deliver: Ports,
+    pub realtime: Ports,
 }
 
 /// The SDK configuration of a function's identity (`scripts/moto-iam`), by its logical id.
@@ -310,6 +311,12 @@ impl Functions {
             inbox: as_function("InboxFunction", "inbox").await,
             fanout: as_function("FanoutFunction", "fanout").await,
             deliver: as_function("DeliverFunction", "deliver").await,
+            realtime: {
+                // Its composition root adds the link key that signs tickets.
+                let mut ports = as_function("RealtimeFunction", "realtime").await;
+                ports.channels = Some(config.channel_settings().expect("the template sets the link key"));
+                ports
+            },
             env,
         }
     }
@@ -347,4 +354,36 @@ pub async fn arm_ses_limits(configuration_set: &str, rate: u32, daily: u32) {
         "service": "ses", "configuration_set": configuration_set, "rate": rate, "daily": daily
     }))
     .await;
+}
+
+/// What moto accepted for a WebSocket connection through the @connections API
+/// (`PostToConnection`), in order (`scripts/moto-serial` keeps it).
+pub async fn posted_to(connection: &str) -> Vec<String> {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let uri = format!("{}/_realtime/posted/{connection}", moto_endpoint());
+    let response = client.get(uri.parse().expect("a URI")).await.expect("moto-serial answers");
+    let text = response.into_body().collect().await.expect("a body").to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&text).expect("JSON");
+    value["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Closes a WebSocket connection as API Gateway does when its client goes away: a later post to
+/// it answers 410 Gone (`scripts/moto-serial`).
+pub async fn close_connection(connection: &str) {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let request = hyper::Request::post(format!("{}/_realtime/close/{connection}", moto_endpoint()))
+        .body(Empty::new())
+        .expect("a request");
+    let response = client.request(request).await.expect("moto-serial answers");
+    assert!(response.status().is_success());
+    let _ = response.into_body().collect().await;
 }

@@ -643,6 +643,36 @@ async fn inbox_counts_are_bounded(p: Ports) {
     );
 }
 
+/// Open WebSocket connections: by person, many people at once, unexpired only; a connection
+/// forgotten names its person once.
+async fn connections_are_kept_by_person_until_closed_or_expired(p: Ports) {
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let now = t0();
+    let later = now + Duration::hours(2);
+    p.connections.add(a, "conn-a1", later).await.unwrap();
+    p.connections.add(a, "conn-a2", later).await.unwrap();
+    p.connections.add(b, "conn-b1", later).await.unwrap();
+    p.connections.add(b, "conn-b-old", now - Duration::seconds(1)).await.unwrap();
+    let mut open = p.connections.of(&[a, b, c], now).await.unwrap();
+    open.sort();
+    let mut expected = vec![(a, "conn-a1".to_string()), (a, "conn-a2".into()), (b, "conn-b1".into())];
+    expected.sort();
+    assert_eq!(open, expected, "expired ones left out, people without any absent");
+    assert_eq!(p.connections.remove("conn-a1").await.unwrap(), Some(a));
+    assert_eq!(p.connections.remove("conn-a1").await.unwrap(), None, "once");
+    assert_eq!(p.connections.remove("never-opened").await.unwrap(), None);
+    assert_eq!(p.connections.of(&[a], now).await.unwrap(), vec![(a, "conn-a2".to_string())]);
+    assert!(p.connections.of(&[], now).await.unwrap().is_empty());
+    // Many people at once (more than one BatchGetItem).
+    let many: Vec<Uuid> = (0..150).map(|_| Uuid::new_v4()).collect();
+    for (i, u) in many.iter().enumerate() {
+        if i % 3 == 0 {
+            p.connections.add(*u, &format!("conn-{i}"), later).await.unwrap();
+        }
+    }
+    assert_eq!(p.connections.of(&many, now).await.unwrap().len(), 50);
+}
+
 async fn directory_loads_and_answers(p: Ports) {
     let mut snapshot = DirectorySnapshot::demo();
     // A team larger than a page, to exercise member paging.
@@ -920,6 +950,7 @@ conformance!(
     inbox_orders_pages_filters_and_dismisses,
     inbox_states_watermarks_views_and_counts,
     inbox_counts_are_bounded,
+    connections_are_kept_by_person_until_closed_or_expired,
     directory_loads_and_answers,
     queues_batch_redeliver_and_ack,
 );

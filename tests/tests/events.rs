@@ -25,7 +25,7 @@ fn every_sample_parses_into_its_handlers_event_type() {
     let all = samples();
     assert!(!all.is_empty());
     for (name, text) in &all {
-        let function = ["sent-history", "send", "notify", "inbox", "fanout", "deliver"]
+        let function = ["sent-history", "send", "notify", "inbox", "fanout", "deliver", "realtime"]
             .into_iter()
             .find(|f| name.starts_with(&format!("{f}-")))
             .unwrap_or_else(|| {
@@ -34,6 +34,10 @@ fn every_sample_parses_into_its_handlers_event_type() {
         let parsed = match function {
             "fanout" => serde_json::from_str::<fanout::Trigger>(text).map(|_| ()),
             "deliver" => serde_json::from_str::<SqsEvent>(text).map(|_| ()),
+            "realtime" => {
+                serde_json::from_str::<aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest>(text)
+                    .map(|_| ())
+            }
             _ => serde_json::from_str::<ApiGatewayV2httpRequest>(text).map(|_| ()),
         };
         parsed.unwrap_or_else(|e| panic!("events/{name}.json does not parse for {function}: {e}"));

@@ -372,6 +372,40 @@ async fn every_path(f: &Functions) {
     assert_eq!(status, 200, "count: {body}{}", refused());
     assert!(body.contains("\"unread\":0"), "everything read: {body}");
 
+    // Realtime: a ticket from the inbox function opens a connection under RealtimeFunction's
+    // policy; a delivery (deliver's policy) and a mark (inbox's) are posted to it.
+    let (status, body) = inbox(f, as_u1("POST", "/users/{userId}/realtime-ticket", "/realtime-ticket")).await;
+    assert_eq!(status, 201, "ticket: {body}{}", refused());
+    let ticket: Value = serde_json::from_str(&body).unwrap();
+    let connection = format!("conn{}", Uuid::new_v4().simple());
+    let mut open = aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest::default();
+    open.request_context.route_key = Some("$connect".into());
+    open.request_context.connection_id = Some(connection.clone());
+    open.query_string_parameters = std::collections::HashMap::from([(
+        "ticket".to_string(),
+        ticket["ticket"].as_str().unwrap().to_string(),
+    )])
+    .into();
+    let opened = realtime::handle(&f.realtime, open).await;
+    assert_eq!(opened.status_code, 200, "$connect: {:?}{}", opened.body, refused());
+    send(f, json!({"version": 4, "type": "UN", "key": "3", "values": ["aaron.mcmullen@hypermedia.com.au"], "message": "live"})).await;
+    settle(f).await;
+    let template = "/users/{userId}/notifications/{id}/unread";
+    let (status, body) =
+        inbox(f, as_u1("POST", template, &format!("/notifications/{id}/unread")).path_param("id", &id)).await;
+    assert_eq!(status, 204, "unread: {body}{}", refused());
+    let posted = tests::posted_to(&connection).await;
+    assert!(
+        posted.iter().any(|m| m.contains("\"type\":\"new\"")),
+        "deliver posted the delivery: {posted:?}{}",
+        refused()
+    );
+    assert!(
+        posted.iter().any(|m| m.contains("\"type\":\"marked\"")),
+        "inbox posted the mark: {posted:?}{}",
+        refused()
+    );
+
     // Unsubscribe through the email's link.
     let html = &emails[0].html;
     let start = html.find("/unsubscribe?").expect("an unsubscribe link");

@@ -63,7 +63,7 @@ fn template_routes_equal_the_local_runner_routes() {
 #[test]
 fn every_template_function_is_a_workspace_package_with_its_binary() {
     let fns = functions();
-    assert_eq!(fns.len(), 6);
+    assert_eq!(fns.len(), 7);
     for (id, package, binary, _) in fns {
         let manifest = package_manifest(&package);
         assert!(manifest.contains(&format!("name = \"{package}\"")), "{id}: package {package}");
@@ -192,9 +192,12 @@ fn the_email_queue_consumers_are_the_ones_the_pace_is_shared_by() {
 fn iam_policies_name_actions_and_resources_without_wildcards() {
     for (id, _, _, r) in functions() {
         let text = serde_yaml_ng::to_string(&r["Properties"]["Policies"]).unwrap();
-        // The one exception: SNS platform endpoints are created at runtime, so their id (the
-        // last segment under a named application) cannot be listed.
-        let text = text.replace(":endpoint/${App}/*", ":endpoint/${App}/<runtime id>");
+        // The exceptions: SNS platform endpoints and WebSocket connections are created at
+        // runtime, so their ids (the last segment under a named application or API stage) cannot
+        // be listed.
+        let text = text
+            .replace(":endpoint/${App}/*", ":endpoint/${App}/<runtime id>")
+            .replace("/live/POST/@connections/*", "/live/POST/@connections/<runtime id>");
         assert!(!text.contains('*'), "{id}: wildcard in its policy:\n{text}");
         assert!(text.contains("Action"), "{id}: explicit statements");
     }
@@ -247,6 +250,12 @@ fn every_named_resource_carries_the_stage_and_the_email_identity_is_optional() {
     let Value::Mapping(resources) = &template["Resources"] else { panic!("Resources") };
     let mut named = 0;
     let mut check = |what: String, name: &Value| {
+        // A reference to another resource (a permission's function) names nothing itself.
+        if let Value::Tagged(t) = name
+            && ["Ref", "GetAtt"].contains(&t.tag.to_string().trim_start_matches('!'))
+        {
+            return;
+        }
         let text = serde_yaml_ng::to_string(name).unwrap();
         assert!(text.contains("${Stage}"), "{what}: name {text} does not carry the stage");
         named += 1;
@@ -340,4 +349,49 @@ fn ses_and_sns_grants_name_exactly_what_the_code_uses() {
             assert!(!text.contains("ses:") && !text.contains("sns:"), "{id} has no email or push grant");
         }
     }
+}
+
+/// Realtime events are posted by the functions that deliver (deliver, and notify's synchronous
+/// deliveries) and mark (inbox), and only those: each has the WebSocket API's endpoint, may
+/// `execute-api:ManageConnections` on that API's connections only, and reads the connections
+/// table; the WebSocket API's routes all go to the realtime function, which API Gateway may invoke.
+#[test]
+fn realtime_is_wired_to_the_functions_that_deliver_and_mark() {
+    let mut posting = BTreeSet::new();
+    for (id, package, _, r) in functions() {
+        let env = serde_yaml_ng::to_string(&r["Properties"]["Environment"]).unwrap();
+        let policies = serde_yaml_ng::to_string(&r["Properties"]["Policies"]).unwrap();
+        let has_endpoint = env.contains("REALTIME_ENDPOINT");
+        let may_post = policies.contains("execute-api:ManageConnections");
+        assert_eq!(has_endpoint, may_post, "{id}: the endpoint and the grant go together");
+        if may_post {
+            assert!(
+                policies.contains("${RealtimeApi}/live/POST/@connections/*"),
+                "{id}: only that API's connections"
+            );
+            assert!(
+                env.contains("${RealtimeApi}") && env.contains("/live"),
+                "{id}: the live stage's endpoint"
+            );
+            assert!(policies.contains("ConnectionsTable"), "{id}: reads who is connected");
+            posting.insert(package);
+        }
+    }
+    assert_eq!(posting, BTreeSet::from(["deliver".to_string(), "inbox".into(), "notify".into()]));
+
+    let template = read_template(&tests::template_path()).unwrap();
+    let text = std::fs::read_to_string(tests::template_path()).unwrap();
+    let routes: BTreeSet<String> = resources_of_type(&template, "AWS::ApiGatewayV2::Route")
+        .iter()
+        .map(|(_, r)| r["Properties"]["RouteKey"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(routes, BTreeSet::from(["$connect".into(), "$default".into(), "$disconnect".into()]));
+    assert!(
+        text.contains("functions/${RealtimeFunction.Arn}/invocations"),
+        "the integration invokes the realtime function"
+    );
+    assert!(text.contains("Principal: apigateway.amazonaws.com"), "API Gateway may invoke it");
+    let stage = resources_of_type(&template, "AWS::ApiGatewayV2::Stage");
+    assert_eq!(stage.len(), 1);
+    assert_eq!(stage[0].1["Properties"]["StageName"].as_str(), Some("live"), "the stage the endpoints name");
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use shared::adapters::memory::MemoryRealtime;
 use shared::http::{GatewayRequest, body_text};
 use shared::model::*;
+use shared::ports::Clock;
 use shared::service::realtime;
 use tests::{Env, end_to_end};
 use tokio::sync::broadcast::Receiver;
@@ -157,3 +158,61 @@ async fn tickets_are_single_use_short_lived_and_the_persons_own(env: Env) {
 }
 
 end_to_end!(a_reconnecting_client_misses_nothing, tickets_are_single_use_short_lived_and_the_persons_own);
+
+/// On AWS's shape (moto): the WebSocket API's `$connect` with a ticket makes a connection the
+/// person's; a delivery and a mark are posted to it with their cursors; a connection API Gateway
+/// closed answers 410 and is forgotten; `$disconnect` forgets; a bad ticket is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_connections_hear_their_persons_events_on_moto() {
+    use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
+    let env = Env::moto().await;
+    let viewer = env.ports.directory.user(u1()).await.unwrap().unwrap();
+    let event = |route: &str, connection: &str, ticket: Option<&str>| {
+        let mut e = ApiGatewayWebsocketProxyRequest::default();
+        e.request_context.route_key = Some(route.into());
+        e.request_context.connection_id = Some(connection.into());
+        if let Some(t) = ticket {
+            e.query_string_parameters =
+                std::collections::HashMap::from([("ticket".to_string(), t.to_string())]).into();
+        }
+        e
+    };
+    let connection = format!("conn{}", Uuid::new_v4().simple());
+    let other = format!("conn{}", Uuid::new_v4().simple());
+
+    let refused = ::realtime::handle(&env.ports, event("$connect", &other, Some("forged.ticket.x.y"))).await;
+    assert_eq!(refused.status_code, 401);
+    let missing = ::realtime::handle(&env.ports, event("$connect", &other, None)).await;
+    assert_eq!(missing.status_code, 400);
+    let ticket = shared::service::realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    let opened = ::realtime::handle(&env.ports, event("$connect", &connection, Some(&ticket))).await;
+    assert_eq!(opened.status_code, 200, "{:?}", opened.body);
+    let reused = ::realtime::handle(&env.ports, event("$connect", &other, Some(&ticket))).await;
+    assert_eq!(reused.status_code, 401, "a ticket opens one connection");
+
+    let a = notify_u1(&env, "a").await;
+    shared::service::inbox::mark(&env.ports, &viewer, u1(), a, Mark::Read).await.unwrap();
+    let posted = tests::posted_to(&connection).await;
+    let messages: Vec<Value> = posted.iter().map(|m| serde_json::from_str(m).unwrap()).collect();
+    assert_eq!(messages.len(), 2, "{posted:?}");
+    assert_eq!(messages[0]["event"], json!({"type": "new", "ids": [a.to_string()]}));
+    assert_eq!(messages[1]["event"], json!({"type": "marked", "id": a.to_string(), "mark": "read"}));
+    assert!(messages[0]["id"].as_str().unwrap().parse::<i64>().is_ok(), "each carries its cursor");
+    assert!(tests::posted_to(&other).await.is_empty(), "a refused connection hears nothing");
+
+    // API Gateway closed it (the client went away): the next post answers 410, it is forgotten.
+    tests::close_connection(&connection).await;
+    notify_u1(&env, "b").await;
+    assert!(env.ports.connections.of(&[u1()], env.clock.now()).await.unwrap().is_empty(), "gone: forgotten");
+
+    // $disconnect forgets too.
+    let again = format!("conn{}", Uuid::new_v4().simple());
+    let ticket = shared::service::realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    assert_eq!(
+        ::realtime::handle(&env.ports, event("$connect", &again, Some(&ticket))).await.status_code,
+        200
+    );
+    assert_eq!(env.ports.connections.of(&[u1()], env.clock.now()).await.unwrap().len(), 1);
+    assert_eq!(::realtime::handle(&env.ports, event("$disconnect", &again, None)).await.status_code, 200);
+    assert!(env.ports.connections.of(&[u1()], env.clock.now()).await.unwrap().is_empty());
+}

@@ -8,6 +8,7 @@ pub mod ses;
 pub mod sns;
 pub mod sqs;
 pub mod webhook;
+pub mod websocket;
 
 // Every AWS SDK crate re-exports the same smithy error types; DynamoDB's serve for SES and SNS.
 use aws_sdk_dynamodb::config::http::HttpResponse;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::Config;
 use crate::adapters::dynamodb::{
-    DynamoDeviceStore, DynamoDirectory, DynamoInboxStore, DynamoNotificationStore,
+    DynamoConnectionStore, DynamoDeviceStore, DynamoDirectory, DynamoInboxStore, DynamoNotificationStore,
 };
 use crate::adapters::ses::SesMailer;
 use crate::adapters::sns::SnsPush;
@@ -116,7 +116,23 @@ pub async fn aws_ports(
         ports.push = joined(push).await;
     }
     ports.channels = settings;
+    with_realtime(&mut ports, sdk, config);
     Ok(ports)
+}
+
+/// Deliveries and marks told to open WebSocket connections, in the functions configured for it
+/// (`REALTIME_ENDPOINT` and `CONNECTIONS_TABLE`: deliver, notify and inbox, whose policies allow
+/// `execute-api:ManageConnections`).
+fn with_realtime(ports: &mut Ports, sdk: &aws_config::SdkConfig, config: &Config) {
+    let (Some(endpoint), Some(_)) = (&config.realtime_endpoint, &config.connections_table) else { return };
+    let mut builder = aws_sdk_apigatewaymanagement::config::Builder::from(sdk);
+    // An endpoint set for every service (an emulator's) wins over the API's own.
+    if sdk.endpoint_url().is_none() {
+        builder = builder.endpoint_url(endpoint);
+    }
+    let client = aws_sdk_apigatewaymanagement::Client::from_conf(builder.build());
+    ports.realtime =
+        Arc::new(crate::adapters::websocket::WebSocketRealtime::new(client, ports.connections.clone()));
 }
 
 /// The AWS set over given clients (the benchmark's count every request with an interceptor).
@@ -144,11 +160,15 @@ fn tables_ports(dynamo: aws_sdk_dynamodb::Client, config: &Config) -> Ports {
         )),
         inbox: Arc::new(DynamoInboxStore::new(dynamo.clone(), &config.inbox_table)),
         directory: Arc::new(DynamoDirectory::new(dynamo.clone(), &config.directory_table)),
-        devices: Arc::new(DynamoDeviceStore::new(dynamo, &config.directory_table)),
+        devices: Arc::new(DynamoDeviceStore::new(dynamo.clone(), &config.directory_table)),
         mailer: Arc::new(NoMailer),
         push: Arc::new(NoPush),
-        // No realtime channel on AWS yet (the WebSocket API is to come): clients poll.
+        // Told to open WebSocket connections in the functions configured for it (`with_realtime`).
         realtime: Arc::new(crate::ports::NoRealtime),
+        connections: match &config.connections_table {
+            Some(table) => Arc::new(DynamoConnectionStore::new(dynamo.clone(), table)),
+            None => Arc::new(crate::adapters::memory::MemoryConnectionStore::new()),
+        },
         channels: None,
         fanout_queue: Arc::new(NoQueue),
         delivery_queue: Arc::new(NoQueue),

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::memory::{
-    MemoryDeviceStore, MemoryDirectory, MemoryInboxStore, MemoryMailer, MemoryNotificationStore, MemoryPush,
-    MemoryQueue, MemoryRealtime,
+    MemoryConnectionStore, MemoryDeviceStore, MemoryDirectory, MemoryInboxStore, MemoryMailer,
+    MemoryNotificationStore, MemoryPush, MemoryQueue, MemoryRealtime,
 };
 use crate::adapters::outbound::OutboundPolicy;
 use crate::adapters::webhook::{CALLBACK_TIMEOUT, HttpWebhook};
@@ -79,6 +79,7 @@ impl MemoryPorts {
             mailer: mailer.clone(),
             push: push.clone(),
             realtime: realtime.clone(),
+            connections: Arc::new(MemoryConnectionStore::new()),
             channels: Some(ChannelSettings {
                 public_api_url: LOCAL_PUBLIC_API_URL.to_string(),
                 links: LinkSigner::new(key.to_vec()),

@@ -102,3 +102,27 @@ pub async fn catch_up(
     }
     Ok((!ids.is_empty()).then_some(Pushed { user, cursor: latest, event: InboxEvent::New { ids } }))
 }
+
+/// How long API Gateway keeps a WebSocket connection open at most: connections are forgotten
+/// after it even if no disconnect was heard.
+pub const CONNECTION_HOURS: i64 = 2;
+
+/// A WebSocket connection opening with a ticket (`$connect`): it becomes the ticket's person's.
+pub async fn connect(ports: &Ports, ticket: Option<&str>, connection: &str) -> Result<UserId, ApiError> {
+    let ticket = ticket.filter(|t| !t.is_empty()).ok_or_else(|| {
+        ApiError::invalid(
+            "ticket",
+            "ticket is required: POST /users/me/realtime-ticket, then connect with ?ticket=",
+        )
+    })?;
+    let user = redeem(ports, ticket).await?;
+    let until = ports.clock.now() + Duration::hours(CONNECTION_HOURS);
+    ports.connections.add(user, connection, until).await?;
+    Ok(user)
+}
+
+/// A WebSocket connection closing (`$disconnect`): forgotten.
+pub async fn disconnect(ports: &Ports, connection: &str) -> Result<(), ApiError> {
+    ports.connections.remove(connection).await?;
+    Ok(())
+}

@@ -1,11 +1,13 @@
 //! DynamoDB adapters. Table layouts are documented in the README ("Data model") and declared in
 //! `template.yaml`, from which the tests provision their tables.
 
+mod connections;
 mod devices;
 mod directory;
 mod inbox;
 mod notifications;
 
+pub use connections::DynamoConnectionStore;
 pub use devices::DynamoDeviceStore;
 pub use directory::DynamoDirectory;
 pub use inbox::DynamoInboxStore;

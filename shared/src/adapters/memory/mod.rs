@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 
+mod connections;
 mod devices;
 mod directory;
 mod inbox;
@@ -19,6 +20,7 @@ mod push;
 mod queue;
 mod realtime;
 
+pub use connections::MemoryConnectionStore;
 pub use devices::MemoryDeviceStore;
 pub use directory::MemoryDirectory;
 pub use inbox::MemoryInboxStore;

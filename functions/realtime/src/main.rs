@@ -1,0 +1,18 @@
+//! Composition root of the realtime function: its tables (connections, and the notifications
+//! table for tickets' single use) and the link key that signs tickets.
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use shared::runtime::{Services, aws_ports, aws_sdk_config};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = shared::Config::from_env()?;
+    let mut ports = aws_ports(&aws_sdk_config().await, &config, Services::TABLES).await?;
+    ports.channels = Some(config.channel_settings()?);
+    let ports = &ports;
+    run(service_fn(move |event: LambdaEvent<aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest>| async move {
+        Ok::<_, Error>(realtime::handle(ports, event.payload).await)
+    }))
+    .await
+}
