@@ -6,7 +6,8 @@
 // else (javascript:, data:, ...) stays text. The page's Content-Security-Policy forbids inline
 // script as a second line of defence.
 //
-// Live: a single-use ticket (POST /users/me/realtime-ticket) opens /realtime (Server-Sent
+// Live: a single-use ticket (POST /users/me/realtime-ticket) opens the stack's WebSocket API
+// (named by the page's realtime-url meta) or the local runner's /realtime (Server-Sent
 // Events). Every event carries a cursor; on reconnect the page asks for everything after the last
 // one it saw, so nothing is missed, and it keys everything by id, so nothing is shown twice.
 // Without the channel (three failed tries in a row) it polls, at the spec's cadence: at start, on
@@ -143,7 +144,13 @@ function when(iso) {
   return new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 }
 
+let expiryTimer = null;
+
 function render(counts) {
+  // Expiry is known ahead: reload when the first shown notification expires.
+  clearTimeout(expiryTimer);
+  const next = Math.min(...state.items.map((n) => Date.parse(n.expiresOn)).filter((t) => t > Date.now()));
+  if (Number.isFinite(next)) expiryTimer = setTimeout(() => load().catch(report), Math.min(next - Date.now() + 500, 2 ** 31 - 1));
   const badge = $("badge");
   badge.textContent = counts.unread > 99 || !counts.exact ? "99+" : String(counts.unread);
   badge.hidden = counts.unread === 0;
@@ -232,36 +239,62 @@ function act(n, action) {
 
 // ---- live updates -------------------------------------------------------------------------------
 
+/** The stack's WebSocket API, when the page was served by it; else the runner's SSE. */
+function realtimeUrl() {
+  const meta = document.querySelector('meta[name="realtime-url"]');
+  return meta && meta.content ? meta.content : null;
+}
+
+function seenCursor(id) {
+  if (id && (!state.cursor || Number(id) > Number(state.cursor))) state.cursor = String(id);
+}
+
+function live() {
+  state.failures = 0;
+  stopPolling();
+  $("live").textContent = "Live";
+}
+
+function lost(channel) {
+  // A ticket is good once: reconnect with a new one, from the cursor.
+  if (state.source !== channel) return;
+  state.source = null;
+  state.failures += 1;
+  if (state.failures >= 3) { startPolling(); return; }
+  $("live").textContent = "Reconnecting\u2026";
+  setTimeout(() => state.token && connect(), 500 * state.failures);
+}
+
 async function connect() {
   if (state.source) state.source.close();
   try {
     const { ticket } = await api("POST", "/users/me/realtime-ticket");
+    const ws = realtimeUrl();
+    if (ws) {
+      // API Gateway's WebSocket: messages are {"id": cursor, "event": {...}}. What was missed
+      // while away is read from the center on every (re)connection.
+      const socket = new WebSocket(`${ws}?ticket=${encodeURIComponent(ticket)}`);
+      state.source = socket;
+      socket.onopen = () => { live(); load().catch(report); };
+      socket.onmessage = (m) => {
+        try { seenCursor(JSON.parse(m.data).id); } catch (_) { /* not ours */ }
+        load().catch(report);
+      };
+      socket.onclose = () => lost(socket);
+      return;
+    }
     const after = state.cursor ? `&after=${state.cursor}` : "";
     const source = new EventSource(`/realtime?ticket=${encodeURIComponent(ticket)}${after}`);
     state.source = source;
-    const seen = (e) => {
-      if (e.lastEventId && (!state.cursor || Number(e.lastEventId) > Number(state.cursor))) state.cursor = e.lastEventId;
-    };
     source.addEventListener("hello", (e) => {
-      seen(e);
-      state.failures = 0;
-      stopPolling();
-      $("live").textContent = "Live";
+      seenCursor(e.lastEventId);
+      live();
       load().catch(report); // anything that changed while connecting
     });
     for (const kind of ["new", "marked", "markedAll"]) {
-      source.addEventListener(kind, (e) => { seen(e); load().catch(report); });
+      source.addEventListener(kind, (e) => { seenCursor(e.lastEventId); load().catch(report); });
     }
-    source.onerror = () => {
-      // A ticket is good once: reconnect with a new one, from the cursor.
-      source.close();
-      if (state.source !== source) return;
-      state.source = null;
-      state.failures += 1;
-      if (state.failures >= 3) { startPolling(); return; }
-      $("live").textContent = "Reconnecting\u2026";
-      setTimeout(() => state.token && connect(), 500 * state.failures);
-    };
+    source.onerror = () => { source.close(); lost(source); };
   } catch (e) {
     if (!state.token) return;
     state.failures += 1;

@@ -67,6 +67,9 @@ pub const ROUTES: &[Route] = &[
     Route { method: "DELETE", path: "/users/{userId}/devices/{deviceId}", function: Function::Inbox },
     Route { method: "GET", path: "/users/{userId}/email", function: Function::Inbox },
     Route { method: "GET", path: "/unsubscribe", function: Function::Inbox },
+    Route { method: "GET", path: "/", function: Function::Inbox },
+    Route { method: "GET", path: "/inbox.js", function: Function::Inbox },
+    Route { method: "GET", path: "/inbox.css", function: Function::Inbox },
     Route { method: "POST", path: "/unsubscribe", function: Function::Inbox },
 ];
 

@@ -56,11 +56,7 @@ pub async fn serve(ports: &Ports, hub: &MemoryRealtime, req: hyper::Request<Inco
         let ticket = query_param(&query, "ticket");
         return crate::realtime::stream(ports, hub, ticket.as_deref(), after.as_deref()).await;
     }
-    if method == "GET"
-        && let Some(page) = crate::web::page(&path)
-    {
-        return page;
-    }
+
     let (route, params) = match routes::find(&method, &path) {
         Match::Found(route, params) => (route, params),
         Match::MethodNotAllowed(allowed) => {

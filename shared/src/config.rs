@@ -48,6 +48,8 @@ pub struct Config {
     /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`): where deliveries and marks are
     /// told to open connections.
     pub realtime_endpoint: Option<String>,
+    /// The same API as its clients connect to (`REALTIME_URL`, `wss://…/live`): the web inbox's.
+    pub realtime_url: Option<String>,
     /// SNS platform applications (`PUSH_APNS_APPLICATION_ARN`, `PUSH_APNS_SANDBOX_APPLICATION_ARN`,
     /// `PUSH_GCM_APPLICATION_ARN`); a platform without one cannot register devices.
     pub push_applications: Vec<(crate::model::Platform, String)>,
@@ -75,6 +77,7 @@ impl Config {
     pub const LINK_SIGNING_KEY: &'static str = "LINK_SIGNING_KEY";
     pub const CONNECTIONS_TABLE: &'static str = "CONNECTIONS_TABLE";
     pub const REALTIME_ENDPOINT: &'static str = "REALTIME_ENDPOINT";
+    pub const REALTIME_URL: &'static str = "REALTIME_URL";
     pub const MIN_LINK_KEY_CHARS: usize = 32;
 
     /// The environment variable naming the SNS platform application of `platform`.
@@ -94,6 +97,7 @@ impl Config {
         Ok(crate::email::ChannelSettings {
             public_api_url: url.trim_end_matches('/').to_string(),
             links: crate::email::LinkSigner::new(key.into_bytes()),
+            realtime_url: self.realtime_url.clone(),
         })
     }
 
@@ -142,6 +146,7 @@ impl Config {
             link_signing_key: optional(&lookup, Self::LINK_SIGNING_KEY),
             connections_table: optional(&lookup, Self::CONNECTIONS_TABLE),
             realtime_endpoint: optional(&lookup, Self::REALTIME_ENDPOINT),
+            realtime_url: optional(&lookup, Self::REALTIME_URL),
             push_applications: crate::model::Platform::ALL
                 .into_iter()
                 .filter_map(|p| optional(&lookup, Self::push_application_var(p)).map(|arn| (p, arn)))

@@ -346,4 +346,7 @@ pub struct ChannelSettings {
     /// Base URL of this service's public API (links in emails point at its `/unsubscribe`).
     pub public_api_url: String,
     pub links: LinkSigner,
+    /// The stack's WebSocket API for people's open centers (`wss://…/live`), which the web inbox
+    /// connects to; `None` where there is none (the local runner serves Server-Sent Events).
+    pub realtime_url: Option<String>,
 }

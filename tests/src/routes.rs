@@ -55,9 +55,25 @@ macro_rules! mark_sample {
     };
 }
 
+/// The sample of a web inbox file (no credentials: the page signs in itself).
+macro_rules! web_sample {
+    ($path:literal) => {
+        Sample {
+            method: "GET",
+            path: $path,
+            build: |_, body, q| request("GET", $path, $path, body, q),
+            valid: None,
+            query: "",
+        }
+    };
+}
+
 /// Every route's sample.
 pub fn samples() -> Vec<Sample> {
     vec![
+        web_sample!("/"),
+        web_sample!("/inbox.js"),
+        web_sample!("/inbox.css"),
         Sample {
             method: "POST",
             path: "/rest/notification/send",

@@ -231,6 +231,13 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
             answers.push(route(&env, &mut covered, method, "/unsubscribe", req).await);
         }
 
+        // The web inbox's files are public and hold no one's data.
+        for path in ["/", "/inbox.js", "/inbox.css"] {
+            let req = GatewayRequest::new("GET", path, path).header("authorization", &bearer);
+            let (status, body) = route(&env, &mut covered, "GET", path, req).await;
+            assert_eq!(status, 200, "{path}");
+            assert!(!body.contains(SECRET_TEXT), "{path}");
+        }
         for (status, body) in &answers {
             calls += 1;
             assert!(!body.contains(SECRET_TEXT), "{token}: company 3's data leaked: {body}");

@@ -7,6 +7,7 @@ mod center;
 mod devices;
 mod email;
 mod unsubscribe;
+mod web;
 
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
@@ -23,6 +24,12 @@ pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
         return http::answer(Err(e), "inbox");
     }
     let path = req.uri().path().trim_end_matches('/').to_string();
+    let realtime_url = ports.channels.as_ref().and_then(|c| c.realtime_url.as_deref());
+    if req.method() == "GET"
+        && let Some(page) = web::page(&path, realtime_url)
+    {
+        return page;
+    }
     if path.ends_with("/unsubscribe") {
         return unsubscribe::handle(ports, &req).await;
     }

@@ -83,6 +83,7 @@ impl MemoryPorts {
             channels: Some(ChannelSettings {
                 public_api_url: LOCAL_PUBLIC_API_URL.to_string(),
                 links: LinkSigner::new(key.to_vec()),
+                realtime_url: None,
             }),
             settings: Settings::local(),
         };
