@@ -1,7 +1,7 @@
 //! `notifications-local`: every route and background worker of the service in one process.
 //!
 //! ```text
-//! notifications-local [--port 3000] [--backend memory|aws] [--provision] [--tick-seconds 5] [--no-demo]
+//! notifications-local [--port 3000] [--backend memory|aws] [--provision] [--provision-only ENV.json] [--tick-seconds 5] [--no-demo]
 //! ```
 //! `memory` (default): embedded storage with the demo directory loaded. The web inbox is at `/`,
 //! its realtime channel at `/realtime` (Server-Sent Events).
@@ -17,6 +17,9 @@ use std::time::Duration;
 use shared::runtime::{MemoryPorts, Services, aws_ports, aws_sdk_config};
 
 struct Args {
+    /// Provision, load the demo directory, write the functions' environment as JSON here, exit
+    /// (`scripts/sam-local` gives it to `sam local` as `--env-vars`).
+    provision_only: Option<PathBuf>,
     port: u16,
     backend: String,
     provision: bool,
@@ -28,13 +31,14 @@ struct Args {
 fn usage(problem: &str) -> ! {
     eprintln!("{problem}");
     eprintln!(
-        "usage: notifications-local [--port N] [--backend memory|aws] [--provision] [--tick-seconds N] [--no-demo] [--template PATH]"
+        "usage: notifications-local [--port N] [--backend memory|aws] [--provision] [--provision-only ENV.json] [--tick-seconds N] [--no-demo] [--template PATH]"
     );
     std::process::exit(2)
 }
 
 fn args() -> Args {
     let mut a = Args {
+        provision_only: None,
         port: std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000),
         backend: "memory".into(),
         provision: false,
@@ -55,6 +59,10 @@ fn args() -> Args {
                     .unwrap_or_else(|_| usage("--tick-seconds must be a number"))
             }
             "--no-demo" => a.demo = false,
+            "--provision-only" => {
+                a.provision = true;
+                a.provision_only = Some(PathBuf::from(value("--provision-only")));
+            }
             "--template" => a.template = PathBuf::from(value("--template")),
             "-h" | "--help" => usage("notifications-local: the whole service in one process"),
             other => usage(&format!("unknown argument {other}")),
@@ -94,6 +102,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect();
             let p = local::provision::provision(&sdk, &args.template, "local-", &parameters).await?;
             tracing::info!(tables = ?p.tables, queues = ?p.queue_urls, "provisioned from {}", args.template.display());
+            if let Some(path) = &args.provision_only {
+                let config = p.config()?;
+                let tables = aws_ports(&sdk, &config, Services::TABLES).await?;
+                if args.demo {
+                    tables.directory.load(&shared::directory::DirectorySnapshot::demo()).await?;
+                }
+                std::fs::write(path, serde_json::to_string_pretty(&p.env)?)?;
+                tracing::info!("the functions' environment is in {}", path.display());
+                return Ok(());
+            }
             p.config()?
         } else {
             shared::Config::from_env()?

@@ -395,3 +395,21 @@ fn realtime_is_wired_to_the_functions_that_deliver_and_mark() {
     assert_eq!(stage.len(), 1);
     assert_eq!(stage[0].1["Properties"]["StageName"].as_str(), Some("live"), "the stage the endpoints name");
 }
+
+/// `sam local start-api` takes the kind of the template's first API-like resource for all of them
+/// and fails reading the WebSocket API's routes as HTTP ones: the HTTP API and the functions come
+/// before any `AWS::ApiGatewayV2` resource (scripts/sam-local serves every HTTP route so).
+#[test]
+fn sam_local_sees_the_http_api_first() {
+    let text = std::fs::read_to_string(tests::template_path()).unwrap();
+    let first_sam = ["AWS::Serverless::HttpApi", "AWS::Serverless::Function"]
+        .iter()
+        .filter_map(|t| text.find(&format!("Type: {t}")))
+        .min()
+        .expect("SAM resources");
+    let first_v2 = text.find("Type: AWS::ApiGatewayV2::").expect("the WebSocket API");
+    assert!(
+        first_sam < first_v2,
+        "a SAM API or function must come before the first AWS::ApiGatewayV2 resource"
+    );
+}

@@ -58,11 +58,15 @@ pub fn lambda_sdk_config(vars: &[(String, String)]) -> Option<aws_config::SdkCon
         "AWS_XRAY_CONTEXT_MISSING",
     ];
     const LAMBDA_PREFIXES: [&str; 3] = ["AWS_LAMBDA_", "AWS_XRAY_", "AWS_ENDPOINT_URL_"];
+    // A global endpoint (an emulator's, `sam local`): ours to apply; declared but empty (the
+    // template's variable when deployed) it is no setting at all.
+    const GLOBAL_ENDPOINT: &str = "AWS_ENDPOINT_URL";
     let get =
         |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
     get("AWS_LAMBDA_FUNCTION_NAME")?;
     let other_settings = vars.iter().any(|(k, _)| {
         k.starts_with("AWS_")
+            && k != GLOBAL_ENDPOINT
             && !LAMBDA_SETS.contains(&k.as_str())
             && !LAMBDA_PREFIXES.iter().any(|prefix| k.starts_with(prefix))
     });
@@ -75,8 +79,12 @@ pub fn lambda_sdk_config(vars: &[(String, String)]) -> Option<aws_config::SdkCon
     let endpoints: Vec<(String, String)> =
         vars.iter().filter(|(k, v)| k.starts_with("AWS_ENDPOINT_URL_") && !v.is_empty()).cloned().collect();
     let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut builder = aws_config::SdkConfig::builder();
+    if let Some(endpoint) = get(GLOBAL_ENDPOINT) {
+        builder = builder.endpoint_url(endpoint);
+    }
     Some(
-        aws_config::SdkConfig::builder()
+        builder
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_string()))
             .credentials_provider(SharedCredentialsProvider::new(credentials))
@@ -243,11 +251,14 @@ mod tests {
         assert!(lambda_sdk_config(&without("AWS_LAMBDA_FUNCTION_NAME")).is_none());
         assert!(lambda_sdk_config(&without("AWS_ACCESS_KEY_ID")).is_none());
         assert!(lambda_sdk_config(&without("AWS_REGION")).is_some(), "AWS_DEFAULT_REGION suffices");
-        for setting in
-            ["AWS_ENDPOINT_URL", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_PROFILE", "AWS_USE_FIPS_ENDPOINT"]
-        {
+        for setting in ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_PROFILE", "AWS_USE_FIPS_ENDPOINT"] {
             assert!(lambda_sdk_config(&with(setting, "x")).is_none(), "{setting}");
         }
+        // A global endpoint (`sam local` against an emulator) is applied; declared empty (as the
+        // template declares it when deployed) it is nothing.
+        let emulated = lambda_sdk_config(&with("AWS_ENDPOINT_URL", "http://172.17.0.1:5000")).unwrap();
+        assert_eq!(emulated.endpoint_url(), Some("http://172.17.0.1:5000"));
+        assert_eq!(lambda_sdk_config(&with("AWS_ENDPOINT_URL", "")).unwrap().endpoint_url(), None);
         assert!(lambda_sdk_config(&with("AWS_LAMBDA_LOG_FORMAT", "JSON")).is_some());
         assert!(lambda_sdk_config(&with("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000")).is_some());
         // Read by our HTTPS client, so not a reason to take the chain.
