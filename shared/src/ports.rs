@@ -207,7 +207,8 @@ pub trait InboxStore: Send + Sync {
 /// never fails a delivery or a mark.
 #[async_trait]
 pub trait Realtime: Send + Sync {
-    async fn publish(&self, events: &[Pushed]);
+    /// Events of people of `company`.
+    async fn publish(&self, company: CompanyId, events: &[Pushed]);
 }
 
 /// A person's open WebSocket connections (API Gateway's connection ids).
@@ -215,7 +216,16 @@ pub trait Realtime: Send + Sync {
 pub trait ConnectionStore: Send + Sync {
     /// Records an open connection of `user`, kept until `expires_at` at most (API Gateway closes
     /// a WebSocket connection after two hours).
-    async fn add(&self, user: UserId, connection: &str, expires_at: DateTime<Utc>) -> StoreResult<()>;
+    async fn add(
+        &self,
+        user: UserId,
+        company: CompanyId,
+        connection: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Whether anyone of `company` may have an open connection at `now` (one small read: a
+    /// delivery to a company where nobody is connected looks up no one).
+    async fn online(&self, company: CompanyId, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Forgets a connection (closed, or gone); its person, if it was known.
     async fn remove(&self, connection: &str) -> StoreResult<Option<UserId>>;
     /// The open connections of these people (batched by the adapter), unexpired at `now`.
@@ -227,7 +237,7 @@ pub struct NoRealtime;
 
 #[async_trait]
 impl Realtime for NoRealtime {
-    async fn publish(&self, _: &[Pushed]) {}
+    async fn publish(&self, _: CompanyId, _: &[Pushed]) {}
 }
 
 /// The people and groups notifications are addressed to, and the credentials of callers.

@@ -647,12 +647,21 @@ async fn inbox_counts_are_bounded(p: Ports) {
 /// forgotten names its person once.
 async fn connections_are_kept_by_person_until_closed_or_expired(p: Ports) {
     let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (company, quiet) = (rand::random::<u32>() as u64 + 10, rand::random::<u32>() as u64 + 10);
     let now = t0();
     let later = now + Duration::hours(2);
-    p.connections.add(a, "conn-a1", later).await.unwrap();
-    p.connections.add(a, "conn-a2", later).await.unwrap();
-    p.connections.add(b, "conn-b1", later).await.unwrap();
-    p.connections.add(b, "conn-b-old", now - Duration::seconds(1)).await.unwrap();
+    assert!(!p.connections.online(company, now).await.unwrap(), "nobody yet");
+    p.connections.add(a, company, "conn-a1", later).await.unwrap();
+    p.connections.add(a, company, "conn-a2", later - Duration::minutes(5)).await.unwrap();
+    p.connections.add(b, company, "conn-b1", later).await.unwrap();
+    p.connections.add(b, company, "conn-b-old", now - Duration::seconds(1)).await.unwrap();
+    assert!(p.connections.online(company, now).await.unwrap());
+    assert!(
+        p.connections.online(company, later - Duration::seconds(1)).await.unwrap(),
+        "until the latest expiry"
+    );
+    assert!(!p.connections.online(company, later).await.unwrap(), "not after it");
+    assert!(!p.connections.online(quiet, now).await.unwrap(), "another company");
     let mut open = p.connections.of(&[a, b, c], now).await.unwrap();
     open.sort();
     let mut expected = vec![(a, "conn-a1".to_string()), (a, "conn-a2".into()), (b, "conn-b1".into())];
@@ -667,7 +676,7 @@ async fn connections_are_kept_by_person_until_closed_or_expired(p: Ports) {
     let many: Vec<Uuid> = (0..150).map(|_| Uuid::new_v4()).collect();
     for (i, u) in many.iter().enumerate() {
         if i % 3 == 0 {
-            p.connections.add(*u, &format!("conn-{i}"), later).await.unwrap();
+            p.connections.add(*u, company, &format!("conn-{i}"), later).await.unwrap();
         }
     }
     assert_eq!(p.connections.of(&many, now).await.unwrap().len(), 50);

@@ -11,7 +11,7 @@ use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures::StreamExt;
 
-use crate::model::{Pushed, UserId};
+use crate::model::{CompanyId, Pushed, UserId};
 use crate::ports::{ConnectionStore, Realtime};
 
 /// Posts in flight at once.
@@ -35,13 +35,18 @@ pub fn message(p: &Pushed) -> String {
 
 #[async_trait]
 impl Realtime for WebSocketRealtime {
-    async fn publish(&self, events: &[Pushed]) {
+    async fn publish(&self, company: CompanyId, events: &[Pushed]) {
         let mut users: Vec<UserId> = events.iter().map(|e| e.user).collect();
         users.sort();
         users.dedup();
         // The events' own time (their cursors) decides which connections are still open.
         let at = events.iter().map(|e| e.cursor).max().and_then(chrono::DateTime::from_timestamp_millis);
         let Some(at) = at else { return };
+        match self.connections.online(company, at).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(error = %e, "whether anyone is online not read; looking up everyone"),
+        }
         let open = match self.connections.of(&users, at).await {
             Ok(open) => open,
             Err(e) => {
@@ -87,5 +92,67 @@ impl Realtime for WebSocketRealtime {
                 tracing::warn!(connection = %connection, error = %e, "gone connection not forgotten");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::{DateTime, Duration, Utc};
+
+    use super::*;
+    use crate::adapters::memory::MemoryConnectionStore;
+    use crate::error::StoreResult;
+    use crate::model::{CompanyId, InboxEvent};
+
+    /// The memory store, counting the per-recipient lookups.
+    #[derive(Default)]
+    struct Counting(MemoryConnectionStore, Mutex<usize>);
+
+    #[async_trait]
+    impl ConnectionStore for Counting {
+        async fn add(&self, u: UserId, c: CompanyId, id: &str, until: DateTime<Utc>) -> StoreResult<()> {
+            self.0.add(u, c, id, until).await
+        }
+        async fn remove(&self, id: &str) -> StoreResult<Option<UserId>> {
+            self.0.remove(id).await
+        }
+        async fn online(&self, c: CompanyId, now: DateTime<Utc>) -> StoreResult<bool> {
+            self.0.online(c, now).await
+        }
+        async fn of(&self, users: &[UserId], now: DateTime<Utc>) -> StoreResult<Vec<(UserId, String)>> {
+            *self.1.lock().unwrap() += 1;
+            self.0.of(users, now).await
+        }
+    }
+
+    /// A delivery to a company where nobody is connected looks up none of its recipients; once
+    /// someone is, it does (and a post that cannot reach API Gateway forgets no connection: only
+    /// a 410 does).
+    #[tokio::test]
+    async fn nobody_online_means_no_lookups() {
+        let store = Arc::new(Counting::default());
+        let config = aws_sdk_apigatewaymanagement::Config::builder()
+            .behavior_version(aws_sdk_apigatewaymanagement::config::BehaviorVersion::latest())
+            .region(aws_sdk_apigatewaymanagement::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let realtime = WebSocketRealtime::new(Client::from_conf(config), store.clone());
+        let now = DateTime::from_timestamp_millis(1_795_000_000_000).unwrap();
+        let user = UserId::from_u128(1);
+        let event = Pushed {
+            user,
+            cursor: now.timestamp_millis(),
+            event: InboxEvent::MarkedAll { mark: "seen".into() },
+        };
+        realtime.publish(3, std::slice::from_ref(&event)).await;
+        assert_eq!(*store.1.lock().unwrap(), 0, "nobody of company 3 is online");
+        store.add(user, 3, "c1", now + Duration::hours(2)).await.unwrap();
+        realtime.publish(4, std::slice::from_ref(&event)).await;
+        assert_eq!(*store.1.lock().unwrap(), 0, "nor of company 4");
+        realtime.publish(3, std::slice::from_ref(&event)).await;
+        assert_eq!(*store.1.lock().unwrap(), 1);
+        assert_eq!(store.of(&[user], now).await.unwrap().len(), 1, "an unreachable endpoint forgets nothing");
     }
 }

@@ -139,7 +139,7 @@ async fn deliver_chunk(
         .iter()
         .map(|u| Pushed { user: *u, cursor, event: InboxEvent::New { ids: vec![n.id] } })
         .collect();
-    ports.realtime.publish(&events).await;
+    ports.realtime.publish(n.company_id, &events).await;
     if n.email.is_some() {
         tally.emails_queued = chunk.recipients.len() as u64;
     }

@@ -41,23 +41,30 @@ pub fn issue(ports: &Ports, viewer: &User, owner: UserId) -> Result<String, ApiE
         ));
     }
     let expires = (ports.clock.now() + Duration::seconds(TICKET_SECONDS)).timestamp_millis();
-    let text = format!("{owner}.{expires}.{}", ports.ids.new_id().simple());
+    let company = viewer.company_id;
+    let text = format!("{owner}.{company}.{expires}.{}", ports.ids.new_id().simple());
     Ok(format!("{text}.{}", signer(ports)?.sign_text(PURPOSE, &text)))
 }
 
 /// The person a ticket names, if it is genuine, unexpired and unused; it is used from now on.
 pub async fn redeem(ports: &Ports, ticket: &str) -> Result<UserId, ApiError> {
-    let mut parts = ticket.splitn(4, '.');
-    let (Some(user), Some(expires), Some(nonce), Some(signature)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    Ok(redeem_with_company(ports, ticket).await?.0)
+}
+
+/// [`redeem`], and the person's company (the ticket carries it: connecting reads no directory).
+pub async fn redeem_with_company(ports: &Ports, ticket: &str) -> Result<(UserId, CompanyId), ApiError> {
+    let mut parts = ticket.splitn(5, '.');
+    let (Some(user), Some(company), Some(expires), Some(nonce), Some(signature)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(refused("is not one this service issued"));
     };
-    let text = format!("{user}.{expires}.{nonce}");
+    let text = format!("{user}.{company}.{expires}.{nonce}");
     if !signer(ports)?.verify_text(PURPOSE, &text, signature) {
         return Err(refused("is not one this service issued"));
     }
     let user: UserId = user.parse().map_err(|_| refused("is not one this service issued"))?;
+    let company: CompanyId = company.parse().map_err(|_| refused("is not one this service issued"))?;
     let expires = expires
         .parse::<i64>()
         .ok()
@@ -69,7 +76,7 @@ pub async fn redeem(ports: &Ports, ticket: &str) -> Result<UserId, ApiError> {
     }
     let scope = format!("{PURPOSE}:{nonce}");
     match ports.notifications.claim_idempotency(&scope, "", expires, now).await? {
-        crate::ports::IdempotencyClaim::Claimed => Ok(user),
+        crate::ports::IdempotencyClaim::Claimed => Ok((user, company)),
         crate::ports::IdempotencyClaim::Existing { .. } => {
             Err(refused("was used already: ask for a new one"))
         }
@@ -115,9 +122,9 @@ pub async fn connect(ports: &Ports, ticket: Option<&str>, connection: &str) -> R
             "ticket is required: POST /users/me/realtime-ticket, then connect with ?ticket=",
         )
     })?;
-    let user = redeem(ports, ticket).await?;
+    let (user, company) = redeem_with_company(ports, ticket).await?;
     let until = ports.clock.now() + Duration::hours(CONNECTION_HOURS);
-    ports.connections.add(user, connection, until).await?;
+    ports.connections.add(user, company, connection, until).await?;
     Ok(user)
 }
 

@@ -1,7 +1,9 @@
 //! Connections table: who holds which WebSocket connection.
 //! - `U#{userId}`/`CONN`: `conns`, a string set of `{connectionId}|{expiresMs}`: a person's open
 //!   connections, read for many people at once with BatchGetItem (a delivered chunk's recipients);
-//! - `C#{connectionId}`/`C`: `user` and `entry` (its set member), to forget it on disconnect.
+//! - `C#{connectionId}`/`C`: `user` and `entry` (its set member), to forget it on disconnect;
+//! - `CO#{companyId}`/`ONLINE`: `until`, the latest expiry of a connection of the company's people:
+//!   a delivery to a company where nobody is connected reads this one item, not its recipients'.
 //!
 //! `ttl` (seconds) on both: API Gateway closes a connection after two hours, so nothing outlives
 //! that; reads also drop members past their expiry (TTL deletes late).
@@ -12,7 +14,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::model::UserId;
+use crate::model::{CompanyId, UserId};
 use crate::ports::*;
 
 pub struct DynamoConnectionStore {
@@ -37,7 +39,29 @@ fn connection_key(connection: &str) -> Item {
 
 #[async_trait]
 impl ConnectionStore for DynamoConnectionStore {
-    async fn add(&self, user: UserId, connection: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+    async fn add(
+        &self,
+        user: UserId,
+        company: CompanyId,
+        connection: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        // The company is online until its latest connection's expiry (an earlier one leaves it).
+        let raised = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CO#{company}"), "ONLINE")))
+            .update_expression("SET #until = :until, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#until) OR #until < :until")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":until", n(expires_at.timestamp_millis()))
+            .expression_attribute_values(":ttl", n(expires_at.timestamp()))
+            .send()
+            .await
+            .map_err(classify);
+        applied(raised)?;
         let entry = format!("{connection}|{}", expires_at.timestamp_millis());
         self.client
             .update_item()
@@ -83,6 +107,20 @@ impl ConnectionStore for DynamoConnectionStore {
             .await
             .map_err(classify)?;
         Ok(Some(user))
+    }
+
+    async fn online(&self, company: CompanyId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CO#{company}"), "ONLINE")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let until = out.item.as_ref().and_then(|i| i.get("until")).and_then(|v| v.as_n().ok());
+        Ok(until.and_then(|u| u.parse::<i64>().ok()).is_some_and(|u| u > now.timestamp_millis()))
     }
 
     async fn of(&self, users: &[UserId], now: DateTime<Utc>) -> StoreResult<Vec<(UserId, String)>> {

@@ -15,6 +15,8 @@ struct State {
     /// Per person: connection id → when it expires.
     by_user: HashMap<UserId, BTreeMap<String, DateTime<Utc>>>,
     owner: HashMap<String, UserId>,
+    /// Per company: until when someone may be connected.
+    online: HashMap<CompanyId, DateTime<Utc>>,
 }
 
 #[derive(Default)]
@@ -30,8 +32,16 @@ impl MemoryConnectionStore {
 
 #[async_trait]
 impl ConnectionStore for MemoryConnectionStore {
-    async fn add(&self, user: UserId, connection: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+    async fn add(
+        &self,
+        user: UserId,
+        company: CompanyId,
+        connection: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let mut state = lock(&self.state);
+        let until = state.online.entry(company).or_insert(expires_at);
+        *until = (*until).max(expires_at);
         state.by_user.entry(user).or_default().insert(connection.to_string(), expires_at);
         state.owner.insert(connection.to_string(), user);
         Ok(())
@@ -46,6 +56,10 @@ impl ConnectionStore for MemoryConnectionStore {
             conns.remove(connection);
         }
         Ok(owner)
+    }
+
+    async fn online(&self, company: CompanyId, now: DateTime<Utc>) -> StoreResult<bool> {
+        Ok(lock(&self.state).online.get(&company).is_some_and(|until| *until > now))
     }
 
     async fn of(&self, users: &[UserId], now: DateTime<Utc>) -> StoreResult<Vec<(UserId, String)>> {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::model::Pushed;
+use crate::model::{CompanyId, Pushed};
 use crate::ports::Realtime;
 
 /// Events held for a slow subscriber before it lags (it then catches up from its cursor).
@@ -34,7 +34,7 @@ impl MemoryRealtime {
 
 #[async_trait]
 impl Realtime for MemoryRealtime {
-    async fn publish(&self, events: &[Pushed]) {
+    async fn publish(&self, _: CompanyId, events: &[Pushed]) {
         for e in events {
             // No subscriber is not an error: nobody is looking.
             let _ = self.tx.send(e.clone());
