@@ -207,8 +207,9 @@ pub trait InboxStore: Send + Sync {
 /// never fails a delivery or a mark.
 #[async_trait]
 pub trait Realtime: Send + Sync {
-    /// Events of people of `company`.
-    async fn publish(&self, company: CompanyId, events: &[Pushed]);
+    /// One event, at `cursor`, for each of `users`, people of `company` (a delivered chunk tells
+    /// all its recipients the same thing: nothing is built per recipient before anyone listens).
+    async fn publish(&self, company: CompanyId, users: &[UserId], cursor: i64, event: &InboxEvent);
 }
 
 /// A person's open WebSocket connections (API Gateway's connection ids).
@@ -237,7 +238,7 @@ pub struct NoRealtime;
 
 #[async_trait]
 impl Realtime for NoRealtime {
-    async fn publish(&self, _: CompanyId, _: &[Pushed]) {}
+    async fn publish(&self, _: CompanyId, _: &[UserId], _: i64, _: &InboxEvent) {}
 }
 
 /// The people and groups notifications are addressed to, and the credentials of callers.

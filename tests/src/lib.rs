@@ -387,3 +387,20 @@ pub async fn close_connection(connection: &str) {
     assert!(response.status().is_success());
     let _ = response.into_body().collect().await;
 }
+
+/// An app notification (`SendAppNotification`, as the demo admin) to `user`, delivered by the
+/// workers; its id.
+pub async fn notify_app(env: &Env, user: &str, title: &str) -> uuid::Uuid {
+    use shared::http::{GatewayRequest, body_text};
+    let body = serde_json::json!({"Title": title, "Body": "b", "Recipient": format!("/systemusers({user})")});
+    let path = "/api/data/v9.2/SendAppNotification";
+    let req = GatewayRequest::new("POST", path, path)
+        .header("authorization", "Bearer demo-admin-token")
+        .body(body.to_string());
+    let resp = notify::handle(&env.ports, req.into_request()).await;
+    let text = body_text(&resp);
+    assert_eq!(resp.status(), 200, "{text}");
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+    answer["NotificationId"].as_str().unwrap().parse().unwrap()
+}

@@ -67,22 +67,9 @@ async fn mark_all(env: &Env, which: &str, body: &str) -> (u16, Value) {
     call(env, "POST", &template, &format!("/notifications/{which}"), "demo-user-1-token", "", body).await
 }
 
-/// An app notification to u1, delivered.
+/// An app notification to u1, delivered; its id.
 async fn notify_u1(env: &Env, title: &str) -> String {
-    let body = json!({"Title": title, "Body": "b", "Recipient": format!("/systemusers({U1})")});
-    let req = GatewayRequest::new(
-        "POST",
-        "/api/data/v9.2/SendAppNotification",
-        "/api/data/v9.2/SendAppNotification",
-    )
-    .header("authorization", "Bearer demo-admin-token")
-    .body(body.to_string());
-    let resp = notify::handle(&env.ports, req.into_request()).await;
-    let text = body_text(&resp);
-    assert_eq!(resp.status(), 200, "{text}");
-    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
-    let answer: Value = serde_json::from_str(&text).unwrap();
-    answer["NotificationId"].as_str().unwrap().to_string()
+    tests::notify_app(env, U1, title).await.to_string()
 }
 
 async fn states_views_and_the_badge_through_the_routes(env: Env) {

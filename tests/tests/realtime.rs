@@ -24,19 +24,7 @@ fn u1() -> UserId {
 
 /// An app notification to u1, delivered; its id.
 async fn notify_u1(env: &Env, title: &str) -> NotificationId {
-    let body = json!({"Title": title, "Body": "b", "Recipient": format!("/systemusers({U1})")});
-    let req = GatewayRequest::new(
-        "POST",
-        "/api/data/v9.2/SendAppNotification",
-        "/api/data/v9.2/SendAppNotification",
-    )
-    .header("authorization", "Bearer demo-admin-token")
-    .body(body.to_string());
-    let resp = notify::handle(&env.ports, req.into_request()).await;
-    let text = body_text(&resp);
-    assert_eq!(resp.status(), 200, "{text}");
-    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
-    serde_json::from_str::<Value>(&text).unwrap()["NotificationId"].as_str().unwrap().parse().unwrap()
+    tests::notify_app(env, U1, title).await
 }
 
 /// Events of `user` received so far.

@@ -3,7 +3,6 @@
 //! (410) is forgotten. Best effort: errors are logged, never returned (a client catches up from
 //! its cursor when it reconnects).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,7 +10,7 @@ use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures::StreamExt;
 
-use crate::model::{CompanyId, Pushed, UserId};
+use crate::model::{CompanyId, InboxEvent, UserId};
 use crate::ports::{ConnectionStore, Realtime};
 
 /// Posts in flight at once.
@@ -29,25 +28,24 @@ impl WebSocketRealtime {
 }
 
 /// What a connection receives: the event and its cursor.
-pub fn message(p: &Pushed) -> String {
-    serde_json::json!({ "id": p.cursor.to_string(), "event": p.event }).to_string()
+pub fn message(cursor: i64, event: &InboxEvent) -> String {
+    serde_json::json!({ "id": cursor.to_string(), "event": event }).to_string()
 }
 
 #[async_trait]
 impl Realtime for WebSocketRealtime {
-    async fn publish(&self, company: CompanyId, events: &[Pushed]) {
-        let mut users: Vec<UserId> = events.iter().map(|e| e.user).collect();
-        users.sort();
-        users.dedup();
-        // The events' own time (their cursors) decides which connections are still open.
-        let at = events.iter().map(|e| e.cursor).max().and_then(chrono::DateTime::from_timestamp_millis);
-        let Some(at) = at else { return };
+    async fn publish(&self, company: CompanyId, users: &[UserId], cursor: i64, event: &InboxEvent) {
+        // The event's own time (its cursor) decides which connections are still open.
+        let Some(at) = chrono::DateTime::from_timestamp_millis(cursor) else { return };
+        if users.is_empty() {
+            return;
+        }
         match self.connections.online(company, at).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => tracing::warn!(error = %e, "whether anyone is online not read; looking up everyone"),
         }
-        let open = match self.connections.of(&users, at).await {
+        let open = match self.connections.of(users, at).await {
             Ok(open) => open,
             Err(e) => {
                 tracing::warn!(error = %e, "open connections not read; clients catch up when they reconnect");
@@ -57,19 +55,11 @@ impl Realtime for WebSocketRealtime {
         if open.is_empty() {
             return;
         }
-        let mut by_user: HashMap<UserId, Vec<String>> = HashMap::new();
-        for (user, connection) in open {
-            by_user.entry(user).or_default().push(connection);
-        }
-        let mut posts: Vec<(String, String)> = Vec::new();
-        for e in events {
-            if let Some(connections) = by_user.get(&e.user) {
-                let data = message(e);
-                posts.extend(connections.iter().map(|c| (c.clone(), data.clone())));
-            }
-        }
-        let outcomes: Vec<(String, bool)> = futures::stream::iter(posts)
-            .map(|(connection, data)| async move {
+        // Every open connection of these people hears the same message.
+        let data = message(cursor, event);
+        let data = data.as_str();
+        let outcomes: Vec<(String, bool)> = futures::stream::iter(open)
+            .map(|(_, connection)| async move {
                 let result =
                     self.client.post_to_connection().connection_id(&connection).data(Blob::new(data)).send().await;
                 let gone = match result {
@@ -141,17 +131,13 @@ mod tests {
         let realtime = WebSocketRealtime::new(Client::from_conf(config), store.clone());
         let now = DateTime::from_timestamp_millis(1_795_000_000_000).unwrap();
         let user = UserId::from_u128(1);
-        let event = Pushed {
-            user,
-            cursor: now.timestamp_millis(),
-            event: InboxEvent::MarkedAll { mark: "seen".into() },
-        };
-        realtime.publish(3, std::slice::from_ref(&event)).await;
+        let (cursor, event) = (now.timestamp_millis(), InboxEvent::MarkedAll { mark: "seen".into() });
+        realtime.publish(3, &[user], cursor, &event).await;
         assert_eq!(*store.1.lock().unwrap(), 0, "nobody of company 3 is online");
         store.add(user, 3, "c1", now + Duration::hours(2)).await.unwrap();
-        realtime.publish(4, std::slice::from_ref(&event)).await;
+        realtime.publish(4, &[user], cursor, &event).await;
         assert_eq!(*store.1.lock().unwrap(), 0, "nor of company 4");
-        realtime.publish(3, std::slice::from_ref(&event)).await;
+        realtime.publish(3, &[user], cursor, &event).await;
         assert_eq!(*store.1.lock().unwrap(), 1);
         assert_eq!(store.of(&[user], now).await.unwrap().len(), 1, "an unreachable endpoint forgets nothing");
     }

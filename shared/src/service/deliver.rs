@@ -133,13 +133,8 @@ async fn deliver_chunk(
     let mut tally = ChunkTally { delivered: entries.len() as u64, ..ChunkTally::default() };
     drop(entries);
     // Open centers hear of it now (a redelivered chunk tells them again: ids make it harmless).
-    let cursor = now.timestamp_millis();
-    let events: Vec<Pushed> = chunk
-        .recipients
-        .iter()
-        .map(|u| Pushed { user: *u, cursor, event: InboxEvent::New { ids: vec![n.id] } })
-        .collect();
-    ports.realtime.publish(n.company_id, &events).await;
+    let event = InboxEvent::New { ids: vec![n.id] };
+    ports.realtime.publish(n.company_id, &chunk.recipients, now.timestamp_millis(), &event).await;
     if n.email.is_some() {
         tally.emails_queued = chunk.recipients.len() as u64;
     }

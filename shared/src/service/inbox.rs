@@ -76,8 +76,7 @@ pub async fn mark(
     if ports.inbox.mark(owner_id, id, mark, now).await? {
         // The person's other tabs and devices follow.
         let event = InboxEvent::Marked { id, mark: mark.name().into() };
-        let pushed = Pushed { user: owner_id, cursor: now.timestamp_millis(), event };
-        ports.realtime.publish(viewer.company_id, &[pushed]).await;
+        ports.realtime.publish(viewer.company_id, &[owner_id], now.timestamp_millis(), &event).await;
         Ok(())
     } else {
         Err(ApiError::new(
@@ -94,7 +93,6 @@ pub async fn mark_all(ports: &Ports, viewer: &User, owner_id: UserId, mark: Mark
     let now = ports.clock.now();
     ports.inbox.mark_all(owner_id, mark, now).await?;
     let event = InboxEvent::MarkedAll { mark: mark.name().into() };
-    let pushed = Pushed { user: owner_id, cursor: now.timestamp_millis(), event };
-    ports.realtime.publish(viewer.company_id, &[pushed]).await;
+    ports.realtime.publish(viewer.company_id, &[owner_id], now.timestamp_millis(), &event).await;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::model::{CompanyId, Pushed};
+use crate::model::{CompanyId, InboxEvent, Pushed, UserId};
 use crate::ports::Realtime;
 
 /// Events held for a slow subscriber before it lags (it then catches up from its cursor).
@@ -34,10 +34,13 @@ impl MemoryRealtime {
 
 #[async_trait]
 impl Realtime for MemoryRealtime {
-    async fn publish(&self, _: CompanyId, events: &[Pushed]) {
-        for e in events {
-            // No subscriber is not an error: nobody is looking.
-            let _ = self.tx.send(e.clone());
+    async fn publish(&self, _: CompanyId, users: &[UserId], cursor: i64, event: &InboxEvent) {
+        // Nobody is looking: nothing to send.
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
+        for user in users {
+            let _ = self.tx.send(Pushed { user: *user, cursor, event: event.clone() });
         }
     }
 }
