@@ -244,15 +244,29 @@ impl InboxStore for DynamoInboxStore {
     }
 
     async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>> {
-        let Some(order) = self.order_of(notification).await? else { return Ok(None) };
-        let keys =
-            vec![key(user_pk(user), format!("{ENTRY}{}", order.text())), key(user_pk(user), WATERMARKS)];
+        // The content first, whole: it gives the entry's key, and is what the item shows.
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(content_key(notification)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(content) = out.item.map(from_item::<InboxContent>).transpose()? else { return Ok(None) };
+        let keys = vec![
+            key(user_pk(user), format!("{ENTRY}{}", content.order().text())),
+            key(user_pk(user), WATERMARKS),
+        ];
         let found = batch_get(&self.client, &self.table, keys, None, true, self.backoff).await?;
         let (marks, entries): (Vec<Item>, Vec<Item>) =
             found.into_iter().partition(|i| get_s(i, "sk").is_ok_and(|sk| sk == WATERMARKS));
         let Some(entry) = entries.first() else { return Ok(None) };
-        let w = watermarks_of(marks.first());
-        Ok(self.join(vec![entry_of(user, entry)?], &w).await?.pop())
+        let mut entry = entry_of(user, entry)?;
+        entry.created_at = content.created_at;
+        let state = entry.state(&watermarks_of(marks.first()));
+        Ok(Some(InboxItem { entry, content, state }))
     }
 
     async fn list(
