@@ -4,6 +4,7 @@
 //! test command (`scripts/test`) installs moto into `.venv`, starts it on a free loopback port
 //! and sets the variable. Without it, moto tests fail with a message saying so: they never skip.
 
+pub mod crowd;
 pub mod faults;
 pub mod logs;
 pub mod outbox;
@@ -292,7 +293,18 @@ pub fn sdk_as(sdk: &aws_config::SdkConfig, logical_id: &str) -> aws_config::SdkC
 impl Functions {
     pub async fn moto() -> Functions {
         let (sdk, provisioned, config) = provision_moto().await;
-        let env = Env::moto_on(&sdk, &provisioned, &config).await;
+        Functions::on(&sdk, &provisioned, &config).await
+    }
+
+    /// On tables and queues already provisioned, with `sdk`'s settings (retries, timeouts) and
+    /// each function's own credentials.
+    pub async fn on(
+        sdk: &aws_config::SdkConfig,
+        provisioned: &local::provision::Provisioned,
+        config: &shared::Config,
+    ) -> Functions {
+        let (sdk, config) = (sdk.clone(), config.clone());
+        let env = Env::moto_on(&sdk, provisioned, &config).await;
         let as_function = |logical_id: &str, package: &str| {
             let sdk = sdk_as(&sdk, logical_id);
             let (config, clock, webhook) = (config.clone(), env.clock.clone(), env.ports.webhook.clone());
@@ -322,6 +334,53 @@ impl Functions {
     }
 }
 
+impl Functions {
+    /// One turn of the event source mappings of the fan-out, delivery and email queues: receives
+    /// and deletes with the harness's identity (as the mapping does, under the permissions SAM
+    /// gives it), handlers with the functions' own; a record a handler reports failed is made
+    /// visible again for redelivery. Chunks in batches of 10 and email jobs one per invocation,
+    /// as the template's event sources hand them out. Returns the messages handled and the
+    /// records that failed (`queue: message id`).
+    pub async fn event_sources_once(&self) -> (usize, Vec<String>) {
+        let (mut handled, mut failures) = (0, Vec::new());
+        let jobs = self.env.ports.fanout_queue.receive(10).await.expect("receive fan-out jobs");
+        if !jobs.is_empty() {
+            handled += jobs.len();
+            let event = local::workers::sqs_event(&jobs);
+            let failed: Vec<String> = match fanout::handle(&self.fanout, fanout::Trigger::Queue(event)).await
+            {
+                Ok(fanout::Answer::Batch(b)) => {
+                    b.batch_item_failures.into_iter().map(|i| i.item_identifier).collect()
+                }
+                Ok(fanout::Answer::Tick { .. }) => Vec::new(),
+                Err(e) => panic!("a queue trigger answers per record: {e}"),
+            };
+            local::workers::settle(self.env.ports.fanout_queue.as_ref(), &jobs, &failed)
+                .await
+                .expect("settle");
+            failures.extend(failed.into_iter().map(|id| format!("fan-out job {id}")));
+        }
+        for (queue, batch, what) in [
+            (self.env.ports.delivery_queue.as_ref(), 10, "delivery chunk"),
+            (self.env.ports.email_queue.as_ref(), 1, "email job"),
+        ] {
+            let messages = queue.receive(batch).await.expect("receive");
+            if messages.is_empty() {
+                continue;
+            }
+            handled += messages.len();
+            let response =
+                deliver::handle(&self.deliver, self.env.max_receives, local::workers::sqs_event(&messages))
+                    .await;
+            let failed: Vec<String> =
+                response.batch_item_failures.into_iter().map(|i| i.item_identifier).collect();
+            local::workers::settle(queue, &messages, &failed).await.expect("settle");
+            failures.extend(failed.into_iter().map(|id| format!("{what} {id}")));
+        }
+        (handled, failures)
+    }
+}
+
 /// Arms a failure AWS produces and moto never does, on one of this test's tables
 /// (`scripts/moto-serial`): the next `count` requests of `operation` naming `table` fail with
 /// `code` (for TransactWriteItems a cancellation reason: `TransactionConflict`,
@@ -334,10 +393,14 @@ pub async fn arm_fault(table: &str, operation: &str, count: u32, code: &str) {
 }
 
 async fn post_to_moto_serial(body: serde_json::Value) {
+    post_to(format!("{}/moto-serial/faults", moto_endpoint()), body).await
+}
+
+async fn post_to(uri: String, body: serde_json::Value) {
     use http_body_util::{BodyExt, Full};
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<bytes::Bytes>>();
-    let request = hyper::Request::post(format!("{}/moto-serial/faults", moto_endpoint()))
+    let request = hyper::Request::post(uri)
         .header("content-type", "application/json")
         .body(Full::new(bytes::Bytes::from(body.to_string())))
         .expect("a request");
@@ -345,6 +408,38 @@ async fn post_to_moto_serial(body: serde_json::Value) {
     let status = response.status();
     let text = response.into_body().collect().await.expect("a body").to_bytes();
     assert!(status.is_success(), "arming a fault: {status} {}", String::from_utf8_lossy(&text));
+}
+
+/// Arms chaos on every table and queue whose name starts with `prefix` (one test's, see
+/// [`moto_prefix`]): each DynamoDB request and each SendMessage(Batch) fails with probability
+/// `rate`, in one of the ways AWS fails them, drawn from `seed` (`scripts/moto-serial`'s
+/// `_arm_chaos`: throttling, 5xx, the answer lost after the request took effect, UnprocessedItems
+/// and UnprocessedKeys, failed SendMessageBatch entries, transactions cancelled for a conflict).
+/// A rate of 0 disarms it. The harness's own requests (the administrator's identity, observing)
+/// are spared; every function's are not.
+pub async fn arm_chaos(prefix: &str, seed: u64, rate: f64) {
+    let admin = moto_identities()["admin"]["access_key_id"].as_str().map(str::to_string);
+    let body = serde_json::json!({"prefix": prefix, "seed": seed, "rate": rate, "spare": admin.into_iter().collect::<Vec<_>>()});
+    post_to(format!("{}/moto-serial/chaos", moto_endpoint()), body).await
+}
+
+/// How many failures of each kind (and `Operation:kind`) chaos injected under `prefix`.
+pub async fn chaos_counts(prefix: &str) -> std::collections::BTreeMap<String, u64> {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let uri = format!("{}/moto-serial/chaos/{prefix}", moto_endpoint());
+    let response = client.get(uri.parse().expect("a URI")).await.expect("moto-serial answers");
+    let text = response.into_body().collect().await.expect("a body").to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&text).expect("JSON");
+    serde_json::from_value(value["counts"].clone()).expect("counts")
+}
+
+/// The prefix of a provisioning's resource names (every table and queue starts with it).
+pub fn moto_prefix(provisioned: &local::provision::Provisioned) -> String {
+    let table = provisioned.tables.values().next().expect("the template declares tables");
+    let end = table.find('-').expect("prefixed names") + 1;
+    table[..end].to_string()
 }
 
 /// Limits emails sent through `configuration_set` as an SES account is limited: `rate` per

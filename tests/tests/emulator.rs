@@ -295,3 +295,134 @@ async fn transactions_are_cancelled_unasked_across_the_suite() {
     assert!(cancelled > 0, "none of 400 cancelled at rate {rate}");
     assert!(reasons.keys().all(|c| c == "TransactionConflict" || c == "ThrottlingError"), "{reasons:?}");
 }
+
+/// Chaos (`tests::arm_chaos`) fails requests as AWS does, and what it says was not done was not
+/// done: UnprocessedItems were not written (the rest were), UnprocessedKeys were not answered,
+/// failed SendMessageBatch entries are not on the queue (the rest are), a "lost" answer's write
+/// did happen, a throttled one did not. The harness's own identity is spared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_fails_requests_as_aws_does() {
+    use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+    let (admin_sdk, provisioned, _) = tests::provision_moto().await;
+    let prefix = tests::moto_prefix(&provisioned);
+    // The functions' identities (delivery writes inbox entries, fan-out queues chunks), no SDK
+    // retries: each answer as it came.
+    let as_function = |logical_id| {
+        tests::sdk_as(&admin_sdk, logical_id)
+            .to_builder()
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build()
+    };
+    let db = aws_sdk_dynamodb::Client::new(&as_function("DeliverFunction"));
+    let sqs = aws_sdk_sqs::Client::new(&as_function("FanoutFunction"));
+    let admin = aws_sdk_dynamodb::Client::new(&admin_sdk);
+    let table = provisioned.tables["InboxTable"].clone();
+    let queue = provisioned.queue_urls["DeliveryQueue"].clone();
+    tests::arm_chaos(&prefix, 7, 1.0).await;
+
+    let exists = |pk: String| {
+        let (admin, table) = (admin.clone(), table.clone());
+        async move {
+            let got = admin.get_item().table_name(&table).set_key(Some(key(&pk, "X"))).send().await;
+            got.expect("the harness is spared").item.is_some()
+        }
+    };
+    let (mut unprocessed, mut lost, mut refused) = (false, false, false);
+    for round in 0..60 {
+        let pks: Vec<String> = (0..5).map(|i| format!("chaos-{round}-{i}")).collect();
+        let requests: Vec<WriteRequest> = pks
+            .iter()
+            .map(|pk| {
+                let put = PutRequest::builder().set_item(Some(key(pk, "X"))).build().unwrap();
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        let answer = db.batch_write_item().request_items(&table, requests).send().await;
+        let mut written = Vec::new();
+        for pk in &pks {
+            written.push(exists(pk.clone()).await);
+        }
+        match answer {
+            Ok(out) => {
+                let left: Vec<String> = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&table))
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|w| w.put_request.as_ref()?.item.get("pk")?.as_s().ok().cloned())
+                    .collect();
+                assert!(!left.is_empty(), "chaos at rate 1 always fails a request");
+                for (pk, written) in pks.iter().zip(&written) {
+                    assert_eq!(*written, !left.contains(pk), "{pk}: unprocessed means not written");
+                }
+                unprocessed = true;
+            }
+            Err(e) => {
+                let code = e.as_service_error().and_then(|s| s.meta().code()).unwrap_or("").to_string();
+                let message = format!("{:?}", e);
+                if message.contains("answer lost") {
+                    assert!(written.iter().all(|w| *w), "a lost answer's write happened");
+                    lost = true;
+                } else {
+                    assert!(!code.is_empty(), "{message}");
+                    assert!(written.iter().all(|w| !w), "{code}: a refused write did not happen");
+                    refused = true;
+                }
+            }
+        }
+        if unprocessed && lost && refused {
+            break;
+        }
+    }
+    assert!(unprocessed && lost && refused, "each kind seen: {unprocessed} {lost} {refused}");
+
+    // Failed SendMessageBatch entries are not queued; the others are.
+    let admin_sqs = aws_sdk_sqs::Client::new(&admin_sdk);
+    let mut failed_entries = false;
+    for round in 0..60 {
+        let entries: Vec<SendMessageBatchRequestEntry> = (0..5)
+            .map(|i| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(format!("m{round}-{i}"))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let answer = sqs.send_message_batch().queue_url(&queue).set_entries(Some(entries)).send().await;
+        let mut queued = Vec::new();
+        loop {
+            let got = admin_sqs
+                .receive_message()
+                .queue_url(&queue)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                queued.push(m.body.unwrap_or_default());
+                admin_sqs
+                    .delete_message()
+                    .queue_url(&queue)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        let Ok(out) = answer else { continue };
+        queued.sort();
+        let mut sent: Vec<String> = out.successful.iter().map(|s| format!("m{round}-{}", s.id)).collect();
+        sent.sort();
+        assert_eq!(queued, sent, "exactly the successful entries are queued");
+        assert!(out.failed.iter().all(|f| !f.sender_fault), "failed entries are the service's fault");
+        failed_entries = true;
+        break;
+    }
+    assert!(failed_entries, "a batch came back with failed entries");
+    tests::arm_chaos(&prefix, 7, 0.0).await;
+}

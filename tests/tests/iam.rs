@@ -88,48 +88,9 @@ async fn notify(f: &Functions, req: GatewayRequest) -> (u16, Value) {
 /// queues are empty: receives and deletes with the harness's identity, handlers with the
 /// functions'.
 async fn settle(f: &Functions) {
-    let max = f.env.max_receives;
     for _ in 0..200 {
-        let mut handled = 0;
-        let jobs = f.env.ports.fanout_queue.receive(10).await.expect("receive fan-out jobs");
-        if !jobs.is_empty() {
-            handled += jobs.len();
-            let event = local::workers::sqs_event(&jobs);
-            let failed = match fanout::handle(&f.fanout, fanout::Trigger::Queue(event)).await {
-                Ok(fanout::Answer::Batch(b)) => {
-                    b.batch_item_failures.into_iter().map(|i| i.item_identifier).collect()
-                }
-                Ok(fanout::Answer::Tick { .. }) => Vec::new(),
-                Err(e) => panic!("fanout (queue) failed under its policy: {e}"),
-            };
-            assert!(
-                failed.is_empty(),
-                "fan-out jobs failed under FanoutFunction's policy: {failed:?}{}",
-                refused()
-            );
-            local::workers::settle(f.env.ports.fanout_queue.as_ref(), &jobs, &failed).await.unwrap();
-        }
-        // Chunks in batches of 10, email jobs one per invocation, as the template's event
-        // sources hand them out.
-        for (queue, batch, what) in [
-            (f.env.ports.delivery_queue.as_ref(), 10, "delivery chunks"),
-            (f.env.ports.email_queue.as_ref(), 1, "email jobs"),
-        ] {
-            let messages = queue.receive(batch).await.expect("receive");
-            if messages.is_empty() {
-                continue;
-            }
-            handled += messages.len();
-            let response = deliver::handle(&f.deliver, max, local::workers::sqs_event(&messages)).await;
-            let failed: Vec<String> =
-                response.batch_item_failures.into_iter().map(|i| i.item_identifier).collect();
-            assert!(
-                failed.is_empty(),
-                "{what} failed under DeliverFunction's policy: {failed:?}{}",
-                refused()
-            );
-            local::workers::settle(queue, &messages, &failed).await.unwrap();
-        }
+        let (handled, failed) = f.event_sources_once().await;
+        assert!(failed.is_empty(), "records failed under their functions' policies: {failed:?}{}", refused());
         if handled == 0 {
             return;
         }
