@@ -46,11 +46,13 @@ pub async fn load(ports: &Ports, n: usize, devices: bool) -> Vec<UserId> {
     if devices {
         for (i, p) in people.iter().enumerate() {
             let token = format!("fcm-crowd-{i}");
+            let endpoint_arn =
+                ports.push.create_endpoint(Platform::Gcm, &token, *p).await.expect("an endpoint");
             let device = Device {
                 device_id: Device::id_for(Platform::Gcm, &token),
                 platform: Platform::Gcm,
                 token,
-                endpoint_arn: format!("arn:aws:sns:us-east-1:123456789012:endpoint/GCM/crowd/{i}"),
+                endpoint_arn,
                 registered_at: crate::t0(),
             };
             ports.devices.put_device(*p, &device, 10).await.expect("a device");

@@ -36,6 +36,15 @@ pub struct Faults {
     /// A stall: the call with this index waits until `resume` (the process is stalled, not dead).
     stall: Mutex<Option<(u64, Arc<tokio::sync::Notify>)>>,
     stalled: AtomicBool,
+    /// Paths the schedule reached, counted: `{op} failed` for each failure injected,
+    /// `{op} partial: none|some|all` for failing batches by what they wrote, and what the
+    /// wrappers saw (`fan-out resumed from saved progress`).
+    reached: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Whether calls give way to other tasks at random (see [`Faults::interleaving`]).
+    interleave: bool,
+    /// Calls under way now, and the most there were at once.
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
 }
 
 impl Faults {
@@ -50,7 +59,37 @@ impl Faults {
             injected: AtomicU64::new(0),
             stall: Mutex::new(None),
             stalled: AtomicBool::new(false),
+            reached: Mutex::new(Default::default()),
+            interleave: false,
+            in_flight: AtomicU64::new(0),
+            most_in_flight: AtomicU64::new(0),
         })
+    }
+
+    /// No faults, but every call gives way to other tasks a random number of times (1–3, drawn
+    /// from `seed`) before it starts and after it ends. The memory adapters never wait, so
+    /// without this concurrent requests on memory run one after another; with it, their calls
+    /// interleave as they do against a real store.
+    pub fn interleaving(seed: u64) -> Arc<Faults> {
+        let mut faults = Self::random(seed, 0.0);
+        Arc::get_mut(&mut faults).expect("new").interleave = true;
+        faults
+    }
+
+    /// The most calls that were under way at once (1: they ran one after another).
+    pub fn most_in_flight(&self) -> u64 {
+        self.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Gives way to other tasks, when interleaving.
+    async fn pause(&self) {
+        if !self.interleave {
+            return;
+        }
+        let turns = self.rng.lock().unwrap().random_range(1..=3u8);
+        for _ in 0..turns {
+            tokio::task::yield_now().await;
+        }
     }
 
     /// No faults until `crash_at(k)`.
@@ -100,6 +139,16 @@ impl Faults {
         self.calls.load(Ordering::SeqCst)
     }
 
+    /// Counts a path reached.
+    pub fn note(&self, what: impl Into<String>) {
+        *self.reached.lock().unwrap().entry(what.into()).or_default() += 1;
+    }
+
+    /// The paths reached so far, counted.
+    pub fn reached(&self) -> std::collections::BTreeMap<String, u64> {
+        self.reached.lock().unwrap().clone()
+    }
+
     fn check(&self, op: &str) -> StoreResult<()> {
         match self.decide(op) {
             Decision::Proceed => Ok(()),
@@ -118,6 +167,7 @@ impl Faults {
             if let Some(i) = once.iter().position(|o| o == op) {
                 once.remove(i);
                 self.injected.fetch_add(1, Ordering::SeqCst);
+                self.note(format!("{op} failed"));
                 return Decision::FailBefore(StoreError::Transient(format!("injected failure of {op}")));
             }
         }
@@ -125,6 +175,7 @@ impl Faults {
         let mut rng = self.rng.lock().unwrap();
         if rate > 0.0 && rng.random_bool(rate) {
             self.injected.fetch_add(1, Ordering::SeqCst);
+            self.note(format!("{op} failed"));
             // Throttling and 5xx fail before the call takes effect; a timeout may come after it
             // did (the write committed, the answer was lost). The kind is drawn too.
             return match rng.random_range(0..3u8) {
@@ -153,8 +204,16 @@ impl Faults {
             gate.notified().await;
             self.stalled.store(false, Ordering::SeqCst);
         }
+        self.pause().await;
         match self.decide(op) {
-            Decision::Proceed => call.await,
+            Decision::Proceed => {
+                let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+                let result = call.await;
+                self.pause().await;
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                result
+            }
             Decision::FailBefore(e) => Err(e),
             Decision::FailAfter(e) => {
                 let _ = call.await;
@@ -165,8 +224,15 @@ impl Faults {
 
     /// How many of `len` items a failing batch wrote before failing: some (UnprocessedItems,
     /// failed entries), none, or all of them (everything written, then the answer lost).
-    fn partial(&self, len: usize) -> usize {
-        self.rng.lock().unwrap().random_range(0..=len)
+    fn partial(&self, op: &str, len: usize) -> usize {
+        let written = self.rng.lock().unwrap().random_range(0..=len);
+        let what = match written {
+            0 => "none",
+            w if w == len => "all",
+            _ => "some",
+        };
+        self.note(format!("{op} partial: {what}"));
+        written
     }
 }
 
@@ -184,7 +250,15 @@ impl NotificationStore for FaultyNotifications {
         self.1.run("insert", self.0.insert(n)).await
     }
     async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
-        self.1.run("get", self.0.get(id)).await
+        let found = self.1.run("get", self.0.get(id)).await;
+        if let Ok(Some(n)) = &found
+            && n.status == Status::FanningOut
+            && n.fanout.chunks_enqueued > 0
+        {
+            // A fan-out reads its notification first: this one goes on from a saved batch.
+            self.1.note("fan-out read back saved progress");
+        }
+        found
     }
     async fn get_by_schedule_id(&self, sid: u64) -> StoreResult<Option<Notification>> {
         self.1.run("get_by_schedule_id", self.0.get_by_schedule_id(sid)).await
@@ -202,6 +276,7 @@ impl NotificationStore for FaultyNotifications {
         held: DateTime<Utc>,
         lease: DateTime<Utc>,
     ) -> StoreResult<()> {
+        self.1.note("save_progress called");
         self.1.run("save_progress", self.0.save_progress(id, p, held, lease)).await
     }
     async fn finish_fanout(
@@ -298,9 +373,10 @@ impl InboxStore for FaultyInbox {
         self.1.run("put_content", self.0.put_content(c)).await
     }
     async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
+        self.1.pause().await;
         if let Err(e) = self.1.check("put_entries") {
             // Part of the batch made it before the failure, as with UnprocessedItems.
-            let written = self.1.partial(entries.len());
+            let written = self.1.partial("put_entries", entries.len());
             if !self.1.crashed() {
                 self.0.put_entries(&entries[..written]).await?;
             }
@@ -410,9 +486,10 @@ impl Directory for FaultyDirectory {
 #[async_trait]
 impl Queue for FaultyQueue {
     async fn send_all(&self, bodies: &[String]) -> StoreResult<()> {
+        self.1.pause().await;
         if let Err(e) = self.1.check("send_all") {
             // Some entries of a failing batch may have been accepted.
-            let sent = self.1.partial(bodies.len());
+            let sent = self.1.partial("send_all", bodies.len());
             if !self.1.crashed() {
                 self.0.send_all(&bodies[..sent]).await?;
             }
@@ -470,6 +547,7 @@ fn send_fault(faults: &Faults, op: &str) -> Result<(), SendError> {
 #[async_trait]
 impl Mailer for FaultyMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        self.1.pause().await;
         send_fault(&self.1, "send_email")?;
         self.0.send(email).await
     }
@@ -489,6 +567,7 @@ impl PushGateway for FaultyPush {
         self.0.delete_endpoint(e).await
     }
     async fn publish(&self, e: &str, p: Platform, m: &PushMessage) -> Result<String, SendError> {
+        self.1.pause().await;
         send_fault(&self.1, "publish")?;
         self.0.publish(e, p, m).await
     }

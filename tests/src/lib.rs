@@ -176,6 +176,19 @@ impl Env {
         }
     }
 
+    /// The same backend with concurrent calls interleaving: on memory every store, queue and
+    /// provider call gives way to other tasks at random (`faults::Faults::interleaving`), as
+    /// calls to AWS do by waiting on the network (the schedule, to ask how many calls overlapped);
+    /// on moto unchanged.
+    pub fn interleaved(mut self, seed: u64) -> (Env, Option<Arc<faults::Faults>>) {
+        if !matches!(self.outbox, outbox::Outbox::Memory { .. }) {
+            return (self, None);
+        }
+        let schedule = faults::Faults::interleaving(seed);
+        self.ports = faults::faulty(&self.ports, &schedule);
+        (self, Some(schedule))
+    }
+
     /// SES publishes `events` (event records, as the topic delivers them to the queue) and
     /// deliver consumes them as its event source would. Returns the records deliver failed.
     pub async fn ses_events(&self, events: &[serde_json::Value]) -> Vec<String> {

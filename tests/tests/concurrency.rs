@@ -1,5 +1,8 @@
 //! Concurrency, against memory and moto: concurrent fan-out runs claim each due notification
-//! exactly once; concurrent identical idempotent requests create one notification.
+//! exactly once; concurrent identical idempotent requests create one notification; concurrent
+//! deliveries of one chunk count it once. On memory the calls interleave at random
+//! (`Env::interleaved`; the seed is printed, `CONCURRENCY_SEED` replays it): the memory adapters
+//! never wait, so without it the "concurrent" calls would run one after another.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +12,29 @@ use shared::http::{GatewayRequest, body_text};
 use shared::model::{BroadcastType, HistoryScope, PageRequest, Status};
 use tests::{Env, end_to_end};
 
+/// The backend with its calls interleaving (memory: under a fresh seed, printed, or
+/// `CONCURRENCY_SEED`), and a check to run at the end that they did overlap.
+fn interleaved(env: Env, test: &'static str) -> (Env, impl FnOnce()) {
+    let seed = std::env::var("CONCURRENCY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| u64::from(rand::random::<u32>()));
+    let (env, schedule) = env.interleaved(seed);
+    if schedule.is_some() {
+        println!("{test}: interleaving seed {seed} (CONCURRENCY_SEED={seed} replays it)");
+    }
+    let overlapped = move || {
+        if let Some(schedule) = schedule {
+            let most = schedule.most_in_flight();
+            assert!(most > 1, "{test}: the calls overlapped (at most {most} at once)");
+            println!("{test}: up to {most} calls under way at once");
+        }
+    };
+    (env, overlapped)
+}
+
 async fn eight_fanout_runs_claim_each_of_fifty_due_notifications_once(env: Env) {
+    let (env, overlapped) = interleaved(env, "eight fan-out runs");
     // 50 notifications scheduled a minute ahead (so no ad hoc job races the ticks).
     for i in 0..50 {
         let body = json!({"version": 3, "type": "GT", "key": "3", "values": ["27"], "message": format!("n{i}"),
@@ -35,9 +60,11 @@ async fn eight_fanout_runs_claim_each_of_fifty_due_notifications_once(env: Env) 
     let all = env.ports.notifications.history(&scope, &PageRequest::first(100)).await.unwrap().items;
     assert_eq!(all.len(), 50);
     assert!(all.iter().all(|n| n.status == Status::Delivered && n.delivered == 2 && n.chunks_done == 1));
+    overlapped();
 }
 
 async fn fifty_identical_idempotent_requests_make_one_notification(env: Env) {
+    let (env, overlapped) = interleaved(env, "fifty identical requests");
     let body =
         json!({"version": 3, "type": "GT", "key": "3", "values": ["23", "27"], "message": "once only"})
             .to_string();
@@ -53,8 +80,7 @@ async fn fifty_identical_idempotent_requests_make_one_notification(env: Env) {
             (resp.status().as_u16(), body_text(&resp))
         }
     };
-    let answers = futures::future::join_all((0..50).map(|_| tokio::spawn(call()))).await;
-    let answers: Vec<(u16, String)> = answers.into_iter().map(Result::unwrap).collect();
+    let answers: Vec<(u16, String)> = futures::future::join_all((0..50).map(|_| call())).await;
     // The winner answers 200; the others replay its answer or, while it is still working, 409.
     let ok: BTreeSet<&String> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
     assert_eq!(ok.len(), 1, "every 200 carries the same schedule id: {ok:?}");
@@ -67,9 +93,45 @@ async fn fifty_identical_idempotent_requests_make_one_notification(env: Env) {
     let all = env.ports.notifications.history(&scope, &PageRequest::first(100)).await.unwrap().items;
     assert_eq!(all.len(), 1, "one notification");
     assert_eq!(all[0].delivered, 4, "sent once to each of the four");
+    overlapped();
+}
+
+/// SQS delivers a message at least once: the same chunk handed to eight invocations at once is
+/// delivered to its people once, counted once, and its notification completes once.
+async fn eight_concurrent_deliveries_of_one_chunk_count_once(env: Env) {
+    let (env, overlapped) = interleaved(env, "eight concurrent deliveries");
+    let body =
+        json!({"version": 3, "type": "GT", "key": "3", "values": ["23", "27"], "message": "eight at once"});
+    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .body(body.to_string());
+    let resp = send::handle(&env.ports, req.into_request()).await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    local::workers::drain_fanout_once(&env.ports).await.unwrap();
+    let chunks = env.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(chunks.len(), 1, "four people: one chunk");
+    // One task polling all eight (futures::join_all), so that each gives way to the others
+    // whenever it waits, whatever the runtime's threads are doing.
+    let event = || local::workers::sqs_event(&chunks);
+    let deliveries = (0..8).map(|_| deliver::handle(&env.ports, shared::runtime::MAX_RECEIVES, event()));
+    for answer in futures::future::join_all(deliveries).await {
+        assert!(answer.batch_item_failures.is_empty(), "every delivery answers success");
+    }
+    local::workers::settle(env.ports.delivery_queue.as_ref(), &chunks, &[]).await.unwrap();
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    let scope = HistoryScope::CompanyType { company_id: 3, broadcast_type: BroadcastType::GT };
+    let all = env.ports.notifications.history(&scope, &PageRequest::first(100)).await.unwrap().items;
+    let n = all.iter().find(|n| n.content.body == "eight at once").expect("stored");
+    assert_eq!((n.status, n.delivered, n.chunks_done, n.chunks_total), (Status::Delivered, 4, 1, Some(1)));
+    for u in ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"] {
+        assert!(env.ports.inbox.get(u.parse().unwrap(), n.id).await.unwrap().is_some(), "{u} has it");
+    }
+    overlapped();
 }
 
 end_to_end!(
     eight_fanout_runs_claim_each_of_fifty_due_notifications_once,
-    fifty_identical_idempotent_requests_make_one_notification
+    fifty_identical_idempotent_requests_make_one_notification,
+    eight_concurrent_deliveries_of_one_chunk_count_once
 );

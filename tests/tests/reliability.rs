@@ -23,9 +23,23 @@ fn user(n: u8) -> Uuid {
     format!("{0}-{1}-4{2}-8{2}-{3}", d.repeat(8), d.repeat(4), d.repeat(3), d.repeat(12)).parse().unwrap()
 }
 
-/// Requests and who each must reach (DEMO-DIRECTORY.md).
+/// People in the crowd (tests::crowd), each with an address and a device: with 1–3 per chunk,
+/// 10–30 chunks, so 1–3 fan-out batches of 10 and progress saves between them.
+const CROWD: usize = 30;
+/// The subject of the crowd's email.
+const CROWD_SUBJECT: &str = "To the crowd";
+
+/// Requests and who each must reach (DEMO-DIRECTORY.md, and the crowd).
 fn requests() -> Vec<(Value, BTreeSet<Uuid>)> {
     vec![
+        (
+            json!({
+                "version": 3, "type": "GT", "key": "3", "values": [tests::crowd::TEAM], "message": "crowd",
+                "emailTemplate": "Client.Generic.Notification.html", "emailSubject": CROWD_SUBJECT,
+                "emailParams": []
+            }),
+            (0..CROWD).map(tests::crowd::person).collect(),
+        ),
         (
             json!({"version": 3, "type": "GT", "key": "3", "values": ["23", "27"], "message": "gt"}),
             [1, 2, 3, 4].map(user).into(),
@@ -69,7 +83,12 @@ async fn world_with_chunks(chunk_size: usize) -> World {
     let mut memory =
         MemoryPorts::with_queues(clock.clone(), Arc::new(SequentialIds::default()), StdDuration::ZERO, 1_000);
     memory.ports.settings.chunk_size = chunk_size;
+    // An email job that failed continues in a later round; the memory queue's delays are real
+    // time, and the waits between rounds are not what these schedules are about.
+    memory.ports.settings.email_sending.retry =
+        shared::backoff::Backoff { base: StdDuration::ZERO, cap: StdDuration::ZERO, max_attempts: 20 };
     memory.load_demo_directory().await.unwrap();
+    tests::crowd::load(&memory.ports, CROWD, true).await;
     World { memory, clock }
 }
 
@@ -104,7 +123,8 @@ async fn drive(w: &World, ports: &Ports, rounds: usize) -> usize {
         }
         let settled = w.memory.notifications.all().iter().all(|n| n.status == Status::Delivered)
             && w.memory.fanout_queue.is_empty()
-            && w.memory.delivery_queue.is_empty();
+            && w.memory.delivery_queue.is_empty()
+            && w.memory.email_queue.is_empty();
         if settled {
             return round;
         }
@@ -138,16 +158,37 @@ fn check(w: &World, expected: &BTreeMap<String, BTreeSet<Uuid>>, context: &str) 
         "{context}: a request was accepted twice"
     );
     assert!(
-        w.memory.fanout_queue.is_empty() && w.memory.delivery_queue.is_empty(),
+        w.memory.fanout_queue.is_empty()
+            && w.memory.delivery_queue.is_empty()
+            && w.memory.email_queue.is_empty(),
         "{context}: left in flight"
     );
-    let dlqs = [w.memory.fanout_queue.dead_letters(), w.memory.delivery_queue.dead_letters()];
+    // Email and push reach everyone they are for, at least once (neither SES nor SNS takes an
+    // idempotency key: a send whose answer was lost is sent again, README "a kill at any
+    // point"), and nothing is left pending or given up.
+    if let Some(n) = notifications.iter().find(|n| n.content.body == "crowd") {
+        let emailed: BTreeSet<String> =
+            w.memory.mailer.sent().into_iter().filter(|e| e.subject == CROWD_SUBJECT).map(|e| e.to).collect();
+        let addresses: BTreeSet<String> = (0..CROWD).map(tests::crowd::address).collect();
+        assert_eq!(emailed, addresses, "{context}: the crowd's emails");
+        assert_eq!((n.emails_pending, n.emails_failed), (0, 0), "{context}: emails pending or failed");
+        assert!(n.emails_sent >= CROWD as u64, "{context}: {} emails counted", n.emails_sent);
+        let pushed: BTreeSet<String> =
+            w.memory.push.published().into_iter().map(|(endpoint, _)| endpoint).collect();
+        assert_eq!(pushed.len(), CROWD, "{context}: the crowd's devices pushed");
+        assert_eq!(n.pushes_failed, 0, "{context}: pushes failed");
+    }
+    let dlqs = [
+        w.memory.fanout_queue.dead_letters(),
+        w.memory.delivery_queue.dead_letters(),
+        w.memory.email_queue.dead_letters(),
+    ];
     assert!(dlqs.iter().all(|d| d.is_some_and(|q| q.is_empty())), "{context}: dead-lettered");
     notifications.len()
 }
 
-/// Runs one seeded fault schedule. Returns (accepted, faults injected).
-async fn schedule(seed: u64) -> (usize, u64) {
+/// Runs one seeded fault schedule. Returns (accepted, faults injected, paths reached).
+async fn schedule(seed: u64) -> (usize, u64, BTreeMap<String, u64>) {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let w = world_with_chunks(rng.random_range(1..=3)).await;
@@ -173,7 +214,26 @@ async fn schedule(seed: u64) -> (usize, u64) {
     }
     let rounds = drive(&w, &ports, 300).await;
     let context = format!("seed {seed}, rate {rate:.2}");
-    assert!(rounds < 300, "{context}: did not settle");
+    if rounds >= 300 {
+        let states: Vec<String> = w
+            .memory
+            .notifications
+            .all()
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} {:?} {}/{:?} emails pending {}",
+                    n.content.body, n.status, n.chunks_done, n.chunks_total, n.emails_pending
+                )
+            })
+            .collect();
+        panic!(
+            "{context}: did not settle: {states:?}; queued: fan-out {}, delivery {}, email {}",
+            w.memory.fanout_queue.len(),
+            w.memory.delivery_queue.len(),
+            w.memory.email_queue.len()
+        );
+    }
     let accepted = check(&w, &expected, &context);
     // Acknowledged versus stored: every 200 names the notification that was delivered; every
     // stored notification answers 200 with its id to a retry with the same key (no key is left
@@ -208,7 +268,7 @@ async fn schedule(seed: u64) -> (usize, u64) {
     // The retries sent nothing again.
     drive(&w, &w.memory.ports, 5).await;
     assert_eq!(check(&w, &expected, &format!("{context}, after the retries")), accepted);
-    (accepted, faults.injected.load(std::sync::atomic::Ordering::SeqCst))
+    (accepted, faults.injected.load(std::sync::atomic::Ordering::SeqCst), faults.reached())
 }
 
 #[tokio::test]
@@ -223,23 +283,54 @@ async fn random_fault_schedules_deliver_exactly_once() {
         .unwrap_or_else(|| rand::random::<u32>() as u64 + 1_000);
     println!("reliability: fresh seeds {base}..{} (RELIABILITY_SEED={base} replays them)", base + FRESH);
     let (mut accepted, mut injected) = (0, 0);
+    let mut reached: BTreeMap<String, u64> = BTreeMap::new();
     for seed in (0..SCHEDULES).chain(base..base + FRESH) {
-        let (a, i) = schedule(seed).await;
+        let (a, i, r) = schedule(seed).await;
         accepted += a;
         injected += i;
+        for (path, n) in r {
+            *reached.entry(path).or_default() += n;
+        }
     }
     let total = SCHEDULES + FRESH;
     println!(
         "reliability: {total} fault schedules, {injected} faults injected, {accepted} notifications accepted, 0 duplicates, 0 losses, every 200 delivered, every stored notification answering its retry"
     );
+    println!("reliability: paths reached {reached:?}");
+    // The schedules reach every path they claim to: batches failing after writing none, some or
+    // all of their items, progress saved between fan-out batches (and failing), fan-outs going
+    // on from saved progress, email and push failing, each step of send failing.
+    for path in [
+        "put_entries partial: none",
+        "put_entries partial: some",
+        "put_entries partial: all",
+        "send_all partial: none",
+        "send_all partial: some",
+        "send_all partial: all",
+        "save_progress called",
+        "save_progress failed",
+        "fan-out read back saved progress",
+        "send_email failed",
+        "publish failed",
+        "claim_idempotency failed",
+        "insert failed",
+        "record_chunk failed",
+        "record_emails failed",
+    ] {
+        assert!(reached.get(path).is_some_and(|n| *n > 0), "no schedule reached {path:?}: {reached:?}");
+    }
     assert!(injected > 1_000, "the schedules injected faults ({injected})");
     assert!(accepted >= SCHEDULES as usize, "every schedule accepted notifications");
 }
 
 #[tokio::test]
 async fn a_crash_at_any_step_of_fan_out_and_delivery_ends_in_the_same_state() {
-    let body = requests()[0].0.clone();
-    let want: BTreeMap<String, BTreeSet<Uuid>> = [("gt".to_string(), requests()[0].1.clone())].into();
+    // The crowd, two per chunk: 15 chunks in two fan-out batches (a crash after the first
+    // batch's progress save resumes from it), with email jobs and pushes.
+    let (body, who) = requests()[0].clone();
+    let want: BTreeMap<String, BTreeSet<Uuid>> =
+        [(body["message"].as_str().unwrap().to_string(), who)].into();
+    let world = || world_with_chunks(2);
 
     // A clean run, counting the calls fan-out and delivery make.
     let clean = world().await;
@@ -255,6 +346,7 @@ async fn a_crash_at_any_step_of_fan_out_and_delivery_ends_in_the_same_state() {
     assert!(steps > 20, "fan-out and delivery take {steps} calls");
 
     // Crash before each of those calls in turn; restart; the scheduler takes over.
+    let mut resumed = 0;
     for k in 0..steps {
         let w = world().await;
         let faults = Faults::none();
@@ -272,8 +364,12 @@ async fn a_crash_at_any_step_of_fan_out_and_delivery_ends_in_the_same_state() {
         let items: BTreeSet<(Uuid, String)> =
             w.memory.inbox.all_items().iter().map(|i| (i.entry.user_id, i.content.body.clone())).collect();
         assert_eq!(items, clean_items, "crash at step {k}: another end state");
+        resumed += u64::from(faults.reached().contains_key("fan-out read back saved progress"));
     }
-    println!("reliability: {steps} crash points tried, each ending in the clean run's state");
+    assert!(resumed > 0, "some crash left a fan-out to resume from its saved progress");
+    println!(
+        "reliability: {steps} crash points tried ({resumed} resuming a fan-out from its saved progress), each ending in the clean run's state"
+    );
 
     // And inside `send` itself: the process dies before each of its calls; the caller, who got
     // no answer, retries with the same key once the process is back (and a dead request's
@@ -314,8 +410,9 @@ async fn a_crash_at_any_step_of_fan_out_and_delivery_ends_in_the_same_state() {
 /// is the clean run's, for a stall before every call of the fan-out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_fan_out_that_carries_on_after_another_took_over_changes_nothing() {
-    let body = requests()[0].0.clone();
-    let want: BTreeMap<String, BTreeSet<Uuid>> = [("gt".to_string(), requests()[0].1.clone())].into();
+    let (body, who) = requests()[1].clone();
+    let want: BTreeMap<String, BTreeSet<Uuid>> =
+        [(body["message"].as_str().unwrap().to_string(), who)].into();
     // The clean run's end state, and how many calls its fan-out makes.
     let clean = world().await;
     assert_eq!(send(&clean.memory.ports, &body, "k").await, 200);
