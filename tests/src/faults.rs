@@ -267,7 +267,11 @@ impl NotificationStore for FaultyNotifications {
         self.1.run("due", self.0.due(now, limit)).await
     }
     async fn claim(&self, id: NotificationId, now: DateTime<Utc>, lease: DateTime<Utc>) -> StoreResult<bool> {
-        self.1.run("claim", self.0.claim(id, now, lease)).await
+        let won = self.1.run("claim", self.0.claim(id, now, lease)).await;
+        if let Ok(true) = won {
+            self.1.note("claim won");
+        }
+        won
     }
     async fn save_progress(
         &self,

@@ -178,15 +178,15 @@ impl Env {
 
     /// The same backend with concurrent calls interleaving: on memory every store, queue and
     /// provider call gives way to other tasks at random (`faults::Faults::interleaving`), as
-    /// calls to AWS do by waiting on the network (the schedule, to ask how many calls overlapped);
-    /// on moto unchanged.
-    pub fn interleaved(mut self, seed: u64) -> (Env, Option<Arc<faults::Faults>>) {
-        if !matches!(self.outbox, outbox::Outbox::Memory { .. }) {
-            return (self, None);
-        }
-        let schedule = faults::Faults::interleaving(seed);
+    /// calls to AWS do by waiting on the network; on moto as they are. Either way behind a
+    /// schedule without faults that counts what happened (calls under way at once, claims won).
+    pub fn interleaved(mut self, seed: u64) -> (Env, Arc<faults::Faults>) {
+        let schedule = match self.outbox {
+            outbox::Outbox::Memory { .. } => faults::Faults::interleaving(seed),
+            outbox::Outbox::Moto { .. } => faults::Faults::none(),
+        };
         self.ports = faults::faulty(&self.ports, &schedule);
-        (self, Some(schedule))
+        (self, schedule)
     }
 
     /// SES publishes `events` (event records, as the topic delivers them to the queue) and
