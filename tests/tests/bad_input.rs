@@ -1,7 +1,8 @@
 //! Bad input never panics and never answers 5xx, on every route of the API (the list comes from
 //! the route table, and a route without a sample fails `every_route_has_a_sample`): arbitrary
-//! bytes, arbitrary JSON, arbitrary query strings, and valid requests with one field replaced by
-//! arbitrary JSON — on memory (generated) and on moto (a fixed set). Bodies over Lambda's 6 MB
+//! bytes, arbitrary JSON, arbitrary query strings, valid requests with one field replaced by
+//! arbitrary JSON, and valid requests with one query parameter (each route's own, from
+//! `openapi.yaml`) set to arbitrary text — on memory (generated) and on moto (a fixed set). Bodies over Lambda's 6 MB
 //! synchronous payload cap answer 413 on every route.
 
 use proptest::prelude::*;
@@ -17,6 +18,65 @@ fn routes() -> Vec<Sample> {
 /// The routes that read a body, with a valid one to mutate.
 fn body_routes() -> Vec<Sample> {
     samples().into_iter().filter(|s| s.valid.is_some()).collect()
+}
+
+/// The query parameters `openapi.yaml` documents for a route (its own and its path's, `$ref`s
+/// resolved).
+fn query_parameters(method: &str, path: &str) -> Vec<String> {
+    use std::sync::OnceLock;
+    static SPEC: OnceLock<serde_yaml_ng::Value> = OnceLock::new();
+    let spec = SPEC.get_or_init(|| {
+        let text = std::fs::read_to_string(tests::repo_root().join("openapi.yaml")).expect("openapi.yaml");
+        serde_yaml_ng::from_str(&text).expect("openapi.yaml parses")
+    });
+    let resolve = |p: &serde_yaml_ng::Value| -> serde_yaml_ng::Value {
+        match p.get("$ref").and_then(|r| r.as_str()) {
+            Some(r) => {
+                let name = r.rsplit('/').next().expect("a reference");
+                spec["components"]["parameters"][name].clone()
+            }
+            None => p.clone(),
+        }
+    };
+    let item = &spec["paths"][path];
+    let own = item[method.to_lowercase().as_str()]["parameters"].as_sequence().cloned().unwrap_or_default();
+    let shared = item["parameters"].as_sequence().cloned().unwrap_or_default();
+    own.iter()
+        .chain(shared.iter())
+        .map(resolve)
+        .filter(|p| p["in"].as_str() == Some("query"))
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The routes that take query parameters, each with their names.
+fn query_routes() -> Vec<(Sample, Vec<String>)> {
+    samples()
+        .into_iter()
+        .map(|s| {
+            let names = query_parameters(s.method, s.path);
+            (s, names)
+        })
+        .filter(|(_, names)| !names.is_empty())
+        .collect()
+}
+
+/// `query` with parameter `name` set to `value` (percent-encoded), replacing it or added.
+fn with_parameter(query: &str, name: &str, value: &str) -> String {
+    let encoded: String = value
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let mut pairs: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some(name))
+        .map(str::to_string)
+        .collect();
+    pairs.push(format!("{name}={encoded}"));
+    pairs.join("&")
 }
 
 async fn status(ports: &Ports, route: &Sample, body: Vec<u8>, query: &str) -> u16 {
@@ -107,6 +167,22 @@ proptest! {
     }
 
     #[test]
+    fn one_bad_query_parameter_never_5xx(
+        which in any::<prop::sample::Index>(),
+        parameter in any::<prop::sample::Index>(),
+        value in prop_oneof!["\\PC{0,40}", "-?[0-9]{1,25}", "[0-9a-f-]{0,40}"],
+    ) {
+        let (rt, ports) = runtime_and_ports();
+        let routes = query_routes();
+        let (route, names) = which.get(&routes);
+        let name: &String = parameter.get(names);
+        let query = with_parameter(route.query, name, &value);
+        let body = route.valid.map(|v| v().to_string().into_bytes()).unwrap_or_default();
+        let got = rt.block_on(status(&ports, route, body, &query));
+        prop_assert!(got < 500, "{} {} answered {got} for {query}", route.method, route.path);
+    }
+
+    #[test]
     fn query_strings_never_5xx(query in "[a-zA-Z=&%0-9._~-]{0,80}", which in any::<prop::sample::Index>()) {
         let (rt, ports) = runtime_and_ports();
         let routes = routes();
@@ -115,6 +191,15 @@ proptest! {
         let got = rt.block_on(status(&ports, route, body, &query));
         prop_assert!(got < 500, "{} {} answered {got} for {query}", route.method, route.path);
     }
+}
+
+/// The documented query parameters are found (the property above has routes to try).
+#[test]
+fn query_parameters_come_from_openapi() {
+    let routes: std::collections::BTreeMap<String, Vec<String>> =
+        query_routes().into_iter().map(|(s, names)| (format!("{} {}", s.method, s.path), names)).collect();
+    assert!(routes["GET /rest/notification/sent"].contains(&"eventUUID".to_string()), "{routes:?}");
+    assert!(routes["GET /users/{userId}/notifications"].contains(&"since".to_string()), "{routes:?}");
 }
 
 /// Every route of the table has a sample here (a new route fails until it has one).
@@ -143,7 +228,12 @@ async fn bad_input_on_moto_never_5xx() {
     let mut calls = 0;
     for route in routes() {
         for body in &inputs {
-            for query in [route.query, "limit=-1&nextToken=%ff&since=yesterday&version=1&broadcastType=GE"] {
+            for query in [
+                route.query,
+                "limit=-1&nextToken=%ff&since=yesterday&version=1&broadcastType=GE",
+                "version=1&broadcastType=GE&eventUUID=not-a-uuid&companyId=-3&brochureId=x&notificationScheduleId=9007199254740993",
+                "status=everything&deliveredSince=%F0%9F%92%A5&limit=99999999999999999999&ticket=..",
+            ] {
                 let got = status(&env.ports, &route, body.clone(), query).await;
                 assert!(
                     got < 500,
