@@ -235,8 +235,44 @@ struct Invocations {
     served: Vec<Instant>,
     answered: Vec<(Instant, Bytes)>,
     traffic_at: Vec<TrafficSnapshot>,
+    /// The process's CPU time and page faults at each request to the runtime API: the first
+    /// `/next` (init done), then each answer and each following `/next`.
+    usage_at: Vec<Option<Usage>>,
+    /// The process being measured.
+    pid: Option<u32>,
     error: Option<String>,
     done: Option<mpsc::Sender<()>>,
+}
+
+/// What a process used so far: CPU time on every thread, live or exited (ns), and page faults.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    cpu_ns: u64,
+    faults: u64,
+}
+
+impl Usage {
+    /// From /proc: `schedstat` of every thread (the scheduler's run time, in nanoseconds; the
+    /// runtime's threads live as long as the process) and the process's `stat` (minor and
+    /// major faults).
+    fn of(pid: u32) -> Option<Usage> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces) start at state, field 3.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+        let faults = field(10)? + field(12)?;
+        let mut cpu_ns = 0;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+            // A thread that ended meanwhile (a blocking-pool thread) is skipped.
+            let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+            cpu_ns += text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+        Some(Usage { cpu_ns, faults })
+    }
+
+    fn since(self, before: Usage) -> (f64, u64) {
+        ((self.cpu_ns.saturating_sub(before.cpu_ns)) as f64 / 1e9, self.faults.saturating_sub(before.faults))
+    }
 }
 
 struct RuntimeApi {
@@ -276,11 +312,21 @@ async fn runtime_request(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     if path == "/2018-06-01/runtime/invocation/next" {
+        let arrived = Instant::now();
+        // The process may ask before its spawner has noted its pid.
+        for _ in 0..1000 {
+            if api.state.lock().unwrap().pid.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(50)).await;
+        }
         let event = {
             let mut state = api.state.lock().unwrap();
-            let now = Instant::now();
+            let now = arrived;
             state.first_next.get_or_insert(now);
             let event = state.events.pop_front();
+            let usage = state.pid.and_then(Usage::of);
+            state.usage_at.push(usage);
             if event.is_some() {
                 state.served.push(now);
                 let traffic = api.traffic.snapshot();
@@ -312,6 +358,8 @@ async fn runtime_request(
     {
         let mut state = api.state.lock().unwrap();
         if path.ends_with("/response") {
+            let usage = state.pid.and_then(Usage::of);
+            state.usage_at.push(usage);
             state.answered.push((now, body));
             if state.answered.len() == 1 {
                 api.traffic.close_all.notify_waiters();
@@ -408,6 +456,14 @@ struct Start {
     first_answer: f64,
     init_connections: u64,
     answer: String,
+    /// CPU time (s) and page faults of the process during init (exec → first `/next`), its
+    /// first invocation and its warm one.
+    init_cpu: f64,
+    init_faults: u64,
+    first_cpu: f64,
+    first_faults: u64,
+    warm_cpu: f64,
+    warm_faults: u64,
 }
 
 impl Start {
@@ -454,7 +510,9 @@ fn one_start(binary: &Binary, api: &RuntimeApi, quota: Option<&Quota>) -> Result
         quota.apply(&mut command);
     }
     let started = Instant::now();
+    api.state.lock().unwrap().pid = None;
     let mut child: Child = command.spawn().map_err(|e| format!("{}: {e}", binary.path.display()))?;
+    api.state.lock().unwrap().pid = Some(child.id());
     let waited = rx.recv_timeout(Duration::from_secs(60));
     let _ = child.kill();
     let _ = child.wait();
@@ -468,6 +526,12 @@ fn one_start(binary: &Binary, api: &RuntimeApi, quota: Option<&Quota>) -> Result
     let (t0, t1) = (state.traffic_at[0], state.traffic_at[1]);
     let first = t1 - t0;
     let warm = end - t1;
+    // /next (init done), answer 1, /next, answer 2.
+    let usage = |k: usize| state.usage_at.get(k).copied().flatten();
+    let (init_usage, first_usage, warm_usage) = match (usage(0), usage(1), usage(2), usage(3)) {
+        (Some(a), Some(b), Some(c), Some(d)) => (a.since(Usage::default()), b.since(a), d.since(c)),
+        _ => return Err(format!("{}: its CPU time could not be read from /proc", binary.name)),
+    };
     Ok(Start {
         init: secs(started, state.first_next.expect("asked for an event")),
         first_invocation: secs(state.served[0], state.answered[0].0),
@@ -478,6 +542,12 @@ fn one_start(binary: &Binary, api: &RuntimeApi, quota: Option<&Quota>) -> Result
         first_answer: secs(started, state.answered[0].0),
         init_connections: (t0 - before).connections,
         answer: String::from_utf8_lossy(&state.answered[0].1).into_owned(),
+        init_cpu: init_usage.0,
+        init_faults: init_usage.1,
+        first_cpu: first_usage.0,
+        first_faults: first_usage.1,
+        warm_cpu: warm_usage.0,
+        warm_faults: warm_usage.1,
     })
 }
 
@@ -506,25 +576,34 @@ fn outcome(answer: &str) -> String {
 }
 
 pub fn run() -> Value {
+    // COLD_START_ROUNDS=n for a quicker look (profiling one binary, say); the README's figures
+    // are from the default.
+    let rounds = std::env::var("COLD_START_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(ROUNDS);
     println!(
-        "\ncold-start: exec to the first invocation's answer (its AWS requests over TLS), {ROUNDS} rounds \
+        "\ncold-start: exec to the first invocation's answer (its AWS requests over TLS), {rounds} rounds \
          round-robin, release binaries, at full CPU and at the template MemorySize's share of a vCPU"
     );
+    // COLD_START_PROFILE=profiling: binaries with symbols (for perf), otherwise as shipped.
+    let profile = std::env::var("COLD_START_PROFILE").unwrap_or_else(|_| "release".into());
+    let only = std::env::var("COLD_START_ONLY").ok();
+    let chosen = |package: &str| only.as_ref().is_none_or(|only| only.split(',').any(|o| o == package));
     let cargo = || {
         let mut c = Command::new(env!("CARGO"));
-        c.current_dir(repo()).args(["build", "--release", "--quiet"]);
+        c.current_dir(repo()).args(["build", "--profile", &profile, "--quiet"]);
         c
     };
     let mut functions = cargo();
     for (package, _, _) in FUNCTIONS {
-        functions.args(["-p", package]);
+        if chosen(package) {
+            functions.args(["-p", package]);
+        }
     }
     assert!(functions.arg("--bins").status().expect("cargo").success(), "release build failed");
     let hello = cargo().args(["-p", "bench", "--bin", "hello-lambda"]).status().expect("cargo");
     assert!(hello.success(), "release build of hello-lambda failed");
     let target =
         std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo().join("target"));
-    let release = target.join("release");
+    let release = target.join(&profile);
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
     let (moto_endpoint, mut moto_process) = crate::fanout_requests::moto();
@@ -594,7 +673,11 @@ pub fn run() -> Value {
         event: json!({"hello": "world"}),
         memory_mb: global_memory,
     }];
+    // COLD_START_ONLY=send,deliver: those functions only (and the hello-world).
     for (package, binary, event) in FUNCTIONS {
+        if !chosen(package) {
+            continue;
+        }
         binaries.push(Binary {
             name: package,
             path: release.join(binary),
@@ -636,7 +719,7 @@ pub fn run() -> Value {
             panic!("{e}");
         }
     }
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         for ((i, mb), out) in runnable.iter().zip(&mut starts) {
             match one_start(&binaries[*i], &api, mb.and_then(quota_of)) {
                 Ok(start) => out.push(start),
@@ -765,6 +848,57 @@ fn report(binaries: &[Binary], runnable: &[(usize, Option<u64>)], starts: &[Vec<
             );
         }
     }
+    // Where the CPU time of a cold first answer goes, at full CPU (under the quota the same work
+    // takes about 1/share as long): the process start and init, what the first invocation pays
+    // once (first invocation minus the warm one, which also opens its own TLS connection), and
+    // the invocation's own work (the warm invocation).
+    println!(
+        "\nCPU time of the cold first answer, full CPU (ms, medians; page faults in parentheses)\n{:<12} {:>16} {:>18} {:>16} {:>12} {:>14}  shares: init / once / work",
+        "binary", "init", "1st invocation", "warm invocation", "once (1st−warm)", "per request"
+    );
+    for ((i, mb), starts) in runnable.iter().zip(starts) {
+        if mb.is_some() {
+            continue;
+        }
+        let b = &binaries[*i];
+        let col = |f: fn(&Start) -> f64| median(&starts.iter().map(f).collect::<Vec<_>>()) * 1e3;
+        let faults = |f: fn(&Start) -> u64| {
+            let mut v: Vec<u64> = starts.iter().map(f).collect();
+            v.sort();
+            v[v.len() / 2]
+        };
+        let (init, first, warm) = (col(|s| s.init_cpu), col(|s| s.first_cpu), col(|s| s.warm_cpu));
+        let once = (first - warm).max(0.0);
+        let requests = starts.iter().map(|s| s.first_requests).min().unwrap_or(1).max(1);
+        let total = init + first;
+        println!(
+            "{:<12} {:>8.2} ({:>5}) {:>10.2} ({:>5}) {:>8.2} ({:>5}) {:>12.2} {:>14.3}  {:.0}% / {:.0}% / {:.0}%",
+            b.name,
+            init,
+            faults(|s| s.init_faults),
+            first,
+            faults(|s| s.first_faults),
+            warm,
+            faults(|s| s.warm_faults),
+            once,
+            warm / requests as f64,
+            100.0 * init / total,
+            100.0 * once / total,
+            100.0 * warm.min(first) / total,
+        );
+        let key = format!("{}@full", b.name);
+        if let Some(Value::Object(row)) = rows.get_mut(&key) {
+            row.insert(
+                "cpu".into(),
+                json!({
+                    "init_ms": init, "init_faults": faults(|s| s.init_faults),
+                    "first_invocation_ms": first, "first_invocation_faults": faults(|s| s.first_faults),
+                    "warm_invocation_ms": warm, "warm_invocation_faults": faults(|s| s.warm_faults),
+                    "once_ms": once, "per_request_ms": warm / requests as f64,
+                }),
+            );
+        }
+    }
     println!("\nsizes (stripped, x86_64):");
     for b in binaries {
         println!(
@@ -775,7 +909,7 @@ fn report(binaries: &[Binary], runnable: &[(usize, Option<u64>)], starts: &[Vec<
     }
     println!("TLS connections to the AWS endpoint during init: {init_connections}");
     rows.insert("aws_connections_during_init".into(), json!(init_connections));
-    rows.insert("rounds".into(), json!(ROUNDS));
+    rows.insert("rounds".into(), json!(starts.first().map_or(0, Vec::len)));
     rows.insert("quota_period_ms".into(), json!(PERIOD_US as f64 / 1000.0));
     Value::Object(rows)
 }

@@ -75,6 +75,20 @@ fn every_template_function_is_a_workspace_package_with_its_binary() {
     }
 }
 
+/// Every function runs on one thread (`bench cold-start`: a multi-threaded runtime cost each AWS
+/// request a third more CPU on a fraction of a vCPU, and its init two thread starts).
+#[test]
+fn every_function_runs_on_a_current_thread_runtime() {
+    for (id, package, _, _) in functions() {
+        let path = tests::repo_root().join("functions").join(&package).join("src/main.rs");
+        let main = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            main.contains("#[tokio::main(flavor = \"current_thread\")]"),
+            "{id}: functions/{package}/src/main.rs starts a multi-threaded runtime"
+        );
+    }
+}
+
 #[test]
 fn every_template_function_has_an_event_sample() {
     let names: Vec<String> = std::fs::read_dir(tests::repo_root().join("events"))
