@@ -65,10 +65,15 @@ pub fn default_title(kind: BroadcastType) -> &'static str {
 }
 
 /// Checks the target against the directory and turns it into an audience, returning the
-/// company the notification belongs to.
-async fn target(ports: &Ports, req: &GroupSend) -> Result<(CompanyId, Audience), ApiError> {
+/// company the notification belongs to. `known` is the company the caller's API key was read
+/// with: a key naming it needs no second read.
+async fn target(ports: &Ports, req: &GroupSend, known: &Company) -> Result<(CompanyId, Audience), ApiError> {
     let d = ports.directory.as_ref();
+    let known = known.id;
     let existing_company = |id: CompanyId| async move {
+        if id == known {
+            return Ok(id);
+        }
         match d.company(id).await? {
             Some(_) => Ok(id),
             None => Err(ApiError::invalid("key", format!("company {id} does not exist"))),
@@ -201,7 +206,7 @@ pub async fn send(
         return Err(forbidden("the company API key does not belong to your company")
             .with_parameter("x-nextinteract-company-api-key"));
     }
-    let (company_id, audience) = target(ports, &req).await?;
+    let (company_id, audience) = target(ports, &req, key_company).await?;
     authorize(user, company_id, req.kind)?;
     if let Some(brochure) = req.brochure_id
         && req.kind != BroadcastType::GA
@@ -217,11 +222,13 @@ pub async fn send(
         }
     }
     if let Some(spec) = &req.email {
-        let company = ports
-            .directory
-            .company(company_id)
-            .await?
-            .ok_or_else(|| ApiError::invalid("key", format!("company {company_id} does not exist")))?;
+        let company =
+            match company_id == key_company.id {
+                true => key_company.clone(),
+                false => ports.directory.company(company_id).await?.ok_or_else(|| {
+                    ApiError::invalid("key", format!("company {company_id} does not exist"))
+                })?,
+            };
         super::channels::check_email(spec, &company, req.brochure_id)?;
     }
 
