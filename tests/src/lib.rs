@@ -423,6 +423,25 @@ async fn post_to(uri: String, body: serde_json::Value) {
     assert!(status.is_success(), "arming a fault: {status} {}", String::from_utf8_lossy(&text));
 }
 
+/// A group send as a retrying caller makes it (company 3's admin, with `key` as its
+/// Idempotency-Key): the status, which must be 200 or one a caller retries (503, 409 "in
+/// progress"), and on 200 the schedule id answered (version 2 answers none).
+pub async fn send_with_key(ports: &Ports, body: &serde_json::Value, key: &str) -> (u16, Option<u64>) {
+    let req = shared::http::GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .header("idempotency-key", key)
+        .body(body.to_string());
+    let resp = send::handle(ports, req.into_request()).await;
+    let status = resp.status().as_u16();
+    let text = shared::http::body_text(&resp);
+    assert!(status == 200 || status == 503 || status == 409, "unexpected {status}: {text}");
+    let id = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["notificationScheduleId"].as_u64());
+    (status, id.filter(|_| status == 200))
+}
+
 /// Arms chaos on every table and queue whose name starts with `prefix` (one test's, see
 /// [`moto_prefix`]): each DynamoDB request and each SendMessage(Batch) fails with probability
 /// `rate`, in one of the ways AWS fails them, drawn from `seed` (`scripts/moto-serial`'s

@@ -17,7 +17,6 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use serde_json::{Value, json};
-use shared::http::{GatewayRequest, body_text};
 use shared::model::*;
 use shared::ports::Ports;
 use shared::service::fanout::LEASE_SECONDS;
@@ -69,20 +68,7 @@ fn requests() -> Vec<(Value, BTreeSet<Uuid>, HistoryScope)> {
     ]
 }
 
-/// The status and, on 200, the schedule id answered.
-async fn send(ports: &Ports, body: &Value, key: &str) -> (u16, Option<u64>) {
-    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
-        .header("x-nextinteract-authtoken", "demo-admin-token")
-        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
-        .header("idempotency-key", key)
-        .body(body.to_string());
-    let resp = send::handle(ports, req.into_request()).await;
-    let status = resp.status().as_u16();
-    let text = body_text(&resp);
-    assert!(status == 200 || status == 503 || status == 409, "unexpected {status}: {text}");
-    let id = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["notificationScheduleId"].as_u64());
-    (status, id.filter(|_| status == 200))
-}
+use tests::send_with_key as send;
 
 /// What a request stored (sent history of its scope, by its message).
 async fn stored(ports: &Ports, body: &Value, scope: &HistoryScope) -> Vec<Notification> {

@@ -9,7 +9,6 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use serde_json::{Value, json};
-use shared::http::{GatewayRequest, body_text};
 use shared::model::*;
 use shared::ports::Ports;
 use shared::ports::{ManualClock, SequentialIds};
@@ -96,20 +95,7 @@ async fn send(ports: &Ports, body: &Value, key: &str) -> u16 {
     send_answer(ports, body, key).await.0
 }
 
-/// The status and, on 200, the schedule id answered.
-async fn send_answer(ports: &Ports, body: &Value, key: &str) -> (u16, Option<u64>) {
-    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
-        .header("x-nextinteract-authtoken", "demo-admin-token")
-        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
-        .header("idempotency-key", key)
-        .body(body.to_string());
-    let resp = send::handle(ports, req.into_request()).await;
-    let status = resp.status().as_u16();
-    let text = body_text(&resp);
-    assert!(status == 200 || status == 503 || status == 409, "unexpected {status}: {text}");
-    let id = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["notificationScheduleId"].as_u64());
-    (status, id.filter(|_| status == 200))
-}
+use tests::send_with_key as send_answer;
 
 /// Ticks and drains (tolerating failures, as Lambda retries) until nothing is in flight.
 async fn drive(w: &World, ports: &Ports, rounds: usize) -> usize {
