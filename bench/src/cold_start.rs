@@ -6,9 +6,10 @@
 //! terminator closed every connection, so that it too opens a TLS connection: the difference
 //! between the two ("1st−warm") is what a cold process pays once at its first TLS request.
 //!
-//! - **AWS over TLS**: every AWS endpoint points at a TLS terminator of the bench's own
-//!   (certificate made with `openssl` for this run, trusted through `AWS_CA_BUNDLE` by the
-//!   functions and `SSL_CERT_FILE` by the hello-world), which forwards each request to moto
+//! - **AWS over TLS**: every AWS endpoint points at a TLS terminator of the bench's own, one per
+//!   service as each service is a host of its own (certificate made with `openssl` for this run,
+//!   trusted through `AWS_CA_BUNDLE` by the functions and `SSL_CERT_FILE` by the hello-world),
+//!   answering as AWS does (HTTP/1.1, connections kept open, no Nagle delay), which forwards each request to moto
 //!   (provisioned from `template.yaml`, demo directory loaded) and times moto's answer. moto is
 //!   Python and takes milliseconds per request where DynamoDB takes a few; so each figure is
 //!   also given **net of the backend**: minus the time the terminator waited on moto.
@@ -22,7 +23,8 @@
 //!   this shared machine's speed weighs on all alike. Medians and the p10–p90 spread.
 //!
 //! Also: each binary's stripped size, the AWS requests each first invocation made (at least one,
-//! or the figure measures nothing), and the TLS connections any init opened (must stay 0).
+//! or the figure measures nothing) and the TLS connections it opened (one per service called),
+//! and the TLS connections any init opened (must stay 0).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -169,6 +171,9 @@ async fn terminator(cert: &Path, key: &Path, moto: String, traffic: Arc<Traffic>
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             traffic.connections.fetch_add(1, Ordering::SeqCst);
+            // As AWS's front ends answer: no Nagle delay on a response written in more than one
+            // piece (with the client's delayed ACK, 40 ms on a kept-alive connection).
+            let _ = tcp.set_nodelay(true);
             let (acceptor, client, moto, traffic) =
                 (acceptor.clone(), client.clone(), moto.clone(), traffic.clone());
             tokio::spawn(async move {
@@ -192,6 +197,18 @@ async fn terminator(cert: &Path, key: &Path, moto: String, traffic: Arc<Traffic>
     addr
 }
 
+/// Headers that describe one connection, not the message: a proxy answers with its own.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+];
+
 /// Forwards one request to moto and times moto's whole answer.
 async fn forward(
     req: Request<Incoming>,
@@ -203,14 +220,21 @@ async fn forward(
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut out = Request::builder().method(parts.method).uri(format!("{moto}{path}"));
-    for (name, value) in &parts.headers {
+    for (name, value) in parts.headers.iter().filter(|(name, _)| !HOP_BY_HOP.contains(&name.as_str())) {
         out = out.header(name, value);
     }
     let started = Instant::now();
     let answer = match client.request(out.body(Full::new(body)).expect("a request")).await {
         Ok(response) => {
-            let (parts, body) = response.into_parts();
+            let (mut parts, body) = response.into_parts();
             let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            // moto answers HTTP/1.0 with `Connection: close`; DynamoDB and SQS keep a connection
+            // open for the next request. Hop-by-hop headers are the terminator's own (RFC 9110
+            // 7.6.1): passed through, every request of a function would open a TLS connection.
+            parts.version = hyper::Version::HTTP_11;
+            for name in HOP_BY_HOP {
+                parts.headers.remove(name);
+            }
             Response::from_parts(parts, Full::new(body))
         }
         Err(e) => {
@@ -312,13 +336,21 @@ async fn runtime_request(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     if path == "/2018-06-01/runtime/invocation/next" {
-        let arrived = Instant::now();
+        let mut arrived = Instant::now();
         // The process may ask before its spawner has noted its pid.
         for _ in 0..1000 {
             if api.state.lock().unwrap().pid.is_some() {
                 break;
             }
             tokio::time::sleep(Duration::from_micros(50)).await;
+        }
+        // Before the warm invocation, the process is given time to see its connections closed
+        // (`Traffic::close_all`): otherwise its first request may go out on a connection the
+        // terminator has just closed, and fail or be retried. It waits here, not working.
+        let warm_next = api.state.lock().unwrap().answered.len() == 1;
+        if warm_next {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            arrived = Instant::now();
         }
         let event = {
             let mut state = api.state.lock().unwrap();
@@ -451,6 +483,8 @@ struct Start {
     first_invocation: f64,
     first_backend: f64,
     first_requests: u64,
+    /// TLS connections the first invocation opened (one per service on AWS, which keeps them).
+    first_connections: u64,
     warm_invocation: f64,
     warm_backend: f64,
     first_answer: f64,
@@ -537,6 +571,7 @@ fn one_start(binary: &Binary, api: &RuntimeApi, quota: Option<&Quota>) -> Result
         first_invocation: secs(state.served[0], state.answered[0].0),
         first_backend: first.backend_ns as f64 / 1e9,
         first_requests: first.requests,
+        first_connections: first.connections,
         warm_invocation: secs(state.served[1], state.answered[1].0),
         warm_backend: warm.backend_ns as f64 / 1e9,
         first_answer: secs(started, state.answered[0].0),
@@ -616,11 +651,17 @@ pub fn run() -> Value {
         traffic: traffic.clone(),
         function_name: Mutex::new(String::new()),
     });
-    let (tls, runtime_addr) = rt.block_on(async {
-        let tls = terminator(&cert, &key, moto_endpoint.clone(), traffic.clone()).await;
-        (tls, runtime_api(api.clone()).await)
+    // One terminator per service, as each AWS service is a host of its own: a function keeps one
+    // connection to each service it calls (DynamoDB, SQS, ...), none shared between them.
+    let (endpoints, runtime_addr) = rt.block_on(async {
+        let mut endpoints = Vec::new();
+        for _ in ["dynamodb", "sqs", "sesv2", "sns"] {
+            let tls = terminator(&cert, &key, moto_endpoint.clone(), traffic.clone()).await;
+            endpoints.push(format!("https://{tls}"));
+        }
+        (endpoints, runtime_api(api.clone()).await)
     });
-    let endpoint = format!("https://{tls}");
+    let endpoint = endpoints[0].clone();
 
     let template = local::provision::read_template(&repo().join("template.yaml")).expect("template.yaml");
     let global_memory = template["Globals"]["Function"]["MemorySize"].as_u64().expect("Globals MemorySize");
@@ -650,10 +691,10 @@ pub fn run() -> Value {
                 ("AWS_ACCESS_KEY_ID", "test".into()),
                 ("AWS_SECRET_ACCESS_KEY", "test".into()),
                 ("AWS_SESSION_TOKEN", "bench-session".into()),
-                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.clone()),
-                ("AWS_ENDPOINT_URL_SQS", endpoint.clone()),
-                ("AWS_ENDPOINT_URL_SESV2", endpoint.clone()),
-                ("AWS_ENDPOINT_URL_SNS", endpoint.clone()),
+                ("AWS_ENDPOINT_URL_DYNAMODB", endpoints[0].clone()),
+                ("AWS_ENDPOINT_URL_SQS", endpoints[1].clone()),
+                ("AWS_ENDPOINT_URL_SESV2", endpoints[2].clone()),
+                ("AWS_ENDPOINT_URL_SNS", endpoints[3].clone()),
                 ("AWS_CA_BUNDLE", ca.display().to_string()),
                 ("SSL_CERT_FILE", ca.display().to_string()),
                 ("HELLO_URL", format!("{endpoint}/")),
@@ -797,13 +838,14 @@ fn report(binaries: &[Binary], runnable: &[(usize, Option<u64>)], starts: &[Vec<
             let net = col(Start::net_first_answer);
             let ratio = median(&net) / hello_net(*mb);
             let requests = starts.iter().map(|s| s.first_requests).min().unwrap_or(0);
+            let connections = starts.iter().map(|s| s.first_connections).max().unwrap_or(0);
             init_connections += starts.iter().map(|s| s.init_connections).sum::<u64>();
             let label = match mb {
                 Some(mb) => format!("{mb}"),
                 None => "-".into(),
             };
             println!(
-                "{:<12} {:>5} {:>7.2} {:>8.2} {:>7.2} {:>8.2} {:>9.2} {:>7.2}–{:<7.2} {:>7.2} {:>8.2} {:>9.2}  {} ({} AWS requests)",
+                "{:<12} {:>5} {:>7.2} {:>8.2} {:>7.2} {:>8.2} {:>9.2} {:>7.2}–{:<7.2} {:>7.2} {:>8.2} {:>9.2}  {} ({} AWS requests, {} connections)",
                 b.name,
                 label,
                 ms(median(&col(|s| s.init))),
@@ -818,6 +860,7 @@ fn report(binaries: &[Binary], runnable: &[(usize, Option<u64>)], starts: &[Vec<
                 ms(median(&col(Start::first_extra))),
                 outcome(&starts[0].answer),
                 requests,
+                connections,
             );
             assert!(requests >= 1, "{}: its first invocation made no AWS request", b.name);
             let key = match mb {
@@ -842,6 +885,7 @@ fn report(binaries: &[Binary], runnable: &[(usize, Option<u64>)], starts: &[Vec<
                     "ratio_to_hello_net": ratio,
                     "first_minus_warm_ms": ms(median(&col(Start::first_extra))),
                     "first_invocation_aws_requests": requests,
+                    "first_invocation_tls_connections": connections,
                     "answer": outcome(&starts[0].answer),
                     "size_bytes": size,
                 }),

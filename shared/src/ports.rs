@@ -246,8 +246,18 @@ impl Realtime for NoRealtime {
 pub trait Directory: Send + Sync {
     /// Looks up a credential by the SHA-256 digest of what was presented.
     async fn credential(&self, digest: &str) -> StoreResult<Option<Credential>>;
+    /// Several credentials at once, in the order asked (a caller presenting a session token and
+    /// an API key): one read where the adapter can batch. A digest asked twice is answered twice.
+    async fn credentials(&self, digests: &[&str]) -> StoreResult<Vec<Option<Credential>>>;
     async fn company(&self, id: CompanyId) -> StoreResult<Option<Company>>;
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// A user and a company at once (the two principals of a call made with a session token and
+    /// an API key): one read where the adapter can batch.
+    async fn user_and_company(
+        &self,
+        user: UserId,
+        company: CompanyId,
+    ) -> StoreResult<(Option<User>, Option<Company>)>;
     /// Several users at once (batched by the adapter); unknown ids are left out.
     async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;

@@ -45,6 +45,8 @@ pub struct Faults {
     /// Calls under way now, and the most there were at once.
     in_flight: AtomicU64,
     most_in_flight: AtomicU64,
+    /// Every call's operation, in order.
+    ops: Mutex<Vec<String>>,
 }
 
 impl Faults {
@@ -63,6 +65,7 @@ impl Faults {
             interleave: false,
             in_flight: AtomicU64::new(0),
             most_in_flight: AtomicU64::new(0),
+            ops: Mutex::new(Vec::new()),
         })
     }
 
@@ -139,6 +142,12 @@ impl Faults {
         self.calls.load(Ordering::SeqCst)
     }
 
+    /// The operation of every call so far, in order (each one request to the store or queue
+    /// on AWS, but for batches larger than one request takes).
+    pub fn ops(&self) -> Vec<String> {
+        self.ops.lock().unwrap().clone()
+    }
+
     /// Counts a path reached.
     pub fn note(&self, what: impl Into<String>) {
         *self.reached.lock().unwrap().entry(what.into()).or_default() += 1;
@@ -158,6 +167,7 @@ impl Faults {
 
     fn decide(&self, op: &str) -> Decision {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        self.ops.lock().unwrap().push(op.to_string());
         if self.crashed() || self.crash_at.lock().unwrap().is_some_and(|k| n >= k) {
             self.crashed.store(true, Ordering::SeqCst);
             return Decision::FailBefore(StoreError::Transient(format!("process crashed before {op}")));
@@ -416,8 +426,18 @@ impl Directory for FaultyDirectory {
     async fn credential(&self, d: &str) -> StoreResult<Option<Credential>> {
         self.1.run("credential", self.0.credential(d)).await
     }
+    async fn credentials(&self, d: &[&str]) -> StoreResult<Vec<Option<Credential>>> {
+        self.1.run("credentials", self.0.credentials(d)).await
+    }
     async fn company(&self, id: CompanyId) -> StoreResult<Option<Company>> {
         self.1.run("company", self.0.company(id)).await
+    }
+    async fn user_and_company(
+        &self,
+        u: UserId,
+        c: CompanyId,
+    ) -> StoreResult<(Option<User>, Option<Company>)> {
+        self.1.run("user_and_company", self.0.user_and_company(u, c)).await
     }
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
         self.1.run("user", self.0.user(id)).await

@@ -713,6 +713,23 @@ async fn directory_loads_and_answers(p: Ports) {
         Some(Credential::CompanyApiKey { company_id: 4 })
     );
     assert_eq!(d.credential(&digest("nope")).await.unwrap(), None);
+    // Batched: in the order asked, the unknown as None, one asked twice answered twice
+    // (BatchGetItem refuses a key named twice in one request).
+    let (token, key) = (digest("demo-user-1-token"), digest("00000000-0000-4000-8000-000000000004"));
+    assert_eq!(
+        d.credentials(&[&key, &digest("nope"), &token, &key]).await.unwrap(),
+        vec![
+            Some(Credential::CompanyApiKey { company_id: 4 }),
+            None,
+            Some(Credential::UserToken { user_id: u1, expires_at: None }),
+            Some(Credential::CompanyApiKey { company_id: 4 }),
+        ]
+    );
+    assert_eq!(d.credentials(&[]).await.unwrap(), vec![]);
+    let (user, company) = d.user_and_company(u1, 4).await.unwrap();
+    assert_eq!((user.map(|u| u.number), company.map(|c| c.id)), (Some(1001), Some(4)));
+    assert_eq!(d.user_and_company(Uuid::new_v4(), 3).await.unwrap().0, None);
+    assert_eq!(d.user_and_company(u1, 999).await.unwrap().1, None);
     assert!(!d.company(4).await.unwrap().unwrap().desktop_push_enabled);
     let user = d.user_by_email("Aaron.McMullen@hypermedia.com.au").await.unwrap().unwrap();
     assert_eq!((user.id, user.number, user.company_id), (u1, 1001, 3));

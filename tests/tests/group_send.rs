@@ -58,6 +58,35 @@ async fn latest(env: &Env, kind: BroadcastType) -> Notification {
     env.ports.notifications.history(&scope, &PageRequest::first(1)).await.unwrap().items.remove(0)
 }
 
+/// What a group send asks of the store and the queue, call by call: each is one request on AWS,
+/// and a cold function pays each in CPU under its share (README, cold start). The caller's two
+/// credentials are one read and its user and company another.
+async fn a_group_send_makes_nine_requests(env: Env) {
+    let faults = tests::faults::Faults::none();
+    let ports = tests::faults::faulty(&env.ports, &faults);
+    let gt = json!({ "version": 2, "type": "GT", "key": "3", "values": ["23", "27"], "message": "counted" });
+    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .body(gt.to_string());
+    let resp = send::handle(&ports, req.into_request()).await;
+    assert_eq!((resp.status().as_u16(), body_text(&resp)), (200, "4".to_string()));
+    assert_eq!(
+        faults.ops(),
+        [
+            "credentials",
+            "user_and_company",
+            "teams",
+            "team_members",
+            "team_members",
+            "consume_quota",
+            "next_schedule_id",
+            "insert",
+            "send_all"
+        ]
+    );
+}
+
 async fn spec_examples_reach_exactly_the_right_people(env: Env) {
     let gt = json!({ "version": 2, "type": "GT", "key": "3", "values": ["23", "27"], "message": "This is test message for team ids 23 and 27" });
     assert_eq!(send(&env, "demo-admin-token", gt).await, (200, "4".to_string()));
@@ -213,6 +242,7 @@ async fn near_the_deadline_fan_out_starts_nothing_new(env: Env) {
 }
 
 end_to_end!(
+    a_group_send_makes_nine_requests,
     near_the_deadline_fan_out_starts_nothing_new,
     spec_examples_reach_exactly_the_right_people,
     scheduled_send_goes_out_at_the_first_tick_after_its_time,

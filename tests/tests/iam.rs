@@ -509,10 +509,11 @@ async fn every_function_works_under_its_own_policy_and_a_missing_action_is_named
     assert!(!text.contains("authorized"), "the answer carries no cause: {text}");
     let denials = denials();
     assert!(
-        // The first write a send makes is the daily recipient counter's UpdateItem.
+        // A send's first request reads the caller's two credentials in one BatchGetItem, which
+        // sent history's policy does not allow on the directory.
         denials.iter().any(|l| {
-            l.contains("user/SentHistoryFunction is not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:")
-                && l.contains("because no identity-based policy allows the dynamodb:UpdateItem action")
+            l.contains("user/SentHistoryFunction is not authorized to perform: dynamodb:BatchGetItem on resource: arn:aws:dynamodb:")
+                && l.contains("DirectoryTable because no identity-based policy allows the dynamodb:BatchGetItem action")
         }),
         "the log names the identity, the action and the resource as AWS does: {denials:?}"
     );

@@ -20,11 +20,13 @@ pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
 async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
     let now = ports.clock.now();
     let body = http::body(req)?;
-    let user =
-        shared::auth::user_by_token(ports.directory.as_ref(), header(req, AUTH_TOKEN), AUTH_TOKEN, now)
-            .await?;
-    let company =
-        shared::auth::company_by_api_key(ports.directory.as_ref(), header(req, API_KEY), API_KEY).await?;
+    let (user, company) = shared::auth::user_and_company(
+        ports.directory.as_ref(),
+        (header(req, AUTH_TOKEN), AUTH_TOKEN),
+        (header(req, API_KEY), API_KEY),
+        now,
+    )
+    .await?;
     if !send::may_send_anything(&user) {
         return Err(ApiError::new(
             ErrorKind::InsufficientPermissions,

@@ -123,6 +123,10 @@ async fn authentication_errors_are_401() {
         // An API key is not a user token, nor the other way round.
         (Some(KEY3), Some(KEY3), AUTH_TOKEN),
         (Some(ADMIN), Some(ADMIN), API_KEY),
+        // The token is checked first, whatever the key.
+        (Some("not-a-token"), None, AUTH_TOKEN),
+        (Some("not-a-token"), Some("not-a-key"), AUTH_TOKEN),
+        (None, None, AUTH_TOKEN),
     ] {
         let resp = call(&p, token, key, &gt_v2()).await;
         assert_error(&resp, 401, "WSInvalidAuthTokenException", Some(parameter));
@@ -138,9 +142,11 @@ async fn expired_tokens_are_401() {
     user.token_expires_at = Some(now() - chrono::Duration::seconds(1));
     snapshot.users.push(user);
     p.ports.directory.load(&snapshot).await.unwrap();
-    let resp = call(&p, Some("old-token"), Some(KEY3), &gt_v2()).await;
-    assert_error(&resp, 401, "WSInvalidAuthTokenException", Some(AUTH_TOKEN));
-    assert!(json_body(&resp)["message"].as_str().unwrap().contains("expired"));
+    for key in [Some(KEY3), None, Some("not-a-key")] {
+        let resp = call(&p, Some("old-token"), key, &gt_v2()).await;
+        assert_error(&resp, 401, "WSInvalidAuthTokenException", Some(AUTH_TOKEN));
+        assert!(json_body(&resp)["message"].as_str().unwrap().contains("expired"));
+    }
 }
 
 #[tokio::test]

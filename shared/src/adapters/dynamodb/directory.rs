@@ -51,6 +51,13 @@ impl DynamoDirectory {
             .collect()
     }
 
+    /// Items of different kinds in one batched read, by partition key (each key named here has
+    /// one item per partition key read this way); missing ones are absent from the map.
+    async fn get_keyed(&self, keys: Vec<Item>) -> StoreResult<std::collections::HashMap<String, Item>> {
+        let items = batch_get(&self.client, &self.table, keys, None, false, self.backoff).await?;
+        items.into_iter().map(|item| Ok((get_s(&item, "pk")?.to_string(), item))).collect()
+    }
+
     async fn exists(&self, pk: String, sk: String) -> StoreResult<bool> {
         let out = self
             .client
@@ -126,8 +133,26 @@ impl Directory for DynamoDirectory {
     async fn credential(&self, digest: &str) -> StoreResult<Option<Credential>> {
         self.get(format!("CRED#{digest}"), "CRED").await
     }
+    async fn credentials(&self, digests: &[&str]) -> StoreResult<Vec<Option<Credential>>> {
+        let pks: Vec<String> = digests.iter().map(|d| format!("CRED#{d}")).collect();
+        let found = self.get_keyed(pks.iter().map(|pk| key(pk.clone(), "CRED")).collect()).await?;
+        pks.iter().map(|pk| found.get(pk).cloned().map(from_item).transpose()).collect()
+    }
     async fn company(&self, id: CompanyId) -> StoreResult<Option<Company>> {
         self.get(format!("COMPANY#{id}"), META).await
+    }
+    async fn user_and_company(
+        &self,
+        user: UserId,
+        company: CompanyId,
+    ) -> StoreResult<(Option<User>, Option<Company>)> {
+        let (user_pk, company_pk) = (format!("USER#{user}"), format!("COMPANY#{company}"));
+        let mut found =
+            self.get_keyed(vec![key(user_pk.clone(), META), key(company_pk.clone(), META)]).await?;
+        Ok((
+            found.remove(&user_pk).map(from_item).transpose()?,
+            found.remove(&company_pk).map(from_item).transpose()?,
+        ))
     }
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
         self.get(format!("USER#{id}"), META).await

@@ -51,8 +51,20 @@ impl Directory for MemoryDirectory {
     async fn credential(&self, digest: &str) -> StoreResult<Option<Credential>> {
         Ok(lock(&self.state).credentials.get(digest).cloned())
     }
+    async fn credentials(&self, digests: &[&str]) -> StoreResult<Vec<Option<Credential>>> {
+        let s = lock(&self.state);
+        Ok(digests.iter().map(|d| s.credentials.get(*d).cloned()).collect())
+    }
     async fn company(&self, id: CompanyId) -> StoreResult<Option<Company>> {
         Ok(lock(&self.state).companies.get(&id).cloned())
+    }
+    async fn user_and_company(
+        &self,
+        user: UserId,
+        company: CompanyId,
+    ) -> StoreResult<(Option<User>, Option<Company>)> {
+        let s = lock(&self.state);
+        Ok((s.users.get(&user).cloned(), s.companies.get(&company).cloned()))
     }
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
         Ok(lock(&self.state).users.get(&id).cloned())
