@@ -109,9 +109,14 @@ async fn one(n: usize) -> Value {
     // Planning: resolve, dedupe, drop the unsubscribed, cut into chunks.
     let audience = Audience::Teams { company_id: 3, team_ids: team_ids.clone() };
     let start = Instant::now();
-    let people = shared::service::audience::recipients(ports.directory.as_ref(), &audience, Some(BROCHURE))
-        .await
-        .expect("resolve");
+    let people = shared::service::audience::recipients(
+        ports.directory.as_ref(),
+        &audience,
+        Some(BROCHURE),
+        shared::service::audience::GroupCheck::Recheck,
+    )
+    .await
+    .expect("resolve");
     let chunks = people.chunks(ports.settings.chunk_size).count();
     let planning = start.elapsed().as_secs_f64();
     let reached = people.len();

@@ -87,6 +87,39 @@ async fn a_group_send_makes_nine_requests(env: Env) {
     );
 }
 
+/// A send reads the event, smart library or asset it names once: the check of the request, which
+/// resolving the audience then trusts (fan-out reads it again, at its time).
+async fn a_send_reads_its_group_once(env: Env) {
+    for (token, body, group) in [
+        (
+            "demo-event-token",
+            json!({"version": 2, "type": "GE", "key": "ed90fcd2-cbb4-49b8-9be4-a14ccbc2d1e8", "values": ["456"], "message": "ge"}),
+            "event",
+        ),
+        (
+            "demo-admin-token",
+            json!({"version": 3, "type": "SN", "key": "11", "values": ["101"], "message": "sn"}),
+            "smart_library",
+        ),
+        (
+            "demo-admin-token",
+            json!({"version": 3, "type": "GA", "key": "3", "brochureId": 4, "message": "ga"}),
+            "asset",
+        ),
+    ] {
+        let faults = tests::faults::Faults::none();
+        let ports = tests::faults::faulty(&env.ports, &faults);
+        let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+            .header("x-nextinteract-authtoken", token)
+            .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+            .body(body.to_string());
+        let resp = send::handle(&ports, req.into_request()).await;
+        assert_eq!(resp.status(), 200, "{group}: {}", body_text(&resp));
+        let ops = faults.ops();
+        assert_eq!(ops.iter().filter(|op| *op == group).count(), 1, "{group}: {ops:?}");
+    }
+}
+
 async fn spec_examples_reach_exactly_the_right_people(env: Env) {
     let gt = json!({ "version": 2, "type": "GT", "key": "3", "values": ["23", "27"], "message": "This is test message for team ids 23 and 27" });
     assert_eq!(send(&env, "demo-admin-token", gt).await, (200, "4".to_string()));
@@ -243,6 +276,7 @@ async fn near_the_deadline_fan_out_starts_nothing_new(env: Env) {
 
 end_to_end!(
     a_group_send_makes_nine_requests,
+    a_send_reads_its_group_once,
     near_the_deadline_fan_out_starts_nothing_new,
     spec_examples_reach_exactly_the_right_people,
     scheduled_send_goes_out_at_the_first_tick_after_its_time,

@@ -52,13 +52,26 @@ where
     }
 }
 
+/// Whether resolving reads the audience's event, smart library or asset again to check that it
+/// still exists (and that the event is not cancelled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupCheck {
+    /// The caller has just read and checked it (a send, answering the request that names it):
+    /// one read of it per send, not two.
+    JustChecked,
+    /// It may be gone since the notification was accepted (fan-out, at its time).
+    Recheck,
+}
+
 /// Who receives the in-app / push notification: the audience, deduplicated, minus people who
 /// unsubscribed from the asset's notifications (ALP-NUN) when a brochure is given.
 pub async fn recipients(
     directory: &dyn Directory,
     audience: &Audience,
     brochure_id: Option<u64>,
+    check: GroupCheck,
 ) -> Result<Vec<UserId>, ResolveError> {
+    let recheck = check == GroupCheck::Recheck;
     let mut people: Vec<UserId> = match audience {
         Audience::Teams { company_id, team_ids } | Audience::Company { company_id, team_ids }
             if !team_ids.is_empty() =>
@@ -76,9 +89,12 @@ pub async fn recipients(
             all_pages(|p| async move { directory.company_members(*company_id, &p).await }).await?
         }
         Audience::EventTeams { event_id, team_ids } => {
-            let event = directory.event(*event_id).await?.ok_or(AudienceGone::EventNotFound(*event_id))?;
-            if event.cancelled {
-                return Err(AudienceGone::EventCancelled(*event_id).into());
+            if recheck {
+                let event =
+                    directory.event(*event_id).await?.ok_or(AudienceGone::EventNotFound(*event_id))?;
+                if event.cancelled {
+                    return Err(AudienceGone::EventCancelled(*event_id).into());
+                }
             }
             let mut all = Vec::new();
             for team in team_ids {
@@ -92,14 +108,18 @@ pub async fn recipients(
             all
         }
         Audience::SmartLibrary { library_id, .. } => {
-            directory
-                .smart_library(*library_id)
-                .await?
-                .ok_or(AudienceGone::SmartLibraryNotFound(*library_id))?;
+            if recheck {
+                directory
+                    .smart_library(*library_id)
+                    .await?
+                    .ok_or(AudienceGone::SmartLibraryNotFound(*library_id))?;
+            }
             all_pages(|p| async move { directory.smart_library_subscribers(*library_id, &p).await }).await?
         }
         Audience::Asset { brochure_id } => {
-            directory.asset(*brochure_id).await?.ok_or(AudienceGone::AssetNotFound(*brochure_id))?;
+            if recheck {
+                directory.asset(*brochure_id).await?.ok_or(AudienceGone::AssetNotFound(*brochure_id))?;
+            }
             all_pages(|p| async move { directory.asset_members(*brochure_id, &p).await }).await?
         }
         Audience::Users { user_ids } => user_ids.clone(),

@@ -106,7 +106,14 @@ async fn fan_out(
     mut held: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let Some(n) = ports.notifications.get(id).await? else { return Ok(()) };
-    let people = match audience::recipients(ports.directory.as_ref(), &n.audience, n.brochure_id).await {
+    let people = match audience::recipients(
+        ports.directory.as_ref(),
+        &n.audience,
+        n.brochure_id,
+        audience::GroupCheck::Recheck,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(ResolveError::Gone(why)) => {
             tracing::warn!(notification = %id, reason = %why, "audience is gone; notification failed");

@@ -234,7 +234,9 @@ pub async fn send(
 
     // Resolved now: version 2 answers with the number of people reached, and every send
     // counts against the company's daily recipient cap.
-    let people = audience::recipients(ports.directory.as_ref(), &audience, req.brochure_id)
+    // `target` has just read the event, library or asset and checked it.
+    let just_checked = audience::GroupCheck::JustChecked;
+    let people = audience::recipients(ports.directory.as_ref(), &audience, req.brochure_id, just_checked)
         .await
         .map_err(|e| match e {
             audience::ResolveError::Store(s) => ApiError::from(s),
