@@ -4,11 +4,27 @@ use chrono::{DateTime, Utc};
 
 use crate::credentials::digest;
 use crate::error::{ApiError, ErrorKind};
-use crate::model::{Company, Credential, User};
+use crate::model::{Company, Credential, User, UserId};
 use crate::ports::Directory;
 
 fn invalid_token(message: &str, parameter: &str) -> ApiError {
     ApiError::new(ErrorKind::InvalidAuthToken, message).with_parameter(parameter)
+}
+
+/// The user id of a session token's stored credential: unknown tokens, other credentials and
+/// expired tokens are 401 naming `header_name`.
+fn token_user(
+    credential: Option<Credential>,
+    header_name: &str,
+    now: DateTime<Utc>,
+) -> Result<UserId, ApiError> {
+    match credential {
+        Some(Credential::UserToken { expires_at: Some(e), .. }) if e <= now => {
+            Err(invalid_token("auth token has expired", header_name))
+        }
+        Some(Credential::UserToken { user_id, .. }) => Ok(user_id),
+        _ => Err(invalid_token("auth token is not valid", header_name)),
+    }
 }
 
 /// The user a session token belongs to. Missing, unknown and expired tokens are all 401.
@@ -19,18 +35,8 @@ pub async fn user_by_token(
     now: DateTime<Utc>,
 ) -> Result<User, ApiError> {
     let token = token.ok_or_else(|| invalid_token("missing auth token", header_name))?;
-    match directory.credential(&digest(token)).await? {
-        Some(Credential::UserToken { user_id, expires_at }) => {
-            if expires_at.is_some_and(|e| e <= now) {
-                return Err(invalid_token("auth token has expired", header_name));
-            }
-            directory
-                .user(user_id)
-                .await?
-                .ok_or_else(|| invalid_token("auth token is not valid", header_name))
-        }
-        _ => Err(invalid_token("auth token is not valid", header_name)),
-    }
+    let user_id = token_user(directory.credential(&digest(token)).await?, header_name, now)?;
+    directory.user(user_id).await?.ok_or_else(|| invalid_token("auth token is not valid", header_name))
 }
 
 /// The user and the company of a call made with a session token and a company API key (group
@@ -48,15 +54,9 @@ pub async fn user_and_company(
         user_by_token(directory, Some(token), token_header, now).await?;
         return Err(invalid_token("missing company API key", key_header));
     };
-    let found = directory.credentials(&[&digest(token), &digest(key)]).await?;
-    let user_id = match found.first().cloned().flatten() {
-        Some(Credential::UserToken { expires_at: Some(e), .. }) if e <= now => {
-            return Err(invalid_token("auth token has expired", token_header));
-        }
-        Some(Credential::UserToken { user_id, .. }) => user_id,
-        _ => return Err(invalid_token("auth token is not valid", token_header)),
-    };
-    let company_id = match found.get(1).cloned().flatten() {
+    let mut found = directory.credentials(&[&digest(token), &digest(key)]).await?.into_iter();
+    let user_id = token_user(found.next().flatten(), token_header, now)?;
+    let company_id = match found.next().flatten() {
         Some(Credential::CompanyApiKey { company_id }) => company_id,
         _ => return Err(invalid_token("company API key is not valid", key_header)),
     };

@@ -51,8 +51,8 @@ impl DynamoDirectory {
             .collect()
     }
 
-    /// Items of different kinds in one batched read, by partition key (each key named here has
-    /// one item per partition key read this way); missing ones are absent from the map.
+    /// Items of different kinds in one batched read, keyed by their partition key (each key
+    /// asked for names a different partition); missing ones are absent from the map.
     async fn get_keyed(&self, keys: Vec<Item>) -> StoreResult<std::collections::HashMap<String, Item>> {
         let items = batch_get(&self.client, &self.table, keys, None, false, self.backoff).await?;
         items.into_iter().map(|item| Ok((get_s(&item, "pk")?.to_string(), item))).collect()
