@@ -19,11 +19,16 @@ fn user(n: u8) -> Uuid {
 }
 
 async fn send(env: &Env, token: &str, body: Value) -> (u16, String) {
+    send_through(&env.ports, token, body).await
+}
+
+/// A group send with company 3's API key through `ports` (the environment's, or wrapped).
+async fn send_through(ports: &shared::ports::Ports, token: &str, body: Value) -> (u16, String) {
     let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
         .header("x-nextinteract-authtoken", token)
         .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
         .body(body.to_string());
-    let resp = send::handle(&env.ports, req.into_request()).await;
+    let resp = send::handle(ports, req.into_request()).await;
     (resp.status().as_u16(), body_text(&resp))
 }
 
@@ -65,12 +70,7 @@ async fn a_group_send_makes_nine_requests(env: Env) {
     let faults = tests::faults::Faults::none();
     let ports = tests::faults::faulty(&env.ports, &faults);
     let gt = json!({ "version": 2, "type": "GT", "key": "3", "values": ["23", "27"], "message": "counted" });
-    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
-        .header("x-nextinteract-authtoken", "demo-admin-token")
-        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
-        .body(gt.to_string());
-    let resp = send::handle(&ports, req.into_request()).await;
-    assert_eq!((resp.status().as_u16(), body_text(&resp)), (200, "4".to_string()));
+    assert_eq!(send_through(&ports, "demo-admin-token", gt).await, (200, "4".to_string()));
     assert_eq!(
         faults.ops(),
         [
@@ -109,12 +109,8 @@ async fn a_send_reads_its_group_once(env: Env) {
     ] {
         let faults = tests::faults::Faults::none();
         let ports = tests::faults::faulty(&env.ports, &faults);
-        let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
-            .header("x-nextinteract-authtoken", token)
-            .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
-            .body(body.to_string());
-        let resp = send::handle(&ports, req.into_request()).await;
-        assert_eq!(resp.status(), 200, "{group}: {}", body_text(&resp));
+        let (status, text) = send_through(&ports, token, body).await;
+        assert_eq!(status, 200, "{group}: {text}");
         let ops = faults.ops();
         assert_eq!(ops.iter().filter(|op| *op == group).count(), 1, "{group}: {ops:?}");
     }
