@@ -653,15 +653,16 @@ pub fn run() -> Value {
     });
     // One terminator per service, as each AWS service is a host of its own: a function keeps one
     // connection to each service it calls (DynamoDB, SQS, ...), none shared between them.
+    // (`AWS_ENDPOINT_URL_<SERVICE>` for each; the hello-world's GET goes to DynamoDB's.)
     let (endpoints, runtime_addr) = rt.block_on(async {
         let mut endpoints = Vec::new();
-        for _ in ["dynamodb", "sqs", "sesv2", "sns"] {
+        for service in ["DYNAMODB", "SQS", "SESV2", "SNS"] {
             let tls = terminator(&cert, &key, moto_endpoint.clone(), traffic.clone()).await;
-            endpoints.push(format!("https://{tls}"));
+            endpoints.push((format!("AWS_ENDPOINT_URL_{service}"), format!("https://{tls}")));
         }
         (endpoints, runtime_api(api.clone()).await)
     });
-    let endpoint = endpoints[0].clone();
+    let hello_url = format!("{}/", endpoints[0].1);
 
     let template = local::provision::read_template(&repo().join("template.yaml")).expect("template.yaml");
     let global_memory = template["Globals"]["Function"]["MemorySize"].as_u64().expect("Globals MemorySize");
@@ -691,16 +692,13 @@ pub fn run() -> Value {
                 ("AWS_ACCESS_KEY_ID", "test".into()),
                 ("AWS_SECRET_ACCESS_KEY", "test".into()),
                 ("AWS_SESSION_TOKEN", "bench-session".into()),
-                ("AWS_ENDPOINT_URL_DYNAMODB", endpoints[0].clone()),
-                ("AWS_ENDPOINT_URL_SQS", endpoints[1].clone()),
-                ("AWS_ENDPOINT_URL_SESV2", endpoints[2].clone()),
-                ("AWS_ENDPOINT_URL_SNS", endpoints[3].clone()),
                 ("AWS_CA_BUNDLE", ca.display().to_string()),
                 ("SSL_CERT_FILE", ca.display().to_string()),
-                ("HELLO_URL", format!("{endpoint}/")),
+                ("HELLO_URL", hello_url.clone()),
             ]
             .map(|(k, v)| (k.to_string(), v)),
         );
+        env.extend(endpoints.iter().cloned());
         env
     };
     let sample = |name: &str| -> Value {
