@@ -5,7 +5,7 @@ use shared::runtime::{Services, aws_ports, aws_sdk_config};
 
 // One thread: a function handles one invocation at a time on a fraction of a vCPU (256 MB is
 // 0.145), where worker threads only add their start at init and a cross-thread wake-up to every
-// request (bench cold-start: 0.88 → 0.55 ms of CPU per AWS request, init 3.9 → 2.6 ms).
+// request (bench cold-start; README, "One thread per function").
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
