@@ -473,7 +473,7 @@ struct Measured {
     times: (Duration, Duration, Duration),
     invocations: (u64, u64),
     /// A recipient, and the ports (counted) to read their center with.
-    reader: (uuid::Uuid, shared::ports::Ports, Counter),
+    reader: (uuid::Uuid, shared::runtime::Ports, Counter),
 }
 
 impl Measured {
@@ -551,8 +551,8 @@ async fn broadcast(sdk: &aws_config::SdkConfig, recipients: usize, size: Size) -
             .schedule_id(schedule_id)
             .email(None, Some(crate::fanout_memory::BROCHURE))
             .build();
-            let n = shared::service::send::insert_once(&ports, n).await.expect("stored");
-            shared::service::send::enqueue_fanout(&ports, n.id).await;
+            let n = shared::service::intake::insert_once(&ports.store(), n).await.expect("stored");
+            shared::service::intake::enqueue_fanout(&ports.store(), n.id).await;
             n.id
         }
     };

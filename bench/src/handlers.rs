@@ -7,8 +7,8 @@ use std::time::Instant;
 use lambda_http::Request;
 use serde_json::{Value, json};
 use shared::http::GatewayRequest;
-use shared::ports::Ports;
 use shared::runtime::MemoryPorts;
+use shared::runtime::Ports;
 
 use crate::percentile_us;
 

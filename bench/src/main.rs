@@ -63,6 +63,9 @@ fn main() {
         "machine".into(),
         json!(format!("{} cores", std::thread::available_parallelism().map_or(0, |n| n.get()))),
     );
+    // When and on what the figures were measured: docs/benchmarks.md states both with them.
+    results.insert("date".into(), json!(chrono::Utc::now().format("%Y-%m-%d").to_string()));
+    results.insert("arch".into(), json!(std::env::consts::ARCH));
     if scenario == "handlers" || scenario == "all" {
         results.insert("handlers".into(), rt.block_on(handlers::run()));
     }

@@ -4,6 +4,7 @@
 
 pub mod provision;
 pub mod realtime;
+mod response;
 pub mod routes;
 pub mod server;
 pub mod workers;

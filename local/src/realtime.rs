@@ -23,10 +23,10 @@ use hyper::body::Frame;
 use shared::adapters::memory::MemoryRealtime;
 use shared::error::ApiError;
 use shared::model::{InboxEvent, Pushed, UserId};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::server::{HyperResponse, error};
+use crate::response::{HyperResponse, error};
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -58,7 +58,7 @@ pub async fn stream(
             None => return error(ApiError::invalid("after", "after must be the id of an event")),
         },
     };
-    let user = match shared::service::realtime::redeem(ports, ticket).await {
+    let user = match shared::service::realtime::redeem(&ports.tickets(), ticket).await {
         Ok(user) => user,
         Err(e) => return error(e),
     };
@@ -67,7 +67,7 @@ pub async fn stream(
     let mut first = VecDeque::new();
     first.push_back(format!("id: {}\nevent: hello\ndata: {{}}\n\n", start.timestamp_millis()));
     if let Some(cursor) = cursor {
-        match shared::service::realtime::catch_up(ports, user, cursor).await {
+        match shared::service::realtime::catch_up(&ports.catch_up(), user, cursor).await {
             Ok(Some(missed)) => first.push_back(frame(&missed)),
             Ok(None) => {}
             Err(e) => return error(e),

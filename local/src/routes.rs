@@ -2,7 +2,7 @@
 //! template's `HttpApi` events (a test checks they are equal).
 
 use lambda_http::{Body, Request, Response};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {

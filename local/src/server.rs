@@ -4,37 +4,19 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use lambda_http::Body;
 use shared::adapters::memory::MemoryRealtime;
 use shared::error::{ApiError, ErrorKind};
 use shared::http::{GatewayRequest, MAX_BODY_BYTES};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use std::sync::Arc;
 
+use crate::response::{HyperResponse, error, to_hyper};
 use crate::routes::{self, Match};
-
-pub(crate) type HyperResponse = hyper::Response<BoxBody<Bytes, Infallible>>;
-
-fn to_hyper(resp: lambda_http::Response<Body>) -> HyperResponse {
-    let (parts, body) = resp.into_parts();
-    let bytes = match body {
-        Body::Text(t) => Bytes::from(t),
-        Body::Binary(b) => Bytes::from(b),
-        _ => Bytes::new(),
-    };
-    hyper::Response::from_parts(parts, Full::new(bytes).boxed())
-}
-
-pub(crate) fn error(e: ApiError) -> HyperResponse {
-    to_hyper(shared::http::error(&e))
-}
 
 /// A query parameter, percent-decoded.
 fn query_param(query: &str, name: &str) -> Option<String> {

@@ -5,8 +5,8 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use shared::ports::Ports;
 use shared::ports::{Queue, ReceivedMessage};
+use shared::runtime::Ports;
 
 /// Runs the fan-out function as the scheduler would invoke it.
 pub async fn tick(ports: &Ports) -> Result<fanout::Answer, shared::StoreError> {

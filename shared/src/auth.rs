@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::credentials::digest;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::{Company, Credential, User, UserId};
-use crate::ports::Directory;
+use crate::ports::Accounts;
 
 fn invalid_token(message: &str, parameter: &str) -> ApiError {
     ApiError::new(ErrorKind::InvalidAuthToken, message).with_parameter(parameter)
@@ -29,7 +29,7 @@ fn token_user(
 
 /// The user a session token belongs to. Missing, unknown and expired tokens are all 401.
 pub async fn user_by_token(
-    directory: &dyn Directory,
+    directory: &dyn Accounts,
     token: Option<&str>,
     header_name: &str,
     now: DateTime<Utc>,
@@ -44,7 +44,7 @@ pub async fn user_by_token(
 /// them one after another took four. Missing, unknown and expired tokens are 401 naming the
 /// token's header, checked first; a missing or unknown key is 401 naming the key's header.
 pub async fn user_and_company(
-    directory: &dyn Directory,
+    directory: &dyn Accounts,
     (token, token_header): (Option<&str>, &str),
     (key, key_header): (Option<&str>, &str),
     now: DateTime<Utc>,

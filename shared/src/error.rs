@@ -136,6 +136,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Why a delivery step (a chunk, an email job, feedback) did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// Will not succeed on retry (malformed message, notification gone).
+    #[error("{0}")]
+    Permanent(String),
+    /// May succeed on retry (throttling, timeouts).
+    #[error(transparent)]
+    Transient(#[from] StoreError),
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[cfg(test)]

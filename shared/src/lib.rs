@@ -4,7 +4,7 @@
 pub mod adapters;
 pub mod auth;
 pub mod backoff;
-pub mod config;
+pub mod batch;
 pub mod credentials;
 pub mod dialects;
 pub mod directory;
@@ -18,5 +18,5 @@ pub mod runtime;
 pub mod service;
 pub mod settings;
 
-pub use config::Config;
 pub use error::{ApiError, ErrorKind, StoreError};
+pub use runtime::config::{self as config, Config};

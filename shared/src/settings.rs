@@ -1,11 +1,11 @@
 //! What the services are tuned with: callback and email retries, the pace of email, the daily
-//! recipient cap, the chunk size. Read from the configuration by the AWS composition, set to the
-//! local defaults by the memory one; the services read them from their ports' bag.
+//! recipient cap, the chunk size. Read from the configuration by the AWS composition
+//! (`runtime::config`), set to the local defaults by the memory one; each use case is given
+//! the ones it reads.
 
 use std::time::Duration;
 
 use crate::backoff::Backoff;
-use crate::config::Config;
 
 /// The services' tunables.
 #[derive(Debug, Clone, Copy)]
@@ -21,23 +21,18 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// As configured (a Lambda function).
-    pub fn from_config(config: &Config) -> Self {
-        Settings {
-            callback_retry: CALLBACK_RETRY,
-            email_sending: EmailSending::for_account_rate(f64::from(config.email_send_rate)),
-            daily_recipient_cap: config.daily_recipient_cap,
-            chunk_size: config.chunk_size,
-        }
-    }
+    /// Recipients a company's group sends may reach per UTC day, unless configured.
+    pub const DEFAULT_DAILY_RECIPIENT_CAP: u64 = 5_000_000;
+    /// Recipients per delivery chunk, unless configured.
+    pub const DEFAULT_CHUNK_SIZE: usize = 2000;
 
     /// The defaults, with email unpaced (the memory mailer has no rate).
     pub fn local() -> Self {
         Settings {
             callback_retry: CALLBACK_RETRY,
             email_sending: EmailSending::unpaced(),
-            daily_recipient_cap: Config::DEFAULT_DAILY_RECIPIENT_CAP,
-            chunk_size: Config::DEFAULT_CHUNK_SIZE,
+            daily_recipient_cap: Self::DEFAULT_DAILY_RECIPIENT_CAP,
+            chunk_size: Self::DEFAULT_CHUNK_SIZE,
         }
     }
 }

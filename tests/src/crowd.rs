@@ -4,7 +4,7 @@
 
 use shared::directory::{DirectorySnapshot, TeamRecord, UserRecord};
 use shared::model::{Device, Platform, UserId};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use uuid::Uuid;
 
 /// The crowd's team in company 3 (a GT request's value).

@@ -13,8 +13,8 @@ use rand::{Rng, SeedableRng};
 use shared::directory::DirectorySnapshot;
 use shared::error::{StoreError, StoreResult};
 use shared::model::*;
-use shared::ports::Ports;
 use shared::ports::*;
+use shared::runtime::Ports;
 use uuid::Uuid;
 
 enum Decision {
@@ -252,13 +252,7 @@ pub struct FaultyDirectory(pub Arc<dyn Directory>, pub Arc<Faults>);
 pub struct FaultyQueue(pub Arc<dyn Queue>, pub Arc<Faults>);
 
 #[async_trait]
-impl NotificationStore for FaultyNotifications {
-    async fn next_schedule_id(&self) -> StoreResult<u64> {
-        self.1.run("next_schedule_id", self.0.next_schedule_id()).await
-    }
-    async fn insert(&self, n: &Notification) -> StoreResult<()> {
-        self.1.run("insert", self.0.insert(n)).await
-    }
+impl NotificationLookup for FaultyNotifications {
     async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
         let found = self.1.run("get", self.0.get(id)).await;
         if let Ok(Some(n)) = &found
@@ -273,6 +267,23 @@ impl NotificationStore for FaultyNotifications {
     async fn get_by_schedule_id(&self, sid: u64) -> StoreResult<Option<Notification>> {
         self.1.run("get_by_schedule_id", self.0.get_by_schedule_id(sid)).await
     }
+}
+
+#[async_trait]
+impl NotificationIntake for FaultyNotifications {
+    async fn next_schedule_id(&self) -> StoreResult<u64> {
+        self.1.run("next_schedule_id", self.0.next_schedule_id()).await
+    }
+    async fn insert(&self, n: &Notification) -> StoreResult<()> {
+        self.1.run("insert", self.0.insert(n)).await
+    }
+    async fn consume_quota(&self, c: CompanyId, day: &str, n: u64, cap: u64) -> StoreResult<bool> {
+        self.1.run("consume_quota", self.0.consume_quota(c, day, n, cap)).await
+    }
+}
+
+#[async_trait]
+impl FanoutLedger for FaultyNotifications {
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
         self.1.run("due", self.0.due(now, limit)).await
     }
@@ -303,6 +314,10 @@ impl NotificationStore for FaultyNotifications {
     ) -> StoreResult<Status> {
         self.1.run("finish_fanout", self.0.finish_fanout(id, c, r, held, now)).await
     }
+}
+
+#[async_trait]
+impl DeliveryLedger for FaultyNotifications {
     async fn record_chunk(
         &self,
         id: NotificationId,
@@ -321,6 +336,25 @@ impl NotificationStore for FaultyNotifications {
     async fn chunk_context(&self, id: NotificationId, c: u32) -> StoreResult<ChunkContext> {
         self.1.run("chunk_context", self.0.chunk_context(id, c)).await
     }
+    async fn add_sent_marks(
+        &self,
+        id: NotificationId,
+        c: u32,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.1.run("add_sent_marks", self.0.add_sent_marks(id, c, keys, now)).await
+    }
+    async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        self.1.run("mark_failed", self.0.mark_failed(id, reason, now)).await
+    }
+    async fn record_callback(&self, id: NotificationId, r: &CallbackResult) -> StoreResult<()> {
+        self.1.run("record_callback", self.0.record_callback(id, r)).await
+    }
+}
+
+#[async_trait]
+impl EmailLedger for FaultyNotifications {
     async fn email_context(&self, id: NotificationId, c: u32, part: u32) -> StoreResult<ChunkContext> {
         self.1.run("email_context", self.0.email_context(id, c, part)).await
     }
@@ -343,27 +377,17 @@ impl NotificationStore for FaultyNotifications {
     ) -> StoreResult<ChunkRecord> {
         self.1.run("record_feedback", self.0.record_feedback(id, message_id, kind, now)).await
     }
-    async fn add_sent_marks(
-        &self,
-        id: NotificationId,
-        c: u32,
-        keys: &[String],
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.1.run("add_sent_marks", self.0.add_sent_marks(id, c, keys, now)).await
-    }
-    async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        self.1.run("mark_failed", self.0.mark_failed(id, reason, now)).await
-    }
-    async fn consume_quota(&self, c: CompanyId, day: &str, n: u64, cap: u64) -> StoreResult<bool> {
-        self.1.run("consume_quota", self.0.consume_quota(c, day, n, cap)).await
-    }
-    async fn record_callback(&self, id: NotificationId, r: &CallbackResult) -> StoreResult<()> {
-        self.1.run("record_callback", self.0.record_callback(id, r)).await
-    }
+}
+
+#[async_trait]
+impl SentHistory for FaultyNotifications {
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
         self.1.run("history", self.0.history(scope, page)).await
     }
+}
+
+#[async_trait]
+impl IdempotencyStore for FaultyNotifications {
     async fn claim_idempotency(
         &self,
         s: &str,
@@ -382,7 +406,7 @@ impl NotificationStore for FaultyNotifications {
 }
 
 #[async_trait]
-impl InboxStore for FaultyInbox {
+impl InboxDelivery for FaultyInbox {
     async fn put_content(&self, c: &InboxContent) -> StoreResult<()> {
         self.1.run("put_content", self.0.put_content(c)).await
     }
@@ -398,6 +422,10 @@ impl InboxStore for FaultyInbox {
         }
         self.0.put_entries(entries).await
     }
+}
+
+#[async_trait]
+impl Center for FaultyInbox {
     async fn get(&self, u: UserId, n: NotificationId) -> StoreResult<Option<InboxItem>> {
         self.1.run("inbox get", self.0.get(u, n)).await
     }
@@ -422,7 +450,7 @@ impl InboxStore for FaultyInbox {
 }
 
 #[async_trait]
-impl Directory for FaultyDirectory {
+impl Accounts for FaultyDirectory {
     async fn credential(&self, d: &str) -> StoreResult<Option<Credential>> {
         self.1.run("credential", self.0.credential(d)).await
     }
@@ -448,6 +476,16 @@ impl Directory for FaultyDirectory {
     async fn user_by_email(&self, e: &str) -> StoreResult<Option<User>> {
         self.1.run("user_by_email", self.0.user_by_email(e)).await
     }
+    async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
+        self.1.run("department", self.0.department(id)).await
+    }
+    async fn department_has_member(&self, d: Uuid, u: UserId) -> StoreResult<bool> {
+        self.1.run("department_has_member", self.0.department_has_member(d, u)).await
+    }
+}
+
+#[async_trait]
+impl Audiences for FaultyDirectory {
     async fn company_members(&self, c: CompanyId, p: &PageRequest) -> StoreResult<Page<UserId>> {
         self.1.run("company_members", self.0.company_members(c, p)).await
     }
@@ -481,20 +519,18 @@ impl Directory for FaultyDirectory {
     async fn asset_unsubscribes(&self, id: u64) -> StoreResult<Vec<Unsubscribe>> {
         self.1.run("asset_unsubscribes", self.0.asset_unsubscribes(id)).await
     }
-    async fn unsubscribe_emails(&self, asset: u64, u: UserId) -> StoreResult<()> {
-        self.1.run("unsubscribe_emails", self.0.unsubscribe_emails(asset, u)).await
-    }
-    async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
-        self.1.run("department", self.0.department(id)).await
-    }
-    async fn department_has_member(&self, d: Uuid, u: UserId) -> StoreResult<bool> {
-        self.1.run("department_has_member", self.0.department_has_member(d, u)).await
-    }
     async fn touch_asset(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
         self.1.run("touch_asset", self.0.touch_asset(id, at)).await
     }
     async fn touch_smart_library(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
         self.1.run("touch_smart_library", self.0.touch_smart_library(id, at)).await
+    }
+}
+
+#[async_trait]
+impl EmailPreferences for FaultyDirectory {
+    async fn unsubscribe_emails(&self, asset: u64, u: UserId) -> StoreResult<()> {
+        self.1.run("unsubscribe_emails", self.0.unsubscribe_emails(asset, u)).await
     }
     async fn suppress_email(&self, s: &EmailSuppression) -> StoreResult<()> {
         self.1.run("suppress_email", self.0.suppress_email(s)).await
@@ -502,6 +538,10 @@ impl Directory for FaultyDirectory {
     async fn email_suppressions(&self, a: &[String]) -> StoreResult<Vec<EmailSuppression>> {
         self.1.run("email_suppressions", self.0.email_suppressions(a)).await
     }
+}
+
+#[async_trait]
+impl DirectoryLoad for FaultyDirectory {
     async fn load(&self, s: &DirectorySnapshot) -> StoreResult<()> {
         self.0.load(s).await
     }

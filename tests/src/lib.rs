@@ -13,8 +13,8 @@ pub mod routes;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use shared::ports::Ports;
 use shared::ports::{ManualClock, SequentialIds};
+use shared::runtime::Ports;
 use shared::runtime::{MemoryPorts, Services, aws_ports, aws_sdk_config};
 
 /// The repository root (this crate lives in `tests/`).

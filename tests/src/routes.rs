@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use shared::http::GatewayRequest;
-use shared::ports::Ports;
+use shared::runtime::Ports;
 
 pub const U1: &str = "11111111-1111-4111-8111-111111111111";
 pub const DEPT: &str = "d0000000-0000-4000-8000-000000000001";

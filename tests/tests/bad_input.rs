@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use tests::routes::{Sample, call, samples};
 
 /// Every route of the API (`tests::routes`, from the route table the template matches).

@@ -317,14 +317,14 @@ async fn a_redelivered_chunk_sends_no_duplicate_email_or_push(env: Env) {
     let faults = Faults::none();
     faults.fail_next("record_chunk");
     let failing = faulty(&env.ports, &faults);
-    assert!(shared::service::deliver::deliver(&failing, &chunk).await.is_err());
+    assert!(shared::service::deliver::deliver(&failing.deliver(), &chunk).await.is_err());
     assert_eq!(env.outbox.pushes(&endpoints).await.len(), 3, "the first attempt pushed");
     assert!(env.outbox.emails(&subject).await.is_empty(), "emails wait for the chunk's record");
     assert!(env.ports.email_queue.receive(10).await.unwrap().is_empty(), "no job before the record");
 
-    let again = shared::service::deliver::deliver(&env.ports, &chunk).await.unwrap();
+    let again = shared::service::deliver::deliver(&env.ports.deliver(), &chunk).await.unwrap();
     assert_eq!(again, shared::service::deliver::Delivered::Written(3));
-    let third = shared::service::deliver::deliver(&env.ports, &chunk).await.unwrap();
+    let third = shared::service::deliver::deliver(&env.ports.deliver(), &chunk).await.unwrap();
     assert_eq!(third, shared::service::deliver::Delivered::AlreadyDone);
     env.ports.delivery_queue.ack(&messages[0].receipt).await.unwrap();
     assert_eq!(env.outbox.pushes(&endpoints).await.len(), 3, "one push per device");
@@ -343,13 +343,16 @@ async fn a_redelivered_chunk_sends_no_duplicate_email_or_push(env: Env) {
 
     faults.fail_next("record_emails");
     let none = shared::service::deadline::Deadline::NONE;
-    assert!(emails::send_job(&failing, &job, none).await.is_err());
+    assert!(emails::send_job(&failing.email_jobs(), &job, none).await.is_err());
     assert_eq!(env.outbox.emails(&subject).await.len(), 2, "the first attempt sent the emails");
     assert_eq!(
-        emails::send_job(&env.ports, &job, none).await.unwrap(),
+        emails::send_job(&env.ports.email_jobs(), &job, none).await.unwrap(),
         EmailOutcome::Recorded { sent: 2, gave_up: false }
     );
-    assert_eq!(emails::send_job(&env.ports, &job, none).await.unwrap(), EmailOutcome::AlreadyDone);
+    assert_eq!(
+        emails::send_job(&env.ports.email_jobs(), &job, none).await.unwrap(),
+        EmailOutcome::AlreadyDone
+    );
     for m in &jobs {
         env.ports.email_queue.ack(&m.receipt).await.unwrap();
     }
@@ -699,8 +702,9 @@ async fn a_job_paced_to_the_account_rate_is_never_throttled() {
         });
         ports.notifications.insert(&n).await.unwrap();
         let job = EmailJob { notification_id: n.id, chunk: 0, email_part: 0, recipients, round: 0 };
-        let outcome =
-            emails::send_job(&ports, &job, shared::service::deadline::Deadline::NONE).await.unwrap();
+        let outcome = emails::send_job(&ports.email_jobs(), &job, shared::service::deadline::Deadline::NONE)
+            .await
+            .unwrap();
         if paced {
             assert_eq!(outcome, EmailOutcome::Recorded { sent: 12, gave_up: false }, "paced: one round");
             assert_eq!(memory.mailer.sent().len(), 12);

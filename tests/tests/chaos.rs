@@ -18,7 +18,7 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use serde_json::{Value, json};
 use shared::model::*;
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::fanout::LEASE_SECONDS;
 use tests::{Functions, arm_chaos, chaos_counts, crowd, moto_prefix, provision_moto};
 use uuid::Uuid;

@@ -7,8 +7,8 @@ use chrono::{Duration, Utc};
 use shared::directory::{DirectorySnapshot, TeamRecord, UserRecord};
 use shared::error::StoreError;
 use shared::model::*;
-use shared::ports::Ports;
 use shared::ports::*;
+use shared::runtime::Ports;
 use tests::{conformance, t0};
 use uuid::Uuid;
 

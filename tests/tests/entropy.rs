@@ -1,5 +1,5 @@
 //! No binary of this workspace carries aws-lc's CPU jitter entropy source (`.cargo/config.toml`
-//! sets `AWS_LC_SYS_NO_JITTER_ENTROPY=1` for every build; the README's "Entropy" says why).
+//! sets `AWS_LC_SYS_NO_JITTER_ENTROPY=1` for every build; docs/decisions/0001-no-jitter-entropy.md says why).
 //! This test executable links aws-lc through the same SDK and TLS crates as the functions and is
 //! built by the same cargo configuration; `scripts/build-lambdas` runs the same check on what
 //! `sam build` ships.

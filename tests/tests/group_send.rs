@@ -23,7 +23,7 @@ async fn send(env: &Env, token: &str, body: Value) -> (u16, String) {
 }
 
 /// A group send with company 3's API key through `ports` (the environment's, or wrapped).
-async fn send_through(ports: &shared::ports::Ports, token: &str, body: Value) -> (u16, String) {
+async fn send_through(ports: &shared::runtime::Ports, token: &str, body: Value) -> (u16, String) {
     let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
         .header("x-nextinteract-authtoken", token)
         .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
@@ -64,7 +64,7 @@ async fn latest(env: &Env, kind: BroadcastType) -> Notification {
 }
 
 /// What a group send asks of the store and the queue, call by call: each is one request on AWS,
-/// and a cold function pays each in CPU under its share (README, cold start). The caller's two
+/// and a cold function pays each in CPU under its share (docs/benchmarks.md, cold start). The caller's two
 /// credentials are one read and its user and company another.
 async fn a_group_send_makes_nine_requests(env: Env) {
     let faults = tests::faults::Faults::none();

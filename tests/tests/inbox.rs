@@ -11,7 +11,7 @@ use chrono::Duration;
 use serde_json::{Value, json};
 use shared::http::{GatewayRequest, body_text};
 use shared::model::*;
-use shared::ports::InboxStore;
+use shared::ports::{Center, InboxDelivery};
 use tests::{Env, end_to_end, t0};
 use uuid::Uuid;
 

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use shared::directory::{DirectorySnapshot, UserRecord};
 use shared::model::*;
-use shared::ports::Ports;
 use shared::ports::{Mailer, OutgoingEmail, PushGateway, SendError};
 use shared::runtime::MemoryPorts;
+use shared::runtime::Ports;
 use shared::service::channels::MARK_BATCH;
 use uuid::Uuid;
 
@@ -145,14 +145,22 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
         let freezing = Freezing::new(k);
         let mut first: Ports = memory.ports.clone();
         first.mailer = freezing.clone();
-        killed(shared::service::emails::send_job(&first, &job, shared::service::deadline::Deadline::NONE))
-            .await;
+        killed(shared::service::emails::send_job(
+            &first.email_jobs(),
+            &job,
+            shared::service::deadline::Deadline::NONE,
+        ))
+        .await;
         let again = Freezing::new(usize::MAX);
         let mut second = memory.ports.clone();
         second.mailer = again.clone();
-        shared::service::emails::send_job(&second, &job, shared::service::deadline::Deadline::NONE)
-            .await
-            .unwrap();
+        shared::service::emails::send_job(
+            &second.email_jobs(),
+            &job,
+            shared::service::deadline::Deadline::NONE,
+        )
+        .await
+        .unwrap();
         let (a, b) = (freezing.delivered(), again.delivered());
         let mut everyone: Vec<&String> = a.iter().chain(b.iter()).collect();
         everyone.sort();
@@ -167,11 +175,11 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
         let freezing = Freezing::new(k);
         let mut first = memory.ports.clone();
         first.push = freezing.clone();
-        killed(shared::service::deliver::deliver(&first, &chunk)).await;
+        killed(shared::service::deliver::deliver(&first.deliver(), &chunk)).await;
         let again = Freezing::new(usize::MAX);
         let mut second = memory.ports.clone();
         second.push = again.clone();
-        shared::service::deliver::deliver(&second, &chunk).await.unwrap();
+        shared::service::deliver::deliver(&second.deliver(), &chunk).await.unwrap();
         let (a, b) = (freezing.delivered(), again.delivered());
         assert_eq!(a.len() + b.len() - repeated(&a, &b), PEOPLE, "after k={k}: every device pushed");
         worst_pushes = worst_pushes.max(repeated(&a, &b));

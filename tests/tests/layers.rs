@@ -1,7 +1,9 @@
-//! The layers, and who may import whom (README, "Architecture"): `model` ← `ports` ← `service`
+//! The layers, and who may import whom (docs/architecture.md): `model` ← `ports` ← `service`
 //! ← `dialects` ← handlers (`functions/*`) ← composition (`runtime`, `main.rs`, `local/`).
-//! Adapters implement ports and import nothing above them. A test module (`#[cfg(test)]`) may
-//! reach further: it builds what it tests with.
+//! Adapters implement ports and import nothing above them. The bag of every port
+//! (`runtime::Ports`) is composition's: a use case takes the deps it names, never the bag.
+//! A test module (`#[cfg(test)]`) may reach further: it builds what it tests with.
+//! (No import circles: `imports.rs`.)
 
 use std::path::{Path, PathBuf};
 
@@ -58,20 +60,54 @@ fn services_use_ports_and_the_model_only() {
     assert!(found.is_empty(), "services reach past their ports:\n{}", found.join("\n"));
 }
 
+/// Whether `code` names `word` as a whole identifier.
+fn names_word(code: &str, word: &str) -> bool {
+    code.match_indices(word).any(|(i, _)| {
+        let before = code[..i].chars().last();
+        let after = code[i + word.len()..].chars().next();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn no_use_case_takes_the_bag() {
+    let mut found = Vec::new();
+    for dir in ["service", "dialects", "ports", "model", "adapters"] {
+        for file in rust_files(&shared(dir)) {
+            let code = code_of(&file);
+            let code: Vec<&str> = code.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+            if names_word(&code.join("\n"), "Ports") {
+                found.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(found.is_empty(), "the bag of every port is composition's (runtime::Ports): {found:?}");
+    // The check sees the bag where it is.
+    assert!(names_word(&code_of(&shared("runtime/ports.rs")), "Ports"));
+    assert!(!names_word("MemoryPorts", "Ports"));
+}
+
 #[test]
 fn the_model_ports_and_adapters_import_nothing_above_them() {
     let above = ["crate::service", "crate::dialects", "crate::runtime", "crate::http", "lambda_http"];
     let found =
-        violations(&[shared("model"), shared("ports.rs"), shared("settings.rs"), shared("adapters")], &above);
+        violations(&[shared("model"), shared("ports"), shared("settings.rs"), shared("adapters")], &above);
     assert!(found.is_empty(), "{}", found.join("\n"));
-    let found = violations(&[shared("model")], &["crate::ports", "crate::adapters", "crate::config"]);
+    let found = violations(
+        &[shared("model")],
+        &["crate::ports", "crate::adapters", "crate::config", "crate::runtime"],
+    );
     assert!(found.is_empty(), "the model depends on nothing: {}", found.join("\n"));
 }
 
 #[test]
 fn configuration_and_composition_do_not_import_each_other_both_ways() {
-    let config = violations(&[shared("config.rs")], &["crate::runtime"]);
-    assert!(config.is_empty(), "config is read by the composition, not the other way: {config:?}");
+    // Configuration is composition's (runtime/config.rs); the settings the services read
+    // depend on neither it nor the rest of composition.
+    let settings =
+        violations(&[shared("settings.rs")], &["crate::runtime", "crate::config", "crate::adapters"]);
+    assert!(settings.is_empty(), "settings are plain values: {settings:?}");
     let dialects = violations(&[shared("dialects")], &["crate::runtime", "crate::adapters", "lambda_http"]);
     assert!(dialects.is_empty(), "dialects translate, they do not wire: {dialects:?}");
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use shared::model::{InboxQuery, PageRequest};
 
-async fn start() -> (String, shared::ports::Ports) {
+async fn start() -> (String, shared::runtime::Ports) {
     let memory = shared::runtime::MemoryPorts::system();
     memory.load_demo_directory().await.unwrap();
     let ports = memory.ports.clone();

@@ -668,18 +668,32 @@ async fn notify_rules_hold_without_http(env: Env) {
         p.directory.user(id).await.unwrap().unwrap()
     };
     let dept: uuid::Uuid = DEPT.parse().unwrap();
-    let found = notify::department_by_credentials(p, Some(dept), "demo-dept", "demo-secret").await.unwrap();
+    let found =
+        notify::department_by_credentials(&p.notify(), Some(dept), "demo-dept", "demo-secret").await.unwrap();
     let department = found.expect("the demo department's credentials");
-    assert!(notify::department_by_credentials(p, Some(dept), "demo-dept", "nope").await.unwrap().is_none());
     assert!(
-        notify::department_by_credentials(p, Some(uuid::Uuid::new_v4()), "demo-dept", "demo-secret")
+        notify::department_by_credentials(&p.notify(), Some(dept), "demo-dept", "nope")
             .await
             .unwrap()
             .is_none()
     );
+    assert!(
+        notify::department_by_credentials(
+            &p.notify(),
+            Some(uuid::Uuid::new_v4()),
+            "demo-dept",
+            "demo-secret"
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
     let u1 = user(1).await;
-    assert_eq!(notify::department_member(p, &department, Some(u1.id)).await.unwrap(), Some(u1.id));
-    assert_eq!(notify::department_member(p, &department, Some(uuid::Uuid::new_v4())).await.unwrap(), None);
+    assert_eq!(notify::department_member(&p.notify(), &department, Some(u1.id)).await.unwrap(), Some(u1.id));
+    assert_eq!(
+        notify::department_member(&p.notify(), &department, Some(uuid::Uuid::new_v4())).await.unwrap(),
+        None
+    );
 
     // In-app: u1 holds no send privilege; the admin may notify others of its tenant only.
     assert_eq!(notify::app_sender(&u1).unwrap_err().status(), 403);
@@ -698,15 +712,15 @@ async fn notify_rules_hold_without_http(env: Env) {
         content: content.clone(),
         ttl_seconds: 60,
     };
-    let e = notify::app(p, &admin, other_tenant, uuid::Uuid::new_v4()).await.unwrap_err();
+    let e = notify::app(&p.notify(), &admin, other_tenant, uuid::Uuid::new_v4()).await.unwrap_err();
     assert_eq!((e.status(), e.parameter.as_deref()), (404, Some("Recipient")));
     let to_u1 = shared::model::AppNotify { recipient: u1.id, content, ttl_seconds: 60 };
-    let id = notify::app(p, &admin, to_u1, uuid::Uuid::new_v4()).await.unwrap();
+    let id = notify::app(&p.notify(), &admin, to_u1, uuid::Uuid::new_v4()).await.unwrap();
     assert_eq!(p.notifications.get(id).await.unwrap().unwrap().ttl_seconds, 60);
 
     // Desktop: the role and the switch first; recipients of the sender's instance only.
-    assert_eq!(notify::desktop_sender(p, &u1).await.unwrap_err().status(), 403);
-    notify::desktop_sender(p, &admin).await.unwrap();
+    assert_eq!(notify::desktop_sender(&p.notify(), &u1).await.unwrap_err().status(), 403);
+    notify::desktop_sender(&p.notify(), &admin).await.unwrap();
     let cmd = shared::model::DesktopNotify {
         title: None,
         message: "m".into(),
@@ -715,7 +729,7 @@ async fn notify_rules_hold_without_http(env: Env) {
         referrer_id: None,
         source: "mim".into(),
     };
-    let e = notify::desktop(p, &admin, &cmd, uuid::Uuid::new_v4()).await.unwrap_err();
+    let e = notify::desktop(&p.notify(), &admin, &cmd, uuid::Uuid::new_v4()).await.unwrap_err();
     assert_eq!(e.parameter.as_deref(), Some("recipient_list"));
 }
 

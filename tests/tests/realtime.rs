@@ -55,8 +55,8 @@ async fn a_reconnecting_client_misses_nothing(mut env: Env) {
     let viewer = env.ports.directory.user(u1()).await.unwrap().unwrap();
 
     // Connected: hears of its own deliveries, not of others'.
-    let ticket = realtime::issue(&env.ports, &viewer, u1()).unwrap();
-    assert_eq!(realtime::redeem(&env.ports, &ticket).await.unwrap(), u1());
+    let ticket = realtime::issue(&env.ports.tickets(), &viewer, u1()).unwrap();
+    assert_eq!(realtime::redeem(&env.ports.tickets(), &ticket).await.unwrap(), u1());
     let mut rx = hub.subscribe();
     let a = notify_u1(&env, "a").await;
     let seen = drain(&mut rx, u1());
@@ -72,11 +72,12 @@ async fn a_reconnecting_client_misses_nothing(mut env: Env) {
     let c = notify_u1(&env, "c").await;
 
     // Back, with a new ticket and the last cursor: exactly what was missed.
-    let again = realtime::issue(&env.ports, &viewer, u1()).unwrap();
-    assert_eq!(realtime::redeem(&env.ports, &again).await.unwrap(), u1());
+    let again = realtime::issue(&env.ports.tickets(), &viewer, u1()).unwrap();
+    assert_eq!(realtime::redeem(&env.ports.tickets(), &again).await.unwrap(), u1());
     let mut rx = hub.subscribe();
     let from = DateTime::from_timestamp_millis(cursor).unwrap();
-    let missed = realtime::catch_up(&env.ports, u1(), from).await.unwrap().expect("something was missed");
+    let missed =
+        realtime::catch_up(&env.ports.catch_up(), u1(), from).await.unwrap().expect("something was missed");
     let told = new_ids(std::slice::from_ref(&missed));
     let fresh: BTreeSet<NotificationId> = told.difference(&shown).copied().collect();
     assert_eq!(fresh, BTreeSet::from([b, c]), "exactly the missed ones, none twice");
@@ -85,13 +86,13 @@ async fn a_reconnecting_client_misses_nothing(mut env: Env) {
 
     // Nothing missed since: nothing told; then live again, marks included.
     let now = DateTime::from_timestamp_millis(missed.cursor + 1).unwrap();
-    assert!(realtime::catch_up(&env.ports, u1(), now).await.unwrap().is_none());
+    assert!(realtime::catch_up(&env.ports.catch_up(), u1(), now).await.unwrap().is_none());
     let d = notify_u1(&env, "d").await;
     let live = drain(&mut rx, u1());
     assert_eq!(new_ids(&live), BTreeSet::from([d]));
     assert!(!shown.contains(&d));
-    shared::service::inbox::mark(&env.ports, &viewer, u1(), b, Mark::Read).await.unwrap();
-    shared::service::inbox::mark_all(&env.ports, &viewer, u1(), MarkAll::Seen).await.unwrap();
+    shared::service::inbox::mark(&env.ports.center_marks(), &viewer, u1(), b, Mark::Read).await.unwrap();
+    shared::service::inbox::mark_all(&env.ports.center_marks(), &viewer, u1(), MarkAll::Seen).await.unwrap();
     let marks: Vec<InboxEvent> = drain(&mut rx, u1()).into_iter().map(|p| p.event).collect();
     assert_eq!(
         marks,
@@ -104,25 +105,37 @@ async fn a_reconnecting_client_misses_nothing(mut env: Env) {
 
 async fn tickets_are_single_use_short_lived_and_the_persons_own(env: Env) {
     let viewer = env.ports.directory.user(u1()).await.unwrap().unwrap();
-    let ticket = realtime::issue(&env.ports, &viewer, u1()).unwrap();
-    assert_eq!(realtime::redeem(&env.ports, &ticket).await.unwrap(), u1());
-    let reused = realtime::redeem(&env.ports, &ticket).await.unwrap_err();
+    let ticket = realtime::issue(&env.ports.tickets(), &viewer, u1()).unwrap();
+    assert_eq!(realtime::redeem(&env.ports.tickets(), &ticket).await.unwrap(), u1());
+    let reused = realtime::redeem(&env.ports.tickets(), &ticket).await.unwrap_err();
     assert_eq!((reused.status(), reused.parameter.as_deref()), (401, Some("ticket")), "{reused:?}");
 
-    let late = realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    let late = realtime::issue(&env.ports.tickets(), &viewer, u1()).unwrap();
     env.clock.advance(Duration::seconds(realtime::TICKET_SECONDS + 1));
-    assert_eq!(realtime::redeem(&env.ports, &late).await.unwrap_err().status(), 401, "expired");
+    assert_eq!(realtime::redeem(&env.ports.tickets(), &late).await.unwrap_err().status(), 401, "expired");
 
     let other = Uuid::parse_str("22222222-2222-4222-8222-222222222222").unwrap();
-    assert_eq!(realtime::issue(&env.ports, &viewer, other).unwrap_err().status(), 403, "another's center");
+    assert_eq!(
+        realtime::issue(&env.ports.tickets(), &viewer, other).unwrap_err().status(),
+        403,
+        "another's center"
+    );
 
-    let good = realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    let good = realtime::issue(&env.ports.tickets(), &viewer, u1()).unwrap();
     let (text, _) = good.rsplit_once('.').unwrap();
     let forged_user = good.replacen(U1, "22222222-2222-4222-8222-222222222222", 1);
     for forged in [format!("{text}.AAAA"), forged_user, "x".into(), String::new(), "a.b.c.d".into()] {
-        assert_eq!(realtime::redeem(&env.ports, &forged).await.unwrap_err().status(), 401, "{forged}");
+        assert_eq!(
+            realtime::redeem(&env.ports.tickets(), &forged).await.unwrap_err().status(),
+            401,
+            "{forged}"
+        );
     }
-    assert_eq!(realtime::redeem(&env.ports, &good).await.unwrap(), u1(), "forgeries used nothing up");
+    assert_eq!(
+        realtime::redeem(&env.ports.tickets(), &good).await.unwrap(),
+        u1(),
+        "forgeries used nothing up"
+    );
 
     // Through the route: `me`, 201, not cached; someone else's id refused.
     let route = |token: &str, user: &str| {
@@ -140,7 +153,10 @@ async fn tickets_are_single_use_short_lived_and_the_persons_own(env: Env) {
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let answer: Value = serde_json::from_str(&body_text(&resp)).unwrap();
     assert_eq!(answer["expiresIn"], realtime::TICKET_SECONDS);
-    assert_eq!(realtime::redeem(&env.ports, answer["ticket"].as_str().unwrap()).await.unwrap(), u1());
+    assert_eq!(
+        realtime::redeem(&env.ports.tickets(), answer["ticket"].as_str().unwrap()).await.unwrap(),
+        u1()
+    );
     let resp = inbox::handle(&env.ports, route("demo-admin-token", U1)).await;
     assert_eq!(resp.status(), 403, "{}", body_text(&resp));
 }
@@ -172,14 +188,14 @@ async fn websocket_connections_hear_their_persons_events_on_moto() {
     assert_eq!(refused.status_code, 401);
     let missing = ::realtime::handle(&env.ports, event("$connect", &other, None)).await;
     assert_eq!(missing.status_code, 400);
-    let ticket = shared::service::realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    let ticket = shared::service::realtime::issue(&env.ports.tickets(), &viewer, u1()).unwrap();
     let opened = ::realtime::handle(&env.ports, event("$connect", &connection, Some(&ticket))).await;
     assert_eq!(opened.status_code, 200, "{:?}", opened.body);
     let reused = ::realtime::handle(&env.ports, event("$connect", &other, Some(&ticket))).await;
     assert_eq!(reused.status_code, 401, "a ticket opens one connection");
 
     let a = notify_u1(&env, "a").await;
-    shared::service::inbox::mark(&env.ports, &viewer, u1(), a, Mark::Read).await.unwrap();
+    shared::service::inbox::mark(&env.ports.center_marks(), &viewer, u1(), a, Mark::Read).await.unwrap();
     let posted = tests::posted_to(&connection).await;
     let messages: Vec<Value> = posted.iter().map(|m| serde_json::from_str(m).unwrap()).collect();
     assert_eq!(messages.len(), 2, "{posted:?}");
@@ -195,7 +211,7 @@ async fn websocket_connections_hear_their_persons_events_on_moto() {
 
     // $disconnect forgets too.
     let again = format!("conn{}", Uuid::new_v4().simple());
-    let ticket = shared::service::realtime::issue(&env.ports, &viewer, u1()).unwrap();
+    let ticket = shared::service::realtime::issue(&env.ports.tickets(), &viewer, u1()).unwrap();
     assert_eq!(
         ::realtime::handle(&env.ports, event("$connect", &again, Some(&ticket))).await.status_code,
         200

@@ -10,9 +10,9 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use serde_json::{Value, json};
 use shared::model::*;
-use shared::ports::Ports;
 use shared::ports::{ManualClock, SequentialIds};
 use shared::runtime::MemoryPorts;
+use shared::runtime::Ports;
 use shared::service::fanout::LEASE_SECONDS;
 use tests::faults::{Faults, faulty};
 use uuid::Uuid;
@@ -150,7 +150,7 @@ fn check(w: &World, expected: &BTreeMap<String, BTreeSet<Uuid>>, context: &str) 
         "{context}: left in flight"
     );
     // Email and push reach everyone they are for, at least once (neither SES nor SNS takes an
-    // idempotency key: a send whose answer was lost is sent again, README "a kill at any
+    // idempotency key: a send whose answer was lost is sent again, docs/reliability.md "a kill at any
     // point"), and nothing is left pending or given up.
     if let Some(n) = notifications.iter().find(|n| n.content.body == "crowd") {
         let emailed: BTreeSet<String> =

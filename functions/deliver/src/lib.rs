@@ -1,24 +1,23 @@
 //! Handler of the deliver function: DeliveryQueue and EmailQueue batches with
-//! ReportBatchItemFailures. A failing record never fails its batch; on its last allowed receive
-//! a failing chunk gives its notification up (marked Failed, its FAILURE callback sent; the
-//! message then moves to the DLQ). An email job never fails its notification: a job SES
+//! ReportBatchItemFailures. A failing record never fails its batch; when a chunk is given up
+//! (its last allowed receive) is the service's rule (`service::deliver::attempt`). An email job never fails its notification: a job SES
 //! throttles continues in a later round, and one that fails every receive moves to its DLQ.
 //! SES's bounce and complaint events (EmailEventsQueue) stop mailing their addresses and are
 //! counted on their notification.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::ports::Ports;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::batch::{self, Record, Step};
+use shared::runtime::Ports;
 use shared::service::deadline::Deadline;
-use shared::service::deliver::{self, Delivered};
+use shared::service::deliver::{self, Attempt};
 use shared::service::emails::{self, EmailOutcome};
 
 /// Records of a batch processed at once.
 const CONCURRENCY: usize = 4;
 
-/// A chunk this function still starts must be able to finish before the invocation's deadline
-/// (the template gives deliver 60 s): one chunk's emails and pushes, 250 people at most with
-/// email, take well under this.
-pub const MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
+/// A chunk starts only this long before the invocation's deadline (the rule and its figure are
+/// the service's).
+pub use shared::service::deliver::MARGIN;
 
 pub async fn handle(ports: &Ports, max_receives: u32, event: SqsEvent) -> SqsBatchResponse {
     handle_within(ports, max_receives, event, Deadline::NONE).await
@@ -33,64 +32,20 @@ pub async fn handle_within(
     event: SqsEvent,
     deadline: Deadline,
 ) -> SqsBatchResponse {
-    use futures::StreamExt;
-    let failures: Vec<Option<BatchItemFailure>> = futures::stream::iter(event.records)
-        .map(|record| process(ports, max_receives, record, deadline))
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures.into_iter().flatten().collect();
-    response
+    batch::run(event, CONCURRENCY, |record| process(ports, max_receives, record, deadline)).await
 }
 
-async fn process(
-    ports: &Ports,
-    max_receives: u32,
-    record: SqsMessage,
-    deadline: Deadline,
-) -> Option<BatchItemFailure> {
-    let message_id = record.message_id.clone().unwrap_or_default();
-    let receives: u32 =
-        record.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1);
-    let body = record.body.as_deref().unwrap_or_default();
+async fn process(ports: &Ports, max_receives: u32, record: Record, deadline: Deadline) -> Step {
+    let (message_id, receives, body) = (record.message_id.as_str(), record.receives, record.body.as_str());
     match Kind::of(body) {
-        Kind::EmailJob => return process_email_job(ports, message_id, receives, body, deadline).await,
-        Kind::SesEvent => return process_email_event(ports, message_id, receives, body).await,
-        Kind::Chunk => {}
-    }
-    let mut notification = None;
-    if !deadline.allows(ports.clock.now(), MARGIN) {
-        tracing::warn!(message_id, receives, "too close to the deadline: chunk not started");
-        if let (true, Ok(chunk)) = (receives >= max_receives, deliver::parse_chunk(body)) {
-            let reason = format!("delivery not started in time at its last allowed receive ({receives})");
-            give_up(ports, chunk.notification_id, &reason).await;
-        }
-        return Some(failure(message_id));
-    }
-    let result = match deliver::parse_chunk(body) {
-        Ok(chunk) => {
-            notification = Some(chunk.notification_id);
-            deliver::deliver(ports, &chunk).await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(Delivered::Written(n)) => {
-            tracing::info!(message_id, notification = ?notification, items = n, "chunk delivered");
-            None
-        }
-        Ok(outcome) => {
-            tracing::info!(message_id, notification = ?notification, ?outcome, "nothing to deliver");
-            None
-        }
-        Err(e) => {
-            let last = receives >= max_receives;
-            tracing::error!(message_id, notification = ?notification, receives, last_attempt = last, error = %e, "delivery failed");
-            if let (true, Some(id)) = (last, notification) {
-                give_up(ports, id, &format!("delivery failed after {receives} attempts: {e}")).await;
+        Kind::EmailJob => process_email_job(ports, message_id, receives, body, deadline).await,
+        Kind::SesEvent => process_email_event(ports, message_id, receives, body).await,
+        Kind::Chunk => {
+            match deliver::attempt(&ports.deliver(), message_id, body, receives, max_receives, deadline).await
+            {
+                Attempt::Done => Step::Done,
+                Attempt::Again => Step::Again,
             }
-            Some(failure(message_id))
         }
     }
 }
@@ -175,47 +130,42 @@ impl<'de> serde::Deserialize<'de> for Tag {
 /// One round of an email job (the queue gives each invocation one, see the template).
 async fn process_email_job(
     ports: &Ports,
-    message_id: String,
+    message_id: &str,
     receives: u32,
     body: &str,
     deadline: Deadline,
-) -> Option<BatchItemFailure> {
+) -> Step {
     if !deadline.allows(ports.clock.now(), shared::service::channels::EMAIL_MARGIN) {
         tracing::warn!(message_id, receives, "too close to the deadline: email job not started");
-        return Some(failure(message_id));
+        return Step::Again;
     }
     let job = match emails::parse_job(body) {
         Ok(job) => job,
         Err(e) => {
             tracing::error!(message_id, receives, error = %e, "email job failed");
-            return Some(failure(message_id));
+            return Step::Again;
         }
     };
     let notification = job.notification_id;
-    match emails::send_job(ports, &job, deadline).await {
+    match emails::send_job(&ports.email_jobs(), &job, deadline).await {
         Ok(EmailOutcome::Recorded { sent, gave_up }) => {
             tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, sent, gave_up, "email job recorded");
-            None
+            Step::Done
         }
         Ok(outcome) => {
             tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, ?outcome, "email job");
-            None
+            Step::Done
         }
         Err(e) => {
             tracing::error!(message_id, %notification, receives, error = %e, "email job failed");
-            Some(failure(message_id))
+            Step::Again
         }
     }
 }
 
 /// A bounce or complaint SES published (EmailEventsQueue, through SNS). One that cannot be
 /// read is logged and dropped: redelivering it would not make it readable.
-async fn process_email_event(
-    ports: &Ports,
-    message_id: String,
-    receives: u32,
-    body: &str,
-) -> Option<BatchItemFailure> {
+async fn process_email_event(ports: &Ports, message_id: &str, receives: u32, body: &str) -> Step {
     let feedback = match shared::adapters::ses::parse_event(body) {
         Ok(Some(feedback)) => feedback,
         Ok(None) => {
@@ -223,37 +173,24 @@ async fn process_email_event(
                 message_id,
                 "SES event that needs nothing (not a permanent bounce or a complaint)"
             );
-            return None;
+            return Step::Done;
         }
         Err(why) => {
             tracing::error!(message_id, error = %why, "unreadable SES event dropped");
-            return None;
+            return Step::Done;
         }
     };
-    match emails::record_feedback(ports, &feedback).await {
+    match emails::record_feedback(&ports.feedback(), &feedback).await {
         Ok(counted) => {
             // Addresses are personal data: not logged.
             tracing::info!(message_id, kind = feedback.kind.as_str(), notification = ?feedback.notification, addresses = feedback.addresses.len(), counted, "email feedback recorded");
-            None
+            Step::Done
         }
         Err(e) => {
             tracing::error!(message_id, receives, error = %e, "email feedback not recorded");
-            Some(failure(message_id))
+            Step::Again
         }
     }
-}
-
-/// Gives the notification up (Failed, its FAILURE callback); a failure to record it is logged.
-async fn give_up(ports: &Ports, id: shared::model::NotificationId, reason: &str) {
-    if let Err(mark) = shared::service::callback::give_up(ports, id, reason).await {
-        tracing::error!(notification = %id, error = %mark, "could not record the failure");
-    }
-}
-
-fn failure(message_id: String) -> BatchItemFailure {
-    let mut f = BatchItemFailure::default();
-    f.item_identifier = message_id;
-    f
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use shared::StoreError;
 use shared::error::StoreResult;
 use shared::model::*;
-use shared::ports::{InboxStore, ManualClock, SequentialIds};
+use shared::ports::{Center, InboxDelivery, ManualClock, SequentialIds};
 use shared::runtime::MemoryPorts;
 use uuid::Uuid;
 
@@ -16,13 +16,17 @@ use super::*;
 struct DownInbox;
 
 #[async_trait]
-impl InboxStore for DownInbox {
+impl InboxDelivery for DownInbox {
     async fn put_content(&self, _: &InboxContent) -> StoreResult<()> {
         Err(StoreError::Transient("throttled".into()))
     }
     async fn put_entries(&self, _: &[InboxEntry]) -> StoreResult<()> {
         Err(StoreError::Transient("throttled".into()))
     }
+}
+
+#[async_trait]
+impl Center for DownInbox {
     async fn get(&self, _: UserId, _: NotificationId) -> StoreResult<Option<InboxItem>> {
         Ok(None)
     }
@@ -144,7 +148,7 @@ async fn near_the_deadline_chunks_are_not_started_and_the_last_receive_gives_up(
     }
     let mut event = SqsEvent::default();
     event.records = vec![record("early", &chunk_body(early), 1), record("last", &chunk_body(last), 5)];
-    // The README's figure, not the constant: 19 s before the deadline is too close.
+    // The figure docs/reliability.md promises, not the constant: 19 s before the deadline is too close.
     let too_close = Deadline::at(now() + chrono::Duration::seconds(19));
     let resp = handle_within(&memory.ports, 5, event.clone(), too_close).await;
     let mut failed: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();

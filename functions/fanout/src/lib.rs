@@ -4,8 +4,9 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
+use shared::batch::{self, Step};
 use shared::model::FanoutJob;
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::deadline::Deadline;
 use shared::service::fanout;
 
@@ -38,7 +39,7 @@ pub async fn handle_within(
 ) -> Result<Answer, shared::StoreError> {
     match trigger {
         Trigger::Schedule(_) => {
-            let report = fanout::tick_within(ports, deadline).await?;
+            let report = fanout::tick_within(&ports.fan_out(), deadline).await?;
             if report.due > 0 {
                 tracing::info!(due = report.due, fanned_out = report.fanned_out, "tick");
             } else {
@@ -51,32 +52,35 @@ pub async fn handle_within(
 }
 
 /// Fans out each job; a failed one is reported alone (ReportBatchItemFailures) and retried.
+/// Fan-out jobs one at a time (each may fan out a large audience), through the one batch runner.
 async fn jobs(ports: &Ports, event: SqsEvent, deadline: Deadline) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        let message_id = record.message_id.clone().unwrap_or_default();
+    let fan_out = ports.fan_out();
+    let fan_out = &fan_out;
+    batch::run(event, 1, |record| async move {
+        let message_id = record.message_id.as_str();
         if !deadline.allows(ports.clock.now(), fanout::MARGIN) {
             tracing::warn!(message_id, "too close to the deadline: fan-out job not started");
-            response.batch_item_failures.push(failure(message_id));
-            continue;
+            return Step::Again;
         }
-        let job: FanoutJob = match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
+        let job: FanoutJob = match serde_json::from_str(&record.body) {
             Ok(job) => job,
             Err(e) => {
                 tracing::error!(message_id, error = %e, "malformed fan-out job");
-                response.batch_item_failures.push(failure(message_id));
-                continue;
+                return Step::Again;
             }
         };
-        match fanout::fan_out_if_claimed(ports, job.notification_id).await {
-            Ok(done) => tracing::info!(notification = %job.notification_id, fanned_out = done, "fan-out job"),
+        match fanout::fan_out_if_claimed(fan_out, job.notification_id).await {
+            Ok(done) => {
+                tracing::info!(notification = %job.notification_id, fanned_out = done, "fan-out job");
+                Step::Done
+            }
             Err(e) => {
                 tracing::warn!(notification = %job.notification_id, error = %e, "fan-out job failed; will retry");
-                response.batch_item_failures.push(failure(message_id));
+                Step::Again
             }
         }
-    }
-    response
+    })
+    .await
 }
 
 pub fn failure(message_id: String) -> BatchItemFailure {

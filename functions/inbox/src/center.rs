@@ -16,7 +16,7 @@ use shared::ApiError;
 use shared::dialects::inbox::{self as wire, DEFAULT_LIMIT, InboxView, MAX_LIMIT};
 use shared::http;
 use shared::model::{InboxQuery, PageRequest, User};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::idempotency;
 use shared::service::inbox;
 
@@ -43,21 +43,23 @@ pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
     match (req.method().as_str(), tail.as_slice()) {
         ("GET", []) => list(ports, req, &viewer, owner).await,
         ("GET", ["count"]) => {
-            let counts = inbox::count(ports, &viewer, owner).await?;
+            let counts = inbox::count(&ports.center_reads(), &viewer, owner).await?;
             Ok(http::json(200, &counts))
         }
         ("POST", [segment]) => {
             let mark = wire::parse_mark_all(segment, http::body(req)?)?.ok_or_else(|| {
                 ApiError::invalid("path", format!("{segment:?} is not an action on every notification"))
             })?;
-            idempotent(ports, req, &viewer, || inbox::mark_all(ports, &viewer, owner, mark)).await
+            let marks = ports.center_marks();
+            idempotent(ports, req, &viewer, || inbox::mark_all(&marks, &viewer, owner, mark)).await
         }
         ("POST", [_, segment]) | ("DELETE", [_, segment @ "dismiss"]) => {
             let mark = wire::mark_of(segment).ok_or_else(|| {
                 ApiError::invalid("path", format!("{segment:?} is not an action on a notification"))
             })?;
             let id = uuid_param(req, "id")?;
-            idempotent(ports, req, &viewer, || inbox::mark(ports, &viewer, owner, id, mark)).await
+            let marks = ports.center_marks();
+            idempotent(ports, req, &viewer, || inbox::mark(&marks, &viewer, owner, id, mark)).await
         }
         (method, _) => Err(ApiError::invalid(
             "path",
@@ -92,7 +94,7 @@ async fn list(
         },
     };
     let page = PageRequest::after(limit, param("nextToken"));
-    let got = inbox::list(ports, viewer, owner, &query, &page).await?;
+    let got = inbox::list(&ports.center_reads(), viewer, owner, &query, &page).await?;
     let views: Vec<InboxView> = got.items.into_iter().map(InboxView::from).collect();
     let mut resp = http::json(200, &serde_json::json!({ "notifications": views, "nextToken": got.next }));
     if let Some(token) = got.next.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {

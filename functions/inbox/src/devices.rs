@@ -6,7 +6,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::dialects::inbox::DeviceView;
 use shared::http;
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::devices;
 use shared::service::idempotency;
 use shared::{ApiError, ErrorKind};
@@ -18,7 +18,7 @@ pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
     let owner = user_param(req, &viewer)?;
     match req.method().as_str() {
         "GET" => {
-            let list = devices::list(ports, &viewer, owner).await?;
+            let list = devices::list(&ports.devices(), &viewer, owner).await?;
             let views: Vec<DeviceView> = list.iter().map(DeviceView::from).collect();
             Ok(http::json(200, &serde_json::json!({ "devices": views })))
         }
@@ -34,7 +34,7 @@ pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
                 ports.clock.now(),
                 || async {
                     let (device, created) =
-                        devices::register(ports, &viewer, owner, platform, &token).await?;
+                        devices::register(&ports.devices(), &viewer, owner, platform, &token).await?;
                     let view = serde_json::to_string(&DeviceView::from(&device)).unwrap_or_default();
                     Ok((if created { 201 } else { 200 }, view))
                 },
@@ -44,7 +44,7 @@ pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
         }
         "DELETE" => {
             let device_id = http::path_param(req, "deviceId").unwrap_or_default();
-            devices::unregister(ports, &viewer, owner, &device_id).await?;
+            devices::unregister(&ports.devices(), &viewer, owner, &device_id).await?;
             let mut resp = http::respond(204, "application/json", String::new());
             *resp.body_mut() = Body::Empty;
             Ok(resp)

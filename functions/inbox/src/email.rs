@@ -6,7 +6,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::dialects::inbox::EmailStatusView;
 use shared::http;
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::emails;
 use shared::{ApiError, ErrorKind};
 
@@ -21,6 +21,6 @@ pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
             format!("{} is not allowed here", req.method()),
         ));
     }
-    let status = emails::email_status(ports, &viewer, owner).await?;
+    let status = emails::email_status(&*ports.directory, &viewer, owner).await?;
     Ok(http::json(200, &EmailStatusView::new(status.address, status.suppression.as_ref())))
 }

@@ -13,7 +13,7 @@ use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::http;
 use shared::model::User;
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use uuid::Uuid;
 
 pub use center::NEXT_TOKEN_HEADER;
@@ -50,7 +50,7 @@ pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
 async fn ticket(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
     let viewer = viewer(ports, req).await?;
     let owner = user_param(req, &viewer)?;
-    let ticket = shared::service::realtime::issue(ports, &viewer, owner)?;
+    let ticket = shared::service::realtime::issue(&ports.tickets(), &viewer, owner)?;
     let mut resp = http::json(
         201,
         &serde_json::json!({ "ticket": ticket, "expiresIn": shared::service::realtime::TICKET_SECONDS }),

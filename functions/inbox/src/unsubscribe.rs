@@ -7,7 +7,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::email::escape_html;
 use shared::http;
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::devices;
 
 fn page(status: u16, title: &str, text: &str, form: &str) -> Response<Body> {
@@ -26,9 +26,9 @@ pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
     let (user, brochure, sig) = (q("user"), q("brochure"), q("sig"));
     let (user, brochure, sig) = (user.as_deref(), brochure.as_deref(), sig.as_deref());
     let result = if req.method() == lambda_http::http::Method::POST {
-        devices::unsubscribe(ports, user, brochure, sig).await.map(|_| None)
+        devices::unsubscribe(&ports.unsubscribes(), user, brochure, sig).await.map(|_| None)
     } else {
-        devices::check_unsubscribe_link(ports, user, brochure, sig).map(Some)
+        devices::check_unsubscribe_link(&ports.unsubscribes(), user, brochure, sig).map(Some)
     };
     match result {
         Ok(Some(_)) => {

@@ -6,7 +6,7 @@ use shared::ApiError;
 use shared::auth;
 use shared::dialects::app_notification;
 use shared::http;
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::{idempotency, notify};
 
 /// Every answer, success or error, says which OData version it speaks.
@@ -33,7 +33,7 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
     let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
         let parsed = app_notification::parse(body)?;
         let id = idempotency::notification_id(&scope, key, body, || ports.ids.new_id());
-        let id = notify::app(ports, &sender, parsed, id).await?;
+        let id = notify::app(&ports.notify(), &sender, parsed, id).await?;
         Ok((200, serde_json::json!({ "NotificationId": id }).to_string()))
     })
     .await?;

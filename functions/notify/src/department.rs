@@ -7,7 +7,7 @@ use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use shared::dialects::department::{self, ErrorEntry, NotifyResponse, WarningEntry, error, warning};
 use shared::http::{self, header};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::idempotency;
 use shared::service::notify::{self, Delivery};
 
@@ -76,20 +76,21 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
         );
     };
     let dept_id = http::path_param(req, "departmentUUID").and_then(|v| v.parse::<Uuid>().ok());
-    let department = match notify::department_by_credentials(ports, dept_id, &client_id, &secret).await {
-        Ok(Some(department)) => department,
-        Ok(None) => {
-            return failure(
-                401,
-                request_id,
-                "UNAUTHORIZED",
-                "client id or secret is not valid for this department",
-            );
-        }
-        Err(e) => return unavailable(request_id, e),
-    };
+    let department =
+        match notify::department_by_credentials(&ports.notify(), dept_id, &client_id, &secret).await {
+            Ok(Some(department)) => department,
+            Ok(None) => {
+                return failure(
+                    401,
+                    request_id,
+                    "UNAUTHORIZED",
+                    "client id or secret is not valid for this department",
+                );
+            }
+            Err(e) => return unavailable(request_id, e),
+        };
     let user_id = http::path_param(req, "userUUID").and_then(|v| v.parse::<Uuid>().ok());
-    let user_id = match notify::department_member(ports, &department, user_id).await {
+    let user_id = match notify::department_member(&ports.notify(), &department, user_id).await {
         Ok(Some(user)) => user,
         Ok(None) => {
             return failure(404, request_id, "USER_NOT_FOUND", "userUUID is not a user of this department");
@@ -110,7 +111,7 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
             };
             let id = idempotency::notification_id(&scope, key, bytes, || ports.ids.new_id());
             let done = notify::department(
-                ports,
+                &ports.notify(),
                 &department,
                 user_id,
                 parsed.message(),

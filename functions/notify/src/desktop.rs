@@ -6,7 +6,7 @@ use shared::ApiError;
 use shared::auth;
 use shared::dialects::desktop::{self, DesktopResponse};
 use shared::http;
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::{idempotency, notify};
 
 fn reply(status: u16, message: impl Into<String>, metadata: Option<serde_json::Value>) -> (u16, String) {
@@ -30,14 +30,14 @@ async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError
     let now = ports.clock.now();
     let token = auth::bearer(http::header(req, "authorization"));
     let user = auth::user_by_token(ports.directory.as_ref(), token, "Authorization", now).await?;
-    notify::desktop_sender(ports, &user).await?;
+    notify::desktop_sender(&ports.notify(), &user).await?;
     let body = http::body(req)?;
     let key = super::idempotency_key(req);
     let scope = http::idempotency_scope(&user.id.to_string(), req);
     let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
         let parsed = desktop::parse(body)?;
         let id = idempotency::notification_id(&scope, key, body, || ports.ids.new_id());
-        let count = notify::desktop(ports, &user, &parsed, id).await?;
+        let count = notify::desktop(&ports.notify(), &user, &parsed, id).await?;
         Ok(reply(
             200,
             format!("Notification queued for {count} recipient(s)"),

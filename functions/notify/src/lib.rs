@@ -7,7 +7,7 @@ mod department;
 mod desktop;
 
 use lambda_http::{Body, Request, Response};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 
 pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
     let path = req.uri().path().trim_end_matches('/').to_string();

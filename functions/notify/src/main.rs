@@ -6,7 +6,7 @@ use shared::runtime::{Services, aws_ports, aws_sdk_config};
 
 // One thread: a function handles one invocation at a time on a fraction of a vCPU (256 MB is
 // 0.145), where worker threads only add their start at init and a cross-thread wake-up to every
-// request (bench cold-start; README, "One thread per function").
+// request (bench cold-start; docs/decisions/0002-current-thread-runtime.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();

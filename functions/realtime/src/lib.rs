@@ -10,7 +10,7 @@
 
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 
 fn answer(status: i64, body: String) -> ApiGatewayProxyResponse {
     let mut resp = ApiGatewayProxyResponse::default();
@@ -28,11 +28,11 @@ pub async fn handle(ports: &Ports, event: ApiGatewayWebsocketProxyRequest) -> Ap
     let outcome = match route {
         "$connect" => {
             let ticket = event.query_string_parameters.first("ticket");
-            shared::service::realtime::connect(ports, ticket, connection).await.map(|user| {
+            shared::service::realtime::connect(&ports.connections(), ticket, connection).await.map(|user| {
                 tracing::info!(%user, connection, "realtime connection opened");
             })
         }
-        "$disconnect" => shared::service::realtime::disconnect(ports, connection).await,
+        "$disconnect" => shared::service::realtime::disconnect(&ports.connections(), connection).await,
         _ => Ok(()),
     };
     match outcome {

@@ -7,7 +7,7 @@ use shared::ApiError;
 use shared::dialects::group_send;
 use shared::error::ErrorKind;
 use shared::http::{self, header};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::{idempotency, send};
 
 pub const AUTH_TOKEN: &str = "x-nextinteract-authtoken";
@@ -44,7 +44,7 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
             }
             None => send::SendId::Fresh(ports.ids.new_id()),
         };
-        let sent = send::send(ports, &user, &company, request, id, now).await?;
+        let sent = send::send(&ports.send(), &user, &company, request, id, now).await?;
         // Version 2 answers with the plain number of recipients; 3 and 4 with the schedule id.
         let answer = match (version, sent.recipients) {
             (2, Some(n)) => n.to_string(),

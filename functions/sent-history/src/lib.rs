@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::dialects::sent_history::{self, SentRecord};
 use shared::http::{self, header};
-use shared::ports::Ports;
+use shared::runtime::Ports;
 use shared::service::history;
 
 pub const AUTH_TOKEN: &str = "x-nextinteract-authtoken";
@@ -27,7 +27,7 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
     )
     .await?;
     let query = sent_history::parse(|name| http::query(req, name))?;
-    let page = history::list(ports, &user, &query, |n| {
+    let page = history::list(&ports.history(), &user, &query, |n| {
         serde_json::to_vec(&SentRecord::from(n)).map(|v| v.len()).unwrap_or_default()
     })
     .await?;

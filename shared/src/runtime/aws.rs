@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::Ports;
+use super::config::ConfigError;
 use crate::Config;
 use crate::adapters::dynamodb::{
     DynamoConnectionStore, DynamoDeviceStore, DynamoDirectory, DynamoInboxStore, DynamoNotificationStore,
@@ -13,10 +15,8 @@ use crate::adapters::ses::SesMailer;
 use crate::adapters::sns::SnsPush;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::webhook::{CALLBACK_TIMEOUT, HttpWebhook};
-use crate::config::ConfigError;
 use crate::model::{Platform, UserId};
 use crate::ports::*;
-use crate::settings::Settings;
 
 /// The AWS services a function uses besides its DynamoDB tables, as its IAM policy grants them:
 /// SQS queues, SES email, SNS push. Email and push also need the link settings
@@ -176,7 +176,7 @@ fn tables_ports(dynamo: aws_sdk_dynamodb::Client, config: &Config) -> Ports {
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         webhook: Arc::new(HttpWebhook::new(CALLBACK_TIMEOUT, config.outbound.clone())),
-        settings: Settings::from_config(config),
+        settings: config.settings(),
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Ports;
 use crate::adapters::memory::{
     MemoryConnectionStore, MemoryDeviceStore, MemoryDirectory, MemoryInboxStore, MemoryMailer,
     MemoryNotificationStore, MemoryPush, MemoryQueue, MemoryRealtime,

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use crate::error::StoreResult;
 use crate::model::*;
-use crate::ports::Directory;
+use crate::ports::Audiences;
 
 /// Page size of directory reads during resolution: large, so that DynamoDB's own 1 MB page cap
 /// (about 12,000 membership keys) decides, not us; every page is a request.
@@ -66,7 +66,7 @@ pub enum GroupCheck {
 /// Who receives the in-app / push notification: the audience, deduplicated, minus people who
 /// unsubscribed from the asset's notifications (ALP-NUN) when a brochure is given.
 pub async fn recipients(
-    directory: &dyn Directory,
+    directory: &dyn Audiences,
     audience: &Audience,
     brochure_id: Option<u64>,
     check: GroupCheck,

@@ -10,8 +10,18 @@ use sha2::Sha256;
 
 use crate::backoff::Backoff;
 use crate::model::*;
-use crate::ports::Ports;
-use crate::ports::PostError;
+use crate::ports::{Accounts, Clock, DeliveryLedger, NotificationLookup, PostError, Webhook};
+
+/// What giving up on a notification and sending its callback use.
+pub struct CallbackDeps<'a> {
+    pub(crate) lookup: &'a dyn NotificationLookup,
+    pub(crate) ledger: &'a dyn DeliveryLedger,
+    pub(crate) accounts: &'a dyn Accounts,
+    pub(crate) webhook: &'a dyn Webhook,
+    pub(crate) clock: &'a dyn Clock,
+    /// Tries and backoff of a callback.
+    pub(crate) retry: Backoff,
+}
 
 pub const SIGNATURE_HEADER: &str = "x-signature-sha256";
 
@@ -46,9 +56,13 @@ pub fn signature(secret_sha256_hex: &str, body: &str) -> String {
 /// The one way a notification is given up on (its audience is gone, or a chunk failed at its
 /// last allowed receive): it is marked Failed with the reason, then its completion callback
 /// (FAILURE) is sent if it has one. A callback failure never undoes the marking.
-pub async fn give_up(ports: &Ports, id: NotificationId, reason: &str) -> Result<(), crate::StoreError> {
-    ports.notifications.mark_failed(id, reason, ports.clock.now()).await?;
-    if let Some(failed) = ports.notifications.get(id).await? {
+pub async fn give_up(
+    ports: &CallbackDeps<'_>,
+    id: NotificationId,
+    reason: &str,
+) -> Result<(), crate::StoreError> {
+    ports.ledger.mark_failed(id, reason, ports.clock.now()).await?;
+    if let Some(failed) = ports.lookup.get(id).await? {
         send_if_due(ports, &failed).await;
     }
     Ok(())
@@ -57,12 +71,12 @@ pub async fn give_up(ports: &Ports, id: NotificationId, reason: &str) -> Result<
 /// Sends the callback of a finished notification (delivered or failed) unless one was already
 /// recorded. At-least-once: a crash between sending and recording sends again, so receivers
 /// should dedupe on `notificationMessageUUID`.
-pub async fn send_if_due(ports: &Ports, n: &Notification) {
+pub async fn send_if_due(ports: &CallbackDeps<'_>, n: &Notification) {
     let Some(cb) = &n.callback else { return };
     if n.callback_result.is_some() || !matches!(n.status, Status::Delivered | Status::Failed) {
         return;
     }
-    let secret = match ports.directory.department(cb.department_id).await {
+    let secret = match ports.accounts.department(cb.department_id).await {
         Ok(Some(d)) => d.secret_sha256,
         Ok(None) => {
             tracing::warn!(notification = %n.id, "department gone; callback not sent");
@@ -94,17 +108,17 @@ pub async fn send_if_due(ports: &Ports, n: &Notification) {
         (SIGNATURE_HEADER.to_string(), signature(&secret, &text)),
         ("x-notification-id".to_string(), n.id.to_string()),
     ];
-    let result = post_with_retries(ports, &cb.url, &headers, &text, ports.settings.callback_retry).await;
+    let result = post_with_retries(ports, &cb.url, &headers, &text, ports.retry).await;
     if !result.delivered {
         tracing::warn!(notification = %n.id, attempts = result.attempts, status = ?result.last_status, error = ?result.error, "callback given up");
     }
-    if let Err(e) = ports.notifications.record_callback(n.id, &result).await {
+    if let Err(e) = ports.ledger.record_callback(n.id, &result).await {
         tracing::warn!(notification = %n.id, error = %e, "callback result not recorded");
     }
 }
 
 async fn post_with_retries(
-    ports: &Ports,
+    ports: &CallbackDeps<'_>,
     url: &str,
     headers: &[(String, String)],
     body: &str,

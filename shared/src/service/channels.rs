@@ -15,8 +15,10 @@ use crate::email::ChannelSettings;
 use crate::email::{self, DESKTOP_URL, EMAIL_BODY, INTERACT_URL, UNSUBSCRIBE_URL, USER_FIRST_NAME, Vars};
 use crate::error::{ApiError, StoreError};
 use crate::model::*;
-use crate::ports::Ports;
-use crate::ports::{OutgoingEmail, SendError};
+use crate::ports::{
+    Accounts, Audiences, Clock, DeliveryLedger, DeviceStore, EmailPreferences, Mailer, OutgoingEmail,
+    PushGateway, SendError,
+};
 use crate::service::deadline::Deadline;
 
 /// Emails in flight at once per email job (the pace decides how many start per second).
@@ -138,9 +140,36 @@ pub fn render_email(
     })
 }
 
+/// Where sends are marked: the chunk's sent marks, stamped with the clock.
+#[derive(Clone, Copy)]
+pub struct MarkDeps<'a> {
+    pub(crate) ledger: &'a dyn DeliveryLedger,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+/// What sending an email job's emails uses.
+pub struct EmailDeps<'a> {
+    pub(crate) accounts: &'a dyn Accounts,
+    pub(crate) audiences: &'a dyn Audiences,
+    pub(crate) email_prefs: &'a dyn EmailPreferences,
+    pub(crate) mailer: &'a dyn Mailer,
+    pub(crate) marks: MarkDeps<'a>,
+    /// Links in emails; `None` where the deployment sends no email.
+    pub(crate) channels: Option<&'a ChannelSettings>,
+    /// Emails per second this consumer starts at most (`None`: unpaced).
+    pub(crate) pace: Option<f64>,
+}
+
+/// What publishing a chunk's pushes uses.
+pub struct PushDeps<'a> {
+    pub(crate) devices: &'a dyn DeviceStore,
+    pub(crate) push: &'a dyn PushGateway,
+    pub(crate) marks: MarkDeps<'a>,
+}
+
 /// Marks written as sends succeed, in batches; flushed on every exit.
 struct Marks<'a> {
-    ports: &'a Ports,
+    ports: MarkDeps<'a>,
     id: NotificationId,
     chunk: u32,
     pending: Vec<String>,
@@ -157,7 +186,7 @@ impl Marks<'_> {
             return Ok(());
         }
         let now = self.ports.clock.now();
-        self.ports.notifications.add_sent_marks(self.id, self.chunk, &self.pending, now).await?;
+        self.ports.ledger.add_sent_marks(self.id, self.chunk, &self.pending, now).await?;
         self.pending.clear();
         Ok(())
     }
@@ -177,7 +206,7 @@ pub struct EmailRound {
 /// first transient failure (throttling) stops new sends, and none starts `EMAIL_MARGIN` before
 /// the deadline. Every send is marked as it succeeds, so the next round sends only the rest.
 pub async fn send_emails(
-    ports: &Ports,
+    ports: &EmailDeps<'_>,
     n: &Notification,
     spec: &EmailSpec,
     job: &EmailJob,
@@ -187,7 +216,7 @@ pub async fn send_emails(
     let mut counts = EmailCounts::default();
     let opted_out: HashSet<UserId> = match n.brochure_id {
         Some(b) => ports
-            .directory
+            .audiences
             .asset_unsubscribes(b)
             .await?
             .into_iter()
@@ -196,8 +225,8 @@ pub async fn send_emails(
             .collect(),
         None => HashSet::new(),
     };
-    let company = ports.directory.company(n.company_id).await?;
-    let users = ports.directory.users(&job.recipients).await?;
+    let company = ports.accounts.company(n.company_id).await?;
+    let users = ports.accounts.users(&job.recipients).await?;
     let known: HashSet<UserId> = users.iter().map(|u| u.id).collect();
     counts.no_address += job.recipients.iter().filter(|r| !known.contains(r)).count() as u64;
 
@@ -221,14 +250,14 @@ pub async fn send_emails(
     let suppressed: HashSet<String> = match addresses.is_empty() {
         true => HashSet::new(),
         false => {
-            ports.directory.email_suppressions(&addresses).await?.into_iter().map(|s| s.address).collect()
+            ports.email_prefs.email_suppressions(&addresses).await?.into_iter().map(|s| s.address).collect()
         }
     };
     let mut todo = Vec::new();
     for user in candidates {
         if suppressed.contains(&user.email.to_ascii_lowercase()) {
             counts.suppressed += 1;
-        } else if let Some(email) = render_email(n, spec, user, company.as_ref(), ports.channels.as_ref()) {
+        } else if let Some(email) = render_email(n, spec, user, company.as_ref(), ports.channels) {
             todo.push((user.id, email));
         } else {
             // The template was checked at send time; one that vanished since cannot be sent.
@@ -236,11 +265,11 @@ pub async fn send_emails(
         }
     }
 
-    let pace = ports.settings.email_sending.per_consumer;
+    let pace = ports.pace;
     let started = tokio::time::Instant::now();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let stop = &stop;
-    let mut marker = Marks { ports, id: n.id, chunk: job.chunk, pending: Vec::new() };
+    let mut marker = Marks { ports: ports.marks, id: n.id, chunk: job.chunk, pending: Vec::new() };
     let mut results = futures::stream::iter(todo.into_iter().enumerate())
         .map(|(i, (user, email))| async move {
             if let Some(rate) = pace {
@@ -249,7 +278,7 @@ pub async fn send_emails(
             if stop.load(std::sync::atomic::Ordering::SeqCst) {
                 return (user, None);
             }
-            if !deadline.allows(ports.clock.now(), EMAIL_MARGIN) {
+            if !deadline.allows(ports.marks.clock.now(), EMAIL_MARGIN) {
                 stop.store(true, std::sync::atomic::Ordering::SeqCst);
                 return (user, Some(Err(SendError::Transient(DEADLINE_NEAR.into()))));
             }
@@ -290,7 +319,7 @@ fn failed_key(sent_key: &str) -> String {
 /// whose endpoint is disabled or gone is removed from its owner's devices and does not fail
 /// the chunk.
 pub async fn send_pushes(
-    ports: &Ports,
+    ports: &PushDeps<'_>,
     n: &Notification,
     chunk: &DeliveryChunk,
     marks: &SentMarks,
@@ -326,7 +355,7 @@ pub async fn send_pushes(
         url: n.content.url.clone(),
         high_priority: n.content.priority == Priority::High,
     };
-    let mut marker = Marks { ports, id: n.id, chunk: chunk.chunk, pending: Vec::new() };
+    let mut marker = Marks { ports: ports.marks, id: n.id, chunk: chunk.chunk, pending: Vec::new() };
     let mut results = futures::stream::iter(todo)
         .map(|(user, device)| async move {
             let result = ports.push.publish(&device.endpoint_arn, device.platform, message).await;

@@ -7,19 +7,21 @@
 use chrono::Duration;
 
 use super::{callback, channels, emails};
-use crate::error::StoreError;
+pub use crate::error::DeliverError;
 use crate::model::*;
-use crate::ports::ChunkRecord;
-use crate::ports::Ports;
+use crate::ports::{ChunkRecord, Clock, DeliveryLedger, InboxDelivery, NotificationLookup, Queue, Realtime};
 
-#[derive(Debug, thiserror::Error)]
-pub enum DeliverError {
-    /// Will not succeed on retry (malformed message, notification gone).
-    #[error("{0}")]
-    Permanent(String),
-    /// May succeed on retry (throttling, timeouts).
-    #[error(transparent)]
-    Transient(#[from] StoreError),
+/// What delivering a chunk uses: the ledger, the inbox, realtime, the chunk's pushes, the
+/// email queue its jobs go to, and (after the last chunk) the callback.
+pub struct DeliverDeps<'a> {
+    pub(crate) lookup: &'a dyn NotificationLookup,
+    pub(crate) ledger: &'a dyn DeliveryLedger,
+    pub(crate) inbox: &'a dyn InboxDelivery,
+    pub(crate) realtime: &'a dyn Realtime,
+    pub(crate) email_queue: &'a dyn Queue,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) pushes: channels::PushDeps<'a>,
+    pub(crate) callbacks: callback::CallbackDeps<'a>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,77 @@ pub fn inbox_entry(n: &Notification, user: UserId, at: chrono::DateTime<chrono::
     }
 }
 
+/// A chunk starts only this long before the invocation's deadline (the template gives deliver
+/// 60 s): one chunk's pushes take well under it (its emails go out apart, as jobs).
+pub const MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// What one receive of a delivery-queue message came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Delivered, or nothing left to deliver: the message is done.
+    Done,
+    /// Not done: the queue hands it out again (or, after its last allowed receive, moves it to
+    /// its dead-letter queue, the notification given up already).
+    Again,
+}
+
+/// One receive (`receives` of `max_receives` allowed) of the delivery-queue message `body`,
+/// with the invocation's `deadline`. The rule of giving up lives here: a chunk that fails, or
+/// that cannot start `MARGIN` before the deadline, at its last allowed receive gives its
+/// notification up (Failed, its FAILURE callback) now, while there is time, rather than leaving
+/// it to the dead-letter queue.
+pub async fn attempt(
+    ports: &DeliverDeps<'_>,
+    message_id: &str,
+    body: &str,
+    receives: u32,
+    max_receives: u32,
+    deadline: super::deadline::Deadline,
+) -> Attempt {
+    let last = receives >= max_receives;
+    if !deadline.allows(ports.clock.now(), MARGIN) {
+        tracing::warn!(message_id, receives, "too close to the deadline: chunk not started");
+        if let (true, Ok(chunk)) = (last, parse_chunk(body)) {
+            let reason = format!("delivery not started in time at its last allowed receive ({receives})");
+            give_up(ports, chunk.notification_id, &reason).await;
+        }
+        return Attempt::Again;
+    }
+    let chunk = match parse_chunk(body) {
+        Ok(chunk) => chunk,
+        Err(e) => {
+            tracing::error!(message_id, receives, last_attempt = last, error = %e, "delivery failed");
+            return Attempt::Again;
+        }
+    };
+    let notification = chunk.notification_id;
+    match deliver(ports, &chunk).await {
+        Ok(Delivered::Written(n)) => {
+            tracing::info!(message_id, %notification, items = n, "chunk delivered");
+            Attempt::Done
+        }
+        Ok(outcome) => {
+            tracing::info!(message_id, %notification, ?outcome, "nothing to deliver");
+            Attempt::Done
+        }
+        Err(e) => {
+            tracing::error!(message_id, %notification, receives, last_attempt = last, error = %e, "delivery failed");
+            if last {
+                give_up(ports, notification, &format!("delivery failed after {receives} attempts: {e}"))
+                    .await;
+            }
+            Attempt::Again
+        }
+    }
+}
+
+/// Gives the notification up (Failed, its FAILURE callback); a failure to record it is logged.
+async fn give_up(ports: &DeliverDeps<'_>, id: NotificationId, reason: &str) {
+    if let Err(mark) = callback::give_up(&ports.callbacks, id, reason).await {
+        tracing::error!(notification = %id, error = %mark, "could not record the failure");
+    }
+}
+
 /// Parses a delivery-queue message.
 pub fn parse_chunk(body: &str) -> Result<DeliveryChunk, DeliverError> {
     serde_json::from_str(body)
@@ -79,31 +152,34 @@ pub fn parse_chunk(body: &str) -> Result<DeliveryChunk, DeliverError> {
 }
 
 /// Delivers a chunk and, when that finished the notification, sends its callback.
-pub async fn deliver(ports: &Ports, chunk: &DeliveryChunk) -> Result<Delivered, DeliverError> {
+pub async fn deliver(ports: &DeliverDeps<'_>, chunk: &DeliveryChunk) -> Result<Delivered, DeliverError> {
     let (outcome, has_callback) = deliver_chunk(ports, chunk).await?;
     // Only notifications with a callback need another look; a redelivered chunk was not read,
     // and may still owe the callback a crash interrupted.
     if has_callback != Some(false)
-        && let Some(n) = ports.notifications.get(chunk.notification_id).await?
+        && let Some(n) = ports.lookup.get(chunk.notification_id).await?
         && n.callback.is_some()
     {
-        callback::send_if_due(ports, &n).await;
+        callback::send_if_due(&ports.callbacks, &n).await;
     }
     Ok(outcome)
 }
 
 /// Writes a chunk's inbox items and records the chunk, exactly once.
-pub async fn deliver_chunk_only(ports: &Ports, chunk: &DeliveryChunk) -> Result<Delivered, DeliverError> {
+pub async fn deliver_chunk_only(
+    ports: &DeliverDeps<'_>,
+    chunk: &DeliveryChunk,
+) -> Result<Delivered, DeliverError> {
     deliver_chunk(ports, chunk).await.map(|(outcome, _)| outcome)
 }
 
 /// The delivery, and whether the notification has a callback (`None` when it was not read).
 async fn deliver_chunk(
-    ports: &Ports,
+    ports: &DeliverDeps<'_>,
     chunk: &DeliveryChunk,
 ) -> Result<(Delivered, Option<bool>), DeliverError> {
     let id = chunk.notification_id;
-    let context = ports.notifications.chunk_context(id, chunk.chunk).await?;
+    let context = ports.ledger.chunk_context(id, chunk.chunk).await?;
     if context.recorded {
         // Recorded, but the notification may still be Delivering with every chunk done (the
         // run that recorded the last chunk stopped before completing it): complete it now; the
@@ -112,9 +188,9 @@ async fn deliver_chunk(
             return Ok((Delivered::AlreadyDone, None));
         };
         // Its email jobs may not have been queued either (a job queued twice counts once).
-        emails::queue_jobs(ports, n, chunk).await?;
+        emails::queue_jobs(ports.email_queue, n, chunk).await?;
         if n.status == Status::Delivering && n.chunks_total.is_some_and(|total| n.chunks_done >= total) {
-            ports.notifications.complete_if_done(id, ports.clock.now()).await?;
+            ports.ledger.complete_if_done(id, ports.clock.now()).await?;
             return Ok((Delivered::AlreadyDone, Some(n.callback.is_some())));
         }
         return Ok((Delivered::AlreadyDone, None));
@@ -139,12 +215,12 @@ async fn deliver_chunk(
         tally.emails_queued = chunk.recipients.len() as u64;
     }
     if n.pushes() {
-        tally.pushes = channels::send_pushes(ports, &n, chunk, &context.marks).await?;
+        tally.pushes = channels::send_pushes(&ports.pushes, &n, chunk, &context.marks).await?;
     }
-    let outcome = match ports.notifications.record_chunk(id, chunk.chunk, &tally, ports.clock.now()).await? {
+    let outcome = match ports.ledger.record_chunk(id, chunk.chunk, &tally, ports.clock.now()).await? {
         ChunkRecord::Recorded => Delivered::Written(tally.delivered),
         ChunkRecord::AlreadyRecorded => Delivered::AlreadyDone,
     };
-    emails::queue_jobs(ports, &n, chunk).await?;
+    emails::queue_jobs(ports.email_queue, &n, chunk).await?;
     Ok((outcome, has_callback))
 }

@@ -1,9 +1,23 @@
 //! The devices people register for mobile push, and the unsubscribe links of emails.
 
+use crate::email::LinkSigner;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::ports::Ports;
-use crate::ports::SendError;
+use crate::ports::{Clock, DeviceStore, EmailPreferences, PushGateway, SendError};
+
+/// What managing a person's devices uses.
+pub struct DeviceDeps<'a> {
+    pub(crate) devices: &'a dyn DeviceStore,
+    pub(crate) push: &'a dyn PushGateway,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+/// What following an unsubscribe link uses: the link key (`None`: links are not configured)
+/// and the ALP-EUN record.
+pub struct UnsubscribeDeps<'a> {
+    pub(crate) links: Option<&'a LinkSigner>,
+    pub(crate) email_prefs: &'a dyn EmailPreferences,
+}
 
 /// Devices kept per person: registering another displaces the oldest.
 pub const MAX_DEVICES_PER_USER: usize = 10;
@@ -30,7 +44,7 @@ fn push_failure(e: SendError) -> ApiError {
 /// Registers (or refreshes) a device of `owner`; `true` when it is new. Registering the same
 /// token again is the same device, re-enabled.
 pub async fn register(
-    ports: &Ports,
+    ports: &DeviceDeps<'_>,
     viewer: &User,
     owner: UserId,
     platform: Platform,
@@ -64,14 +78,14 @@ pub async fn register(
     Ok((device, !known))
 }
 
-pub async fn list(ports: &Ports, viewer: &User, owner: UserId) -> Result<Vec<Device>, ApiError> {
+pub async fn list(ports: &DeviceDeps<'_>, viewer: &User, owner: UserId) -> Result<Vec<Device>, ApiError> {
     only_self(viewer, owner)?;
     Ok(ports.devices.devices(owner).await?)
 }
 
 /// Removes a device and its endpoint.
 pub async fn unregister(
-    ports: &Ports,
+    ports: &DeviceDeps<'_>,
     viewer: &User,
     owner: UserId,
     device_id: &str,
@@ -91,7 +105,7 @@ pub async fn unregister(
 /// Checks an unsubscribe link without acting on it (what a person sees before confirming; mail
 /// scanners that fetch every link change nothing): its user and asset when it is ours.
 pub fn check_unsubscribe_link(
-    ports: &Ports,
+    ports: &UnsubscribeDeps<'_>,
     user: Option<&str>,
     brochure: Option<&str>,
     signature: Option<&str>,
@@ -103,11 +117,10 @@ pub fn check_unsubscribe_link(
         .and_then(|b| b.parse().ok())
         .ok_or_else(|| ApiError::invalid("brochure", "the link has no valid brochure"))?;
     let signature = signature.ok_or_else(|| ApiError::invalid("sig", "the link is not signed"))?;
-    let settings = ports
-        .channels
-        .as_ref()
+    let links = ports
+        .links
         .ok_or_else(|| ApiError::new(ErrorKind::Unavailable, "unsubscribe links are not configured"))?;
-    if !settings.links.verify(user, brochure, signature) {
+    if !links.verify(user, brochure, signature) {
         return Err(ApiError::new(ErrorKind::InsufficientPermissions, "this unsubscribe link is not valid")
             .with_parameter("sig"));
     }
@@ -116,13 +129,13 @@ pub fn check_unsubscribe_link(
 
 /// Follows a confirmed unsubscribe link (a POST): records ALP-EUN for the link's user and asset.
 pub async fn unsubscribe(
-    ports: &Ports,
+    ports: &UnsubscribeDeps<'_>,
     user: Option<&str>,
     brochure: Option<&str>,
     signature: Option<&str>,
 ) -> Result<(UserId, u64), ApiError> {
     let (user, brochure) = check_unsubscribe_link(ports, user, brochure, signature)?;
-    match ports.directory.unsubscribe_emails(brochure, user).await {
+    match ports.email_prefs.unsubscribe_emails(brochure, user).await {
         Ok(()) => {
             tracing::info!(%user, brochure, "unsubscribed from emails (ALP-EUN)");
             Ok((user, brochure))

@@ -16,10 +16,26 @@
 
 use super::channels::{self, EmailRound};
 use super::deadline::Deadline;
-use super::deliver::DeliverError;
+pub use crate::error::DeliverError;
 use crate::model::*;
-use crate::ports::ChunkRecord;
-use crate::ports::Ports;
+use crate::ports::{ChunkRecord, Clock, EmailLedger, EmailPreferences, Queue};
+use crate::settings::EmailSending;
+
+/// What a round of an email job uses.
+pub struct EmailJobDeps<'a> {
+    pub(crate) ledger: &'a dyn EmailLedger,
+    pub(crate) email_queue: &'a dyn Queue,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) emails: channels::EmailDeps<'a>,
+    pub(crate) sending: EmailSending,
+}
+
+/// What recording SES's bounces and complaints uses.
+pub struct FeedbackDeps<'a> {
+    pub(crate) email_prefs: &'a dyn EmailPreferences,
+    pub(crate) ledger: &'a dyn EmailLedger,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 /// Recipients per email job: at one consumer's pace (7/s of the default 14/s account) a job
 /// takes about 15 s, well within deliver's timeout.
@@ -59,13 +75,17 @@ pub fn jobs_of(n: &Notification, chunk: &DeliveryChunk) -> Vec<EmailJob> {
 /// Hands a chunk's emails to the email queue. Called after the chunk is recorded (so that the
 /// pending count never runs behind the outcomes), and again by a redelivered recorded chunk:
 /// a crash may have come between the two, and a job queued twice is counted once.
-pub async fn queue_jobs(ports: &Ports, n: &Notification, chunk: &DeliveryChunk) -> Result<(), DeliverError> {
+pub async fn queue_jobs(
+    email_queue: &dyn Queue,
+    n: &Notification,
+    chunk: &DeliveryChunk,
+) -> Result<(), DeliverError> {
     let bodies: Vec<String> = jobs_of(n, chunk)
         .iter()
         .map(|job| serde_json::to_string(job).expect("an email job serialises"))
         .collect();
     if !bodies.is_empty() {
-        ports.email_queue.send_all(&bodies).await?;
+        email_queue.send_all(&bodies).await?;
     }
     Ok(())
 }
@@ -77,12 +97,12 @@ pub fn parse_job(body: &str) -> Result<EmailJob, DeliverError> {
 /// One round of an email job: sends what is unsent, then counts the job once, or continues it
 /// in a later round.
 pub async fn send_job(
-    ports: &Ports,
+    ports: &EmailJobDeps<'_>,
     job: &EmailJob,
     deadline: Deadline,
 ) -> Result<EmailOutcome, DeliverError> {
     let id = job.notification_id;
-    let context = ports.notifications.email_context(id, job.chunk, job.email_part).await?;
+    let context = ports.ledger.email_context(id, job.chunk, job.email_part).await?;
     if context.recorded {
         return Ok(EmailOutcome::AlreadyDone);
     }
@@ -94,8 +114,8 @@ pub async fn send_job(
         .as_ref()
         .ok_or_else(|| DeliverError::Permanent(format!("notification {id} asks for no email")))?;
     let EmailRound { mut counts, unfinished } =
-        channels::send_emails(ports, &n, spec, job, &context.marks, deadline).await?;
-    let settings = ports.settings.email_sending;
+        channels::send_emails(&ports.emails, &n, spec, job, &context.marks, deadline).await?;
+    let settings = ports.sending;
     let mut gave_up = false;
     if let Some(why) = unfinished {
         let round = job.round + 1;
@@ -116,8 +136,7 @@ pub async fn send_job(
         counts.failed += unsent;
         gave_up = true;
     }
-    match ports.notifications.record_emails(id, job.chunk, job.email_part, &counts, ports.clock.now()).await?
-    {
+    match ports.ledger.record_emails(id, job.chunk, job.email_part, &counts, ports.clock.now()).await? {
         ChunkRecord::Recorded => Ok(EmailOutcome::Recorded { sent: counts.sent, gave_up }),
         ChunkRecord::AlreadyRecorded => Ok(EmailOutcome::AlreadyDone),
     }
@@ -126,7 +145,10 @@ pub async fn send_job(
 /// Records a bounce or complaint SES reported: its addresses are not mailed again (the first
 /// reason stays), and it is counted once on the notification the email was about. Whether it
 /// was counted now (`false`: counted before, or about no notification we still have).
-pub async fn record_feedback(ports: &Ports, feedback: &EmailFeedback) -> Result<bool, DeliverError> {
+pub async fn record_feedback(
+    ports: &FeedbackDeps<'_>,
+    feedback: &EmailFeedback,
+) -> Result<bool, DeliverError> {
     for address in &feedback.addresses {
         let suppression = EmailSuppression {
             address: address.to_ascii_lowercase(),
@@ -134,16 +156,12 @@ pub async fn record_feedback(ports: &Ports, feedback: &EmailFeedback) -> Result<
             since: feedback.at,
             notification_id: feedback.notification,
         };
-        ports.directory.suppress_email(&suppression).await?;
+        ports.email_prefs.suppress_email(&suppression).await?;
     }
     let Some(id) = feedback.notification else {
         return Ok(false);
     };
-    match ports
-        .notifications
-        .record_feedback(id, &feedback.message_id, feedback.kind, ports.clock.now())
-        .await
-    {
+    match ports.ledger.record_feedback(id, &feedback.message_id, feedback.kind, ports.clock.now()).await {
         Ok(record) => Ok(record == ChunkRecord::Recorded),
         // The notification is gone (its history expired): the suppression is what matters.
         Err(crate::error::StoreError::Conflict(_)) => Ok(false),
@@ -160,7 +178,7 @@ pub struct EmailStatus {
 
 /// What the service knows of a person's email: only they may ask.
 pub async fn email_status(
-    ports: &Ports,
+    email_prefs: &dyn EmailPreferences,
     viewer: &User,
     owner: UserId,
 ) -> Result<EmailStatus, crate::error::ApiError> {
@@ -173,7 +191,7 @@ pub async fn email_status(
     let address = viewer.email.to_ascii_lowercase();
     let suppression = match address.is_empty() {
         true => None,
-        false => ports.directory.email_suppressions(std::slice::from_ref(&address)).await?.into_iter().next(),
+        false => email_prefs.email_suppressions(std::slice::from_ref(&address)).await?.into_iter().next(),
     };
     Ok(EmailStatus { address, suppression })
 }

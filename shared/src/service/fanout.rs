@@ -9,7 +9,25 @@ use super::deadline::Deadline;
 use super::{callback, deliver};
 use crate::error::StoreError;
 use crate::model::*;
-use crate::ports::Ports;
+use crate::ports::{Audiences, Clock, DeviceStore, FanoutLedger, InboxDelivery, NotificationLookup, Queue};
+
+/// What fanning out uses: the ledger's lease and progress, the audience, the content's one
+/// write, the delivery queue (or, inline, delivery itself), and the callback a finished
+/// notification may owe.
+pub struct FanOutDeps<'a> {
+    pub(crate) ledger: &'a dyn FanoutLedger,
+    pub(crate) lookup: &'a dyn NotificationLookup,
+    pub(crate) audiences: &'a dyn Audiences,
+    pub(crate) inbox: &'a dyn InboxDelivery,
+    pub(crate) devices: &'a dyn DeviceStore,
+    pub(crate) delivery_queue: &'a dyn Queue,
+    /// Where a synchronous request leaves the callback it cannot wait for.
+    pub(crate) fanout_queue: &'a dyn Queue,
+    pub(crate) clock: &'a dyn Clock,
+    /// Recipients per delivery chunk.
+    pub(crate) chunk_size: usize,
+    pub(crate) deliver: deliver::DeliverDeps<'a>,
+}
 
 /// How long a claim lasts without progress. Longer than the fan-out function's timeout, so a
 /// live run never loses its claim; a crashed one is taken over by the first tick after it.
@@ -26,7 +44,7 @@ pub struct TickReport {
 }
 
 /// The scheduler tick: fans out every due notification this run can claim.
-pub async fn tick(ports: &Ports) -> Result<TickReport, StoreError> {
+pub async fn tick(ports: &FanOutDeps<'_>) -> Result<TickReport, StoreError> {
     tick_within(ports, Deadline::NONE).await
 }
 
@@ -36,8 +54,8 @@ pub const MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The tick as Lambda invokes it: no fan-out starts `MARGIN` before `deadline`; the rest stay
 /// due for the next tick.
-pub async fn tick_within(ports: &Ports, deadline: Deadline) -> Result<TickReport, StoreError> {
-    let due = ports.notifications.due(ports.clock.now(), TICK_LIMIT).await?;
+pub async fn tick_within(ports: &FanOutDeps<'_>, deadline: Deadline) -> Result<TickReport, StoreError> {
+    let due = ports.ledger.due(ports.clock.now(), TICK_LIMIT).await?;
     let mut report = TickReport { due: due.len(), fanned_out: 0 };
     for id in due {
         if !deadline.allows(ports.clock.now(), MARGIN) {
@@ -68,21 +86,25 @@ pub enum Sink {
 /// it, it is done, or it is not due yet (a scheduled one: the tick takes it at its time).
 /// A finished notification that still owes its callback (left by a synchronous request, or by a
 /// run that stopped before sending it) gets it sent here.
-pub async fn fan_out_if_claimed(ports: &Ports, id: NotificationId) -> Result<bool, StoreError> {
+pub async fn fan_out_if_claimed(ports: &FanOutDeps<'_>, id: NotificationId) -> Result<bool, StoreError> {
     if claim_and_fan_out(ports, id, Sink::Queue).await? {
         return Ok(true);
     }
     // `send_if_due` sends only what is owed (a finished notification, a callback not sent yet).
-    if let Some(n) = ports.notifications.get(id).await? {
-        callback::send_if_due(ports, &n).await;
+    if let Some(n) = ports.lookup.get(id).await? {
+        callback::send_if_due(&ports.deliver.callbacks, &n).await;
     }
     Ok(false)
 }
 
-pub async fn claim_and_fan_out(ports: &Ports, id: NotificationId, sink: Sink) -> Result<bool, StoreError> {
+pub async fn claim_and_fan_out(
+    ports: &FanOutDeps<'_>,
+    id: NotificationId,
+    sink: Sink,
+) -> Result<bool, StoreError> {
     let now = ports.clock.now();
     let lease = now + Duration::seconds(LEASE_SECONDS);
-    if !ports.notifications.claim(id, now, lease).await? {
+    if !ports.ledger.claim(id, now, lease).await? {
         return Ok(false);
     }
     match fan_out(ports, id, sink, lease).await {
@@ -100,14 +122,14 @@ pub async fn claim_and_fan_out(ports: &Ports, id: NotificationId, sink: Sink) ->
 /// `held` is the lease of this run's claim: every write of the run requires it (a fencing
 /// token), so a run that stalled past its lease cannot interfere with the one that took over.
 async fn fan_out(
-    ports: &Ports,
+    ports: &FanOutDeps<'_>,
     id: NotificationId,
     sink: Sink,
     mut held: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let Some(n) = ports.notifications.get(id).await? else { return Ok(()) };
+    let Some(n) = ports.lookup.get(id).await? else { return Ok(()) };
     let people = match audience::recipients(
-        ports.directory.as_ref(),
+        ports.audiences,
         &n.audience,
         n.brochure_id,
         audience::GroupCheck::Recheck,
@@ -117,13 +139,13 @@ async fn fan_out(
         Ok(p) => p,
         Err(ResolveError::Gone(why)) => {
             tracing::warn!(notification = %id, reason = %why, "audience is gone; notification failed");
-            callback::give_up(ports, id, &why.to_string()).await?;
+            callback::give_up(&ports.deliver.callbacks, id, &why.to_string()).await?;
             return Ok(());
         }
         Err(ResolveError::Store(e)) => return Err(e),
     };
     // A chunk's emails go out apart, as email jobs paced to SES's rate: they do not bound it.
-    let chunk_size = ports.settings.chunk_size.max(1);
+    let chunk_size = ports.chunk_size.max(1);
     let chunks: Vec<&[UserId]> = people.chunks(chunk_size).collect();
     let mut progress = n.fanout.clone();
     let resume_at = progress.chunks_enqueued as usize;
@@ -160,7 +182,7 @@ async fn fan_out(
             }
             Sink::Inline => {
                 for chunk in &batch {
-                    deliver::deliver_chunk_only(ports, chunk).await.map_err(|e| match e {
+                    deliver::deliver_chunk_only(&ports.deliver, chunk).await.map_err(|e| match e {
                         deliver::DeliverError::Transient(s) => s,
                         deliver::DeliverError::Permanent(why) => StoreError::Other(why),
                     })?;
@@ -175,12 +197,12 @@ async fn fan_out(
         if next < chunks.len() {
             let now = ports.clock.now();
             let extended = now + Duration::seconds(LEASE_SECONDS);
-            ports.notifications.save_progress(id, &progress, held, extended).await?;
+            ports.ledger.save_progress(id, &progress, held, extended).await?;
             held = extended;
         }
     }
     let status = ports
-        .notifications
+        .ledger
         .finish_fanout(id, chunks.len() as u32, people.len() as u64, held, ports.clock.now())
         .await?;
     tracing::info!(notification = %id, recipients = people.len(), chunks = chunks.len(), ?status, "fan-out finished");
@@ -191,8 +213,8 @@ async fn fan_out(
         if sink == Sink::Inline && callback_later(ports, id).await {
             return Ok(());
         }
-        if let Some(done) = ports.notifications.get(id).await? {
-            callback::send_if_due(ports, &done).await;
+        if let Some(done) = ports.lookup.get(id).await? {
+            callback::send_if_due(&ports.deliver.callbacks, &done).await;
         }
     }
     Ok(())
@@ -200,12 +222,18 @@ async fn fan_out(
 
 /// Leaves a finished notification's callback to a fan-out job (`fan_out_if_claimed` sends it);
 /// `false` when the job could not be queued.
-async fn callback_later(ports: &Ports, id: NotificationId) -> bool {
-    match super::send::queue_fanout_job(ports, id).await {
+async fn callback_later(ports: &FanOutDeps<'_>, id: NotificationId) -> bool {
+    match queue_job(ports.fanout_queue, id).await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(notification = %id, error = %e, "callback job not queued; sending it now");
             false
         }
     }
+}
+
+/// Puts a fan-out job for `id` on the fan-out queue.
+pub async fn queue_job(fanout_queue: &dyn Queue, id: NotificationId) -> crate::error::StoreResult<()> {
+    let job = serde_json::to_string(&FanoutJob { notification_id: id }).unwrap_or_default();
+    fanout_queue.send_all(&[job]).await
 }

@@ -2,7 +2,14 @@
 
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::ports::Ports;
+use crate::ports::{Audiences, NotificationLookup, SentHistory};
+
+/// What reading sent history uses.
+pub struct HistoryDeps<'a> {
+    pub(crate) lookup: &'a dyn NotificationLookup,
+    pub(crate) history: &'a dyn SentHistory,
+    pub(crate) audiences: &'a dyn Audiences,
+}
 
 fn forbidden(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::InsufficientPrivileges, message)
@@ -29,7 +36,7 @@ const UNPAGED_PAGE: usize = 50;
 /// a limit, every matching record up to `UNPAGED_MAX` records or `UNPAGED_BYTES` as `weigh`
 /// measures a record's answer, whichever comes first.
 pub async fn list(
-    ports: &Ports,
+    ports: &HistoryDeps<'_>,
     user: &User,
     q: &HistoryQuery,
     weigh: impl Fn(&Notification) -> usize,
@@ -41,7 +48,7 @@ pub async fn list(
     }
     if let Some(sid) = q.schedule_id {
         // One record; another company's is invisible, as is one of another type than asked.
-        let found = ports.notifications.get_by_schedule_id(sid).await?.filter(|n| {
+        let found = ports.lookup.get_by_schedule_id(sid).await?.filter(|n| {
             // Sent history is the group-send API's record.
             n.origin == Origin::GroupSend
                 && may_read(user, n.company_id, Some(n.broadcast_type))
@@ -55,7 +62,7 @@ pub async fn list(
         BroadcastType::GE if q.event_id.is_some() => {
             let event_id = q.event_id.unwrap_or_default();
             // Cancelled events still list their history; unknown ones are an error.
-            let event = ports.directory.event(event_id).await?.ok_or_else(|| {
+            let event = ports.audiences.event(event_id).await?.ok_or_else(|| {
                 ApiError::new(ErrorKind::EventNotFound, format!("event {event_id} was not found"))
                     .with_parameter("eventUUID")
             })?;
@@ -66,7 +73,7 @@ pub async fn list(
         }
         BroadcastType::GA if q.brochure_id.is_some() => {
             let brochure_id = q.brochure_id.unwrap_or_default();
-            let company = match ports.directory.asset(brochure_id).await? {
+            let company = match ports.audiences.asset(brochure_id).await? {
                 Some(asset) => asset.company_id,
                 None => {
                     return Err(ApiError::invalid(
@@ -97,13 +104,13 @@ pub async fn list(
     let bound = format!("history:{scope:?}");
     if let Some(limit) = q.limit {
         let page = super::cursor::open(&bound, &PageRequest::after(limit, q.next_token.clone()))?;
-        return Ok(super::cursor::seal(&bound, ports.notifications.history(&scope, &page).await?));
+        return Ok(super::cursor::seal(&bound, ports.history.history(&scope, &page).await?));
     }
     // Page by page, stopping at a page's end so that the token continues exactly there.
     let mut page = super::cursor::open(&bound, &PageRequest::after(UNPAGED_PAGE, q.next_token.clone()))?;
     let (mut items, mut bytes) = (Vec::new(), 0);
     loop {
-        let found = ports.notifications.history(&scope, &page).await?;
+        let found = ports.history.history(&scope, &page).await?;
         bytes += found.items.iter().map(&weigh).sum::<usize>();
         items.extend(found.items);
         match found.next {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::credentials::digest;
 use crate::error::{ApiError, ErrorKind};
-use crate::ports::{IdempotencyClaim, IdempotencyRecord, NotificationStore};
+use crate::ports::{IdempotencyClaim, IdempotencyRecord, IdempotencyStore};
 
 pub const HEADER: &str = "idempotency-key";
 
@@ -60,7 +60,7 @@ pub struct Outcome {
 /// Runs `work` at most once per (caller, key) within the window. Without a key it just runs.
 /// Only successful answers are kept: a failed request releases its key so it can be retried.
 pub async fn once<F, Fut>(
-    store: &dyn NotificationStore,
+    store: &dyn IdempotencyStore,
     caller: &str,
     key: Option<&str>,
     request: &[u8],

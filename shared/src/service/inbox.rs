@@ -2,7 +2,21 @@
 
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::ports::Ports;
+use crate::ports::{Accounts, Center, Clock, Realtime};
+
+/// What reading a center uses.
+pub struct CenterReadDeps<'a> {
+    pub(crate) accounts: &'a dyn Accounts,
+    pub(crate) center: &'a dyn Center,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+/// What marking a center uses.
+pub struct CenterMarkDeps<'a> {
+    pub(crate) center: &'a dyn Center,
+    pub(crate) realtime: &'a dyn Realtime,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 /// Owners read their own center; admins of the same tenant (and SUPER_USER) may read it for
 /// support. Nobody else.
@@ -12,13 +26,13 @@ fn may_read(viewer: &User, owner: &User) -> bool {
         || (viewer.company_id == owner.company_id && viewer.has(Role::CompanyAdmin))
 }
 
-async fn owner(ports: &Ports, viewer: &User, owner_id: UserId) -> Result<User, ApiError> {
+async fn owner(ports: &CenterReadDeps<'_>, viewer: &User, owner_id: UserId) -> Result<User, ApiError> {
     let forbidden =
         || ApiError::new(ErrorKind::InsufficientPermissions, "this is another user's notification center");
     if viewer.id == owner_id {
         return Ok(viewer.clone());
     }
-    match ports.directory.user(owner_id).await? {
+    match ports.accounts.user(owner_id).await? {
         Some(owner) if may_read(viewer, &owner) => Ok(owner),
         Some(_) => Err(forbidden()),
         // Only someone who could read it learns that it does not exist.
@@ -31,7 +45,7 @@ async fn owner(ports: &Ports, viewer: &User, owner_id: UserId) -> Result<User, A
 }
 
 pub async fn list(
-    ports: &Ports,
+    ports: &CenterReadDeps<'_>,
     viewer: &User,
     owner_id: UserId,
     query: &InboxQuery,
@@ -40,14 +54,18 @@ pub async fn list(
     let owner = owner(ports, viewer, owner_id).await?;
     let bound = format!("inbox:{}:{query:?}", owner.id);
     let page = super::cursor::open(&bound, page)?;
-    Ok(super::cursor::seal(&bound, ports.inbox.list(owner.id, query, ports.clock.now(), &page).await?))
+    Ok(super::cursor::seal(&bound, ports.center.list(owner.id, query, ports.clock.now(), &page).await?))
 }
 
 /// The badge: unread and unseen counts of the center as it opens (a bounded read of the first
 /// [`COUNT_WINDOW`] entries; `exact` says whether that was all of them).
-pub async fn count(ports: &Ports, viewer: &User, owner_id: UserId) -> Result<InboxCounts, ApiError> {
+pub async fn count(
+    ports: &CenterReadDeps<'_>,
+    viewer: &User,
+    owner_id: UserId,
+) -> Result<InboxCounts, ApiError> {
     let owner = owner(ports, viewer, owner_id).await?;
-    Ok(ports.inbox.count(owner.id, ports.clock.now(), COUNT_WINDOW).await?)
+    Ok(ports.center.count(owner.id, ports.clock.now(), COUNT_WINDOW).await?)
 }
 
 /// Only the recipient marks their notifications: an admin may read a center for support, never
@@ -65,7 +83,7 @@ fn recipient_only(viewer: &User, owner_id: UserId) -> Result<(), ApiError> {
 /// Marks one of the viewer's own notifications; marking twice is fine. Unknown, expired (and,
 /// for every mark but dismissal, dismissed) notifications are not found.
 pub async fn mark(
-    ports: &Ports,
+    ports: &CenterMarkDeps<'_>,
     viewer: &User,
     owner_id: UserId,
     id: NotificationId,
@@ -73,7 +91,7 @@ pub async fn mark(
 ) -> Result<(), ApiError> {
     recipient_only(viewer, owner_id)?;
     let now = ports.clock.now();
-    if ports.inbox.mark(owner_id, id, mark, now).await? {
+    if ports.center.mark(owner_id, id, mark, now).await? {
         // The person's other tabs and devices follow.
         let event = InboxEvent::Marked { id, mark: mark.name().into() };
         ports.realtime.publish(viewer.company_id, &[owner_id], now.timestamp_millis(), &event).await;
@@ -88,10 +106,15 @@ pub async fn mark(
 }
 
 /// Marks everything in the viewer's center at once: one write, whatever its size.
-pub async fn mark_all(ports: &Ports, viewer: &User, owner_id: UserId, mark: MarkAll) -> Result<(), ApiError> {
+pub async fn mark_all(
+    ports: &CenterMarkDeps<'_>,
+    viewer: &User,
+    owner_id: UserId,
+    mark: MarkAll,
+) -> Result<(), ApiError> {
     recipient_only(viewer, owner_id)?;
     let now = ports.clock.now();
-    ports.inbox.mark_all(owner_id, mark, now).await?;
+    ports.center.mark_all(owner_id, mark, now).await?;
     let event = InboxEvent::MarkedAll { mark: mark.name().into() };
     ports.realtime.publish(viewer.company_id, &[owner_id], now.timestamp_millis(), &event).await;
     Ok(())

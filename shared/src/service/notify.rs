@@ -3,84 +3,20 @@
 //! the desktop switch, delay and schedule. Stored like any other, then delivered through the
 //! same fan-out and delivery path: queued, scheduled, or synchronously in process.
 
-use chrono::{DateTime, Utc};
-
 use super::deadline::Deadline;
-use super::fanout::{self, Sink};
-use super::send::{enqueue_fanout, insert_once};
+use super::intake::{self, AcceptDeps};
+pub use super::intake::{Delivery, SYNC_MARGIN};
 use crate::credentials;
 use crate::error::{ApiError, ErrorKind, StoreError};
 use crate::model::*;
-use crate::ports::Ports;
+use crate::ports::{Accounts, Clock};
 
-/// Where a notification stands when the request returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// Handed to fan-out; delivery follows in the background.
-    Queued,
-    /// Waiting for its time.
-    Scheduled(DateTime<Utc>),
-    /// Delivered before answering (synchronous).
-    Delivered,
-    /// A synchronous delivery did not complete; it is retried in the background.
-    NotYet(String),
-    /// It will not be delivered (its recipient is gone, say): the reason.
-    Failed(String),
-}
-
-/// A synchronous delivery starts only this long before the request's deadline (the function
-/// has 10 s; delivering one person in process takes milliseconds, its callback leaves the
-/// request): closer than that, the request answers and delivery goes on in the background.
-pub const SYNC_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Stores `n` (its schedule id is assigned here) and starts its delivery; a synchronous one
-/// only when `deadline` leaves `SYNC_MARGIN`.
-pub async fn accept(
-    ports: &Ports,
-    mut n: Notification,
-    synchronously: bool,
-    deadline: Deadline,
-) -> Result<Delivery, ApiError> {
-    n.schedule_id = ports.notifications.next_schedule_id().await?;
-    let n = insert_once(ports, n).await?;
-    let now = ports.clock.now();
-    if n.due_at > now {
-        tracing::info!(notification = %n.id, due = %n.due_at, "notification scheduled");
-        return Ok(Delivery::Scheduled(n.due_at));
-    }
-    if n.status != Status::Pending {
-        // A retry of a request whose notification is already on its way.
-        return Ok(if n.status == Status::Delivered { Delivery::Delivered } else { Delivery::Queued });
-    }
-    if !synchronously {
-        enqueue_fanout(ports, n.id).await;
-        return Ok(Delivery::Queued);
-    }
-    if !deadline.allows(ports.clock.now(), SYNC_MARGIN) {
-        enqueue_fanout(ports, n.id).await;
-        return Ok(Delivery::NotYet(
-            "too close to this request's deadline to deliver before answering; it is delivered in the background"
-                .into(),
-        ));
-    }
-    match fanout::claim_and_fan_out(ports, n.id, Sink::Inline).await {
-        Ok(true) => match ports.notifications.get(n.id).await? {
-            Some(done) if done.status == Status::Delivered => Ok(Delivery::Delivered),
-            Some(failed) if failed.status == Status::Failed => {
-                Ok(Delivery::Failed(failed.failure.unwrap_or_else(|| "delivery failed".into())))
-            }
-            Some(other) => {
-                Ok(Delivery::NotYet(other.failure.unwrap_or_else(|| format!("status {:?}", other.status))))
-            }
-            None => Ok(Delivery::NotYet("notification vanished".into())),
-        },
-        Ok(false) => Ok(Delivery::Queued),
-        Err(e) => {
-            // The claim's lease expires and the next tick resumes it: not lost, only late.
-            tracing::warn!(notification = %n.id, error = %e, "synchronous delivery failed; left to the scheduler");
-            Ok(Delivery::NotYet("delivery is temporarily unavailable; it will be retried".into()))
-        }
-    }
+/// What notifying named people uses: the directory's people, companies and departments, the
+/// clock, and intake (store, then queue, schedule or deliver).
+pub struct NotifyDeps<'a> {
+    pub(crate) accounts: &'a dyn Accounts,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) accept: AcceptDeps<'a>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -88,7 +24,7 @@ pub async fn accept(
 
 /// Whether `user` may send desktop-assistant notifications now: the role, and the tenant's
 /// `enable_push_notification` switch (off: the call fails at once and nothing is created).
-pub async fn desktop_sender(ports: &Ports, user: &User) -> Result<(), ApiError> {
+pub async fn desktop_sender(ports: &NotifyDeps<'_>, user: &User) -> Result<(), ApiError> {
     if !(user.has(Role::DesktopAdmin) || user.has(Role::Admin)) {
         return Err(ApiError::new(
             ErrorKind::InsufficientPermissions,
@@ -96,7 +32,7 @@ pub async fn desktop_sender(ports: &Ports, user: &User) -> Result<(), ApiError> 
         ));
     }
     let company = ports
-        .directory
+        .accounts
         .company(user.company_id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorKind::InsufficientPermissions, "your company is not known"))?;
@@ -112,7 +48,7 @@ pub async fn desktop_sender(ports: &Ports, user: &User) -> Result<(), ApiError> 
 /// Queues a desktop-assistant notification `id` to the recipients, every one a user of the
 /// sender's instance. The number of recipients.
 pub async fn desktop(
-    ports: &Ports,
+    ports: &NotifyDeps<'_>,
     user: &User,
     cmd: &DesktopNotify,
     id: NotificationId,
@@ -121,7 +57,7 @@ pub async fn desktop(
     for sys_id in &cmd.recipients {
         let recipient = uuid::Uuid::parse_str(sys_id)
             .map_err(|_| ApiError::invalid("recipient_list", format!("{sys_id} is not a sys_id")))?;
-        match ports.directory.user(recipient).await? {
+        match ports.accounts.user(recipient).await? {
             Some(u) if u.company_id == user.company_id => user_ids.push(u.id),
             _ => {
                 return Err(ApiError::invalid(
@@ -156,7 +92,7 @@ pub async fn desktop(
     )
     .description(format!("desktop assistant ({})", cmd.source))
     .build();
-    accept(ports, n, false, Deadline::NONE).await?;
+    intake::accept(&ports.accept, n, false, Deadline::NONE).await?;
     Ok(count)
 }
 
@@ -178,12 +114,12 @@ pub fn app_sender(sender: &User) -> Result<(), ApiError> {
 /// Queues in-app notification `id` to one user of the sender's tenant: to themself with the
 /// Create privilege at Basic level, to others at Global level.
 pub async fn app(
-    ports: &Ports,
+    ports: &NotifyDeps<'_>,
     sender: &User,
     cmd: AppNotify,
     id: NotificationId,
 ) -> Result<NotificationId, ApiError> {
-    let recipient = match ports.directory.user(cmd.recipient).await? {
+    let recipient = match ports.accounts.user(cmd.recipient).await? {
         Some(u) if u.company_id == sender.company_id => u,
         _ => {
             return Err(ApiError::new(
@@ -218,7 +154,7 @@ pub async fn app(
     .description("in-app notification")
     .build();
     let id = n.id;
-    accept(ports, n, false, Deadline::NONE).await?;
+    intake::accept(&ports.accept, n, false, Deadline::NONE).await?;
     Ok(id)
 }
 
@@ -233,13 +169,13 @@ const UNKNOWN_DEPARTMENT_SECRET: &str = "000000000000000000000000000000000000000
 /// unknown department is answered as wrong credentials are (`None` either way, after the same
 /// comparisons), so that nobody learns which department ids exist.
 pub async fn department_by_credentials(
-    ports: &Ports,
+    ports: &NotifyDeps<'_>,
     department: Option<uuid::Uuid>,
     client_id: &str,
     secret: &str,
 ) -> Result<Option<Department>, StoreError> {
     let found = match department {
-        Some(id) => ports.directory.department(id).await?,
+        Some(id) => ports.accounts.department(id).await?,
         None => None,
     };
     let (known_id, known_secret) = match &found {
@@ -254,12 +190,12 @@ pub async fn department_by_credentials(
 
 /// Whether `user` is a user of `department` (a department notifies its own users only).
 pub async fn department_member(
-    ports: &Ports,
+    ports: &NotifyDeps<'_>,
     department: &Department,
     user: Option<UserId>,
 ) -> Result<Option<UserId>, StoreError> {
     match user {
-        Some(u) if ports.directory.department_has_member(department.id, u).await? => Ok(Some(u)),
+        Some(u) if ports.accounts.department_has_member(department.id, u).await? => Ok(Some(u)),
         _ => Ok(None),
     }
 }
@@ -277,7 +213,7 @@ pub struct DepartmentOutcome {
 /// scheduled time (never in the past); synchronously when asked and due now; with the
 /// department's callback when it gave a URL (`request_id` is echoed in it).
 pub async fn department(
-    ports: &Ports,
+    ports: &NotifyDeps<'_>,
     department: &Department,
     user: UserId,
     msg: DepartmentMessage,
@@ -319,6 +255,6 @@ pub async fn department(
     .callback(callback)
     .build();
     let sync_ignored = msg.send_synchronously && due_at > now;
-    let delivery = accept(ports, n, msg.send_synchronously, deadline).await?;
+    let delivery = intake::accept(&ports.accept, n, msg.send_synchronously, deadline).await?;
     Ok(DepartmentOutcome { id, delivery, sync_ignored })
 }

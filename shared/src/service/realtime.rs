@@ -12,9 +12,32 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::email::LinkSigner;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::ports::Ports;
+use crate::ports::{Center, Clock, ConnectionStore, IdGenerator, IdempotencyClaim, IdempotencyStore};
+
+/// What issuing and redeeming tickets uses: the deployment's link key (`None` where it has
+/// none: tickets are refused), the clock, ids for nonces, and the claims that make a ticket
+/// good for one connection.
+pub struct TicketDeps<'a> {
+    pub(crate) links: Option<&'a LinkSigner>,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) ids: &'a dyn IdGenerator,
+    pub(crate) claims: &'a dyn IdempotencyStore,
+}
+
+/// What a connection's catch-up reads.
+pub struct CatchUpDeps<'a> {
+    pub(crate) center: &'a dyn Center,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+/// What opening and closing a WebSocket connection uses.
+pub struct ConnectionDeps<'a> {
+    pub(crate) tickets: TicketDeps<'a>,
+    pub(crate) connections: &'a dyn ConnectionStore,
+}
 
 /// How long a ticket may wait before it is used.
 pub const TICKET_SECONDS: i64 = 60;
@@ -24,16 +47,14 @@ fn refused(why: &str) -> ApiError {
     ApiError::new(ErrorKind::InvalidAuthToken, format!("the realtime ticket {why}")).with_parameter("ticket")
 }
 
-fn signer(ports: &Ports) -> Result<&crate::email::LinkSigner, ApiError> {
+fn signer<'a>(ports: &TicketDeps<'a>) -> Result<&'a LinkSigner, ApiError> {
     ports
-        .channels
-        .as_ref()
-        .map(|c| &c.links)
+        .links
         .ok_or_else(|| ApiError::new(ErrorKind::Internal, "realtime tickets need the deployment's link key"))
 }
 
 /// A ticket for the viewer's own center.
-pub fn issue(ports: &Ports, viewer: &User, owner: UserId) -> Result<String, ApiError> {
+pub fn issue(ports: &TicketDeps<'_>, viewer: &User, owner: UserId) -> Result<String, ApiError> {
     if viewer.id != owner {
         return Err(ApiError::new(
             ErrorKind::InsufficientPermissions,
@@ -47,12 +68,15 @@ pub fn issue(ports: &Ports, viewer: &User, owner: UserId) -> Result<String, ApiE
 }
 
 /// The person a ticket names, if it is genuine, unexpired and unused; it is used from now on.
-pub async fn redeem(ports: &Ports, ticket: &str) -> Result<UserId, ApiError> {
+pub async fn redeem(ports: &TicketDeps<'_>, ticket: &str) -> Result<UserId, ApiError> {
     Ok(redeem_with_company(ports, ticket).await?.0)
 }
 
 /// [`redeem`], and the person's company (the ticket carries it: connecting reads no directory).
-pub async fn redeem_with_company(ports: &Ports, ticket: &str) -> Result<(UserId, CompanyId), ApiError> {
+pub async fn redeem_with_company(
+    ports: &TicketDeps<'_>,
+    ticket: &str,
+) -> Result<(UserId, CompanyId), ApiError> {
     let mut parts = ticket.splitn(5, '.');
     let (Some(user), Some(company), Some(expires), Some(nonce), Some(signature)) =
         (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
@@ -75,18 +99,16 @@ pub async fn redeem_with_company(ports: &Ports, ticket: &str) -> Result<(UserId,
         return Err(refused("expired: ask for a new one"));
     }
     let scope = format!("{PURPOSE}:{nonce}");
-    match ports.notifications.claim_idempotency(&scope, "", expires, now).await? {
-        crate::ports::IdempotencyClaim::Claimed => Ok((user, company)),
-        crate::ports::IdempotencyClaim::Existing { .. } => {
-            Err(refused("was used already: ask for a new one"))
-        }
+    match ports.claims.claim_idempotency(&scope, "", expires, now).await? {
+        IdempotencyClaim::Claimed => Ok((user, company)),
+        IdempotencyClaim::Existing { .. } => Err(refused("was used already: ask for a new one")),
     }
 }
 
 /// What a connection opened at `cursor` is told first: the notifications delivered to `user`
 /// at or after it (one `New` event, at the latest delivery's cursor), or nothing.
 pub async fn catch_up(
-    ports: &Ports,
+    ports: &CatchUpDeps<'_>,
     user: UserId,
     cursor: DateTime<Utc>,
 ) -> Result<Option<Pushed>, ApiError> {
@@ -97,7 +119,7 @@ pub async fn catch_up(
     let mut latest = cursor.timestamp_millis();
     let mut page = PageRequest::first(100);
     loop {
-        let got = ports.inbox.list(user, &query, now, &page).await?;
+        let got = ports.center.list(user, &query, now, &page).await?;
         for item in got.items {
             latest = latest.max(item.entry.delivered_at.timestamp_millis());
             ids.push(item.content.notification_id);
@@ -115,21 +137,25 @@ pub async fn catch_up(
 pub const CONNECTION_HOURS: i64 = 2;
 
 /// A WebSocket connection opening with a ticket (`$connect`): it becomes the ticket's person's.
-pub async fn connect(ports: &Ports, ticket: Option<&str>, connection: &str) -> Result<UserId, ApiError> {
+pub async fn connect(
+    ports: &ConnectionDeps<'_>,
+    ticket: Option<&str>,
+    connection: &str,
+) -> Result<UserId, ApiError> {
     let ticket = ticket.filter(|t| !t.is_empty()).ok_or_else(|| {
         ApiError::invalid(
             "ticket",
             "ticket is required: POST /users/me/realtime-ticket, then connect with ?ticket=",
         )
     })?;
-    let (user, company) = redeem_with_company(ports, ticket).await?;
-    let until = ports.clock.now() + Duration::hours(CONNECTION_HOURS);
+    let (user, company) = redeem_with_company(&ports.tickets, ticket).await?;
+    let until = ports.tickets.clock.now() + Duration::hours(CONNECTION_HOURS);
     ports.connections.add(user, company, connection, until).await?;
     Ok(user)
 }
 
 /// A WebSocket connection closing (`$disconnect`): forgotten.
-pub async fn disconnect(ports: &Ports, connection: &str) -> Result<(), ApiError> {
+pub async fn disconnect(ports: &ConnectionDeps<'_>, connection: &str) -> Result<(), ApiError> {
     ports.connections.remove(connection).await?;
     Ok(())
 }

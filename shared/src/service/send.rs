@@ -4,9 +4,21 @@
 use chrono::{DateTime, Utc};
 
 use super::audience;
+use super::intake::{self, StoreDeps};
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::ports::Ports;
+use crate::ports::{Accounts, Audiences, NotificationIntake};
+
+/// What a group send uses: the directory (the caller's company, the audience, assets touched),
+/// the daily cap, and intake.
+pub struct SendDeps<'a> {
+    pub(crate) accounts: &'a dyn Accounts,
+    pub(crate) audiences: &'a dyn Audiences,
+    pub(crate) intake: &'a dyn NotificationIntake,
+    pub(crate) store: StoreDeps<'a>,
+    /// Recipients a company's group sends may reach per UTC day.
+    pub(crate) daily_recipient_cap: u64,
+}
 
 /// What a send produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,14 +79,19 @@ pub fn default_title(kind: BroadcastType) -> &'static str {
 /// Checks the target against the directory and turns it into an audience, returning the
 /// company the notification belongs to. `known` is the company the caller's API key was read
 /// with: a key naming it needs no second read.
-async fn target(ports: &Ports, req: &GroupSend, known: &Company) -> Result<(CompanyId, Audience), ApiError> {
-    let d = ports.directory.as_ref();
+async fn target(
+    ports: &SendDeps<'_>,
+    req: &GroupSend,
+    known: &Company,
+) -> Result<(CompanyId, Audience), ApiError> {
+    let d = ports.audiences;
+    let accounts = ports.accounts;
     let known = known.id;
     let existing_company = |id: CompanyId| async move {
         if id == known {
             return Ok(id);
         }
-        match d.company(id).await? {
+        match accounts.company(id).await? {
             Some(_) => Ok(id),
             None => Err(ApiError::invalid("key", format!("company {id} does not exist"))),
         }
@@ -164,7 +181,7 @@ async fn target(ports: &Ports, req: &GroupSend, known: &Company) -> Result<(Comp
             let company = existing_company(company_key(&req.key)?).await?;
             let mut user_ids = Vec::with_capacity(req.values.len());
             for email in &req.values {
-                match d.user_by_email(email).await? {
+                match accounts.user_by_email(email).await? {
                     Some(u) if u.company_id == company => user_ids.push(u.id),
                     _ => {
                         return Err(ApiError::invalid(
@@ -191,7 +208,7 @@ pub enum SendId {
 
 /// Sends (or schedules) a group notification for `user`, whose API key identified `key_company`.
 pub async fn send(
-    ports: &Ports,
+    ports: &SendDeps<'_>,
     user: &User,
     key_company: &Company,
     req: GroupSend,
@@ -211,7 +228,7 @@ pub async fn send(
     if let Some(brochure) = req.brochure_id
         && req.kind != BroadcastType::GA
     {
-        match ports.directory.asset(brochure).await? {
+        match ports.audiences.asset(brochure).await? {
             Some(a) if a.company_id == company_id => {}
             _ => {
                 return Err(ApiError::invalid(
@@ -225,7 +242,7 @@ pub async fn send(
         let company =
             match company_id == key_company.id {
                 true => key_company.clone(),
-                false => ports.directory.company(company_id).await?.ok_or_else(|| {
+                false => ports.accounts.company(company_id).await?.ok_or_else(|| {
                     ApiError::invalid("key", format!("company {company_id} does not exist"))
                 })?,
             };
@@ -236,7 +253,7 @@ pub async fn send(
     // counts against the company's daily recipient cap.
     // `target` has just read the event, library or asset and checked it.
     let just_checked = audience::GroupCheck::JustChecked;
-    let people = audience::recipients(ports.directory.as_ref(), &audience, req.brochure_id, just_checked)
+    let people = audience::recipients(ports.audiences, &audience, req.brochure_id, just_checked)
         .await
         .map_err(|e| match e {
             audience::ResolveError::Store(s) => ApiError::from(s),
@@ -245,21 +262,17 @@ pub async fn send(
         .len() as u64;
     let recipients = (req.version == 2).then_some(people);
     // A retried idempotent request whose notification exists was already counted.
-    let retried = may_exist && ports.notifications.get(id).await?.is_some();
+    let retried = may_exist && ports.store.lookup.get(id).await?.is_some();
     if !retried {
         let day = now.format("%Y-%m-%d").to_string();
-        if !ports
-            .notifications
-            .consume_quota(company_id, &day, people, ports.settings.daily_recipient_cap)
-            .await?
-        {
+        if !ports.intake.consume_quota(company_id, &day, people, ports.daily_recipient_cap).await? {
             let midnight =
                 (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
             let mut e = ApiError::new(
                 ErrorKind::TooManyRequests,
                 format!(
                     "company {company_id} reached its daily cap of {} recipients",
-                    ports.settings.daily_recipient_cap
+                    ports.daily_recipient_cap
                 ),
             );
             e.retry_after = Some((midnight - now).num_seconds().max(1) as u64);
@@ -269,10 +282,10 @@ pub async fn send(
 
     if req.update_entity_last_modified {
         if let Some(brochure) = req.brochure_id {
-            ports.directory.touch_asset(brochure, now).await?;
+            ports.audiences.touch_asset(brochure, now).await?;
         }
         if let Audience::SmartLibrary { library_id, .. } = &audience {
-            ports.directory.touch_smart_library(*library_id, now).await?;
+            ports.audiences.touch_smart_library(*library_id, now).await?;
         }
     }
 
@@ -307,7 +320,7 @@ pub async fn send(
         Some(s) => (s.schedule.job_name.clone().unwrap_or_default(), req.values.clone()),
     };
 
-    let schedule_id = ports.notifications.next_schedule_id().await?;
+    let schedule_id = ports.intake.next_schedule_id().await?;
     let content = Content {
         title: default_title(req.kind).to_string(),
         body: req.message,
@@ -324,42 +337,11 @@ pub async fn send(
             .description(description)
             .due_at(due_at)
             .build();
-    let notification = insert_once(ports, notification).await?;
+    let notification = intake::insert_once(&ports.store, notification).await?;
     let schedule_id = notification.schedule_id;
     if notification.status == Status::Pending && notification.due_at <= now {
-        enqueue_fanout(ports, notification.id).await;
+        intake::enqueue_fanout(&ports.store, notification.id).await;
     }
     tracing::info!(notification = %notification.id, schedule_id, kind = notification.broadcast_type.as_str(), scheduled = scheduled_at.is_some(), "notification accepted");
     Ok(Sent { notification_id: notification.id, schedule_id, recipients })
-}
-
-/// Asks fan-out to start now. If the queue is unavailable the notification is still stored as
-/// due, and the next scheduler tick fans it out: so this never fails the request.
-pub async fn enqueue_fanout(ports: &Ports, id: NotificationId) {
-    if let Err(e) = queue_fanout_job(ports, id).await {
-        tracing::warn!(notification = %id, error = %e, "fan-out job not enqueued; the next tick will pick it up");
-    }
-}
-
-/// Puts a fan-out job for `id` on the fan-out queue.
-pub async fn queue_fanout_job(ports: &Ports, id: NotificationId) -> crate::error::StoreResult<()> {
-    let job = serde_json::to_string(&FanoutJob { notification_id: id }).unwrap_or_default();
-    ports.fanout_queue.send_all(&[job]).await
-}
-
-/// Stores a notification; if one with its id exists (a retried idempotent request whose first
-/// attempt stored it but lost the answer), that one is the result.
-pub async fn insert_once(ports: &Ports, notification: Notification) -> Result<Notification, ApiError> {
-    match ports.notifications.insert(&notification).await {
-        Ok(()) => Ok(notification),
-        Err(crate::error::StoreError::Conflict(why)) => match ports.notifications.get(notification.id).await?
-        {
-            Some(existing) => {
-                tracing::info!(notification = %existing.id, "retried request: already stored");
-                Ok(existing)
-            }
-            None => Err(crate::error::StoreError::Conflict(why).into()),
-        },
-        Err(e) => Err(e.into()),
-    }
 }

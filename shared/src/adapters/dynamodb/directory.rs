@@ -129,7 +129,7 @@ fn marker(pk: String, sk: String) -> Item {
 }
 
 #[async_trait]
-impl Directory for DynamoDirectory {
+impl Accounts for DynamoDirectory {
     async fn credential(&self, digest: &str) -> StoreResult<Option<Credential>> {
         self.get(format!("CRED#{digest}"), "CRED").await
     }
@@ -179,6 +179,16 @@ impl Directory for DynamoDirectory {
             }
         }
     }
+    async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
+        self.get(format!("DEPT#{id}"), META).await
+    }
+    async fn department_has_member(&self, department: Uuid, user: UserId) -> StoreResult<bool> {
+        self.exists(format!("DEPT#{department}"), format!("U#{user}")).await
+    }
+}
+
+#[async_trait]
+impl Audiences for DynamoDirectory {
     async fn company_members(&self, company: CompanyId, page: &PageRequest) -> StoreResult<Page<UserId>> {
         self.members(format!("COMPANY#{company}"), page).await
     }
@@ -235,6 +245,16 @@ impl Directory for DynamoDirectory {
             }
         }
     }
+    async fn touch_asset(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
+        self.touch(format!("ASSET#{id}"), at).await
+    }
+    async fn touch_smart_library(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
+        self.touch(format!("SLIB#{id}"), at).await
+    }
+}
+
+#[async_trait]
+impl EmailPreferences for DynamoDirectory {
     async fn unsubscribe_emails(&self, asset: u64, user: UserId) -> StoreResult<()> {
         if !self.exists(format!("ASSET#{asset}"), META.into()).await? {
             return Err(StoreError::Conflict(format!("asset {asset} does not exist")));
@@ -283,19 +303,10 @@ impl Directory for DynamoDirectory {
             _ => self.get_many(pks).await,
         }
     }
-    async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
-        self.get(format!("DEPT#{id}"), META).await
-    }
-    async fn department_has_member(&self, department: Uuid, user: UserId) -> StoreResult<bool> {
-        self.exists(format!("DEPT#{department}"), format!("U#{user}")).await
-    }
-    async fn touch_asset(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
-        self.touch(format!("ASSET#{id}"), at).await
-    }
-    async fn touch_smart_library(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
-        self.touch(format!("SLIB#{id}"), at).await
-    }
+}
 
+#[async_trait]
+impl DirectoryLoad for DynamoDirectory {
     async fn load(&self, d: &DirectorySnapshot) -> StoreResult<()> {
         let mut items = Vec::new();
         for c in &d.companies {

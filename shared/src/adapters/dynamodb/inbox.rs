@@ -228,7 +228,7 @@ impl DynamoInboxStore {
 }
 
 #[async_trait]
-impl InboxStore for DynamoInboxStore {
+impl InboxDelivery for DynamoInboxStore {
     async fn put_content(&self, content: &InboxContent) -> StoreResult<()> {
         let mut item = to_item(content)?;
         item.extend(content_key(content.notification_id));
@@ -242,7 +242,10 @@ impl InboxStore for DynamoInboxStore {
         // batch_put keeps the last write of each (user, notification).
         batch_put(&self.client, &self.table, entries.iter().map(entry_item).collect(), self.backoff).await
     }
+}
 
+#[async_trait]
+impl Center for DynamoInboxStore {
     async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>> {
         // The content first, whole: it gives the entry's key, and is what the item shows.
         let out = self

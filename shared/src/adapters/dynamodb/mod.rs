@@ -1,4 +1,4 @@
-//! DynamoDB adapters. Table layouts are documented in the README ("Data model") and declared in
+//! DynamoDB adapters. Table layouts are documented in docs/data-model.md and declared in
 //! `template.yaml`, from which the tests provision their tables.
 
 mod connections;

@@ -47,7 +47,7 @@ fn page_ids(mut ids: Vec<UserId>, page: &PageRequest) -> StoreResult<Page<UserId
 }
 
 #[async_trait]
-impl Directory for MemoryDirectory {
+impl Accounts for MemoryDirectory {
     async fn credential(&self, digest: &str) -> StoreResult<Option<Credential>> {
         Ok(lock(&self.state).credentials.get(digest).cloned())
     }
@@ -77,6 +77,16 @@ impl Directory for MemoryDirectory {
         let s = lock(&self.state);
         Ok(s.users_by_email.get(&email.to_lowercase()).and_then(|id| s.users.get(id)).cloned())
     }
+    async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
+        Ok(lock(&self.state).departments.get(&id).map(|(d, _)| d.clone()))
+    }
+    async fn department_has_member(&self, department: Uuid, user: UserId) -> StoreResult<bool> {
+        Ok(lock(&self.state).departments.get(&department).is_some_and(|(_, m)| m.contains(&user)))
+    }
+}
+
+#[async_trait]
+impl Audiences for MemoryDirectory {
     async fn company_members(&self, company: CompanyId, page: &PageRequest) -> StoreResult<Page<UserId>> {
         let ids = lock(&self.state).company_members.get(&company).cloned().unwrap_or_default();
         page_ids(ids, page)
@@ -138,6 +148,22 @@ impl Directory for MemoryDirectory {
     async fn asset_unsubscribes(&self, id: u64) -> StoreResult<Vec<Unsubscribe>> {
         Ok(lock(&self.state).assets.get(&id).map(|(_, _, u)| u.clone()).unwrap_or_default())
     }
+    async fn touch_asset(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
+        if let Some((a, _, _)) = lock(&self.state).assets.get_mut(&id) {
+            a.last_modified = Some(at);
+        }
+        Ok(())
+    }
+    async fn touch_smart_library(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
+        if let Some((l, _)) = lock(&self.state).smart_libraries.get_mut(&id) {
+            l.last_modified = Some(at);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EmailPreferences for MemoryDirectory {
     async fn unsubscribe_emails(&self, asset: u64, user: UserId) -> StoreResult<()> {
         let mut s = lock(&self.state);
         let Some((_, _, prefs)) = s.assets.get_mut(&asset) else {
@@ -161,25 +187,10 @@ impl Directory for MemoryDirectory {
         let wanted: HashSet<String> = addresses.iter().map(|a| a.to_ascii_lowercase()).collect();
         Ok(wanted.iter().filter_map(|a| s.suppressions.get(a).cloned()).collect())
     }
-    async fn department(&self, id: Uuid) -> StoreResult<Option<Department>> {
-        Ok(lock(&self.state).departments.get(&id).map(|(d, _)| d.clone()))
-    }
-    async fn department_has_member(&self, department: Uuid, user: UserId) -> StoreResult<bool> {
-        Ok(lock(&self.state).departments.get(&department).is_some_and(|(_, m)| m.contains(&user)))
-    }
-    async fn touch_asset(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
-        if let Some((a, _, _)) = lock(&self.state).assets.get_mut(&id) {
-            a.last_modified = Some(at);
-        }
-        Ok(())
-    }
-    async fn touch_smart_library(&self, id: u64, at: DateTime<Utc>) -> StoreResult<()> {
-        if let Some((l, _)) = lock(&self.state).smart_libraries.get_mut(&id) {
-            l.last_modified = Some(at);
-        }
-        Ok(())
-    }
+}
 
+#[async_trait]
+impl DirectoryLoad for MemoryDirectory {
     async fn load(&self, d: &DirectorySnapshot) -> StoreResult<()> {
         let mut s = lock(&self.state);
         for c in &d.companies {

@@ -98,7 +98,7 @@ impl MemoryInboxStore {
 }
 
 #[async_trait]
-impl InboxStore for MemoryInboxStore {
+impl InboxDelivery for MemoryInboxStore {
     async fn put_content(&self, content: &InboxContent) -> StoreResult<()> {
         lock(&self.state).contents.insert(content.notification_id, Arc::new(content.clone()));
         Ok(())
@@ -122,7 +122,10 @@ impl InboxStore for MemoryInboxStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl Center for MemoryInboxStore {
     async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>> {
         let state = lock(&self.state);
         let Some(inbox) = state.users.get(&user) else { return Ok(None) };

@@ -68,7 +68,19 @@ fn in_scope(n: &Notification, scope: &HistoryScope) -> bool {
 }
 
 #[async_trait]
-impl NotificationStore for MemoryNotificationStore {
+impl NotificationLookup for MemoryNotificationStore {
+    async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
+        Ok(lock(&self.state).by_id.get(&id).cloned())
+    }
+
+    async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
+        let s = lock(&self.state);
+        Ok(s.by_schedule_id.get(&schedule_id).and_then(|id| s.by_id.get(id)).cloned())
+    }
+}
+
+#[async_trait]
+impl NotificationIntake for MemoryNotificationStore {
     async fn next_schedule_id(&self) -> StoreResult<u64> {
         let mut s = lock(&self.state);
         s.counter += 1;
@@ -85,15 +97,25 @@ impl NotificationStore for MemoryNotificationStore {
         Ok(())
     }
 
-    async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
-        Ok(lock(&self.state).by_id.get(&id).cloned())
+    async fn consume_quota(
+        &self,
+        company: CompanyId,
+        day: &str,
+        recipients: u64,
+        cap: u64,
+    ) -> StoreResult<bool> {
+        let mut s = lock(&self.state);
+        let used = s.quotas.entry((company, day.to_string())).or_default();
+        if used.saturating_add(recipients) > cap {
+            return Ok(false);
+        }
+        *used += recipients;
+        Ok(true)
     }
+}
 
-    async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
-        let s = lock(&self.state);
-        Ok(s.by_schedule_id.get(&schedule_id).and_then(|id| s.by_id.get(id)).cloned())
-    }
-
+#[async_trait]
+impl FanoutLedger for MemoryNotificationStore {
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
         let s = lock(&self.state);
         let mut due: Vec<_> = s
@@ -170,7 +192,10 @@ impl NotificationStore for MemoryNotificationStore {
             _ => Err(StoreError::Conflict(format!("notification {id} is not fanning out"))),
         }
     }
+}
 
+#[async_trait]
+impl DeliveryLedger for MemoryNotificationStore {
     async fn record_chunk(
         &self,
         id: NotificationId,
@@ -216,6 +241,38 @@ impl NotificationStore for MemoryNotificationStore {
         })
     }
 
+    async fn add_sent_marks(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        keys: &[String],
+        _now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        lock(&self.state).marks.entry((id, chunk)).or_default().extend(keys.iter().cloned());
+        Ok(())
+    }
+
+    async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        if let Some(n) = s.by_id.get_mut(&id) {
+            n.status = Status::Failed;
+            n.lease_until = None;
+            n.failure = Some(reason.to_string());
+            n.modified_at = now;
+        }
+        Ok(())
+    }
+
+    async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()> {
+        if let Some(n) = lock(&self.state).by_id.get_mut(&id) {
+            n.callback_result = Some(result.clone());
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EmailLedger for MemoryNotificationStore {
     async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
         let s = lock(&self.state);
         Ok(ChunkContext {
@@ -268,52 +325,10 @@ impl NotificationStore for MemoryNotificationStore {
         n.modified_at = now;
         Ok(ChunkRecord::Recorded)
     }
+}
 
-    async fn add_sent_marks(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        keys: &[String],
-        _now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        lock(&self.state).marks.entry((id, chunk)).or_default().extend(keys.iter().cloned());
-        Ok(())
-    }
-
-    async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        let mut s = lock(&self.state);
-        if let Some(n) = s.by_id.get_mut(&id) {
-            n.status = Status::Failed;
-            n.lease_until = None;
-            n.failure = Some(reason.to_string());
-            n.modified_at = now;
-        }
-        Ok(())
-    }
-
-    async fn consume_quota(
-        &self,
-        company: CompanyId,
-        day: &str,
-        recipients: u64,
-        cap: u64,
-    ) -> StoreResult<bool> {
-        let mut s = lock(&self.state);
-        let used = s.quotas.entry((company, day.to_string())).or_default();
-        if used.saturating_add(recipients) > cap {
-            return Ok(false);
-        }
-        *used += recipients;
-        Ok(true)
-    }
-
-    async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()> {
-        if let Some(n) = lock(&self.state).by_id.get_mut(&id) {
-            n.callback_result = Some(result.clone());
-        }
-        Ok(())
-    }
-
+#[async_trait]
+impl SentHistory for MemoryNotificationStore {
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
         let mut items: Vec<Notification> =
             lock(&self.state).by_id.values().filter(|n| in_scope(n, scope)).cloned().collect();
@@ -322,7 +337,10 @@ impl NotificationStore for MemoryNotificationStore {
         let key = |n: &Notification| format!("{:020}", u64::MAX - n.schedule_id);
         page_by_key(items, key, page)
     }
+}
 
+#[async_trait]
+impl IdempotencyStore for MemoryNotificationStore {
     async fn claim_idempotency(
         &self,
         scope: &str,

@@ -18,7 +18,7 @@ pub const MAX_CALLBACK_URL: usize = 2048;
 pub const MAX_EXTRAS_JSON: usize = 16 * 1024;
 pub const MAX_BUTTONS: usize = 10;
 
-/// Our reading of the enums the spec shows one example value of (documented in the README).
+/// Our reading of the enums the spec shows one example value of (documented in docs/api/department-notify.md).
 pub const MESSAGE_TYPES: &[&str] = &["MESSAGE", "NOTE", "DRAFT"];
 pub const PROTOCOLS: &[&str] = &["TEXT", "HTML", "MARKDOWN"];
 pub const DRAFT_STATUSES: &[&str] = &["DRAFT", "SCHEDULED", "SENT", "FAILED"];

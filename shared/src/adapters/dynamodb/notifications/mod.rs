@@ -153,7 +153,34 @@ fn id_from_pk(pk: &str) -> StoreResult<NotificationId> {
 }
 
 #[async_trait]
-impl NotificationStore for DynamoNotificationStore {
+impl NotificationLookup for DynamoNotificationStore {
+    async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
+        self.get_meta(id).await
+    }
+
+    async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("S#{schedule_id}"), META)))
+            .send()
+            .await
+            .map_err(classify)?;
+        match out.item {
+            None => Ok(None),
+            Some(item) => {
+                let id = get_s(&item, "notificationId")?
+                    .parse()
+                    .map_err(|_| StoreError::InvalidData("bad schedule pointer".into()))?;
+                self.get_meta(id).await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl NotificationIntake for DynamoNotificationStore {
     async fn next_schedule_id(&self) -> StoreResult<u64> {
         let out = self
             .client
@@ -198,30 +225,38 @@ impl NotificationStore for DynamoNotificationStore {
         }
     }
 
-    async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
-        self.get_meta(id).await
-    }
-
-    async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
-        let out = self
+    async fn consume_quota(
+        &self,
+        company: CompanyId,
+        day: &str,
+        recipients: u64,
+        cap: u64,
+    ) -> StoreResult<bool> {
+        if recipients > cap {
+            return Ok(false);
+        }
+        // One counter item per company and day, expiring two days later.
+        let expires = chrono::Utc::now().timestamp() + 2 * 24 * 3600;
+        let result = self
             .client
-            .get_item()
+            .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("S#{schedule_id}"), META)))
+            .set_key(Some(key(format!("Q#{company}"), format!("D#{day}"))))
+            .update_expression("ADD used :n SET #ttl = if_not_exists(#ttl, :ttl)")
+            .condition_expression("attribute_not_exists(used) OR used <= :room")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":n", n(recipients))
+            .expression_attribute_values(":room", n(cap - recipients))
+            .expression_attribute_values(":ttl", n(expires))
             .send()
             .await
-            .map_err(classify)?;
-        match out.item {
-            None => Ok(None),
-            Some(item) => {
-                let id = get_s(&item, "notificationId")?
-                    .parse()
-                    .map_err(|_| StoreError::InvalidData("bad schedule pointer".into()))?;
-                self.get_meta(id).await
-            }
-        }
+            .map_err(classify);
+        applied(result)
     }
+}
 
+#[async_trait]
+impl FanoutLedger for DynamoNotificationStore {
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
         let mut due: Vec<(i64, NotificationId)> = Vec::new();
         for shard in 0..self.pending_shards {
@@ -327,7 +362,10 @@ impl NotificationStore for DynamoNotificationStore {
         }
         self.complete_if_done(id, now).await
     }
+}
 
+#[async_trait]
+impl DeliveryLedger for DynamoNotificationStore {
     async fn record_chunk(
         &self,
         id: NotificationId,
@@ -336,21 +374,6 @@ impl NotificationStore for DynamoNotificationStore {
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
         self.ledger_record_chunk(id, chunk, tally, now).await
-    }
-
-    async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
-        self.ledger_email_context(id, chunk, part).await
-    }
-
-    async fn record_emails(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        part: u32,
-        counts: &EmailCounts,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ChunkRecord> {
-        self.ledger_record_emails(id, chunk, part, counts, now).await
     }
 
     async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status> {
@@ -369,16 +392,6 @@ impl NotificationStore for DynamoNotificationStore {
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
         self.ledger_chunk_context(id, chunk).await
-    }
-
-    async fn record_feedback(
-        &self,
-        id: NotificationId,
-        message_id: &str,
-        kind: FeedbackKind,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ChunkRecord> {
-        self.ledger_record_feedback(id, message_id, kind, now).await
     }
 
     async fn add_sent_marks(
@@ -412,35 +425,6 @@ impl NotificationStore for DynamoNotificationStore {
         applied(result).map(|_| ())
     }
 
-    async fn consume_quota(
-        &self,
-        company: CompanyId,
-        day: &str,
-        recipients: u64,
-        cap: u64,
-    ) -> StoreResult<bool> {
-        if recipients > cap {
-            return Ok(false);
-        }
-        // One counter item per company and day, expiring two days later.
-        let expires = chrono::Utc::now().timestamp() + 2 * 24 * 3600;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("Q#{company}"), format!("D#{day}"))))
-            .update_expression("ADD used :n SET #ttl = if_not_exists(#ttl, :ttl)")
-            .condition_expression("attribute_not_exists(used) OR used <= :room")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":n", n(recipients))
-            .expression_attribute_values(":room", n(cap - recipients))
-            .expression_attribute_values(":ttl", n(expires))
-            .send()
-            .await
-            .map_err(classify);
-        applied(result)
-    }
-
     async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()> {
         let outcome = self
             .client
@@ -456,7 +440,38 @@ impl NotificationStore for DynamoNotificationStore {
         // A failed condition (the item is gone) is nothing to do.
         applied(outcome).map(|_| ())
     }
+}
 
+#[async_trait]
+impl EmailLedger for DynamoNotificationStore {
+    async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
+        self.ledger_email_context(id, chunk, part).await
+    }
+
+    async fn record_emails(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        counts: &EmailCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        self.ledger_record_emails(id, chunk, part, counts, now).await
+    }
+
+    async fn record_feedback(
+        &self,
+        id: NotificationId,
+        message_id: &str,
+        kind: FeedbackKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        self.ledger_record_feedback(id, message_id, kind, now).await
+    }
+}
+
+#[async_trait]
+impl SentHistory for DynamoNotificationStore {
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
         let (index, pk_name, pk_value) = match scope {
             HistoryScope::CompanyType { company_id, broadcast_type } => {
@@ -481,7 +496,10 @@ impl NotificationStore for DynamoNotificationStore {
         let items = items.into_iter().map(from_item).collect::<StoreResult<Vec<Notification>>>()?;
         Ok(Page { items, next })
     }
+}
 
+#[async_trait]
+impl IdempotencyStore for DynamoNotificationStore {
     async fn claim_idempotency(
         &self,
         scope: &str,

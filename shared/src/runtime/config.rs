@@ -4,6 +4,8 @@
 use std::fmt::Debug;
 use std::str::FromStr;
 
+use crate::settings::Settings;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("missing environment variable {0}")]
@@ -70,7 +72,7 @@ impl Config {
     pub const MAX_RECEIVE_COUNT: &'static str = "MAX_RECEIVE_COUNT";
     pub const OUTBOUND_ALLOW_CIDRS: &'static str = "OUTBOUND_ALLOW_CIDRS";
     pub const DAILY_RECIPIENT_CAP: &'static str = "DAILY_RECIPIENT_CAP";
-    pub const DEFAULT_DAILY_RECIPIENT_CAP: u64 = 5_000_000;
+    pub const DEFAULT_DAILY_RECIPIENT_CAP: u64 = Settings::DEFAULT_DAILY_RECIPIENT_CAP;
     pub const EMAIL_FROM: &'static str = "EMAIL_FROM";
     pub const SES_CONFIGURATION_SET: &'static str = "SES_CONFIGURATION_SET";
     pub const PUBLIC_API_URL: &'static str = "PUBLIC_API_URL";
@@ -105,7 +107,7 @@ impl Config {
     /// 2,000 recipients: 80 inbox batch writes per chunk, so that the per-chunk bookkeeping (one
     /// read, one transaction, one completion check) stays within a few percent of the writes;
     /// the message is about 80 KB of the 256 KiB SQS allows.
-    pub const DEFAULT_CHUNK_SIZE: usize = 2000;
+    pub const DEFAULT_CHUNK_SIZE: usize = Settings::DEFAULT_CHUNK_SIZE;
     pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -205,6 +207,19 @@ where
         None => Ok(default),
         Some(v) => {
             v.trim().parse().map_err(|e| ConfigError::Invalid { var, reason: format!("{v:?}: {e:?}") })
+        }
+    }
+}
+
+impl Config {
+    /// The services' tunables as configured (a Lambda function).
+    pub fn settings(&self) -> Settings {
+        let config = self;
+        Settings {
+            callback_retry: crate::settings::CALLBACK_RETRY,
+            email_sending: crate::settings::EmailSending::for_account_rate(f64::from(config.email_send_rate)),
+            daily_recipient_cap: config.daily_recipient_cap,
+            chunk_size: config.chunk_size,
         }
     }
 }

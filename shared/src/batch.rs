@@ -1,0 +1,121 @@
+//! One SQS batch runner for every queue consumer (fan-out jobs, delivery chunks, email jobs, SES
+//! events; the local runner's workers hand their messages to the same handlers): an
+//! invocation's records, at most `concurrency` at a time, each through the consumer's
+//! per-record step, answered as a partial batch response (`ReportBatchItemFailures`). A record
+//! whose step says [`Step::Again`] is reported failed, so SQS hands out that record again (and
+//! moves it to its dead-letter queue after the queue's `maxReceiveCount`); the others are
+//! deleted. A failing record never fails its batch.
+//!
+//! The mechanics live here; what a record means, its deadline and when to give it up are the
+//! step's (the service's rules).
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use futures::StreamExt;
+
+/// One record as a step sees it (taken out of the event: nothing is copied).
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub message_id: String,
+    pub body: String,
+    /// SQS's `ApproximateReceiveCount`: this receive included (1 when absent).
+    pub receives: u32,
+    /// The queue it came from (`eventSourceARN`; empty when absent).
+    pub source: String,
+}
+
+/// What a record's step came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Handled: the message is deleted.
+    Done,
+    /// Not handled: reported failed, so SQS hands it out again.
+    Again,
+}
+
+/// Runs `step` over the records of `event`, `concurrency` at a time (at least one), and answers
+/// with the records whose step said `Again`.
+pub async fn run<F, Fut>(event: SqsEvent, concurrency: usize, step: F) -> SqsBatchResponse
+where
+    F: Fn(Record) -> Fut,
+    Fut: std::future::Future<Output = Step>,
+{
+    let outcomes: Vec<(String, Step)> = futures::stream::iter(event.records.into_iter().map(|r| {
+        let record = Record {
+            receives: r.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1),
+            message_id: r.message_id.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+            source: r.event_source_arn.unwrap_or_default(),
+        };
+        let id = record.message_id.clone();
+        let fut = step(record);
+        async move { (id, fut.await) }
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .collect()
+    .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = outcomes
+        .into_iter()
+        .filter(|(_, step)| *step == Step::Again)
+        .map(|(id, _)| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::event::sqs::SqsMessage;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn event(bodies: &[&str]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        for (i, body) in bodies.iter().enumerate() {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("m{i}"));
+            m.body = Some(body.to_string());
+            m.attributes.insert("ApproximateReceiveCount".into(), (i + 1).to_string());
+            event.records.push(m);
+        }
+        event
+    }
+
+    #[tokio::test]
+    async fn reports_exactly_the_records_to_try_again() {
+        let e = event(&["ok", "again", "ok", "again"]);
+        let response =
+            run(e, 2, |r| async move { if r.body == "again" { Step::Again } else { Step::Done } }).await;
+        let mut failed: Vec<String> =
+            response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        failed.sort();
+        assert_eq!(failed, vec!["m1", "m3"]);
+    }
+
+    #[tokio::test]
+    async fn passes_receives_and_keeps_to_its_concurrency() {
+        let e = event(&["a", "b", "c", "d", "e"]);
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let (running, most) = (&running, &most);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let seen = &seen;
+        let response = run(e, 2, |r| async move {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            seen.lock().unwrap().push((r.body.clone(), r.receives));
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            running.fetch_sub(1, Ordering::SeqCst);
+            Step::Done
+        })
+        .await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(most.load(Ordering::SeqCst), 2, "two at a time, never more");
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort();
+        assert_eq!(seen[0], ("a".to_string(), 1));
+        assert_eq!(seen[4], ("e".to_string(), 5));
+    }
+}

@@ -1,0 +1,14 @@
+//! Sent history: the group-send API's record of what a company sent, read through an index.
+
+use async_trait::async_trait;
+
+use crate::error::StoreResult;
+use crate::model::*;
+
+/// Reading sent history.
+#[async_trait]
+pub trait SentHistory: Send + Sync {
+    /// Sent history, newest first (by schedule id), through an index: the group-send API's record,
+    /// so notifications sent through the other dialects are not in it.
+    async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>>;
+}

@@ -1,0 +1,127 @@
+//! The ledger of a notification on its way: claimed for fan-out under a lease, its chunks and
+//! email jobs recorded exactly once each, its sends marked so that a redelivery sends nothing
+//! twice, its callback's outcome kept, and given up with a reason. Three traits, one per stage
+//! that writes it: fan-out, delivery (chunks, sent marks, give-up, callback), email jobs.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreResult;
+use crate::model::*;
+
+/// Outcome of recording a delivered chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkRecord {
+    /// First time this chunk was recorded: counts were incremented.
+    Recorded,
+    /// Already recorded by an earlier delivery: nothing changed.
+    AlreadyRecorded,
+}
+
+/// See [`NotificationStore::chunk_context`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChunkContext {
+    pub notification: Option<Notification>,
+    pub recorded: bool,
+    pub marks: SentMarks,
+}
+
+/// Fan-out's part: what is due, the lease, progress, the end of fan-out.
+#[async_trait]
+pub trait FanoutLedger: Send + Sync {
+    /// Ids of notifications due for fan-out at `now`, earliest first, at most `limit`: pending
+    /// ones whose time has come, and fan-outs whose lease expired (their runner crashed).
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>>;
+    /// Claims a due notification for fan-out until `lease_until`: a Pending one, or a FanningOut
+    /// one whose lease has expired. `true` if this caller won the claim (a conditional write:
+    /// of concurrent callers, one wins).
+    async fn claim(
+        &self,
+        id: NotificationId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Records fan-out progress and extends the lease, if the caller still holds the lease
+    /// `held` (the fencing token of its claim): a run that stalled past its lease and was taken
+    /// over gets `Conflict` and stops.
+    async fn save_progress(
+        &self,
+        id: NotificationId,
+        progress: &FanoutProgress,
+        held: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Fan-out finished: all `chunks` are enqueued for `recipients` people. Moves to Delivering
+    /// (or straight to Delivered when every chunk already reported, or there were none).
+    /// Only the holder of the lease `held` may finish.
+    async fn finish_fanout(
+        &self,
+        id: NotificationId,
+        chunks: u32,
+        recipients: u64,
+        held: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Status>;
+}
+
+/// Delivery's part: a chunk's context and record, sent marks, completion, give-up, callbacks.
+#[async_trait]
+pub trait DeliveryLedger: Send + Sync {
+    /// Records that chunk `chunk` delivered `delivered` items, exactly once per chunk; moves the
+    /// notification to Delivered when it was the last one.
+    async fn record_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        tally: &ChunkTally,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord>;
+    /// Moves the notification to Delivered if it is Delivering and every chunk is recorded;
+    /// its status either way. (A crash between recording the last chunk and completing the
+    /// notification leaves it Delivering: a redelivered chunk finishes the job.)
+    async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status>;
+    /// Whether a chunk was already recorded (lets redelivery skip its writes entirely).
+    async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
+    /// What delivering a chunk needs to know, in one read: the notification, whether the chunk
+    /// is already recorded, and the sends it already made.
+    async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext>;
+    /// Adds keys to a chunk's sent marks (a set: adding a key twice keeps one).
+    async fn add_sent_marks(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Gives up on a notification, keeping the reason for history.
+    async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Records the outcome of a notification's callback.
+    async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()>;
+}
+
+/// Email jobs' part: their context, their outcomes and the feedback SES reports, once each.
+#[async_trait]
+pub trait EmailLedger: Send + Sync {
+    /// What sending an email job needs, in one read: the notification, whether this part's
+    /// emails are already recorded (`recorded`), and the chunk's sent marks.
+    async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext>;
+    /// Adds an email job's outcomes to the notification exactly once per (chunk, part): its
+    /// recipients move from pending to their outcome.
+    async fn record_emails(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        counts: &EmailCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord>;
+    /// Counts a bounce or complaint on the notification its email was about, once per email
+    /// (`message_id`) and kind; `AlreadyRecorded` for a repeated event.
+    async fn record_feedback(
+        &self,
+        id: NotificationId,
+        message_id: &str,
+        kind: FeedbackKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord>;
+}

@@ -1,0 +1,67 @@
+//! The documentation holds: every relative link of README.md and docs/ names a file that exists,
+//! and docs/benchmarks.md's figures are what `scripts/bench-report` generates from
+//! `bench/results.json` (never edited by hand).
+
+use std::path::{Path, PathBuf};
+
+fn markdown_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(markdown_files(&path));
+        } else if path.extension().is_some_and(|e| e == "md") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The targets of a markdown text's links (`](target)`), without anchors.
+fn links(text: &str) -> Vec<String> {
+    text.match_indices("](")
+        .filter_map(|(i, _)| {
+            let rest = &text[i + 2..];
+            let end = rest.find(')')?;
+            Some(rest[..end].split('#').next().unwrap_or_default().trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_relative_link_resolves() {
+    let root = tests::repo_root();
+    let mut files = markdown_files(&root.join("docs"));
+    files.push(root.join("README.md"));
+    let mut broken = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for link in links(&text) {
+            if link.is_empty() || link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let target = file.parent().unwrap().join(&link);
+            if !target.exists() {
+                broken.push(format!("{}: {link}", file.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to nothing:\n{}", broken.join("\n"));
+    assert_eq!(links("see [a](x.md#y) and [b](https://e.org)"), vec!["x.md", "https://e.org"]);
+}
+
+#[test]
+fn the_benchmark_figures_are_generated_from_the_results() {
+    let out = std::process::Command::new("python3")
+        .arg(tests::repo_root().join("scripts/bench-report"))
+        .arg("--check")
+        .current_dir(tests::repo_root())
+        .output()
+        .expect("python3 runs scripts/bench-report");
+    assert!(
+        out.status.success(),
+        "docs/benchmarks.md differs from what bench/results.json generates (run scripts/bench-report):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
