@@ -10,7 +10,7 @@ pub mod logs;
 pub mod outbox;
 pub mod routes;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use shared::ports::{ManualClock, SequentialIds};
@@ -20,6 +20,44 @@ use shared::runtime::{MemoryPorts, Services, aws_ports, aws_sdk_config};
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Every file under `dir` (recursively) whose extension is `ext`, sorted: what the source and
+/// documentation checks read.
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_with_extension(&path, ext));
+        } else if path.extension().is_some_and(|e| e == ext) {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A source file's code before its test module (`#[cfg(test)]` on): a test module may reach
+/// further than its file, since it builds what it tests with.
+pub fn code_before_tests(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    match text.find("#[cfg(test)]") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// `code` without its comments: comment lines, and what follows `//` on a line unless a `"`
+/// comes before it (a URL in a string). Good enough for finding names and paths in code.
+pub fn without_comments(code: &str) -> String {
+    code.lines()
+        .map(|l| match l.find("//") {
+            Some(i) if !l[..i].contains('"') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn template_path() -> PathBuf {

@@ -2,21 +2,6 @@
 //! and docs/benchmarks.md's figures are what `scripts/bench-report` generates from
 //! `bench/results.json` (never edited by hand).
 
-use std::path::{Path, PathBuf};
-
-fn markdown_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(markdown_files(&path));
-        } else if path.extension().is_some_and(|e| e == "md") {
-            out.push(path);
-        }
-    }
-    out
-}
-
 /// The targets of a markdown text's links (`](target)`), without anchors.
 fn links(text: &str) -> Vec<String> {
     text.match_indices("](")
@@ -31,7 +16,7 @@ fn links(text: &str) -> Vec<String> {
 #[test]
 fn every_relative_link_resolves() {
     let root = tests::repo_root();
-    let mut files = markdown_files(&root.join("docs"));
+    let mut files = tests::files_with_extension(&root.join("docs"), "md");
     files.push(root.join("README.md"));
     let mut broken = Vec::new();
     for file in &files {

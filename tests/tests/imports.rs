@@ -24,20 +24,6 @@ fn crates() -> Vec<Crate> {
     out
 }
 
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
-
 /// The module path of a file (`["service", "deliver"]`; the crate root is `[]`).
 fn module_of(src: &Path, file: &Path) -> Vec<String> {
     let rel = file.strip_prefix(src).unwrap();
@@ -52,19 +38,7 @@ fn module_of(src: &Path, file: &Path) -> Vec<String> {
 
 /// The code of a file: no comments, nothing from its test module on.
 fn code_of(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let text = match text.find("#[cfg(test)]") {
-        Some(i) => &text[..i],
-        None => &text[..],
-    };
-    text.lines()
-        .map(|l| match l.find("//") {
-            // A comment, unless the `//` sits inside a string (a URL): good enough for paths.
-            Some(i) if !l[..i].contains('"') => &l[..i],
-            _ => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    tests::without_comments(&tests::code_before_tests(path))
 }
 
 /// Expands a use tree (`a::{b, c::{d, e}}`) into its paths.
@@ -175,7 +149,7 @@ fn related(a: &[String], b: &[String]) -> bool {
 
 /// Module → modules it names, for one crate.
 fn graph(krate: &Crate) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
-    let files = rust_files(&krate.src);
+    let files = tests::files_with_extension(&krate.src, "rs");
     let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(&krate.src, f)).collect();
     let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for file in &files {

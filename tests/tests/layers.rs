@@ -7,27 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// The code of a file before its test module.
-fn code_of(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    match text.find("#[cfg(test)]") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
-}
+use tests::{code_before_tests as code_of, files_with_extension, without_comments};
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
+    files_with_extension(dir, "rs")
 }
 
 fn shared(rel: &str) -> PathBuf {
@@ -75,9 +58,7 @@ fn no_use_case_takes_the_bag() {
     let mut found = Vec::new();
     for dir in ["service", "dialects", "ports", "model", "adapters"] {
         for file in rust_files(&shared(dir)) {
-            let code = code_of(&file);
-            let code: Vec<&str> = code.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
-            if names_word(&code.join("\n"), "Ports") {
+            if names_word(&without_comments(&code_of(&file)), "Ports") {
                 found.push(file.display().to_string());
             }
         }

@@ -214,12 +214,11 @@ where
 impl Config {
     /// The services' tunables as configured (a Lambda function).
     pub fn settings(&self) -> Settings {
-        let config = self;
         Settings {
             callback_retry: crate::settings::CALLBACK_RETRY,
-            email_sending: crate::settings::EmailSending::for_account_rate(f64::from(config.email_send_rate)),
-            daily_recipient_cap: config.daily_recipient_cap,
-            chunk_size: config.chunk_size,
+            email_sending: crate::settings::EmailSending::for_account_rate(f64::from(self.email_send_rate)),
+            daily_recipient_cap: self.daily_recipient_cap,
+            chunk_size: self.chunk_size,
         }
     }
 }

@@ -166,7 +166,6 @@ impl Ports {
         SendDeps {
             accounts: &*self.directory,
             audiences: &*self.directory,
-            intake: &*self.notifications,
             store: self.store(),
             daily_recipient_cap: self.settings.daily_recipient_cap,
         }

@@ -16,7 +16,7 @@
 
 use super::channels::{self, EmailRound};
 use super::deadline::Deadline;
-pub use crate::error::DeliverError;
+use crate::error::DeliverError;
 use crate::model::*;
 use crate::ports::{ChunkRecord, Clock, EmailLedger, EmailPreferences, Queue};
 use crate::settings::EmailSending;

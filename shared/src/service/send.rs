@@ -7,14 +7,13 @@ use super::audience;
 use super::intake::{self, StoreDeps};
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::ports::{Accounts, Audiences, NotificationIntake};
+use crate::ports::{Accounts, Audiences};
 
 /// What a group send uses: the directory (the caller's company, the audience, assets touched),
-/// the daily cap, and intake.
+/// the daily cap, and intake (its schedule ids and quota, storing once, queueing the fan-out).
 pub struct SendDeps<'a> {
     pub(crate) accounts: &'a dyn Accounts,
     pub(crate) audiences: &'a dyn Audiences,
-    pub(crate) intake: &'a dyn NotificationIntake,
     pub(crate) store: StoreDeps<'a>,
     /// Recipients a company's group sends may reach per UTC day.
     pub(crate) daily_recipient_cap: u64,
@@ -265,7 +264,7 @@ pub async fn send(
     let retried = may_exist && ports.store.lookup.get(id).await?.is_some();
     if !retried {
         let day = now.format("%Y-%m-%d").to_string();
-        if !ports.intake.consume_quota(company_id, &day, people, ports.daily_recipient_cap).await? {
+        if !ports.store.intake.consume_quota(company_id, &day, people, ports.daily_recipient_cap).await? {
             let midnight =
                 (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
             let mut e = ApiError::new(
@@ -320,7 +319,7 @@ pub async fn send(
         Some(s) => (s.schedule.job_name.clone().unwrap_or_default(), req.values.clone()),
     };
 
-    let schedule_id = ports.intake.next_schedule_id().await?;
+    let schedule_id = ports.store.intake.next_schedule_id().await?;
     let content = Content {
         title: default_title(req.kind).to_string(),
         body: req.message,
