@@ -577,7 +577,12 @@ async fn broadcast(sdk: &aws_config::SdkConfig, recipients: usize, size: Size) -
             continue;
         }
         let t = Instant::now();
-        let response = deliver::handle(&ports, 5, local::workers::sqs_event(&messages)).await;
+        let response = deliver::handle(
+            &ports,
+            5,
+            local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, &messages),
+        )
+        .await;
         deliver_time += t.elapsed();
         deliver_invocations += 1;
         let failed: Vec<String> =

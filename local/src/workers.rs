@@ -16,7 +16,14 @@ pub async fn tick(ports: &Ports) -> Result<fanout::Answer, shared::StoreError> {
     fanout::handle(ports, fanout::Trigger::Schedule(event)).await
 }
 
-pub fn sqs_event(messages: &[ReceivedMessage]) -> SqsEvent {
+/// The queue fan-out jobs come from, as the local runner names it.
+pub const FANOUT_QUEUE_ARN: &str = "arn:aws:sqs:local:000000000000:notifications-local-fanout";
+pub use deliver::local_queues::{
+    CHUNKS as DELIVERY_QUEUE_ARN, EMAIL_EVENTS as EMAIL_EVENTS_QUEUE_ARN, EMAIL_JOBS as EMAIL_QUEUE_ARN,
+};
+
+/// `messages` of the queue `source_arn` as an SQS event source hands them to a function.
+pub fn sqs_event(source_arn: &str, messages: &[ReceivedMessage]) -> SqsEvent {
     let mut event = SqsEvent::default();
     event.records = messages
         .iter()
@@ -27,6 +34,7 @@ pub fn sqs_event(messages: &[ReceivedMessage]) -> SqsEvent {
             record.body = Some(m.body.clone());
             record.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
             record.event_source = Some("aws:sqs".into());
+            record.event_source_arn = Some(source_arn.into());
             record
         })
         .collect();
@@ -55,7 +63,9 @@ pub async fn drain_fanout_once(ports: &Ports) -> Result<usize, shared::StoreErro
     if messages.is_empty() {
         return Ok(0);
     }
-    let failed = match fanout::handle(ports, fanout::Trigger::Queue(sqs_event(&messages))).await? {
+    let failed = match fanout::handle(ports, fanout::Trigger::Queue(sqs_event(FANOUT_QUEUE_ARN, &messages)))
+        .await?
+    {
         fanout::Answer::Batch(b) => b.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
         fanout::Answer::Tick { .. } => Vec::new(),
     };
@@ -65,19 +75,20 @@ pub async fn drain_fanout_once(ports: &Ports) -> Result<usize, shared::StoreErro
 
 /// One batch from the DeliveryQueue through the deliver handler. Returns messages handled.
 pub async fn drain_delivery_once(ports: &Ports, max_receives: u32) -> Result<usize, shared::StoreError> {
-    deliver_from(ports, ports.delivery_queue.as_ref(), 10, max_receives).await
+    deliver_from(ports, ports.delivery_queue.as_ref(), DELIVERY_QUEUE_ARN, 10, max_receives).await
 }
 
 /// One email job from the EmailQueue through the deliver handler (one per invocation, as the
 /// template's event source gives them). Returns messages handled.
 pub async fn drain_email_once(ports: &Ports, max_receives: u32) -> Result<usize, shared::StoreError> {
-    deliver_from(ports, ports.email_queue.as_ref(), 1, max_receives).await
+    deliver_from(ports, ports.email_queue.as_ref(), EMAIL_QUEUE_ARN, 1, max_receives).await
 }
 
 /// Up to `batch` messages of `queue` through the deliver handler, as one invocation.
 async fn deliver_from(
     ports: &Ports,
     queue: &dyn Queue,
+    source_arn: &str,
     batch: usize,
     max_receives: u32,
 ) -> Result<usize, shared::StoreError> {
@@ -85,7 +96,7 @@ async fn deliver_from(
     if messages.is_empty() {
         return Ok(0);
     }
-    let response = deliver::handle(ports, max_receives, sqs_event(&messages)).await;
+    let response = deliver::handle(ports, max_receives, sqs_event(source_arn, &messages)).await;
     let failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
     settle(queue, &messages, &failed).await?;
     Ok(messages.len())

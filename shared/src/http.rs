@@ -22,6 +22,41 @@ pub fn path_param(req: &Request, name: &str) -> Option<String> {
     req.path_parameters_ref().and_then(|p| p.first(name)).map(str::to_string)
 }
 
+/// The route a request takes (`crate::routes`): by API Gateway's `routeKey`, or, for a request
+/// without one (`$default`, an invocation by hand), by its method and path against the same
+/// table. A route the table does not have is 404, a method it does not have there 405.
+pub fn route(req: &Request) -> Result<&'static crate::routes::Route, ApiError> {
+    use crate::routes::{self, Match};
+    let key = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.as_deref(),
+        _ => None,
+    };
+    if let Some(route) = key.and_then(routes::by_key) {
+        return Ok(route);
+    }
+    let (method, path) = (req.method().as_str(), req.uri().path());
+    match routes::find(method, path) {
+        Match::Found(route, _) => Ok(route),
+        Match::MethodNotAllowed(allowed) => Err(ApiError::new(
+            ErrorKind::MethodNotAllowed,
+            format!("{method} is not allowed on {path} (allowed: {})", allowed.join(", ")),
+        )),
+        Match::NotFound => Err(ApiError::new(ErrorKind::NotFound, format!("no route for {method} {path}"))),
+    }
+}
+
+/// The route of a request to `function`: [`route`], and 404 for a route another function serves.
+pub fn route_for(
+    req: &Request,
+    function: crate::routes::Function,
+) -> Result<&'static crate::routes::Route, ApiError> {
+    let route = route(req)?;
+    if route.function != function {
+        return Err(ApiError::new(ErrorKind::NotFound, format!("{} is not served here", route.key())));
+    }
+    Ok(route)
+}
+
 /// The request body, refusing anything over the payload cap.
 pub fn body(req: &Request) -> Result<&[u8], ApiError> {
     let bytes: &[u8] = match req.body() {

@@ -14,6 +14,7 @@ pub mod http;
 pub mod model;
 pub mod ports;
 pub mod redact;
+pub mod routes;
 pub mod runtime;
 pub mod service;
 pub mod settings;

@@ -238,7 +238,7 @@ impl Env {
             if messages.is_empty() {
                 return failed;
             }
-            let event = local::workers::sqs_event(&messages);
+            let event = local::workers::sqs_event(local::workers::EMAIL_EVENTS_QUEUE_ARN, &messages);
             let response = deliver::handle(&self.ports, self.max_receives, event).await;
             let now_failed: Vec<String> =
                 response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
@@ -397,7 +397,7 @@ impl Functions {
         let jobs = self.env.ports.fanout_queue.receive(10).await.expect("receive fan-out jobs");
         if !jobs.is_empty() {
             handled += jobs.len();
-            let event = local::workers::sqs_event(&jobs);
+            let event = local::workers::sqs_event(local::workers::FANOUT_QUEUE_ARN, &jobs);
             let failed: Vec<String> = match fanout::handle(&self.fanout, fanout::Trigger::Queue(event)).await
             {
                 Ok(fanout::Answer::Batch(b)) => {
@@ -411,18 +411,26 @@ impl Functions {
                 .expect("settle");
             failures.extend(failed.into_iter().map(|id| format!("fan-out job {id}")));
         }
-        for (queue, batch, what) in [
-            (self.env.ports.delivery_queue.as_ref(), 10, "delivery chunk"),
-            (self.env.ports.email_queue.as_ref(), 1, "email job"),
+        for (queue, source, batch, what) in [
+            (
+                self.env.ports.delivery_queue.as_ref(),
+                local::workers::DELIVERY_QUEUE_ARN,
+                10,
+                "delivery chunk",
+            ),
+            (self.env.ports.email_queue.as_ref(), local::workers::EMAIL_QUEUE_ARN, 1, "email job"),
         ] {
             let messages = queue.receive(batch).await.expect("receive");
             if messages.is_empty() {
                 continue;
             }
             handled += messages.len();
-            let response =
-                deliver::handle(&self.deliver, self.env.max_receives, local::workers::sqs_event(&messages))
-                    .await;
+            let response = deliver::handle(
+                &self.deliver,
+                self.env.max_receives,
+                local::workers::sqs_event(source, &messages),
+            )
+            .await;
             let failed: Vec<String> =
                 response.batch_item_failures.into_iter().map(|i| i.item_identifier).collect();
             local::workers::settle(queue, &messages, &failed).await.expect("settle");

@@ -305,5 +305,5 @@ pub async fn call(
         .find(|r| r.method == sample.method && r.path == sample.path)
         .unwrap_or_else(|| panic!("{} {} is not a route", sample.method, sample.path))
         .function;
-    function.call(ports, (sample.build)(ports, body, query).into_request()).await
+    local::routes::call(function, ports, (sample.build)(ports, body, query).into_request()).await
 }

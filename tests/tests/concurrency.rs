@@ -115,7 +115,7 @@ async fn eight_concurrent_deliveries_of_one_chunk_count_once(env: Env) {
     assert_eq!(chunks.len(), 1, "four people: one chunk");
     // One task polling all eight (futures::join_all), so that each gives way to the others
     // whenever it waits, whatever the runtime's threads are doing.
-    let event = || local::workers::sqs_event(&chunks);
+    let event = || local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, &chunks);
     let deliveries = (0..8).map(|_| deliver::handle(&env.ports, shared::runtime::MAX_RECEIVES, event()));
     for answer in futures::future::join_all(deliveries).await {
         assert!(answer.batch_item_failures.is_empty(), "every delivery answers success");

@@ -37,10 +37,14 @@ async fn one_chunk(env: &tests::Env) -> (u64, Vec<shared::ports::ReceivedMessage
 }
 
 async fn deliver(env: &tests::Env, chunks: &[shared::ports::ReceivedMessage]) -> usize {
-    deliver::handle(&env.ports, env.max_receives, local::workers::sqs_event(chunks))
-        .await
-        .batch_item_failures
-        .len()
+    deliver::handle(
+        &env.ports,
+        env.max_receives,
+        local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, chunks),
+    )
+    .await
+    .batch_item_failures
+    .len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

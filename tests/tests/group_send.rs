@@ -192,14 +192,7 @@ async fn a_redelivered_chunk_changes_nothing(env: Env) {
     local::workers::drain_fanout_once(&env.ports).await.unwrap();
     let messages = env.ports.delivery_queue.receive(10).await.unwrap();
     assert_eq!(messages.len(), 1);
-    let event = || {
-        let mut e = aws_lambda_events::event::sqs::SqsEvent::default();
-        let mut r = aws_lambda_events::event::sqs::SqsMessage::default();
-        r.message_id = Some(messages[0].message_id.clone());
-        r.body = Some(messages[0].body.clone());
-        e.records.push(r);
-        e
-    };
+    let event = || local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, &messages[..1]);
     let first = deliver::handle(&env.ports, env.max_receives, event()).await;
     let second = deliver::handle(&env.ports, env.max_receives, event()).await;
     assert!(first.batch_item_failures.is_empty() && second.batch_item_failures.is_empty());
@@ -249,7 +242,7 @@ async fn near_the_deadline_fan_out_starts_nothing_new(env: Env) {
     assert_eq!(jobs.len(), 1);
     let answer = fanout::handle_within(
         &env.ports,
-        fanout::Trigger::Queue(local::workers::sqs_event(&jobs)),
+        fanout::Trigger::Queue(local::workers::sqs_event(local::workers::FANOUT_QUEUE_ARN, &jobs)),
         too_close,
     )
     .await

@@ -232,12 +232,15 @@ async fn every_path(f: &Functions) {
         "messageId": "ses-iam-1", "destination": [emails[0].to[0]], "tags": {"notification": [ga_n.id.to_string()]}},
         "bounce": {"bounceType": "Permanent", "timestamp": "2026-11-26T10:00:05.000Z",
         "bouncedRecipients": [{"emailAddress": emails[0].to[0]}]}});
-    let record = local::workers::sqs_event(&[shared::ports::ReceivedMessage {
-        message_id: "ses-iam-1".into(),
-        receipt: "r".into(),
-        body: bounce.to_string(),
-        receive_count: 1,
-    }]);
+    let record = local::workers::sqs_event(
+        local::workers::EMAIL_EVENTS_QUEUE_ARN,
+        &[shared::ports::ReceivedMessage {
+            message_id: "ses-iam-1".into(),
+            receipt: "r".into(),
+            body: bounce.to_string(),
+            receive_count: 1,
+        }],
+    );
     let response = deliver::handle(&f.deliver, 5, record).await;
     assert!(
         response.batch_item_failures.is_empty(),
@@ -463,7 +466,7 @@ async fn every_path(f: &Functions) {
     assert_eq!(status, 200, "{answer}");
     let id: Uuid = answer["notificationMessageUUID"].as_str().unwrap().parse().unwrap();
     let jobs = f.env.ports.fanout_queue.receive(10).await.unwrap();
-    let event = local::workers::sqs_event(&jobs);
+    let event = local::workers::sqs_event(local::workers::FANOUT_QUEUE_ARN, &jobs);
     fanout::handle(&f.fanout, fanout::Trigger::Queue(event)).await.expect("fanout");
     local::workers::settle(f.env.ports.fanout_queue.as_ref(), &jobs, &[]).await.unwrap();
     let chunks = f.env.ports.delivery_queue.receive(10).await.unwrap();
@@ -471,7 +474,7 @@ async fn every_path(f: &Functions) {
     let faults = tests::faults::Faults::none();
     faults.fail_next("record_chunk");
     let failing = tests::faults::faulty(&f.deliver, &faults);
-    let mut event = local::workers::sqs_event(&chunks);
+    let mut event = local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, &chunks);
     event.records[0].attributes.insert("ApproximateReceiveCount".into(), f.env.max_receives.to_string());
     deliver::handle(&failing, f.env.max_receives, event).await;
     local::workers::settle(f.env.ports.delivery_queue.as_ref(), &chunks, &[]).await.unwrap();

@@ -55,7 +55,7 @@ async fn route(
         .find(|r| r.method == method && r.path == template)
         .unwrap_or_else(|| panic!("{method} {template} is not a route"))
         .function;
-    let resp = function.call(&env.ports, req.into_request()).await;
+    let resp = local::routes::call(function, &env.ports, req.into_request()).await;
     (resp.status().as_u16(), body_text(&resp))
 }
 

@@ -92,3 +92,27 @@ fn configuration_and_composition_do_not_import_each_other_both_ways() {
     let dialects = violations(&[shared("dialects")], &["crate::runtime", "crate::adapters", "lambda_http"]);
     assert!(dialects.is_empty(), "dialects translate, they do not wire: {dialects:?}");
 }
+
+/// A handler takes its function's `Deps` (the ports it uses): only the function's composition
+/// (`main.rs`, `wiring.rs`) and its tests see the bag.
+#[test]
+fn handlers_take_their_deps_not_the_bag() {
+    let mut found = Vec::new();
+    let functions = tests::repo_root().join("functions");
+    let mut wired = 0;
+    for file in rust_files(&functions) {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let code = without_comments(&code_of(&file));
+        if ["main.rs", "wiring.rs", "tests.rs"].contains(&name.as_str()) {
+            wired += usize::from(name == "wiring.rs" && names_word(&code, "Ports"));
+            continue;
+        }
+        if names_word(&code, "Ports") || code.contains("shared::runtime") {
+            found.push(file.display().to_string());
+        }
+    }
+    assert!(found.is_empty(), "handlers that see the bag: {found:?}");
+    // Every function is wired (and the check sees the bag where it is).
+    let packages = std::fs::read_dir(&functions).unwrap().count();
+    assert_eq!(wired, packages, "one wiring.rs per function builds its Deps from the bag");
+}

@@ -596,7 +596,7 @@ async fn a_delivery_given_up_calls_back_failure(env: Env) {
     let faults = tests::faults::Faults::none();
     faults.fail_next("record_chunk");
     let failing = tests::faults::faulty(&env.ports, &faults);
-    let mut event = local::workers::sqs_event(&chunks);
+    let mut event = local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, &chunks);
     event.records[0].attributes.insert("ApproximateReceiveCount".into(), env.max_receives.to_string());
     let response = deliver::handle(&failing, env.max_receives, event).await;
     assert_eq!(response.batch_item_failures.len(), 1, "the record fails (to the DLQ)");

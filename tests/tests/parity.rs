@@ -32,7 +32,7 @@ fn package_manifest(package: &str) -> String {
 }
 
 #[test]
-fn template_routes_equal_the_local_runner_routes() {
+fn template_routes_equal_the_route_table() {
     let mut template_routes = BTreeMap::new();
     for (id, package, _, r) in functions() {
         let Some(Value::Mapping(events)) = r["Properties"].get("Events") else { continue };
@@ -55,9 +55,32 @@ fn template_routes_equal_the_local_runner_routes() {
     assert_eq!(
         template_routes.keys().collect::<BTreeSet<_>>(),
         local_routes.keys().collect::<BTreeSet<_>>(),
-        "(method, path) routes of template.yaml and of the local runner"
+        "(method, path) routes of template.yaml and of the route table (shared::routes)"
     );
     assert_eq!(template_routes, local_routes, "each route is served by the same function in both");
+}
+
+/// `openapi.yaml` documents exactly the routes of the table, and API Gateway's `routeKey` of each
+/// (what the functions dispatch on) names its row.
+#[test]
+fn openapi_paths_equal_the_route_table() {
+    let text = std::fs::read_to_string(tests::repo_root().join("openapi.yaml")).unwrap();
+    let openapi: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in openapi["paths"].as_mapping().unwrap() {
+        for (method, _) in item.as_mapping().unwrap() {
+            let method = method.as_str().unwrap();
+            if ["get", "post", "put", "patch", "delete", "head", "options"].contains(&method) {
+                documented.insert((method.to_uppercase(), path.as_str().unwrap().to_string()));
+            }
+        }
+    }
+    let table: BTreeSet<(String, String)> =
+        shared::routes::ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    assert_eq!(documented, table, "(method, path) of openapi.yaml and of the route table");
+    for route in shared::routes::ROUTES {
+        assert_eq!(shared::routes::by_key(&format!("{} {}", route.method, route.path)), Some(route));
+    }
 }
 
 #[test]
@@ -86,6 +109,43 @@ fn every_function_runs_on_a_current_thread_runtime() {
             main.contains("#[tokio::main(flavor = \"current_thread\")]"),
             "{id}: functions/{package}/src/main.rs starts a multi-threaded runtime"
         );
+    }
+}
+
+/// The samples in `events/` take the paths the functions dispatch on: an HTTP sample's `routeKey`
+/// is a row of the route table served by the sample's function; a deliver sample's queue is the
+/// one its body belongs to (a dev stage's queue names).
+#[test]
+fn event_samples_name_their_route_and_queue() {
+    let dev = |name: &str| format!("notifications-dev-{name}");
+    let sources = deliver::Sources {
+        chunks: dev("delivery"),
+        email_jobs: dev("email"),
+        email_events: dev("email-events"),
+    };
+    for entry in std::fs::read_dir(tests::repo_root().join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if let Some(key) = event["routeKey"].as_str() {
+            let route = shared::routes::by_key(key).unwrap_or_else(|| panic!("{name}: {key} is no route"));
+            assert!(
+                name.starts_with(&format!("{}-", route.function.package())),
+                "{name}: {key} is not its function's"
+            );
+            assert_eq!(event["requestContext"]["routeKey"].as_str(), Some(key), "{name}");
+        }
+        if name.starts_with("deliver-") {
+            let arn = event["Records"][0]["eventSourceARN"].as_str().unwrap();
+            let want = match name.as_str() {
+                "deliver-queue" => deliver::Kind::Chunk,
+                "deliver-email-job" => deliver::Kind::EmailJob,
+                "deliver-ses-bounce" => deliver::Kind::SesEvent,
+                other => panic!("{other}: which queue is it from?"),
+            };
+            assert_eq!(sources.kind_of(arn), Some(want), "{name}: {arn}");
+        }
     }
 }
 
@@ -176,6 +236,60 @@ fn bounces_and_complaints_flow_from_the_configuration_set_to_deliver() {
     assert!(queue_policy.contains("sns.amazonaws.com") && queue_policy.contains("sqs:SendMessage"));
     assert!(queue_policy.contains("EmailEventsTopic") && queue_policy.contains("aws:SourceArn"));
     assert!(yaml(&deliver["Events"]["EmailEvents"]["Properties"]["Queue"]).contains("EmailEventsQueue.Arn"));
+}
+
+/// Deliver tells its three queues apart by the queue a record came from: each of its SQS event
+/// sources is one of the queues its configuration names (`deliver::Sources`), each a different
+/// kind, from the template's own variables.
+#[test]
+fn deliver_knows_each_queue_it_consumes_by_its_configuration() {
+    let template = read_template(&tests::template_path()).unwrap();
+    let deliver = &template["Resources"]["DeliverFunction"]["Properties"];
+    // A stand-in for CloudFormation: `!Ref Queue` is its URL, `!GetAtt Queue.Arn` its ARN, both
+    // ending in the logical id.
+    let render = |v: &Value| -> Option<String> {
+        let text = serde_yaml_ng::to_string(v).unwrap();
+        let text = text.trim();
+        if let Some(q) = text.strip_prefix("!Ref ") {
+            Some(format!("https://sqs.eu-west-1.amazonaws.com/123456789012/{q}"))
+        } else if let Some(q) = text.strip_prefix("!GetAtt ").and_then(|t| t.strip_suffix(".Arn")) {
+            Some(format!("arn:aws:sqs:eu-west-1:123456789012:{q}"))
+        } else {
+            Some(text.to_string())
+        }
+    };
+    let config = shared::Config::from_lookup(|k| {
+        if !(k.contains("_QUEUE_") || k.ends_with("_TABLE")) {
+            return None; // the rest at their defaults
+        }
+        let own = &deliver["Environment"]["Variables"][k];
+        let global = &template["Globals"]["Function"]["Environment"]["Variables"][k];
+        if !own.is_null() {
+            render(own)
+        } else if !global.is_null() {
+            render(global)
+        } else {
+            None
+        }
+    })
+    .expect("deliver's configuration");
+    let sources = deliver::Sources::from_config(&config).expect("deliver's queues");
+    let mut kinds = Vec::new();
+    for (name, event) in deliver["Events"].as_mapping().unwrap() {
+        if event["Type"].as_str() != Some("SQS") {
+            continue;
+        }
+        let arn = render(&event["Properties"]["Queue"]).unwrap();
+        let kind = sources.kind_of(&arn);
+        assert!(kind.is_some(), "{name:?}: {arn} is none of deliver's queues ({sources:?})");
+        kinds.push(kind);
+    }
+    kinds.sort_by_key(|k| format!("{k:?}"));
+    assert_eq!(
+        kinds,
+        vec![Some(deliver::Kind::Chunk), Some(deliver::Kind::EmailJob), Some(deliver::Kind::SesEvent)],
+        "three event sources, one of each kind"
+    );
 }
 
 /// Email is paced to the account's SES rate shared by the email queue's consumers: the code's

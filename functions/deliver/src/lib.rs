@@ -1,16 +1,24 @@
-//! Handler of the deliver function: DeliveryQueue and EmailQueue batches with
-//! ReportBatchItemFailures. A failing record never fails its batch; when a chunk is given up
-//! (its last allowed receive) is the service's rule (`service::deliver::attempt`). An email job never fails its notification: a job SES
-//! throttles continues in a later round, and one that fails every receive moves to its DLQ.
-//! SES's bounce and complaint events (EmailEventsQueue) stop mailing their addresses and are
-//! counted on their notification.
+//! Handler of the deliver function: DeliveryQueue, EmailQueue and EmailEventsQueue batches with
+//! ReportBatchItemFailures. Which of the three a record is comes from the queue it came from
+//! (its `eventSourceARN`, against [`Sources`]), never from its body. A failing record never fails
+//! its batch; when a chunk is given up (its last allowed receive) is the service's rule
+//! (`service::deliver::attempt`). An email job never fails its notification: a job SES throttles
+//! continues in a later round, and one that fails every receive moves to its DLQ. SES's bounce
+//! and complaint events (EmailEventsQueue) stop mailing their addresses and are counted on their
+//! notification.
+//!
+//! The handler takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
+
+mod wiring;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::batch::{self, Record, Step};
-use shared::runtime::Ports;
+use shared::ports::Clock;
 use shared::service::deadline::Deadline;
-use shared::service::deliver::{self, Attempt};
-use shared::service::emails::{self, EmailOutcome};
+use shared::service::deliver::{self, Attempt, DeliverDeps};
+use shared::service::emails::{self, EmailJobDeps, EmailOutcome, FeedbackDeps};
+
+pub use wiring::{handle, handle_within, local_queues};
 
 /// Records of a batch processed at once.
 const CONCURRENCY: usize = 4;
@@ -19,123 +27,115 @@ const CONCURRENCY: usize = 4;
 /// the service's).
 pub use shared::service::deliver::MARGIN;
 
-pub async fn handle(ports: &Ports, max_receives: u32, event: SqsEvent) -> SqsBatchResponse {
-    handle_within(ports, max_receives, event, Deadline::NONE).await
+/// What the deliver function uses.
+pub struct Deps<'a> {
+    pub deliver: DeliverDeps<'a>,
+    pub email_jobs: EmailJobDeps<'a>,
+    pub feedback: FeedbackDeps<'a>,
+    pub clock: &'a dyn Clock,
+    /// Which queue is which.
+    pub sources: Sources,
+    /// Receives of a message before its queue moves it to the DLQ (the redrive policy).
+    pub max_receives: u32,
+}
+
+/// The three queues deliver consumes, by name (an ARN's last part, a URL's last segment: a
+/// queue's name is unique within its account and region, where the function's event source
+/// mappings are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    pub chunks: String,
+    pub email_jobs: String,
+    pub email_events: String,
+}
+
+/// What a record of deliver's three queues carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A delivery chunk (DeliveryQueue).
+    Chunk,
+    /// An email job (EmailQueue).
+    EmailJob,
+    /// A record SES published through SNS (EmailEventsQueue).
+    SesEvent,
+}
+
+impl Sources {
+    /// From the deployment's configuration: `DELIVERY_QUEUE_URL`, `EMAIL_QUEUE_URL` and
+    /// `EMAIL_EVENTS_QUEUE_ARN` (the last is deliver's alone; its absence stops the init).
+    pub fn from_config(config: &shared::Config) -> Result<Sources, shared::config::ConfigError> {
+        let events = config
+            .email_events_queue_arn
+            .as_deref()
+            .ok_or(shared::config::ConfigError::Missing(shared::Config::EMAIL_EVENTS_QUEUE_ARN))?;
+        Ok(Sources {
+            chunks: name_of(&config.delivery_queue_url).to_string(),
+            email_jobs: name_of(&config.email_queue_url).to_string(),
+            email_events: name_of(events).to_string(),
+        })
+    }
+
+    /// The queue a record came from, by its `eventSourceARN`; `None` for any other queue.
+    pub fn kind_of(&self, source_arn: &str) -> Option<Kind> {
+        let name = name_of(source_arn);
+        if name.is_empty() || !source_arn.starts_with("arn:") {
+            None
+        } else if name == self.chunks {
+            Some(Kind::Chunk)
+        } else if name == self.email_jobs {
+            Some(Kind::EmailJob)
+        } else if name == self.email_events {
+            Some(Kind::SesEvent)
+        } else {
+            None
+        }
+    }
+}
+
+/// A queue's name from its URL (`https://sqs.{region}.amazonaws.com/{account}/{name}`) or ARN
+/// (`arn:aws:sqs:{region}:{account}:{name}`).
+fn name_of(url_or_arn: &str) -> &str {
+    let tail = url_or_arn.rsplit('/').next().unwrap_or_default();
+    tail.rsplit(':').next().unwrap_or_default()
 }
 
 /// As Lambda invokes it: records not started `MARGIN` before `deadline` are reported
 /// as failures untouched (SQS redelivers them whole), and one at its last allowed receive is
 /// given up now, while there is time, rather than dropped to the DLQ by the timeout.
-pub async fn handle_within(
-    ports: &Ports,
-    max_receives: u32,
-    event: SqsEvent,
-    deadline: Deadline,
-) -> SqsBatchResponse {
-    batch::run(event, CONCURRENCY, |record| process(ports, max_receives, record, deadline)).await
+pub async fn handle_batch(deps: &Deps<'_>, event: SqsEvent, deadline: Deadline) -> SqsBatchResponse {
+    batch::run(event, CONCURRENCY, |record| process(deps, record, deadline)).await
 }
 
-async fn process(ports: &Ports, max_receives: u32, record: Record, deadline: Deadline) -> Step {
+async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
     let (message_id, receives, body) = (record.message_id.as_str(), record.receives, record.body.as_str());
-    match Kind::of(body) {
-        Kind::EmailJob => process_email_job(ports, message_id, receives, body, deadline).await,
-        Kind::SesEvent => process_email_event(ports, message_id, receives, body).await,
-        Kind::Chunk => {
-            match deliver::attempt(&ports.deliver(), message_id, body, receives, max_receives, deadline).await
+    match deps.sources.kind_of(&record.source) {
+        Some(Kind::EmailJob) => process_email_job(deps, message_id, receives, body, deadline).await,
+        Some(Kind::SesEvent) => process_email_event(deps, message_id, receives, body).await,
+        Some(Kind::Chunk) => {
+            match deliver::attempt(&deps.deliver, message_id, body, receives, deps.max_receives, deadline)
+                .await
             {
                 Attempt::Done => Step::Done,
                 Attempt::Again => Step::Again,
             }
         }
-    }
-}
-
-/// What a record of deliver's three queues carries, told from its top-level keys in one pass
-/// that skips every value (a chunk's body holds up to 2,000 recipients: it is parsed for real
-/// once, by the path it takes).
-#[derive(Debug, PartialEq, Eq)]
-enum Kind {
-    /// An email job (EmailQueue): it names its `emailPart`.
-    EmailJob,
-    /// A record SES published through SNS (EmailEventsQueue): `eventType`, `notificationType` for
-    /// an identity's feedback notifications, or SNS's envelope.
-    SesEvent,
-    /// A delivery chunk (DeliveryQueue), or anything unreadable, which that path refuses.
-    Chunk,
-}
-
-impl Kind {
-    fn of(body: &str) -> Kind {
-        // Top-level keys only; a non-object or unreadable body is a chunk's to refuse.
-        let Ok(keys) = serde_json::from_str::<std::collections::HashMap<String, Tag>>(body) else {
-            return Kind::Chunk;
-        };
-        if keys.contains_key("emailPart") {
-            Kind::EmailJob
-        } else if keys.contains_key("eventType")
-            || keys.contains_key("notificationType")
-            || keys.get("Type").is_some_and(|t| t.0)
-        {
-            Kind::SesEvent
-        } else {
-            Kind::Chunk
+        None => {
+            // A mapping this function was not built for: left to that queue's redrive policy.
+            tracing::error!(message_id, source = %record.source, "record from a queue deliver does not consume");
+            Step::Again
         }
-    }
-}
-
-/// A top-level value, skipped without being built: whether it is the string "Notification"
-/// (SNS's envelope says `"Type": "Notification"`).
-struct Tag(bool);
-
-impl<'de> serde::Deserialize<'de> for Tag {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
-        struct Skip;
-        impl<'de> Visitor<'de> for Skip {
-            type Value = Tag;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Tag, E> {
-                Ok(Tag(v == "Notification"))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Tag, E> {
-                Ok(Tag(false))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Tag, E> {
-                Ok(Tag(false))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Tag, E> {
-                Ok(Tag(false))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Tag, E> {
-                Ok(Tag(false))
-            }
-            fn visit_unit<E>(self) -> Result<Tag, E> {
-                Ok(Tag(false))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tag, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Tag(false))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tag, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Tag(false))
-            }
-        }
-        d.deserialize_any(Skip)
     }
 }
 
 /// One round of an email job (the queue gives each invocation one, see the template).
 async fn process_email_job(
-    ports: &Ports,
+    deps: &Deps<'_>,
     message_id: &str,
     receives: u32,
     body: &str,
     deadline: Deadline,
 ) -> Step {
-    if !deadline.allows(ports.clock.now(), shared::service::channels::EMAIL_MARGIN) {
+    if !deadline.allows(deps.clock.now(), shared::service::channels::EMAIL_MARGIN) {
         tracing::warn!(message_id, receives, "too close to the deadline: email job not started");
         return Step::Again;
     }
@@ -147,7 +147,7 @@ async fn process_email_job(
         }
     };
     let notification = job.notification_id;
-    match emails::send_job(&ports.email_jobs(), &job, deadline).await {
+    match emails::send_job(&deps.email_jobs, &job, deadline).await {
         Ok(EmailOutcome::Recorded { sent, gave_up }) => {
             tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, sent, gave_up, "email job recorded");
             Step::Done
@@ -165,7 +165,7 @@ async fn process_email_job(
 
 /// A bounce or complaint SES published (EmailEventsQueue, through SNS). One that cannot be
 /// read is logged and dropped: redelivering it would not make it readable.
-async fn process_email_event(ports: &Ports, message_id: &str, receives: u32, body: &str) -> Step {
+async fn process_email_event(deps: &Deps<'_>, message_id: &str, receives: u32, body: &str) -> Step {
     let feedback = match shared::adapters::ses::parse_event(body) {
         Ok(Some(feedback)) => feedback,
         Ok(None) => {
@@ -180,7 +180,7 @@ async fn process_email_event(ports: &Ports, message_id: &str, receives: u32, bod
             return Step::Done;
         }
     };
-    match emails::record_feedback(&ports.feedback(), &feedback).await {
+    match emails::record_feedback(&deps.feedback, &feedback).await {
         Ok(counted) => {
             // Addresses are personal data: not logged.
             tracing::info!(message_id, kind = feedback.kind.as_str(), notification = ?feedback.notification, addresses = feedback.addresses.len(), counted, "email feedback recorded");

@@ -11,12 +11,13 @@ use shared::runtime::{Services, aws_ports, aws_sdk_config};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = shared::Config::from_env()?;
+    let sources = deliver::Sources::from_config(&config)?;
     let ports = aws_ports(&aws_sdk_config().await, &config, Services::ALL).await?;
-    let ports = &ports;
-    let max_receives = config.max_receive_count;
+    let deps = deliver::Deps::new(&ports, sources, config.max_receive_count);
+    let deps = &deps;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = shared::service::deadline::Deadline::from_epoch_ms(event.context.deadline);
-        Ok::<_, Error>(deliver::handle_within(ports, max_receives, event.payload, deadline).await)
+        Ok::<_, Error>(deliver::handle_batch(deps, event.payload, deadline).await)
     }))
     .await
 }

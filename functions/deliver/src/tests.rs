@@ -77,6 +77,7 @@ fn record(id: &str, body: &str, receives: u32) -> SqsMessage {
     r.message_id = Some(id.into());
     r.body = Some(body.into());
     r.attributes.insert("ApproximateReceiveCount".into(), receives.to_string());
+    r.event_source_arn = Some(local_queues::CHUNKS.into());
     r
 }
 
@@ -168,22 +169,81 @@ async fn near_the_deadline_chunks_are_not_started_and_the_last_receive_gives_up(
 }
 
 #[test]
-fn records_are_told_apart_by_their_top_level_keys_only() {
-    use super::Kind;
-    let job = r#"{"notificationId": "0d3b5a52-7c0e-4d6e-9a59-2f2b8c1e0a11", "chunk": 0, "emailPart": 0, "recipients": []}"#;
-    assert_eq!(Kind::of(job), Kind::EmailJob);
-    assert_eq!(
-        Kind::of(r#"{"emailPart": null, "recipients": []}"#),
-        Kind::EmailJob,
-        "present, whatever its value"
-    );
-    assert_eq!(Kind::of(r#"{"eventType": "Bounce", "mail": {"emailPart": 1}}"#), Kind::SesEvent);
-    assert_eq!(Kind::of(r#"{"notificationType": "Complaint"}"#), Kind::SesEvent);
-    assert_eq!(Kind::of(r#"{"Type": "Notification", "Message": "{}"}"#), Kind::SesEvent);
-    assert_eq!(Kind::of(r#"{"Type": "SubscriptionConfirmation"}"#), Kind::Chunk);
-    assert_eq!(Kind::of(r#"{"eventType": "Bounce", "Type": 5}"#), Kind::SesEvent);
-    assert_eq!(Kind::of(&chunk_body(Uuid::from_u128(7))), Kind::Chunk);
-    for unreadable in ["", "{not json", "[1, 2, 3, 4]", "null", r#"{"a": 1} trailing"#] {
-        assert_eq!(Kind::of(unreadable), Kind::Chunk, "{unreadable:?}");
+fn records_are_told_apart_by_the_queue_they_came_from() {
+    let config = shared::Config::from_lookup(|k| {
+        Some(
+            match k {
+                "DELIVERY_QUEUE_URL" => {
+                    "https://sqs.eu-west-1.amazonaws.com/123456789012/notifications-prod-delivery"
+                }
+                "EMAIL_QUEUE_URL" => {
+                    "https://sqs.eu-west-1.amazonaws.com/123456789012/notifications-prod-email"
+                }
+                "EMAIL_EVENTS_QUEUE_ARN" => {
+                    "arn:aws:sqs:eu-west-1:123456789012:notifications-prod-email-events"
+                }
+                "NOTIFICATIONS_TABLE" | "INBOX_TABLE" | "DIRECTORY_TABLE" | "FANOUT_QUEUE_URL" => "x",
+                _ => return None,
+            }
+            .to_string(),
+        )
+    })
+    .unwrap();
+    let sources = Sources::from_config(&config).unwrap();
+    let arn = |name: &str| format!("arn:aws:sqs:eu-west-1:123456789012:{name}");
+    assert_eq!(sources.kind_of(&arn("notifications-prod-delivery")), Some(Kind::Chunk));
+    assert_eq!(sources.kind_of(&arn("notifications-prod-email")), Some(Kind::EmailJob));
+    assert_eq!(sources.kind_of(&arn("notifications-prod-email-events")), Some(Kind::SesEvent));
+    for other in [
+        arn("notifications-prod-delivery-dlq"),
+        arn("notifications-prod-fanout"),
+        String::new(),
+        "notifications-prod-delivery".into(),
+    ] {
+        assert_eq!(sources.kind_of(&other), None, "{other:?}");
     }
+    // Deliver cannot start without the events queue's ARN: the init names the variable.
+    let mut without = config.clone();
+    without.email_events_queue_arn = None;
+    assert_eq!(
+        Sources::from_config(&without).unwrap_err().to_string(),
+        "missing environment variable EMAIL_EVENTS_QUEUE_ARN"
+    );
+}
+
+/// A record is what its queue says, whatever its body looks like: an SES event's body on the
+/// delivery queue is a chunk's to refuse, a chunk's body on the events queue is an unreadable
+/// event (dropped, never delivered), and a record from a queue deliver does not consume is
+/// reported failed untouched (left to that queue's redrive policy).
+#[tokio::test]
+async fn a_body_never_decides_which_path_a_record_takes() {
+    let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
+    let id = Uuid::new_v4();
+    memory.ports.notifications.insert(&notification(id)).await.unwrap();
+    let bounce = serde_json::json!({"eventType": "Bounce", "mail": {"messageId": "m", "destination": ["a@example.com"],
+        "tags": {"notification": [id.to_string()]}}, "bounce": {"bounceType": "Permanent",
+        "bouncedRecipients": [{"emailAddress": "a@example.com"}]}});
+    let from = |message: &str, body: &str, arn: &str| {
+        let mut r = record(message, body, 1);
+        r.event_source_arn = Some(arn.into());
+        r
+    };
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        from("bounce-on-chunks", &bounce.to_string(), local_queues::CHUNKS),
+        from("chunk-on-events", &chunk_body(id), local_queues::EMAIL_EVENTS),
+        from("stranger", &chunk_body(id), "arn:aws:sqs:local:000000000000:someone-elses-queue"),
+    ];
+    let resp = handle(&memory.ports, 5, event).await;
+    let mut failed: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    failed.sort();
+    assert_eq!(failed, vec!["bounce-on-chunks", "stranger"]);
+    assert_eq!(memory.inbox.item_count(), 0, "nothing delivered from any");
+    let n = memory.ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.emails_bounced), (Status::Delivering, 0), "nor counted");
+    // The same chunk from the delivery queue is delivered.
+    let mut event = SqsEvent::default();
+    event.records = vec![record("chunk", &chunk_body(id), 1)];
+    assert!(handle(&memory.ports, 5, event).await.batch_item_failures.is_empty());
+    assert_eq!(memory.inbox.item_count(), 1);
 }

@@ -1,14 +1,26 @@
 //! Handler of the fan-out function. Two triggers: the EventBridge Scheduler tick (every
 //! minute: fan out everything due) and FanoutQueue messages (ad hoc sends: fan out now).
+//!
+//! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
+
+mod wiring;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
 use shared::batch::{self, Step};
 use shared::model::FanoutJob;
-use shared::runtime::Ports;
+use shared::ports::Clock;
 use shared::service::deadline::Deadline;
-use shared::service::fanout;
+use shared::service::fanout::{self, FanOutDeps};
+
+pub use wiring::{handle, handle_within};
+
+/// What the fan-out function uses.
+pub struct Deps<'a> {
+    pub fan_out: FanOutDeps<'a>,
+    pub clock: &'a dyn Clock,
+}
 
 /// What invoked the function.
 #[derive(Debug, Deserialize)]
@@ -25,21 +37,17 @@ pub enum Answer {
     Tick { due: usize, fanned_out: usize },
 }
 
-pub async fn handle(ports: &Ports, trigger: Trigger) -> Result<Answer, shared::StoreError> {
-    handle_within(ports, trigger, Deadline::NONE).await
-}
-
 /// As Lambda invokes it: nothing new starts `fanout::MARGIN` before `deadline`; jobs not
 /// started are reported as failures (SQS redelivers them), due notifications wait for the next
 /// tick.
-pub async fn handle_within(
-    ports: &Ports,
+pub async fn handle_trigger(
+    deps: &Deps<'_>,
     trigger: Trigger,
     deadline: Deadline,
 ) -> Result<Answer, shared::StoreError> {
     match trigger {
         Trigger::Schedule(_) => {
-            let report = fanout::tick_within(&ports.fan_out(), deadline).await?;
+            let report = fanout::tick_within(&deps.fan_out, deadline).await?;
             if report.due > 0 {
                 tracing::info!(due = report.due, fanned_out = report.fanned_out, "tick");
             } else {
@@ -47,18 +55,17 @@ pub async fn handle_within(
             }
             Ok(Answer::Tick { due: report.due, fanned_out: report.fanned_out })
         }
-        Trigger::Queue(event) => Ok(Answer::Batch(jobs(ports, event, deadline).await)),
+        Trigger::Queue(event) => Ok(Answer::Batch(jobs(deps, event, deadline).await)),
     }
 }
 
 /// Fans out each job; a failed one is reported alone (ReportBatchItemFailures) and retried.
 /// Fan-out jobs one at a time (each may fan out a large audience), through the one batch runner.
-async fn jobs(ports: &Ports, event: SqsEvent, deadline: Deadline) -> SqsBatchResponse {
-    let fan_out = ports.fan_out();
-    let fan_out = &fan_out;
+async fn jobs(deps: &Deps<'_>, event: SqsEvent, deadline: Deadline) -> SqsBatchResponse {
+    let fan_out = &deps.fan_out;
     batch::run(event, 1, |record| async move {
         let message_id = record.message_id.as_str();
-        if !deadline.allows(ports.clock.now(), fanout::MARGIN) {
+        if !deadline.allows(deps.clock.now(), fanout::MARGIN) {
             tracing::warn!(message_id, "too close to the deadline: fan-out job not started");
             return Step::Again;
         }

@@ -11,10 +11,11 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = shared::Config::from_env()?;
     let ports = aws_ports(&aws_sdk_config().await, &config, Services::QUEUES).await?;
-    let ports = &ports;
+    let deps = fanout::Deps::new(&ports);
+    let deps = &deps;
     run(service_fn(move |event: LambdaEvent<fanout::Trigger>| async move {
         let deadline = shared::service::deadline::Deadline::from_epoch_ms(event.context.deadline);
-        fanout::handle_within(ports, event.payload, deadline).await.map_err(Error::from)
+        fanout::handle_trigger(deps, event.payload, deadline).await.map_err(Error::from)
     }))
     .await
 }

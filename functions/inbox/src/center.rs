@@ -16,11 +16,11 @@ use shared::ApiError;
 use shared::dialects::inbox::{self as wire, DEFAULT_LIMIT, InboxView, MAX_LIMIT};
 use shared::http;
 use shared::model::{InboxQuery, PageRequest, User};
-use shared::runtime::Ports;
+use shared::routes::{Op, Route};
 use shared::service::idempotency;
 use shared::service::inbox;
 
-use crate::{user_param, uuid_param, viewer};
+use crate::{Deps, user_param, uuid_param, viewer};
 
 pub const NEXT_TOKEN_HEADER: &str = "x-next-token";
 
@@ -33,43 +33,41 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, ApiError> {
         .ok_or_else(|| ApiError::invalid("since", "since must be an RFC 3339 instant or epoch milliseconds"))
 }
 
-pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
-    let viewer = viewer(ports, req).await?;
+pub async fn handle(deps: &Deps<'_>, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
+    let viewer = viewer(deps, req).await?;
     let owner = user_param(req, &viewer)?;
-    // The segments after `/notifications`.
-    let path = req.uri().path().trim_end_matches('/');
-    let tail: Vec<&str> =
-        path.split("/notifications").nth(1).unwrap_or_default().split('/').skip(1).collect();
-    match (req.method().as_str(), tail.as_slice()) {
-        ("GET", []) => list(ports, req, &viewer, owner).await,
-        ("GET", ["count"]) => {
-            let counts = inbox::count(&ports.center_reads(), &viewer, owner).await?;
+    // The action is the route's last segment (`mark-all-seen`, `read`, `dismiss`, …).
+    let segment = route.path.rsplit('/').next().unwrap_or_default();
+    match route.op {
+        Op::CenterList => list(deps, req, &viewer, owner).await,
+        Op::CenterCount => {
+            let counts = inbox::count(&deps.center_reads, &viewer, owner).await?;
             Ok(http::json(200, &counts))
         }
-        ("POST", [segment]) => {
+        Op::MarkAll => {
             let mark = wire::parse_mark_all(segment, http::body(req)?)?.ok_or_else(|| {
                 ApiError::invalid("path", format!("{segment:?} is not an action on every notification"))
             })?;
-            let marks = ports.center_marks();
-            idempotent(ports, req, &viewer, || inbox::mark_all(&marks, &viewer, owner, mark)).await
+            let marks = &deps.center_marks;
+            idempotent(deps, req, &viewer, || inbox::mark_all(marks, &viewer, owner, mark)).await
         }
-        ("POST", [_, segment]) | ("DELETE", [_, segment @ "dismiss"]) => {
+        Op::Mark => {
             let mark = wire::mark_of(segment).ok_or_else(|| {
                 ApiError::invalid("path", format!("{segment:?} is not an action on a notification"))
             })?;
             let id = uuid_param(req, "id")?;
-            let marks = ports.center_marks();
-            idempotent(ports, req, &viewer, || inbox::mark(&marks, &viewer, owner, id, mark)).await
+            let marks = &deps.center_marks;
+            idempotent(deps, req, &viewer, || inbox::mark(marks, &viewer, owner, id, mark)).await
         }
-        (method, _) => Err(ApiError::invalid(
+        _ => Err(ApiError::invalid(
             "path",
-            format!("{method} {path} is not a route of the notification center"),
+            format!("{} is not a route of the notification center", route.key()),
         )),
     }
 }
 
 async fn list(
-    ports: &Ports,
+    deps: &Deps<'_>,
     req: &Request,
     viewer: &User,
     owner: uuid::Uuid,
@@ -94,7 +92,7 @@ async fn list(
         },
     };
     let page = PageRequest::after(limit, param("nextToken"));
-    let got = inbox::list(&ports.center_reads(), viewer, owner, &query, &page).await?;
+    let got = inbox::list(&deps.center_reads, viewer, owner, &query, &page).await?;
     let views: Vec<InboxView> = got.items.into_iter().map(InboxView::from).collect();
     let mut resp = http::json(200, &serde_json::json!({ "notifications": views, "nextToken": got.next }));
     if let Some(token) = got.next.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
@@ -106,7 +104,7 @@ async fn list(
 /// A state change, answered 204. Marks are idempotent anyway; an `Idempotency-Key` is honoured
 /// as on every POST route.
 async fn idempotent<F, Fut>(
-    ports: &Ports,
+    deps: &Deps<'_>,
     req: &Request,
     viewer: &User,
     change: F,
@@ -117,11 +115,11 @@ where
 {
     let scope = http::idempotency_scope(&viewer.id.to_string(), req);
     let outcome = idempotency::once(
-        ports.notifications.as_ref(),
+        deps.claims,
         &scope,
         http::idempotency_key(req),
         http::body(req)?,
-        ports.clock.now(),
+        deps.clock.now(),
         || async {
             change().await?;
             Ok((204, String::new()))

@@ -6,35 +6,35 @@
 use lambda_http::{Body, Request, Response};
 use shared::dialects::inbox::DeviceView;
 use shared::http;
-use shared::runtime::Ports;
+use shared::routes::Op;
 use shared::service::devices;
 use shared::service::idempotency;
 use shared::{ApiError, ErrorKind};
 
-use crate::{user_param, viewer};
+use crate::{Deps, user_param, viewer};
 
-pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
-    let viewer = viewer(ports, req).await?;
+pub async fn handle(deps: &Deps<'_>, req: &Request, op: Op) -> Result<Response<Body>, ApiError> {
+    let viewer = viewer(deps, req).await?;
     let owner = user_param(req, &viewer)?;
-    match req.method().as_str() {
-        "GET" => {
-            let list = devices::list(&ports.devices(), &viewer, owner).await?;
+    match op {
+        Op::ListDevices => {
+            let list = devices::list(&deps.devices, &viewer, owner).await?;
             let views: Vec<DeviceView> = list.iter().map(DeviceView::from).collect();
             Ok(http::json(200, &serde_json::json!({ "devices": views })))
         }
-        "POST" => {
+        Op::RegisterDevice => {
             let body = http::body(req)?;
             let (platform, token) = shared::dialects::inbox::parse_registration(body)?;
             let scope = http::idempotency_scope(&viewer.id.to_string(), req);
             let outcome = idempotency::once(
-                ports.notifications.as_ref(),
+                deps.claims,
                 &scope,
                 http::idempotency_key(req),
                 body,
-                ports.clock.now(),
+                deps.clock.now(),
                 || async {
                     let (device, created) =
-                        devices::register(&ports.devices(), &viewer, owner, platform, &token).await?;
+                        devices::register(&deps.devices, &viewer, owner, platform, &token).await?;
                     let view = serde_json::to_string(&DeviceView::from(&device)).unwrap_or_default();
                     Ok((if created { 201 } else { 200 }, view))
                 },
@@ -42,13 +42,13 @@ pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
             .await?;
             Ok(http::respond(outcome.answer.0, "application/json", outcome.answer.1))
         }
-        "DELETE" => {
+        Op::RemoveDevice => {
             let device_id = http::path_param(req, "deviceId").unwrap_or_default();
-            devices::unregister(&ports.devices(), &viewer, owner, &device_id).await?;
+            devices::unregister(&deps.devices, &viewer, owner, &device_id).await?;
             let mut resp = http::respond(204, "application/json", String::new());
             *resp.body_mut() = Body::Empty;
             Ok(resp)
         }
-        other => Err(ApiError::new(ErrorKind::MethodNotAllowed, format!("{other} is not allowed here"))),
+        other => Err(ApiError::new(ErrorKind::NotFound, format!("{other:?} is not a route of devices"))),
     }
 }

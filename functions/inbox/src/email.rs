@@ -4,23 +4,16 @@
 //! token. The rules are in `shared::service::emails`.
 
 use lambda_http::{Body, Request, Response};
+use shared::ApiError;
 use shared::dialects::inbox::EmailStatusView;
 use shared::http;
-use shared::runtime::Ports;
 use shared::service::emails;
-use shared::{ApiError, ErrorKind};
 
-use crate::{user_param, viewer};
+use crate::{Deps, user_param, viewer};
 
-pub async fn handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
-    let viewer = viewer(ports, req).await?;
+pub async fn handle(deps: &Deps<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let viewer = viewer(deps, req).await?;
     let owner = user_param(req, &viewer)?;
-    if req.method().as_str() != "GET" {
-        return Err(ApiError::new(
-            ErrorKind::MethodNotAllowed,
-            format!("{} is not allowed here", req.method()),
-        ));
-    }
-    let status = emails::email_status(&*ports.directory, &viewer, owner).await?;
+    let status = emails::email_status(deps.email_prefs, &viewer, owner).await?;
     Ok(http::json(200, &EmailStatusView::new(status.address, status.suppression.as_ref())))
 }

@@ -3,54 +3,77 @@
 //! (`/users/{userId}/devices`), their email's status (`/users/{userId}/email`), and the
 //! unsubscribe links of emails (`/unsubscribe`).
 
+//!
+//! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
+
 mod center;
 mod devices;
 mod email;
 mod unsubscribe;
 mod web;
+mod wiring;
 
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::http;
 use shared::model::User;
-use shared::runtime::Ports;
+use shared::ports::{Accounts, Clock, EmailPreferences, IdempotencyStore};
+use shared::routes::{Function, Op};
+use shared::service::devices::{DeviceDeps, UnsubscribeDeps};
+use shared::service::inbox::{CenterMarkDeps, CenterReadDeps};
+use shared::service::realtime::TicketDeps;
 use uuid::Uuid;
 
 pub use center::NEXT_TOKEN_HEADER;
+pub use wiring::handle;
 
-pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
+/// What the inbox function uses.
+pub struct Deps<'a> {
+    pub accounts: &'a dyn Accounts,
+    pub email_prefs: &'a dyn EmailPreferences,
+    pub claims: &'a dyn IdempotencyStore,
+    pub clock: &'a dyn Clock,
+    pub center_reads: CenterReadDeps<'a>,
+    pub center_marks: CenterMarkDeps<'a>,
+    pub tickets: TicketDeps<'a>,
+    pub devices: DeviceDeps<'a>,
+    pub unsubscribes: UnsubscribeDeps<'a>,
+    /// The stack's WebSocket API, for the web inbox's page (none on the local runner).
+    pub realtime_url: Option<&'a str>,
+}
+
+pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
     // Lambda refuses an invocation over its payload cap whatever the route: so do we, first.
     if let Err(e) = http::body(&req) {
         return http::answer(Err(e), "inbox");
     }
-    let path = req.uri().path().trim_end_matches('/').to_string();
-    let realtime_url = ports.channels.as_ref().and_then(|c| c.realtime_url.as_deref());
-    if req.method() == "GET"
-        && let Some(page) = web::page(&path, realtime_url)
-    {
-        return page;
-    }
-    if path.ends_with("/unsubscribe") {
-        return unsubscribe::handle(ports, &req).await;
-    }
-    let result = if path.ends_with("/realtime-ticket") {
-        ticket(ports, &req).await
-    } else if path.contains("/devices") {
-        devices::handle(ports, &req).await
-    } else if path.ends_with("/email") {
-        email::handle(ports, &req).await
-    } else {
-        center::handle(ports, &req).await
+    let route = match http::route_for(&req, Function::Inbox) {
+        Ok(route) => route,
+        Err(e) => return http::answer(Err(e), "inbox"),
+    };
+    let result = match route.op {
+        Op::WebAsset => match web::page(route.path, deps.realtime_url) {
+            Some(page) => return page,
+            None => Err(ApiError::new(shared::ErrorKind::NotFound, format!("no page at {}", route.path))),
+        },
+        Op::UnsubscribePage | Op::Unsubscribe => return unsubscribe::handle(deps, &req, route.op).await,
+        Op::RealtimeTicket => ticket(deps, &req).await,
+        Op::ListDevices | Op::RegisterDevice | Op::RemoveDevice => {
+            devices::handle(deps, &req, route.op).await
+        }
+        Op::EmailStatus => email::handle(deps, &req).await,
+        Op::CenterList | Op::CenterCount | Op::MarkAll | Op::Mark => center::handle(deps, &req, route).await,
+        other => Err(ApiError::new(shared::ErrorKind::NotFound, format!("{other:?} is not an inbox route"))),
     };
     http::answer(result, "inbox")
 }
 
 /// `POST /users/{userId}/realtime-ticket`: a single-use ticket, valid for a minute, to open the
 /// person's realtime connection with (see `shared::service::realtime`).
-async fn ticket(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
-    let viewer = viewer(ports, req).await?;
+async fn ticket(deps: &Deps<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let viewer = viewer(deps, req).await?;
     let owner = user_param(req, &viewer)?;
-    let ticket = shared::service::realtime::issue(&ports.tickets(), &viewer, owner)?;
+    let ticket = shared::service::realtime::issue(&deps.tickets, &viewer, owner)?;
     let mut resp = http::json(
         201,
         &serde_json::json!({ "ticket": ticket, "expiresIn": shared::service::realtime::TICKET_SECONDS }),
@@ -74,7 +97,7 @@ fn uuid_param(req: &Request, name: &str) -> Result<Uuid, ApiError> {
 }
 
 /// The person whose bearer token the request carries.
-async fn viewer(ports: &Ports, req: &Request) -> Result<User, ApiError> {
+async fn viewer(deps: &Deps<'_>, req: &Request) -> Result<User, ApiError> {
     let token = shared::auth::bearer(http::header(req, "authorization"));
-    shared::auth::user_by_token(ports.directory.as_ref(), token, "Authorization", ports.clock.now()).await
+    shared::auth::user_by_token(deps.accounts, token, "Authorization", deps.clock.now()).await
 }

@@ -7,7 +7,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::email::escape_html;
 use shared::http;
-use shared::runtime::Ports;
+use shared::routes::Op;
 use shared::service::devices;
 
 fn page(status: u16, title: &str, text: &str, form: &str) -> Response<Body> {
@@ -21,14 +21,14 @@ fn page(status: u16, title: &str, text: &str, form: &str) -> Response<Body> {
     http::respond(status, "text/html; charset=utf-8", html)
 }
 
-pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
+pub async fn handle(deps: &crate::Deps<'_>, req: &Request, op: Op) -> Response<Body> {
     let q = |name: &str| http::query(req, name);
     let (user, brochure, sig) = (q("user"), q("brochure"), q("sig"));
     let (user, brochure, sig) = (user.as_deref(), brochure.as_deref(), sig.as_deref());
-    let result = if req.method() == lambda_http::http::Method::POST {
-        devices::unsubscribe(&ports.unsubscribes(), user, brochure, sig).await.map(|_| None)
+    let result = if op == Op::Unsubscribe {
+        devices::unsubscribe(&deps.unsubscribes, user, brochure, sig).await.map(|_| None)
     } else {
-        devices::check_unsubscribe_link(&ports.unsubscribes(), user, brochure, sig).map(Some)
+        devices::check_unsubscribe_link(&deps.unsubscribes, user, brochure, sig).map(Some)
     };
     match result {
         Ok(Some(_)) => {

@@ -7,7 +7,6 @@ use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use shared::dialects::department::{self, ErrorEntry, NotifyResponse, WarningEntry, error, warning};
 use shared::http::{self, header};
-use shared::runtime::Ports;
 use shared::service::idempotency;
 use shared::service::notify::{self, Delivery};
 
@@ -55,9 +54,9 @@ fn basic(req: &Request) -> Option<(String, String)> {
     Some((id.to_string(), secret.to_string()))
 }
 
-pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
-    let request_id = ports.ids.new_id();
-    let (status, body) = respond(ports, req, request_id).await;
+pub async fn handle(deps: &super::Deps<'_>, req: &Request) -> Response<Body> {
+    let request_id = deps.ids.new_id();
+    let (status, body) = respond(deps, req, request_id).await;
     let mut resp = http::respond(status, "application/json", body);
     if status == 401 {
         resp.headers_mut()
@@ -66,7 +65,7 @@ pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
     resp
 }
 
-async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String) {
+async fn respond(deps: &super::Deps<'_>, req: &Request, request_id: Uuid) -> (u16, String) {
     let Some((client_id, secret)) = basic(req) else {
         return failure(
             401,
@@ -76,21 +75,21 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
         );
     };
     let dept_id = http::path_param(req, "departmentUUID").and_then(|v| v.parse::<Uuid>().ok());
-    let department =
-        match notify::department_by_credentials(&ports.notify(), dept_id, &client_id, &secret).await {
-            Ok(Some(department)) => department,
-            Ok(None) => {
-                return failure(
-                    401,
-                    request_id,
-                    "UNAUTHORIZED",
-                    "client id or secret is not valid for this department",
-                );
-            }
-            Err(e) => return unavailable(request_id, e),
-        };
+    let department = match notify::department_by_credentials(&deps.notify, dept_id, &client_id, &secret).await
+    {
+        Ok(Some(department)) => department,
+        Ok(None) => {
+            return failure(
+                401,
+                request_id,
+                "UNAUTHORIZED",
+                "client id or secret is not valid for this department",
+            );
+        }
+        Err(e) => return unavailable(request_id, e),
+    };
     let user_id = http::path_param(req, "userUUID").and_then(|v| v.parse::<Uuid>().ok());
-    let user_id = match notify::department_member(&ports.notify(), &department, user_id).await {
+    let user_id = match notify::department_member(&deps.notify, &department, user_id).await {
         Ok(Some(user)) => user,
         Ok(None) => {
             return failure(404, request_id, "USER_NOT_FOUND", "userUUID is not a user of this department");
@@ -103,42 +102,41 @@ async fn respond(ports: &Ports, req: &Request, request_id: Uuid) -> (u16, String
     };
     let scope = http::idempotency_scope(&format!("dept:{}", department.id), req);
     let key = super::idempotency_key(req);
-    let outcome =
-        idempotency::once(ports.notifications.as_ref(), &scope, key, bytes, ports.clock.now(), || async {
-            let parsed = match department::parse(bytes) {
-                Ok(p) => p,
-                Err(errors) => return Ok(answer(400, request_id, None, errors, Vec::new())),
-            };
-            let id = idempotency::notification_id(&scope, key, bytes, || ports.ids.new_id());
-            let done = notify::department(
-                &ports.notify(),
-                &department,
-                user_id,
-                parsed.message(),
-                request_id,
-                id,
-                deadline_of(req),
-            )
-            .await?;
-            let mut warnings = parsed.warnings;
-            if done.sync_ignored {
-                warnings.push(warning(
-                    "SYNC_IGNORED",
-                    "sendSynchronously has no effect on a delayed or scheduled message",
-                ));
+    let outcome = idempotency::once(deps.claims, &scope, key, bytes, deps.clock.now(), || async {
+        let parsed = match department::parse(bytes) {
+            Ok(p) => p,
+            Err(errors) => return Ok(answer(400, request_id, None, errors, Vec::new())),
+        };
+        let id = idempotency::notification_id(&scope, key, bytes, || deps.ids.new_id());
+        let done = notify::department(
+            &deps.notify,
+            &department,
+            user_id,
+            parsed.message(),
+            request_id,
+            id,
+            deadline_of(req),
+        )
+        .await?;
+        let mut warnings = parsed.warnings;
+        if done.sync_ignored {
+            warnings.push(warning(
+                "SYNC_IGNORED",
+                "sendSynchronously has no effect on a delayed or scheduled message",
+            ));
+        }
+        // FAILURE only for what will not be delivered: a caller resends on FAILURE.
+        let errors = match done.delivery {
+            Delivery::NotYet(why) => {
+                warnings.push(warning("DELIVERY_PENDING", format!("not delivered yet: {why}")));
+                Vec::new()
             }
-            // FAILURE only for what will not be delivered: a caller resends on FAILURE.
-            let errors = match done.delivery {
-                Delivery::NotYet(why) => {
-                    warnings.push(warning("DELIVERY_PENDING", format!("not delivered yet: {why}")));
-                    Vec::new()
-                }
-                Delivery::Failed(why) => vec![error("DELIVERY_FAILED", why)],
-                Delivery::Queued | Delivery::Scheduled(_) | Delivery::Delivered => Vec::new(),
-            };
-            Ok(answer(200, request_id, Some(done.id), errors, warnings))
-        })
-        .await;
+            Delivery::Failed(why) => vec![error("DELIVERY_FAILED", why)],
+            Delivery::Queued | Delivery::Scheduled(_) | Delivery::Delivered => Vec::new(),
+        };
+        Ok(answer(200, request_id, Some(done.id), errors, warnings))
+    })
+    .await;
     match outcome {
         Ok(o) => o.answer,
         Err(e) => {

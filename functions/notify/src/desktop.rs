@@ -6,7 +6,6 @@ use shared::ApiError;
 use shared::auth;
 use shared::dialects::desktop::{self, DesktopResponse};
 use shared::http;
-use shared::runtime::Ports;
 use shared::service::{idempotency, notify};
 
 fn reply(status: u16, message: impl Into<String>, metadata: Option<serde_json::Value>) -> (u16, String) {
@@ -14,8 +13,8 @@ fn reply(status: u16, message: impl Into<String>, metadata: Option<serde_json::V
     (status, serde_json::to_string(&body).unwrap_or_default())
 }
 
-pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
-    let (status, body) = match respond(ports, req).await {
+pub async fn handle(deps: &super::Deps<'_>, req: &Request) -> Response<Body> {
+    let (status, body) = match respond(deps, req).await {
         Ok(answer) => answer,
         Err(e) => {
             http::log_failure(&e, "desktop-assistant notify");
@@ -26,18 +25,18 @@ pub async fn handle(ports: &Ports, req: &Request) -> Response<Body> {
     http::respond(status, "application/json", body)
 }
 
-async fn respond(ports: &Ports, req: &Request) -> Result<(u16, String), ApiError> {
-    let now = ports.clock.now();
+async fn respond(deps: &super::Deps<'_>, req: &Request) -> Result<(u16, String), ApiError> {
+    let now = deps.clock.now();
     let token = auth::bearer(http::header(req, "authorization"));
-    let user = auth::user_by_token(ports.directory.as_ref(), token, "Authorization", now).await?;
-    notify::desktop_sender(&ports.notify(), &user).await?;
+    let user = auth::user_by_token(deps.accounts, token, "Authorization", now).await?;
+    notify::desktop_sender(&deps.notify, &user).await?;
     let body = http::body(req)?;
     let key = super::idempotency_key(req);
     let scope = http::idempotency_scope(&user.id.to_string(), req);
-    let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
+    let outcome = idempotency::once(deps.claims, &scope, key, body, now, || async {
         let parsed = desktop::parse(body)?;
-        let id = idempotency::notification_id(&scope, key, body, || ports.ids.new_id());
-        let count = notify::desktop(&ports.notify(), &user, &parsed, id).await?;
+        let id = idempotency::notification_id(&scope, key, body, || deps.ids.new_id());
+        let count = notify::desktop(&deps.notify, &user, &parsed, id).await?;
         Ok(reply(
             200,
             format!("Notification queued for {count} recipient(s)"),

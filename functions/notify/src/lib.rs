@@ -2,26 +2,42 @@
 //! `POST /communications/department/{departmentUUID}/user/{userUUID}/notify`,
 //! `POST /desktop-assistant/notifications`, `POST /api/data/v9.2/SendAppNotification`.
 
+//!
+//! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
+
 mod app;
 mod department;
 mod desktop;
+mod wiring;
 
 use lambda_http::{Body, Request, Response};
-use shared::runtime::Ports;
+use shared::ports::{Accounts, Clock, IdGenerator, IdempotencyStore};
+use shared::routes::{Function, Op};
+use shared::service::notify::NotifyDeps;
 
-pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
-    let path = req.uri().path().trim_end_matches('/').to_string();
-    if path.ends_with("/desktop-assistant/notifications") {
-        desktop::handle(ports, &req).await
-    } else if path.ends_with("/api/data/v9.2/SendAppNotification") {
-        app::handle(ports, &req).await
-    } else if path.contains("/communications/department/") && path.ends_with("/notify") {
-        department::handle(ports, &req).await
-    } else {
-        shared::http::error(&shared::ApiError::new(
+pub use wiring::handle;
+
+/// What the notify function uses.
+pub struct Deps<'a> {
+    pub accounts: &'a dyn Accounts,
+    pub claims: &'a dyn IdempotencyStore,
+    pub clock: &'a dyn Clock,
+    pub ids: &'a dyn IdGenerator,
+    pub notify: NotifyDeps<'a>,
+}
+
+/// Each dialect answers in its own shape, a route this function does not serve in the
+/// group-send envelope.
+pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
+    match shared::http::route_for(&req, Function::Notify).map(|route| route.op) {
+        Ok(Op::DesktopNotify) => desktop::handle(deps, &req).await,
+        Ok(Op::AppNotification) => app::handle(deps, &req).await,
+        Ok(Op::DepartmentNotify) => department::handle(deps, &req).await,
+        Ok(other) => shared::http::error(&shared::ApiError::new(
             shared::ErrorKind::NotFound,
-            format!("no route for {path}"),
-        ))
+            format!("{other:?} is not a notify route"),
+        )),
+        Err(e) => shared::http::error(&e),
     }
 }
 

@@ -7,10 +7,21 @@
 //! Events reach connections from the functions that deliver and mark (`adapters::websocket`).
 //! A client that reconnects asks the center for what was delivered since its last event's id
 //! (`deliveredSince`).
+//!
+//! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
+
+mod wiring;
 
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use shared::runtime::Ports;
+use shared::service::realtime::ConnectionDeps;
+
+pub use wiring::handle;
+
+/// What the realtime function uses.
+pub struct Deps<'a> {
+    pub connections: ConnectionDeps<'a>,
+}
 
 fn answer(status: i64, body: String) -> ApiGatewayProxyResponse {
     let mut resp = ApiGatewayProxyResponse::default();
@@ -19,7 +30,10 @@ fn answer(status: i64, body: String) -> ApiGatewayProxyResponse {
     resp
 }
 
-pub async fn handle(ports: &Ports, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+pub async fn handle_event(
+    deps: &Deps<'_>,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
     let context = &event.request_context;
     let route = context.route_key.as_deref().unwrap_or_default();
     let Some(connection) = context.connection_id.as_deref() else {
@@ -28,11 +42,11 @@ pub async fn handle(ports: &Ports, event: ApiGatewayWebsocketProxyRequest) -> Ap
     let outcome = match route {
         "$connect" => {
             let ticket = event.query_string_parameters.first("ticket");
-            shared::service::realtime::connect(&ports.connections(), ticket, connection).await.map(|user| {
+            shared::service::realtime::connect(&deps.connections, ticket, connection).await.map(|user| {
                 tracing::info!(%user, connection, "realtime connection opened");
             })
         }
-        "$disconnect" => shared::service::realtime::disconnect(&ports.connections(), connection).await,
+        "$disconnect" => shared::service::realtime::disconnect(&deps.connections, connection).await,
         _ => Ok(()),
     };
     match outcome {

@@ -13,9 +13,10 @@ async fn main() -> Result<(), Error> {
     let config = shared::Config::from_env()?;
     let mut ports = aws_ports(&aws_sdk_config().await, &config, Services::TABLES).await?;
     ports.channels = Some(config.channel_settings()?);
-    let ports = &ports;
+    let deps = realtime::Deps::new(&ports);
+    let deps = &deps;
     run(service_fn(move |event: LambdaEvent<aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest>| async move {
-        Ok::<_, Error>(realtime::handle(ports, event.payload).await)
+        Ok::<_, Error>(realtime::handle_event(deps, event.payload).await)
     }))
     .await
 }

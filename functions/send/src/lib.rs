@@ -1,5 +1,8 @@
 //! Handler of `POST /rest/notification/send`: authenticate, parse, run once per idempotency key,
-//! answer in the version's shape. The rules are in `shared::service::send`.
+//! answer in the version's shape. The rules are in `shared::service::send`. It takes [`Deps`],
+//! the ports it uses; `wiring.rs` builds them from the bag.
+
+mod wiring;
 
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
@@ -7,21 +10,37 @@ use shared::ApiError;
 use shared::dialects::group_send;
 use shared::error::ErrorKind;
 use shared::http::{self, header};
-use shared::runtime::Ports;
+use shared::ports::{Accounts, Clock, IdGenerator, IdempotencyStore};
+use shared::routes::Function;
 use shared::service::{idempotency, send};
+
+pub use wiring::handle;
 
 pub const AUTH_TOKEN: &str = "x-nextinteract-authtoken";
 pub const API_KEY: &str = "x-nextinteract-company-api-key";
 
-pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
-    http::answer(try_handle(ports, &req).await, "send")
+/// What the send function uses.
+pub struct Deps<'a> {
+    pub accounts: &'a dyn Accounts,
+    pub claims: &'a dyn IdempotencyStore,
+    pub clock: &'a dyn Clock,
+    pub ids: &'a dyn IdGenerator,
+    pub send: send::SendDeps<'a>,
 }
 
-async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
-    let now = ports.clock.now();
+pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
+    let result = match http::route_for(&req, Function::Send) {
+        Ok(_) => try_handle(deps, &req).await,
+        Err(e) => Err(e),
+    };
+    http::answer(result, "send")
+}
+
+async fn try_handle(deps: &Deps<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let now = deps.clock.now();
     let body = http::body(req)?;
     let (user, company) = shared::auth::user_and_company(
-        ports.directory.as_ref(),
+        deps.accounts,
         (header(req, AUTH_TOKEN), AUTH_TOKEN),
         (header(req, API_KEY), API_KEY),
         now,
@@ -35,16 +54,16 @@ async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiE
     }
     let key = http::idempotency_key(req);
     let scope = http::idempotency_scope(&user.id.to_string(), req);
-    let outcome = idempotency::once(ports.notifications.as_ref(), &scope, key, body, now, || async {
+    let outcome = idempotency::once(deps.claims, &scope, key, body, now, || async {
         let request = group_send::parse(body)?;
         let version = request.version;
         let id = match key {
             Some(_) => {
-                send::SendId::FromKey(idempotency::notification_id(&scope, key, body, || ports.ids.new_id()))
+                send::SendId::FromKey(idempotency::notification_id(&scope, key, body, || deps.ids.new_id()))
             }
-            None => send::SendId::Fresh(ports.ids.new_id()),
+            None => send::SendId::Fresh(deps.ids.new_id()),
         };
-        let sent = send::send(&ports.send(), &user, &company, request, id, now).await?;
+        let sent = send::send(&deps.send, &user, &company, request, id, now).await?;
         // Version 2 answers with the plain number of recipients; 3 and 4 with the schedule id.
         let answer = match (version, sent.recipients) {
             (2, Some(n)) => n.to_string(),

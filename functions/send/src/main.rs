@@ -12,6 +12,8 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = shared::Config::from_env()?;
     let ports = aws_ports(&aws_sdk_config().await, &config, Services::QUEUES).await?;
-    let ports = &ports;
-    run(service_fn(move |req: Request| async move { Ok::<_, Error>(send::handle(ports, req).await) })).await
+    let deps = send::Deps::new(&ports);
+    let deps = &deps;
+    run(service_fn(move |req: Request| async move { Ok::<_, Error>(send::handle_request(deps, req).await) }))
+        .await
 }

@@ -1,33 +1,46 @@
 //! Handler of `GET /rest/notification/sent`: a JSON array of the spec's records, newest first;
 //! more pages through `X-Next-Token` / `nextToken`. The rules are in `shared::service::history`.
+//! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
+
+mod wiring;
 
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::dialects::sent_history::{self, SentRecord};
 use shared::http::{self, header};
-use shared::runtime::Ports;
-use shared::service::history;
+use shared::ports::{Accounts, Clock};
+use shared::routes::Function;
+use shared::service::history::{self, HistoryDeps};
+
+pub use wiring::handle;
 
 pub const AUTH_TOKEN: &str = "x-nextinteract-authtoken";
 pub const NEXT_TOKEN_HEADER: &str = "x-next-token";
 
-pub async fn handle(ports: &Ports, req: Request) -> Response<Body> {
-    http::answer(try_handle(ports, &req).await, "sent history")
+/// What the sent-history function uses.
+pub struct Deps<'a> {
+    pub accounts: &'a dyn Accounts,
+    pub clock: &'a dyn Clock,
+    pub history: HistoryDeps<'a>,
 }
 
-async fn try_handle(ports: &Ports, req: &Request) -> Result<Response<Body>, ApiError> {
+pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
+    let result = match http::route_for(&req, Function::SentHistory) {
+        Ok(_) => try_handle(deps, &req).await,
+        Err(e) => Err(e),
+    };
+    http::answer(result, "sent history")
+}
+
+async fn try_handle(deps: &Deps<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     // Lambda refuses an invocation over its payload cap whatever the route: so do we, first.
     http::body(req)?;
-    let user = shared::auth::user_by_token(
-        ports.directory.as_ref(),
-        header(req, AUTH_TOKEN),
-        AUTH_TOKEN,
-        ports.clock.now(),
-    )
-    .await?;
+    let user =
+        shared::auth::user_by_token(deps.accounts, header(req, AUTH_TOKEN), AUTH_TOKEN, deps.clock.now())
+            .await?;
     let query = sent_history::parse(|name| http::query(req, name))?;
-    let page = history::list(&ports.history(), &user, &query, |n| {
+    let page = history::list(&deps.history, &user, &query, |n| {
         serde_json::to_vec(&SentRecord::from(n)).map(|v| v.len()).unwrap_or_default()
     })
     .await?;

@@ -12,7 +12,10 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = shared::Config::from_env()?;
     let ports = aws_ports(&aws_sdk_config().await, &config, Services::TABLES).await?;
-    let ports = &ports;
-    run(service_fn(move |req: Request| async move { Ok::<_, Error>(sent_history::handle(ports, req).await) }))
-        .await
+    let deps = sent_history::Deps::new(&ports);
+    let deps = &deps;
+    run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(sent_history::handle_request(deps, req).await)
+    }))
+    .await
 }

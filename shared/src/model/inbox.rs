@@ -18,32 +18,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Action, IconType, NotificationId, Origin, OverrideContent, Priority, ToastType, UserId};
-
-/// What a notification shows, the same for all its recipients: stored once per notification.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InboxContent {
-    pub notification_id: NotificationId,
-    pub origin: Origin,
-    pub title: String,
-    pub body: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub override_content: Option<OverrideContent>,
-    pub icon: IconType,
-    pub toast: ToastType,
-    pub priority: Priority,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub actions: Vec<Action>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
+use super::{InboxContent, NotificationId, Priority, UserId};
 
 impl InboxContent {
     /// The place of this notification in every recipient's center.
@@ -53,15 +28,13 @@ impl InboxContent {
 
     /// The recipient's entry for this content, delivered at `at`.
     pub fn entry_for(&self, user: UserId, at: DateTime<Utc>) -> InboxEntry {
-        InboxEntry {
-            user_id: user,
-            notification_id: self.notification_id,
-            priority: self.priority,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            delivered_at: at,
-            marks: Marks::default(),
-        }
+        InboxEntry::delivered(
+            self.notification_id,
+            self.priority,
+            (self.created_at, self.expires_at),
+            user,
+            at,
+        )
     }
 }
 
@@ -269,6 +242,26 @@ pub struct InboxEntry {
 }
 
 impl InboxEntry {
+    /// A person's entry for a notification, delivered at `at`, with nothing done to it yet:
+    /// no content, so one write unit whatever the notification says.
+    pub fn delivered(
+        notification_id: NotificationId,
+        priority: Priority,
+        (created_at, expires_at): (DateTime<Utc>, DateTime<Utc>),
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> Self {
+        InboxEntry {
+            user_id,
+            notification_id,
+            priority,
+            created_at,
+            expires_at,
+            delivered_at: at,
+            marks: Marks::default(),
+        }
+    }
+
     pub fn order(&self) -> OrderKey {
         OrderKey::new(self.priority, self.created_at, self.notification_id)
     }

@@ -37,22 +37,7 @@ pub enum Delivered {
 /// What every recipient of a notification sees, stored once. Times come from the notification,
 /// not the clock, so that writing it again writes the same.
 pub fn inbox_content(n: &Notification) -> InboxContent {
-    InboxContent {
-        notification_id: n.id,
-        origin: n.origin,
-        title: n.content.title.clone(),
-        body: n.content.body.clone(),
-        url: n.content.url.clone(),
-        override_content: n.content.override_content.clone(),
-        icon: n.content.icon,
-        toast: n.content.toast,
-        priority: n.content.priority,
-        actions: n.content.actions.clone(),
-        data: n.content.data.clone(),
-        source: n.content.source.clone(),
-        created_at: n.due_at,
-        expires_at: expires_at(n),
-    }
+    InboxContent::new(n.id, n.origin, n.content.clone(), (n.due_at, expires_at(n)))
 }
 
 /// When a notification leaves its recipients' centers.
@@ -61,17 +46,10 @@ fn expires_at(n: &Notification) -> chrono::DateTime<chrono::Utc> {
     n.due_at.checked_add_signed(ttl).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
 
-/// A recipient's entry, delivered at `at`: no content, so one write unit whatever it says.
+/// A recipient's entry, delivered at `at` (the content's own `entry_for`, without building the
+/// content).
 pub fn inbox_entry(n: &Notification, user: UserId, at: chrono::DateTime<chrono::Utc>) -> InboxEntry {
-    InboxEntry {
-        user_id: user,
-        notification_id: n.id,
-        priority: n.content.priority,
-        created_at: n.due_at,
-        expires_at: expires_at(n),
-        delivered_at: at,
-        marks: Marks::default(),
-    }
+    InboxEntry::delivered(n.id, n.content.priority, (n.due_at, expires_at(n)), user, at)
 }
 
 /// A chunk starts only this long before the invocation's deadline (the template gives deliver
