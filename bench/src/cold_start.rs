@@ -717,11 +717,22 @@ pub fn run() -> Value {
         if !chosen(package) {
             continue;
         }
+        let env = base_env(binary);
+        let mut event = sample(event);
+        if package == "deliver" {
+            // Deliver tells its queues apart by the record's queue: this one's delivery queue.
+            let url =
+                env.iter().find(|(k, _)| k == "DELIVERY_QUEUE_URL").map(|(_, v)| v.clone()).expect("queue");
+            let name = url.rsplit('/').next().unwrap_or_default();
+            for record in event["Records"].as_array_mut().expect("an SQS event") {
+                record["eventSourceARN"] = json!(format!("arn:aws:sqs:us-east-1:000000000000:{name}"));
+            }
+        }
         binaries.push(Binary {
             name: package,
             path: release.join(binary),
-            env: base_env(binary),
-            event: sample(event),
+            env,
+            event,
             memory_mb: memory_of(binary),
         });
     }

@@ -77,7 +77,7 @@ pub async fn serve(ports: &Ports, hub: &MemoryRealtime, req: hyper::Request<Inco
     if !body.is_empty() {
         gateway = gateway.body(body.to_vec());
     }
-    to_hyper(routes::call(route.function, ports, gateway.into_request()).await)
+    to_hyper(routes::call(route.function(), ports, gateway.into_request()).await)
 }
 
 /// Accepts connections until the process ends.

@@ -22,39 +22,56 @@ pub fn path_param(req: &Request, name: &str) -> Option<String> {
     req.path_parameters_ref().and_then(|p| p.first(name)).map(str::to_string)
 }
 
-/// The route a request takes (`crate::routes`): by API Gateway's `routeKey`, or, for a request
-/// without one (`$default`, an invocation by hand), by its method and path against the same
-/// table. A route the table does not have is 404, a method it does not have there 405.
-pub fn route(req: &Request) -> Result<&'static crate::routes::Route, ApiError> {
+/// The route a request to `function` takes (`crate::routes`), and the request with the route's
+/// path parameters: by API Gateway's `routeKey` (its parameters are API Gateway's), or, for a
+/// request without one (`$default`, an invocation by hand), by its method and path against the
+/// same table, the parameters taken from the path. A route the table does not have is 404, a
+/// method it does not have there 405, a route another function serves 404.
+pub fn routed(
+    req: Request,
+    function: crate::routes::Function,
+) -> Result<(&'static crate::routes::Route, Request), ApiError> {
     use crate::routes::{self, Match};
     let key = match req.request_context_ref() {
         Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.as_deref(),
         _ => None,
     };
-    if let Some(route) = key.and_then(routes::by_key) {
-        return Ok(route);
+    let (route, req) = match key.and_then(routes::by_key) {
+        Some(route) => (route, req),
+        None => {
+            let (method, path) = (req.method().as_str().to_string(), req.uri().path().to_string());
+            match routes::find(&method, &path) {
+                Match::Found(route, params) => {
+                    let given = req.path_parameters_ref().is_some_and(|p| !p.is_empty());
+                    let req = if given || params.is_empty() {
+                        req
+                    } else {
+                        let params: std::collections::HashMap<String, String> = params.into_iter().collect();
+                        req.with_path_parameters(params)
+                    };
+                    (route, req)
+                }
+                Match::MethodNotAllowed(allowed) => {
+                    return Err(ApiError::new(
+                        ErrorKind::MethodNotAllowed,
+                        format!("{method} is not allowed on {path} (allowed: {})", allowed.join(", ")),
+                    ));
+                }
+                Match::NotFound => {
+                    return Err(ApiError::new(ErrorKind::NotFound, format!("no route for {method} {path}")));
+                }
+            }
+        }
+    };
+    if route.function() != function {
+        return Err(not_served(route));
     }
-    let (method, path) = (req.method().as_str(), req.uri().path());
-    match routes::find(method, path) {
-        Match::Found(route, _) => Ok(route),
-        Match::MethodNotAllowed(allowed) => Err(ApiError::new(
-            ErrorKind::MethodNotAllowed,
-            format!("{method} is not allowed on {path} (allowed: {})", allowed.join(", ")),
-        )),
-        Match::NotFound => Err(ApiError::new(ErrorKind::NotFound, format!("no route for {method} {path}"))),
-    }
+    Ok((route, req))
 }
 
-/// The route of a request to `function`: [`route`], and 404 for a route another function serves.
-pub fn route_for(
-    req: &Request,
-    function: crate::routes::Function,
-) -> Result<&'static crate::routes::Route, ApiError> {
-    let route = route(req)?;
-    if route.function != function {
-        return Err(ApiError::new(ErrorKind::NotFound, format!("{} is not served here", route.key())));
-    }
-    Ok(route)
+/// A route this function does not serve (API Gateway sends it elsewhere).
+pub fn not_served(route: &crate::routes::Route) -> ApiError {
+    ApiError::new(ErrorKind::NotFound, format!("{} is not served here", route.key()))
 }
 
 /// The request body, refusing anything over the payload cap.

@@ -27,19 +27,55 @@ impl Function {
     }
 }
 
-/// What a route asks for.
+/// What a route asks for: the function that serves it, and which of its operations. Each
+/// function matches its own operations exhaustively, so a new one does not compile until the
+/// function that serves it handles it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// `group-send.txt`: send to a group.
+    Send(SendOp),
+    SentHistory(SentHistoryOp),
+    Notify(NotifyOp),
+    Inbox(InboxOp),
+}
+
+impl Op {
+    /// The function that serves it.
+    pub fn function(self) -> Function {
+        match self {
+            Op::Send(_) => Function::Send,
+            Op::SentHistory(_) => Function::SentHistory,
+            Op::Notify(_) => Function::Notify,
+            Op::Inbox(_) => Function::Inbox,
+        }
+    }
+}
+
+/// `group-send.txt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendOp {
     GroupSend,
-    /// `sent-history.txt`.
-    SentHistory,
+}
+
+/// `sent-history.txt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SentHistoryOp {
+    List,
+}
+
+/// The three dialects that notify named people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotifyOp {
     /// `department-user-notify.txt`.
-    DepartmentNotify,
+    Department,
     /// `desktop-assistant.txt`.
-    DesktopNotify,
+    Desktop,
     /// `app-notification.txt`.
-    AppNotification,
+    App,
+}
+
+/// What reaches a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InboxOp {
     /// The center: the list, the badge's count, everything at once, one notification.
     CenterList,
     CenterCount,
@@ -65,55 +101,60 @@ pub struct Route {
     pub method: &'static str,
     /// The template's path, `{name}` for a parameter.
     pub path: &'static str,
-    pub function: Function,
     pub op: Op,
 }
 
 impl Route {
+    /// The function that serves it.
+    pub fn function(&self) -> Function {
+        self.op.function()
+    }
+
     /// API Gateway's `routeKey` for it.
     pub fn key(&self) -> String {
         format!("{} {}", self.method, self.path)
     }
 }
 
-const fn r(method: &'static str, path: &'static str, function: Function, op: Op) -> Route {
-    Route { method, path, function, op }
+const fn r(method: &'static str, path: &'static str, op: Op) -> Route {
+    Route { method, path, op }
 }
 
-use Function::{Inbox, Notify, Send, SentHistory};
+const fn inbox(method: &'static str, path: &'static str, op: InboxOp) -> Route {
+    r(method, path, Op::Inbox(op))
+}
 
 pub const ROUTES: &[Route] = &[
-    r("POST", "/rest/notification/send", Send, Op::GroupSend),
-    r("GET", "/rest/notification/sent", SentHistory, Op::SentHistory),
+    r("POST", "/rest/notification/send", Op::Send(SendOp::GroupSend)),
+    r("GET", "/rest/notification/sent", Op::SentHistory(SentHistoryOp::List)),
     r(
         "POST",
         "/communications/department/{departmentUUID}/user/{userUUID}/notify",
-        Notify,
-        Op::DepartmentNotify,
+        Op::Notify(NotifyOp::Department),
     ),
-    r("POST", "/desktop-assistant/notifications", Notify, Op::DesktopNotify),
-    r("POST", "/api/data/v9.2/SendAppNotification", Notify, Op::AppNotification),
-    r("GET", "/users/{userId}/notifications", Inbox, Op::CenterList),
-    r("GET", "/users/{userId}/notifications/count", Inbox, Op::CenterCount),
-    r("POST", "/users/{userId}/notifications/mark-all-seen", Inbox, Op::MarkAll),
-    r("POST", "/users/{userId}/notifications/mark-all-read", Inbox, Op::MarkAll),
-    r("POST", "/users/{userId}/notifications/{id}/seen", Inbox, Op::Mark),
-    r("POST", "/users/{userId}/notifications/{id}/read", Inbox, Op::Mark),
-    r("POST", "/users/{userId}/notifications/{id}/unread", Inbox, Op::Mark),
-    r("POST", "/users/{userId}/notifications/{id}/archive", Inbox, Op::Mark),
-    r("POST", "/users/{userId}/notifications/{id}/unarchive", Inbox, Op::Mark),
-    r("POST", "/users/{userId}/notifications/{id}/dismiss", Inbox, Op::Mark),
-    r("DELETE", "/users/{userId}/notifications/{id}/dismiss", Inbox, Op::Mark),
-    r("POST", "/users/{userId}/realtime-ticket", Inbox, Op::RealtimeTicket),
-    r("GET", "/users/{userId}/devices", Inbox, Op::ListDevices),
-    r("POST", "/users/{userId}/devices", Inbox, Op::RegisterDevice),
-    r("DELETE", "/users/{userId}/devices/{deviceId}", Inbox, Op::RemoveDevice),
-    r("GET", "/users/{userId}/email", Inbox, Op::EmailStatus),
-    r("GET", "/unsubscribe", Inbox, Op::UnsubscribePage),
-    r("POST", "/unsubscribe", Inbox, Op::Unsubscribe),
-    r("GET", "/", Inbox, Op::WebAsset),
-    r("GET", "/inbox.js", Inbox, Op::WebAsset),
-    r("GET", "/inbox.css", Inbox, Op::WebAsset),
+    r("POST", "/desktop-assistant/notifications", Op::Notify(NotifyOp::Desktop)),
+    r("POST", "/api/data/v9.2/SendAppNotification", Op::Notify(NotifyOp::App)),
+    inbox("GET", "/users/{userId}/notifications", InboxOp::CenterList),
+    inbox("GET", "/users/{userId}/notifications/count", InboxOp::CenterCount),
+    inbox("POST", "/users/{userId}/notifications/mark-all-seen", InboxOp::MarkAll),
+    inbox("POST", "/users/{userId}/notifications/mark-all-read", InboxOp::MarkAll),
+    inbox("POST", "/users/{userId}/notifications/{id}/seen", InboxOp::Mark),
+    inbox("POST", "/users/{userId}/notifications/{id}/read", InboxOp::Mark),
+    inbox("POST", "/users/{userId}/notifications/{id}/unread", InboxOp::Mark),
+    inbox("POST", "/users/{userId}/notifications/{id}/archive", InboxOp::Mark),
+    inbox("POST", "/users/{userId}/notifications/{id}/unarchive", InboxOp::Mark),
+    inbox("POST", "/users/{userId}/notifications/{id}/dismiss", InboxOp::Mark),
+    inbox("DELETE", "/users/{userId}/notifications/{id}/dismiss", InboxOp::Mark),
+    inbox("POST", "/users/{userId}/realtime-ticket", InboxOp::RealtimeTicket),
+    inbox("GET", "/users/{userId}/devices", InboxOp::ListDevices),
+    inbox("POST", "/users/{userId}/devices", InboxOp::RegisterDevice),
+    inbox("DELETE", "/users/{userId}/devices/{deviceId}", InboxOp::RemoveDevice),
+    inbox("GET", "/users/{userId}/email", InboxOp::EmailStatus),
+    inbox("GET", "/unsubscribe", InboxOp::UnsubscribePage),
+    inbox("POST", "/unsubscribe", InboxOp::Unsubscribe),
+    inbox("GET", "/", InboxOp::WebAsset),
+    inbox("GET", "/inbox.js", InboxOp::WebAsset),
+    inbox("GET", "/inbox.css", InboxOp::WebAsset),
 ];
 
 /// The route of an API Gateway `routeKey` (`"METHOD /path/{param}"`); `None` for any other
@@ -174,7 +215,7 @@ mod tests {
     fn matches_templates_and_methods() {
         match find("POST", "/users/abc/notifications/n1/dismiss") {
             Match::Found(r, params) => {
-                assert_eq!((r.function, r.op), (Function::Inbox, Op::Mark));
+                assert_eq!((r.function(), r.op), (Function::Inbox, Op::Inbox(InboxOp::Mark)));
                 assert_eq!(params, vec![("userId".into(), "abc".into()), ("id".into(), "n1".into())]);
             }
             other => panic!("{other:?}"),

@@ -333,6 +333,19 @@ impl DeliveryLedger for FaultyNotifications {
     async fn chunk_recorded(&self, id: NotificationId, c: u32) -> StoreResult<bool> {
         self.1.run("chunk_recorded", self.0.chunk_recorded(id, c)).await
     }
+    async fn start_chunk(
+        &self,
+        id: NotificationId,
+        c: u32,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart> {
+        self.1.run("start_chunk", self.0.start_chunk(id, c, holder, now, lease)).await
+    }
+    async fn release_chunk(&self, id: NotificationId, c: u32, held: DateTime<Utc>) -> StoreResult<()> {
+        self.1.run("release_chunk", self.0.release_chunk(id, c, held)).await
+    }
     async fn chunk_context(&self, id: NotificationId, c: u32) -> StoreResult<ChunkContext> {
         self.1.run("chunk_context", self.0.chunk_context(id, c)).await
     }
@@ -421,6 +434,9 @@ impl InboxDelivery for FaultyInbox {
             return Err(e);
         }
         self.0.put_entries(entries).await
+    }
+    async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64> {
+        self.1.run("put_new_entries", self.0.put_new_entries(entries)).await
     }
 }
 

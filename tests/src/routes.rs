@@ -304,6 +304,6 @@ pub async fn call(
         .iter()
         .find(|r| r.method == sample.method && r.path == sample.path)
         .unwrap_or_else(|| panic!("{} {} is not a route", sample.method, sample.path))
-        .function;
+        .function();
     local::routes::call(function, ports, (sample.build)(ports, body, query).into_request()).await
 }

@@ -317,14 +317,14 @@ async fn a_redelivered_chunk_sends_no_duplicate_email_or_push(env: Env) {
     let faults = Faults::none();
     faults.fail_next("record_chunk");
     let failing = faulty(&env.ports, &faults);
-    assert!(shared::service::deliver::deliver(&failing.deliver(), &chunk).await.is_err());
+    assert!(shared::service::deliver::deliver(&failing.deliver(), &chunk, "m1").await.is_err());
     assert_eq!(env.outbox.pushes(&endpoints).await.len(), 3, "the first attempt pushed");
     assert!(env.outbox.emails(&subject).await.is_empty(), "emails wait for the chunk's record");
     assert!(env.ports.email_queue.receive(10).await.unwrap().is_empty(), "no job before the record");
 
-    let again = shared::service::deliver::deliver(&env.ports.deliver(), &chunk).await.unwrap();
+    let again = shared::service::deliver::deliver(&env.ports.deliver(), &chunk, "m1").await.unwrap();
     assert_eq!(again, shared::service::deliver::Delivered::Written(3));
-    let third = shared::service::deliver::deliver(&env.ports.deliver(), &chunk).await.unwrap();
+    let third = shared::service::deliver::deliver(&env.ports.deliver(), &chunk, "m1").await.unwrap();
     assert_eq!(third, shared::service::deliver::Delivered::AlreadyDone);
     env.ports.delivery_queue.ack(&messages[0].receipt).await.unwrap();
     assert_eq!(env.outbox.pushes(&endpoints).await.len(), 3, "one push per device");

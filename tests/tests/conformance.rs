@@ -959,7 +959,92 @@ async fn email_suppressions_keep_their_first_reason(p: Ports) {
     );
 }
 
+/// A later attempt's entries never change one a person has: their marks, its delivery time and
+/// the watermarks' cover stay exactly as they were; the entries nobody has are written, and said.
+async fn new_entries_leave_what_people_did_alone(p: Ports) {
+    let now = t0();
+    let (reader, dismisser, archiver, sweeper, newcomer) =
+        (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let content = inbox_content(Uuid::new_v4(), Priority::Normal, now - Duration::minutes(5));
+    p.inbox.put_content(&content).await.unwrap();
+    let first = now - Duration::minutes(4);
+    let people = [reader, dismisser, archiver, sweeper];
+    let entries: Vec<InboxEntry> = people.iter().map(|u| content.entry_for(*u, first)).collect();
+    p.inbox.put_entries(&entries).await.unwrap();
+    let id = content.notification_id;
+    assert!(p.inbox.mark(reader, id, Mark::Read, now - Duration::minutes(3)).await.unwrap());
+    assert!(p.inbox.mark(dismisser, id, Mark::Dismissed, now - Duration::minutes(3)).await.unwrap());
+    assert!(p.inbox.mark(archiver, id, Mark::Archived, now - Duration::minutes(3)).await.unwrap());
+    p.inbox.mark_all(sweeper, MarkAll::Read { archive: true }, now - Duration::minutes(2)).await.unwrap();
+    let before: Vec<Option<InboxItem>> =
+        futures::future::join_all(people.iter().map(|u| p.inbox.get(*u, id)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    assert!(before.iter().all(Option::is_some));
+
+    // The retry, a minute later: every person of the chunk again, and one who was not reached.
+    let again: Vec<InboxEntry> =
+        people.iter().chain([&newcomer]).map(|u| content.entry_for(*u, now - Duration::minutes(1))).collect();
+    assert_eq!(p.inbox.put_new_entries(&again).await.unwrap(), 1, "only the newcomer's is new");
+    assert_eq!(p.inbox.put_new_entries(&again).await.unwrap(), 0, "and then nobody's");
+    for (person, was) in people.iter().zip(&before) {
+        assert_eq!(&p.inbox.get(*person, id).await.unwrap(), was, "{person}: as it was");
+    }
+    let read = |u| {
+        let p = &p;
+        async move { read_all(p, u, &InboxQuery::default(), now, 10).await.len() }
+    };
+    assert_eq!(read(dismisser).await, 0, "dismissed stays dismissed");
+    assert_eq!(read(archiver).await, 0, "archived stays archived");
+    assert_eq!(read(sweeper).await, 0, "still under the watermark that read and archived it");
+    assert_eq!(p.inbox.count(reader, now, COUNT_WINDOW).await.unwrap().unread, 0, "read stays read");
+    let fresh = p.inbox.get(newcomer, id).await.unwrap().expect("the newcomer's entry");
+    assert_eq!((fresh.entry.delivered_at, fresh.state.read), (now - Duration::minutes(1), false));
+}
+
+/// A chunk is started once: the first attempt is told so; while its lease runs another message's
+/// attempt is told to leave it, but the same message's next receive takes it over (SQS hands a
+/// message out again only when its last receive's time is up); once the lease ran out (or was
+/// handed back by its holder) any attempt takes it over.
+async fn a_chunk_is_started_by_one_attempt_at_a_time(p: Ports) {
+    let now = t0();
+    let id = Uuid::new_v4();
+    let lease = now + Duration::seconds(75);
+    let start = |chunk, holder: &'static str, at, until| {
+        let p = &p;
+        async move { p.notifications.start_chunk(id, chunk, holder, at, until).await.unwrap() }
+    };
+    assert_eq!(start(3, "m1", now, lease).await, ChunkStart::First);
+    assert_eq!(start(4, "m1", now, lease).await, ChunkStart::First, "per chunk");
+    let during = now + Duration::seconds(74);
+    let later = during + Duration::seconds(75);
+    assert_eq!(start(3, "copy", during, later).await, ChunkStart::Held, "another message waits");
+    assert_eq!(start(3, "m1", during, later).await, ChunkStart::Retry, "the same message takes over");
+    assert_eq!(
+        start(3, "copy", later - Duration::seconds(1), later).await,
+        ChunkStart::Held,
+        "its new lease"
+    );
+    let after = later + Duration::seconds(1);
+    let third = after + Duration::seconds(75);
+    assert_eq!(start(3, "copy", after, third).await, ChunkStart::Retry, "run out: anyone's");
+    // Handing back needs the lease: an earlier holder's is no longer it.
+    p.notifications.release_chunk(id, 3, later).await.unwrap();
+    assert_eq!(start(3, "m1", after, third).await, ChunkStart::Held);
+    p.notifications.release_chunk(id, 3, third).await.unwrap();
+    assert_eq!(start(3, "m1", after, third).await, ChunkStart::Retry, "handed back");
+    // Of two messages' attempts at once, one holds it.
+    let (a, b) = tokio::join!(start(9, "a", now, lease), start(9, "b", now, lease));
+    let mut got = [a, b];
+    got.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(got, [ChunkStart::First, ChunkStart::Held]);
+}
+
 conformance!(
+    new_entries_leave_what_people_did_alone,
+    a_chunk_is_started_by_one_attempt_at_a_time,
     email_suppressions_keep_their_first_reason,
     the_largest_chunks_sent_marks_are_all_kept,
     chunk_context_reads_notification_marker_and_marks_at_once,

@@ -98,5 +98,39 @@ async fn api_samples_are_answered_without_errors() {
             _ => 200,
         };
         assert_eq!(resp.status(), expected, "events/{name}.json: {body}");
+        assert!(
+            !body.contains("no route") && !body.contains("not served"),
+            "events/{name}.json: routed: {body}"
+        );
     }
+}
+
+/// Deliver's samples, each from the queue its `eventSourceARN` names (a dev stage's), take that
+/// queue's path: the chunk and the email job name a notification this deployment never had and
+/// are failed for retry; the bounce is of an email it never sent, so nothing is counted and the
+/// record is done.
+#[tokio::test]
+async fn deliver_samples_take_their_queues_path() {
+    let env = tests::Env::memory().await;
+    let dev = |name: &str| format!("notifications-dev-{name}");
+    let sources = deliver::Sources {
+        chunks: dev("delivery"),
+        email_jobs: dev("email"),
+        email_events: dev("email-events"),
+    };
+    let deps = deliver::Deps::new(&env.ports, sources, env.max_receives);
+    let mut outcomes = Vec::new();
+    for (name, text) in samples().into_iter().filter(|(n, _)| n.starts_with("deliver-")) {
+        let event: SqsEvent = serde_json::from_str(&text).unwrap();
+        let answer = deliver::handle_batch(&deps, event, shared::service::deadline::Deadline::NONE).await;
+        outcomes.push((name, answer.batch_item_failures.len()));
+    }
+    assert_eq!(
+        outcomes,
+        [
+            ("deliver-email-job".to_string(), 1),
+            ("deliver-queue".to_string(), 1),
+            ("deliver-ses-bounce".to_string(), 0)
+        ]
+    );
 }

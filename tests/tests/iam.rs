@@ -452,6 +452,21 @@ async fn every_path(f: &Functions) {
     assert_eq!(sync_delivered.len(), 1, "the synchronous notify's callback: {sync_delivered:?}{}", refused());
     assert!(sync_delivered[0].contains("SUCCESS"), "{sync_delivered:?}");
 
+    // The retry path: a chunk that failed after its entries were written is handed back, and
+    // its next attempt writes only the entries people do not have (conditional puts).
+    let (status, answer) =
+        notify(f, department(&u1, &json!({"messageAttributes": {"body": "retried"}}))).await;
+    assert_eq!(status, 200, "{answer}");
+    let retried: Uuid = answer["notificationMessageUUID"].as_str().unwrap().parse().unwrap();
+    let (chunks, failing) = one_chunk_failing_its_record(f).await;
+    let event = || local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, &chunks);
+    assert_eq!(deliver::handle(&failing, f.env.max_receives, event()).await.batch_item_failures.len(), 1);
+    let again = deliver::handle(&f.deliver, f.env.max_receives, event()).await;
+    assert!(again.batch_item_failures.is_empty(), "the retry under DeliverFunction's policy{}", refused());
+    local::workers::settle(f.env.ports.delivery_queue.as_ref(), &chunks, &[]).await.unwrap();
+    let n = f.env.ports.notifications.get(retried).await.unwrap().unwrap();
+    assert_eq!((n.status, n.delivered), (Status::Delivered, 1), "retried{}", refused());
+
     // The give-up path: a chunk that fails at its last receive marks its notification Failed.
     let (url, failure_calls) = receiver().await;
     let (status, answer) = notify(
@@ -465,15 +480,7 @@ async fn every_path(f: &Functions) {
     .await;
     assert_eq!(status, 200, "{answer}");
     let id: Uuid = answer["notificationMessageUUID"].as_str().unwrap().parse().unwrap();
-    let jobs = f.env.ports.fanout_queue.receive(10).await.unwrap();
-    let event = local::workers::sqs_event(local::workers::FANOUT_QUEUE_ARN, &jobs);
-    fanout::handle(&f.fanout, fanout::Trigger::Queue(event)).await.expect("fanout");
-    local::workers::settle(f.env.ports.fanout_queue.as_ref(), &jobs, &[]).await.unwrap();
-    let chunks = f.env.ports.delivery_queue.receive(10).await.unwrap();
-    assert_eq!(chunks.len(), 1);
-    let faults = tests::faults::Faults::none();
-    faults.fail_next("record_chunk");
-    let failing = tests::faults::faulty(&f.deliver, &faults);
+    let (chunks, failing) = one_chunk_failing_its_record(f).await;
     let mut event = local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, &chunks);
     event.records[0].attributes.insert("ApproximateReceiveCount".into(), f.env.max_receives.to_string());
     deliver::handle(&failing, f.env.max_receives, event).await;
@@ -490,6 +497,22 @@ async fn every_path(f: &Functions) {
         "requests IAM refused (function = the user, and the action):\n{}",
         denials.join("\n")
     );
+}
+
+/// The fan-out job just queued, run under FanoutFunction's policy; its one chunk, and deliver's
+/// ports (DeliverFunction's policy) with that chunk's record failing once.
+async fn one_chunk_failing_its_record(
+    f: &Functions,
+) -> (Vec<shared::ports::ReceivedMessage>, shared::runtime::Ports) {
+    let jobs = f.env.ports.fanout_queue.receive(10).await.unwrap();
+    let event = local::workers::sqs_event(local::workers::FANOUT_QUEUE_ARN, &jobs);
+    fanout::handle(&f.fanout, fanout::Trigger::Queue(event)).await.expect("fanout");
+    local::workers::settle(f.env.ports.fanout_queue.as_ref(), &jobs, &[]).await.unwrap();
+    let chunks = f.env.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(chunks.len(), 1);
+    let faults = tests::faults::Faults::none();
+    faults.fail_next("record_chunk");
+    (chunks, tests::faults::faulty(&f.deliver, &faults))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,7 +54,7 @@ async fn route(
         .iter()
         .find(|r| r.method == method && r.path == template)
         .unwrap_or_else(|| panic!("{method} {template} is not a route"))
-        .function;
+        .function();
     let resp = local::routes::call(function, &env.ports, req.into_request()).await;
     (resp.status().as_u16(), body_text(&resp))
 }

@@ -175,11 +175,11 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
         let freezing = Freezing::new(k);
         let mut first = memory.ports.clone();
         first.push = freezing.clone();
-        killed(shared::service::deliver::deliver(&first.deliver(), &chunk)).await;
+        killed(shared::service::deliver::deliver(&first.deliver(), &chunk, "m1")).await;
         let again = Freezing::new(usize::MAX);
         let mut second = memory.ports.clone();
         second.push = again.clone();
-        shared::service::deliver::deliver(&second.deliver(), &chunk).await.unwrap();
+        shared::service::deliver::deliver(&second.deliver(), &chunk, "m1").await.unwrap();
         let (a, b) = (freezing.delivered(), again.delivered());
         assert_eq!(a.len() + b.len() - repeated(&a, &b), PEOPLE, "after k={k}: every device pushed");
         worst_pushes = worst_pushes.max(repeated(&a, &b));

@@ -68,10 +68,15 @@ impl Sources {
             .email_events_queue_arn
             .as_deref()
             .ok_or(shared::config::ConfigError::Missing(shared::Config::EMAIL_EVENTS_QUEUE_ARN))?;
+        use shared::config::{Config, ConfigError};
+        let name = |var: &'static str, value: &str| match name_of(value) {
+            "" => Err(ConfigError::Invalid { var, reason: format!("{value:?} names no queue") }),
+            name => Ok(name.to_string()),
+        };
         Ok(Sources {
-            chunks: name_of(&config.delivery_queue_url).to_string(),
-            email_jobs: name_of(&config.email_queue_url).to_string(),
-            email_events: name_of(events).to_string(),
+            chunks: name(Config::DELIVERY_QUEUE_URL, &config.delivery_queue_url)?,
+            email_jobs: name(Config::EMAIL_QUEUE_URL, &config.email_queue_url)?,
+            email_events: name(Config::EMAIL_EVENTS_QUEUE_ARN, events)?,
         })
     }
 

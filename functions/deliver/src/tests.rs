@@ -23,6 +23,9 @@ impl InboxDelivery for DownInbox {
     async fn put_entries(&self, _: &[InboxEntry]) -> StoreResult<()> {
         Err(StoreError::Transient("throttled".into()))
     }
+    async fn put_new_entries(&self, _: &[InboxEntry]) -> StoreResult<u64> {
+        Err(StoreError::Transient("throttled".into()))
+    }
 }
 
 #[async_trait]
@@ -208,6 +211,12 @@ fn records_are_told_apart_by_the_queue_they_came_from() {
     assert_eq!(
         Sources::from_config(&without).unwrap_err().to_string(),
         "missing environment variable EMAIL_EVENTS_QUEUE_ARN"
+    );
+    let mut slash = config.clone();
+    slash.delivery_queue_url.push('/');
+    assert!(
+        Sources::from_config(&slash).unwrap_err().to_string().contains("DELIVERY_QUEUE_URL"),
+        "a URL that names no queue stops the init"
     );
 }
 

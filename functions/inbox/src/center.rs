@@ -16,7 +16,7 @@ use shared::ApiError;
 use shared::dialects::inbox::{self as wire, DEFAULT_LIMIT, InboxView, MAX_LIMIT};
 use shared::http;
 use shared::model::{InboxQuery, PageRequest, User};
-use shared::routes::{Op, Route};
+use shared::routes::InboxOp;
 use shared::service::idempotency;
 use shared::service::inbox;
 
@@ -33,25 +33,30 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, ApiError> {
         .ok_or_else(|| ApiError::invalid("since", "since must be an RFC 3339 instant or epoch milliseconds"))
 }
 
-pub async fn handle(deps: &Deps<'_>, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
+pub async fn handle(
+    deps: &Deps<'_>,
+    req: &Request,
+    route: &str,
+    op: InboxOp,
+) -> Result<Response<Body>, ApiError> {
     let viewer = viewer(deps, req).await?;
     let owner = user_param(req, &viewer)?;
     // The action is the route's last segment (`mark-all-seen`, `read`, `dismiss`, …).
-    let segment = route.path.rsplit('/').next().unwrap_or_default();
-    match route.op {
-        Op::CenterList => list(deps, req, &viewer, owner).await,
-        Op::CenterCount => {
+    let segment = route.rsplit('/').next().unwrap_or_default();
+    match op {
+        InboxOp::CenterList => list(deps, req, &viewer, owner).await,
+        InboxOp::CenterCount => {
             let counts = inbox::count(&deps.center_reads, &viewer, owner).await?;
             Ok(http::json(200, &counts))
         }
-        Op::MarkAll => {
+        InboxOp::MarkAll => {
             let mark = wire::parse_mark_all(segment, http::body(req)?)?.ok_or_else(|| {
                 ApiError::invalid("path", format!("{segment:?} is not an action on every notification"))
             })?;
             let marks = &deps.center_marks;
             idempotent(deps, req, &viewer, || inbox::mark_all(marks, &viewer, owner, mark)).await
         }
-        Op::Mark => {
+        InboxOp::Mark => {
             let mark = wire::mark_of(segment).ok_or_else(|| {
                 ApiError::invalid("path", format!("{segment:?} is not an action on a notification"))
             })?;
@@ -59,10 +64,9 @@ pub async fn handle(deps: &Deps<'_>, req: &Request, route: &Route) -> Result<Res
             let marks = &deps.center_marks;
             idempotent(deps, req, &viewer, || inbox::mark(marks, &viewer, owner, id, mark)).await
         }
-        _ => Err(ApiError::invalid(
-            "path",
-            format!("{} is not a route of the notification center", route.key()),
-        )),
+        other => {
+            Err(ApiError::invalid("path", format!("{other:?} is not a route of the notification center")))
+        }
     }
 }
 

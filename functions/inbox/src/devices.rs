@@ -6,23 +6,23 @@
 use lambda_http::{Body, Request, Response};
 use shared::dialects::inbox::DeviceView;
 use shared::http;
-use shared::routes::Op;
+use shared::routes::InboxOp;
 use shared::service::devices;
 use shared::service::idempotency;
 use shared::{ApiError, ErrorKind};
 
 use crate::{Deps, user_param, viewer};
 
-pub async fn handle(deps: &Deps<'_>, req: &Request, op: Op) -> Result<Response<Body>, ApiError> {
+pub async fn handle(deps: &Deps<'_>, req: &Request, op: InboxOp) -> Result<Response<Body>, ApiError> {
     let viewer = viewer(deps, req).await?;
     let owner = user_param(req, &viewer)?;
     match op {
-        Op::ListDevices => {
+        InboxOp::ListDevices => {
             let list = devices::list(&deps.devices, &viewer, owner).await?;
             let views: Vec<DeviceView> = list.iter().map(DeviceView::from).collect();
             Ok(http::json(200, &serde_json::json!({ "devices": views })))
         }
-        Op::RegisterDevice => {
+        InboxOp::RegisterDevice => {
             let body = http::body(req)?;
             let (platform, token) = shared::dialects::inbox::parse_registration(body)?;
             let scope = http::idempotency_scope(&viewer.id.to_string(), req);
@@ -42,7 +42,7 @@ pub async fn handle(deps: &Deps<'_>, req: &Request, op: Op) -> Result<Response<B
             .await?;
             Ok(http::respond(outcome.answer.0, "application/json", outcome.answer.1))
         }
-        Op::RemoveDevice => {
+        InboxOp::RemoveDevice => {
             let device_id = http::path_param(req, "deviceId").unwrap_or_default();
             devices::unregister(&deps.devices, &viewer, owner, &device_id).await?;
             let mut resp = http::respond(204, "application/json", String::new());

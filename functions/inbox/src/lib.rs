@@ -2,7 +2,6 @@
 //! (`/users/{userId}/notifications`), the devices they register for push
 //! (`/users/{userId}/devices`), their email's status (`/users/{userId}/email`), and the
 //! unsubscribe links of emails (`/unsubscribe`).
-
 //!
 //! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
 
@@ -18,7 +17,7 @@ use shared::ApiError;
 use shared::http;
 use shared::model::User;
 use shared::ports::{Accounts, Clock, EmailPreferences, IdempotencyStore};
-use shared::routes::{Function, Op};
+use shared::routes::{Function, InboxOp, Op};
 use shared::service::devices::{DeviceDeps, UnsubscribeDeps};
 use shared::service::inbox::{CenterMarkDeps, CenterReadDeps};
 use shared::service::realtime::TicketDeps;
@@ -47,23 +46,27 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
     if let Err(e) = http::body(&req) {
         return http::answer(Err(e), "inbox");
     }
-    let route = match http::route_for(&req, Function::Inbox) {
-        Ok(route) => route,
+    let (route, req) = match http::routed(req, Function::Inbox) {
+        Ok(routed) => routed,
         Err(e) => return http::answer(Err(e), "inbox"),
     };
-    let result = match route.op {
-        Op::WebAsset => match web::page(route.path, deps.realtime_url) {
+    let Op::Inbox(op) = route.op else {
+        return http::answer(Err(http::not_served(route)), "inbox");
+    };
+    let result = match op {
+        InboxOp::WebAsset => match web::page(route.path, deps.realtime_url) {
             Some(page) => return page,
             None => Err(ApiError::new(shared::ErrorKind::NotFound, format!("no page at {}", route.path))),
         },
-        Op::UnsubscribePage | Op::Unsubscribe => return unsubscribe::handle(deps, &req, route.op).await,
-        Op::RealtimeTicket => ticket(deps, &req).await,
-        Op::ListDevices | Op::RegisterDevice | Op::RemoveDevice => {
-            devices::handle(deps, &req, route.op).await
+        InboxOp::UnsubscribePage | InboxOp::Unsubscribe => return unsubscribe::handle(deps, &req, op).await,
+        InboxOp::RealtimeTicket => ticket(deps, &req).await,
+        InboxOp::ListDevices | InboxOp::RegisterDevice | InboxOp::RemoveDevice => {
+            devices::handle(deps, &req, op).await
         }
-        Op::EmailStatus => email::handle(deps, &req).await,
-        Op::CenterList | Op::CenterCount | Op::MarkAll | Op::Mark => center::handle(deps, &req, route).await,
-        other => Err(ApiError::new(shared::ErrorKind::NotFound, format!("{other:?} is not an inbox route"))),
+        InboxOp::EmailStatus => email::handle(deps, &req).await,
+        InboxOp::CenterList | InboxOp::CenterCount | InboxOp::MarkAll | InboxOp::Mark => {
+            center::handle(deps, &req, route.path, op).await
+        }
     };
     http::answer(result, "inbox")
 }

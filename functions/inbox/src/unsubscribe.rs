@@ -7,7 +7,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::email::escape_html;
 use shared::http;
-use shared::routes::Op;
+use shared::routes::InboxOp;
 use shared::service::devices;
 
 fn page(status: u16, title: &str, text: &str, form: &str) -> Response<Body> {
@@ -21,11 +21,11 @@ fn page(status: u16, title: &str, text: &str, form: &str) -> Response<Body> {
     http::respond(status, "text/html; charset=utf-8", html)
 }
 
-pub async fn handle(deps: &crate::Deps<'_>, req: &Request, op: Op) -> Response<Body> {
+pub async fn handle(deps: &crate::Deps<'_>, req: &Request, op: InboxOp) -> Response<Body> {
     let q = |name: &str| http::query(req, name);
     let (user, brochure, sig) = (q("user"), q("brochure"), q("sig"));
     let (user, brochure, sig) = (user.as_deref(), brochure.as_deref(), sig.as_deref());
-    let result = if op == Op::Unsubscribe {
+    let result = if op == InboxOp::Unsubscribe {
         devices::unsubscribe(&deps.unsubscribes, user, brochure, sig).await.map(|_| None)
     } else {
         devices::check_unsubscribe_link(&deps.unsubscribes, user, brochure, sig).map(Some)

@@ -1,7 +1,6 @@
 //! Handler of the notify function: three dialects that notify named people.
 //! `POST /communications/department/{departmentUUID}/user/{userUUID}/notify`,
 //! `POST /desktop-assistant/notifications`, `POST /api/data/v9.2/SendAppNotification`.
-
 //!
 //! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
 
@@ -12,7 +11,7 @@ mod wiring;
 
 use lambda_http::{Body, Request, Response};
 use shared::ports::{Accounts, Clock, IdGenerator, IdempotencyStore};
-use shared::routes::{Function, Op};
+use shared::routes::{Function, NotifyOp, Op};
 use shared::service::notify::NotifyDeps;
 
 pub use wiring::handle;
@@ -26,17 +25,18 @@ pub struct Deps<'a> {
     pub notify: NotifyDeps<'a>,
 }
 
-/// Each dialect answers in its own shape, a route this function does not serve in the
-/// group-send envelope.
+/// Each dialect answers in its own shape; a request no dialect of this function takes (a route
+/// API Gateway sends elsewhere) is answered in the group-send envelope.
 pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
-    match shared::http::route_for(&req, Function::Notify).map(|route| route.op) {
-        Ok(Op::DesktopNotify) => desktop::handle(deps, &req).await,
-        Ok(Op::AppNotification) => app::handle(deps, &req).await,
-        Ok(Op::DepartmentNotify) => department::handle(deps, &req).await,
-        Ok(other) => shared::http::error(&shared::ApiError::new(
-            shared::ErrorKind::NotFound,
-            format!("{other:?} is not a notify route"),
-        )),
+    match shared::http::routed(req, Function::Notify) {
+        Ok((route, req)) => match route.op {
+            Op::Notify(op) => match op {
+                NotifyOp::Desktop => desktop::handle(deps, &req).await,
+                NotifyOp::App => app::handle(deps, &req).await,
+                NotifyOp::Department => department::handle(deps, &req).await,
+            },
+            _ => shared::http::error(&shared::http::not_served(route)),
+        },
         Err(e) => shared::http::error(&e),
     }
 }

@@ -11,7 +11,7 @@ use shared::dialects::group_send;
 use shared::error::ErrorKind;
 use shared::http::{self, header};
 use shared::ports::{Accounts, Clock, IdGenerator, IdempotencyStore};
-use shared::routes::Function;
+use shared::routes::{Function, Op, SendOp};
 use shared::service::{idempotency, send};
 
 pub use wiring::handle;
@@ -29,8 +29,13 @@ pub struct Deps<'a> {
 }
 
 pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
-    let result = match http::route_for(&req, Function::Send) {
-        Ok(_) => try_handle(deps, &req).await,
+    let result = match http::routed(req, Function::Send) {
+        Ok((route, req)) => match route.op {
+            Op::Send(op) => match op {
+                SendOp::GroupSend => try_handle(deps, &req).await,
+            },
+            _ => Err(http::not_served(route)),
+        },
         Err(e) => Err(e),
     };
     http::answer(result, "send")

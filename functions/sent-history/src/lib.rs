@@ -10,7 +10,7 @@ use shared::ApiError;
 use shared::dialects::sent_history::{self, SentRecord};
 use shared::http::{self, header};
 use shared::ports::{Accounts, Clock};
-use shared::routes::Function;
+use shared::routes::{Function, Op, SentHistoryOp};
 use shared::service::history::{self, HistoryDeps};
 
 pub use wiring::handle;
@@ -26,8 +26,13 @@ pub struct Deps<'a> {
 }
 
 pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
-    let result = match http::route_for(&req, Function::SentHistory) {
-        Ok(_) => try_handle(deps, &req).await,
+    let result = match http::routed(req, Function::SentHistory) {
+        Ok((route, req)) => match route.op {
+            Op::SentHistory(op) => match op {
+                SentHistoryOp::List => try_handle(deps, &req).await,
+            },
+            _ => Err(http::not_served(route)),
+        },
         Err(e) => Err(e),
     };
     http::answer(result, "sent history")

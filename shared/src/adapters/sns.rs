@@ -138,16 +138,32 @@ impl PushGateway for SnsPush {
             .message_structure("json")
             .send()
             .await
-            .map_err(|e| {
-                send_error(
-                    e,
-                    &["InvalidParameter", "InvalidParameterValue", "ValidationException"],
-                    &["EndpointDisabled", "NotFound"],
-                )
-            })?;
+            .map_err(|e| send_error(e, PUBLISH_REFUSED, PUBLISH_GONE))?;
         Ok(out.message_id.unwrap_or_default())
     }
 }
+
+/// Publish's failures that trying again would not mend (SNS's Publish errors): this message, or
+/// every message to its platform until an operator acts — a disabled platform application (an
+/// expired APNs certificate, a revoked FCM key), a policy or KMS key that refuses. Counted as
+/// failed sends, never a chunk's failure. Throttling (`Throttled`, `KMSThrottling`),
+/// `InternalError`, any 5xx and timeouts are transient.
+const PUBLISH_REFUSED: &[&str] = &[
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "ValidationException",
+    "PlatformApplicationDisabled",
+    "AuthorizationError",
+    "InvalidSecurity",
+    "KMSAccessDenied",
+    "KMSDisabled",
+    "KMSInvalidState",
+    "KMSNotFound",
+    "KMSOptInRequired",
+];
+
+/// Publish's failures that say the endpoint is no more: the device is forgotten.
+const PUBLISH_GONE: &[&str] = &["EndpointDisabled", "NotFound"];
 
 /// The SNS message for one platform: `default` plus the platform's own JSON, within its size
 /// limit. The body is shortened to fit (never the JSON, which must stay valid).
@@ -242,6 +258,49 @@ mod tests {
                     assert!(shown.ends_with('…') && shown.len() > 1000, "{platform:?}: {}", shown.len());
                 }
             }
+        }
+    }
+
+    /// Each of SNS's Publish errors lands where the push path expects it: refusals are counted
+    /// failed sends (an expired certificate never fails a chunk), a gone endpoint forgets its
+    /// device, throttling and 5xx are tried again.
+    #[test]
+    fn publish_failures_are_sorted_by_what_they_mean() {
+        use aws_sdk_dynamodb::config::http::HttpResponse;
+        use aws_sdk_dynamodb::error::SdkError;
+        let publish_error = |code: &str, status: u16| {
+            let meta = aws_sdk_sns::error::ErrorMetadata::builder().code(code).message("m").build();
+            let raw = HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+                aws_smithy_types::body::SdkBody::empty(),
+            );
+            let e: SdkError<aws_sdk_sns::operation::publish::PublishError, HttpResponse> =
+                SdkError::service_error(aws_sdk_sns::operation::publish::PublishError::generic(meta), raw);
+            match send_error(e, PUBLISH_REFUSED, PUBLISH_GONE) {
+                SendError::Rejected(_) => "refused",
+                SendError::Gone(_) => "gone",
+                SendError::Transient(_) => "transient",
+            }
+        };
+        for (code, status, expected) in [
+            ("PlatformApplicationDisabled", 400, "refused"),
+            ("AuthorizationError", 403, "refused"),
+            ("InvalidSecurity", 403, "refused"),
+            ("KMSAccessDenied", 400, "refused"),
+            ("KMSDisabled", 400, "refused"),
+            ("KMSInvalidState", 400, "refused"),
+            ("KMSNotFound", 400, "refused"),
+            ("KMSOptInRequired", 403, "refused"),
+            ("InvalidParameter", 400, "refused"),
+            ("InvalidParameterValue", 400, "refused"),
+            ("EndpointDisabled", 400, "gone"),
+            ("NotFound", 404, "gone"),
+            ("Throttled", 429, "transient"),
+            ("KMSThrottling", 400, "transient"),
+            ("InternalError", 500, "transient"),
+            ("SomethingNew", 503, "transient"),
+        ] {
+            assert_eq!(publish_error(code, status), expected, "{code}");
         }
     }
 

@@ -167,7 +167,7 @@ pub enum ActionData {
 /// Declares what a recipient sees once, for two items: [`Content`], a notification's, and
 /// [`InboxContent`], the same fields stored once per notification for its recipients beside its
 /// id, origin and times. Flat in both, with no `#[serde(flatten)]`: a flattened `Content` made
-/// decoding a center page's contents 1.8 times slower (docs/decisions/0013-one-content.md).
+/// decoding a center page's contents 1.7 times slower (docs/decisions/0013-one-content.md).
 macro_rules! what_a_recipient_sees {
     ($($(#[$meta:meta])* $field:ident: $ty:ty,)*) => {
         /// What the recipient sees.

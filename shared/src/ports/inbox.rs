@@ -14,8 +14,13 @@ pub trait InboxDelivery: Send + Sync {
     /// the same). Written before any entry refers to it.
     async fn put_content(&self, content: &InboxContent) -> StoreResult<()>;
     /// Writes recipients' entries (any number; batched by the adapter). Keys are (user,
-    /// notification): writing an entry again leaves one entry, the last written.
+    /// notification): writing an entry again leaves one entry, the last written. Only for entries
+    /// nobody can have yet (a chunk's first attempt): it replaces what a person did.
     async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()>;
+    /// Writes the entries their people do not have yet; an entry a person has is left exactly
+    /// as it is (their marks, its delivery time). How many were written. For a chunk's later
+    /// attempts: one conditional write per entry.
+    async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64>;
 }
 
 /// A person's center as they read and mark it.

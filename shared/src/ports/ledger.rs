@@ -18,6 +18,20 @@ pub enum ChunkRecord {
     AlreadyRecorded,
 }
 
+/// Who writes a chunk's entries (see [`DeliveryLedger::start_chunk`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkStart {
+    /// No attempt started this chunk before: nobody has its entries yet.
+    First,
+    /// An earlier attempt started it, and its lease ran out (it failed, or was killed) or it
+    /// was an earlier receive of the same message (which SQS hands out again only once that
+    /// receive's time is up): some people may have their entries, and may have acted on them.
+    /// This attempt holds it now.
+    Retry,
+    /// Another message's attempt holds it (a copy of the chunk, running now): left to that one.
+    Held,
+}
+
 /// See [`NotificationStore::chunk_context`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChunkContext {
@@ -82,6 +96,21 @@ pub trait DeliveryLedger: Send + Sync {
     async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status>;
     /// Whether a chunk was already recorded (lets redelivery skip its writes entirely).
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
+    /// Claims chunk `chunk` for an attempt of the queue message `holder` until `lease_until`
+    /// (one conditional write; a second when an earlier attempt started it, conditional on its
+    /// lease having run out or its being the same message's): so only a chunk's first attempt
+    /// writes its entries without a condition, and no two attempts write them at once.
+    async fn start_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart>;
+    /// Hands chunk `chunk` back before its lease runs out (its attempt failed and is alive), if
+    /// the lease is still `held` (the caller's): the next attempt need not wait for it.
+    async fn release_chunk(&self, id: NotificationId, chunk: u32, held: DateTime<Utc>) -> StoreResult<()>;
     /// What delivering a chunk needs to know, in one read: the notification, whether the chunk
     /// is already recorded, and the sends it already made.
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext>;

@@ -1,5 +1,7 @@
-//! Delivery of one chunk: one inbox entry per recipient (deterministic keys, so a redelivered
-//! chunk writes nothing new; the content is stored once, by the fan-out), the chunk's pushes (marked as they go, so a redelivered chunk
+//! Delivery of one chunk: one inbox entry per recipient (deterministic keys; only the chunk's
+//! first attempt writes them without a condition, a later attempt writes only the entries people
+//! do not have, so a retry never undoes what a person did; the content is stored once, by the
+//! fan-out), the chunk's pushes (marked as they go, so a redelivered chunk
 //! sends nothing twice), then the chunk's outcomes are counted on the notification exactly
 //! once, and its emails are handed to the email queue (`emails`), where SES's rate and
 //! throttling cannot hold up or fail the in-app delivery.
@@ -9,7 +11,9 @@ use chrono::Duration;
 use super::{callback, channels, emails};
 pub use crate::error::DeliverError;
 use crate::model::*;
-use crate::ports::{ChunkRecord, Clock, DeliveryLedger, InboxDelivery, NotificationLookup, Queue, Realtime};
+use crate::ports::{
+    ChunkRecord, ChunkStart, Clock, DeliveryLedger, InboxDelivery, NotificationLookup, Queue, Realtime,
+};
 
 /// What delivering a chunk uses: the ledger, the inbox, realtime, the chunk's pushes, the
 /// email queue its jobs go to, and (after the last chunk) the callback.
@@ -32,7 +36,18 @@ pub enum Delivered {
     AlreadyDone,
     /// The notification failed meanwhile: nothing to do.
     Skipped,
+    /// Another attempt at this chunk is under way (a copy of the message, running now): this
+    /// one leaves it alone, and its message comes back after the visibility timeout, when that
+    /// attempt has finished or its lease has run out.
+    Busy,
 }
+
+/// How long an attempt holds a chunk it writes entries for: at least the deliver function's
+/// timeout (60 s in template.yaml, so a holder is dead when its lease runs out) and a margin
+/// for clocks, and less than the delivery queue's visibility timeout (360 s: a message that
+/// comes back finds its last attempt's lease run out). `tests/tests/parity.rs` holds the
+/// template to both.
+pub const CHUNK_LEASE: std::time::Duration = std::time::Duration::from_secs(75);
 
 /// What every recipient of a notification sees, stored once. Times come from the notification,
 /// not the clock, so that writing it again writes the same.
@@ -96,10 +111,15 @@ pub async fn attempt(
         }
     };
     let notification = chunk.notification_id;
-    match deliver(ports, &chunk).await {
+    match deliver(ports, &chunk, message_id).await {
         Ok(Delivered::Written(n)) => {
             tracing::info!(message_id, %notification, items = n, "chunk delivered");
             Attempt::Done
+        }
+        Ok(Delivered::Busy) => {
+            // Never a reason to give up: the attempt that holds the chunk finishes it.
+            tracing::info!(message_id, %notification, receives, "another attempt holds the chunk; later");
+            Attempt::Again
         }
         Ok(outcome) => {
             tracing::info!(message_id, %notification, ?outcome, "nothing to deliver");
@@ -129,9 +149,14 @@ pub fn parse_chunk(body: &str) -> Result<DeliveryChunk, DeliverError> {
         .map_err(|e| DeliverError::Permanent(format!("malformed delivery message: {e}")))
 }
 
-/// Delivers a chunk and, when that finished the notification, sends its callback.
-pub async fn deliver(ports: &DeliverDeps<'_>, chunk: &DeliveryChunk) -> Result<Delivered, DeliverError> {
-    let (outcome, has_callback) = deliver_chunk(ports, chunk).await?;
+/// Delivers a chunk, an attempt of the queue message `message` (its id), and, when that
+/// finished the notification, sends its callback.
+pub async fn deliver(
+    ports: &DeliverDeps<'_>,
+    chunk: &DeliveryChunk,
+    message: &str,
+) -> Result<Delivered, DeliverError> {
+    let (outcome, has_callback) = deliver_chunk(ports, chunk, message).await?;
     // Only notifications with a callback need another look; a redelivered chunk was not read,
     // and may still owe the callback a crash interrupted.
     if has_callback != Some(false)
@@ -147,14 +172,16 @@ pub async fn deliver(ports: &DeliverDeps<'_>, chunk: &DeliveryChunk) -> Result<D
 pub async fn deliver_chunk_only(
     ports: &DeliverDeps<'_>,
     chunk: &DeliveryChunk,
+    message: &str,
 ) -> Result<Delivered, DeliverError> {
-    deliver_chunk(ports, chunk).await.map(|(outcome, _)| outcome)
+    deliver_chunk(ports, chunk, message).await.map(|(outcome, _)| outcome)
 }
 
 /// The delivery, and whether the notification has a callback (`None` when it was not read).
 async fn deliver_chunk(
     ports: &DeliverDeps<'_>,
     chunk: &DeliveryChunk,
+    message: &str,
 ) -> Result<(Delivered, Option<bool>), DeliverError> {
     let id = chunk.notification_id;
     let context = ports.ledger.chunk_context(id, chunk.chunk).await?;
@@ -180,25 +207,59 @@ async fn deliver_chunk(
     if n.status == Status::Failed {
         return Ok((Delivered::Skipped, has_callback));
     }
-    // The content was stored by the fan-out, before this chunk was queued.
+    // The content was stored by the fan-out, before this chunk was queued. Only a chunk's first
+    // attempt writes its entries blind (one write unit each, batched); a later one writes only
+    // the entries people do not have, so what a person did with theirs stays as it is.
     let now = ports.clock.now();
-    let entries: Vec<InboxEntry> = chunk.recipients.iter().map(|u| inbox_entry(&n, *u, now)).collect();
-    ports.inbox.put_entries(&entries).await?;
+    let lease_until = now + Duration::from_std(CHUNK_LEASE).unwrap_or(Duration::MAX);
+    let start = ports.ledger.start_chunk(id, chunk.chunk, message, now, lease_until).await?;
+    if start == ChunkStart::Held {
+        return Ok((Delivered::Busy, None));
+    }
+    let outcome = write_and_record(ports, &n, chunk, &context.marks, start, now).await;
+    if outcome.is_err() {
+        // Failed, and alive: the chunk is handed back now rather than when the lease runs out
+        // (a killed attempt cannot, and its lease runs out before its message comes back).
+        if let Err(e) = ports.ledger.release_chunk(id, chunk.chunk, lease_until).await {
+            tracing::warn!(notification = %id, chunk = chunk.chunk, error = %e, "chunk not handed back");
+        }
+    }
+    Ok((outcome?, has_callback))
+}
+
+/// A started chunk: its entries (blind on its first attempt, only the missing ones on a later
+/// one), its realtime event and pushes, its record, its email jobs.
+async fn write_and_record(
+    ports: &DeliverDeps<'_>,
+    n: &Notification,
+    chunk: &DeliveryChunk,
+    marks: &SentMarks,
+    start: ChunkStart,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Delivered, DeliverError> {
+    let id = n.id;
+    let entries: Vec<InboxEntry> = chunk.recipients.iter().map(|u| inbox_entry(n, *u, now)).collect();
+    if start == ChunkStart::First {
+        ports.inbox.put_entries(&entries).await?;
+    } else {
+        let written = ports.inbox.put_new_entries(&entries).await?;
+        tracing::info!(notification = %id, chunk = chunk.chunk, written, of = entries.len(), "chunk retried");
+    }
     let mut tally = ChunkTally { delivered: entries.len() as u64, ..ChunkTally::default() };
     drop(entries);
     // Open centers hear of it now (a redelivered chunk tells them again: ids make it harmless).
-    let event = InboxEvent::New { ids: vec![n.id] };
+    let event = InboxEvent::New { ids: vec![id] };
     ports.realtime.publish(n.company_id, &chunk.recipients, now.timestamp_millis(), &event).await;
     if n.email.is_some() {
         tally.emails_queued = chunk.recipients.len() as u64;
     }
     if n.pushes() {
-        tally.pushes = channels::send_pushes(&ports.pushes, &n, chunk, &context.marks).await?;
+        tally.pushes = channels::send_pushes(&ports.pushes, n, chunk, marks).await?;
     }
     let outcome = match ports.ledger.record_chunk(id, chunk.chunk, &tally, ports.clock.now()).await? {
         ChunkRecord::Recorded => Delivered::Written(tally.delivered),
         ChunkRecord::AlreadyRecorded => Delivered::AlreadyDone,
     };
-    emails::queue_jobs(ports.email_queue, &n, chunk).await?;
-    Ok((outcome, has_callback))
+    emails::queue_jobs(ports.email_queue, n, chunk).await?;
+    Ok(outcome)
 }

@@ -182,10 +182,14 @@ async fn fan_out(
             }
             Sink::Inline => {
                 for chunk in &batch {
-                    deliver::deliver_chunk_only(&ports.deliver, chunk).await.map_err(|e| match e {
-                        deliver::DeliverError::Transient(s) => s,
-                        deliver::DeliverError::Permanent(why) => StoreError::Other(why),
-                    })?;
+                    // The fan-out's lease keeps its runs apart: each is the chunk's one holder.
+                    let holder = format!("fanout:{}:{}", chunk.notification_id, chunk.chunk);
+                    deliver::deliver_chunk_only(&ports.deliver, chunk, &holder).await.map_err(
+                        |e| match e {
+                            deliver::DeliverError::Transient(s) => s,
+                            deliver::DeliverError::Permanent(why) => StoreError::Other(why),
+                        },
+                    )?;
                 }
             }
         }

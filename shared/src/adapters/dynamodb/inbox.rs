@@ -242,7 +242,36 @@ impl InboxDelivery for DynamoInboxStore {
         // batch_put keeps the last write of each (user, notification).
         batch_put(&self.client, &self.table, entries.iter().map(entry_item).collect(), self.backoff).await
     }
+
+    async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64> {
+        use futures::StreamExt;
+        let puts = entries.iter().map(entry_item).map(|item| put_if_absent(&self.client, &self.table, item));
+        let results: Vec<StoreResult<bool>> =
+            futures::stream::iter(puts).buffer_unordered(CONDITIONAL_PUTS_IN_FLIGHT).collect().await;
+        let mut written = 0;
+        for result in results {
+            written += u64::from(result?);
+        }
+        Ok(written)
+    }
 }
+
+/// Writes `item` unless its key exists: whether it was written.
+async fn put_if_absent(client: &Client, table: &str, item: Item) -> StoreResult<bool> {
+    let put = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .map_err(classify);
+    applied(put)
+}
+
+/// Conditional entry writes of one `put_new_entries` in flight at once: a chunk's 2,000 take
+/// about 2,000 / 16 round trips.
+const CONDITIONAL_PUTS_IN_FLIGHT: usize = 16;
 
 #[async_trait]
 impl Center for DynamoInboxStore {

@@ -107,21 +107,36 @@ impl InboxDelivery for MemoryInboxStore {
     async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
         let mut state = lock(&self.state);
         for e in entries {
-            let user = state.users.entry(e.user_id).or_default();
-            // Most people of a broadcast hold one entry: room for one, not the default four.
-            if user.sorted.capacity() == 0 {
-                user.sorted.reserve_exact(1);
-            }
-            if let Some(at) = user.position(e.notification_id) {
-                user.sorted.remove(at);
-            }
-            let order = e.order();
-            let at = user.sorted.partition_point(|x| x.order < order);
-            let marks = (e.marks != Marks::default()).then(|| Box::new(e.marks));
-            user.sorted.insert(at, Entry { order, delivered_at: e.delivered_at, marks });
+            put_entry(&mut state, e, true);
         }
         Ok(())
     }
+
+    async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64> {
+        let mut state = lock(&self.state);
+        Ok(entries.iter().map(|e| u64::from(put_entry(&mut state, e, false))).sum())
+    }
+}
+
+/// Puts `e` in its person's entries, in display order, replacing theirs if `replace` (else an
+/// entry they have stays as it is); whether it was written.
+fn put_entry(state: &mut InboxState, e: &InboxEntry, replace: bool) -> bool {
+    let user = state.users.entry(e.user_id).or_default();
+    // Most people of a broadcast hold one entry: room for one, not the default four.
+    if user.sorted.capacity() == 0 {
+        user.sorted.reserve_exact(1);
+    }
+    if let Some(at) = user.position(e.notification_id) {
+        if !replace {
+            return false;
+        }
+        user.sorted.remove(at);
+    }
+    let order = e.order();
+    let at = user.sorted.partition_point(|x| x.order < order);
+    let marks = (e.marks != Marks::default()).then(|| Box::new(e.marks));
+    user.sorted.insert(at, Entry { order, delivered_at: e.delivered_at, marks });
+    true
 }
 
 #[async_trait]

@@ -19,6 +19,8 @@ struct NotificationState {
     by_id: HashMap<NotificationId, Notification>,
     by_schedule_id: HashMap<u64, NotificationId>,
     chunks: HashSet<(NotificationId, u32)>,
+    /// Chunks started, with the lease and the message of the attempt that holds each.
+    started: HashMap<(NotificationId, u32), (DateTime<Utc>, String)>,
     /// Email jobs recorded: (notification, chunk, part).
     email_parts: HashSet<(NotificationId, u32, u32)>,
     /// Bounces and complaints counted: (notification, SES message id, kind).
@@ -230,6 +232,37 @@ impl DeliveryLedger for MemoryNotificationStore {
 
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
         Ok(lock(&self.state).chunks.contains(&(id, chunk)))
+    }
+
+    async fn start_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart> {
+        let mut s = lock(&self.state);
+        match s.started.get_mut(&(id, chunk)) {
+            None => {
+                s.started.insert((id, chunk), (lease_until, holder.to_string()));
+                Ok(ChunkStart::First)
+            }
+            Some((lease, by)) if *lease < now || by == holder => {
+                (*lease, *by) = (lease_until, holder.to_string());
+                Ok(ChunkStart::Retry)
+            }
+            Some(_) => Ok(ChunkStart::Held),
+        }
+    }
+
+    async fn release_chunk(&self, id: NotificationId, chunk: u32, held: DateTime<Utc>) -> StoreResult<()> {
+        if let Some((lease, _)) = lock(&self.state).started.get_mut(&(id, chunk))
+            && *lease == held
+        {
+            *lease = DateTime::<Utc>::MIN_UTC;
+        }
+        Ok(())
     }
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {

@@ -1,6 +1,7 @@
 //! The delivery ledger on the notifications table: chunk markers (`C#`), email-job markers
 //! (`E#`), bounce and complaint markers (`F#`), each recorded with its counts in one transaction
-//! exactly once, and the sent marks (`M#{chunk}#{part}`). Transactions cancelled for contention
+//! exactly once, and the sent marks (`M#{chunk}#{part}`); a chunk's start (`L#`: the lease of
+//! the attempt writing its entries). Transactions cancelled for contention
 //! are retried here.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -102,6 +103,73 @@ impl DynamoNotificationStore {
 
     pub(super) async fn ledger_chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
         self.get_item_key(key(Self::pk(id), Self::chunk_sk(chunk))).await
+    }
+
+    pub(super) async fn ledger_start_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart> {
+        let mut start = key(Self::pk(id), Self::start_sk(chunk));
+        start.insert("leaseUntil".into(), n(lease_until.timestamp_millis()));
+        start.insert("holder".into(), s(holder));
+        start.insert("startedAt".into(), to_attr(&now)?);
+        start.insert("ttl".into(), n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()));
+        let first = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(start))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(classify);
+        if applied(first)? {
+            return Ok(ChunkStart::First);
+        }
+        let retry = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), Self::start_sk(chunk))))
+            .update_expression("SET leaseUntil = :lease, holder = :holder, retriedAt = :at ADD attempts :one")
+            // Its lease ran out, or it is this message's (an earlier receive, or this one's own
+            // first write whose answer was lost: then entries are written as on a retry).
+            .condition_expression("leaseUntil < :now OR holder = :holder")
+            .expression_attribute_values(":lease", n(lease_until.timestamp_millis()))
+            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":at", to_attr(&now)?)
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(classify);
+        Ok(if applied(retry)? { ChunkStart::Retry } else { ChunkStart::Held })
+    }
+
+    pub(super) async fn ledger_release_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        held: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let release = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), Self::start_sk(chunk))))
+            .update_expression("SET leaseUntil = :none")
+            .condition_expression("leaseUntil = :held")
+            .expression_attribute_values(":none", n(0))
+            .expression_attribute_values(":held", n(held.timestamp_millis()))
+            .send()
+            .await
+            .map_err(classify);
+        // Taken over meanwhile: nothing of ours to hand back.
+        applied(release).map(|_| ())
     }
 
     pub(super) async fn ledger_chunk_context(
@@ -300,6 +368,10 @@ impl DynamoNotificationStore {
 
     pub(super) fn chunk_sk(chunk: u32) -> String {
         format!("C#{chunk:08}")
+    }
+
+    pub(super) fn start_sk(chunk: u32) -> String {
+        format!("L#{chunk:08}")
     }
 
     pub(super) fn emails_sk(chunk: u32, part: u32) -> String {

@@ -1,7 +1,7 @@
 //! Notifications table: `N#{id}`/`META` (the notification), the delivery ledger beside it
 //! (`ledger.rs`: `C#{chunk}` chunk markers, `E#{chunk}#{part}` email-job markers,
 //! `F#{kind}#{message}` bounce and complaint markers, `M#{chunk}#{part}` sent marks over 8 parts,
-//! TTL), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
+//! `L#{chunk}` the lease of the attempt writing a chunk's entries, TTL), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
 //! `I#{scope}`/`IDEM` (idempotency records, TTL, `idempotency.rs`). Indexes: `pending` (sparse,
 //! write-sharded by due time), `history` (company + type) and `scope` (event or asset), both
 //! sparse: group sends only.
@@ -388,6 +388,21 @@ impl DeliveryLedger for DynamoNotificationStore {
 
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
         self.ledger_chunk_recorded(id, chunk).await
+    }
+
+    async fn start_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart> {
+        self.ledger_start_chunk(id, chunk, holder, now, lease_until).await
+    }
+
+    async fn release_chunk(&self, id: NotificationId, chunk: u32, held: DateTime<Utc>) -> StoreResult<()> {
+        self.ledger_release_chunk(id, chunk, held).await
     }
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {

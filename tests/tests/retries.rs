@@ -1,0 +1,203 @@
+//! A retry never undoes what a person did (issue #34), on memory and on moto: a chunk fails at
+//! each step after its inbox entries were written (a batch write part-done, a push, a sent mark,
+//! the chunk's record, its email jobs), its people act on what reached them, the chunk is
+//! delivered again, and every person's center is exactly as they left it — marks, delivery time
+//! and what their watermarks cover — while whoever had nothing yet gets it, each device is pushed
+//! once (but when the marks of pushes already sent were not written: those go again, the window
+//! docs/reliability.md states) and the notification ends Delivered. An attempt that dies without handing its chunk back
+//! holds it until its lease runs out: a copy arriving meanwhile leaves it alone and is never a
+//! reason to give the notification up.
+
+use serde_json::{Value, json};
+use shared::http::{GatewayRequest, body_text};
+use shared::model::*;
+use shared::service::deliver::CHUNK_LEASE;
+use tests::faults::{Faults, faulty};
+use tests::{Env, end_to_end};
+use uuid::Uuid;
+
+fn user(n: u8) -> Uuid {
+    let d = n.to_string();
+    format!("{0}-{1}-4{2}-8{2}-{3}", d.repeat(8), d.repeat(4), d.repeat(3), d.repeat(12)).parse().unwrap()
+}
+
+/// GA for brochure 4 reaches u1, u3 and u4 (DEMO-DIRECTORY.md): in-app, a push to each one's
+/// device, an email to u1 and u3.
+async fn send_ga(env: &Env, subject: &str) -> Notification {
+    let body = json!({
+        "version": 3, "type": "GA", "key": "3", "message": "Brochure 4 has a new edition", "brochureId": 4,
+        "emailTemplate": "Client.Generic.Notification.html", "emailSubject": subject, "emailParams": []
+    });
+    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .body(body.to_string());
+    let resp = send::handle(&env.ports, req.into_request()).await;
+    let answer: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+    assert_eq!(resp.status(), 200, "{answer}");
+    let sid = answer["notificationScheduleId"].as_u64().unwrap();
+    env.ports.notifications.get_by_schedule_id(sid).await.unwrap().unwrap()
+}
+
+/// A device for user `n`, registered with their own token: its endpoint.
+async fn register(env: &Env, n: u8) -> String {
+    let token = format!("fcm-{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    let req = GatewayRequest::new("POST", "/users/{userId}/devices", &format!("/users/{}/devices", user(n)))
+        .header("authorization", &format!("Bearer demo-user-{n}-token"))
+        .path_param("userId", &user(n).to_string())
+        .body(json!({ "platform": "GCM", "token": token }).to_string());
+    let resp = inbox::handle(&env.ports, req.into_request()).await;
+    let body: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+    assert_eq!(resp.status(), 201, "{body}");
+    let devices = env.ports.devices.devices(user(n)).await.unwrap();
+    devices.iter().find(|d| d.device_id == body["deviceId"].as_str().unwrap()).unwrap().endpoint_arn.clone()
+}
+
+/// Each person's item of `id`, whatever its state (None: nothing reached them).
+async fn centers(env: &Env, id: NotificationId) -> Vec<Option<InboxItem>> {
+    let mut out = Vec::new();
+    for n in [1, 3, 4] {
+        out.push(env.ports.inbox.get(user(n), id).await.unwrap());
+    }
+    out
+}
+
+/// What each of the three sees in their default view, and their badge.
+async fn views(env: &Env, id: NotificationId) -> Vec<(bool, InboxCounts)> {
+    let now = shared::ports::Clock::now(env.clock.as_ref());
+    let mut out = Vec::new();
+    for n in [1, 3, 4] {
+        let page = env
+            .ports
+            .inbox
+            .list(user(n), &InboxQuery::default(), now, &PageRequest::first(50))
+            .await
+            .unwrap();
+        let listed = page.items.iter().any(|i| i.content.notification_id == id);
+        out.push((listed, env.ports.inbox.count(user(n), now, 50).await.unwrap()));
+    }
+    out
+}
+
+/// The chunk of the notification just sent, fanned out and received (not yet settled).
+async fn the_chunk(env: &Env) -> Vec<shared::ports::ReceivedMessage> {
+    local::workers::drain_fanout_once(&env.ports).await.unwrap();
+    let chunks = env.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(chunks.len(), 1, "three people: one chunk");
+    chunks
+}
+
+async fn deliver_with(
+    env: &Env,
+    ports: &shared::runtime::Ports,
+    chunks: &[shared::ports::ReceivedMessage],
+) -> usize {
+    let event = local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, chunks);
+    deliver::handle(ports, env.max_receives, event).await.batch_item_failures.len()
+}
+
+/// People act on what reached them: u1 reads it, u3 dismisses it, u4 reads and archives
+/// everything at once. A second later.
+async fn act(env: &Env, id: NotificationId) {
+    env.clock.advance(chrono::Duration::seconds(1));
+    let now = shared::ports::Clock::now(env.clock.as_ref());
+    let has = |n| async move { env.ports.inbox.get(user(n), id).await.unwrap().is_some() };
+    if has(1).await {
+        assert!(env.ports.inbox.mark(user(1), id, Mark::Read, now).await.unwrap());
+    }
+    if has(3).await {
+        assert!(env.ports.inbox.mark(user(3), id, Mark::Dismissed, now).await.unwrap());
+    }
+    env.ports.inbox.mark_all(user(4), MarkAll::Read { archive: true }, now).await.unwrap();
+}
+
+/// Each step after the entries were written fails once; the retry changes nothing anyone did.
+async fn a_retry_never_undoes_what_a_person_did(env: Env) {
+    let endpoints = [register(&env, 1).await, register(&env, 3).await, register(&env, 4).await];
+    for step in ["put_entries", "publish", "add_sent_marks", "record_chunk", "send_all"] {
+        let n = send_ga(&env, &format!("Retry at {step} {}", Uuid::new_v4().simple())).await;
+        let chunks = the_chunk(&env).await;
+        let faults = Faults::none();
+        faults.fail_next(step);
+        let failing = faulty(&env.ports, &faults);
+        assert_eq!(deliver_with(&env, &failing, &chunks).await, 1, "{step}: the chunk fails");
+        let reached = faults.reached();
+        assert!(reached.keys().any(|k| k.starts_with(step)), "{step}: the fault was reached: {reached:?}");
+        let first = centers(&env, n.id).await;
+        if step != "put_entries" {
+            assert!(first.iter().all(Option::is_some), "{step}: everyone had it before the failure");
+        }
+        act(&env, n.id).await;
+        let acted = centers(&env, n.id).await;
+        let seen = views(&env, n.id).await;
+
+        // The queue hands the chunk out again (the failed attempt handed it back).
+        env.clock.advance(chrono::Duration::seconds(1));
+        assert_eq!(deliver_with(&env, &env.ports, &chunks).await, 0, "{step}: the retry delivers");
+        let after = centers(&env, n.id).await;
+        for (i, (was, now)) in acted.iter().zip(&after).enumerate() {
+            match was {
+                Some(was) => assert_eq!(now.as_ref(), Some(was), "{step}: person {i} as they left it"),
+                None => assert!(now.is_some(), "{step}: person {i} reached by the retry"),
+            }
+        }
+        if step != "put_entries" {
+            assert_eq!(views(&env, n.id).await, seen, "{step}: views and badges as they were");
+            let listed: Vec<bool> = seen.iter().map(|(listed, _)| *listed).collect();
+            assert_eq!(listed, [true, false, false], "{step}: u1 read it, u3 dismissed it, u4 archived it");
+        }
+        let n = env.ports.notifications.get(n.id).await.unwrap().unwrap();
+        assert_eq!((n.status, n.delivered, n.chunks_done), (Status::Delivered, 3, 1), "{step}");
+        env.ports.delivery_queue.ack(&chunks[0].receipt).await.unwrap();
+        local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+        let pushed = env.outbox.pushes(&endpoints).await;
+        let of_this: Vec<_> = pushed.iter().filter(|p| p.message.contains(&n.id.to_string())).collect();
+        if step == "add_sent_marks" {
+            // Pushes that went out but whose marks were not written go out again: the window
+            // docs/reliability.md states ("a kill at any point"), at most one batch of marks.
+            assert!(
+                (3..=6).contains(&of_this.len()),
+                "{step}: at most the unmarked batch again: {of_this:?}"
+            );
+        } else {
+            assert_eq!(of_this.len(), 3, "{step}: one push per device: {of_this:?}");
+        }
+    }
+}
+
+/// An attempt killed after writing the entries cannot hand the chunk back: a copy of the chunk in
+/// another message meanwhile leaves it to that attempt (and is no reason to give up, even at its
+/// last receive); once the lease ran out it takes over and changes nothing anyone did. (The same
+/// message comes back only after its visibility timeout, and takes over at once.)
+async fn a_killed_attempt_holds_its_chunk_until_its_lease_runs_out(env: Env) {
+    let n = send_ga(&env, &format!("Killed {}", Uuid::new_v4().simple())).await;
+    let chunks = the_chunk(&env).await;
+    let faults = Faults::none();
+    faults.fail_next("record_chunk");
+    faults.fail_next("release_chunk");
+    let killed = faulty(&env.ports, &faults);
+    assert_eq!(deliver_with(&env, &killed, &chunks).await, 1);
+    act(&env, n.id).await;
+    let acted = centers(&env, n.id).await;
+
+    // A copy in another message at its last allowed receive, within the lease: left alone, not
+    // given up.
+    let mut copy = chunks.clone();
+    copy[0].message_id = format!("copy-of-{}", chunks[0].message_id);
+    copy[0].receive_count = env.max_receives;
+    assert_eq!(deliver_with(&env, &env.ports, &copy).await, 1, "the chunk is held");
+    let held = env.ports.notifications.get(n.id).await.unwrap().unwrap();
+    assert_eq!((held.status, held.chunks_done), (Status::Delivering, 0), "not given up, not counted");
+
+    // Past the lease (the queue's visibility timeout is longer still): the copy takes over.
+    env.clock.advance(chrono::Duration::from_std(CHUNK_LEASE).unwrap() + chrono::Duration::seconds(1));
+    assert_eq!(deliver_with(&env, &env.ports, &copy).await, 0);
+    assert_eq!(centers(&env, n.id).await, acted, "as they left it");
+    let done = env.ports.notifications.get(n.id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.delivered), (Status::Delivered, 3));
+}
+
+end_to_end!(
+    a_retry_never_undoes_what_a_person_did,
+    a_killed_attempt_holds_its_chunk_until_its_lease_runs_out
+);
