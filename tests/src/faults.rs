@@ -368,6 +368,26 @@ impl DeliveryLedger for FaultyNotifications {
 
 #[async_trait]
 impl EmailLedger for FaultyNotifications {
+    async fn start_email_job(
+        &self,
+        id: NotificationId,
+        c: u32,
+        part: u32,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart> {
+        self.1.run("start_email_job", self.0.start_email_job(id, c, part, holder, now, lease)).await
+    }
+    async fn release_email_job(
+        &self,
+        id: NotificationId,
+        c: u32,
+        part: u32,
+        held: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.1.run("release_email_job", self.0.release_email_job(id, c, part, held)).await
+    }
     async fn email_context(&self, id: NotificationId, c: u32, part: u32) -> StoreResult<ChunkContext> {
         self.1.run("email_context", self.0.email_context(id, c, part)).await
     }

@@ -180,11 +180,15 @@ async fn the_html_body_template_renders_email_body(env: Env) {
     assert!(!emails[0].html.contains("Short text"), "the body replaces the message");
 }
 
-/// The largest emailBody this service stores (300 KB) is stored with its notification (one
-/// DynamoDB item, under 400 KB with its indexes) and emailed whole; one byte more is a 400 naming
-/// emailBody before anything is stored or counted.
+/// The largest emailBody this service stores (300 KB with its parameters) is stored with its
+/// notification (one DynamoDB item, under 400 KB with its indexes) and emailed whole; one byte
+/// more is a 400 naming emailParams (the two together are over), and a body over 300 KB alone
+/// one naming emailBody, before anything is stored or counted. Parameters count with the
+/// body: the most of both is stored, one byte more of parameters is a 400 naming emailParams
+/// (never a 500 after the daily cap was counted).
 async fn the_largest_email_body_is_stored_and_one_byte_more_is_refused(env: Env) {
-    let max = shared::dialects::group_send::MAX_EMAIL_BODY_BYTES;
+    // The one parameter below ("emailBody", "x") weighs 10 bytes of the cap.
+    let max = shared::dialects::group_send::MAX_EMAIL_BODY_BYTES - 10;
     let html = |len: usize| format!("<p>{}</p>", "r".repeat(len - 7));
     let request = |subject: &str, len: usize| {
         json!({
@@ -195,7 +199,14 @@ async fn the_largest_email_body_is_stored_and_one_byte_more_is_refused(env: Env)
     };
     let too_big = subject("Too big");
     let (status, answer) = send(&env, request(&too_big, max + 1)).await;
-    assert_eq!((status, answer["parameter"].as_str()), (400, Some("emailBody")), "{answer}");
+    assert_eq!(
+        (status, answer["parameter"].as_str()),
+        (400, Some("emailParams")),
+        "with its parameter: {answer}"
+    );
+    let body_alone = max + 10 + 1;
+    let (status, answer) = send(&env, request(&too_big, body_alone)).await;
+    assert_eq!((status, answer["parameter"].as_str()), (400, Some("emailBody")), "the body alone: {answer}");
     let largest = subject("Largest");
     let (status, answer) = send(&env, request(&largest, max)).await;
     assert_eq!(status, 200, "{answer}");
@@ -205,6 +216,30 @@ async fn the_largest_email_body_is_stored_and_one_byte_more_is_refused(env: Env)
     assert_eq!(recipients(&emails), vec![U1_EMAIL.to_string()]);
     assert!(emails[0].html.contains(&html(max)), "the whole body was emailed");
     assert!(env.outbox.emails(&too_big).await.is_empty());
+
+    // Many parameters beside a large body: 100 of 2,048 bytes (2,000 of value, 48 of key) and a
+    // body that brings the two to the cap are stored; one more byte of parameters is refused.
+    let params = |extra: usize| {
+        let mut list: Vec<Value> = (0..100)
+            .map(|i| json!({"key": format!("param{i:03}{}", "k".repeat(40)), "value": "v".repeat(2000)}))
+            .collect();
+        list.push(json!({"key": "emailBody", "value": "x".repeat(1 + extra)}));
+        Value::Array(list)
+    };
+    let params_bytes = 100 * 2048 + "emailBody".len() + 1;
+    let body = shared::dialects::group_send::MAX_EMAIL_BODY_BYTES - params_bytes;
+    let many = |subject: &str, extra: usize| {
+        json!({
+            "version": 3, "type": "GT", "key": "3", "values": ["5"], "message": "Short text",
+            "emailTemplate": "Client.Generic.HTMLBody.Mandrill.html", "emailSubject": subject,
+            "emailBody": html(body), "emailParams": params(extra)
+        })
+    };
+    let (status, answer) = send(&env, many(&subject("Too many"), 1)).await;
+    assert_eq!((status, answer["parameter"].as_str()), (400, Some("emailParams")), "{answer}");
+    let (status, answer) = send(&env, many(&subject("Most"), 0)).await;
+    assert_eq!(status, 200, "the most of body and parameters is stored: {answer}");
+    assert_eq!(answer["notificationScheduleId"].as_u64(), Some(2), "the refused ones used no schedule id");
 }
 
 /// Unknown templates and unfillable personalised params are refused at send time.
@@ -343,14 +378,14 @@ async fn a_redelivered_chunk_sends_no_duplicate_email_or_push(env: Env) {
 
     faults.fail_next("record_emails");
     let none = shared::service::deadline::Deadline::NONE;
-    assert!(emails::send_job(&failing.email_jobs(), &job, none).await.is_err());
+    assert!(emails::send_job(&failing.email_jobs(), &job, "m1", none).await.is_err());
     assert_eq!(env.outbox.emails(&subject).await.len(), 2, "the first attempt sent the emails");
     assert_eq!(
-        emails::send_job(&env.ports.email_jobs(), &job, none).await.unwrap(),
+        emails::send_job(&env.ports.email_jobs(), &job, "m1", none).await.unwrap(),
         EmailOutcome::Recorded { sent: 2, gave_up: false }
     );
     assert_eq!(
-        emails::send_job(&env.ports.email_jobs(), &job, none).await.unwrap(),
+        emails::send_job(&env.ports.email_jobs(), &job, "m1", none).await.unwrap(),
         EmailOutcome::AlreadyDone
     );
     for m in &jobs {
@@ -702,9 +737,10 @@ async fn a_job_paced_to_the_account_rate_is_never_throttled() {
         });
         ports.notifications.insert(&n).await.unwrap();
         let job = EmailJob { notification_id: n.id, chunk: 0, email_part: 0, recipients, round: 0 };
-        let outcome = emails::send_job(&ports.email_jobs(), &job, shared::service::deadline::Deadline::NONE)
-            .await
-            .unwrap();
+        let outcome =
+            emails::send_job(&ports.email_jobs(), &job, "m1", shared::service::deadline::Deadline::NONE)
+                .await
+                .unwrap();
         if paced {
             assert_eq!(outcome, EmailOutcome::Recorded { sent: 12, gave_up: false }, "paced: one round");
             assert_eq!(memory.mailer.sent().len(), 12);

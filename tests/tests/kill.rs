@@ -148,6 +148,7 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
         killed(shared::service::emails::send_job(
             &first.email_jobs(),
             &job,
+            "m1",
             shared::service::deadline::Deadline::NONE,
         ))
         .await;
@@ -157,6 +158,7 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
         shared::service::emails::send_job(
             &second.email_jobs(),
             &job,
+            "m1",
             shared::service::deadline::Deadline::NONE,
         )
         .await

@@ -194,19 +194,22 @@ fn queues_outlast_their_consumers_and_redrive_to_a_dlq() {
     assert_eq!(consumed, 4, "FanoutQueue, DeliveryQueue, EmailQueue and EmailEventsQueue");
 }
 
-/// A chunk's lease outlives the attempt that holds it (a holder is dead when its lease runs out:
-/// the deliver function's timeout, and a margin of 10 s for clocks) and runs out before the
-/// delivery queue hands a failed message out again (its visibility timeout), so a redelivery
+/// A chunk's or email job's lease outlives the attempt that holds it (a holder is dead when its
+/// lease runs out: the deliver function's timeout, and a margin of 10 s for clocks) and runs out
+/// before its queue hands a failed message out again (its visibility timeout), so a redelivery
 /// after a kill never waits for a lease.
 #[test]
 fn a_chunks_lease_outlives_its_attempt_and_not_its_message() {
     let template = read_template(&tests::template_path()).unwrap();
     let resources = &template["Resources"];
     let timeout = resources["DeliverFunction"]["Properties"]["Timeout"].as_u64().unwrap();
-    let visibility = resources["DeliveryQueue"]["Properties"]["VisibilityTimeout"].as_u64().unwrap();
-    let lease = shared::service::deliver::CHUNK_LEASE.as_secs();
+    let lease = shared::service::deadline::WORK_LEASE.as_secs();
     assert!(lease >= timeout + 10, "lease {lease}s < deliver's timeout {timeout}s + 10s");
-    assert!(lease < visibility, "lease {lease}s ≥ the delivery queue's visibility timeout {visibility}s");
+    // Chunks and email jobs are held by the same lease.
+    for queue in ["DeliveryQueue", "EmailQueue"] {
+        let visibility = resources[queue]["Properties"]["VisibilityTimeout"].as_u64().unwrap();
+        assert!(lease < visibility, "lease {lease}s ≥ {queue}'s visibility timeout {visibility}s");
+    }
 }
 
 /// Bounces and complaints reach deliver: the configuration set emails are sent with publishes

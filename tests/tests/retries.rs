@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 use shared::http::{GatewayRequest, body_text};
 use shared::model::*;
-use shared::service::deliver::CHUNK_LEASE;
+use shared::service::deadline::WORK_LEASE;
 use tests::faults::{Faults, faulty};
 use tests::{Env, end_to_end};
 use uuid::Uuid;
@@ -190,14 +190,58 @@ async fn a_killed_attempt_holds_its_chunk_until_its_lease_runs_out(env: Env) {
     assert_eq!((held.status, held.chunks_done), (Status::Delivering, 0), "not given up, not counted");
 
     // Past the lease (the queue's visibility timeout is longer still): the copy takes over.
-    env.clock.advance(chrono::Duration::from_std(CHUNK_LEASE).unwrap() + chrono::Duration::seconds(1));
+    env.clock.advance(chrono::Duration::from_std(WORK_LEASE).unwrap() + chrono::Duration::seconds(1));
     assert_eq!(deliver_with(&env, &env.ports, &copy).await, 0);
     assert_eq!(centers(&env, n.id).await, acted, "as they left it");
     let done = env.ports.notifications.get(n.id).await.unwrap().unwrap();
     assert_eq!((done.status, done.delivered), (Status::Delivered, 3));
 }
 
+/// Copies of one email job (a recorded chunk redelivered queues its jobs again) never send at
+/// once: while one holds the job, another is left for later; the job's emails go out once.
+async fn copies_of_an_email_job_never_send_at_once(env: Env) {
+    let subject = format!("Copies {}", Uuid::new_v4().simple());
+    let n = send_ga(&env, &subject).await;
+    let chunks = the_chunk(&env).await;
+    assert_eq!(deliver_with(&env, &env.ports, &chunks).await, 0);
+    env.ports.delivery_queue.ack(&chunks[0].receipt).await.unwrap();
+    let jobs = env.ports.email_queue.receive(10).await.unwrap();
+    assert_eq!(jobs.len(), 1, "u1 and u3 in one job");
+    let job = shared::service::emails::parse_job(&jobs[0].body).unwrap();
+    let run = |message: &str| {
+        let mut copy = jobs.clone();
+        copy[0].message_id = message.to_string();
+        let event = local::workers::sqs_event(local::workers::EMAIL_QUEUE_ARN, &copy);
+        let ports = env.ports.clone();
+        let max = env.max_receives;
+        async move { deliver::handle(&ports, max, event).await.batch_item_failures.len() }
+    };
+    // Another copy is sending now (it holds the job's lease).
+    let now = shared::ports::Clock::now(env.clock.as_ref());
+    let lease = now + chrono::Duration::from_std(WORK_LEASE).unwrap();
+    let other = env.ports.notifications.start_email_job(
+        n.id,
+        job.chunk,
+        job.email_part,
+        "the-other-copy",
+        now,
+        lease,
+    );
+    assert_eq!(other.await.unwrap(), shared::ports::ChunkStart::First);
+    assert_eq!(run("this-copy").await, 1, "left for later");
+    assert!(env.outbox.emails(&subject).await.is_empty(), "nothing sent beside the other copy");
+    // The other copy failed and handed the job back: this one sends, once.
+    env.ports.notifications.release_email_job(n.id, job.chunk, job.email_part, lease).await.unwrap();
+    assert_eq!(run("this-copy").await, 0);
+    assert_eq!(env.outbox.emails(&subject).await.len(), 2);
+    assert_eq!(run("a-third-copy").await, 0, "recorded: nothing to do");
+    assert_eq!(env.outbox.emails(&subject).await.len(), 2, "each address emailed once");
+    let done = env.ports.notifications.get(n.id).await.unwrap().unwrap();
+    assert_eq!((done.emails_sent, done.emails_pending), (2, 0));
+}
+
 end_to_end!(
     a_retry_never_undoes_what_a_person_did,
-    a_killed_attempt_holds_its_chunk_until_its_lease_runs_out
+    a_killed_attempt_holds_its_chunk_until_its_lease_runs_out,
+    copies_of_an_email_job_never_send_at_once
 );

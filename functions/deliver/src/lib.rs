@@ -152,10 +152,14 @@ async fn process_email_job(
         }
     };
     let notification = job.notification_id;
-    match emails::send_job(&deps.email_jobs, &job, deadline).await {
+    match emails::send_job(&deps.email_jobs, &job, message_id, deadline).await {
         Ok(EmailOutcome::Recorded { sent, gave_up }) => {
             tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, sent, gave_up, "email job recorded");
             Step::Done
+        }
+        Ok(EmailOutcome::Busy) => {
+            tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, "another copy of the email job is sending; later");
+            Step::Again
         }
         Ok(outcome) => {
             tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, ?outcome, "email job");

@@ -19,9 +19,10 @@ pub const MAX_EMAIL_SUBJECT: usize = 256;
 /// The spec's limit for `emailBody` (characters). No request that large reaches the service:
 /// Lambda takes at most 6 MB of invocation payload, the API Gateway envelope included.
 pub const MAX_EMAIL_BODY: usize = 10_000_000;
-/// What `emailBody` may weigh here (UTF-8 bytes): the notification is one DynamoDB item of at
-/// most 400 KB, with the message, parameters and counts beside the body. A larger body is
-/// refused naming `emailBody` before anything is stored or counted against the daily cap.
+/// What `emailBody` and `emailParams` together may weigh here (UTF-8 bytes of the body and of
+/// every parameter's key and value): the notification is one DynamoDB item of at most 400 KB,
+/// with the message and counts beside them. More is refused naming `emailBody` (when the body
+/// alone is over) or `emailParams`, before anything is stored or counted against the daily cap.
 pub const MAX_EMAIL_BODY_BYTES: usize = 300 * 1024;
 pub const MAX_PARAM_KEY: usize = 100;
 pub const MAX_PARAM_VALUE: usize = 2000;
@@ -219,6 +220,17 @@ pub fn parse(body: &[u8]) -> Result<GroupSend, ApiError> {
             })
             .collect::<Result<Vec<_>, ApiError>>()?,
     };
+    let body_bytes = email_body.as_ref().map_or(0, String::len);
+    let params_bytes: usize = params.iter().map(|p| p.key.len() + p.value.len()).sum();
+    if body_bytes <= MAX_EMAIL_BODY_BYTES && body_bytes + params_bytes > MAX_EMAIL_BODY_BYTES {
+        return Err(f.error(
+            "emailParams",
+            format!(
+                "with emailBody must be at most {MAX_EMAIL_BODY_BYTES} bytes (UTF-8) together to be stored \
+                 with their notification (got {params_bytes} beside a body of {body_bytes})"
+            ),
+        ));
+    }
     if version < 3 {
         for field in ["emailTemplate", "emailSubject", "emailBody"] {
             if f.has(field) {
@@ -415,6 +427,15 @@ mod tests {
         assert_invalid(email("emailParams", json!([{"key": "k"}])), "emailParams[0].value");
         assert_invalid(email("emailParams", json!(["k"])), "emailParams[0]");
         assert_invalid(email("emailBody", json!(12)), "emailBody");
+        // The body and the parameters share the item's room: over it, the parameters are named.
+        let params: Vec<serde_json::Value> =
+            (0..160).map(|i| json!({"key": format!("k{i:03}"), "value": "v".repeat(2000)})).collect();
+        assert_invalid(email("emailParams", json!(params)), "emailParams");
+        let body = json!("b".repeat(MAX_EMAIL_BODY_BYTES - 150 * 2004));
+        let fits = with(email("emailParams", json!(params[..150])), "emailBody", body.clone());
+        assert!(parse(fits.to_string().as_bytes()).is_ok(), "150 parameters and the rest of the body fit");
+        let over = with(email("emailParams", json!(params[..151])), "emailBody", body);
+        assert_invalid(over, "emailParams");
         assert_invalid(with(base(3), "emailSubject", json!("s")), "emailSubject");
         assert_invalid(with(base(3), "brochureId", json!("4")), "brochureId");
         assert_invalid(with(base(3), "brochureId", json!(-4)), "brochureId");

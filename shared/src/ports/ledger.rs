@@ -144,6 +144,26 @@ pub trait EmailLedger: Send + Sync {
         counts: &EmailCounts,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord>;
+    /// Claims email job (`chunk`, `part`) for an attempt of the queue message `holder` until
+    /// `lease_until`, as [`DeliveryLedger::start_chunk`] claims a chunk: no two copies of a job
+    /// (a recorded chunk redelivered queues its jobs again) send at once.
+    async fn start_email_job(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart>;
+    /// Hands email job (`chunk`, `part`) back if its lease is still `held`.
+    async fn release_email_job(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        held: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Counts a bounce or complaint on the notification its email was about, once per email
     /// (`message_id`) and kind; `AlreadyRecorded` for a repeated event.
     async fn record_feedback(

@@ -7,6 +7,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+/// How long an attempt holds the piece of work it does (a chunk it writes entries for, an email
+/// job it sends): at least the deliver function's timeout (60 s in template.yaml, so a holder is
+/// dead when its lease runs out) and a margin for clocks, and less than the delivery and email
+/// queues' visibility timeout (360 s: a message that comes back finds its last attempt's lease
+/// run out). `tests/tests/parity.rs` holds the template to both.
+pub const WORK_LEASE: std::time::Duration = std::time::Duration::from_secs(75);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Deadline(Option<DateTime<Utc>>);
 

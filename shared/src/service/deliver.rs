@@ -42,13 +42,6 @@ pub enum Delivered {
     Busy,
 }
 
-/// How long an attempt holds a chunk it writes entries for: at least the deliver function's
-/// timeout (60 s in template.yaml, so a holder is dead when its lease runs out) and a margin
-/// for clocks, and less than the delivery queue's visibility timeout (360 s: a message that
-/// comes back finds its last attempt's lease run out). `tests/tests/parity.rs` holds the
-/// template to both.
-pub const CHUNK_LEASE: std::time::Duration = std::time::Duration::from_secs(75);
-
 /// What every recipient of a notification sees, stored once. Times come from the notification,
 /// not the clock, so that writing it again writes the same.
 pub fn inbox_content(n: &Notification) -> InboxContent {
@@ -211,7 +204,7 @@ async fn deliver_chunk(
     // attempt writes its entries blind (one write unit each, batched); a later one writes only
     // the entries people do not have, so what a person did with theirs stays as it is.
     let now = ports.clock.now();
-    let lease_until = now + Duration::from_std(CHUNK_LEASE).unwrap_or(Duration::MAX);
+    let lease_until = now + Duration::from_std(super::deadline::WORK_LEASE).unwrap_or(Duration::MAX);
     let start = ports.ledger.start_chunk(id, chunk.chunk, message, now, lease_until).await?;
     if start == ChunkStart::Held {
         return Ok((Delivered::Busy, None));

@@ -18,7 +18,7 @@ use super::channels::{self, EmailRound};
 use super::deadline::Deadline;
 use crate::error::DeliverError;
 use crate::model::*;
-use crate::ports::{ChunkRecord, Clock, EmailLedger, EmailPreferences, Queue};
+use crate::ports::{ChunkContext, ChunkRecord, ChunkStart, Clock, EmailLedger, EmailPreferences, Queue};
 use crate::settings::EmailSending;
 
 /// What a round of an email job uses.
@@ -51,6 +51,9 @@ pub enum EmailOutcome {
     AlreadyDone,
     /// Not finished: continues as round `round` after `delay`.
     Continued { round: u32, delay: std::time::Duration },
+    /// Another copy of the job is sending now (another message's attempt holds its lease): this
+    /// one comes back after its visibility timeout, and finds it recorded or taken over.
+    Busy,
 }
 
 /// The email jobs of a chunk of a notification that asks for email (none otherwise).
@@ -99,6 +102,7 @@ pub fn parse_job(body: &str) -> Result<EmailJob, DeliverError> {
 pub async fn send_job(
     ports: &EmailJobDeps<'_>,
     job: &EmailJob,
+    holder: &str,
     deadline: Deadline,
 ) -> Result<EmailOutcome, DeliverError> {
     let id = job.notification_id;
@@ -106,6 +110,32 @@ pub async fn send_job(
     if context.recorded {
         return Ok(EmailOutcome::AlreadyDone);
     }
+    // One copy of a job sends at a time (a recorded chunk redelivered queues its jobs again):
+    // each would read the marks before the other wrote them.
+    let now = ports.clock.now();
+    let lease_until =
+        now + chrono::Duration::from_std(super::deadline::WORK_LEASE).unwrap_or(chrono::Duration::MAX);
+    let start = ports.ledger.start_email_job(id, job.chunk, job.email_part, holder, now, lease_until).await?;
+    if start == ChunkStart::Held {
+        return Ok(EmailOutcome::Busy);
+    }
+    let outcome = send_claimed(ports, job, context, deadline).await;
+    // Done, continued or failed: the marks say what went out, so the next round or copy need not
+    // wait for the lease (a killed attempt cannot hand it back; its lease runs out first).
+    if let Err(e) = ports.ledger.release_email_job(id, job.chunk, job.email_part, lease_until).await {
+        tracing::warn!(notification = %id, chunk = job.chunk, part = job.email_part, error = %e, "email job not handed back");
+    }
+    outcome
+}
+
+/// A claimed email job: its round of sends, then its next round or its record.
+async fn send_claimed(
+    ports: &EmailJobDeps<'_>,
+    job: &EmailJob,
+    context: ChunkContext,
+    deadline: Deadline,
+) -> Result<EmailOutcome, DeliverError> {
+    let id = job.notification_id;
     let n = context
         .notification
         .ok_or_else(|| DeliverError::Permanent(format!("notification {id} does not exist")))?;

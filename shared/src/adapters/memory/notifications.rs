@@ -19,8 +19,9 @@ struct NotificationState {
     by_id: HashMap<NotificationId, Notification>,
     by_schedule_id: HashMap<u64, NotificationId>,
     chunks: HashSet<(NotificationId, u32)>,
-    /// Chunks started, with the lease and the message of the attempt that holds each.
-    started: HashMap<(NotificationId, u32), (DateTime<Utc>, String)>,
+    /// Chunks (part `None`) and email jobs started, with the lease and the message of the
+    /// attempt that holds each.
+    started: HashMap<Work, (DateTime<Utc>, String)>,
     /// Email jobs recorded: (notification, chunk, part).
     email_parts: HashSet<(NotificationId, u32, u32)>,
     /// Bounces and complaints counted: (notification, SES message id, kind).
@@ -36,7 +37,36 @@ pub struct MemoryNotificationStore {
     state: Mutex<NotificationState>,
 }
 
+/// A piece of work held under a lease: a chunk (part `None`) or an email job of a notification.
+type Work = (NotificationId, u32, Option<u32>);
+
 impl MemoryNotificationStore {
+    /// Claims a piece of work (`DeliveryLedger::start_chunk`): first, taken over (its lease ran
+    /// out, or it is the same message's), or held by another message.
+    fn start(&self, work: Work, holder: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> ChunkStart {
+        let mut s = lock(&self.state);
+        match s.started.get_mut(&work) {
+            None => {
+                s.started.insert(work, (lease_until, holder.to_string()));
+                ChunkStart::First
+            }
+            Some((lease, by)) if *lease < now || by == holder => {
+                (*lease, *by) = (lease_until, holder.to_string());
+                ChunkStart::Retry
+            }
+            Some(_) => ChunkStart::Held,
+        }
+    }
+
+    /// Hands a piece of work back if its lease is still `held`.
+    fn release(&self, work: Work, held: DateTime<Utc>) {
+        if let Some((lease, _)) = lock(&self.state).started.get_mut(&work)
+            && *lease == held
+        {
+            *lease = DateTime::<Utc>::MIN_UTC;
+        }
+    }
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -242,26 +272,11 @@ impl DeliveryLedger for MemoryNotificationStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<ChunkStart> {
-        let mut s = lock(&self.state);
-        match s.started.get_mut(&(id, chunk)) {
-            None => {
-                s.started.insert((id, chunk), (lease_until, holder.to_string()));
-                Ok(ChunkStart::First)
-            }
-            Some((lease, by)) if *lease < now || by == holder => {
-                (*lease, *by) = (lease_until, holder.to_string());
-                Ok(ChunkStart::Retry)
-            }
-            Some(_) => Ok(ChunkStart::Held),
-        }
+        Ok(self.start((id, chunk, None), holder, now, lease_until))
     }
 
     async fn release_chunk(&self, id: NotificationId, chunk: u32, held: DateTime<Utc>) -> StoreResult<()> {
-        if let Some((lease, _)) = lock(&self.state).started.get_mut(&(id, chunk))
-            && *lease == held
-        {
-            *lease = DateTime::<Utc>::MIN_UTC;
-        }
+        self.release((id, chunk, None), held);
         Ok(())
     }
 
@@ -306,6 +321,29 @@ impl DeliveryLedger for MemoryNotificationStore {
 
 #[async_trait]
 impl EmailLedger for MemoryNotificationStore {
+    async fn start_email_job(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart> {
+        Ok(self.start((id, chunk, Some(part)), holder, now, lease_until))
+    }
+
+    async fn release_email_job(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        held: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.release((id, chunk, Some(part)), held);
+        Ok(())
+    }
+
     async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
         let s = lock(&self.state);
         Ok(ChunkContext {

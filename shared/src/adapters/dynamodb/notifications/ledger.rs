@@ -105,15 +105,17 @@ impl DynamoNotificationStore {
         self.get_item_key(key(Self::pk(id), Self::chunk_sk(chunk))).await
     }
 
-    pub(super) async fn ledger_start_chunk(
+    /// Claims the piece of work whose lease item is `sk` (`L#{chunk}` a chunk, `L#{chunk}#{part}`
+    /// an email job): see `DeliveryLedger::start_chunk`.
+    pub(super) async fn ledger_start(
         &self,
         id: NotificationId,
-        chunk: u32,
+        sk: String,
         holder: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<ChunkStart> {
-        let mut start = key(Self::pk(id), Self::start_sk(chunk));
+        let mut start = key(Self::pk(id), sk.clone());
         start.insert("leaseUntil".into(), n(lease_until.timestamp_millis()));
         start.insert("holder".into(), s(holder));
         start.insert("startedAt".into(), to_attr(&now)?);
@@ -134,7 +136,7 @@ impl DynamoNotificationStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), Self::start_sk(chunk))))
+            .set_key(Some(key(Self::pk(id), sk)))
             .update_expression("SET leaseUntil = :lease, holder = :holder, retriedAt = :at ADD attempts :one")
             // Its lease ran out, or it is this message's (an earlier receive, or this one's own
             // first write whose answer was lost: then entries are written as on a retry).
@@ -150,17 +152,18 @@ impl DynamoNotificationStore {
         Ok(if applied(retry)? { ChunkStart::Retry } else { ChunkStart::Held })
     }
 
-    pub(super) async fn ledger_release_chunk(
+    /// Hands the piece of work whose lease item is `sk` back, if its lease is still `held`.
+    pub(super) async fn ledger_release(
         &self,
         id: NotificationId,
-        chunk: u32,
+        sk: String,
         held: DateTime<Utc>,
     ) -> StoreResult<()> {
         let release = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), Self::start_sk(chunk))))
+            .set_key(Some(key(Self::pk(id), sk)))
             .update_expression("SET leaseUntil = :none")
             .condition_expression("leaseUntil = :held")
             .expression_attribute_values(":none", n(0))
@@ -372,6 +375,10 @@ impl DynamoNotificationStore {
 
     pub(super) fn start_sk(chunk: u32) -> String {
         format!("L#{chunk:08}")
+    }
+
+    pub(super) fn job_lease_sk(chunk: u32, part: u32) -> String {
+        format!("L#{chunk:08}#{part}")
     }
 
     pub(super) fn emails_sk(chunk: u32, part: u32) -> String {

@@ -1,7 +1,8 @@
 //! Notifications table: `N#{id}`/`META` (the notification), the delivery ledger beside it
 //! (`ledger.rs`: `C#{chunk}` chunk markers, `E#{chunk}#{part}` email-job markers,
 //! `F#{kind}#{message}` bounce and complaint markers, `M#{chunk}#{part}` sent marks over 8 parts,
-//! `L#{chunk}` the lease of the attempt writing a chunk's entries, TTL), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
+//! `L#{chunk}` and `L#{chunk}#{part}` the leases of the attempts writing a chunk's entries and
+//! sending an email job, TTL), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
 //! `I#{scope}`/`IDEM` (idempotency records, TTL, `idempotency.rs`). Indexes: `pending` (sparse,
 //! write-sharded by due time), `history` (company + type) and `scope` (event or asset), both
 //! sparse: group sends only.
@@ -398,11 +399,11 @@ impl DeliveryLedger for DynamoNotificationStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<ChunkStart> {
-        self.ledger_start_chunk(id, chunk, holder, now, lease_until).await
+        self.ledger_start(id, Self::start_sk(chunk), holder, now, lease_until).await
     }
 
     async fn release_chunk(&self, id: NotificationId, chunk: u32, held: DateTime<Utc>) -> StoreResult<()> {
-        self.ledger_release_chunk(id, chunk, held).await
+        self.ledger_release(id, Self::start_sk(chunk), held).await
     }
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
@@ -459,6 +460,28 @@ impl DeliveryLedger for DynamoNotificationStore {
 
 #[async_trait]
 impl EmailLedger for DynamoNotificationStore {
+    async fn start_email_job(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart> {
+        self.ledger_start(id, Self::job_lease_sk(chunk, part), holder, now, lease_until).await
+    }
+
+    async fn release_email_job(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        part: u32,
+        held: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.ledger_release(id, Self::job_lease_sk(chunk, part), held).await
+    }
+
     async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
         self.ledger_email_context(id, chunk, part).await
     }
