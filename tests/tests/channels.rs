@@ -187,8 +187,10 @@ async fn the_html_body_template_renders_email_body(env: Env) {
 /// body: the most of both is stored, one byte more of parameters is a 400 naming emailParams
 /// (never a 500 after the daily cap was counted).
 async fn the_largest_email_body_is_stored_and_one_byte_more_is_refused(env: Env) {
-    // The one parameter below ("emailBody", "x") weighs 10 bytes of the cap.
-    let max = shared::dialects::group_send::MAX_EMAIL_BODY_BYTES - 10;
+    // The one parameter below ("emailBody", "x") weighs 10 bytes and its overhead of the cap.
+    let max = shared::dialects::group_send::MAX_EMAIL_BODY_BYTES
+        - 10
+        - shared::dialects::group_send::PARAM_OVERHEAD_BYTES;
     let html = |len: usize| format!("<p>{}</p>", "r".repeat(len - 7));
     let request = |subject: &str, len: usize| {
         json!({
@@ -204,7 +206,7 @@ async fn the_largest_email_body_is_stored_and_one_byte_more_is_refused(env: Env)
         (400, Some("emailParams")),
         "with its parameter: {answer}"
     );
-    let body_alone = max + 10 + 1;
+    let body_alone = shared::dialects::group_send::MAX_EMAIL_BODY_BYTES + 1;
     let (status, answer) = send(&env, request(&too_big, body_alone)).await;
     assert_eq!((status, answer["parameter"].as_str()), (400, Some("emailBody")), "the body alone: {answer}");
     let largest = subject("Largest");
@@ -226,7 +228,8 @@ async fn the_largest_email_body_is_stored_and_one_byte_more_is_refused(env: Env)
         list.push(json!({"key": "emailBody", "value": "x".repeat(1 + extra)}));
         Value::Array(list)
     };
-    let params_bytes = 100 * 2048 + "emailBody".len() + 1;
+    let overhead = shared::dialects::group_send::PARAM_OVERHEAD_BYTES;
+    let params_bytes = 100 * (2048 + overhead) + "emailBody".len() + 1 + overhead;
     let body = shared::dialects::group_send::MAX_EMAIL_BODY_BYTES - params_bytes;
     let many = |subject: &str, extra: usize| {
         json!({

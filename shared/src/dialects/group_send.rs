@@ -24,6 +24,11 @@ pub const MAX_EMAIL_BODY: usize = 10_000_000;
 /// with the message and counts beside them. More is refused naming `emailBody` (when the body
 /// alone is over) or `emailParams`, before anything is stored or counted against the daily cap.
 pub const MAX_EMAIL_BODY_BYTES: usize = 300 * 1024;
+/// What one `emailParams` entry weighs in the item beyond its key and value: a map in a list
+/// (3 bytes, and 1 per element), its attribute names `key` and `value` (8): DynamoDB's item size
+/// rules, rounded up. Counted against `MAX_EMAIL_BODY_BYTES`, so that many small parameters
+/// cannot pass 400 KB either.
+pub const PARAM_OVERHEAD_BYTES: usize = 16;
 pub const MAX_PARAM_KEY: usize = 100;
 pub const MAX_PARAM_VALUE: usize = 2000;
 pub const MAX_UN_RECIPIENTS: usize = 10;
@@ -221,7 +226,7 @@ pub fn parse(body: &[u8]) -> Result<GroupSend, ApiError> {
             .collect::<Result<Vec<_>, ApiError>>()?,
     };
     let body_bytes = email_body.as_ref().map_or(0, String::len);
-    let params_bytes: usize = params.iter().map(|p| p.key.len() + p.value.len()).sum();
+    let params_bytes: usize = params.iter().map(|p| p.key.len() + p.value.len() + PARAM_OVERHEAD_BYTES).sum();
     if body_bytes <= MAX_EMAIL_BODY_BYTES && body_bytes + params_bytes > MAX_EMAIL_BODY_BYTES {
         return Err(f.error(
             "emailParams",
@@ -431,11 +436,15 @@ mod tests {
         let params: Vec<serde_json::Value> =
             (0..160).map(|i| json!({"key": format!("k{i:03}"), "value": "v".repeat(2000)})).collect();
         assert_invalid(email("emailParams", json!(params)), "emailParams");
-        let body = json!("b".repeat(MAX_EMAIL_BODY_BYTES - 150 * 2004));
+        let body = json!("b".repeat(MAX_EMAIL_BODY_BYTES - 150 * (2004 + PARAM_OVERHEAD_BYTES)));
         let fits = with(email("emailParams", json!(params[..150])), "emailBody", body.clone());
         assert!(parse(fits.to_string().as_bytes()).is_ok(), "150 parameters and the rest of the body fit");
         let over = with(email("emailParams", json!(params[..151])), "emailBody", body);
         assert_invalid(over, "emailParams");
+        // Many small parameters weigh their overhead too: 10,000 of 30 bytes are over 400 KB stored.
+        let small: Vec<serde_json::Value> =
+            (0..10_000).map(|i| json!({"key": format!("k{i:09}"), "value": "v".repeat(20)})).collect();
+        assert_invalid(email("emailParams", json!(small)), "emailParams");
         assert_invalid(with(base(3), "emailSubject", json!("s")), "emailSubject");
         assert_invalid(with(base(3), "brochureId", json!("4")), "brochureId");
         assert_invalid(with(base(3), "brochureId", json!(-4)), "brochureId");
