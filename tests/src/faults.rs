@@ -317,6 +317,23 @@ impl FanoutLedger for FaultyNotifications {
 }
 
 #[async_trait]
+impl WorkLeases for FaultyNotifications {
+    async fn start(
+        &self,
+        id: NotificationId,
+        work: Work,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart> {
+        self.1.run("start", self.0.start(id, work, holder, now, lease)).await
+    }
+    async fn release(&self, id: NotificationId, work: Work, held: DateTime<Utc>) -> StoreResult<()> {
+        self.1.run("release", self.0.release(id, work, held)).await
+    }
+}
+
+#[async_trait]
 impl DeliveryLedger for FaultyNotifications {
     async fn record_chunk(
         &self,
@@ -332,19 +349,6 @@ impl DeliveryLedger for FaultyNotifications {
     }
     async fn chunk_recorded(&self, id: NotificationId, c: u32) -> StoreResult<bool> {
         self.1.run("chunk_recorded", self.0.chunk_recorded(id, c)).await
-    }
-    async fn start_chunk(
-        &self,
-        id: NotificationId,
-        c: u32,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease: DateTime<Utc>,
-    ) -> StoreResult<ChunkStart> {
-        self.1.run("start_chunk", self.0.start_chunk(id, c, holder, now, lease)).await
-    }
-    async fn release_chunk(&self, id: NotificationId, c: u32, held: DateTime<Utc>) -> StoreResult<()> {
-        self.1.run("release_chunk", self.0.release_chunk(id, c, held)).await
     }
     async fn chunk_context(&self, id: NotificationId, c: u32) -> StoreResult<ChunkContext> {
         self.1.run("chunk_context", self.0.chunk_context(id, c)).await
@@ -368,26 +372,6 @@ impl DeliveryLedger for FaultyNotifications {
 
 #[async_trait]
 impl EmailLedger for FaultyNotifications {
-    async fn start_email_job(
-        &self,
-        id: NotificationId,
-        c: u32,
-        part: u32,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease: DateTime<Utc>,
-    ) -> StoreResult<ChunkStart> {
-        self.1.run("start_email_job", self.0.start_email_job(id, c, part, holder, now, lease)).await
-    }
-    async fn release_email_job(
-        &self,
-        id: NotificationId,
-        c: u32,
-        part: u32,
-        held: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.1.run("release_email_job", self.0.release_email_job(id, c, part, held)).await
-    }
     async fn email_context(&self, id: NotificationId, c: u32, part: u32) -> StoreResult<ChunkContext> {
         self.1.run("email_context", self.0.email_context(id, c, part)).await
     }

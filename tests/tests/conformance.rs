@@ -1014,7 +1014,7 @@ async fn a_chunk_is_started_by_one_attempt_at_a_time(p: Ports) {
     let lease = now + Duration::seconds(75);
     let start = |chunk, holder: &'static str, at, until| {
         let p = &p;
-        async move { p.notifications.start_chunk(id, chunk, holder, at, until).await.unwrap() }
+        async move { p.notifications.start(id, Work::Chunk(chunk), holder, at, until).await.unwrap() }
     };
     assert_eq!(start(3, "m1", now, lease).await, ChunkStart::First);
     assert_eq!(start(4, "m1", now, lease).await, ChunkStart::First, "per chunk");
@@ -1031,10 +1031,13 @@ async fn a_chunk_is_started_by_one_attempt_at_a_time(p: Ports) {
     let third = after + Duration::seconds(75);
     assert_eq!(start(3, "copy", after, third).await, ChunkStart::Retry, "run out: anyone's");
     // Handing back needs the lease: an earlier holder's is no longer it.
-    p.notifications.release_chunk(id, 3, later).await.unwrap();
+    p.notifications.release(id, Work::Chunk(3), later).await.unwrap();
     assert_eq!(start(3, "m1", after, third).await, ChunkStart::Held);
-    p.notifications.release_chunk(id, 3, third).await.unwrap();
+    p.notifications.release(id, Work::Chunk(3), third).await.unwrap();
     assert_eq!(start(3, "m1", after, third).await, ChunkStart::Retry, "handed back");
+    // A chunk's email job is a piece of work of its own.
+    let job = Work::EmailJob { chunk: 3, part: 0 };
+    assert_eq!(p.notifications.start(id, job, "copy", after, third).await.unwrap(), ChunkStart::First);
     // Of two messages' attempts at once, one holds it.
     let (a, b) = tokio::join!(start(9, "a", now, lease), start(9, "b", now, lease));
     let mut got = [a, b];

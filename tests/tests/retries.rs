@@ -174,7 +174,7 @@ async fn a_killed_attempt_holds_its_chunk_until_its_lease_runs_out(env: Env) {
     let chunks = the_chunk(&env).await;
     let faults = Faults::none();
     faults.fail_next("record_chunk");
-    faults.fail_next("release_chunk");
+    faults.fail_next("release");
     let killed = faulty(&env.ports, &faults);
     assert_eq!(deliver_with(&env, &killed, &chunks).await, 1);
     act(&env, n.id).await;
@@ -219,19 +219,13 @@ async fn copies_of_an_email_job_never_send_at_once(env: Env) {
     // Another copy is sending now (it holds the job's lease).
     let now = shared::ports::Clock::now(env.clock.as_ref());
     let lease = now + chrono::Duration::from_std(WORK_LEASE).unwrap();
-    let other = env.ports.notifications.start_email_job(
-        n.id,
-        job.chunk,
-        job.email_part,
-        "the-other-copy",
-        now,
-        lease,
-    );
+    let work = shared::ports::Work::EmailJob { chunk: job.chunk, part: job.email_part };
+    let other = env.ports.notifications.start(n.id, work, "the-other-copy", now, lease);
     assert_eq!(other.await.unwrap(), shared::ports::ChunkStart::First);
     assert_eq!(run("this-copy").await, 1, "left for later");
     assert!(env.outbox.emails(&subject).await.is_empty(), "nothing sent beside the other copy");
     // The other copy failed and handed the job back: this one sends, once.
-    env.ports.notifications.release_email_job(n.id, job.chunk, job.email_part, lease).await.unwrap();
+    env.ports.notifications.release(n.id, work, lease).await.unwrap();
     assert_eq!(run("this-copy").await, 0);
     assert_eq!(env.outbox.emails(&subject).await.len(), 2);
     assert_eq!(run("a-third-copy").await, 0, "recorded: nothing to do");

@@ -18,7 +18,15 @@ pub enum ChunkRecord {
     AlreadyRecorded,
 }
 
-/// Who writes a chunk's entries (see [`DeliveryLedger::start_chunk`]).
+/// A piece of a notification's work one attempt at a time does: a chunk (writing its entries),
+/// an email job (sending its emails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Work {
+    Chunk(u32),
+    EmailJob { chunk: u32, part: u32 },
+}
+
+/// Who does a piece of work now (see [`WorkLeases::start`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkStart {
     /// No attempt started this chunk before: nobody has its entries yet.
@@ -78,9 +86,30 @@ pub trait FanoutLedger: Send + Sync {
     ) -> StoreResult<Status>;
 }
 
+/// One attempt at a time per piece of work: a lease held by the attempt's queue message. A
+/// chunk's first attempt alone writes its entries without a condition; no two copies of an email
+/// job send at once.
+#[async_trait]
+pub trait WorkLeases: Send + Sync {
+    /// Claims `work` of notification `id` for an attempt of the queue message `holder` until
+    /// `lease_until` (one conditional write; a second when an earlier attempt started it,
+    /// conditional on its lease having run out or its being the same message's).
+    async fn start(
+        &self,
+        id: NotificationId,
+        work: Work,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart>;
+    /// Hands `work` back before its lease runs out (its attempt ended and is alive), if the lease
+    /// is still `held` (the caller's): the next attempt need not wait for it.
+    async fn release(&self, id: NotificationId, work: Work, held: DateTime<Utc>) -> StoreResult<()>;
+}
+
 /// Delivery's part: a chunk's context and record, sent marks, completion, give-up, callbacks.
 #[async_trait]
-pub trait DeliveryLedger: Send + Sync {
+pub trait DeliveryLedger: WorkLeases {
     /// Records that chunk `chunk` delivered `delivered` items, exactly once per chunk; moves the
     /// notification to Delivered when it was the last one.
     async fn record_chunk(
@@ -96,21 +125,6 @@ pub trait DeliveryLedger: Send + Sync {
     async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status>;
     /// Whether a chunk was already recorded (lets redelivery skip its writes entirely).
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
-    /// Claims chunk `chunk` for an attempt of the queue message `holder` until `lease_until`
-    /// (one conditional write; a second when an earlier attempt started it, conditional on its
-    /// lease having run out or its being the same message's): so only a chunk's first attempt
-    /// writes its entries without a condition, and no two attempts write them at once.
-    async fn start_chunk(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<ChunkStart>;
-    /// Hands chunk `chunk` back before its lease runs out (its attempt failed and is alive), if
-    /// the lease is still `held` (the caller's): the next attempt need not wait for it.
-    async fn release_chunk(&self, id: NotificationId, chunk: u32, held: DateTime<Utc>) -> StoreResult<()>;
     /// What delivering a chunk needs to know, in one read: the notification, whether the chunk
     /// is already recorded, and the sends it already made.
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext>;
@@ -130,7 +144,7 @@ pub trait DeliveryLedger: Send + Sync {
 
 /// Email jobs' part: their context, their outcomes and the feedback SES reports, once each.
 #[async_trait]
-pub trait EmailLedger: Send + Sync {
+pub trait EmailLedger: WorkLeases {
     /// What sending an email job needs, in one read: the notification, whether this part's
     /// emails are already recorded (`recorded`), and the chunk's sent marks.
     async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext>;
@@ -144,26 +158,6 @@ pub trait EmailLedger: Send + Sync {
         counts: &EmailCounts,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord>;
-    /// Claims email job (`chunk`, `part`) for an attempt of the queue message `holder` until
-    /// `lease_until`, as [`DeliveryLedger::start_chunk`] claims a chunk: no two copies of a job
-    /// (a recorded chunk redelivered queues its jobs again) send at once.
-    async fn start_email_job(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        part: u32,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<ChunkStart>;
-    /// Hands email job (`chunk`, `part`) back if its lease is still `held`.
-    async fn release_email_job(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        part: u32,
-        held: DateTime<Utc>,
-    ) -> StoreResult<()>;
     /// Counts a bounce or complaint on the notification its email was about, once per email
     /// (`message_id`) and kind; `AlreadyRecorded` for a repeated event.
     async fn record_feedback(

@@ -14,6 +14,11 @@ use chrono::{DateTime, Duration, Utc};
 /// run out). `tests/tests/parity.rs` holds the template to both.
 pub const WORK_LEASE: std::time::Duration = std::time::Duration::from_secs(75);
 
+/// When a lease taken at `now` runs out.
+pub fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + Duration::from_std(WORK_LEASE).unwrap_or(Duration::MAX)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Deadline(Option<DateTime<Utc>>);
 

@@ -12,7 +12,7 @@ use super::{callback, channels, emails};
 pub use crate::error::DeliverError;
 use crate::model::*;
 use crate::ports::{
-    ChunkRecord, ChunkStart, Clock, DeliveryLedger, InboxDelivery, NotificationLookup, Queue, Realtime,
+    ChunkRecord, ChunkStart, Clock, DeliveryLedger, InboxDelivery, NotificationLookup, Queue, Realtime, Work,
 };
 
 /// What delivering a chunk uses: the ledger, the inbox, realtime, the chunk's pushes, the
@@ -204,8 +204,8 @@ async fn deliver_chunk(
     // attempt writes its entries blind (one write unit each, batched); a later one writes only
     // the entries people do not have, so what a person did with theirs stays as it is.
     let now = ports.clock.now();
-    let lease_until = now + Duration::from_std(super::deadline::WORK_LEASE).unwrap_or(Duration::MAX);
-    let start = ports.ledger.start_chunk(id, chunk.chunk, message, now, lease_until).await?;
+    let lease_until = super::deadline::lease_until(now);
+    let start = ports.ledger.start(id, Work::Chunk(chunk.chunk), message, now, lease_until).await?;
     if start == ChunkStart::Held {
         return Ok((Delivered::Busy, None));
     }
@@ -213,7 +213,7 @@ async fn deliver_chunk(
     if outcome.is_err() {
         // Failed, and alive: the chunk is handed back now rather than when the lease runs out
         // (a killed attempt cannot, and its lease runs out before its message comes back).
-        if let Err(e) = ports.ledger.release_chunk(id, chunk.chunk, lease_until).await {
+        if let Err(e) = ports.ledger.release(id, Work::Chunk(chunk.chunk), lease_until).await {
             tracing::warn!(notification = %id, chunk = chunk.chunk, error = %e, "chunk not handed back");
         }
     }

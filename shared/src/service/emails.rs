@@ -18,7 +18,9 @@ use super::channels::{self, EmailRound};
 use super::deadline::Deadline;
 use crate::error::DeliverError;
 use crate::model::*;
-use crate::ports::{ChunkContext, ChunkRecord, ChunkStart, Clock, EmailLedger, EmailPreferences, Queue};
+use crate::ports::{
+    ChunkContext, ChunkRecord, ChunkStart, Clock, EmailLedger, EmailPreferences, Queue, Work,
+};
 use crate::settings::EmailSending;
 
 /// What a round of an email job uses.
@@ -113,16 +115,16 @@ pub async fn send_job(
     // One copy of a job sends at a time (a recorded chunk redelivered queues its jobs again):
     // each would read the marks before the other wrote them.
     let now = ports.clock.now();
-    let lease_until =
-        now + chrono::Duration::from_std(super::deadline::WORK_LEASE).unwrap_or(chrono::Duration::MAX);
-    let start = ports.ledger.start_email_job(id, job.chunk, job.email_part, holder, now, lease_until).await?;
+    let lease_until = super::deadline::lease_until(now);
+    let work = Work::EmailJob { chunk: job.chunk, part: job.email_part };
+    let start = ports.ledger.start(id, work, holder, now, lease_until).await?;
     if start == ChunkStart::Held {
         return Ok(EmailOutcome::Busy);
     }
     let outcome = send_claimed(ports, job, context, deadline).await;
     // Done, continued or failed: the marks say what went out, so the next round or copy need not
     // wait for the lease (a killed attempt cannot hand it back; its lease runs out first).
-    if let Err(e) = ports.ledger.release_email_job(id, job.chunk, job.email_part, lease_until).await {
+    if let Err(e) = ports.ledger.release(id, work, lease_until).await {
         tracing::warn!(notification = %id, chunk = job.chunk, part = job.email_part, error = %e, "email job not handed back");
     }
     outcome

@@ -19,9 +19,9 @@ struct NotificationState {
     by_id: HashMap<NotificationId, Notification>,
     by_schedule_id: HashMap<u64, NotificationId>,
     chunks: HashSet<(NotificationId, u32)>,
-    /// Chunks (part `None`) and email jobs started, with the lease and the message of the
-    /// attempt that holds each.
-    started: HashMap<Work, (DateTime<Utc>, String)>,
+    /// Chunks and email jobs started, with the lease and the message of the attempt that holds
+    /// each.
+    started: HashMap<(NotificationId, Work), (DateTime<Utc>, String)>,
     /// Email jobs recorded: (notification, chunk, part).
     email_parts: HashSet<(NotificationId, u32, u32)>,
     /// Bounces and complaints counted: (notification, SES message id, kind).
@@ -37,36 +37,7 @@ pub struct MemoryNotificationStore {
     state: Mutex<NotificationState>,
 }
 
-/// A piece of work held under a lease: a chunk (part `None`) or an email job of a notification.
-type Work = (NotificationId, u32, Option<u32>);
-
 impl MemoryNotificationStore {
-    /// Claims a piece of work (`DeliveryLedger::start_chunk`): first, taken over (its lease ran
-    /// out, or it is the same message's), or held by another message.
-    fn start(&self, work: Work, holder: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> ChunkStart {
-        let mut s = lock(&self.state);
-        match s.started.get_mut(&work) {
-            None => {
-                s.started.insert(work, (lease_until, holder.to_string()));
-                ChunkStart::First
-            }
-            Some((lease, by)) if *lease < now || by == holder => {
-                (*lease, *by) = (lease_until, holder.to_string());
-                ChunkStart::Retry
-            }
-            Some(_) => ChunkStart::Held,
-        }
-    }
-
-    /// Hands a piece of work back if its lease is still `held`.
-    fn release(&self, work: Work, held: DateTime<Utc>) {
-        if let Some((lease, _)) = lock(&self.state).started.get_mut(&work)
-            && *lease == held
-        {
-            *lease = DateTime::<Utc>::MIN_UTC;
-        }
-    }
-
     pub fn new() -> Self {
         Self::default()
     }
@@ -227,6 +198,40 @@ impl FanoutLedger for MemoryNotificationStore {
 }
 
 #[async_trait]
+impl WorkLeases for MemoryNotificationStore {
+    async fn start(
+        &self,
+        id: NotificationId,
+        work: Work,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart> {
+        let mut s = lock(&self.state);
+        Ok(match s.started.get_mut(&(id, work)) {
+            None => {
+                s.started.insert((id, work), (lease_until, holder.to_string()));
+                ChunkStart::First
+            }
+            Some((lease, by)) if *lease < now || by == holder => {
+                (*lease, *by) = (lease_until, holder.to_string());
+                ChunkStart::Retry
+            }
+            Some(_) => ChunkStart::Held,
+        })
+    }
+
+    async fn release(&self, id: NotificationId, work: Work, held: DateTime<Utc>) -> StoreResult<()> {
+        if let Some((lease, _)) = lock(&self.state).started.get_mut(&(id, work))
+            && *lease == held
+        {
+            *lease = DateTime::<Utc>::MIN_UTC;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl DeliveryLedger for MemoryNotificationStore {
     async fn record_chunk(
         &self,
@@ -262,22 +267,6 @@ impl DeliveryLedger for MemoryNotificationStore {
 
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
         Ok(lock(&self.state).chunks.contains(&(id, chunk)))
-    }
-
-    async fn start_chunk(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<ChunkStart> {
-        Ok(self.start((id, chunk, None), holder, now, lease_until))
-    }
-
-    async fn release_chunk(&self, id: NotificationId, chunk: u32, held: DateTime<Utc>) -> StoreResult<()> {
-        self.release((id, chunk, None), held);
-        Ok(())
     }
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
@@ -321,29 +310,6 @@ impl DeliveryLedger for MemoryNotificationStore {
 
 #[async_trait]
 impl EmailLedger for MemoryNotificationStore {
-    async fn start_email_job(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        part: u32,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<ChunkStart> {
-        Ok(self.start((id, chunk, Some(part)), holder, now, lease_until))
-    }
-
-    async fn release_email_job(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        part: u32,
-        held: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.release((id, chunk, Some(part)), held);
-        Ok(())
-    }
-
     async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
         let s = lock(&self.state);
         Ok(ChunkContext {

@@ -105,8 +105,7 @@ impl DynamoNotificationStore {
         self.get_item_key(key(Self::pk(id), Self::chunk_sk(chunk))).await
     }
 
-    /// Claims the piece of work whose lease item is `sk` (`L#{chunk}` a chunk, `L#{chunk}#{part}`
-    /// an email job): see `DeliveryLedger::start_chunk`.
+    /// Claims the piece of work whose lease item is `sk`: see `WorkLeases::start`.
     pub(super) async fn ledger_start(
         &self,
         id: NotificationId,
@@ -373,12 +372,12 @@ impl DynamoNotificationStore {
         format!("C#{chunk:08}")
     }
 
-    pub(super) fn start_sk(chunk: u32) -> String {
-        format!("L#{chunk:08}")
-    }
-
-    pub(super) fn job_lease_sk(chunk: u32, part: u32) -> String {
-        format!("L#{chunk:08}#{part}")
+    /// The lease item of a piece of work: `L#{chunk}` a chunk, `L#{chunk}#{part}` an email job.
+    pub(super) fn lease_sk(work: Work) -> String {
+        match work {
+            Work::Chunk(chunk) => format!("L#{chunk:08}"),
+            Work::EmailJob { chunk, part } => format!("L#{chunk:08}#{part}"),
+        }
     }
 
     pub(super) fn emails_sk(chunk: u32, part: u32) -> String {

@@ -366,6 +366,24 @@ impl FanoutLedger for DynamoNotificationStore {
 }
 
 #[async_trait]
+impl WorkLeases for DynamoNotificationStore {
+    async fn start(
+        &self,
+        id: NotificationId,
+        work: Work,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<ChunkStart> {
+        self.ledger_start(id, Self::lease_sk(work), holder, now, lease_until).await
+    }
+
+    async fn release(&self, id: NotificationId, work: Work, held: DateTime<Utc>) -> StoreResult<()> {
+        self.ledger_release(id, Self::lease_sk(work), held).await
+    }
+}
+
+#[async_trait]
 impl DeliveryLedger for DynamoNotificationStore {
     async fn record_chunk(
         &self,
@@ -389,21 +407,6 @@ impl DeliveryLedger for DynamoNotificationStore {
 
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
         self.ledger_chunk_recorded(id, chunk).await
-    }
-
-    async fn start_chunk(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<ChunkStart> {
-        self.ledger_start(id, Self::start_sk(chunk), holder, now, lease_until).await
-    }
-
-    async fn release_chunk(&self, id: NotificationId, chunk: u32, held: DateTime<Utc>) -> StoreResult<()> {
-        self.ledger_release(id, Self::start_sk(chunk), held).await
     }
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
@@ -460,28 +463,6 @@ impl DeliveryLedger for DynamoNotificationStore {
 
 #[async_trait]
 impl EmailLedger for DynamoNotificationStore {
-    async fn start_email_job(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        part: u32,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<ChunkStart> {
-        self.ledger_start(id, Self::job_lease_sk(chunk, part), holder, now, lease_until).await
-    }
-
-    async fn release_email_job(
-        &self,
-        id: NotificationId,
-        chunk: u32,
-        part: u32,
-        held: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.ledger_release(id, Self::job_lease_sk(chunk, part), held).await
-    }
-
     async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
         self.ledger_email_context(id, chunk, part).await
     }
