@@ -21,6 +21,10 @@ pub struct Record {
     pub receives: u32,
     /// The queue it came from (`eventSourceARN`; empty when absent).
     pub source: String,
+    /// This receive of the message, and no other: SQS's receipt handle (`message_id#receives`
+    /// when absent). SQS may hand one message to two consumers at once, under one message id
+    /// and receive count apart; a lease held by a receive keeps those copies apart.
+    pub attempt: String,
 }
 
 /// What a record's step came to.
@@ -40,9 +44,12 @@ where
     Fut: std::future::Future<Output = Step>,
 {
     let outcomes: Vec<(String, Step)> = futures::stream::iter(event.records.into_iter().map(|r| {
+        let receives = r.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1);
+        let message_id = r.message_id.unwrap_or_default();
         let record = Record {
-            receives: r.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1),
-            message_id: r.message_id.unwrap_or_default(),
+            attempt: r.receipt_handle.unwrap_or_else(|| format!("{message_id}#{receives}")),
+            receives,
+            message_id,
             body: r.body.unwrap_or_default(),
             source: r.event_source_arn.unwrap_or_default(),
         };
@@ -117,5 +124,32 @@ mod tests {
         seen.sort();
         assert_eq!(seen[0], ("a".to_string(), 1));
         assert_eq!(seen[4], ("e".to_string(), 5));
+    }
+
+    #[tokio::test]
+    async fn each_receive_is_its_own_attempt() {
+        // Two copies of one message handed out at once: one id, two receipt handles.
+        let mut e = event(&["a", "a"]);
+        e.records[1].message_id = Some("m0".into());
+        e.records[0].receipt_handle = Some("receipt-1".into());
+        e.records[1].receipt_handle = Some("receipt-2".into());
+        let mut without = event(&["b"]);
+        e.records.append(&mut without.records);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let seen = &seen;
+        run(e, 1, |r| async move {
+            seen.lock().unwrap().push((r.message_id, r.attempt));
+            Step::Done
+        })
+        .await;
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![
+                ("m0".to_string(), "receipt-1".to_string()),
+                ("m0".to_string(), "receipt-2".to_string()),
+                ("m0".to_string(), "m0#1".to_string()),
+            ]
+        );
     }
 }

@@ -328,8 +328,14 @@ impl WorkLeases for FaultyNotifications {
     ) -> StoreResult<ChunkStart> {
         self.1.run("start", self.0.start(id, work, holder, now, lease)).await
     }
-    async fn release(&self, id: NotificationId, work: Work, held: DateTime<Utc>) -> StoreResult<()> {
-        self.1.run("release", self.0.release(id, work, held)).await
+    async fn release(
+        &self,
+        id: NotificationId,
+        work: Work,
+        holder: &str,
+        held: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.1.run("release", self.0.release(id, work, holder, held)).await
     }
 }
 

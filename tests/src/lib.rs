@@ -389,7 +389,8 @@ impl Functions {
     /// One turn of the event source mappings of the fan-out, delivery and email queues: receives
     /// and deletes with the harness's identity (as the mapping does, under the permissions SAM
     /// gives it), handlers with the functions' own; a record a handler reports failed is made
-    /// visible again for redelivery. Chunks in batches of 10 and email jobs one per invocation,
+    /// visible again for redelivery, and the clock moves past the lease its attempt held (as
+    /// SQS's visibility timeout passes before it hands the record out again). Chunks in batches of 10 and email jobs one per invocation,
     /// as the template's event sources hand them out. Returns the messages handled and the
     /// records that failed (`queue: message id`).
     pub async fn event_sources_once(&self) -> (usize, Vec<String>) {
@@ -434,10 +435,23 @@ impl Functions {
             let failed: Vec<String> =
                 response.batch_item_failures.into_iter().map(|i| i.item_identifier).collect();
             local::workers::settle(queue, &messages, &failed).await.expect("settle");
+            if !failed.is_empty() {
+                // SQS hands a failed record out again only after its queue's visibility timeout,
+                // which parity.rs pins above the lease the attempt held: by then that lease has
+                // run out, even when the attempt could not hand it back.
+                self.env.clock.advance(past_a_work_lease());
+            }
             failures.extend(failed.into_iter().map(|id| format!("{what} {id}")));
         }
         (handled, failures)
     }
+}
+
+/// The least time that passes before SQS hands a failed chunk or email job out again: longer
+/// than the lease its attempt held (`WORK_LEASE`; the queues' visibility timeouts are longer).
+pub fn past_a_work_lease() -> chrono::Duration {
+    chrono::Duration::from_std(shared::service::deadline::WORK_LEASE).expect("a lease in range")
+        + chrono::Duration::seconds(1)
 }
 
 /// Arms a failure AWS produces and moto never does, on one of this test's tables
@@ -511,6 +525,27 @@ pub async fn chaos_counts(prefix: &str) -> std::collections::BTreeMap<String, u6
     let text = response.into_body().collect().await.expect("a body").to_bytes();
     let value: serde_json::Value = serde_json::from_slice(&text).expect("JSON");
     serde_json::from_value(value["counts"].clone()).expect("counts")
+}
+
+/// Bills every DynamoDB request to the tables under `prefix` as DynamoDB bills it, and with
+/// `scale` > 0 enforces DynamoDB's throughput scaled by it: 1,000 x scale write units a second
+/// per partition key, `table_wcu` x scale per table (`scripts/dynamodb_meter.py`).
+pub async fn arm_meter(prefix: &str, scale: f64, table_wcu: f64) {
+    let body = serde_json::json!({"prefix": prefix, "scale": scale, "table_wcu": table_wcu});
+    post_to(format!("{}/moto-serial/meter", moto_endpoint()), body).await
+}
+
+/// What the meter armed under `prefix` billed: `write_units`, `read_units`, `tables`
+/// (per table and `table/index`), `operations`, `hottest_keys`, `peak_key_second`, `throttled`.
+pub async fn metered(prefix: &str) -> serde_json::Value {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let uri = format!("{}/moto-serial/meter/{prefix}", moto_endpoint());
+    let response = client.get(uri.parse().expect("a URI")).await.expect("moto-serial answers");
+    assert!(response.status().is_success(), "no meter armed under {prefix}");
+    let text = response.into_body().collect().await.expect("a body").to_bytes();
+    serde_json::from_slice(&text).expect("JSON")
 }
 
 /// The prefix of a provisioning's resource names (every table and queue starts with it).

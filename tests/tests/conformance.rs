@@ -1004,10 +1004,11 @@ async fn new_entries_leave_what_people_did_alone(p: Ports) {
     assert_eq!((fresh.entry.delivered_at, fresh.state.read), (now - Duration::minutes(1), false));
 }
 
-/// A chunk is started once: the first attempt is told so; while its lease runs another message's
-/// attempt is told to leave it, but the same message's next receive takes it over (SQS hands a
-/// message out again only when its last receive's time is up); once the lease ran out (or was
-/// handed back by its holder) any attempt takes it over.
+/// A chunk is started once: the first attempt is told so; while its lease runs any other attempt
+/// (another message's, or another receive of the same message: SQS can hand one message to two
+/// consumers at once) is told to leave it, and only the same attempt takes it over (its first
+/// write's answer was lost); once the lease ran out (or was handed back by its holder) any
+/// attempt takes it over.
 async fn a_chunk_is_started_by_one_attempt_at_a_time(p: Ports) {
     let now = t0();
     let id = Uuid::new_v4();
@@ -1020,8 +1021,8 @@ async fn a_chunk_is_started_by_one_attempt_at_a_time(p: Ports) {
     assert_eq!(start(4, "m1", now, lease).await, ChunkStart::First, "per chunk");
     let during = now + Duration::seconds(74);
     let later = during + Duration::seconds(75);
-    assert_eq!(start(3, "copy", during, later).await, ChunkStart::Held, "another message waits");
-    assert_eq!(start(3, "m1", during, later).await, ChunkStart::Retry, "the same message takes over");
+    assert_eq!(start(3, "copy", during, later).await, ChunkStart::Held, "another receive waits");
+    assert_eq!(start(3, "m1", during, later).await, ChunkStart::Retry, "the same attempt takes over");
     assert_eq!(
         start(3, "copy", later - Duration::seconds(1), later).await,
         ChunkStart::Held,
@@ -1030,10 +1031,13 @@ async fn a_chunk_is_started_by_one_attempt_at_a_time(p: Ports) {
     let after = later + Duration::seconds(1);
     let third = after + Duration::seconds(75);
     assert_eq!(start(3, "copy", after, third).await, ChunkStart::Retry, "run out: anyone's");
-    // Handing back needs the lease: an earlier holder's is no longer it.
-    p.notifications.release(id, Work::Chunk(3), later).await.unwrap();
+    // Handing back needs the lease: an earlier holder's is no longer it, nor is another
+    // attempt's with the same end.
+    p.notifications.release(id, Work::Chunk(3), "m1", later).await.unwrap();
     assert_eq!(start(3, "m1", after, third).await, ChunkStart::Held);
-    p.notifications.release(id, Work::Chunk(3), third).await.unwrap();
+    p.notifications.release(id, Work::Chunk(3), "m1", third).await.unwrap();
+    assert_eq!(start(3, "m1", after, third).await, ChunkStart::Held, "not m1's to hand back");
+    p.notifications.release(id, Work::Chunk(3), "copy", third).await.unwrap();
     assert_eq!(start(3, "m1", after, third).await, ChunkStart::Retry, "handed back");
     // A chunk's email job is a piece of work of its own.
     let job = Work::EmailJob { chunk: 3, part: 0 };

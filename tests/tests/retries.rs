@@ -168,7 +168,8 @@ async fn a_retry_never_undoes_what_a_person_did(env: Env) {
 /// An attempt killed after writing the entries cannot hand the chunk back: a copy of the chunk in
 /// another message meanwhile leaves it to that attempt (and is no reason to give up, even at its
 /// last receive); once the lease ran out it takes over and changes nothing anyone did. (The same
-/// message comes back only after its visibility timeout, and takes over at once.)
+/// message is another attempt too: it comes back after its visibility timeout, when the lease
+/// has run out.)
 async fn a_killed_attempt_holds_its_chunk_until_its_lease_runs_out(env: Env) {
     let n = send_ga(&env, &format!("Killed {}", Uuid::new_v4().simple())).await;
     let chunks = the_chunk(&env).await;
@@ -184,8 +185,13 @@ async fn a_killed_attempt_holds_its_chunk_until_its_lease_runs_out(env: Env) {
     // given up.
     let mut copy = chunks.clone();
     copy[0].message_id = format!("copy-of-{}", chunks[0].message_id);
+    copy[0].receipt = format!("copy-of-{}", chunks[0].receipt);
     copy[0].receive_count = env.max_receives;
     assert_eq!(deliver_with(&env, &env.ports, &copy).await, 1, "the chunk is held");
+    // So is the same message handed out again at once (SQS may hand a message to two consumers).
+    let mut again = chunks.clone();
+    again[0].receipt = format!("{}-again", chunks[0].receipt);
+    assert_eq!(deliver_with(&env, &env.ports, &again).await, 1, "held from another receive too");
     let held = env.ports.notifications.get(n.id).await.unwrap().unwrap();
     assert_eq!((held.status, held.chunks_done), (Status::Delivering, 0), "not given up, not counted");
 
@@ -211,6 +217,7 @@ async fn copies_of_an_email_job_never_send_at_once(env: Env) {
     let run = |message: &str| {
         let mut copy = jobs.clone();
         copy[0].message_id = message.to_string();
+        copy[0].receipt = format!("{message}-receipt");
         let event = local::workers::sqs_event(local::workers::EMAIL_QUEUE_ARN, &copy);
         let ports = env.ports.clone();
         let max = env.max_receives;
@@ -225,7 +232,7 @@ async fn copies_of_an_email_job_never_send_at_once(env: Env) {
     assert_eq!(run("this-copy").await, 1, "left for later");
     assert!(env.outbox.emails(&subject).await.is_empty(), "nothing sent beside the other copy");
     // The other copy failed and handed the job back: this one sends, once.
-    env.ports.notifications.release(n.id, work, lease).await.unwrap();
+    env.ports.notifications.release(n.id, work, "the-other-copy", lease).await.unwrap();
     assert_eq!(run("this-copy").await, 0);
     assert_eq!(env.outbox.emails(&subject).await.len(), 2);
     assert_eq!(run("a-third-copy").await, 0, "recorded: nothing to do");

@@ -113,12 +113,22 @@ pub async fn handle_batch(deps: &Deps<'_>, event: SqsEvent, deadline: Deadline) 
 
 async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
     let (message_id, receives, body) = (record.message_id.as_str(), record.receives, record.body.as_str());
+    let attempt = record.attempt.as_str();
     match deps.sources.kind_of(&record.source) {
-        Some(Kind::EmailJob) => process_email_job(deps, message_id, receives, body, deadline).await,
+        Some(Kind::EmailJob) => {
+            process_email_job(deps, (message_id, attempt), receives, body, deadline).await
+        }
         Some(Kind::SesEvent) => process_email_event(deps, message_id, receives, body).await,
         Some(Kind::Chunk) => {
-            match deliver::attempt(&deps.deliver, message_id, body, receives, deps.max_receives, deadline)
-                .await
+            match deliver::attempt(
+                &deps.deliver,
+                (message_id, attempt),
+                body,
+                receives,
+                deps.max_receives,
+                deadline,
+            )
+            .await
             {
                 Attempt::Done => Step::Done,
                 Attempt::Again => Step::Again,
@@ -135,7 +145,7 @@ async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
 /// One round of an email job (the queue gives each invocation one, see the template).
 async fn process_email_job(
     deps: &Deps<'_>,
-    message_id: &str,
+    (message_id, attempt): (&str, &str),
     receives: u32,
     body: &str,
     deadline: Deadline,
@@ -152,7 +162,7 @@ async fn process_email_job(
         }
     };
     let notification = job.notification_id;
-    match emails::send_job(&deps.email_jobs, &job, message_id, deadline).await {
+    match emails::send_job(&deps.email_jobs, &job, attempt, deadline).await {
         Ok(EmailOutcome::Recorded { sent, gave_up }) => {
             tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, sent, gave_up, "email job recorded");
             Step::Done

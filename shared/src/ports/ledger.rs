@@ -31,12 +31,12 @@ pub enum Work {
 pub enum ChunkStart {
     /// No attempt started this chunk before: nobody has its entries yet.
     First,
-    /// An earlier attempt started it, and its lease ran out (it failed, or was killed) or it
-    /// was an earlier receive of the same message (which SQS hands out again only once that
-    /// receive's time is up): some people may have their entries, and may have acted on them.
-    /// This attempt holds it now.
+    /// An earlier attempt started it, and its lease ran out or was handed back (it failed, or
+    /// was killed), or it is this attempt's own (its first write's answer was lost): some people
+    /// may have their entries, and may have acted on them. This attempt holds it now.
     Retry,
-    /// Another message's attempt holds it (a copy of the chunk, running now): left to that one.
+    /// Another attempt holds it (a copy of the chunk in another message, or another receive of
+    /// the same message, running now): left to that one.
     Held,
 }
 
@@ -91,9 +91,11 @@ pub trait FanoutLedger: Send + Sync {
 /// job send at once.
 #[async_trait]
 pub trait WorkLeases: Send + Sync {
-    /// Claims `work` of notification `id` for an attempt of the queue message `holder` until
-    /// `lease_until` (one conditional write; a second when an earlier attempt started it,
-    /// conditional on its lease having run out or its being the same message's).
+    /// Claims `work` of notification `id` for the attempt `holder` (one receive of its queue
+    /// message: its receipt handle) until `lease_until` (one conditional write; a second when an
+    /// earlier attempt started it, conditional on its lease having run out or its being this
+    /// attempt's own, whose first write's answer was lost). Two receives of one message are two
+    /// attempts: a copy SQS hands out while another runs finds the work held.
     async fn start(
         &self,
         id: NotificationId,
@@ -103,8 +105,14 @@ pub trait WorkLeases: Send + Sync {
         lease_until: DateTime<Utc>,
     ) -> StoreResult<ChunkStart>;
     /// Hands `work` back before its lease runs out (its attempt ended and is alive), if the lease
-    /// is still `held` (the caller's): the next attempt need not wait for it.
-    async fn release(&self, id: NotificationId, work: Work, held: DateTime<Utc>) -> StoreResult<()>;
+    /// is still the one `holder` took until `held`: the next attempt need not wait for it.
+    async fn release(
+        &self,
+        id: NotificationId,
+        work: Work,
+        holder: &str,
+        held: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 /// Delivery's part: a chunk's context and record, sent marks, completion, give-up, callbacks.

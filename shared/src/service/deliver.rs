@@ -75,13 +75,15 @@ pub enum Attempt {
 }
 
 /// One receive (`receives` of `max_receives` allowed) of the delivery-queue message `body`,
+/// `attempt` naming this receive and no other (its receipt handle: the lease on the chunk is
+/// held by it, so two copies of one message handed out at once never run the chunk together),
 /// with the invocation's `deadline`. The rule of giving up lives here: a chunk that fails, or
 /// that cannot start `MARGIN` before the deadline, at its last allowed receive gives its
 /// notification up (Failed, its FAILURE callback) now, while there is time, rather than leaving
 /// it to the dead-letter queue.
 pub async fn attempt(
     ports: &DeliverDeps<'_>,
-    message_id: &str,
+    (message_id, attempt): (&str, &str),
     body: &str,
     receives: u32,
     max_receives: u32,
@@ -104,7 +106,7 @@ pub async fn attempt(
         }
     };
     let notification = chunk.notification_id;
-    match deliver(ports, &chunk, message_id).await {
+    match deliver(ports, &chunk, attempt).await {
         Ok(Delivered::Written(n)) => {
             tracing::info!(message_id, %notification, items = n, "chunk delivered");
             Attempt::Done
@@ -142,8 +144,9 @@ pub fn parse_chunk(body: &str) -> Result<DeliveryChunk, DeliverError> {
         .map_err(|e| DeliverError::Permanent(format!("malformed delivery message: {e}")))
 }
 
-/// Delivers a chunk, an attempt of the queue message `message` (its id), and, when that
-/// finished the notification, sends its callback.
+/// Delivers a chunk, as the attempt `message` (the receive holding its lease: a receipt handle,
+/// or the fan-out's own name for an inline delivery), and, when that finished the
+/// notification, sends its callback.
 pub async fn deliver(
     ports: &DeliverDeps<'_>,
     chunk: &DeliveryChunk,
@@ -213,7 +216,7 @@ async fn deliver_chunk(
     if outcome.is_err() {
         // Failed, and alive: the chunk is handed back now rather than when the lease runs out
         // (a killed attempt cannot, and its lease runs out before its message comes back).
-        if let Err(e) = ports.ledger.release(id, Work::Chunk(chunk.chunk), lease_until).await {
+        if let Err(e) = ports.ledger.release(id, Work::Chunk(chunk.chunk), message, lease_until).await {
             tracing::warn!(notification = %id, chunk = chunk.chunk, error = %e, "chunk not handed back");
         }
     }

@@ -124,7 +124,7 @@ pub async fn send_job(
     let outcome = send_claimed(ports, job, context, deadline).await;
     // Done, continued or failed: the marks say what went out, so the next round or copy need not
     // wait for the lease (a killed attempt cannot hand it back; its lease runs out first).
-    if let Err(e) = ports.ledger.release(id, work, lease_until).await {
+    if let Err(e) = ports.ledger.release(id, work, holder, lease_until).await {
         tracing::warn!(notification = %id, chunk = job.chunk, part = job.email_part, error = %e, "email job not handed back");
     }
     outcome

@@ -221,9 +221,16 @@ impl WorkLeases for MemoryNotificationStore {
         })
     }
 
-    async fn release(&self, id: NotificationId, work: Work, held: DateTime<Utc>) -> StoreResult<()> {
-        if let Some((lease, _)) = lock(&self.state).started.get_mut(&(id, work))
+    async fn release(
+        &self,
+        id: NotificationId,
+        work: Work,
+        holder: &str,
+        held: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if let Some((lease, by)) = lock(&self.state).started.get_mut(&(id, work))
             && *lease == held
+            && by == holder
         {
             *lease = DateTime::<Utc>::MIN_UTC;
         }

@@ -137,8 +137,8 @@ impl DynamoNotificationStore {
             .table_name(&self.table)
             .set_key(Some(key(Self::pk(id), sk)))
             .update_expression("SET leaseUntil = :lease, holder = :holder, retriedAt = :at ADD attempts :one")
-            // Its lease ran out, or it is this message's (an earlier receive, or this one's own
-            // first write whose answer was lost: then entries are written as on a retry).
+            // Its lease ran out, or it is this attempt's own (its first write's answer was lost
+            // and the SDK tried again: then entries are written as on a retry).
             .condition_expression("leaseUntil < :now OR holder = :holder")
             .expression_attribute_values(":lease", n(lease_until.timestamp_millis()))
             .expression_attribute_values(":holder", s(holder))
@@ -151,11 +151,13 @@ impl DynamoNotificationStore {
         Ok(if applied(retry)? { ChunkStart::Retry } else { ChunkStart::Held })
     }
 
-    /// Hands the piece of work whose lease item is `sk` back, if its lease is still `held`.
+    /// Hands the piece of work whose lease item is `sk` back, if its lease is still the one
+    /// `holder` took until `held`.
     pub(super) async fn ledger_release(
         &self,
         id: NotificationId,
         sk: String,
+        holder: &str,
         held: DateTime<Utc>,
     ) -> StoreResult<()> {
         let release = self
@@ -164,8 +166,9 @@ impl DynamoNotificationStore {
             .table_name(&self.table)
             .set_key(Some(key(Self::pk(id), sk)))
             .update_expression("SET leaseUntil = :none")
-            .condition_expression("leaseUntil = :held")
+            .condition_expression("leaseUntil = :held AND holder = :holder")
             .expression_attribute_values(":none", n(0))
+            .expression_attribute_values(":holder", s(holder))
             .expression_attribute_values(":held", n(held.timestamp_millis()))
             .send()
             .await

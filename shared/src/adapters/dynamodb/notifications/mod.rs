@@ -378,8 +378,14 @@ impl WorkLeases for DynamoNotificationStore {
         self.ledger_start(id, Self::lease_sk(work), holder, now, lease_until).await
     }
 
-    async fn release(&self, id: NotificationId, work: Work, held: DateTime<Utc>) -> StoreResult<()> {
-        self.ledger_release(id, Self::lease_sk(work), held).await
+    async fn release(
+        &self,
+        id: NotificationId,
+        work: Work,
+        holder: &str,
+        held: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.ledger_release(id, Self::lease_sk(work), holder, held).await
     }
 }
 
