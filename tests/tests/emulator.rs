@@ -426,3 +426,198 @@ async fn chaos_fails_requests_as_aws_does() {
     assert!(failed_entries, "a batch came back with failed entries");
     tests::arm_chaos(&prefix, 7, 0.0).await;
 }
+
+/// The write units the meter billed under `prefix` so far.
+async fn billed(prefix: &str) -> f64 {
+    tests::metered(prefix).await["write_units"].as_f64().expect("write units")
+}
+
+/// Every write is billed as DynamoDB bills it ("DynamoDB read and write operations", "Item
+/// sizes"): the item's size (names and values; numbers by significant digits) rounded up per
+/// 1 KB, at least one unit; an overwrite or update at the larger of before and after; a write
+/// whose condition failed still billed; a transaction twice; every index holding the item
+/// written again at its projection's size, and not when nothing it projects changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_writes_are_billed_as_aws_bills_them() {
+    let (sdk, provisioned, _) = tests::provision_moto().await;
+    let db = aws_sdk_dynamodb::Client::new(&sdk);
+    let prefix = tests::moto_prefix(&provisioned);
+    tests::arm_meter(&prefix, 0.0, 0.0).await;
+    let inbox = provisioned.tables["InboxTable"].clone();
+    let put = |item: Item| db.put_item().table_name(&inbox).set_item(Some(item)).send();
+    let mut total = 0.0;
+    let mut expect = |units: f64, what: &str, now: f64| {
+        total += units;
+        assert_eq!(now, total, "{what}: {units} more write units");
+    };
+    let body = |n: usize| s(&"x".repeat(n));
+
+    // key("p1", "s1") is 8 bytes, "body" 4 more: 1,012 bytes of body make 1,024 bytes.
+    put(with(key("p1", "s1"), "body", body(1012))).await.unwrap();
+    expect(1.0, "1,024 bytes", billed(&prefix).await);
+    // A number is 1 byte per two significant digits and 1 more: "n" = 1234567 is 1 + 5 bytes.
+    put(with(with(key("p2", "s1"), "body", body(1006)), "n", AttributeValue::N("1234567".into())))
+        .await
+        .unwrap();
+    expect(1.0, "1,024 bytes with a number", billed(&prefix).await);
+    put(with(with(key("p3", "s1"), "body", body(1006)), "n", AttributeValue::N("12345678".into())))
+        .await
+        .unwrap();
+    expect(1.0, "12345678, eight digits, is 5 bytes too: 1,024", billed(&prefix).await);
+    put(with(with(key("p4", "s1"), "body", body(1006)), "n", AttributeValue::N("123456789".into())))
+        .await
+        .unwrap();
+    expect(2.0, "123456789 is 6 bytes: 1,025 bytes", billed(&prefix).await);
+    // An overwrite, at the larger of before (1,024) and after (2,100).
+    put(with(key("p1", "s1"), "body", body(2088))).await.unwrap();
+    expect(3.0, "overwrite to 2,100 bytes", billed(&prefix).await);
+    // An update that shrinks it, at the item before.
+    db.update_item()
+        .table_name(&inbox)
+        .set_key(Some(key("p1", "s1")))
+        .update_expression("SET body = :b")
+        .expression_attribute_values(":b", s("short"))
+        .send()
+        .await
+        .unwrap();
+    expect(3.0, "update from 2,100 bytes", billed(&prefix).await);
+    // A write whose condition fails, at the larger of what it found and would have written.
+    let refused = db
+        .put_item()
+        .table_name(&inbox)
+        .set_item(Some(with(key("p1", "s1"), "body", body(3000))))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    assert!(refusal(refused).contains("ConditionalCheckFailed"));
+    expect(3.0, "a failed condition, 3,012 bytes it would have written", billed(&prefix).await);
+    // A delete, at the item deleted (17 bytes).
+    db.delete_item().table_name(&inbox).set_key(Some(key("p1", "s1"))).send().await.unwrap();
+    expect(1.0, "delete", billed(&prefix).await);
+    // A transaction of two 1,500-byte puts: twice 2 units each.
+    let tx_put = |pk: &str| {
+        TransactWriteItem::builder()
+            .put(
+                aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&inbox)
+                    .set_item(Some(with(key(pk, "s1"), "body", body(1488))))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    db.transact_write_items().transact_items(tx_put("t1")).transact_items(tx_put("t2")).send().await.unwrap();
+    expect(8.0, "a transaction of two 2-unit puts", billed(&prefix).await);
+    // A batch: each request its own write.
+    let requests: Vec<WriteRequest> = ["b1", "b2", "b3"]
+        .iter()
+        .map(|pk| {
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(key(pk, "s1"))).build().unwrap())
+                .build()
+        })
+        .collect();
+    db.batch_write_item().request_items(&inbox, requests).send().await.unwrap();
+    expect(3.0, "a batch of three small puts", billed(&prefix).await);
+
+    // Indexes: the notifications table's history index projects ALL, pending KEYS_ONLY.
+    let notifications = provisioned.tables["NotificationsTable"].clone();
+    // 8 + histPk "h" (7) + scheduleId 1 (12) + body (4 + 1,000) = 1,031 bytes: 2 units, twice.
+    let listed = with(
+        with(with(key("n1", "META"), "histPk", s("h")), "scheduleId", AttributeValue::N("1".into())),
+        "body",
+        body(1000),
+    );
+    db.put_item().table_name(&notifications).set_item(Some(listed)).send().await.unwrap();
+    expect(4.0, "an item and its copy in an ALL index", billed(&prefix).await);
+    // In a KEYS_ONLY index: its copy is pk, sk, pendingShard, dueMs (under 1 KB).
+    let pending = with(
+        with(with(key("n2", "META"), "pendingShard", s("0")), "dueMs", AttributeValue::N("5".into())),
+        "body",
+        body(1000),
+    );
+    db.put_item().table_name(&notifications).set_item(Some(pending)).send().await.unwrap();
+    expect(3.0, "an item (2) and its keys in a KEYS_ONLY index (1)", billed(&prefix).await);
+    let touch = |pk: &'static str| {
+        db.update_item()
+            .table_name(&notifications)
+            .set_key(Some(key(pk, "META")))
+            .update_expression("SET body = :b")
+            .expression_attribute_values(":b", body(900))
+            .send()
+    };
+    touch("n2").await.unwrap();
+    expect(2.0, "a change the KEYS_ONLY index does not project", billed(&prefix).await);
+    touch("n1").await.unwrap();
+    expect(4.0, "a change the ALL index projects", billed(&prefix).await);
+    let report = tests::metered(&prefix).await;
+    let index = |name: &str| {
+        let table = &notifications[prefix.len()..];
+        report["tables"][format!("{table}/{name}")]["write_units"].as_f64()
+    };
+    assert_eq!((index("history"), index("pending")), (Some(4.0), Some(1.0)), "{report}");
+}
+
+/// Over a partition's or the table's throughput, DynamoDB refuses a request and does nothing
+/// of it: ProvisionedThroughputExceededException for a hot partition key, ThrottlingException
+/// for the table, the throttled requests of a batch back as UnprocessedItems, a transaction
+/// cancelled with ThrottlingError. (Scaled: 1,000 x 0.0001 = one write unit every 10 s per key.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_throttles_a_hot_partition_and_a_busy_table() {
+    let (sdk, provisioned, _) = tests::provision_moto().await;
+    let sdk = sdk.to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build();
+    let db = aws_sdk_dynamodb::Client::new(&sdk);
+    let prefix = tests::moto_prefix(&provisioned);
+    let inbox = provisioned.tables["InboxTable"].clone();
+    let put = |item: Item| db.put_item().table_name(&inbox).set_item(Some(item)).send();
+    tests::arm_meter(&prefix, 0.0001, 10_000_000.0).await;
+
+    put(key("hot", "a")).await.expect("the key's one unit");
+    let e = refusal(put(key("hot", "b")).await);
+    assert!(e.contains("ProvisionedThroughputExceededException"), "{e}");
+    let get = |pk: &str, sk: &str| db.get_item().table_name(&inbox).set_key(Some(key(pk, sk))).send();
+    assert!(get("hot", "b").await.unwrap().item.is_none(), "a throttled write does nothing");
+
+    let requests: Vec<WriteRequest> = [("hot", "c"), ("cold1", "x"), ("cold2", "x")]
+        .iter()
+        .map(|(pk, sk)| {
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(key(pk, sk))).build().unwrap())
+                .build()
+        })
+        .collect();
+    let answer = db.batch_write_item().request_items(&inbox, requests).send().await.unwrap();
+    let unprocessed = answer.unprocessed_items.unwrap_or_default();
+    let left: Vec<_> =
+        unprocessed[&inbox].iter().map(|r| r.put_request.as_ref().unwrap().item["pk"].clone()).collect();
+    assert_eq!(left, vec![s("hot")], "only the hot key's request comes back");
+    assert!(
+        get("cold1", "x").await.unwrap().item.is_some() && get("cold2", "x").await.unwrap().item.is_some()
+    );
+    assert!(get("hot", "c").await.unwrap().item.is_none());
+
+    let tx_put = |pk: &str| {
+        TransactWriteItem::builder()
+            .put(
+                aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&inbox)
+                    .set_item(Some(key(pk, "t")))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let e = refusal(
+        db.transact_write_items().transact_items(tx_put("hot")).transact_items(tx_put("cold3")).send().await,
+    );
+    assert!(e.contains("TransactionCanceledException") && e.contains("ThrottlingError"), "{e}");
+    assert!(get("cold3", "t").await.unwrap().item.is_none(), "nothing of a cancelled transaction");
+
+    // The table: 10,000 x 0.0001 = one unit a second, whatever the key.
+    tests::arm_meter(&prefix, 0.0001, 10_000.0).await;
+    put(key("spread1", "x")).await.expect("the table's one unit");
+    let e = refusal(put(key("spread2", "x")).await);
+    assert!(e.contains("ThrottlingException"), "{e}");
+    let report = tests::metered(&prefix).await;
+    assert_eq!(report["throttled"]["PutItem"].as_u64(), Some(1), "{report}");
+}

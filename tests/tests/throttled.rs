@@ -1,0 +1,91 @@
+//! A broadcast under DynamoDB's throughput and billing, on moto. `scripts/dynamodb_meter.py`
+//! bills every request as DynamoDB does and throttles as DynamoDB does, scaled so that a crowd of
+//! a hundred meets the limits a broadcast of a hundred thousand meets: [`SCALE`] of 1,000 write
+//! units a second per partition key and of 4,000 per table (a new on-demand table). The functions
+//! run under their own template policies, with the SDK's retries as deployed; the event source
+//! mappings redeliver what they report failed.
+//!
+//! What must hold when throttling is transient: the notification ends Delivered, every person
+//! has exactly one entry and nobody else does, it is counted once, and every device was pushed
+//! (counted once). The figures of the run (write units per delivered person, the hottest key)
+//! are printed: they are measured, not promised here (docs/benchmarks.md states the targets).
+
+use chrono::Duration;
+use serde_json::json;
+use shared::model::*;
+use tests::{Functions, arm_meter, crowd, metered, moto_prefix, provision_moto, send_with_key};
+
+/// People in the broadcast, each with one device.
+const CROWD: usize = 120;
+/// 1,000 x 0.01 = 10 write units a second per partition key; 4,000 x 0.01 = 40 per table.
+const SCALE: f64 = 0.01;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_broadcast_reaches_everyone_once() {
+    let (sdk, provisioned, config) = provision_moto().await;
+    let f = Functions::on(&sdk, &provisioned, &config).await;
+    let people = crowd::load(&f.env.ports, CROWD, true).await;
+    let prefix = moto_prefix(&provisioned);
+    arm_meter(&prefix, SCALE, 4_000.0).await;
+
+    let body =
+        json!({"version": 3, "type": "GT", "key": "3", "values": [crowd::TEAM], "message": "throttled"});
+    let mut answer = (0, None);
+    for _ in 0..5 {
+        answer = send_with_key(&f.send, &body, "throttled-1").await;
+        if answer.0 == 200 {
+            break;
+        }
+    }
+    assert_eq!(answer.0, 200, "the send is accepted (the caller retries a 503)");
+    let scope = HistoryScope::CompanyType { company_id: 3, broadcast_type: BroadcastType::GT };
+    let stored = || async {
+        let page = f.env.ports.notifications.history(&scope, &PageRequest::first(10)).await.expect("history");
+        page.items.into_iter().find(|n| n.content.body == "throttled")
+    };
+
+    let mut delivered = None;
+    for _ in 0..60 {
+        let _ = local::workers::tick(&f.fanout).await;
+        for _ in 0..200 {
+            if f.event_sources_once().await.0 == 0 {
+                break;
+            }
+        }
+        if let Some(n) = stored().await
+            && n.status == Status::Delivered
+        {
+            delivered = Some(n);
+            break;
+        }
+        // Time passes: a fan-out that failed midway is taken over when its lease ran out.
+        f.env.clock.advance(Duration::seconds(shared::service::fanout::LEASE_SECONDS + 1));
+    }
+    let report = metered(&prefix).await;
+    let Some(n) = delivered else {
+        panic!("not delivered under throttling: {:?}; {report}", stored().await);
+    };
+    let mut holders = 0;
+    for person in &people {
+        if f.env.ports.inbox.get(*person, n.id).await.expect("inbox reads").is_some() {
+            holders += 1;
+        }
+    }
+    assert_eq!(holders, CROWD, "everyone has it");
+    assert_eq!(n.delivered, CROWD as u64, "counted once per person");
+    assert_eq!(n.pushes_sent, CROWD as u64, "every device pushed, counted once: {n:?}");
+    let throttled: u64 =
+        report["throttled"].as_object().map(|m| m.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0);
+    assert!(throttled > 0, "the model throttled nothing: the test proves nothing at this scale: {report}");
+
+    let units = report["write_units"].as_f64().unwrap_or_default();
+    println!(
+        "throttled broadcast: {CROWD} people with one device each at scale {SCALE}: {units} write units \
+         ({:.2} per delivered person), {throttled} requests throttled ({}), hottest keys {}, \
+         busiest key-second {}",
+        units / CROWD as f64,
+        report["throttled"],
+        report["hottest_keys"],
+        report["peak_key_second"]
+    );
+}
