@@ -56,7 +56,15 @@ _meters = {}
 
 
 def arm(spec):
+    """{"prefix", "scale", "table_wcu"} arms (or re-arms, from nothing billed) a meter;
+    {"prefix", "advance": s} tells an armed one that s seconds passed (a test's clock moved on, as
+    SQS's visibility timeout passes before a failed record comes back): its units refill."""
     prefix = spec["prefix"]
+    if "advance" in spec:
+        meter = _meters.get(prefix)
+        if meter is not None:
+            meter.offset += float(spec["advance"])
+        return {"advanced": meter is not None}
     _meters[prefix] = Meter(prefix, float(spec.get("scale") or 0), float(spec.get("table_wcu") or NEW_TABLE_WCU))
     return {"armed": prefix}
 
@@ -207,18 +215,17 @@ class Bucket:
     """Units a second, with one second's burst (at least one unit); a request is let in while a
     whole unit is left, and may overdraw it by what it turns out to cost."""
 
-    def __init__(self, rate):
+    def __init__(self, rate, now):
         self.rate, self.capacity = rate, max(rate, 1.0)
-        self.balance, self.at = self.capacity, time.monotonic()
+        self.balance, self.at = self.capacity, now
 
-    def available(self):
-        now = time.monotonic()
-        self.balance = min(self.capacity, self.balance + (now - self.at) * self.rate)
+    def available(self, now):
+        self.balance = min(self.capacity, self.balance + max(0.0, now - self.at) * self.rate)
         self.at = now
         return self.balance >= 1
 
-    def take(self, units):
-        self.available()
+    def take(self, units, now):
+        self.available(now)
         self.balance -= units
 
 
@@ -233,12 +240,17 @@ class Meter:
         self.per_key_second = {}
         self.throttled = {}
         self.buckets = {}
+        self.offset = 0.0
         self.started = time.monotonic()
 
     # Throughput.
+    def now(self):
+        """Seconds: the real time, and the time a test said passed."""
+        return time.monotonic() + self.offset
+
     def _bucket(self, name, rate):
         if name not in self.buckets:
-            self.buckets[name] = Bucket(rate)
+            self.buckets[name] = Bucket(rate, self.now())
         return self.buckets[name]
 
     def _key_bucket(self, table_name, hash_value):
@@ -251,14 +263,16 @@ class Meter:
         """Why a write to `key` would be throttled now: 'partition', 'table' or None."""
         if self.scale <= 0 or table is None:
             return None
-        if not self._table_bucket(table_name).available():
+        now = self.now()
+        if not self._table_bucket(table_name).available(now):
             return "table"
         hash_value = json.dumps(key.get(table.hash_key_attr), sort_keys=True)
-        if not self._key_bucket(table_name, hash_value).available():
+        if not self._key_bucket(table_name, hash_value).available(now):
             return "partition"
         stored = _stored(table, key) or {}
         for name, keys, _ in _indexes(table):
-            if keys[0] in stored and not self._key_bucket(f"{table_name}/{name}", json.dumps(stored[keys[0]], sort_keys=True)).available():
+            index_key = json.dumps(stored[keys[0]], sort_keys=True) if keys[0] in stored else None
+            if index_key and not self._key_bucket(f"{table_name}/{name}", index_key).available(now):
                 return "partition"
         return None
 
@@ -277,7 +291,7 @@ class Meter:
         hash_value = json.dumps(key_item.get(table.hash_key_attr), sort_keys=True)
         charges = [(table_name, hash_value, units * times)]
         charges += [(f"{table_name}/{name}", value, u * times) for name, value, u in index]
-        second = int(time.monotonic() - self.started)
+        second = int(self.now() - self.started)
         for where, value, u in charges:
             self.write_units += u
             short = where[len(self.prefix):] if where.startswith(self.prefix) else where
@@ -287,9 +301,9 @@ class Meter:
             self.per_key[(short, value)] = self.per_key.get((short, value), 0) + u
             self.per_key_second[(short, value, second)] = self.per_key_second.get((short, value, second), 0) + u
             if self.scale > 0:
-                self._key_bucket(where, value).take(u)
+                self._key_bucket(where, value).take(u, self.now())
                 if "/" not in where:
-                    self._table_bucket(where).take(u)
+                    self._table_bucket(where).take(u, self.now())
 
     def _bill_read(self, operation, table_name, units):
         self.read_units += units

@@ -142,6 +142,9 @@ pub struct Env {
     pub configuration_set: Option<String>,
     /// Where SES's bounce and complaint events arrive (through SNS, raw).
     pub email_events: Arc<dyn shared::ports::Queue>,
+    /// The prefix of its tables and queues on moto (a meter armed on it keeps time with the
+    /// clock: [`Env::time_passes`]).
+    pub moto_prefix: Option<String>,
 }
 
 impl Env {
@@ -162,6 +165,18 @@ impl Env {
             email_events: Arc::new(shared::adapters::memory::MemoryQueue::new(
                 std::time::Duration::from_secs(30),
             )),
+            moto_prefix: None,
+        }
+    }
+
+    /// Time passes: the clock moves on by `d`, and so does the throughput a meter armed on the
+    /// tables refills (`arm_meter`), as DynamoDB's would in that time.
+    pub async fn time_passes(&self, d: chrono::Duration) {
+        self.clock.advance(d);
+        if let Some(prefix) = &self.moto_prefix {
+            let seconds = d.num_milliseconds() as f64 / 1000.0;
+            let body = serde_json::json!({"prefix": prefix, "advance": seconds});
+            post_to(format!("{}/moto-serial/meter", moto_endpoint()), body).await
         }
     }
 
@@ -211,6 +226,7 @@ impl Env {
             outbox,
             configuration_set,
             email_events,
+            moto_prefix: Some(moto_prefix(provisioned)),
         }
     }
 
@@ -439,7 +455,7 @@ impl Functions {
                 // SQS hands a failed record out again only after its queue's visibility timeout,
                 // which parity.rs pins above the lease the attempt held: by then that lease has
                 // run out, even when the attempt could not hand it back.
-                self.env.clock.advance(past_a_work_lease());
+                self.env.time_passes(past_a_work_lease()).await;
             }
             failures.extend(failed.into_iter().map(|id| format!("{what} {id}")));
         }

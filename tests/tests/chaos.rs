@@ -97,7 +97,7 @@ async fn drive(f: &Functions, wanted: &[(Value, BTreeSet<Uuid>, HistoryScope)], 
             return true;
         }
         // Time passes: leases of fan-outs that failed midway run out.
-        f.env.clock.advance(Duration::seconds(LEASE_SECONDS + 1));
+        f.env.time_passes(Duration::seconds(LEASE_SECONDS + 1)).await;
     }
     false
 }

@@ -467,6 +467,36 @@ async fn every_path(f: &Functions) {
     let n = f.env.ports.notifications.get(retried).await.unwrap().unwrap();
     assert_eq!((n.status, n.delivered), (Status::Delivered, 1), "retried{}", refused());
 
+    // A chunk without time left in its invocation is handed to a new message of the delivery
+    // queue (its receive ends, even the last one), which a later invocation delivers.
+    let (status, answer) =
+        notify(f, department(&u1, &json!({"messageAttributes": {"body": "handed over"}}))).await;
+    assert_eq!(status, 200, "{answer}");
+    let handed: Uuid = answer["notificationMessageUUID"].as_str().unwrap().parse().unwrap();
+    let (chunks, _) = one_chunk_failing_its_record(f).await;
+    let mut event = local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, &chunks);
+    event.records[0].attributes.insert("ApproximateReceiveCount".into(), f.env.max_receives.to_string());
+    let too_close = shared::service::deadline::Deadline::at(
+        shared::ports::Clock::now(f.env.clock.as_ref()) + chrono::Duration::seconds(5),
+    );
+    let answered = deliver::handle_within(&f.deliver, f.env.max_receives, event, too_close).await;
+    assert!(
+        answered.batch_item_failures.is_empty(),
+        "handed over under DeliverFunction's policy{}",
+        refused()
+    );
+    local::workers::settle(f.env.ports.delivery_queue.as_ref(), &chunks, &[]).await.unwrap();
+    let waiting = f.env.ports.notifications.get(handed).await.unwrap().unwrap();
+    assert_eq!((waiting.status, waiting.delivered), (Status::Delivering, 0), "not given up");
+    settle(f).await;
+    let n = f.env.ports.notifications.get(handed).await.unwrap().unwrap();
+    assert_eq!(
+        (n.status, n.delivered),
+        (Status::Delivered, 1),
+        "delivered from the new message{}",
+        refused()
+    );
+
     // The give-up path: a chunk that fails at its last receive marks its notification Failed.
     let (url, failure_calls) = receiver().await;
     let (status, answer) = notify(

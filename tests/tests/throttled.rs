@@ -59,7 +59,7 @@ async fn a_throttled_broadcast_reaches_everyone_once() {
             break;
         }
         // Time passes: a fan-out that failed midway is taken over when its lease ran out.
-        f.env.clock.advance(Duration::seconds(shared::service::fanout::LEASE_SECONDS + 1));
+        f.env.time_passes(Duration::seconds(shared::service::fanout::LEASE_SECONDS + 1)).await;
     }
     let report = metered(&prefix).await;
     let Some(n) = delivered else {

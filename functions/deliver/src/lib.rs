@@ -151,6 +151,14 @@ async fn process_email_job(
     deadline: Deadline,
 ) -> Step {
     if !deadline.allows(deps.clock.now(), shared::service::channels::EMAIL_MARGIN) {
+        if emails::hand_over(&deps.email_jobs, body).await {
+            tracing::info!(
+                message_id,
+                receives,
+                "too close to the deadline: email job handed to a new message"
+            );
+            return Step::Done;
+        }
         tracing::warn!(message_id, receives, "too close to the deadline: email job not started");
         return Step::Again;
     }

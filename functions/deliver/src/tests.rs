@@ -138,10 +138,34 @@ async fn a_good_record_beside_a_bad_one_is_delivered() {
     assert_eq!(memory.inbox.item_count(), 1);
 }
 
-/// Near the invocation's deadline nothing new starts: records come back as failures untouched
-/// (SQS redelivers them whole), and one at its last allowed receive is given up now.
+/// A queue SQS will not take messages into.
+struct RefusingQueue;
+
+#[async_trait]
+impl shared::ports::Queue for RefusingQueue {
+    async fn send_all(&self, _: &[String]) -> StoreResult<()> {
+        Err(StoreError::Transient("SQS refused".into()))
+    }
+    async fn send_later(&self, _: &str, _: std::time::Duration) -> StoreResult<()> {
+        Err(StoreError::Transient("SQS refused".into()))
+    }
+    async fn receive(&self, _: usize) -> StoreResult<Vec<shared::ports::ReceivedMessage>> {
+        Ok(Vec::new())
+    }
+    async fn ack(&self, _: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn nack(&self, _: &str) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// Near the invocation's deadline nothing new starts: each chunk is handed to a new message and
+/// its receive ends, so waiting for time never uses up a receive (nor gives up at the last);
+/// only when the hand-over fails does the record come back failed, and at its last allowed
+/// receive its notification is given up now.
 #[tokio::test]
-async fn near_the_deadline_chunks_are_not_started_and_the_last_receive_gives_up() {
+async fn near_the_deadline_chunks_are_handed_to_new_messages_and_never_given_up() {
     use shared::service::deadline::Deadline;
     let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
     let (early, last) = (Uuid::new_v4(), Uuid::new_v4());
@@ -155,10 +179,28 @@ async fn near_the_deadline_chunks_are_not_started_and_the_last_receive_gives_up(
     // The figure docs/reliability.md promises, not the constant: 19 s before the deadline is too close.
     let too_close = Deadline::at(now() + chrono::Duration::seconds(19));
     let resp = handle_within(&memory.ports, 5, event.clone(), too_close).await;
+    assert!(resp.batch_item_failures.is_empty(), "these receives end: {:?}", resp.batch_item_failures);
+    assert_eq!(memory.inbox.item_count(), 0, "nothing delivered");
+    for id in [early, last] {
+        let n = memory.ports.notifications.get(id).await.unwrap().unwrap();
+        assert_eq!(n.status, Status::Delivering, "not given up, even at the last receive");
+    }
+    // Each chunk waits in a new message, its receives all ahead of it.
+    let handed = memory.ports.delivery_queue.receive(10).await.unwrap();
+    let mut bodies: Vec<_> = handed.iter().map(|m| (m.body.clone(), m.receive_count)).collect();
+    bodies.sort();
+    let mut expected: Vec<_> = event.records.iter().map(|r| (r.body.clone().unwrap(), 1)).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+
+    // When the hand-over fails, the receive counts: the chunk is reported failed, and at its
+    // last receive its notification is given up while there is time.
+    let mut refusing = memory.ports.clone();
+    refusing.delivery_queue = Arc::new(RefusingQueue);
+    let resp = handle_within(&refusing, 5, event.clone(), too_close).await;
     let mut failed: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     failed.sort();
     assert_eq!(failed, vec!["early", "last"]);
-    assert_eq!(memory.inbox.item_count(), 0, "nothing delivered");
     assert_eq!(memory.ports.notifications.get(early).await.unwrap().unwrap().status, Status::Delivering);
     let given_up = memory.ports.notifications.get(last).await.unwrap().unwrap();
     assert_eq!(given_up.status, Status::Failed);

@@ -120,6 +120,7 @@ impl Ports {
     /// Delivering a chunk.
     pub fn deliver(&self) -> DeliverDeps<'_> {
         DeliverDeps {
+            chunks: &*self.delivery_queue,
             lookup: &*self.notifications,
             ledger: &*self.notifications,
             inbox: &*self.inbox,

@@ -16,8 +16,10 @@ use crate::ports::{
 };
 
 /// What delivering a chunk uses: the ledger, the inbox, realtime, the chunk's pushes, the
-/// email queue its jobs go to, and (after the last chunk) the callback.
+/// email queue its jobs go to, the delivery queue a chunk without time is handed back to, and
+/// (after the last chunk) the callback.
 pub struct DeliverDeps<'a> {
+    pub(crate) chunks: &'a dyn Queue,
     pub(crate) lookup: &'a dyn NotificationLookup,
     pub(crate) ledger: &'a dyn DeliveryLedger,
     pub(crate) inbox: &'a dyn InboxDelivery,
@@ -77,10 +79,13 @@ pub enum Attempt {
 /// One receive (`receives` of `max_receives` allowed) of the delivery-queue message `body`,
 /// `attempt` naming this receive and no other (its receipt handle: the lease on the chunk is
 /// held by it, so two copies of one message handed out at once never run the chunk together),
-/// with the invocation's `deadline`. The rule of giving up lives here: a chunk that fails, or
-/// that cannot start `MARGIN` before the deadline, at its last allowed receive gives its
-/// notification up (Failed, its FAILURE callback) now, while there is time, rather than leaving
-/// it to the dead-letter queue.
+/// with the invocation's `deadline`. The rule of giving up lives here: a chunk that fails at its
+/// last allowed receive gives its notification up (Failed, its FAILURE callback) now, while
+/// there is time, rather than leaving it to the dead-letter queue. A chunk that cannot start
+/// `MARGIN` before the deadline was not attempted: it is handed to a new message of the
+/// delivery queue (visible at once, to another invocation) and this receive ends, so that
+/// waiting for time never uses up a receive, however often a busy invocation runs out of it
+/// (only when that hand-over fails does it take a receive, and at the last one give up).
 pub async fn attempt(
     ports: &DeliverDeps<'_>,
     (message_id, attempt): (&str, &str),
@@ -90,14 +95,6 @@ pub async fn attempt(
     deadline: super::deadline::Deadline,
 ) -> Attempt {
     let last = receives >= max_receives;
-    if !deadline.allows(ports.clock.now(), MARGIN) {
-        tracing::warn!(message_id, receives, "too close to the deadline: chunk not started");
-        if let (true, Ok(chunk)) = (last, parse_chunk(body)) {
-            let reason = format!("delivery not started in time at its last allowed receive ({receives})");
-            give_up(ports, chunk.notification_id, &reason).await;
-        }
-        return Attempt::Again;
-    }
     let chunk = match parse_chunk(body) {
         Ok(chunk) => chunk,
         Err(e) => {
@@ -106,6 +103,22 @@ pub async fn attempt(
         }
     };
     let notification = chunk.notification_id;
+    if !deadline.allows(ports.clock.now(), MARGIN) {
+        match ports.chunks.send_later(body, std::time::Duration::ZERO).await {
+            Ok(()) => {
+                tracing::info!(message_id, %notification, receives, "too close to the deadline: chunk handed to a new message");
+                return Attempt::Done;
+            }
+            Err(e) => {
+                tracing::warn!(message_id, %notification, receives, error = %e, "too close to the deadline, and not handed over: chunk not started");
+            }
+        }
+        if last {
+            let reason = format!("delivery not started in time at its last allowed receive ({receives})");
+            give_up(ports, notification, &reason).await;
+        }
+        return Attempt::Again;
+    }
     match deliver(ports, &chunk, attempt).await {
         Ok(Delivered::Written(n)) => {
             tracing::info!(message_id, %notification, items = n, "chunk delivered");

@@ -99,6 +99,20 @@ pub fn parse_job(body: &str) -> Result<EmailJob, DeliverError> {
     serde_json::from_str(body).map_err(|e| DeliverError::Permanent(format!("malformed email job: {e}")))
 }
 
+/// An email job that cannot start before its invocation's deadline was not attempted: it is
+/// handed to a new message of the email queue (visible at once, to another invocation), so that
+/// waiting for time never uses up one of its receives. `false` when the hand-over failed (the
+/// receive then counts, as any failed one does).
+pub async fn hand_over(ports: &EmailJobDeps<'_>, body: &str) -> bool {
+    match ports.email_queue.send_later(body, std::time::Duration::ZERO).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "email job not handed over");
+            false
+        }
+    }
+}
+
 /// One round of an email job: sends what is unsent, then counts the job once, or continues it
 /// in a later round.
 pub async fn send_job(

@@ -222,38 +222,55 @@ impl DynamoNotificationStore {
         keys: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        // A string set: adding a key again is a no-op, so a retried write is harmless, but one
-        // request may not name a member twice. The marks outlive any redelivery (the DLQ keeps
-        // messages 14 days) and then expire.
-        let mut parts: std::collections::BTreeMap<u32, std::collections::BTreeSet<&String>> =
-            std::collections::BTreeMap::new();
-        for mark in keys {
-            parts.entry(Self::mark_part(mark)).or_default().insert(mark);
+        // Each call writes new small items under the chunk's own partition key, never rewriting
+        // an item that grows: a write costs what it adds (about one write unit per 25 push
+        // marks), and a broadcast's marks land on as many keys as it has chunks. An item is
+        // named by a digest of the marks it holds, so a retried write writes the same item and
+        // adding marks again never replaces an item holding others. The marks outlive any
+        // redelivery (the DLQ keeps messages 14 days) and then expire.
+        let mut marks: Vec<&String> = keys.iter().collect();
+        marks.sort();
+        marks.dedup();
+        let expires = n((now + chrono::Duration::days(MARKS_DAYS)).timestamp());
+        let pk = Self::marks_pk(id, chunk);
+        let mut items = Vec::new();
+        let mut slice: Vec<String> = Vec::new();
+        let mut bytes = 0;
+        for mark in marks {
+            if !slice.is_empty() && bytes + mark.len() > MARK_ITEM_BYTES {
+                items.push(Self::marks_item(&pk, std::mem::take(&mut slice), &expires));
+                bytes = 0;
+            }
+            bytes += mark.len();
+            slice.push(mark.clone());
         }
-        let expires = (now + chrono::Duration::days(MARKS_DAYS)).timestamp();
-        // One write per part touched, side by side: a write costs what its part weighs, so the
-        // write units are those of one item holding every mark, the latency that of one write.
-        let writes = parts.into_iter().flat_map(|(part, marks)| {
-            let marks: Vec<String> = marks.into_iter().cloned().collect();
-            marks
-                .chunks(MARKS_PER_WRITE)
-                .map(|slice| {
-                    self.client
-                        .update_item()
-                        .table_name(&self.table)
-                        .set_key(Some(key(Self::pk(id), Self::marks_sk(chunk, part))))
-                        .update_expression("ADD sent :keys SET #ttl = :ttl")
-                        .expression_attribute_names("#ttl", "ttl")
-                        .expression_attribute_values(":keys", AttributeValue::Ss(slice.to_vec()))
-                        .expression_attribute_values(":ttl", n(expires))
-                        .send()
-                })
-                .collect::<Vec<_>>()
-        });
-        for result in futures::future::join_all(writes).await {
+        if !slice.is_empty() {
+            items.push(Self::marks_item(&pk, slice, &expires));
+        }
+        // Usually one item (a flush of 25 marks); PutItem each, a few in flight.
+        use futures::StreamExt;
+        let puts = items
+            .into_iter()
+            .map(|item| self.client.put_item().table_name(&self.table).set_item(Some(item)).send());
+        let results: Vec<_> =
+            futures::stream::iter(puts).buffer_unordered(MARK_PUTS_IN_FLIGHT).collect().await;
+        for result in results {
             result.map_err(classify)?;
         }
         Ok(())
+    }
+
+    /// An item of marks: `sk` a digest of them, so that the same marks make the same item.
+    fn marks_item(pk: &str, marks: Vec<String>, expires: &AttributeValue) -> Item {
+        let mut digest = sha2::Sha256::new();
+        for mark in &marks {
+            digest.update(mark.as_bytes());
+            digest.update([0]);
+        }
+        let mut item = key(pk.to_string(), hex::encode(&digest.finalize()[..12]));
+        item.insert("sent".into(), AttributeValue::Ss(marks));
+        item.insert("ttl".into(), expires.clone());
+        item
     }
 
     /// After a transaction `count_once` found a condition false: `AlreadyRecorded` if the marker
@@ -285,8 +302,8 @@ impl DynamoNotificationStore {
         Ok(out.item.is_some())
     }
 
-    /// The notification, whether the marker `marker_sk` exists, and the chunk's sent marks, in
-    /// one BatchGetItem.
+    /// The notification, whether the marker `marker_sk` exists, and the chunk's sent marks: one
+    /// BatchGetItem and one Query (of the chunk's marks partition), side by side.
     pub(super) async fn context(
         &self,
         id: NotificationId,
@@ -294,11 +311,18 @@ impl DynamoNotificationStore {
         marker_sk: String,
     ) -> StoreResult<ChunkContext> {
         let mut keys = vec![key(Self::pk(id), META), key(Self::pk(id), marker_sk.clone())];
-        // The marks of chunks sent before they were split over parts, and every part.
+        // Marks written by earlier versions, under the notification's own key (one item per
+        // chunk, then eight parts): read until they have expired (MARKS_DAYS after an upgrade).
         keys.push(key(Self::pk(id), format!("M#{chunk:08}")));
-        keys.extend((0..MARK_PARTS).map(|part| key(Self::pk(id), Self::marks_sk(chunk, part))));
+        keys.extend((0..LEGACY_MARK_PARTS).map(|part| key(Self::pk(id), format!("M#{chunk:08}#{part}"))));
+        let (found, marks) = futures::future::join(
+            batch_get(&self.client, &self.table, keys, None, true, Backoff::default()),
+            self.marks_of(id, chunk),
+        )
+        .await;
         let mut context = ChunkContext::default();
-        for item in batch_get(&self.client, &self.table, keys, None, true, Backoff::default()).await? {
+        context.marks.0.extend(marks?);
+        for item in found? {
             match get_s(&item, "sk")? {
                 META => context.notification = Some(from_item(item)?),
                 sk if sk == marker_sk => context.recorded = true,
@@ -361,14 +385,38 @@ impl DynamoNotificationStore {
         }
     }
 
-    pub(super) fn marks_sk(chunk: u32, part: u32) -> String {
-        format!("M#{chunk:08}#{part}")
+    /// The partition key of a chunk's sent marks: its own, apart from the notification's.
+    pub(super) fn marks_pk(id: NotificationId, chunk: u32) -> String {
+        format!("{}#M#{chunk:08}", Self::pk(id))
     }
 
-    /// The part a mark is kept in: spread evenly by its hash (a chunk's context reads them all).
-    pub(super) fn mark_part(mark: &str) -> u32 {
-        let digest = sha2::Sha256::digest(mark.as_bytes());
-        u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]]) % MARK_PARTS
+    /// Every mark of a chunk (a strongly consistent Query of its marks partition, every page).
+    async fn marks_of(&self, id: NotificationId, chunk: u32) -> StoreResult<Vec<String>> {
+        let mut marks = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(Self::marks_pk(id, chunk)))
+                .projection_expression("sent")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(AttributeValue::Ss(sent)) = item.get("sent") {
+                    marks.extend(sent.iter().cloned());
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(marks),
+            }
+        }
     }
 
     pub(super) fn chunk_sk(chunk: u32) -> String {
@@ -388,12 +436,14 @@ impl DynamoNotificationStore {
     }
 }
 
-/// A chunk's sent marks are spread over this many items (`M#{chunk}#{part}`): the largest
-/// chunk (5,000 people) with the most devices each (10, 34-byte marks) is 1.7 MB of marks, four
-/// times what one item may hold (400 KB); spread over 8 parts by hash, each stays near 210 KB.
-pub(super) const MARK_PARTS: u32 = 8;
-/// Marks added by one UpdateItem at most (a part's share of a chunk comes in many writes).
-const MARKS_PER_WRITE: usize = 1000;
+/// Earlier versions kept a chunk's marks in this many growing items under the notification's key
+/// (`M#{chunk}#{part}`, each write rewriting its part whole); they are still read.
+const LEGACY_MARK_PARTS: u32 = 8;
+/// The bytes of marks one marks item holds at most: with its key (about 100 bytes) an item stays
+/// under 1 KB, one write unit (26 push marks of 34 bytes, 23 email marks of 38).
+const MARK_ITEM_BYTES: usize = 900;
+/// Marks items written at once (a chunk's largest flush is one or two).
+const MARK_PUTS_IN_FLIGHT: usize = 16;
 
 /// Tries of a transaction DynamoDB cancelled for a conflict with another transaction on one of
 /// its items, or for throttling: up to 6, waiting up to 20, 40, 80, 160, 320 ms (full jitter).
