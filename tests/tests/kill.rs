@@ -201,3 +201,44 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
     assert!(worst_emails < MARK_BATCH && worst_pushes < MARK_BATCH, "{worst_emails} / {worst_pushes}");
     assert!(worst_emails > 0, "the model kills between a send and its mark");
 }
+
+/// An attempt that read the chunk's marks and then waited for its claim, while another attempt
+/// sent and marked every push and handed the chunk back (its record failed), reads the marks
+/// again once it holds the chunk: nothing is pushed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_that_waited_for_its_claim_reads_the_marks_again() {
+    use shared::service::deliver::{Delivered, deliver};
+    use tests::faults::{Faults, faulty};
+    let (memory, n, people) = world().await;
+    let chunk = DeliveryChunk { notification_id: n.id, chunk: 0, recipients: people, devices: Some(true) };
+
+    // B reads the chunk (call 0), then stalls before its claim (call 1).
+    let waits = Faults::none();
+    waits.stall_at(1);
+    let b_pushes = Freezing::new(usize::MAX);
+    let mut b = faulty(&memory.ports, &waits);
+    b.push = b_pushes.clone();
+    let b_chunk = chunk.clone();
+    let b_run = tokio::spawn(async move { deliver(&b.deliver(), &b_chunk, "receive-b").await });
+    for _ in 0..1_000 {
+        if waits.stalled() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(waits.stalled(), "B waits at its claim");
+
+    // A claims the chunk, pushes and marks every device, fails to record it and hands it back.
+    let fails = Faults::none();
+    fails.fail_next("record_chunk");
+    let a_pushes = Freezing::new(usize::MAX);
+    let mut a = faulty(&memory.ports, &fails);
+    a.push = a_pushes.clone();
+    assert!(deliver(&a.deliver(), &chunk, "receive-a").await.is_err(), "A's record fails");
+    assert_eq!(a_pushes.delivered().len(), PEOPLE, "A pushed every device");
+
+    waits.resume();
+    let outcome = b_run.await.expect("B runs").expect("B delivers");
+    assert_eq!(outcome, Delivered::Written(PEOPLE as u64));
+    assert!(b_pushes.delivered().is_empty(), "B pushed again what A had marked: {:?}", b_pushes.delivered());
+}

@@ -225,15 +225,42 @@ async fn deliver_chunk(
     if start == ChunkStart::Held {
         return Ok((Delivered::Busy, None));
     }
-    let outcome = write_and_record(ports, &n, chunk, &context.marks, start, now).await;
+    // Another attempt may have sent and marked, or recorded the chunk, between this one's read
+    // and its claim (it held the chunk then, and handed it back): a retry reads again, holding it.
+    let marks = match start {
+        ChunkStart::Retry => match ports.ledger.chunk_context(id, chunk.chunk).await {
+            Ok(fresh) if fresh.recorded => {
+                release_chunk(ports, id, chunk.chunk, message, lease_until).await;
+                return Ok((Delivered::AlreadyDone, None));
+            }
+            Ok(fresh) => fresh.marks,
+            Err(e) => {
+                release_chunk(ports, id, chunk.chunk, message, lease_until).await;
+                return Err(e.into());
+            }
+        },
+        _ => context.marks,
+    };
+    let outcome = write_and_record(ports, &n, chunk, &marks, start, now).await;
     if outcome.is_err() {
         // Failed, and alive: the chunk is handed back now rather than when the lease runs out
         // (a killed attempt cannot, and its lease runs out before its message comes back).
-        if let Err(e) = ports.ledger.release(id, Work::Chunk(chunk.chunk), message, lease_until).await {
-            tracing::warn!(notification = %id, chunk = chunk.chunk, error = %e, "chunk not handed back");
-        }
+        release_chunk(ports, id, chunk.chunk, message, lease_until).await;
     }
     Ok((outcome?, has_callback))
+}
+
+/// Hands a chunk this attempt holds back; a failure to is logged (the lease runs out instead).
+async fn release_chunk(
+    ports: &DeliverDeps<'_>,
+    id: NotificationId,
+    chunk: u32,
+    holder: &str,
+    held: chrono::DateTime<chrono::Utc>,
+) {
+    if let Err(e) = ports.ledger.release(id, Work::Chunk(chunk), holder, held).await {
+        tracing::warn!(notification = %id, chunk, error = %e, "chunk not handed back");
+    }
 }
 
 /// A started chunk: its entries (blind on its first attempt, only the missing ones on a later

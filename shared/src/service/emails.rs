@@ -135,7 +135,17 @@ pub async fn send_job(
     if start == ChunkStart::Held {
         return Ok(EmailOutcome::Busy);
     }
-    let outcome = send_claimed(ports, job, context, deadline).await;
+    // Another copy may have sent and marked, or recorded the job, between this one's read and
+    // its claim (it held the job then, and handed it back): a retry reads again, holding it.
+    let context = match start {
+        ChunkStart::Retry => ports.ledger.email_context(id, job.chunk, job.email_part).await,
+        _ => Ok(context),
+    };
+    let outcome = match context {
+        Ok(context) if context.recorded => Ok(EmailOutcome::AlreadyDone),
+        Ok(context) => send_claimed(ports, job, context, deadline).await,
+        Err(e) => Err(e.into()),
+    };
     // Done, continued or failed: the marks say what went out, so the next round or copy need not
     // wait for the lease (a killed attempt cannot hand it back; its lease runs out first).
     if let Err(e) = ports.ledger.release(id, work, holder, lease_until).await {

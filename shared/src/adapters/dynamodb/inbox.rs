@@ -245,13 +245,14 @@ impl InboxDelivery for DynamoInboxStore {
 
     async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64> {
         use futures::StreamExt;
-        // Which entries exist first, by their keys alone (read units, half a unit each in 4 KB):
+        // Which entries exist first, by their keys alone (read units: half a unit per entry, an
+        // eventually consistent read being enough, as the put below is still conditional):
         // a conditional write whose condition fails is billed a write unit all the same, so
         // trying every entry again would spend a chunk's whole write budget on the people who
         // have theirs, and under throttling leave the others unwritten attempt after attempt.
         let items: Vec<Item> = entries.iter().map(entry_item).collect();
         let keys: Vec<Item> = items.iter().map(key_of).collect();
-        let found = batch_get(&self.client, &self.table, keys, Some("pk, sk"), true, self.backoff).await?;
+        let found = batch_get(&self.client, &self.table, keys, Some("pk, sk"), false, self.backoff).await?;
         let have: std::collections::HashSet<(String, String)> = found.iter().map(key_pair).collect();
         let missing = items.into_iter().filter(|i| !have.contains(&key_pair(i)));
         // Still conditional: an entry nobody had a moment ago is written only if it is still absent.

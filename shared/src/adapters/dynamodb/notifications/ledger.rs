@@ -1,6 +1,7 @@
 //! The delivery ledger on the notifications table: chunk markers (`C#`), email-job markers
 //! (`E#`), bounce and complaint markers (`F#`), each recorded with its counts in one transaction
-//! exactly once, and the sent marks (`M#{chunk}#{part}`); a chunk's start (`L#`: the lease of
+//! exactly once, and the sent marks (`N#{id}#M#{chunk}`/`{digest}`, a partition per chunk); a
+//! chunk's start (`L#`: the lease of
 //! the attempt writing its entries). Transactions cancelled for contention
 //! are retried here.
 

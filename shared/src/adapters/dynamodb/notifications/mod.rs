@@ -1,7 +1,8 @@
 //! Notifications table: `N#{id}`/`META` (the notification), the delivery ledger beside it
 //! (`ledger.rs`: `C#{chunk}` chunk markers, `E#{chunk}#{part}` email-job markers,
-//! `F#{kind}#{message}` bounce and complaint markers, `M#{chunk}#{part}` sent marks over 8 parts,
-//! `L#{chunk}` and `L#{chunk}#{part}` the leases of the attempts writing a chunk's entries and
+//! `F#{kind}#{message}` bounce and complaint markers, the sent marks in a partition of each
+//! chunk's own (`N#{id}#M#{chunk}`/`{digest}`, one small item per flush; the `M#{chunk}` and
+//! `M#{chunk}#{part}` items of earlier versions still read), `L#{chunk}` and `L#{chunk}#{part}` the leases of the attempts writing a chunk's entries and
 //! sending an email job, TTL), `S#{scheduleId}`/`META` (schedule-id pointer), `COUNTER`/`scheduleId`, and
 //! `I#{scope}`/`IDEM` (idempotency records, TTL, `idempotency.rs`). Indexes: `pending` (sparse,
 //! write-sharded by due time), `history` (company + type) and `scope` (event or asset), both
