@@ -104,15 +104,11 @@ pub async fn attempt(
     };
     let notification = chunk.notification_id;
     if !deadline.allows(ports.clock.now(), MARGIN) {
-        match ports.chunks.send_later(body, std::time::Duration::ZERO).await {
-            Ok(()) => {
-                tracing::info!(message_id, %notification, receives, "too close to the deadline: chunk handed to a new message");
-                return Attempt::Done;
-            }
-            Err(e) => {
-                tracing::warn!(message_id, %notification, receives, error = %e, "too close to the deadline, and not handed over: chunk not started");
-            }
+        if super::deadline::hand_over(ports.chunks, body).await {
+            tracing::info!(message_id, %notification, receives, "too close to the deadline: chunk handed to a new message");
+            return Attempt::Done;
         }
+        tracing::warn!(message_id, %notification, receives, "too close to the deadline, and not handed over: chunk not started");
         if last {
             let reason = format!("delivery not started in time at its last allowed receive ({receives})");
             give_up(ports, notification, &reason).await;

@@ -99,18 +99,10 @@ pub fn parse_job(body: &str) -> Result<EmailJob, DeliverError> {
     serde_json::from_str(body).map_err(|e| DeliverError::Permanent(format!("malformed email job: {e}")))
 }
 
-/// An email job that cannot start before its invocation's deadline was not attempted: it is
-/// handed to a new message of the email queue (visible at once, to another invocation), so that
-/// waiting for time never uses up one of its receives. `false` when the hand-over failed (the
-/// receive then counts, as any failed one does).
+/// An email job that cannot start before its invocation's deadline, handed to a new message of
+/// the email queue (`deadline::hand_over`).
 pub async fn hand_over(ports: &EmailJobDeps<'_>, body: &str) -> bool {
-    match ports.email_queue.send_later(body, std::time::Duration::ZERO).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "email job not handed over");
-            false
-        }
-    }
+    super::deadline::hand_over(ports.email_queue, body).await
 }
 
 /// One round of an email job: sends what is unsent, then counts the job once, or continues it

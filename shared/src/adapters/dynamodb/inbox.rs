@@ -251,12 +251,18 @@ impl InboxDelivery for DynamoInboxStore {
         // trying every entry again would spend a chunk's whole write budget on the people who
         // have theirs, and under throttling leave the others unwritten attempt after attempt.
         let items: Vec<Item> = entries.iter().map(entry_item).collect();
-        let keys: Vec<Item> = items.iter().map(key_of).collect();
+        let keys: Vec<Item> = items
+            .iter()
+            .map(|i| match key_of(i) {
+                (Some(pk), Some(sk)) => Ok(key(pk, sk)),
+                _ => Err(StoreError::InvalidData("an entry without its key".into())),
+            })
+            .collect::<StoreResult<_>>()?;
         let found = batch_get(&self.client, &self.table, keys, Some("pk, sk"), false, self.backoff).await?;
-        let have: std::collections::HashSet<(String, String)> = found.iter().map(key_pair).collect();
-        let missing = items.into_iter().filter(|i| !have.contains(&key_pair(i)));
+        let have: std::collections::HashSet<_> = found.iter().map(key_of).collect();
+        let missing: Vec<Item> = items.iter().filter(|i| !have.contains(&key_of(i))).cloned().collect();
         // Still conditional: an entry nobody had a moment ago is written only if it is still absent.
-        let puts = missing.map(|item| put_if_absent(&self.client, &self.table, item));
+        let puts = missing.into_iter().map(|item| put_if_absent(&self.client, &self.table, item));
         let results: Vec<StoreResult<bool>> =
             futures::stream::iter(puts).buffer_unordered(CONDITIONAL_PUTS_IN_FLIGHT).collect().await;
         let mut written = 0;
@@ -265,16 +271,6 @@ impl InboxDelivery for DynamoInboxStore {
         }
         Ok(written)
     }
-}
-
-/// An item's key (`pk`, `sk`).
-fn key_of(item: &Item) -> Item {
-    item.iter().filter(|(k, _)| *k == "pk" || *k == "sk").map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
-/// An item's key as text, to compare.
-fn key_pair(item: &Item) -> (String, String) {
-    (get_s(item, "pk").unwrap_or_default().to_string(), get_s(item, "sk").unwrap_or_default().to_string())
 }
 
 /// Writes `item` unless its key exists: whether it was written.

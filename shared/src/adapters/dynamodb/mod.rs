@@ -239,7 +239,7 @@ async fn write_batch(
 }
 
 /// An item's key: every table of the service is keyed by string `pk` and `sk`.
-fn key_of(item: &Item) -> (Option<&str>, Option<&str>) {
+pub(crate) fn key_of(item: &Item) -> (Option<&str>, Option<&str>) {
     let s = |name| match item.get(name) {
         Some(AttributeValue::S(v)) => Some(v.as_str()),
         _ => None,
