@@ -247,6 +247,12 @@ pub async fn provision(
                 })
                 .collect::<Vec<_>>()
         });
+        // Only what shapes the data is sent (keys, attributes, indexes; TTL below). Encryption,
+        // recovery, deletion protection and `WarmThroughput` are left out on purpose: the last
+        // depends on the `TableWarm*` parameters through conditions this resolver does not
+        // evaluate (absent at their defaults), and moto has no throughput to warm;
+        // scripts/dynamodb_meter.py models it, at the table rate a test arms
+        // (`tests::table_write_units`, the template's default).
         dynamo
             .create_table()
             .table_name(&name)

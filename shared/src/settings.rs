@@ -14,6 +14,8 @@ pub struct Settings {
     pub callback_retry: Backoff,
     /// The pace of email and the waits between an email job's rounds.
     pub email_sending: EmailSending,
+    /// The waits between a chunk's push rounds, and how many rounds (`service::pushes`).
+    pub push_retry: Backoff,
     /// Recipients a company's group sends may reach per UTC day.
     pub daily_recipient_cap: u64,
     /// Recipients per delivery chunk.
@@ -31,6 +33,7 @@ impl Settings {
         Settings {
             callback_retry: CALLBACK_RETRY,
             email_sending: EmailSending::unpaced(),
+            push_retry: PUSH_RETRY,
             daily_recipient_cap: Self::DEFAULT_DAILY_RECIPIENT_CAP,
             chunk_size: Self::DEFAULT_CHUNK_SIZE,
         }
@@ -48,6 +51,15 @@ pub struct EmailSending {
     /// Rounds of a job before what is still unsent counts as failed.
     pub max_rounds: u32,
 }
+
+/// Waits before a push job's next round, as deployed: up to 10 s, 20 s, 40 s ... 5 min (full jitter); 8
+/// rounds (the chunk's own and 7 of its job) wait about 15 minutes in all before what is still
+/// unsent counts as failed.
+pub const PUSH_RETRY: Backoff = Backoff {
+    base: std::time::Duration::from_secs(10),
+    cap: std::time::Duration::from_secs(300),
+    max_attempts: 8,
+};
 
 /// Concurrent consumers of the email queue: the template's `MaximumConcurrency` of deliver's
 /// email-queue event source (the least Lambda allows), so the account's rate is shared by two.

@@ -359,6 +359,18 @@ impl DeliveryLedger for FaultyNotifications {
     async fn chunk_context(&self, id: NotificationId, c: u32) -> StoreResult<ChunkContext> {
         self.1.run("chunk_context", self.0.chunk_context(id, c)).await
     }
+    async fn push_context(&self, id: NotificationId, c: u32) -> StoreResult<ChunkContext> {
+        self.1.run("push_context", self.0.push_context(id, c)).await
+    }
+    async fn record_pushes(
+        &self,
+        id: NotificationId,
+        c: u32,
+        counts: &PushCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        self.1.run("record_pushes", self.0.record_pushes(id, c, counts, now)).await
+    }
     async fn add_sent_marks(
         &self,
         id: NotificationId,

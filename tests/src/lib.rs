@@ -551,6 +551,17 @@ pub async fn arm_meter(prefix: &str, scale: f64, table_wcu: f64) {
     post_to(format!("{}/moto-serial/meter", moto_endpoint()), body).await
 }
 
+/// The table rate to arm a meter with, as the template deploys the broadcast's tables by
+/// default: its `TableWarmWriteUnits` default, 4,000 (what a new on-demand table starts with; a
+/// higher default would pre-warm the Notifications and Inbox tables to it). The meter applies it
+/// to every table under its prefix, the template to those two, the ones a broadcast writes.
+pub fn table_write_units() -> f64 {
+    let template = local::provision::read_template(&template_path()).expect("template.yaml parses");
+    template["Parameters"]["TableWarmWriteUnits"]["Default"]
+        .as_f64()
+        .expect("template.yaml: TableWarmWriteUnits has a numeric default")
+}
+
 /// What the meter armed under `prefix` billed: `write_units`, `read_units`, `tables`
 /// (per table and `table/index`), `operations`, `hottest_keys`, `peak_key_second`, `throttled`.
 pub async fn metered(prefix: &str) -> serde_json::Value {

@@ -672,7 +672,70 @@ async fn bounces_and_complaints_stop_mailing_and_are_counted(env: Env) {
     assert_eq!((record["emailsSuppressed"].as_u64(), record["emailsPending"].as_u64()), (Some(2), Some(0)));
 }
 
+/// Runs the queues until the notification's pushes are all counted (bounded), waiting out the
+/// delays of the push job's later rounds.
+async fn settle_pushes(env: &Env, answer: &Value, devices: u64) -> Notification {
+    for _ in 0..60 {
+        settle(env).await;
+        let n = notification(env, answer).await;
+        if n.pushes_sent + n.pushes_failed + n.pushes_removed >= devices {
+            return n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("pushes still uncounted: {:?}", notification(env, answer).await);
+}
+
+/// SNS refuses a chunk's pushes for a while (throttling, 5xx): the chunk is recorded all the
+/// same — its people have the notification at once and it is Delivered — and its pushes continue
+/// as the chunk's push job, which publishes each device once and counts them once. Pushes SNS
+/// never takes are counted failed after the job's rounds, and the notification stays Delivered:
+/// no push fails, repeats or gives up an in-app delivery.
+async fn a_push_failure_never_fails_the_chunk(mut env: Env) {
+    let second = std::time::Duration::from_secs(1);
+    env.ports.settings.push_retry = shared::backoff::Backoff { base: second, cap: second, max_attempts: 3 };
+    let registered = devices(&env, &[(1, "GCM"), (3, "APNS"), (4, "GCM")]).await;
+    let endpoints: Vec<String> = registered.iter().map(|(_, arn)| arn.clone()).collect();
+    let faults = Faults::none();
+    env.ports = faulty(&env.ports, &faults);
+    // The chunk's round and its push job's first round each stop at their first publish, which
+    // fails (a transient failure stops new publishes: more would only earn more refusals).
+    for _ in 0..2 {
+        faults.fail_next("publish");
+    }
+    let (status, answer) = send(&env, ga(&subject("Pushes later"), json!([]))).await;
+    assert_eq!(status, 200, "{answer}");
+    settle(&env).await;
+    let n = notification(&env, &answer).await;
+    assert_eq!((n.status, n.delivered), (Status::Delivered, 3), "in-app is not held by SNS: {n:?}");
+    for u in [1, 3, 4] {
+        assert!(env.ports.inbox.get(user(u), n.id).await.unwrap().is_some(), "u{u} has the item");
+    }
+    assert!(env.delivery_dlq.receive(10).await.unwrap().is_empty(), "no chunk failed for a push");
+    let n = settle_pushes(&env, &answer, 3).await;
+    assert_eq!((n.pushes_sent, n.pushes_failed, n.pushes_removed), (3, 0, 0), "{n:?}");
+    let mut pushed: Vec<String> =
+        env.outbox.pushes(&endpoints).await.into_iter().map(|p| p.endpoint).collect();
+    pushed.sort();
+    let mut expected = endpoints.clone();
+    expected.sort();
+    assert_eq!(pushed, expected, "one push per device, after SNS came back");
+    assert_eq!(faults.reached().get("publish failed"), Some(&2), "{:?}", faults.reached());
+
+    // SNS never takes them: counted failed after the rounds; the notification stays Delivered.
+    for _ in 0..100 {
+        faults.fail_next("publish");
+    }
+    let (status, answer) = send(&env, ga(&subject("Pushes never"), json!([]))).await;
+    assert_eq!(status, 200, "{answer}");
+    let n = settle_pushes(&env, &answer, 3).await;
+    assert_eq!((n.status, n.delivered), (Status::Delivered, 3));
+    assert_eq!((n.pushes_sent, n.pushes_failed), (0, 3), "{n:?}");
+    assert!(env.delivery_dlq.receive(10).await.unwrap().is_empty());
+}
+
 end_to_end!(
+    a_push_failure_never_fails_the_chunk,
     bounces_and_complaints_stop_mailing_and_are_counted,
     an_exhausted_ses_quota_costs_no_in_app_delivery,
     throttled_emails_continue_later_and_go_out_once,

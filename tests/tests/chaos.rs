@@ -20,11 +20,17 @@ use serde_json::{Value, json};
 use shared::model::*;
 use shared::runtime::Ports;
 use shared::service::fanout::LEASE_SECONDS;
-use tests::{Functions, arm_chaos, chaos_counts, crowd, moto_prefix, provision_moto};
+use tests::{
+    Functions, arm_chaos, arm_meter, chaos_counts, crowd, metered, moto_prefix, provision_moto,
+    table_write_units,
+};
 use uuid::Uuid;
 
 /// People in the crowd: with 1–3 per chunk, 9–25 chunks, so 1–3 fan-out batches.
 const CROWD: usize = 25;
+/// DynamoDB's throughput the schedules run under (`scripts/dynamodb_meter.py`): this share of
+/// each partition's 1,000 write units a second and of the table's.
+const METER_SCALE: f64 = 0.01;
 
 fn user(n: u8) -> Uuid {
     let d = n.to_string();
@@ -156,6 +162,9 @@ async fn schedule(seed: u64) -> (usize, BTreeMap<String, u64>) {
     let rate = rng.random_range(0.05..0.25);
     let prefix = moto_prefix(&provisioned);
     arm_chaos(&prefix, seed, rate).await;
+    // DynamoDB's throughput too, at a hundredth (10 write units a second per partition key, 40
+    // per table): the throttling a broadcast of thousands meets, met by a crowd of 25.
+    arm_meter(&prefix, METER_SCALE, table_write_units()).await;
     let context = format!("seed {seed}, rate {rate:.2}, {chunk_size} per chunk");
 
     let all = requests();
@@ -190,13 +199,19 @@ async fn schedule(seed: u64) -> (usize, BTreeMap<String, u64>) {
                 ));
             }
         }
-        let dlq = f.env.delivery_dlq.receive(10).await.map(|m| m.len());
+        let dlq =
+            f.env.delivery_dlq.receive(10).await.map(|m| m.into_iter().map(|m| m.body).collect::<Vec<_>>());
+        let failures = tests::logs::capture("info").lines_with(&["delivery failed", "could not record"]);
         panic!(
-            "{context}: did not settle: {states:#?}, delivery DLQ {dlq:?}, injected {:?}",
+            "{context}: did not settle: {states:#?}, delivery DLQ {dlq:?}, injected {:?}, failures logged: {failures:#?}",
             chaos_counts(&prefix).await
         );
     }
-    let injected = chaos_counts(&prefix).await;
+    let mut injected = chaos_counts(&prefix).await;
+    let throttled = metered(&prefix).await["throttled"]
+        .as_object()
+        .map_or(0, |t| t.values().filter_map(|v| v.as_u64()).sum::<u64>());
+    *injected.entry("metered:throttled".into()).or_default() += throttled;
     arm_chaos(&prefix, seed, 0.0).await;
     let accepted = check(&f, &wanted, chunk_size, &context).await;
 
@@ -228,6 +243,7 @@ async fn schedule(seed: u64) -> (usize, BTreeMap<String, u64>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_schedules_on_moto_deliver_exactly_once() {
+    tests::logs::capture("info");
     const FIXED: u64 = 12;
     const FRESH: u64 = 12;
     let base: u64 = std::env::var("CHAOS_SEED")
@@ -262,6 +278,7 @@ async fn chaos_schedules_on_moto_deliver_exactly_once() {
         "SendMessageBatch:failed_entries",
         "TransactWriteItems:conflict",
         "SendMessageBatch:lost",
+        "metered:throttled",
     ] {
         let n = by_kind.get(kind).or_else(|| by_operation.get(kind)).copied().unwrap_or(0);
         assert!(n > 0, "no {kind} was injected: {by_kind:?} {by_operation:?}");

@@ -282,6 +282,20 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
     assert_eq!((stored.emails_suppressed, stored.emails_pending), (5, 100), "700 queued, 600 settled");
     assert_eq!(stored.status, Status::Delivered);
 
+    // A chunk's pushes: counted once per chunk, apart from the chunk's own record.
+    assert!(!p.notifications.push_context(n.id, 0).await.unwrap().recorded);
+    let pushes = PushCounts { sent: 7, removed: 2, failed: 1 };
+    let results =
+        futures::future::join_all((0..8).map(|_| p.notifications.record_pushes(n.id, 0, &pushes, now))).await;
+    let recorded = results.into_iter().map(Result::unwrap).filter(|r| *r == ChunkRecord::Recorded).count();
+    assert_eq!(recorded, 1, "concurrent records of one chunk's pushes count once");
+    let context = p.notifications.push_context(n.id, 0).await.unwrap();
+    assert!(context.recorded && context.notification.is_some());
+    assert!(!p.notifications.push_context(n.id, 1).await.unwrap().recorded, "another chunk");
+    assert!(p.notifications.record_pushes(Uuid::new_v4(), 0, &pushes, now).await.is_err());
+    let stored = p.notifications.get(n.id).await.unwrap().unwrap();
+    assert_eq!((stored.pushes_sent, stored.pushes_removed, stored.pushes_failed), (622, 5, 2));
+
     // Bounces and complaints: once per email and kind, whoever reports them how often.
     for _ in 0..2 {
         p.notifications.record_feedback(n.id, "ses-1", FeedbackKind::Bounce, now).await.unwrap();

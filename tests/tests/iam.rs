@@ -227,6 +227,39 @@ async fn every_path(f: &Functions) {
     );
     assert_eq!(gt, json!(4), "GT to teams 23 and 27 reached 4 people");
 
+    // A send whose first attempt stored and delivered it but never answered (its idempotency
+    // claim freed, as a killed request's is once its window passes) is retried with its key:
+    // the retry reads the delivered notification, its counts (items of their own) included.
+    let body = json!({"version": 2, "type": "GT", "key": "3", "values": ["23"], "message": "retried"});
+    let key = format!("iam-{}", tag());
+    let keyed = |body: &Value| {
+        GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+            .header("x-nextinteract-authtoken", "demo-admin-token")
+            .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+            .header("Idempotency-Key", &key)
+            .body(body.to_string())
+            .into_request()
+    };
+    let first = send::handle(&f.send, keyed(&body)).await;
+    assert_eq!(first.status(), 200, "keyed send: {}{}", body_text(&first), refused());
+    settle(f).await;
+    let caller = shared::service::idempotency::scope(
+        "a3a3a3a3-0000-4000-8000-000000000003",
+        "POST",
+        "/rest/notification/send",
+    );
+    f.env.ports.notifications.release_idempotency(&format!("{caller}:{key}")).await.unwrap();
+    let again = send::handle(&f.send, keyed(&body)).await;
+    assert_eq!(
+        again.status(),
+        200,
+        "the retried send under SendFunction's policy: {}{}",
+        body_text(&again),
+        refused()
+    );
+    assert_eq!(body_text(&again), body_text(&first), "the retry answers as the first attempt would have");
+    assert!(again.headers().get("idempotent-replayed").is_none(), "answered by the send, not replayed");
+
     // SES reports a bounce: deliver suppresses the address and counts it; the person sees it.
     let bounce = json!({"eventType": "Bounce", "mail": {"timestamp": "2026-11-26T10:00:00.000Z",
         "messageId": "ses-iam-1", "destination": [emails[0].to[0]], "tags": {"notification": [ga_n.id.to_string()]}},

@@ -180,8 +180,13 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
 
         // Pushes: the chunk killed after k publishes, then redelivered.
         let (memory, n, people) = world().await;
-        let chunk =
-            DeliveryChunk { notification_id: n.id, chunk: 0, recipients: people, devices: Some(true) };
+        let chunk = DeliveryChunk {
+            notification_id: n.id,
+            chunk: 0,
+            recipients: people,
+            devices: Some(true),
+            push_round: None,
+        };
         let freezing = Freezing::new(k);
         let mut first = memory.ports.clone();
         first.push = freezing.clone();
@@ -210,7 +215,13 @@ async fn an_attempt_that_waited_for_its_claim_reads_the_marks_again() {
     use shared::service::deliver::{Delivered, deliver};
     use tests::faults::{Faults, faulty};
     let (memory, n, people) = world().await;
-    let chunk = DeliveryChunk { notification_id: n.id, chunk: 0, recipients: people, devices: Some(true) };
+    let chunk = DeliveryChunk {
+        notification_id: n.id,
+        chunk: 0,
+        recipients: people,
+        devices: Some(true),
+        push_round: None,
+    };
 
     // B reads the chunk (call 0), then stalls before its claim (call 1).
     let waits = Faults::none();

@@ -555,3 +555,111 @@ fn sam_local_sees_the_http_api_first() {
         "a SAM API or function must come before the first AWS::ApiGatewayV2 resource"
     );
 }
+
+/// A new on-demand table starts at a warm throughput of 4,000 write and 12,000 read units per
+/// second ("Warm throughput for an on-demand table",
+/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html),
+/// and warm throughput can be raised, never lowered
+/// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput.html): for
+/// the template's on-demand tables these are the least DynamoDB accepts. The property's own
+/// minimum, 1 (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-dynamodb-table-warmthroughput.html),
+/// is a provisioned table's.
+const NEW_ON_DEMAND_TABLE_WRITE_UNITS: u64 = 4_000;
+const NEW_ON_DEMAND_TABLE_READ_UNITS: u64 = 12_000;
+
+/// The two tables a broadcast writes are pre-warmed by `TableWarmWriteUnits` and
+/// `TableWarmReadUnits`: a figure below AWS's minimum is refused at deploy (`MinValue`, with a
+/// `ConstraintDescription` naming it), the defaults are a new table's own figures, and each
+/// figure reaches both tables' `WarmThroughput` exactly when it is above that (left out at it:
+/// the table may have grown past it, and DynamoDB refuses a lower value). The meter's table rate
+/// for a new table (scripts/dynamodb_meter.py) is AWS's figure too.
+#[test]
+fn the_broadcasts_tables_are_warmed_by_parameters_with_awss_minimums() {
+    let template = read_template(&tests::template_path()).unwrap();
+    let write = ("TableWarmWriteUnits", NEW_ON_DEMAND_TABLE_WRITE_UNITS);
+    let read = ("TableWarmReadUnits", NEW_ON_DEMAND_TABLE_READ_UNITS);
+    for (parameter, least) in [write, read] {
+        let p = &template["Parameters"][parameter];
+        assert_eq!(p["Type"].as_str(), Some("Number"), "{parameter}: a Number, so that MinValue applies");
+        assert_eq!(p["MinValue"].as_u64(), Some(least), "{parameter}: MinValue is AWS's minimum");
+        assert_eq!(p["Default"].as_u64(), Some(least), "{parameter}: by default a new table's own figure");
+        let constraint = p["ConstraintDescription"].as_str().unwrap_or_default();
+        assert!(
+            constraint.contains(&least.to_string()),
+            "{parameter}: the refusal names {least}: {constraint:?}"
+        );
+    }
+
+    // Each condition as CloudFormation evaluates it, for parameter values given as strings.
+    let condition = |name: &str, values: &BTreeMap<&str, String>| -> bool {
+        let not = tagged(&template["Conditions"][name], "Not");
+        let equals = tagged(&not[0], "Equals");
+        let parameter = tagged(&equals[0], "Ref").as_str().unwrap();
+        let figure = equals[1].as_str().unwrap_or_else(|| panic!("{name}: compares with a string"));
+        values[parameter] != figure
+    };
+    let warmed = |w: u64, r: u64| BTreeMap::from([(write.0, w.to_string()), (read.0, r.to_string())]);
+    for table in ["NotificationsTable", "InboxTable"] {
+        let property = &template["Resources"][table]["Properties"]["WarmThroughput"];
+        assert!(!property.is_null(), "{table}: WarmThroughput");
+        for (w, r, expected) in [
+            (write.1, read.1, vec![]),
+            (write.1 + 1, read.1, vec![("WriteUnitsPerSecond", write.0)]),
+            (write.1, read.1 * 2, vec![("ReadUnitsPerSecond", read.0)]),
+            (
+                write.1 * 10,
+                read.1 * 10,
+                vec![("ReadUnitsPerSecond", read.0), ("WriteUnitsPerSecond", write.0)],
+            ),
+        ] {
+            let values = warmed(w, r);
+            let resolved = resolve_ifs(property, &|c| condition(c, &values));
+            // Property -> the parameter it takes.
+            let got: BTreeMap<&str, &str> = match &resolved {
+                None => BTreeMap::new(),
+                Some(Value::Mapping(m)) => {
+                    m.iter().map(|(k, v)| (k.as_str().unwrap(), tagged(v, "Ref").as_str().unwrap())).collect()
+                }
+                Some(other) => panic!("{table}: WarmThroughput resolves to {other:?}"),
+            };
+            let expected = BTreeMap::from_iter(expected);
+            assert_eq!(got, expected, "{table}: WarmThroughput with {}={w}, {}={r}", write.0, read.0);
+        }
+    }
+
+    let meter = std::fs::read_to_string(tests::repo_root().join("scripts/dynamodb_meter.py")).unwrap();
+    assert!(
+        meter.contains(&format!("NEW_TABLE_WCU = {NEW_ON_DEMAND_TABLE_WRITE_UNITS}\n")),
+        "the meter's rate for a new table is AWS's"
+    );
+    assert_eq!(
+        tests::table_write_units(),
+        NEW_ON_DEMAND_TABLE_WRITE_UNITS as f64,
+        "what tests arm the meter with"
+    );
+}
+
+/// The value under a short-form tag (`!Not`, `!Ref`), which must be `tag`.
+fn tagged<'a>(v: &'a Value, tag: &str) -> &'a Value {
+    match v {
+        Value::Tagged(t) if t.tag == tag => &t.value,
+        _ => panic!("expected !{tag}, found {v:?}"),
+    }
+}
+
+/// `v` with every `!If [condition, then, else]` taken as `holds` says, and `!Ref AWS::NoValue`
+/// removed (None when `v` itself is removed).
+fn resolve_ifs(v: &Value, holds: &dyn Fn(&str) -> bool) -> Option<Value> {
+    match v {
+        Value::Tagged(t) if t.tag == "If" => {
+            let branches = t.value.as_sequence().expect("!If [condition, then, else]");
+            let name = branches[0].as_str().expect("!If names a condition");
+            resolve_ifs(&branches[if holds(name) { 1 } else { 2 }], holds)
+        }
+        Value::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("AWS::NoValue") => None,
+        Value::Mapping(m) => Some(Value::Mapping(
+            m.iter().filter_map(|(k, v)| Some((k.clone(), resolve_ifs(v, holds)?))).collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}

@@ -1,7 +1,8 @@
 //! A broadcast under DynamoDB's throughput and billing, on moto. `scripts/dynamodb_meter.py`
 //! bills every request as DynamoDB does and throttles as DynamoDB does, scaled so that a crowd of
 //! a hundred meets the limits a broadcast of a hundred thousand meets: [`SCALE`] of 1,000 write
-//! units a second per partition key and of 4,000 per table (a new on-demand table). The functions
+//! units a second per partition key and of 4,000 per table (a new on-demand table: the template's
+//! `TableWarmWriteUnits` default, [`tests::table_write_units`]). The functions
 //! run under their own template policies, with the SDK's retries as deployed; the event source
 //! mappings redeliver what they report failed.
 //!
@@ -13,7 +14,9 @@
 use chrono::Duration;
 use serde_json::json;
 use shared::model::*;
-use tests::{Functions, arm_meter, crowd, metered, moto_prefix, provision_moto, send_with_key};
+use tests::{
+    Functions, arm_meter, crowd, metered, moto_prefix, provision_moto, send_with_key, table_write_units,
+};
 
 /// People in the broadcast, each with one device.
 const CROWD: usize = 120;
@@ -26,7 +29,7 @@ async fn a_throttled_broadcast_reaches_everyone_once() {
     let f = Functions::on(&sdk, &provisioned, &config).await;
     let people = crowd::load(&f.env.ports, CROWD, true).await;
     let prefix = moto_prefix(&provisioned);
-    arm_meter(&prefix, SCALE, 4_000.0).await;
+    arm_meter(&prefix, SCALE, table_write_units()).await;
 
     let body =
         json!({"version": 3, "type": "GT", "key": "3", "values": [crowd::TEAM], "message": "throttled"});

@@ -90,6 +90,7 @@ fn chunk_body(id: Uuid) -> String {
         chunk: 0,
         recipients: vec![Uuid::new_v4()],
         devices: None,
+        push_round: None,
     })
     .unwrap()
 }

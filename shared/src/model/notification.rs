@@ -488,6 +488,12 @@ pub struct DeliveryChunk {
     /// instead of once per chunk); `None`: not known, delivery looks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<bool>,
+    /// `Some(round)`: the message carries the chunk's pushes only, continuing them after its
+    /// entries were recorded (SNS throttled or failed, a mark could not be written, or the
+    /// invocation's deadline came near): a push job of its own, so that a push never fails,
+    /// repeats or gives up an in-app delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_round: Option<u32>,
 }
 
 /// The emails of part of a chunk (at most `EMAIL_JOB_SIZE` recipients), sent apart from its

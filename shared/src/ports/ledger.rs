@@ -19,10 +19,12 @@ pub enum ChunkRecord {
 }
 
 /// A piece of a notification's work one attempt at a time does: a chunk (writing its entries),
-/// an email job (sending its emails).
+/// a chunk's push job (its pushes, continued after its entries were recorded), an email job
+/// (sending its emails).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Work {
     Chunk(u32),
+    PushJob(u32),
     EmailJob { chunk: u32, part: u32 },
 }
 
@@ -40,7 +42,9 @@ pub enum ChunkStart {
     Held,
 }
 
-/// See [`NotificationStore::chunk_context`].
+/// See [`DeliveryLedger::chunk_context`]. The notification's counts are not part of it (a store
+/// may keep them apart): read them with `NotificationLookup::get`, or let `complete_if_done`
+/// decide.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChunkContext {
     pub notification: Option<Notification>,
@@ -136,6 +140,19 @@ pub trait DeliveryLedger: WorkLeases {
     /// What delivering a chunk needs to know, in one read: the notification, whether the chunk
     /// is already recorded, and the sends it already made.
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext>;
+    /// What a chunk's push job needs, in one read: the notification, whether the chunk's pushes
+    /// are already recorded (`recorded`), and the chunk's sent marks.
+    async fn push_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext>;
+    /// Adds a chunk's push outcomes to the notification exactly once per chunk (a chunk whose
+    /// pushes all settled while it delivered records them right after itself; one that could not
+    /// finish them, when its push job has).
+    async fn record_pushes(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        counts: &PushCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord>;
     /// Adds keys to a chunk's sent marks (a set: adding a key twice keeps one).
     async fn add_sent_marks(
         &self,

@@ -128,6 +128,7 @@ impl Ports {
             email_queue: &*self.email_queue,
             clock: &*self.clock,
             pushes: self.pushes(),
+            push_retry: self.settings.push_retry,
             callbacks: self.callbacks(),
         }
     }

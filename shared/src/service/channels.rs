@@ -315,22 +315,42 @@ fn failed_key(sent_key: &str) -> String {
     format!("x{sent_key}")
 }
 
-/// Publishes the notification to every registered device of the chunk's recipients. A device
-/// whose endpoint is disabled or gone is removed from its owner's devices and does not fail
-/// the chunk.
+/// What one round of a chunk's pushes did: the outcome of every device it settled (marked
+/// earlier or now), how many it left unsettled, and why it stopped early if it did (SNS
+/// throttled or failed transiently, or the invocation's deadline came near).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PushRound {
+    pub counts: PushCounts,
+    pub unsent: u64,
+    pub unfinished: Option<String>,
+}
+
+/// No publish starts this close to the invocation's deadline (one takes well under a second):
+/// what is left continues as the chunk's push job.
+pub const PUSH_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Publishes the notification to every registered device of the chunk's recipients, skipping
+/// what the chunk's sent marks show as done. A device whose endpoint is disabled or gone is
+/// removed from its owner's devices; a refusal that trying again would not mend counts failed.
+/// The first transient failure (throttling, 5xx) stops new publishes, and none starts
+/// `PUSH_MARGIN` before the deadline: the round reports what it left (`unfinished`), for the
+/// chunk's push job to continue. Every settled device is marked, in batches, before it returns;
+/// only a mark (or device) write that fails is an error, and the push job continues from the
+/// marks that were written.
 pub async fn send_pushes(
     ports: &PushDeps<'_>,
     n: &Notification,
     chunk: &DeliveryChunk,
     marks: &SentMarks,
-) -> Result<PushCounts, StoreError> {
+    deadline: Deadline,
+) -> Result<PushRound, StoreError> {
     let mut counts = PushCounts::default();
     let any_devices = match chunk.devices {
         Some(known) => known,
         None => ports.devices.company_has_devices(n.company_id).await?,
     };
     if !any_devices {
-        return Ok(counts);
+        return Ok(PushRound::default());
     }
     let mut todo = Vec::new();
     for (user, devices) in ports.devices.devices_of(&chunk.recipients).await? {
@@ -355,42 +375,71 @@ pub async fn send_pushes(
         url: n.content.url.clone(),
         high_priority: n.content.priority == Priority::High,
     };
+    let mut unsent = todo.len() as u64;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stop = &stop;
+    let clock = ports.marks.clock;
     let mut marker = Marks { ports: ports.marks, id: n.id, chunk: chunk.chunk, pending: Vec::new() };
     let mut results = futures::stream::iter(todo)
         .map(|(user, device)| async move {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return (user, device, None);
+            }
+            if !deadline.allows(clock.now(), PUSH_MARGIN) {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                return (user, device, Some(Err(SendError::Transient(DEADLINE_NEAR.into()))));
+            }
             let result = ports.push.publish(&device.endpoint_arn, device.platform, message).await;
-            (user, device, result)
+            (user, device, Some(result))
         })
         .buffer_unordered(PUSH_CONCURRENCY);
-    let mut transient = None;
+    let mut unfinished = None;
+    let mut written = Ok(());
     while let Some((user, device, result)) = results.next().await {
-        match result {
-            Ok(_) => {
+        let mark = match result {
+            None => None,
+            Some(Ok(_)) => {
                 counts.sent += 1;
-                marker.add(SentMarks::push(&device.device_id)).await?;
+                Some(SentMarks::push(&device.device_id))
             }
-            Err(SendError::Gone(why)) => {
+            Some(Err(SendError::Gone(why))) => {
                 tracing::info!(%user, device = %device.device_id, reason = %why, "endpoint gone: device removed");
-                ports.devices.remove_device(user, &device.device_id).await?;
+                if let Err(e) = ports.devices.remove_device(user, &device.device_id).await {
+                    // Not marked: the push job tries it again, and finds it gone again.
+                    written = written.and(Err(e));
+                    continue;
+                }
                 if let Err(e) = ports.push.delete_endpoint(&device.endpoint_arn).await {
                     tracing::warn!(endpoint = %device.endpoint_arn, error = %e, "endpoint not deleted");
                 }
                 counts.removed += 1;
-                marker.add(format!("r:{}", device.device_id)).await?;
+                Some(format!("r:{}", device.device_id))
             }
-            Err(SendError::Rejected(why)) => {
+            Some(Err(SendError::Rejected(why))) => {
                 tracing::warn!(%user, device = %device.device_id, error = %why, "push refused");
                 counts.failed += 1;
-                marker.add(failed_key(&SentMarks::push(&device.device_id))).await?;
+                Some(failed_key(&SentMarks::push(&device.device_id)))
             }
-            Err(SendError::Transient(why)) => transient = Some(why),
+            Some(Err(SendError::Transient(why))) => {
+                // Throttled (or SNS unavailable): publishing more now only earns more refusals.
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                unfinished.get_or_insert(why);
+                None
+            }
+        };
+        if let Some(mark) = mark {
+            unsent -= 1;
+            // A failed mark write stops nothing already in flight: the rest are still marked
+            // (the next flush carries the failed batch again).
+            if let Err(e) = marker.add(mark).await {
+                written = written.and(Err(e));
+            }
         }
     }
+    drop(results);
     marker.flush().await?;
-    match transient {
-        Some(why) => Err(StoreError::Transient(format!("push: {why}"))),
-        None => Ok(counts),
-    }
+    written?;
+    Ok(PushRound { counts, unsent, unfinished })
 }
 
 #[cfg(test)]

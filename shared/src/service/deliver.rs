@@ -1,14 +1,16 @@
 //! Delivery of one chunk: one inbox entry per recipient (deterministic keys; only the chunk's
 //! first attempt writes them without a condition, a later attempt writes only the entries people
 //! do not have, so a retry never undoes what a person did; the content is stored once, by the
-//! fan-out), the chunk's pushes (marked as they go, so a redelivered chunk
+//! fan-out), a round of the chunk's pushes (marked as they go, so a redelivered chunk
 //! sends nothing twice), then the chunk's outcomes are counted on the notification exactly
-//! once, and its emails are handed to the email queue (`emails`), where SES's rate and
-//! throttling cannot hold up or fail the in-app delivery.
+//! once; its pushes are counted apart, or continue as the chunk's push job (`pushes`) when SNS,
+//! a mark or the deadline stopped them, and its emails are handed to the email queue
+//! (`emails`): neither SNS nor SES can hold up, fail or give up the in-app delivery.
 
 use chrono::Duration;
 
-use super::{callback, channels, emails};
+use super::deadline::Deadline;
+use super::{callback, channels, emails, pushes};
 pub use crate::error::DeliverError;
 use crate::model::*;
 use crate::ports::{
@@ -27,7 +29,21 @@ pub struct DeliverDeps<'a> {
     pub(crate) email_queue: &'a dyn Queue,
     pub(crate) clock: &'a dyn Clock,
     pub(crate) pushes: channels::PushDeps<'a>,
+    pub(crate) push_retry: crate::backoff::Backoff,
     pub(crate) callbacks: callback::CallbackDeps<'a>,
+}
+
+impl<'a> DeliverDeps<'a> {
+    /// What the chunk's pushes use (its round while it delivers, and its push job).
+    fn push_job(&'a self) -> pushes::PushJobDeps<'a> {
+        pushes::PushJobDeps {
+            ledger: self.ledger,
+            queue: self.chunks,
+            clock: self.clock,
+            pushes: &self.pushes,
+            retry: self.push_retry,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +108,7 @@ pub async fn attempt(
     body: &str,
     receives: u32,
     max_receives: u32,
-    deadline: super::deadline::Deadline,
+    deadline: Deadline,
 ) -> Attempt {
     let last = receives >= max_receives;
     let chunk = match parse_chunk(body) {
@@ -115,7 +131,10 @@ pub async fn attempt(
         }
         return Attempt::Again;
     }
-    match deliver(ports, &chunk, attempt).await {
+    if chunk.push_round.is_some() {
+        return push_job(ports, (message_id, attempt), &chunk, receives, last, deadline).await;
+    }
+    match deliver_within(ports, &chunk, attempt, deadline).await {
         Ok(Delivered::Written(n)) => {
             tracing::info!(message_id, %notification, items = n, "chunk delivered");
             Attempt::Done
@@ -135,6 +154,33 @@ pub async fn attempt(
                 give_up(ports, notification, &format!("delivery failed after {receives} attempts: {e}"))
                     .await;
             }
+            Attempt::Again
+        }
+    }
+}
+
+/// One receive of a chunk's push job. A push job never gives its notification up: one that
+/// fails every receive moves to the dead-letter queue, its pushes uncounted.
+async fn push_job(
+    ports: &DeliverDeps<'_>,
+    (message_id, attempt): (&str, &str),
+    job: &DeliveryChunk,
+    receives: u32,
+    last: bool,
+    deadline: Deadline,
+) -> Attempt {
+    let notification = job.notification_id;
+    match pushes::send_job(&ports.push_job(), job, attempt, deadline).await {
+        Ok(pushes::PushOutcome::Busy) => {
+            tracing::info!(message_id, %notification, chunk = job.chunk, "another attempt holds the chunk's pushes; later");
+            Attempt::Again
+        }
+        Ok(outcome) => {
+            tracing::info!(message_id, %notification, chunk = job.chunk, ?outcome, "push job");
+            Attempt::Done
+        }
+        Err(e) => {
+            tracing::error!(message_id, %notification, chunk = job.chunk, receives, last_attempt = last, error = %e, "push job failed");
             Attempt::Again
         }
     }
@@ -161,7 +207,18 @@ pub async fn deliver(
     chunk: &DeliveryChunk,
     message: &str,
 ) -> Result<Delivered, DeliverError> {
-    let (outcome, has_callback) = deliver_chunk(ports, chunk, message).await?;
+    deliver_within(ports, chunk, message, Deadline::NONE).await
+}
+
+/// `deliver`, with the invocation's deadline: no push starts `PUSH_MARGIN` before it (what is
+/// left continues as the chunk's push job).
+async fn deliver_within(
+    ports: &DeliverDeps<'_>,
+    chunk: &DeliveryChunk,
+    message: &str,
+    deadline: Deadline,
+) -> Result<Delivered, DeliverError> {
+    let (outcome, has_callback) = deliver_chunk(ports, chunk, message, deadline).await?;
     // Only notifications with a callback need another look; a redelivered chunk was not read,
     // and may still owe the callback a crash interrupted.
     if has_callback != Some(false)
@@ -179,7 +236,7 @@ pub async fn deliver_chunk_only(
     chunk: &DeliveryChunk,
     message: &str,
 ) -> Result<Delivered, DeliverError> {
-    deliver_chunk(ports, chunk, message).await.map(|(outcome, _)| outcome)
+    deliver_chunk(ports, chunk, message, Deadline::NONE).await.map(|(outcome, _)| outcome)
 }
 
 /// The delivery, and whether the notification has a callback (`None` when it was not read).
@@ -187,6 +244,7 @@ async fn deliver_chunk(
     ports: &DeliverDeps<'_>,
     chunk: &DeliveryChunk,
     message: &str,
+    deadline: Deadline,
 ) -> Result<(Delivered, Option<bool>), DeliverError> {
     let id = chunk.notification_id;
     let context = ports.ledger.chunk_context(id, chunk.chunk).await?;
@@ -197,10 +255,18 @@ async fn deliver_chunk(
         let Some(n) = &context.notification else {
             return Ok((Delivered::AlreadyDone, None));
         };
-        // Its email jobs may not have been queued either (a job queued twice counts once).
+        // Whether every chunk is in is the ledger's to tell (the context carries no counts);
+        // first, so that a queue's trouble below never holds the notification's completion.
+        let completed = n.status == Status::Delivering
+            && n.chunks_total.is_some()
+            && ports.ledger.complete_if_done(id, ports.clock.now()).await? == Status::Delivered;
+        // Its email jobs and push job may not have been queued either (a job queued twice counts
+        // once; a push job finds the chunk's pushes counted if they were).
         emails::queue_jobs(ports.email_queue, n, chunk).await?;
-        if n.status == Status::Delivering && n.chunks_total.is_some_and(|total| n.chunks_done >= total) {
-            ports.ledger.complete_if_done(id, ports.clock.now()).await?;
+        if n.pushes() && chunk.devices != Some(false) {
+            pushes::queue_job(ports.chunks, chunk, 1, std::time::Duration::ZERO).await?;
+        }
+        if completed {
             return Ok((Delivered::AlreadyDone, Some(n.callback.is_some())));
         }
         return Ok((Delivered::AlreadyDone, None));
@@ -237,7 +303,7 @@ async fn deliver_chunk(
         },
         _ => context.marks,
     };
-    let outcome = write_and_record(ports, &n, chunk, &marks, start, now).await;
+    let outcome = write_and_record(ports, &n, chunk, &marks, start, now, deadline).await;
     if outcome.is_err() {
         // Failed, and alive: the chunk is handed back now rather than when the lease runs out
         // (a killed attempt cannot, and its lease runs out before its message comes back).
@@ -260,7 +326,8 @@ async fn release_chunk(
 }
 
 /// A started chunk: its entries (blind on its first attempt, only the missing ones on a later
-/// one), its realtime event and pushes, its record, its email jobs.
+/// one), its realtime event, its round of pushes, its record, then its pushes' record (or push
+/// job) and its email jobs. Nothing a push meets fails the chunk.
 async fn write_and_record(
     ports: &DeliverDeps<'_>,
     n: &Notification,
@@ -268,6 +335,7 @@ async fn write_and_record(
     marks: &SentMarks,
     start: ChunkStart,
     now: chrono::DateTime<chrono::Utc>,
+    deadline: Deadline,
 ) -> Result<Delivered, DeliverError> {
     let id = n.id;
     let entries: Vec<InboxEntry> = chunk.recipients.iter().map(|u| inbox_entry(n, *u, now)).collect();
@@ -285,13 +353,18 @@ async fn write_and_record(
     if n.email.is_some() {
         tally.emails_queued = chunk.recipients.len() as u64;
     }
-    if n.pushes() {
-        tally.pushes = channels::send_pushes(&ports.pushes, n, chunk, marks).await?;
-    }
+    // Counted apart from the chunk (`record_pushes`), by the chunk or by its push job.
+    let pushed = match n.pushes() {
+        true => Some(channels::send_pushes(&ports.pushes, n, chunk, marks, deadline).await),
+        false => None,
+    };
     let outcome = match ports.ledger.record_chunk(id, chunk.chunk, &tally, ports.clock.now()).await? {
         ChunkRecord::Recorded => Delivered::Written(tally.delivered),
         ChunkRecord::AlreadyRecorded => Delivered::AlreadyDone,
     };
+    if let Some(round) = pushed {
+        pushes::settle_round(&ports.push_job(), chunk, round).await?;
+    }
     emails::queue_jobs(ports.email_queue, n, chunk).await?;
     Ok(outcome)
 }

@@ -170,6 +170,7 @@ async fn fan_out(
                 chunk: i as u32,
                 recipients: chunks[i].to_vec(),
                 devices,
+                push_round: None,
             })
             .collect();
         match sink {

@@ -21,5 +21,6 @@ pub mod idempotency;
 pub mod inbox;
 pub mod intake;
 pub mod notify;
+pub mod pushes;
 pub mod realtime;
 pub mod send;

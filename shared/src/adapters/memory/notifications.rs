@@ -22,6 +22,8 @@ struct NotificationState {
     /// Chunks and email jobs started, with the lease and the message of the attempt that holds
     /// each.
     started: HashMap<(NotificationId, Work), (DateTime<Utc>, String)>,
+    /// Chunks whose pushes are recorded.
+    push_chunks: HashSet<(NotificationId, u32)>,
     /// Email jobs recorded: (notification, chunk, part).
     email_parts: HashSet<(NotificationId, u32, u32)>,
     /// Bounces and complaints counted: (notification, SES message id, kind).
@@ -283,6 +285,37 @@ impl DeliveryLedger for MemoryNotificationStore {
             recorded: s.chunks.contains(&(id, chunk)),
             marks: SentMarks(s.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
         })
+    }
+
+    async fn push_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
+        let s = lock(&self.state);
+        Ok(ChunkContext {
+            notification: s.by_id.get(&id).cloned(),
+            recorded: s.push_chunks.contains(&(id, chunk)),
+            marks: SentMarks(s.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
+        })
+    }
+
+    async fn record_pushes(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        counts: &PushCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        let mut s = lock(&self.state);
+        if !s.by_id.contains_key(&id) {
+            return Err(StoreError::Conflict(format!("notification {id} does not exist")));
+        }
+        if !s.push_chunks.insert((id, chunk)) {
+            return Ok(ChunkRecord::AlreadyRecorded);
+        }
+        let n = s.by_id.get_mut(&id).expect("checked above");
+        n.pushes_sent += counts.sent;
+        n.pushes_removed += counts.removed;
+        n.pushes_failed += counts.failed;
+        n.modified_at = now;
+        Ok(ChunkRecord::Recorded)
     }
 
     async fn add_sent_marks(

@@ -1,6 +1,6 @@
 //! The delivery ledger on the notifications table: chunk markers (`C#`), email-job markers
-//! (`E#`), bounce and complaint markers (`F#`), each recorded with its counts in one transaction
-//! exactly once, and the sent marks (`N#{id}#M#{chunk}`/`{digest}`, a partition per chunk); a
+//! (`E#`), bounce and complaint markers (`F#`), each recorded with its counts (on a counter
+//! item of its own, `counters.rs`) in one transaction exactly once, and the sent marks (`N#{id}#M#{chunk}`/`{digest}`, a partition per chunk); a
 //! chunk's start (`L#`: the lease of
 //! the attempt writing its entries). Transactions cancelled for contention
 //! are retried here.
@@ -20,17 +20,17 @@ impl DynamoNotificationStore {
         tally: &ChunkTally,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
+        self.must_exist(id).await?;
         let mut marker = key(Self::pk(id), Self::chunk_sk(chunk));
         marker.insert("delivered".into(), n(tally.delivered));
         marker.insert("recordedAt".into(), to_attr(&now)?);
         let count = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), META)))
+            .set_key(Some(Self::counters_key(id, Self::counter_shard(chunk))))
             .update_expression(
                 "ADD delivered :d, chunksDone :one, emailsPending :eq, pushesSent :ps, \
                  pushesRemoved :pr, pushesFailed :pf SET modifiedAt = :now",
             )
-            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":d", n(tally.delivered))
             .expression_attribute_values(":eq", n(tally.emails_queued))
             .expression_attribute_values(":ps", n(tally.pushes.sent))
@@ -40,22 +40,37 @@ impl DynamoNotificationStore {
             .expression_attribute_values(":now", to_attr(&now)?)
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        match self.count_once(id, marker, count, &format!("chunk {chunk}")).await? {
-            ChunkRecord::Recorded => {
-                // Whether this was the last chunk is the condition's business: no read back.
-                applied(self.mark_delivered_if_done(id, now).await)?;
-                Ok(ChunkRecord::Recorded)
-            }
-            ChunkRecord::AlreadyRecorded => {
-                if self.chunk_recorded(id, chunk).await? {
-                    // Recorded by an earlier try whose completion may not have run.
-                    applied(self.mark_delivered_if_done(id, now).await)?;
-                    Ok(ChunkRecord::AlreadyRecorded)
-                } else {
-                    Err(StoreError::Conflict(format!("notification {id} does not exist")))
-                }
-            }
-        }
+        // Recorded now, or by an earlier try whose completion may not have run: whether every
+        // chunk is in is the completion's business (it reads the counts).
+        let record = self.count_once(id, marker, count, &format!("chunk {chunk}")).await?;
+        applied(self.mark_delivered_if_done(id, now).await)?;
+        Ok(record)
+    }
+
+    pub(super) async fn ledger_record_pushes(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        counts: &PushCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        self.must_exist(id).await?;
+        let mut marker = Self::pushes_key(id, chunk);
+        marker.insert("sent".into(), n(counts.sent));
+        marker.insert("recordedAt".into(), to_attr(&now)?);
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::counters_key(id, Self::counter_shard(chunk))))
+            .update_expression(
+                "ADD pushesSent :ps, pushesRemoved :pr, pushesFailed :pf SET modifiedAt = :now",
+            )
+            .expression_attribute_values(":ps", n(counts.sent))
+            .expression_attribute_values(":pr", n(counts.removed))
+            .expression_attribute_values(":pf", n(counts.failed))
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        self.count_once(id, marker, count, &format!("pushes {chunk}")).await
     }
 
     pub(super) async fn ledger_email_context(
@@ -64,7 +79,7 @@ impl DynamoNotificationStore {
         chunk: u32,
         part: u32,
     ) -> StoreResult<ChunkContext> {
-        self.context(id, chunk, Self::emails_sk(chunk, part)).await
+        self.context(id, chunk, key(Self::pk(id), Self::emails_sk(chunk, part))).await
     }
 
     pub(super) async fn ledger_record_emails(
@@ -75,18 +90,17 @@ impl DynamoNotificationStore {
         counts: &EmailCounts,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
-        let sk = Self::emails_sk(chunk, part);
-        let mut marker = key(Self::pk(id), sk.clone());
+        self.must_exist(id).await?;
+        let mut marker = key(Self::pk(id), Self::emails_sk(chunk, part));
         marker.insert("settled".into(), n(counts.settled()));
         marker.insert("recordedAt".into(), to_attr(&now)?);
         let count = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), META)))
+            .set_key(Some(Self::counters_key(id, Self::counter_shard(chunk))))
             .update_expression(
                 "ADD emailsSent :es, emailsOptedOut :eo, emailsNoAddress :en, emailsFailed :ef, \
                  emailsSuppressed :esu, emailsPending :settled SET modifiedAt = :now",
             )
-            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":es", n(counts.sent))
             .expression_attribute_values(":eo", n(counts.opted_out))
             .expression_attribute_values(":en", n(counts.no_address))
@@ -96,26 +110,22 @@ impl DynamoNotificationStore {
             .expression_attribute_values(":now", to_attr(&now)?)
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        match self.count_once(id, marker, count, &format!("emails {chunk}.{part}")).await? {
-            ChunkRecord::Recorded => Ok(ChunkRecord::Recorded),
-            ChunkRecord::AlreadyRecorded => self.recorded_or_missing(id, sk).await,
-        }
+        self.count_once(id, marker, count, &format!("emails {chunk}.{part}")).await
     }
 
     pub(super) async fn ledger_chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
         self.get_item_key(key(Self::pk(id), Self::chunk_sk(chunk))).await
     }
 
-    /// Claims the piece of work whose lease item is `sk`: see `WorkLeases::start`.
+    /// Claims the piece of work whose lease item is `lease`: see `WorkLeases::start`.
     pub(super) async fn ledger_start(
         &self,
-        id: NotificationId,
-        sk: String,
+        lease: Item,
         holder: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<ChunkStart> {
-        let mut start = key(Self::pk(id), sk.clone());
+        let mut start = lease.clone();
         start.insert("leaseUntil".into(), n(lease_until.timestamp_millis()));
         start.insert("holder".into(), s(holder));
         start.insert("startedAt".into(), to_attr(&now)?);
@@ -136,7 +146,7 @@ impl DynamoNotificationStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), sk)))
+            .set_key(Some(lease))
             .update_expression("SET leaseUntil = :lease, holder = :holder, retriedAt = :at ADD attempts :one")
             // Its lease ran out, or it is this attempt's own (its first write's answer was lost
             // and the SDK tried again: then entries are written as on a retry).
@@ -152,12 +162,11 @@ impl DynamoNotificationStore {
         Ok(if applied(retry)? { ChunkStart::Retry } else { ChunkStart::Held })
     }
 
-    /// Hands the piece of work whose lease item is `sk` back, if its lease is still the one
+    /// Hands the piece of work whose lease item is `lease` back, if its lease is still the one
     /// `holder` took until `held`.
     pub(super) async fn ledger_release(
         &self,
-        id: NotificationId,
-        sk: String,
+        lease: Item,
         holder: &str,
         held: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -165,7 +174,7 @@ impl DynamoNotificationStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), sk)))
+            .set_key(Some(lease))
             .update_expression("SET leaseUntil = :none")
             .condition_expression("leaseUntil = :held AND holder = :holder")
             .expression_attribute_values(":none", n(0))
@@ -183,7 +192,7 @@ impl DynamoNotificationStore {
         id: NotificationId,
         chunk: u32,
     ) -> StoreResult<ChunkContext> {
-        self.context(id, chunk, Self::chunk_sk(chunk)).await
+        self.context(id, chunk, key(Self::pk(id), Self::chunk_sk(chunk))).await
     }
 
     pub(super) async fn ledger_record_feedback(
@@ -193,8 +202,8 @@ impl DynamoNotificationStore {
         kind: FeedbackKind,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
-        let sk = format!("F#{}#{message_id}", kind.as_str());
-        let mut marker = key(Self::pk(id), sk.clone());
+        self.must_exist(id).await?;
+        let mut marker = key(Self::pk(id), format!("F#{}#{message_id}", kind.as_str()));
         marker.insert("recordedAt".into(), to_attr(&now)?);
         marker.insert("ttl".into(), n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()));
         let counter = match kind {
@@ -203,17 +212,13 @@ impl DynamoNotificationStore {
         };
         let count = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), META)))
+            .set_key(Some(Self::counters_key(id, 0)))
             .update_expression(format!("ADD {counter} :one SET modifiedAt = :now"))
-            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", to_attr(&now)?)
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        match self.count_once(id, marker, count, &format!("{} {message_id}", kind.as_str())).await? {
-            ChunkRecord::Recorded => Ok(ChunkRecord::Recorded),
-            ChunkRecord::AlreadyRecorded => self.recorded_or_missing(id, sk).await,
-        }
+        self.count_once(id, marker, count, &format!("{} {message_id}", kind.as_str())).await
     }
 
     pub(super) async fn ledger_add_sent_marks(
@@ -274,17 +279,12 @@ impl DynamoNotificationStore {
         item
     }
 
-    /// After a transaction `count_once` found a condition false: `AlreadyRecorded` if the marker
-    /// `sk` exists, else the notification does not.
-    pub(super) async fn recorded_or_missing(
-        &self,
-        id: NotificationId,
-        sk: String,
-    ) -> StoreResult<ChunkRecord> {
-        if self.get_item_key(key(Self::pk(id), sk)).await? {
-            Ok(ChunkRecord::AlreadyRecorded)
-        } else {
-            Err(StoreError::Conflict(format!("notification {id} does not exist")))
+    /// `Conflict` unless the notification exists (a strongly consistent read of its key): a count
+    /// is never added for a notification there is not.
+    pub(super) async fn must_exist(&self, id: NotificationId) -> StoreResult<()> {
+        match self.get_item_key(key(Self::pk(id), META)).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict(format!("notification {id} does not exist"))),
         }
     }
 
@@ -303,15 +303,17 @@ impl DynamoNotificationStore {
         Ok(out.item.is_some())
     }
 
-    /// The notification, whether the marker `marker_sk` exists, and the chunk's sent marks: one
+    /// The notification, whether the `marker` exists, and the chunk's sent marks: one
     /// BatchGetItem and one Query (of the chunk's marks partition), side by side.
     pub(super) async fn context(
         &self,
         id: NotificationId,
         chunk: u32,
-        marker_sk: String,
+        marker: Item,
     ) -> StoreResult<ChunkContext> {
-        let mut keys = vec![key(Self::pk(id), META), key(Self::pk(id), marker_sk.clone())];
+        let marker_key = key_of(&marker);
+        let marker_key = (marker_key.0.map(str::to_string), marker_key.1.map(str::to_string));
+        let mut keys = vec![key(Self::pk(id), META), marker];
         // Marks written by earlier versions, under the notification's own key (one item per
         // chunk, then eight parts): read until they have expired (MARKS_DAYS after an upgrade).
         keys.push(key(Self::pk(id), format!("M#{chunk:08}")));
@@ -324,9 +326,13 @@ impl DynamoNotificationStore {
         let mut context = ChunkContext::default();
         context.marks.0.extend(marks?);
         for item in found? {
+            let (pk, sk) = key_of(&item);
+            if (pk.map(str::to_string), sk.map(str::to_string)) == marker_key {
+                context.recorded = true;
+                continue;
+            }
             match get_s(&item, "sk")? {
                 META => context.notification = Some(from_item(item)?),
-                sk if sk == marker_sk => context.recorded = true,
                 _ => {
                     if let Some(AttributeValue::Ss(keys)) = item.get("sent") {
                         context.marks.0.extend(keys.iter().cloned());
@@ -360,9 +366,8 @@ impl DynamoNotificationStore {
         }
     }
 
-    /// Puts `marker` (if absent) and applies `count` to the notification in one transaction:
-    /// `Recorded` once, `AlreadyRecorded` when a condition failed (the marker exists, or the
-    /// notification does not: the caller tells which).
+    /// Puts `marker` (if absent) and applies `count` to a counter item in one transaction:
+    /// `Recorded` once, `AlreadyRecorded` when the marker exists.
     pub(super) async fn count_once(
         &self,
         id: NotificationId,
@@ -424,12 +429,22 @@ impl DynamoNotificationStore {
         format!("C#{chunk:08}")
     }
 
-    /// The lease item of a piece of work: `L#{chunk}` a chunk, `L#{chunk}#{part}` an email job.
-    pub(super) fn lease_sk(work: Work) -> String {
+    /// The lease item of a piece of work: `N#{id}`/`L#{chunk}` a chunk, `N#{id}`/`L#{chunk}#{part}`
+    /// an email job, and a chunk's push job beside its pushes' marker, in the partition of the
+    /// chunk's counters (`N#{id}#K#{shard}`/`L#{chunk}`: off the notification's key).
+    pub(super) fn lease_key(id: NotificationId, work: Work) -> Item {
         match work {
-            Work::Chunk(chunk) => format!("L#{chunk:08}"),
-            Work::EmailJob { chunk, part } => format!("L#{chunk:08}#{part}"),
+            Work::Chunk(chunk) => key(Self::pk(id), format!("L#{chunk:08}")),
+            Work::PushJob(chunk) => {
+                key(Self::counters_pk(id, Self::counter_shard(chunk)), format!("L#{chunk:08}"))
+            }
+            Work::EmailJob { chunk, part } => key(Self::pk(id), format!("L#{chunk:08}#{part}")),
         }
+    }
+
+    /// The marker of a chunk's recorded pushes, in the partition of the chunk's counters.
+    pub(super) fn pushes_key(id: NotificationId, chunk: u32) -> Item {
+        key(Self::counters_pk(id, Self::counter_shard(chunk)), format!("P#{chunk:08}"))
     }
 
     pub(super) fn emails_sk(chunk: u32, part: u32) -> String {

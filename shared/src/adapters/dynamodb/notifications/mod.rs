@@ -1,4 +1,6 @@
-//! Notifications table: `N#{id}`/`META` (the notification), the delivery ledger beside it
+//! Notifications table: `N#{id}`/`META` (the notification), its counts apart from it
+//! (`counters.rs`: `N#{id}#K#{shard}`/`K`, added to the item's own by every read), the delivery
+//! ledger beside it
 //! (`ledger.rs`: `C#{chunk}` chunk markers, `E#{chunk}#{part}` email-job markers,
 //! `F#{kind}#{message}` bounce and complaint markers, the sent marks in a partition of each
 //! chunk's own (`N#{id}#M#{chunk}`/`{digest}`, one small item per flush; the `M#{chunk}` and
@@ -17,6 +19,7 @@ use super::*;
 use crate::model::*;
 use crate::ports::*;
 
+mod counters;
 mod idempotency;
 mod ledger;
 
@@ -86,6 +89,8 @@ impl DynamoNotificationStore {
         Ok(item)
     }
 
+    /// The notification with its counts (its item, then its counter items: both strongly
+    /// consistent).
     async fn get_meta(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
         let out = self
             .client
@@ -96,26 +101,32 @@ impl DynamoNotificationStore {
             .send()
             .await
             .map_err(classify)?;
-        out.item.map(from_item).transpose()
+        let Some(item) = out.item else { return Ok(None) };
+        Ok(self.with_counts(vec![from_item(item)?], true).await?.pop())
     }
 
-    /// Moves a Delivering notification whose every chunk reported to Delivered.
-    /// Moves to Delivered if every chunk reported (`Conflict` when not).
+    /// Moves a Delivering notification whose every chunk is recorded to Delivered (`Conflict`
+    /// when it is not done, or not Delivering): its counts read, then one conditional update.
     async fn mark_delivered_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(Self::pk(id), META)))
-            .update_expression("SET #st = :delivered, modifiedAt = :now")
-            .condition_expression("#st = :delivering AND chunksDone = chunksTotal")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":delivered", to_attr(&Status::Delivered)?)
-            .expression_attribute_values(":delivering", to_attr(&Status::Delivering)?)
-            .expression_attribute_values(":now", to_attr(&now)?)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+        let done = self.get_meta(id).await?.is_some_and(|n| {
+            n.status == Status::Delivering && n.chunks_total.is_some_and(|total| n.chunks_done >= total)
+        });
+        if !done {
+            return Err(StoreError::Conflict(format!("notification {id} is not done")));
+        }
+        let moved = self
+            .update_if(
+                id,
+                Status::Delivering,
+                None,
+                "SET #st = :delivered, modifiedAt = :now",
+                vec![(":delivered", to_attr(&Status::Delivered)?), (":now", to_attr(&now)?)],
+            )
+            .await?;
+        match moved {
+            true => Ok(()),
+            false => Err(StoreError::Conflict(format!("notification {id} is not delivering"))),
+        }
     }
 
     /// A conditional status update; with `held`, the caller must also hold that lease.
@@ -376,7 +387,7 @@ impl WorkLeases for DynamoNotificationStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<ChunkStart> {
-        self.ledger_start(id, Self::lease_sk(work), holder, now, lease_until).await
+        self.ledger_start(Self::lease_key(id, work), holder, now, lease_until).await
     }
 
     async fn release(
@@ -386,7 +397,7 @@ impl WorkLeases for DynamoNotificationStore {
         holder: &str,
         held: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.ledger_release(id, Self::lease_sk(work), holder, held).await
+        self.ledger_release(Self::lease_key(id, work), holder, held).await
     }
 }
 
@@ -418,6 +429,20 @@ impl DeliveryLedger for DynamoNotificationStore {
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
         self.ledger_chunk_context(id, chunk).await
+    }
+
+    async fn push_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
+        self.context(id, chunk, Self::pushes_key(id, chunk)).await
+    }
+
+    async fn record_pushes(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        counts: &PushCounts,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChunkRecord> {
+        self.ledger_record_pushes(id, chunk, counts, now).await
     }
 
     async fn add_sent_marks(
@@ -520,6 +545,8 @@ impl SentHistory for DynamoNotificationStore {
             query_page(build, &["pk", "sk", pk_name, "scheduleId"], page.limit, page.after.as_deref())
                 .await?;
         let items = items.into_iter().map(from_item).collect::<StoreResult<Vec<Notification>>>()?;
+        // History may lag a moment behind: its counts are read eventually consistent.
+        let items = self.with_counts(items, false).await?;
         Ok(Page { items, next })
     }
 }
