@@ -136,6 +136,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The codes (and our own words) of a refusal for throughput: DynamoDB's
+/// `ProvisionedThroughputExceededException`, `ThrottlingException`, `RequestLimitExceeded`, a
+/// transaction cancelled with `ThrottlingError` (or for contention, retried until given up
+/// here), SQS's `RequestThrottled`.
+const THROTTLING: &[&str] = &[
+    "ProvisionedThroughputExceeded",
+    "ThrottlingException",
+    "ThrottlingError",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "cancelled for contention",
+];
+
+impl StoreError {
+    /// Whether the store refused for throughput: the answer is to wait, not to count an attempt
+    /// (a refused request did nothing).
+    pub fn is_throttling(&self) -> bool {
+        matches!(self, StoreError::Transient(text) if THROTTLING.iter().any(|code| text.contains(code)))
+    }
+}
+
 /// Why a delivery step (a chunk, an email job, feedback) did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
@@ -145,6 +166,13 @@ pub enum DeliverError {
     /// May succeed on retry (throttling, timeouts).
     #[error(transparent)]
     Transient(#[from] StoreError),
+}
+
+impl DeliverError {
+    /// See [`StoreError::is_throttling`].
+    pub fn is_throttling(&self) -> bool {
+        matches!(self, DeliverError::Transient(e) if e.is_throttling())
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

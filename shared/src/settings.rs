@@ -16,6 +16,8 @@ pub struct Settings {
     pub email_sending: EmailSending,
     /// The waits between a chunk's push rounds, and how many rounds (`service::pushes`).
     pub push_retry: Backoff,
+    /// The waits of a delivery message handed over for throttling, and how many hand-overs.
+    pub hand_overs: Backoff,
     /// Recipients a company's group sends may reach per UTC day.
     pub daily_recipient_cap: u64,
     /// Recipients per delivery chunk.
@@ -34,6 +36,7 @@ impl Settings {
             callback_retry: CALLBACK_RETRY,
             email_sending: EmailSending::unpaced(),
             push_retry: PUSH_RETRY,
+            hand_overs: HAND_OVERS,
             daily_recipient_cap: Self::DEFAULT_DAILY_RECIPIENT_CAP,
             chunk_size: Self::DEFAULT_CHUNK_SIZE,
         }
@@ -60,6 +63,13 @@ pub const PUSH_RETRY: Backoff = Backoff {
     cap: std::time::Duration::from_secs(300),
     max_attempts: 8,
 };
+
+/// Hand-overs a delivery-queue message may take instead of receives (`service::deliver::attempt`): each waits
+/// up to 1 s, 2 s, 4 s ... 1 min (full jitter) when DynamoDB refused for throughput, none when
+/// the deadline was near; 20 of them outlast about 15 minutes of throttling before the message's
+/// receives count again.
+pub const HAND_OVERS: Backoff =
+    Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(60), max_attempts: 20 };
 
 /// Concurrent consumers of the email queue: the template's `MaximumConcurrency` of deliver's
 /// email-queue event source (the least Lambda allows), so the account's rate is shared by two.

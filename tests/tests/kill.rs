@@ -186,6 +186,7 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
             recipients: people,
             devices: Some(true),
             push_round: None,
+            hand_overs: None,
         };
         let freezing = Freezing::new(k);
         let mut first = memory.ports.clone();
@@ -221,6 +222,7 @@ async fn an_attempt_that_waited_for_its_claim_reads_the_marks_again() {
         recipients: people,
         devices: Some(true),
         push_round: None,
+        hand_overs: None,
     };
 
     // B reads the chunk (call 0), then stalls before its claim (call 1).

@@ -12,19 +12,25 @@ use uuid::Uuid;
 
 use super::*;
 
-/// An inbox that is down (throttled) for every write.
-struct DownInbox;
+/// An inbox whose every write fails with this transient error: `DownInbox(UNAVAILABLE)` a store
+/// that is down (5xx, timeouts), `DownInbox(THROTTLED)` DynamoDB refusing for throughput, as the
+/// SDK reports it once its own retries are spent.
+struct DownInbox(&'static str);
+
+const UNAVAILABLE: &str = "service error: InternalServerError: internal server error";
+const THROTTLED: &str = "service error: ProvisionedThroughputExceededException: Throughput exceeds the \
+                         current capacity for one or more partitions of your table or index";
 
 #[async_trait]
 impl InboxDelivery for DownInbox {
     async fn put_content(&self, _: &InboxContent) -> StoreResult<()> {
-        Err(StoreError::Transient("throttled".into()))
+        Err(StoreError::Transient(self.0.into()))
     }
     async fn put_entries(&self, _: &[InboxEntry]) -> StoreResult<()> {
-        Err(StoreError::Transient("throttled".into()))
+        Err(StoreError::Transient(self.0.into()))
     }
     async fn put_new_entries(&self, _: &[InboxEntry]) -> StoreResult<u64> {
-        Err(StoreError::Transient("throttled".into()))
+        Err(StoreError::Transient(self.0.into()))
     }
 }
 
@@ -91,6 +97,7 @@ fn chunk_body(id: Uuid) -> String {
         recipients: vec![Uuid::new_v4()],
         devices: None,
         push_round: None,
+        hand_overs: None,
     })
     .unwrap()
 }
@@ -99,7 +106,7 @@ fn chunk_body(id: Uuid) -> String {
 async fn failures_are_reported_per_record_and_the_last_one_marks_the_notification() {
     let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
     let mut ports = memory.ports.clone();
-    ports.inbox = Arc::new(DownInbox);
+    ports.inbox = Arc::new(DownInbox(UNAVAILABLE));
     let id = Uuid::new_v4();
     ports.notifications.insert(&notification(id)).await.unwrap();
 
@@ -186,11 +193,17 @@ async fn near_the_deadline_chunks_are_handed_to_new_messages_and_never_given_up(
         let n = memory.ports.notifications.get(id).await.unwrap().unwrap();
         assert_eq!(n.status, Status::Delivering, "not given up, even at the last receive");
     }
-    // Each chunk waits in a new message, its receives all ahead of it.
+    // Each chunk waits in a new message, its receives all ahead of it, the hand-over counted.
     let handed = memory.ports.delivery_queue.receive(10).await.unwrap();
-    let mut bodies: Vec<_> = handed.iter().map(|m| (m.body.clone(), m.receive_count)).collect();
+    let mut bodies: Vec<_> = handed
+        .iter()
+        .map(|m| {
+            let chunk: DeliveryChunk = serde_json::from_str(&m.body).unwrap();
+            (chunk.notification_id, chunk.hand_overs, m.receive_count)
+        })
+        .collect();
     bodies.sort();
-    let mut expected: Vec<_> = event.records.iter().map(|r| (r.body.clone().unwrap(), 1)).collect();
+    let mut expected = vec![(early, Some(1), 1), (last, Some(1), 1)];
     expected.sort();
     assert_eq!(bodies, expected);
 
@@ -212,6 +225,42 @@ async fn near_the_deadline_chunks_are_handed_to_new_messages_and_never_given_up(
     event.records.truncate(1);
     assert!(handle_within(&memory.ports, 5, event, in_time).await.batch_item_failures.is_empty());
     assert_eq!(memory.ports.notifications.get(early).await.unwrap().unwrap().status, Status::Delivered);
+}
+
+/// DynamoDB's refusals for throughput are waited out in new messages, never spending receives:
+/// a chunk throttled at its last allowed receive is handed to a new message (visible after a
+/// backoff, its hand-over counted in it) and its notification is not given up. Only once the
+/// chunk has been handed over 20 times (docs/reliability.md) does a throttled receive count, and
+/// at the last one its notification is given up.
+#[tokio::test]
+async fn a_throttled_chunk_waits_in_a_new_message_and_is_not_given_up() {
+    let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
+    let mut ports = memory.ports.clone();
+    ports.inbox = Arc::new(DownInbox(THROTTLED));
+    let id = Uuid::new_v4();
+    ports.notifications.insert(&notification(id)).await.unwrap();
+    let mut event = SqsEvent::default();
+    event.records = vec![record("last", &chunk_body(id), 5)];
+    let resp = handle(&ports, 5, event).await;
+    assert!(resp.batch_item_failures.is_empty(), "this receive ends: {:?}", resp.batch_item_failures);
+    assert_eq!(ports.notifications.get(id).await.unwrap().unwrap().status, Status::Delivering);
+    // The new message waits out the first backoff (at most a second), then carries the count.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let handed = memory.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(handed.len(), 1);
+    let chunk: DeliveryChunk = serde_json::from_str(&handed[0].body).unwrap();
+    assert_eq!((chunk.notification_id, chunk.hand_overs, handed[0].receive_count), (id, Some(1), 1));
+
+    // Handed over 20 times: the receive counts; at the last one the notification is given up.
+    let used = DeliveryChunk { hand_overs: Some(20), ..chunk };
+    let mut event = SqsEvent::default();
+    event.records = vec![record("used", &serde_json::to_string(&used).unwrap(), 5)];
+    let resp = handle(&ports, 5, event).await;
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    let n = ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!(n.status, Status::Failed);
+    assert!(n.failure.unwrap().contains("ProvisionedThroughputExceeded"));
+    assert!(memory.ports.delivery_queue.receive(10).await.unwrap().is_empty(), "not handed over again");
 }
 
 #[test]

@@ -494,6 +494,11 @@ pub struct DeliveryChunk {
     /// repeats or gives up an in-app delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push_round: Option<u32>,
+    /// Times the message was handed to a new one instead of using up a receive (its invocation's
+    /// deadline was near, or DynamoDB refused for throughput): bounded, so that a chunk that can
+    /// never go through still reaches its last receive and is given up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand_overs: Option<u32>,
 }
 
 /// The emails of part of a chunk (at most `EMAIL_JOB_SIZE` recipients), sent apart from its

@@ -161,7 +161,8 @@ pub trait DeliveryLedger: WorkLeases {
         keys: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Gives up on a notification, keeping the reason for history.
+    /// Gives up on a notification, keeping the reason for history; a Delivered one stays
+    /// Delivered (everyone has it: nothing to give up).
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Records the outcome of a notification's callback.
     async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()>;

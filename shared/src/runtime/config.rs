@@ -223,6 +223,7 @@ impl Config {
             callback_retry: crate::settings::CALLBACK_RETRY,
             email_sending: crate::settings::EmailSending::for_account_rate(f64::from(self.email_send_rate)),
             push_retry: crate::settings::PUSH_RETRY,
+            hand_overs: crate::settings::HAND_OVERS,
             daily_recipient_cap: self.daily_recipient_cap,
             chunk_size: self.chunk_size,
         }

@@ -129,6 +129,7 @@ impl Ports {
             clock: &*self.clock,
             pushes: self.pushes(),
             push_retry: self.settings.push_retry,
+            hand_overs: self.settings.hand_overs,
             callbacks: self.callbacks(),
         }
     }

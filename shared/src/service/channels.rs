@@ -322,6 +322,8 @@ fn failed_key(sent_key: &str) -> String {
 pub struct PushRound {
     pub counts: PushCounts,
     pub unsent: u64,
+    /// Devices this round settled (the rest of `counts` was marked before it).
+    pub settled_now: u64,
     pub unfinished: Option<String>,
 }
 
@@ -332,11 +334,12 @@ pub const PUSH_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// Publishes the notification to every registered device of the chunk's recipients, skipping
 /// what the chunk's sent marks show as done. A device whose endpoint is disabled or gone is
 /// removed from its owner's devices; a refusal that trying again would not mend counts failed.
-/// The first transient failure (throttling, 5xx) stops new publishes, and none starts
-/// `PUSH_MARGIN` before the deadline: the round reports what it left (`unfinished`), for the
-/// chunk's push job to continue. Every settled device is marked, in batches, before it returns;
-/// only a mark (or device) write that fails is an error, and the push job continues from the
-/// marks that were written.
+/// The first transient failure (throttling, 5xx) stops new publishes, so does a mark (or
+/// device) write that fails, and none starts `PUSH_MARGIN` before the deadline: the round
+/// reports what it left (`unfinished`), for the chunk's push job to continue. Every settled
+/// device is marked, in batches, before it returns; only when the last flush of the marks fails
+/// too is the round an error (the push job continues from the marks that were written: at most
+/// a batch and the publishes in flight go out again).
 pub async fn send_pushes(
     ports: &PushDeps<'_>,
     n: &Notification,
@@ -375,7 +378,8 @@ pub async fn send_pushes(
         url: n.content.url.clone(),
         high_priority: n.content.priority == Priority::High,
     };
-    let mut unsent = todo.len() as u64;
+    let total = todo.len() as u64;
+    let mut unsent = total;
     let stop = std::sync::atomic::AtomicBool::new(false);
     let stop = &stop;
     let clock = ports.marks.clock;
@@ -394,7 +398,12 @@ pub async fn send_pushes(
         })
         .buffer_unordered(PUSH_CONCURRENCY);
     let mut unfinished = None;
-    let mut written = Ok(());
+    // A store write that fails (a mark, a device's removal) stops new publishes, as SNS's
+    // throttling does: sending on without marking would make every later send a repeat.
+    let stop_for = |why: String, unfinished: &mut Option<String>| {
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        unfinished.get_or_insert(why);
+    };
     while let Some((user, device, result)) = results.next().await {
         let mark = match result {
             None => None,
@@ -406,7 +415,7 @@ pub async fn send_pushes(
                 tracing::info!(%user, device = %device.device_id, reason = %why, "endpoint gone: device removed");
                 if let Err(e) = ports.devices.remove_device(user, &device.device_id).await {
                     // Not marked: the push job tries it again, and finds it gone again.
-                    written = written.and(Err(e));
+                    stop_for(format!("a device not removed: {e}"), &mut unfinished);
                     continue;
                 }
                 if let Err(e) = ports.push.delete_endpoint(&device.endpoint_arn).await {
@@ -422,24 +431,25 @@ pub async fn send_pushes(
             }
             Some(Err(SendError::Transient(why))) => {
                 // Throttled (or SNS unavailable): publishing more now only earns more refusals.
-                stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                unfinished.get_or_insert(why);
+                stop_for(why, &mut unfinished);
                 None
             }
         };
         if let Some(mark) = mark {
             unsent -= 1;
-            // A failed mark write stops nothing already in flight: the rest are still marked
-            // (the next flush carries the failed batch again).
+            // The publishes already in flight are still marked (a failed flush keeps its batch
+            // for the next one).
             if let Err(e) = marker.add(mark).await {
-                written = written.and(Err(e));
+                stop_for(format!("sent marks not written: {e}"), &mut unfinished);
             }
         }
     }
     drop(results);
+    // The last try at the marks: what it cannot write is the bounded window (at most one batch
+    // and the publishes in flight), and the round fails.
     marker.flush().await?;
-    written?;
-    Ok(PushRound { counts, unsent, unfinished })
+    let settled_now = total - unsent;
+    Ok(PushRound { counts, unsent, settled_now, unfinished })
 }
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ pub struct DeliverDeps<'a> {
     pub(crate) clock: &'a dyn Clock,
     pub(crate) pushes: channels::PushDeps<'a>,
     pub(crate) push_retry: crate::backoff::Backoff,
+    /// Waits of a message handed over when DynamoDB refused for throughput, and how many
+    /// hand-overs it may take (`settings::HAND_OVERS` as deployed).
+    pub(crate) hand_overs: crate::backoff::Backoff,
     pub(crate) callbacks: callback::CallbackDeps<'a>,
 }
 
@@ -100,8 +103,11 @@ pub enum Attempt {
 /// there is time, rather than leaving it to the dead-letter queue. A chunk that cannot start
 /// `MARGIN` before the deadline was not attempted: it is handed to a new message of the
 /// delivery queue (visible at once, to another invocation) and this receive ends, so that
-/// waiting for time never uses up a receive, however often a busy invocation runs out of it
-/// (only when that hand-over fails does it take a receive, and at the last one give up).
+/// waiting for time never uses up a receive; so is an attempt DynamoDB refused for throughput
+/// (visible after a backoff: waiting is the answer to throttling, and a receive spent on it
+/// would give a notification up for a table that was only busy). Hand-overs are counted in the
+/// message and bounded (`settings::HAND_OVERS`): once used up, or when the hand-over fails, the receive
+/// counts, and at the last one the notification is given up.
 pub async fn attempt(
     ports: &DeliverDeps<'_>,
     (message_id, attempt): (&str, &str),
@@ -120,12 +126,13 @@ pub async fn attempt(
     };
     let notification = chunk.notification_id;
     if !deadline.allows(ports.clock.now(), MARGIN) {
-        if super::deadline::hand_over(ports.chunks, body).await {
+        if hand_over(ports, &chunk, std::time::Duration::ZERO).await {
             tracing::info!(message_id, %notification, receives, "too close to the deadline: chunk handed to a new message");
             return Attempt::Done;
         }
         tracing::warn!(message_id, %notification, receives, "too close to the deadline, and not handed over: chunk not started");
-        if last {
+        // A push job never gives its notification up.
+        if last && chunk.push_round.is_none() {
             let reason = format!("delivery not started in time at its last allowed receive ({receives})");
             give_up(ports, notification, &reason).await;
         }
@@ -140,7 +147,13 @@ pub async fn attempt(
             Attempt::Done
         }
         Ok(Delivered::Busy) => {
-            // Never a reason to give up: the attempt that holds the chunk finishes it.
+            // Never a reason to give up, nor to spend a receive: the attempt that holds the
+            // chunk finishes it, or its lease runs out while this copy waits (in backoff, as
+            // for throttling, within the same bounded hand-overs).
+            if hand_over(ports, &chunk, throttled_wait(ports, &chunk)).await {
+                tracing::info!(message_id, %notification, receives, "another attempt holds the chunk: handed to a new message, later");
+                return Attempt::Done;
+            }
             tracing::info!(message_id, %notification, receives, "another attempt holds the chunk; later");
             Attempt::Again
         }
@@ -149,8 +162,14 @@ pub async fn attempt(
             Attempt::Done
         }
         Err(e) => {
+            if e.is_throttling() && hand_over(ports, &chunk, throttled_wait(ports, &chunk)).await {
+                tracing::warn!(message_id, %notification, receives, error = %e, "throttled: chunk handed to a new message, later");
+                return Attempt::Done;
+            }
             tracing::error!(message_id, %notification, receives, last_attempt = last, error = %e, "delivery failed");
-            if last {
+            // A chunk that was recorded before its failure (queueing its jobs, say) delivered
+            // everyone: that is no reason to give its notification up.
+            if last && !matches!(ports.ledger.chunk_recorded(notification, chunk.chunk).await, Ok(true)) {
                 give_up(ports, notification, &format!("delivery failed after {receives} attempts: {e}"))
                     .await;
             }
@@ -172,6 +191,10 @@ async fn push_job(
     let notification = job.notification_id;
     match pushes::send_job(&ports.push_job(), job, attempt, deadline).await {
         Ok(pushes::PushOutcome::Busy) => {
+            if hand_over(ports, job, throttled_wait(ports, job)).await {
+                tracing::info!(message_id, %notification, chunk = job.chunk, "another attempt holds the chunk's pushes: handed to a new message, later");
+                return Attempt::Done;
+            }
             tracing::info!(message_id, %notification, chunk = job.chunk, "another attempt holds the chunk's pushes; later");
             Attempt::Again
         }
@@ -180,8 +203,36 @@ async fn push_job(
             Attempt::Done
         }
         Err(e) => {
+            if e.is_throttling() && hand_over(ports, job, throttled_wait(ports, job)).await {
+                tracing::warn!(message_id, %notification, chunk = job.chunk, receives, error = %e, "throttled: push job handed to a new message, later");
+                return Attempt::Done;
+            }
             tracing::error!(message_id, %notification, chunk = job.chunk, receives, last_attempt = last, error = %e, "push job failed");
             Attempt::Again
+        }
+    }
+}
+
+/// How long a chunk DynamoDB throttled waits before its next attempt.
+fn throttled_wait(ports: &DeliverDeps<'_>, chunk: &DeliveryChunk) -> std::time::Duration {
+    ports.hand_overs.delay(chunk.hand_overs.unwrap_or(0) + 1)
+}
+
+/// Hands a chunk (or push job) to a new message of the delivery queue, visible after `delay`,
+/// counting the hand-over in it; `false` when its hand-overs are used up or the queue refused
+/// (the receive then counts, as any failed one does).
+async fn hand_over(ports: &DeliverDeps<'_>, chunk: &DeliveryChunk, delay: std::time::Duration) -> bool {
+    let done = chunk.hand_overs.unwrap_or(0);
+    if done >= ports.hand_overs.max_attempts {
+        return false;
+    }
+    let next = DeliveryChunk { hand_overs: Some(done + 1), ..chunk.clone() };
+    let body = serde_json::to_string(&next).expect("a chunk serialises");
+    match ports.chunks.send_later(&body, delay).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(notification = %chunk.notification_id, error = %e, "chunk not handed over to a new message");
+            false
         }
     }
 }

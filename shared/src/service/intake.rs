@@ -92,8 +92,11 @@ pub async fn accept(
         },
         Ok(false) => Ok(Delivery::Queued),
         Err(e) => {
-            // The claim's lease expires and the next tick resumes it: not lost, only late.
+            // The claim's lease expires and the next tick resumes it: not lost, only late. A
+            // fan-out job too: if the failure came after the fan-out finished (its completion),
+            // the tick no longer sees it, and the job completes it.
             tracing::warn!(notification = %n.id, error = %e, "synchronous delivery failed; left to the scheduler");
+            enqueue_fanout(&ports.store, n.id).await;
             Ok(Delivery::NotYet("delivery is temporarily unavailable; it will be retried".into()))
         }
     }

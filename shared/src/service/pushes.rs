@@ -9,8 +9,9 @@
 //!   recorded whatever SNS answers, and no push outcome marks a notification Failed.
 //! - A chunk's push outcomes are counted once (`record_pushes`, once per chunk), from the sent
 //!   marks and what the round settled: by the chunk when its round settled every device, else by
-//!   its push job when one does. After `Settings::push_retry`'s rounds what is still unsent
-//!   counts as failed.
+//!   its push job when one does. A round that settles nothing (and was not stopped by the
+//!   deadline) uses up one of `Settings::push_retry`'s rounds; once they are used up, what is
+//!   still unsent counts as failed.
 //! - A device is published to once, except a crash between a publish and its batch's mark
 //!   (at most `MARK_BATCH` - 1), as for the chunk itself.
 
@@ -114,47 +115,62 @@ pub async fn send_job(
         ChunkStart::Retry => ports.ledger.push_context(id, job.chunk).await,
         _ => Ok(context),
     };
-    let outcome = match context {
-        Ok(context) if context.recorded => Ok(PushOutcome::AlreadyDone),
+    let step = match context {
+        Ok(context) if context.recorded => Ok(Step::Done(PushOutcome::AlreadyDone)),
         Ok(context) => match context.notification {
             Some(n) => send_claimed(ports, &n, job, &context.marks, deadline).await,
             None => Err(DeliverError::Permanent(format!("notification {id} does not exist"))),
         },
         Err(e) => Err(e.into()),
     };
+    // Handed back before the next round is queued, so that round never finds it held.
     if let Err(e) = ports.ledger.release(id, work, holder, lease_until).await {
         tracing::warn!(notification = %id, chunk = job.chunk, error = %e, "push job not handed back");
     }
-    outcome
+    match step? {
+        Step::Done(outcome) => Ok(outcome),
+        Step::Next { round, delay, why } => {
+            queue_job(ports.queue, job, round, delay).await?;
+            tracing::info!(notification = %id, chunk = job.chunk, round, ?delay, reason = %why, "pushes continue later");
+            Ok(PushOutcome::Continued { round, delay })
+        }
+    }
 }
 
-/// A claimed push job's round, then its next round or its record.
+/// What a claimed round came to: done (recorded, or found recorded), or a next round to queue.
+enum Step {
+    Done(PushOutcome),
+    Next { round: u32, delay: std::time::Duration, why: String },
+}
+
+/// A claimed push job's round, then its next round or its record. A round counts against the
+/// job's rounds only when it settled nothing and was not stopped by the deadline: a job that
+/// makes progress under throttling goes on until every device is settled.
 async fn send_claimed(
     ports: &PushJobDeps<'_>,
     n: &Notification,
     job: &DeliveryChunk,
     marks: &SentMarks,
     deadline: Deadline,
-) -> Result<PushOutcome, DeliverError> {
+) -> Result<Step, DeliverError> {
     let id = n.id;
     let round = job.push_round.unwrap_or(1);
-    let PushRound { mut counts, unsent, unfinished } =
+    let PushRound { mut counts, unsent, settled_now, unfinished } =
         channels::send_pushes(ports.pushes, n, job, marks, deadline).await?;
     let mut gave_up = false;
     if let Some(why) = unfinished {
-        let next = round + 1;
+        let idle = settled_now == 0 && why != channels::DEADLINE_NEAR;
+        let next = if idle { round + 1 } else { round };
         if next < ports.retry.max_attempts {
-            let delay = next_delay(ports.retry, &why, next);
-            queue_job(ports.queue, job, next, delay).await?;
-            tracing::info!(notification = %id, chunk = job.chunk, round = next, ?delay, reason = %why, "pushes continue later");
-            return Ok(PushOutcome::Continued { round: next, delay });
+            let delay = next_delay(ports.retry, &why, next.max(1));
+            return Ok(Step::Next { round: next, delay, why });
         }
         tracing::error!(notification = %id, chunk = job.chunk, unsent, rounds = next, reason = %why, "pushes not sent: counted failed");
         counts.failed += unsent;
         gave_up = true;
     }
     match ports.ledger.record_pushes(id, job.chunk, &counts, ports.clock.now()).await? {
-        ChunkRecord::Recorded => Ok(PushOutcome::Recorded { sent: counts.sent, gave_up }),
-        ChunkRecord::AlreadyRecorded => Ok(PushOutcome::AlreadyDone),
+        ChunkRecord::Recorded => Ok(Step::Done(PushOutcome::Recorded { sent: counts.sent, gave_up })),
+        ChunkRecord::AlreadyRecorded => Ok(Step::Done(PushOutcome::AlreadyDone)),
     }
 }

@@ -331,7 +331,7 @@ impl DeliveryLedger for MemoryNotificationStore {
 
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
         let mut s = lock(&self.state);
-        if let Some(n) = s.by_id.get_mut(&id) {
+        if let Some(n) = s.by_id.get_mut(&id).filter(|n| n.status != Status::Delivered) {
             n.status = Status::Failed;
             n.lease_until = None;
             n.failure = Some(reason.to_string());

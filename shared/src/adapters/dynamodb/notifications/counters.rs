@@ -19,6 +19,9 @@ use super::*;
 /// Counter items per notification: a broadcast's counts take up to 8,000 write units a second.
 pub(super) const COUNTER_SHARDS: u32 = 8;
 const COUNTER_SK: &str = "K";
+/// BatchGetItem requests of counter items in flight at once (a history page of 2,000
+/// notifications with one chunk each is 20 requests).
+const COUNT_READS_IN_FLIGHT: usize = 8;
 
 impl DynamoNotificationStore {
     pub(super) fn counters_pk(id: NotificationId, shard: u32) -> String {
@@ -34,16 +37,19 @@ impl DynamoNotificationStore {
         chunk % COUNTER_SHARDS
     }
 
-    /// Shards that may hold counts of `n`.
+    /// Shards that may hold counts of `n`: as many as it has chunks, at most `COUNTER_SHARDS`
+    /// (its total, or the chunks a fan-out it resumed had enqueued, if more: an audience can
+    /// shrink between two runs); all of them while the total is unknown.
     fn shards_of(n: &Notification) -> u32 {
-        match n.status {
-            Status::Pending => 0,
-            _ => n.chunks_total.map_or(COUNTER_SHARDS, |total| total.min(COUNTER_SHARDS)),
+        match (n.status, n.chunks_total) {
+            (Status::Pending, _) => 0,
+            (_, Some(total)) => total.max(n.fanout.chunks_enqueued).min(COUNTER_SHARDS),
+            (_, None) => COUNTER_SHARDS,
         }
     }
 
-    /// The notifications with their counters added (one BatchGetItem for all of them, none when
-    /// none can have counts).
+    /// The notifications with their counters added (one BatchGetItem per 100 counter items, up
+    /// to `COUNT_READS_IN_FLIGHT` at once; none when none can have counts).
     pub(super) async fn with_counts(
         &self,
         mut notifications: Vec<Notification>,
@@ -56,7 +62,19 @@ impl DynamoNotificationStore {
         if keys.is_empty() {
             return Ok(notifications);
         }
-        let found = batch_get(&self.client, &self.table, keys, None, consistent, Backoff::default()).await?;
+        use futures::StreamExt;
+        let batches: Vec<Vec<Item>> = keys.chunks(100).map(<[Item]>::to_vec).collect();
+        let (client, table) = (&self.client, self.table.as_str());
+        let reads = batches
+            .into_iter()
+            .map(move |batch| batch_get(client, table, batch, None, consistent, Backoff::default()));
+        let found: Vec<Vec<Item>> = futures::stream::iter(reads)
+            .buffer_unordered(COUNT_READS_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<StoreResult<_>>()?;
+        let found = found.into_iter().flatten();
         let mut shards: HashMap<NotificationId, Vec<Item>> = HashMap::new();
         for item in found {
             let pk = get_s(&item, "pk")?;

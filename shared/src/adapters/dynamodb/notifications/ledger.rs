@@ -23,6 +23,9 @@ impl DynamoNotificationStore {
         self.must_exist(id).await?;
         let mut marker = key(Self::pk(id), Self::chunk_sk(chunk));
         marker.insert("delivered".into(), n(tally.delivered));
+        // Its pushes are counted apart (`P#`): a marker without this is an earlier version's,
+        // which counted them with the chunk.
+        marker.insert("pushesApart".into(), AttributeValue::Bool(true));
         marker.insert("recordedAt".into(), to_attr(&now)?);
         let count = Update::builder()
             .table_name(&self.table)
@@ -71,6 +74,33 @@ impl DynamoNotificationStore {
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
         self.count_once(id, marker, count, &format!("pushes {chunk}")).await
+    }
+
+    /// A chunk's push context: its pushes are recorded when their marker exists, or when an
+    /// earlier version recorded the chunk (and counted its pushes with it: a chunk marker without
+    /// `pushesApart`).
+    pub(super) async fn ledger_push_context(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+    ) -> StoreResult<ChunkContext> {
+        let (context, marker) = futures::future::join(
+            self.context(id, chunk, Self::pushes_key(id, chunk)),
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(Self::pk(id), Self::chunk_sk(chunk))))
+                .consistent_read(true)
+                .projection_expression("pk, pushesApart")
+                .send(),
+        )
+        .await;
+        let mut context = context?;
+        let marker = marker.map_err(classify)?.item;
+        if marker.is_some_and(|m| !m.contains_key("pushesApart")) {
+            context.recorded = true;
+        }
+        Ok(context)
     }
 
     pub(super) async fn ledger_email_context(

@@ -1,5 +1,6 @@
 //! Notifications table: `N#{id}`/`META` (the notification), its counts apart from it
-//! (`counters.rs`: `N#{id}#K#{shard}`/`K`, added to the item's own by every read), the delivery
+//! (`counters.rs`: `N#{id}#K#{shard}`/`K`, added to the item's own by every read; beside each,
+//! `P#{chunk}` a chunk's counted pushes and `L#{chunk}` its push job's lease), the delivery
 //! ledger beside it
 //! (`ledger.rs`: `C#{chunk}` chunk markers, `E#{chunk}#{part}` email-job markers,
 //! `F#{kind}#{message}` bounce and complaint markers, the sent marks in a partition of each
@@ -432,7 +433,7 @@ impl DeliveryLedger for DynamoNotificationStore {
     }
 
     async fn push_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
-        self.context(id, chunk, Self::pushes_key(id, chunk)).await
+        self.ledger_push_context(id, chunk).await
     }
 
     async fn record_pushes(
@@ -464,7 +465,9 @@ impl DeliveryLedger for DynamoNotificationStore {
             .update_expression(
                 "SET #st = :failed, failure = :why, modifiedAt = :now REMOVE pendingShard, dueMs, leaseUntil",
             )
-            .condition_expression("attribute_exists(pk)")
+            // A delivered notification stays delivered: its people have it.
+            .condition_expression("attribute_exists(pk) AND #st <> :delivered")
+            .expression_attribute_values(":delivered", to_attr(&Status::Delivered)?)
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":failed", to_attr(&Status::Failed)?)
             .expression_attribute_values(":why", s(reason))
