@@ -36,7 +36,7 @@ const FANOUT_GB: f64 = 0.5;
 /// units; SQS standard $0.40 per million requests; Lambda arm64 $0.0000133334 per GB-second and
 /// $0.20 per million requests).
 pub const PRICES_DATE: &str = "2026-11-26";
-const WRITE_UNIT: f64 = 0.625e-6;
+pub(crate) const WRITE_UNIT: f64 = 0.625e-6;
 const READ_UNIT: f64 = 0.125e-6;
 const SQS_REQUEST: f64 = 0.40e-6;
 const LAMBDA_GB_S: f64 = 0.000_013_333_4;

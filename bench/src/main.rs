@@ -2,8 +2,10 @@
 //! to `bench/results.json`. Scenarios: `fanout-memory` (1,000 / 100,000 / 1,000,000 recipients
 //! through fan-out and delivery on the memory adapters) and `handlers` (in-process latency of
 //! each HTTP handler, lambda_http conversion included). Benchmarks print figures; no test
-//! asserts on time.
+//! asserts on time. `channel-mix [people]` (write units per delivered person by channel mix, on
+//! moto) run alone writes only its own key, which records its own date and machine.
 
+mod channel_mix;
 mod cold_start;
 mod fanout_memory;
 mod fanout_requests;
@@ -44,7 +46,7 @@ fn main() {
         rt.block_on(fanout_memory::run_one(n));
         return;
     }
-    let known = ["fanout-memory", "fanout-requests", "handlers", "cold-start", "all"];
+    let known = ["fanout-memory", "fanout-requests", "handlers", "cold-start", "channel-mix", "all"];
     if !known.contains(&scenario.as_str()) {
         eprintln!("usage: bench <{}>", known.join("|"));
         std::process::exit(2);
@@ -59,6 +61,15 @@ fn main() {
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default();
+    if scenario == "channel-mix" {
+        // Its own key only: the file's date, machine and wall time are the other scenarios'.
+        let people = std::env::args().nth(2).map(|n| n.parse().expect("a number of people"));
+        results.insert("channel_mix".into(), rt.block_on(channel_mix::run(people)));
+        let text = serde_json::to_string_pretty(&Value::Object(results)).expect("json");
+        std::fs::write(&path, text + "\n").expect("write bench/results.json");
+        println!("\nfigures written to {} (channel_mix)", path.display());
+        return;
+    }
     results.insert(
         "machine".into(),
         json!(format!("{} cores", std::thread::available_parallelism().map_or(0, |n| n.get()))),
@@ -77,6 +88,9 @@ fn main() {
     }
     if scenario == "fanout-requests" || scenario == "all" {
         results.insert("fanout_requests".into(), rt.block_on(fanout_requests::run()));
+    }
+    if scenario == "all" {
+        results.insert("channel_mix".into(), rt.block_on(channel_mix::run(None)));
     }
     results.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
     let text = serde_json::to_string_pretty(&Value::Object(results)).expect("json");
