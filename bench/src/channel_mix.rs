@@ -26,7 +26,6 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use shared::directory::{DirectorySnapshot, TeamRecord, UserRecord};
-use shared::http::GatewayRequest;
 use shared::model::{Device, Platform, Status};
 use uuid::Uuid;
 
@@ -400,14 +399,7 @@ async fn broadcast(endpoint: &str, sdk: &aws_config::SdkConfig, mix: &Mix, peopl
         body["emailTemplate"] = json!("Client.Generic.Notification.html");
         body["emailSubject"] = json!("Quarterly results");
     }
-    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
-        .header("x-nextinteract-authtoken", "demo-admin-token")
-        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
-        .body(body.to_string());
-    let resp = send::handle(&ports, req.into_request()).await;
-    assert_eq!(resp.status(), 200, "{}", shared::http::body_text(&resp));
-    let answer: Value = serde_json::from_str(&shared::http::body_text(&resp)).expect("json");
-    let sid = answer["notificationScheduleId"].as_u64().expect("schedule id");
+    let sid = crate::group_send(&ports, &body).await;
     phases.push(phase("send").await);
 
     while local::workers::drain_fanout_once(&ports).await.expect("fan-out") > 0 {}

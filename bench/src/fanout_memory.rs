@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use shared::directory::{AssetRecord, DirectorySnapshot, TeamRecord, UserRecord};
-use shared::http::GatewayRequest;
 use shared::model::{Audience, Unsubscribe};
 use shared::runtime::MemoryPorts;
 use uuid::Uuid;
@@ -125,12 +124,7 @@ async fn one(n: usize) -> Value {
     // End to end: the request, the fan-out job, every delivery chunk.
     let start = Instant::now();
     let body = json!({"version": 3, "type": "GT", "key": "3", "values": team_ids, "message": "bench broadcast", "brochureId": BROCHURE});
-    let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
-        .header("x-nextinteract-authtoken", "demo-admin-token")
-        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
-        .body(body.to_string());
-    let status = send::handle(&ports, req.into_request()).await.status();
-    assert_eq!(status, 200, "the broadcast is accepted");
+    crate::group_send(&ports, &body).await;
     local::workers::run_until_idle(&ports, 5).await.expect("deliver");
     let end_to_end = start.elapsed().as_secs_f64();
     let delivered = memory.inbox.item_count();

@@ -25,7 +25,6 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use serde_json::{Value, json};
-use shared::http::GatewayRequest;
 
 const RECIPIENTS: usize = 10_000;
 /// Memory of the deliver function (template Globals) and of fanout.
@@ -518,14 +517,7 @@ async fn broadcast(sdk: &aws_config::SdkConfig, recipients: usize, size: Size) -
             let message = "Bench broadcast: the quarterly results are in; open the report for the figures";
             let message = format!("{message}{}", ".".repeat(length.saturating_sub(message.len())));
             let body = json!({"version": 3, "type": "GT", "key": "3", "values": team_ids, "message": message, "brochureId": crate::fanout_memory::BROCHURE});
-            let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
-                .header("x-nextinteract-authtoken", "demo-admin-token")
-                .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
-                .body(body.to_string());
-            let resp = send::handle(&ports, req.into_request()).await;
-            assert_eq!(resp.status(), 200, "{}", shared::http::body_text(&resp));
-            let answer: Value = serde_json::from_str(&shared::http::body_text(&resp)).expect("json");
-            let sid = answer["notificationScheduleId"].as_u64().expect("schedule id");
+            let sid = crate::group_send(&ports, &body).await;
             ports.notifications.get_by_schedule_id(sid).await.expect("read").expect("stored").id
         }
         Size::Long => {

@@ -15,6 +15,20 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+/// A version-3 group send as the demo company's admin, through the send handler: the schedule id
+/// it answers (200 asserted).
+pub async fn group_send(ports: &shared::runtime::Ports, body: &Value) -> u64 {
+    let req = shared::http::GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .body(body.to_string());
+    let resp = send::handle(ports, req.into_request()).await;
+    let text = shared::http::body_text(&resp);
+    assert_eq!(resp.status(), 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).expect("json");
+    answer["notificationScheduleId"].as_u64().expect("schedule id")
+}
+
 /// Peak resident set size of this process so far, in MiB (Linux `VmHWM`); each fan-out size
 /// runs in a process of its own, so this is that size's peak.
 pub fn peak_rss_mib() -> f64 {

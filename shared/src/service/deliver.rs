@@ -150,7 +150,7 @@ pub async fn attempt(
             // Never a reason to give up, nor to spend a receive: the attempt that holds the
             // chunk finishes it, or its lease runs out while this copy waits (in backoff, as
             // for throttling, within the same bounded hand-overs).
-            if hand_over(ports, &chunk, throttled_wait(ports, &chunk)).await {
+            if hand_over_later(ports, &chunk).await {
                 tracing::info!(message_id, %notification, receives, "another attempt holds the chunk: handed to a new message, later");
                 return Attempt::Done;
             }
@@ -162,7 +162,7 @@ pub async fn attempt(
             Attempt::Done
         }
         Err(e) => {
-            if e.is_throttling() && hand_over(ports, &chunk, throttled_wait(ports, &chunk)).await {
+            if e.is_throttling() && hand_over_later(ports, &chunk).await {
                 tracing::warn!(message_id, %notification, receives, error = %e, "throttled: chunk handed to a new message, later");
                 return Attempt::Done;
             }
@@ -191,7 +191,7 @@ async fn push_job(
     let notification = job.notification_id;
     match pushes::send_job(&ports.push_job(), job, attempt, deadline).await {
         Ok(pushes::PushOutcome::Busy) => {
-            if hand_over(ports, job, throttled_wait(ports, job)).await {
+            if hand_over_later(ports, job).await {
                 tracing::info!(message_id, %notification, chunk = job.chunk, "another attempt holds the chunk's pushes: handed to a new message, later");
                 return Attempt::Done;
             }
@@ -203,7 +203,7 @@ async fn push_job(
             Attempt::Done
         }
         Err(e) => {
-            if e.is_throttling() && hand_over(ports, job, throttled_wait(ports, job)).await {
+            if e.is_throttling() && hand_over_later(ports, job).await {
                 tracing::warn!(message_id, %notification, chunk = job.chunk, receives, error = %e, "throttled: push job handed to a new message, later");
                 return Attempt::Done;
             }
@@ -213,9 +213,11 @@ async fn push_job(
     }
 }
 
-/// How long a chunk DynamoDB throttled waits before its next attempt.
-fn throttled_wait(ports: &DeliverDeps<'_>, chunk: &DeliveryChunk) -> std::time::Duration {
-    ports.hand_overs.delay(chunk.hand_overs.unwrap_or(0) + 1)
+/// `hand_over` after the wait of a chunk DynamoDB throttled or another attempt holds: the
+/// backoff of its next hand-over.
+async fn hand_over_later(ports: &DeliverDeps<'_>, chunk: &DeliveryChunk) -> bool {
+    let wait = ports.hand_overs.delay(chunk.hand_overs.unwrap_or(0) + 1);
+    hand_over(ports, chunk, wait).await
 }
 
 /// Hands a chunk (or push job) to a new message of the delivery queue, visible after `delay`,

@@ -94,13 +94,9 @@ pub async fn fan_out_if_claimed(ports: &FanOutDeps<'_>, id: NotificationId) -> R
     if let Some(mut n) = ports.lookup.get(id).await? {
         // A run that finished the fan-out but not its completion (every chunk was in: a
         // synchronous request's, or the queue's) left it Delivering: the job retried completes it.
+        // Only its status changes: the callback reads the rest as it is.
         if n.status == Status::Delivering && n.chunks_total.is_some_and(|total| n.chunks_done >= total) {
             n.status = ports.deliver.ledger.complete_if_done(id, ports.clock.now()).await?;
-            if n.status == Status::Delivered
-                && let Some(done) = ports.lookup.get(id).await?
-            {
-                n = done;
-            }
         }
         callback::send_if_due(&ports.deliver.callbacks, &n).await;
     }

@@ -34,6 +34,18 @@ struct NotificationState {
     marks: HashMap<(NotificationId, u32), HashSet<String>>,
 }
 
+impl NotificationState {
+    /// A piece of work's context: the notification, whether the piece is `recorded`, and its
+    /// chunk's sent marks.
+    fn context(&self, id: NotificationId, chunk: u32, recorded: bool) -> ChunkContext {
+        ChunkContext {
+            notification: self.by_id.get(&id).cloned(),
+            recorded,
+            marks: SentMarks(self.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct MemoryNotificationStore {
     state: Mutex<NotificationState>,
@@ -280,20 +292,12 @@ impl DeliveryLedger for MemoryNotificationStore {
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
         let s = lock(&self.state);
-        Ok(ChunkContext {
-            notification: s.by_id.get(&id).cloned(),
-            recorded: s.chunks.contains(&(id, chunk)),
-            marks: SentMarks(s.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
-        })
+        Ok(s.context(id, chunk, s.chunks.contains(&(id, chunk))))
     }
 
     async fn push_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
         let s = lock(&self.state);
-        Ok(ChunkContext {
-            notification: s.by_id.get(&id).cloned(),
-            recorded: s.push_chunks.contains(&(id, chunk)),
-            marks: SentMarks(s.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
-        })
+        Ok(s.context(id, chunk, s.push_chunks.contains(&(id, chunk))))
     }
 
     async fn record_pushes(
@@ -311,9 +315,7 @@ impl DeliveryLedger for MemoryNotificationStore {
             return Ok(ChunkRecord::AlreadyRecorded);
         }
         let n = s.by_id.get_mut(&id).expect("checked above");
-        n.pushes_sent += counts.sent;
-        n.pushes_removed += counts.removed;
-        n.pushes_failed += counts.failed;
+        n.add(&ChunkTally { pushes: *counts, ..ChunkTally::default() });
         n.modified_at = now;
         Ok(ChunkRecord::Recorded)
     }
@@ -352,11 +354,7 @@ impl DeliveryLedger for MemoryNotificationStore {
 impl EmailLedger for MemoryNotificationStore {
     async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
         let s = lock(&self.state);
-        Ok(ChunkContext {
-            notification: s.by_id.get(&id).cloned(),
-            recorded: s.email_parts.contains(&(id, chunk, part)),
-            marks: SentMarks(s.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
-        })
+        Ok(s.context(id, chunk, s.email_parts.contains(&(id, chunk, part))))
     }
 
     async fn record_emails(

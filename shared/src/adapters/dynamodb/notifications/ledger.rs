@@ -20,7 +20,6 @@ impl DynamoNotificationStore {
         tally: &ChunkTally,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
-        self.must_exist(id).await?;
         let mut marker = key(Self::pk(id), Self::chunk_sk(chunk));
         marker.insert("delivered".into(), n(tally.delivered));
         // Its pushes are counted apart (`P#`): a marker without this is an earlier version's,
@@ -57,7 +56,6 @@ impl DynamoNotificationStore {
         counts: &PushCounts,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
-        self.must_exist(id).await?;
         let mut marker = Self::pushes_key(id, chunk);
         marker.insert("sent".into(), n(counts.sent));
         marker.insert("recordedAt".into(), to_attr(&now)?);
@@ -120,7 +118,6 @@ impl DynamoNotificationStore {
         counts: &EmailCounts,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
-        self.must_exist(id).await?;
         let mut marker = key(Self::pk(id), Self::emails_sk(chunk, part));
         marker.insert("settled".into(), n(counts.settled()));
         marker.insert("recordedAt".into(), to_attr(&now)?);
@@ -232,7 +229,6 @@ impl DynamoNotificationStore {
         kind: FeedbackKind,
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
-        self.must_exist(id).await?;
         let mut marker = key(Self::pk(id), format!("F#{}#{message_id}", kind.as_str()));
         marker.insert("recordedAt".into(), to_attr(&now)?);
         marker.insert("ttl".into(), n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()));
@@ -397,7 +393,9 @@ impl DynamoNotificationStore {
     }
 
     /// Puts `marker` (if absent) and applies `count` to a counter item in one transaction:
-    /// `Recorded` once, `AlreadyRecorded` when the marker exists.
+    /// `Recorded` once, `AlreadyRecorded` when the marker exists; `Conflict` for a notification
+    /// there is not (`must_exist`: a counter item is created by its first count, so its own
+    /// write cannot tell).
     pub(super) async fn count_once(
         &self,
         id: NotificationId,
@@ -405,6 +403,7 @@ impl DynamoNotificationStore {
         count: Update,
         what: &str,
     ) -> StoreResult<ChunkRecord> {
+        self.must_exist(id).await?;
         let marker = self.put_if_absent(marker)?;
         let items = vec![
             TransactWriteItem::builder().put(marker).build(),
