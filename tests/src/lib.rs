@@ -147,10 +147,20 @@ pub struct Env {
     pub moto_prefix: Option<String>,
 }
 
+/// A chunk DynamoDB throttled, or another attempt holds, is handed to a new message visible at
+/// once: the tests move the clock (and the meter's) themselves, and the queues' delays are real
+/// time, which the harness does not wait out, so a handed-over message could outlast the drain
+/// that should see it (deliver's unit tests pin the waits as deployed).
+pub fn unwaited_hand_overs(settings: &mut shared::settings::Settings) {
+    settings.hand_overs.base = std::time::Duration::ZERO;
+    settings.hand_overs.cap = std::time::Duration::ZERO;
+}
+
 impl Env {
     pub async fn memory() -> Env {
         let clock = Arc::new(ManualClock::new(t0()));
-        let memory = MemoryPorts::new(clock.clone(), Arc::new(SequentialIds::default()));
+        let mut memory = MemoryPorts::new(clock.clone(), Arc::new(SequentialIds::default()));
+        unwaited_hand_overs(&mut memory.ports.settings);
         memory.load_demo_directory().await.expect("demo directory loads");
         let delivery_dlq =
             memory.delivery_queue.dead_letters().expect("memory delivery queue has a DLQ").clone();
@@ -196,6 +206,7 @@ impl Env {
         let mut ports =
             aws_ports(&sdk, &config, Services::ALL).await.expect("the template configures email and push");
         ports.clock = clock.clone();
+        unwaited_hand_overs(&mut ports.settings);
         // The tests' callback receivers listen on loopback: allow it, and nothing else.
         ports.webhook = Arc::new(shared::adapters::webhook::HttpWebhook::new(
             shared::adapters::webhook::CALLBACK_TIMEOUT,
@@ -380,11 +391,7 @@ impl Functions {
                 let mut ports = aws_ports(&sdk, &config, services).await.expect("the template configures it");
                 ports.clock = clock;
                 ports.webhook = webhook;
-                // A chunk DynamoDB throttled is handed to a new message visible at once: the
-                // harness moves the clock (and the meter's) itself, and SQS's delays are real
-                // time, which these runs do not wait out (deliver's unit tests pin the waits).
-                ports.settings.hand_overs.base = std::time::Duration::ZERO;
-                ports.settings.hand_overs.cap = std::time::Duration::ZERO;
+                unwaited_hand_overs(&mut ports.settings);
                 ports
             }
         };

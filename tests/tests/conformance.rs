@@ -328,6 +328,10 @@ async fn fanout_with_no_chunks_or_all_chunks_done_completes(p: Ports) {
     assert!(p.notifications.claim(empty.id, now, now + Duration::minutes(3)).await.unwrap());
     let lease = now + Duration::minutes(3);
     assert_eq!(p.notifications.finish_fanout(empty.id, 0, 0, lease, now).await.unwrap(), Status::Delivered);
+    // Giving a delivered notification up changes nothing: everyone has it.
+    p.notifications.mark_failed(empty.id, "too late", now).await.unwrap();
+    let stored = p.notifications.get(empty.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.failure), (Status::Delivered, None));
 
     let failed = notification(Uuid::new_v4(), 2, 3, BroadcastType::GT, now);
     p.notifications.insert(&failed).await.unwrap();

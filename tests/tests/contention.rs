@@ -57,16 +57,15 @@ async fn transactions_cancelled_for_contention_are_retried_in_process_and_count_
     let n = env.ports.notifications.get_by_schedule_id(schedule_id).await.unwrap().unwrap();
     assert_eq!((n.status, n.delivered, n.chunks_done), (Status::Delivered, 4, 1));
 
-    // Contention that outlasts the retries hands the chunk to a new message, visible after a
-    // backoff (a second at most, the first time), without spending a receive; that message's
-    // attempt counts it once.
+    // Contention that outlasts the retries hands the chunk to a new message (visible after a
+    // backoff as deployed; at once here, `tests::unwaited_hand_overs`), without spending a
+    // receive; that message's attempt counts it once.
     let (schedule_id, chunks) = one_chunk(&env).await;
     tests::arm_fault(&table, "TransactWriteItems", 6, "TransactionConflict").await;
     assert_eq!(deliver(&env, &chunks).await, 0, "handed over, not failed back to SQS");
     env.ports.delivery_queue.ack(&chunks[0].receipt).await.unwrap();
     let n = env.ports.notifications.get_by_schedule_id(schedule_id).await.unwrap().unwrap();
     assert_eq!((n.status, n.delivered), (Status::Delivering, 0), "nothing counted");
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let handed = env.ports.delivery_queue.receive(10).await.unwrap();
     assert_eq!(handed.len(), 1, "the chunk waits in a new message");
     let chunk = shared::service::deliver::parse_chunk(&handed[0].body).unwrap();

@@ -89,8 +89,7 @@ async fn world_with_chunks(chunk_size: usize) -> World {
     // So does a chunk's push job, and a chunk handed over for throttling.
     memory.ports.settings.push_retry =
         shared::backoff::Backoff { base: StdDuration::ZERO, cap: StdDuration::ZERO, max_attempts: 8 };
-    memory.ports.settings.hand_overs.base = StdDuration::ZERO;
-    memory.ports.settings.hand_overs.cap = StdDuration::ZERO;
+    tests::unwaited_hand_overs(&mut memory.ports.settings);
     memory.load_demo_directory().await.unwrap();
     tests::crowd::load(&memory.ports, CROWD, true).await;
     World { memory, clock }

@@ -202,7 +202,6 @@ async fn a_killed_attempt_holds_its_chunk_until_its_lease_runs_out(env: Env) {
     let mut again = chunks.clone();
     again[0].receipt = format!("{}-again", chunks[0].receipt);
     assert_eq!(deliver_with(&env, &env.ports, &again).await, 0, "held from another receive too");
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let waiting = env.ports.delivery_queue.receive(10).await.unwrap();
     let hand_overs: Vec<Option<u32>> =
         waiting.iter().map(|m| shared::service::deliver::parse_chunk(&m.body).unwrap().hand_overs).collect();

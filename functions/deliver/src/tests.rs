@@ -263,6 +263,32 @@ async fn a_throttled_chunk_waits_in_a_new_message_and_is_not_given_up() {
     assert!(memory.ports.delivery_queue.receive(10).await.unwrap().is_empty(), "not handed over again");
 }
 
+/// A chunk recorded before it failed (its email jobs could not be queued) delivered everyone:
+/// failing at its last allowed receive, it does not give its notification up.
+#[tokio::test]
+async fn a_chunk_recorded_before_it_failed_never_gives_its_notification_up() {
+    let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
+    let mut ports = memory.ports.clone();
+    ports.email_queue = Arc::new(RefusingQueue);
+    let id = Uuid::new_v4();
+    let mut n = notification(id);
+    n.email = Some(EmailSpec {
+        template: "Client.Generic.Notification.html".into(),
+        subject: "s".into(),
+        params: Vec::new(),
+        body: None,
+    });
+    n.chunks_total = Some(2);
+    ports.notifications.insert(&n).await.unwrap();
+    let mut event = SqsEvent::default();
+    event.records = vec![record("last", &chunk_body(id), 5)];
+    let resp = handle(&ports, 5, event).await;
+    assert_eq!(resp.batch_item_failures.len(), 1, "its email jobs were not queued");
+    assert!(ports.notifications.chunk_recorded(id, 0).await.unwrap());
+    let n = ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.failure), (Status::Delivering, None), "not given up");
+}
+
 #[test]
 fn records_are_told_apart_by_the_queue_they_came_from() {
     let config = shared::Config::from_lookup(|k| {
