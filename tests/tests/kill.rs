@@ -18,7 +18,10 @@ use shared::runtime::Ports;
 use shared::service::channels::MARK_BATCH;
 use uuid::Uuid;
 
-const PEOPLE: usize = 60;
+/// More than two batches of marks, so that kills fall inside, at and after a flush.
+const PEOPLE: usize = 150;
+/// README ("exactly once"): a killed invocation sends at most 63 emails or pushes again.
+const PROMISED: usize = 63;
 
 /// Delivers the first `limit` sends, then hangs every later one forever.
 struct Freezing {
@@ -204,7 +207,7 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
         "kill after each of 0..={PEOPLE} sends, then redelivery: worst repeated emails {worst_emails}, \
          pushes {worst_pushes} (marks written every {MARK_BATCH})"
     );
-    assert!(worst_emails < MARK_BATCH && worst_pushes < MARK_BATCH, "{worst_emails} / {worst_pushes}");
+    assert!(worst_emails <= PROMISED && worst_pushes <= PROMISED, "{worst_emails} / {worst_pushes}");
     assert!(worst_emails > 0, "the model kills between a send and its mark");
 }
 

@@ -92,3 +92,22 @@ async fn a_throttled_broadcast_reaches_everyone_once() {
         report["peak_key_second"]
     );
 }
+
+/// A flush of sent marks is one write unit (README: a write unit per 64 sends, whatever the
+/// ids weigh): 64 of the longest marks (a push to a device with a 200-character id, refused for
+/// good) in one `add_sent_marks`, billed by the meter as DynamoDB bills it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_of_64_marks_is_one_write_unit() {
+    let (sdk, provisioned, config) = provision_moto().await;
+    let f = Functions::on(&sdk, &provisioned, &config).await;
+    let prefix = moto_prefix(&provisioned);
+    let n = uuid::Uuid::new_v4();
+    let marks: Vec<String> =
+        (0..64).map(|i| SentMarks::failed(&SentMarks::push(&format!("{i:0>200}")))).collect();
+    arm_meter(&prefix, 0.0, 0.0).await;
+    f.env.ports.notifications.add_sent_marks(n, 0, &marks, chrono::Utc::now()).await.expect("marks");
+    let report = metered(&prefix).await;
+    assert_eq!(report["write_units"].as_f64(), Some(1.0), "{report}");
+    let context = f.env.ports.notifications.chunk_context(n, 0).await.expect("context");
+    assert!((0..64).all(|i| context.marks.push_failed(&format!("{i:0>200}"))), "all 64 read back");
+}

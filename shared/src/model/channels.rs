@@ -110,19 +110,67 @@ pub struct PushCounts {
 }
 
 /// Idempotency keys of the sends one chunk already made, so that a redelivered chunk skips them.
+///
+/// A mark is a letter and a 64-bit digest of what it is about (`e` an email to a person, `p` a
+/// push to a device, `x` before either one that failed for good, `r` a device removed), 12 or 13
+/// bytes whatever the ids weigh: 64 of them fit one write unit. Marks of a chunk are compared
+/// only with marks of the same chunk and kind (a few thousand): two of 64 bits colliding there
+/// is about 10⁻¹² a chunk. Earlier versions wrote `e:{user}` / `p:{device}` / `r:{device}` in
+/// full; those are still honoured while they last (`MARKS_DAYS`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SentMarks(pub std::collections::HashSet<String>);
 
 impl SentMarks {
+    /// The mark of an email sent to `user`.
     pub fn email(user: UserId) -> String {
-        format!("e:{user}")
+        mark('e', &format!("e:{user}"))
     }
+    /// The mark of a push published to `device_id`.
     pub fn push(device_id: &str) -> String {
-        format!("p:{device_id}")
+        mark('p', &format!("p:{device_id}"))
+    }
+    /// The mark of a device removed because its endpoint was gone.
+    pub fn removed(device_id: &str) -> String {
+        mark('r', &format!("r:{device_id}"))
+    }
+    /// The mark of a send (`sent`: an `email` or `push` mark) refused for good: redelivery
+    /// neither retries nor miscounts it.
+    pub fn failed(sent: &str) -> String {
+        format!("x{sent}")
+    }
+    /// Whether an email to `user` went out.
+    pub fn emailed(&self, user: UserId) -> bool {
+        self.contains(&Self::email(user)) || self.contains(&format!("e:{user}"))
+    }
+    /// Whether an email to `user` was refused for good.
+    pub fn email_failed(&self, user: UserId) -> bool {
+        self.contains(&Self::failed(&Self::email(user))) || self.contains(&format!("xe:{user}"))
+    }
+    /// Whether a push to `device_id` went out.
+    pub fn pushed(&self, device_id: &str) -> bool {
+        self.contains(&Self::push(device_id)) || self.contains(&format!("p:{device_id}"))
+    }
+    /// Whether a push to `device_id` was refused for good.
+    pub fn push_failed(&self, device_id: &str) -> bool {
+        self.contains(&Self::failed(&Self::push(device_id))) || self.contains(&format!("xp:{device_id}"))
+    }
+    /// Devices removed (their endpoints gone) by any attempt at the chunk.
+    pub fn removed_devices(&self) -> u64 {
+        self.0.iter().filter(|k| k.starts_with('r')).count() as u64
     }
     pub fn contains(&self, key: &str) -> bool {
         self.0.contains(key)
     }
+}
+
+/// The longest mark (`x`, a kind's letter, 11 characters of digest).
+pub const MARK_MAX_BYTES: usize = 13;
+
+/// `kind` and the first 64 bits of SHA-256 of `what`, in unpadded base64url.
+fn mark(kind: char, what: &str) -> String {
+    use base64::Engine;
+    let digest = Sha256::digest(what.as_bytes());
+    format!("{kind}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..8]))
 }
 
 /// What a mailbox told SES about an email we sent.

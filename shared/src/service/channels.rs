@@ -1,7 +1,7 @@
 //! Email and mobile push for one delivery chunk, and the send-time checks of an email request.
 //!
 //! Neither SES nor SNS takes an idempotency key, so exactly-once is ours: every send is marked
-//! on the chunk (`SentMarks`, a set keyed `e:{user}` / `p:{device}`) right after it succeeds,
+//! on the chunk (`SentMarks`, a set of 12-byte digests of the person or device) right after it succeeds,
 //! in batches, and a redelivered chunk or email job skips what is marked. The window left is a
 //! crash between a send and its batch's mark write: at most one batch may go out twice, never
 //! an unbounded number. Outcomes are returned as counts that `record_chunk` (pushes) and
@@ -29,8 +29,11 @@ pub const DEADLINE_NEAR: &str = "the invocation's deadline is near";
 pub const EMAIL_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// Publishes in flight at once per chunk.
 const PUSH_CONCURRENCY: usize = 16;
-/// Sends between two writes of the sent marks: the most a crash can send twice.
-pub const MARK_BATCH: usize = 25;
+/// Sends between two writes of the sent marks: a killed invocation sends at most this many less
+/// one again (README: at most 63 per channel). As many marks as one write unit holds
+/// (`MARK_MAX_BYTES` each, with the item's keys under 1 KB): a flush costs one unit, so a send
+/// costs 1/64 of one; fewer per flush would cost as much per flush for less.
+pub const MARK_BATCH: usize = 64;
 
 /// Checks an email request when the notification is sent, so that a mistake is a 400 to the
 /// caller and not a failure at delivery: the template exists, the subject is one plain line,
@@ -232,9 +235,9 @@ pub async fn send_emails(
 
     let mut candidates = Vec::new();
     for user in &users {
-        if marks.contains(&SentMarks::email(user.id)) {
+        if marks.emailed(user.id) {
             counts.sent += 1;
-        } else if marks.contains(&failed_key(&SentMarks::email(user.id))) {
+        } else if marks.email_failed(user.id) {
             counts.failed += 1;
         } else if opted_out.contains(&user.id) {
             counts.opted_out += 1;
@@ -296,7 +299,7 @@ pub async fn send_emails(
             Some(Err(SendError::Rejected(why))) | Some(Err(SendError::Gone(why))) => {
                 tracing::warn!(notification = %n.id, %user, error = %why, "email refused");
                 counts.failed += 1;
-                marker.add(failed_key(&SentMarks::email(user))).await?;
+                marker.add(SentMarks::failed(&SentMarks::email(user))).await?;
             }
             Some(Err(SendError::Transient(why))) => {
                 // Throttled (or SES unavailable): sending more now only earns more refusals.
@@ -308,11 +311,6 @@ pub async fn send_emails(
     drop(results);
     marker.flush().await?;
     Ok(EmailRound { counts, unfinished })
-}
-
-/// A send that failed for good: marked so that redelivery neither retries nor miscounts it.
-fn failed_key(sent_key: &str) -> String {
-    format!("x{sent_key}")
 }
 
 /// What one round of a chunk's pushes did: the outcome of every device it settled (marked
@@ -358,10 +356,9 @@ pub async fn send_pushes(
     let mut todo = Vec::new();
     for (user, devices) in ports.devices.devices_of(&chunk.recipients).await? {
         for device in devices {
-            let key = SentMarks::push(&device.device_id);
-            if marks.contains(&key) {
+            if marks.pushed(&device.device_id) {
                 counts.sent += 1;
-            } else if marks.contains(&failed_key(&key)) {
+            } else if marks.push_failed(&device.device_id) {
                 counts.failed += 1;
             } else {
                 todo.push((user, device));
@@ -369,7 +366,7 @@ pub async fn send_pushes(
         }
     }
     // Devices an earlier attempt removed are no longer listed; their marks still count them.
-    counts.removed += marks.0.iter().filter(|k| k.starts_with("r:")).count() as u64;
+    counts.removed += marks.removed_devices();
 
     let message = &PushMessage {
         notification_id: n.id,
@@ -422,12 +419,12 @@ pub async fn send_pushes(
                     tracing::warn!(endpoint = %device.endpoint_arn, error = %e, "endpoint not deleted");
                 }
                 counts.removed += 1;
-                Some(format!("r:{}", device.device_id))
+                Some(SentMarks::removed(&device.device_id))
             }
             Some(Err(SendError::Rejected(why))) => {
                 tracing::warn!(%user, device = %device.device_id, error = %why, "push refused");
                 counts.failed += 1;
-                Some(failed_key(&SentMarks::push(&device.device_id)))
+                Some(SentMarks::failed(&SentMarks::push(&device.device_id)))
             }
             Some(Err(SendError::Transient(why))) => {
                 // Throttled (or SNS unavailable): publishing more now only earns more refusals.

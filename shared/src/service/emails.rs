@@ -39,9 +39,17 @@ pub struct FeedbackDeps<'a> {
     pub(crate) clock: &'a dyn Clock,
 }
 
-/// Recipients per email job: at one consumer's pace (7/s of the default 14/s account) a job
-/// takes about 15 s, well within deliver's timeout.
-pub const EMAIL_JOB_SIZE: usize = 100;
+/// Recipients per email job: at one consumer's pace (6.3/s of the default 14/s account) a job
+/// takes about 41 s, within deliver's 60 s timeout less `EMAIL_MARGIN` (a slower account's job
+/// continues in rounds). Four flushes of `MARK_BATCH` marks; a job's bookkeeping (its lease,
+/// its marker and counter) is about 5 write units, 0.02 a person.
+pub const EMAIL_JOB_SIZE: usize = 256;
+/// The first part number of a chunk's email jobs. Earlier versions cut a chunk into jobs of 100
+/// numbered from 0, and a chunk one of them recorded may be redelivered (and queue its jobs
+/// again) after the upgrade: numbered apart, a job of 256 is never taken for a recorded job of
+/// 100 whose marker it would find (its people would go unmailed). Their marks, per person, are
+/// shared: nobody is mailed twice either way.
+pub const FIRST_PART: u32 = 1_000;
 
 /// What handling an email job came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +78,7 @@ pub fn jobs_of(n: &Notification, chunk: &DeliveryChunk) -> Vec<EmailJob> {
         .map(|(part, recipients)| EmailJob {
             notification_id: n.id,
             chunk: chunk.chunk,
-            email_part: part as u32,
+            email_part: FIRST_PART + part as u32,
             recipients: recipients.to_vec(),
             round: 0,
         })
@@ -138,9 +146,11 @@ pub async fn send_job(
         Ok(context) => send_claimed(ports, job, context, deadline).await,
         Err(e) => Err(e.into()),
     };
-    // Done, continued or failed: the marks say what went out, so the next round or copy need not
-    // wait for the lease (a killed attempt cannot hand it back; its lease runs out first).
-    if let Err(e) = ports.ledger.release(id, work, holder, lease_until).await {
+    // Continued or failed: the marks say what went out, so the next round or copy need not wait
+    // for the lease (a killed attempt cannot hand it back; its lease runs out first). A recorded
+    // job keeps it: its marker turns every later copy away before it asks (a write saved).
+    let recorded = matches!(outcome, Ok(EmailOutcome::Recorded { .. } | EmailOutcome::AlreadyDone));
+    if !recorded && let Err(e) = ports.ledger.release(id, work, holder, lease_until).await {
         tracing::warn!(notification = %id, chunk = job.chunk, part = job.email_part, error = %e, "email job not handed back");
     }
     outcome

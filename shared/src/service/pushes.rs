@@ -123,8 +123,10 @@ pub async fn send_job(
         },
         Err(e) => Err(e.into()),
     };
-    // Handed back before the next round is queued, so that round never finds it held.
-    if let Err(e) = ports.ledger.release(id, work, holder, lease_until).await {
+    // Handed back before the next round is queued, so that round never finds it held; a job
+    // done keeps it (its marker turns every later copy away before it asks).
+    let done = matches!(step, Ok(Step::Done(_)));
+    if !done && let Err(e) = ports.ledger.release(id, work, holder, lease_until).await {
         tracing::warn!(notification = %id, chunk = job.chunk, error = %e, "push job not handed back");
     }
     match step? {

@@ -255,7 +255,7 @@ impl DynamoNotificationStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         // Each call writes new small items under the chunk's own partition key, never rewriting
-        // an item that grows: a write costs what it adds (about one write unit per 25 push
+        // an item that grows: a write costs what it adds (one write unit per flush of up to 69
         // marks), and a broadcast's marks land on as many keys as it has chunks. An item is
         // named by a digest of the marks it holds, so a retried write writes the same item and
         // adding marks again never replaces an item holding others. The marks outlive any
@@ -484,8 +484,9 @@ impl DynamoNotificationStore {
 /// Earlier versions kept a chunk's marks in this many growing items under the notification's key
 /// (`M#{chunk}#{part}`, each write rewriting its part whole); they are still read.
 const LEGACY_MARK_PARTS: u32 = 8;
-/// The bytes of marks one marks item holds at most: with its key (about 100 bytes) an item stays
-/// under 1 KB, one write unit (26 push marks of 34 bytes, 23 email marks of 38).
+/// The bytes of marks one marks item holds at most: with its keys and expiry (about 90 bytes) an
+/// item stays under 1 KB, one write unit (69 marks of 13 bytes, the longest: a flush of
+/// `MARK_BATCH` is one item; 23 of the 38-byte marks earlier versions wrote).
 const MARK_ITEM_BYTES: usize = 900;
 /// Marks items written at once (a chunk's largest flush is one or two).
 const MARK_PUTS_IN_FLIGHT: usize = 16;
