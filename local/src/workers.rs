@@ -19,7 +19,9 @@ pub async fn tick(ports: &Ports) -> Result<fanout::Answer, shared::StoreError> {
 /// The queue fan-out jobs come from, as the local runner names it.
 pub const FANOUT_QUEUE_ARN: &str = "arn:aws:sqs:local:000000000000:notifications-local-fanout";
 pub use deliver::local_queues::{
-    CHUNKS as DELIVERY_QUEUE_ARN, EMAIL_EVENTS as EMAIL_EVENTS_QUEUE_ARN, EMAIL_JOBS as EMAIL_QUEUE_ARN,
+    CHUNKS as DELIVERY_QUEUE_ARN, DEAD_CHUNKS as DELIVERY_DEAD_LETTER_QUEUE_ARN,
+    DEAD_EMAIL_JOBS as EMAIL_DEAD_LETTER_QUEUE_ARN, EMAIL_EVENTS as EMAIL_EVENTS_QUEUE_ARN,
+    EMAIL_JOBS as EMAIL_QUEUE_ARN,
 };
 
 /// `messages` of the queue `source_arn` as an SQS event source hands them to a function.

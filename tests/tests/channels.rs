@@ -734,7 +734,85 @@ async fn a_push_failure_never_fails_the_chunk(mut env: Env) {
     assert!(env.delivery_dlq.receive(10).await.unwrap().is_empty());
 }
 
+/// Jobs that failed every receive reach their dead-letter queues (a push job the DeliveryQueue's,
+/// an email job the EmailQueue's), and deliver, consuming them, counts what they would still have
+/// sent failed (and the rest as a round would: u4 opted out), once, however often a dead letter
+/// is handed out: nobody stays pending, nothing is sent, and the notification stays Delivered
+/// (its in-app delivery is done).
+async fn dead_lettered_jobs_count_what_they_left_failed(mut env: Env) {
+    // The push job visible at once (its backoff is SQS's business, not this test's).
+    let now = std::time::Duration::ZERO;
+    env.ports.settings.push_retry = shared::backoff::Backoff { base: now, cap: now, max_attempts: 8 };
+    let registered = devices(&env, &[(1, "GCM"), (3, "APNS"), (4, "GCM")]).await;
+    let endpoints: Vec<String> = registered.iter().map(|(_, arn)| arn.clone()).collect();
+    let faults = Faults::none();
+    let failing = faulty(&env.ports, &faults);
+    for _ in 0..3 {
+        faults.fail_next("publish");
+    }
+    let subject = subject("Dead jobs");
+    let (status, answer) = send(&env, ga(&subject, json!([]))).await;
+    assert_eq!(status, 200, "{answer}");
+    local::workers::drain_fanout_once(&env.ports).await.unwrap();
+    local::workers::drain_delivery_once(&failing, env.max_receives).await.unwrap();
+    let n = notification(&env, &answer).await;
+    assert_eq!((n.status, n.delivered, n.emails_pending), (Status::Delivered, 3, 3), "{n:?}");
+    // The push job and the email job, as their dead-letter queues hand them to deliver.
+    let push_jobs = env.ports.delivery_queue.receive(10).await.unwrap();
+    let email_jobs = env.ports.email_queue.receive(10).await.unwrap();
+    assert_eq!((push_jobs.len(), email_jobs.len()), (1, 1), "one job of each");
+    assert!(push_jobs[0].body.contains("pushRound"), "{}", push_jobs[0].body);
+    for _ in 0..2 {
+        for (source, jobs) in [
+            (local::workers::DELIVERY_DEAD_LETTER_QUEUE_ARN, &push_jobs),
+            (local::workers::EMAIL_DEAD_LETTER_QUEUE_ARN, &email_jobs),
+        ] {
+            let event = local::workers::sqs_event(source, jobs);
+            let answer = deliver::handle(&env.ports, env.max_receives, event).await;
+            assert!(answer.batch_item_failures.is_empty(), "settled: {answer:?}");
+        }
+    }
+    env.ports.delivery_queue.ack(&push_jobs[0].receipt).await.unwrap();
+    env.ports.email_queue.ack(&email_jobs[0].receipt).await.unwrap();
+    let n = notification(&env, &answer).await;
+    let pushed = env.outbox.pushes(&endpoints).await.len() as u64;
+    assert_eq!(n.status, Status::Delivered, "{n:?}");
+    assert_eq!((n.pushes_sent, n.pushes_sent + n.pushes_failed), (pushed, 3), "{n:?}");
+    // u1 and u3 would have been mailed: failed; u4 opted out of the asset's emails.
+    assert_eq!((n.emails_sent, n.emails_failed, n.emails_opted_out, n.emails_pending), (0, 2, 1, 0), "{n:?}");
+    assert!(env.outbox.emails(&subject).await.is_empty(), "nothing sent by a dead letter");
+}
+
+/// A chunk recorded before its email jobs could be queued, then dead-lettered (its queue sends
+/// failed at every receive): deliver, consuming its dead letter, queues its jobs; each address is
+/// emailed once and nothing stays pending.
+async fn a_dead_lettered_recorded_chunk_queues_its_jobs(env: Env) {
+    let subject = subject("Recorded, then dead");
+    let (status, answer) = send(&env, ga(&subject, json!([]))).await;
+    assert_eq!(status, 200, "{answer}");
+    local::workers::drain_fanout_once(&env.ports).await.unwrap();
+    let chunks = env.ports.delivery_queue.receive(10).await.unwrap();
+    let event = local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, &chunks);
+    assert!(deliver::handle(&env.ports, env.max_receives, event).await.batch_item_failures.is_empty());
+    env.ports.delivery_queue.ack(&chunks[0].receipt).await.unwrap();
+    // Its email jobs never made it to the queue.
+    for lost in env.ports.email_queue.receive(10).await.unwrap() {
+        env.ports.email_queue.ack(&lost.receipt).await.unwrap();
+    }
+    let event = local::workers::sqs_event(local::workers::DELIVERY_DEAD_LETTER_QUEUE_ARN, &chunks);
+    assert!(deliver::handle(&env.ports, env.max_receives, event).await.batch_item_failures.is_empty());
+    let n = settle_emails(&env, &answer).await;
+    assert_eq!((n.status, n.emails_sent, n.emails_pending), (Status::Delivered, 2, 0), "{n:?}");
+    let mut to = recipients(&env.outbox.emails(&subject).await);
+    to.sort();
+    assert_eq!(to.len(), 2, "u1 and u3, once each: {to:?}");
+    to.dedup();
+    assert_eq!(to.len(), 2, "once each");
+}
+
 end_to_end!(
+    dead_lettered_jobs_count_what_they_left_failed,
+    a_dead_lettered_recorded_chunk_queues_its_jobs,
     a_push_failure_never_fails_the_chunk,
     bounces_and_complaints_stop_mailing_and_are_counted,
     an_exhausted_ses_quota_costs_no_in_app_delivery,

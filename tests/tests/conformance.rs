@@ -220,8 +220,12 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
         delivered: 500,
         emails_queued: 500,
         pushes: PushCounts { sent: 610, removed: 3, failed: 1 },
+        email_job_size: 256,
     };
+    assert_eq!(p.notifications.chunk_context(n.id, 0).await.unwrap().email_job_size, None, "not recorded");
     assert_eq!(p.notifications.record_chunk(n.id, 0, &first, now).await.unwrap(), ChunkRecord::Recorded);
+    // The record keeps how its emails were cut: a redelivery queues the same jobs.
+    assert_eq!(p.notifications.chunk_context(n.id, 0).await.unwrap().email_job_size, Some(256));
     assert!(matches!(
         p.notifications.finish_fanout(n.id, 2, 700, lease, now).await,
         Err(StoreError::Conflict(_))
@@ -236,6 +240,7 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
         delivered: 200,
         emails_queued: 200,
         pushes: PushCounts { sent: 5, ..PushCounts::default() },
+        email_job_size: 256,
     };
     let results =
         futures::future::join_all((0..8).map(|_| p.notifications.record_chunk(n.id, 1, &second, now))).await;

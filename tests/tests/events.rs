@@ -108,7 +108,7 @@ async fn api_samples_are_answered_without_errors() {
 /// Deliver's samples, each from the queue its `eventSourceARN` names (a dev stage's), take that
 /// queue's path: the chunk and the email job name a notification this deployment never had and
 /// are failed for retry; the bounce is of an email it never sent, so nothing is counted and the
-/// record is done.
+/// record is done; their dead letters are settled (nothing to give up) and done.
 #[tokio::test]
 async fn deliver_samples_take_their_queues_path() {
     let env = tests::Env::memory().await;
@@ -117,6 +117,8 @@ async fn deliver_samples_take_their_queues_path() {
         chunks: dev("delivery"),
         email_jobs: dev("email"),
         email_events: dev("email-events"),
+        dead_chunks: dev("delivery-dlq"),
+        dead_email_jobs: dev("email-dlq"),
     };
     let deps = deliver::Deps::new(&env.ports, sources, env.max_receives);
     let mut outcomes = Vec::new();
@@ -128,6 +130,8 @@ async fn deliver_samples_take_their_queues_path() {
     assert_eq!(
         outcomes,
         [
+            ("deliver-dead-chunk".to_string(), 0),
+            ("deliver-dead-email-job".to_string(), 0),
             ("deliver-email-job".to_string(), 1),
             ("deliver-queue".to_string(), 1),
             ("deliver-ses-bounce".to_string(), 0)

@@ -281,6 +281,35 @@ async fn every_path(f: &Functions) {
         refused()
     );
     assert_eq!(by_schedule_id(f, &ga).await.emails_bounced, 1, "the bounce is counted{}", refused());
+
+    // Dead letters, settled under DeliverFunction's policy (the same calls as its other paths):
+    // a chunk of the GA's never delivered (its lease, the give-up's conditional write, which a
+    // Delivered notification refuses) and an email job of nobody (its lease, its record).
+    let dead = |body: String| shared::ports::ReceivedMessage {
+        message_id: "dead-iam".into(),
+        receipt: "r".into(),
+        body,
+        receive_count: 1,
+    };
+    let chunk = json!({"notificationId": ga_n.id, "chunk": 99, "recipients": [user(1)]}).to_string();
+    let job = json!({"notificationId": ga_n.id, "chunk": 0, "emailPart": 99, "recipients": [], "round": 0});
+    for (source, body) in [
+        (local::workers::DELIVERY_DEAD_LETTER_QUEUE_ARN, chunk),
+        (local::workers::EMAIL_DEAD_LETTER_QUEUE_ARN, job.to_string()),
+    ] {
+        let response = deliver::handle(&f.deliver, 5, local::workers::sqs_event(source, &[dead(body)])).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "a dead letter settled under DeliverFunction's policy{}",
+            refused()
+        );
+    }
+    assert_eq!(
+        by_schedule_id(f, &ga).await.status,
+        Status::Delivered,
+        "Delivered stays Delivered{}",
+        refused()
+    );
     let bounced = f.env.ports.directory.user_by_email(&emails[0].to[0]).await.unwrap().expect("a demo user");
     let number = (1..=9).find(|n| user(*n) == bounced.id).expect("a demo user with a token");
     let status = GatewayRequest::new("GET", "/users/{userId}/email", &format!("/users/{}/email", bounced.id))

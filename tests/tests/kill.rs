@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 /// More than two batches of marks, so that kills fall inside, at and after a flush.
 const PEOPLE: usize = 150;
-/// README ("exactly once"): a killed invocation sends at most 63 emails or pushes again.
+/// README: a killed invocation that dies between sends sends at most 63 emails or pushes again.
 const PROMISED: usize = 63;
 
 /// Delivers the first `limit` sends, then hangs every later one forever.

@@ -118,6 +118,8 @@ fn event_samples_name_their_route_and_queue() {
         chunks: dev("delivery"),
         email_jobs: dev("email"),
         email_events: dev("email-events"),
+        dead_chunks: dev("delivery-dlq"),
+        dead_email_jobs: dev("email-dlq"),
     };
     for entry in std::fs::read_dir(tests::repo_root().join("events")).unwrap() {
         let path = entry.unwrap().path();
@@ -138,6 +140,8 @@ fn event_samples_name_their_route_and_queue() {
                 "deliver-queue" => deliver::Kind::Chunk,
                 "deliver-email-job" => deliver::Kind::EmailJob,
                 "deliver-ses-bounce" => deliver::Kind::SesEvent,
+                "deliver-dead-chunk" => deliver::Kind::DeadChunk,
+                "deliver-dead-email-job" => deliver::Kind::DeadEmailJob,
                 other => panic!("{other}: which queue is it from?"),
             };
             assert_eq!(sources.kind_of(arn), Some(want), "{name}: {arn}");
@@ -165,6 +169,14 @@ fn queues_outlast_their_consumers_and_redrive_to_a_dlq() {
     let default_timeout = template["Globals"]["Function"]["Timeout"].as_u64().unwrap();
     let queues: BTreeMap<String, Value> =
         resources_of_type(&template, "AWS::SQS::Queue").into_iter().map(|(k, v)| (k, v.clone())).collect();
+    // Dead-letter queues: the targets of the others' redrive policies.
+    let dead_letter_queues: Vec<String> = queues
+        .values()
+        .filter_map(|q| match &q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] {
+            Value::Tagged(t) => t.value.as_str().map(|v| v.trim_end_matches(".Arn").to_string()),
+            _ => None,
+        })
+        .collect();
     let mut consumed = 0;
     for (id, _, _, r) in functions() {
         let timeout = r["Properties"]["Timeout"].as_u64().unwrap_or(default_timeout);
@@ -185,13 +197,20 @@ fn queues_outlast_their_consumers_and_redrive_to_a_dlq() {
                 visibility >= 6 * timeout,
                 "{queue_ref}: visibility {visibility}s < 6 × {id}'s {timeout}s"
             );
-            assert!(queue["Properties"].get("RedrivePolicy").is_some(), "{queue_ref} has no DLQ");
+            // A dead-letter queue's consumer settles each message once, never failing it for good.
+            assert!(
+                queue["Properties"].get("RedrivePolicy").is_some() || dead_letter_queues.contains(&queue_ref),
+                "{queue_ref} has no DLQ"
+            );
             assert_eq!(p["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"), "{id}");
             assert!(p.get("MaximumBatchingWindowInSeconds").is_some(), "{id}: batching window");
             assert!(p["ScalingConfig"].get("MaximumConcurrency").is_some(), "{id}: maximum concurrency");
         }
     }
-    assert_eq!(consumed, 4, "FanoutQueue, DeliveryQueue, EmailQueue and EmailEventsQueue");
+    assert_eq!(
+        consumed, 6,
+        "FanoutQueue, DeliveryQueue, EmailQueue, EmailEventsQueue, and the dead letters of the DeliveryQueue and EmailQueue"
+    );
 }
 
 /// A chunk's or email job's lease outlives the attempt that holds it (a holder is dead when its
@@ -252,7 +271,7 @@ fn bounces_and_complaints_flow_from_the_configuration_set_to_deliver() {
     assert!(yaml(&deliver["Events"]["EmailEvents"]["Properties"]["Queue"]).contains("EmailEventsQueue.Arn"));
 }
 
-/// Deliver tells its three queues apart by the queue a record came from: each of its SQS event
+/// Deliver tells its five queues apart by the queue a record came from: each of its SQS event
 /// sources is one of the queues its configuration names (`deliver::Sources`), each a different
 /// kind, from the template's own variables.
 #[test]
@@ -301,8 +320,14 @@ fn deliver_knows_each_queue_it_consumes_by_its_configuration() {
     kinds.sort_by_key(|k| format!("{k:?}"));
     assert_eq!(
         kinds,
-        vec![Some(deliver::Kind::Chunk), Some(deliver::Kind::EmailJob), Some(deliver::Kind::SesEvent)],
-        "three event sources, one of each kind"
+        vec![
+            Some(deliver::Kind::Chunk),
+            Some(deliver::Kind::DeadChunk),
+            Some(deliver::Kind::DeadEmailJob),
+            Some(deliver::Kind::EmailJob),
+            Some(deliver::Kind::SesEvent)
+        ],
+        "five event sources, one of each kind"
     );
 }
 

@@ -325,15 +325,16 @@ async fn a_chunk_recorded_before_the_upgrade_counts_its_pushes_once() {
     let counted = env.ports.notifications.get(n.id).await.unwrap().unwrap();
     assert_eq!(counted.pushes_sent, 3);
 
-    // As an earlier version left it: the chunk's marker without the flag, no pushes' marker.
+    // As an earlier version left it: the chunk's marker without the flag or its email jobs' size
+    // (it cut jobs of 100), no pushes' marker.
     let db = aws_sdk_dynamodb::Client::new(&sdk);
     let s = aws_sdk_dynamodb::types::AttributeValue::S;
     db.update_item()
         .table_name(&config.notifications_table)
         .key("pk", s(format!("N#{}", n.id)))
         .key("sk", s("C#00000000".into()))
-        .update_expression("REMOVE pushesApart")
-        .condition_expression("attribute_exists(pushesApart)")
+        .update_expression("REMOVE pushesApart, emailJobSize")
+        .condition_expression("attribute_exists(pushesApart) AND attribute_exists(emailJobSize)")
         .send()
         .await
         .expect("the chunk's marker carries the flag");
@@ -346,10 +347,14 @@ async fn a_chunk_recorded_before_the_upgrade_counts_its_pushes_once() {
         .await
         .expect("the pushes' marker sits beside the chunk's counters");
 
+    let legacy = env.ports.notifications.chunk_context(n.id, 0).await.unwrap();
+    assert_eq!((legacy.recorded, legacy.email_job_size), (true, None), "read as an earlier version's");
+
     env.ports.delivery_queue.nack(&chunks[0].receipt).await.unwrap();
     local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
     let after = env.ports.notifications.get(n.id).await.unwrap().unwrap();
     assert_eq!((after.pushes_sent, after.delivered), (3, 3), "counted once");
+    assert_eq!((after.emails_sent, after.emails_pending), (2, 0), "its email job counted once");
     let pushed = env.outbox.pushes(&endpoints).await;
     assert_eq!(pushed.iter().filter(|p| p.message.contains(&n.id.to_string())).count(), 3, "sent once");
 }

@@ -1,6 +1,8 @@
 //! Handler of the deliver function: DeliveryQueue, EmailQueue and EmailEventsQueue batches with
-//! ReportBatchItemFailures. Which of the three a record is comes from the queue it came from
-//! (its `eventSourceARN`, against [`Sources`]), never from its body. A failing record never fails
+//! ReportBatchItemFailures, and the dead-letter queues of the first two. Which of the five a
+//! record is comes from the queue it came from (its `eventSourceARN`, against [`Sources`]),
+//! never from its body. A dead letter is settled, never tried again (`settle_dead_letter`,
+//! `emails::give_up`): its notification given up, or what it left counted failed. A failing record never fails
 //! its batch; when a chunk is given up (its last allowed receive) is the service's rule
 //! (`service::deliver::attempt`). An email job never fails its notification: a job SES throttles
 //! continues in a later round, and one that fails every receive moves to its DLQ. SES's bounce
@@ -39,7 +41,7 @@ pub struct Deps<'a> {
     pub max_receives: u32,
 }
 
-/// The three queues deliver consumes, by name (an ARN's last part, a URL's last segment: a
+/// The five queues deliver consumes, by name (an ARN's last part, a URL's last segment: a
 /// queue's name is unique within its account and region, where the function's event source
 /// mappings are).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +49,11 @@ pub struct Sources {
     pub chunks: String,
     pub email_jobs: String,
     pub email_events: String,
+    pub dead_chunks: String,
+    pub dead_email_jobs: String,
 }
 
-/// What a record of deliver's three queues carries.
+/// What a record of deliver's five queues carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A delivery chunk (DeliveryQueue).
@@ -58,17 +62,23 @@ pub enum Kind {
     EmailJob,
     /// A record SES published through SNS (EmailEventsQueue).
     SesEvent,
+    /// A delivery chunk or push job the DeliveryQueue gave up on (its dead-letter queue).
+    DeadChunk,
+    /// An email job the EmailQueue gave up on (its dead-letter queue).
+    DeadEmailJob,
 }
 
 impl Sources {
-    /// From the deployment's configuration: `DELIVERY_QUEUE_URL`, `EMAIL_QUEUE_URL` and
-    /// `EMAIL_EVENTS_QUEUE_ARN` (the last is deliver's alone; its absence stops the init).
+    /// From the deployment's configuration: `DELIVERY_QUEUE_URL`, `EMAIL_QUEUE_URL`,
+    /// `EMAIL_EVENTS_QUEUE_ARN` and the two dead-letter queues' ARNs (the last three are
+    /// deliver's alone; the absence of one stops the init).
     pub fn from_config(config: &shared::Config) -> Result<Sources, shared::config::ConfigError> {
-        let events = config
-            .email_events_queue_arn
-            .as_deref()
-            .ok_or(shared::config::ConfigError::Missing(shared::Config::EMAIL_EVENTS_QUEUE_ARN))?;
         use shared::config::{Config, ConfigError};
+        let own = |value: &Option<String>, var: &'static str| value.clone().ok_or(ConfigError::Missing(var));
+        let events = own(&config.email_events_queue_arn, Config::EMAIL_EVENTS_QUEUE_ARN)?;
+        let dead_chunks =
+            own(&config.delivery_dead_letter_queue_arn, Config::DELIVERY_DEAD_LETTER_QUEUE_ARN)?;
+        let dead_email_jobs = own(&config.email_dead_letter_queue_arn, Config::EMAIL_DEAD_LETTER_QUEUE_ARN)?;
         let name = |var: &'static str, value: &str| match name_of(value) {
             "" => Err(ConfigError::Invalid { var, reason: format!("{value:?} names no queue") }),
             name => Ok(name.to_string()),
@@ -76,7 +86,9 @@ impl Sources {
         Ok(Sources {
             chunks: name(Config::DELIVERY_QUEUE_URL, &config.delivery_queue_url)?,
             email_jobs: name(Config::EMAIL_QUEUE_URL, &config.email_queue_url)?,
-            email_events: name(Config::EMAIL_EVENTS_QUEUE_ARN, events)?,
+            email_events: name(Config::EMAIL_EVENTS_QUEUE_ARN, &events)?,
+            dead_chunks: name(Config::DELIVERY_DEAD_LETTER_QUEUE_ARN, &dead_chunks)?,
+            dead_email_jobs: name(Config::EMAIL_DEAD_LETTER_QUEUE_ARN, &dead_email_jobs)?,
         })
     }
 
@@ -91,6 +103,10 @@ impl Sources {
             Some(Kind::EmailJob)
         } else if name == self.email_events {
             Some(Kind::SesEvent)
+        } else if name == self.dead_chunks {
+            Some(Kind::DeadChunk)
+        } else if name == self.dead_email_jobs {
+            Some(Kind::DeadEmailJob)
         } else {
             None
         }
@@ -119,6 +135,20 @@ async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
             process_email_job(deps, (message_id, attempt), receives, body, deadline).await
         }
         Some(Kind::SesEvent) => process_email_event(deps, message_id, receives, body).await,
+        Some(Kind::DeadChunk) => {
+            let settled = deliver::settle_dead_letter(
+                &deps.deliver,
+                (message_id, attempt),
+                body,
+                receives,
+                deps.max_receives,
+            );
+            match settled.await {
+                Attempt::Done => Step::Done,
+                Attempt::Again => Step::Again,
+            }
+        }
+        Some(Kind::DeadEmailJob) => settle_dead_email_job(deps, (message_id, attempt), body, receives).await,
         Some(Kind::Chunk) => {
             match deliver::attempt(
                 &deps.deliver,
@@ -186,6 +216,38 @@ async fn process_email_job(
         Err(e) => {
             tracing::error!(message_id, %notification, receives, error = %e, "email job failed");
             Step::Again
+        }
+    }
+}
+
+/// An email job the EmailQueue gave up on: what it did not send counts failed, once. One that
+/// cannot be read is logged and dropped (nothing in it names what it was for).
+async fn settle_dead_email_job(
+    deps: &Deps<'_>,
+    (message_id, attempt): (&str, &str),
+    body: &str,
+    receives: u32,
+) -> Step {
+    let job = match emails::parse_job(body) {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::error!(message_id, error = %e, "unreadable dead letter dropped");
+            return Step::Done;
+        }
+    };
+    let notification = job.notification_id;
+    match emails::give_up(&deps.email_jobs, &job, attempt).await {
+        Ok(EmailOutcome::Busy) => Step::Again,
+        Ok(outcome) => {
+            tracing::warn!(message_id, %notification, chunk = job.chunk, part = job.email_part, ?outcome, "dead-lettered email job settled");
+            Step::Done
+        }
+        Err(e) => {
+            tracing::error!(message_id, %notification, chunk = job.chunk, part = job.email_part, error = %e, "dead-lettered email job not settled");
+            match deliver::dead_letter_again(&e, receives, deps.max_receives) {
+                Attempt::Done => Step::Done,
+                Attempt::Again => Step::Again,
+            }
         }
     }
 }

@@ -303,6 +303,12 @@ fn records_are_told_apart_by_the_queue_they_came_from() {
                 "EMAIL_EVENTS_QUEUE_ARN" => {
                     "arn:aws:sqs:eu-west-1:123456789012:notifications-prod-email-events"
                 }
+                "DELIVERY_DEAD_LETTER_QUEUE_ARN" => {
+                    "arn:aws:sqs:eu-west-1:123456789012:notifications-prod-delivery-dlq"
+                }
+                "EMAIL_DEAD_LETTER_QUEUE_ARN" => {
+                    "arn:aws:sqs:eu-west-1:123456789012:notifications-prod-email-dlq"
+                }
                 "NOTIFICATIONS_TABLE" | "INBOX_TABLE" | "DIRECTORY_TABLE" | "FANOUT_QUEUE_URL" => "x",
                 _ => return None,
             }
@@ -315,8 +321,10 @@ fn records_are_told_apart_by_the_queue_they_came_from() {
     assert_eq!(sources.kind_of(&arn("notifications-prod-delivery")), Some(Kind::Chunk));
     assert_eq!(sources.kind_of(&arn("notifications-prod-email")), Some(Kind::EmailJob));
     assert_eq!(sources.kind_of(&arn("notifications-prod-email-events")), Some(Kind::SesEvent));
+    assert_eq!(sources.kind_of(&arn("notifications-prod-delivery-dlq")), Some(Kind::DeadChunk));
+    assert_eq!(sources.kind_of(&arn("notifications-prod-email-dlq")), Some(Kind::DeadEmailJob));
     for other in [
-        arn("notifications-prod-delivery-dlq"),
+        arn("notifications-prod-fanout-dlq"),
         arn("notifications-prod-fanout"),
         String::new(),
         "notifications-prod-delivery".into(),
@@ -329,6 +337,18 @@ fn records_are_told_apart_by_the_queue_they_came_from() {
     assert_eq!(
         Sources::from_config(&without).unwrap_err().to_string(),
         "missing environment variable EMAIL_EVENTS_QUEUE_ARN"
+    );
+    let mut without = config.clone();
+    without.delivery_dead_letter_queue_arn = None;
+    assert_eq!(
+        Sources::from_config(&without).unwrap_err().to_string(),
+        "missing environment variable DELIVERY_DEAD_LETTER_QUEUE_ARN"
+    );
+    let mut without = config.clone();
+    without.email_dead_letter_queue_arn = None;
+    assert_eq!(
+        Sources::from_config(&without).unwrap_err().to_string(),
+        "missing environment variable EMAIL_DEAD_LETTER_QUEUE_ARN"
     );
     let mut slash = config.clone();
     slash.delivery_queue_url.push('/');
@@ -373,4 +393,37 @@ async fn a_body_never_decides_which_path_a_record_takes() {
     event.records = vec![record("chunk", &chunk_body(id), 1)];
     assert!(handle(&memory.ports, 5, event).await.batch_item_failures.is_empty());
     assert_eq!(memory.inbox.item_count(), 1);
+}
+
+/// API Gateway holding a chunk's realtime posts (throttled, or a connection that never answers)
+/// cannot hold the chunk up past its deadline: the posts end 10 s before it at the latest
+/// (docs/reliability.md, "Lambda deadlines"), the chunk is recorded and its receive ends.
+#[tokio::test]
+async fn realtime_posts_that_never_end_are_cut_before_the_deadline() {
+    struct Hanging;
+    #[async_trait]
+    impl shared::ports::Realtime for Hanging {
+        async fn publish(&self, _: CompanyId, _: &[UserId], _: i64, _: &InboxEvent) {
+            std::future::pending::<()>().await
+        }
+    }
+    let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
+    let id = Uuid::new_v4();
+    let mut n = notification(id);
+    n.chunks_total = Some(1);
+    memory.ports.notifications.insert(&n).await.unwrap();
+    let mut ports = memory.ports.clone();
+    ports.realtime = Arc::new(Hanging);
+    let mut event = SqsEvent::default();
+    event.records = vec![record("posts", &chunk_body(id), 1)];
+    // 21 s left: the chunk starts (20 s is the margin), its posts may take 11 s.
+    let deadline = shared::service::deadline::Deadline::at(now() + chrono::Duration::seconds(21));
+    let answer =
+        tokio::time::timeout(std::time::Duration::from_secs(40), handle_within(&ports, 5, event, deadline))
+            .await
+            .expect("the chunk is not held up by its realtime posts");
+    assert!(answer.batch_item_failures.is_empty(), "{:?}", answer.batch_item_failures);
+    assert_eq!(memory.inbox.item_count(), 1, "its entry written");
+    let n = memory.ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.delivered), (Status::Delivered, 1), "recorded");
 }

@@ -27,6 +27,8 @@ pub mod local_queues {
     pub const CHUNKS: &str = "arn:aws:sqs:local:000000000000:notifications-local-delivery";
     pub const EMAIL_JOBS: &str = "arn:aws:sqs:local:000000000000:notifications-local-email";
     pub const EMAIL_EVENTS: &str = "arn:aws:sqs:local:000000000000:notifications-local-email-events";
+    pub const DEAD_CHUNKS: &str = "arn:aws:sqs:local:000000000000:notifications-local-delivery-dlq";
+    pub const DEAD_EMAIL_JOBS: &str = "arn:aws:sqs:local:000000000000:notifications-local-email-dlq";
 
     pub fn sources() -> super::Sources {
         let name = |arn: &str| super::super::name_of(arn).to_string();
@@ -34,6 +36,8 @@ pub mod local_queues {
             chunks: name(CHUNKS),
             email_jobs: name(EMAIL_JOBS),
             email_events: name(EMAIL_EVENTS),
+            dead_chunks: name(DEAD_CHUNKS),
+            dead_email_jobs: name(DEAD_EMAIL_JOBS),
         }
     }
 }

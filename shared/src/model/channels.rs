@@ -72,6 +72,9 @@ pub struct ChunkTally {
     /// Recipients whose email was handed to the email queue.
     pub emails_queued: u64,
     pub pushes: PushCounts,
+    /// Recipients per email job the chunk's emails were cut into (kept with its record, so that
+    /// a redelivery queues the same jobs whatever version handles it).
+    pub email_job_size: u32,
 }
 
 /// Per-recipient email outcomes.
@@ -226,4 +229,42 @@ pub struct PushMessage {
     pub url: Option<String>,
     /// Delivered at once where the platform distinguishes (Android's high priority).
     pub high_priority: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Marks are 12-13 bytes whatever the ids weigh, and marks earlier versions wrote in full
+    /// (`e:{user}`, `xe:{user}`, `p:{device}`, `xp:{device}`, `r:{device}`) still count.
+    #[test]
+    fn marks_are_short_and_earlier_versions_marks_still_count() {
+        let (user, device) = (uuid::Uuid::from_u128(7), "d".repeat(200));
+        for mark in [SentMarks::email(user), SentMarks::push(&device), SentMarks::removed(&device)] {
+            assert_eq!(mark.len(), 12, "{mark}");
+            assert_eq!(SentMarks::failed(&mark).len(), MARK_MAX_BYTES);
+        }
+        let new = SentMarks(
+            [
+                SentMarks::email(user),
+                SentMarks::failed(&SentMarks::push(&device)),
+                SentMarks::removed("gone"),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        assert!(new.emailed(user) && !new.email_failed(user));
+        assert!(new.push_failed(&device) && !new.pushed(&device));
+        assert_eq!(new.removed_devices(), 1);
+        let old = SentMarks(
+            [format!("e:{user}"), format!("xp:{device}"), "r:gone".to_string(), "r:other".to_string()]
+                .into_iter()
+                .collect(),
+        );
+        assert!(old.emailed(user) && old.push_failed(&device) && !old.pushed(&device));
+        assert_eq!(old.removed_devices(), 2);
+        let old_failed = SentMarks([format!("xe:{user}"), format!("p:{device}")].into_iter().collect());
+        assert!(old_failed.email_failed(user) && old_failed.pushed(&device) && !old_failed.emailed(user));
+        assert!(!SentMarks::default().emailed(user), "nothing marked");
+    }
 }

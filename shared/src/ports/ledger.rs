@@ -50,6 +50,10 @@ pub struct ChunkContext {
     pub notification: Option<Notification>,
     pub recorded: bool,
     pub marks: SentMarks,
+    /// Of a recorded chunk (`chunk_context`): the recipients per email job its record kept
+    /// (`ChunkTally::email_job_size`); `None` when the version that recorded it kept none (it cut
+    /// jobs of `emails::LEGACY_EMAIL_JOB_SIZE`).
+    pub email_job_size: Option<u32>,
 }
 
 /// Fan-out's part: what is due, the lease, progress, the end of fan-out.

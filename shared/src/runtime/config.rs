@@ -24,8 +24,12 @@ pub struct Config {
     pub delivery_queue_url: String,
     pub email_queue_url: String,
     /// The queue SES's bounces and complaints arrive on (`EMAIL_EVENTS_QUEUE_ARN`): deliver's
-    /// alone, which tells its three queues apart by their ARNs.
+    /// alone, which tells its five queues apart by their ARNs.
     pub email_events_queue_arn: Option<String>,
+    /// The DeliveryQueue's and EmailQueue's dead-letter queues (`DELIVERY_DEAD_LETTER_QUEUE_ARN`,
+    /// `EMAIL_DEAD_LETTER_QUEUE_ARN`): deliver's alone, which settles what reaches them.
+    pub delivery_dead_letter_queue_arn: Option<String>,
+    pub email_dead_letter_queue_arn: Option<String>,
     /// The account's SES sending rate, emails per second (`EMAIL_SEND_RATE`): email is paced
     /// to it.
     pub email_send_rate: u32,
@@ -68,6 +72,8 @@ impl Config {
     pub const DELIVERY_QUEUE_URL: &'static str = "DELIVERY_QUEUE_URL";
     pub const EMAIL_QUEUE_URL: &'static str = "EMAIL_QUEUE_URL";
     pub const EMAIL_EVENTS_QUEUE_ARN: &'static str = "EMAIL_EVENTS_QUEUE_ARN";
+    pub const DELIVERY_DEAD_LETTER_QUEUE_ARN: &'static str = "DELIVERY_DEAD_LETTER_QUEUE_ARN";
+    pub const EMAIL_DEAD_LETTER_QUEUE_ARN: &'static str = "EMAIL_DEAD_LETTER_QUEUE_ARN";
     pub const EMAIL_SEND_RATE: &'static str = "EMAIL_SEND_RATE";
     /// A new SES account's production sending rate, emails per second.
     pub const DEFAULT_EMAIL_SEND_RATE: u32 = 14;
@@ -134,6 +140,8 @@ impl Config {
             delivery_queue_url: required(Self::DELIVERY_QUEUE_URL)?,
             email_queue_url: required(Self::EMAIL_QUEUE_URL)?,
             email_events_queue_arn: optional(&lookup, Self::EMAIL_EVENTS_QUEUE_ARN),
+            delivery_dead_letter_queue_arn: optional(&lookup, Self::DELIVERY_DEAD_LETTER_QUEUE_ARN),
+            email_dead_letter_queue_arn: optional(&lookup, Self::EMAIL_DEAD_LETTER_QUEUE_ARN),
             email_send_rate: parse_or(&lookup, Self::EMAIL_SEND_RATE, Self::DEFAULT_EMAIL_SEND_RATE)?,
             pending_shards: parse_or(&lookup, Self::PENDING_SHARDS, Self::DEFAULT_PENDING_SHARDS)?,
             chunk_size: parse_or(&lookup, Self::CHUNK_SIZE, Self::DEFAULT_CHUNK_SIZE)?,

@@ -203,19 +203,16 @@ pub struct EmailRound {
     pub unfinished: Option<String>,
 }
 
-/// Sends an email job's emails: one per recipient with a usable address who has not opted out
-/// of the asset's emails, skipping those the chunk's sent marks show as done. Sends start at
-/// most `pace.per_consumer` per second (the consumer's share of the account's SES rate); the
-/// first transient failure (throttling) stops new sends, and none starts `EMAIL_MARGIN` before
-/// the deadline. Every send is marked as it succeeds, so the next round sends only the rest.
-pub async fn send_emails(
+/// A job's recipients as the chunk's sent marks and their preferences show them: the outcomes
+/// of those settled (sent or failed before, opted out, no address, suppressed), and the emails
+/// still to send, rendered, with their recipients.
+pub async fn unsettled_emails(
     ports: &EmailDeps<'_>,
     n: &Notification,
     spec: &EmailSpec,
     job: &EmailJob,
     marks: &SentMarks,
-    deadline: Deadline,
-) -> Result<EmailRound, StoreError> {
+) -> Result<(EmailCounts, Vec<(UserId, OutgoingEmail)>), StoreError> {
     let mut counts = EmailCounts::default();
     let opted_out: HashSet<UserId> = match n.brochure_id {
         Some(b) => ports
@@ -267,7 +264,23 @@ pub async fn send_emails(
             counts.failed += 1;
         }
     }
+    Ok((counts, todo))
+}
 
+/// Sends an email job's emails: one per recipient with a usable address who has not opted out
+/// of the asset's emails, skipping those the chunk's sent marks show as done. Sends start at
+/// most `pace.per_consumer` per second (the consumer's share of the account's SES rate); the
+/// first transient failure (throttling) stops new sends, and none starts `EMAIL_MARGIN` before
+/// the deadline. Every send is marked as it succeeds, so the next round sends only the rest.
+pub async fn send_emails(
+    ports: &EmailDeps<'_>,
+    n: &Notification,
+    spec: &EmailSpec,
+    job: &EmailJob,
+    marks: &SentMarks,
+    deadline: Deadline,
+) -> Result<EmailRound, StoreError> {
+    let (mut counts, todo) = unsettled_emails(ports, n, spec, job, marks).await?;
     let pace = ports.pace;
     let started = tokio::time::Instant::now();
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -325,6 +338,39 @@ pub struct PushRound {
     pub unfinished: Option<String>,
 }
 
+/// The chunk's devices as its sent marks show them: the outcomes of those settled (sent, failed
+/// for good, removed), and the devices still to publish to, with their owners.
+pub async fn unsettled_pushes(
+    ports: &PushDeps<'_>,
+    n: &Notification,
+    chunk: &DeliveryChunk,
+    marks: &SentMarks,
+) -> Result<(PushCounts, Vec<(UserId, Device)>), StoreError> {
+    let mut counts = PushCounts::default();
+    let any_devices = match chunk.devices {
+        Some(known) => known,
+        None => ports.devices.company_has_devices(n.company_id).await?,
+    };
+    if !any_devices {
+        return Ok((counts, Vec::new()));
+    }
+    let mut todo = Vec::new();
+    for (user, devices) in ports.devices.devices_of(&chunk.recipients).await? {
+        for device in devices {
+            if marks.pushed(&device.device_id) {
+                counts.sent += 1;
+            } else if marks.push_failed(&device.device_id) {
+                counts.failed += 1;
+            } else {
+                todo.push((user, device));
+            }
+        }
+    }
+    // Devices an earlier attempt removed are no longer listed; their marks still count them.
+    counts.removed += marks.removed_devices();
+    Ok((counts, todo))
+}
+
 /// No publish starts this close to the invocation's deadline (one takes well under a second):
 /// what is left continues as the chunk's push job.
 pub const PUSH_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
@@ -345,28 +391,7 @@ pub async fn send_pushes(
     marks: &SentMarks,
     deadline: Deadline,
 ) -> Result<PushRound, StoreError> {
-    let mut counts = PushCounts::default();
-    let any_devices = match chunk.devices {
-        Some(known) => known,
-        None => ports.devices.company_has_devices(n.company_id).await?,
-    };
-    if !any_devices {
-        return Ok(PushRound::default());
-    }
-    let mut todo = Vec::new();
-    for (user, devices) in ports.devices.devices_of(&chunk.recipients).await? {
-        for device in devices {
-            if marks.pushed(&device.device_id) {
-                counts.sent += 1;
-            } else if marks.push_failed(&device.device_id) {
-                counts.failed += 1;
-            } else {
-                todo.push((user, device));
-            }
-        }
-    }
-    // Devices an earlier attempt removed are no longer listed; their marks still count them.
-    counts.removed += marks.removed_devices();
+    let (mut counts, todo) = unsettled_pushes(ports, n, chunk, marks).await?;
 
     let message = &PushMessage {
         notification_id: n.id,

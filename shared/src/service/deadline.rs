@@ -53,6 +53,26 @@ impl Deadline {
         }
     }
 
+    /// How long work may run from `now` and still end `margin` before the deadline (zero when
+    /// that moment has passed); `None` without a deadline.
+    pub fn time_left(&self, now: DateTime<Utc>, margin: std::time::Duration) -> Option<std::time::Duration> {
+        let margin = Duration::from_std(margin).unwrap_or(Duration::MAX);
+        self.0.map(|deadline| (deadline - margin - now).to_std().unwrap_or_default())
+    }
+
+    /// Runs `work` for at most `time_left(now, margin)`: `None` when it was cut off there.
+    pub async fn bound<T>(
+        &self,
+        now: DateTime<Utc>,
+        margin: std::time::Duration,
+        work: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        match self.time_left(now, margin) {
+            None => Some(work.await),
+            Some(left) => tokio::time::timeout(left, work).await.ok(),
+        }
+    }
+
     /// Whether work that may take up to `margin` should still start at `now`.
     pub fn allows(&self, now: DateTime<Utc>, margin: std::time::Duration) -> bool {
         let margin = Duration::from_std(margin).unwrap_or(Duration::MAX);
@@ -75,5 +95,12 @@ mod tests {
         assert!(Deadline::NONE.allows(t0 + Duration::days(400), margin));
         assert_eq!(Deadline::from_epoch_ms(t0.timestamp_millis() as u64), Deadline::at(t0));
         assert_eq!(Deadline::from_epoch_ms(0), Deadline::NONE, "a context made outside Lambda");
+        assert_eq!(d.time_left(t0, margin), Some(std::time::Duration::from_secs(40)));
+        assert_eq!(
+            d.time_left(t0 + Duration::seconds(50), margin),
+            Some(std::time::Duration::ZERO),
+            "passed"
+        );
+        assert_eq!(Deadline::NONE.time_left(t0, margin), None);
     }
 }

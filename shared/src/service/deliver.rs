@@ -12,6 +12,7 @@ use chrono::Duration;
 use super::deadline::Deadline;
 use super::{callback, channels, emails, pushes};
 pub use crate::error::DeliverError;
+use crate::error::StoreError;
 use crate::model::*;
 use crate::ports::{
     ChunkRecord, ChunkStart, Clock, DeliveryLedger, InboxDelivery, NotificationLookup, Queue, Realtime, Work,
@@ -80,6 +81,11 @@ fn expires_at(n: &Notification) -> chrono::DateTime<chrono::Utc> {
 pub fn inbox_entry(n: &Notification, user: UserId, at: chrono::DateTime<chrono::Utc>) -> InboxEntry {
     InboxEntry::delivered(n.id, n.content.priority, (n.due_at, expires_at(n)), user, at)
 }
+
+/// A chunk's realtime posts end this long before the invocation's deadline at the latest (API
+/// Gateway throttling them cannot hold up the chunk): room for its pushes' round (which stops
+/// `channels::PUSH_MARGIN` before the deadline), its record and its jobs.
+pub const REALTIME_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A chunk starts only this long before the invocation's deadline (the template gives deliver
 /// 60 s): one chunk's pushes take well under it (its emails go out apart, as jobs).
@@ -178,8 +184,121 @@ pub async fn attempt(
     }
 }
 
+/// A message the delivery queue gave up on, as deliver consumes its dead-letter queue (`holder`
+/// names this receive): settled once, never tried again (a message that killed its function at
+/// every receive would kill it again).
+/// - A chunk recorded (everyone has it) finishes as a redelivered recorded chunk does: its jobs
+///   queued, its notification completed when every chunk is in, its callback sent.
+/// - A chunk never recorded gives its notification up (Failed with the reason, its FAILURE
+///   callback), as its last receive does when it can; while another attempt holds the chunk
+///   (a copy of it is delivering) it waits for that one instead (`Again`).
+/// - A push job counts the pushes it left failed (`pushes::give_up`).
+///
+/// One that cannot be read is logged and dropped: nothing in it names what it was for; so is one
+/// whose settling fails for good (`DeliverError::Permanent`), or still fails after
+/// `DEAD_LETTER_TRIES` receives of its dead letter (it is logged with its body's notification
+/// and chunk, at ERROR: what an operator looks at).
+pub async fn settle_dead_letter(
+    ports: &DeliverDeps<'_>,
+    (message_id, holder): (&str, &str),
+    body: &str,
+    receives: u32,
+    max_receives: u32,
+) -> Attempt {
+    let chunk = match parse_chunk(body) {
+        Ok(chunk) => chunk,
+        Err(e) => {
+            tracing::error!(message_id, error = %e, "unreadable dead letter dropped");
+            return Attempt::Done;
+        }
+    };
+    let notification = chunk.notification_id;
+    if chunk.push_round.is_some() {
+        return match pushes::give_up(&ports.push_job(), &chunk, holder).await {
+            Ok(pushes::PushOutcome::Busy) => Attempt::Again,
+            Ok(outcome) => {
+                tracing::info!(message_id, %notification, chunk = chunk.chunk, ?outcome, "dead-lettered push job settled");
+                Attempt::Done
+            }
+            Err(e) => {
+                tracing::error!(message_id, %notification, chunk = chunk.chunk, error = %e, "dead-lettered push job not settled");
+                dead_letter_again(&e, receives, max_receives)
+            }
+        };
+    }
+    let settled = match ports.ledger.chunk_recorded(notification, chunk.chunk).await {
+        // Recorded: `deliver` writes nothing for it, and does what its crash may have left.
+        Ok(true) => deliver(ports, &chunk, holder).await.map(|_| "recorded: its jobs queued"),
+        Ok(false) => give_up_dead_chunk(ports, &chunk, holder).await,
+        Err(e) => Err(e.into()),
+    };
+    match settled {
+        Ok(how) => {
+            tracing::warn!(message_id, %notification, chunk = chunk.chunk, how, "dead-lettered chunk settled");
+            Attempt::Done
+        }
+        Err(e) => {
+            tracing::error!(message_id, %notification, chunk = chunk.chunk, error = %e, "dead-lettered chunk not settled");
+            dead_letter_again(&e, receives, max_receives)
+        }
+    }
+}
+
+/// Receives of a dead letter (beyond those its queue allowed before it moved it, which SQS may
+/// count on) whose settling fails before it is dropped, logged: its dead-letter queue has no
+/// dead-letter queue of its own, and a message failing for ever would come back every visibility
+/// timeout (6 minutes) for its 14 days.
+pub const DEAD_LETTER_TRIES: u32 = 5;
+
+/// Whether a dead letter whose settling failed with `e` at its `receives`-th receive comes back.
+pub fn dead_letter_again(e: &DeliverError, receives: u32, max_receives: u32) -> Attempt {
+    match e {
+        DeliverError::Permanent(_) => Attempt::Done,
+        _ if receives >= max_receives + DEAD_LETTER_TRIES => {
+            tracing::error!(receives, "dead letter not settled after its tries: dropped");
+            Attempt::Done
+        }
+        _ => Attempt::Again,
+    }
+}
+
+/// Gives the notification of a chunk that was never recorded up, unless another attempt holds
+/// the chunk now (then an error: the dead letter comes back after that attempt).
+async fn give_up_dead_chunk(
+    ports: &DeliverDeps<'_>,
+    chunk: &DeliveryChunk,
+    holder: &str,
+) -> Result<&'static str, DeliverError> {
+    let id = chunk.notification_id;
+    // Usually its last receive gave it up already, with the failure that did it: that reason
+    // stays (and its callback was sent then). Given up, or complete, is for good.
+    match ports.lookup.get(id).await?.map(|n| n.status) {
+        None => return Ok("its notification is gone"),
+        Some(Status::Failed) => return Ok("its notification was given up already"),
+        Some(Status::Delivered) => return Ok("its notification is delivered"),
+        Some(_) => {}
+    }
+    let now = ports.clock.now();
+    let lease = super::deadline::lease_until(now);
+    if ports.ledger.start(id, Work::Chunk(chunk.chunk), holder, now, lease).await? == ChunkStart::Held {
+        return Err(DeliverError::Transient(StoreError::Transient(format!(
+            "chunk {} is being delivered by another attempt",
+            chunk.chunk
+        ))));
+    }
+    // Held now: recorded meanwhile by the attempt that held it before?
+    if ports.ledger.chunk_recorded(id, chunk.chunk).await? {
+        ports.ledger.release(id, Work::Chunk(chunk.chunk), holder, lease).await?;
+        return Ok("recorded by another attempt meanwhile");
+    }
+    let reason = format!("chunk {} was dead-lettered without being delivered", chunk.chunk);
+    callback::give_up(&ports.callbacks, id, &reason).await?;
+    Ok("never recorded: its notification given up")
+}
+
 /// One receive of a chunk's push job. A push job never gives its notification up: one that
-/// fails every receive moves to the dead-letter queue, its pushes uncounted.
+/// fails every receive moves to the dead-letter queue, where `settle_dead_letter` counts what it left
+/// failed.
 async fn push_job(
     ports: &DeliverDeps<'_>,
     (message_id, attempt): (&str, &str),
@@ -315,7 +434,8 @@ async fn deliver_chunk(
             && ports.ledger.complete_if_done(id, ports.clock.now()).await? == Status::Delivered;
         // Its email jobs and push job may not have been queued either (a job queued twice counts
         // once; a push job finds the chunk's pushes counted if they were).
-        emails::queue_jobs(ports.email_queue, n, chunk).await?;
+        let size = context.email_job_size.unwrap_or(emails::LEGACY_EMAIL_JOB_SIZE);
+        emails::queue_jobs(ports.email_queue, n, chunk, size).await?;
         if n.pushes() && chunk.devices != Some(false) {
             pushes::queue_job(ports.chunks, chunk, 1, std::time::Duration::ZERO).await?;
         }
@@ -398,11 +518,19 @@ async fn write_and_record(
         let written = ports.inbox.put_new_entries(&entries).await?;
         tracing::info!(notification = %id, chunk = chunk.chunk, written, of = entries.len(), "chunk retried");
     }
-    let mut tally = ChunkTally { delivered: entries.len() as u64, ..ChunkTally::default() };
+    let mut tally = ChunkTally {
+        delivered: entries.len() as u64,
+        email_job_size: emails::EMAIL_JOB_SIZE,
+        ..ChunkTally::default()
+    };
     drop(entries);
     // Open centers hear of it now (a redelivered chunk tells them again: ids make it harmless).
     let event = InboxEvent::New { ids: vec![id] };
-    ports.realtime.publish(n.company_id, &chunk.recipients, now.timestamp_millis(), &event).await;
+    let posts = ports.realtime.publish(n.company_id, &chunk.recipients, now.timestamp_millis(), &event);
+    if deadline.bound(ports.clock.now(), REALTIME_MARGIN, posts).await.is_none() {
+        // Best effort: an open page hears of it with its next event, or catches up on reconnect.
+        tracing::warn!(notification = %id, chunk = chunk.chunk, "realtime posts cut short by the deadline");
+    }
     if n.email.is_some() {
         tally.emails_queued = chunk.recipients.len() as u64;
     }
@@ -411,13 +539,17 @@ async fn write_and_record(
         true => Some(channels::send_pushes(&ports.pushes, n, chunk, marks, deadline).await),
         false => None,
     };
-    let outcome = match ports.ledger.record_chunk(id, chunk.chunk, &tally, ports.clock.now()).await? {
-        ChunkRecord::Recorded => Delivered::Written(tally.delivered),
-        ChunkRecord::AlreadyRecorded => Delivered::AlreadyDone,
+    let (outcome, size) = match ports.ledger.record_chunk(id, chunk.chunk, &tally, ports.clock.now()).await? {
+        ChunkRecord::Recorded => (Delivered::Written(tally.delivered), emails::EMAIL_JOB_SIZE),
+        // Recorded meanwhile by another attempt, maybe an earlier version's: its jobs.
+        ChunkRecord::AlreadyRecorded => {
+            let recorded = ports.ledger.chunk_context(id, chunk.chunk).await?.email_job_size;
+            (Delivered::AlreadyDone, recorded.unwrap_or(emails::LEGACY_EMAIL_JOB_SIZE))
+        }
     };
     if let Some(round) = pushed {
         pushes::settle_round(&ports.push_job(), chunk, round).await?;
     }
-    emails::queue_jobs(ports.email_queue, n, chunk).await?;
+    emails::queue_jobs(ports.email_queue, n, chunk, size).await?;
     Ok(outcome)
 }

@@ -39,17 +39,14 @@ pub struct FeedbackDeps<'a> {
     pub(crate) clock: &'a dyn Clock,
 }
 
+/// Recipients per email job of chunks earlier versions recorded (their records keep no size).
+pub const LEGACY_EMAIL_JOB_SIZE: u32 = 100;
+
 /// Recipients per email job: at one consumer's pace (6.3/s of the default 14/s account) a job
 /// takes about 41 s, within deliver's 60 s timeout less `EMAIL_MARGIN` (a slower account's job
 /// continues in rounds). Four flushes of `MARK_BATCH` marks; a job's bookkeeping (its lease,
 /// its marker and counter) is about 5 write units, 0.02 a person.
-pub const EMAIL_JOB_SIZE: usize = 256;
-/// The first part number of a chunk's email jobs. Earlier versions cut a chunk into jobs of 100
-/// numbered from 0, and a chunk one of them recorded may be redelivered (and queue its jobs
-/// again) after the upgrade: numbered apart, a job of 256 is never taken for a recorded job of
-/// 100 whose marker it would find (its people would go unmailed). Their marks, per person, are
-/// shared: nobody is mailed twice either way.
-pub const FIRST_PART: u32 = 1_000;
+pub const EMAIL_JOB_SIZE: u32 = 256;
 
 /// What handling an email job came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,19 +63,22 @@ pub enum EmailOutcome {
     Busy,
 }
 
-/// The email jobs of a chunk of a notification that asks for email (none otherwise).
-pub fn jobs_of(n: &Notification, chunk: &DeliveryChunk) -> Vec<EmailJob> {
+/// The email jobs of a chunk of a notification that asks for email (none otherwise), `size`
+/// recipients each: `EMAIL_JOB_SIZE`, or what the chunk's record kept (a chunk an earlier version
+/// recorded, handed out again after an upgrade, queues the jobs that version queued, so that
+/// each job's record stays the one of its people: none counted or mailed twice).
+pub fn jobs_of(n: &Notification, chunk: &DeliveryChunk, size: u32) -> Vec<EmailJob> {
     if n.email.is_none() {
         return Vec::new();
     }
     chunk
         .recipients
-        .chunks(EMAIL_JOB_SIZE)
+        .chunks(size.max(1) as usize)
         .enumerate()
         .map(|(part, recipients)| EmailJob {
             notification_id: n.id,
             chunk: chunk.chunk,
-            email_part: FIRST_PART + part as u32,
+            email_part: part as u32,
             recipients: recipients.to_vec(),
             round: 0,
         })
@@ -92,8 +92,9 @@ pub async fn queue_jobs(
     email_queue: &dyn Queue,
     n: &Notification,
     chunk: &DeliveryChunk,
+    size: u32,
 ) -> Result<(), DeliverError> {
-    let bodies: Vec<String> = jobs_of(n, chunk)
+    let bodies: Vec<String> = jobs_of(n, chunk, size)
         .iter()
         .map(|job| serde_json::to_string(job).expect("an email job serialises"))
         .collect();
@@ -196,6 +197,44 @@ async fn send_claimed(
     }
     match ports.ledger.record_emails(id, job.chunk, job.email_part, &counts, ports.clock.now()).await? {
         ChunkRecord::Recorded => Ok(EmailOutcome::Recorded { sent: counts.sent, gave_up }),
+        ChunkRecord::AlreadyRecorded => Ok(EmailOutcome::AlreadyDone),
+    }
+}
+
+/// An email job its queue gave up on (dead-lettered: every receive failed, or the last was
+/// killed), settled without sending: the recipients it would still have mailed count failed,
+/// the rest as a round would count them (sent by the marks, opted out, no address,
+/// suppressed), once (`record_emails`: nobody stays pending), holding the job's lease as
+/// `holder` so that no copy still sending is counted over. `Busy` while another attempt holds it.
+pub async fn give_up(
+    ports: &EmailJobDeps<'_>,
+    job: &EmailJob,
+    holder: &str,
+) -> Result<EmailOutcome, DeliverError> {
+    let id = job.notification_id;
+    if ports.ledger.email_context(id, job.chunk, job.email_part).await?.recorded {
+        return Ok(EmailOutcome::AlreadyDone);
+    }
+    let now = ports.clock.now();
+    let work = Work::EmailJob { chunk: job.chunk, part: job.email_part };
+    if ports.ledger.start(id, work, holder, now, super::deadline::lease_until(now)).await? == ChunkStart::Held
+    {
+        return Ok(EmailOutcome::Busy);
+    }
+    // Read again, holding it: a copy may have sent and marked meanwhile.
+    let context = ports.ledger.email_context(id, job.chunk, job.email_part).await?;
+    let Some(n) = context.notification.filter(|_| !context.recorded) else {
+        return Ok(EmailOutcome::AlreadyDone);
+    };
+    let Some(spec) = n.email.as_ref() else {
+        return Err(DeliverError::Permanent(format!("notification {id} asks for no email")));
+    };
+    let (mut counts, unsent) =
+        channels::unsettled_emails(&ports.emails, &n, spec, job, &context.marks).await?;
+    counts.failed += unsent.len() as u64;
+    tracing::error!(notification = %id, chunk = job.chunk, part = job.email_part, unsent = unsent.len(), "email job dead-lettered: its unsent emails counted failed");
+    match ports.ledger.record_emails(id, job.chunk, job.email_part, &counts, ports.clock.now()).await? {
+        ChunkRecord::Recorded => Ok(EmailOutcome::Recorded { sent: counts.sent, gave_up: true }),
         ChunkRecord::AlreadyRecorded => Ok(EmailOutcome::AlreadyDone),
     }
 }

@@ -139,6 +139,39 @@ pub async fn send_job(
     }
 }
 
+/// A chunk's push job its queue gave up on (dead-lettered: every receive failed, or the last was
+/// killed), settled without publishing: the devices its marks do not show as settled count
+/// failed, once (`record_pushes`), holding the job's lease as `holder` so that no copy still
+/// publishing is counted over. `Busy` while another attempt holds it.
+pub async fn give_up(
+    ports: &PushJobDeps<'_>,
+    job: &DeliveryChunk,
+    holder: &str,
+) -> Result<PushOutcome, DeliverError> {
+    let id = job.notification_id;
+    if ports.ledger.push_context(id, job.chunk).await?.recorded {
+        return Ok(PushOutcome::AlreadyDone);
+    }
+    let now = ports.clock.now();
+    let work = Work::PushJob(job.chunk);
+    if ports.ledger.start(id, work, holder, now, super::deadline::lease_until(now)).await? == ChunkStart::Held
+    {
+        return Ok(PushOutcome::Busy);
+    }
+    // Read again, holding it: a copy may have published and marked meanwhile.
+    let context = ports.ledger.push_context(id, job.chunk).await?;
+    let Some(n) = context.notification.filter(|_| !context.recorded) else {
+        return Ok(PushOutcome::AlreadyDone);
+    };
+    let (mut counts, unsent) = channels::unsettled_pushes(ports.pushes, &n, job, &context.marks).await?;
+    counts.failed += unsent.len() as u64;
+    tracing::error!(notification = %id, chunk = job.chunk, unsent = unsent.len(), "push job dead-lettered: its unsent pushes counted failed");
+    match ports.ledger.record_pushes(id, job.chunk, &counts, ports.clock.now()).await? {
+        ChunkRecord::Recorded => Ok(PushOutcome::Recorded { sent: counts.sent, gave_up: true }),
+        ChunkRecord::AlreadyRecorded => Ok(PushOutcome::AlreadyDone),
+    }
+}
+
 /// What a claimed round came to: done (recorded, or found recorded), or a next round to queue.
 enum Step {
     Done(PushOutcome),

@@ -32,6 +32,8 @@ struct NotificationState {
     idempotency: HashMap<String, IdempotencyEntry>,
     quotas: HashMap<(CompanyId, String), u64>,
     marks: HashMap<(NotificationId, u32), HashSet<String>>,
+    /// Recorded chunks' email job sizes.
+    email_job_sizes: HashMap<(NotificationId, u32), u32>,
 }
 
 impl NotificationState {
@@ -42,6 +44,7 @@ impl NotificationState {
             notification: self.by_id.get(&id).cloned(),
             recorded,
             marks: SentMarks(self.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
+            email_job_size: self.email_job_sizes.get(&(id, chunk)).copied(),
         }
     }
 }
@@ -268,6 +271,7 @@ impl DeliveryLedger for MemoryNotificationStore {
         if !s.chunks.insert((id, chunk)) {
             return Ok(ChunkRecord::AlreadyRecorded);
         }
+        s.email_job_sizes.insert((id, chunk), tally.email_job_size);
         let n = s.by_id.get_mut(&id).expect("checked above");
         n.add(tally);
         n.chunks_done += 1;

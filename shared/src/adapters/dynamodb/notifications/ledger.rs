@@ -25,6 +25,7 @@ impl DynamoNotificationStore {
         // Its pushes are counted apart (`P#`): a marker without this is an earlier version's,
         // which counted them with the chunk.
         marker.insert("pushesApart".into(), AttributeValue::Bool(true));
+        marker.insert("emailJobSize".into(), n(tally.email_job_size));
         marker.insert("recordedAt".into(), to_attr(&now)?);
         let count = Update::builder()
             .table_name(&self.table)
@@ -279,7 +280,7 @@ impl DynamoNotificationStore {
         if !slice.is_empty() {
             items.push(Self::marks_item(&pk, slice, &expires));
         }
-        // Usually one item (a flush of 25 marks); PutItem each, a few in flight.
+        // Usually one item (a flush of `MARK_BATCH`, 64 marks); PutItem each, a few in flight.
         use futures::StreamExt;
         let puts = items
             .into_iter()
@@ -355,6 +356,8 @@ impl DynamoNotificationStore {
             let (pk, sk) = key_of(&item);
             if (pk.map(str::to_string), sk.map(str::to_string)) == marker_key {
                 context.recorded = true;
+                context.email_job_size =
+                    item.get("emailJobSize").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
                 continue;
             }
             match get_s(&item, "sk")? {
