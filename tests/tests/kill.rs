@@ -190,6 +190,7 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
             devices: Some(true),
             push_round: None,
             hand_overs: None,
+            revived: None,
         };
         let freezing = Freezing::new(k);
         let mut first = memory.ports.clone();
@@ -226,6 +227,7 @@ async fn an_attempt_that_waited_for_its_claim_reads_the_marks_again() {
         devices: Some(true),
         push_round: None,
         hand_overs: None,
+        revived: None,
     };
 
     // B reads the chunk (call 0), then stalls before its claim (call 1).

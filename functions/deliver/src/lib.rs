@@ -1,7 +1,7 @@
 //! Handler of the deliver function: DeliveryQueue, EmailQueue and EmailEventsQueue batches with
 //! ReportBatchItemFailures, and the dead-letter queues of the first two. Which of the five a
 //! record is comes from the queue it came from (its `eventSourceARN`, against [`Sources`]),
-//! never from its body. A dead letter is settled, never tried again (`settle_dead_letter`,
+//! never from its body. A dead letter is settled in place (`settle_dead_letter`,
 //! `emails::give_up`): its notification given up, or what it left counted failed. A failing record never fails
 //! its batch; when a chunk is given up (its last allowed receive) is the service's rule
 //! (`service::deliver::attempt`). An email job never fails its notification: a job SES throttles

@@ -98,6 +98,7 @@ fn chunk_body(id: Uuid) -> String {
         devices: None,
         push_round: None,
         hand_overs: None,
+        revived: None,
     })
     .unwrap()
 }

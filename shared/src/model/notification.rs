@@ -499,6 +499,11 @@ pub struct DeliveryChunk {
     /// never go through still reaches its last receive and is given up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hand_overs: Option<u32>,
+    /// Times the chunk came back from the delivery queue's dead-letter queue to be tried again
+    /// (every receive of it had been killed: a timeout under load is not poison). Once: the
+    /// second time it reaches the dead-letter queue, its notification is given up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revived: Option<u32>,
 }
 
 /// The emails of part of a chunk (at most `EMAIL_JOB_SIZE` recipients), sent apart from its

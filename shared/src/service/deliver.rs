@@ -185,13 +185,15 @@ pub async fn attempt(
 }
 
 /// A message the delivery queue gave up on, as deliver consumes its dead-letter queue (`holder`
-/// names this receive): settled once, never tried again (a message that killed its function at
-/// every receive would kill it again).
+/// names this receive): settled once, in place, doing none of the chunk's work (a message that
+/// killed its function at every receive would kill it again).
 /// - A chunk recorded (everyone has it) finishes as a redelivered recorded chunk does: its jobs
 ///   queued, its notification completed when every chunk is in, its callback sent.
-/// - A chunk never recorded gives its notification up (Failed with the reason, its FAILURE
-///   callback), as its last receive does when it can; while another attempt holds the chunk
-///   (a copy of it is delivering) it waits for that one instead (`Again`).
+/// - A chunk never recorded is tried once more (`REVIVALS`: killed at every receive is not
+///   poison, timeouts under load do it), as a new message; dead-lettered again, it gives its
+///   notification up (Failed with the reason, its FAILURE callback), as its last receive does
+///   when it can. A notification given up already keeps its reason. While another attempt holds
+///   the chunk (a copy of it is delivering) it waits for that one instead (`Again`).
 /// - A push job counts the pushes it left failed (`pushes::give_up`).
 ///
 /// One that cannot be read is logged and dropped: nothing in it names what it was for; so is one
@@ -244,6 +246,10 @@ pub async fn settle_dead_letter(
     }
 }
 
+/// Times a chunk never recorded comes back from the dead-letter queue (after the longest wait
+/// of a hand-over, `settings::HAND_OVERS`' cap) before its notification is given up.
+pub const REVIVALS: u32 = 1;
+
 /// Receives of a dead letter (beyond those its queue allowed before it moved it, which SQS may
 /// count on) whose settling fails before it is dropped, logged: its dead-letter queue has no
 /// dead-letter queue of its own, and a message failing for ever would come back every visibility
@@ -291,7 +297,20 @@ async fn give_up_dead_chunk(
         ports.ledger.release(id, Work::Chunk(chunk.chunk), holder, lease).await?;
         return Ok("recorded by another attempt meanwhile");
     }
-    let reason = format!("chunk {} was dead-lettered without being delivered", chunk.chunk);
+    // Killed at every receive is not poison (timeouts under load): tried again once, as a new
+    // message with its receives ahead of it, after a pause.
+    if chunk.revived.unwrap_or(0) < REVIVALS {
+        let again = DeliveryChunk {
+            revived: Some(chunk.revived.unwrap_or(0) + 1),
+            hand_overs: None,
+            ..chunk.clone()
+        };
+        let body = serde_json::to_string(&again).expect("a chunk serialises");
+        ports.chunks.send_later(&body, ports.hand_overs.cap).await?;
+        ports.ledger.release(id, Work::Chunk(chunk.chunk), holder, lease).await?;
+        return Ok("never recorded: tried again once");
+    }
+    let reason = format!("chunk {} was dead-lettered twice without being delivered", chunk.chunk);
     callback::give_up(&ports.callbacks, id, &reason).await?;
     Ok("never recorded: its notification given up")
 }

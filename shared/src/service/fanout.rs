@@ -178,6 +178,7 @@ async fn fan_out(
                 devices,
                 push_round: None,
                 hand_overs: None,
+                revived: None,
             })
             .collect();
         match sink {
