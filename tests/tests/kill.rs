@@ -260,3 +260,59 @@ async fn an_attempt_that_waited_for_its_claim_reads_the_marks_again() {
     assert_eq!(outcome, Delivered::Written(PEOPLE as u64));
     assert!(b_pushes.delivered().is_empty(), "B pushed again what A had marked: {:?}", b_pushes.delivered());
 }
+
+/// README: a kill while the marks are written repeats at most 79 pushes (a batch of 64 not yet
+/// marked and the 15 other publishes in flight).
+const PROMISED_AT_A_MARK_WRITE: usize = 79;
+
+/// A kill at every call a chunk's delivery makes — its reads, its entries, each publish, each
+/// write of its marks, its record — then the redelivery: each device pushed, and never more
+/// pushed twice than the README states for a kill while the marks are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_at_any_call_repeats_at_most_a_batch_and_the_pushes_in_flight() {
+    use shared::service::deliver::deliver;
+    use tests::faults::{Faults, faulty};
+    let chunk_of = |n: &Notification, people: Vec<UserId>| DeliveryChunk {
+        notification_id: n.id,
+        chunk: 0,
+        recipients: people,
+        devices: Some(true),
+        push_round: None,
+        hand_overs: None,
+        revived: None,
+    };
+    // The calls of a run that is not killed.
+    let (memory, n, people) = world().await;
+    let counted = Faults::none();
+    let mut clean = memory.ports.clone();
+    clean.push = Freezing::new(usize::MAX);
+    let clean = faulty(&clean, &counted);
+    deliver(&clean.deliver(), &chunk_of(&n, people), "m0").await.expect("delivered");
+    let calls = counted.calls();
+    assert!(calls > PEOPLE as u64, "{calls} calls: every publish among them");
+
+    let mut worst = 0;
+    for k in 0..calls {
+        let (memory, n, people) = world().await;
+        let chunk = chunk_of(&n, people);
+        let kill = Faults::none();
+        let first_pushes = Freezing::new(usize::MAX);
+        let mut first = memory.ports.clone();
+        first.push = first_pushes.clone();
+        let first = faulty(&first, &kill);
+        kill.stall_at(k);
+        killed(deliver(&first.deliver(), &chunk, "m1")).await;
+        let again = Freezing::new(usize::MAX);
+        let mut second = after_the_lease(&memory.ports);
+        second.push = again.clone();
+        deliver(&second.deliver(), &chunk, "m1#2").await.expect("the redelivery delivers");
+        let (a, b) = (first_pushes.delivered(), again.delivered());
+        assert_eq!(a.len() + b.len() - repeated(&a, &b), PEOPLE, "killed at call {k}: every device pushed");
+        worst = worst.max(repeated(&a, &b));
+    }
+    println!(
+        "a kill at each of {calls} calls of a chunk's delivery, then redelivery: worst repeated pushes {worst}"
+    );
+    assert!(worst <= PROMISED_AT_A_MARK_WRITE, "{worst}");
+    assert!(worst > PROMISED, "a kill during a mark write is among them: {worst}");
+}
