@@ -428,3 +428,72 @@ async fn realtime_posts_that_never_end_are_cut_before_the_deadline() {
     let n = memory.ports.notifications.get(id).await.unwrap().unwrap();
     assert_eq!((n.status, n.delivered), (Status::Delivered, 1), "recorded");
 }
+
+/// A callback whose tries would run past the invocation's deadline (each try here takes 6 s and
+/// is answered 503) stops a margin before it, records nothing, and is handed to a new message
+/// with the chunk, which sends it: the chunk's receive is not spent, and the callback is neither
+/// lost nor cut off by Lambda's timeout half-way.
+#[tokio::test]
+async fn a_callback_that_would_outrun_the_deadline_goes_on_in_a_new_message() {
+    struct Slow {
+        clock: Arc<ManualClock>,
+        posts: std::sync::Mutex<u32>,
+    }
+    #[async_trait]
+    impl shared::ports::Webhook for Slow {
+        async fn post(
+            &self,
+            _: &str,
+            _: &[(String, String)],
+            _: &str,
+        ) -> Result<u16, shared::ports::PostError> {
+            self.clock.advance(chrono::Duration::seconds(6));
+            *self.posts.lock().unwrap() += 1;
+            Ok(503)
+        }
+    }
+    let clock = Arc::new(ManualClock::new(now()));
+    let mut memory = MemoryPorts::new(clock.clone(), Arc::new(SequentialIds::default()));
+    memory.load_demo_directory().await.unwrap();
+    let slow = Arc::new(Slow { clock: clock.clone(), posts: std::sync::Mutex::new(0) });
+    memory.ports.webhook = slow.clone();
+    let zero = std::time::Duration::ZERO;
+    memory.ports.settings.callback_retry =
+        shared::backoff::Backoff { base: zero, cap: zero, max_attempts: 5 };
+    memory.ports.settings.hand_overs.base = zero;
+    memory.ports.settings.hand_overs.cap = zero;
+    let id = Uuid::new_v4();
+    let mut n = notification(id);
+    n.chunks_total = Some(1);
+    n.callback = Some(Callback {
+        url: "https://callbacks.example.com/notify".into(),
+        metadata: None,
+        department_id: "d0000000-0000-4000-8000-000000000001".parse().unwrap(),
+        user_id: Uuid::new_v4(),
+        request_id: Uuid::new_v4(),
+    });
+    memory.ports.notifications.insert(&n).await.unwrap();
+    let mut event = SqsEvent::default();
+    event.records = vec![record("owed", &chunk_body(id), 1)];
+    // 21 s left: tries at 0, 6 and 12 s start (7 s is the margin), the one at 18 s does not.
+    let deadline = shared::service::deadline::Deadline::at(now() + chrono::Duration::seconds(21));
+    let answer = handle_within(&memory.ports, 5, event, deadline).await;
+    assert!(answer.batch_item_failures.is_empty(), "the receive ends: {:?}", answer.batch_item_failures);
+    assert_eq!(*slow.posts.lock().unwrap(), 3, "three tries fit");
+    let n = memory.ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (n.status, n.callback_result.is_some()),
+        (Status::Delivered, false),
+        "delivered, callback owed"
+    );
+    let handed = memory.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(handed.len(), 1, "handed to a new message");
+    let mut event = SqsEvent::default();
+    event.records = vec![record("owed-2", &handed[0].body, 1)];
+    let answer = handle_within(&memory.ports, 5, event, shared::service::deadline::Deadline::NONE).await;
+    assert!(answer.batch_item_failures.is_empty());
+    let n = memory.ports.notifications.get(id).await.unwrap().unwrap();
+    let result = n.callback_result.expect("the callback's outcome recorded");
+    assert_eq!((result.delivered, result.attempts), (false, 5), "its own five tries");
+    assert_eq!(*slow.posts.lock().unwrap(), 8);
+}

@@ -4,6 +4,7 @@
 //! network errors, 429 and 5xx with capped exponential backoff and jitter; gives up after a
 //! bounded number of tries; the result is recorded on the notification.
 
+use super::deadline::Deadline;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
@@ -72,19 +73,30 @@ pub async fn give_up(
 /// recorded. At-least-once: a crash between sending and recording sends again, so receivers
 /// should dedupe on `notificationMessageUUID`.
 pub async fn send_if_due(ports: &CallbackDeps<'_>, n: &Notification) {
-    let Some(cb) = &n.callback else { return };
+    send_if_due_within(ports, n, Deadline::NONE).await;
+}
+
+/// No callback try starts this close to the invocation's deadline: a try takes up to
+/// `adapters::webhook::CALLBACK_TIMEOUT` (5 s), and recording its outcome a moment more.
+pub const CALLBACK_MARGIN: std::time::Duration = std::time::Duration::from_secs(7);
+
+/// `send_if_due` within an invocation's `deadline`: no try starts `CALLBACK_MARGIN` before it.
+/// `false` when the deadline came before the tries had an outcome: nothing is recorded, the
+/// callback is still owed, and the next handling of the notification sends it.
+pub async fn send_if_due_within(ports: &CallbackDeps<'_>, n: &Notification, deadline: Deadline) -> bool {
+    let Some(cb) = &n.callback else { return true };
     if n.callback_result.is_some() || !matches!(n.status, Status::Delivered | Status::Failed) {
-        return;
+        return true;
     }
     let secret = match ports.accounts.department(cb.department_id).await {
         Ok(Some(d)) => d.secret_sha256,
         Ok(None) => {
             tracing::warn!(notification = %n.id, "department gone; callback not sent");
-            return;
+            return true;
         }
         Err(e) => {
             tracing::warn!(notification = %n.id, error = %e, "directory unavailable; callback not sent");
-            return;
+            return true;
         }
     };
     let delivered = n.status == Status::Delivered;
@@ -108,13 +120,17 @@ pub async fn send_if_due(ports: &CallbackDeps<'_>, n: &Notification) {
         (SIGNATURE_HEADER.to_string(), signature(&secret, &text)),
         ("x-notification-id".to_string(), n.id.to_string()),
     ];
-    let result = post_with_retries(ports, &cb.url, &headers, &text, ports.retry).await;
+    let Some(result) = post_with_retries(ports, &cb.url, &headers, &text, ports.retry, deadline).await else {
+        tracing::warn!(notification = %n.id, "the deadline came before the callback's tries ended: it is still owed");
+        return false;
+    };
     if !result.delivered {
         tracing::warn!(notification = %n.id, attempts = result.attempts, status = ?result.last_status, error = ?result.error, "callback given up");
     }
     if let Err(e) = ports.ledger.record_callback(n.id, &result).await {
         tracing::warn!(notification = %n.id, error = %e, "callback result not recorded");
     }
+    true
 }
 
 async fn post_with_retries(
@@ -123,20 +139,24 @@ async fn post_with_retries(
     headers: &[(String, String)],
     body: &str,
     policy: Backoff,
-) -> CallbackResult {
+    deadline: Deadline,
+) -> Option<CallbackResult> {
     let mut attempts = 0;
     loop {
+        if !deadline.allows(ports.clock.now(), CALLBACK_MARGIN) {
+            return None;
+        }
         attempts += 1;
         let outcome = ports.webhook.post(url, headers, body).await;
         let (retry, status, error) = match outcome {
             Ok(s) if (200..300).contains(&s) => {
-                return CallbackResult {
+                return Some(CallbackResult {
                     delivered: true,
                     attempts,
                     last_status: Some(s),
                     error: None,
                     at: ports.clock.now(),
-                };
+                });
             }
             Ok(s) if s == 429 || s >= 500 => (true, Some(s), Some(format!("HTTP {s}"))),
             Ok(s) if (300..400).contains(&s) => {
@@ -147,13 +167,13 @@ async fn post_with_retries(
             Err(PostError::Failed(why)) => (true, None, Some(why)),
         };
         if !retry || attempts >= policy.max_attempts {
-            return CallbackResult {
+            return Some(CallbackResult {
                 delivered: false,
                 attempts,
                 last_status: status,
                 error,
                 at: ports.clock.now(),
-            };
+            });
         }
         tokio::time::sleep(policy.delay(attempts)).await;
     }

@@ -62,6 +62,9 @@ pub enum Delivered {
     /// one leaves it alone, and its message comes back after the visibility timeout, when that
     /// attempt has finished or its lease has run out.
     Busy,
+    /// Delivered (now or before), and the notification's callback is owed: the invocation's
+    /// deadline came before its tries ended. The chunk's next handling sends it.
+    CallbackOwed,
 }
 
 /// What every recipient of a notification sees, stored once. Times come from the notification,
@@ -151,6 +154,16 @@ pub async fn attempt(
         Ok(Delivered::Written(n)) => {
             tracing::info!(message_id, %notification, items = n, "chunk delivered");
             Attempt::Done
+        }
+        Ok(Delivered::CallbackOwed) => {
+            // Everyone has it; what is left is the callback: in a new message, at once, with a
+            // whole invocation's time (its receive not spent on the deadline).
+            if hand_over(ports, &chunk, std::time::Duration::ZERO).await {
+                tracing::info!(message_id, %notification, receives, "callback owed at the deadline: handed to a new message");
+                return Attempt::Done;
+            }
+            tracing::warn!(message_id, %notification, receives, "callback owed at the deadline; later");
+            Attempt::Again
         }
         Ok(Delivered::Busy) => {
             // Never a reason to give up, nor to spend a receive: the attempt that holds the
@@ -415,8 +428,9 @@ async fn deliver_within(
     if has_callback != Some(false)
         && let Some(n) = ports.lookup.get(chunk.notification_id).await?
         && n.callback.is_some()
+        && !callback::send_if_due_within(&ports.callbacks, &n, deadline).await
     {
-        callback::send_if_due(&ports.callbacks, &n).await;
+        return Ok(Delivered::CallbackOwed);
     }
     Ok(outcome)
 }
