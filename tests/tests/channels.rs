@@ -762,6 +762,26 @@ async fn dead_lettered_jobs_count_what_they_left_failed(mut env: Env) {
     let email_jobs = env.ports.email_queue.receive(10).await.unwrap();
     assert_eq!((push_jobs.len(), email_jobs.len()), (1, 1), "one job of each");
     assert!(push_jobs[0].body.contains("pushRound"), "{}", push_jobs[0].body);
+    let settle_dead = |source: &'static str, jobs: &[shared::ports::ReceivedMessage]| {
+        let event = local::workers::sqs_event(source, jobs);
+        let env = &env;
+        async move { deliver::handle(&env.ports, env.max_receives, event).await.batch_item_failures.len() }
+    };
+    // Copies of the jobs still running hold their leases: their dead letters wait for them.
+    let now = shared::ports::Clock::now(env.clock.as_ref());
+    let lease = now + chrono::Duration::seconds(75);
+    let works = [shared::ports::Work::PushJob(0), shared::ports::Work::EmailJob { chunk: 0, part: 0 }];
+    for work in works {
+        let live = env.ports.notifications.start(n.id, work, "live copy", now, lease).await.unwrap();
+        assert_ne!(live, shared::ports::ChunkStart::Held, "{work:?}");
+    }
+    assert_eq!(settle_dead(local::workers::DELIVERY_DEAD_LETTER_QUEUE_ARN, &push_jobs).await, 1, "waits");
+    assert_eq!(settle_dead(local::workers::EMAIL_DEAD_LETTER_QUEUE_ARN, &email_jobs).await, 1, "waits");
+    let waited = notification(&env, &answer).await;
+    assert_eq!((waited.pushes_sent + waited.pushes_failed, waited.emails_pending), (0, 3), "nothing counted");
+    for work in works {
+        env.ports.notifications.release(n.id, work, "live copy", lease).await.unwrap();
+    }
     for _ in 0..2 {
         for (source, jobs) in [
             (local::workers::DELIVERY_DEAD_LETTER_QUEUE_ARN, &push_jobs),
