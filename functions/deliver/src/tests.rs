@@ -475,8 +475,8 @@ async fn a_callback_that_would_outrun_the_deadline_goes_on_in_a_new_message() {
     memory.ports.notifications.insert(&n).await.unwrap();
     let mut event = SqsEvent::default();
     event.records = vec![record("owed", &chunk_body(id), 1)];
-    // 21 s left: tries at 0, 6 and 12 s start (7 s is the margin), the one at 18 s does not.
-    let deadline = shared::service::deadline::Deadline::at(now() + chrono::Duration::seconds(21));
+    // 26 s left: tries at 0, 6 and 12 s start (13 s is the margin), the one at 18 s does not.
+    let deadline = shared::service::deadline::Deadline::at(now() + chrono::Duration::seconds(26));
     let answer = handle_within(&memory.ports, 5, event, deadline).await;
     assert!(answer.batch_item_failures.is_empty(), "the receive ends: {:?}", answer.batch_item_failures);
     assert_eq!(*slow.posts.lock().unwrap(), 3, "three tries fit");

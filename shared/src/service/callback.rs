@@ -76,9 +76,10 @@ pub async fn send_if_due(ports: &CallbackDeps<'_>, n: &Notification) {
     send_if_due_within(ports, n, Deadline::NONE).await;
 }
 
-/// No callback try starts this close to the invocation's deadline: a try takes up to
-/// `adapters::webhook::CALLBACK_TIMEOUT` (5 s), and recording its outcome a moment more.
-pub const CALLBACK_MARGIN: std::time::Duration = std::time::Duration::from_secs(7);
+/// No callback try starts this close to the invocation's deadline: a try takes up to twice
+/// `adapters::webhook::CALLBACK_TIMEOUT` (5 s for the answer, 5 s for its body), and recording
+/// its outcome a moment more. (The wait between tries comes before the check.)
+pub const CALLBACK_MARGIN: std::time::Duration = std::time::Duration::from_secs(13);
 
 /// `send_if_due` within an invocation's `deadline`: no try starts `CALLBACK_MARGIN` before it.
 /// `false` when the deadline came before the tries had an outcome: nothing is recorded, the

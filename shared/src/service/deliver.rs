@@ -140,8 +140,12 @@ pub async fn attempt(
             return Attempt::Done;
         }
         tracing::warn!(message_id, %notification, receives, "too close to the deadline, and not handed over: chunk not started");
-        // A push job never gives its notification up.
-        if last && chunk.push_round.is_none() {
+        // A push job never gives its notification up, nor does a chunk recorded before (its
+        // callback owed, say).
+        if last
+            && chunk.push_round.is_none()
+            && !matches!(ports.ledger.chunk_recorded(notification, chunk.chunk).await, Ok(true))
+        {
             let reason = format!("delivery not started in time at its last allowed receive ({receives})");
             give_up(ports, notification, &reason).await;
         }
@@ -290,11 +294,14 @@ async fn give_up_dead_chunk(
 ) -> Result<&'static str, DeliverError> {
     let id = chunk.notification_id;
     // Usually its last receive gave it up already, with the failure that did it: that reason
-    // stays (and its callback was sent then). Given up, or complete, is for good.
-    match ports.lookup.get(id).await?.map(|n| n.status) {
+    // stays. Given up, or complete, is for good; its callback may still be owed (the give-up's
+    // tries were killed): sent now, unless its outcome is recorded.
+    match ports.lookup.get(id).await? {
         None => return Ok("its notification is gone"),
-        Some(Status::Failed) => return Ok("its notification was given up already"),
-        Some(Status::Delivered) => return Ok("its notification is delivered"),
+        Some(n) if matches!(n.status, Status::Failed | Status::Delivered) => {
+            callback::send_if_due(&ports.callbacks, &n).await;
+            return Ok("its notification was finished already");
+        }
         Some(_) => {}
     }
     let now = ports.clock.now();
@@ -320,7 +327,10 @@ async fn give_up_dead_chunk(
         };
         let body = serde_json::to_string(&again).expect("a chunk serialises");
         ports.chunks.send_later(&body, ports.hand_overs.cap).await?;
-        ports.ledger.release(id, Work::Chunk(chunk.chunk), holder, lease).await?;
+        // Not handed back: its lease runs out before the new message is tried for long.
+        if let Err(e) = ports.ledger.release(id, Work::Chunk(chunk.chunk), holder, lease).await {
+            tracing::warn!(notification = %id, chunk = chunk.chunk, error = %e, "dead chunk not handed back");
+        }
         return Ok("never recorded: tried again once");
     }
     let reason = format!("chunk {} was dead-lettered twice without being delivered", chunk.chunk);
