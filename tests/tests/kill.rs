@@ -136,6 +136,19 @@ fn after_the_lease(ports: &Ports) -> Ports {
     Ports { clock: Arc::new(shared::ports::ManualClock::new(later)), ..ports.clone() }
 }
 
+/// The world's chunk: its people, each with a device.
+fn chunk_of(n: &Notification, people: Vec<UserId>) -> DeliveryChunk {
+    DeliveryChunk {
+        notification_id: n.id,
+        chunk: 0,
+        recipients: people,
+        devices: Some(true),
+        push_round: None,
+        hand_overs: None,
+        revived: None,
+    }
+}
+
 /// Runs `work` until it freezes, then drops it (the kill).
 async fn killed<F: std::future::Future>(work: F) {
     let _ = tokio::time::timeout(std::time::Duration::from_millis(30), work).await;
@@ -183,15 +196,7 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
 
         // Pushes: the chunk killed after k publishes, then redelivered.
         let (memory, n, people) = world().await;
-        let chunk = DeliveryChunk {
-            notification_id: n.id,
-            chunk: 0,
-            recipients: people,
-            devices: Some(true),
-            push_round: None,
-            hand_overs: None,
-            revived: None,
-        };
+        let chunk = chunk_of(&n, people);
         let freezing = Freezing::new(k);
         let mut first = memory.ports.clone();
         first.push = freezing.clone();
@@ -220,15 +225,7 @@ async fn an_attempt_that_waited_for_its_claim_reads_the_marks_again() {
     use shared::service::deliver::{Delivered, deliver};
     use tests::faults::{Faults, faulty};
     let (memory, n, people) = world().await;
-    let chunk = DeliveryChunk {
-        notification_id: n.id,
-        chunk: 0,
-        recipients: people,
-        devices: Some(true),
-        push_round: None,
-        hand_overs: None,
-        revived: None,
-    };
+    let chunk = chunk_of(&n, people);
 
     // B reads the chunk (call 0), then stalls before its claim (call 1).
     let waits = Faults::none();
@@ -272,15 +269,6 @@ const PROMISED_AT_A_MARK_WRITE: usize = 79;
 async fn a_kill_at_any_call_repeats_at_most_a_batch_and_the_pushes_in_flight() {
     use shared::service::deliver::deliver;
     use tests::faults::{Faults, faulty};
-    let chunk_of = |n: &Notification, people: Vec<UserId>| DeliveryChunk {
-        notification_id: n.id,
-        chunk: 0,
-        recipients: people,
-        devices: Some(true),
-        push_round: None,
-        hand_overs: None,
-        revived: None,
-    };
     // The calls of a run that is not killed.
     let (memory, n, people) = world().await;
     let counted = Faults::none();

@@ -143,14 +143,11 @@ async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
                 receives,
                 deps.max_receives,
             );
-            match settled.await {
-                Attempt::Done => Step::Done,
-                Attempt::Again => Step::Again,
-            }
+            step(settled.await)
         }
         Some(Kind::DeadEmailJob) => settle_dead_email_job(deps, (message_id, attempt), body, receives).await,
-        Some(Kind::Chunk) => {
-            match deliver::attempt(
+        Some(Kind::Chunk) => step(
+            deliver::attempt(
                 &deps.deliver,
                 (message_id, attempt),
                 body,
@@ -158,17 +155,21 @@ async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
                 deps.max_receives,
                 deadline,
             )
-            .await
-            {
-                Attempt::Done => Step::Done,
-                Attempt::Again => Step::Again,
-            }
-        }
+            .await,
+        ),
         None => {
             // A mapping this function was not built for: left to that queue's redrive policy.
             tracing::error!(message_id, source = %record.source, "record from a queue deliver does not consume");
             Step::Again
         }
+    }
+}
+
+/// What the batch does with a record the delivery service answered for.
+fn step(attempt: Attempt) -> Step {
+    match attempt {
+        Attempt::Done => Step::Done,
+        Attempt::Again => Step::Again,
     }
 }
 
@@ -244,10 +245,7 @@ async fn settle_dead_email_job(
         }
         Err(e) => {
             tracing::error!(message_id, %notification, chunk = job.chunk, part = job.email_part, error = %e, "dead-lettered email job not settled");
-            match deliver::dead_letter_again(&e, receives, deps.max_receives) {
-                Attempt::Done => Step::Done,
-                Attempt::Again => Step::Again,
-            }
+            step(deliver::dead_letter_again(&e, receives, deps.max_receives))
         }
     }
 }

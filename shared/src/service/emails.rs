@@ -212,17 +212,19 @@ pub async fn give_up(
     holder: &str,
 ) -> Result<EmailOutcome, DeliverError> {
     let id = job.notification_id;
-    if ports.ledger.email_context(id, job.chunk, job.email_part).await?.recorded {
+    let context = ports.ledger.email_context(id, job.chunk, job.email_part).await?;
+    if context.recorded {
         return Ok(EmailOutcome::AlreadyDone);
     }
     let now = ports.clock.now();
     let work = Work::EmailJob { chunk: job.chunk, part: job.email_part };
-    if ports.ledger.start(id, work, holder, now, super::deadline::lease_until(now)).await? == ChunkStart::Held
-    {
-        return Ok(EmailOutcome::Busy);
-    }
-    // Read again, holding it: a copy may have sent and marked meanwhile.
-    let context = ports.ledger.email_context(id, job.chunk, job.email_part).await?;
+    let start = ports.ledger.start(id, work, holder, now, super::deadline::lease_until(now)).await?;
+    let context = match start {
+        ChunkStart::Held => return Ok(EmailOutcome::Busy),
+        // Taken over: a copy may have sent, marked or recorded meanwhile; read again.
+        ChunkStart::Retry => ports.ledger.email_context(id, job.chunk, job.email_part).await?,
+        ChunkStart::First => context,
+    };
     let Some(n) = context.notification.filter(|_| !context.recorded) else {
         return Ok(EmailOutcome::AlreadyDone);
     };

@@ -149,17 +149,19 @@ pub async fn give_up(
     holder: &str,
 ) -> Result<PushOutcome, DeliverError> {
     let id = job.notification_id;
-    if ports.ledger.push_context(id, job.chunk).await?.recorded {
+    let context = ports.ledger.push_context(id, job.chunk).await?;
+    if context.recorded {
         return Ok(PushOutcome::AlreadyDone);
     }
     let now = ports.clock.now();
     let work = Work::PushJob(job.chunk);
-    if ports.ledger.start(id, work, holder, now, super::deadline::lease_until(now)).await? == ChunkStart::Held
-    {
-        return Ok(PushOutcome::Busy);
-    }
-    // Read again, holding it: a copy may have published and marked meanwhile.
-    let context = ports.ledger.push_context(id, job.chunk).await?;
+    let start = ports.ledger.start(id, work, holder, now, super::deadline::lease_until(now)).await?;
+    let context = match start {
+        ChunkStart::Held => return Ok(PushOutcome::Busy),
+        // Taken over: a copy may have published, marked or recorded meanwhile; read again.
+        ChunkStart::Retry => ports.ledger.push_context(id, job.chunk).await?,
+        ChunkStart::First => context,
+    };
     let Some(n) = context.notification.filter(|_| !context.recorded) else {
         return Ok(PushOutcome::AlreadyDone);
     };
