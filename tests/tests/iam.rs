@@ -529,6 +529,27 @@ async fn every_path(f: &Functions) {
     let n = f.env.ports.notifications.get(retried).await.unwrap().unwrap();
     assert_eq!((n.status, n.delivered), (Status::Delivered, 1), "retried{}", refused());
 
+    // The same retry in a synchronous notify's process (its chunk's first write answered late:
+    // the chunk is its own, entries may exist), under NotifyFunction's policy: it reads the
+    // entries people have (the inbox's BatchGetItem) and writes only the missing ones.
+    let (status, answer) =
+        notify(f, department(&u1, &json!({"messageAttributes": {"body": "retried inline"}}))).await;
+    assert_eq!(status, 200, "{answer}");
+    let inline: Uuid = answer["notificationMessageUUID"].as_str().unwrap().parse().unwrap();
+    let (chunks, failing) = one_chunk_failing_its_record(f).await;
+    assert_eq!(
+        deliver::handle(&failing, f.env.max_receives, event_of(&chunks)).await.batch_item_failures.len(),
+        1
+    );
+    let chunk: shared::model::DeliveryChunk = serde_json::from_str(&chunks[0].body).unwrap();
+    f.env.clock.advance(chrono::Duration::minutes(10));
+    let delivered =
+        shared::service::deliver::deliver_chunk_only(&f.notify.deliver(), &chunk, "inline retry").await;
+    assert!(delivered.is_ok(), "the retry under NotifyFunction's policy: {delivered:?}{}", refused());
+    local::workers::settle(f.env.ports.delivery_queue.as_ref(), &chunks, &[]).await.unwrap();
+    let n = f.env.ports.notifications.get(inline).await.unwrap().unwrap();
+    assert_eq!((n.status, n.delivered), (Status::Delivered, 1), "retried inline{}", refused());
+
     // A chunk without time left in its invocation is handed to a new message of the delivery
     // queue (its receive ends, even the last one), which a later invocation delivers.
     let (status, answer) =
@@ -589,6 +610,10 @@ async fn every_path(f: &Functions) {
         "requests IAM refused (function = the user, and the action):\n{}",
         denials.join("\n")
     );
+}
+
+fn event_of(chunks: &[shared::ports::ReceivedMessage]) -> aws_lambda_events::event::sqs::SqsEvent {
+    local::workers::sqs_event(local::workers::DELIVERY_QUEUE_ARN, chunks)
 }
 
 /// The fan-out job just queued, run under FanoutFunction's policy; its one chunk, and deliver's
@@ -700,11 +725,24 @@ async fn the_emulator_applies_aws_iam_rules() {
             )
             .build()
     };
-    deliver
-        .transact_write_items()
-        .transact_items(check.clone())
-        .transact_items(update("B"))
-        .send()
+    // DynamoDB may cancel any transaction unasked (the suite draws such cancellations, as AWS
+    // does under contention): a caller tries again, and so does this check, until IAM answers.
+    let until_not_cancelled = |items: Vec<TransactWriteItem>| {
+        let deliver = &deliver;
+        async move {
+            let mut tries = 0;
+            loop {
+                let out = deliver.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+                match out {
+                    Err(e) if format!("{e:?}").contains("TransactionCanceledException") && tries < 20 => {
+                        tries += 1
+                    }
+                    out => return out,
+                }
+            }
+        }
+    };
+    until_not_cancelled(vec![check.clone(), update("B")])
         .await
         .expect("ConditionCheckItem and UpdateItem are granted");
     let delete = TransactWriteItem::builder()
@@ -716,7 +754,7 @@ async fn the_emulator_applies_aws_iam_rules() {
                 .unwrap(),
         )
         .build();
-    let e = deliver.transact_write_items().transact_items(delete).send().await.expect_err("no DeleteItem");
+    let e = until_not_cancelled(vec![delete]).await.expect_err("no DeleteItem");
     assert!(refused(&e), "{e:?}");
 
     // SQS: SendMessage allows SendMessageBatch, on its own queue only.
