@@ -25,13 +25,16 @@ With `scale` > 0 it also enforces DynamoDB's throughput, scaled so that a test w
 people meets the limits a broadcast of hundreds of thousands meets: each partition key of a
 table or index takes 1,000 x scale write units a second, each table `table_wcu` x scale (4,000:
 what a new on-demand table starts near; a warmed table's figure otherwise), each with one
-second's burst (at least one unit). A request naming a key or table without a whole unit left
-is refused as DynamoDB refuses it, nothing done: ProvisionedThroughputExceededException for a partition
-(ThrottlingException for the table), a BatchWriteItem's throttled requests come back as
-UnprocessedItems (the exception when none was written), a transaction is cancelled with
-ThrottlingError as the reason of each throttled action. What a request costs is known only once
-it is served, so a key may overdraw by one request, as DynamoDB's own accounting lets a request
-finish.
+second's burst (at least one unit). Reads likewise, scaled by `read_scale` (`scale` unless
+given): 3,000 read units a second per partition key of a table or index, 12,000 per table or
+index (a new on-demand table's read figure; `table_rcu` otherwise). A request naming a key or
+table without a whole unit left is refused as DynamoDB refuses it, nothing done:
+ProvisionedThroughputExceededException for a partition (ThrottlingException for the table), a
+BatchWriteItem's throttled requests come back as UnprocessedItems and a BatchGetItem's throttled
+keys as UnprocessedKeys (the exception when none was served), a transaction is cancelled with
+ThrottlingError as the reason of each throttled action. A Query is throttled by the partition
+key its key condition names. What a request costs is known only once it is served, so a key
+may overdraw by one request, as DynamoDB's own accounting lets a request finish.
 
 GET /moto-serial/meter/P answers what was billed: write and read units in all, per table (and
 index), per operation, the hottest partition keys and the most write units any key took in one
@@ -41,6 +44,7 @@ import base64
 import copy
 import json
 import math
+import re
 import time
 
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -50,13 +54,16 @@ WRITE_UNIT = 1024
 READ_UNIT = 4096
 PARTITION_WCU = 1000
 NEW_TABLE_WCU = 4000
+PARTITION_RCU = 3000
+NEW_TABLE_RCU = 12000
 
 # Armed meters, by table-name prefix.
 _meters = {}
 
 
 def arm(spec):
-    """{"prefix", "scale", "table_wcu"} arms (or re-arms, from nothing billed) a meter;
+    """{"prefix", "scale", "table_wcu"[, "read_scale", "table_rcu"]} arms (or re-arms, from
+    nothing billed) a meter;
     {"prefix", "advance": s} tells an armed one that s seconds passed (a test's clock moved on, as
     SQS's visibility timeout passes before a failed record comes back): its units refill."""
     prefix = spec["prefix"]
@@ -65,7 +72,12 @@ def arm(spec):
         if meter is not None:
             meter.offset += float(spec["advance"])
         return {"advanced": meter is not None}
-    _meters[prefix] = Meter(prefix, float(spec.get("scale") or 0), float(spec.get("table_wcu") or NEW_TABLE_WCU))
+    scale = float(spec.get("scale") or 0)
+    read_scale = float(spec["read_scale"]) if spec.get("read_scale") is not None else scale
+    _meters[prefix] = Meter(
+        prefix, scale, float(spec.get("table_wcu") or NEW_TABLE_WCU),
+        read_scale, float(spec.get("table_rcu") or NEW_TABLE_RCU),
+    )
     return {"armed": prefix}
 
 
@@ -211,6 +223,28 @@ def _index_writes(table, before, after):
     return out
 
 
+def _read_target(table, operation, params):
+    """What a read draws on: the table or `table/index` it names, and the partition key it reads
+    (a GetItem's key; the value a Query's key condition sets the hash key to; None for a Scan)."""
+    name = params["TableName"]
+    if operation == "GetItem":
+        return name, json.dumps(params.get("Key", {}).get(table.hash_key_attr), sort_keys=True)
+    hash_attr = table.hash_key_attr
+    if params.get("IndexName"):
+        name = f"{name}/{params['IndexName']}"
+        for index, keys, _ in _indexes(table):
+            if index == params["IndexName"]:
+                hash_attr = keys[0]
+    if operation != "Query":
+        return name, None
+    names = params.get("ExpressionAttributeNames") or {}
+    values = params.get("ExpressionAttributeValues") or {}
+    for attr, placeholder in re.findall(r"(#?[A-Za-z_][\w]*)\s*=\s*(:[\w]+)", params.get("KeyConditionExpression") or ""):
+        if names.get(attr, attr) == hash_attr and placeholder in values:
+            return name, json.dumps(values[placeholder], sort_keys=True)
+    return name, None
+
+
 class Bucket:
     """Units a second, with one second's burst (at least one unit); a request is let in while a
     whole unit is left, and may overdraw it by what it turns out to cost."""
@@ -230,8 +264,9 @@ class Bucket:
 
 
 class Meter:
-    def __init__(self, prefix, scale, table_wcu):
+    def __init__(self, prefix, scale, table_wcu, read_scale=0.0, table_rcu=NEW_TABLE_RCU):
         self.prefix, self.scale, self.table_wcu = prefix, scale, table_wcu
+        self.read_scale, self.table_rcu = read_scale, table_rcu
         self.write_units = 0.0
         self.read_units = 0.0
         self.per_table = {}
@@ -276,6 +311,26 @@ class Meter:
                 return "partition"
         return None
 
+    def _read_refused(self, where, hash_value):
+        """Why a read of `where` (a table, or table/index) at the partition `hash_value` would be
+        throttled now: 'partition', 'table' or None."""
+        if self.read_scale <= 0:
+            return None
+        now = self.now()
+        if not self._bucket(("read-table", where), self.table_rcu * self.read_scale).available(now):
+            return "table"
+        if hash_value is not None and not self._bucket(("read-key", where, hash_value), PARTITION_RCU * self.read_scale).available(now):
+            return "partition"
+        return None
+
+    def _take_read(self, where, hash_value, units):
+        if self.read_scale <= 0:
+            return
+        now = self.now()
+        self._bucket(("read-table", where), self.table_rcu * self.read_scale).take(units, now)
+        if hash_value is not None:
+            self._bucket(("read-key", where, hash_value), PARTITION_RCU * self.read_scale).take(units, now)
+
     def _count_throttle(self, operation):
         self.throttled[operation] = self.throttled.get(operation, 0) + 1
 
@@ -305,7 +360,8 @@ class Meter:
                 if "/" not in where:
                     self._table_bucket(where).take(u, self.now())
 
-    def _bill_read(self, operation, table_name, units):
+    def _bill_read(self, operation, table_name, units, hash_value=None):
+        self._take_read(table_name, hash_value, units)
         self.read_units += units
         short = table_name[len(self.prefix):] if table_name.startswith(self.prefix) else table_name
         self.per_table.setdefault(short, {"write_units": 0, "read_units": 0})["read_units"] += units
@@ -316,7 +372,31 @@ class Meter:
         """Throttles or snapshots a request. Returns (refusal, state): a refusal is
         (exception, cancellation reasons) to answer at once; state goes to `after`."""
         writes = []  # (table name, key, the item a Put would write)
-        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        unread = {}  # a BatchGetItem's throttled keys, by table
+        if operation in ("GetItem", "Query"):
+            table = table_of(params.get("TableName"))
+            if table is not None:
+                where, hash_value = _read_target(table, operation, params)
+                why = self._read_refused(where, hash_value)
+                if why:
+                    self._count_throttle(operation)
+                    code = "ThrottlingException" if why == "table" else "ProvisionedThroughputExceededException"
+                    return (code, None), None
+        elif operation == "BatchGetItem":
+            served = 0
+            for table_name, spec in params.get("RequestItems", {}).items():
+                table = table_of(table_name)
+                for key in spec.get("Keys", []):
+                    hash_value = json.dumps(key.get(table.hash_key_attr), sort_keys=True) if table else None
+                    if table is not None and self._read_refused(table_name, hash_value):
+                        unread.setdefault(table_name, []).append(key)
+                    else:
+                        served += 1
+            if unread:
+                self._count_throttle(operation)
+                if not served:
+                    return ("ProvisionedThroughputExceededException", None), None
+        elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
             table = table_of(params.get("TableName"))
             if table is not None:
                 key = _key_of(table, params["Item"]) if operation == "PutItem" else params.get("Key", {})
@@ -346,7 +426,7 @@ class Meter:
                 self._count_throttle(operation)
                 if not kept:
                     return ("ProvisionedThroughputExceededException", None), None
-            return None, {"writes": self._snapshot(writes, table_of), "unprocessed": unprocessed, "undo": undo}
+            return None, {"writes": self._snapshot(writes, table_of), "unprocessed": unprocessed, "undo": undo, "unread": {}}
         elif operation == "TransactWriteItems":
             reasons, throttled = [], False
             for action in params.get("TransactItems", []):
@@ -361,7 +441,7 @@ class Meter:
             if throttled:
                 self._count_throttle(operation)
                 return ("TransactionCanceledException", reasons), None
-        return None, {"writes": self._snapshot(writes, table_of), "unprocessed": {}, "undo": []}
+        return None, {"writes": self._snapshot(writes, table_of), "unprocessed": {}, "undo": [], "unread": unread}
 
     def _snapshot(self, writes, table_of):
         return [(name, key, put, _stored(table_of(name), key)) for name, key, put in writes]
@@ -386,6 +466,20 @@ class Meter:
                         self._bill_write(operation, table, name, before, None, failed_with=put or before or key, times=times)
                     else:
                         self._bill_write(operation, table, name, before, _stored(table, key), times=times)
+        unread = (state or {}).get("unread") or {}
+        if unread and status.startswith("2"):
+            # The throttled keys were served by moto: their items leave the answer, and the keys
+            # come back unprocessed, as DynamoDB answers them.
+            for name, keys in unread.items():
+                table = table_of(name)
+                refused = {json.dumps(k, sort_keys=True) for k in keys}
+                found = answer.setdefault("Responses", {}).get(name, [])
+                answer["Responses"][name] = [
+                    i for i in found if json.dumps(_key_of(table, i), sort_keys=True) not in refused
+                ]
+                spec = {k: v for k, v in params["RequestItems"][name].items() if k != "Keys"}
+                entry = answer.setdefault("UnprocessedKeys", {}).setdefault(name, dict(spec, Keys=[]))
+                entry["Keys"].extend(keys)
         if status.startswith("2"):
             self._bill_reads(operation, params, answer, table_of)
         if state is not None and state["unprocessed"] and status.startswith("2"):
@@ -393,12 +487,16 @@ class Meter:
             for name, requests in state["unprocessed"].items():
                 merged.setdefault(name, []).extend(requests)
             return json.dumps(answer).encode()
+        if unread and status.startswith("2"):
+            return json.dumps(answer).encode()
         return body
 
     def _bill_reads(self, operation, params, answer, table_of):
         if operation == "GetItem":
             size = item_size(answer.get("Item"))
-            self._bill_read(operation, params["TableName"], read_units(size, params.get("ConsistentRead", False)))
+            table = table_of(params["TableName"])
+            where, hash_value = _read_target(table, operation, params) if table else (params["TableName"], None)
+            self._bill_read(operation, where, read_units(size, params.get("ConsistentRead", False)), hash_value)
         elif operation == "BatchGetItem":
             for name, spec in params.get("RequestItems", {}).items():
                 found = answer.get("Responses", {}).get(name, [])
@@ -409,10 +507,13 @@ class Meter:
                     if key in unprocessed:
                         continue
                     size = sizes.get(json.dumps(key, sort_keys=True), 0)
-                    self._bill_read(operation, name, read_units(size, spec.get("ConsistentRead", False)))
+                    hash_value = json.dumps(key.get(table.hash_key_attr), sort_keys=True) if table else None
+                    self._bill_read(operation, name, read_units(size, spec.get("ConsistentRead", False)), hash_value)
         elif operation in ("Query", "Scan"):
             size = sum(item_size(i) for i in answer.get("Items", []))
-            self._bill_read(operation, params["TableName"], read_units(size, params.get("ConsistentRead", False)))
+            table = table_of(params["TableName"])
+            where, hash_value = _read_target(table, operation, params) if table else (params["TableName"], None)
+            self._bill_read(operation, where, read_units(size, params.get("ConsistentRead", False)), hash_value)
         elif operation == "TransactGetItems":
             for action, found in zip(params.get("TransactItems", []), answer.get("Responses", [])):
                 self._bill_read(operation, action["Get"]["TableName"], 2 * read_units(item_size((found or {}).get("Item")), True))

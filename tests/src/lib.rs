@@ -557,9 +557,18 @@ pub async fn chaos_counts(prefix: &str) -> std::collections::BTreeMap<String, u6
 
 /// Bills every DynamoDB request to the tables under `prefix` as DynamoDB bills it, and with
 /// `scale` > 0 enforces DynamoDB's throughput scaled by it: 1,000 x scale write units a second
-/// per partition key, `table_wcu` x scale per table (`scripts/dynamodb_meter.py`).
+/// per partition key, `table_wcu` x scale per table; 3,000 x scale read units a second per
+/// partition key, 12,000 x scale per table or index (`scripts/dynamodb_meter.py`).
 pub async fn arm_meter(prefix: &str, scale: f64, table_wcu: f64) {
     let body = serde_json::json!({"prefix": prefix, "scale": scale, "table_wcu": table_wcu});
+    post_to(format!("{}/moto-serial/meter", moto_endpoint()), body).await
+}
+
+/// `arm_meter` with reads scaled apart: `read_scale` of 3,000 read units a second per partition
+/// key and of `table_rcu` per table or index (0: reads are billed, never throttled).
+pub async fn arm_meter_with_reads(prefix: &str, scale: f64, table_wcu: f64, read_scale: f64, table_rcu: f64) {
+    let body = serde_json::json!({"prefix": prefix, "scale": scale, "table_wcu": table_wcu,
+        "read_scale": read_scale, "table_rcu": table_rcu});
     post_to(format!("{}/moto-serial/meter", moto_endpoint()), body).await
 }
 

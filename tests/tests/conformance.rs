@@ -135,6 +135,50 @@ async fn insert_get_and_conditional_conflicts(p: Ports) {
     assert!(p.notifications.get(twin.id).await.unwrap().is_none(), "a rejected insert leaves nothing");
 }
 
+/// An email's body and parameters are stored once and read where they are used: by a lookup and
+/// an email job (all of it), by sent history (the parameters: it shows them), and by no chunk or
+/// push job (which render no email); a notification without them reads as it was stored.
+async fn an_emails_content_is_read_where_it_is_used(p: Ports) {
+    let mut n = notification(Uuid::new_v4(), 70, 3, BroadcastType::GT, t0());
+    let email = n.email.as_mut().expect("an email");
+    // The largest body the group-send dialect stores, and parameters beside it.
+    email.body =
+        Some("<p>".to_string() + &"b".repeat(shared::dialects::group_send::MAX_EMAIL_BODY_BYTES - 4 * 1024));
+    email.params = (0..3).map(|i| EmailParam { key: format!("k{i}"), value: format!("v{i}") }).collect();
+    let mut bare = notification(Uuid::new_v4(), 71, 3, BroadcastType::GT, t0());
+    bare.email.as_mut().expect("an email").params.clear();
+    let mut none = notification(Uuid::new_v4(), 72, 3, BroadcastType::GT, t0());
+    none.email = None;
+    for each in [&n, &bare, &none] {
+        p.notifications.insert(each).await.unwrap();
+    }
+    for each in [&n, &bare, &none] {
+        assert_eq!(
+            p.notifications.get(each.id).await.unwrap().as_ref(),
+            Some(each),
+            "a lookup reads all of it"
+        );
+        let by_schedule = p.notifications.get_by_schedule_id(each.schedule_id).await.unwrap();
+        assert_eq!(by_schedule.as_ref(), Some(each), "by schedule id too");
+        let chunk = p.notifications.chunk_context(each.id, 0).await.unwrap().notification;
+        assert_eq!(chunk, Some(each.clone().without_email_content()), "a chunk reads no email content");
+        let pushes = p.notifications.push_context(each.id, 0).await.unwrap().notification;
+        assert_eq!(pushes, Some(each.clone().without_email_content()), "nor does a push job");
+        let emails = p.notifications.email_context(each.id, 0, 0).await.unwrap().notification;
+        assert_eq!(emails.as_ref(), Some(each), "an email job reads all of it");
+    }
+    let scope = HistoryScope::CompanyType { company_id: 3, broadcast_type: BroadcastType::GT };
+    let page = p.notifications.history(&scope, &PageRequest::first(10)).await.unwrap();
+    let shown: Vec<Notification> = [&none, &bare, &n].map(|each| each.clone().without_email_body()).into();
+    assert_eq!(page.items, shown, "history shows the parameters, not the body");
+    // A refused insert stores none of it: the same id again conflicts and leaves the first.
+    let mut twin = n.clone();
+    twin.schedule_id = 73;
+    twin.email.as_mut().expect("an email").body = Some("another".into());
+    assert!(matches!(p.notifications.insert(&twin).await, Err(StoreError::Conflict(_))));
+    assert_eq!(p.notifications.get(n.id).await.unwrap().as_ref(), Some(&n), "the first content stays");
+}
+
 async fn due_and_claim_exactly_once(p: Ports) {
     let now = t0();
     let early = notification(Uuid::new_v4(), 1, 3, BroadcastType::GT, now - Duration::minutes(5));
@@ -1075,6 +1119,7 @@ async fn a_chunk_is_started_by_one_attempt_at_a_time(p: Ports) {
 }
 
 conformance!(
+    an_emails_content_is_read_where_it_is_used,
     new_entries_leave_what_people_did_alone,
     a_chunk_is_started_by_one_attempt_at_a_time,
     email_suppressions_keep_their_first_reason,

@@ -570,7 +570,8 @@ async fn dynamodb_throttles_a_hot_partition_and_a_busy_table() {
     let prefix = tests::moto_prefix(&provisioned);
     let inbox = provisioned.tables["InboxTable"].clone();
     let put = |item: Item| db.put_item().table_name(&inbox).set_item(Some(item)).send();
-    tests::arm_meter(&prefix, 0.0001, 10_000_000.0).await;
+    // Writes only: this test reads back what was written (reads: the next test).
+    tests::arm_meter_with_reads(&prefix, 0.0001, 10_000_000.0, 0.0, 0.0).await;
 
     put(key("hot", "a")).await.expect("the key's one unit");
     let e = refusal(put(key("hot", "b")).await);
@@ -614,10 +615,81 @@ async fn dynamodb_throttles_a_hot_partition_and_a_busy_table() {
     assert!(get("cold3", "t").await.unwrap().item.is_none(), "nothing of a cancelled transaction");
 
     // The table: 10,000 x 0.0001 = one unit a second, whatever the key.
-    tests::arm_meter(&prefix, 0.0001, 10_000.0).await;
+    tests::arm_meter_with_reads(&prefix, 0.0001, 10_000.0, 0.0, 0.0).await;
     put(key("spread1", "x")).await.expect("the table's one unit");
     let e = refusal(put(key("spread2", "x")).await);
     assert!(e.contains("ThrottlingException"), "{e}");
     let report = tests::metered(&prefix).await;
     assert_eq!(report["throttled"]["PutItem"].as_u64(), Some(1), "{report}");
+}
+
+/// Reads too: over a partition's read throughput (3,000 units a second) or its table's or
+/// index's, DynamoDB refuses a GetItem or a Query with ProvisionedThroughputExceededException
+/// (ThrottlingException for the table), and answers a BatchGetItem's throttled keys as
+/// UnprocessedKeys, the other keys' items served (the exception when none was). (Scaled: 3,000 x
+/// 0.00001 = a read unit every 33 s per key, a burst of one unit.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_throttles_reads_of_a_hot_partition_and_a_busy_table() {
+    let (sdk, provisioned, _) = tests::provision_moto().await;
+    let sdk = sdk.to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build();
+    let db = aws_sdk_dynamodb::Client::new(&sdk);
+    let prefix = tests::moto_prefix(&provisioned);
+    let inbox = provisioned.tables["InboxTable"].clone();
+    for (pk, sk) in [("hot", "a"), ("cold1", "x"), ("cold2", "x"), ("spread1", "x"), ("spread2", "x")] {
+        db.put_item().table_name(&inbox).set_item(Some(key(pk, sk))).send().await.unwrap();
+    }
+    tests::arm_meter_with_reads(&prefix, 0.0, 0.0, 0.00001, 10_000_000.0).await;
+    let get = |pk: &str, sk: &str| {
+        db.get_item().table_name(&inbox).set_key(Some(key(pk, sk))).consistent_read(true).send()
+    };
+    assert!(get("hot", "a").await.expect("the key's one unit").item.is_some());
+    let e = refusal(get("hot", "a").await);
+    assert!(e.contains("ProvisionedThroughputExceededException"), "{e}");
+    let query = |pk: &str| {
+        db.query()
+            .table_name(&inbox)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", "pk")
+            .expression_attribute_values(":p", s(pk))
+            .send()
+    };
+    let e = refusal(query("hot").await);
+    assert!(e.contains("ProvisionedThroughputExceededException"), "a Query of the hot key: {e}");
+    assert_eq!(query("cold1").await.expect("another key's query").items.unwrap_or_default().len(), 1);
+
+    let batch = |keys: Vec<Item>| {
+        db.batch_get_item()
+            .request_items(&inbox, KeysAndAttributes::builder().set_keys(Some(keys)).build().unwrap())
+            .send()
+    };
+    let answer = batch(vec![key("hot", "a"), key("cold2", "x")]).await.expect("a batch with a key served");
+    let served: Vec<_> =
+        answer.responses.unwrap_or_default()[&inbox].iter().map(|i| i["pk"].clone()).collect();
+    assert_eq!(served, vec![s("cold2")], "the cold key's item served");
+    let unprocessed = answer.unprocessed_keys.unwrap_or_default();
+    assert_eq!(unprocessed[&inbox].keys, vec![key("hot", "a")], "the hot key comes back unprocessed");
+    let e = refusal(batch(vec![key("hot", "a")]).await);
+    assert!(e.contains("ProvisionedThroughputExceededException"), "none served: {e}");
+
+    // An index's partition: the history index's key, as a Query names it.
+    let notifications = provisioned.tables["NotificationsTable"].clone();
+    let history = || {
+        db.query()
+            .table_name(&notifications)
+            .index_name("history")
+            .key_condition_expression("histPk = :h")
+            .expression_attribute_values(":h", s("C#3#GT"))
+            .send()
+    };
+    history().await.expect("the index key's first read");
+    let e = refusal(history().await);
+    assert!(e.contains("ProvisionedThroughputExceededException"), "the index key: {e}");
+
+    // The table: 10,000 x 0.00001 = a read unit every 10 s, whatever the key.
+    tests::arm_meter_with_reads(&prefix, 0.0, 0.0, 0.00001, 10_000.0).await;
+    get("spread1", "x").await.expect("the table's one unit");
+    let e = refusal(get("spread2", "x").await);
+    assert!(e.contains("ThrottlingException"), "{e}");
+    let report = tests::metered(&prefix).await;
+    assert_eq!(report["throttled"]["GetItem"].as_u64(), Some(1), "{report}");
 }

@@ -358,3 +358,73 @@ async fn a_chunk_recorded_before_the_upgrade_counts_its_pushes_once() {
     let pushed = env.outbox.pushes(&endpoints).await;
     assert_eq!(pushed.iter().filter(|p| p.message.contains(&n.id.to_string())).count(), 3, "sent once");
 }
+
+/// A notification an earlier version stored kept its email's body and parameters inside its own
+/// item. After the upgrade it reads as it did: a lookup and an email job get all of it, sent
+/// history its parameters, a chunk none of it (as for one stored apart). (DynamoDB only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_stored_before_the_upgrade_reads_as_it_did() {
+    let (sdk, provisioned, config) = tests::provision_moto().await;
+    let env = Env::moto_on(&sdk, &provisioned, &config).await;
+    let mut n = Notification::new(
+        Uuid::new_v4(),
+        990,
+        3,
+        Origin::GroupSend,
+        BroadcastType::GT,
+        Audience::Teams { company_id: 3, team_ids: vec!["23".into()] },
+        Content { title: "Title".into(), body: "before".into(), ..Content::default() },
+        "654".into(),
+        tests::t0(),
+    );
+    n.email = Some(EmailSpec {
+        template: "Client.Generic.HTMLBody.Mandrill.html".into(),
+        subject: "s".into(),
+        params: vec![EmailParam { key: "k".into(), value: "v".into() }],
+        body: Some("<p>the body</p>".into()),
+    });
+    env.ports.notifications.insert(&n).await.unwrap();
+
+    // As an earlier version left it: the content inside the notification's item, no items apart.
+    let db = aws_sdk_dynamodb::Client::new(&sdk);
+    let s = aws_sdk_dynamodb::types::AttributeValue::S;
+    let params =
+        aws_sdk_dynamodb::types::AttributeValue::L(vec![aws_sdk_dynamodb::types::AttributeValue::M(
+            [("key".to_string(), s("k".into())), ("value".to_string(), s("v".into()))].into(),
+        )]);
+    db.update_item()
+        .table_name(&config.notifications_table)
+        .key("pk", s(format!("N#{}", n.id)))
+        .key("sk", s("META".into()))
+        .update_expression("SET email.body = :b, email.params = :p REMOVE emailApart")
+        .condition_expression("emailApart = :yes AND attribute_not_exists(email.body)")
+        .expression_attribute_values(":b", s("<p>the body</p>".into()))
+        .expression_attribute_values(":p", params)
+        .expression_attribute_values(":yes", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+        .send()
+        .await
+        .expect("the notification's item keeps its content apart");
+    for sk in ["BODY", "PARAMS"] {
+        db.delete_item()
+            .table_name(&config.notifications_table)
+            .key("pk", s(format!("N#{}#C", n.id)))
+            .key("sk", s(sk.into()))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the content's {sk} item: {e:?}"));
+    }
+
+    let store = &env.ports.notifications;
+    assert_eq!(store.get(n.id).await.unwrap().as_ref(), Some(&n), "a lookup reads all of it");
+    assert_eq!(
+        store.email_context(n.id, 0, 0).await.unwrap().notification.as_ref(),
+        Some(&n),
+        "an email job too"
+    );
+    let chunk = store.chunk_context(n.id, 0).await.unwrap().notification;
+    assert_eq!(chunk, Some(n.clone().without_email_content()), "a chunk none of it");
+    let scope = HistoryScope::CompanyType { company_id: 3, broadcast_type: BroadcastType::GT };
+    let page = store.history(&scope, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(page.items, vec![n.clone().without_email_body()], "history its parameters");
+}

@@ -20,7 +20,8 @@ use tests::{
 
 /// People in the broadcast, each with one device.
 const CROWD: usize = 120;
-/// 1,000 x 0.01 = 10 write units a second per partition key; 4,000 x 0.01 = 40 per table.
+/// 1,000 x 0.01 = 10 write units a second per partition key; 4,000 x 0.01 = 40 per table;
+/// reads likewise (30 read units a second per key, 120 per table or index).
 const SCALE: f64 = 0.01;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,6 +81,7 @@ async fn a_throttled_broadcast_reaches_everyone_once() {
     let throttled: u64 =
         report["throttled"].as_object().map(|m| m.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0);
     assert!(throttled > 0, "the model throttled nothing: the test proves nothing at this scale: {report}");
+    println!("throttled requests: {}", report["throttled"]);
 
     let units = report["write_units"].as_f64().unwrap_or_default();
     println!(
@@ -110,4 +112,76 @@ async fn a_flush_of_64_marks_is_one_write_unit() {
     assert_eq!(report["write_units"].as_f64(), Some(1.0), "{report}");
     let context = f.env.ports.notifications.chunk_context(n, 0).await.expect("context");
     assert!((0..64).all(|i| context.marks.push_failed(&format!("{i:0>200}"))), "all 64 read back");
+}
+
+/// An email's body is written once, apart from its notification (README: a status change costs
+/// what the notification weighs without its email): the largest body the group-send dialect
+/// stores adds its own size to the insert, once, and nothing to any status change, to the
+/// history indexes' copies of them, or to a chunk's read of the notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_body_is_billed_once_whatever_it_weighs() {
+    use shared::dialects::group_send::MAX_EMAIL_BODY_BYTES;
+    let (sdk, provisioned, config) = provision_moto().await;
+    let f = Functions::on(&sdk, &provisioned, &config).await;
+    let prefix = moto_prefix(&provisioned);
+    let store = &f.env.ports.notifications;
+    let now = tests::t0();
+    // What a notification's life bills: its insert, then its status changes (claimed, a fan-out's
+    // progress, fanned out, given up) and a chunk's read of it.
+    let life = |body: String, schedule_id: u64| {
+        let prefix = prefix.clone();
+        async move {
+            let mut n = Notification::new(
+                uuid::Uuid::new_v4(),
+                schedule_id,
+                3,
+                Origin::GroupSend,
+                BroadcastType::GT,
+                Audience::Teams { company_id: 3, team_ids: vec!["23".into()] },
+                Content { title: "Title".into(), body: "message".into(), ..Content::default() },
+                "654".into(),
+                now,
+            );
+            n.brochure_id = Some(4);
+            n.email = Some(EmailSpec {
+                template: "Client.Generic.HTMLBody.Mandrill.html".into(),
+                subject: "s".into(),
+                params: vec![EmailParam { key: "k".into(), value: "v".into() }],
+                body: Some(body),
+            });
+            arm_meter(&prefix, 0.0, 0.0).await;
+            store.insert(&n).await.expect("insert");
+            let inserted = metered(&prefix).await["write_units"].as_f64().unwrap_or_default();
+            arm_meter(&prefix, 0.0, 0.0).await;
+            let lease = now + Duration::minutes(5);
+            assert!(store.claim(n.id, now, lease).await.expect("claim"));
+            let progress = FanoutProgress { chunks_enqueued: 1, recipients_enqueued: 10 };
+            let longer = lease + Duration::minutes(5);
+            store.save_progress(n.id, &progress, lease, longer).await.expect("progress");
+            store.finish_fanout(n.id, 2, 20, longer, now).await.expect("fanned out");
+            store.mark_failed(n.id, "given up", now).await.expect("failed");
+            let changes = metered(&prefix).await;
+            arm_meter(&prefix, 0.0, 0.0).await;
+            store.chunk_context(n.id, 0).await.expect("a chunk's context");
+            let read = metered(&prefix).await["read_units"].as_f64().unwrap_or_default();
+            (inserted, changes, read)
+        }
+    };
+    let (small_insert, small, small_read) = life("<p>x</p>".into(), 900).await;
+    let big_body = "<p>".to_string() + &"b".repeat(MAX_EMAIL_BODY_BYTES - 3);
+    let (big_insert, big, big_read) = life(big_body, 901).await;
+    assert_eq!(
+        (big["write_units"].as_f64(), &big["tables"]),
+        (small["write_units"].as_f64(), &small["tables"]),
+        "status changes (table and index copies) bill the same whatever the body weighs: {big} vs {small}"
+    );
+    assert_eq!(big_read, small_read, "a chunk reads the notification without its body");
+    // The body's item, in the insert's transaction (billed twice), once: its kilobytes and at most
+    // one more for its key and attribute name, twice.
+    let body_kb = (MAX_EMAIL_BODY_BYTES as f64 / 1024.0).ceil();
+    let extra = big_insert - small_insert;
+    assert!(
+        extra >= 2.0 * (body_kb - 1.0) && extra <= 2.0 * (body_kb + 1.0),
+        "the body billed once: {extra} more write units for {body_kb} KB ({big_insert} vs {small_insert})"
+    );
 }

@@ -429,6 +429,106 @@ async fn realtime_posts_that_never_end_are_cut_before_the_deadline() {
     assert_eq!((n.status, n.delivered), (Status::Delivered, 1), "recorded");
 }
 
+/// DynamoDB holding a chunk's entries' writes (throttled, the SDK backing off) cannot hold the
+/// chunk up past its deadline: the writes end 15 s before it at the latest (docs/reliability.md,
+/// "Lambda deadlines"), nothing is recorded, the chunk is handed back and goes on in a new message
+/// (its receive not spent, even the last one). The new message's attempt writes only the entries
+/// people do not have: one who read theirs meanwhile keeps it read.
+#[tokio::test]
+async fn entries_held_up_by_the_store_are_cut_before_the_deadline() {
+    /// Writes the first entry, then never answers (as a write the SDK keeps retrying).
+    struct Stalling(Arc<shared::adapters::memory::MemoryInboxStore>);
+    #[async_trait]
+    impl InboxDelivery for Stalling {
+        async fn put_content(&self, c: &InboxContent) -> StoreResult<()> {
+            self.0.put_content(c).await
+        }
+        async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
+            self.0.put_entries(&entries[..1]).await?;
+            std::future::pending().await
+        }
+        async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64> {
+            self.0.put_new_entries(entries).await
+        }
+    }
+    #[async_trait]
+    impl Center for Stalling {
+        async fn get(&self, u: UserId, n: NotificationId) -> StoreResult<Option<InboxItem>> {
+            self.0.get(u, n).await
+        }
+        async fn list(
+            &self,
+            u: UserId,
+            q: &InboxQuery,
+            now: DateTime<Utc>,
+            p: &PageRequest,
+        ) -> StoreResult<Page<InboxItem>> {
+            self.0.list(u, q, now, p).await
+        }
+        async fn count(&self, u: UserId, now: DateTime<Utc>, cap: usize) -> StoreResult<InboxCounts> {
+            self.0.count(u, now, cap).await
+        }
+        async fn mark(&self, u: UserId, n: NotificationId, m: Mark, now: DateTime<Utc>) -> StoreResult<bool> {
+            self.0.mark(u, n, m, now).await
+        }
+        async fn mark_all(&self, u: UserId, m: MarkAll, now: DateTime<Utc>) -> StoreResult<()> {
+            self.0.mark_all(u, m, now).await
+        }
+    }
+    let mut memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
+    memory.ports.settings.hand_overs.base = std::time::Duration::ZERO;
+    let id = Uuid::new_v4();
+    let mut n = notification(id);
+    n.recipients = 2;
+    memory.ports.notifications.insert(&n).await.unwrap();
+    memory.ports.inbox.put_content(&shared::service::deliver::inbox_content(&n)).await.unwrap();
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let chunk = DeliveryChunk {
+        notification_id: id,
+        chunk: 0,
+        recipients: vec![first, second],
+        devices: None,
+        push_round: None,
+        hand_overs: None,
+        revived: None,
+    };
+    let mut stalling = memory.ports.clone();
+    stalling.inbox = Arc::new(Stalling(memory.inbox.clone()));
+    let mut event = SqsEvent::default();
+    event.records = vec![record("stalled", &serde_json::to_string(&chunk).unwrap(), 5)];
+    // 21 s left: the chunk starts (20 s is the margin), its entries may take 6 s.
+    let deadline = shared::service::deadline::Deadline::at(now() + chrono::Duration::seconds(21));
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(40),
+        handle_within(&stalling, 5, event, deadline),
+    )
+    .await
+    .expect("the chunk is not held up by its entries' writes");
+    assert!(answer.batch_item_failures.is_empty(), "its last receive ends: {:?}", answer.batch_item_failures);
+    let waiting = memory.ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (waiting.status, waiting.delivered),
+        (Status::Delivering, 0),
+        "nothing recorded, not given up"
+    );
+    assert_eq!(memory.inbox.item_count(), 1, "the entry written before the cut");
+    assert!(memory.ports.inbox.mark(first, id, Mark::Read, now()).await.unwrap(), "its person reads it");
+    let acted = memory.ports.inbox.get(first, id).await.unwrap().expect("the first entry");
+
+    let handed = memory.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(handed.len(), 1, "the chunk goes on in a new message");
+    let next: DeliveryChunk = serde_json::from_str(&handed[0].body).unwrap();
+    assert_eq!((next.recipients.clone(), next.hand_overs), (chunk.recipients.clone(), Some(1)));
+    let mut event = SqsEvent::default();
+    event.records = vec![record("next", &handed[0].body, 1)];
+    assert!(handle(&memory.ports, 5, event).await.batch_item_failures.is_empty());
+    let done = memory.ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.delivered), (Status::Delivered, 2), "delivered, counted once");
+    let kept = memory.ports.inbox.get(first, id).await.unwrap().expect("the first entry");
+    assert_eq!(kept, acted, "the person's entry as they left it (read, delivered when it was)");
+    assert!(memory.ports.inbox.get(second, id).await.unwrap().is_some(), "the other one written");
+}
+
 /// A callback whose tries would run past the invocation's deadline (each try here takes 6 s and
 /// is answered 503) stops a margin before it, records nothing, and is handed to a new message
 /// with the chunk, which sends it: the chunk's receive is not spent, and the callback is neither

@@ -20,9 +20,9 @@ pub const MAX_EMAIL_SUBJECT: usize = 256;
 /// Lambda takes at most 6 MB of invocation payload, the API Gateway envelope included.
 pub const MAX_EMAIL_BODY: usize = 10_000_000;
 /// What `emailBody` and `emailParams` together may weigh here (UTF-8 bytes of the body and of
-/// every parameter's key and value): the notification is one DynamoDB item of at most 400 KB,
-/// with the message and counts beside them. More is refused naming `emailBody` (when the body
-/// alone is over) or `emailParams`, before anything is stored or counted against the daily cap.
+/// every parameter's key and value): each is stored once, in a DynamoDB item of its own of at most
+/// 400 KB, beside the notification. More is refused naming `emailBody` (when the body alone is
+/// over) or `emailParams`, before anything is stored or counted against the daily cap.
 pub const MAX_EMAIL_BODY_BYTES: usize = 300 * 1024;
 /// What one `emailParams` entry weighs in the item beyond its key and value: a map in a list
 /// (3 bytes, and 1 per element), its attribute names `key` and `value` (8): DynamoDB's item size

@@ -244,6 +244,14 @@ pub struct EmailSpec {
     pub body: Option<String>,
 }
 
+impl EmailSpec {
+    /// Whether it has content beyond its template and subject (a body or parameters): what a
+    /// store keeps apart from the notification (see `Notification::without_email_content`).
+    pub fn has_content(&self) -> bool {
+        self.body.is_some() || !self.params.is_empty()
+    }
+}
+
 /// A caller's schedule, kept as given (for history) beside the instant it resolved to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -463,6 +471,26 @@ impl Notification {
         self.emails_failed += c.failed;
         self.emails_suppressed += c.suppressed;
         self.emails_pending = self.emails_pending.saturating_sub(c.settled());
+    }
+
+    /// The notification as delivering a chunk reads it: its email's template and subject, not
+    /// its body and parameters (hundreds of KB at most: a store keeps them in items of
+    /// their own, written once, read by the email jobs that render them and by sent history).
+    pub fn without_email_content(mut self) -> Self {
+        if let Some(email) = self.email.as_mut() {
+            email.body = None;
+            email.params.clear();
+        }
+        self
+    }
+
+    /// The notification as sent history reads it: its email's parameters (history shows them),
+    /// not its body.
+    pub fn without_email_body(mut self) -> Self {
+        if let Some(email) = self.email.as_mut() {
+            email.body = None;
+        }
+        self
     }
 
     /// Whether the notification goes to people's phones as well as their notification center:

@@ -9,6 +9,7 @@ use crate::model::*;
 #[async_trait]
 pub trait SentHistory: Send + Sync {
     /// Sent history, newest first (by schedule id), through an index: the group-send API's record,
-    /// so notifications sent through the other dialects are not in it.
+    /// so notifications sent through the other dialects are not in it. Each as history shows it:
+    /// its email's parameters, not its body (`Notification::without_email_body`).
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>>;
 }

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use crate::error::StoreResult;
 use crate::model::*;
 
-/// Reading a stored notification.
+/// Reading a stored notification, all of it (its email's body and parameters included: a
+/// store that keeps them apart reads them too, for a notification that has them).
 #[async_trait]
 pub trait NotificationLookup: Send + Sync {
     async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>>;

@@ -141,11 +141,13 @@ pub trait DeliveryLedger: WorkLeases {
     async fn complete_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Status>;
     /// Whether a chunk was already recorded (lets redelivery skip its writes entirely).
     async fn chunk_recorded(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
-    /// What delivering a chunk needs to know, in one read: the notification, whether the chunk
-    /// is already recorded, and the sends it already made.
+    /// What delivering a chunk needs to know, in one read: the notification (without its
+    /// email's body and parameters: `Notification::without_email_content`; a chunk renders no
+    /// email), whether the chunk is already recorded, and the sends it already made.
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext>;
-    /// What a chunk's push job needs, in one read: the notification, whether the chunk's pushes
-    /// are already recorded (`recorded`), and the chunk's sent marks.
+    /// What a chunk's push job needs, in one read: the notification (without its email's
+    /// content, as `chunk_context`), whether the chunk's pushes are already recorded
+    /// (`recorded`), and the chunk's sent marks.
     async fn push_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext>;
     /// Adds a chunk's push outcomes to the notification exactly once per chunk (a chunk whose
     /// pushes all settled while it delivered records them right after itself; one that could not
@@ -175,8 +177,9 @@ pub trait DeliveryLedger: WorkLeases {
 /// Email jobs' part: their context, their outcomes and the feedback SES reports, once each.
 #[async_trait]
 pub trait EmailLedger: WorkLeases {
-    /// What sending an email job needs, in one read: the notification, whether this part's
-    /// emails are already recorded (`recorded`), and the chunk's sent marks.
+    /// What sending an email job needs, in one read: the notification with all of its email
+    /// (body and parameters included), whether this part's emails are already recorded
+    /// (`recorded`), and the chunk's sent marks.
     async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext>;
     /// Adds an email job's outcomes to the notification exactly once per (chunk, part): its
     /// recipients move from pending to their outcome.

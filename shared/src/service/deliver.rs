@@ -65,6 +65,10 @@ pub enum Delivered {
     /// Delivered (now or before), and the notification's callback is owed: the invocation's
     /// deadline came before its tries ended. The chunk's next handling sends it.
     CallbackOwed,
+    /// Its entries' writes did not end `ENTRIES_MARGIN` before the invocation's deadline
+    /// (DynamoDB throttling them, say): they were cut off there, nothing recorded, the chunk
+    /// handed back. Its next attempt writes the entries people do not have yet.
+    OutOfTime,
 }
 
 /// What every recipient of a notification sees, stored once. Times come from the notification,
@@ -89,6 +93,11 @@ pub fn inbox_entry(n: &Notification, user: UserId, at: chrono::DateTime<chrono::
 /// Gateway throttling them cannot hold up the chunk): room for its pushes' round (which stops
 /// `channels::PUSH_MARGIN` before the deadline), its record and its jobs.
 pub const REALTIME_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A chunk's entries' writes end this long before the invocation's deadline at the latest
+/// (the SDK's backoff under throttling cannot hold them up past it): room for its realtime posts
+/// (ended `REALTIME_MARGIN` before it), its pushes' round, its record and its jobs.
+pub const ENTRIES_MARGIN: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A chunk starts only this long before the invocation's deadline (the template gives deliver
 /// 60 s): one chunk's pushes take well under it (its emails go out apart, as jobs).
@@ -167,6 +176,21 @@ pub async fn attempt(
                 return Attempt::Done;
             }
             tracing::warn!(message_id, %notification, receives, "callback owed at the deadline; later");
+            Attempt::Again
+        }
+        Ok(Delivered::OutOfTime) => {
+            // Cut off for time, not failed: the rest in a new message, at once, with a whole
+            // invocation's time (this receive not spent on the deadline).
+            if hand_over(ports, &chunk, std::time::Duration::ZERO).await {
+                tracing::info!(message_id, %notification, receives, "entries cut off at the deadline: chunk handed to a new message");
+                return Attempt::Done;
+            }
+            tracing::warn!(message_id, %notification, receives, "entries cut off at the deadline, and not handed over; later");
+            if last && !matches!(ports.ledger.chunk_recorded(notification, chunk.chunk).await, Ok(true)) {
+                let reason =
+                    format!("delivery not finished in time at its last allowed receive ({receives})");
+                give_up(ports, notification, &reason).await;
+            }
             Attempt::Again
         }
         Ok(Delivered::Busy) => {
@@ -434,8 +458,9 @@ async fn deliver_within(
 ) -> Result<Delivered, DeliverError> {
     let (outcome, has_callback) = deliver_chunk(ports, chunk, message, deadline).await?;
     // Only notifications with a callback need another look; a redelivered chunk was not read,
-    // and may still owe the callback a crash interrupted.
-    if has_callback != Some(false)
+    // and may still owe the callback a crash interrupted. One cut off for time is not done.
+    if outcome != Delivered::OutOfTime
+        && has_callback != Some(false)
         && let Some(n) = ports.lookup.get(chunk.notification_id).await?
         && n.callback.is_some()
         && !callback::send_if_due_within(&ports.callbacks, &n, deadline).await
@@ -520,9 +545,10 @@ async fn deliver_chunk(
         _ => context.marks,
     };
     let outcome = write_and_record(ports, &n, chunk, &marks, start, now, deadline).await;
-    if outcome.is_err() {
-        // Failed, and alive: the chunk is handed back now rather than when the lease runs out
-        // (a killed attempt cannot, and its lease runs out before its message comes back).
+    if matches!(outcome, Err(_) | Ok(Delivered::OutOfTime)) {
+        // Failed or cut off, and alive: the chunk is handed back now rather than when the lease
+        // runs out (a killed attempt cannot, and its lease runs out before its message comes
+        // back).
         release_chunk(ports, id, chunk.chunk, message, lease_until).await;
     }
     Ok((outcome?, has_callback))
@@ -555,11 +581,23 @@ async fn write_and_record(
 ) -> Result<Delivered, DeliverError> {
     let id = n.id;
     let entries: Vec<InboxEntry> = chunk.recipients.iter().map(|u| inbox_entry(n, *u, now)).collect();
-    if start == ChunkStart::First {
-        ports.inbox.put_entries(&entries).await?;
-    } else {
-        let written = ports.inbox.put_new_entries(&entries).await?;
-        tracing::info!(notification = %id, chunk = chunk.chunk, written, of = entries.len(), "chunk retried");
+    // Bounded by the deadline: writes cut off there may have landed or not, and either way the
+    // next attempt (a retry: it reads which entries exist) writes only the missing ones.
+    let write = async {
+        if start == ChunkStart::First {
+            ports.inbox.put_entries(&entries).await
+        } else {
+            let written = ports.inbox.put_new_entries(&entries).await?;
+            tracing::info!(notification = %id, chunk = chunk.chunk, written, of = entries.len(), "chunk retried");
+            Ok(())
+        }
+    };
+    match deadline.bound(ports.clock.now(), ENTRIES_MARGIN, write).await {
+        Some(written) => written?,
+        None => {
+            tracing::warn!(notification = %id, chunk = chunk.chunk, "entries' writes cut off by the deadline");
+            return Ok(Delivered::OutOfTime);
+        }
     }
     let mut tally = ChunkTally {
         delivered: entries.len() as u64,

@@ -39,9 +39,16 @@ struct NotificationState {
 impl NotificationState {
     /// A piece of work's context: the notification, whether the piece is `recorded`, and its
     /// chunk's sent marks.
-    fn context(&self, id: NotificationId, chunk: u32, recorded: bool) -> ChunkContext {
+    /// `content`: with its email's body and parameters (an email job's), or without them (a
+    /// chunk's, a push job's), as the ports say.
+    fn context(&self, id: NotificationId, chunk: u32, recorded: bool, content: bool) -> ChunkContext {
+        let notification = self.by_id.get(&id).cloned();
         ChunkContext {
-            notification: self.by_id.get(&id).cloned(),
+            notification: if content {
+                notification
+            } else {
+                notification.map(Notification::without_email_content)
+            },
             recorded,
             marks: SentMarks(self.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
             email_job_size: self.email_job_sizes.get(&(id, chunk)).copied(),
@@ -296,12 +303,12 @@ impl DeliveryLedger for MemoryNotificationStore {
 
     async fn chunk_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
         let s = lock(&self.state);
-        Ok(s.context(id, chunk, s.chunks.contains(&(id, chunk))))
+        Ok(s.context(id, chunk, s.chunks.contains(&(id, chunk)), false))
     }
 
     async fn push_context(&self, id: NotificationId, chunk: u32) -> StoreResult<ChunkContext> {
         let s = lock(&self.state);
-        Ok(s.context(id, chunk, s.push_chunks.contains(&(id, chunk))))
+        Ok(s.context(id, chunk, s.push_chunks.contains(&(id, chunk)), false))
     }
 
     async fn record_pushes(
@@ -358,7 +365,7 @@ impl DeliveryLedger for MemoryNotificationStore {
 impl EmailLedger for MemoryNotificationStore {
     async fn email_context(&self, id: NotificationId, chunk: u32, part: u32) -> StoreResult<ChunkContext> {
         let s = lock(&self.state);
-        Ok(s.context(id, chunk, s.email_parts.contains(&(id, chunk, part))))
+        Ok(s.context(id, chunk, s.email_parts.contains(&(id, chunk, part)), true))
     }
 
     async fn record_emails(
@@ -409,8 +416,12 @@ impl EmailLedger for MemoryNotificationStore {
 #[async_trait]
 impl SentHistory for MemoryNotificationStore {
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
-        let mut items: Vec<Notification> =
-            lock(&self.state).by_id.values().filter(|n| in_scope(n, scope)).cloned().collect();
+        let mut items: Vec<Notification> = lock(&self.state)
+            .by_id
+            .values()
+            .filter(|n| in_scope(n, scope))
+            .map(|n| n.clone().without_email_body())
+            .collect();
         // Newest first; a fixed-width key keeps the order of the cursor strings numeric.
         items.sort_by_key(|n| std::cmp::Reverse(n.schedule_id));
         let key = |n: &Notification| format!("{:020}", u64::MAX - n.schedule_id);

@@ -84,7 +84,7 @@ impl DynamoNotificationStore {
         chunk: u32,
     ) -> StoreResult<ChunkContext> {
         let (context, marker) = futures::future::join(
-            self.context(id, chunk, Self::pushes_key(id, chunk)),
+            self.context(id, chunk, Self::pushes_key(id, chunk), false),
             self.client
                 .get_item()
                 .table_name(&self.table)
@@ -108,7 +108,7 @@ impl DynamoNotificationStore {
         chunk: u32,
         part: u32,
     ) -> StoreResult<ChunkContext> {
-        self.context(id, chunk, key(Self::pk(id), Self::emails_sk(chunk, part))).await
+        self.context(id, chunk, key(Self::pk(id), Self::emails_sk(chunk, part)), true).await
     }
 
     pub(super) async fn ledger_record_emails(
@@ -220,7 +220,7 @@ impl DynamoNotificationStore {
         id: NotificationId,
         chunk: u32,
     ) -> StoreResult<ChunkContext> {
-        self.context(id, chunk, key(Self::pk(id), Self::chunk_sk(chunk))).await
+        self.context(id, chunk, key(Self::pk(id), Self::chunk_sk(chunk)), false).await
     }
 
     pub(super) async fn ledger_record_feedback(
@@ -331,12 +331,15 @@ impl DynamoNotificationStore {
     }
 
     /// The notification, whether the `marker` exists, and the chunk's sent marks: one
-    /// BatchGetItem and one Query (of the chunk's marks partition), side by side.
+    /// BatchGetItem and one Query (of the chunk's marks partition), side by side. With `content`
+    /// (an email job's), the notification's email content is read in the same BatchGetItem;
+    /// without, an item of an earlier version is left without it too (as the port says).
     pub(super) async fn context(
         &self,
         id: NotificationId,
         chunk: u32,
         marker: Item,
+        content: bool,
     ) -> StoreResult<ChunkContext> {
         let marker_key = key_of(&marker);
         let marker_key = (marker_key.0.map(str::to_string), marker_key.1.map(str::to_string));
@@ -345,6 +348,9 @@ impl DynamoNotificationStore {
         // chunk, then eight parts): read until they have expired (MARKS_DAYS after an upgrade).
         keys.push(key(Self::pk(id), format!("M#{chunk:08}")));
         keys.extend((0..LEGACY_MARK_PARTS).map(|part| key(Self::pk(id), format!("M#{chunk:08}#{part}"))));
+        if content {
+            keys.extend(Self::content_keys(id, super::Parts::All));
+        }
         let (found, marks) = futures::future::join(
             batch_get(&self.client, &self.table, keys, None, true, Backoff::default()),
             self.marks_of(id, chunk),
@@ -352,7 +358,12 @@ impl DynamoNotificationStore {
         .await;
         let mut context = ChunkContext::default();
         context.marks.0.extend(marks?);
+        let mut contents = Vec::new();
         for item in found? {
+            if let Some((_, email)) = Self::content_of(&item)? {
+                contents.push(email);
+                continue;
+            }
             let (pk, sk) = key_of(&item);
             if (pk.map(str::to_string), sk.map(str::to_string)) == marker_key {
                 context.recorded = true;
@@ -361,12 +372,20 @@ impl DynamoNotificationStore {
                 continue;
             }
             match get_s(&item, "sk")? {
-                META => context.notification = Some(from_item(item)?),
+                META => {
+                    let n: Notification = from_item(item)?;
+                    context.notification = Some(if content { n } else { n.without_email_content() });
+                }
                 _ => {
                     if let Some(AttributeValue::Ss(keys)) = item.get("sent") {
                         context.marks.0.extend(keys.iter().cloned());
                     }
                 }
+            }
+        }
+        if let Some(n) = context.notification.as_mut() {
+            for email in contents {
+                email.fill(n);
             }
         }
         Ok(context)

@@ -1,4 +1,5 @@
-//! Notifications table: `N#{id}`/`META` (the notification), its counts apart from it
+//! Notifications table: `N#{id}`/`META` (the notification), its email's body and parameters
+//! apart from it (`content.rs`: `N#{id}#C`/`BODY` and `PARAMS`, written once), its counts apart from it
 //! (`counters.rs`: `N#{id}#K#{shard}`/`K`, added to the item's own by every read; beside each,
 //! `P#{chunk}` a chunk's counted pushes and `L#{chunk}` its push job's lease), the delivery
 //! ledger beside it
@@ -20,9 +21,12 @@ use super::*;
 use crate::model::*;
 use crate::ports::*;
 
+mod content;
 mod counters;
 mod idempotency;
 mod ledger;
+
+use content::Parts;
 
 use ledger::*;
 
@@ -63,8 +67,13 @@ impl DynamoNotificationStore {
             .map_err(|e| StoreError::Other(e.to_string()))
     }
 
-    fn item(&self, notification: &Notification) -> StoreResult<Item> {
-        let mut item = to_item(notification)?;
+    /// The notification's item, and its email's content items (`content.rs`).
+    fn items(&self, notification: &Notification) -> StoreResult<(Item, Vec<Item>)> {
+        let (item, content) = Self::split_content(notification)?;
+        Ok((self.item(notification, item), content))
+    }
+
+    fn item(&self, notification: &Notification, mut item: Item) -> Item {
         item.extend(key(Self::pk(notification.id), META));
         if notification.status == Status::Pending {
             item.insert("pendingShard".into(), s(format!("P#{}", self.shard(notification.id))));
@@ -73,7 +82,7 @@ impl DynamoNotificationStore {
         // The history indexes hold the group-send API's record only (sparse: other origins have
         // no key there, so they cost no index writes either).
         if notification.origin != Origin::GroupSend {
-            return Ok(item);
+            return item;
         }
         item.insert(
             "histPk".into(),
@@ -87,12 +96,29 @@ impl DynamoNotificationStore {
         if let Some(scope) = scope {
             item.insert("scopePk".into(), s(scope));
         }
-        Ok(item)
+        item
     }
 
-    /// The notification with its counts (its item, then its counter items: both strongly
-    /// consistent).
+    /// The notification with its counts and its email's content (its item, then its counter
+    /// items and content items: all strongly consistent).
     async fn get_meta(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
+        let Some((n, apart)) = self.get_meta_item(id).await? else { return Ok(None) };
+        let mut found = self.with_counts(vec![n], true).await?;
+        if apart {
+            self.fill_content(&mut found, &[id], Parts::All, true).await?;
+        }
+        Ok(found.pop())
+    }
+
+    /// The notification with its counts, without its email's content (what completing it
+    /// needs: its status).
+    async fn get_status(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
+        let Some((n, _)) = self.get_meta_item(id).await? else { return Ok(None) };
+        Ok(self.with_counts(vec![n.without_email_content()], true).await?.pop())
+    }
+
+    /// The notification's item (strongly consistent), and whether its email's content is apart.
+    async fn get_meta_item(&self, id: NotificationId) -> StoreResult<Option<(Notification, bool)>> {
         let out = self
             .client
             .get_item()
@@ -103,13 +129,14 @@ impl DynamoNotificationStore {
             .await
             .map_err(classify)?;
         let Some(item) = out.item else { return Ok(None) };
-        Ok(self.with_counts(vec![from_item(item)?], true).await?.pop())
+        let apart = Self::keeps_content_apart(&item);
+        Ok(Some((from_item(item)?, apart)))
     }
 
     /// Moves a Delivering notification whose every chunk is recorded to Delivered (`Conflict`
     /// when it is not done, or not Delivering): its counts read, then one conditional update.
     async fn mark_delivered_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<()> {
-        let done = self.get_meta(id).await?.is_some_and(|n| {
+        let done = self.get_status(id).await?.is_some_and(|n| {
             n.status == Status::Delivering && n.chunks_total.is_some_and(|total| n.chunks_done >= total)
         });
         if !done {
@@ -217,14 +244,15 @@ impl NotificationIntake for DynamoNotificationStore {
     }
 
     async fn insert(&self, notification: &Notification) -> StoreResult<()> {
-        let meta = self.put_if_absent(self.item(notification)?)?;
+        // The notification, its schedule-id pointer and its email's content: all or none.
+        let (meta, content) = self.items(notification)?;
         let mut pointer = key(format!("S#{}", notification.schedule_id), META);
         pointer.insert("notificationId".into(), s(notification.id.to_string()));
-        let pointer = self.put_if_absent(pointer)?;
-        let items = vec![
-            TransactWriteItem::builder().put(meta).build(),
-            TransactWriteItem::builder().put(pointer).build(),
-        ];
+        let items = [meta, pointer]
+            .into_iter()
+            .chain(content)
+            .map(|item| Ok(TransactWriteItem::builder().put(self.put_if_absent(item)?).build()))
+            .collect::<StoreResult<Vec<_>>>()?;
         match self.transact(items).await {
             (Ok(_), _) => Ok(()),
             (Err(e), _) if cancelled_by_condition(&e) => Err(StoreError::Conflict(format!(
@@ -418,7 +446,7 @@ impl DeliveryLedger for DynamoNotificationStore {
         match self.mark_delivered_if_done(id, now).await {
             Ok(_) => Ok(Status::Delivered),
             Err(StoreError::Conflict(_)) => {
-                Ok(self.get_meta(id).await?.map(|n| n.status).unwrap_or(Status::Failed))
+                Ok(self.get_status(id).await?.map(|n| n.status).unwrap_or(Status::Failed))
             }
             Err(e) => Err(e),
         }
@@ -547,9 +575,19 @@ impl SentHistory for DynamoNotificationStore {
         let (items, next) =
             query_page(build, &["pk", "sk", pk_name, "scheduleId"], page.limit, page.after.as_deref())
                 .await?;
-        let items = items.into_iter().map(from_item).collect::<StoreResult<Vec<Notification>>>()?;
-        // History may lag a moment behind: its counts are read eventually consistent.
-        let items = self.with_counts(items, false).await?;
+        let apart: Vec<NotificationId> = items
+            .iter()
+            .filter(|item| Self::keeps_content_apart(item))
+            .map(|item| id_from_pk(get_s(item, "pk")?))
+            .collect::<StoreResult<_>>()?;
+        let items = items
+            .into_iter()
+            .map(|item| from_item(item).map(Notification::without_email_body))
+            .collect::<StoreResult<Vec<Notification>>>()?;
+        // History may lag a moment behind: its counts (and the parameters, written with the
+        // notification) are read eventually consistent.
+        let mut items = self.with_counts(items, false).await?;
+        self.fill_content(&mut items, &apart, Parts::Params, false).await?;
         Ok(Page { items, next })
     }
 }
