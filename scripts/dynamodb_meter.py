@@ -33,7 +33,8 @@ ProvisionedThroughputExceededException for a partition (ThrottlingException for 
 BatchWriteItem's throttled requests come back as UnprocessedItems and a BatchGetItem's throttled
 keys as UnprocessedKeys (the exception when none was served), a transaction is cancelled with
 ThrottlingError as the reason of each throttled action. A Query is throttled by the partition
-key its key condition names. What a request costs is known only once it is served, so a key
+key its key condition names. (A BatchGetItem's throttled items are told apart by their key
+attributes: a projection that leaves the keys out is not supported.) What a request costs is known only once it is served, so a key
 may overdraw by one request, as DynamoDB's own accounting lets a request finish.
 
 GET /moto-serial/meter/P answers what was billed: write and read units in all, per table (and
@@ -239,7 +240,10 @@ def _read_target(table, operation, params):
         return name, None
     names = params.get("ExpressionAttributeNames") or {}
     values = params.get("ExpressionAttributeValues") or {}
-    for attr, placeholder in re.findall(r"(#?[A-Za-z_][\w]*)\s*=\s*(:[\w]+)", params.get("KeyConditionExpression") or ""):
+    condition = params.get("KeyConditionExpression") or ""
+    pairs = re.findall(r"(#?[A-Za-z_][\w]*)\s*=\s*(:[\w]+)", condition)
+    pairs += [(a, p) for p, a in re.findall(r"(:[\w]+)\s*=\s*(#?[A-Za-z_][\w]*)", condition)]
+    for attr, placeholder in pairs:
         if names.get(attr, attr) == hash_attr and placeholder in values:
             return name, json.dumps(values[placeholder], sort_keys=True)
     return name, None

@@ -419,6 +419,9 @@ impl SentHistory for FaultyNotifications {
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>> {
         self.1.run("history", self.0.history(scope, page)).await
     }
+    async fn record(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
+        self.1.run("record", self.0.record(schedule_id)).await
+    }
 }
 
 #[async_trait]

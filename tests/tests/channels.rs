@@ -900,7 +900,14 @@ async fn a_job_paced_to_the_account_rate_is_never_throttled() {
             body: None,
         });
         ports.notifications.insert(&n).await.unwrap();
-        let job = EmailJob { notification_id: n.id, chunk: 0, email_part: 0, recipients, round: 0 };
+        let job = EmailJob {
+            notification_id: n.id,
+            chunk: 0,
+            email_part: 0,
+            recipients,
+            round: 0,
+            hand_overs: None,
+        };
         let outcome =
             emails::send_job(&ports.email_jobs(), &job, "m1", shared::service::deadline::Deadline::NONE)
                 .await

@@ -124,7 +124,11 @@ async fn schedule_ids_are_unique_positive_and_increasing(p: Ports) {
 async fn insert_get_and_conditional_conflicts(p: Ports) {
     let n = notification(Uuid::new_v4(), 7, 3, BroadcastType::GT, t0());
     p.notifications.insert(&n).await.unwrap();
-    assert_eq!(p.notifications.get(n.id).await.unwrap().as_ref(), Some(&n), "round trip keeps every field");
+    // Every field, the email's content with what reads it (`an_emails_content_is_read_where_it_is_used`).
+    let looked_up = p.notifications.get(n.id).await.unwrap();
+    assert_eq!(looked_up, Some(n.clone().without_email_content()), "round trip keeps every field");
+    let emails = p.notifications.email_context(n.id, 0, 0).await.unwrap().notification;
+    assert_eq!(emails.as_ref(), Some(&n), "and the email's content");
     assert_eq!(p.notifications.get_by_schedule_id(7).await.unwrap().map(|x| x.id), Some(n.id));
     assert!(p.notifications.get_by_schedule_id(8).await.unwrap().is_none());
     assert!(p.notifications.get(Uuid::new_v4()).await.unwrap().is_none());
@@ -135,9 +139,9 @@ async fn insert_get_and_conditional_conflicts(p: Ports) {
     assert!(p.notifications.get(twin.id).await.unwrap().is_none(), "a rejected insert leaves nothing");
 }
 
-/// An email's body and parameters are stored once and read where they are used: by a lookup and
-/// an email job (all of it), by sent history (the parameters: it shows them), and by no chunk or
-/// push job (which render no email); a notification without them reads as it was stored.
+/// An email's body and parameters are stored once and read where they are used: by an email job
+/// (all of it) and sent history (the parameters: it shows them), and by no lookup, chunk or push
+/// job; a notification without them, or with only one of them, reads as it was stored.
 async fn an_emails_content_is_read_where_it_is_used(p: Ports) {
     let mut n = notification(Uuid::new_v4(), 70, 3, BroadcastType::GT, t0());
     let email = n.email.as_mut().expect("an email");
@@ -145,38 +149,45 @@ async fn an_emails_content_is_read_where_it_is_used(p: Ports) {
     email.body =
         Some("<p>".to_string() + &"b".repeat(shared::dialects::group_send::MAX_EMAIL_BODY_BYTES - 4 * 1024));
     email.params = (0..3).map(|i| EmailParam { key: format!("k{i}"), value: format!("v{i}") }).collect();
-    let mut bare = notification(Uuid::new_v4(), 71, 3, BroadcastType::GT, t0());
+    let mut body_only = notification(Uuid::new_v4(), 71, 3, BroadcastType::GT, t0());
+    let email = body_only.email.as_mut().expect("an email");
+    email.params.clear();
+    email.body = Some("<p>only a body</p>".into());
+    let params_only = notification(Uuid::new_v4(), 72, 3, BroadcastType::GT, t0());
+    let mut bare = notification(Uuid::new_v4(), 73, 3, BroadcastType::GT, t0());
     bare.email.as_mut().expect("an email").params.clear();
-    let mut none = notification(Uuid::new_v4(), 72, 3, BroadcastType::GT, t0());
+    let mut none = notification(Uuid::new_v4(), 74, 3, BroadcastType::GT, t0());
     none.email = None;
-    for each in [&n, &bare, &none] {
+    let all = [&n, &body_only, &params_only, &bare, &none];
+    for each in all {
         p.notifications.insert(each).await.unwrap();
     }
-    for each in [&n, &bare, &none] {
-        assert_eq!(
-            p.notifications.get(each.id).await.unwrap().as_ref(),
-            Some(each),
-            "a lookup reads all of it"
-        );
+    for each in all {
+        let without = Some(each.clone().without_email_content());
+        assert_eq!(p.notifications.get(each.id).await.unwrap(), without, "a lookup reads none of it");
         let by_schedule = p.notifications.get_by_schedule_id(each.schedule_id).await.unwrap();
-        assert_eq!(by_schedule.as_ref(), Some(each), "by schedule id too");
+        assert_eq!(by_schedule, without, "by schedule id neither");
         let chunk = p.notifications.chunk_context(each.id, 0).await.unwrap().notification;
-        assert_eq!(chunk, Some(each.clone().without_email_content()), "a chunk reads no email content");
+        assert_eq!(chunk, without, "a chunk renders no email: none of it");
         let pushes = p.notifications.push_context(each.id, 0).await.unwrap().notification;
-        assert_eq!(pushes, Some(each.clone().without_email_content()), "nor does a push job");
+        assert_eq!(pushes, without, "nor does a push job");
         let emails = p.notifications.email_context(each.id, 0, 0).await.unwrap().notification;
         assert_eq!(emails.as_ref(), Some(each), "an email job reads all of it");
+        let record = p.notifications.record(each.schedule_id).await.unwrap();
+        assert_eq!(record, Some(each.clone().without_email_body()), "history's record: its parameters");
     }
     let scope = HistoryScope::CompanyType { company_id: 3, broadcast_type: BroadcastType::GT };
     let page = p.notifications.history(&scope, &PageRequest::first(10)).await.unwrap();
-    let shown: Vec<Notification> = [&none, &bare, &n].map(|each| each.clone().without_email_body()).into();
+    let shown: Vec<Notification> =
+        all.iter().rev().map(|each| (*each).clone().without_email_body()).collect();
     assert_eq!(page.items, shown, "history shows the parameters, not the body");
     // A refused insert stores none of it: the same id again conflicts and leaves the first.
     let mut twin = n.clone();
-    twin.schedule_id = 73;
+    twin.schedule_id = 75;
     twin.email.as_mut().expect("an email").body = Some("another".into());
     assert!(matches!(p.notifications.insert(&twin).await, Err(StoreError::Conflict(_))));
-    assert_eq!(p.notifications.get(n.id).await.unwrap().as_ref(), Some(&n), "the first content stays");
+    let emails = p.notifications.email_context(n.id, 0, 0).await.unwrap().notification;
+    assert_eq!(emails.as_ref(), Some(&n), "the first content stays");
 }
 
 async fn due_and_claim_exactly_once(p: Ports) {

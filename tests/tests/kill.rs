@@ -164,8 +164,14 @@ async fn a_kill_repeats_at_most_one_unmarked_batch_of_emails_or_pushes() {
     for k in 0..=PEOPLE {
         // Emails: one job of the chunk's people, killed after k sends, then redelivered.
         let (memory, n, people) = world().await;
-        let job =
-            EmailJob { notification_id: n.id, chunk: 0, email_part: 0, recipients: people.clone(), round: 0 };
+        let job = EmailJob {
+            notification_id: n.id,
+            chunk: 0,
+            email_part: 0,
+            recipients: people.clone(),
+            round: 0,
+            hand_overs: None,
+        };
         let freezing = Freezing::new(k);
         let mut first: Ports = memory.ports.clone();
         first.mailer = freezing.clone();

@@ -310,6 +310,29 @@ end_to_end!(
     copies_of_an_email_job_never_send_at_once
 );
 
+/// A group send of company 3 to team 23 as stored, `schedule_id` and `text` its own, with an
+/// email whose body and parameters are given.
+fn group_send(schedule_id: u64, text: &str) -> Notification {
+    let mut n = Notification::new(
+        Uuid::new_v4(),
+        schedule_id,
+        3,
+        Origin::GroupSend,
+        BroadcastType::GT,
+        Audience::Teams { company_id: 3, team_ids: vec!["23".into()] },
+        Content { title: "Title".into(), body: text.into(), ..Content::default() },
+        "654".into(),
+        tests::t0(),
+    );
+    n.email = Some(EmailSpec {
+        template: "Client.Generic.HTMLBody.Mandrill.html".into(),
+        subject: "s".into(),
+        params: vec![EmailParam { key: "k".into(), value: "v".into() }],
+        body: Some("<p>the body</p>".into()),
+    });
+    n
+}
+
 /// A chunk an earlier version recorded counted its pushes with it (its marker carries no
 /// `pushesApart`). Handed out again after the upgrade (in flight, or redriven from the
 /// dead-letter queue), it queues its push job, which finds its pushes counted: nothing is sent
@@ -360,71 +383,111 @@ async fn a_chunk_recorded_before_the_upgrade_counts_its_pushes_once() {
 }
 
 /// A notification an earlier version stored kept its email's body and parameters inside its own
-/// item. After the upgrade it reads as it did: a lookup and an email job get all of it, sent
-/// history its parameters, a chunk none of it (as for one stored apart). (DynamoDB only.)
+/// item, as a store with `EMAIL_CONTENT_APART=false` (the first step of an upgrade) still writes
+/// it. Read by this version: an email job gets all of it, sent history its parameters, a lookup
+/// and a chunk none of it (as for one stored apart). (DynamoDB only.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_stored_before_the_upgrade_reads_as_it_did() {
     let (sdk, provisioned, config) = tests::provision_moto().await;
     let env = Env::moto_on(&sdk, &provisioned, &config).await;
-    let mut n = Notification::new(
-        Uuid::new_v4(),
-        990,
-        3,
-        Origin::GroupSend,
-        BroadcastType::GT,
-        Audience::Teams { company_id: 3, team_ids: vec!["23".into()] },
-        Content { title: "Title".into(), body: "before".into(), ..Content::default() },
-        "654".into(),
-        tests::t0(),
-    );
-    n.email = Some(EmailSpec {
-        template: "Client.Generic.HTMLBody.Mandrill.html".into(),
-        subject: "s".into(),
-        params: vec![EmailParam { key: "k".into(), value: "v".into() }],
-        body: Some("<p>the body</p>".into()),
-    });
-    env.ports.notifications.insert(&n).await.unwrap();
-
-    // As an earlier version left it: the content inside the notification's item, no items apart.
+    let n = group_send(990, "before");
     let db = aws_sdk_dynamodb::Client::new(&sdk);
+    let inside =
+        shared::adapters::dynamodb::DynamoNotificationStore::new(db.clone(), &config.notifications_table, 4)
+            .content_apart(false);
+    shared::ports::NotificationIntake::insert(&inside, &n).await.unwrap();
+
+    // The earlier versions' shape: the content inside the notification's item, no items apart.
     let s = aws_sdk_dynamodb::types::AttributeValue::S;
-    let params =
-        aws_sdk_dynamodb::types::AttributeValue::L(vec![aws_sdk_dynamodb::types::AttributeValue::M(
-            [("key".to_string(), s("k".into())), ("value".to_string(), s("v".into()))].into(),
-        )]);
-    db.update_item()
-        .table_name(&config.notifications_table)
-        .key("pk", s(format!("N#{}", n.id)))
-        .key("sk", s("META".into()))
-        .update_expression("SET email.body = :b, email.params = :p REMOVE emailApart")
-        .condition_expression("emailApart = :yes AND attribute_not_exists(email.body)")
-        .expression_attribute_values(":b", s("<p>the body</p>".into()))
-        .expression_attribute_values(":p", params)
-        .expression_attribute_values(":yes", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
-        .send()
-        .await
-        .expect("the notification's item keeps its content apart");
-    for sk in ["BODY", "PARAMS"] {
-        db.delete_item()
-            .table_name(&config.notifications_table)
-            .key("pk", s(format!("N#{}#C", n.id)))
-            .key("sk", s(sk.into()))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("the content's {sk} item: {e:?}"));
+    let item = |pk: String, sk: &str| {
+        db.get_item().table_name(&config.notifications_table).key("pk", s(pk)).key("sk", s(sk.into())).send()
+    };
+    let meta = item(format!("N#{}", n.id), "META").await.unwrap().item.expect("the notification's item");
+    let email = meta["email"].as_m().expect("its email");
+    assert_eq!(email["body"], s("<p>the body</p>".into()), "the body inside");
+    assert!(email.contains_key("params") && !meta.contains_key("emailParts"), "{meta:?}");
+    for part in ["BODY", "PARAMS"] {
+        assert!(item(format!("N#{}#C", n.id), part).await.unwrap().item.is_none(), "no {part} item");
     }
 
     let store = &env.ports.notifications;
-    assert_eq!(store.get(n.id).await.unwrap().as_ref(), Some(&n), "a lookup reads all of it");
     assert_eq!(
         store.email_context(n.id, 0, 0).await.unwrap().notification.as_ref(),
         Some(&n),
-        "an email job too"
+        "an email job: all"
     );
-    let chunk = store.chunk_context(n.id, 0).await.unwrap().notification;
-    assert_eq!(chunk, Some(n.clone().without_email_content()), "a chunk none of it");
+    let without = Some(n.clone().without_email_content());
+    assert_eq!(store.get(n.id).await.unwrap(), without, "a lookup none of it");
+    assert_eq!(store.chunk_context(n.id, 0).await.unwrap().notification, without, "a chunk none of it");
     let scope = HistoryScope::CompanyType { company_id: 3, broadcast_type: BroadcastType::GT };
     let page = store.history(&scope, &PageRequest::first(10)).await.unwrap();
     assert_eq!(page.items, vec![n.clone().without_email_body()], "history its parameters");
+    assert_eq!(store.record(990).await.unwrap(), Some(n.clone().without_email_body()), "its record too");
+}
+
+/// A part of an email's content the notification's item names and the read does not find (an
+/// item lost, a restore) is an error the email job tries again, never an email sent without its
+/// body; sent history without the parameters it names is an error too, never an empty list.
+/// (DynamoDB only: the memory store keeps the content with the notification.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_part_of_an_email_is_an_error_not_an_empty_email() {
+    let (sdk, provisioned, config) = tests::provision_moto().await;
+    let env = Env::moto_on(&sdk, &provisioned, &config).await;
+    let store = &env.ports.notifications;
+    let db = aws_sdk_dynamodb::Client::new(&sdk);
+    for (schedule_id, part) in [(991, "BODY"), (992, "PARAMS")] {
+        let n = group_send(schedule_id, "parts");
+        store.insert(&n).await.unwrap();
+        db.delete_item()
+            .table_name(&config.notifications_table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("N#{}#C", n.id)))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(part.into()))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the {part} item was written: {e:?}"));
+        let read = store.email_context(n.id, 0, 0).await;
+        assert!(
+            matches!(&read, Err(shared::StoreError::Transient(why)) if why.contains(part)),
+            "an email job without its {part}: {read:?}"
+        );
+        let record = store.record(schedule_id).await;
+        match part {
+            "PARAMS" => assert!(
+                matches!(&record, Err(shared::StoreError::Transient(why)) if why.contains(part)),
+                "history without its parameters: {record:?}"
+            ),
+            _ => assert_eq!(record.unwrap(), Some(n.clone().without_email_body()), "history reads no body"),
+        }
+    }
+}
+
+/// A chunk's first attempt writes its entries blind, and only once: a batch write whose answer
+/// was lost after it landed (a timeout after the commit) is never sent blind again, as the SDK's
+/// own retry would send it (a person who read their entry in between would find it unread); its
+/// entries are written only where absent, conditionally. Billed by the meter: one write unit an
+/// entry, every entry once. (DynamoDB only: the memory store never loses an answer.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entries_batch_whose_answer_was_lost_is_never_written_blind_again() {
+    let (sdk, provisioned, config) = tests::provision_moto().await;
+    let env = Env::moto_on(&sdk, &provisioned, &config).await;
+    let n = group_send(993, "lost");
+    env.ports.inbox.put_content(&shared::service::deliver::inbox_content(&n)).await.unwrap();
+    let people: Vec<Uuid> = (0..30).map(|_| Uuid::new_v4()).collect();
+    let entries: Vec<InboxEntry> =
+        people.iter().map(|p| shared::service::deliver::inbox_entry(&n, *p, tests::t0())).collect();
+    let prefix = tests::moto_prefix(&provisioned);
+    tests::arm_meter(&prefix, 0.0, 0.0).await;
+    tests::arm_fault(&config.inbox_table, "BatchWriteItem", 1, "AnswerLost").await;
+    env.ports.inbox.put_entries(&entries).await.expect("the entries are written");
+    let report = tests::metered(&prefix).await;
+    assert_eq!(
+        report["operations"]["BatchWriteItem"].as_f64(),
+        Some(people.len() as f64),
+        "each entry written blind once, the lost batch not again: {report}"
+    );
+    assert!(report["operations"]["PutItem"].is_null(), "nothing was missing: no conditional put: {report}");
+    for person in &people {
+        assert!(env.ports.inbox.get(*person, n.id).await.unwrap().is_some(), "everyone has theirs");
+    }
 }

@@ -132,7 +132,7 @@ async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
     let attempt = record.attempt.as_str();
     match deps.sources.kind_of(&record.source) {
         Some(Kind::EmailJob) => {
-            process_email_job(deps, (message_id, attempt), receives, body, deadline).await
+            step(emails::attempt(&deps.email_jobs, (message_id, attempt), body, receives, deadline).await)
         }
         Some(Kind::SesEvent) => process_email_event(deps, message_id, receives, body).await,
         Some(Kind::DeadChunk) => {
@@ -170,54 +170,6 @@ fn step(attempt: Attempt) -> Step {
     match attempt {
         Attempt::Done => Step::Done,
         Attempt::Again => Step::Again,
-    }
-}
-
-/// One round of an email job (the queue gives each invocation one, see the template).
-async fn process_email_job(
-    deps: &Deps<'_>,
-    (message_id, attempt): (&str, &str),
-    receives: u32,
-    body: &str,
-    deadline: Deadline,
-) -> Step {
-    if !deadline.allows(deps.clock.now(), shared::service::channels::EMAIL_MARGIN) {
-        if emails::hand_over(&deps.email_jobs, body).await {
-            tracing::info!(
-                message_id,
-                receives,
-                "too close to the deadline: email job handed to a new message"
-            );
-            return Step::Done;
-        }
-        tracing::warn!(message_id, receives, "too close to the deadline: email job not started");
-        return Step::Again;
-    }
-    let job = match emails::parse_job(body) {
-        Ok(job) => job,
-        Err(e) => {
-            tracing::error!(message_id, receives, error = %e, "email job failed");
-            return Step::Again;
-        }
-    };
-    let notification = job.notification_id;
-    match emails::send_job(&deps.email_jobs, &job, attempt, deadline).await {
-        Ok(EmailOutcome::Recorded { sent, gave_up }) => {
-            tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, sent, gave_up, "email job recorded");
-            Step::Done
-        }
-        Ok(EmailOutcome::Busy) => {
-            tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, "another copy of the email job is sending; later");
-            Step::Again
-        }
-        Ok(outcome) => {
-            tracing::info!(message_id, %notification, chunk = job.chunk, part = job.email_part, ?outcome, "email job");
-            Step::Done
-        }
-        Err(e) => {
-            tracing::error!(message_id, %notification, receives, error = %e, "email job failed");
-            Step::Again
-        }
     }
 }
 

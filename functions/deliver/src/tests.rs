@@ -477,6 +477,7 @@ async fn entries_held_up_by_the_store_are_cut_before_the_deadline() {
     }
     let mut memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
     memory.ports.settings.hand_overs.base = std::time::Duration::ZERO;
+    memory.ports.settings.hand_overs.cap = std::time::Duration::ZERO;
     let id = Uuid::new_v4();
     let mut n = notification(id);
     n.recipients = 2;
@@ -527,6 +528,65 @@ async fn entries_held_up_by_the_store_are_cut_before_the_deadline() {
     let kept = memory.ports.inbox.get(first, id).await.unwrap().expect("the first entry");
     assert_eq!(kept, acted, "the person's entry as they left it (read, delivered when it was)");
     assert!(memory.ports.inbox.get(second, id).await.unwrap().is_some(), "the other one written");
+}
+
+/// An email job that cannot start 5 s before the invocation's deadline (docs/reliability.md,
+/// "Lambda deadlines") is handed to a new message and its receive ends, even the last one:
+/// nothing sent, nothing counted. Its hand-overs are counted in it and bounded (20, as a
+/// chunk's): once used up, the receive counts. With time, the new message sends it once.
+#[tokio::test]
+async fn an_email_job_too_close_to_the_deadline_goes_on_in_a_new_message() {
+    let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
+    memory.load_demo_directory().await.unwrap();
+    let id = Uuid::new_v4();
+    let mut n = notification(id);
+    n.email = Some(EmailSpec {
+        template: "Client.Generic.HTMLBody.Mandrill.html".into(),
+        subject: "s".into(),
+        params: vec![],
+        body: Some("<p>b</p>".into()),
+    });
+    n.emails_pending = 1;
+    memory.ports.notifications.insert(&n).await.unwrap();
+    let aaron: Uuid = "11111111-1111-4111-8111-111111111111".parse().unwrap();
+    let job = EmailJob {
+        notification_id: id,
+        chunk: 0,
+        email_part: 0,
+        recipients: vec![aaron],
+        round: 0,
+        hand_overs: None,
+    };
+    let email_record = |name: &str, job: &EmailJob, receives: u32| {
+        let mut r = record(name, &serde_json::to_string(job).unwrap(), receives);
+        r.event_source_arn = Some(local_queues::EMAIL_JOBS.into());
+        let mut event = SqsEvent::default();
+        event.records = vec![r];
+        event
+    };
+    // The figure the docs promise, not the constant: 4 s before the deadline is too close.
+    let too_close = shared::service::deadline::Deadline::at(now() + chrono::Duration::seconds(4));
+    let answer = handle_within(&memory.ports, 5, email_record("late", &job, 5), too_close).await;
+    assert!(answer.batch_item_failures.is_empty(), "its last receive ends: {:?}", answer.batch_item_failures);
+    assert!(memory.mailer.sent().is_empty(), "nothing sent");
+    let handed = memory.ports.email_queue.receive(10).await.unwrap();
+    assert_eq!(handed.len(), 1, "the job goes on in a new message");
+    let next: EmailJob = serde_json::from_str(&handed[0].body).unwrap();
+    assert_eq!(next, EmailJob { hand_overs: Some(1), ..job.clone() }, "its hand-over counted in it");
+
+    // Handed over 20 times: this receive counts (the queue's redrive settles it at the last).
+    let used = EmailJob { hand_overs: Some(20), ..job.clone() };
+    let answer = handle_within(&memory.ports, 5, email_record("used", &used, 5), too_close).await;
+    assert_eq!(answer.batch_item_failures.len(), 1, "the receive counts");
+    assert!(memory.ports.email_queue.receive(10).await.unwrap().is_empty(), "not handed over again");
+
+    // With time, the new message's job sends its email once and counts it.
+    let in_time = shared::service::deadline::Deadline::at(now() + chrono::Duration::seconds(50));
+    let answer = handle_within(&memory.ports, 5, email_record("next", &next, 1), in_time).await;
+    assert!(answer.batch_item_failures.is_empty(), "{:?}", answer.batch_item_failures);
+    assert_eq!(memory.mailer.sent().len(), 1, "sent once");
+    let counted = memory.ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!((counted.emails_sent, counted.emails_pending), (1, 0), "counted once");
 }
 
 /// A callback whose tries would run past the invocation's deadline (each try here takes 6 s and

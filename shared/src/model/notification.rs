@@ -549,6 +549,9 @@ pub struct EmailJob {
     /// Continuations so far.
     #[serde(default)]
     pub round: u32,
+    /// New messages it was handed to, not started for time (bounded: `settings::HAND_OVERS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand_overs: Option<u32>,
 }
 
 /// A request to fan a notification out now (ad hoc sends skip waiting for the next tick).

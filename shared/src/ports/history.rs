@@ -12,4 +12,7 @@ pub trait SentHistory: Send + Sync {
     /// so notifications sent through the other dialects are not in it. Each as history shows it:
     /// its email's parameters, not its body (`Notification::without_email_body`).
     async fn history(&self, scope: &HistoryScope, page: &PageRequest) -> StoreResult<Page<Notification>>;
+    /// The notification a schedule id names, as `history` gives it (whatever its origin: the
+    /// caller decides what it may see).
+    async fn record(&self, schedule_id: u64) -> StoreResult<Option<Notification>>;
 }

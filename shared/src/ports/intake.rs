@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use crate::error::StoreResult;
 use crate::model::*;
 
-/// Reading a stored notification, all of it (its email's body and parameters included: a
-/// store that keeps them apart reads them too, for a notification that has them).
+/// Reading a stored notification, without its email's body and parameters
+/// (`Notification::without_email_content`): an email job reads them with its context
+/// (`EmailLedger::email_context`), sent history the parameters (`SentHistory`).
 #[async_trait]
 pub trait NotificationLookup: Send + Sync {
     async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>>;

@@ -153,11 +153,10 @@ fn sqs_queues_of(sqs: aws_sdk_sqs::Client, config: &Config) -> Queues {
 /// The tables over DynamoDB; no queues, email or push.
 fn tables_ports(dynamo: aws_sdk_dynamodb::Client, config: &Config) -> Ports {
     Ports {
-        notifications: Arc::new(DynamoNotificationStore::new(
-            dynamo.clone(),
-            &config.notifications_table,
-            config.pending_shards,
-        )),
+        notifications: Arc::new(
+            DynamoNotificationStore::new(dynamo.clone(), &config.notifications_table, config.pending_shards)
+                .content_apart(config.email_content_apart),
+        ),
         inbox: Arc::new(DynamoInboxStore::new(dynamo.clone(), &config.inbox_table)),
         directory: Arc::new(DynamoDirectory::new(dynamo.clone(), &config.directory_table)),
         devices: Arc::new(DynamoDeviceStore::new(dynamo.clone(), &config.directory_table)),

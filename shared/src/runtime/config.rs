@@ -35,6 +35,11 @@ pub struct Config {
     pub email_send_rate: u32,
     /// Write shards of the "pending by due time" index (spreads hot partitions).
     pub pending_shards: u32,
+    /// Whether an email's body and parameters are stored apart from its notification
+    /// (`EMAIL_CONTENT_APART`, default true; decision 0018). Both shapes are read either way:
+    /// `false` is the first step of upgrading a stage from a version that does not read them
+    /// apart (docs/deploy.md).
+    pub email_content_apart: bool,
     /// Recipients per delivery message.
     pub chunk_size: usize,
     /// Receives of a queue message before it moves to its DLQ (the queues' redrive policy).
@@ -78,6 +83,7 @@ impl Config {
     /// A new SES account's production sending rate, emails per second.
     pub const DEFAULT_EMAIL_SEND_RATE: u32 = 14;
     pub const PENDING_SHARDS: &'static str = "PENDING_SHARDS";
+    pub const EMAIL_CONTENT_APART: &'static str = "EMAIL_CONTENT_APART";
     pub const CHUNK_SIZE: &'static str = "CHUNK_SIZE";
     pub const MAX_RECEIVE_COUNT: &'static str = "MAX_RECEIVE_COUNT";
     pub const OUTBOUND_ALLOW_CIDRS: &'static str = "OUTBOUND_ALLOW_CIDRS";
@@ -144,6 +150,7 @@ impl Config {
             email_dead_letter_queue_arn: optional(&lookup, Self::EMAIL_DEAD_LETTER_QUEUE_ARN),
             email_send_rate: parse_or(&lookup, Self::EMAIL_SEND_RATE, Self::DEFAULT_EMAIL_SEND_RATE)?,
             pending_shards: parse_or(&lookup, Self::PENDING_SHARDS, Self::DEFAULT_PENDING_SHARDS)?,
+            email_content_apart: parse_or(&lookup, Self::EMAIL_CONTENT_APART, true)?,
             chunk_size: parse_or(&lookup, Self::CHUNK_SIZE, Self::DEFAULT_CHUNK_SIZE)?,
             max_receive_count: parse_or(&lookup, Self::MAX_RECEIVE_COUNT, Self::DEFAULT_MAX_RECEIVE_COUNT)?,
             daily_recipient_cap: parse_or(
@@ -264,6 +271,16 @@ mod tests {
         assert_eq!(c.inbox_table, "i");
         assert_eq!(c.pending_shards, Config::DEFAULT_PENDING_SHARDS);
         assert_eq!(c.chunk_size, Config::DEFAULT_CHUNK_SIZE);
+        assert!(c.email_content_apart, "emails' content apart unless told otherwise");
+        let mut pairs = FULL.to_vec();
+        pairs.push(("EMAIL_CONTENT_APART", "false"));
+        assert!(!Config::from_lookup(env(&pairs)).unwrap().email_content_apart);
+        pairs.pop();
+        pairs.push(("EMAIL_CONTENT_APART", "no"));
+        assert!(matches!(
+            Config::from_lookup(env(&pairs)),
+            Err(ConfigError::Invalid { var: "EMAIL_CONTENT_APART", .. })
+        ));
     }
 
     #[test]

@@ -20,11 +20,7 @@ use super::Ports;
 impl Ports {
     /// Sent history.
     pub fn history(&self) -> HistoryDeps<'_> {
-        HistoryDeps {
-            lookup: &*self.notifications,
-            history: &*self.notifications,
-            audiences: &*self.directory,
-        }
+        HistoryDeps { history: &*self.notifications, audiences: &*self.directory }
     }
 
     /// Reading a person's center.
@@ -109,6 +105,7 @@ impl Ports {
             clock: &*self.clock,
             emails: self.emails(),
             sending: self.settings.email_sending,
+            hand_overs: self.settings.hand_overs.max_attempts,
         }
     }
 

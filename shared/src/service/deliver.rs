@@ -103,15 +103,7 @@ pub const ENTRIES_MARGIN: std::time::Duration = std::time::Duration::from_secs(1
 /// 60 s): one chunk's pushes take well under it (its emails go out apart, as jobs).
 pub const MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// What one receive of a delivery-queue message came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
-    /// Delivered, or nothing left to deliver: the message is done.
-    Done,
-    /// Not done: the queue hands it out again (or, after its last allowed receive, moves it to
-    /// its dead-letter queue, the notification given up already).
-    Again,
-}
+pub use super::receive::Attempt;
 
 /// One receive (`receives` of `max_receives` allowed) of the delivery-queue message `body`,
 /// `attempt` naming this receive and no other (its receipt handle: the lease on the chunk is
@@ -179,9 +171,10 @@ pub async fn attempt(
             Attempt::Again
         }
         Ok(Delivered::OutOfTime) => {
-            // Cut off for time, not failed: the rest in a new message, at once, with a whole
-            // invocation's time (this receive not spent on the deadline).
-            if hand_over(ports, &chunk, std::time::Duration::ZERO).await {
+            // Cut off for time, not failed: the rest in a new message with a whole invocation's
+            // time (this receive not spent on the deadline), after the backoff a throttled chunk
+            // waits (what held the writes up was most likely throttling).
+            if hand_over_later(ports, &chunk).await {
                 tracing::info!(message_id, %notification, receives, "entries cut off at the deadline: chunk handed to a new message");
                 return Attempt::Done;
             }

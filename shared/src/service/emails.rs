@@ -16,6 +16,7 @@
 
 use super::channels::{self, EmailRound};
 use super::deadline::Deadline;
+use super::receive::Attempt;
 use crate::error::DeliverError;
 use crate::model::*;
 use crate::ports::{
@@ -30,6 +31,8 @@ pub struct EmailJobDeps<'a> {
     pub(crate) clock: &'a dyn Clock,
     pub(crate) emails: channels::EmailDeps<'a>,
     pub(crate) sending: EmailSending,
+    /// New messages a job not started for time may be handed to (`settings::HAND_OVERS`).
+    pub(crate) hand_overs: u32,
 }
 
 /// What recording SES's bounces and complaints uses.
@@ -81,6 +84,7 @@ pub fn jobs_of(n: &Notification, chunk: &DeliveryChunk, size: u32) -> Vec<EmailJ
             email_part: part as u32,
             recipients: recipients.to_vec(),
             round: 0,
+            hand_overs: None,
         })
         .collect()
 }
@@ -109,9 +113,68 @@ pub fn parse_job(body: &str) -> Result<EmailJob, DeliverError> {
 }
 
 /// An email job that cannot start before its invocation's deadline, handed to a new message of
-/// the email queue (`deadline::hand_over`).
-pub async fn hand_over(ports: &EmailJobDeps<'_>, body: &str) -> bool {
-    super::deadline::hand_over(ports.email_queue, body).await
+/// the email queue (`deadline::hand_over`), counted in it; `false` once its hand-overs are used
+/// up, or when the hand-over failed.
+async fn hand_over(ports: &EmailJobDeps<'_>, job: &EmailJob) -> bool {
+    let done = job.hand_overs.unwrap_or(0);
+    if done >= ports.hand_overs {
+        return false;
+    }
+    let next = EmailJob { hand_overs: Some(done + 1), ..job.clone() };
+    let body = serde_json::to_string(&next).expect("an email job serialises");
+    super::deadline::hand_over(ports.email_queue, &body).await
+}
+
+/// One receive (`receives`) of the email-queue message `body`, `attempt` naming this receive and
+/// no other (its receipt handle: the job's lease is held by it), with the invocation's
+/// `deadline`. A job that cannot start `channels::EMAIL_MARGIN` before the deadline is handed to
+/// a new message (visible at once, to another invocation) and this receive ends, so waiting for
+/// time never uses up a receive; once its hand-overs are used up (`settings::HAND_OVERS`), or
+/// when the hand-over fails, the receive counts. A job that fails, or finds a copy of itself
+/// sending, comes back after the visibility timeout; after its last receive the dead-letter
+/// queue's consumer settles it (`give_up`).
+pub async fn attempt(
+    ports: &EmailJobDeps<'_>,
+    (message_id, attempt): (&str, &str),
+    body: &str,
+    receives: u32,
+    deadline: Deadline,
+) -> Attempt {
+    let job = match parse_job(body) {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::error!(message_id, receives, error = %e, "email job failed");
+            return Attempt::Again;
+        }
+    };
+    let notification = job.notification_id;
+    if !deadline.allows(ports.clock.now(), channels::EMAIL_MARGIN) {
+        if hand_over(ports, &job).await {
+            tracing::info!(message_id, %notification, receives, "too close to the deadline: email job handed to a new message");
+            return Attempt::Done;
+        }
+        tracing::warn!(message_id, %notification, receives, "too close to the deadline: email job not started");
+        return Attempt::Again;
+    }
+    let (chunk, part) = (job.chunk, job.email_part);
+    match send_job(ports, &job, attempt, deadline).await {
+        Ok(EmailOutcome::Recorded { sent, gave_up }) => {
+            tracing::info!(message_id, %notification, chunk, part, sent, gave_up, "email job recorded");
+            Attempt::Done
+        }
+        Ok(EmailOutcome::Busy) => {
+            tracing::info!(message_id, %notification, chunk, part, "another copy of the email job is sending; later");
+            Attempt::Again
+        }
+        Ok(outcome) => {
+            tracing::info!(message_id, %notification, chunk, part, ?outcome, "email job");
+            Attempt::Done
+        }
+        Err(e) => {
+            tracing::error!(message_id, %notification, receives, error = %e, "email job failed");
+            Attempt::Again
+        }
+    }
 }
 
 /// One round of an email job: sends what is unsent, then counts the job once, or continues it

@@ -2,11 +2,10 @@
 
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::ports::{Audiences, NotificationLookup, SentHistory};
+use crate::ports::{Audiences, SentHistory};
 
 /// What reading sent history uses.
 pub struct HistoryDeps<'a> {
-    pub(crate) lookup: &'a dyn NotificationLookup,
     pub(crate) history: &'a dyn SentHistory,
     pub(crate) audiences: &'a dyn Audiences,
 }
@@ -48,7 +47,7 @@ pub async fn list(
     }
     if let Some(sid) = q.schedule_id {
         // One record; another company's is invisible, as is one of another type than asked.
-        let found = ports.lookup.get_by_schedule_id(sid).await?.filter(|n| {
+        let found = ports.history.record(sid).await?.filter(|n| {
             // Sent history is the group-send API's record.
             n.origin == Origin::GroupSend
                 && may_read(user, n.company_id, Some(n.broadcast_type))

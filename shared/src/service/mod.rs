@@ -23,4 +23,5 @@ pub mod intake;
 pub mod notify;
 pub mod pushes;
 pub mod realtime;
+pub mod receive;
 pub mod send;

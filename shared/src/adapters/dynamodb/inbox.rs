@@ -239,18 +239,88 @@ impl InboxDelivery for DynamoInboxStore {
     }
 
     async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
-        // batch_put keeps the last write of each (user, notification).
-        batch_put(&self.client, &self.table, entries.iter().map(entry_item).collect(), self.backoff).await
+        use futures::StreamExt;
+        // The last write of each (user, notification); 25 a request, several in flight.
+        let items = last_of_each_key(entries.iter().map(entry_item).collect());
+        let batches: Vec<Vec<Item>> = items.chunks(25).map(<[Item]>::to_vec).collect();
+        let writes = batches.into_iter().map(|batch| self.write_entries_once(batch));
+        let results: Vec<StoreResult<()>> =
+            futures::stream::iter(writes).buffer_unordered(BATCH_WRITES_IN_FLIGHT).collect().await;
+        results.into_iter().collect()
     }
 
     async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64> {
+        self.put_missing(entries.iter().map(entry_item).collect()).await
+    }
+}
+
+impl DynamoInboxStore {
+    /// One BatchWriteItem of a chunk's first attempt, written blind (one write unit an entry),
+    /// and never blind twice where the first may have landed: it is tried again as it was only
+    /// when none of it was written (its UnprocessedItems; DynamoDB refusing it for throughput),
+    /// with backoff; after any other failure (a 5xx, a timeout, an answer lost: its entries may
+    /// exist, and their people may have acted on them since) what it held is written as a retry
+    /// writes it, only the entries that do not exist, conditionally. So the SDK does not retry it
+    /// itself (it would send it again blind).
+    async fn write_entries_once(&self, batch: Vec<Item>) -> StoreResult<()> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for item in batch {
+            let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            pending.push(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build());
+        }
+        let no_retries = aws_sdk_dynamodb::config::Builder::default()
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
+        let mut attempt = 0;
+        loop {
+            let sent = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending.clone())
+                .customize()
+                .config_override(no_retries.clone())
+                .send()
+                .await;
+            let refused = match sent {
+                Ok(out) => {
+                    pending =
+                        out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+                    if pending.is_empty() {
+                        return Ok(());
+                    }
+                    None
+                }
+                Err(e) if refused_for_throughput(&e) => Some(e),
+                Err(e) => {
+                    tracing::info!(error = %e, entries = pending.len(), "an entries' batch may have landed: written again only where absent");
+                    let items = pending.into_iter().filter_map(|r| r.put_request.map(|p| p.item)).collect();
+                    return self.put_missing(items).await.map(|_| ());
+                }
+            };
+            attempt += 1;
+            if attempt >= self.backoff.max_attempts {
+                return Err(match refused {
+                    Some(e) => classify(e),
+                    None => StoreError::Transient(format!(
+                        "{} entries still unprocessed after {attempt} attempts",
+                        pending.len()
+                    )),
+                });
+            }
+            tokio::time::sleep(self.backoff.delay(attempt)).await;
+        }
+    }
+
+    /// Writes the entries of `items` that do not exist, conditionally: how many it wrote.
+    async fn put_missing(&self, items: Vec<Item>) -> StoreResult<u64> {
         use futures::StreamExt;
         // Which entries exist first, by their keys alone (read units: half a unit per entry, an
         // eventually consistent read being enough, as the put below is still conditional):
         // a conditional write whose condition fails is billed a write unit all the same, so
         // trying every entry again would spend a chunk's whole write budget on the people who
         // have theirs, and under throttling leave the others unwritten attempt after attempt.
-        let items: Vec<Item> = entries.iter().map(entry_item).collect();
         let keys: Vec<Item> = items
             .iter()
             .map(|i| match key_of(i) {
@@ -271,6 +341,21 @@ impl InboxDelivery for DynamoInboxStore {
         }
         Ok(written)
     }
+}
+
+/// Whether DynamoDB refused the whole request for throughput (nothing of it was done).
+fn refused_for_throughput<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    let code = match e {
+        aws_sdk_dynamodb::error::SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    };
+    matches!(
+        code,
+        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded")
+    )
 }
 
 /// Writes `item` unless its key exists: whether it was written.

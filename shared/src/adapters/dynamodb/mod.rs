@@ -209,7 +209,7 @@ pub(crate) async fn batch_put(
 }
 
 /// BatchWriteItem requests of one `batch_put` in flight at once.
-const BATCH_WRITES_IN_FLIGHT: usize = 8;
+pub(crate) const BATCH_WRITES_IN_FLIGHT: usize = 8;
 
 async fn write_batch(
     client: &Client,
@@ -248,7 +248,7 @@ pub(crate) fn key_of(item: &Item) -> (Option<&str>, Option<&str>) {
 }
 
 /// The items with one per key, the last of each kept, in their order.
-fn last_of_each_key(items: Vec<Item>) -> Vec<Item> {
+pub(crate) fn last_of_each_key(items: Vec<Item>) -> Vec<Item> {
     let mut keep = vec![false; items.len()];
     let mut seen = std::collections::HashSet::new();
     for (i, item) in items.iter().enumerate().rev() {

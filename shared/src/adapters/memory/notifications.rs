@@ -97,12 +97,13 @@ fn in_scope(n: &Notification, scope: &HistoryScope) -> bool {
 #[async_trait]
 impl NotificationLookup for MemoryNotificationStore {
     async fn get(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
-        Ok(lock(&self.state).by_id.get(&id).cloned())
+        Ok(lock(&self.state).by_id.get(&id).cloned().map(Notification::without_email_content))
     }
 
     async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
         let s = lock(&self.state);
-        Ok(s.by_schedule_id.get(&schedule_id).and_then(|id| s.by_id.get(id)).cloned())
+        let found = s.by_schedule_id.get(&schedule_id).and_then(|id| s.by_id.get(id)).cloned();
+        Ok(found.map(Notification::without_email_content))
     }
 }
 
@@ -426,6 +427,12 @@ impl SentHistory for MemoryNotificationStore {
         items.sort_by_key(|n| std::cmp::Reverse(n.schedule_id));
         let key = |n: &Notification| format!("{:020}", u64::MAX - n.schedule_id);
         page_by_key(items, key, page)
+    }
+
+    async fn record(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
+        let s = lock(&self.state);
+        let found = s.by_schedule_id.get(&schedule_id).and_then(|id| s.by_id.get(id)).cloned();
+        Ok(found.map(Notification::without_email_body))
     }
 }
 

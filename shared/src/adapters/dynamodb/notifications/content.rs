@@ -1,138 +1,147 @@
 //! A notification's email content apart from it: `N#{id}#C`/`BODY` (the body) and
 //! `N#{id}#C`/`PARAMS` (the parameters), written once, in the transaction that inserts the
-//! notification, under a partition key of their own; `emailApart` on the notification's item
-//! says they exist. So the notification's item, which every status change rewrites and the
+//! notification, under a partition key of their own; `emailParts` on the notification's item
+//! names the ones it has. So the notification's item, which every status change rewrites and the
 //! history indexes copy, weighs what its message does whatever its email weighs (up to
-//! 300 KB: the group-send dialect's `MAX_EMAIL_BODY_BYTES`), and a chunk's read of it is as small (decision 0018).
+//! 300 KB: the group-send dialect's `MAX_EMAIL_BODY_BYTES`), and a chunk's read of it is as small
+//! (decision 0018).
 //!
-//! Who reads the content: `get` (all of it, for the one notification), an email job's context
-//! (all of it: it renders the email), sent history (the parameters only: it shows them, not the
-//! body). A chunk's and a push job's contexts leave it out. Items earlier versions wrote with the
-//! content inside are read as they are, and left without it where the content is not read.
+//! Who reads the content: an email job's context (all of it: it renders the email) and sent
+//! history (the parameters: it shows them, not the body); a lookup, a chunk's and a push job's
+//! context read none of it. A part the notification's item names and the read does not find is an
+//! error (the email job tries again), never an email without its body. Items written with the
+//! content inside (by earlier versions, or with `EMAIL_CONTENT_APART=false`, the first step of an
+//! upgrade: docs/deploy.md) are read as they are, and left without it where the content is not
+//! read.
 
 use std::collections::HashMap;
 
 use super::*;
 
-/// On a notification's item: its email's body and parameters are in the content items.
-pub(super) const EMAIL_APART: &str = "emailApart";
-const BODY_SK: &str = "BODY";
-const PARAMS_SK: &str = "PARAMS";
+/// On a notification's item: the parts of its email's content kept apart (`BODY`, `PARAMS`).
+pub(super) const EMAIL_PARTS: &str = "emailParts";
+const BODY: &str = "BODY";
+const PARAMS: &str = "PARAMS";
 
 /// What of the content a reader reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Parts {
-    /// Body and parameters.
+    /// Body and parameters (an email job).
     All,
     /// The parameters (sent history shows them; the body it does not).
     Params,
 }
 
-/// An email's content as read from its items.
-#[derive(Debug, Default)]
-pub(super) struct EmailContent {
-    body: Option<String>,
-    params: Option<Vec<EmailParam>>,
-}
-
-impl EmailContent {
-    /// Puts the content into the notification's email (which its item left without it).
-    pub(super) fn fill(self, n: &mut Notification) {
-        if let Some(email) = n.email.as_mut() {
-            if let Some(body) = self.body {
-                email.body = Some(body);
-            }
-            if let Some(params) = self.params {
-                email.params = params;
-            }
-        }
+impl Parts {
+    fn wants(self, part: &str) -> bool {
+        self == Parts::All || part == PARAMS
     }
 }
 
 impl DynamoNotificationStore {
+    /// Every part there is: what a reader asks for before it knows which ones a notification has.
+    pub(super) fn every_part() -> Vec<String> {
+        vec![BODY.to_string(), PARAMS.to_string()]
+    }
+
     fn content_pk(id: NotificationId) -> String {
         format!("{}#C", Self::pk(id))
     }
 
-    /// Whether a notification's item keeps its email's content apart.
-    pub(super) fn keeps_content_apart(item: &Item) -> bool {
-        matches!(item.get(EMAIL_APART), Some(AttributeValue::Bool(true)))
+    /// The parts of its email's content a notification's item says are kept apart.
+    pub(super) fn parts_apart(item: &Item) -> Vec<String> {
+        match item.get(EMAIL_PARTS) {
+            Some(AttributeValue::Ss(parts)) => parts.clone(),
+            _ => Vec::new(),
+        }
     }
 
-    /// The notification's item without its email's content, marked when the content is apart,
-    /// and the content's items (none when the email has no body and no parameters).
-    pub(super) fn split_content(notification: &Notification) -> StoreResult<(Item, Vec<Item>)> {
-        let apart = notification.email.as_ref().is_some_and(EmailSpec::has_content);
+    /// The notification's item and its email's content items: with `apart`, the item without
+    /// the content, naming the parts kept apart, and an item per part (none when the email has no
+    /// body and no parameters); without, the item with the content inside (as earlier versions
+    /// wrote it) and no content items.
+    pub(super) fn split_content(notification: &Notification, apart: bool) -> StoreResult<(Item, Vec<Item>)> {
+        let email = notification.email.as_ref().filter(|e| apart && e.has_content());
+        let Some(email) = email else { return Ok((to_item(notification)?, Vec::new())) };
         let mut item = to_item(&notification.clone().without_email_content())?;
         let mut content = Vec::new();
-        let Some(email) = notification.email.as_ref().filter(|_| apart) else {
-            return Ok((item, content));
-        };
-        item.insert(EMAIL_APART.into(), AttributeValue::Bool(true));
         if let Some(body) = &email.body {
-            let mut body_item = key(Self::content_pk(notification.id), BODY_SK);
+            let mut body_item = key(Self::content_pk(notification.id), BODY);
             body_item.insert("body".into(), s(body.clone()));
             content.push(body_item);
         }
         if !email.params.is_empty() {
-            let mut params_item = key(Self::content_pk(notification.id), PARAMS_SK);
+            let mut params_item = key(Self::content_pk(notification.id), PARAMS);
             params_item.insert("params".into(), to_attr(&email.params)?);
             content.push(params_item);
         }
+        let parts = content.iter().map(|c| get_s(c, "sk").map(str::to_string)).collect::<StoreResult<_>>()?;
+        item.insert(EMAIL_PARTS.into(), AttributeValue::Ss(parts));
         Ok((item, content))
     }
 
-    /// The keys of a notification's content items a reader of `parts` reads.
-    pub(super) fn content_keys(id: NotificationId, parts: Parts) -> Vec<Item> {
-        let mut keys = vec![key(Self::content_pk(id), PARAMS_SK)];
-        if parts == Parts::All {
-            keys.push(key(Self::content_pk(id), BODY_SK));
-        }
-        keys
+    /// The keys of the content items of notification `id` a reader of `parts` reads, of those
+    /// its item names (`named`).
+    pub(super) fn content_keys(id: NotificationId, named: &[String], parts: Parts) -> Vec<Item> {
+        named.iter().filter(|p| parts.wants(p)).map(|p| key(Self::content_pk(id), p.as_str())).collect()
     }
 
-    /// Whether `item` is one of a content's items; its notification and what it holds, if so.
-    pub(super) fn content_of(item: &Item) -> StoreResult<Option<(NotificationId, EmailContent)>> {
+    /// Whether `item` is one of a content's items: its notification, its part and what it holds.
+    pub(super) fn content_of(item: &Item) -> StoreResult<Option<(NotificationId, String, Item)>> {
         let Some(id) = get_s(item, "pk")?.strip_suffix("#C") else { return Ok(None) };
-        let id = id_from_pk(id)?;
-        let mut content = EmailContent::default();
-        match get_s(item, "sk")? {
-            BODY_SK => content.body = Some(get_s(item, "body")?.to_string()),
-            PARAMS_SK => {
-                let params = item.get("params").cloned().unwrap_or(AttributeValue::L(Vec::new()));
-                content.params = Some(
-                    serde_dynamo::from_attribute_value(params)
-                        .map_err(|e| StoreError::InvalidData(e.to_string()))?,
-                );
-            }
-            _ => return Ok(None),
-        }
-        Ok(Some((id, content)))
+        Ok(Some((id_from_pk(id)?, get_s(item, "sk")?.to_string(), item.clone())))
     }
 
-    /// Reads the `parts` of the content of the notifications `apart` names (BatchGetItem, 100
-    /// keys a request) and puts it into theirs.
+    /// Puts the content items `found` of a notification into its email; `named` are the parts
+    /// its item names and `parts` what the reader wanted: one of those not found is an error.
+    pub(super) fn fill(
+        n: &mut Notification,
+        named: &[String],
+        parts: Parts,
+        found: &HashMap<String, Item>,
+    ) -> StoreResult<()> {
+        let Some(email) = n.email.as_mut() else { return Ok(()) };
+        for part in named.iter().filter(|p| parts.wants(p)) {
+            let item = found.get(part).ok_or_else(|| {
+                StoreError::Transient(format!("the email's {part} of notification {} was not found", n.id))
+            })?;
+            match part.as_str() {
+                BODY => email.body = Some(get_s(item, "body")?.to_string()),
+                PARAMS => {
+                    let params = item.get("params").cloned().unwrap_or(AttributeValue::L(Vec::new()));
+                    email.params = serde_dynamo::from_attribute_value(params)
+                        .map_err(|e| StoreError::InvalidData(e.to_string()))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the `parts` of the content of the `apart` notifications (each with the parts its
+    /// item names; BatchGetItem, 100 keys a request, strongly consistent: the items were written
+    /// with the notification) and puts it into theirs.
     pub(super) async fn fill_content(
         &self,
         notifications: &mut [Notification],
-        apart: &[NotificationId],
+        apart: &HashMap<NotificationId, Vec<String>>,
         parts: Parts,
-        consistent: bool,
     ) -> StoreResult<()> {
-        if apart.is_empty() {
+        let keys: Vec<Item> =
+            apart.iter().flat_map(|(id, named)| Self::content_keys(*id, named, parts)).collect();
+        if keys.is_empty() {
             return Ok(());
         }
-        let keys = apart.iter().flat_map(|id| Self::content_keys(*id, parts)).collect();
-        let found = batch_get(&self.client, &self.table, keys, None, consistent, Backoff::default()).await?;
-        let mut contents: HashMap<NotificationId, Vec<EmailContent>> = HashMap::new();
+        let found = batch_get(&self.client, &self.table, keys, None, true, Backoff::default()).await?;
+        let mut by_id: HashMap<NotificationId, HashMap<String, Item>> = HashMap::new();
         for item in found {
-            if let Some((id, content)) = Self::content_of(&item)? {
-                contents.entry(id).or_default().push(content);
+            if let Some((id, part, item)) = Self::content_of(&item)? {
+                by_id.entry(id).or_default().insert(part, item);
             }
         }
         for n in notifications {
-            for content in contents.remove(&n.id).unwrap_or_default() {
-                content.fill(n);
+            if let Some(named) = apart.get(&n.id) {
+                Self::fill(n, named, parts, by_id.get(&n.id).unwrap_or(&HashMap::new()))?;
             }
         }
         Ok(())

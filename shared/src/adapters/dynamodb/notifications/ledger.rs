@@ -349,7 +349,8 @@ impl DynamoNotificationStore {
         keys.push(key(Self::pk(id), format!("M#{chunk:08}")));
         keys.extend((0..LEGACY_MARK_PARTS).map(|part| key(Self::pk(id), format!("M#{chunk:08}#{part}"))));
         if content {
-            keys.extend(Self::content_keys(id, super::Parts::All));
+            // Every part's key: which ones the notification has is known once its item is read.
+            keys.extend(Self::content_keys(id, &Self::every_part(), super::Parts::All));
         }
         let (found, marks) = futures::future::join(
             batch_get(&self.client, &self.table, keys, None, true, Backoff::default()),
@@ -358,10 +359,11 @@ impl DynamoNotificationStore {
         .await;
         let mut context = ChunkContext::default();
         context.marks.0.extend(marks?);
-        let mut contents = Vec::new();
+        let mut contents = std::collections::HashMap::new();
+        let mut named = Vec::new();
         for item in found? {
-            if let Some((_, email)) = Self::content_of(&item)? {
-                contents.push(email);
+            if let Some((_, part, item)) = Self::content_of(&item)? {
+                contents.insert(part, item);
                 continue;
             }
             let (pk, sk) = key_of(&item);
@@ -373,6 +375,7 @@ impl DynamoNotificationStore {
             }
             match get_s(&item, "sk")? {
                 META => {
+                    named = Self::parts_apart(&item);
                     let n: Notification = from_item(item)?;
                     context.notification = Some(if content { n } else { n.without_email_content() });
                 }
@@ -383,10 +386,8 @@ impl DynamoNotificationStore {
                 }
             }
         }
-        if let Some(n) = context.notification.as_mut() {
-            for email in contents {
-                email.fill(n);
-            }
+        if let Some(n) = context.notification.as_mut().filter(|_| content) {
+            Self::fill(n, &named, super::Parts::All, &contents)?;
         }
         Ok(context)
     }

@@ -41,11 +41,26 @@ pub struct DynamoNotificationStore {
     client: Client,
     table: String,
     pending_shards: u32,
+    /// Whether an email's body and parameters are written apart (`content.rs`); read either way.
+    content_apart: bool,
 }
 
 impl DynamoNotificationStore {
     pub fn new(client: Client, table: impl Into<String>, pending_shards: u32) -> Self {
-        DynamoNotificationStore { client, table: table.into(), pending_shards: pending_shards.max(1) }
+        DynamoNotificationStore {
+            client,
+            table: table.into(),
+            pending_shards: pending_shards.max(1),
+            content_apart: true,
+        }
+    }
+
+    /// Writes emails' content apart (the default) or inside the notification's item, as earlier
+    /// versions did (`EMAIL_CONTENT_APART=false`: the first step of an upgrade, docs/deploy.md).
+    /// Either way both shapes are read.
+    pub fn content_apart(mut self, apart: bool) -> Self {
+        self.content_apart = apart;
+        self
     }
 
     fn pk(id: NotificationId) -> String {
@@ -69,7 +84,7 @@ impl DynamoNotificationStore {
 
     /// The notification's item, and its email's content items (`content.rs`).
     fn items(&self, notification: &Notification) -> StoreResult<(Item, Vec<Item>)> {
-        let (item, content) = Self::split_content(notification)?;
+        let (item, content) = Self::split_content(notification, self.content_apart)?;
         Ok((self.item(notification, item), content))
     }
 
@@ -99,26 +114,16 @@ impl DynamoNotificationStore {
         item
     }
 
-    /// The notification with its counts and its email's content (its item, then its counter
-    /// items and content items: all strongly consistent).
+    /// The notification with its counts, without its email's content (its item, then its
+    /// counter items: both strongly consistent).
     async fn get_meta(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
-        let Some((n, apart)) = self.get_meta_item(id).await? else { return Ok(None) };
-        let mut found = self.with_counts(vec![n], true).await?;
-        if apart {
-            self.fill_content(&mut found, &[id], Parts::All, true).await?;
-        }
-        Ok(found.pop())
-    }
-
-    /// The notification with its counts, without its email's content (what completing it
-    /// needs: its status).
-    async fn get_status(&self, id: NotificationId) -> StoreResult<Option<Notification>> {
         let Some((n, _)) = self.get_meta_item(id).await? else { return Ok(None) };
         Ok(self.with_counts(vec![n.without_email_content()], true).await?.pop())
     }
 
-    /// The notification's item (strongly consistent), and whether its email's content is apart.
-    async fn get_meta_item(&self, id: NotificationId) -> StoreResult<Option<(Notification, bool)>> {
+    /// The notification's item (strongly consistent), and the parts of its email's content it
+    /// keeps apart.
+    async fn get_meta_item(&self, id: NotificationId) -> StoreResult<Option<(Notification, Vec<String>)>> {
         let out = self
             .client
             .get_item()
@@ -129,14 +134,33 @@ impl DynamoNotificationStore {
             .await
             .map_err(classify)?;
         let Some(item) = out.item else { return Ok(None) };
-        let apart = Self::keeps_content_apart(&item);
+        let apart = Self::parts_apart(&item);
         Ok(Some((from_item(item)?, apart)))
+    }
+
+    /// The notification a schedule id points to, if any.
+    async fn id_of_schedule(&self, schedule_id: u64) -> StoreResult<Option<NotificationId>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("S#{schedule_id}"), META)))
+            .send()
+            .await
+            .map_err(classify)?;
+        match out.item {
+            None => Ok(None),
+            Some(item) => get_s(&item, "notificationId")?
+                .parse()
+                .map(Some)
+                .map_err(|_| StoreError::InvalidData("bad schedule pointer".into())),
+        }
     }
 
     /// Moves a Delivering notification whose every chunk is recorded to Delivered (`Conflict`
     /// when it is not done, or not Delivering): its counts read, then one conditional update.
     async fn mark_delivered_if_done(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<()> {
-        let done = self.get_status(id).await?.is_some_and(|n| {
+        let done = self.get_meta(id).await?.is_some_and(|n| {
             n.status == Status::Delivering && n.chunks_total.is_some_and(|total| n.chunks_done >= total)
         });
         if !done {
@@ -200,22 +224,9 @@ impl NotificationLookup for DynamoNotificationStore {
     }
 
     async fn get_by_schedule_id(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("S#{schedule_id}"), META)))
-            .send()
-            .await
-            .map_err(classify)?;
-        match out.item {
+        match self.id_of_schedule(schedule_id).await? {
+            Some(id) => self.get_meta(id).await,
             None => Ok(None),
-            Some(item) => {
-                let id = get_s(&item, "notificationId")?
-                    .parse()
-                    .map_err(|_| StoreError::InvalidData("bad schedule pointer".into()))?;
-                self.get_meta(id).await
-            }
         }
     }
 }
@@ -446,7 +457,7 @@ impl DeliveryLedger for DynamoNotificationStore {
         match self.mark_delivered_if_done(id, now).await {
             Ok(_) => Ok(Status::Delivered),
             Err(StoreError::Conflict(_)) => {
-                Ok(self.get_status(id).await?.map(|n| n.status).unwrap_or(Status::Failed))
+                Ok(self.get_meta(id).await?.map(|n| n.status).unwrap_or(Status::Failed))
             }
             Err(e) => Err(e),
         }
@@ -575,20 +586,27 @@ impl SentHistory for DynamoNotificationStore {
         let (items, next) =
             query_page(build, &["pk", "sk", pk_name, "scheduleId"], page.limit, page.after.as_deref())
                 .await?;
-        let apart: Vec<NotificationId> = items
-            .iter()
-            .filter(|item| Self::keeps_content_apart(item))
-            .map(|item| id_from_pk(get_s(item, "pk")?))
-            .collect::<StoreResult<_>>()?;
+        let mut apart = std::collections::HashMap::new();
+        for item in &items {
+            apart.insert(id_from_pk(get_s(item, "pk")?)?, Self::parts_apart(item));
+        }
         let items = items
             .into_iter()
             .map(|item| from_item(item).map(Notification::without_email_body))
             .collect::<StoreResult<Vec<Notification>>>()?;
-        // History may lag a moment behind: its counts (and the parameters, written with the
-        // notification) are read eventually consistent.
+        // History may lag a moment behind: its counts are read eventually consistent. (The
+        // parameters, written with the notification, are there once the index shows it.)
         let mut items = self.with_counts(items, false).await?;
-        self.fill_content(&mut items, &apart, Parts::Params, false).await?;
+        self.fill_content(&mut items, &apart, Parts::Params).await?;
         Ok(Page { items, next })
+    }
+
+    async fn record(&self, schedule_id: u64) -> StoreResult<Option<Notification>> {
+        let Some(id) = self.id_of_schedule(schedule_id).await? else { return Ok(None) };
+        let Some((n, named)) = self.get_meta_item(id).await? else { return Ok(None) };
+        let mut found = self.with_counts(vec![n.without_email_body()], true).await?;
+        self.fill_content(&mut found, &std::collections::HashMap::from([(id, named)]), Parts::Params).await?;
+        Ok(found.pop())
     }
 }
 
