@@ -139,7 +139,8 @@ impl From<StoreError> for ApiError {
 /// The codes (and our own words) of a refusal for throughput: DynamoDB's
 /// `ProvisionedThroughputExceededException`, `ThrottlingException`, `RequestLimitExceeded`, a
 /// transaction cancelled with `ThrottlingError` (or for contention, retried until given up
-/// here), SQS's `RequestThrottled`.
+/// here), a batch's items left unprocessed after every retry (DynamoDB's way of throttling a
+/// batch), SQS's `RequestThrottled`.
 const THROTTLING: &[&str] = &[
     "ProvisionedThroughputExceeded",
     "ThrottlingException",
@@ -147,6 +148,7 @@ const THROTTLING: &[&str] = &[
     "RequestLimitExceeded",
     "RequestThrottled",
     "cancelled for contention",
+    "still unprocessed",
 ];
 
 impl StoreError {
@@ -196,5 +198,20 @@ mod tests {
         assert_eq!(e.parameter.as_deref(), Some("nextToken"));
         let e: ApiError = StoreError::InvalidData("nextToken in a bad item".into()).into();
         assert_eq!(e.status(), 500, "no rule matches on message text");
+    }
+
+    /// DynamoDB throttles a batch by leaving its items unprocessed: a batch still unprocessed
+    /// after every retry is throttling (waited out in a new message), as the exceptions are.
+    #[test]
+    fn a_batch_left_unprocessed_is_throttling() {
+        for text in [
+            "3 entries still unprocessed after 5 attempts",
+            "3 items still unprocessed after 5 attempts",
+            "3 keys still unprocessed after 5 attempts",
+            "service error: ProvisionedThroughputExceededException: …",
+        ] {
+            assert!(StoreError::Transient(text.into()).is_throttling(), "{text}");
+        }
+        assert!(!StoreError::Transient("InternalServerError".into()).is_throttling());
     }
 }

@@ -121,12 +121,15 @@ impl Outbox {
 
 /// The template parameters without defaults, and SNS platform applications created on moto for
 /// this test (SNS platform applications are not CloudFormation resources: a deployment passes
-/// their ARNs as parameters).
+/// their ARNs as parameters). And `EmailContentApart=true`: the suite runs the shape a stage
+/// stores in once upgraded (docs/deploy.md); the default's, the earlier shape, is written and
+/// read by `retries.rs` (`an_email_stored_before_the_upgrade_reads_as_it_did`).
 pub async fn moto_parameters(sdk: &aws_config::SdkConfig, prefix: &str) -> BTreeMap<String, String> {
     let sns = aws_sdk_sns::Client::new(sdk);
     let mut parameters = BTreeMap::from([
         ("PublicApiUrl".to_string(), "https://api.test.example".to_string()),
         ("EmailFromAddress".to_string(), "notifications@mail.test.example".to_string()),
+        ("EmailContentApart".to_string(), "true".to_string()),
     ]);
     for (platform, parameter) in [
         ("APNS", "ApnsApplicationArn"),

@@ -692,8 +692,8 @@ fn resolve_ifs(v: &Value, holds: &dyn Fn(&str) -> bool) -> Option<Value> {
 /// What send stores (a group send's email, its content apart: decision 0018) is read by deliver
 /// (its email jobs) and sent history: CloudFormation updates those two before send, so that no
 /// notification a new send stored meets a reader still running the version before; and the
-/// store's shape is the `EmailContentApart` parameter's, `true` by default (docs/deploy.md: an
-/// upgrade from a version before it deploys `false` first).
+/// store's shape is the `EmailContentApart` parameter's, `false` by default (docs/deploy.md: a
+/// stage turns it on once every function reads both shapes, so a rollback never meets it).
 #[test]
 fn the_readers_of_what_send_stores_update_before_it() {
     let template = read_template(&tests::template_path()).unwrap();
@@ -705,7 +705,7 @@ fn the_readers_of_what_send_stores_update_before_it() {
         .collect();
     assert_eq!(depends, BTreeSet::from(["DeliverFunction", "SentHistoryFunction"]));
     let parameter = &template["Parameters"]["EmailContentApart"];
-    assert_eq!(parameter["Default"].as_str(), Some("true"));
+    assert_eq!(parameter["Default"].as_str(), Some("false"));
     let env =
         &template["Globals"]["Function"]["Environment"]["Variables"][shared::Config::EMAIL_CONTENT_APART];
     assert_eq!(serde_yaml_ng::to_string(env).unwrap().trim(), "!Ref EmailContentApart");

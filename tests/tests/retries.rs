@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use shared::http::{GatewayRequest, body_text};
 use shared::model::*;
 use shared::service::deadline::WORK_LEASE;
+use shared::service::emails::EmailOutcome;
 use tests::faults::{Faults, faulty};
 use tests::{Env, end_to_end};
 use uuid::Uuid;
@@ -310,8 +311,8 @@ end_to_end!(
     copies_of_an_email_job_never_send_at_once
 );
 
-/// A group send of company 3 to team 23 as stored, `schedule_id` and `text` its own, with an
-/// email whose body and parameters are given.
+/// A group send of company 3 to team 23 as stored, `schedule_id` and `text` (its message and its
+/// email's subject) its own, with an email with a body and a parameter.
 fn group_send(schedule_id: u64, text: &str) -> Notification {
     let mut n = Notification::new(
         Uuid::new_v4(),
@@ -326,7 +327,7 @@ fn group_send(schedule_id: u64, text: &str) -> Notification {
     );
     n.email = Some(EmailSpec {
         template: "Client.Generic.HTMLBody.Mandrill.html".into(),
-        subject: "s".into(),
+        subject: text.into(),
         params: vec![EmailParam { key: "k".into(), value: "v".into() }],
         body: Some("<p>the body</p>".into()),
     });
@@ -426,8 +427,8 @@ async fn an_email_stored_before_the_upgrade_reads_as_it_did() {
 }
 
 /// A part of an email's content the notification's item names and the read does not find (an
-/// item lost, a restore) is an error the email job tries again, never an email sent without its
-/// body; sent history without the parameters it names is an error too, never an empty list.
+/// item lost, a restore): the email job sends nothing and tries again, never an email without its
+/// body, and its dead letter still counts it failed; sent history shows the record without it.
 /// (DynamoDB only: the memory store keeps the content with the notification.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_part_of_an_email_is_an_error_not_an_empty_email() {
@@ -436,7 +437,8 @@ async fn a_missing_part_of_an_email_is_an_error_not_an_empty_email() {
     let store = &env.ports.notifications;
     let db = aws_sdk_dynamodb::Client::new(&sdk);
     for (schedule_id, part) in [(991, "BODY"), (992, "PARAMS")] {
-        let n = group_send(schedule_id, "parts");
+        let subject = format!("parts {}", Uuid::new_v4().simple());
+        let n = group_send(schedule_id, &subject);
         store.insert(&n).await.unwrap();
         db.delete_item()
             .table_name(&config.notifications_table)
@@ -446,19 +448,39 @@ async fn a_missing_part_of_an_email_is_an_error_not_an_empty_email() {
             .send()
             .await
             .unwrap_or_else(|e| panic!("the {part} item was written: {e:?}"));
-        let read = store.email_context(n.id, 0, 0).await;
+        let read = store.email_context(n.id, 0, 0).await.expect("the context reads");
+        assert_eq!(read.email_content_missing, vec![part.to_string()], "the {part} reported missing");
+        let job = EmailJob {
+            notification_id: n.id,
+            chunk: 0,
+            email_part: 0,
+            recipients: vec![user(1)],
+            round: 0,
+            hand_overs: None,
+        };
+        let jobs = env.ports.email_jobs();
+        let sent =
+            shared::service::emails::send_job(&jobs, &job, "m", shared::service::deadline::Deadline::NONE)
+                .await;
         assert!(
-            matches!(&read, Err(shared::StoreError::Transient(why)) if why.contains(part)),
-            "an email job without its {part}: {read:?}"
+            matches!(&sent, Err(shared::error::DeliverError::Transient(why)) if why.to_string().contains(part)),
+            "an email job without its {part} sends nothing and tries again: {sent:?}"
         );
-        let record = store.record(schedule_id).await;
-        match part {
-            "PARAMS" => assert!(
-                matches!(&record, Err(shared::StoreError::Transient(why)) if why.contains(part)),
-                "history without its parameters: {record:?}"
-            ),
-            _ => assert_eq!(record.unwrap(), Some(n.clone().without_email_body()), "history reads no body"),
+        assert!(env.outbox.emails(&subject).await.is_empty(), "nothing sent");
+        // Its dead letter counts it failed: counting needs none of the content.
+        let settled = shared::service::emails::give_up(&jobs, &job, "dead").await;
+        assert!(
+            matches!(settled, Ok(EmailOutcome::Recorded { sent: 0, gave_up: true })),
+            "settled from its dead letter: {settled:?}"
+        );
+        let again = shared::service::emails::give_up(&jobs, &job, "dead again").await;
+        assert!(matches!(again, Ok(EmailOutcome::AlreadyDone)), "once: {again:?}");
+        // History shows what it has (a lost item is logged, and does not fail the page).
+        let mut shown = n.clone().without_email_body();
+        if part == "PARAMS" {
+            shown.email.as_mut().expect("an email").params.clear();
         }
+        assert_eq!(store.record(schedule_id).await.unwrap(), Some(shown), "history without the {part}");
     }
 }
 

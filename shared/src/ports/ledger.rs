@@ -54,6 +54,10 @@ pub struct ChunkContext {
     /// (`ChunkTally::email_job_size`); `None` when the version that recorded it kept none (it cut
     /// jobs of `emails::LEGACY_EMAIL_JOB_SIZE`).
     pub email_job_size: Option<u32>,
+    /// Of an email job's context: the parts of the email's content (its body, its parameters)
+    /// the notification has and the read did not find (an item lost, a restore). The job sends
+    /// nothing without them (it tries again); counting what it left does not need them.
+    pub email_content_missing: Vec<String>,
 }
 
 /// Fan-out's part: what is due, the lease, progress, the end of fan-out.

@@ -36,9 +36,9 @@ pub struct Config {
     /// Write shards of the "pending by due time" index (spreads hot partitions).
     pub pending_shards: u32,
     /// Whether an email's body and parameters are stored apart from its notification
-    /// (`EMAIL_CONTENT_APART`, default true; decision 0018). Both shapes are read either way:
-    /// `false` is the first step of upgrading a stage from a version that does not read them
-    /// apart (docs/deploy.md).
+    /// (`EMAIL_CONTENT_APART`, default false: inside it, as earlier versions stored them;
+    /// decision 0018). Both shapes are read either way: `true` once every function runs a
+    /// version that reads them apart (docs/deploy.md).
     pub email_content_apart: bool,
     /// Recipients per delivery message.
     pub chunk_size: usize,
@@ -150,7 +150,7 @@ impl Config {
             email_dead_letter_queue_arn: optional(&lookup, Self::EMAIL_DEAD_LETTER_QUEUE_ARN),
             email_send_rate: parse_or(&lookup, Self::EMAIL_SEND_RATE, Self::DEFAULT_EMAIL_SEND_RATE)?,
             pending_shards: parse_or(&lookup, Self::PENDING_SHARDS, Self::DEFAULT_PENDING_SHARDS)?,
-            email_content_apart: parse_or(&lookup, Self::EMAIL_CONTENT_APART, true)?,
+            email_content_apart: parse_or(&lookup, Self::EMAIL_CONTENT_APART, false)?,
             chunk_size: parse_or(&lookup, Self::CHUNK_SIZE, Self::DEFAULT_CHUNK_SIZE)?,
             max_receive_count: parse_or(&lookup, Self::MAX_RECEIVE_COUNT, Self::DEFAULT_MAX_RECEIVE_COUNT)?,
             daily_recipient_cap: parse_or(
@@ -271,10 +271,10 @@ mod tests {
         assert_eq!(c.inbox_table, "i");
         assert_eq!(c.pending_shards, Config::DEFAULT_PENDING_SHARDS);
         assert_eq!(c.chunk_size, Config::DEFAULT_CHUNK_SIZE);
-        assert!(c.email_content_apart, "emails' content apart unless told otherwise");
+        assert!(!c.email_content_apart, "emails' content inside the notification unless told otherwise");
         let mut pairs = FULL.to_vec();
-        pairs.push(("EMAIL_CONTENT_APART", "false"));
-        assert!(!Config::from_lookup(env(&pairs)).unwrap().email_content_apart);
+        pairs.push(("EMAIL_CONTENT_APART", "true"));
+        assert!(Config::from_lookup(env(&pairs)).unwrap().email_content_apart);
         pairs.pop();
         pairs.push(("EMAIL_CONTENT_APART", "no"));
         assert!(matches!(

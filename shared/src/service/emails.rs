@@ -228,6 +228,14 @@ async fn send_claimed(
     deadline: Deadline,
 ) -> Result<EmailOutcome, DeliverError> {
     let id = job.notification_id;
+    if !context.email_content_missing.is_empty() {
+        // Never an email without its body: tried again, and at worst counted failed from the
+        // dead-letter queue (`give_up` needs none of it).
+        return Err(DeliverError::Transient(crate::error::StoreError::Transient(format!(
+            "the email's {} of notification {id} was not found",
+            context.email_content_missing.join(" and ")
+        ))));
+    }
     let n = context
         .notification
         .ok_or_else(|| DeliverError::Permanent(format!("notification {id} does not exist")))?;

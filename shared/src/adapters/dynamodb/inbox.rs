@@ -293,6 +293,9 @@ impl DynamoInboxStore {
                     None
                 }
                 Err(e) if refused_for_throughput(&e) => Some(e),
+                // Refused as a client error (validation, access, a missing table): nothing was
+                // written, and writing it piecemeal would only hide why.
+                Err(e) if refused_as_client_error(&e) => return Err(classify(e)),
                 Err(e) => {
                     tracing::info!(error = %e, entries = pending.len(), "an entries' batch may have landed: written again only where absent");
                     let items = pending.into_iter().filter_map(|r| r.put_request.map(|p| p.item)).collect();
@@ -340,6 +343,19 @@ impl DynamoInboxStore {
             written += u64::from(result?);
         }
         Ok(written)
+    }
+}
+
+/// Whether DynamoDB answered with a client error other than throughput (4xx: nothing was done).
+fn refused_as_client_error<E>(e: &aws_sdk_dynamodb::error::SdkError<E, HttpResponse>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    match e {
+        aws_sdk_dynamodb::error::SdkError::ServiceError(service) => {
+            service.raw().status().is_client_error() && !refused_for_throughput(e)
+        }
+        _ => false,
     }
 }
 

@@ -52,6 +52,7 @@ impl NotificationState {
             recorded,
             marks: SentMarks(self.marks.get(&(id, chunk)).cloned().unwrap_or_default()),
             email_job_size: self.email_job_sizes.get(&(id, chunk)).copied(),
+            email_content_missing: Vec::new(),
         }
     }
 }

@@ -8,8 +8,10 @@
 //!
 //! Who reads the content: an email job's context (all of it: it renders the email) and sent
 //! history (the parameters: it shows them, not the body); a lookup, a chunk's and a push job's
-//! context read none of it. A part the notification's item names and the read does not find is an
-//! error (the email job tries again), never an email without its body. Items written with the
+//! context read none of it. A part the notification's item names and the read does not find is
+//! reported (`ChunkContext::email_content_missing`: the email job sends nothing and tries again,
+//! never an email without its body; counting what a dead job left needs none of it) or, in
+//! history, logged and left out. Items written with the
 //! content inside (by earlier versions, or with `EMAIL_CONTENT_APART=false`, the first step of an
 //! upgrade: docs/deploy.md) are read as they are, and left without it where the content is not
 //! read.
@@ -33,8 +35,9 @@ pub(super) enum Parts {
 }
 
 impl Parts {
+    /// Whether a reader of these parts reads `part` (never one this version does not know).
     fn wants(self, part: &str) -> bool {
-        self == Parts::All || part == PARAMS
+        (self == Parts::All && part == BODY) || part == PARAMS
     }
 }
 
@@ -93,34 +96,38 @@ impl DynamoNotificationStore {
     }
 
     /// Puts the content items `found` of a notification into its email; `named` are the parts
-    /// its item names and `parts` what the reader wanted: one of those not found is an error.
+    /// its item names and `parts` what the reader wanted: those of them not found are returned
+    /// (the reader decides: an email job does not send, history shows what it has). A part this
+    /// version does not know (a later version's) is neither read nor missed.
     pub(super) fn fill(
         n: &mut Notification,
         named: &[String],
         parts: Parts,
         found: &HashMap<String, Item>,
-    ) -> StoreResult<()> {
-        let Some(email) = n.email.as_mut() else { return Ok(()) };
+    ) -> StoreResult<Vec<String>> {
+        let Some(email) = n.email.as_mut() else { return Ok(Vec::new()) };
+        let mut missing = Vec::new();
         for part in named.iter().filter(|p| parts.wants(p)) {
-            let item = found.get(part).ok_or_else(|| {
-                StoreError::Transient(format!("the email's {part} of notification {} was not found", n.id))
-            })?;
+            let Some(item) = found.get(part) else {
+                missing.push(part.clone());
+                continue;
+            };
             match part.as_str() {
                 BODY => email.body = Some(get_s(item, "body")?.to_string()),
-                PARAMS => {
+                _ => {
                     let params = item.get("params").cloned().unwrap_or(AttributeValue::L(Vec::new()));
                     email.params = serde_dynamo::from_attribute_value(params)
                         .map_err(|e| StoreError::InvalidData(e.to_string()))?;
                 }
-                _ => {}
             }
         }
-        Ok(())
+        Ok(missing)
     }
 
     /// Reads the `parts` of the content of the `apart` notifications (each with the parts its
     /// item names; BatchGetItem, 100 keys a request, strongly consistent: the items were written
-    /// with the notification) and puts it into theirs.
+    /// with the notification) and puts it into theirs. For sent history: a part not found is
+    /// logged and the notification shown without it (one lost item does not fail a page).
     pub(super) async fn fill_content(
         &self,
         notifications: &mut [Notification],
@@ -141,7 +148,10 @@ impl DynamoNotificationStore {
         }
         for n in notifications {
             if let Some(named) = apart.get(&n.id) {
-                Self::fill(n, named, parts, by_id.get(&n.id).unwrap_or(&HashMap::new()))?;
+                let missing = Self::fill(n, named, parts, by_id.get(&n.id).unwrap_or(&HashMap::new()))?;
+                if !missing.is_empty() {
+                    tracing::error!(notification = %n.id, ?missing, "parts of an email's content not found");
+                }
             }
         }
         Ok(())

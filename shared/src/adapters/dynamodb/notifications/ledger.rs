@@ -387,7 +387,7 @@ impl DynamoNotificationStore {
             }
         }
         if let Some(n) = context.notification.as_mut().filter(|_| content) {
-            Self::fill(n, &named, super::Parts::All, &contents)?;
+            context.email_content_missing = Self::fill(n, &named, super::Parts::All, &contents)?;
         }
         Ok(context)
     }

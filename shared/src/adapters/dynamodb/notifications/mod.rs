@@ -55,9 +55,9 @@ impl DynamoNotificationStore {
         }
     }
 
-    /// Writes emails' content apart (the default) or inside the notification's item, as earlier
-    /// versions did (`EMAIL_CONTENT_APART=false`: the first step of an upgrade, docs/deploy.md).
-    /// Either way both shapes are read.
+    /// Writes emails' content apart (`EMAIL_CONTENT_APART=true`, and this store's own default) or
+    /// inside the notification's item, as earlier versions did (the deployed default until a
+    /// stage's every function reads both: docs/deploy.md). Either way both shapes are read.
     pub fn content_apart(mut self, apart: bool) -> Self {
         self.content_apart = apart;
         self
