@@ -72,12 +72,16 @@ function inline(text) {
   return out;
 }
 
-/** Blocks: lines starting "- " or "* " make a bullet list, "1. " a numbered one; others lines. */
+/**
+ * Blocks: lines starting "- " or "* " make a bullet list, "1. " a numbered one; others lines. A
+ * line ends at a newline, a carriage return and newline, or a bare carriage return: the spec
+ * writes its list examples so ("- Item 1\r- Item 2\r- Item 3").
+ */
 function markdown(text) {
   const out = document.createDocumentFragment();
   let list = null;
   let kind = null;
-  const lines = String(text).split(/\r?\n/);
+  const lines = String(text).split(/\r\n|\r|\n/);
   lines.forEach((line, i) => {
     const bullet = /^\s*[-*+]\s+(.*)$/.exec(line);
     const numbered = /^\s*\d+[.)]\s+(.*)$/.exec(line);

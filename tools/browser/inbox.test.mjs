@@ -105,9 +105,18 @@ try {
   const gone = (Date.now() - shown) / 1000;
   check(gone >= 2 && gone <= 7, `Timed toasts leave after about 4 s (${gone.toFixed(1)} s)`);
 
-  step("markdown renders; markup in a body is text and runs nothing");
+  step("markdown renders (the spec's own list examples too); markup in a body is text and runs nothing");
   await appNotification({ Title: "Markup", Body: "<img src=x onerror=alert(1)><script>alert(2)</script>" });
+  // app-notification.txt's examples, as written there: items apart by a bare carriage return.
+  await appNotification({ Title: "Spec lists", Body: "lists",
+    OverrideContent: { "@odata.type": "#Microsoft.Dynamics.CRM.expando", body: "- Item 1\r- Item 2\r- Item 3\n1. Green\r2. Orange\r3. Blue" } });
   await a.waitForFunction(() => [...document.querySelectorAll("#list .title")].some((t) => t.textContent === "Markup"), null, { timeout: 10000 });
+  await a.waitForFunction(() => [...document.querySelectorAll("#list .title")].some((t) => t.textContent === "Spec lists"), null, { timeout: 10000 });
+  const specLists = a.locator("#list > li", { hasText: "Spec lists" });
+  const bullets = await specLists.locator(".body ul > li").allTextContents();
+  const numbered = await specLists.locator(".body ol > li").allTextContents();
+  check(JSON.stringify(bullets) === JSON.stringify(["Item 1", "Item 2", "Item 3"]), `the spec's bullet list: ${JSON.stringify(bullets)}`);
+  check(JSON.stringify(numbered) === JSON.stringify(["Green", "Orange", "Blue"]), `the spec's numbered list: ${JSON.stringify(numbered)}`);
   const sla = a.locator("#list > li", { hasText: "SLA critical" });
   check(await sla.locator(".title strong").textContent() === "SLA critical", "bold title");
   check(await sla.locator(".body strong").textContent() === "CAS-01", "bold in the body");
