@@ -89,10 +89,10 @@ impl DynamoNotificationStore {
         named.iter().filter(|p| parts.wants(p)).map(|p| key(Self::content_pk(id), p.as_str())).collect()
     }
 
-    /// Whether `item` is one of a content's items: its notification, its part and what it holds.
-    pub(super) fn content_of(item: &Item) -> StoreResult<Option<(NotificationId, String, Item)>> {
+    /// Whether `item` is one of a content's items: its notification and its part.
+    pub(super) fn content_of(item: &Item) -> StoreResult<Option<(NotificationId, String)>> {
         let Some(id) = get_s(item, "pk")?.strip_suffix("#C") else { return Ok(None) };
-        Ok(Some((id_from_pk(id)?, get_s(item, "sk")?.to_string(), item.clone())))
+        Ok(Some((id_from_pk(id)?, get_s(item, "sk")?.to_string())))
     }
 
     /// Puts the content items `found` of a notification into its email; `named` are the parts
@@ -142,7 +142,7 @@ impl DynamoNotificationStore {
         let found = batch_get(&self.client, &self.table, keys, None, true, Backoff::default()).await?;
         let mut by_id: HashMap<NotificationId, HashMap<String, Item>> = HashMap::new();
         for item in found {
-            if let Some((id, part, item)) = Self::content_of(&item)? {
+            if let Some((id, part)) = Self::content_of(&item)? {
                 by_id.entry(id).or_default().insert(part, item);
             }
         }

@@ -362,7 +362,7 @@ impl DynamoNotificationStore {
         let mut contents = std::collections::HashMap::new();
         let mut named = Vec::new();
         for item in found? {
-            if let Some((_, part, item)) = Self::content_of(&item)? {
+            if let Some((_, part)) = Self::content_of(&item)? {
                 contents.insert(part, item);
                 continue;
             }
