@@ -8,14 +8,32 @@
 //
 // Live: a single-use ticket (POST /users/me/realtime-ticket) opens the stack's WebSocket API
 // (named by the page's realtime-url meta) or the local runner's /realtime (Server-Sent
-// Events). Every event carries a cursor; on reconnect the page asks for everything after the last
-// one it saw, so nothing is missed, and it keys everything by id, so nothing is shown twice.
-// Without the channel (three failed tries in a row) it polls, at the spec's cadence: at start, on
-// navigation, and at most once a minute.
+// Events). Every event carries what the page needs to apply it: a delivery its notification, a
+// mark the person's counts after it. So an open page applies an event without a read, and a
+// delivery to many people with the page open is no stampede on the API. The page reads only to
+// fill a gap (the channel came back after a drop; an event too large to carry its notification),
+// once, after a random wait, so pages that lost the channel together do not come back together.
+// It keys everything by id, so nothing is shown twice.
+//
+// API Gateway closes a WebSocket idle for 10 minutes and any after 2 hours: the page sends a ping
+// every 4 to 6 minutes, and before two hours are up it opens a new connection and closes the
+// old one only once the new one is open (no gap; a repeat is harmless). A lost connection is
+// tried again after a random wait growing to 5 minutes (full jitter); after three failures in a
+// row the page polls at the spec's cadence (at start, on navigation, about once a minute, each
+// page at its own moment) while it keeps trying.
 "use strict";
 
 const TOAST_MS = 4000;
 const POLL_MS = 60000;
+const PAGE_SIZE = 50;
+// API Gateway: idle timeout 10 minutes, connection duration 2 hours.
+const PING_MS = [4 * 60000, 6 * 60000];
+const RENEW_MS = [105 * 60000, 115 * 60000];
+// Reconnects: a random wait up to 1 s, 2 s, 4 s ... 5 minutes.
+const RETRY_BASE_MS = 1000;
+const RETRY_CAP_MS = 5 * 60000;
+// A read to fill a gap waits up to this long, at random.
+const GAP_JITTER_MS = 5000;
 // Glyphs every system font has (no emoji font needed); Custom shows its iconUrl.
 const ICONS = { Info: "\u2139", Success: "\u2713", Failure: "\u2715", Warning: "\u26A0", Mention: "@", Custom: "\u2605" };
 
@@ -23,13 +41,23 @@ const state = {
   token: sessionStorage.getItem("inbox-token") || "",
   status: "inbox",
   items: [],
+  more: false,           // the view has more than the page shows
+  counts: { unread: 0, unseen: 0, exact: true },
   known: new Set(),      // ids already shown (no second toast)
   cursor: null,          // the last realtime event's id
   source: null,
+  live: false,
   failures: 0,
   pollTimer: null,
+  retryTimer: null,
+  pingTimer: null,
+  renewTimer: null,
+  gapTimer: null,
   first: true,
 };
+
+/** A random wait in [lo, hi). */
+const between = (lo, hi) => lo + Math.random() * (hi - lo);
 
 const $ = (id) => document.getElementById(id);
 
@@ -112,16 +140,108 @@ async function api(method, path, body) {
 
 async function load() {
   const [page, counts] = await Promise.all([
-    api("GET", `/users/me/notifications?status=${state.status}&limit=50`),
+    api("GET", `/users/me/notifications?status=${state.status}&limit=${PAGE_SIZE}`),
     api("GET", "/users/me/notifications/count"),
   ]);
   const fresh = page.notifications.filter((n) => !state.known.has(n.id));
   page.notifications.forEach((n) => state.known.add(n.id));
   state.items = page.notifications;
-  render(counts);
+  state.more = Boolean(page.nextToken);
+  state.counts = counts;
+  render();
   // Toasts for what arrived after the page opened (not for what was there already), High first.
   if (!state.first) fresh.filter((n) => !n.read).forEach(toast);
   state.first = false;
+}
+
+/** One read to fill a gap, after a random wait (many pages lose the channel together). */
+function fillGap() {
+  if (state.gapTimer) return;
+  state.gapTimer = setTimeout(() => { state.gapTimer = null; load().catch(report); }, between(0, GAP_JITTER_MS));
+}
+
+// ---- applying events without a read ------------------------------------------------------------
+
+/** Whether the view shows a notification in this state (the service's rule, StatusFilter). */
+function admits(n) {
+  switch (state.status) {
+    case "unread": return !n.archived && !n.read;
+    case "unseen": return !n.archived && !n.seen;
+    case "read": return !n.archived && n.read;
+    case "archived": return n.archived;
+    case "all": return true;
+    default: return !n.archived;
+  }
+}
+
+/** The center's order: High first, then newest, then id. */
+function before(x, y) {
+  if ((x.priority === "High") !== (y.priority === "High")) return x.priority === "High";
+  if (x.createdOn !== y.createdOn) return Date.parse(x.createdOn) > Date.parse(y.createdOn);
+  return x.id > y.id;
+}
+
+/** A delivery: shown where it sorts, counted, toasted; a repeat changes nothing. */
+function delivered(n) {
+  if (state.known.has(n.id)) return;
+  state.known.add(n.id);
+  if (Date.parse(n.expiresOn) <= Date.now()) return;
+  state.counts = { ...state.counts, unread: state.counts.unread + 1, unseen: state.counts.unseen + 1 };
+  if (admits(n)) {
+    const at = state.items.findIndex((x) => before(n, x));
+    // Past the last shown of a longer view, it belongs to a later page.
+    if (at >= 0) state.items.splice(at, 0, n);
+    else if (!state.more) state.items.push(n);
+    if (state.items.length > PAGE_SIZE) { state.items.length = PAGE_SIZE; state.more = true; }
+  }
+  render();
+  if (!state.first && !n.read) toast(n);
+}
+
+/** One mark, as the service applies it: its state follows from the mark alone. */
+function marked(id, mark, counts) {
+  const n = state.items.find((x) => x.id === id);
+  if (n) {
+    if (mark === "seen") n.seen = true;
+    if (mark === "read") { n.seen = true; n.read = true; }
+    if (mark === "unread") n.read = false;
+    if (mark === "archive") n.archived = true;
+    if (mark === "unarchive") n.archived = false;
+    if (mark === "dismiss") n.dismissed = true;
+    state.items = state.items.filter((x) => !x.dismissed && admits(x));
+  }
+  if (counts) state.counts = counts;
+  render();
+  // It now belongs in this view and the page does not have it (brought back from the archive).
+  if (!n && mark !== "dismiss" && mark !== "seen" && state.status !== "inbox") fillGap();
+  if (!counts) fillGap();
+}
+
+/** Everything delivered up to `through` marked. */
+function markedAll(mark, through, counts) {
+  for (const n of state.items) {
+    if (Date.parse(n.deliveredOn) > through) continue;
+    n.seen = true;
+    if (mark !== "seen") n.read = true;
+    if (mark === "read+archive") n.archived = true;
+  }
+  state.items = state.items.filter(admits);
+  if (counts) state.counts = counts;
+  render();
+  // Views that gain what was marked (read, archived) are read again.
+  if (!counts || state.status === "read" || state.status === "archived") fillGap();
+}
+
+/** An event from either channel. */
+function apply(e) {
+  if (e.type === "new") {
+    if (e.notification) delivered(e.notification);
+    else if ((e.ids || []).some((id) => !state.known.has(id))) fillGap();
+  } else if (e.type === "marked") {
+    marked(e.id, e.mark, e.counts);
+  } else if (e.type === "markedAll") {
+    markedAll(e.mark, Number(e.through), e.counts);
+  }
 }
 
 // ---- rendering ----------------------------------------------------------------------------------
@@ -150,11 +270,13 @@ function when(iso) {
 
 let expiryTimer = null;
 
-function render(counts) {
-  // Expiry is known ahead: reload when the first shown notification expires.
+function render() {
+  const counts = state.counts;
+  // Expiry is known ahead: the first shown notification to expire leaves then, without a read
+  // (a broadcast expires for all its recipients at once).
   clearTimeout(expiryTimer);
   const next = Math.min(...state.items.map((n) => Date.parse(n.expiresOn)).filter((t) => t > Date.now()));
-  if (Number.isFinite(next)) expiryTimer = setTimeout(() => load().catch(report), Math.min(next - Date.now() + 500, 2 ** 31 - 1));
+  if (Number.isFinite(next)) expiryTimer = setTimeout(expire, Math.min(next - Date.now() + 500, 2 ** 31 - 1));
   const badge = $("badge");
   badge.textContent = counts.unread > 99 || !counts.exact ? "99+" : String(counts.unread);
   badge.hidden = counts.unread === 0;
@@ -162,6 +284,19 @@ function render(counts) {
   const list = $("list");
   list.replaceChildren(...state.items.map(card));
   $("empty").hidden = state.items.length > 0;
+}
+
+function expire() {
+  const now = Date.now();
+  const gone = state.items.filter((n) => Date.parse(n.expiresOn) <= now);
+  state.items = state.items.filter((n) => Date.parse(n.expiresOn) > now);
+  const c = { ...state.counts };
+  for (const n of gone) {
+    if (!n.archived && !n.read) c.unread = Math.max(0, c.unread - 1);
+    if (!n.archived && !n.seen) c.unseen = Math.max(0, c.unseen - 1);
+  }
+  state.counts = c;
+  render();
 }
 
 function card(n) {
@@ -178,7 +313,7 @@ function card(n) {
   if (n.actions && n.actions.length) {
     li.append(el("div", { class: "actions" }, ...n.actions.map((a) => el("button", { type: "button", onclick: () => act(n, a) }, a.title))));
   }
-  const mark = (m) => () => api("POST", `/users/me/notifications/${n.id}/${m}`).then(load, report);
+  const mark = (m) => () => api("POST", `/users/me/notifications/${n.id}/${m}`).then(() => settled(n.id, m), report);
   li.append(el("div", { class: "controls" },
     el("button", { type: "button", onclick: mark(n.read ? "unread" : "read") }, n.read ? "Mark unread" : "Mark read"),
     el("button", { type: "button", onclick: mark(n.archived ? "unarchive" : "archive") }, n.archived ? "Unarchive" : "Archive"),
@@ -205,9 +340,15 @@ function report(e) {
 
 // ---- actions ------------------------------------------------------------------------------------
 
+/** After the person's own mark: applied at once; the live event brings the counts (polling, a read). */
+function settled(id, mark) {
+  marked(id, mark, state.counts);
+  if (!state.live) load().catch(report);
+}
+
 function act(n, action) {
   const d = action.data || {};
-  api("POST", `/users/me/notifications/${n.id}/read`).then(load, report);
+  api("POST", `/users/me/notifications/${n.id}/read`).then(() => settled(n.id, "read"), report);
   if (d.type === "url") {
     if (!safeUrl(d.url)) { report(new Error("this action's link is not allowed")); return; }
     const target = d.navigationTarget || "newWindow";
@@ -255,67 +396,146 @@ function seenCursor(id) {
 
 function live() {
   state.failures = 0;
+  state.live = true;
   stopPolling();
   $("live").textContent = "Live";
+}
+
+/** A wait before the next try: at random up to 1 s, 2 s, 4 s ... 5 minutes (full jitter). */
+function retryDelay() {
+  return between(0, Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** state.failures));
+}
+
+function retry() {
+  clearTimeout(state.retryTimer);
+  state.retryTimer = setTimeout(() => { state.retryTimer = null; if (state.token) connect(); }, retryDelay());
 }
 
 function lost(channel) {
   // A ticket is good once: reconnect with a new one, from the cursor.
   if (state.source !== channel) return;
   state.source = null;
+  state.live = false;
+  clearTimeout(state.pingTimer);
+  clearTimeout(state.renewTimer);
   state.failures += 1;
-  if (state.failures >= 3) { startPolling(); return; }
-  $("live").textContent = "Reconnecting\u2026";
-  setTimeout(() => state.token && connect(), 500 * state.failures);
+  if (state.failures >= 3) startPolling();
+  else $("live").textContent = "Reconnecting\u2026";
+  if (state.first) load().catch(report);
+  retry();
+}
+
+/** A message of the stack's WebSocket API: `{"id": cursor, "event": {...}}`. */
+function received(m) {
+  let message;
+  try { message = JSON.parse(m.data); } catch (_) { return; /* not ours */ }
+  if (!message || !message.event) return;
+  seenCursor(message.id);
+  apply(message.event);
+}
+
+/** Pings within API Gateway's idle timeout, each after its own random wait. */
+function keepAlive(socket) {
+  clearTimeout(state.pingTimer);
+  state.pingTimer = setTimeout(() => {
+    if (state.source !== socket) return;
+    try { socket.send(JSON.stringify({ action: "ping" })); } catch (_) { /* closing: onclose follows */ }
+    keepAlive(socket);
+  }, between(...PING_MS));
+}
+
+/** Before API Gateway's two hours: a new connection, the old one closed once it is open. */
+function renewLater(socket) {
+  clearTimeout(state.renewTimer);
+  state.renewTimer = setTimeout(() => {
+    if (state.source === socket) openSocket(socket).catch(() => renewSoon(socket));
+  }, between(...RENEW_MS));
+}
+
+/** A renewal that did not open: tried again in about a minute while the old one lasts. */
+function renewSoon(socket) {
+  clearTimeout(state.renewTimer);
+  state.renewTimer = setTimeout(() => {
+    if (state.source === socket) openSocket(socket).catch(() => renewSoon(socket));
+  }, between(0.5 * POLL_MS, 1.5 * POLL_MS));
+}
+
+async function openSocket(previous) {
+  const { ticket } = await api("POST", "/users/me/realtime-ticket");
+  const socket = new WebSocket(`${realtimeUrl()}?ticket=${encodeURIComponent(ticket)}`);
+  socket.onmessage = received;
+  socket.onopen = () => {
+    const renewing = previous && state.source === previous;
+    state.source = socket;
+    live();
+    keepAlive(socket);
+    renewLater(socket);
+    if (renewing) {
+      // Both were open a moment: nothing fell between them.
+      previous.onclose = null;
+      previous.close();
+    } else if (state.first) {
+      load().catch(report);
+    } else {
+      fillGap(); // anything delivered while the page had no connection
+    }
+  };
+  socket.onclose = () => {
+    if (state.source === socket) lost(socket);
+    else if (previous && state.source === previous) renewSoon(previous);
+  };
+  if (!previous) state.source = socket;
 }
 
 async function connect() {
   if (state.source) state.source.close();
+  state.source = null;
   try {
-    const { ticket } = await api("POST", "/users/me/realtime-ticket");
-    const ws = realtimeUrl();
-    if (ws) {
-      // API Gateway's WebSocket: messages are {"id": cursor, "event": {...}}. What was missed
-      // while away is read from the center on every (re)connection.
-      const socket = new WebSocket(`${ws}?ticket=${encodeURIComponent(ticket)}`);
-      state.source = socket;
-      socket.onopen = () => { live(); load().catch(report); };
-      socket.onmessage = (m) => {
-        try { seenCursor(JSON.parse(m.data).id); } catch (_) { /* not ours */ }
-        load().catch(report);
-      };
-      socket.onclose = () => lost(socket);
+    if (realtimeUrl()) {
+      await openSocket(null);
       return;
     }
+    const { ticket } = await api("POST", "/users/me/realtime-ticket");
     const after = state.cursor ? `&after=${state.cursor}` : "";
     const source = new EventSource(`/realtime?ticket=${encodeURIComponent(ticket)}${after}`);
     state.source = source;
     source.addEventListener("hello", (e) => {
+      const first = state.first;
       seenCursor(e.lastEventId);
       live();
-      load().catch(report); // anything that changed while connecting
+      // The page's first read follows the channel's opening, so nothing falls between them;
+      // after a drop, what was missed comes as the catch-up event.
+      if (first) load().catch(report);
     });
     for (const kind of ["new", "marked", "markedAll"]) {
-      source.addEventListener(kind, (e) => { seenCursor(e.lastEventId); load().catch(report); });
+      source.addEventListener(kind, (e) => {
+        seenCursor(e.lastEventId);
+        try { apply(JSON.parse(e.data)); } catch (_) { fillGap(); }
+      });
     }
     source.onerror = () => { source.close(); lost(source); };
   } catch (e) {
     if (!state.token) return;
     state.failures += 1;
     if (state.failures >= 3) startPolling();
-    else setTimeout(connect, 1000 * state.failures);
+    if (state.first) load().catch(report);
+    retry();
   }
 }
 
+/** The spec's cadence without the live channel: about once a minute, each page at its own moment. */
 function startPolling() {
+  state.live = false;
   $("live").textContent = "Checking for new notifications every minute";
-  if (!state.pollTimer) state.pollTimer = setInterval(() => load().catch(report), POLL_MS);
-  // Try the live channel again now and then.
-  setTimeout(() => { if (state.pollTimer && state.token) { state.failures = 0; connect(); } }, 5 * POLL_MS);
+  if (state.pollTimer) return;
+  const next = () => {
+    state.pollTimer = setTimeout(() => { load().catch(report); next(); }, between(0.9 * POLL_MS, 1.1 * POLL_MS));
+  };
+  next();
 }
 
 function stopPolling() {
-  if (state.pollTimer) clearInterval(state.pollTimer);
+  if (state.pollTimer) clearTimeout(state.pollTimer);
   state.pollTimer = null;
 }
 
@@ -326,7 +546,10 @@ function signOut(message) {
   sessionStorage.removeItem("inbox-token");
   if (state.source) state.source.close();
   state.source = null;
+  state.live = false;
   stopPolling();
+  [state.retryTimer, state.pingTimer, state.renewTimer, state.gapTimer].forEach(clearTimeout);
+  state.gapTimer = null;
   $("center").hidden = true;
   $("bell").hidden = true;
   $("signout").hidden = true;
@@ -340,12 +563,8 @@ async function start() {
   $("bell").hidden = false;
   $("signout").hidden = false;
   state.first = true;
-  try {
-    await load();
-    connect();
-  } catch (e) {
-    if (state.token) report(e);
-  }
+  // The channel first, then the read: what is delivered in between comes as an event.
+  connect();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -356,9 +575,10 @@ document.addEventListener("DOMContentLoaded", () => {
     start();
   });
   $("signout").addEventListener("click", () => signOut(""));
-  $("readall").addEventListener("click", () => api("POST", "/users/me/notifications/mark-all-read").then(load, report));
+  $("readall").addEventListener("click", () => api("POST", "/users/me/notifications/mark-all-read")
+    .then(() => { if (!state.live) load().catch(report); }, report));
   $("bell").addEventListener("click", () => {
-    api("POST", "/users/me/notifications/mark-all-seen").catch(report);
+    api("POST", "/users/me/notifications/mark-all-seen").then(() => { if (!state.live) load().catch(report); }, report);
     $("center").scrollIntoView();
     $("list").querySelector("button")?.focus();
   });
@@ -371,6 +591,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("dialog-close").addEventListener("click", () => { $("dialog").close(); $("dialog-frame").src = "about:blank"; });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("pane").hidden = true; });
   // The spec's cadence without the live channel: also on navigation back to the page.
-  window.addEventListener("pageshow", () => { if (state.token && state.pollTimer) load().catch(report); });
+  window.addEventListener("pageshow", () => { if (state.token && !state.live) load().catch(report); });
   if (state.token) start();
 });

@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use shared::adapters::memory::MemoryRealtime;
 use shared::error::ApiError;
-use shared::model::{InboxEvent, Pushed, UserId};
+use shared::model::{Pushed, UserId};
 use shared::runtime::Ports;
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -32,13 +32,8 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// One event in SSE's text format.
 pub fn frame(p: &Pushed) -> String {
-    let kind = match &p.event {
-        InboxEvent::New { .. } => "new",
-        InboxEvent::Marked { .. } => "marked",
-        InboxEvent::MarkedAll { .. } => "markedAll",
-    };
-    let data = serde_json::to_string(&p.event).unwrap_or_default();
-    format!("id: {}\nevent: {kind}\ndata: {data}\n\n", p.cursor)
+    let data = shared::dialects::inbox::realtime_data(p.cursor, &p.event, false);
+    format!("id: {}\nevent: {}\ndata: {data}\n\n", p.cursor, p.event.kind())
 }
 
 /// `GET /realtime`.

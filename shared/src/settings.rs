@@ -75,6 +75,17 @@ pub const HAND_OVERS: Backoff =
 /// email-queue event source (the least Lambda allows), so the account's rate is shared by two.
 pub const EMAIL_CONSUMERS: u32 = 2;
 
+/// Concurrent consumers of the delivery queue: the template's `MaximumConcurrency` of deliver's
+/// chunk event source (a parity test keeps them equal).
+pub const CHUNK_CONSUMERS: u32 = 20;
+
+/// Realtime posts (`PostToConnection`) one process makes per second at most. The delivery
+/// queue's consumers together post at most `CHUNK_CONSUMERS` times this, 2,000 a second: a fifth
+/// of the account's default API Gateway quota (10,000 requests a second per Region, shared by
+/// the HTTP API, the WebSocket API and these posts), the figure the README states. A chunk's
+/// 2,000 recipients all online are told within 20 s, inside deliver's timeout.
+pub const REALTIME_POSTS_PER_SECOND: u32 = 100;
+
 /// The share of the account's rate email is paced to.
 pub const PACE_HEADROOM: f64 = 0.9;
 

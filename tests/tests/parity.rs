@@ -552,7 +552,19 @@ fn realtime_is_wired_to_the_functions_that_deliver_and_mark() {
         .iter()
         .map(|(_, r)| r["Properties"]["RouteKey"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(routes, BTreeSet::from(["$connect".into(), "$default".into(), "$disconnect".into()]));
+    assert_eq!(
+        routes,
+        BTreeSet::from(["$connect".into(), "$default".into(), "$disconnect".into(), "ping".into()])
+    );
+    // The keepalive is answered by API Gateway: no function runs per ping.
+    let ping = resources_of_type(&template, "AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .find(|(_, r)| r["Properties"]["RouteKey"].as_str() == Some("ping"))
+        .unwrap()
+        .1;
+    let target = serde_yaml_ng::to_string(&ping["Properties"]["Target"]).unwrap();
+    let integration = target.split("${").nth(1).and_then(|t| t.split('}').next()).unwrap().to_string();
+    assert_eq!(template["Resources"][&integration]["Properties"]["IntegrationType"].as_str(), Some("MOCK"));
     assert!(
         text.contains("functions/${RealtimeFunction.Arn}/invocations"),
         "the integration invokes the realtime function"
@@ -709,4 +721,55 @@ fn the_readers_of_what_send_stores_update_before_it() {
     let env =
         &template["Globals"]["Function"]["Environment"]["Variables"][shared::Config::EMAIL_CONTENT_APART];
     assert_eq!(serde_yaml_ng::to_string(env).unwrap().trim(), "!Ref EmailContentApart");
+}
+
+/// Realtime posts stay within the share of the account's API Gateway quota the README states: a
+/// fifth of the default 10,000 requests a second per Region (shared by the HTTP API, the WebSocket
+/// API and the posts; https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html),
+/// whatever number of chunks deliver takes at once (its chunk event source's concurrency, which the
+/// code's figure must equal).
+#[test]
+fn realtime_posts_stay_within_their_share_of_the_account_quota() {
+    const ACCOUNT_REQUESTS_PER_SECOND: u32 = 10_000;
+    let template = read_template(&tests::template_path()).unwrap();
+    let chunks = &template["Resources"]["DeliverFunction"]["Properties"]["Events"]["Chunks"]["Properties"];
+    assert!(serde_yaml_ng::to_string(&chunks["Queue"]).unwrap().contains("DeliveryQueue.Arn"));
+    let consumers = chunks["ScalingConfig"]["MaximumConcurrency"].as_u64().unwrap();
+    assert_eq!(consumers, u64::from(shared::settings::CHUNK_CONSUMERS));
+    let posts = consumers * u64::from(shared::settings::REALTIME_POSTS_PER_SECOND);
+    assert!(posts <= u64::from(ACCOUNT_REQUESTS_PER_SECOND / 5), "{posts} posts a second");
+    let readme = std::fs::read_to_string(tests::repo_root().join("docs/api/notification-center.md")).unwrap();
+    let stated = format!("{} posts a second", posts.to_string().replace("000", ",000"));
+    assert!(readme.contains(&stated), "docs/api/notification-center.md states {stated:?}");
+}
+
+/// Each route of the center a page reads has its own throttle, apart from the senders' routes;
+/// `$connect`'s stays within the account's 500 new connections a second across all WebSocket
+/// APIs (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-execution-service-websocket-limits-table.html).
+#[test]
+fn the_centers_routes_are_throttled_apart() {
+    let template = read_template(&tests::template_path()).unwrap();
+    let settings = &template["Resources"]["HttpApi"]["Properties"]["RouteSettings"];
+    let Value::Mapping(routes) = settings else { panic!("HttpApi RouteSettings") };
+    let keys: BTreeSet<String> = routes.keys().map(|k| k.as_str().unwrap().to_string()).collect();
+    let expected: BTreeSet<String> = [
+        "GET /users/{userId}/notifications",
+        "GET /users/{userId}/notifications/count",
+        "POST /users/{userId}/realtime-ticket",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(keys, expected);
+    let served: BTreeSet<String> =
+        local::routes::ROUTES.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert!(keys.is_subset(&served), "each throttled route is a route of the API");
+    for (_, s) in routes {
+        let text = serde_yaml_ng::to_string(s).unwrap();
+        assert!(text.contains("CenterRateLimit") && text.contains("CenterBurstLimit"), "{text}");
+    }
+    let stage = &template["Resources"]["RealtimeStage"]["Properties"]["RouteSettings"]["$connect"];
+    assert!(serde_yaml_ng::to_string(stage).unwrap().contains("RealtimeConnectRateLimit"));
+    let connect = template["Parameters"]["RealtimeConnectRateLimit"]["Default"].as_u64().unwrap();
+    let burst = template["Parameters"]["RealtimeConnectBurstLimit"]["Default"].as_u64().unwrap();
+    assert!(connect < 500 && burst <= 500, "{connect}/{burst} within the account's 500 a second");
 }

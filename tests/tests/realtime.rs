@@ -42,7 +42,7 @@ fn new_ids(events: &[Pushed]) -> BTreeSet<NotificationId> {
     events
         .iter()
         .flat_map(|p| match &p.event {
-            InboxEvent::New { ids } => ids.clone(),
+            InboxEvent::New { ids, .. } => ids.clone(),
             _ => vec![],
         })
         .collect()
@@ -91,14 +91,25 @@ async fn a_reconnecting_client_misses_nothing(mut env: Env) {
     let live = drain(&mut rx, u1());
     assert_eq!(new_ids(&live), BTreeSet::from([d]));
     assert!(!shown.contains(&d));
+    // A delivery carries what the page shows (no read to apply it), a catch-up only ids.
+    match &live[0].event {
+        InboxEvent::New { content: Some(c), .. } => {
+            assert_eq!((c.notification_id, c.title.as_str()), (d, "d"))
+        }
+        other => panic!("a delivery without its content: {other:?}"),
+    }
+    assert!(matches!(missed.event, InboxEvent::New { content: None, .. }));
+    // Marks carry the person's counts after them: four delivered, b read, then everything seen.
     shared::service::inbox::mark(&env.ports.center_marks(), &viewer, u1(), b, Mark::Read).await.unwrap();
+    let seen_at = env.clock.now().timestamp_millis();
     shared::service::inbox::mark_all(&env.ports.center_marks(), &viewer, u1(), MarkAll::Seen).await.unwrap();
     let marks: Vec<InboxEvent> = drain(&mut rx, u1()).into_iter().map(|p| p.event).collect();
+    let counts = |unread, unseen| Some(InboxCounts { unread, unseen, exact: true });
     assert_eq!(
         marks,
         vec![
-            InboxEvent::Marked { id: b, mark: "read".into() },
-            InboxEvent::MarkedAll { mark: "seen".into() }
+            InboxEvent::Marked { id: b, mark: "read".into(), counts: counts(3, 3) },
+            InboxEvent::MarkedAll { mark: "seen".into(), through: seen_at, counts: counts(3, 0) }
         ]
     );
 }
@@ -199,8 +210,19 @@ async fn websocket_connections_hear_their_persons_events_on_moto() {
     let posted = tests::posted_to(&connection).await;
     let messages: Vec<Value> = posted.iter().map(|m| serde_json::from_str(m).unwrap()).collect();
     assert_eq!(messages.len(), 2, "{posted:?}");
-    assert_eq!(messages[0]["event"], json!({"type": "new", "ids": [a.to_string()]}));
-    assert_eq!(messages[1]["event"], json!({"type": "marked", "id": a.to_string(), "mark": "read"}));
+    let new = &messages[0]["event"];
+    assert_eq!((&new["type"], &new["ids"]), (&json!("new"), &json!([a.to_string()])));
+    let shown = &new["notification"];
+    assert_eq!((&shown["id"], &shown["title"]), (&json!(a.to_string()), &json!("a")), "{new}");
+    assert_eq!(
+        (&shown["read"], &shown["seen"], &shown["archived"]),
+        (&json!(false), &json!(false), &json!(false))
+    );
+    assert_eq!(shown["deliveredOn"], json!(env.clock.now()), "delivered at the event's cursor");
+    assert_eq!(
+        messages[1]["event"],
+        json!({"type": "marked", "id": a.to_string(), "mark": "read", "counts": {"unread": 0, "unseen": 0, "exact": true}})
+    );
     assert!(messages[0]["id"].as_str().unwrap().parse::<i64>().is_ok(), "each carries its cursor");
     assert!(tests::posted_to(&other).await.is_empty(), "a refused connection hears nothing");
 

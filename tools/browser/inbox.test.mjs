@@ -7,8 +7,11 @@
 // What a person does: signs in as u1 → a group send and app notifications arrive live as toasts,
 // High above Normal → a Timed toast leaves after about 4 s, a Hidden one never shows → markdown
 // renders, a body with markup shows as text and runs nothing → a url action opens its dialog, a
-// side-pane action its pane → dismiss and mark-all-read reach a second open page → a reload
-// shows the same state. With --screenshots, the inbox at desktop and phone width.
+// side-pane action its pane → a delivery and a mark reach an open page with no read → dismiss and
+// mark-all-read reach a second open page → a reload shows the same state → on API Gateway's
+// WebSocket (emulated in the page: 10-minute idle timeout, 2-hour limit), an idle page stays
+// connected for two hours with one new connection and no gap, its clock run through them. With
+// --screenshots, the inbox at desktop and phone width.
 
 import { existsSync } from "node:fs";
 import { mkdirSync } from "node:fs";
@@ -156,6 +159,19 @@ try {
     await phone.close();
   }
 
+  step("a delivery and a mark reach an open page with no read (events carry what it shows)");
+  const requests = [];
+  a.on("request", (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
+  await appNotification({ Title: "No stampede", Body: "shown from the event" });
+  await a.waitForFunction(() => [...document.querySelectorAll("#list .title")].some((t) => t.textContent === "No stampede"), null, { timeout: 10000 });
+  const unreadBefore = Number(await a.locator("#badge").textContent());
+  await a.locator("#list > li", { hasText: "No stampede" }).locator("button", { hasText: "Mark read" }).click();
+  await a.waitForFunction((n) => Number(document.getElementById("badge").textContent) === n - 1, unreadBefore, { timeout: 5000 });
+  // Longer than any gap read's random wait (5 s): a read would have happened by now.
+  await a.waitForTimeout(6000);
+  check(JSON.stringify(requests) === JSON.stringify([`POST /users/me/notifications/${await a.locator("#list > li", { hasText: "No stampede" }).getAttribute("data-id")}/read`]),
+    `only the mark itself, no read: ${JSON.stringify(requests)}`);
+
   step("dismiss and mark-all-read reach a second open page");
   const b = await context.newPage();
   await b.goto(BASE + "/");
@@ -165,11 +181,16 @@ try {
   await b.waitForSelector("#live:text('Live')", { timeout: 10000 });
   const badge = async (page) => ((await page.locator("#badge").isHidden()) ? "0" : await page.locator("#badge").textContent());
   check((await badge(b)) !== "0", "unread before");
+  await b.waitForTimeout(200);
+  const readsOfB = [];
+  b.on("request", (r) => { if (r.method() === "GET") readsOfB.push(new URL(r.url()).pathname); });
   await markup.locator("button[aria-label=Dismiss]").click();
   await b.waitForFunction(() => ![...document.querySelectorAll("#list .title")].some((t) => t.textContent === "Markup"), null, { timeout: 5000 });
   await a.click("#readall");
   await b.waitForFunction(() => document.getElementById("badge").hidden, null, { timeout: 5000 });
   check(await b.locator("#list > li.unread").count() === 0, "everything read in the second page");
+  await b.waitForTimeout(6000);
+  check(readsOfB.length === 0, `the second page applied both with no read: ${JSON.stringify(readsOfB)}`);
 
   step("a reload shows the same state");
   await a.reload();
@@ -177,6 +198,73 @@ try {
   check(await a.locator("#badge").isHidden(), "no unread after reload");
   check(!(await a.locator("#list .title", { hasText: "Markup" }).count()), "the dismissed one stays gone");
   check(await a.locator("#list > li").first().locator(".title").textContent() === "SLA critical", "same order");
+  check(errors.length === 0, `no script errors: ${errors.join("; ")}`);
+
+  step("an idle page on API Gateway's WebSocket stays connected two hours: one new connection, no gap");
+  const ws = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  await ws.addInitScript(() => {
+    // API Gateway as a page sees it: open after a moment; closed after 10 minutes without a
+    // message from the page, and after 2 hours whatever it does.
+    const gw = { opened: 0, open: 0, idleClosed: 0, limitClosed: 0, pings: 0, gaps: 0 };
+    window.__gateway = gw;
+    const IDLE = 10 * 60000, LIMIT = 2 * 3600000;
+    class GatewaySocket {
+      constructor(url) {
+        this.url = url;
+        this.readyState = 0;
+        gw.opened += 1;
+        this.limit = setTimeout(() => this.drop("limitClosed"), LIMIT);
+        this.idle = setTimeout(() => this.drop("idleClosed"), IDLE);
+        setTimeout(() => {
+          if (this.readyState !== 0) return;
+          this.readyState = 1;
+          gw.open += 1;
+          if (this.onopen) this.onopen({});
+        }, 50);
+      }
+      send(data) {
+        if (this.readyState !== 1) throw new Error("not open");
+        if (JSON.parse(data).action === "ping") gw.pings += 1;
+        clearTimeout(this.idle);
+        this.idle = setTimeout(() => this.drop("idleClosed"), IDLE);
+      }
+      close() { this.end(); }
+      drop(why) { if (this.readyState === 1) gw[why] += 1; this.end(); }
+      end() {
+        if (this.readyState === 3) return;
+        const was = this.readyState;
+        this.readyState = 3;
+        clearTimeout(this.idle);
+        clearTimeout(this.limit);
+        if (was === 1) { gw.open -= 1; if (gw.open === 0) gw.gaps += 1; }
+        setTimeout(() => { if (this.onclose) this.onclose({ code: 1001 }); }, 0);
+      }
+    }
+    window.WebSocket = GatewaySocket;
+    document.addEventListener("DOMContentLoaded", () => {
+      const meta = document.querySelector('meta[name="realtime-url"]');
+      if (meta) meta.content = "wss://gateway.invalid/live";
+    });
+  });
+  const w = await ws.newPage();
+  w.on("pageerror", (e) => errors.push(String(e)));
+  await w.clock.install();
+  await w.goto(BASE + "/");
+  await w.fill("#token", "demo-user-1-token");
+  await w.click("#signin button[type=submit]");
+  await w.waitForSelector("#live:text('Live')", { timeout: 10000 });
+  for (let minute = 0; minute < 120; minute++) {
+    await w.clock.runFor(60000);
+    await w.waitForTimeout(20); // a renewal's ticket request completes in real time
+  }
+  const gw = await w.evaluate(() => window.__gateway);
+  check(gw.idleClosed === 0, `never closed for idleness: ${JSON.stringify(gw)}`);
+  check(gw.limitClosed === 0, `never cut off at two hours: ${JSON.stringify(gw)}`);
+  check(gw.opened === 2, `one connection and one renewal in two hours: ${JSON.stringify(gw)}`);
+  check(gw.gaps === 0 && gw.open === 1, `never without a connection: ${JSON.stringify(gw)}`);
+  check(gw.pings >= 20 && gw.pings <= 30, `a ping every 4 to 6 minutes: ${JSON.stringify(gw)}`);
+  check(await w.locator("#live").textContent() === "Live", "still live");
+  await ws.close();
   check(errors.length === 0, `no script errors: ${errors.join("; ")}`);
 } catch (e) {
   failed = e;

@@ -2,6 +2,13 @@
 //! (`PostToConnection`, allowed by `execute-api:ManageConnections`). A connection that is gone
 //! (410) is forgotten. Best effort: errors are logged, never returned (a client catches up from
 //! its cursor when it reconnects).
+//!
+//! Posts draw on the account's API Gateway request quota, which the HTTP API shares (10,000
+//! requests a second per Region by default): a process posts at most
+//! [`REALTIME_POSTS_PER_SECOND`](crate::settings::REALTIME_POSTS_PER_SECOND), at most
+//! [`IN_FLIGHT`] at once, so the delivery queue's consumers together stay within a stated share
+//! of it (settings, and a parity test against the template's concurrency). What a message says is
+//! the composition root's to decide (the dialect's rendering): this adapter only carries it.
 
 use std::sync::Arc;
 
@@ -14,22 +21,53 @@ use crate::model::{CompanyId, InboxEvent, UserId};
 use crate::ports::{ConnectionStore, Realtime};
 
 /// Posts in flight at once.
-const IN_FLIGHT: usize = 16;
+pub const IN_FLIGHT: usize = 16;
+
+/// What a connection receives for an event at a cursor (the text of one WebSocket message).
+pub type Render = fn(i64, &InboxEvent) -> String;
 
 pub struct WebSocketRealtime {
     client: Client,
     connections: Arc<dyn ConnectionStore>,
+    render: Render,
+    pace: Pace,
 }
 
 impl WebSocketRealtime {
-    pub fn new(client: Client, connections: Arc<dyn ConnectionStore>) -> Self {
-        WebSocketRealtime { client, connections }
+    pub fn new(client: Client, connections: Arc<dyn ConnectionStore>, render: Render) -> Self {
+        let pace = Pace::per_second(crate::settings::REALTIME_POSTS_PER_SECOND);
+        WebSocketRealtime { client, connections, render, pace }
     }
 }
 
-/// What a connection receives: the event and its cursor.
-pub fn message(cursor: i64, event: &InboxEvent) -> String {
-    serde_json::json!({ "id": cursor.to_string(), "event": event }).to_string()
+/// Evenly spaced slots, `per_second` of them a second at most, shared by every post of a
+/// process (however many chunks it delivers at once).
+pub struct Pace {
+    interval: std::time::Duration,
+    next: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pace {
+    pub fn per_second(per_second: u32) -> Self {
+        Pace {
+            interval: std::time::Duration::from_secs(1) / per_second.max(1),
+            next: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Waits for the next free slot.
+    pub async fn slot(&self) {
+        let at = self.reserve(tokio::time::Instant::now());
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// The next free slot for a post asking at `now`, taken.
+    fn reserve(&self, now: tokio::time::Instant) -> tokio::time::Instant {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let at = next.map_or(now, |n| n.max(now));
+        *next = Some(at + self.interval);
+        at
+    }
 }
 
 #[async_trait]
@@ -56,10 +94,11 @@ impl Realtime for WebSocketRealtime {
             return;
         }
         // Every open connection of these people hears the same message.
-        let data = message(cursor, event);
+        let data = (self.render)(cursor, event);
         let data = data.as_str();
         let outcomes: Vec<(String, bool)> = futures::stream::iter(open)
             .map(|(_, connection)| async move {
+                self.pace.slot().await;
                 let result =
                     self.client.post_to_connection().connection_id(&connection).data(Blob::new(data)).send().await;
                 let gone = match result {
@@ -128,10 +167,13 @@ mod tests {
             .region(aws_sdk_apigatewaymanagement::config::Region::new("us-east-1"))
             .endpoint_url("http://127.0.0.1:9")
             .build();
-        let realtime = WebSocketRealtime::new(Client::from_conf(config), store.clone());
+        let render: Render = |cursor, _| cursor.to_string();
+        let realtime = WebSocketRealtime::new(Client::from_conf(config), store.clone(), render);
         let now = DateTime::from_timestamp_millis(1_795_000_000_000).unwrap();
         let user = UserId::from_u128(1);
-        let (cursor, event) = (now.timestamp_millis(), InboxEvent::MarkedAll { mark: "seen".into() });
+        let event =
+            InboxEvent::MarkedAll { mark: "seen".into(), through: now.timestamp_millis(), counts: None };
+        let cursor = now.timestamp_millis();
         realtime.publish(3, &[user], cursor, &event).await;
         assert_eq!(*store.1.lock().unwrap(), 0, "nobody of company 3 is online");
         store.add(user, 3, "c1", now + Duration::hours(2)).await.unwrap();
@@ -140,5 +182,24 @@ mod tests {
         realtime.publish(3, &[user], cursor, &event).await;
         assert_eq!(*store.1.lock().unwrap(), 1);
         assert_eq!(store.of(&[user], now).await.unwrap().len(), 1, "an unreachable endpoint forgets nothing");
+    }
+
+    /// However many posts ask at once, and whenever they ask, no second holds more slots than the
+    /// pace allows; a pace that had nothing to do starts at once.
+    #[test]
+    fn the_pace_spaces_posts_evenly() {
+        use std::time::Duration as Std;
+        let pace = Pace::per_second(100);
+        let start = tokio::time::Instant::now();
+        // 350 at once, then 50 more two seconds later, then one after a long pause.
+        let mut at: Vec<Std> = (0..350).map(|_| pace.reserve(start) - start).collect();
+        at.extend((0..50).map(|_| pace.reserve(start + Std::from_secs(2)) - start));
+        assert_eq!(pace.reserve(start + Std::from_secs(60)) - start, Std::from_secs(60));
+        at.sort();
+        for (i, t) in at.iter().enumerate() {
+            let within = at[i..].iter().take_while(|u| **u < *t + Std::from_secs(1)).count();
+            assert!(within <= 100, "{within} posts in the second from {t:?}");
+        }
+        assert_eq!(at.len(), 400);
     }
 }

@@ -35,6 +35,8 @@ pub struct InboxView {
     pub origin: Origin,
     pub created_on: DateTime<Utc>,
     pub expires_on: DateTime<Utc>,
+    /// When it reached this person (a watermark covers what was delivered at or before it).
+    pub delivered_on: DateTime<Utc>,
     pub seen: bool,
     pub read: bool,
     pub archived: bool,
@@ -42,7 +44,13 @@ pub struct InboxView {
 
 impl From<InboxItem> for InboxView {
     fn from(i: InboxItem) -> Self {
-        let c = i.content;
+        InboxView::of(i.content, i.state, i.entry.delivered_at)
+    }
+}
+
+impl InboxView {
+    /// A notification's content as its recipient sees it in `state`, delivered at `delivered`.
+    pub fn of(c: InboxContent, state: ItemState, delivered: DateTime<Utc>) -> Self {
         InboxView {
             id: c.notification_id,
             title: c.title,
@@ -58,11 +66,74 @@ impl From<InboxItem> for InboxView {
             origin: c.origin,
             created_on: c.created_at,
             expires_on: c.expires_at,
-            seen: i.state.seen,
-            read: i.state.read,
-            archived: i.state.archived,
+            delivered_on: delivered,
+            seen: state.seen,
+            read: state.read,
+            archived: state.archived,
         }
     }
+}
+
+/// The largest realtime message: one WebSocket frame of API Gateway (32 KB; a larger message
+/// would be split into frames, and a client receiving a larger frame is disconnected with
+/// 1009). A delivery whose notification does not fit is told by id: the page reads it.
+pub const REALTIME_MESSAGE_BYTES: usize = 32 * 1024;
+
+/// An event as a page applies it (the `data` of an SSE event, the `event` of a WebSocket
+/// message): `{"type": "new", "ids": [..], "notification": {..}}` (the notification as the
+/// center lists it: unseen, unread, delivered at the cursor); `{"type": "marked", "id", "mark",
+/// "counts"}`; `{"type": "markedAll", "mark", "through", "counts"}` (`through`: epoch ms, what
+/// was delivered at or before it took the mark). `notification` and `counts` are left out when
+/// the event does not carry them.
+pub fn event_json(cursor: i64, event: &InboxEvent, with_content: bool) -> serde_json::Value {
+    let mut out = serde_json::json!({ "type": event.kind() });
+    match event {
+        InboxEvent::New { ids, content } => {
+            out["ids"] = serde_json::json!(ids);
+            let delivered = DateTime::from_timestamp_millis(cursor).unwrap_or_default();
+            if let (true, Some(c)) = (with_content, content) {
+                let view = InboxView::of((**c).clone(), ItemState::default(), delivered);
+                out["notification"] = serde_json::to_value(view).unwrap_or_default();
+            }
+        }
+        InboxEvent::Marked { id, mark, counts } => {
+            out["id"] = serde_json::json!(id);
+            out["mark"] = serde_json::json!(mark);
+            if let Some(c) = counts {
+                out["counts"] = serde_json::json!(c);
+            }
+        }
+        InboxEvent::MarkedAll { mark, through, counts } => {
+            out["mark"] = serde_json::json!(mark);
+            out["through"] = serde_json::json!(through);
+            if let Some(c) = counts {
+                out["counts"] = serde_json::json!(c);
+            }
+        }
+    }
+    out
+}
+
+/// An event as a page receives it, within [`REALTIME_MESSAGE_BYTES`]: `{"id": "<cursor>",
+/// "event": {..}}` on a WebSocket (`wrap`), the event alone as an SSE event's data.
+pub fn realtime_data(cursor: i64, event: &InboxEvent, wrap: bool) -> String {
+    let render = |with_content: bool| {
+        let event = event_json(cursor, event, with_content);
+        match wrap {
+            true => serde_json::json!({ "id": cursor.to_string(), "event": event }).to_string(),
+            false => event.to_string(),
+        }
+    };
+    let whole = render(true);
+    match whole.len() <= REALTIME_MESSAGE_BYTES {
+        true => whole,
+        false => render(false),
+    }
+}
+
+/// A WebSocket message of API Gateway's realtime channel.
+pub fn websocket_message(cursor: i64, event: &InboxEvent) -> String {
+    realtime_data(cursor, event, true)
 }
 
 /// `status` of a center read: `inbox` (the default: not archived), `unread`, `unseen`, `read`,

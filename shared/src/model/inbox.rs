@@ -385,19 +385,51 @@ impl InboxQuery {
 /// What changed in a person's center, told to their open realtime connections. Every event
 /// carries a cursor (milliseconds of the change): a client that reconnects asks for what was
 /// delivered after the last cursor it saw, so it misses nothing; ids make repeats harmless.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+///
+/// An event carries what an open page needs to apply it without a read (a delivery to many
+/// people with their pages open must not become as many reads of the center): a delivery its
+/// notification's content (the same for every recipient, who has it unseen and unread), a mark
+/// the person's counts after it. What an event cannot carry (a catch-up of several
+/// notifications; counts not read) the page reads, once, with jitter.
+#[derive(Debug, Clone, PartialEq)]
 pub enum InboxEvent {
-    /// Notifications arrived.
-    New { ids: Vec<NotificationId> },
-    /// One notification was marked (`seen`, `read`, `unread`, `archive`, `unarchive`, `dismiss`).
-    Marked { id: NotificationId, mark: String },
-    /// Everything was marked (`seen`, `read`, `read+archive`).
-    MarkedAll { mark: String },
+    /// Notifications arrived; with its content when it is one notification.
+    New { ids: Vec<NotificationId>, content: Option<Box<InboxContent>> },
+    /// One notification was marked (`seen`, `read`, `unread`, `archive`, `unarchive`, `dismiss`):
+    /// its state after the mark follows from the mark alone; the counts are the person's after it.
+    Marked { id: NotificationId, mark: String, counts: Option<InboxCounts> },
+    /// Everything delivered up to `through` (milliseconds) was marked (`seen`, `read`,
+    /// `read+archive`); the counts are the person's after it.
+    MarkedAll { mark: String, through: i64, counts: Option<InboxCounts> },
+}
+
+impl InboxEvent {
+    /// A delivery of one notification, with what its recipients see of it.
+    pub fn delivered(content: &InboxContent) -> Self {
+        InboxEvent::New { ids: vec![content.notification_id], content: Some(Box::new(content.clone())) }
+    }
+
+    /// The ids of the notifications it names.
+    pub fn ids(&self) -> Vec<NotificationId> {
+        match self {
+            InboxEvent::New { ids, .. } => ids.clone(),
+            InboxEvent::Marked { id, .. } => vec![*id],
+            InboxEvent::MarkedAll { .. } => vec![],
+        }
+    }
+
+    /// Its name on the wire (`new`, `marked`, `markedAll`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InboxEvent::New { .. } => "new",
+            InboxEvent::Marked { .. } => "marked",
+            InboxEvent::MarkedAll { .. } => "markedAll",
+        }
+    }
 }
 
 /// An event for one person, at its cursor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pushed {
     pub user: UserId,
     pub cursor: i64,

@@ -131,8 +131,11 @@ fn with_realtime(ports: &mut Ports, sdk: &aws_config::SdkConfig, config: &Config
         builder = builder.endpoint_url(endpoint);
     }
     let client = aws_sdk_apigatewaymanagement::Client::from_conf(builder.build());
-    ports.realtime =
-        Arc::new(crate::adapters::websocket::WebSocketRealtime::new(client, ports.connections.clone()));
+    ports.realtime = Arc::new(crate::adapters::websocket::WebSocketRealtime::new(
+        client,
+        ports.connections.clone(),
+        crate::dialects::inbox::websocket_message,
+    ));
 }
 
 /// The AWS set over given clients (the benchmark's count every request with an interceptor).

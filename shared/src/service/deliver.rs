@@ -599,7 +599,7 @@ async fn write_and_record(
     };
     drop(entries);
     // Open centers hear of it now (a redelivered chunk tells them again: ids make it harmless).
-    let event = InboxEvent::New { ids: vec![id] };
+    let event = InboxEvent::delivered(&inbox_content(n));
     let posts = ports.realtime.publish(n.company_id, &chunk.recipients, now.timestamp_millis(), &event);
     if deadline.bound(ports.clock.now(), REALTIME_MARGIN, posts).await.is_none() {
         // Best effort: an open page hears of it with its next event, or catches up on reconnect.

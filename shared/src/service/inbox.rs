@@ -92,8 +92,9 @@ pub async fn mark(
     recipient_only(viewer, owner_id)?;
     let now = ports.clock.now();
     if ports.center.mark(owner_id, id, mark, now).await? {
-        // The person's other tabs and devices follow.
-        let event = InboxEvent::Marked { id, mark: mark.name().into() };
+        // The person's other tabs and devices follow, their badges with them.
+        let counts = counts_after(ports, owner_id, now).await;
+        let event = InboxEvent::Marked { id, mark: mark.name().into(), counts };
         ports.realtime.publish(viewer.company_id, &[owner_id], now.timestamp_millis(), &event).await;
         Ok(())
     } else {
@@ -115,7 +116,24 @@ pub async fn mark_all(
     recipient_only(viewer, owner_id)?;
     let now = ports.clock.now();
     ports.center.mark_all(owner_id, mark, now).await?;
-    let event = InboxEvent::MarkedAll { mark: mark.name().into() };
+    let counts = counts_after(ports, owner_id, now).await;
+    let event = InboxEvent::MarkedAll { mark: mark.name().into(), through: now.timestamp_millis(), counts };
     ports.realtime.publish(viewer.company_id, &[owner_id], now.timestamp_millis(), &event).await;
     Ok(())
+}
+
+/// The person's counts after a mark, for their open pages (one bounded read, as the badge's);
+/// `None` when they could not be read: the mark stands, and the pages read the count themselves.
+async fn counts_after(
+    ports: &CenterMarkDeps<'_>,
+    owner_id: UserId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<InboxCounts> {
+    match ports.center.count(owner_id, now, COUNT_WINDOW).await {
+        Ok(counts) => Some(counts),
+        Err(e) => {
+            tracing::warn!(user = %owner_id, error = %e, "counts after a mark not read; pages read them");
+            None
+        }
+    }
 }

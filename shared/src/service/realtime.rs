@@ -129,7 +129,11 @@ pub async fn catch_up(
             None => break,
         }
     }
-    Ok((!ids.is_empty()).then_some(Pushed { user, cursor: latest, event: InboxEvent::New { ids } }))
+    Ok((!ids.is_empty()).then_some(Pushed {
+        user,
+        cursor: latest,
+        event: InboxEvent::New { ids, content: None },
+    }))
 }
 
 /// How long API Gateway keeps a WebSocket connection open at most: connections are forgotten
