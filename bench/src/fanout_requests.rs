@@ -667,7 +667,9 @@ async fn center_hour(m: &Measured, new_each_minute: bool, since_polling: bool) -
             };
             let at_write = read_units();
             ports.inbox.put_content(&content).await.expect("content");
-            ports.inbox.put_entries(&[content.entry_for(*user, chrono::Utc::now())]).await.expect("entry");
+            let now = chrono::Utc::now();
+            let stamp = shared::ports::ManualClock::new(now);
+            ports.inbox.put_entries(&[content.entry_for(*user, now)], &stamp).await.expect("entry");
             extra += read_units() - at_write;
         }
         let query = match since_polling {

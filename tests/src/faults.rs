@@ -448,20 +448,20 @@ impl InboxDelivery for FaultyInbox {
     async fn put_content(&self, c: &InboxContent) -> StoreResult<()> {
         self.1.run("put_content", self.0.put_content(c)).await
     }
-    async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
+    async fn put_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<()> {
         self.1.pause().await;
         if let Err(e) = self.1.check("put_entries") {
             // Part of the batch made it before the failure, as with UnprocessedItems.
             let written = self.1.partial("put_entries", entries.len());
             if !self.1.crashed() {
-                self.0.put_entries(&entries[..written]).await?;
+                self.0.put_entries(&entries[..written], stamp).await?;
             }
             return Err(e);
         }
-        self.0.put_entries(entries).await
+        self.0.put_entries(entries, stamp).await
     }
-    async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64> {
-        self.1.run("put_new_entries", self.0.put_new_entries(entries)).await
+    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<u64> {
+        self.1.run("put_new_entries", self.0.put_new_entries(entries, stamp)).await
     }
 }
 

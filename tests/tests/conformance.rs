@@ -82,7 +82,7 @@ async fn deliver(p: &Ports, user: Uuid, contents: &[InboxContent], delivered: ch
         p.inbox.put_content(c).await.unwrap();
     }
     let entries: Vec<InboxEntry> = contents.iter().map(|c| c.entry_for(user, delivered)).collect();
-    p.inbox.put_entries(&entries).await.unwrap();
+    p.inbox.put_entries(&entries, &ManualClock::new(delivered)).await.unwrap();
 }
 
 /// Every page of a read of the center.
@@ -513,7 +513,7 @@ async fn inbox_orders_pages_filters_and_dismisses(p: Ports) {
     // The same entry twice in one call, and half the set written again: still one each.
     let again: Vec<InboxEntry> =
         contents[..30].iter().chain([&contents[3]]).map(|c| c.entry_for(user, now)).collect();
-    p.inbox.put_entries(&again).await.unwrap();
+    p.inbox.put_entries(&again, &ManualClock::new(now)).await.unwrap();
 
     let seen = read_all(&p, user, &InboxQuery::ordered(), now, 25).await;
     assert_eq!(seen.len(), 60, "every visible item once; the expired one and the other user's left out");
@@ -695,6 +695,42 @@ async fn inbox_states_watermarks_views_and_counts(p: Ports) {
         p.inbox.list(user, &InboxQuery::ordered(), now, &forged).await,
         Err(StoreError::BadToken(_))
     ));
+}
+
+/// Watermarks only move forward: a mark-all timed by a clock a few milliseconds behind the one
+/// that set a watermark leaves it (moved back, it would uncover what the person had marked), and
+/// moves forward only the watermarks it sets. An entry is dated when it is written, never earlier
+/// than the stamp's time.
+async fn watermarks_only_move_forward_and_entries_are_dated_when_written(p: Ports) {
+    let user = Uuid::new_v4();
+    let t = t0();
+    let early = inbox_content(Uuid::new_v4(), Priority::Normal, t - Duration::hours(2));
+    let later = inbox_content(Uuid::new_v4(), Priority::Normal, t - Duration::hours(1));
+    for c in [&early, &later] {
+        p.inbox.put_content(c).await.unwrap();
+    }
+    // Built an hour before they are written: dated when written.
+    let stale = |c: &InboxContent| c.entry_for(user, t - Duration::hours(1));
+    p.inbox.put_entries(&[stale(&early)], &ManualClock::new(t - Duration::milliseconds(1))).await.unwrap();
+    p.inbox
+        .put_new_entries(&[stale(&later)], &ManualClock::new(t + Duration::milliseconds(500)))
+        .await
+        .unwrap();
+    let item = |c: &InboxContent| {
+        let (p, id) = (&p, c.notification_id);
+        async move { p.inbox.get(user, id).await.unwrap().unwrap() }
+    };
+    assert_eq!(item(&early).await.entry.delivered_at, t - Duration::milliseconds(1));
+    assert_eq!(item(&later).await.entry.delivered_at, t + Duration::milliseconds(500));
+
+    p.inbox.mark_all(user, MarkAll::Read { archive: true }, t).await.unwrap();
+    p.inbox.mark_all(user, MarkAll::Read { archive: false }, t - Duration::milliseconds(3)).await.unwrap();
+    let everything = ItemState { seen: true, read: true, archived: true, dismissed: false };
+    assert_eq!(item(&early).await.state, everything, "still covered: nothing moved back");
+    assert_eq!(item(&later).await.state, ItemState::default(), "delivered after the watermark");
+    p.inbox.mark_all(user, MarkAll::Seen, t + Duration::seconds(1)).await.unwrap();
+    assert_eq!(item(&later).await.state, ItemState { seen: true, ..ItemState::default() });
+    assert_eq!(item(&early).await.state, everything);
 }
 
 /// Counts read a bounded window: beyond it they say they are not exact. Mark-all of a large
@@ -1050,7 +1086,7 @@ async fn new_entries_leave_what_people_did_alone(p: Ports) {
     let first = now - Duration::minutes(4);
     let people = [reader, dismisser, archiver, sweeper];
     let entries: Vec<InboxEntry> = people.iter().map(|u| content.entry_for(*u, first)).collect();
-    p.inbox.put_entries(&entries).await.unwrap();
+    p.inbox.put_entries(&entries, &ManualClock::new(first)).await.unwrap();
     let id = content.notification_id;
     assert!(p.inbox.mark(reader, id, Mark::Read, now - Duration::minutes(3)).await.unwrap());
     assert!(p.inbox.mark(dismisser, id, Mark::Dismissed, now - Duration::minutes(3)).await.unwrap());
@@ -1067,8 +1103,9 @@ async fn new_entries_leave_what_people_did_alone(p: Ports) {
     // The retry, a minute later: every person of the chunk again, and one who was not reached.
     let again: Vec<InboxEntry> =
         people.iter().chain([&newcomer]).map(|u| content.entry_for(*u, now - Duration::minutes(1))).collect();
-    assert_eq!(p.inbox.put_new_entries(&again).await.unwrap(), 1, "only the newcomer's is new");
-    assert_eq!(p.inbox.put_new_entries(&again).await.unwrap(), 0, "and then nobody's");
+    let retried = ManualClock::new(now - Duration::minutes(1));
+    assert_eq!(p.inbox.put_new_entries(&again, &retried).await.unwrap(), 1, "only the newcomer's is new");
+    assert_eq!(p.inbox.put_new_entries(&again, &retried).await.unwrap(), 0, "and then nobody's");
     for (person, was) in people.iter().zip(&before) {
         assert_eq!(&p.inbox.get(*person, id).await.unwrap(), was, "{person}: as it was");
     }
@@ -1149,6 +1186,7 @@ conformance!(
     inbox_orders_pages_filters_and_dismisses,
     inbox_states_watermarks_views_and_counts,
     inbox_counts_are_bounded,
+    watermarks_only_move_forward_and_entries_are_dated_when_written,
     connections_are_kept_by_person_until_closed_or_expired,
     directory_loads_and_answers,
     queues_batch_redeliver_and_ack,

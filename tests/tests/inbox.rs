@@ -249,7 +249,7 @@ async fn reads_and_marks_cost_a_constant_number_of_requests_on_moto() {
     puts.into_iter().collect::<Result<Vec<()>, _>>().unwrap();
     requests.take();
     let entries: Vec<InboxEntry> = contents.iter().map(|c| c.entry_for(user, t0())).collect();
-    store.put_entries(&entries).await.unwrap();
+    store.put_entries(&entries, &shared::ports::ManualClock::new(t0())).await.unwrap();
     let written = requests.take();
     assert_eq!(written.get("BatchWriteItem"), Some(&40), "1,000 entries in batches of 25: {written:?}");
 
@@ -293,6 +293,36 @@ async fn reads_and_marks_cost_a_constant_number_of_requests_on_moto() {
     assert!(got.get("Query").is_some_and(|q| *q >= 1), "{got:?}");
 }
 
+/// An entry is delivered when its write goes out: one DynamoDB refused for throughput is dated by
+/// the attempt that wrote it, so everything marked read in between does not cover it (dated when
+/// its chunk began, it would be read before anyone could see it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_held_up_by_throttling_is_dated_when_it_is_written_on_moto() {
+    /// A clock that moves on a second each time it is read: each attempt its own time.
+    struct Ticking(shared::ports::ManualClock);
+    impl shared::ports::Clock for Ticking {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            let t = self.0.now();
+            self.0.advance(Duration::seconds(1));
+            t
+        }
+    }
+    let (store, requests, _, table) = counted_store().await;
+    let user = Uuid::new_v4();
+    let c = content(1);
+    store.put_content(&c).await.unwrap();
+    tests::arm_fault(&table, "BatchWriteItem", 1, "ProvisionedThroughputExceededException").await;
+    requests.take();
+    let stamp = Ticking(shared::ports::ManualClock::new(t0()));
+    store.put_entries(&[c.entry_for(user, t0())], &stamp).await.unwrap();
+    assert_eq!(requests.take().get("BatchWriteItem"), Some(&2), "refused once, then written");
+    let got = store.get(user, c.notification_id).await.unwrap().unwrap();
+    assert_eq!(got.entry.delivered_at, t0() + Duration::seconds(1), "dated by the attempt that wrote it");
+    store.mark_all(user, MarkAll::Read { archive: false }, t0() + Duration::milliseconds(500)).await.unwrap();
+    let got = store.get(user, c.notification_id).await.unwrap().unwrap();
+    assert_eq!(got.state, ItemState::default(), "written after everything was marked: new to its person");
+}
+
 /// The entry DynamoDB stores for a recipient is under 1 KB for the longest content the specs
 /// allow: one write unit per delivered person.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,7 +340,7 @@ async fn an_entry_is_one_write_unit_whatever_the_content_on_moto() {
     }
     entry.marks.read_at = Some(t0());
     entry.marks.archived_at = Some(t0());
-    store.put_entries(&[entry]).await.unwrap();
+    store.put_entries(&[entry], &shared::ports::ManualClock::new(t0())).await.unwrap();
     let raw = raw
         .query()
         .table_name(&table)

@@ -501,7 +501,7 @@ async fn an_entries_batch_whose_answer_was_lost_is_never_written_blind_again() {
     let prefix = tests::moto_prefix(&provisioned);
     tests::arm_meter(&prefix, 0.0, 0.0).await;
     tests::arm_fault(&config.inbox_table, "BatchWriteItem", 1, "AnswerLost").await;
-    env.ports.inbox.put_entries(&entries).await.expect("the entries are written");
+    env.ports.inbox.put_entries(&entries, &*env.clock).await.expect("the entries are written");
     let report = tests::metered(&prefix).await;
     assert_eq!(
         report["operations"]["BatchWriteItem"].as_f64(),

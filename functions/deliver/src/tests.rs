@@ -26,10 +26,10 @@ impl InboxDelivery for DownInbox {
     async fn put_content(&self, _: &InboxContent) -> StoreResult<()> {
         Err(StoreError::Transient(self.0.into()))
     }
-    async fn put_entries(&self, _: &[InboxEntry]) -> StoreResult<()> {
+    async fn put_entries(&self, _: &[InboxEntry], _: &dyn Clock) -> StoreResult<()> {
         Err(StoreError::Transient(self.0.into()))
     }
-    async fn put_new_entries(&self, _: &[InboxEntry]) -> StoreResult<u64> {
+    async fn put_new_entries(&self, _: &[InboxEntry], _: &dyn Clock) -> StoreResult<u64> {
         Err(StoreError::Transient(self.0.into()))
     }
 }
@@ -443,12 +443,12 @@ async fn entries_held_up_by_the_store_are_cut_before_the_deadline() {
         async fn put_content(&self, c: &InboxContent) -> StoreResult<()> {
             self.0.put_content(c).await
         }
-        async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
-            self.0.put_entries(&entries[..1]).await?;
+        async fn put_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<()> {
+            self.0.put_entries(&entries[..1], stamp).await?;
             std::future::pending().await
         }
-        async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64> {
-            self.0.put_new_entries(entries).await
+        async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<u64> {
+            self.0.put_new_entries(entries, stamp).await
         }
     }
     #[async_trait]

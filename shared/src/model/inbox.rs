@@ -213,14 +213,30 @@ impl MarkAll {
         }
     }
 
-    /// The watermarks after this mark at `at` (later than any before: the clock moves forward).
+    /// The watermarks after this mark at `at`. Each only ever moves forward: a mark-all timed
+    /// by a clock behind the one that set a watermark leaves it where it is (moved back, it would
+    /// uncover what the person had already marked).
     pub fn apply(self, w: &mut Watermarks, at: DateTime<Utc>) {
-        w.seen_at = Some(at);
-        if let MarkAll::Read { archive } = self {
-            w.read_at = Some(at);
-            if archive {
-                w.archived_at = Some(at);
+        let forward = |mark: &mut Option<DateTime<Utc>>| {
+            if mark.is_none_or(|m| m < at) {
+                *mark = Some(at);
             }
+        };
+        forward(&mut w.seen_at);
+        if let MarkAll::Read { archive } = self {
+            forward(&mut w.read_at);
+            if archive {
+                forward(&mut w.archived_at);
+            }
+        }
+    }
+
+    /// The watermarks it sets, by their stored names (`seenMs`, `readMs`, `archivedMs`).
+    pub fn watermark_names(self) -> &'static [&'static str] {
+        match self {
+            MarkAll::Seen => &["seenMs"],
+            MarkAll::Read { archive: false } => &["seenMs", "readMs"],
+            MarkAll::Read { archive: true } => &["seenMs", "readMs", "archivedMs"],
         }
     }
 }
@@ -561,6 +577,22 @@ mod tests {
         for status in StatusFilter::ALL {
             assert!(!status.admits(&one.state(&w2)), "dismissed is in no view ({status:?})");
         }
+    }
+
+    #[test]
+    fn watermarks_only_move_forward() {
+        let t = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+        let mut w = Watermarks::default();
+        MarkAll::Read { archive: true }.apply(&mut w, t);
+        // A mark-all timed a moment earlier (another function's clock) moves nothing back ...
+        MarkAll::Read { archive: false }.apply(&mut w, t - Duration::milliseconds(3));
+        assert_eq!(w, Watermarks { seen_at: Some(t), read_at: Some(t), archived_at: Some(t) });
+        // ... and moves forward only what it sets.
+        MarkAll::Seen.apply(&mut w, t + Duration::seconds(1));
+        assert_eq!(w.seen_at, Some(t + Duration::seconds(1)));
+        assert_eq!((w.read_at, w.archived_at), (Some(t), Some(t)));
+        let behind = entry(t - Duration::milliseconds(1));
+        assert!(behind.state(&w).read && behind.state(&w).archived, "still covered");
     }
 
     #[test]

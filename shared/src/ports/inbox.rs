@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::StoreResult;
 use crate::model::*;
+use crate::ports::Clock;
 
 /// Delivery's part of the inbox: a notification's content, once, and its recipients' entries.
 #[async_trait]
@@ -16,11 +17,16 @@ pub trait InboxDelivery: Send + Sync {
     /// Writes recipients' entries (any number; batched by the adapter). Keys are (user,
     /// notification): writing an entry again leaves one entry, the last written. Only for entries
     /// nobody can have yet (a chunk's first attempt): it replaces what a person did.
-    async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()>;
+    ///
+    /// Each entry is delivered when its write is sent: its `delivered_at` is the later of the
+    /// entry's and `stamp`'s time as each attempt goes out. An entry held up by throttling for
+    /// seconds is so never dated long before it lands, where a mark-all meanwhile (a watermark
+    /// covers what was delivered at or before it) would mark it before anyone could see it.
+    async fn put_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<()>;
     /// Writes the entries their people do not have yet; an entry a person has is left exactly
     /// as it is (their marks, its delivery time). How many were written. For a chunk's later
-    /// attempts: one conditional write per entry.
-    async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64>;
+    /// attempts: one conditional write per entry. Stamped as [`InboxDelivery::put_entries`].
+    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<u64>;
 }
 
 /// A person's center as they read and mark it.
@@ -48,7 +54,8 @@ pub trait Center: Send + Sync {
         mark: Mark,
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Marks a person's whole inbox: one write, whatever its size.
+    /// Marks a person's whole inbox: one write, whatever its size. Each watermark only moves
+    /// forward ([`MarkAll::apply`]).
     async fn mark_all(&self, user: UserId, mark: MarkAll, at: DateTime<Utc>) -> StoreResult<()>;
 }
 

@@ -578,9 +578,9 @@ async fn write_and_record(
     // next attempt (a retry: it reads which entries exist) writes only the missing ones.
     let write = async {
         if start == ChunkStart::First {
-            ports.inbox.put_entries(&entries).await
+            ports.inbox.put_entries(&entries, ports.clock).await
         } else {
-            let written = ports.inbox.put_new_entries(&entries).await?;
+            let written = ports.inbox.put_new_entries(&entries, ports.clock).await?;
             tracing::info!(notification = %id, chunk = chunk.chunk, written, of = entries.len(), "chunk retried");
             Ok(())
         }

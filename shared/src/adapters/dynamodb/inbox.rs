@@ -238,20 +238,28 @@ impl InboxDelivery for DynamoInboxStore {
         Ok(())
     }
 
-    async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
+    async fn put_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<()> {
         use futures::StreamExt;
         // The last write of each (user, notification); 25 a request, several in flight.
         let items = last_of_each_key(entries.iter().map(entry_item).collect());
         let batches: Vec<Vec<Item>> = items.chunks(25).map(<[Item]>::to_vec).collect();
-        let writes = batches.into_iter().map(|batch| self.write_entries_once(batch));
+        let writes = batches.into_iter().map(|batch| self.write_entries_once(batch, stamp));
         let results: Vec<StoreResult<()>> =
             futures::stream::iter(writes).buffer_unordered(BATCH_WRITES_IN_FLIGHT).collect().await;
         results.into_iter().collect()
     }
 
-    async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64> {
-        self.put_missing(entries.iter().map(entry_item).collect()).await
+    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<u64> {
+        self.put_missing(entries.iter().map(entry_item).collect(), stamp).await
     }
+}
+
+/// Dates an entry's item as its write goes out: the later of its own time and `stamp`'s.
+fn stamped(mut item: Item, stamp: &dyn Clock) -> Item {
+    let now = stamp.now().timestamp_millis();
+    let own = item.get("deliveredMs").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+    item.insert("deliveredMs".into(), n(own.map_or(now, |own| own.max(now))));
+    item
 }
 
 impl DynamoInboxStore {
@@ -261,45 +269,52 @@ impl DynamoInboxStore {
     /// with backoff; after any other failure (a 5xx, a timeout, an answer lost: its entries may
     /// exist, and their people may have acted on them since) what it held is written as a retry
     /// writes it, only the entries that do not exist, conditionally. So the SDK does not retry it
-    /// itself (it would send it again blind).
-    async fn write_entries_once(&self, batch: Vec<Item>) -> StoreResult<()> {
-        let mut pending = Vec::with_capacity(batch.len());
-        for item in batch {
-            let put = aws_sdk_dynamodb::types::PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(|e| StoreError::Other(e.to_string()))?;
-            pending.push(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build());
-        }
+    /// itself (it would send it again blind). Each attempt dates its entries as it goes out.
+    async fn write_entries_once(&self, batch: Vec<Item>, stamp: &dyn Clock) -> StoreResult<()> {
         let no_retries = aws_sdk_dynamodb::config::Builder::default()
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
+        let mut pending = batch;
         let mut attempt = 0;
         loop {
+            let mut requests = Vec::with_capacity(pending.len());
+            for item in std::mem::take(&mut pending) {
+                let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                    .set_item(Some(stamped(item, stamp)))
+                    .build()
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                requests.push(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build());
+            }
             let sent = self
                 .client
                 .batch_write_item()
-                .request_items(&self.table, pending.clone())
+                .request_items(&self.table, requests.clone())
                 .customize()
                 .config_override(no_retries.clone())
                 .send()
                 .await;
+            let items_of = |requests: Vec<aws_sdk_dynamodb::types::WriteRequest>| -> Vec<Item> {
+                requests.into_iter().filter_map(|r| r.put_request.map(|p| p.item)).collect()
+            };
             let refused = match sent {
                 Ok(out) => {
-                    pending =
-                        out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+                    pending = items_of(
+                        out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default(),
+                    );
                     if pending.is_empty() {
                         return Ok(());
                     }
                     None
                 }
-                Err(e) if refused_for_throughput(&e) => Some(e),
+                Err(e) if refused_for_throughput(&e) => {
+                    pending = items_of(requests);
+                    Some(e)
+                }
                 // Refused as a client error (validation, access, a missing table): nothing was
                 // written, and writing it piecemeal would only hide why.
                 Err(e) if refused_as_client_error(&e) => return Err(classify(e)),
                 Err(e) => {
-                    tracing::info!(error = %e, entries = pending.len(), "an entries' batch may have landed: written again only where absent");
-                    let items = pending.into_iter().filter_map(|r| r.put_request.map(|p| p.item)).collect();
-                    return self.put_missing(items).await.map(|_| ());
+                    tracing::info!(error = %e, entries = requests.len(), "an entries' batch may have landed: written again only where absent");
+                    return self.put_missing(items_of(requests), stamp).await.map(|_| ());
                 }
             };
             attempt += 1;
@@ -317,7 +332,7 @@ impl DynamoInboxStore {
     }
 
     /// Writes the entries of `items` that do not exist, conditionally: how many it wrote.
-    async fn put_missing(&self, items: Vec<Item>) -> StoreResult<u64> {
+    async fn put_missing(&self, items: Vec<Item>, stamp: &dyn Clock) -> StoreResult<u64> {
         use futures::StreamExt;
         // Which entries exist first, by their keys alone (read units: half a unit per entry, an
         // eventually consistent read being enough, as the put below is still conditional):
@@ -335,7 +350,9 @@ impl DynamoInboxStore {
         let have: std::collections::HashSet<_> = found.iter().map(key_of).collect();
         let missing: Vec<Item> = items.iter().filter(|i| !have.contains(&key_of(i))).cloned().collect();
         // Still conditional: an entry nobody had a moment ago is written only if it is still absent.
-        let puts = missing.into_iter().map(|item| put_if_absent(&self.client, &self.table, item));
+        let puts = missing
+            .into_iter()
+            .map(|item| async move { put_if_absent(&self.client, &self.table, stamped(item, stamp)).await });
         let results: Vec<StoreResult<bool>> =
             futures::stream::iter(puts).buffer_unordered(CONDITIONAL_PUTS_IN_FLIGHT).collect().await;
         let mut written = 0;
@@ -532,20 +549,28 @@ impl Center for DynamoInboxStore {
     }
 
     async fn mark_all(&self, user: UserId, mark: MarkAll, at: DateTime<Utc>) -> StoreResult<()> {
-        let update = match mark {
-            MarkAll::Seen => "SET seenMs = :at",
-            MarkAll::Read { archive: false } => "SET seenMs = :at, readMs = :at",
-            MarkAll::Read { archive: true } => "SET seenMs = :at, readMs = :at, archivedMs = :at",
+        // Each watermark only moves forward: all of them at once when none is later (the usual
+        // case, one write), else each on its own, conditionally.
+        let names = mark.watermark_names();
+        let forward = |name: &str| format!("(attribute_not_exists({name}) OR {name} < :at)");
+        let update = |names: &[&str]| {
+            let set: Vec<String> = names.iter().map(|n| format!("{n} = :at")).collect();
+            let condition: Vec<String> = names.iter().map(|n| forward(n)).collect();
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), WATERMARKS)))
+                .update_expression(format!("SET {}", set.join(", ")))
+                .condition_expression(condition.join(" AND "))
+                .expression_attribute_values(":at", ms(at))
+                .send()
         };
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(user), WATERMARKS)))
-            .update_expression(update)
-            .expression_attribute_values(":at", ms(at))
-            .send()
-            .await
-            .map_err(classify)?;
+        if applied(update(names).await.map_err(classify))? || names.len() == 1 {
+            return Ok(());
+        }
+        for name in names {
+            applied(update(&[name]).await.map_err(classify))?;
+        }
         Ok(())
     }
 }

@@ -104,23 +104,26 @@ impl InboxDelivery for MemoryInboxStore {
         Ok(())
     }
 
-    async fn put_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
+    async fn put_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<()> {
+        let at = stamp.now();
         let mut state = lock(&self.state);
         for e in entries {
-            put_entry(&mut state, e, true);
+            put_entry(&mut state, e, at, true);
         }
         Ok(())
     }
 
-    async fn put_new_entries(&self, entries: &[InboxEntry]) -> StoreResult<u64> {
+    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<u64> {
+        let at = stamp.now();
         let mut state = lock(&self.state);
-        Ok(entries.iter().map(|e| u64::from(put_entry(&mut state, e, false))).sum())
+        Ok(entries.iter().map(|e| u64::from(put_entry(&mut state, e, at, false))).sum())
     }
 }
 
-/// Puts `e` in its person's entries, in display order, replacing theirs if `replace` (else an
-/// entry they have stays as it is); whether it was written.
-fn put_entry(state: &mut InboxState, e: &InboxEntry, replace: bool) -> bool {
+/// Puts `e` in its person's entries, in display order, delivered at the later of its time and
+/// `at`, replacing theirs if `replace` (else an entry they have stays as it is); whether it was
+/// written.
+fn put_entry(state: &mut InboxState, e: &InboxEntry, at: DateTime<Utc>, replace: bool) -> bool {
     let user = state.users.entry(e.user_id).or_default();
     // Most people of a broadcast hold one entry: room for one, not the default four.
     if user.sorted.capacity() == 0 {
@@ -133,9 +136,9 @@ fn put_entry(state: &mut InboxState, e: &InboxEntry, replace: bool) -> bool {
         user.sorted.remove(at);
     }
     let order = e.order();
-    let at = user.sorted.partition_point(|x| x.order < order);
+    let position = user.sorted.partition_point(|x| x.order < order);
     let marks = (e.marks != Marks::default()).then(|| Box::new(e.marks));
-    user.sorted.insert(at, Entry { order, delivered_at: e.delivered_at, marks });
+    user.sorted.insert(position, Entry { order, delivered_at: e.delivered_at.max(at), marks });
     true
 }
 
