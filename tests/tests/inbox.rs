@@ -298,12 +298,13 @@ async fn reads_and_marks_cost_a_constant_number_of_requests_on_moto() {
 /// its chunk began, it would be read before anyone could see it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_held_up_by_throttling_is_dated_when_it_is_written_on_moto() {
-    /// A clock that moves on a second each time it is read: each attempt its own time.
-    struct Ticking(shared::ports::ManualClock);
+    /// A clock that moves on a second each time it is read, keeping what it said.
+    struct Ticking(shared::ports::ManualClock, Mutex<Vec<chrono::DateTime<chrono::Utc>>>);
     impl shared::ports::Clock for Ticking {
         fn now(&self) -> chrono::DateTime<chrono::Utc> {
             let t = self.0.now();
             self.0.advance(Duration::seconds(1));
+            self.1.lock().unwrap().push(t);
             t
         }
     }
@@ -313,12 +314,14 @@ async fn an_entry_held_up_by_throttling_is_dated_when_it_is_written_on_moto() {
     store.put_content(&c).await.unwrap();
     tests::arm_fault(&table, "BatchWriteItem", 1, "ProvisionedThroughputExceededException").await;
     requests.take();
-    let stamp = Ticking(shared::ports::ManualClock::new(t0()));
+    let stamp = Ticking(shared::ports::ManualClock::new(t0()), Mutex::default());
     store.put_entries(&[c.entry_for(user, t0())], &stamp).await.unwrap();
     assert_eq!(requests.take().get("BatchWriteItem"), Some(&2), "refused once, then written");
+    let last = *stamp.1.lock().unwrap().last().unwrap();
+    assert!(last >= t0() + Duration::seconds(1), "read again for the second attempt");
     let got = store.get(user, c.notification_id).await.unwrap().unwrap();
-    assert_eq!(got.entry.delivered_at, t0() + Duration::seconds(1), "dated by the attempt that wrote it");
-    store.mark_all(user, MarkAll::Read { archive: false }, t0() + Duration::milliseconds(500)).await.unwrap();
+    assert_eq!(got.entry.delivered_at, last, "dated by the attempt that wrote it");
+    store.mark_all(user, MarkAll::Read { archive: false }, last - Duration::milliseconds(500)).await.unwrap();
     let got = store.get(user, c.notification_id).await.unwrap().unwrap();
     assert_eq!(got.state, ItemState::default(), "written after everything was marked: new to its person");
 }

@@ -369,12 +369,13 @@ impl StatusFilter {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct InboxQuery {
     pub status: StatusFilter,
-    /// Only notifications created after this instant (polling: one key range per priority).
+    /// Only notifications delivered to the person after this instant, whenever they were
+    /// created: a poller that moves `since` to the time of its last poll misses nothing
+    /// delivered after it (a scheduled send, a chunk retried minutes or days later).
     pub since: Option<DateTime<Utc>>,
     /// Only notifications delivered to the person at or after this instant: what a realtime
     /// client missed while away, from the cursor of the last event it saw (inclusive, because
-    /// two deliveries can share a millisecond; ids make the repeat harmless). A read of the
-    /// person's entries in order: reconnecting is rare.
+    /// two deliveries can share a millisecond; ids make the repeat harmless).
     pub delivered_since: Option<DateTime<Utc>>,
 }
 
@@ -387,14 +388,32 @@ impl InboxQuery {
         InboxQuery { since: Some(at), ..Self::default() }
     }
 
+    /// The earliest delivery this read keeps (the later of `since`, exclusive, and
+    /// `delivered_since`, inclusive), if it is bounded so.
+    pub fn delivered_from(&self) -> Option<DateTime<Utc>> {
+        match (self.since, self.delivered_since) {
+            (None, None) => None,
+            (Some(s), None) => Some(s),
+            (None, Some(d)) => Some(d),
+            (Some(s), Some(d)) => Some(s.max(d)),
+        }
+    }
+
+    /// The same read, whatever the delivery time.
+    pub fn any_delivery(&self) -> Self {
+        InboxQuery { status: self.status, since: None, delivered_since: None }
+    }
+
+    /// Whether an entry delivered at `delivered` is after this read's bounds.
+    pub fn delivered_in(&self, delivered: DateTime<Utc>) -> bool {
+        let ms = delivered.timestamp_millis();
+        self.since.is_none_or(|s| ms > s.timestamp_millis())
+            && self.delivered_since.is_none_or(|a| ms >= a.timestamp_millis())
+    }
+
     /// Whether an entry is in this read at `now`, under the person's watermarks.
     pub fn admits(&self, entry: &InboxEntry, w: &Watermarks, now: DateTime<Utc>) -> bool {
-        !entry.is_expired(now)
-            && self.since.is_none_or(|s| entry.created_at.timestamp_millis() > s.timestamp_millis())
-            && self
-                .delivered_since
-                .is_none_or(|a| entry.delivered_at.timestamp_millis() >= a.timestamp_millis())
-            && self.status.admits(&entry.state(w))
+        !entry.is_expired(now) && self.delivered_in(entry.delivered_at) && self.status.admits(&entry.state(w))
     }
 }
 
