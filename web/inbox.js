@@ -32,8 +32,14 @@ const RENEW_MS = [105 * 60000, 115 * 60000];
 // Reconnects: a random wait up to 1 s, 2 s, 4 s ... 5 minutes.
 const RETRY_BASE_MS = 1000;
 const RETRY_CAP_MS = 5 * 60000;
-// A read to fill a gap waits up to this long, at random.
+// A read to fill a gap waits up to this long, at random (longer for a delivery told by id only,
+// which reaches every open page of its recipients at once).
 const GAP_JITTER_MS = 5000;
+const NAMED_JITTER_MS = 30000;
+// A renewed connection keeps the old one this long: posts already under way reach it.
+const RENEW_GRACE_MS = 90000;
+// A page shown again reads its view if it last read it longer ago than this.
+const SHOWN_AGAIN_MS = 60000;
 // Glyphs every system font has (no emoji font needed); Custom shows its iconUrl.
 const ICONS = { Info: "\u2139", Success: "\u2713", Failure: "\u2715", Warning: "\u26A0", Mention: "@", Custom: "\u2605" };
 
@@ -52,6 +58,9 @@ const state = {
   retryTimer: null,
   pingTimer: null,
   renewTimer: null,
+  countsAt: 0,           // the cursor of the event whose counts the page holds
+  loadedAt: 0,           // when the page last read its view (its own clock)
+  loadFailures: 0,
   gapTimer: null,
   first: true,
 };
@@ -148,16 +157,29 @@ async function load() {
   state.items = page.notifications;
   state.more = Boolean(page.nextToken);
   state.counts = counts;
+  state.countsAt = Math.max(state.countsAt, Number(state.cursor || 0));
+  state.loadedAt = Date.now();
+  state.loadFailures = 0;
   render();
   // Toasts for what arrived after the page opened (not for what was there already), High first.
   if (!state.first) fresh.filter((n) => !n.read).forEach(toast);
   state.first = false;
 }
 
+/** A read that failed (a 429 when everyone opens the page at nine) is tried again, later each time. */
+function reload() {
+  load().catch((e) => {
+    report(e);
+    if (!state.token) return;
+    state.loadFailures += 1;
+    fillGap(Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** state.loadFailures));
+  });
+}
+
 /** One read to fill a gap, after a random wait (many pages lose the channel together). */
-function fillGap() {
+function fillGap(jitter = GAP_JITTER_MS) {
   if (state.gapTimer) return;
-  state.gapTimer = setTimeout(() => { state.gapTimer = null; load().catch(report); }, between(0, GAP_JITTER_MS));
+  state.gapTimer = setTimeout(() => { state.gapTimer = null; reload(); }, between(0, jitter));
 }
 
 // ---- applying events without a read ------------------------------------------------------------
@@ -178,15 +200,18 @@ function admits(n) {
 function before(x, y) {
   if ((x.priority === "High") !== (y.priority === "High")) return x.priority === "High";
   if (x.createdOn !== y.createdOn) return Date.parse(x.createdOn) > Date.parse(y.createdOn);
-  return x.id > y.id;
+  return x.id < y.id;
 }
 
 /** A delivery: shown where it sorts, counted, toasted; a repeat changes nothing. */
-function delivered(n) {
+function delivered(n, cursor) {
   if (state.known.has(n.id)) return;
   state.known.add(n.id);
   if (Date.parse(n.expiresOn) <= Date.now()) return;
-  state.counts = { ...state.counts, unread: state.counts.unread + 1, unseen: state.counts.unseen + 1 };
+  // Counts read after it was written (a mark's, arriving first) have it already.
+  if (!(cursor <= state.countsAt)) {
+    state.counts = { ...state.counts, unread: state.counts.unread + 1, unseen: state.counts.unseen + 1 };
+  }
   if (admits(n)) {
     const at = state.items.findIndex((x) => before(n, x));
     // Past the last shown of a longer view, it belongs to a later page.
@@ -198,8 +223,18 @@ function delivered(n) {
   if (!state.first && !n.read) toast(n);
 }
 
+/** Counts read at `cursor`, unless the page holds later ones (events can arrive out of order). */
+function countsOf(counts, cursor) {
+  if (!counts || cursor < state.countsAt) return;
+  state.counts = counts;
+  state.countsAt = cursor;
+}
+
+/** Views a mark can bring a notification into (the page may not have it yet). */
+const BRINGS = { unarchive: ["inbox", "unread", "unseen", "read", "all"], archive: ["archived"], read: ["read"], unread: ["unread"] };
+
 /** One mark, as the service applies it: its state follows from the mark alone. */
-function marked(id, mark, counts) {
+function marked(id, mark, counts, cursor) {
   const n = state.items.find((x) => x.id === id);
   if (n) {
     if (mark === "seen") n.seen = true;
@@ -210,15 +245,15 @@ function marked(id, mark, counts) {
     if (mark === "dismiss") n.dismissed = true;
     state.items = state.items.filter((x) => !x.dismissed && admits(x));
   }
-  if (counts) state.counts = counts;
+  countsOf(counts, cursor);
   render();
   // It now belongs in this view and the page does not have it (brought back from the archive).
-  if (!n && mark !== "dismiss" && mark !== "seen" && state.status !== "inbox") fillGap();
+  if (!n && (BRINGS[mark] || []).includes(state.status)) fillGap();
   if (!counts) fillGap();
 }
 
 /** Everything delivered up to `through` marked. */
-function markedAll(mark, through, counts) {
+function markedAll(mark, through, counts, cursor) {
   for (const n of state.items) {
     if (Date.parse(n.deliveredOn) > through) continue;
     n.seen = true;
@@ -226,21 +261,21 @@ function markedAll(mark, through, counts) {
     if (mark === "read+archive") n.archived = true;
   }
   state.items = state.items.filter(admits);
-  if (counts) state.counts = counts;
+  countsOf(counts, cursor);
   render();
   // Views that gain what was marked (read, archived) are read again.
   if (!counts || state.status === "read" || state.status === "archived") fillGap();
 }
 
-/** An event from either channel. */
-function apply(e) {
+/** An event from either channel, at its cursor. */
+function apply(e, cursor) {
   if (e.type === "new") {
-    if (e.notification) delivered(e.notification);
-    else if ((e.ids || []).some((id) => !state.known.has(id))) fillGap();
+    if (e.notification) delivered(e.notification, cursor);
+    else if ((e.ids || []).some((id) => !state.known.has(id))) fillGap(NAMED_JITTER_MS);
   } else if (e.type === "marked") {
-    marked(e.id, e.mark, e.counts);
+    marked(e.id, e.mark, e.counts, cursor);
   } else if (e.type === "markedAll") {
-    markedAll(e.mark, Number(e.through), e.counts);
+    markedAll(e.mark, Number(e.through), e.counts, cursor);
   }
 }
 
@@ -342,8 +377,8 @@ function report(e) {
 
 /** After the person's own mark: applied at once; the live event brings the counts (polling, a read). */
 function settled(id, mark) {
-  marked(id, mark, state.counts);
-  if (!state.live) load().catch(report);
+  marked(id, mark, state.counts, state.countsAt);
+  if (!state.live) reload();
 }
 
 function act(n, action) {
@@ -397,6 +432,8 @@ function seenCursor(id) {
 function live() {
   state.failures = 0;
   state.live = true;
+  clearTimeout(state.retryTimer);
+  state.retryTimer = null;
   stopPolling();
   $("live").textContent = "Live";
 }
@@ -421,7 +458,7 @@ function lost(channel) {
   state.failures += 1;
   if (state.failures >= 3) startPolling();
   else $("live").textContent = "Reconnecting\u2026";
-  if (state.first) load().catch(report);
+  if (state.first) reload();
   retry();
 }
 
@@ -431,7 +468,7 @@ function received(m) {
   try { message = JSON.parse(m.data); } catch (_) { return; /* not ours */ }
   if (!message || !message.event) return;
   seenCursor(message.id);
-  apply(message.event);
+  apply(message.event, Number(message.id));
 }
 
 /** Pings within API Gateway's idle timeout, each after its own random wait. */
@@ -465,17 +502,21 @@ async function openSocket(previous) {
   const socket = new WebSocket(`${realtimeUrl()}?ticket=${encodeURIComponent(ticket)}`);
   socket.onmessage = received;
   socket.onopen = () => {
+    // Superseded while it opened (the page reconnected meanwhile): not this one.
+    if (state.source !== socket && state.source !== previous) { socket.onclose = null; socket.close(); return; }
     const renewing = previous && state.source === previous;
     state.source = socket;
     live();
     keepAlive(socket);
     renewLater(socket);
     if (renewing) {
-      // Both were open a moment: nothing fell between them.
+      // The old one stays a while (posts already looked up go to it), then the page reads its
+      // view once: whatever reached neither is shown.
       previous.onclose = null;
-      previous.close();
+      previous.onmessage = received;
+      setTimeout(() => { previous.close(); fillGap(); }, RENEW_GRACE_MS);
     } else if (state.first) {
-      load().catch(report);
+      reload();
     } else {
       fillGap(); // anything delivered while the page had no connection
     }
@@ -505,12 +546,12 @@ async function connect() {
       live();
       // The page's first read follows the channel's opening, so nothing falls between them;
       // after a drop, what was missed comes as the catch-up event.
-      if (first) load().catch(report);
+      if (first) reload();
     });
     for (const kind of ["new", "marked", "markedAll"]) {
       source.addEventListener(kind, (e) => {
         seenCursor(e.lastEventId);
-        try { apply(JSON.parse(e.data)); } catch (_) { fillGap(); }
+        try { apply(JSON.parse(e.data), Number(e.lastEventId)); } catch (_) { fillGap(); }
       });
     }
     source.onerror = () => { source.close(); lost(source); };
@@ -518,7 +559,7 @@ async function connect() {
     if (!state.token) return;
     state.failures += 1;
     if (state.failures >= 3) startPolling();
-    if (state.first) load().catch(report);
+    if (state.first) reload();
     retry();
   }
 }
@@ -529,7 +570,7 @@ function startPolling() {
   $("live").textContent = "Checking for new notifications every minute";
   if (state.pollTimer) return;
   const next = () => {
-    state.pollTimer = setTimeout(() => { load().catch(report); next(); }, between(0.9 * POLL_MS, 1.1 * POLL_MS));
+    state.pollTimer = setTimeout(() => { reload(); next(); }, between(0.9 * POLL_MS, 1.1 * POLL_MS));
   };
   next();
 }
@@ -585,12 +626,17 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll(".filters button").forEach((b) => b.addEventListener("click", () => {
     state.status = b.dataset.status;
     document.querySelectorAll(".filters button").forEach((x) => x.setAttribute("aria-pressed", String(x === b)));
-    load().catch(report);
+    reload();
   }));
   $("pane-close").addEventListener("click", () => { $("pane").hidden = true; });
   $("dialog-close").addEventListener("click", () => { $("dialog").close(); $("dialog-frame").src = "about:blank"; });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("pane").hidden = true; });
   // The spec's cadence without the live channel: also on navigation back to the page.
-  window.addEventListener("pageshow", () => { if (state.token && !state.live) load().catch(report); });
+  window.addEventListener("pageshow", () => { if (state.token && !state.live) reload(); });
+  // Shown again after a while (another tab, a laptop woken up): one read, as the spec's
+  // navigation does; what an event never brought is shown then.
+  document.addEventListener("visibilitychange", () => {
+    if (state.token && document.visibilityState === "visible" && Date.now() - state.loadedAt > SHOWN_AGAIN_MS) fillGap();
+  });
   if (state.token) start();
 });

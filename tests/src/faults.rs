@@ -460,7 +460,7 @@ impl InboxDelivery for FaultyInbox {
         }
         self.0.put_entries(entries, stamp).await
     }
-    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<u64> {
+    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<Vec<UserId>> {
         self.1.run("put_new_entries", self.0.put_new_entries(entries, stamp)).await
     }
 }

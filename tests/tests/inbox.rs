@@ -290,7 +290,9 @@ async fn reads_and_marks_cost_a_constant_number_of_requests_on_moto() {
     assert!(empty.items.is_empty() && empty.next.is_none());
     let got = requests.take();
     assert_eq!(got.get("GetItem"), Some(&1));
-    assert!(got.get("Query").is_some_and(|q| *q >= 1), "{got:?}");
+    // Queries that double from the page (51, 102, 204, 408, then the rest): 1,000 entries in 5,
+    // where queries of a page each took 20.
+    assert!(got.get("Query").is_some_and(|q| *q <= 5), "{got:?}");
 }
 
 /// An entry is delivered when its write goes out: one DynamoDB refused for throughput is dated by

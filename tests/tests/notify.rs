@@ -509,6 +509,12 @@ async fn the_center_sorts_expires_and_dismisses(env: Env) {
     let (_, newer) =
         center(&env, "demo-user-1-token", U1, &format!("since={}", since.replace('+', "%2B"))).await;
     assert_eq!(titles(&newer), vec!["Newer normal"]);
+    // Each answer says what to poll with next: the server's time a minute back.
+    let next = chrono::DateTime::parse_from_rfc3339(newer["nextSince"].as_str().unwrap()).unwrap();
+    assert_eq!(next, shared::ports::Clock::now(&*env.clock) - Duration::seconds(60));
+    let (_, next) =
+        center(&env, "demo-user-1-token", U1, &format!("since={}", next.timestamp_millis())).await;
+    assert_eq!(titles(&next), vec!["Newer normal"], "the minute's overlap repeats it: ids make it harmless");
 }
 
 async fn idempotency_keys_hold_on_every_route(env: Env) {

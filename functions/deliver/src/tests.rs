@@ -29,7 +29,7 @@ impl InboxDelivery for DownInbox {
     async fn put_entries(&self, _: &[InboxEntry], _: &dyn Clock) -> StoreResult<()> {
         Err(StoreError::Transient(self.0.into()))
     }
-    async fn put_new_entries(&self, _: &[InboxEntry], _: &dyn Clock) -> StoreResult<u64> {
+    async fn put_new_entries(&self, _: &[InboxEntry], _: &dyn Clock) -> StoreResult<Vec<UserId>> {
         Err(StoreError::Transient(self.0.into()))
     }
 }
@@ -407,6 +407,9 @@ async fn realtime_posts_that_never_end_are_cut_before_the_deadline() {
         async fn publish(&self, _: CompanyId, _: &[UserId], _: i64, _: &InboxEvent) {
             std::future::pending::<()>().await
         }
+        async fn listening(&self, _: CompanyId, _: UserId, _: DateTime<Utc>) -> bool {
+            true
+        }
     }
     let memory = MemoryPorts::new(Arc::new(ManualClock::new(now())), Arc::new(SequentialIds::default()));
     let id = Uuid::new_v4();
@@ -447,7 +450,11 @@ async fn entries_held_up_by_the_store_are_cut_before_the_deadline() {
             self.0.put_entries(&entries[..1], stamp).await?;
             std::future::pending().await
         }
-        async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<u64> {
+        async fn put_new_entries(
+            &self,
+            entries: &[InboxEntry],
+            stamp: &dyn Clock,
+        ) -> StoreResult<Vec<UserId>> {
             self.0.put_new_entries(entries, stamp).await
         }
     }
@@ -522,12 +529,23 @@ async fn entries_held_up_by_the_store_are_cut_before_the_deadline() {
     assert_eq!((next.recipients.clone(), next.hand_overs), (chunk.recipients.clone(), Some(1)));
     let mut event = SqsEvent::default();
     event.records = vec![record("next", &handed[0].body, 1)];
+    let mut heard = memory.realtime.subscribe();
     assert!(handle(&memory.ports, 5, event).await.batch_item_failures.is_empty());
     let done = memory.ports.notifications.get(id).await.unwrap().unwrap();
     assert_eq!((done.status, done.delivered), (Status::Delivered, 2), "delivered, counted once");
     let kept = memory.ports.inbox.get(first, id).await.unwrap().expect("the first entry");
     assert_eq!(kept, acted, "the person's entry as they left it (read, delivered when it was)");
     assert!(memory.ports.inbox.get(second, id).await.unwrap().is_some(), "the other one written");
+    // The retry shows the notification to the person it wrote for; the one who had it (and read
+    // it) is told its id only: their page never shows it again as new.
+    let mut told = std::collections::BTreeMap::new();
+    while let Ok(p) = heard.try_recv() {
+        if let InboxEvent::New { ids, content } = p.event {
+            assert_eq!(ids, vec![id]);
+            told.insert(p.user, content.is_some());
+        }
+    }
+    assert_eq!(told, std::collections::BTreeMap::from([(first, false), (second, true)]));
 }
 
 /// An email job that cannot start 5 s before the invocation's deadline (docs/reliability.md,

@@ -4,9 +4,8 @@
 //! its cursor when it reconnects).
 //!
 //! Posts draw on the account's API Gateway request quota, which the HTTP API shares (10,000
-//! requests a second per Region by default): a process posts at most
-//! [`REALTIME_POSTS_PER_SECOND`](crate::settings::REALTIME_POSTS_PER_SECOND), at most
-//! [`IN_FLIGHT`] at once, so the delivery queue's consumers together stay within a stated share
+//! requests a second per Region by default): a process posts at most the rate it is given
+//! (`settings::REALTIME_POSTS_PER_SECOND`), at most [`IN_FLIGHT`] at once, so the delivery queue's consumers together stay within a stated share
 //! of it (settings, and a parity test against the template's concurrency). What a message says is
 //! the composition root's to decide (the dialect's rendering): this adapter only carries it.
 
@@ -34,9 +33,14 @@ pub struct WebSocketRealtime {
 }
 
 impl WebSocketRealtime {
-    pub fn new(client: Client, connections: Arc<dyn ConnectionStore>, render: Render) -> Self {
-        let pace = Pace::per_second(crate::settings::REALTIME_POSTS_PER_SECOND);
-        WebSocketRealtime { client, connections, render, pace }
+    /// Posting at most `posts_per_second` (the composition root's figure: settings).
+    pub fn new(
+        client: Client,
+        connections: Arc<dyn ConnectionStore>,
+        render: Render,
+        posts_per_second: u32,
+    ) -> Self {
+        WebSocketRealtime { client, connections, render, pace: Pace::per_second(posts_per_second) }
     }
 }
 
@@ -122,6 +126,13 @@ impl Realtime for WebSocketRealtime {
             }
         }
     }
+
+    async fn listening(&self, company: CompanyId, user: UserId, at: chrono::DateTime<chrono::Utc>) -> bool {
+        match self.connections.online(company, at).await {
+            Ok(false) => false,
+            _ => self.connections.of(&[user], at).await.map_or(true, |open| !open.is_empty()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -168,7 +179,7 @@ mod tests {
             .endpoint_url("http://127.0.0.1:9")
             .build();
         let render: Render = |cursor, _| cursor.to_string();
-        let realtime = WebSocketRealtime::new(Client::from_conf(config), store.clone(), render);
+        let realtime = WebSocketRealtime::new(Client::from_conf(config), store.clone(), render, 100);
         let now = DateTime::from_timestamp_millis(1_795_000_000_000).unwrap();
         let user = UserId::from_u128(1);
         let event =

@@ -417,6 +417,18 @@ impl InboxQuery {
     }
 }
 
+/// How far back a poller's next `since` reaches ([`next_since`]): an entry is dated when its
+/// write request goes out, and lands within that request, well within a minute.
+pub const SINCE_OVERLAP_SECONDS: i64 = 60;
+
+/// What a poller passes as `since` next, answered with each read of the center: the server's
+/// time [`SINCE_OVERLAP_SECONDS`] back. Whatever the poller's own clock says, and however long an
+/// entry's write was in flight, nothing delivered after the answer is missed; ids make the
+/// repeats harmless.
+pub fn next_since(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::seconds(SINCE_OVERLAP_SECONDS)
+}
+
 /// What changed in a person's center, told to their open realtime connections. Every event
 /// carries a cursor (milliseconds of the change): a client that reconnects asks for what was
 /// delivered after the last cursor it saw, so it misses nothing; ids make repeats harmless.

@@ -24,9 +24,9 @@ pub trait InboxDelivery: Send + Sync {
     /// covers what was delivered at or before it) would mark it before anyone could see it.
     async fn put_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<()>;
     /// Writes the entries their people do not have yet; an entry a person has is left exactly
-    /// as it is (their marks, its delivery time). How many were written. For a chunk's later
+    /// as it is (their marks, its delivery time). Whose were written. For a chunk's later
     /// attempts: one conditional write per entry. Stamped as [`InboxDelivery::put_entries`].
-    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<u64>;
+    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<Vec<UserId>>;
 }
 
 /// A person's center as they read and mark it.
@@ -71,6 +71,9 @@ pub trait Realtime: Send + Sync {
     /// One event, at `cursor`, for each of `users`, people of `company` (a delivered chunk tells
     /// all its recipients the same thing: nothing is built per recipient before anyone listens).
     async fn publish(&self, company: CompanyId, users: &[UserId], cursor: i64, event: &InboxEvent);
+    /// Whether `user`, a person of `company`, may have an open connection at `at` (an event
+    /// that costs a read to build is built only then).
+    async fn listening(&self, company: CompanyId, user: UserId, at: DateTime<Utc>) -> bool;
 }
 
 /// A person's open WebSocket connections (API Gateway's connection ids).
@@ -100,4 +103,7 @@ pub struct NoRealtime;
 #[async_trait]
 impl Realtime for NoRealtime {
     async fn publish(&self, _: CompanyId, _: &[UserId], _: i64, _: &InboxEvent) {}
+    async fn listening(&self, _: CompanyId, _: UserId, _: DateTime<Utc>) -> bool {
+        false
+    }
 }

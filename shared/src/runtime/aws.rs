@@ -135,6 +135,7 @@ fn with_realtime(ports: &mut Ports, sdk: &aws_config::SdkConfig, config: &Config
         client,
         ports.connections.clone(),
         crate::dialects::inbox::websocket_message,
+        crate::settings::REALTIME_POSTS_PER_SECOND,
     ));
 }
 

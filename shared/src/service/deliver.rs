@@ -576,33 +576,49 @@ async fn write_and_record(
     let entries: Vec<InboxEntry> = chunk.recipients.iter().map(|u| inbox_entry(n, *u, now)).collect();
     // Bounded by the deadline: writes cut off there may have landed or not, and either way the
     // next attempt (a retry: it reads which entries exist) writes only the missing ones.
+    // Whose entries this attempt wrote (`None`: everyone's, a first attempt).
     let write = async {
         if start == ChunkStart::First {
-            ports.inbox.put_entries(&entries, ports.clock).await
+            ports.inbox.put_entries(&entries, ports.clock).await.map(|()| None)
         } else {
             let written = ports.inbox.put_new_entries(&entries, ports.clock).await?;
-            tracing::info!(notification = %id, chunk = chunk.chunk, written, of = entries.len(), "chunk retried");
-            Ok(())
+            tracing::info!(notification = %id, chunk = chunk.chunk, written = written.len(), of = entries.len(), "chunk retried");
+            Ok(Some(written))
         }
     };
-    match deadline.bound(ports.clock.now(), ENTRIES_MARGIN, write).await {
+    let written = match deadline.bound(ports.clock.now(), ENTRIES_MARGIN, write).await {
         Some(written) => written?,
         None => {
             tracing::warn!(notification = %id, chunk = chunk.chunk, "entries' writes cut off by the deadline");
             return Ok(Delivered::OutOfTime);
         }
-    }
+    };
     let mut tally = ChunkTally {
         delivered: entries.len() as u64,
         email_job_size: emails::EMAIL_JOB_SIZE,
         ..ChunkTally::default()
     };
     drop(entries);
-    // Open centers hear of it now (a redelivered chunk tells them again: ids make it harmless).
-    let event = InboxEvent::delivered(&inbox_content(n));
-    let posts = ports.realtime.publish(n.company_id, &chunk.recipients, now.timestamp_millis(), &event);
+    // Open centers hear of it now, with what they show of it. A retry tells the people it wrote
+    // for the same; the others only the id (their earlier attempt may have died before telling
+    // them): a page that knows it changes nothing, one that does not reads its center, never
+    // showing again what its person dismissed or archived meanwhile.
+    let cursor = now.timestamp_millis();
+    let delivered = InboxEvent::delivered(&inbox_content(n));
+    let posts = async {
+        match &written {
+            None => ports.realtime.publish(n.company_id, &chunk.recipients, cursor, &delivered).await,
+            Some(new) => {
+                let (fresh, had): (Vec<UserId>, Vec<UserId>) =
+                    chunk.recipients.iter().partition(|u| new.contains(u));
+                let named = InboxEvent::New { ids: vec![id], content: None };
+                ports.realtime.publish(n.company_id, &fresh, cursor, &delivered).await;
+                ports.realtime.publish(n.company_id, &had, cursor, &named).await;
+            }
+        }
+    };
     if deadline.bound(ports.clock.now(), REALTIME_MARGIN, posts).await.is_none() {
-        // Best effort: an open page hears of it with its next event, or catches up on reconnect.
+        // Best effort: an open page catches up when it renews its connection or is shown again.
         tracing::warn!(notification = %id, chunk = chunk.chunk, "realtime posts cut short by the deadline");
     }
     if n.email.is_some() {

@@ -93,7 +93,7 @@ pub async fn mark(
     let now = ports.clock.now();
     if ports.center.mark(owner_id, id, mark, now).await? {
         // The person's other tabs and devices follow, their badges with them.
-        let counts = counts_after(ports, owner_id, now).await;
+        let counts = counts_after(ports, viewer.company_id, owner_id, now).await;
         let event = InboxEvent::Marked { id, mark: mark.name().into(), counts };
         ports.realtime.publish(viewer.company_id, &[owner_id], now.timestamp_millis(), &event).await;
         Ok(())
@@ -116,7 +116,7 @@ pub async fn mark_all(
     recipient_only(viewer, owner_id)?;
     let now = ports.clock.now();
     ports.center.mark_all(owner_id, mark, now).await?;
-    let counts = counts_after(ports, owner_id, now).await;
+    let counts = counts_after(ports, viewer.company_id, owner_id, now).await;
     let event = InboxEvent::MarkedAll { mark: mark.name().into(), through: now.timestamp_millis(), counts };
     ports.realtime.publish(viewer.company_id, &[owner_id], now.timestamp_millis(), &event).await;
     Ok(())
@@ -126,9 +126,14 @@ pub async fn mark_all(
 /// `None` when they could not be read: the mark stands, and the pages read the count themselves.
 async fn counts_after(
     ports: &CenterMarkDeps<'_>,
+    company: CompanyId,
     owner_id: UserId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<InboxCounts> {
+    // Nobody listening (an API client, a phone with no page open): no read for nobody.
+    if !ports.realtime.listening(company, owner_id, now).await {
+        return None;
+    }
     match ports.center.count(owner_id, now, COUNT_WINDOW).await {
         Ok(counts) => Some(counts),
         Err(e) => {

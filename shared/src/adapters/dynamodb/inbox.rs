@@ -36,17 +36,19 @@ const CONTENT_SK: &str = "C";
 /// Entries a query asks for at least: about 4 KB of entries, one read unit.
 const MIN_QUERY: usize = 20;
 
-/// An entry written more than this after its notification's creation is **late**: beside it goes
-/// a pointer dated when it was written (`L#…`), so that a read by delivery time (`since`,
-/// `deliveredSince`) finds it without walking the person's older entries. Every other entry was
-/// created at most this long before it was delivered, so what was delivered after an instant
-/// lies in one key range per rank, from this long before it. An hour: longer than a broadcast's
-/// fan-out takes (a million people at a new table's 4,000 write units a second: about 4 minutes;
-/// throttled retries a few more), so only a chunk retried for long (or redriven from its
-/// dead-letter queue) pays its pointers, one write unit a person more.
+/// An entry written more than this after its notification's creation is **late**: a pointer
+/// to it (`L#…`) is written first, dated before the entry, so that a read by delivery time
+/// (`since`, `deliveredSince`) finds it without walking the person's older entries. Every other
+/// entry was created at most this long before it was delivered, so what was delivered after an
+/// instant lies in one key range per rank, from this long before it. An hour: longer than a
+/// broadcast's fan-out takes (a million people at a new table's 4,000 write units a second:
+/// about 4 minutes; throttled retries a few more), so only a chunk retried for long (or
+/// redriven from its dead-letter queue) pays its pointers, one write unit a person more.
 const LATE_AFTER: chrono::Duration = chrono::Duration::hours(1);
-/// Entries of a batch that may be late (room for their pointers in one BatchWriteItem of 25).
-const LATE_BATCH: usize = 12;
+/// How long after its pointer an entry's write may go out: an invocation's longest life
+/// (Lambda's 15 minutes). A pointer is written for an entry that may be late by then, and a read
+/// by delivery time reads the pointers from this long before its instant.
+const POINTER_SLACK: chrono::Duration = chrono::Duration::minutes(15);
 
 pub struct DynamoInboxStore {
     client: Client,
@@ -256,21 +258,19 @@ impl InboxDelivery for DynamoInboxStore {
 
     async fn put_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<()> {
         use futures::StreamExt;
-        // The last write of each (user, notification); 25 a request (12 where they may be late,
-        // with room for their pointers), several in flight.
+        // The last write of each (user, notification); 25 a request, several in flight.
         let items = last_of_each_key(entries.iter().map(entry_item).collect());
-        let now = stamp.now();
-        let (maybe_late, on_time): (Vec<Item>, Vec<Item>) =
-            items.into_iter().partition(|i| may_be_late(i, now));
-        let batches: Vec<Vec<Item>> =
-            on_time.chunks(25).chain(maybe_late.chunks(LATE_BATCH)).map(<[Item]>::to_vec).collect();
+        // Pointers first: an entry that lands is found by its pointer the moment it is there (a
+        // pointer to an entry that is not, or is older than what a read asks for, finds nothing).
+        self.put_pointers(&items, stamp.now()).await?;
+        let batches: Vec<Vec<Item>> = items.chunks(25).map(<[Item]>::to_vec).collect();
         let writes = batches.into_iter().map(|batch| self.write_entries_once(batch, stamp));
         let results: Vec<StoreResult<()>> =
             futures::stream::iter(writes).buffer_unordered(BATCH_WRITES_IN_FLIGHT).collect().await;
         results.into_iter().collect()
     }
 
-    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<u64> {
+    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<Vec<UserId>> {
         self.put_missing(entries.iter().map(entry_item).collect(), stamp).await
     }
 }
@@ -288,51 +288,36 @@ fn stamped(mut item: Item, at: DateTime<Utc>) -> Item {
     item
 }
 
-/// Whether an entry written at `at` is late (see [`LATE_AFTER`]).
-fn is_late(order: &OrderKey, at: DateTime<Utc>) -> bool {
-    at - order.created_at() > LATE_AFTER
+/// Whether an entry whose pointer would be dated `at` may be late when its write goes out (at
+/// most [`POINTER_SLACK`] later): written more than [`LATE_AFTER`] after its creation.
+fn may_be_late(order: &OrderKey, at: DateTime<Utc>) -> bool {
+    at + POINTER_SLACK - order.created_at() > LATE_AFTER
 }
 
-/// Whether an entry may be late by the time its write goes out (its batch leaves room for
-/// pointers): late now, or within the longest an invocation can take of it.
-fn may_be_late(item: &Item, now: DateTime<Utc>) -> bool {
-    order_of_item(item).is_some_and(|o| is_late(&o, now + chrono::Duration::minutes(15)))
-}
-
-/// The pointer of a late entry of `user`'s written at `at`.
-fn late_pointer(pk: &str, order: &OrderKey, at: DateTime<Utc>, ttl: Option<&AttributeValue>) -> Item {
-    let mut item = key(pk, format!("{LATE}{:013}#{}", at.timestamp_millis().max(0), order.id));
-    item.insert("order".into(), s(order.text()));
-    if let Some(ttl) = ttl {
-        item.insert("ttl".into(), ttl.clone());
-    }
-    item
-}
-
-/// What one attempt of a batch sends at `at`: its entries dated `at`, and the pointers of those
-/// late then; pointers left unwritten before go again, dated `at` too.
-fn attempt_items(
-    entries: &[Item],
-    pointers: &[(String, OrderKey, Option<AttributeValue>)],
-    at: DateTime<Utc>,
-) -> Vec<Item> {
-    let mut out = Vec::with_capacity(entries.len() * 2);
-    let mut pointed = std::collections::HashSet::new();
-    for entry in entries {
-        if let (Some(order), Ok(pk)) = (order_of_item(entry), get_s(entry, "pk"))
-            && is_late(&order, at)
-        {
-            pointed.insert(order.id);
-            out.push(late_pointer(pk, &order, at, entry.get("ttl")));
-        }
-        out.push(stamped(entry.clone(), at));
-    }
-    for (pk, order, ttl) in pointers {
-        if pointed.insert(order.id) {
-            out.push(late_pointer(pk, order, at, ttl.as_ref()));
+impl DynamoInboxStore {
+    /// The pointers, dated `at`, of the entries of `items` that may be late (see [`LATE_AFTER`]),
+    /// written blind (a pointer holds nothing of the person's).
+    async fn put_pointers(&self, items: &[Item], at: DateTime<Utc>) -> StoreResult<()> {
+        let pointers: Vec<Item> = items
+            .iter()
+            .filter_map(|entry| {
+                let (order, pk) = (order_of_item(entry)?, get_s(entry, "pk").ok()?);
+                may_be_late(&order, at).then(|| {
+                    let mut item =
+                        key(pk, format!("{LATE}{:013}#{}", at.timestamp_millis().max(0), order.id));
+                    item.insert("order".into(), s(order.text()));
+                    if let Some(ttl) = entry.get("ttl") {
+                        item.insert("ttl".into(), ttl.clone());
+                    }
+                    item
+                })
+            })
+            .collect();
+        match pointers.is_empty() {
+            true => Ok(()),
+            false => batch_put(&self.client, &self.table, pointers, self.backoff).await,
         }
     }
-    out
 }
 
 impl DynamoInboxStore {
@@ -342,19 +327,18 @@ impl DynamoInboxStore {
     /// with backoff; after any other failure (a 5xx, a timeout, an answer lost: its entries may
     /// exist, and their people may have acted on them since) what it held is written as a retry
     /// writes it, only the entries that do not exist, conditionally. So the SDK does not retry it
-    /// itself (it would send it again blind). Each attempt dates its entries (and the pointers
-    /// of the late ones) as it goes out.
+    /// itself (it would send it again blind). Each attempt dates its entries as it goes out.
     async fn write_entries_once(&self, batch: Vec<Item>, stamp: &dyn Clock) -> StoreResult<()> {
         let no_retries = aws_sdk_dynamodb::config::Builder::default()
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
-        let mut entries = batch;
-        let mut pointers: Vec<(String, OrderKey, Option<AttributeValue>)> = Vec::new();
+        let mut pending = batch;
         let mut attempt = 0;
         loop {
-            let mut requests = Vec::with_capacity(entries.len());
-            for item in attempt_items(&entries, &pointers, stamp.now()) {
+            let at = stamp.now();
+            let mut requests = Vec::with_capacity(pending.len());
+            for item in std::mem::take(&mut pending) {
                 let put = aws_sdk_dynamodb::types::PutRequest::builder()
-                    .set_item(Some(item))
+                    .set_item(Some(stamped(item, at)))
                     .build()
                     .map_err(|e| StoreError::Other(e.to_string()))?;
                 requests.push(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build());
@@ -370,31 +354,18 @@ impl DynamoInboxStore {
             let items_of = |requests: Vec<aws_sdk_dynamodb::types::WriteRequest>| -> Vec<Item> {
                 requests.into_iter().filter_map(|r| r.put_request.map(|p| p.item)).collect()
             };
-            // What is still to write: entries as entries, pointers by what they point to.
-            let mut left = |items: Vec<Item>| {
-                let (e, p): (Vec<Item>, Vec<Item>) =
-                    items.into_iter().partition(|i| order_of_item(i).is_some());
-                entries = e;
-                pointers = p
-                    .iter()
-                    .filter_map(|i| {
-                        let order = OrderKey::parse(get_s(i, "order").ok()?)?;
-                        Some((get_s(i, "pk").ok()?.to_string(), order, i.get("ttl").cloned()))
-                    })
-                    .collect();
-            };
             let refused = match sent {
                 Ok(out) => {
-                    left(items_of(
+                    pending = items_of(
                         out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default(),
-                    ));
-                    if entries.is_empty() && pointers.is_empty() {
+                    );
+                    if pending.is_empty() {
                         return Ok(());
                     }
                     None
                 }
                 Err(e) if refused_for_throughput(&e) => {
-                    left(items_of(requests));
+                    pending = items_of(requests);
                     Some(e)
                 }
                 // Refused as a client error (validation, access, a missing table): nothing was
@@ -402,9 +373,7 @@ impl DynamoInboxStore {
                 Err(e) if refused_as_client_error(&e) => return Err(classify(e)),
                 Err(e) => {
                     tracing::info!(error = %e, entries = requests.len(), "an entries' batch may have landed: written again only where absent");
-                    let entries: Vec<Item> =
-                        items_of(requests).into_iter().filter(|i| order_of_item(i).is_some()).collect();
-                    return self.put_missing(entries, stamp).await.map(|_| ());
+                    return self.put_missing(items_of(requests), stamp).await.map(|_| ());
                 }
             };
             attempt += 1;
@@ -413,7 +382,7 @@ impl DynamoInboxStore {
                     Some(e) => classify(e),
                     None => StoreError::Transient(format!(
                         "{} entries still unprocessed after {attempt} attempts",
-                        entries.len() + pointers.len()
+                        pending.len()
                     )),
                 });
             }
@@ -421,10 +390,10 @@ impl DynamoInboxStore {
         }
     }
 
-    /// Writes the entries of `items` that do not exist, conditionally: how many it wrote; and
-    /// the pointers of those late now, whether their entries existed or not (a pointer holds
-    /// nothing of the person's, and one lost with its batch is written so).
-    async fn put_missing(&self, items: Vec<Item>, stamp: &dyn Clock) -> StoreResult<u64> {
+    /// Writes the entries of `items` that do not exist, conditionally (after the pointers of
+    /// those that may be late): whose it wrote. An entry a person has gets no new pointer: a
+    /// read by delivery time does not find it again as new.
+    async fn put_missing(&self, items: Vec<Item>, stamp: &dyn Clock) -> StoreResult<Vec<UserId>> {
         use futures::StreamExt;
         // Which entries exist first, by their keys alone (read units: half a unit per entry, an
         // eventually consistent read being enough, as the put below is still conditional):
@@ -441,26 +410,21 @@ impl DynamoInboxStore {
         let found = batch_get(&self.client, &self.table, keys, Some("pk, sk"), false, self.backoff).await?;
         let have: std::collections::HashSet<_> = found.iter().map(key_of).collect();
         let missing: Vec<Item> = items.iter().filter(|i| !have.contains(&key_of(i))).cloned().collect();
+        self.put_pointers(&missing, stamp.now()).await?;
         // Still conditional: an entry nobody had a moment ago is written only if it is still absent.
         let puts = missing.into_iter().map(|item| async move {
-            put_if_absent(&self.client, &self.table, stamped(item, stamp.now())).await
+            let user = get_s(&item, "pk")?
+                .strip_prefix("U#")
+                .and_then(|u| u.parse::<UserId>().ok())
+                .ok_or_else(|| invalid("an entry's key names no person"))?;
+            let written = put_if_absent(&self.client, &self.table, stamped(item, stamp.now())).await?;
+            Ok::<_, StoreError>(written.then_some(user))
         });
-        let results: Vec<StoreResult<bool>> =
+        let results: Vec<StoreResult<Option<UserId>>> =
             futures::stream::iter(puts).buffer_unordered(CONDITIONAL_PUTS_IN_FLIGHT).collect().await;
-        let mut written = 0;
+        let mut written = Vec::new();
         for result in results {
-            written += u64::from(result?);
-        }
-        let at = stamp.now();
-        let pointers: Vec<Item> = items
-            .iter()
-            .filter_map(|i| {
-                let (order, pk) = (order_of_item(i)?, get_s(i, "pk").ok()?);
-                is_late(&order, at).then(|| late_pointer(pk, &order, at, i.get("ttl")))
-            })
-            .collect();
-        if !pointers.is_empty() {
-            batch_put(&self.client, &self.table, pointers, self.backoff).await?;
+            written.extend(result?);
         }
         Ok(written)
     }
@@ -562,8 +526,14 @@ impl Center for DynamoInboxStore {
                 Some(a) if a >= lo.as_str() => Some(a.to_string()),
                 _ => None,
             };
+            // A view the entries rarely pass (archived ones, read ones) reads on in queries that
+            // double, up to 1,000 entries (about 200 KB) each: N entries walked take at most
+            // about log2(N / 50) + N / 1,000 queries, not N / 50 (a large inbox, once walked in
+            // hundreds of sequential queries, could reach the function's timeout).
+            let mut ask = MIN_QUERY;
             loop {
-                let want = (limit + 1 - admitted.len()).max(MIN_QUERY);
+                let want = (limit + 1 - admitted.len()).max(ask);
+                ask = (want * 2).min(1000);
                 let (items, last) = match w {
                     Some(_) => self.entries(user, (lo, hi), start.as_deref(), want).await?,
                     // The first query goes with the watermarks' read.
@@ -688,10 +658,12 @@ impl DynamoInboxStore {
     }
 
     /// A read by delivery time (`since`, `deliveredSince`): what was delivered at or after
-    /// `from` was created at most [`LATE_AFTER`] before it (one key range per rank from then on),
-    /// or is late and has its pointer dated when it was written (one key range). So it reads the
-    /// entries delivered from `LATE_AFTER` before `from`, and the pointers since `from`, never
-    /// the person's older entries; then the pointed entries, and the page's contents.
+    /// `from` was created at most [`LATE_AFTER`] before it (one key range per rank from then on,
+    /// walked in display order from the page's position until the page is full), or is late and
+    /// has a pointer dated at most [`POINTER_SLACK`] before it (one key range, read whole:
+    /// pointers are few). Every entry found is kept by the query's own rule (its delivery time
+    /// included), so a pointer to an older entry finds nothing new. Never the person's older
+    /// entries.
     async fn list_delivered(
         &self,
         user: UserId,
@@ -701,60 +673,67 @@ impl DynamoInboxStore {
         from: DateTime<Utc>,
     ) -> StoreResult<Page<InboxItem>> {
         let after = page.after.as_deref().map(decode_position).transpose()?;
-        let window = from - LATE_AFTER - chrono::Duration::milliseconds(1);
-        let bounds = |rank: u8| {
-            let (lo, hi) = OrderKey::created_after(rank, window);
-            (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"))
-        };
-        let (high, normal) = (bounds(0), bounds(1));
-        let late = (format!("{LATE}{:013}", from.timestamp_millis().max(0)), format!("{LATE}~"));
-        let (w, high, normal, pointers) = futures::try_join!(
-            self.watermarks(user),
-            self.range(user, (&high.0, &high.1)),
-            self.range(user, (&normal.0, &normal.1)),
-            self.range(user, (&late.0, &late.1)),
-        )?;
+        let limit = page.limit.max(1);
+        let late =
+            (format!("{LATE}{:013}", (from - POINTER_SLACK).timestamp_millis().max(0)), format!("{LATE}~"));
+        let (w, pointers) = futures::try_join!(self.watermarks(user), self.range(user, (&late.0, &late.1)))?;
         let mut found: std::collections::BTreeMap<OrderKey, InboxEntry> = std::collections::BTreeMap::new();
-        for item in high.iter().chain(&normal) {
-            let entry = entry_of(user, item)?;
-            if query.admits(&entry, &w, now) {
-                found.insert(entry.order(), entry);
-            }
-        }
-        // Pointed entries were written after `from` (the pointer's own time says when: a retry
-        // dates its entry and its pointer anew, and `since` is exclusive).
-        let pointed: Vec<OrderKey> = pointers
+        let pointed: std::collections::BTreeSet<OrderKey> = pointers
             .iter()
-            .filter_map(|p| {
-                let sk = get_s(p, "sk").ok()?;
-                let at: i64 = sk.strip_prefix(LATE)?.split('#').next()?.parse().ok()?;
-                let at = DateTime::from_timestamp_millis(at)?;
-                query.delivered_in(at).then(|| OrderKey::parse(get_s(p, "order").ok()?)).flatten()
-            })
-            .filter(|o| !found.contains_key(o))
+            .filter_map(|p| OrderKey::parse(get_s(p, "order").ok()?))
+            .filter(|o| after.is_none_or(|a| *o > a))
             .collect();
         if !pointed.is_empty() {
             let keys: Vec<Item> =
                 pointed.iter().map(|o| key(user_pk(user), format!("{ENTRY}{}", o.text()))).collect();
-            let any_time = query.any_delivery();
             for item in batch_get(&self.client, &self.table, keys, None, true, self.backoff).await? {
                 let entry = entry_of(user, &item)?;
-                if any_time.admits(&entry, &w, now) {
+                if query.admits(&entry, &w, now) {
                     found.insert(entry.order(), entry);
                 }
             }
         }
-        let limit = page.limit.max(1);
-        let mut admitted: Vec<InboxEntry> =
-            found.into_values().filter(|e| after.is_none_or(|a| e.order() > a)).take(limit + 1).collect();
-        let next = match admitted.len() > limit {
+        // The on-time entries, rank by rank in display order, until limit + 1 are admitted.
+        let window = from - LATE_AFTER - chrono::Duration::milliseconds(1);
+        let after_sk = after.map(|o| format!("{ENTRY}{}", o.text()));
+        let mut admitted = 0;
+        'ranks: for rank in OrderKey::RANKS {
+            let (lo, hi) = OrderKey::created_after(rank, window);
+            let (lo, hi) = (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"));
+            let mut start = match after_sk.as_deref() {
+                Some(a) if a >= hi.as_str() => continue,
+                Some(a) if a >= lo.as_str() => Some(a.to_string()),
+                _ => None,
+            };
+            let mut ask = MIN_QUERY;
+            loop {
+                let want = (limit + 1 - admitted.min(limit)).max(ask);
+                ask = (want * 2).min(1000);
+                let (items, last) = self.entries(user, (&lo, &hi), start.as_deref(), want).await?;
+                for item in &items {
+                    let entry = entry_of(user, item)?;
+                    if query.admits(&entry, &w, now) && found.insert(entry.order(), entry).is_none() {
+                        admitted += 1;
+                        if admitted > limit {
+                            break 'ranks;
+                        }
+                    }
+                }
+                match last {
+                    Some(sk) => start = Some(sk),
+                    None => break,
+                }
+            }
+        }
+        let mut page: Vec<InboxEntry> = found.into_values().take(limit + 1).collect();
+        let next = match page.len() > limit {
             true => {
-                admitted.truncate(limit);
-                admitted.last().map(|e| encode_position(&e.order()))
+                page.truncate(limit);
+                page.last().map(|e| encode_position(&e.order()))
             }
             false => None,
         };
-        Ok(Page { items: self.join(admitted, &w).await?, next })
+        Ok(Page { items: self.join(page, &w).await?, next })
     }
 }
 

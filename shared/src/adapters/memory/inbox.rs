@@ -113,10 +113,10 @@ impl InboxDelivery for MemoryInboxStore {
         Ok(())
     }
 
-    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<u64> {
+    async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<Vec<UserId>> {
         let at = stamp.now();
         let mut state = lock(&self.state);
-        Ok(entries.iter().map(|e| u64::from(put_entry(&mut state, e, at, false))).sum())
+        Ok(entries.iter().filter(|e| put_entry(&mut state, e, at, false)).map(|e| e.user_id).collect())
     }
 }
 

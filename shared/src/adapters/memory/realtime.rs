@@ -43,4 +43,8 @@ impl Realtime for MemoryRealtime {
             let _ = self.tx.send(Pushed { user: *user, cursor, event: event.clone() });
         }
     }
+
+    async fn listening(&self, _: CompanyId, _: UserId, _: chrono::DateTime<chrono::Utc>) -> bool {
+        self.tx.receiver_count() > 0
+    }
 }
