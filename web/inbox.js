@@ -50,6 +50,10 @@ const state = {
   more: false,           // the view has more than the page shows
   counts: { unread: 0, unseen: 0, exact: true },
   known: new Set(),      // ids already shown (no second toast)
+  loads: 0,              // reads started (only the latest one's answer is shown)
+  during: null,          // deliveries told while a read was in flight
+  hiddenAt: 0,           // when the page was last hidden (its own clock)
+  graceTimer: null,
   cursor: null,          // the last realtime event's id
   source: null,
   live: false,
@@ -148,10 +152,17 @@ async function api(method, path, body) {
 }
 
 async function load() {
+  // Reads may overlap (a gap read, a filter click): only the latest one's answer is shown, and
+  // what arrived as events while it was in flight is applied again over it.
+  const seq = ++state.loads;
+  state.during = [];
   const [page, counts] = await Promise.all([
     api("GET", `/users/me/notifications?status=${state.status}&limit=${PAGE_SIZE}`),
     api("GET", "/users/me/notifications/count"),
   ]);
+  if (seq !== state.loads || !state.token) return;
+  const during = state.during;
+  state.during = null;
   const fresh = page.notifications.filter((n) => !state.known.has(n.id));
   page.notifications.forEach((n) => state.known.add(n.id));
   state.items = page.notifications;
@@ -164,6 +175,10 @@ async function load() {
   // Toasts for what arrived after the page opened (not for what was there already), High first.
   if (!state.first) fresh.filter((n) => !n.read).forEach(toast);
   state.first = false;
+  // Delivered while the read was in flight, and not in its answer where it belongs: the read
+  // came before it (its count too), so it is applied again.
+  const listed = new Set(state.items.map((n) => n.id));
+  during.filter((n) => admits(n) && !listed.has(n.id)).forEach((n) => { state.known.delete(n.id); delivered(n, Infinity); });
 }
 
 /** A read that failed (a 429 when everyone opens the page at nine) is tried again, later each time. */
@@ -178,7 +193,7 @@ function reload() {
 
 /** One read to fill a gap, after a random wait (many pages lose the channel together). */
 function fillGap(jitter = GAP_JITTER_MS) {
-  if (state.gapTimer) return;
+  if (state.gapTimer || !state.token) return;
   state.gapTimer = setTimeout(() => { state.gapTimer = null; reload(); }, between(0, jitter));
 }
 
@@ -199,12 +214,15 @@ function admits(n) {
 /** The center's order: High first, then newest, then id. */
 function before(x, y) {
   if ((x.priority === "High") !== (y.priority === "High")) return x.priority === "High";
-  if (x.createdOn !== y.createdOn) return Date.parse(x.createdOn) > Date.parse(y.createdOn);
+  // To the millisecond, as the server's order key (createdOn may carry more digits).
+  const [tx, ty] = [Date.parse(x.createdOn), Date.parse(y.createdOn)];
+  if (tx !== ty) return tx > ty;
   return x.id < y.id;
 }
 
 /** A delivery: shown where it sorts, counted, toasted; a repeat changes nothing. */
 function delivered(n, cursor) {
+  if (state.during && cursor !== Infinity) state.during.push({ ...n });
   if (state.known.has(n.id)) return;
   state.known.add(n.id);
   if (Date.parse(n.expiresOn) <= Date.now()) return;
@@ -499,6 +517,7 @@ function renewSoon(socket) {
 
 async function openSocket(previous) {
   const { ticket } = await api("POST", "/users/me/realtime-ticket");
+  if (!state.token) return; // signed out meanwhile
   const socket = new WebSocket(`${realtimeUrl()}?ticket=${encodeURIComponent(ticket)}`);
   socket.onmessage = received;
   socket.onopen = () => {
@@ -514,7 +533,7 @@ async function openSocket(previous) {
       // view once: whatever reached neither is shown.
       previous.onclose = null;
       previous.onmessage = received;
-      setTimeout(() => { previous.close(); fillGap(); }, RENEW_GRACE_MS);
+      state.graceTimer = setTimeout(() => { previous.close(); fillGap(); }, RENEW_GRACE_MS);
     } else if (state.first) {
       reload();
     } else {
@@ -570,7 +589,8 @@ function startPolling() {
   $("live").textContent = "Checking for new notifications every minute";
   if (state.pollTimer) return;
   const next = () => {
-    state.pollTimer = setTimeout(() => { reload(); next(); }, between(0.9 * POLL_MS, 1.1 * POLL_MS));
+    // A retry already waiting (the last read failed) stands for this poll: backing off, not on top.
+    state.pollTimer = setTimeout(() => { if (!state.gapTimer) reload(); next(); }, between(0.9 * POLL_MS, 1.1 * POLL_MS));
   };
   next();
 }
@@ -589,7 +609,7 @@ function signOut(message) {
   state.source = null;
   state.live = false;
   stopPolling();
-  [state.retryTimer, state.pingTimer, state.renewTimer, state.gapTimer].forEach(clearTimeout);
+  [state.retryTimer, state.pingTimer, state.renewTimer, state.gapTimer, state.graceTimer].forEach(clearTimeout);
   state.gapTimer = null;
   $("center").hidden = true;
   $("bell").hidden = true;
@@ -636,7 +656,9 @@ document.addEventListener("DOMContentLoaded", () => {
   // Shown again after a while (another tab, a laptop woken up): one read, as the spec's
   // navigation does; what an event never brought is shown then.
   document.addEventListener("visibilitychange", () => {
-    if (state.token && document.visibilityState === "visible" && Date.now() - state.loadedAt > SHOWN_AGAIN_MS) fillGap();
+    if (document.visibilityState === "hidden") { state.hiddenAt = Date.now(); return; }
+    const away = state.hiddenAt && Date.now() - state.hiddenAt > SHOWN_AGAIN_MS;
+    if (state.token && away && Date.now() - state.loadedAt > SHOWN_AGAIN_MS) fillGap();
   });
   if (state.token) start();
 });
