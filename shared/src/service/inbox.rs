@@ -142,3 +142,80 @@ async fn counts_after(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::adapters::memory::{MemoryInboxStore, MemoryRealtime};
+    use crate::error::StoreResult;
+    use crate::ports::{InboxDelivery, ManualClock};
+
+    /// The memory store, counting the counts it is asked for.
+    #[derive(Default)]
+    struct Counting(MemoryInboxStore, Mutex<usize>);
+
+    #[async_trait]
+    impl Center for Counting {
+        async fn get(&self, u: UserId, n: NotificationId) -> StoreResult<Option<InboxItem>> {
+            self.0.get(u, n).await
+        }
+        async fn list(
+            &self,
+            u: UserId,
+            q: &InboxQuery,
+            now: DateTime<Utc>,
+            p: &PageRequest,
+        ) -> StoreResult<Page<InboxItem>> {
+            self.0.list(u, q, now, p).await
+        }
+        async fn count(&self, u: UserId, now: DateTime<Utc>, window: usize) -> StoreResult<InboxCounts> {
+            *self.1.lock().unwrap() += 1;
+            self.0.count(u, now, window).await
+        }
+        async fn mark(&self, u: UserId, n: NotificationId, m: Mark, at: DateTime<Utc>) -> StoreResult<bool> {
+            self.0.mark(u, n, m, at).await
+        }
+        async fn mark_all(&self, u: UserId, m: MarkAll, at: DateTime<Utc>) -> StoreResult<()> {
+            self.0.mark_all(u, m, at).await
+        }
+    }
+
+    /// A mark costs a count read only when its person has a connection open to hear it.
+    #[tokio::test]
+    async fn counts_after_a_mark_are_read_only_for_someone_listening() {
+        let now = DateTime::from_timestamp_millis(1_795_000_000_000).unwrap();
+        let clock = ManualClock::new(now);
+        let store = Counting::default();
+        let viewer = User {
+            id: UserId::from_u128(7),
+            number: 7,
+            company_id: 3,
+            email: String::new(),
+            first_name: String::new(),
+            roles: vec![],
+        };
+        let content = InboxContent::new(
+            NotificationId::from_u128(9),
+            Origin::AppNotification,
+            Content { title: "t".into(), body: "b".into(), ..Content::default() },
+            (now, now + chrono::Duration::days(1)),
+        );
+        store.0.put_content(&content).await.unwrap();
+        store.0.put_entries(&[content.entry_for(viewer.id, now)], &clock).await.unwrap();
+        let hub = MemoryRealtime::new();
+        let ports = CenterMarkDeps { center: &store, realtime: &hub, clock: &clock };
+        mark(&ports, &viewer, viewer.id, content.notification_id, Mark::Read).await.unwrap();
+        mark_all(&ports, &viewer, viewer.id, MarkAll::Seen).await.unwrap();
+        assert_eq!(*store.1.lock().unwrap(), 0, "nobody listening: no count read");
+        let mut heard = hub.subscribe();
+        mark(&ports, &viewer, viewer.id, content.notification_id, Mark::Unread).await.unwrap();
+        assert_eq!(*store.1.lock().unwrap(), 1);
+        let told = heard.try_recv().unwrap();
+        assert!(matches!(told.event, InboxEvent::Marked { counts: Some(InboxCounts { unread: 1, .. }), .. }));
+    }
+}

@@ -677,54 +677,65 @@ impl DynamoInboxStore {
         let late =
             (format!("{LATE}{:013}", (from - POINTER_SLACK).timestamp_millis().max(0)), format!("{LATE}~"));
         let (w, pointers) = futures::try_join!(self.watermarks(user), self.range(user, (&late.0, &late.1)))?;
-        let mut found: std::collections::BTreeMap<OrderKey, InboxEntry> = std::collections::BTreeMap::new();
         let pointed: std::collections::BTreeSet<OrderKey> = pointers
             .iter()
             .filter_map(|p| OrderKey::parse(get_s(p, "order").ok()?))
             .filter(|o| after.is_none_or(|a| *o > a))
             .collect();
-        if !pointed.is_empty() {
-            let keys: Vec<Item> =
-                pointed.iter().map(|o| key(user_pk(user), format!("{ENTRY}{}", o.text()))).collect();
-            for item in batch_get(&self.client, &self.table, keys, None, true, self.backoff).await? {
-                let entry = entry_of(user, &item)?;
-                if query.admits(&entry, &w, now) {
-                    found.insert(entry.order(), entry);
-                }
-            }
-        }
-        // The on-time entries, rank by rank in display order, until limit + 1 are admitted.
-        let window = from - LATE_AFTER - chrono::Duration::milliseconds(1);
-        let after_sk = after.map(|o| format!("{ENTRY}{}", o.text()));
-        let mut admitted = 0;
-        'ranks: for rank in OrderKey::RANKS {
-            let (lo, hi) = OrderKey::created_after(rank, window);
-            let (lo, hi) = (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"));
-            let mut start = match after_sk.as_deref() {
-                Some(a) if a >= hi.as_str() => continue,
-                Some(a) if a >= lo.as_str() => Some(a.to_string()),
-                _ => None,
-            };
-            let mut ask = MIN_QUERY;
-            loop {
-                let want = (limit + 1 - admitted.min(limit)).max(ask);
-                ask = (want * 2).min(1000);
-                let (items, last) = self.entries(user, (&lo, &hi), start.as_deref(), want).await?;
-                for item in &items {
-                    let entry = entry_of(user, item)?;
-                    if query.admits(&entry, &w, now) && found.insert(entry.order(), entry).is_none() {
-                        admitted += 1;
-                        if admitted > limit {
-                            break 'ranks;
-                        }
+        // The pointed entries and the on-time ones read at once: the page is the first limit + 1
+        // of the two together (those of the walk beyond its first limit + 1 come after them).
+        let read_pointed = async {
+            let mut got = Vec::new();
+            if !pointed.is_empty() {
+                let keys: Vec<Item> =
+                    pointed.iter().map(|o| key(user_pk(user), format!("{ENTRY}{}", o.text()))).collect();
+                for item in batch_get(&self.client, &self.table, keys, None, true, self.backoff).await? {
+                    let entry = entry_of(user, &item)?;
+                    if query.admits(&entry, &w, now) {
+                        got.push(entry);
                     }
                 }
-                match last {
-                    Some(sk) => start = Some(sk),
-                    None => break,
+            }
+            Ok::<_, StoreError>(got)
+        };
+        // The on-time entries, rank by rank in display order, until limit + 1 are admitted.
+        let walk = async {
+            let window = from - LATE_AFTER - chrono::Duration::milliseconds(1);
+            let after_sk = after.map(|o| format!("{ENTRY}{}", o.text()));
+            let mut admitted = Vec::new();
+            'ranks: for rank in OrderKey::RANKS {
+                let (lo, hi) = OrderKey::created_after(rank, window);
+                let (lo, hi) = (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"));
+                let mut start = match after_sk.as_deref() {
+                    Some(a) if a >= hi.as_str() => continue,
+                    Some(a) if a >= lo.as_str() => Some(a.to_string()),
+                    _ => None,
+                };
+                let mut ask = MIN_QUERY;
+                loop {
+                    let want = (limit + 1 - admitted.len().min(limit)).max(ask);
+                    ask = (want * 2).min(1000);
+                    let (items, last) = self.entries(user, (&lo, &hi), start.as_deref(), want).await?;
+                    for item in &items {
+                        let entry = entry_of(user, item)?;
+                        if query.admits(&entry, &w, now) {
+                            admitted.push(entry);
+                            if admitted.len() > limit {
+                                break 'ranks;
+                            }
+                        }
+                    }
+                    match last {
+                        Some(sk) => start = Some(sk),
+                        None => break,
+                    }
                 }
             }
-        }
+            Ok::<_, StoreError>(admitted)
+        };
+        let (pointed, walked) = futures::try_join!(read_pointed, walk)?;
+        let found: std::collections::BTreeMap<OrderKey, InboxEntry> =
+            pointed.into_iter().chain(walked).map(|e| (e.order(), e)).collect();
         let mut page: Vec<InboxEntry> = found.into_values().take(limit + 1).collect();
         let next = match page.len() > limit {
             true => {
