@@ -20,7 +20,7 @@ use crate::model::{CompanyId, InboxEvent, UserId};
 use crate::ports::{ConnectionStore, Realtime};
 
 /// Posts in flight at once.
-pub const IN_FLIGHT: usize = 16;
+const IN_FLIGHT: usize = 16;
 
 /// What a connection receives for an event at a cursor (the text of one WebSocket message).
 pub type Render = fn(i64, &InboxEvent) -> String;

@@ -230,15 +230,6 @@ impl MarkAll {
             }
         }
     }
-
-    /// The watermarks it sets, by their stored names (`seenMs`, `readMs`, `archivedMs`).
-    pub fn watermark_names(self) -> &'static [&'static str] {
-        match self {
-            MarkAll::Seen => &["seenMs"],
-            MarkAll::Read { archive: false } => &["seenMs", "readMs"],
-            MarkAll::Read { archive: true } => &["seenMs", "readMs", "archivedMs"],
-        }
-    }
 }
 
 /// The recipient's own record of one notification: small (about 200 bytes stored), so that a
@@ -399,11 +390,6 @@ impl InboxQuery {
         }
     }
 
-    /// The same read, whatever the delivery time.
-    pub fn any_delivery(&self) -> Self {
-        InboxQuery { status: self.status, since: None, delivered_since: None }
-    }
-
     /// Whether an entry delivered at `delivered` is after this read's bounds.
     pub fn delivered_in(&self, delivered: DateTime<Utc>) -> bool {
         let ms = delivered.timestamp_millis();
@@ -454,15 +440,6 @@ impl InboxEvent {
     /// A delivery of one notification, with what its recipients see of it.
     pub fn delivered(content: &InboxContent) -> Self {
         InboxEvent::New { ids: vec![content.notification_id], content: Some(Box::new(content.clone())) }
-    }
-
-    /// The ids of the notifications it names.
-    pub fn ids(&self) -> Vec<NotificationId> {
-        match self {
-            InboxEvent::New { ids, .. } => ids.clone(),
-            InboxEvent::Marked { id, .. } => vec![*id],
-            InboxEvent::MarkedAll { .. } => vec![],
-        }
     }
 
     /// Its name on the wire (`new`, `marked`, `markedAll`).

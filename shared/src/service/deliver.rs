@@ -609,6 +609,7 @@ async fn write_and_record(
         match &written {
             None => ports.realtime.publish(n.company_id, &chunk.recipients, cursor, &delivered).await,
             Some(new) => {
+                let new: std::collections::HashSet<&UserId> = new.iter().collect();
                 let (fresh, had): (Vec<UserId>, Vec<UserId>) =
                     chunk.recipients.iter().partition(|u| new.contains(u));
                 let named = InboxEvent::New { ids: vec![id], content: None };

@@ -99,10 +99,8 @@ fn entry_item(e: &InboxEntry) -> Item {
 
 fn entry_of(user: UserId, item: &Item) -> StoreResult<InboxEntry> {
     let sk = get_s(item, "sk")?;
-    let order = sk
-        .strip_prefix(ENTRY)
-        .and_then(OrderKey::parse)
-        .ok_or_else(|| invalid(format!("inbox entry key {sk:?} is not a display key")))?;
+    let order =
+        order_of_item(item).ok_or_else(|| invalid(format!("inbox entry key {sk:?} is not a display key")))?;
     let time = |name: &str| time_of(item, name);
     Ok(InboxEntry {
         user_id: user,
@@ -125,6 +123,15 @@ fn entry_of(user: UserId, item: &Item) -> StoreResult<InboxEntry> {
 fn watermarks_of(item: Option<&Item>) -> Watermarks {
     let time = |name: &str| item.and_then(|i| time_of(i, name));
     Watermarks { seen_at: time("seenMs"), read_at: time("readMs"), archived_at: time("archivedMs") }
+}
+
+/// The watermarks a mark-all sets, by their attribute names.
+fn watermark_names(mark: MarkAll) -> &'static [&'static str] {
+    match mark {
+        MarkAll::Seen => &["seenMs"],
+        MarkAll::Read { archive: false } => &["seenMs", "readMs"],
+        MarkAll::Read { archive: true } => &["seenMs", "readMs", "archivedMs"],
+    }
 }
 
 /// The one write of each mark, and whether it applies to a dismissed entry.
@@ -517,59 +524,8 @@ impl Center for DynamoInboxStore {
             page.after.as_deref().map(decode_position).transpose()?.map(|o| format!("{ENTRY}{}", o.text()));
         let ranges = [(ENTRY.to_string(), format!("{ENTRY}~"))];
         let limit = page.limit.max(1);
-        let mut w = None;
-        let mut admitted: Vec<InboxEntry> = Vec::new();
-        'ranges: for (lo, hi) in &ranges {
-            // The range the cursor is in continues after it; ranges before it are done.
-            let mut start = match after.as_deref() {
-                Some(a) if a >= hi.as_str() => continue,
-                Some(a) if a >= lo.as_str() => Some(a.to_string()),
-                _ => None,
-            };
-            // A view the entries rarely pass (archived ones, read ones) reads on in queries that
-            // double, up to 1,000 entries (about 200 KB) each: N entries walked take at most
-            // about log2(N / 50) + N / 1,000 queries, not N / 50 (a large inbox, once walked in
-            // hundreds of sequential queries, could reach the function's timeout).
-            let mut ask = MIN_QUERY;
-            loop {
-                let want = (limit + 1 - admitted.len()).max(ask);
-                ask = (want * 2).min(1000);
-                let (items, last) = match w {
-                    Some(_) => self.entries(user, (lo, hi), start.as_deref(), want).await?,
-                    // The first query goes with the watermarks' read.
-                    None => {
-                        let (marks, first) = futures::try_join!(
-                            self.watermarks(user),
-                            self.entries(user, (lo, hi), start.as_deref(), want)
-                        )?;
-                        w = Some(marks);
-                        first
-                    }
-                };
-                let marks = w.as_ref().expect("read with the first query");
-                for item in &items {
-                    let entry = entry_of(user, item)?;
-                    if query.admits(&entry, marks, now) {
-                        admitted.push(entry);
-                        if admitted.len() > limit {
-                            break 'ranges;
-                        }
-                    }
-                }
-                match last {
-                    Some(sk) => start = Some(sk),
-                    None => break,
-                }
-            }
-        }
-        let next = match admitted.len() > limit {
-            true => {
-                admitted.truncate(limit);
-                admitted.last().map(|e| encode_position(&e.order()))
-            }
-            false => None,
-        };
-        let w = w.unwrap_or_default();
+        let (w, admitted) = self.walk(user, &ranges, after.as_deref(), limit, (query, now), None).await?;
+        let (admitted, next) = page_of(admitted, limit);
         Ok(Page { items: self.join(admitted, &w).await?, next })
     }
 
@@ -618,7 +574,7 @@ impl Center for DynamoInboxStore {
     async fn mark_all(&self, user: UserId, mark: MarkAll, at: DateTime<Utc>) -> StoreResult<()> {
         // Each watermark only moves forward: all of them at once when none is later (the usual
         // case, one write), else each on its own, conditionally.
-        let names = mark.watermark_names();
+        let names = watermark_names(mark);
         let forward = |name: &str| format!("(attribute_not_exists({name}) OR {name} < :at)");
         let update = |names: &[&str]| {
             let set: Vec<String> = names.iter().map(|n| format!("{n} = :at")).collect();
@@ -642,7 +598,79 @@ impl Center for DynamoInboxStore {
     }
 }
 
+/// A page of `limit` out of up to `limit + 1` entries in display order, and the position after
+/// it when there was one more.
+fn page_of(mut entries: Vec<InboxEntry>, limit: usize) -> (Vec<InboxEntry>, Option<String>) {
+    match entries.len() > limit {
+        true => {
+            entries.truncate(limit);
+            let next = entries.last().map(|e| encode_position(&e.order()));
+            (entries, next)
+        }
+        false => (entries, None),
+    }
+}
+
 impl DynamoInboxStore {
+    /// The entries of `user`'s that `query` admits at `now`, in display order over `ranges` (each
+    /// `(lo, hi)` of sort keys, in order) after the sort key `after`, until `limit + 1` are: with
+    /// the watermarks, read with the first query unless given. A view the entries rarely pass
+    /// (archived ones, read ones) reads on in queries that double, up to 1,000 entries (about
+    /// 200 KB) each: N entries walked take at most about log2(N / 50) + N / 1,000 queries, not
+    /// N / 50 (a large inbox, once walked in hundreds of sequential queries, could reach the
+    /// function's timeout).
+    async fn walk(
+        &self,
+        user: UserId,
+        ranges: &[(String, String)],
+        after: Option<&str>,
+        limit: usize,
+        (query, now): (&InboxQuery, DateTime<Utc>),
+        mut w: Option<Watermarks>,
+    ) -> StoreResult<(Watermarks, Vec<InboxEntry>)> {
+        let mut admitted: Vec<InboxEntry> = Vec::new();
+        'ranges: for (lo, hi) in ranges {
+            // The range the cursor is in continues after it; ranges before it are done.
+            let mut start = match after {
+                Some(a) if a >= hi.as_str() => continue,
+                Some(a) if a >= lo.as_str() => Some(a.to_string()),
+                _ => None,
+            };
+            let mut ask = MIN_QUERY;
+            loop {
+                let want = (limit + 1 - admitted.len()).max(ask);
+                ask = (want * 2).min(1000);
+                let (items, last) = match w {
+                    Some(_) => self.entries(user, (lo, hi), start.as_deref(), want).await?,
+                    // The first query goes with the watermarks' read.
+                    None => {
+                        let (marks, first) = futures::try_join!(
+                            self.watermarks(user),
+                            self.entries(user, (lo, hi), start.as_deref(), want)
+                        )?;
+                        w = Some(marks);
+                        first
+                    }
+                };
+                let marks = w.as_ref().expect("read with the first query");
+                for item in &items {
+                    let entry = entry_of(user, item)?;
+                    if query.admits(&entry, marks, now) {
+                        admitted.push(entry);
+                        if admitted.len() > limit {
+                            break 'ranges;
+                        }
+                    }
+                }
+                match last {
+                    Some(sk) => start = Some(sk),
+                    None => break,
+                }
+            }
+        }
+        Ok((w.unwrap_or_default(), admitted))
+    }
+
     /// Every item of `user`'s with a sort key in `lo..=hi` (queries of up to 1 MB each).
     async fn range(&self, user: UserId, (lo, hi): (&str, &str)) -> StoreResult<Vec<Item>> {
         let mut all = Vec::new();
@@ -699,51 +727,24 @@ impl DynamoInboxStore {
             Ok::<_, StoreError>(got)
         };
         // The on-time entries, rank by rank in display order, until limit + 1 are admitted.
+        let window = from - LATE_AFTER - chrono::Duration::milliseconds(1);
+        let ranges: Vec<(String, String)> = OrderKey::RANKS
+            .iter()
+            .map(|rank| {
+                let (lo, hi) = OrderKey::created_after(*rank, window);
+                (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"))
+            })
+            .collect();
+        let after_sk = after.map(|o| format!("{ENTRY}{}", o.text()));
         let walk = async {
-            let window = from - LATE_AFTER - chrono::Duration::milliseconds(1);
-            let after_sk = after.map(|o| format!("{ENTRY}{}", o.text()));
-            let mut admitted = Vec::new();
-            'ranks: for rank in OrderKey::RANKS {
-                let (lo, hi) = OrderKey::created_after(rank, window);
-                let (lo, hi) = (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"));
-                let mut start = match after_sk.as_deref() {
-                    Some(a) if a >= hi.as_str() => continue,
-                    Some(a) if a >= lo.as_str() => Some(a.to_string()),
-                    _ => None,
-                };
-                let mut ask = MIN_QUERY;
-                loop {
-                    let want = (limit + 1 - admitted.len().min(limit)).max(ask);
-                    ask = (want * 2).min(1000);
-                    let (items, last) = self.entries(user, (&lo, &hi), start.as_deref(), want).await?;
-                    for item in &items {
-                        let entry = entry_of(user, item)?;
-                        if query.admits(&entry, &w, now) {
-                            admitted.push(entry);
-                            if admitted.len() > limit {
-                                break 'ranks;
-                            }
-                        }
-                    }
-                    match last {
-                        Some(sk) => start = Some(sk),
-                        None => break,
-                    }
-                }
-            }
-            Ok::<_, StoreError>(admitted)
+            let (_, walked) =
+                self.walk(user, &ranges, after_sk.as_deref(), limit, (query, now), Some(w)).await?;
+            Ok::<_, StoreError>(walked)
         };
         let (pointed, walked) = futures::try_join!(read_pointed, walk)?;
         let found: std::collections::BTreeMap<OrderKey, InboxEntry> =
             pointed.into_iter().chain(walked).map(|e| (e.order(), e)).collect();
-        let mut page: Vec<InboxEntry> = found.into_values().take(limit + 1).collect();
-        let next = match page.len() > limit {
-            true => {
-                page.truncate(limit);
-                page.last().map(|e| encode_position(&e.order()))
-            }
-            false => None,
-        };
+        let (page, next) = page_of(found.into_values().take(limit + 1).collect(), limit);
         Ok(Page { items: self.join(page, &w).await?, next })
     }
 }
