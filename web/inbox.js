@@ -36,6 +36,7 @@ const RETRY_CAP_MS = 5 * 60000;
 // which reaches every open page of its recipients at once).
 const GAP_JITTER_MS = 5000;
 const NAMED_JITTER_MS = 30000;
+const SHORT_PAGE_FOLLOWS = 3;    // reads more of a short page with a token, at most
 // A renewed connection keeps the old one this long: posts already under way reach it.
 const RENEW_GRACE_MS = 90000;
 // A page shown again reads its view if it last read it longer ago than this.
@@ -156,10 +157,20 @@ async function load() {
   // what arrived as events while it was in flight is applied again over it.
   const seq = ++state.loads;
   state.during = [];
+  const view = `/users/me/notifications?status=${state.status}`;
   const [page, counts] = await Promise.all([
-    api("GET", `/users/me/notifications?status=${state.status}&limit=${PAGE_SIZE}`),
+    api("GET", `${view}&limit=${PAGE_SIZE}`),
     api("GET", "/users/me/notifications/count"),
   ]);
+  // An answer reads a bounded part of the center: a sparse view's page may come short with a
+  // token to go on from, followed a few times to fill the page.
+  for (let more = 0; page.nextToken && page.notifications.length < PAGE_SIZE && more < SHORT_PAGE_FOLLOWS; more++) {
+    if (seq !== state.loads) return;
+    const rest = PAGE_SIZE - page.notifications.length;
+    const next = await api("GET", `${view}&limit=${rest}&nextToken=${encodeURIComponent(page.nextToken)}`);
+    page.notifications = page.notifications.concat(next.notifications);
+    page.nextToken = next.nextToken;
+  }
   if (seq !== state.loads || !state.token) return;
   const during = state.during;
   state.during = null;
@@ -294,6 +305,8 @@ function apply(e, cursor) {
     marked(e.id, e.mark, e.counts, cursor);
   } else if (e.type === "markedAll") {
     markedAll(e.mark, Number(e.through), e.counts, cursor);
+  } else if (e.type === "resync") {
+    fillGap(); // more was missed than an event tells: the view is read again
   }
 }
 
@@ -567,7 +580,7 @@ async function connect() {
       // after a drop, what was missed comes as the catch-up event.
       if (first) reload();
     });
-    for (const kind of ["new", "marked", "markedAll"]) {
+    for (const kind of ["new", "marked", "markedAll", "resync"]) {
       source.addEventListener(kind, (e) => {
         seenCursor(e.lastEventId);
         try { apply(JSON.parse(e.data), Number(e.lastEventId)); } catch (_) { fillGap(); }

@@ -5,6 +5,8 @@
 //! ```
 //! `memory` (default): embedded storage with the demo directory loaded. The web inbox is at `/`,
 //! its realtime channel at `/realtime` (Server-Sent Events).
+//! `--backfill-inbox-markers` (with `aws`, the table named by INBOX_TABLE): writes the markers of marks
+//! an earlier version made (docs/deploy.md), prints what it did, exits.
 //! `aws`: DynamoDB/SQS at the standard endpoint settings (`AWS_ENDPOINT_URL` for moto); with
 //! `--provision`, the template's tables and queues are created first (prefix `local-`) and the
 //! demo directory loaded into them; without it, the names come from the usual variables
@@ -26,12 +28,13 @@ struct Args {
     tick_seconds: u64,
     demo: bool,
     template: PathBuf,
+    backfill_markers: bool,
 }
 
 fn usage(problem: &str) -> ! {
     eprintln!("{problem}");
     eprintln!(
-        "usage: notifications-local [--port N] [--backend memory|aws] [--provision] [--provision-only ENV.json] [--tick-seconds N] [--no-demo] [--template PATH]"
+        "usage: notifications-local [--port N] [--backend memory|aws] [--provision] [--provision-only ENV.json] [--tick-seconds N] [--no-demo] [--template PATH] [--backfill-inbox-markers]"
     );
     std::process::exit(2)
 }
@@ -45,6 +48,7 @@ fn args() -> Args {
         tick_seconds: 5,
         demo: true,
         template: PathBuf::from("template.yaml"),
+        backfill_markers: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -59,6 +63,7 @@ fn args() -> Args {
                     .unwrap_or_else(|_| usage("--tick-seconds must be a number"))
             }
             "--no-demo" => a.demo = false,
+            "--backfill-inbox-markers" => a.backfill_markers = true,
             "--provision-only" => {
                 a.provision = true;
                 a.provision_only = Some(PathBuf::from(value("--provision-only")));
@@ -82,6 +87,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let args = args();
+    if args.backfill_markers {
+        if args.backend != "aws" {
+            usage("--backfill-inbox-markers goes with --backend aws");
+        }
+        let table = std::env::var(shared::Config::INBOX_TABLE)
+            .unwrap_or_else(|_| usage("--backfill-inbox-markers reads the table's name from INBOX_TABLE"));
+        let client = aws_sdk_dynamodb::Client::new(&aws_sdk_config().await);
+        let store = shared::adapters::dynamodb::DynamoInboxStore::new(client, &table);
+        let (found, written) = store.backfill_markers().await?;
+        println!("{table}: {found} entries with marks, {written} markers written");
+        return Ok(());
+    }
     let (mut ports, max_receives, hub) = if args.backend == "memory" {
         let mut memory = MemoryPorts::system();
         // Links in emails point at this runner.

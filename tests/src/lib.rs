@@ -9,6 +9,7 @@ pub mod faults;
 pub mod logs;
 pub mod outbox;
 pub mod routes;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -93,17 +93,7 @@ async fn read_all(
     now: chrono::DateTime<Utc>,
     limit: usize,
 ) -> Vec<InboxItem> {
-    let mut seen = Vec::new();
-    let mut page = PageRequest::first(limit);
-    loop {
-        let got = p.inbox.list(user, query, now, &page).await.unwrap();
-        assert!(got.items.len() <= limit);
-        seen.extend(got.items);
-        match got.next {
-            Some(t) => page.after = Some(t),
-            None => return seen,
-        }
-    }
+    tests::views::read_all(p.inbox.as_ref(), user, query, now, limit).await
 }
 
 async fn schedule_ids_are_unique_positive_and_increasing(p: Ports) {
@@ -755,6 +745,12 @@ async fn watermarks_only_move_forward_and_entries_are_dated_when_written(p: Port
     assert_eq!(item(&early).await.state, everything);
 }
 
+/// Every view, read page by page, is the model's rule over a random history
+/// ([`tests::views::match_the_rule`]).
+async fn every_view_is_the_rule_over_a_random_history(p: Ports) {
+    tests::views::match_the_rule(p.inbox.as_ref(), 0..3).await;
+}
+
 /// Counts read a bounded window: beyond it they say they are not exact. Mark-all of a large
 /// inbox is one write (the stores count: see `inbox_write_units` for DynamoDB's bill).
 async fn inbox_counts_are_bounded(p: Ports) {
@@ -1212,6 +1208,7 @@ conformance!(
     inbox_orders_pages_filters_and_dismisses,
     inbox_states_watermarks_views_and_counts,
     inbox_counts_are_bounded,
+    every_view_is_the_rule_over_a_random_history,
     watermarks_only_move_forward_and_entries_are_dated_when_written,
     connections_are_kept_by_person_until_closed_or_expired,
     directory_loads_and_answers,

@@ -387,6 +387,17 @@ async fn every_path(f: &Functions) {
         let (status, body) = inbox(f, req).await;
         assert_eq!(status, 204, "{mark}: {body}{}", refused());
     }
+    // A mark on a dismissed notification: 404, and the marker written for it removed again.
+    let dismissed = items[0]["id"].as_str().expect("an id").to_string();
+    let req = as_u1(
+        "POST",
+        "/users/{userId}/notifications/{id}/archive",
+        &format!("/notifications/{dismissed}/archive"),
+    )
+    .path_param("id", &dismissed);
+    let (status, body) = inbox(f, req).await;
+    assert_eq!(status, 404, "archive after dismiss: {body}{}", refused());
+    assert!(denials().is_empty(), "{}", refused());
     let (status, body) = inbox(
         f,
         as_u1("POST", "/users/{userId}/notifications/mark-all-read", "/notifications/mark-all-read"),

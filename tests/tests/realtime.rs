@@ -172,7 +172,66 @@ async fn tickets_are_single_use_short_lived_and_the_persons_own(env: Env) {
     assert_eq!(resp.status(), 403, "{}", body_text(&resp));
 }
 
-end_to_end!(a_reconnecting_client_misses_nothing, tickets_are_single_use_short_lived_and_the_persons_own);
+/// A catch-up is one bounded read: a cursor older than the center catches up (24 hours, the
+/// README's promise), or more missed than one event names (100), is told as a resync, which the
+/// page answers with one read of its view, not a walk through everything it missed.
+async fn a_catch_up_from_long_ago_or_of_too_much_is_a_resync(env: Env) {
+    let user = Uuid::new_v4();
+    let now = env.clock.now();
+    let deliver = |n: usize, at: chrono::DateTime<chrono::Utc>| {
+        let inbox = env.ports.inbox.clone();
+        async move {
+            let mut entries = Vec::new();
+            for i in 0..n {
+                let content = InboxContent {
+                    notification_id: Uuid::new_v4(),
+                    origin: Origin::AppNotification,
+                    title: format!("n{i}"),
+                    body: "b".into(),
+                    url: None,
+                    override_content: None,
+                    icon: IconType::Info,
+                    toast: ToastType::Hidden,
+                    priority: Priority::Normal,
+                    actions: vec![],
+                    data: None,
+                    source: None,
+                    created_at: at,
+                    expires_at: at + Duration::days(14),
+                };
+                inbox.put_content(&content).await.unwrap();
+                entries.push(content.entry_for(user, at));
+            }
+            inbox.put_entries(&entries, &shared::ports::ManualClock::new(at)).await.unwrap();
+        }
+    };
+    let ports = env.ports.catch_up();
+    // A day and an hour away, one delivered since: a resync, however little was missed.
+    deliver(1, now - Duration::hours(1)).await;
+    let long_ago = realtime::catch_up(&ports, user, now - Duration::hours(25)).await.unwrap();
+    assert_eq!(long_ago.map(|p| p.event), Some(InboxEvent::Resync));
+    // Within the day: the one missed, by id.
+    let within = realtime::catch_up(&ports, user, now - Duration::hours(23)).await.unwrap().unwrap();
+    assert!(matches!(&within.event, InboxEvent::New { ids, .. } if ids.len() == 1), "{within:?}");
+    // A hundred missed are named; a hundred and one are a resync.
+    deliver(99, now - Duration::minutes(30)).await;
+    let hundred = realtime::catch_up(&ports, user, now - Duration::hours(2)).await.unwrap().unwrap();
+    assert!(matches!(&hundred.event, InboxEvent::New { ids, .. } if ids.len() == 100), "{hundred:?}");
+    deliver(1, now - Duration::minutes(10)).await;
+    let more = realtime::catch_up(&ports, user, now - Duration::hours(2)).await.unwrap().unwrap();
+    assert_eq!(more.event, InboxEvent::Resync);
+    assert_eq!(
+        shared::dialects::inbox::event_json(more.cursor, &more.event, true),
+        json!({"type": "resync"}),
+        "the page's word for it"
+    );
+}
+
+end_to_end!(
+    a_reconnecting_client_misses_nothing,
+    tickets_are_single_use_short_lived_and_the_persons_own,
+    a_catch_up_from_long_ago_or_of_too_much_is_a_resync
+);
 
 /// On AWS's shape (moto): the WebSocket API's `$connect` with a ticket makes a connection the
 /// person's; a delivery and a mark are posted to it with their cursors; a connection API Gateway

@@ -96,12 +96,14 @@ async fn list(
         },
     };
     let page = PageRequest::after(limit, param("nextToken"));
-    let got = inbox::list(&deps.center_reads, viewer, owner, &query, &page).await?;
+    let (got, resync) = inbox::list(&deps.center_reads, viewer, owner, &query, &page).await?;
     let views: Vec<InboxView> = got.items.into_iter().map(InboxView::from).collect();
     let next_since = shared::model::next_since(deps.clock.now());
     let mut resp = http::json(
         200,
-        &serde_json::json!({ "notifications": views, "nextToken": got.next, "nextSince": next_since }),
+        &serde_json::json!({
+            "notifications": views, "nextToken": got.next, "nextSince": next_since, "resync": resync
+        }),
     );
     if let Some(token) = got.next.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
         resp.headers_mut().insert(NEXT_TOKEN_HEADER, token);

@@ -110,6 +110,7 @@ pub fn event_json(cursor: i64, event: &InboxEvent, with_content: bool) -> serde_
                 out["counts"] = serde_json::json!(c);
             }
         }
+        InboxEvent::Resync => {}
     }
     out
 }

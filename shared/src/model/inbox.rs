@@ -108,6 +108,12 @@ impl OrderKey {
     pub fn created_after(rank: u8, since: DateTime<Utc>) -> (String, String) {
         (format!("{rank}#"), format!("{rank}#{:013}", Self::invert(since)))
     }
+
+    /// The text bounds of the keys of `rank` created at or before `at` (both inclusive): one
+    /// contiguous range per rank, the complement of [`OrderKey::created_after`].
+    pub fn created_by(rank: u8, at: DateTime<Utc>) -> (String, String) {
+        (format!("{rank}#{:013}#", Self::invert(at)), format!("{rank}#~"))
+    }
 }
 
 /// What a recipient did with one notification, each the time they did it. `read_at`/`unread_at`
@@ -403,6 +409,148 @@ impl InboxQuery {
     }
 }
 
+/// Where the entries a view admits are, under the person's watermarks: a store reads these
+/// sets (each in display order) instead of walking every entry, so a view the entries rarely
+/// pass (what is unread after "mark all read", what was archived one by one) costs what it
+/// shows, not the size of the inbox. Every entry the query admits is in at least one of them;
+/// an entry in one is still kept only by [`InboxQuery::admits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Candidates {
+    /// Every entry.
+    Every,
+    /// The entries delivered at or after this instant.
+    DeliveredFrom(DateTime<Utc>),
+    /// The entries created at or before this instant. [`InboxQuery::candidates`] names it
+    /// [`CLOCK_SKEW`] after a watermark, for every entry the watermark covers: an entry is
+    /// delivered after its creation, by clocks (the sender's function's, the deliverer's) that
+    /// may differ by milliseconds.
+    CreatedBy(DateTime<Utc>),
+    /// The entries a person marked so one by one (`Read`, `Unread`, `Archived`, `Unarchived`):
+    /// a store keeps a marker of each such mark at least while the entry carries it.
+    Marked(Mark),
+}
+
+impl Candidates {
+    /// Whether `entry` is in this set (what a store's read of it finds).
+    pub fn holds(&self, entry: &InboxEntry) -> bool {
+        match *self {
+            Candidates::Every => true,
+            Candidates::DeliveredFrom(from) => entry.delivered_at >= from,
+            Candidates::CreatedBy(at) => entry.created_at <= at,
+            Candidates::Marked(mark) => mark.carried_by(&entry.marks),
+        }
+    }
+}
+
+impl Mark {
+    /// Whether a store keeps a marker of this mark ([`Candidates::Marked`]): the marks a view's
+    /// candidates name. Seen needs none (no view lists the seen ones), dismissal none (dismissed
+    /// entries are in no view).
+    pub fn is_marked_apart(self) -> bool {
+        matches!(self, Mark::Read | Mark::Unread | Mark::Archived | Mark::Unarchived)
+    }
+
+    /// Whether an entry's marks carry this mark (its marker is then kept).
+    pub fn carried_by(self, m: &Marks) -> bool {
+        match self {
+            Mark::Seen => m.seen_at.is_some(),
+            Mark::Read => m.read_at.is_some(),
+            Mark::Unread => m.unread_at.is_some(),
+            Mark::Archived => m.archived_at.is_some(),
+            Mark::Unarchived => m.unarchived_at.is_some(),
+            Mark::Dismissed => m.dismissed_at.is_some(),
+        }
+    }
+}
+
+/// How far apart the clocks of two functions may be, at most (AWS keeps them within
+/// milliseconds; a second is far more).
+pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(1);
+
+/// The instant after a watermark: what it does not cover was delivered at or after it.
+fn after(mark: DateTime<Utc>) -> DateTime<Utc> {
+    mark + chrono::Duration::milliseconds(1)
+}
+
+impl InboxQuery {
+    /// Where the entries this query admits are, under `w` ([`Candidates`]): the smallest sets
+    /// the rule of [`ItemState`] allows.
+    /// - Bounded by delivery: what was delivered from then on.
+    /// - Not archived (inbox, unread, unseen, read): after an archive watermark, what it does not
+    ///   cover (delivered after it) and what was unarchived one by one since; unread, likewise
+    ///   after a read watermark with what was marked unread; unseen after a seen watermark (a
+    ///   seen mark is never undone). The latest watermark gives the fewest.
+    /// - Read: what was read one by one, and what a read watermark covers (after an archive
+    ///   watermark, what is not archived); archived: what was archived one by one, and what an
+    ///   archive watermark covers.
+    pub fn candidates(&self, w: &Watermarks) -> Vec<Candidates> {
+        use Candidates::*;
+        if let Some(from) = self.delivered_from() {
+            return vec![DeliveredFrom(from)];
+        }
+        // What is not marked `on` lies after `watermark` or carries the undo `off`.
+        let uncovered = |watermark: Option<DateTime<Utc>>, undo: Option<Mark>| {
+            watermark.map(|at| (at, [Some(DeliveredFrom(after(at))), undo.map(Marked)]))
+        };
+        let not_archived = uncovered(w.archived_at, Some(Mark::Unarchived));
+        let latest = |a: Option<(DateTime<Utc>, [Option<Candidates>; 2])>,
+                      b: Option<(DateTime<Utc>, [Option<Candidates>; 2])>| {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+                (a, b) => a.or(b),
+            }
+        };
+        let sets = match self.status {
+            StatusFilter::All => None,
+            StatusFilter::Inbox => not_archived,
+            StatusFilter::Unread => latest(uncovered(w.read_at, Some(Mark::Unread)), not_archived),
+            StatusFilter::Unseen => latest(uncovered(w.seen_at, None), not_archived),
+            // Read and not archived: after an archive watermark, what is not archived (what it
+            // covers, the person's archived history, is the bulk of an inbox).
+            StatusFilter::Read if not_archived.is_some() => not_archived,
+            StatusFilter::Read => {
+                return w
+                    .read_at
+                    .map(|at| CreatedBy(at + CLOCK_SKEW))
+                    .into_iter()
+                    .chain([Marked(Mark::Read)])
+                    .collect();
+            }
+            StatusFilter::Archived => {
+                return w
+                    .archived_at
+                    .map(|at| CreatedBy(at + CLOCK_SKEW))
+                    .into_iter()
+                    .chain([Marked(Mark::Archived)])
+                    .collect();
+            }
+        };
+        match sets {
+            Some((_, sets)) => sets.into_iter().flatten().collect(),
+            None => vec![Every],
+        }
+    }
+}
+
+/// How far back a catch-up by delivery time (`since`, `deliveredSince`) reaches: a page away
+/// longer (a laptop closed overnight) is answered with the view as it is now and told to resync,
+/// rather than read through everything delivered since.
+pub const CATCH_UP_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+impl InboxQuery {
+    /// The read this query makes at `now`, and whether it is a resync: a catch-up by delivery
+    /// time from further back than [`CATCH_UP_WINDOW`] reads the view as it is now instead (the
+    /// reader replaces what it shows with the answer).
+    pub fn at(&self, now: DateTime<Utc>) -> (InboxQuery, bool) {
+        match self.delivered_from() {
+            Some(from) if from < now - CATCH_UP_WINDOW => {
+                (InboxQuery { status: self.status, ..Self::default() }, true)
+            }
+            _ => (self.clone(), false),
+        }
+    }
+}
+
 /// How far back a poller's next `since` reaches ([`next_since`]): an entry is dated when its
 /// write request goes out, and lands within that request, well within a minute.
 pub const SINCE_OVERLAP_SECONDS: i64 = 60;
@@ -434,6 +582,9 @@ pub enum InboxEvent {
     /// Everything delivered up to `through` (milliseconds) was marked (`seen`, `read`,
     /// `read+archive`); the counts are the person's after it.
     MarkedAll { mark: String, through: i64, counts: Option<InboxCounts> },
+    /// More changed than one event tells (a connection's catch-up from further back than
+    /// [`CATCH_UP_WINDOW`], or more than a page of it): the page reads its view again.
+    Resync,
 }
 
 impl InboxEvent {
@@ -448,6 +599,7 @@ impl InboxEvent {
             InboxEvent::New { .. } => "new",
             InboxEvent::Marked { .. } => "marked",
             InboxEvent::MarkedAll { .. } => "markedAll",
+            InboxEvent::Resync => "resync",
         }
     }
 }
@@ -502,6 +654,104 @@ mod tests {
             delivered_at: delivered,
             marks: Marks::default(),
         }
+    }
+
+    /// Every entry a view admits is in one of the view's candidate sets, whatever the person
+    /// did in whatever order: marks one by one, marks over everything, deliveries in between
+    /// (some a little before their creation, as two functions' clocks may have it).
+    #[test]
+    fn every_admitted_entry_is_among_the_views_candidates() {
+        use rand::{Rng, SeedableRng};
+        let t = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+        let mut checked = 0;
+        for seed in 0..400u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut now = t;
+            let mut w = Watermarks::default();
+            let mut entries: Vec<InboxEntry> = Vec::new();
+            for _ in 0..rng.random_range(1..40) {
+                now += Duration::milliseconds(rng.random_range(0..3_000));
+                match rng.random_range(0..10) {
+                    0..=3 => {
+                        let mut e = entry(now);
+                        e.created_at = now - Duration::milliseconds(rng.random_range(-500..7_200_000));
+                        entries.push(e);
+                    }
+                    4..=7 if !entries.is_empty() => {
+                        let i = rng.random_range(0..entries.len());
+                        let mark = Mark::ALL[rng.random_range(0..Mark::ALL.len())];
+                        mark.apply(&mut entries[i].marks, now);
+                    }
+                    _ => {
+                        let all = [
+                            MarkAll::Seen,
+                            MarkAll::Read { archive: false },
+                            MarkAll::Read { archive: true },
+                        ];
+                        all[rng.random_range(0..all.len())].apply(&mut w, now);
+                    }
+                }
+            }
+            for status in StatusFilter::ALL {
+                let bounds = [None, Some(t + Duration::milliseconds(rng.random_range(0..30_000)))];
+                for (since, delivered_since) in [(None, None), (bounds[1], None), (None, bounds[1])] {
+                    let query = InboxQuery { status, since, delivered_since };
+                    let sets = query.candidates(&w);
+                    assert!(!sets.is_empty());
+                    for e in entries.iter().filter(|e| query.admits(e, &w, now)) {
+                        checked += 1;
+                        assert!(
+                            sets.iter().any(|c| c.holds(e)),
+                            "seed {seed}: {query:?} admits {e:?} under {w:?}, outside {sets:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "the runs admitted entries to check ({checked})");
+    }
+
+    #[test]
+    fn a_view_after_a_watermark_reads_what_it_does_not_cover() {
+        let t = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+        let mut w = Watermarks::default();
+        let unread = InboxQuery { status: StatusFilter::Unread, ..InboxQuery::default() };
+        assert_eq!(unread.candidates(&w), vec![Candidates::Every], "nothing marked: every entry");
+        MarkAll::Read { archive: false }.apply(&mut w, t);
+        let after = t + Duration::milliseconds(1);
+        assert_eq!(
+            unread.candidates(&w),
+            vec![Candidates::DeliveredFrom(after), Candidates::Marked(Mark::Unread)]
+        );
+        let archived = InboxQuery { status: StatusFilter::Archived, ..InboxQuery::default() };
+        assert_eq!(archived.candidates(&w), vec![Candidates::Marked(Mark::Archived)]);
+        MarkAll::Read { archive: true }.apply(&mut w, t + Duration::seconds(5));
+        assert_eq!(
+            archived.candidates(&w),
+            vec![
+                Candidates::CreatedBy(t + Duration::seconds(5) + CLOCK_SKEW),
+                Candidates::Marked(Mark::Archived)
+            ]
+        );
+        let later = t + Duration::seconds(5) + Duration::milliseconds(1);
+        assert_eq!(
+            unread.candidates(&w),
+            vec![Candidates::DeliveredFrom(later), Candidates::Marked(Mark::Unread)],
+            "the later watermark, the fewer candidates (a tie: the read one)"
+        );
+        // Delivered a moment before its creation by another function's clock, then covered.
+        let mut skewed = entry(t + Duration::seconds(10));
+        skewed.created_at = skewed.delivered_at + Duration::milliseconds(300);
+        let covering = t + Duration::seconds(10) + Duration::milliseconds(100);
+        for (view, archive) in [(StatusFilter::Archived, true), (StatusFilter::Read, false)] {
+            let mut w = Watermarks::default();
+            MarkAll::Read { archive }.apply(&mut w, covering);
+            let query = InboxQuery { status: view, ..InboxQuery::default() };
+            assert!(query.admits(&skewed, &w, t), "{view:?}");
+            assert!(query.candidates(&w).iter().any(|c| c.holds(&skewed)), "{view:?}");
+        }
+        let polled = InboxQuery { since: Some(t), ..unread };
+        assert_eq!(polled.candidates(&w), vec![Candidates::DeliveredFrom(t)]);
     }
 
     #[test]

@@ -35,7 +35,10 @@ pub trait Center: Send + Sync {
     /// One notification of a person, with its content and state, whatever its state.
     async fn get(&self, user: UserId, notification: NotificationId) -> StoreResult<Option<InboxItem>>;
     /// The notifications `query` admits at `now` (never dismissed or expired ones), in display
-    /// order, with their content joined: one query and one batch read per page.
+    /// order, with their content joined. Each answer reads a bounded part of the person's
+    /// entries, whatever their number (the default view: one query and one batch read): a page
+    /// of a view few entries pass may hold fewer than its limit, even none, with a `next`
+    /// position to go on from. Following `next` to its end gives each admitted entry once.
     async fn list(
         &self,
         user: UserId,

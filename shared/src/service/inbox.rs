@@ -44,17 +44,32 @@ async fn owner(ports: &CenterReadDeps<'_>, viewer: &User, owner_id: UserId) -> R
     }
 }
 
+/// A page of a center, and whether it is a resync ([`InboxQuery::at`]: the reader asked for what
+/// was delivered since further back than the center catches up, and gets the view as it is).
+/// A page may hold fewer than its limit with a `next` position: a store reads a bounded number
+/// of entries per answer ([`crate::ports::Center::list`]).
 pub async fn list(
     ports: &CenterReadDeps<'_>,
     viewer: &User,
     owner_id: UserId,
     query: &InboxQuery,
     page: &PageRequest,
-) -> Result<Page<InboxItem>, ApiError> {
+) -> Result<(Page<InboxItem>, bool), ApiError> {
     let owner = owner(ports, viewer, owner_id).await?;
-    let bound = format!("inbox:{}:{query:?}", owner.id);
-    let page = super::cursor::open(&bound, page)?;
-    Ok(super::cursor::seal(&bound, ports.center.list(owner.id, query, ports.clock.now(), &page).await?))
+    let now = ports.clock.now();
+    let (mut read, mut resync) = query.at(now);
+    let bound = |q: &InboxQuery| format!("inbox:{}:{q:?}", owner.id);
+    // A page goes on as its first page read, resync or not, whatever the clock says now (a
+    // catch-up paged across its window's edge).
+    let opened = match super::cursor::open(&bound(&read), page) {
+        Err(_) if page.after.is_some() && super::cursor::open(&bound(query), page).is_ok() => {
+            (read, resync) = (query.clone(), false);
+            super::cursor::open(&bound(query), page)
+        }
+        other => other,
+    }?;
+    let got = ports.center.list(owner.id, &read, now, &opened).await?;
+    Ok((super::cursor::seal(&bound(&read), got), resync))
 }
 
 /// The badge: unread and unseen counts of the center as it opens (a bounded read of the first
@@ -217,5 +232,48 @@ mod tests {
         assert_eq!(*store.1.lock().unwrap(), 1);
         let told = heard.try_recv().unwrap();
         assert!(matches!(told.event, InboxEvent::Marked { counts: Some(InboxCounts { unread: 1, .. }), .. }));
+    }
+
+    /// A catch-up paged across the edge of its window goes on as its first page read: the same
+    /// query, not a resync whose position would not fit (a 400 mid-paging).
+    #[tokio::test]
+    async fn a_catch_up_paged_across_its_windows_edge_goes_on() {
+        let now = DateTime::from_timestamp_millis(1_795_000_000_000).unwrap();
+        let clock = ManualClock::new(now);
+        let store = MemoryInboxStore::default();
+        let viewer = User {
+            id: UserId::from_u128(7),
+            number: 7,
+            company_id: 3,
+            email: String::new(),
+            first_name: String::new(),
+            roles: vec![],
+        };
+        let since = now - chrono::Duration::hours(24) + chrono::Duration::seconds(30);
+        for i in 0..3u128 {
+            let at = since + chrono::Duration::seconds(i as i64 + 1);
+            let content = InboxContent::new(
+                NotificationId::from_u128(100 + i),
+                Origin::AppNotification,
+                Content { title: format!("n{i}"), body: "b".into(), ..Content::default() },
+                (at, at + chrono::Duration::days(2)),
+            );
+            store.put_content(&content).await.unwrap();
+            store.put_entries(&[content.entry_for(viewer.id, at)], &clock).await.unwrap();
+        }
+        let accounts = crate::adapters::memory::MemoryDirectory::default();
+        let ports = CenterReadDeps { accounts: &accounts, center: &store, clock: &clock };
+        let query = InboxQuery::since(since);
+        let (first, resync) = list(&ports, &viewer, viewer.id, &query, &PageRequest::first(2)).await.unwrap();
+        assert!(!resync);
+        assert_eq!(first.items.len(), 2);
+        clock.advance(chrono::Duration::minutes(1));
+        let (rest, resync) =
+            list(&ports, &viewer, viewer.id, &query, &PageRequest::after(2, first.next)).await.unwrap();
+        assert!(!resync, "the paging goes on as it began");
+        assert_eq!(rest.items.len(), 1);
+        // A new read from the same instant is past the window: a resync.
+        let (_, resync) = list(&ports, &viewer, viewer.id, &query, &PageRequest::first(2)).await.unwrap();
+        assert!(resync);
     }
 }

@@ -105,8 +105,14 @@ pub async fn redeem_with_company(
     }
 }
 
+/// Notifications a connection's catch-up names at most: one page of the center. More, and the
+/// page is told to read its view again (one read, not a walk through everything it missed).
+pub const CATCH_UP_IDS: usize = 100;
+
 /// What a connection opened at `cursor` is told first: the notifications delivered to `user`
-/// at or after it (one `New` event, at the latest delivery's cursor), or nothing.
+/// at or after it (one `New` event, at the latest delivery's cursor), or nothing; a `Resync`
+/// when the cursor is older than the center catches up ([`InboxQuery::at`]) or more than
+/// [`CATCH_UP_IDS`] were delivered since. One bounded read of the center, whatever was missed.
 pub async fn catch_up(
     ports: &CatchUpDeps<'_>,
     user: UserId,
@@ -115,26 +121,38 @@ pub async fn catch_up(
     let query =
         InboxQuery { status: StatusFilter::All, delivered_since: Some(cursor), ..InboxQuery::default() };
     let now = ports.clock.now();
-    let mut ids = Vec::new();
+    let resync = Some(Pushed { user, cursor: now.timestamp_millis(), event: InboxEvent::Resync });
+    if query.at(now).1 {
+        return Ok(resync);
+    }
     let mut latest = cursor.timestamp_millis();
-    let mut page = PageRequest::first(100);
-    loop {
+    let mut ids = Vec::new();
+    // A page of the center may come short (each answer reads a bounded part): a few are read
+    // to name what was missed; beyond them, or beyond the ids an event names, a resync.
+    let mut page = PageRequest::first(CATCH_UP_IDS);
+    for _ in 0..CATCH_UP_READS {
         let got = ports.center.list(user, &query, now, &page).await?;
         for item in got.items {
             latest = latest.max(item.entry.delivered_at.timestamp_millis());
             ids.push(item.content.notification_id);
         }
         match got.next {
-            Some(next) => page = PageRequest::after(100, Some(next)),
-            None => break,
+            Some(_) if ids.len() >= CATCH_UP_IDS => return Ok(resync),
+            Some(next) => page = PageRequest::after(CATCH_UP_IDS - ids.len(), Some(next)),
+            None => {
+                return Ok((!ids.is_empty()).then_some(Pushed {
+                    user,
+                    cursor: latest,
+                    event: InboxEvent::New { ids, content: None },
+                }));
+            }
         }
     }
-    Ok((!ids.is_empty()).then_some(Pushed {
-        user,
-        cursor: latest,
-        event: InboxEvent::New { ids, content: None },
-    }))
+    Ok(resync)
 }
+
+/// Reads of the center a catch-up makes at most (a page, and short pages' continuations).
+const CATCH_UP_READS: usize = 3;
 
 /// How long API Gateway keeps a WebSocket connection open at most: connections are forgotten
 /// after it even if no disconnect was heard.

@@ -8,7 +8,19 @@
 //!   `archivedMs`, `unarchivedMs`, `dismissedMs`): about 200 bytes, one write unit;
 //! - the person's watermarks: `U#{userId}`/`W` (`seenMs`, `readMs`, `archivedMs`);
 //! - a late entry's pointer, `U#{userId}`/`L#{delivered ms}#{notificationId}` (`order`, `ttl`):
-//!   only for entries written more than [`LATE_AFTER`] after their notification's creation.
+//!   only for entries written more than [`LATE_AFTER`] after their notification's creation;
+//! - a marker of each mark a person made one by one that a view lists apart
+//!   ([`Candidates::Marked`]: read, unread, archived, unarchived), `U#{userId}`/
+//!   `M#{R|U|A|N}#{order}` (`ttl`), written before the mark and kept until the entry expires: the
+//!   archived view is the markers of the archived ones (and what an archive watermark covers), not
+//!   a walk of the whole inbox.
+//!
+//! Which entries a view reads is the model's [`InboxQuery::candidates`]: every entry for the
+//! default view (dense: the page is its first query), else the sets where what the view admits
+//! can be (delivered after a watermark, created before one, marked so). Each set is walked in
+//! display order from the page's position, at most [`WALK_BUDGET`] items each: a page whose sets
+//! end their budget before it is full holds what was found and a position to go on from, so every
+//! answer is bounded whatever the size of the inbox.
 //!
 //! A read of the center is the watermarks and a query of the entries (in parallel), then one
 //! BatchGetItem of the page's contents. Which entries a view shows is decided by the model's rule
@@ -35,6 +47,15 @@ const WATERMARKS: &str = "W";
 const CONTENT_SK: &str = "C";
 /// Entries a query asks for at least: about 4 KB of entries, one read unit.
 const MIN_QUERY: usize = 20;
+/// A marker of a mark made one by one: `M#{code}#{order}`.
+const MARKED: &str = "M#";
+/// Items (entries, markers) a read of the center walks at most in each of a view's candidate
+/// sets: about 50 KB of entries, 13 read units strongly consistent; a view has at most two sets.
+/// More than a page of the largest size (100) and one, so a dense view always fills its page.
+pub const WALK_BUDGET: usize = 250;
+/// Entries a set reads by key (those a marker or a pointer names: a read unit each, strongly
+/// consistent) beyond the page's limit and one, at most; the set is cut after them.
+const FETCH_SLACK: usize = 10;
 
 /// An entry written more than this after its notification's creation is **late**: a pointer
 /// to it (`L#…`) is written first, dated before the entry, so that a read by delivery time
@@ -54,6 +75,7 @@ pub struct DynamoInboxStore {
     client: Client,
     table: String,
     backoff: Backoff,
+    walk_budget: usize,
 }
 
 fn user_pk(user: UserId) -> String {
@@ -149,6 +171,40 @@ fn mark_update(mark: Mark) -> (&'static str, bool) {
     }
 }
 
+/// The sort-key prefix of the markers of `mark` (for the marks kept apart).
+fn marker_prefix(mark: Mark) -> Option<String> {
+    let code = match mark {
+        Mark::Read => "R",
+        Mark::Unread => "U",
+        Mark::Archived => "A",
+        Mark::Unarchived => "N",
+        Mark::Seen | Mark::Dismissed => return None,
+    };
+    Some(format!("{MARKED}{code}#"))
+}
+
+fn marker_key(user_pk: &str, mark: Mark, order: &OrderKey) -> Option<Item> {
+    marker_prefix(mark).map(|prefix| key(user_pk, format!("{prefix}{}", order.text())))
+}
+
+/// The markers of the marks an entry's item carries (an entry written with marks: a test's, a
+/// restore's; a delivery's carry none).
+fn markers_of(entry: &Item) -> Vec<Item> {
+    let (Some(order), Ok(pk)) = (order_of_item(entry), get_s(entry, "pk")) else { return Vec::new() };
+    Mark::ALL
+        .iter()
+        .zip(MARKS)
+        .filter(|(mark, name)| mark.is_marked_apart() && entry.contains_key(*name))
+        .filter_map(|(mark, _)| {
+            let mut item = marker_key(pk, *mark, &order)?;
+            if let Some(ttl) = entry.get("ttl") {
+                item.insert("ttl".into(), ttl.clone());
+            }
+            Some(item)
+        })
+        .collect()
+}
+
 /// A page's position: the display key of its last entry.
 fn encode_position(order: &OrderKey) -> String {
     URL_SAFE_NO_PAD.encode(format!("i:{}", order.text()))
@@ -165,7 +221,19 @@ fn decode_position(token: &str) -> StoreResult<OrderKey> {
 
 impl DynamoInboxStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoInboxStore { client, table: table.into(), backoff: Backoff::default() }
+        DynamoInboxStore {
+            client,
+            table: table.into(),
+            backoff: Backoff::default(),
+            walk_budget: WALK_BUDGET,
+        }
+    }
+
+    /// The same store walking at most `items` per candidate set (a test's small budget cuts every
+    /// set, to check that pages cut anywhere still make the view).
+    pub fn with_walk_budget(mut self, items: usize) -> Self {
+        self.walk_budget = items.max(1);
+        self
     }
 
     async fn watermarks(&self, user: UserId) -> StoreResult<Watermarks> {
@@ -303,11 +371,13 @@ fn may_be_late(order: &OrderKey, at: DateTime<Utc>) -> bool {
 
 impl DynamoInboxStore {
     /// The pointers, dated `at`, of the entries of `items` that may be late (see [`LATE_AFTER`]),
-    /// written blind (a pointer holds nothing of the person's).
+    /// and the markers of the marks they carry, written blind (neither holds anything of the
+    /// person's).
     async fn put_pointers(&self, items: &[Item], at: DateTime<Utc>) -> StoreResult<()> {
         let pointers: Vec<Item> = items
             .iter()
-            .filter_map(|entry| {
+            .flat_map(markers_of)
+            .chain(items.iter().filter_map(|entry| {
                 let (order, pk) = (order_of_item(entry)?, get_s(entry, "pk").ok()?);
                 may_be_late(&order, at).then(|| {
                     let mut item =
@@ -318,7 +388,7 @@ impl DynamoInboxStore {
                     }
                     item
                 })
-            })
+            }))
             .collect();
         match pointers.is_empty() {
             true => Ok(()),
@@ -517,16 +587,49 @@ impl Center for DynamoInboxStore {
         now: DateTime<Utc>,
         page: &PageRequest,
     ) -> StoreResult<Page<InboxItem>> {
-        if let Some(from) = query.delivered_from() {
-            return self.list_delivered(user, query, now, page, from).await;
-        }
-        let after =
-            page.after.as_deref().map(decode_position).transpose()?.map(|o| format!("{ENTRY}{}", o.text()));
-        let ranges = [(ENTRY.to_string(), format!("{ENTRY}~"))];
+        let after = page.after.as_deref().map(decode_position).transpose()?;
         let limit = page.limit.max(1);
-        let (w, admitted) = self.walk(user, &ranges, after.as_deref(), limit, (query, now), None).await?;
-        let (admitted, next) = page_of(admitted, limit);
-        Ok(Page { items: self.join(admitted, &w).await?, next })
+        let ask = Ask { user, after, limit, query, now };
+        let every = [(ENTRY.to_string(), format!("{ENTRY}~"))];
+        let after_sk = after.map(|o| format!("{ENTRY}{}", o.text()));
+        // Unbounded by delivery, the first query of every entry goes with the watermarks' read:
+        // the default view's page is in it (the candidates are known only with the watermarks).
+        let (w, first) = match query.delivered_from() {
+            Some(_) => (self.watermarks(user).await?, None),
+            None => {
+                let want = (limit + 1).max(MIN_QUERY);
+                let (w, first) = futures::try_join!(
+                    self.watermarks(user),
+                    self.entries(user, (&every[0].0, &every[0].1), after_sk.as_deref(), want)
+                )?;
+                (w, Some(first))
+            }
+        };
+        let sets = query.candidates(&w);
+        let found = match first {
+            Some((items, last)) => {
+                let mut admitted = Vec::new();
+                for item in &items {
+                    let entry = entry_of(user, item)?;
+                    if query.admits(&entry, &w, now) {
+                        admitted.push(entry);
+                    }
+                }
+                let settled = admitted.len() > limit || last.is_none();
+                match (settled, sets.as_slice()) {
+                    (true, _) => vec![Found { entries: admitted, cut: None }],
+                    // Every entry is a candidate: the walk goes on from the first query.
+                    (false, [Candidates::Every]) => {
+                        let seed = Found { entries: admitted, cut: None };
+                        vec![self.walk(&ask, &w, &every, last.as_deref(), (seed, items.len())).await?]
+                    }
+                    (false, _) => self.candidates(&ask, &w, &sets).await?,
+                }
+            }
+            None => self.candidates(&ask, &w, &sets).await?,
+        };
+        let (entries, next) = merged(found, limit);
+        Ok(Page { items: self.join(entries, &w).await?, next })
     }
 
     async fn count(&self, user: UserId, now: DateTime<Utc>, window: usize) -> StoreResult<InboxCounts> {
@@ -551,7 +654,23 @@ impl Center for DynamoInboxStore {
         mark: Mark,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let Some(order) = self.order_of(notification).await? else { return Ok(false) };
+        let Some((order, ttl)) = self.order_of(notification).await? else { return Ok(false) };
+        let pk = user_pk(user);
+        // The marker first: a view that lists this mark finds the entry the moment it carries
+        // it (a marker of a mark that then did not apply finds an entry the view does not admit).
+        let marker = marker_key(&pk, mark, &order).map(|mut item| {
+            item.extend(ttl.clone().map(|ttl| ("ttl".to_string(), ttl)));
+            item
+        });
+        if let Some(item) = marker.clone() {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(classify)?;
+        }
         let (update, when_dismissed) = mark_update(mark);
         let condition = match when_dismissed {
             true => "attribute_exists(pk) AND expiresMs > :at",
@@ -561,14 +680,46 @@ impl Center for DynamoInboxStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(user_pk(user), format!("{ENTRY}{}", order.text()))))
+            .set_key(Some(key(pk.clone(), format!("{ENTRY}{}", order.text()))))
             .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_values(":at", ms(at))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
             .map_err(classify);
-        applied(result)
+        let after = result.as_ref().ok().and_then(|out| out.attributes.clone());
+        let marked = applied(result)?;
+        // A dismissal is final: the entry is in no view, its markers go (best effort).
+        if let (Mark::Dismissed, Some(entry)) = (mark, after) {
+            let mut entry = entry;
+            entry.extend(key(pk.clone(), format!("{ENTRY}{}", order.text())));
+            for marker in markers_of(&entry) {
+                let key = key(pk.clone(), get_s(&marker, "sk")?);
+                if let Err(e) =
+                    self.client.delete_item().table_name(&self.table).set_key(Some(key)).send().await
+                {
+                    let e = classify(e);
+                    tracing::info!(error = %e, "a dismissed entry's marker was left behind (harmless)");
+                }
+            }
+        }
+        // A marker outlives its mark's undo (deleting it then would race a mark made again at
+        // the same moment, and lose the entry from its view): a view walks it and finds the entry
+        // not admitted, one item. If this mark did not apply (the entry is dismissed, expired or
+        // not there, in no view), its marker goes; best effort.
+        let ended = match marked {
+            true => None,
+            false => marker.and_then(|m| Some(key(pk.clone(), get_s(&m, "sk").ok()?))),
+        };
+        if let Some(ended) = ended {
+            let deleted = self.client.delete_item().table_name(&self.table).set_key(Some(ended)).send().await;
+            if let Err(e) = deleted {
+                let e = classify(e);
+                tracing::info!(error = %e, "a marker was left behind (harmless: filtered when read)");
+            }
+        }
+        Ok(marked)
     }
 
     async fn mark_all(&self, user: UserId, mark: MarkAll, at: DateTime<Utc>) -> StoreResult<()> {
@@ -598,68 +749,131 @@ impl Center for DynamoInboxStore {
     }
 }
 
-/// A page of `limit` out of up to `limit + 1` entries in display order, and the position after
-/// it when there was one more.
-fn page_of(mut entries: Vec<InboxEntry>, limit: usize) -> (Vec<InboxEntry>, Option<String>) {
+/// A read of the center: whose, from which position, how many, which, when.
+struct Ask<'a> {
+    user: UserId,
+    after: Option<OrderKey>,
+    limit: usize,
+    query: &'a InboxQuery,
+    now: DateTime<Utc>,
+}
+
+/// What one candidate set gave: the entries the read admits after its position, in display
+/// order (the first `limit + 1` at least, when there are that many), and the key where its walk
+/// stopped for its budget with more of the set after it.
+struct Found {
+    entries: Vec<InboxEntry>,
+    cut: Option<OrderKey>,
+}
+
+/// The page of what the candidate sets found: their entries up to the first cut (past it a set
+/// was not read), the first `limit`; the position after it when there is more (one more entry,
+/// or a set cut short).
+fn merged(found: Vec<Found>, limit: usize) -> (Vec<InboxEntry>, Option<String>) {
+    let bound = found.iter().filter_map(|f| f.cut).min();
+    let all: std::collections::BTreeMap<OrderKey, InboxEntry> = found
+        .into_iter()
+        .flat_map(|f| f.entries)
+        .filter(|e| bound.is_none_or(|b| e.order() <= b))
+        .map(|e| (e.order(), e))
+        .collect();
+    let mut entries: Vec<InboxEntry> = all.into_values().take(limit + 1).collect();
     match entries.len() > limit {
         true => {
             entries.truncate(limit);
             let next = entries.last().map(|e| encode_position(&e.order()));
             (entries, next)
         }
-        false => (entries, None),
+        false => (entries, bound.map(|b| encode_position(&b))),
     }
 }
 
+/// The display key of a sort key after its prefix (an entry's `O#`, a marker's `M#{code}#`).
+fn order_after(sk: &str, prefix: &str) -> Option<OrderKey> {
+    sk.strip_prefix(prefix).and_then(OrderKey::parse)
+}
+
 impl DynamoInboxStore {
-    /// The entries of `user`'s that `query` admits at `now`, in display order over `ranges` (each
-    /// `(lo, hi)` of sort keys, in order) after the sort key `after`, until `limit + 1` are: with
-    /// the watermarks, read with the first query unless given. A view the entries rarely pass
-    /// (archived ones, read ones) reads on in queries that double, up to 1,000 entries (about
-    /// 200 KB) each: N entries walked take at most about log2(N / 50) + N / 1,000 queries, not
-    /// N / 50 (a large inbox, once walked in hundreds of sequential queries, could reach the
-    /// function's timeout).
+    /// What each candidate set holds for this read, the sets read at once.
+    async fn candidates(
+        &self,
+        ask: &Ask<'_>,
+        w: &Watermarks,
+        sets: &[Candidates],
+    ) -> StoreResult<Vec<Found>> {
+        let ranks = |bounds: &dyn Fn(u8) -> (String, String)| -> Vec<(String, String)> {
+            OrderKey::RANKS
+                .iter()
+                .map(|rank| {
+                    let (lo, hi) = bounds(*rank);
+                    (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"))
+                })
+                .collect()
+        };
+        let after_sk = ask.after.map(|o| format!("{ENTRY}{}", o.text()));
+        let reads = sets.iter().map(|set| {
+            let after_sk = after_sk.clone();
+            async move {
+                let start = (Found { entries: Vec::new(), cut: None }, 0);
+                match *set {
+                    Candidates::Every => {
+                        let every = [(ENTRY.to_string(), format!("{ENTRY}~"))];
+                        self.walk(ask, w, &every, after_sk.as_deref(), start).await
+                    }
+                    Candidates::CreatedBy(at) => {
+                        let ranges = ranks(&|rank| OrderKey::created_by(rank, at));
+                        self.walk(ask, w, &ranges, after_sk.as_deref(), start).await
+                    }
+                    Candidates::DeliveredFrom(from) => self.delivered_from(ask, w, from).await,
+                    Candidates::Marked(mark) => self.walk_marked(ask, w, mark).await,
+                }
+            }
+        });
+        futures::future::try_join_all(reads).await
+    }
+
+    /// The entries the read admits over `ranges` of sort keys (each `(lo, hi)`, in display order)
+    /// after the sort key `after`, added to `seed` (found, and items walked, so far): until
+    /// `limit + 1` are, or [`WALK_BUDGET`] items were walked (the walk is then cut at the last).
+    /// Queries start at a page and double, up to the budget: a view the entries rarely pass
+    /// walks its budget in a few queries, not one a page.
     async fn walk(
         &self,
-        user: UserId,
+        ask: &Ask<'_>,
+        w: &Watermarks,
         ranges: &[(String, String)],
         after: Option<&str>,
-        limit: usize,
-        (query, now): (&InboxQuery, DateTime<Utc>),
-        mut w: Option<Watermarks>,
-    ) -> StoreResult<(Watermarks, Vec<InboxEntry>)> {
-        let mut admitted: Vec<InboxEntry> = Vec::new();
-        'ranges: for (lo, hi) in ranges {
-            // The range the cursor is in continues after it; ranges before it are done.
+        (mut found, mut walked): (Found, usize),
+    ) -> StoreResult<Found> {
+        let mut ask_for = MIN_QUERY;
+        for (lo, hi) in ranges {
+            // The range the position is in continues after it; ranges before it are done.
             let mut start = match after {
                 Some(a) if a >= hi.as_str() => continue,
                 Some(a) if a >= lo.as_str() => Some(a.to_string()),
                 _ => None,
             };
-            let mut ask = MIN_QUERY;
             loop {
-                let want = (limit + 1 - admitted.len()).max(ask);
-                ask = (want * 2).min(1000);
-                let (items, last) = match w {
-                    Some(_) => self.entries(user, (lo, hi), start.as_deref(), want).await?,
-                    // The first query goes with the watermarks' read.
-                    None => {
-                        let (marks, first) = futures::try_join!(
-                            self.watermarks(user),
-                            self.entries(user, (lo, hi), start.as_deref(), want)
-                        )?;
-                        w = Some(marks);
-                        first
-                    }
-                };
-                let marks = w.as_ref().expect("read with the first query");
+                if found.entries.len() > ask.limit {
+                    return Ok(found);
+                }
+                // Cut at the last key walked (at a range's start, whose bound is no key, one
+                // more item is read to cut at).
+                if walked >= self.walk_budget
+                    && let Some(cut) = start.as_deref().and_then(|sk| order_after(sk, ENTRY))
+                {
+                    found.cut = Some(cut);
+                    return Ok(found);
+                }
+                let room = self.walk_budget.saturating_sub(walked).max(1);
+                let want = (ask.limit + 1 - found.entries.len()).max(ask_for).min(room);
+                ask_for = (want * 2).min(self.walk_budget);
+                let (items, last) = self.entries(ask.user, (lo, hi), start.as_deref(), want).await?;
+                walked += items.len();
                 for item in &items {
-                    let entry = entry_of(user, item)?;
-                    if query.admits(&entry, marks, now) {
-                        admitted.push(entry);
-                        if admitted.len() > limit {
-                            break 'ranges;
-                        }
+                    let entry = entry_of(ask.user, item)?;
+                    if ask.query.admits(&entry, w, ask.now) {
+                        found.entries.push(entry);
                     }
                 }
                 match last {
@@ -668,65 +882,102 @@ impl DynamoInboxStore {
                 }
             }
         }
-        Ok((w.unwrap_or_default(), admitted))
+        Ok(found)
     }
 
-    /// Every item of `user`'s with a sort key in `lo..=hi` (queries of up to 1 MB each).
-    async fn range(&self, user: UserId, (lo, hi): (&str, &str)) -> StoreResult<Vec<Item>> {
-        let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let (items, last) = self.entries(user, (lo, hi), start.as_deref(), 1000).await?;
-            all.extend(items);
+    /// The entries marked `mark` one by one that the read admits: their markers walked in display
+    /// order from the position, the entries they name read strongly consistent (a mark made a
+    /// moment ago is in its view), until `limit + 1` are, or `limit + 1` and [`FETCH_SLACK`]
+    /// entries were read (a marker outlives an undo, and an entry marked so may be one the view
+    /// does not show), or the budget is walked.
+    async fn walk_marked(&self, ask: &Ask<'_>, w: &Watermarks, mark: Mark) -> StoreResult<Found> {
+        let Some(prefix) = marker_prefix(mark) else { return Ok(Found { entries: Vec::new(), cut: None }) };
+        let hi = format!("{prefix}~");
+        let mut start = ask.after.map(|o| format!("{prefix}{}", o.text()));
+        let mut found = Found { entries: Vec::new(), cut: None };
+        let budget = self.walk_budget.min(ask.limit + 1 + FETCH_SLACK);
+        let (mut walked, mut ask_for) = (0, MIN_QUERY);
+        while found.entries.len() <= ask.limit {
+            if walked >= budget {
+                found.cut = start.as_deref().and_then(|sk| order_after(sk, &prefix));
+                break;
+            }
+            let want = (ask.limit + 1 - found.entries.len()).max(ask_for).min(budget - walked);
+            ask_for = (want * 2).min(budget);
+            let (markers, last) = self.entries(ask.user, (&prefix, &hi), start.as_deref(), want).await?;
+            walked += markers.len();
+            let keys: Vec<Item> = markers
+                .iter()
+                .filter_map(|m| order_after(get_s(m, "sk").ok()?, &prefix))
+                .map(|o| key(user_pk(ask.user), format!("{ENTRY}{}", o.text())))
+                .collect();
+            let mut admitted = Vec::new();
+            if !keys.is_empty() {
+                for item in batch_get(&self.client, &self.table, keys, None, true, self.backoff).await? {
+                    let entry = entry_of(ask.user, &item)?;
+                    if ask.query.admits(&entry, w, ask.now) {
+                        admitted.push(entry);
+                    }
+                }
+            }
+            admitted.sort_by_key(InboxEntry::order);
+            found.entries.extend(admitted);
             match last {
                 Some(sk) => start = Some(sk),
-                None => return Ok(all),
+                None => break,
             }
         }
+        Ok(found)
     }
 
-    /// A read by delivery time (`since`, `deliveredSince`): what was delivered at or after
-    /// `from` was created at most [`LATE_AFTER`] before it (one key range per rank from then on,
-    /// walked in display order from the page's position until the page is full), or is late and
-    /// has a pointer dated at most [`POINTER_SLACK`] before it (one key range, read whole:
-    /// pointers are few). Every entry found is kept by the query's own rule (its delivery time
-    /// included), so a pointer to an older entry finds nothing new. Never the person's older
-    /// entries.
-    async fn list_delivered(
-        &self,
-        user: UserId,
-        query: &InboxQuery,
-        now: DateTime<Utc>,
-        page: &PageRequest,
-        from: DateTime<Utc>,
-    ) -> StoreResult<Page<InboxItem>> {
-        let after = page.after.as_deref().map(decode_position).transpose()?;
-        let limit = page.limit.max(1);
+    /// What was delivered at or after `from` (`since`, `deliveredSince`, what a watermark does
+    /// not cover): created at most [`LATE_AFTER`] before it (one key range per rank from then on,
+    /// walked in display order from the position), or late, with a pointer dated at most
+    /// [`POINTER_SLACK`] before it (one query of the pointers: late entries are few; more than a
+    /// query's worth, and every entry is walked instead, within the budget; the pointed entries
+    /// read are the first [`FETCH_SLACK`] more than a page, the set cut after them). Every entry found is
+    /// kept by the read's own rule, so a pointer to an older entry finds nothing new.
+    async fn delivered_from(&self, ask: &Ask<'_>, w: &Watermarks, from: DateTime<Utc>) -> StoreResult<Found> {
+        let after_sk = ask.after.map(|o| format!("{ENTRY}{}", o.text()));
+        let start = (Found { entries: Vec::new(), cut: None }, 0);
         let late =
             (format!("{LATE}{:013}", (from - POINTER_SLACK).timestamp_millis().max(0)), format!("{LATE}~"));
-        let (w, pointers) = futures::try_join!(self.watermarks(user), self.range(user, (&late.0, &late.1)))?;
-        let pointed: std::collections::BTreeSet<OrderKey> = pointers
+        let (pointers, more) = self.entries(ask.user, (&late.0, &late.1), None, POINTERS_READ).await?;
+        if more.is_some() {
+            let every = [(ENTRY.to_string(), format!("{ENTRY}~"))];
+            return self.walk(ask, w, &every, after_sk.as_deref(), start).await;
+        }
+        let mut pointed: std::collections::BTreeSet<OrderKey> = pointers
             .iter()
             .filter_map(|p| OrderKey::parse(get_s(p, "order").ok()?))
-            .filter(|o| after.is_none_or(|a| *o > a))
+            .filter(|o| ask.after.is_none_or(|a| *o > a))
             .collect();
-        // The pointed entries and the on-time ones read at once: the page is the first limit + 1
-        // of the two together (those of the walk beyond its first limit + 1 come after them).
+        // The first in display order, each read by its key: a page's worth and a few; the set is
+        // cut after them.
+        let fetch = ask.limit + 1 + FETCH_SLACK;
+        let pointed_cut = match pointed.len() > fetch {
+            true => {
+                let last = *pointed.iter().nth(fetch - 1).expect("more than fetch");
+                pointed.retain(|o| *o <= last);
+                Some(last)
+            }
+            false => None,
+        };
+        // The pointed entries and the on-time ones read at once.
         let read_pointed = async {
             let mut got = Vec::new();
             if !pointed.is_empty() {
                 let keys: Vec<Item> =
-                    pointed.iter().map(|o| key(user_pk(user), format!("{ENTRY}{}", o.text()))).collect();
+                    pointed.iter().map(|o| key(user_pk(ask.user), format!("{ENTRY}{}", o.text()))).collect();
                 for item in batch_get(&self.client, &self.table, keys, None, true, self.backoff).await? {
-                    let entry = entry_of(user, &item)?;
-                    if query.admits(&entry, &w, now) {
+                    let entry = entry_of(ask.user, &item)?;
+                    if ask.query.admits(&entry, w, ask.now) {
                         got.push(entry);
                     }
                 }
             }
             Ok::<_, StoreError>(got)
         };
-        // The on-time entries, rank by rank in display order, until limit + 1 are admitted.
         let window = from - LATE_AFTER - chrono::Duration::milliseconds(1);
         let ranges: Vec<(String, String)> = OrderKey::RANKS
             .iter()
@@ -735,30 +986,70 @@ impl DynamoInboxStore {
                 (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"))
             })
             .collect();
-        let after_sk = after.map(|o| format!("{ENTRY}{}", o.text()));
-        let walk = async {
-            let (_, walked) =
-                self.walk(user, &ranges, after_sk.as_deref(), limit, (query, now), Some(w)).await?;
-            Ok::<_, StoreError>(walked)
-        };
-        let (pointed, walked) = futures::try_join!(read_pointed, walk)?;
-        let found: std::collections::BTreeMap<OrderKey, InboxEntry> =
-            pointed.into_iter().chain(walked).map(|e| (e.order(), e)).collect();
-        let (page, next) = page_of(found.into_values().take(limit + 1).collect(), limit);
-        Ok(Page { items: self.join(page, &w).await?, next })
+        let walk = self.walk(ask, w, &ranges, after_sk.as_deref(), start);
+        let (pointed, mut walked) = futures::try_join!(read_pointed, walk)?;
+        walked.cut = walked.cut.into_iter().chain(pointed_cut).min();
+        walked.entries.extend(pointed);
+        walked.entries.sort_by_key(InboxEntry::order);
+        walked.entries.dedup_by_key(|e| e.order());
+        Ok(walked)
     }
 }
 
 impl DynamoInboxStore {
-    /// A notification's display key, from its content (`None` if there is none).
-    async fn order_of(&self, id: NotificationId) -> StoreResult<Option<OrderKey>> {
+    /// The upgrade to markers: writes the marker of every mark kept apart that an entry carries
+    /// (marks made by a version that wrote none), so the archived and read views list them.
+    /// One Scan of the whole table (billed as read: half a read unit per 4 KB), markers written
+    /// blind (a marker holds nothing of the person's: writing one twice writes the same).
+    /// Run once after the deploy that brings markers (docs/deploy.md); the entries it found with
+    /// such marks, and the markers it wrote.
+    pub async fn backfill_markers(&self) -> StoreResult<(u64, u64)> {
+        let (mut found, mut written) = (0u64, 0u64);
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(
+                    "begins_with(sk, :entry) AND (attribute_exists(readMs) OR attribute_exists(unreadMs) \
+                     OR attribute_exists(archivedMs) OR attribute_exists(unarchivedMs))",
+                )
+                .expression_attribute_values(":entry", s(ENTRY))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            let items = out.items.unwrap_or_default();
+            found += items.len() as u64;
+            let markers: Vec<Item> = items.iter().flat_map(markers_of).collect();
+            written += markers.len() as u64;
+            if !markers.is_empty() {
+                batch_put(&self.client, &self.table, markers, self.backoff).await?;
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok((found, written)),
+            }
+        }
+    }
+}
+
+/// Pointers a read by delivery time reads in one query at most (about 100 bytes each: 7 read
+/// units); more, and it walks every entry instead, within the budget.
+const POINTERS_READ: usize = 250;
+
+impl DynamoInboxStore {
+    /// A notification's display key and `ttl`, from its content (`None` if there is none).
+    async fn order_of(&self, id: NotificationId) -> StoreResult<Option<(OrderKey, Option<AttributeValue>)>> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(content_key(id)))
-            .projection_expression("#o")
+            .projection_expression("#o, #t")
             .expression_attribute_names("#o", "order")
+            .expression_attribute_names("#t", "ttl")
             .consistent_read(true)
             .send()
             .await
@@ -767,9 +1058,9 @@ impl DynamoInboxStore {
             None => Ok(None),
             Some(item) => {
                 let text = get_s(&item, "order")?;
-                OrderKey::parse(text)
-                    .map(Some)
-                    .ok_or_else(|| invalid(format!("content of {id} has order {text:?}")))
+                let order = OrderKey::parse(text)
+                    .ok_or_else(|| invalid(format!("content of {id} has order {text:?}")))?;
+                Ok(Some((order, item.get("ttl").cloned())))
             }
         }
     }
