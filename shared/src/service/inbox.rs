@@ -69,7 +69,9 @@ pub async fn list(
         other => other,
     }?;
     let got = ports.center.list(owner.id, &read, now, &opened).await?;
-    Ok((super::cursor::seal(&bound(&read), got), resync))
+    // The first page of a resync says so (the reader replaces what it shows with it); the pages
+    // after it go on.
+    Ok((super::cursor::seal(&bound(&read), got), resync && page.after.is_none()))
 }
 
 /// The badge: unread and unseen counts of the center as it opens (a bounded read of the first
@@ -200,20 +202,25 @@ mod tests {
         }
     }
 
-    /// A mark costs a count read only when its person has a connection open to hear it.
-    #[tokio::test]
-    async fn counts_after_a_mark_are_read_only_for_someone_listening() {
-        let now = DateTime::from_timestamp_millis(1_795_000_000_000).unwrap();
-        let clock = ManualClock::new(now);
-        let store = Counting::default();
-        let viewer = User {
+    /// The center's owner, reading it.
+    fn person() -> User {
+        User {
             id: UserId::from_u128(7),
             number: 7,
             company_id: 3,
             email: String::new(),
             first_name: String::new(),
             roles: vec![],
-        };
+        }
+    }
+
+    /// A mark costs a count read only when its person has a connection open to hear it.
+    #[tokio::test]
+    async fn counts_after_a_mark_are_read_only_for_someone_listening() {
+        let now = DateTime::from_timestamp_millis(1_795_000_000_000).unwrap();
+        let clock = ManualClock::new(now);
+        let store = Counting::default();
+        let viewer = person();
         let content = InboxContent::new(
             NotificationId::from_u128(9),
             Origin::AppNotification,
@@ -241,14 +248,7 @@ mod tests {
         let now = DateTime::from_timestamp_millis(1_795_000_000_000).unwrap();
         let clock = ManualClock::new(now);
         let store = MemoryInboxStore::default();
-        let viewer = User {
-            id: UserId::from_u128(7),
-            number: 7,
-            company_id: 3,
-            email: String::new(),
-            first_name: String::new(),
-            roles: vec![],
-        };
+        let viewer = person();
         let since = now - chrono::Duration::hours(24) + chrono::Duration::seconds(30);
         for i in 0..3u128 {
             let at = since + chrono::Duration::seconds(i as i64 + 1);

@@ -76,6 +76,8 @@ pub struct DynamoInboxStore {
     table: String,
     backoff: Backoff,
     walk_budget: usize,
+    fetch_slack: usize,
+    pointers_read: usize,
 }
 
 fn user_pk(user: UserId) -> String {
@@ -226,6 +228,8 @@ impl DynamoInboxStore {
             table: table.into(),
             backoff: Backoff::default(),
             walk_budget: WALK_BUDGET,
+            fetch_slack: FETCH_SLACK,
+            pointers_read: POINTERS_READ,
         }
     }
 
@@ -233,6 +237,14 @@ impl DynamoInboxStore {
     /// set, to check that pages cut anywhere still make the view).
     pub fn with_walk_budget(mut self, items: usize) -> Self {
         self.walk_budget = items.max(1);
+        self.fetch_slack = self.fetch_slack.min(items);
+        self
+    }
+
+    /// The same store reading at most `pointers` late entries' pointers before it walks every
+    /// entry instead (a test's small number takes that way).
+    pub fn with_pointers_read(mut self, pointers: usize) -> Self {
+        self.pointers_read = pointers.max(1);
         self
     }
 
@@ -684,25 +696,23 @@ impl Center for DynamoInboxStore {
             .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_values(":at", ms(at))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
             .map_err(classify);
-        let after = result.as_ref().ok().and_then(|out| out.attributes.clone());
         let marked = applied(result)?;
-        // A dismissal is final: the entry is in no view, its markers go (best effort).
-        if let (Mark::Dismissed, Some(entry)) = (mark, after) {
-            let mut entry = entry;
-            entry.extend(key(pk.clone(), format!("{ENTRY}{}", order.text())));
-            for marker in markers_of(&entry) {
-                let key = key(pk.clone(), get_s(&marker, "sk")?);
-                if let Err(e) =
-                    self.client.delete_item().table_name(&self.table).set_key(Some(key)).send().await
-                {
-                    let e = classify(e);
-                    tracing::info!(error = %e, "a dismissed entry's marker was left behind (harmless)");
-                }
-            }
+        // A dismissal is final: the entry is in no view, and every marker it may have goes,
+        // those of undone marks too (best effort, at once).
+        if mark == Mark::Dismissed && marked {
+            let deletes =
+                Mark::ALL.iter().filter_map(|m| marker_key(&pk, *m, &order)).map(|key| async move {
+                    let deleted =
+                        self.client.delete_item().table_name(&self.table).set_key(Some(key)).send().await;
+                    if let Err(e) = deleted {
+                        let e = classify(e);
+                        tracing::info!(error = %e, "a dismissed entry's marker was left behind (harmless)");
+                    }
+                });
+            futures::future::join_all(deletes).await;
         }
         // A marker outlives its mark's undo (deleting it then would race a mark made again at
         // the same moment, and lose the entry from its view): a view walks it and finds the entry
@@ -895,7 +905,7 @@ impl DynamoInboxStore {
         let hi = format!("{prefix}~");
         let mut start = ask.after.map(|o| format!("{prefix}{}", o.text()));
         let mut found = Found { entries: Vec::new(), cut: None };
-        let budget = self.walk_budget.min(ask.limit + 1 + FETCH_SLACK);
+        let budget = self.walk_budget.min(ask.limit + 1 + self.fetch_slack);
         let (mut walked, mut ask_for) = (0, MIN_QUERY);
         while found.entries.len() <= ask.limit {
             if walked >= budget {
@@ -942,7 +952,7 @@ impl DynamoInboxStore {
         let start = (Found { entries: Vec::new(), cut: None }, 0);
         let late =
             (format!("{LATE}{:013}", (from - POINTER_SLACK).timestamp_millis().max(0)), format!("{LATE}~"));
-        let (pointers, more) = self.entries(ask.user, (&late.0, &late.1), None, POINTERS_READ).await?;
+        let (pointers, more) = self.entries(ask.user, (&late.0, &late.1), None, self.pointers_read).await?;
         if more.is_some() {
             let every = [(ENTRY.to_string(), format!("{ENTRY}~"))];
             return self.walk(ask, w, &every, after_sk.as_deref(), start).await;
@@ -954,7 +964,7 @@ impl DynamoInboxStore {
             .collect();
         // The first in display order, each read by its key: a page's worth and a few; the set is
         // cut after them.
-        let fetch = ask.limit + 1 + FETCH_SLACK;
+        let fetch = ask.limit + 1 + self.fetch_slack;
         let pointed_cut = match pointed.len() > fetch {
             true => {
                 let last = *pointed.iter().nth(fetch - 1).expect("more than fetch");
@@ -999,7 +1009,8 @@ impl DynamoInboxStore {
 impl DynamoInboxStore {
     /// The upgrade to markers: writes the marker of every mark kept apart that an entry carries
     /// (marks made by a version that wrote none), so the archived and read views list them.
-    /// One Scan of the whole table (billed as read: half a read unit per 4 KB), markers written
+    /// One Scan of the whole table (billed by what it reads, contents included: half a read unit
+    /// per 4 KB), markers written
     /// blind (a marker holds nothing of the person's: writing one twice writes the same).
     /// Run once after the deploy that brings markers (docs/deploy.md); the entries it found with
     /// such marks, and the markers it wrote.
@@ -1012,8 +1023,8 @@ impl DynamoInboxStore {
                 .scan()
                 .table_name(&self.table)
                 .filter_expression(
-                    "begins_with(sk, :entry) AND (attribute_exists(readMs) OR attribute_exists(unreadMs) \
-                     OR attribute_exists(archivedMs) OR attribute_exists(unarchivedMs))",
+                    "begins_with(sk, :entry) AND attribute_not_exists(dismissedMs) AND (attribute_exists(readMs) \
+                     OR attribute_exists(unreadMs) OR attribute_exists(archivedMs) OR attribute_exists(unarchivedMs))",
                 )
                 .expression_attribute_values(":entry", s(ENTRY))
                 .set_exclusive_start_key(start)
@@ -1035,7 +1046,7 @@ impl DynamoInboxStore {
     }
 }
 
-/// Pointers a read by delivery time reads in one query at most (about 100 bytes each: 7 read
+/// Pointers a read by delivery time reads in one query at most (about 160 bytes each: 10 read
 /// units); more, and it walks every entry instead, within the budget.
 const POINTERS_READ: usize = 250;
 
