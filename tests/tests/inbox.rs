@@ -253,6 +253,56 @@ async fn counted_store()
     (store, requests, aws_sdk_dynamodb::Client::new(&sdk), config.inbox_table)
 }
 
+/// Contents stored, eight at a time.
+async fn put_contents<'a>(
+    store: &shared::adapters::dynamodb::DynamoInboxStore,
+    contents: impl Iterator<Item = &'a InboxContent>,
+) {
+    use futures::StreamExt;
+    let puts: Vec<_> =
+        futures::stream::iter(contents.map(|c| store.put_content(c))).buffer_unordered(8).collect().await;
+    puts.into_iter().collect::<Result<Vec<()>, _>>().unwrap();
+}
+
+/// A meter armed on the tables of `table`'s prefix (billing, never throttling): the prefix.
+async fn billed(table: &str) -> String {
+    let prefix = table[..table.find('-').unwrap() + 1].to_string();
+    tests::arm_meter(&prefix, 0.0, 0.0).await;
+    prefix
+}
+
+/// A read's answer, the DynamoDB requests it made and the read units it was billed.
+async fn measured<T>(
+    requests: &Requests,
+    prefix: &str,
+    read: impl std::future::Future<Output = shared::error::StoreResult<T>>,
+) -> (T, u64, f64) {
+    requests.take();
+    let before = tests::metered(prefix).await["read_units"].as_f64().unwrap();
+    let answer = read.await.unwrap();
+    let units = tests::metered(prefix).await["read_units"].as_f64().unwrap() - before;
+    (answer, requests.take().values().sum(), units)
+}
+
+/// The markers stored in `user`'s center, as they are.
+async fn markers_of(
+    raw: &aws_sdk_dynamodb::Client,
+    table: &str,
+    user: Uuid,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    raw.query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :m)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("U#{user}")))
+        .expression_attribute_values(":m", AttributeValue::S("M#".into()))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+}
+
 fn content(i: u32) -> InboxContent {
     InboxContent {
         notification_id: Uuid::new_v4(),
@@ -280,12 +330,7 @@ async fn reads_and_marks_cost_a_constant_number_of_requests_on_moto() {
     let (store, requests, _, _) = counted_store().await;
     let user = Uuid::new_v4();
     let contents: Vec<InboxContent> = (0..1000).map(content).collect();
-    use futures::StreamExt;
-    let puts: Vec<_> = futures::stream::iter(contents.iter().map(|c| store.put_content(c)))
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    puts.into_iter().collect::<Result<Vec<()>, _>>().unwrap();
+    put_contents(&store, contents.iter()).await;
     requests.take();
     let entries: Vec<InboxEntry> = contents.iter().map(|c| c.entry_for(user, t0())).collect();
     store.put_entries(&entries, &shared::ports::ManualClock::new(t0())).await.unwrap();
@@ -379,10 +424,8 @@ fn the_promised_bounds_are_the_docs() {
 /// with a position, each as bounded, that together are the view.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_view_reads_a_bounded_part_of_a_large_inbox_on_moto() {
-    use futures::StreamExt;
     let (store, requests, _, table) = counted_store().await;
-    let prefix = table[..table.find('-').unwrap() + 1].to_string();
-    tests::arm_meter(&prefix, 0.0, 0.0).await;
+    let prefix = billed(&table).await;
     let user = Uuid::new_v4();
     let light = |i: u32, created: chrono::DateTime<chrono::Utc>| InboxContent {
         body: "x".into(),
@@ -397,11 +440,7 @@ async fn every_view_reads_a_bounded_part_of_a_large_inbox_on_moto() {
         (0..OLD).map(|i| light(i, t0() - Duration::minutes(5 * (i as i64 + 1)))).collect();
     let new: Vec<InboxContent> =
         (0..30).map(|i| light(i, t0() + Duration::seconds(5) + Duration::milliseconds(i as i64))).collect();
-    let puts: Vec<_> = futures::stream::iter(old.iter().chain(&new).map(|c| store.put_content(c)))
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    puts.into_iter().collect::<Result<Vec<()>, _>>().unwrap();
+    put_contents(&store, old.iter().chain(&new)).await;
     let clock = shared::ports::ManualClock::new(t0() - Duration::days(30));
     let entries: Vec<InboxEntry> =
         old.iter().map(|c| c.entry_for(user, c.created_at + Duration::seconds(5))).collect();
@@ -460,11 +499,8 @@ async fn every_view_reads_a_bounded_part_of_a_large_inbox_on_moto() {
     ];
     let limit = 20;
     for (query, expected) in &views {
-        requests.take();
-        let before = tests::metered(&prefix).await["read_units"].as_f64().unwrap();
-        let page = store.list(user, query, now, &PageRequest::first(limit)).await.unwrap();
-        let units = tests::metered(&prefix).await["read_units"].as_f64().unwrap() - before;
-        let made: u64 = requests.take().values().sum();
+        let (page, made, units) =
+            measured(&requests, &prefix, store.list(user, query, now, &PageRequest::first(limit))).await;
         let shown: Vec<Uuid> = page.items.iter().map(|i| i.content.notification_id).collect();
         assert_eq!(shown, expected.iter().copied().take(limit).collect::<Vec<_>>(), "{query:?}");
         assert_eq!(page.next.is_some(), expected.len() > limit, "{query:?}");
@@ -494,11 +530,8 @@ async fn every_view_reads_a_bounded_part_of_a_large_inbox_on_moto() {
         let mut page = PageRequest::first(limit);
         let (mut got, mut answers, mut short) = (Vec::new(), 0, 0);
         loop {
-            requests.take();
-            let before = tests::metered(&prefix).await["read_units"].as_f64().unwrap();
-            let answer = store.list(user, &query, now, &page).await.unwrap();
-            let units = tests::metered(&prefix).await["read_units"].as_f64().unwrap() - before;
-            let made: u64 = requests.take().values().sum();
+            let (answer, made, units) =
+                measured(&requests, &prefix, store.list(user, &query, now, &page)).await;
             assert!(made <= PROMISED_REQUESTS, "{query:?}: {made} requests");
             assert!(within_the_promise(units, limit), "{query:?}: {units}");
             answers += 1;
@@ -536,31 +569,14 @@ async fn views_cut_at_every_step_are_still_the_rule_on_moto() {
 async fn markers_go_with_marks_that_did_not_apply_and_with_dismissal_on_moto() {
     let (store, _, raw, table) = counted_store().await;
     let user = Uuid::new_v4();
-    let markers = || {
-        let raw = raw.clone();
-        let table = table.clone();
-        async move {
-            let items = raw
-                .query()
-                .table_name(&table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :m)")
-                .expression_attribute_values(
-                    ":pk",
-                    aws_sdk_dynamodb::types::AttributeValue::S(format!("U#{user}")),
-                )
-                .expression_attribute_values(":m", aws_sdk_dynamodb::types::AttributeValue::S("M#".into()))
-                .send()
-                .await
-                .unwrap()
-                .items
-                .unwrap_or_default();
-            let mut codes: Vec<String> = items
-                .iter()
-                .map(|i| i["sk"].as_s().unwrap().split('#').nth(1).unwrap().to_string())
-                .collect();
-            codes.sort();
-            codes
-        }
+    let markers = || async {
+        let mut codes: Vec<String> = markers_of(&raw, &table, user)
+            .await
+            .iter()
+            .map(|i| i["sk"].as_s().unwrap().split('#').nth(1).unwrap().to_string())
+            .collect();
+        codes.sort();
+        codes
     };
     let (a, b) = (content(1), content(2));
     for c in [&a, &b] {
@@ -585,10 +601,8 @@ async fn markers_go_with_marks_that_did_not_apply_and_with_dismissal_on_moto() {
 /// with a busy hour before it (what the watermark does not cover is read from an hour before it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worst_views_stay_within_the_promise_on_moto() {
-    use futures::StreamExt;
     let (store, requests, _, table) = counted_store().await;
-    let prefix = table[..table.find('-').unwrap() + 1].to_string();
-    tests::arm_meter(&prefix, 0.0, 0.0).await;
+    let prefix = billed(&table).await;
     let user = Uuid::new_v4();
     let long = |i: u32, created: chrono::DateTime<chrono::Utc>| {
         let mut c = InboxContent { created_at: created, ..content(i) };
@@ -607,11 +621,7 @@ async fn the_worst_views_stay_within_the_promise_on_moto() {
         (0..400).map(|i| long(i, now - Duration::minutes(10 * (i as i64 + 1)))).collect();
     let late: Vec<InboxContent> =
         (0..240).map(|i| long(1000 + i, now - Duration::hours(2) - Duration::seconds(i as i64))).collect();
-    let puts: Vec<_> = futures::stream::iter(old.iter().chain(&late).map(|c| store.put_content(c)))
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    puts.into_iter().collect::<Result<Vec<()>, _>>().unwrap();
+    put_contents(&store, old.iter().chain(&late)).await;
     let mut entries: Vec<InboxEntry> =
         old.iter().map(|c| c.entry_for(user, c.created_at + Duration::seconds(5))).collect();
     for e in &mut entries {
@@ -628,11 +638,7 @@ async fn the_worst_views_stay_within_the_promise_on_moto() {
         (0..300).map(|i| long(2000 + i, now - Duration::minutes(25) + Duration::seconds(i as i64))).collect();
     let fresh: Vec<InboxContent> =
         (0..5).map(|i| long(3000 + i, now - Duration::seconds(60 - i as i64))).collect();
-    let puts: Vec<_> = futures::stream::iter(busy.iter().chain(&fresh).map(|c| store.put_content(c)))
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    puts.into_iter().collect::<Result<Vec<()>, _>>().unwrap();
+    put_contents(&store, busy.iter().chain(&fresh)).await;
     let entries: Vec<InboxEntry> =
         busy.iter().map(|c| c.entry_for(user, c.created_at + Duration::seconds(1))).collect();
     store.put_entries(&entries, &shared::ports::ManualClock::new(now - Duration::hours(1))).await.unwrap();
@@ -650,11 +656,8 @@ async fn the_worst_views_stay_within_the_promise_on_moto() {
             InboxQuery::ordered(),
             InboxQuery { status: StatusFilter::Unseen, ..InboxQuery::default() },
         ] {
-            requests.take();
-            let before = tests::metered(&prefix).await["read_units"].as_f64().unwrap();
-            let page = store.list(user, &query, now, &PageRequest::first(limit)).await.unwrap();
-            let units = tests::metered(&prefix).await["read_units"].as_f64().unwrap() - before;
-            let made: u64 = requests.take().values().sum();
+            let (page, made, units) =
+                measured(&requests, &prefix, store.list(user, &query, now, &PageRequest::first(limit))).await;
             println!(
                 "limit {limit}, {query:?}: {made} requests, {units} read units ({} shown)",
                 page.items.len()
@@ -672,16 +675,11 @@ async fn the_worst_views_stay_within_the_promise_on_moto() {
 /// backfill runs, then listed; running it again writes the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_markers_backfill_brings_back_what_was_marked_before_them_on_moto() {
-    use futures::StreamExt;
     let (store, _, raw, table) = counted_store().await;
     let user = Uuid::new_v4();
     let contents: Vec<InboxContent> =
         (0..60).map(|i| InboxContent { body: "x".into(), data: None, ..content(i) }).collect();
-    let puts: Vec<_> = futures::stream::iter(contents.iter().map(|c| store.put_content(c)))
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    puts.into_iter().collect::<Result<Vec<()>, _>>().unwrap();
+    put_contents(&store, contents.iter()).await;
     let mut entries: Vec<InboxEntry> = contents.iter().map(|c| c.entry_for(user, t0())).collect();
     entries.sort_by_key(InboxEntry::order);
     // Deep in the inbox, past a page's first query: archived (40th) and read (50th) one by one.
@@ -690,17 +688,7 @@ async fn the_markers_backfill_brings_back_what_was_marked_before_them_on_moto() 
     entries[50].marks.seen_at = Some(t0());
     store.put_entries(&entries, &shared::ports::ManualClock::new(t0())).await.unwrap();
     // As an earlier version left them: no markers.
-    let markers = raw
-        .query()
-        .table_name(&table)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :m)")
-        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("U#{user}")))
-        .expression_attribute_values(":m", aws_sdk_dynamodb::types::AttributeValue::S("M#".into()))
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
+    let markers = markers_of(&raw, &table, user).await;
     assert_eq!(markers.len(), 2, "entries written with marks get their markers");
     for m in markers {
         let key: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =

@@ -488,18 +488,17 @@ impl InboxQuery {
         if let Some(from) = self.delivered_from() {
             return vec![DeliveredFrom(from)];
         }
-        // What is not marked `on` lies after `watermark` or carries the undo `off`.
+        // What a watermark does not cover was delivered after it, or carries the undo of its mark.
         let uncovered = |watermark: Option<DateTime<Utc>>, undo: Option<Mark>| {
             watermark.map(|at| (at, [Some(DeliveredFrom(after(at))), undo.map(Marked)]))
         };
-        let not_archived = uncovered(w.archived_at, Some(Mark::Unarchived));
-        let latest = |a: Option<(DateTime<Utc>, [Option<Candidates>; 2])>,
-                      b: Option<(DateTime<Utc>, [Option<Candidates>; 2])>| {
-            match (a, b) {
-                (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
-                (a, b) => a.or(b),
-            }
+        // The later watermark leaves the fewer uncovered (a tie: the first named).
+        let latest = |first, other| [other, first].into_iter().flatten().max_by_key(|(at, _)| *at);
+        // What a mark carries: marked so one by one, or covered by its watermark.
+        let carried = |watermark: Option<DateTime<Utc>>, mark| {
+            watermark.map(|at| CreatedBy(at + CLOCK_SKEW)).into_iter().chain([Marked(mark)]).collect()
         };
+        let not_archived = uncovered(w.archived_at, Some(Mark::Unarchived));
         let sets = match self.status {
             StatusFilter::All => None,
             StatusFilter::Inbox => not_archived,
@@ -508,22 +507,8 @@ impl InboxQuery {
             // Read and not archived: after an archive watermark, what is not archived (what it
             // covers, the person's archived history, is the bulk of an inbox).
             StatusFilter::Read if not_archived.is_some() => not_archived,
-            StatusFilter::Read => {
-                return w
-                    .read_at
-                    .map(|at| CreatedBy(at + CLOCK_SKEW))
-                    .into_iter()
-                    .chain([Marked(Mark::Read)])
-                    .collect();
-            }
-            StatusFilter::Archived => {
-                return w
-                    .archived_at
-                    .map(|at| CreatedBy(at + CLOCK_SKEW))
-                    .into_iter()
-                    .chain([Marked(Mark::Archived)])
-                    .collect();
-            }
+            StatusFilter::Read => return carried(w.read_at, Mark::Read),
+            StatusFilter::Archived => return carried(w.archived_at, Mark::Archived),
         };
         match sets {
             Some((_, sets)) => sets.into_iter().flatten().collect(),

@@ -57,17 +57,17 @@ pub async fn list(
 ) -> Result<(Page<InboxItem>, bool), ApiError> {
     let owner = owner(ports, viewer, owner_id).await?;
     let now = ports.clock.now();
-    let (mut read, mut resync) = query.at(now);
+    let (mut read, resync) = query.at(now);
     let bound = |q: &InboxQuery| format!("inbox:{}:{q:?}", owner.id);
-    // A page goes on as its first page read, resync or not, whatever the clock says now (a
-    // catch-up paged across its window's edge).
     let opened = match super::cursor::open(&bound(&read), page) {
-        Err(_) if page.after.is_some() && super::cursor::open(&bound(query), page).is_ok() => {
-            (read, resync) = (query.clone(), false);
-            super::cursor::open(&bound(query), page)
+        // A page goes on as its first page read, whatever the clock says now (a catch-up paged
+        // across its window's edge): a position of the query as asked reads it so.
+        Err(e) if resync => {
+            read = query.clone();
+            super::cursor::open(&bound(query), page).map_err(|_| e)?
         }
-        other => other,
-    }?;
+        other => other?,
+    };
     let got = ports.center.list(owner.id, &read, now, &opened).await?;
     // The first page of a resync says so (the reader replaces what it shows with it); the pages
     // after it go on.

@@ -364,7 +364,7 @@ impl InboxDelivery for DynamoInboxStore {
 
 /// The display key of an entry's item (`None` for any other item).
 fn order_of_item(item: &Item) -> Option<OrderKey> {
-    item.get("sk").and_then(|v| v.as_s().ok()).and_then(|sk| sk.strip_prefix(ENTRY)).and_then(OrderKey::parse)
+    item.get("sk").and_then(|v| v.as_s().ok()).and_then(|sk| order_after(sk, ENTRY))
 }
 
 /// Dates an entry's item as its write goes out: the later of its own time and `at`.
@@ -600,10 +600,10 @@ impl Center for DynamoInboxStore {
         page: &PageRequest,
     ) -> StoreResult<Page<InboxItem>> {
         let after = page.after.as_deref().map(decode_position).transpose()?;
-        let limit = page.limit.max(1);
-        let ask = Ask { user, after, limit, query, now };
-        let every = [(ENTRY.to_string(), format!("{ENTRY}~"))];
         let after_sk = after.map(|o| format!("{ENTRY}{}", o.text()));
+        let limit = page.limit.max(1);
+        let ask = Ask { user, after, after_sk, limit, query, now };
+        let every = every_entry();
         // Unbounded by delivery, the first query of every entry goes with the watermarks' read:
         // the default view's page is in it (the candidates are known only with the watermarks).
         let (w, first) = match query.delivered_from() {
@@ -612,7 +612,7 @@ impl Center for DynamoInboxStore {
                 let want = (limit + 1).max(MIN_QUERY);
                 let (w, first) = futures::try_join!(
                     self.watermarks(user),
-                    self.entries(user, (&every[0].0, &every[0].1), after_sk.as_deref(), want)
+                    self.entries(user, (&every[0].0, &every[0].1), ask.after_sk.as_deref(), want)
                 )?;
                 (w, Some(first))
             }
@@ -620,19 +620,13 @@ impl Center for DynamoInboxStore {
         let sets = query.candidates(&w);
         let found = match first {
             Some((items, last)) => {
-                let mut admitted = Vec::new();
-                for item in &items {
-                    let entry = entry_of(user, item)?;
-                    if query.admits(&entry, &w, now) {
-                        admitted.push(entry);
-                    }
-                }
-                let settled = admitted.len() > limit || last.is_none();
+                let mut seed = Found::default();
+                ask.admit(&w, &items, &mut seed.entries)?;
+                let settled = seed.entries.len() > limit || last.is_none();
                 match (settled, sets.as_slice()) {
-                    (true, _) => vec![Found { entries: admitted, cut: None }],
+                    (true, _) => vec![seed],
                     // Every entry is a candidate: the walk goes on from the first query.
                     (false, [Candidates::Every]) => {
-                        let seed = Found { entries: admitted, cut: None };
                         vec![self.walk(&ask, &w, &every, last.as_deref(), (seed, items.len())).await?]
                     }
                     (false, _) => self.candidates(&ask, &w, &sets).await?,
@@ -671,10 +665,10 @@ impl Center for DynamoInboxStore {
         // The marker first: a view that lists this mark finds the entry the moment it carries
         // it (a marker of a mark that then did not apply finds an entry the view does not admit).
         let marker = marker_key(&pk, mark, &order).map(|mut item| {
-            item.extend(ttl.clone().map(|ttl| ("ttl".to_string(), ttl)));
+            item.extend(ttl.map(|ttl| ("ttl".to_string(), ttl)));
             item
         });
-        if let Some(item) = marker.clone() {
+        if let Some(item) = marker {
             self.client
                 .put_item()
                 .table_name(&self.table)
@@ -701,34 +695,19 @@ impl Center for DynamoInboxStore {
             .map_err(classify);
         let marked = applied(result)?;
         // A dismissal is final: the entry is in no view, and every marker it may have goes,
-        // those of undone marks too (best effort, at once).
-        if mark == Mark::Dismissed && marked {
-            let deletes =
-                Mark::ALL.iter().filter_map(|m| marker_key(&pk, *m, &order)).map(|key| async move {
-                    let deleted =
-                        self.client.delete_item().table_name(&self.table).set_key(Some(key)).send().await;
-                    if let Err(e) = deleted {
-                        let e = classify(e);
-                        tracing::info!(error = %e, "a dismissed entry's marker was left behind (harmless)");
-                    }
-                });
-            futures::future::join_all(deletes).await;
-        }
+        // those of undone marks too.
         // A marker outlives its mark's undo (deleting it then would race a mark made again at
         // the same moment, and lose the entry from its view): a view walks it and finds the entry
         // not admitted, one item. If this mark did not apply (the entry is dismissed, expired or
-        // not there, in no view), its marker goes; best effort.
-        let ended = match marked {
-            true => None,
-            false => marker.and_then(|m| Some(key(pk.clone(), get_s(&m, "sk").ok()?))),
+        // not there, in no view), its marker goes.
+        let ended: Vec<Mark> = match (marked, mark) {
+            (true, Mark::Dismissed) => Mark::ALL.to_vec(),
+            (true, _) => Vec::new(),
+            (false, _) => vec![mark],
         };
-        if let Some(ended) = ended {
-            let deleted = self.client.delete_item().table_name(&self.table).set_key(Some(ended)).send().await;
-            if let Err(e) = deleted {
-                let e = classify(e);
-                tracing::info!(error = %e, "a marker was left behind (harmless: filtered when read)");
-            }
-        }
+        let deletes =
+            ended.into_iter().filter_map(|m| marker_key(&pk, m, &order)).map(|key| self.delete_marker(key));
+        futures::future::join_all(deletes).await;
         Ok(marked)
     }
 
@@ -759,21 +738,54 @@ impl Center for DynamoInboxStore {
     }
 }
 
-/// A read of the center: whose, from which position, how many, which, when.
+/// A read of the center: whose, from which position (and its entry's sort key), how many,
+/// which, when.
 struct Ask<'a> {
     user: UserId,
     after: Option<OrderKey>,
+    after_sk: Option<String>,
     limit: usize,
     query: &'a InboxQuery,
     now: DateTime<Utc>,
 }
 
+impl Ask<'_> {
+    /// The entries of `items` this read admits, added to `found`.
+    fn admit(&self, w: &Watermarks, items: &[Item], found: &mut Vec<InboxEntry>) -> StoreResult<()> {
+        for item in items {
+            let entry = entry_of(self.user, item)?;
+            if self.query.admits(&entry, w, self.now) {
+                found.push(entry);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What one candidate set gave: the entries the read admits after its position, in display
 /// order (the first `limit + 1` at least, when there are that many), and the key where its walk
 /// stopped for its budget with more of the set after it.
+#[derive(Default)]
 struct Found {
     entries: Vec<InboxEntry>,
     cut: Option<OrderKey>,
+}
+
+/// Every entry's sort keys: one range.
+fn every_entry() -> [(String, String); 1] {
+    [(ENTRY.to_string(), format!("{ENTRY}~"))]
+}
+
+/// The entries' sort-key ranges of each rank, in display order, from the display-key bounds of
+/// each.
+fn rank_ranges(bounds: impl Fn(u8) -> (String, String)) -> Vec<(String, String)> {
+    OrderKey::RANKS
+        .iter()
+        .map(|rank| {
+            let (lo, hi) = bounds(*rank);
+            (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"))
+        })
+        .collect()
 }
 
 /// The page of what the candidate sets found: their entries up to the first cut (past it a set
@@ -811,32 +823,16 @@ impl DynamoInboxStore {
         w: &Watermarks,
         sets: &[Candidates],
     ) -> StoreResult<Vec<Found>> {
-        let ranks = |bounds: &dyn Fn(u8) -> (String, String)| -> Vec<(String, String)> {
-            OrderKey::RANKS
-                .iter()
-                .map(|rank| {
-                    let (lo, hi) = bounds(*rank);
-                    (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"))
-                })
-                .collect()
-        };
-        let after_sk = ask.after.map(|o| format!("{ENTRY}{}", o.text()));
-        let reads = sets.iter().map(|set| {
-            let after_sk = after_sk.clone();
-            async move {
-                let start = (Found { entries: Vec::new(), cut: None }, 0);
-                match *set {
-                    Candidates::Every => {
-                        let every = [(ENTRY.to_string(), format!("{ENTRY}~"))];
-                        self.walk(ask, w, &every, after_sk.as_deref(), start).await
-                    }
-                    Candidates::CreatedBy(at) => {
-                        let ranges = ranks(&|rank| OrderKey::created_by(rank, at));
-                        self.walk(ask, w, &ranges, after_sk.as_deref(), start).await
-                    }
-                    Candidates::DeliveredFrom(from) => self.delivered_from(ask, w, from).await,
-                    Candidates::Marked(mark) => self.walk_marked(ask, w, mark).await,
+        let reads = sets.iter().map(|set| async move {
+            let after = ask.after_sk.as_deref();
+            match *set {
+                Candidates::Every => self.walk(ask, w, &every_entry(), after, Default::default()).await,
+                Candidates::CreatedBy(at) => {
+                    let ranges = rank_ranges(|rank| OrderKey::created_by(rank, at));
+                    self.walk(ask, w, &ranges, after, Default::default()).await
                 }
+                Candidates::DeliveredFrom(from) => self.delivered_from(ask, w, from).await,
+                Candidates::Marked(mark) => self.walk_marked(ask, w, mark).await,
             }
         });
         futures::future::try_join_all(reads).await
@@ -880,12 +876,7 @@ impl DynamoInboxStore {
                 ask_for = (want * 2).min(self.walk_budget);
                 let (items, last) = self.entries(ask.user, (lo, hi), start.as_deref(), want).await?;
                 walked += items.len();
-                for item in &items {
-                    let entry = entry_of(ask.user, item)?;
-                    if ask.query.admits(&entry, w, ask.now) {
-                        found.entries.push(entry);
-                    }
-                }
+                ask.admit(w, &items, &mut found.entries)?;
                 match last {
                     Some(sk) => start = Some(sk),
                     None => break,
@@ -901,10 +892,10 @@ impl DynamoInboxStore {
     /// entries were read (a marker outlives an undo, and an entry marked so may be one the view
     /// does not show), or the budget is walked.
     async fn walk_marked(&self, ask: &Ask<'_>, w: &Watermarks, mark: Mark) -> StoreResult<Found> {
-        let Some(prefix) = marker_prefix(mark) else { return Ok(Found { entries: Vec::new(), cut: None }) };
+        let Some(prefix) = marker_prefix(mark) else { return Ok(Found::default()) };
         let hi = format!("{prefix}~");
         let mut start = ask.after.map(|o| format!("{prefix}{}", o.text()));
-        let mut found = Found { entries: Vec::new(), cut: None };
+        let mut found = Found::default();
         let budget = self.walk_budget.min(ask.limit + 1 + self.fetch_slack);
         let (mut walked, mut ask_for) = (0, MIN_QUERY);
         while found.entries.len() <= ask.limit {
@@ -916,22 +907,8 @@ impl DynamoInboxStore {
             ask_for = (want * 2).min(budget);
             let (markers, last) = self.entries(ask.user, (&prefix, &hi), start.as_deref(), want).await?;
             walked += markers.len();
-            let keys: Vec<Item> = markers
-                .iter()
-                .filter_map(|m| order_after(get_s(m, "sk").ok()?, &prefix))
-                .map(|o| key(user_pk(ask.user), format!("{ENTRY}{}", o.text())))
-                .collect();
-            let mut admitted = Vec::new();
-            if !keys.is_empty() {
-                for item in batch_get(&self.client, &self.table, keys, None, true, self.backoff).await? {
-                    let entry = entry_of(ask.user, &item)?;
-                    if ask.query.admits(&entry, w, ask.now) {
-                        admitted.push(entry);
-                    }
-                }
-            }
-            admitted.sort_by_key(InboxEntry::order);
-            found.entries.extend(admitted);
+            let named = markers.iter().filter_map(|m| order_after(get_s(m, "sk").ok()?, &prefix));
+            found.entries.extend(self.read_admitted(ask, w, named).await?);
             match last {
                 Some(sk) => start = Some(sk),
                 None => break,
@@ -948,14 +925,12 @@ impl DynamoInboxStore {
     /// read are the first [`FETCH_SLACK`] more than a page, the set cut after them). Every entry found is
     /// kept by the read's own rule, so a pointer to an older entry finds nothing new.
     async fn delivered_from(&self, ask: &Ask<'_>, w: &Watermarks, from: DateTime<Utc>) -> StoreResult<Found> {
-        let after_sk = ask.after.map(|o| format!("{ENTRY}{}", o.text()));
-        let start = (Found { entries: Vec::new(), cut: None }, 0);
+        let after_sk = ask.after_sk.as_deref();
         let late =
             (format!("{LATE}{:013}", (from - POINTER_SLACK).timestamp_millis().max(0)), format!("{LATE}~"));
         let (pointers, more) = self.entries(ask.user, (&late.0, &late.1), None, self.pointers_read).await?;
         if more.is_some() {
-            let every = [(ENTRY.to_string(), format!("{ENTRY}~"))];
-            return self.walk(ask, w, &every, after_sk.as_deref(), start).await;
+            return self.walk(ask, w, &every_entry(), after_sk, Default::default()).await;
         }
         let mut pointed: std::collections::BTreeSet<OrderKey> = pointers
             .iter()
@@ -974,29 +949,10 @@ impl DynamoInboxStore {
             false => None,
         };
         // The pointed entries and the on-time ones read at once.
-        let read_pointed = async {
-            let mut got = Vec::new();
-            if !pointed.is_empty() {
-                let keys: Vec<Item> =
-                    pointed.iter().map(|o| key(user_pk(ask.user), format!("{ENTRY}{}", o.text()))).collect();
-                for item in batch_get(&self.client, &self.table, keys, None, true, self.backoff).await? {
-                    let entry = entry_of(ask.user, &item)?;
-                    if ask.query.admits(&entry, w, ask.now) {
-                        got.push(entry);
-                    }
-                }
-            }
-            Ok::<_, StoreError>(got)
-        };
+        let read_pointed = self.read_admitted(ask, w, pointed);
         let window = from - LATE_AFTER - chrono::Duration::milliseconds(1);
-        let ranges: Vec<(String, String)> = OrderKey::RANKS
-            .iter()
-            .map(|rank| {
-                let (lo, hi) = OrderKey::created_after(*rank, window);
-                (format!("{ENTRY}{lo}"), format!("{ENTRY}{hi}"))
-            })
-            .collect();
-        let walk = self.walk(ask, w, &ranges, after_sk.as_deref(), start);
+        let ranges = rank_ranges(|rank| OrderKey::created_after(rank, window));
+        let walk = self.walk(ask, w, &ranges, after_sk, Default::default());
         let (pointed, mut walked) = futures::try_join!(read_pointed, walk)?;
         walked.cut = walked.cut.into_iter().chain(pointed_cut).min();
         walked.entries.extend(pointed);
@@ -1004,14 +960,43 @@ impl DynamoInboxStore {
         walked.entries.dedup_by_key(|e| e.order());
         Ok(walked)
     }
+
+    /// The entries named by their display keys that the read admits, in display order: read by
+    /// key, strongly consistent (a mark made a moment ago, a late entry just written, is there).
+    async fn read_admitted(
+        &self,
+        ask: &Ask<'_>,
+        w: &Watermarks,
+        named: impl IntoIterator<Item = OrderKey>,
+    ) -> StoreResult<Vec<InboxEntry>> {
+        let keys: Vec<Item> =
+            named.into_iter().map(|o| key(user_pk(ask.user), format!("{ENTRY}{}", o.text()))).collect();
+        let mut admitted = Vec::new();
+        if !keys.is_empty() {
+            let items = batch_get(&self.client, &self.table, keys, None, true, self.backoff).await?;
+            ask.admit(w, &items, &mut admitted)?;
+        }
+        admitted.sort_by_key(InboxEntry::order);
+        Ok(admitted)
+    }
 }
 
 impl DynamoInboxStore {
+    /// Deletes a marker, best effort: one left behind costs a view an item walked, never a wrong
+    /// answer.
+    async fn delete_marker(&self, marker: Item) {
+        let deleted = self.client.delete_item().table_name(&self.table).set_key(Some(marker)).send().await;
+        if let Err(e) = deleted {
+            let e = classify(e);
+            tracing::info!(error = %e, "a marker was left behind (harmless: filtered when read)");
+        }
+    }
+
     /// The upgrade to markers: writes the marker of every mark kept apart that an entry carries
     /// (marks made by a version that wrote none), so the archived and read views list them.
     /// One Scan of the whole table (billed by what it reads, contents included: half a read unit
-    /// per 4 KB), markers written
-    /// blind (a marker holds nothing of the person's: writing one twice writes the same).
+    /// per 4 KB), markers written blind (a marker holds nothing of the person's: writing one
+    /// twice writes the same).
     /// Run once after the deploy that brings markers (docs/deploy.md); the entries it found with
     /// such marks, and the markers it wrote.
     pub async fn backfill_markers(&self) -> StoreResult<(u64, u64)> {
