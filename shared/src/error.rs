@@ -60,11 +60,21 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// What failed underneath (a storage error's text): logged with a 5xx, never answered.
     pub cause: Option<String>,
+    /// Of a conflict: the state the thing asked about is in (`delivered`), which each dialect's
+    /// envelope answers beside the message.
+    pub state: Option<&'static str>,
 }
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError { kind, message: message.into(), parameter: None, retry_after: None, cause: None }
+        ApiError {
+            kind,
+            message: message.into(),
+            parameter: None,
+            retry_after: None,
+            cause: None,
+            state: None,
+        }
     }
 
     /// An invalid-parameter error naming the field at fault.
@@ -75,12 +85,18 @@ impl ApiError {
             parameter: Some(parameter.into()),
             retry_after: None,
             cause: None,
+            state: None,
         }
     }
 
     /// With the underlying failure, for the log.
     pub fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
         self.cause = Some(cause.to_string());
+        self
+    }
+
+    pub fn with_state(mut self, state: &'static str) -> Self {
+        self.state = Some(state);
         self
     }
 

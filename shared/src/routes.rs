@@ -54,6 +54,8 @@ impl Op {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SendOp {
     GroupSend,
+    /// Cancels a group send (beyond the spec: a sender's control).
+    Cancel,
 }
 
 /// `sent-history.txt`.
@@ -71,6 +73,10 @@ pub enum NotifyOp {
     Desktop,
     /// `app-notification.txt`.
     App,
+    /// Cancels a department notify (beyond the spec: a sender's control).
+    DepartmentCancel,
+    /// Cancels an in-app notification (beyond the spec).
+    AppCancel,
 }
 
 /// What reaches a person.
@@ -126,14 +132,21 @@ const fn inbox(method: &'static str, path: &'static str, op: InboxOp) -> Route {
 
 pub const ROUTES: &[Route] = &[
     r("POST", "/rest/notification/send", Op::Send(SendOp::GroupSend)),
+    r("DELETE", "/rest/notification/send/{notificationScheduleId}", Op::Send(SendOp::Cancel)),
     r("GET", "/rest/notification/sent", Op::SentHistory(SentHistoryOp::List)),
     r(
         "POST",
         "/communications/department/{departmentUUID}/user/{userUUID}/notify",
         Op::Notify(NotifyOp::Department),
     ),
+    r(
+        "DELETE",
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}",
+        Op::Notify(NotifyOp::DepartmentCancel),
+    ),
     r("POST", "/desktop-assistant/notifications", Op::Notify(NotifyOp::Desktop)),
     r("POST", "/api/data/v9.2/SendAppNotification", Op::Notify(NotifyOp::App)),
+    r("DELETE", "/api/data/v9.2/appnotifications/{NotificationId}", Op::Notify(NotifyOp::AppCancel)),
     inbox("GET", "/users/{userId}/notifications", InboxOp::CenterList),
     inbox("GET", "/users/{userId}/notifications/count", InboxOp::CenterCount),
     inbox("POST", "/users/{userId}/notifications/mark-all-seen", InboxOp::MarkAll),

@@ -341,6 +341,18 @@ impl WorkLeases for FaultyNotifications {
 
 #[async_trait]
 impl DeliveryLedger for FaultyNotifications {
+    /// Faulted as `start` is: it is a chunk's start.
+    async fn start_chunk(
+        &self,
+        id: NotificationId,
+        c: u32,
+        people: u64,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: DateTime<Utc>,
+    ) -> StoreResult<Option<ChunkStart>> {
+        self.1.run("start", self.0.start_chunk(id, c, people, holder, now, lease)).await
+    }
     async fn record_chunk(
         &self,
         id: NotificationId,
@@ -411,6 +423,13 @@ impl EmailLedger for FaultyNotifications {
         now: DateTime<Utc>,
     ) -> StoreResult<ChunkRecord> {
         self.1.run("record_feedback", self.0.record_feedback(id, message_id, kind, now)).await
+    }
+}
+
+#[async_trait]
+impl SendControl for FaultyNotifications {
+    async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome> {
+        self.1.run("cancel", self.0.cancel(id, by, now)).await
     }
 }
 

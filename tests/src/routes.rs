@@ -86,6 +86,60 @@ pub fn samples() -> Vec<Sample> {
             query: "",
         },
         Sample {
+            method: "DELETE",
+            path: "/rest/notification/send/{notificationScheduleId}",
+            build: |_, body, q| {
+                request(
+                    "DELETE",
+                    "/rest/notification/send/{notificationScheduleId}",
+                    "/rest/notification/send/1",
+                    body,
+                    q,
+                )
+                .path_param("notificationScheduleId", "1")
+                .header("x-nextinteract-authtoken", "demo-admin-token")
+                .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "DELETE",
+            path: "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}",
+            build: |_, body, q| {
+                request(
+                    "DELETE",
+                    "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}",
+                    &format!("/communications/department/{DEPT}/user/{U1}/notify/{NOTIFICATION}"),
+                    body,
+                    q,
+                )
+                .path_param("departmentUUID", DEPT)
+                .path_param("userUUID", U1)
+                .path_param("notificationMessageUUID", NOTIFICATION)
+                .header("authorization", "Basic ZGVtby1kZXB0OmRlbW8tc2VjcmV0")
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "DELETE",
+            path: "/api/data/v9.2/appnotifications/{NotificationId}",
+            build: |_, body, q| {
+                request(
+                    "DELETE",
+                    "/api/data/v9.2/appnotifications/{NotificationId}",
+                    &format!("/api/data/v9.2/appnotifications/{NOTIFICATION}"),
+                    body,
+                    q,
+                )
+                .path_param("NotificationId", NOTIFICATION)
+                .header("authorization", "Bearer demo-admin-token")
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
             method: "GET",
             path: "/rest/notification/sent",
             build: |_, body, q| {

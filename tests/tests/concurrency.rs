@@ -132,8 +132,90 @@ async fn eight_concurrent_deliveries_of_one_chunk_count_once(env: Env) {
     overlapped();
 }
 
+/// A cancel races the fan-out and the deliveries of a send to fifteen people in five chunks,
+/// round after round, landing wherever the interleaving (memory) or the network (moto) puts it:
+/// every answer is exact. Cancelled (200): exactly the people it counted have the notification
+/// (none, when it came before any chunk started), and the delivered count agrees; too late
+/// (409): it was delivered, to everyone. Never a count that disagrees with the centers.
+async fn a_cancel_racing_fan_out_and_delivery_counts_the_people_who_have_it(env: Env) {
+    let (mut env, overlapped) = interleaved(env, "a cancel racing delivery");
+    let memory = matches!(env.outbox, tests::outbox::Outbox::Memory { .. });
+    env.ports.settings.chunk_size = 3;
+    let people = tests::crowd::load(&env.ports, 15, false).await;
+    let rounds = if memory { 24 } else { 8 };
+    let mut outcomes: std::collections::BTreeMap<&str, usize> = Default::default();
+    for round in 0..rounds {
+        let body = json!({"version": 3, "type": "GT", "key": "3", "values": [tests::crowd::TEAM], "message": format!("race {round}")});
+        let req = GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
+            .header("x-nextinteract-authtoken", "demo-admin-token")
+            .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+            .body(body.to_string());
+        let resp = send::handle(&env.ports, req.into_request()).await;
+        let text = body_text(&resp);
+        assert_eq!(resp.status(), 200, "{text}");
+        let sid =
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()["notificationScheduleId"].to_string();
+        let id = env.ports.notifications.get_by_schedule_id(sid.parse().unwrap()).await.unwrap().unwrap().id;
+        let pipeline = local::workers::run_until_idle(&env.ports, env.max_receives);
+        let cancel = async {
+            // Later each round: from before the fan-out to after the last chunk.
+            if memory {
+                for _ in 0..round * 3 {
+                    tokio::task::yield_now().await;
+                }
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(60 * round as u64)).await;
+            }
+            let req = GatewayRequest::new(
+                "DELETE",
+                "/rest/notification/send/{notificationScheduleId}",
+                &format!("/rest/notification/send/{sid}"),
+            )
+            .path_param("notificationScheduleId", &sid)
+            .header("x-nextinteract-authtoken", "demo-admin-token")
+            .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003");
+            let resp = send::handle(&env.ports, req.into_request()).await;
+            (resp.status().as_u16(), serde_json::from_str::<serde_json::Value>(&body_text(&resp)).unwrap())
+        };
+        let (drained, (status, answer)) = tokio::join!(pipeline, cancel);
+        drained.unwrap();
+        local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+        let mut holders = 0u64;
+        for p in &people {
+            holders += u64::from(env.ports.inbox.get(*p, id).await.unwrap().is_some());
+        }
+        let n = env.ports.notifications.get(id).await.unwrap().unwrap();
+        match status {
+            200 => {
+                let reached = answer["peopleReached"].as_u64().unwrap();
+                assert_eq!(
+                    holders, reached,
+                    "round {round}: the answer counts the people who have it: {answer}"
+                );
+                assert_eq!((n.status, n.delivered), (Status::Cancelled, reached), "round {round}: {answer}");
+                let outcome = match reached {
+                    0 => "cancelled before anyone had it",
+                    15 => "cancelled once every chunk had started",
+                    _ => "cancelled part-way",
+                };
+                *outcomes.entry(outcome).or_default() += 1;
+            }
+            409 => {
+                assert_eq!(answer["state"], "delivered", "round {round}: {answer}");
+                assert_eq!((holders, n.status, n.delivered), (15, Status::Delivered, 15), "round {round}");
+                *outcomes.entry("too late: delivered").or_default() += 1;
+            }
+            other => panic!("round {round}: {other} {answer}"),
+        }
+    }
+    println!("a cancel racing delivery, {rounds} rounds: {outcomes:?}");
+    assert_eq!(outcomes.values().sum::<usize>(), rounds);
+    overlapped();
+}
+
 end_to_end!(
     eight_fanout_runs_claim_each_of_fifty_due_notifications_once,
     fifty_identical_idempotent_requests_make_one_notification,
-    eight_concurrent_deliveries_of_one_chunk_count_once
+    eight_concurrent_deliveries_of_one_chunk_count_once,
+    a_cancel_racing_fan_out_and_delivery_counts_the_people_who_have_it,
 );

@@ -1188,7 +1188,139 @@ async fn a_chunk_is_started_by_one_attempt_at_a_time(p: Ports) {
     assert_eq!(got, [ChunkStart::First, ChunkStart::Held]);
 }
 
+/// A cancel and every chunk's start meet at the notification's gate: a chunk that started before
+/// is counted in the cancel's answer, one after never starts; a pending notification is never
+/// due again; a finished one is not cancelled; a repeat answers the same; nothing later moves
+/// a cancelled notification, and a started chunk's record still counts.
+async fn a_cancel_and_the_chunks_starts_meet_at_one_gate(p: Ports) {
+    let now = t0();
+    let by = "654";
+    let cancel = |id, at| {
+        let p = &p;
+        async move { p.notifications.cancel(id, by, at).await.unwrap() }
+    };
+    // Pending: cancelled, reached nobody, never due, never claimed.
+    let pending = notification(Uuid::new_v4(), 1, 3, BroadcastType::GT, now);
+    p.notifications.insert(&pending).await.unwrap();
+    let first = cancel(pending.id, now).await;
+    let cancellation = Cancellation { at: now, by: by.into() };
+    assert_eq!(first, CancelOutcome::Cancelled { cancellation: cancellation.clone(), reached: 0, now: true });
+    assert!(p.notifications.due(now + Duration::hours(1), 10).await.unwrap().is_empty(), "never due again");
+    assert!(!p.notifications.claim(pending.id, now, now + Duration::minutes(3)).await.unwrap());
+    let stored = p.notifications.get(pending.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.cancelled.as_ref()), (Status::Cancelled, Some(&cancellation)));
+    assert_eq!(stored.modified_by, by);
+    assert!(!stored.successful());
+    // A repeat, later and by someone else, answers what the first did.
+    assert_eq!(
+        p.notifications.cancel(pending.id, "721", now + Duration::minutes(1)).await.unwrap(),
+        CancelOutcome::Cancelled { cancellation, reached: 0, now: false }
+    );
+
+    // Under way: two chunks started (in two gates) before the cancel are its answer; a chunk
+    // after it never starts, on its first attempt or any; the started ones go on.
+    let running = notification(Uuid::new_v4(), 2, 3, BroadcastType::GT, now);
+    p.notifications.insert(&running).await.unwrap();
+    let lease = now + Duration::minutes(3);
+    assert!(p.notifications.claim(running.id, now, lease).await.unwrap());
+    let start = |chunk, people, holder: &'static str, at| {
+        let p = &p;
+        let id = running.id;
+        async move {
+            p.notifications
+                .start_chunk(id, chunk, people, holder, at, at + Duration::seconds(75))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(start(0, 2000, "m0", now).await, Some(ChunkStart::First));
+    assert_eq!(start(9, 5, "m9", now).await, Some(ChunkStart::First));
+    assert_eq!(start(0, 2000, "copy", now).await, Some(ChunkStart::Held), "counted once");
+    let at = now + Duration::seconds(10);
+    assert_eq!(
+        cancel(running.id, at).await,
+        CancelOutcome::Cancelled {
+            cancellation: Cancellation { at, by: by.into() },
+            reached: 2005,
+            now: true
+        }
+    );
+    assert_eq!(start(1, 2000, "m1", at).await, None, "a chunk not started by then never starts");
+    assert_eq!(start(1, 2000, "m1", at + Duration::minutes(5)).await, None, "nor on a later attempt");
+    assert_eq!(start(0, 2000, "m0", at).await, Some(ChunkStart::Retry), "a started one goes on");
+    let progress = FanoutProgress { chunks_enqueued: 10, recipients_enqueued: 18_005 };
+    assert!(
+        matches!(
+            p.notifications.save_progress(running.id, &progress, lease, lease).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "the fan-out stops at its next batch"
+    );
+    assert!(matches!(
+        p.notifications.finish_fanout(running.id, 10, 18_005, lease, at).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let tally = ChunkTally { delivered: 2000, ..ChunkTally::default() };
+    assert_eq!(p.notifications.record_chunk(running.id, 0, &tally, at).await.unwrap(), ChunkRecord::Recorded);
+    p.notifications.mark_failed(running.id, "a chunk died", at).await.unwrap();
+    assert_eq!(p.notifications.complete_if_done(running.id, at).await.unwrap(), Status::Cancelled);
+    let stored = p.notifications.get(running.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.delivered, stored.failure), (Status::Cancelled, 2000, None));
+    assert_eq!(
+        cancel(running.id, at + Duration::minutes(1)).await,
+        CancelOutcome::Cancelled {
+            cancellation: Cancellation { at, by: by.into() },
+            reached: 2005,
+            now: false
+        }
+    );
+
+    // Finished: delivered and failed ones are not cancelled; an unknown one is missing.
+    let done = notification(Uuid::new_v4(), 3, 3, BroadcastType::GT, now);
+    p.notifications.insert(&done).await.unwrap();
+    assert!(p.notifications.claim(done.id, now, lease).await.unwrap());
+    assert_eq!(p.notifications.finish_fanout(done.id, 0, 0, lease, now).await.unwrap(), Status::Delivered);
+    assert_eq!(cancel(done.id, now).await, CancelOutcome::Finished(Status::Delivered));
+    let failed = notification(Uuid::new_v4(), 4, 3, BroadcastType::GT, now);
+    p.notifications.insert(&failed).await.unwrap();
+    p.notifications.mark_failed(failed.id, "audience vanished", now).await.unwrap();
+    assert_eq!(cancel(failed.id, now).await, CancelOutcome::Finished(Status::Failed));
+    assert_eq!(cancel(Uuid::new_v4(), now).await, CancelOutcome::Missing);
+    assert_eq!(p.notifications.get(done.id).await.unwrap().unwrap().status, Status::Delivered);
+
+    // Chunk starts racing a cancel: whatever the order, the answer is the people of the chunks
+    // that started, and no chunk starts after it.
+    let raced = notification(Uuid::new_v4(), 5, 3, BroadcastType::GT, now);
+    p.notifications.insert(&raced).await.unwrap();
+    let starts = (0..16u32).map(|c| {
+        let p = &p;
+        async move {
+            (c, p.notifications.start_chunk(raced.id, c, 100 + c as u64, "m", now, lease).await.unwrap())
+        }
+    });
+    let (started, cancelled) =
+        tokio::join!(futures::future::join_all(starts), async { cancel(raced.id, now).await });
+    let counted: u64 =
+        started.iter().filter(|(_, s)| *s == Some(ChunkStart::First)).map(|(c, _)| 100 + *c as u64).sum();
+    let CancelOutcome::Cancelled { reached, .. } = cancelled else { panic!("{cancelled:?}") };
+    assert_eq!(reached, counted, "the answer is the people of the chunks that started: {started:?}");
+    for c in 0..16u32 {
+        let again = p
+            .notifications
+            .start_chunk(raced.id, c, 100 + c as u64, "n", lease, lease + Duration::minutes(1))
+            .await
+            .unwrap();
+        let before = started[c as usize].1;
+        assert_eq!(
+            again.is_some(),
+            before.is_some(),
+            "chunk {c}: started once means it goes on; refused stays refused"
+        );
+    }
+}
+
 conformance!(
+    a_cancel_and_the_chunks_starts_meet_at_one_gate,
     an_emails_content_is_read_where_it_is_used,
     new_entries_leave_what_people_did_alone,
     a_chunk_is_started_by_one_attempt_at_a_time,

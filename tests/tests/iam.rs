@@ -214,7 +214,83 @@ async fn every_path(f: &Functions) {
         "scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2026-11-22T09:30:00"}),
     )
     .await;
+    // Cancels, each under its function's policy (one transaction over the notification and its
+    // gates, then the gates read): a scheduled group send (send), a delayed department message
+    // and an in-app notification not fanned out yet (notify).
+    let doomed = send(
+        f,
+        json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "never",
+        "scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2026-11-22T09:30:00"}),
+    )
+    .await;
+    let sid = doomed["notificationScheduleId"].to_string();
+    let req = GatewayRequest::new(
+        "DELETE",
+        "/rest/notification/send/{notificationScheduleId}",
+        &format!("/rest/notification/send/{sid}"),
+    )
+    .path_param("notificationScheduleId", &sid)
+    .header("x-nextinteract-authtoken", "demo-admin-token")
+    .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003");
+    let resp = send::handle(&f.send, req.into_request()).await;
+    let text = body_text(&resp);
+    assert_eq!(resp.status(), 200, "group-send cancel under SendFunction's policy: {text}{}", refused());
+    assert!(text.contains("\"peopleReached\":0"), "{text}");
+    let (status, delayed) = notify(
+        f,
+        department(
+            &user(2).to_string(),
+            &json!({"messageAttributes": {"body": "never"},
+            "messageSendingAttributesLite": {"delay": 3600}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{delayed}");
+    let message = delayed["notificationMessageUUID"].as_str().unwrap().to_string();
+    let auth = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode("demo-dept:demo-secret")
+    };
+    let cancel = GatewayRequest::new(
+        "DELETE",
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}",
+        &format!("/communications/department/{DEPT}/user/{}/notify/{message}", user(2)),
+    )
+    .path_param("departmentUUID", DEPT)
+    .path_param("userUUID", &user(2).to_string())
+    .path_param("notificationMessageUUID", &message)
+    .header("authorization", &format!("Basic {auth}"));
+    let (status, answer) = notify(f, cancel).await;
+    assert_eq!(status, 200, "department cancel under NotifyFunction's policy: {answer}{}", refused());
+    assert_eq!(answer["cancellation"]["peopleReached"], 0, "{answer}");
+    let (status, app) = notify(
+        f,
+        GatewayRequest::new(
+            "POST",
+            "/api/data/v9.2/SendAppNotification",
+            "/api/data/v9.2/SendAppNotification",
+        )
+        .header("authorization", "Bearer demo-admin-token")
+        .body(json!({"Title": "never", "Recipient": format!("/systemusers({})", user(3))}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{app}");
+    let app_id = app["NotificationId"].as_str().unwrap().to_string();
+    let cancel = GatewayRequest::new(
+        "DELETE",
+        "/api/data/v9.2/appnotifications/{NotificationId}",
+        &format!("/api/data/v9.2/appnotifications/{app_id}"),
+    )
+    .path_param("NotificationId", &app_id)
+    .header("authorization", "Bearer demo-admin-token");
+    let (status, answer) = notify(f, cancel).await;
+    assert_eq!(status, 200, "app cancel under NotifyFunction's policy: {answer}{}", refused());
+    assert_eq!(answer["PeopleReached"], 0, "{answer}");
     settle(f).await;
+    for id in [message, app_id] {
+        let n = f.env.ports.notifications.get(id.parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!((n.status, n.delivered), (Status::Cancelled, 0), "its queued fan-out did nothing");
+    }
 
     let ga_n = by_schedule_id(f, &ga).await;
     assert_eq!(ga_n.status, Status::Delivered, "GA delivered under the functions' policies{}", refused());
@@ -325,6 +401,12 @@ async fn every_path(f: &Functions) {
     settle(f).await;
     let later_n = by_schedule_id(f, &later).await;
     assert_eq!(later_n.status, Status::Delivered, "the tick fanned out the scheduled GT{}", refused());
+    let doomed_n = by_schedule_id(f, &doomed).await;
+    assert_eq!(
+        (doomed_n.status, doomed_n.delivered),
+        (Status::Cancelled, 0),
+        "the tick left the cancelled GT"
+    );
 
     // Sent history: every query kind.
     for query in [

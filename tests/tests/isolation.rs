@@ -82,8 +82,59 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     assert_eq!(registered.status(), 201, "{}", body_text(&registered));
     let device: Value = serde_json::from_str(&body_text(&registered)).unwrap();
     let device_id = device["deviceId"].as_str().unwrap().to_string();
+    // And three notifications of company 3 still to go out, one per dialect that cancels: a
+    // scheduled group send, a delayed department message, an in-app notification not fanned out.
+    let (status, scheduled) = post(
+        &env,
+        "/rest/notification/send",
+        &[
+            ("x-nextinteract-authtoken", "demo-admin-token"),
+            ("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003"),
+        ],
+        &json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": SECRET_TEXT,
+            "scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2026-11-23T09:00:00"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{scheduled}");
+    let scheduled_sid =
+        serde_json::from_str::<Value>(&scheduled).unwrap()["notificationScheduleId"].to_string();
+    let support = {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("demo-dept:demo-secret"))
+    };
+    let dept_path =
+        format!("/communications/department/d0000000-0000-4000-8000-000000000001/user/{U1}/notify");
+    let req = GatewayRequest::new(
+        "POST",
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+        &dept_path,
+    )
+    .path_param("departmentUUID", "d0000000-0000-4000-8000-000000000001")
+    .path_param("userUUID", U1)
+    .header("authorization", &support)
+    .body(
+        json!({"messageAttributes": {"body": SECRET_TEXT}, "messageSendingAttributesLite": {"delay": 3600}})
+            .to_string(),
+    );
+    let resp = notify::handle(&env.ports, req.into_request()).await;
+    let delayed: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+    let delayed = delayed["notificationMessageUUID"].as_str().expect("a delayed message").to_string();
+    let (status, app) = post(
+        &env,
+        "/api/data/v9.2/SendAppNotification",
+        &[("authorization", "Bearer demo-admin-token")],
+        &json!({"Title": SECRET_TEXT, "Recipient": format!("/systemusers({U1})")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{app}");
+    let app = serde_json::from_str::<Value>(&app).unwrap()["NotificationId"].as_str().unwrap().to_string();
+    let pending: Vec<shared::model::NotificationId> = vec![
+        env.ports.notifications.get_by_schedule_id(scheduled_sid.parse().unwrap()).await.unwrap().unwrap().id,
+        delayed.parse().unwrap(),
+        app.parse().unwrap(),
+    ];
     let before = state(&env).await;
-    assert_eq!((before.0, before.1, before.2), (1, 1, 1));
+    assert_eq!((before.0, before.1, before.2), (2, 1, 1));
     let item = env
         .ports
         .inbox
@@ -231,6 +282,44 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
             answers.push(route(&env, &mut covered, method, "/unsubscribe", req).await);
         }
 
+        // Cancel what company 3 has not sent yet, in each dialect (the department's with the
+        // principal's own credentials: nobody but the department holds its secret).
+        let cancel = GatewayRequest::new(
+            "DELETE",
+            "/rest/notification/send/{notificationScheduleId}",
+            &format!("/rest/notification/send/{scheduled_sid}"),
+        )
+        .path_param("notificationScheduleId", &scheduled_sid)
+        .header("x-nextinteract-authtoken", token)
+        .header("x-nextinteract-company-api-key", key);
+        answers.push(
+            route(&env, &mut covered, "DELETE", "/rest/notification/send/{notificationScheduleId}", cancel)
+                .await,
+        );
+        let template =
+            "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}";
+        let cancel = GatewayRequest::new("DELETE", template, &format!("{dept_path}/{delayed}"))
+            .path_param("departmentUUID", "d0000000-0000-4000-8000-000000000001")
+            .path_param("userUUID", U1)
+            .path_param("notificationMessageUUID", &delayed)
+            .header("authorization", &bearer);
+        answers.push(route(&env, &mut covered, "DELETE", template, cancel).await);
+        let template = "/api/data/v9.2/appnotifications/{NotificationId}";
+        let cancel =
+            GatewayRequest::new("DELETE", template, &format!("/api/data/v9.2/appnotifications/{app}"))
+                .path_param("NotificationId", &app)
+                .header("authorization", &bearer);
+        answers.push(route(&env, &mut covered, "DELETE", template, cancel).await);
+        for id in &pending {
+            let n = env.ports.notifications.get(*id).await.unwrap().unwrap();
+            assert_eq!(
+                n.status,
+                shared::model::Status::Pending,
+                "{token}: cancelled company 3's {:?}",
+                n.origin
+            );
+        }
+
         // The web inbox's files are public and hold no one's data.
         for path in ["/", "/inbox.js", "/inbox.css"] {
             let req = GatewayRequest::new("GET", path, path).header("authorization", &bearer);
@@ -251,7 +340,7 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     let untouched = env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap();
     assert_eq!(untouched.entry.marks, Marks::default(), "no mark on u1's notification");
     assert_eq!(untouched.state, ItemState::default(), "nor a watermark over it");
-    assert_eq!(calls, 5 * 31, "every route for every principal");
+    assert_eq!(calls, 5 * 34, "every route for every principal");
     // The routes called above directly, and those called through `route`.
     for r in [
         ("POST", "/rest/notification/send"),

@@ -1,14 +1,15 @@
-//! Department-user notify: Basic credentials, parse, `service::notify::department`, render the
-//! dialect's `errors[]`/`warnings[]` answer. The rules (credentials first, membership, delay and
-//! schedule, callback) are in the service.
+//! Department-user notify and its cancel: Basic credentials, parse, `service::notify::department`
+//! (or `service::cancel::department`), render the dialect's `errors[]`/`warnings[]` answer. The
+//! rules (credentials first, membership, delay and schedule, callback, who may cancel what) are
+//! in the services.
 
 use base64::Engine;
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use shared::dialects::department::{self, ErrorEntry, NotifyResponse, WarningEntry, error, warning};
 use shared::http::{self, header};
-use shared::service::idempotency;
 use shared::service::notify::{self, Delivery};
+use shared::service::{cancel, idempotency};
 
 use super::deadline_of;
 use uuid::Uuid;
@@ -20,13 +21,20 @@ fn answer(
     errors: Vec<ErrorEntry>,
     warnings: Vec<WarningEntry>,
 ) -> (u16, String) {
-    let body = NotifyResponse {
-        notification_message_uuid: id.map(|i| i.to_string()),
-        status: if errors.is_empty() { "SUCCESS" } else { "FAILURE" },
-        request_uuid: request.to_string(),
-        errors,
-        warnings,
-    };
+    respond_with(
+        status,
+        NotifyResponse {
+            notification_message_uuid: id.map(|i| i.to_string()),
+            status: if errors.is_empty() { "SUCCESS" } else { "FAILURE" },
+            request_uuid: request.to_string(),
+            errors,
+            warnings,
+            cancellation: None,
+        },
+    )
+}
+
+fn respond_with(status: u16, body: NotifyResponse) -> (u16, String) {
     (status, serde_json::to_string(&body).unwrap_or_default())
 }
 
@@ -57,6 +65,18 @@ fn basic(req: &Request) -> Option<(String, String)> {
 pub async fn handle(deps: &super::Deps<'_>, req: &Request) -> Response<Body> {
     let request_id = deps.ids.new_id();
     let (status, body) = respond(deps, req, request_id).await;
+    with_challenge(status, body)
+}
+
+/// `DELETE …/user/{userUUID}/notify/{notificationMessageUUID}`: the department's credentials,
+/// then `service::cancel::department`.
+pub async fn cancel(deps: &super::Deps<'_>, req: &Request) -> Response<Body> {
+    let request_id = deps.ids.new_id();
+    let (status, body) = respond_to_cancel(deps, req, request_id).await;
+    with_challenge(status, body)
+}
+
+fn with_challenge(status: u16, body: String) -> Response<Body> {
     let mut resp = http::respond(status, "application/json", body);
     if status == 401 {
         resp.headers_mut()
@@ -65,28 +85,73 @@ pub async fn handle(deps: &super::Deps<'_>, req: &Request) -> Response<Body> {
     resp
 }
 
-async fn respond(deps: &super::Deps<'_>, req: &Request, request_id: Uuid) -> (u16, String) {
+/// The department whose Basic credentials the request carries, or the answer refusing it.
+async fn authenticated(
+    deps: &super::Deps<'_>,
+    req: &Request,
+    request_id: Uuid,
+) -> Result<shared::model::Department, (u16, String)> {
     let Some((client_id, secret)) = basic(req) else {
-        return failure(
+        return Err(failure(
             401,
             request_id,
             "UNAUTHORIZED",
             "Authorization: Basic <client id:secret> is required",
-        );
+        ));
     };
     let dept_id = http::path_param(req, "departmentUUID").and_then(|v| v.parse::<Uuid>().ok());
-    let department = match notify::department_by_credentials(&deps.notify, dept_id, &client_id, &secret).await
-    {
-        Ok(Some(department)) => department,
-        Ok(None) => {
-            return failure(
-                401,
-                request_id,
-                "UNAUTHORIZED",
-                "client id or secret is not valid for this department",
-            );
+    match notify::department_by_credentials(&deps.notify, dept_id, &client_id, &secret).await {
+        Ok(Some(department)) => Ok(department),
+        Ok(None) => Err(failure(
+            401,
+            request_id,
+            "UNAUTHORIZED",
+            "client id or secret is not valid for this department",
+        )),
+        Err(e) => Err(unavailable(request_id, e)),
+    }
+}
+
+async fn respond_to_cancel(deps: &super::Deps<'_>, req: &Request, request_id: Uuid) -> (u16, String) {
+    let department = match authenticated(deps, req, request_id).await {
+        Ok(department) => department,
+        Err(refused) => return refused,
+    };
+    if let Err(e) = http::body(req) {
+        return answer(e.status(), request_id, None, vec![department::error_of(&e)], Vec::new());
+    }
+    let uuid = |name: &str| {
+        let text = http::path_param(req, name).unwrap_or_default();
+        text.parse::<Uuid>()
+            .map_err(|_| shared::ApiError::invalid(name, format!("{name} {text:?} is not a UUID")))
+    };
+    let outcome = match (uuid("userUUID"), uuid("notificationMessageUUID")) {
+        (Ok(user), Ok(id)) => cancel::department(&deps.cancel, &department, user, id).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match outcome {
+        Ok(done) => respond_with(
+            200,
+            NotifyResponse {
+                notification_message_uuid: Some(done.notification_id.to_string()),
+                status: "SUCCESS",
+                request_uuid: request_id.to_string(),
+                errors: Vec::new(),
+                warnings: Vec::new(),
+                cancellation: Some((&done).into()),
+            },
+        ),
+        Err(e) => {
+            http::log_failure(&e, "department cancel");
+            answer(e.status(), request_id, None, vec![department::error_of(&e)], Vec::new())
         }
-        Err(e) => return unavailable(request_id, e),
+    }
+}
+
+async fn respond(deps: &super::Deps<'_>, req: &Request, request_id: Uuid) -> (u16, String) {
+    let department = match authenticated(deps, req, request_id).await {
+        Ok(department) => department,
+        Err(refused) => return refused,
     };
     let user_id = http::path_param(req, "userUUID").and_then(|v| v.parse::<Uuid>().ok());
     let user_id = match notify::department_member(&deps.notify, &department, user_id).await {

@@ -1,10 +1,13 @@
 //! Handler of the notify function: three dialects that notify named people.
 //! `POST /communications/department/{departmentUUID}/user/{userUUID}/notify`,
-//! `POST /desktop-assistant/notifications`, `POST /api/data/v9.2/SendAppNotification`.
+//! `POST /desktop-assistant/notifications`, `POST /api/data/v9.2/SendAppNotification`, and the
+//! cancels of two of them: `DELETE …/user/{userUUID}/notify/{notificationMessageUUID}`,
+//! `DELETE /api/data/v9.2/appnotifications/{NotificationId}`.
 //!
 //! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
 
 mod app;
+mod app_cancel;
 mod department;
 mod desktop;
 mod wiring;
@@ -23,6 +26,7 @@ pub struct Deps<'a> {
     pub clock: &'a dyn Clock,
     pub ids: &'a dyn IdGenerator,
     pub notify: NotifyDeps<'a>,
+    pub cancel: shared::service::cancel::CancelDeps<'a>,
 }
 
 /// Each dialect answers in its own shape; a request no dialect of this function takes (a route
@@ -34,6 +38,8 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
                 NotifyOp::Desktop => desktop::handle(deps, &req).await,
                 NotifyOp::App => app::handle(deps, &req).await,
                 NotifyOp::Department => department::handle(deps, &req).await,
+                NotifyOp::DepartmentCancel => department::cancel(deps, &req).await,
+                NotifyOp::AppCancel => app_cancel::handle(deps, &req).await,
             },
             _ => shared::http::error(&shared::http::not_served(route)),
         },

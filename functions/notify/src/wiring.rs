@@ -14,6 +14,7 @@ impl<'a> Deps<'a> {
             clock: &*ports.clock,
             ids: &*ports.ids,
             notify: ports.notify(),
+            cancel: ports.cancel(),
         }
     }
 }

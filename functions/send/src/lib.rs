@@ -2,6 +2,7 @@
 //! answer in the version's shape. The rules are in `shared::service::send`. It takes [`Deps`],
 //! the ports it uses; `wiring.rs` builds them from the bag.
 
+mod cancel;
 mod wiring;
 
 use lambda_http::http::HeaderValue;
@@ -26,6 +27,7 @@ pub struct Deps<'a> {
     pub clock: &'a dyn Clock,
     pub ids: &'a dyn IdGenerator,
     pub send: send::SendDeps<'a>,
+    pub cancel: shared::service::cancel::CancelDeps<'a>,
 }
 
 pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
@@ -33,6 +35,7 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
         Ok((route, req)) => match route.op {
             Op::Send(op) => match op {
                 SendOp::GroupSend => try_handle(deps, &req).await,
+                SendOp::Cancel => cancel::handle(deps, &req).await,
             },
             _ => Err(http::not_served(route)),
         },

@@ -29,6 +29,29 @@ const PARAMETERS: &[&str] = &[
 
 pub use crate::model::AppNotify;
 
+/// The path's `NotificationId` of a cancel (`DELETE /api/data/v9.2/appnotifications/{NotificationId}`,
+/// beyond the spec): a GUID, with or without the braces Dataverse writes some in.
+pub fn notification_id(text: Option<&str>) -> Result<Uuid, ApiError> {
+    let text = text.unwrap_or_default().trim();
+    let bare = text.trim_start_matches('{').trim_end_matches('}');
+    bare.parse::<Uuid>()
+        .map_err(|_| ApiError::invalid("NotificationId", format!("NotificationId {text:?} is not a GUID")))
+}
+
+/// A cancel's answer, in the entity's PascalCase: the notification, `cancelled`, the people it
+/// reached (its recipient has it, or is being given it; or nobody, and nobody ever will), when
+/// and by whom.
+pub fn cancel_answer(c: &crate::service::cancel::Cancelled) -> Value {
+    serde_json::json!({
+        "NotificationId": c.notification_id,
+        "State": Status::Cancelled.word(),
+        "PeopleReached": c.reached,
+        "CancelledOn": c.cancellation.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "CancelledBy": c.cancellation.by,
+        "AlreadyCancelled": c.repeated,
+    })
+}
+
 /// The OData error body of a domain error: `{"error": {"code", "message", "parameter"}}`, with
 /// the Dataverse code of its status.
 pub fn error_body(e: &ApiError) -> Value {
@@ -43,6 +66,9 @@ pub fn error_body(e: &ApiError) -> Value {
     let mut error = serde_json::json!({ "code": code, "message": e.message });
     if let Some(p) = &e.parameter {
         error["parameter"] = Value::String(p.clone());
+    }
+    if let Some(state) = e.state {
+        error["state"] = Value::String(state.into());
     }
     serde_json::json!({ "error": error })
 }

@@ -319,6 +319,58 @@ pub fn parse(body: &[u8]) -> Result<GroupSend, ApiError> {
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cancel: `DELETE /rest/notification/send/{notificationScheduleId}` (beyond the spec)
+
+/// The largest schedule id (ids are JSON numbers a client reads as doubles: 2^53).
+pub const MAX_SCHEDULE_ID: u64 = 1 << 53;
+
+/// The path's `notificationScheduleId`: a positive whole number, at most 2^53.
+pub fn schedule_id(text: Option<&str>) -> Result<u64, ApiError> {
+    const NAME: &str = "notificationScheduleId";
+    let text = text.map(str::trim).filter(|t| !t.is_empty());
+    let Some(text) = text else {
+        return Err(ApiError::invalid(NAME, "notificationScheduleId is required"));
+    };
+    match text.parse::<u64>() {
+        Ok(id @ 1..=MAX_SCHEDULE_ID) => Ok(id),
+        _ => Err(ApiError::invalid(
+            NAME,
+            format!(
+                "notificationScheduleId must be a whole number from 1 to {MAX_SCHEDULE_ID} (got {text:?})"
+            ),
+        )),
+    }
+}
+
+/// A cancel's answer: the notification, `cancelled`, the people it reached (who have it or are
+/// being given it: their chunk had started; nobody else ever gets it), when and by whom.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelAnswer {
+    pub notification_schedule_id: u64,
+    pub status: &'static str,
+    pub people_reached: u64,
+    /// Milliseconds since the epoch, as sent history's times.
+    pub cancelled: i64,
+    pub cancelled_by: String,
+    /// An earlier cancel did it; this one answers the same.
+    pub already_cancelled: bool,
+}
+
+impl From<&crate::service::cancel::Cancelled> for CancelAnswer {
+    fn from(c: &crate::service::cancel::Cancelled) -> Self {
+        CancelAnswer {
+            notification_schedule_id: c.schedule_id,
+            status: crate::model::Status::Cancelled.word(),
+            people_reached: c.reached,
+            cancelled: c.cancellation.at.timestamp_millis(),
+            cancelled_by: c.cancellation.by.clone(),
+            already_cancelled: c.repeated,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,5 +555,20 @@ mod tests {
         .unwrap();
         let s = parsed.schedule.unwrap();
         assert_eq!((s.at, s.schedule.job_name.as_deref()), (at, Some("j")));
+    }
+
+    #[test]
+    fn a_cancel_names_a_schedule_id_in_range() {
+        assert_eq!(schedule_id(Some("123")).unwrap(), 123);
+        assert_eq!(schedule_id(Some(" 9007199254740992 ")).unwrap(), 1 << 53);
+        for bad in [None, Some(""), Some("0"), Some("-1"), Some("1.5"), Some("abc"), Some("9007199254740993")]
+        {
+            let e = schedule_id(bad).unwrap_err();
+            assert_eq!(
+                (e.kind, e.parameter.as_deref()),
+                (ErrorKind::InvalidParameter, Some("notificationScheduleId")),
+                "{bad:?}"
+            );
+        }
     }
 }

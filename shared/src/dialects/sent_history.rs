@@ -109,6 +109,13 @@ pub struct SentRecord {
     pub email_subject: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_params: Option<Vec<EmailParam>>,
+    /// Beyond the spec: pending, sending, delivered, failed or cancelled.
+    pub status: &'static str,
+    /// Beyond the spec: when a cancelled notification was cancelled (milliseconds) and by whom.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
     /// Beyond the spec: people the fan-out planned to reach (0 until it ran).
     pub total_recipients: u64,
     /// Beyond the spec: why a notification failed.
@@ -168,6 +175,9 @@ impl From<&Notification> for SentRecord {
             email_template: n.email.as_ref().map(|e| e.template.clone()),
             email_subject: n.email.as_ref().map(|e| e.subject.clone()),
             email_params: n.email.as_ref().map(|e| e.params.clone()),
+            status: n.status.word(),
+            cancelled: n.cancelled.as_ref().map(|c| c.at.timestamp_millis()),
+            cancelled_by: n.cancelled.as_ref().map(|c| truncate(&c.by, USER_ID_CHARS)),
             total_recipients: n.recipients,
             failure_reason: n.failure.clone(),
             emails_sent: n.email.as_ref().map(|_| n.emails_sent),

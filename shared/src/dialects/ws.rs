@@ -35,6 +35,9 @@ pub fn envelope(e: &ApiError) -> serde_json::Value {
     if let Some(p) = &e.parameter {
         body["parameter"] = serde_json::Value::String(p.clone());
     }
+    if let Some(state) = e.state {
+        body["state"] = serde_json::Value::String(state.into());
+    }
     body
 }
 

@@ -300,6 +300,37 @@ pub enum Status {
     Delivered,
     /// Gave up: the reason is in `failure`.
     Failed,
+    /// Stopped by its sender (`cancelled` says when and by whom): it fans out no further, and no
+    /// chunk starts after it. Chunks that had started finish (their people are what the cancel
+    /// answered as reached), and their counts are added as they are recorded.
+    Cancelled,
+}
+
+impl Status {
+    /// The word answers and history show.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::FanningOut | Status::Delivering => "sending",
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether a sender may still stop it: not delivered, failed or cancelled yet.
+    pub fn cancellable(self) -> bool {
+        matches!(self, Status::Pending | Status::FanningOut | Status::Delivering)
+    }
+}
+
+/// When and by whom a notification was cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cancellation {
+    pub at: DateTime<Utc>,
+    /// The sender's id as the dialect names it (a user number, a department's client id).
+    pub by: String,
 }
 
 /// Where a fan-out run got to, so that a crashed run resumes without re-sending chunks.
@@ -365,6 +396,12 @@ pub struct Notification {
     pub fanout: FanoutProgress,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Set with `Status::Cancelled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<Cancellation>,
+    /// The department a department notify came from (its cancel checks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_result: Option<CallbackResult>,
     /// Email outcomes, per recipient (top-level counters so that stores can add to them).
@@ -439,6 +476,8 @@ impl Notification {
             chunks_total: None,
             fanout: FanoutProgress::default(),
             failure: None,
+            cancelled: None,
+            department_id: None,
             callback_result: None,
             emails_sent: 0,
             emails_opted_out: 0,

@@ -130,6 +130,20 @@ pub trait WorkLeases: Send + Sync {
 /// Delivery's part: a chunk's context and record, sent marks, completion, give-up, callbacks.
 #[async_trait]
 pub trait DeliveryLedger: WorkLeases {
+    /// `WorkLeases::start` of a chunk (`Work::Chunk`), which its `recipients` people pass
+    /// through the notification's gate: its first start adds them to the people reached, in
+    /// one write with its lease, unless the notification was cancelled (`None`, nothing
+    /// written: `SendControl::cancel` closed the gate first; the chunk never starts, nobody in
+    /// it gets the notification). A later start (`Retry`, `Held`) was counted by the first.
+    async fn start_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        recipients: u64,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<ChunkStart>>;
     /// Records that chunk `chunk` delivered `delivered` items, exactly once per chunk; moves the
     /// notification to Delivered when it was the last one.
     async fn record_chunk(

@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `intake.rs` | a notification is accepted and read back | `NotificationLookup`, `NotificationIntake` |
 //! | `ledger.rs` | fan-out, chunks, sent marks, email jobs, give-up | `FanoutLedger`, `DeliveryLedger`, `EmailLedger` |
+//! | `control.rs` | a sender stops what it sent | `SendControl` |
 //! | `history.rs` | sent history | `SentHistory` |
 //! | `claims.rs` | idempotency keys | `IdempotencyStore` |
 //! | `inbox.rs` | a person's center, realtime, connections | `InboxDelivery`, `Center`, `Realtime`, `ConnectionStore` |
@@ -23,6 +24,7 @@
 
 pub mod claims;
 pub mod clock;
+pub mod control;
 pub mod devices;
 pub mod directory;
 pub mod history;
@@ -34,6 +36,7 @@ pub mod queue;
 
 pub use claims::*;
 pub use clock::*;
+pub use control::*;
 pub use devices::*;
 pub use directory::*;
 pub use history::*;
@@ -52,6 +55,7 @@ pub trait NotificationStore:
     + DeliveryLedger
     + EmailLedger
     + SentHistory
+    + SendControl
     + IdempotencyStore
 {
 }
@@ -62,6 +66,7 @@ impl<T> NotificationStore for T where
         + DeliveryLedger
         + EmailLedger
         + SentHistory
+        + SendControl
         + IdempotencyStore
         + ?Sized
 {

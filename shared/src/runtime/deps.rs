@@ -3,6 +3,7 @@
 //! (`service::*::*Deps`), and each method here lends it those parts of the bag.
 
 use crate::service::callback::CallbackDeps;
+use crate::service::cancel::CancelDeps;
 use crate::service::channels::{EmailDeps, MarkDeps, PushDeps};
 use crate::service::deliver::DeliverDeps;
 use crate::service::devices::{DeviceDeps, UnsubscribeDeps};
@@ -169,6 +170,11 @@ impl Ports {
             store: self.store(),
             daily_recipient_cap: self.settings.daily_recipient_cap,
         }
+    }
+
+    /// A sender cancelling what it sent (every dialect's cancel).
+    pub fn cancel(&self) -> CancelDeps<'_> {
+        CancelDeps { lookup: &*self.notifications, control: &*self.notifications, clock: &*self.clock }
     }
 
     /// Notifying named people (department, desktop assistant, in-app).

@@ -315,6 +315,8 @@ async fn give_up_dead_chunk(
     // tries were killed): sent now, unless its outcome is recorded.
     match ports.lookup.get(id).await? {
         None => return Ok("its notification is gone"),
+        // Cancelled is not finished for a chunk that started before it (its people were counted
+        // as reached): the gate below tells.
         Some(n) if matches!(n.status, Status::Failed | Status::Delivered) => {
             callback::send_if_due(&ports.callbacks, &n).await;
             return Ok("its notification was finished already");
@@ -323,7 +325,13 @@ async fn give_up_dead_chunk(
     }
     let now = ports.clock.now();
     let lease = super::deadline::lease_until(now);
-    if ports.ledger.start(id, Work::Chunk(chunk.chunk), holder, now, lease).await? == ChunkStart::Held {
+    // Through the gate, as any start of a chunk: one never started is counted as it starts here
+    // (its revival delivers it), or not at all when the notification was cancelled.
+    let people = chunk.recipients.len() as u64;
+    let Some(start) = ports.ledger.start_chunk(id, chunk.chunk, people, holder, now, lease).await? else {
+        return Ok("its notification was cancelled before it started");
+    };
+    if start == ChunkStart::Held {
         return Err(DeliverError::Transient(StoreError::Transient(format!(
             "chunk {} is being delivered by another attempt",
             chunk.chunk
@@ -509,6 +517,8 @@ async fn deliver_chunk(
         .notification
         .ok_or_else(|| DeliverError::Permanent(format!("notification {id} does not exist")))?;
     let has_callback = Some(n.callback.is_some());
+    // A cancelled one is not skipped here: a chunk that started before the cancel is among the
+    // people its answer counted, and goes on; the gate below refuses one that did not.
     if n.status == Status::Failed {
         return Ok((Delivered::Skipped, has_callback));
     }
@@ -517,7 +527,13 @@ async fn deliver_chunk(
     // the entries people do not have, so what a person did with theirs stays as it is.
     let now = ports.clock.now();
     let lease_until = super::deadline::lease_until(now);
-    let start = ports.ledger.start(id, Work::Chunk(chunk.chunk), message, now, lease_until).await?;
+    // Its people pass the notification's gate as it starts: after a cancel, it never starts.
+    let people = chunk.recipients.len() as u64;
+    let Some(start) = ports.ledger.start_chunk(id, chunk.chunk, people, message, now, lease_until).await?
+    else {
+        tracing::info!(notification = %id, chunk = chunk.chunk, "cancelled before this chunk started");
+        return Ok((Delivered::Skipped, has_callback));
+    };
     if start == ChunkStart::Held {
         return Ok((Delivered::Busy, None));
     }

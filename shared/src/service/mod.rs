@@ -9,6 +9,7 @@
 
 pub mod audience;
 pub mod callback;
+pub mod cancel;
 pub mod channels;
 pub mod cursor;
 pub mod deadline;

@@ -251,6 +251,7 @@ pub async fn department(
         now,
     )
     .description(format!("department {}", department.name))
+    .department(department.id)
     .due_at(due_at)
     .callback(callback)
     .build();

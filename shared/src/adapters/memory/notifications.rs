@@ -34,9 +34,34 @@ struct NotificationState {
     marks: HashMap<(NotificationId, u32), HashSet<String>>,
     /// Recorded chunks' email job sizes.
     email_job_sizes: HashMap<(NotificationId, u32), u32>,
+    /// Each notification's gate: the people of the chunks that started, and whether a cancel
+    /// closed it (`DynamoNotificationStore`'s gate item).
+    gates: HashMap<NotificationId, (u64, bool)>,
 }
 
 impl NotificationState {
+    /// `WorkLeases::start`.
+    fn start(
+        &mut self,
+        id: NotificationId,
+        work: Work,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> ChunkStart {
+        match self.started.get_mut(&(id, work)) {
+            None => {
+                self.started.insert((id, work), (lease_until, holder.to_string()));
+                ChunkStart::First
+            }
+            Some((lease, by)) if *lease < now || by == holder => {
+                (*lease, *by) = (lease_until, holder.to_string());
+                ChunkStart::Retry
+            }
+            Some(_) => ChunkStart::Held,
+        }
+    }
+
     /// A piece of work's context: the notification, whether the piece is `recorded`, and its
     /// chunk's sent marks.
     /// `content`: with its email's body and parameters (an email job's), or without them (a
@@ -233,18 +258,7 @@ impl WorkLeases for MemoryNotificationStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<ChunkStart> {
-        let mut s = lock(&self.state);
-        Ok(match s.started.get_mut(&(id, work)) {
-            None => {
-                s.started.insert((id, work), (lease_until, holder.to_string()));
-                ChunkStart::First
-            }
-            Some((lease, by)) if *lease < now || by == holder => {
-                (*lease, *by) = (lease_until, holder.to_string());
-                ChunkStart::Retry
-            }
-            Some(_) => ChunkStart::Held,
-        })
+        Ok(lock(&self.state).start(id, work, holder, now, lease_until))
     }
 
     async fn release(
@@ -266,6 +280,28 @@ impl WorkLeases for MemoryNotificationStore {
 
 #[async_trait]
 impl DeliveryLedger for MemoryNotificationStore {
+    async fn start_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        recipients: u64,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<ChunkStart>> {
+        let mut s = lock(&self.state);
+        let work = Work::Chunk(chunk);
+        let first = !s.started.contains_key(&(id, work));
+        let (reached, closed) = s.gates.entry(id).or_default();
+        if first {
+            if *closed {
+                return Ok(None);
+            }
+            *reached += recipients;
+        }
+        Ok(Some(s.start(id, work, holder, now, lease_until)))
+    }
+
     async fn record_chunk(
         &self,
         id: NotificationId,
@@ -346,7 +382,11 @@ impl DeliveryLedger for MemoryNotificationStore {
 
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
         let mut s = lock(&self.state);
-        if let Some(n) = s.by_id.get_mut(&id).filter(|n| n.status != Status::Delivered) {
+        // Delivered stays delivered (its people have it), cancelled stays cancelled (its sender
+        // was told whom it reached).
+        if let Some(n) =
+            s.by_id.get_mut(&id).filter(|n| !matches!(n.status, Status::Delivered | Status::Cancelled))
+        {
             n.status = Status::Failed;
             n.lease_until = None;
             n.failure = Some(reason.to_string());
@@ -412,6 +452,31 @@ impl EmailLedger for MemoryNotificationStore {
         }
         n.modified_at = now;
         Ok(ChunkRecord::Recorded)
+    }
+}
+
+#[async_trait]
+impl SendControl for MemoryNotificationStore {
+    async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome> {
+        let mut s = lock(&self.state);
+        let Some(n) = s.by_id.get_mut(&id) else { return Ok(CancelOutcome::Missing) };
+        let now_cancelled = match n.status {
+            Status::Cancelled => false,
+            status if !status.cancellable() => return Ok(CancelOutcome::Finished(status)),
+            _ => {
+                n.status = Status::Cancelled;
+                n.cancelled = Some(Cancellation { at: now, by: by.to_string() });
+                n.lease_until = None;
+                n.modified_at = now;
+                n.modified_by = by.to_string();
+                true
+            }
+        };
+        let cancellation =
+            n.cancelled.clone().unwrap_or(Cancellation { at: n.modified_at, by: n.modified_by.clone() });
+        let (reached, closed) = s.gates.entry(id).or_default();
+        *closed = true;
+        Ok(CancelOutcome::Cancelled { cancellation, reached: *reached, now: now_cancelled })
     }
 }
 

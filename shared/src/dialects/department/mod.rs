@@ -51,6 +51,35 @@ pub struct NotifyResponse {
     pub request_uuid: String,
     pub errors: Vec<ErrorEntry>,
     pub warnings: Vec<WarningEntry>,
+    /// A cancel's outcome (beyond the spec: `DELETE …/notify/{notificationMessageUUID}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<CancelState>,
+}
+
+/// What a cancel did: the message is `cancelled`; the people it reached (who have it or are
+/// being given it: their delivery had started; nobody else ever gets it); when, by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelState {
+    pub state: &'static str,
+    pub people_reached: u64,
+    /// RFC 3339, as `scheduledOn`.
+    pub cancelled_on: String,
+    pub cancelled_by: String,
+    /// An earlier cancel did it; this one answers the same.
+    pub already_cancelled: bool,
+}
+
+impl From<&crate::service::cancel::Cancelled> for CancelState {
+    fn from(c: &crate::service::cancel::Cancelled) -> Self {
+        CancelState {
+            state: crate::model::Status::Cancelled.word(),
+            people_reached: c.reached,
+            cancelled_on: c.cancellation.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            cancelled_by: c.cancellation.by.clone(),
+            already_cancelled: c.repeated,
+        }
+    }
 }
 
 pub fn error(code: &str, description: impl Into<String>) -> ErrorEntry {
@@ -88,7 +117,11 @@ pub fn error_of(e: &crate::error::ApiError) -> ErrorEntry {
         Some(p) if !e.message.starts_with(p.as_str()) => format!("{p}: {}", e.message),
         _ => e.message.clone(),
     };
-    error(error_code(e.kind), description)
+    match e.state {
+        // A conflict names the state it met: ALREADY_DELIVERED, ALREADY_FAILED.
+        Some(state) => error(&format!("ALREADY_{}", state.to_ascii_uppercase()), description),
+        None => error(error_code(e.kind), description),
+    }
 }
 
 pub fn warning(code: &str, description: impl Into<String>) -> WarningEntry {

@@ -22,6 +22,7 @@ use crate::model::*;
 use crate::ports::*;
 
 mod content;
+mod control;
 mod counters;
 mod idempotency;
 mod ledger;
@@ -443,6 +444,18 @@ impl WorkLeases for DynamoNotificationStore {
 
 #[async_trait]
 impl DeliveryLedger for DynamoNotificationStore {
+    async fn start_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        recipients: u64,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<ChunkStart>> {
+        self.ledger_start_chunk(id, chunk, recipients, holder, now, lease_until).await
+    }
+
     async fn record_chunk(
         &self,
         id: NotificationId,
@@ -504,9 +517,11 @@ impl DeliveryLedger for DynamoNotificationStore {
             .update_expression(
                 "SET #st = :failed, failure = :why, modifiedAt = :now REMOVE pendingShard, dueMs, leaseUntil",
             )
-            // A delivered notification stays delivered: its people have it.
-            .condition_expression("attribute_exists(pk) AND #st <> :delivered")
+            // A delivered notification stays delivered: its people have it; a cancelled one
+            // stays cancelled: its sender was told whom it reached.
+            .condition_expression("attribute_exists(pk) AND #st <> :delivered AND #st <> :cancelled")
             .expression_attribute_values(":delivered", to_attr(&Status::Delivered)?)
+            .expression_attribute_values(":cancelled", to_attr(&Status::Cancelled)?)
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":failed", to_attr(&Status::Failed)?)
             .expression_attribute_values(":why", s(reason))

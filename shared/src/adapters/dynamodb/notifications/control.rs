@@ -1,0 +1,154 @@
+//! Cancelling a notification, and the gate every chunk passes to start: `N#{id}#K#{shard}`/`G`,
+//! one item in each of the counters' partitions (`counters.rs`; a chunk's gate is its counters'
+//! shard, so starts of a broadcast's chunks spread over `COUNTER_SHARDS` items and seldom meet
+//! in a transaction), holding `reached` (the people of the chunks that started there) and, once
+//! cancelled, `cancelledAt`.
+//!
+//! A chunk's first start puts its lease and adds its people to its gate in one transaction,
+//! conditional on the gate not being closed; a cancel moves the notification to `Cancelled` and
+//! closes every gate in one transaction, conditional on the notification being unfinished. Each
+//! is all or nothing, and DynamoDB serialises transactions on an item: a chunk either started
+//! before the cancel (and is counted) or never starts. The gates' sum, read after the cancel,
+//! is final.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+
+use super::counters::COUNTER_SHARDS;
+use super::*;
+
+const GATE_SK: &str = "G";
+
+impl DynamoNotificationStore {
+    pub(super) fn gate_key(id: NotificationId, shard: u32) -> Item {
+        key(Self::counters_pk(id, shard), GATE_SK)
+    }
+
+    /// The people reached: the sum of the gates (strongly consistent).
+    async fn reached(&self, id: NotificationId) -> StoreResult<u64> {
+        let keys = (0..COUNTER_SHARDS).map(|shard| Self::gate_key(id, shard)).collect();
+        let items = batch_get(&self.client, &self.table, keys, None, true, Backoff::default()).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                item.get("reached").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok())
+            })
+            .sum())
+    }
+
+    /// A chunk's first start: its lease put and its people added to its gate, in one transaction
+    /// (`None`: the gate is closed, nothing written); a lease that exists goes the way of
+    /// `ledger_start` (its first start counted it).
+    pub(super) async fn ledger_start_chunk(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        recipients: u64,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<ChunkStart>> {
+        let lease = Self::lease_key(id, Work::Chunk(chunk));
+        let mut start = lease.clone();
+        start.insert("leaseUntil".into(), n(lease_until.timestamp_millis()));
+        start.insert("holder".into(), s(holder));
+        start.insert("startedAt".into(), to_attr(&now)?);
+        start.insert("ttl".into(), n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()));
+        let gate = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::gate_key(id, Self::counter_shard(chunk))))
+            .update_expression("ADD reached :n SET #ttl = if_not_exists(#ttl, :ttl)")
+            .condition_expression("attribute_not_exists(cancelledAt)")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":n", n(recipients))
+            .expression_attribute_values(":ttl", n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()))
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().put(self.put_if_absent(start)?).build(),
+            TransactWriteItem::builder().update(gate).build(),
+        ];
+        match self.transact(items).await {
+            (Ok(()), _) => Ok(Some(ChunkStart::First)),
+            (Err(e), _) if cancelled_by_condition(&e) => {
+                if failed_conditions(&e).first() == Some(&true) {
+                    // Started before (counted then): a retry, or held by another attempt.
+                    return self.ledger_start(lease, holder, now, lease_until).await.map(Some);
+                }
+                Ok(None)
+            }
+            (Err(e), attempt) if cancelled_for_contention(&e) => Err(StoreError::Transient(format!(
+                "starting chunk {chunk} of {id}: transaction cancelled for contention {attempt} times"
+            ))),
+            (Err(e), _) => Err(classify(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl SendControl for DynamoNotificationStore {
+    async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome> {
+        let cancellation = Cancellation { at: now, by: by.to_string() };
+        let meta = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression(
+                "SET #st = :cancelled, cancelled = :c, modifiedAt = :now, modifiedBy = :by REMOVE pendingShard, dueMs, leaseUntil",
+            )
+            .condition_expression("#st IN (:pending, :fanning, :delivering)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":cancelled", to_attr(&Status::Cancelled)?)
+            .expression_attribute_values(":c", to_attr(&cancellation)?)
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .expression_attribute_values(":by", s(by))
+            .expression_attribute_values(":pending", to_attr(&Status::Pending)?)
+            .expression_attribute_values(":fanning", to_attr(&Status::FanningOut)?)
+            .expression_attribute_values(":delivering", to_attr(&Status::Delivering)?)
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let ttl = (now + chrono::Duration::days(MARKS_DAYS)).timestamp();
+        let mut items = vec![TransactWriteItem::builder().update(meta).build()];
+        for shard in 0..COUNTER_SHARDS {
+            let gate = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::gate_key(id, shard)))
+                .update_expression("SET cancelledAt = :now, #ttl = if_not_exists(#ttl, :ttl)")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":now", to_attr(&now)?)
+                .expression_attribute_values(":ttl", n(ttl))
+                .build()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            items.push(TransactWriteItem::builder().update(gate).build());
+        }
+        match self.transact(items).await {
+            (Ok(()), _) => {
+                let reached = self.reached(id).await?;
+                Ok(CancelOutcome::Cancelled { cancellation, reached, now: true })
+            }
+            (Err(e), _) if cancelled_by_condition(&e) => match self.get_meta(id).await? {
+                None => Ok(CancelOutcome::Missing),
+                Some(n) if n.status == Status::Cancelled => {
+                    let cancellation =
+                        n.cancelled.unwrap_or(Cancellation { at: n.modified_at, by: n.modified_by.clone() });
+                    let reached = self.reached(id).await?;
+                    Ok(CancelOutcome::Cancelled { cancellation, reached, now: false })
+                }
+                Some(n) => Ok(CancelOutcome::Finished(n.status)),
+            },
+            (Err(e), attempt) if cancelled_for_contention(&e) => Err(StoreError::Transient(format!(
+                "cancelling {id}: transaction cancelled for contention {attempt} times"
+            ))),
+            (Err(e), _) => Err(classify(e)),
+        }
+    }
+}
+
+/// Which of a cancelled transaction's items failed their condition, in order.
+fn failed_conditions(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> Vec<bool> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+            t.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect()
+        }
+        _ => Vec::new(),
+    }
+}

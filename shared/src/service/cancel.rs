@@ -1,0 +1,131 @@
+//! A sender stops what it sent: who may cancel which notification in each dialect, and what a
+//! cancel answers. The store decides (`SendControl::cancel`: one conditional write against
+//! every chunk's start): an unfinished notification is cancelled, and the answer says exactly
+//! how many people it reached (the people of the chunks that started before it, who have it or
+//! are being given it; nobody else ever gets it); a finished one is a conflict naming its state
+//! (`delivered`, `failed`); a repeated cancel answers what the first did. Emails and pushes of
+//! the chunks that started go out with them: they are part of reaching those people.
+//!
+//! A notification a caller may not see is answered as one that does not exist (another tenant's,
+//! another dialect's, another department's): nobody learns which ids exist.
+
+use crate::error::{ApiError, ErrorKind};
+use crate::model::*;
+use crate::ports::{CancelOutcome, Clock, NotificationLookup, SendControl};
+
+/// What cancelling uses: the notification's lookup (to check who may), the store's cancel, the
+/// clock.
+pub struct CancelDeps<'a> {
+    pub(crate) lookup: &'a dyn NotificationLookup,
+    pub(crate) control: &'a dyn SendControl,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+/// What a cancel answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancelled {
+    pub notification_id: NotificationId,
+    pub schedule_id: u64,
+    pub cancellation: Cancellation,
+    /// People who have it or are being given it (their chunk started before the cancel); nobody
+    /// else ever gets it.
+    pub reached: u64,
+    /// An earlier cancel did it; this one answers the same.
+    pub repeated: bool,
+}
+
+fn not_found(parameter: &str, what: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorKind::NotFound, format!("{parameter} {what} does not exist")).with_parameter(parameter)
+}
+
+/// Cancels a group send by its schedule id, for a caller who may send it (`send::authorize`:
+/// the spec's roles for its company and type).
+pub async fn group_send(deps: &CancelDeps<'_>, user: &User, schedule_id: u64) -> Result<Cancelled, ApiError> {
+    const PARAMETER: &str = "notificationScheduleId";
+    let n = deps
+        .lookup
+        .get_by_schedule_id(schedule_id)
+        .await?
+        .filter(|n| n.origin == Origin::GroupSend)
+        // Another company's is invisible, unless the caller may send anywhere.
+        .filter(|n| n.company_id == user.company_id || user.has(Role::SuperUser))
+        .ok_or_else(|| not_found(PARAMETER, schedule_id))?;
+    super::send::authorize(user, n.company_id, n.broadcast_type)?;
+    cancel(deps, &n, &user.number.to_string(), PARAMETER).await
+}
+
+/// Cancels a department notify by its message UUID, for the department that sent it, to the
+/// user of the path.
+pub async fn department(
+    deps: &CancelDeps<'_>,
+    department: &Department,
+    user: UserId,
+    id: NotificationId,
+) -> Result<Cancelled, ApiError> {
+    const PARAMETER: &str = "notificationMessageUUID";
+    let sent_by = |n: &Notification| {
+        n.department_id.or(n.callback.as_ref().map(|c| c.department_id)) == Some(department.id)
+    };
+    let n = deps
+        .lookup
+        .get(id)
+        .await?
+        .filter(|n| n.origin == Origin::DepartmentNotify && n.company_id == department.company_id)
+        .filter(|n| sent_by(n))
+        .filter(|n| matches!(&n.audience, Audience::Users { user_ids } if user_ids == &[user]))
+        .ok_or_else(|| not_found(PARAMETER, id))?;
+    let by: String = department.client_id.chars().take(15).collect();
+    cancel(deps, &n, &by, PARAMETER).await
+}
+
+/// Cancels an in-app notification by its `NotificationId`: its sender may, with the privilege
+/// to send (`notify::app_sender`); anyone of its tenant who may notify others (the Create
+/// privilege at Global level) may too.
+pub async fn app(deps: &CancelDeps<'_>, sender: &User, id: NotificationId) -> Result<Cancelled, ApiError> {
+    const PARAMETER: &str = "NotificationId";
+    super::notify::app_sender(sender)?;
+    let n = deps
+        .lookup
+        .get(id)
+        .await?
+        .filter(|n| n.origin == Origin::AppNotification && n.company_id == sender.company_id)
+        .ok_or_else(|| not_found(PARAMETER, id))?;
+    let own = n.created_by == sender.number.to_string();
+    if !own && !sender.has(Role::CreateAppNotificationGlobal) {
+        return Err(ApiError::new(
+            ErrorKind::InsufficientPrivileges,
+            "cancelling another user's notification needs the Create privilege on app notifications at Global level",
+        )
+        .with_parameter(PARAMETER));
+    }
+    cancel(deps, &n, &sender.number.to_string(), PARAMETER).await
+}
+
+async fn cancel(
+    deps: &CancelDeps<'_>,
+    n: &Notification,
+    by: &str,
+    parameter: &str,
+) -> Result<Cancelled, ApiError> {
+    match deps.control.cancel(n.id, by, deps.clock.now()).await? {
+        CancelOutcome::Cancelled { cancellation, reached, now } => {
+            if now {
+                tracing::info!(notification = %n.id, reached, by, "cancelled");
+            }
+            Ok(Cancelled {
+                notification_id: n.id,
+                schedule_id: n.schedule_id,
+                cancellation,
+                reached,
+                repeated: !now,
+            })
+        }
+        CancelOutcome::Finished(status) => Err(ApiError::new(
+            ErrorKind::Conflict,
+            format!("the notification is {} already: there is nothing left to cancel", status.word()),
+        )
+        .with_parameter(parameter)
+        .with_state(status.word())),
+        CancelOutcome::Missing => Err(not_found(parameter, n.id)),
+    }
+}
