@@ -35,6 +35,9 @@ pub struct Faults {
     pub injected: AtomicU64,
     /// A stall: the call with this index waits until `resume` (the process is stalled, not dead).
     stall: Mutex<Option<(u64, Arc<tokio::sync::Notify>)>>,
+    /// A stall of one operation: its calls after this many more of it wait until `resume`
+    /// (which closes the semaphore: every waiter, and any call still on its way to it, goes on).
+    stall_op: Mutex<Option<(String, u64, Arc<tokio::sync::Semaphore>)>>,
     stalled: AtomicBool,
     /// Paths the schedule reached, counted: `{op} failed` for each failure injected,
     /// `{op} partial: none|some|all` for failing batches by what they wrote, and what the
@@ -60,6 +63,7 @@ impl Faults {
             fail_next: Mutex::new(Vec::new()),
             injected: AtomicU64::new(0),
             stall: Mutex::new(None),
+            stall_op: Mutex::new(None),
             stalled: AtomicBool::new(false),
             reached: Mutex::new(Default::default()),
             interleave: false,
@@ -111,6 +115,14 @@ impl Faults {
         *self.stall.lock().unwrap() = Some((at, Arc::new(tokio::sync::Notify::new())));
     }
 
+    /// The calls of `op` after `skip` more of them stall (wait, then go on) until `resume`: the
+    /// moment after the `skip`-th, however many run at once.
+    pub fn stall_before(&self, op: &str, skip: u64) {
+        self.stalled.store(false, Ordering::SeqCst);
+        *self.stall_op.lock().unwrap() =
+            Some((op.to_string(), skip, Arc::new(tokio::sync::Semaphore::new(0))));
+    }
+
     /// Whether a call is stalled now.
     pub fn stalled(&self) -> bool {
         self.stalled.load(Ordering::SeqCst)
@@ -120,6 +132,10 @@ impl Faults {
     pub fn resume(&self) {
         if let Some((_, gate)) = self.stall.lock().unwrap().take() {
             gate.notify_one();
+        }
+        if let Some((_, _, gate)) = self.stall_op.lock().unwrap().take() {
+            gate.close();
+            self.stalled.store(false, Ordering::SeqCst);
         }
     }
 
@@ -209,6 +225,19 @@ impl Faults {
     ) -> StoreResult<T> {
         let index = self.calls.load(Ordering::SeqCst);
         let gate = self.stall.lock().unwrap().as_ref().filter(|(at, _)| *at == index).map(|(_, g)| g.clone());
+        let mut held = None;
+        if let Some((stalled_op, skip, semaphore)) = self.stall_op.lock().unwrap().as_mut()
+            && stalled_op == op
+        {
+            match skip {
+                0 => held = Some(semaphore.clone()),
+                _ => *skip -= 1,
+            }
+        }
+        if let Some(held) = held {
+            self.stalled.store(true, Ordering::SeqCst);
+            let _closed = held.acquire().await;
+        }
         if let Some(gate) = gate {
             self.stalled.store(true, Ordering::SeqCst);
             gate.notified().await;

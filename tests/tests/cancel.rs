@@ -317,7 +317,65 @@ async fn an_app_notification_is_cancelled_by_its_sender_before_it_arrives(env: E
     );
 }
 
+/// The cancel lands between two chunk starts, at each point of a send to fifteen people in five
+/// chunks of three: after k chunks started, it answers 3k people, exactly those 3k have it when
+/// everything has run, and the delivered count is theirs; after the last one, the send finishes
+/// (409, delivered to all fifteen). Deterministic (the k+1-th start is held until the cancel has
+/// answered), on memory and moto.
+async fn a_cancel_between_two_chunk_starts_counts_exactly_the_chunks_before_it(env: Env) {
+    let mut env = env;
+    env.ports.settings.chunk_size = 3;
+    let people = tests::crowd::load(&env.ports, 15, false).await;
+    let schedule = tests::faults::Faults::none();
+    let held = tests::faults::faulty(&env.ports, &schedule);
+    for k in 0..=5u64 {
+        let sid = group_send(
+            &env,
+            json!({"version": 3, "type": "GT", "key": "3", "values": [tests::crowd::TEAM], "message": format!("cut after {k}")}),
+        )
+        .await;
+        let id = env.ports.notifications.get_by_schedule_id(sid).await.unwrap().unwrap().id;
+        schedule.stall_before("start", k);
+        let pipeline = {
+            let (ports, max) = (held.clone(), env.max_receives);
+            tokio::spawn(async move { local::workers::run_until_idle(&ports, max).await.map(|_| ()) })
+        };
+        // Chunks 0..k started; the k+1-th waits (or, after the fifth, the run ends).
+        let waited = tokio::time::Instant::now();
+        while !schedule.stalled() && !pipeline.is_finished() {
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(120),
+                "k {k}: the run neither held nor ended"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let (status, answer) = cancel_group(&env, ADMIN3, &sid.to_string()).await;
+        schedule.resume();
+        pipeline.await.unwrap().unwrap();
+        local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+        let mut holders = 0;
+        for p in &people {
+            holders += u64::from(env.ports.inbox.get(*p, id).await.unwrap().is_some());
+        }
+        let n = env.ports.notifications.get(id).await.unwrap().unwrap();
+        if k < 5 {
+            assert_eq!(status, 200, "k {k}: {answer}");
+            assert_eq!(answer["peopleReached"].as_u64(), Some(3 * k), "k {k}: {answer}");
+            assert_eq!(
+                (holders, n.delivered),
+                (3 * k, 3 * k),
+                "k {k}: the people who have it are the answer's"
+            );
+            assert_eq!(n.status, shared::model::Status::Cancelled);
+        } else {
+            assert_eq!((status, answer["state"].as_str()), (409, Some("delivered")), "{answer}");
+            assert_eq!((holders, n.delivered), (15, 15));
+        }
+    }
+}
+
 end_to_end!(
+    a_cancel_between_two_chunk_starts_counts_exactly_the_chunks_before_it,
     a_group_send_is_cancelled_until_it_is_delivered,
     a_department_message_is_cancelled_by_its_department_only,
     an_app_notification_is_cancelled_by_its_sender_before_it_arrives,

@@ -1262,7 +1262,6 @@ async fn a_cancel_and_the_chunks_starts_meet_at_one_gate(p: Ports) {
     ));
     let tally = ChunkTally { delivered: 2000, ..ChunkTally::default() };
     assert_eq!(p.notifications.record_chunk(running.id, 0, &tally, at).await.unwrap(), ChunkRecord::Recorded);
-    p.notifications.mark_failed(running.id, "a chunk died", at).await.unwrap();
     assert_eq!(p.notifications.complete_if_done(running.id, at).await.unwrap(), Status::Cancelled);
     let stored = p.notifications.get(running.id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.delivered, stored.failure), (Status::Cancelled, 2000, None));
@@ -1274,6 +1273,31 @@ async fn a_cancel_and_the_chunks_starts_meet_at_one_gate(p: Ports) {
             now: false
         }
     );
+
+    // A chunk it counted given up later: the reason is kept beside its status, the first one.
+    p.notifications.mark_failed(running.id, "chunk 9 dead-lettered twice", at).await.unwrap();
+    p.notifications.mark_failed(running.id, "again", at).await.unwrap();
+    let stored = p.notifications.get(running.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.failure.as_deref()),
+        (Status::Cancelled, Some("chunk 9 dead-lettered twice"))
+    );
+
+    // Stored by an earlier version (its chunks started without the gate): stopped only while
+    // pending; going out, it goes on.
+    let mut old = notification(Uuid::new_v4(), 6, 3, BroadcastType::GT, now);
+    old.gated = false;
+    p.notifications.insert(&old).await.unwrap();
+    assert!(p.notifications.claim(old.id, now, lease).await.unwrap());
+    assert_eq!(cancel(old.id, now).await, CancelOutcome::Ungated(Status::FanningOut));
+    assert_eq!(p.notifications.get(old.id).await.unwrap().unwrap().status, Status::FanningOut);
+    let mut old_pending = notification(Uuid::new_v4(), 7, 3, BroadcastType::GT, now);
+    old_pending.gated = false;
+    p.notifications.insert(&old_pending).await.unwrap();
+    assert!(matches!(
+        cancel(old_pending.id, now).await,
+        CancelOutcome::Cancelled { reached: 0, now: true, .. }
+    ));
 
     // Finished: delivered and failed ones are not cancelled; an unknown one is missing.
     let done = notification(Uuid::new_v4(), 3, 3, BroadcastType::GT, now);

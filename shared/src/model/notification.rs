@@ -399,6 +399,11 @@ pub struct Notification {
     /// Set with `Status::Cancelled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled: Option<Cancellation>,
+    /// Whether every chunk of it starts through its gate (`DeliveryLedger::start_chunk`): true of
+    /// every notification this version stores; an earlier version's started chunks uncounted,
+    /// so a cancel can stop it exactly only while it is pending.
+    #[serde(default)]
+    pub gated: bool,
     /// The department a department notify came from (its cancel checks it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department_id: Option<Uuid>,
@@ -477,6 +482,7 @@ impl Notification {
             fanout: FanoutProgress::default(),
             failure: None,
             cancelled: None,
+            gated: true,
             department_id: None,
             callback_result: None,
             emails_sent: 0,

@@ -17,6 +17,9 @@ pub enum CancelOutcome {
     Cancelled { cancellation: Cancellation, reached: u64, now: bool },
     /// Finished before the cancel (delivered or failed): nothing stopped.
     Finished(Status),
+    /// Going out, stored by an earlier version whose chunks started without passing the gate
+    /// (`Notification::gated`): nobody could say exactly whom it reached, so it is not stopped.
+    Ungated(Status),
     /// No such notification.
     Missing,
 }

@@ -126,6 +126,13 @@ async fn cancel(
         )
         .with_parameter(parameter)
         .with_state(status.word())),
+        CancelOutcome::Ungated(status) => Err(ApiError::new(
+            ErrorKind::Conflict,
+            "the notification is going out, sent before this service could count whom a cancel stops it short of: \
+             it goes on; a notification sent since can be cancelled while it goes out",
+        )
+        .with_parameter(parameter)
+        .with_state(status.word())),
         CancelOutcome::Missing => Err(not_found(parameter, n.id)),
     }
 }

@@ -382,15 +382,23 @@ impl DeliveryLedger for MemoryNotificationStore {
 
     async fn mark_failed(&self, id: NotificationId, reason: &str, now: DateTime<Utc>) -> StoreResult<()> {
         let mut s = lock(&self.state);
-        // Delivered stays delivered (its people have it), cancelled stays cancelled (its sender
-        // was told whom it reached).
-        if let Some(n) =
-            s.by_id.get_mut(&id).filter(|n| !matches!(n.status, Status::Delivered | Status::Cancelled))
-        {
-            n.status = Status::Failed;
-            n.lease_until = None;
-            n.failure = Some(reason.to_string());
-            n.modified_at = now;
+        let Some(n) = s.by_id.get_mut(&id) else { return Ok(()) };
+        match n.status {
+            // Delivered stays delivered: its people have it.
+            Status::Delivered => {}
+            // Cancelled stays cancelled (its sender was told whom it reached), keeping the first
+            // reason a chunk it counted was given up.
+            Status::Cancelled if n.failure.is_none() => {
+                n.failure = Some(reason.to_string());
+                n.modified_at = now;
+            }
+            Status::Cancelled => {}
+            _ => {
+                n.status = Status::Failed;
+                n.lease_until = None;
+                n.failure = Some(reason.to_string());
+                n.modified_at = now;
+            }
         }
         Ok(())
     }
@@ -463,6 +471,7 @@ impl SendControl for MemoryNotificationStore {
         let now_cancelled = match n.status {
             Status::Cancelled => false,
             status if !status.cancellable() => return Ok(CancelOutcome::Finished(status)),
+            status if status != Status::Pending && !n.gated => return Ok(CancelOutcome::Ungated(status)),
             _ => {
                 n.status = Status::Cancelled;
                 n.cancelled = Some(Cancellation { at: now, by: by.to_string() });

@@ -2,7 +2,8 @@
 //! one item in each of the counters' partitions (`counters.rs`; a chunk's gate is its counters'
 //! shard, so starts of a broadcast's chunks spread over `COUNTER_SHARDS` items and seldom meet
 //! in a transaction), holding `reached` (the people of the chunks that started there) and, once
-//! cancelled, `cancelledAt`.
+//! cancelled, `cancelledAt`. Like the counters, kept as long as the notification (no TTL): a
+//! repeated cancel, any time later, answers the same count.
 //!
 //! A chunk's first start puts its lease and adds its people to its gate in one transaction,
 //! conditional on the gate not being closed; a cancel moves the notification to `Cancelled` and
@@ -12,7 +13,7 @@
 //! is final.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::counters::COUNTER_SHARDS;
 use super::*;
@@ -36,6 +37,20 @@ impl DynamoNotificationStore {
             .sum())
     }
 
+    async fn lease_exists(&self, lease: &Item) -> StoreResult<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(lease.clone()))
+            .projection_expression("pk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.is_some())
+    }
+
     /// A chunk's first start: its lease put and its people added to its gate, in one transaction
     /// (`None`: the gate is closed, nothing written); a lease that exists goes the way of
     /// `ledger_start` (its first start counted it).
@@ -57,11 +72,9 @@ impl DynamoNotificationStore {
         let gate = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::gate_key(id, Self::counter_shard(chunk))))
-            .update_expression("ADD reached :n SET #ttl = if_not_exists(#ttl, :ttl)")
+            .update_expression("ADD reached :n")
             .condition_expression("attribute_not_exists(cancelledAt)")
-            .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":n", n(recipients))
-            .expression_attribute_values(":ttl", n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()))
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
         let items = vec![
@@ -71,11 +84,15 @@ impl DynamoNotificationStore {
         match self.transact(items).await {
             (Ok(()), _) => Ok(Some(ChunkStart::First)),
             (Err(e), _) if cancelled_by_condition(&e) => {
-                if failed_conditions(&e).first() == Some(&true) {
-                    // Started before (counted then): a retry, or held by another attempt.
-                    return self.ledger_start(lease, holder, now, lease_until).await.map(Some);
+                // Started before (counted then): a retry, or held by another attempt. Asked of
+                // the lease itself when only the gate was named as refusing: a started chunk is
+                // never refused.
+                let started =
+                    failed_conditions(&e).first() == Some(&true) || self.lease_exists(&lease).await?;
+                match started {
+                    true => self.ledger_start(lease, holder, now, lease_until).await.map(Some),
+                    false => Ok(None),
                 }
-                Ok(None)
             }
             (Err(e), attempt) if cancelled_for_contention(&e) => Err(StoreError::Transient(format!(
                 "starting chunk {chunk} of {id}: transaction cancelled for contention {attempt} times"
@@ -95,7 +112,8 @@ impl SendControl for DynamoNotificationStore {
             .update_expression(
                 "SET #st = :cancelled, cancelled = :c, modifiedAt = :now, modifiedBy = :by REMOVE pendingShard, dueMs, leaseUntil",
             )
-            .condition_expression("#st IN (:pending, :fanning, :delivering)")
+            // Going out, only if every chunk of it passes the gate (earlier versions' did not).
+            .condition_expression("#st = :pending OR (#st IN (:fanning, :delivering) AND gated = :gated)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":cancelled", to_attr(&Status::Cancelled)?)
             .expression_attribute_values(":c", to_attr(&cancellation)?)
@@ -104,18 +122,16 @@ impl SendControl for DynamoNotificationStore {
             .expression_attribute_values(":pending", to_attr(&Status::Pending)?)
             .expression_attribute_values(":fanning", to_attr(&Status::FanningOut)?)
             .expression_attribute_values(":delivering", to_attr(&Status::Delivering)?)
+            .expression_attribute_values(":gated", AttributeValue::Bool(true))
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        let ttl = (now + chrono::Duration::days(MARKS_DAYS)).timestamp();
         let mut items = vec![TransactWriteItem::builder().update(meta).build()];
         for shard in 0..COUNTER_SHARDS {
             let gate = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(Self::gate_key(id, shard)))
-                .update_expression("SET cancelledAt = :now, #ttl = if_not_exists(#ttl, :ttl)")
-                .expression_attribute_names("#ttl", "ttl")
+                .update_expression("SET cancelledAt = :now")
                 .expression_attribute_values(":now", to_attr(&now)?)
-                .expression_attribute_values(":ttl", n(ttl))
                 .build()
                 .map_err(|e| StoreError::Other(e.to_string()))?;
             items.push(TransactWriteItem::builder().update(gate).build());
@@ -133,6 +149,11 @@ impl SendControl for DynamoNotificationStore {
                     let reached = self.reached(id).await?;
                     Ok(CancelOutcome::Cancelled { cancellation, reached, now: false })
                 }
+                Some(n) if n.status.cancellable() && !n.gated => Ok(CancelOutcome::Ungated(n.status)),
+                // Its condition failed on a state that is no longer there: asked again, it decides.
+                Some(n) if n.status.cancellable() => Err(StoreError::Transient(format!(
+                    "notification {id} changed while it was being cancelled"
+                ))),
                 Some(n) => Ok(CancelOutcome::Finished(n.status)),
             },
             (Err(e), attempt) if cancelled_for_contention(&e) => Err(StoreError::Transient(format!(

@@ -146,6 +146,8 @@ impl DynamoNotificationStore {
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("S#{schedule_id}"), META)))
+            // Strongly consistent: a cancel right after its send finds it.
+            .consistent_read(true)
             .send()
             .await
             .map_err(classify)?;
@@ -529,8 +531,26 @@ impl DeliveryLedger for DynamoNotificationStore {
             .send()
             .await
             .map_err(classify);
-        // A failed condition (the item is gone) is nothing to do.
-        applied(result).map(|_| ())
+        if applied(result)? {
+            return Ok(());
+        }
+        // Cancelled: the first reason a chunk it counted was given up is kept beside its status.
+        let kept = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression("SET failure = :why, modifiedAt = :now")
+            .condition_expression("#st = :cancelled AND attribute_not_exists(failure)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":cancelled", to_attr(&Status::Cancelled)?)
+            .expression_attribute_values(":why", s(reason))
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .send()
+            .await
+            .map_err(classify);
+        // A failed condition (the item is gone, delivered, or its reason kept) is nothing to do.
+        applied(kept).map(|_| ())
     }
 
     async fn record_callback(&self, id: NotificationId, result: &CallbackResult) -> StoreResult<()> {
