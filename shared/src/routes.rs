@@ -56,6 +56,8 @@ pub enum SendOp {
     GroupSend,
     /// Cancels a group send (beyond the spec: a sender's control).
     Cancel,
+    /// Changes a pending group send (beyond the spec).
+    Change,
 }
 
 /// `sent-history.txt`.
@@ -133,6 +135,7 @@ const fn inbox(method: &'static str, path: &'static str, op: InboxOp) -> Route {
 pub const ROUTES: &[Route] = &[
     r("POST", "/rest/notification/send", Op::Send(SendOp::GroupSend)),
     r("DELETE", "/rest/notification/send/{notificationScheduleId}", Op::Send(SendOp::Cancel)),
+    r("PATCH", "/rest/notification/send/{notificationScheduleId}", Op::Send(SendOp::Change)),
     r("GET", "/rest/notification/sent", Op::SentHistory(SentHistoryOp::List)),
     r(
         "POST",

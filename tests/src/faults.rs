@@ -457,6 +457,9 @@ impl EmailLedger for FaultyNotifications {
 
 #[async_trait]
 impl SendControl for FaultyNotifications {
+    async fn change(&self, changed: &Notification, read: u64) -> StoreResult<ChangeOutcome> {
+        self.1.run("change", self.0.change(changed, read)).await
+    }
     async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome> {
         self.1.run("cancel", self.0.cancel(id, by, now)).await
     }

@@ -104,6 +104,24 @@ pub fn samples() -> Vec<Sample> {
             query: "",
         },
         Sample {
+            method: "PATCH",
+            path: "/rest/notification/send/{notificationScheduleId}",
+            build: |_, body, q| {
+                request(
+                    "PATCH",
+                    "/rest/notification/send/{notificationScheduleId}",
+                    "/rest/notification/send/1",
+                    body,
+                    q,
+                )
+                .path_param("notificationScheduleId", "1")
+                .header("x-nextinteract-authtoken", "demo-admin-token")
+                .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+            },
+            valid: Some(|| json!({"message": "moved", "url": "https://example.com/m"})),
+            query: "",
+        },
+        Sample {
             method: "DELETE",
             path: "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}",
             build: |_, body, q| {

@@ -156,6 +156,197 @@ async fn a_group_send_is_cancelled_until_it_is_delivered(env: Env) {
     assert_eq!((status, body["exception"].as_str()), (404, Some("WSNotFoundException")), "{body}");
 }
 
+async fn change_group(env: &Env, (token, key): (&str, &str), id: &str, body: Value) -> (u16, Value) {
+    let req = GatewayRequest::new("PATCH", CANCEL, &format!("/rest/notification/send/{id}"))
+        .path_param("notificationScheduleId", id)
+        .header("x-nextinteract-authtoken", token)
+        .header("x-nextinteract-company-api-key", key)
+        .body(body.to_string());
+    let resp = send::handle(&env.ports, req.into_request()).await;
+    (resp.status().as_u16(), json_of(&body_text(&resp)))
+}
+
+/// A pending group send is changed (message, url, schedule with the send's rules) by whoever may
+/// send it, until its fan-out starts; what goes out is the changed send, and sent history shows
+/// it; after that, 409 naming its state.
+async fn a_pending_group_send_is_changed_until_it_goes_out(env: Env) {
+    let sid = group_send(
+        &env,
+        json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "Meeting at 3pm",
+            "url": "https://example.com/old", "scheduleTimezoneId": "Australia/Sydney",
+            "scheduleLocalDateTime": "2026-11-23T09:00:00", "scheduleJobName": "reminder"}),
+    )
+    .await
+    .to_string();
+    let company4 = ("demo-admin-4-token", "00000000-0000-4000-8000-000000000004");
+    let (status, body) = change_group(&env, company4, &sid, json!({"message": "intrusion"})).await;
+    assert_eq!((status, body["exception"].as_str()), (404, Some("WSNotFoundException")), "{body}");
+    let (status, body) =
+        change_group(&env, ("demo-event-token", ADMIN3.1), &sid, json!({"message": "x"})).await;
+    assert_eq!(
+        (status, body["exception"].as_str()),
+        (403, Some("WSInsufficientPermissionsException")),
+        "{body}"
+    );
+    // Bad changes, each naming its field; nothing changes.
+    for (body, field) in [
+        (json!({}), "message"),
+        (json!({"type": "GE"}), "type"),
+        (json!({"message": ""}), "message"),
+        (json!({"url": "javascript:alert(1)"}), "url"),
+        (json!({"message": "m".repeat(2030)}), "message"),
+        (json!({"scheduleTimezoneId": "Australia/Sydney"}), "scheduleLocalDateTime"),
+        (
+            json!({"scheduleTimezoneId": "Nowhere/Else", "scheduleLocalDateTime": "2026-11-23T10:00:00"}),
+            "scheduleTimezoneId",
+        ),
+        // Sydney springs forward on 2027-10-03: 02:30 does not exist there.
+        (
+            json!({"scheduleTimezoneId": "Australia/Sydney", "scheduleLocalDateTime": "2027-10-03T02:30:00"}),
+            "scheduleLocalDateTime",
+        ),
+    ] {
+        let (status, answer) = change_group(&env, ADMIN3, &sid, body.clone()).await;
+        assert_eq!((status, answer["parameter"].as_str()), (400, Some(field)), "{body}: {answer}");
+    }
+    // A message and url: the rest stays.
+    let (status, changed) = change_group(
+        &env,
+        ADMIN3,
+        &sid,
+        json!({"message": "Meeting moved to 4pm", "url": "https://example.com/new"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        (changed["message"].as_str(), changed["url"].as_str()),
+        (Some("Meeting moved to 4pm"), Some("https://example.com/new"))
+    );
+    assert_eq!(changed["scheduleLocalDateTime"], "2026-11-23T09:00:00");
+    assert_eq!(
+        (changed["status"].as_str(), changed["notificationModifiedBy"].as_str()),
+        (Some("pending"), Some("654"))
+    );
+    // Sydney falls back on 2027-04-04: 02:30 happens twice; the earlier instant (AEDT, +11).
+    let (status, changed) = change_group(
+        &env,
+        ("demo-super-token", ADMIN3.1),
+        &sid,
+        json!({"scheduleTimezoneId": "Australia/Sydney", "scheduleLocalDateTime": "2027-04-04T02:30:00"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    let earlier = chrono::DateTime::parse_from_rfc3339("2027-04-03T15:30:00Z").unwrap().timestamp_millis();
+    assert_eq!(changed["scheduled"].as_i64(), Some(earlier));
+    assert_eq!(
+        (changed["message"].as_str(), changed["scheduleJobName"].as_str()),
+        (Some("Meeting moved to 4pm"), Some("reminder"))
+    );
+    // Moved to a time already past: it goes now (queued at once, no tick needed), as changed.
+    let (status, changed) = change_group(
+        &env,
+        ADMIN3,
+        &sid,
+        json!({"url": null, "scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2026-11-22T08:00:00"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        (changed["url"].clone(), changed["scheduled"].as_i64()),
+        (Value::Null, Some(tests::t0().timestamp_millis()))
+    );
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    let n = env.ports.notifications.get_by_schedule_id(sid.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(n.status, shared::model::Status::Delivered, "delivered without a tick");
+    let item = env.ports.inbox.get(U1.parse().unwrap(), n.id).await.unwrap().expect("u1 has it");
+    assert_eq!((item.content.body.as_str(), item.content.url.as_deref()), ("Meeting moved to 4pm", None));
+    let req = GatewayRequest::new("GET", "/rest/notification/sent", "/rest/notification/sent")
+        .header("x-nextinteract-authtoken", ADMIN3.0)
+        .query(&format!("version=1&notificationScheduleId={sid}"));
+    let records = json_of(&body_text(&sent_history::handle(&env.ports, req.into_request()).await));
+    assert_eq!(
+        (records[0]["message"].as_str(), records[0]["status"].as_str()),
+        (Some("Meeting moved to 4pm"), Some("delivered"))
+    );
+    // Gone out: too late.
+    let (status, body) = change_group(&env, ADMIN3, &sid, json!({"message": "too late"})).await;
+    assert_eq!((status, body["state"].as_str()), (409, Some("delivered")), "{body}");
+}
+
+/// Two changes of one pending send at once both land, each made on what the other left (the
+/// later one reads it again): never one lost; eight times. On memory every call gives way at
+/// random.
+async fn two_changes_at_once_both_land(env: Env) {
+    let seed = std::env::var("CONCURRENCY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| u64::from(rand::random::<u32>()));
+    println!("two changes at once: interleaving seed {seed} (CONCURRENCY_SEED={seed} replays it)");
+    let (env, schedule) = env.interleaved(seed);
+    for round in 0..8 {
+        let sid = group_send(
+            &env,
+            json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": format!("first {round}"),
+                "scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2026-11-23T09:00:00"}),
+        )
+        .await
+        .to_string();
+        let message = change_group(&env, ADMIN3, &sid, json!({"message": "second"}));
+        let url =
+            change_group(&env, ("demo-super-token", ADMIN3.1), &sid, json!({"url": "https://example.com/u"}));
+        let ((a, a_body), (b, b_body)) = tokio::join!(message, url);
+        assert_eq!((a, b), (200, 200), "{a_body} {b_body}");
+        let n = env.ports.notifications.get_by_schedule_id(sid.parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!(
+            (n.content.body.as_str(), n.content.url.as_deref()),
+            ("second", Some("https://example.com/u")),
+            "both landed"
+        );
+        assert_eq!(n.revision, 2);
+    }
+    assert!(schedule.most_in_flight() > 1, "the two changes overlapped");
+}
+
+/// A url changed keeps the send's campaign tag (checked without it, as the send was); a send that
+/// was not scheduled cannot be given a schedule (it is going out).
+async fn a_changed_url_keeps_its_campaign_tag(env: Env) {
+    let sid = group_send(
+        &env,
+        json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "m".repeat(2048 - 22),
+            "url": "https://example.com/a", "campaignTagId": 42,
+            "scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2026-11-23T09:00:00"}),
+    )
+    .await
+    .to_string();
+    // 2026 message characters and a 22-character url fit; the tag the send added does not count.
+    let (status, changed) = change_group(&env, ADMIN3, &sid, json!({"url": "https://example.com/b"})).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["url"], "https://example.com/b?campaignTagId=42");
+    let (status, changed) = change_group(
+        &env,
+        ADMIN3,
+        &sid,
+        json!({"scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2026-11-24T09:00:00"}),
+    )
+    .await;
+    assert_eq!(status, 200, "a schedule alone re-checks nothing else: {changed}");
+    let (status, body) =
+        change_group(&env, ADMIN3, &sid, json!({"url": "https://example.com/longer-by-far"})).await;
+    assert_eq!((status, body["parameter"].as_str()), (400, Some("message")), "{body}");
+    // Sent ad hoc, queued: no schedule to change.
+    let adhoc =
+        group_send(&env, json!({"version": 3, "type": "GT", "key": "3", "values": ["23"], "message": "now"}))
+            .await;
+    let (status, body) = change_group(
+        &env,
+        ADMIN3,
+        &adhoc.to_string(),
+        json!({"scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2026-11-24T09:00:00"}),
+    )
+    .await;
+    assert_eq!((status, body["parameter"].as_str()), (409, Some("scheduleTimezoneId")), "{body}");
+}
+
 fn basic(client: &str, secret: &str) -> String {
     use base64::Engine;
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client}:{secret}")))
@@ -375,6 +566,9 @@ async fn a_cancel_between_two_chunk_starts_counts_exactly_the_chunks_before_it(e
 }
 
 end_to_end!(
+    a_pending_group_send_is_changed_until_it_goes_out,
+    two_changes_at_once_both_land,
+    a_changed_url_keeps_its_campaign_tag,
     a_cancel_between_two_chunk_starts_counts_exactly_the_chunks_before_it,
     a_group_send_is_cancelled_until_it_is_delivered,
     a_department_message_is_cancelled_by_its_department_only,

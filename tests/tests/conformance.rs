@@ -1299,6 +1299,44 @@ async fn a_cancel_and_the_chunks_starts_meet_at_one_gate(p: Ports) {
         CancelOutcome::Cancelled { reached: 0, now: true, .. }
     ));
 
+    // Changes: while pending, at the revision read; a stale one and a late one are told apart.
+    let mut draft = notification(Uuid::new_v4(), 8, 3, BroadcastType::GT, now + Duration::hours(1));
+    p.notifications.insert(&draft).await.unwrap();
+    draft.content.body = "changed".into();
+    draft.due_at = now + Duration::hours(2);
+    draft.revision = 1;
+    assert_eq!(p.notifications.change(&draft, 0).await.unwrap(), ChangeOutcome::Changed);
+    assert_eq!(
+        p.notifications.change(&draft, 0).await.unwrap(),
+        ChangeOutcome::Stale,
+        "read before the first"
+    );
+    let stored = p.notifications.get(draft.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.content.body.as_str(), stored.due_at, stored.revision),
+        ("changed", now + Duration::hours(2), 1)
+    );
+    let due_at = |t| {
+        let p = &p;
+        async move { p.notifications.due(t, 10).await.unwrap() }
+    };
+    assert!(
+        !due_at(now + Duration::minutes(90)).await.contains(&draft.id),
+        "due at its new time, not its old"
+    );
+    assert!(due_at(now + Duration::hours(2)).await.contains(&draft.id));
+    assert!(
+        p.notifications.claim(draft.id, now + Duration::hours(2), now + Duration::hours(3)).await.unwrap()
+    );
+    draft.revision = 2;
+    assert_eq!(
+        p.notifications.change(&draft, 1).await.unwrap(),
+        ChangeOutcome::NotPending(Status::FanningOut)
+    );
+    let mut ghost = draft.clone();
+    ghost.id = Uuid::new_v4();
+    assert_eq!(p.notifications.change(&ghost, 0).await.unwrap(), ChangeOutcome::Missing);
+
     // Finished: delivered and failed ones are not cancelled; an unknown one is missing.
     let done = notification(Uuid::new_v4(), 3, 3, BroadcastType::GT, now);
     p.notifications.insert(&done).await.unwrap();

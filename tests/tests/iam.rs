@@ -224,6 +224,19 @@ async fn every_path(f: &Functions) {
     )
     .await;
     let sid = doomed["notificationScheduleId"].to_string();
+    // Changed first (moved to a time past: queued for fan-out at once), then cancelled.
+    let req = GatewayRequest::new(
+        "PATCH",
+        "/rest/notification/send/{notificationScheduleId}",
+        &format!("/rest/notification/send/{sid}"),
+    )
+    .path_param("notificationScheduleId", &sid)
+    .header("x-nextinteract-authtoken", "demo-admin-token")
+    .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+    .body(json!({"message": "never, changed", "scheduleTimezoneId": "UTC", "scheduleLocalDateTime": "2026-11-22T08:00:00"}).to_string());
+    let resp = send::handle(&f.send, req.into_request()).await;
+    let text = body_text(&resp);
+    assert_eq!(resp.status(), 200, "group-send change under SendFunction's policy: {text}{}", refused());
     let req = GatewayRequest::new(
         "DELETE",
         "/rest/notification/send/{notificationScheduleId}",

@@ -296,6 +296,19 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
             route(&env, &mut covered, "DELETE", "/rest/notification/send/{notificationScheduleId}", cancel)
                 .await,
         );
+        let change = GatewayRequest::new(
+            "PATCH",
+            "/rest/notification/send/{notificationScheduleId}",
+            &format!("/rest/notification/send/{scheduled_sid}"),
+        )
+        .path_param("notificationScheduleId", &scheduled_sid)
+        .header("x-nextinteract-authtoken", token)
+        .header("x-nextinteract-company-api-key", key)
+        .body(json!({"message": "intrusion"}).to_string());
+        answers.push(
+            route(&env, &mut covered, "PATCH", "/rest/notification/send/{notificationScheduleId}", change)
+                .await,
+        );
         let template =
             "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}";
         let cancel = GatewayRequest::new("DELETE", template, &format!("{dept_path}/{delayed}"))
@@ -318,6 +331,7 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
                 "{token}: cancelled company 3's {:?}",
                 n.origin
             );
+            assert_eq!(n.revision, 0, "{token}: changed company 3's {:?}", n.origin);
         }
 
         // The web inbox's files are public and hold no one's data.
@@ -340,7 +354,7 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     let untouched = env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap();
     assert_eq!(untouched.entry.marks, Marks::default(), "no mark on u1's notification");
     assert_eq!(untouched.state, ItemState::default(), "nor a watermark over it");
-    assert_eq!(calls, 5 * 34, "every route for every principal");
+    assert_eq!(calls, 5 * 35, "every route for every principal");
     // The routes called above directly, and those called through `route`.
     for r in [
         ("POST", "/rest/notification/send"),

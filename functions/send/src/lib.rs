@@ -3,6 +3,7 @@
 //! the ports it uses; `wiring.rs` builds them from the bag.
 
 mod cancel;
+mod change;
 mod wiring;
 
 use lambda_http::http::HeaderValue;
@@ -28,6 +29,7 @@ pub struct Deps<'a> {
     pub ids: &'a dyn IdGenerator,
     pub send: send::SendDeps<'a>,
     pub cancel: shared::service::cancel::CancelDeps<'a>,
+    pub change: shared::service::change::ChangeDeps<'a>,
 }
 
 pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
@@ -36,6 +38,7 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
             Op::Send(op) => match op {
                 SendOp::GroupSend => try_handle(deps, &req).await,
                 SendOp::Cancel => cancel::handle(deps, &req).await,
+                SendOp::Change => change::handle(deps, &req).await,
             },
             _ => Err(http::not_served(route)),
         },

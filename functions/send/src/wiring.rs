@@ -15,6 +15,7 @@ impl<'a> Deps<'a> {
             ids: &*ports.ids,
             send: ports.send(),
             cancel: ports.cancel(),
+            change: ports.change(),
         }
     }
 }

@@ -35,7 +35,7 @@ pub const MAX_UN_RECIPIENTS: usize = 10;
 /// Longest team / entry id accepted in `values` (ids are short; this only bounds abuse).
 pub const MAX_VALUE: usize = 100;
 
-pub use crate::model::{GroupSend, ScheduleRequest, user_notification_status_name};
+pub use crate::model::{GroupSend, ScheduleRequest, SendChange, user_notification_status_name};
 
 fn needs_v3(field: &str) -> ApiError {
     ApiError::invalid(field, format!("{field} requires version 3 or later"))
@@ -81,6 +81,59 @@ fn parse_local(text: &str) -> Option<NaiveDateTime> {
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+}
+
+/// `scheduleTimezoneId`, `scheduleLocalDateTime` and `scheduleJobName`: both of the first two or
+/// neither (the job name only with them), version 3 or later, an IANA zone, an ISO local time
+/// that exists there (a DST gap is refused, a repeated time takes the earlier instant).
+fn schedule_of(f: &Fields, version: u8) -> Result<Option<ScheduleRequest>, ApiError> {
+    let timezone = f.opt_str("scheduleTimezoneId", MAX_TIMEZONE)?;
+    let local = f.opt_str("scheduleLocalDateTime", 64)?;
+    let job_name = f.opt_str("scheduleJobName", MAX_JOB_NAME)?;
+    let schedule = match (timezone, local) {
+        (None, None) => {
+            if job_name.is_some() {
+                return Err(ApiError::invalid(
+                    "scheduleJobName",
+                    "scheduleJobName is only used with scheduling",
+                ));
+            }
+            None
+        }
+        (Some(_), None) => {
+            return Err(ApiError::invalid(
+                "scheduleLocalDateTime",
+                "scheduleLocalDateTime is required with scheduleTimezoneId",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "scheduleTimezoneId",
+                "scheduleTimezoneId is required with scheduleLocalDateTime",
+            ));
+        }
+        (Some(tz), Some(local)) => {
+            if version < 3 {
+                return Err(needs_v3("scheduleTimezoneId"));
+            }
+            // A name of the bundled IANA database (never a file path or a POSIX TZ string).
+            let zone = TimeZone::get(&tz).map_err(|_| {
+                ApiError::invalid("scheduleTimezoneId", format!("{tz:?} is not an IANA time zone id"))
+            })?;
+            let naive = parse_local(&local).ok_or_else(|| {
+                ApiError::invalid(
+                    "scheduleLocalDateTime",
+                    format!("{local:?} is not an ISO local date-time (e.g. 2026-11-22T10:30:00)"),
+                )
+            })?;
+            let at = resolve_local(&tz, &zone, naive)?;
+            Some(ScheduleRequest {
+                schedule: Schedule { timezone_id: tz, local_date_time: local, job_name },
+                at,
+            })
+        }
+    };
+    Ok(schedule)
 }
 
 /// Parses and checks a request body.
@@ -141,52 +194,7 @@ pub fn parse(body: &[u8]) -> Result<GroupSend, ApiError> {
         ));
     }
 
-    let timezone = f.opt_str("scheduleTimezoneId", MAX_TIMEZONE)?;
-    let local = f.opt_str("scheduleLocalDateTime", 64)?;
-    let job_name = f.opt_str("scheduleJobName", MAX_JOB_NAME)?;
-    let schedule = match (timezone, local) {
-        (None, None) => {
-            if job_name.is_some() {
-                return Err(ApiError::invalid(
-                    "scheduleJobName",
-                    "scheduleJobName is only used with scheduling",
-                ));
-            }
-            None
-        }
-        (Some(_), None) => {
-            return Err(ApiError::invalid(
-                "scheduleLocalDateTime",
-                "scheduleLocalDateTime is required with scheduleTimezoneId",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(ApiError::invalid(
-                "scheduleTimezoneId",
-                "scheduleTimezoneId is required with scheduleLocalDateTime",
-            ));
-        }
-        (Some(tz), Some(local)) => {
-            if version < 3 {
-                return Err(needs_v3("scheduleTimezoneId"));
-            }
-            // A name of the bundled IANA database (never a file path or a POSIX TZ string).
-            let zone = TimeZone::get(&tz).map_err(|_| {
-                ApiError::invalid("scheduleTimezoneId", format!("{tz:?} is not an IANA time zone id"))
-            })?;
-            let naive = parse_local(&local).ok_or_else(|| {
-                ApiError::invalid(
-                    "scheduleLocalDateTime",
-                    format!("{local:?} is not an ISO local date-time (e.g. 2026-11-22T10:30:00)"),
-                )
-            })?;
-            let at = resolve_local(&tz, &zone, naive)?;
-            Some(ScheduleRequest {
-                schedule: Schedule { timezone_id: tz, local_date_time: local, job_name },
-                at,
-            })
-        }
-    };
+    let schedule = schedule_of(&f, version)?;
 
     let brochure_id = f.opt_u64("brochureId")?;
     if kind == BroadcastType::GA && brochure_id.is_none() {
@@ -367,6 +375,119 @@ impl From<&crate::service::cancel::Cancelled> for CancelAnswer {
             cancelled: c.cancellation.at.timestamp_millis(),
             cancelled_by: c.cancellation.by.clone(),
             already_cancelled: c.repeated,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Change: `PATCH /rest/notification/send/{notificationScheduleId}` (beyond the spec)
+
+/// The fields a change may give.
+const CHANGE_FIELDS: &[&str] =
+    &["message", "url", "scheduleTimezoneId", "scheduleLocalDateTime", "scheduleJobName"];
+
+/// Parses a change of a pending send: any of `message`, `url` (`null` removes it) and the
+/// schedule (`scheduleTimezoneId` with `scheduleLocalDateTime`, and `scheduleJobName`), each
+/// with the send's own limits and rules; at least one; nothing else.
+pub fn parse_change(body: &[u8]) -> Result<SendChange, ApiError> {
+    let map = object(body)?;
+    if let Some(unknown) = map.keys().find(|k| !CHANGE_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::invalid(
+            unknown.as_str(),
+            format!("{unknown} cannot be changed (only {})", CHANGE_FIELDS.join(", ")),
+        ));
+    }
+    if map.is_empty() {
+        return Err(ApiError::invalid(
+            "message",
+            format!("nothing to change: give any of {}", CHANGE_FIELDS.join(", ")),
+        ));
+    }
+    let f = Fields::new(&map);
+    let message = match map.get("message") {
+        None => None,
+        Some(serde_json::Value::Null) => {
+            return Err(ApiError::invalid("message", "message cannot be removed: give the new one"));
+        }
+        Some(_) => Some(f.req_str("message", MAX_MESSAGE)?),
+    };
+    let url = match map.get("url") {
+        None => None,
+        Some(serde_json::Value::Null) => Some(None),
+        Some(_) => Some(f.opt_str("url", MAX_URL)?),
+    };
+    let schedule = schedule_of(&f, 3)?;
+    if message.is_none() && url.is_none() && schedule.is_none() {
+        return Err(ApiError::invalid(
+            "message",
+            format!("nothing to change: give any of {}", CHANGE_FIELDS.join(", ")),
+        ));
+    }
+    Ok(SendChange { message, url, schedule })
+}
+
+/// A send's message and url (as its caller wrote it), checked as a send's body is: a message, a
+/// url that is an http(s) URL or an app deep link of at most 1024 characters, both together at
+/// most 2048.
+pub fn check_content(message: &str, url: Option<&str>) -> Result<(), ApiError> {
+    if message.trim().is_empty() {
+        return Err(ApiError::invalid("message", "message must not be empty"));
+    }
+    if let Some(u) = url {
+        if u.chars().count() > MAX_URL {
+            return Err(ApiError::invalid("url", format!("url must be at most {MAX_URL} characters")));
+        }
+        if !is_valid_link(u) {
+            return Err(ApiError::invalid(
+                "url",
+                "url must be an http(s) URL or an app deep link (scheme://...)",
+            ));
+        }
+    }
+    let total = message.chars().count() + url.map_or(0, |u| u.chars().count());
+    if total > MAX_MESSAGE {
+        return Err(ApiError::invalid(
+            "message",
+            format!("message and url together must be at most {MAX_MESSAGE} characters (got {total})"),
+        ));
+    }
+    Ok(())
+}
+
+/// A change's answer: the send as it is now, still pending.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeAnswer {
+    pub notification_schedule_id: u64,
+    pub status: &'static str,
+    pub message: String,
+    pub url: Option<String>,
+    /// When it goes out, in milliseconds since the epoch.
+    pub scheduled: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_timezone_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_local_date_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_job_name: Option<String>,
+    pub notification_modified: i64,
+    pub notification_modified_by: String,
+}
+
+impl From<&crate::model::Notification> for ChangeAnswer {
+    fn from(n: &crate::model::Notification) -> Self {
+        let schedule = n.schedule.as_ref();
+        ChangeAnswer {
+            notification_schedule_id: n.schedule_id,
+            status: n.status.word(),
+            message: n.content.body.clone(),
+            url: n.content.url.clone(),
+            scheduled: n.due_at.timestamp_millis(),
+            schedule_timezone_id: schedule.map(|s| s.timezone_id.clone()),
+            schedule_local_date_time: schedule.map(|s| s.local_date_time.clone()),
+            schedule_job_name: schedule.and_then(|s| s.job_name.clone()),
+            notification_modified: n.modified_at.timestamp_millis(),
+            notification_modified_by: n.modified_by.clone(),
         }
     }
 }
@@ -570,5 +691,44 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_change_takes_the_sends_own_rules() {
+        let c = |body: serde_json::Value| parse_change(body.to_string().as_bytes());
+        let change = c(json!({"message": "moved", "url": null})).unwrap();
+        assert_eq!((change.message.as_deref(), change.url), (Some("moved"), Some(None)));
+        let change = c(
+            json!({"scheduleTimezoneId": "Australia/Sydney", "scheduleLocalDateTime": "2030-01-15T09:00:00"}),
+        )
+        .unwrap();
+        assert_eq!(change.schedule.unwrap().at.to_rfc3339(), "2030-01-14T22:00:00+00:00");
+        let field = |body: serde_json::Value| c(body).unwrap_err().parameter;
+        let p = |s: &str| Some(s.to_string());
+        assert_eq!(field(json!({})), p("message"), "nothing to change");
+        assert_eq!(field(json!({"type": "GE"})), p("type"), "not a field a change takes");
+        assert_eq!(field(json!({"message": ""})), p("message"));
+        assert_eq!(field(json!({"message": "x".repeat(MAX_MESSAGE + 1)})), p("message"));
+        assert_eq!(field(json!({"scheduleTimezoneId": "UTC"})), p("scheduleLocalDateTime"));
+        assert_eq!(
+            field(
+                json!({"scheduleTimezoneId": "Mars/Olympus", "scheduleLocalDateTime": "2030-01-15T09:00:00"})
+            ),
+            p("scheduleTimezoneId")
+        );
+        // Spring forward in Sydney: 2:30 on 2030-10-06 does not exist.
+        assert_eq!(
+            field(
+                json!({"scheduleTimezoneId": "Australia/Sydney", "scheduleLocalDateTime": "2030-10-06T02:30:00"})
+            ),
+            p("scheduleLocalDateTime")
+        );
+        assert_eq!(field(json!({"scheduleJobName": "x"})), p("scheduleJobName"));
+        assert_eq!(field(json!({"message": null})), p("message"), "a message cannot be removed");
+        assert_eq!(field(json!({"scheduleTimezoneId": null})), p("message"), "nothing to change");
+        assert!(check_content("m", Some("https://example.com")).is_ok());
+        assert_eq!(check_content("m", Some("not a link")).unwrap_err().parameter, p("url"));
+        let long = "x".repeat(MAX_MESSAGE - 5);
+        assert_eq!(check_content(&long, Some("https://example.com")).unwrap_err().parameter, p("message"));
     }
 }

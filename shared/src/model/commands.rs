@@ -24,6 +24,15 @@ pub struct GroupSend {
     pub user_notification_type_status_id: Option<u64>,
 }
 
+/// A change of a pending group send (`PATCH /rest/notification/send/{id}`): what it gives
+/// replaces what the send had; `url: Some(None)` removes the url.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SendChange {
+    pub message: Option<String>,
+    pub url: Option<Option<String>>,
+    pub schedule: Option<ScheduleRequest>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleRequest {
     pub schedule: Schedule,

@@ -69,6 +69,10 @@ impl NotificationDraft {
         self.0.team_ids = team_ids;
         self
     }
+    pub fn campaign_tag(mut self, tag: Option<u64>) -> Self {
+        self.0.campaign_tag_id = tag;
+        self
+    }
     pub fn department(mut self, department: uuid::Uuid) -> Self {
         self.0.department_id = Some(department);
         self

@@ -399,6 +399,14 @@ pub struct Notification {
     /// Set with `Status::Cancelled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled: Option<Cancellation>,
+    /// The group send's `campaignTagId`, which its url carries (`?campaignTagId=`): a change of
+    /// the url carries it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_tag_id: Option<u64>,
+    /// Changes made to it while pending (`SendControl::change`): each one conditional on the
+    /// revision it read, so two changes at once never lose one of them.
+    #[serde(default)]
+    pub revision: u64,
     /// Whether every chunk of it starts through its gate (`DeliveryLedger::start_chunk`): true of
     /// every notification this version stores; an earlier version's started chunks uncounted,
     /// so a cancel can stop it exactly only while it is pending.
@@ -482,6 +490,8 @@ impl Notification {
             fanout: FanoutProgress::default(),
             failure: None,
             cancelled: None,
+            campaign_tag_id: None,
+            revision: 0,
             gated: true,
             department_id: None,
             callback_result: None,

@@ -24,8 +24,23 @@ pub enum CancelOutcome {
     Missing,
 }
 
+/// What a change came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Changed,
+    /// Its fan-out started (or it finished, or was cancelled): too late to change.
+    NotPending(Status),
+    /// Changed by another request since it was read: read it again.
+    Stale,
+    Missing,
+}
+
 #[async_trait]
 pub trait SendControl: Send + Sync {
+    /// Replaces a pending notification's content, schedule and due time with `changed`'s (and
+    /// its modification time, user and revision), if it is still pending and still at revision
+    /// `read` (one conditional write).
+    async fn change(&self, changed: &Notification, read: u64) -> StoreResult<ChangeOutcome>;
     /// Cancels notification `id` unless it finished: one conditional write moves it to
     /// `Cancelled` and closes its chunks' gate (a chunk not started by then never starts);
     /// then the gate's count, final from that moment, is read.

@@ -4,6 +4,7 @@
 
 use crate::service::callback::CallbackDeps;
 use crate::service::cancel::CancelDeps;
+use crate::service::change::ChangeDeps;
 use crate::service::channels::{EmailDeps, MarkDeps, PushDeps};
 use crate::service::deliver::DeliverDeps;
 use crate::service::devices::{DeviceDeps, UnsubscribeDeps};
@@ -169,6 +170,16 @@ impl Ports {
             audiences: &*self.directory,
             store: self.store(),
             daily_recipient_cap: self.settings.daily_recipient_cap,
+        }
+    }
+
+    /// A sender changing a pending group send.
+    pub fn change(&self) -> ChangeDeps<'_> {
+        ChangeDeps {
+            lookup: &*self.notifications,
+            control: &*self.notifications,
+            clock: &*self.clock,
+            store: self.store(),
         }
     }
 

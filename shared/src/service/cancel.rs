@@ -41,17 +41,28 @@ fn not_found(parameter: &str, what: impl std::fmt::Display) -> ApiError {
 /// Cancels a group send by its schedule id, for a caller who may send it (`send::authorize`:
 /// the spec's roles for its company and type).
 pub async fn group_send(deps: &CancelDeps<'_>, user: &User, schedule_id: u64) -> Result<Cancelled, ApiError> {
-    const PARAMETER: &str = "notificationScheduleId";
-    let n = deps
-        .lookup
+    let n = group_send_of(deps.lookup, user, schedule_id).await?;
+    cancel(deps, &n, &user.number.to_string(), SCHEDULE_ID).await
+}
+
+const SCHEDULE_ID: &str = "notificationScheduleId";
+
+/// The group send `schedule_id` names, if `user` may send it (its cancel and its change): another
+/// company's, or another dialect's notification, is one that does not exist.
+pub(crate) async fn group_send_of(
+    lookup: &dyn NotificationLookup,
+    user: &User,
+    schedule_id: u64,
+) -> Result<Notification, ApiError> {
+    let n = lookup
         .get_by_schedule_id(schedule_id)
         .await?
         .filter(|n| n.origin == Origin::GroupSend)
         // Another company's is invisible, unless the caller may send anywhere.
         .filter(|n| n.company_id == user.company_id || user.has(Role::SuperUser))
-        .ok_or_else(|| not_found(PARAMETER, schedule_id))?;
+        .ok_or_else(|| not_found(SCHEDULE_ID, schedule_id))?;
     super::send::authorize(user, n.company_id, n.broadcast_type)?;
-    cancel(deps, &n, &user.number.to_string(), PARAMETER).await
+    Ok(n)
 }
 
 /// Cancels a department notify by its message UUID, for the department that sent it, to the

@@ -10,6 +10,7 @@
 pub mod audience;
 pub mod callback;
 pub mod cancel;
+pub mod change;
 pub mod channels;
 pub mod cursor;
 pub mod deadline;

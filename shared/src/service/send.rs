@@ -63,6 +63,11 @@ fn company_key(key: &str) -> Result<CompanyId, ApiError> {
     key.trim().parse().map_err(|_| ApiError::invalid("key", format!("key {key:?} must be the company id")))
 }
 
+/// A send's url with its campaign tag, as recipients open it.
+pub(crate) fn tagged(url: &str, tag: u64) -> String {
+    format!("{url}{}campaignTagId={tag}", if url.contains('?') { '&' } else { '?' })
+}
+
 /// The inbox title of a group send (the dialect has none).
 pub fn default_title(kind: BroadcastType) -> &'static str {
     match kind {
@@ -292,9 +297,7 @@ pub async fn send(
     let scheduled_at = req.schedule.as_ref().map(|s| s.at).filter(|at| *at > now);
     let due_at = scheduled_at.unwrap_or(now);
     let url = match (&req.url, req.campaign_tag_id) {
-        (Some(u), Some(tag)) => {
-            Some(format!("{u}{}campaignTagId={tag}", if u.contains('?') { '&' } else { '?' }))
-        }
+        (Some(u), Some(tag)) => Some(tagged(u, tag)),
         (u, _) => u.clone(),
     };
     let data = (req.kind == BroadcastType::UN)
@@ -335,6 +338,7 @@ pub async fn send(
             .schedule(req.schedule.map(|s| s.schedule), team_ids)
             .description(description)
             .due_at(due_at)
+            .campaign_tag(req.campaign_tag_id)
             .build();
     let notification = intake::insert_once(&ports.store, notification).await?;
     let schedule_id = notification.schedule_id;

@@ -465,6 +465,25 @@ impl EmailLedger for MemoryNotificationStore {
 
 #[async_trait]
 impl SendControl for MemoryNotificationStore {
+    async fn change(&self, changed: &Notification, read: u64) -> StoreResult<ChangeOutcome> {
+        let mut s = lock(&self.state);
+        let Some(n) = s.by_id.get_mut(&changed.id) else { return Ok(ChangeOutcome::Missing) };
+        if n.status != Status::Pending {
+            return Ok(ChangeOutcome::NotPending(n.status));
+        }
+        if n.revision != read {
+            return Ok(ChangeOutcome::Stale);
+        }
+        n.content = changed.content.clone();
+        n.schedule = changed.schedule.clone();
+        n.description = changed.description.clone();
+        n.due_at = changed.due_at;
+        n.modified_at = changed.modified_at;
+        n.modified_by = changed.modified_by.clone();
+        n.revision = changed.revision;
+        Ok(ChangeOutcome::Changed)
+    }
+
     async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome> {
         let mut s = lock(&self.state);
         let Some(n) = s.by_id.get_mut(&id) else { return Ok(CancelOutcome::Missing) };

@@ -104,6 +104,56 @@ impl DynamoNotificationStore {
 
 #[async_trait]
 impl SendControl for DynamoNotificationStore {
+    async fn change(&self, changed: &Notification, read: u64) -> StoreResult<ChangeOutcome> {
+        let id = changed.id;
+        let mut set = String::from(
+            "SET content = :c, description = :d, dueAt = :due, dueMs = :dueMs, modifiedAt = :now, modifiedBy = :by, revision = :next",
+        );
+        let schedule = match &changed.schedule {
+            Some(s) => {
+                set.push_str(", schedule = :s");
+                Some(to_attr(s)?)
+            }
+            None => {
+                set.push_str(" REMOVE schedule");
+                None
+            }
+        };
+        // Still pending (the pending index keeps its place: its shard, the new due time), and
+        // at the revision it was read (items of earlier versions have none: revision 0).
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression(set)
+            .condition_expression(
+                "#st = :pending AND (revision = :read OR (attribute_not_exists(revision) AND :read = :zero))",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", to_attr(&Status::Pending)?)
+            .expression_attribute_values(":c", to_attr(&changed.content)?)
+            .expression_attribute_values(":d", s(&changed.description))
+            .expression_attribute_values(":due", to_attr(&changed.due_at)?)
+            .expression_attribute_values(":dueMs", n(changed.due_at.timestamp_millis()))
+            .expression_attribute_values(":now", to_attr(&changed.modified_at)?)
+            .expression_attribute_values(":by", s(&changed.modified_by))
+            .expression_attribute_values(":next", n(changed.revision))
+            .expression_attribute_values(":read", n(read))
+            .expression_attribute_values(":zero", n(0));
+        if let Some(schedule) = schedule {
+            req = req.expression_attribute_values(":s", schedule);
+        }
+        if applied(req.send().await.map_err(classify))? {
+            return Ok(ChangeOutcome::Changed);
+        }
+        Ok(match self.get_meta(id).await? {
+            None => ChangeOutcome::Missing,
+            Some(n) if n.status != Status::Pending => ChangeOutcome::NotPending(n.status),
+            Some(_) => ChangeOutcome::Stale,
+        })
+    }
+
     async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome> {
         let cancellation = Cancellation { at: now, by: by.to_string() };
         let meta = Update::builder()

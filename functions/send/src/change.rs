@@ -1,0 +1,33 @@
+//! `PATCH /rest/notification/send/{notificationScheduleId}`: group-send credentials, the schedule
+//! id and the change (`group_send::parse_change`), `service::change::group_send` with the
+//! dialect's own check of what the send then shows, the answer in the dialect's shape.
+
+use lambda_http::{Body, Request, Response};
+use shared::ApiError;
+use shared::dialects::group_send;
+use shared::error::ErrorKind;
+use shared::http::{self, header};
+use shared::service::{change, send};
+
+use super::{API_KEY, AUTH_TOKEN, Deps};
+
+pub async fn handle(deps: &Deps<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body = http::body(req)?;
+    let (user, _) = shared::auth::user_and_company(
+        deps.accounts,
+        (header(req, AUTH_TOKEN), AUTH_TOKEN),
+        (header(req, API_KEY), API_KEY),
+        deps.clock.now(),
+    )
+    .await?;
+    if !send::may_send_anything(&user) {
+        return Err(ApiError::new(
+            ErrorKind::InsufficientPermissions,
+            "changing notifications needs SUPER_USER, COMPANY_ADMIN or EVENT_PUSH_NOTIFICATION_ROLE",
+        ));
+    }
+    let id = group_send::schedule_id(http::path_param(req, "notificationScheduleId").as_deref())?;
+    let request = group_send::parse_change(body)?;
+    let changed = change::group_send(&deps.change, &user, id, &request, group_send::check_content).await?;
+    Ok(http::json(200, &group_send::ChangeAnswer::from(&changed)))
+}
