@@ -64,6 +64,8 @@ pub enum SendOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SentHistoryOp {
     List,
+    /// A send's delivery log (beyond the spec).
+    Log,
 }
 
 /// The three dialects that notify named people.
@@ -137,6 +139,7 @@ pub const ROUTES: &[Route] = &[
     r("DELETE", "/rest/notification/send/{notificationScheduleId}", Op::Send(SendOp::Cancel)),
     r("PATCH", "/rest/notification/send/{notificationScheduleId}", Op::Send(SendOp::Change)),
     r("GET", "/rest/notification/sent", Op::SentHistory(SentHistoryOp::List)),
+    r("GET", "/rest/notification/sent/{notificationScheduleId}/log", Op::SentHistory(SentHistoryOp::Log)),
     r(
         "POST",
         "/communications/department/{departmentUUID}/user/{userUUID}/notify",

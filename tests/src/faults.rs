@@ -456,6 +456,13 @@ impl EmailLedger for FaultyNotifications {
 }
 
 #[async_trait]
+impl DeliveryLog for FaultyNotifications {
+    async fn log(&self, id: NotificationId, page: &PageRequest) -> StoreResult<Page<LogEntry>> {
+        self.1.run("log", self.0.log(id, page)).await
+    }
+}
+
+#[async_trait]
 impl SendControl for FaultyNotifications {
     async fn change(&self, changed: &Notification, read: u64) -> StoreResult<ChangeOutcome> {
         self.1.run("change", self.0.change(changed, read)).await

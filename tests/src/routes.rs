@@ -104,6 +104,23 @@ pub fn samples() -> Vec<Sample> {
             query: "",
         },
         Sample {
+            method: "GET",
+            path: "/rest/notification/sent/{notificationScheduleId}/log",
+            build: |_, body, q| {
+                request(
+                    "GET",
+                    "/rest/notification/sent/{notificationScheduleId}/log",
+                    "/rest/notification/sent/1/log",
+                    body,
+                    q,
+                )
+                .path_param("notificationScheduleId", "1")
+                .header("x-nextinteract-authtoken", "demo-admin-token")
+            },
+            valid: None,
+            query: "limit=10",
+        },
+        Sample {
             method: "PATCH",
             path: "/rest/notification/send/{notificationScheduleId}",
             build: |_, body, q| {

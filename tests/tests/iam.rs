@@ -421,6 +421,20 @@ async fn every_path(f: &Functions) {
         "the tick left the cancelled GT"
     );
 
+    // The delivery log of the GA send (its chunk and email markers), under sent history's policy.
+    let sid = ga["notificationScheduleId"].to_string();
+    let req = GatewayRequest::new(
+        "GET",
+        "/rest/notification/sent/{notificationScheduleId}/log",
+        &format!("/rest/notification/sent/{sid}/log"),
+    )
+    .path_param("notificationScheduleId", &sid)
+    .header("x-nextinteract-authtoken", "demo-admin-token");
+    let resp = sent_history::handle(&f.sent_history, req.into_request()).await;
+    let text = body_text(&resp);
+    assert_eq!(resp.status(), 200, "delivery log under SentHistoryFunction's policy: {text}{}", refused());
+    assert!(text.contains("chunkDelivered") && text.contains("emailsSettled"), "{text}");
+
     // Sent history: every query kind.
     for query in [
         "version=1&broadcastType=GT&companyId=3".to_string(),

@@ -296,6 +296,11 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
             route(&env, &mut covered, "DELETE", "/rest/notification/send/{notificationScheduleId}", cancel)
                 .await,
         );
+        let template = "/rest/notification/sent/{notificationScheduleId}/log";
+        let read_log = GatewayRequest::new("GET", template, &format!("/rest/notification/sent/{sid}/log"))
+            .path_param("notificationScheduleId", &sid.to_string())
+            .header("x-nextinteract-authtoken", token);
+        answers.push(route(&env, &mut covered, "GET", template, read_log).await);
         let change = GatewayRequest::new(
             "PATCH",
             "/rest/notification/send/{notificationScheduleId}",
@@ -354,7 +359,7 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     let untouched = env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap();
     assert_eq!(untouched.entry.marks, Marks::default(), "no mark on u1's notification");
     assert_eq!(untouched.state, ItemState::default(), "nor a watermark over it");
-    assert_eq!(calls, 5 * 35, "every route for every principal");
+    assert_eq!(calls, 5 * 36, "every route for every principal");
     // The routes called above directly, and those called through `route`.
     for r in [
         ("POST", "/rest/notification/send"),

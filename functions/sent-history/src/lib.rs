@@ -1,7 +1,8 @@
 //! Handler of `GET /rest/notification/sent`: a JSON array of the spec's records, newest first;
-//! more pages through `X-Next-Token` / `nextToken`. The rules are in `shared::service::history`.
+//! more pages through `X-Next-Token` / `nextToken`; and of a send's delivery log (`log.rs`). The rules are in `shared::service::history`.
 //! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
 
+mod log;
 mod wiring;
 
 use lambda_http::http::HeaderValue;
@@ -30,6 +31,7 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
         Ok((route, req)) => match route.op {
             Op::SentHistory(op) => match op {
                 SentHistoryOp::List => try_handle(deps, &req).await,
+                SentHistoryOp::Log => log::handle(deps, &req).await,
             },
             _ => Err(http::not_served(route)),
         },

@@ -195,6 +195,102 @@ impl From<&Notification> for SentRecord {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// A send's delivery log: `GET /rest/notification/sent/{notificationScheduleId}/log` (beyond the
+// spec)
+
+/// Log entries per page without `limit`, and at most.
+pub const LOG_PAGE: usize = 100;
+
+/// The log's query: `limit` (1 to `MAX_LIMIT`, `LOG_PAGE` without it) and `nextToken`.
+pub fn parse_log(param: impl Fn(&str) -> Option<String>) -> Result<crate::model::PageRequest, ApiError> {
+    let limit = match number::<usize>("limit", param("limit"))? {
+        None => LOG_PAGE,
+        Some(l @ 1..=MAX_LIMIT) => l,
+        Some(_) => return Err(ApiError::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))),
+    };
+    let next_token = param("nextToken").filter(|t| !t.is_empty());
+    if next_token.as_ref().is_some_and(|t| t.len() > 2048) {
+        return Err(ApiError::invalid("nextToken", "nextToken is not a token this service issued"));
+    }
+    Ok(crate::model::PageRequest::after(limit, next_token))
+}
+
+/// One entry of the log as answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogLine {
+    /// When it was recorded, in milliseconds since the epoch (absent: by a version that kept
+    /// none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<i64>,
+    /// `chunkDelivered`, `emailsSettled`, `bounce` or `complaint`.
+    pub event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub people: Option<u64>,
+    /// SES's id of the email a bounce or complaint was about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+impl From<&crate::model::LogEntry> for LogLine {
+    fn from(e: &crate::model::LogEntry) -> Self {
+        use crate::model::LogEvent;
+        let mut line = LogLine {
+            at: e.at.map(|t| t.timestamp_millis()),
+            event: "",
+            chunk: None,
+            part: None,
+            people: None,
+            message_id: None,
+        };
+        match &e.event {
+            LogEvent::ChunkDelivered { chunk, people } => {
+                (line.event, line.chunk, line.people) = ("chunkDelivered", Some(*chunk), Some(*people));
+            }
+            LogEvent::EmailsSettled { chunk, part, people } => {
+                (line.event, line.chunk, line.part, line.people) =
+                    ("emailsSettled", Some(*chunk), Some(*part), Some(*people));
+            }
+            LogEvent::Feedback { kind, message_id } => {
+                (line.event, line.message_id) = (kind.as_str(), Some(message_id.clone()));
+            }
+        }
+        line
+    }
+}
+
+/// The log's answer: the send's record (the history's fields, its totals per channel) and a page
+/// of what its delivery recorded, chunk by chunk and job by job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogAnswer {
+    pub notification: SentRecord,
+    /// Chunks the fan-out cut (absent until it finished) and those recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<u32>,
+    pub chunks_delivered: u32,
+    pub entries: Vec<LogLine>,
+    /// More entries: pass it as `nextToken` (also in `X-Next-Token`).
+    pub next_token: Option<String>,
+}
+
+impl LogAnswer {
+    pub fn new(n: &Notification, page: &crate::model::Page<crate::model::LogEntry>) -> Self {
+        LogAnswer {
+            notification: SentRecord::from(n),
+            chunks: n.chunks_total,
+            chunks_delivered: n.chunks_done,
+            entries: page.items.iter().map(LogLine::from).collect(),
+            next_token: page.next.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,6 +195,27 @@ impl FeedbackKind {
     }
 }
 
+/// One entry of a notification's delivery log: what its delivery recorded, once each and at
+/// the time it was recorded: a chunk of people given it, an email job settled, a bounce or a
+/// complaint. Per chunk or job, never per person (`DeliveryLog`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// When it was recorded (`None`: by a version that kept no time).
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    pub event: LogEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEvent {
+    /// A chunk's people have it in their centers.
+    ChunkDelivered { chunk: u32, people: u64 },
+    /// An email job's recipients settled (sent, skipped or failed: the counts are the
+    /// notification's).
+    EmailsSettled { chunk: u32, part: u32, people: u64 },
+    /// SES reported a bounce or a complaint about one of its emails.
+    Feedback { kind: FeedbackKind, message_id: String },
+}
+
 /// One bounce or complaint SES reported (an SES event, already read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailFeedback {

@@ -16,3 +16,12 @@ pub trait SentHistory: Send + Sync {
     /// caller decides what it may see).
     async fn record(&self, schedule_id: u64) -> StoreResult<Option<Notification>>;
 }
+
+/// A notification's delivery log: the records its delivery made, once per chunk, email job and
+/// SES event (no write of its own: what the ledger records is the log).
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
+    /// The log of notification `id`: chunks, then email jobs (each by number), then SES's
+    /// bounces and complaints; at most `page.limit` entries after `page.after`.
+    async fn log(&self, id: NotificationId, page: &PageRequest) -> StoreResult<Page<LogEntry>>;
+}

@@ -13,7 +13,7 @@
 //! | `intake.rs` | a notification is accepted and read back | `NotificationLookup`, `NotificationIntake` |
 //! | `ledger.rs` | fan-out, chunks, sent marks, email jobs, give-up | `FanoutLedger`, `DeliveryLedger`, `EmailLedger` |
 //! | `control.rs` | a sender stops what it sent | `SendControl` |
-//! | `history.rs` | sent history | `SentHistory` |
+//! | `history.rs` | sent history, delivery logs | `SentHistory`, `DeliveryLog` |
 //! | `claims.rs` | idempotency keys | `IdempotencyStore` |
 //! | `inbox.rs` | a person's center, realtime, connections | `InboxDelivery`, `Center`, `Realtime`, `ConnectionStore` |
 //! | `directory.rs` | people, groups, credentials | `Accounts`, `Audiences`, `EmailPreferences`, `DirectoryLoad` |
@@ -55,6 +55,7 @@ pub trait NotificationStore:
     + DeliveryLedger
     + EmailLedger
     + SentHistory
+    + DeliveryLog
     + SendControl
     + IdempotencyStore
 {
@@ -66,6 +67,7 @@ impl<T> NotificationStore for T where
         + DeliveryLedger
         + EmailLedger
         + SentHistory
+        + DeliveryLog
         + SendControl
         + IdempotencyStore
         + ?Sized

@@ -22,7 +22,7 @@ use super::Ports;
 impl Ports {
     /// Sent history.
     pub fn history(&self) -> HistoryDeps<'_> {
-        HistoryDeps { history: &*self.notifications, audiences: &*self.directory }
+        HistoryDeps { history: &*self.notifications, audiences: &*self.directory, log: &*self.notifications }
     }
 
     /// Reading a person's center.

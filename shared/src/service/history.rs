@@ -2,12 +2,13 @@
 
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::ports::{Audiences, SentHistory};
+use crate::ports::{Audiences, DeliveryLog, SentHistory};
 
-/// What reading sent history uses.
+/// What reading sent history uses (and a notification's delivery log).
 pub struct HistoryDeps<'a> {
     pub(crate) history: &'a dyn SentHistory,
     pub(crate) audiences: &'a dyn Audiences,
+    pub(crate) log: &'a dyn DeliveryLog,
 }
 
 fn forbidden(message: impl Into<String>) -> ApiError {
@@ -21,6 +22,34 @@ fn may_read(user: &User, company: CompanyId, kind: Option<BroadcastType>) -> boo
         || (user.company_id == company
             && (user.has(Role::CompanyAdmin)
                 || (user.has(Role::EventPushNotification) && kind == Some(BroadcastType::GE))))
+}
+
+/// A group send's delivery log, for whoever may read its record (as `list` by its schedule id:
+/// another company's, or another dialect's notification, is one that does not exist): the
+/// notification with its counts, and a page of its log.
+pub async fn log(
+    ports: &HistoryDeps<'_>,
+    user: &User,
+    schedule_id: u64,
+    page: &PageRequest,
+) -> Result<(Notification, Page<LogEntry>), ApiError> {
+    if !(user.has(Role::SuperUser) || user.has(Role::CompanyAdmin) || user.has(Role::EventPushNotification)) {
+        return Err(forbidden(
+            "reading a delivery log needs SUPER_USER, COMPANY_ADMIN or EVENT_PUSH_NOTIFICATION_ROLE",
+        ));
+    }
+    let n = ports
+        .history
+        .record(schedule_id)
+        .await?
+        .filter(|n| n.origin == Origin::GroupSend && may_read(user, n.company_id, Some(n.broadcast_type)))
+        .ok_or_else(|| {
+            ApiError::new(ErrorKind::NotFound, format!("notificationScheduleId {schedule_id} does not exist"))
+                .with_parameter("notificationScheduleId")
+        })?;
+    let bound = format!("log:{}", n.id);
+    let found = ports.log.log(n.id, &super::cursor::open(&bound, page)?).await?;
+    Ok((n, super::cursor::seal(&bound, found)))
 }
 
 /// Records answered at most for a query without `limit` (a client written from the spec never

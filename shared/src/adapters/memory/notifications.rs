@@ -37,6 +37,8 @@ struct NotificationState {
     /// Each notification's gate: the people of the chunks that started, and whether a cancel
     /// closed it (`DynamoNotificationStore`'s gate item).
     gates: HashMap<NotificationId, (u64, bool)>,
+    /// Each notification's delivery log, by the key DynamoDB sorts its markers by.
+    log: HashMap<NotificationId, std::collections::BTreeMap<String, LogEntry>>,
 }
 
 impl NotificationState {
@@ -317,6 +319,8 @@ impl DeliveryLedger for MemoryNotificationStore {
             return Ok(ChunkRecord::AlreadyRecorded);
         }
         s.email_job_sizes.insert((id, chunk), tally.email_job_size);
+        let event = LogEvent::ChunkDelivered { chunk, people: tally.delivered };
+        s.log.entry(id).or_default().insert(format!("C#{chunk:08}"), LogEntry { at: Some(now), event });
         let n = s.by_id.get_mut(&id).expect("checked above");
         n.add(tally);
         n.chunks_done += 1;
@@ -433,6 +437,11 @@ impl EmailLedger for MemoryNotificationStore {
         if !s.email_parts.insert((id, chunk, part)) {
             return Ok(ChunkRecord::AlreadyRecorded);
         }
+        let event = LogEvent::EmailsSettled { chunk, part, people: counts.settled() };
+        s.log
+            .entry(id)
+            .or_default()
+            .insert(format!("E#{chunk:08}#{part}"), LogEntry { at: Some(now), event });
         let n = s.by_id.get_mut(&id).expect("checked above");
         n.add_emails(counts);
         n.modified_at = now;
@@ -453,6 +462,11 @@ impl EmailLedger for MemoryNotificationStore {
         if !s.feedback.insert((id, message_id.to_string(), kind)) {
             return Ok(ChunkRecord::AlreadyRecorded);
         }
+        let event = LogEvent::Feedback { kind, message_id: message_id.to_string() };
+        s.log
+            .entry(id)
+            .or_default()
+            .insert(format!("F#{}#{message_id}", kind.as_str()), LogEntry { at: Some(now), event });
         let n = s.by_id.get_mut(&id).expect("checked above");
         match kind {
             FeedbackKind::Bounce => n.emails_bounced += 1,
@@ -460,6 +474,22 @@ impl EmailLedger for MemoryNotificationStore {
         }
         n.modified_at = now;
         Ok(ChunkRecord::Recorded)
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for MemoryNotificationStore {
+    async fn log(&self, id: NotificationId, page: &PageRequest) -> StoreResult<Page<LogEntry>> {
+        let s = lock(&self.state);
+        let Some(log) = s.log.get(&id) else { return Ok(Page::empty()) };
+        let after = page.after.as_deref().map(super::decode_cursor).transpose()?.unwrap_or_default();
+        let mut rest = log.range::<String, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded));
+        let items: Vec<(&String, &LogEntry)> = rest.by_ref().take(page.limit.max(1)).collect();
+        let next = match rest.next() {
+            Some(_) => items.last().map(|(k, _)| super::encode_cursor(k)),
+            None => None,
+        };
+        Ok(Page { items: items.into_iter().map(|(_, e)| e.clone()).collect(), next })
     }
 }
 

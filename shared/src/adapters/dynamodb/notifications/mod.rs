@@ -26,6 +26,7 @@ mod control;
 mod counters;
 mod idempotency;
 mod ledger;
+mod log;
 
 use content::Parts;
 
