@@ -47,6 +47,24 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
     http::answer(result, "send")
 }
 
+/// The caller of a cancel or a change: the group send's two credentials, and a role that sends.
+async fn sender(deps: &Deps<'_>, req: &Request, what: &str) -> Result<shared::model::User, ApiError> {
+    let (user, _) = shared::auth::user_and_company(
+        deps.accounts,
+        (header(req, AUTH_TOKEN), AUTH_TOKEN),
+        (header(req, API_KEY), API_KEY),
+        deps.clock.now(),
+    )
+    .await?;
+    if !send::may_send_anything(&user) {
+        return Err(ApiError::new(
+            ErrorKind::InsufficientPermissions,
+            format!("{what} notifications needs SUPER_USER, COMPANY_ADMIN or EVENT_PUSH_NOTIFICATION_ROLE"),
+        ));
+    }
+    Ok(user)
+}
+
 async fn try_handle(deps: &Deps<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     let now = deps.clock.now();
     let body = http::body(req)?;

@@ -64,11 +64,7 @@ impl DynamoNotificationStore {
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<ChunkStart>> {
         let lease = Self::lease_key(id, Work::Chunk(chunk));
-        let mut start = lease.clone();
-        start.insert("leaseUntil".into(), n(lease_until.timestamp_millis()));
-        start.insert("holder".into(), s(holder));
-        start.insert("startedAt".into(), to_attr(&now)?);
-        start.insert("ttl".into(), n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()));
+        let start = Self::first_lease(&lease, holder, now, lease_until)?;
         let gate = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::gate_key(id, Self::counter_shard(chunk))))

@@ -145,6 +145,21 @@ impl DynamoNotificationStore {
         self.get_item_key(key(Self::pk(id), Self::chunk_sk(chunk))).await
     }
 
+    /// A piece of work's lease item (`lease` its key) as its first start puts it.
+    pub(super) fn first_lease(
+        lease: &Item,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Item> {
+        let mut start = lease.clone();
+        start.insert("leaseUntil".into(), n(lease_until.timestamp_millis()));
+        start.insert("holder".into(), s(holder));
+        start.insert("startedAt".into(), to_attr(&now)?);
+        start.insert("ttl".into(), n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()));
+        Ok(start)
+    }
+
     /// Claims the piece of work whose lease item is `lease`: see `WorkLeases::start`.
     pub(super) async fn ledger_start(
         &self,
@@ -153,11 +168,7 @@ impl DynamoNotificationStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<ChunkStart> {
-        let mut start = lease.clone();
-        start.insert("leaseUntil".into(), n(lease_until.timestamp_millis()));
-        start.insert("holder".into(), s(holder));
-        start.insert("startedAt".into(), to_attr(&now)?);
-        start.insert("ttl".into(), n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()));
+        let start = Self::first_lease(&lease, holder, now, lease_until)?;
         let first = self
             .client
             .put_item()
