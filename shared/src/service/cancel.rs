@@ -34,7 +34,8 @@ pub struct Cancelled {
     pub repeated: bool,
 }
 
-fn not_found(parameter: &str, what: impl std::fmt::Display) -> ApiError {
+/// A 404 naming the id the caller gave: what it may not see is answered the same.
+pub(crate) fn not_found(parameter: &str, what: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorKind::NotFound, format!("{parameter} {what} does not exist")).with_parameter(parameter)
 }
 

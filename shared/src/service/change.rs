@@ -69,13 +69,7 @@ pub async fn group_send(
                 return Ok(changed);
             }
             ChangeOutcome::NotPending(status) => return Err(too_late(status, PARAMETER)),
-            ChangeOutcome::Missing => {
-                return Err(ApiError::new(
-                    ErrorKind::NotFound,
-                    format!("{PARAMETER} {schedule_id} does not exist"),
-                )
-                .with_parameter(PARAMETER));
-            }
+            ChangeOutcome::Missing => return Err(super::cancel::not_found(PARAMETER, schedule_id)),
             ChangeOutcome::Stale => continue,
         }
     }

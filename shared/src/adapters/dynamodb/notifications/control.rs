@@ -12,7 +12,6 @@
 //! before the cancel (and is counted) or never starts. The gates' sum, read after the cancel,
 //! is final.
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::counters::COUNTER_SHARDS;
@@ -207,15 +206,5 @@ impl SendControl for DynamoNotificationStore {
             ))),
             (Err(e), _) => Err(classify(e)),
         }
-    }
-}
-
-/// Which of a cancelled transaction's items failed their condition, in order.
-fn failed_conditions(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> Vec<bool> {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
-            t.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect()
-        }
-        _ => Vec::new(),
     }
 }

@@ -549,10 +549,16 @@ pub(super) fn cancelled_for_contention(e: &SdkError<TransactWriteItemsError, Htt
 /// Whether a cancelled transaction failed on one of its conditions (rather than on throttling or
 /// a conflicting transaction, which are transient).
 pub(super) fn cancelled_by_condition(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+    failed_conditions(e).contains(&true)
+}
+
+/// Which of a cancelled transaction's items failed their condition, in order (none: it was not
+/// cancelled for a condition).
+pub(super) fn failed_conditions(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> Vec<bool> {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
-            t.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+            t.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect()
         }
-        _ => false,
+        _ => Vec::new(),
     }
 }
