@@ -102,6 +102,13 @@ def number_size(text):
     return max(1, math.ceil(len(digits) / 2)) + 1
 
 
+def binary_size(x):
+    """A binary value's bytes: base64 text on the wire, raw bytes in moto's stored items."""
+    if isinstance(x, (bytes, bytearray)):
+        return len(x)
+    return len(base64.b64decode(x))
+
+
 def value_size(value):
     (kind, x), = value.items()
     if kind == "S":
@@ -109,7 +116,7 @@ def value_size(value):
     if kind == "N":
         return number_size(x)
     if kind == "B":
-        return len(base64.b64decode(x))
+        return binary_size(x)
     if kind in ("BOOL", "NULL"):
         return 1
     if kind == "SS":
@@ -117,7 +124,7 @@ def value_size(value):
     if kind == "NS":
         return sum(number_size(s) for s in x)
     if kind == "BS":
-        return sum(len(base64.b64decode(b)) for b in x)
+        return sum(binary_size(b) for b in x)
     if kind == "L":
         return 3 + sum(value_size(e) + 1 for e in x)
     if kind == "M":

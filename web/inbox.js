@@ -296,6 +296,27 @@ function markedAll(mark, through, counts, cursor) {
   if (!counts || state.status === "read" || state.status === "archived") fillGap();
 }
 
+/** Its sender took it back: gone from the view; the counts are read again (after a random wait:
+ * every open page of its people hears of it at once). */
+function retracted(id) {
+  state.known.delete(id);
+  const had = state.items.length;
+  state.items = state.items.filter((x) => x.id !== id);
+  if (state.items.length !== had) render();
+  fillGap(NAMED_JITTER_MS);
+}
+
+/** Its sender corrected it: what it shows is replaced; the person's seen, read and archived stay. */
+function corrected(id, content) {
+  const n = state.items.find((x) => x.id === id);
+  if (!n || !content) return;
+  for (const k of ["title", "body", "url", "overrideContent", "icon", "toast", "priority", "actions", "data", "source"]) {
+    if (k in content) n[k] = content[k];
+    else delete n[k];
+  }
+  render();
+}
+
 /** An event from either channel, at its cursor. */
 function apply(e, cursor) {
   if (e.type === "new") {
@@ -305,6 +326,10 @@ function apply(e, cursor) {
     marked(e.id, e.mark, e.counts, cursor);
   } else if (e.type === "markedAll") {
     markedAll(e.mark, Number(e.through), e.counts, cursor);
+  } else if (e.type === "retracted") {
+    retracted(e.id);
+  } else if (e.type === "corrected") {
+    corrected(e.id, e.content);
   } else if (e.type === "resync") {
     fillGap(); // more was missed than an event tells: the view is read again
   }
@@ -580,7 +605,7 @@ async function connect() {
       // after a drop, what was missed comes as the catch-up event.
       if (first) reload();
     });
-    for (const kind of ["new", "marked", "markedAll", "resync"]) {
+    for (const kind of ["new", "marked", "markedAll", "retracted", "corrected", "resync"]) {
       source.addEventListener(kind, (e) => {
         seenCursor(e.lastEventId);
         try { apply(JSON.parse(e.data), Number(e.lastEventId)); } catch (_) { fillGap(); }

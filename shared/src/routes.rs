@@ -58,6 +58,10 @@ pub enum SendOp {
     Cancel,
     /// Changes a pending group send (beyond the spec).
     Change,
+    /// Retracts a group send that went out (beyond the spec).
+    Retract,
+    /// Corrects a group send that went out (beyond the spec).
+    Correct,
 }
 
 /// `sent-history.txt`.
@@ -138,6 +142,8 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/rest/notification/send", Op::Send(SendOp::GroupSend)),
     r("DELETE", "/rest/notification/send/{notificationScheduleId}", Op::Send(SendOp::Cancel)),
     r("PATCH", "/rest/notification/send/{notificationScheduleId}", Op::Send(SendOp::Change)),
+    r("POST", "/rest/notification/send/{notificationScheduleId}/retract", Op::Send(SendOp::Retract)),
+    r("POST", "/rest/notification/send/{notificationScheduleId}/correct", Op::Send(SendOp::Correct)),
     r("GET", "/rest/notification/sent", Op::SentHistory(SentHistoryOp::List)),
     r("GET", "/rest/notification/sent/{notificationScheduleId}/log", Op::SentHistory(SentHistoryOp::Log)),
     r(

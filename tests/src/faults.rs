@@ -382,6 +382,15 @@ impl DeliveryLedger for FaultyNotifications {
     ) -> StoreResult<Option<ChunkStart>> {
         self.1.run("start", self.0.start_chunk(id, c, people, holder, now, lease)).await
     }
+    async fn keep_recipients(
+        &self,
+        id: NotificationId,
+        c: u32,
+        people: &[UserId],
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.1.run("keep_recipients", self.0.keep_recipients(id, c, people, until)).await
+    }
     async fn record_chunk(
         &self,
         id: NotificationId,
@@ -470,6 +479,37 @@ impl SendControl for FaultyNotifications {
     async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome> {
         self.1.run("cancel", self.0.cancel(id, by, now)).await
     }
+    async fn retract(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<RetractOutcome> {
+        self.1.run("retract", self.0.retract(id, by, now)).await
+    }
+    async fn correct(&self, changed: &Notification, read: u64) -> StoreResult<CorrectOutcome> {
+        self.1.run("correct", self.0.correct(changed, read)).await
+    }
+}
+
+#[async_trait]
+impl RecallLedger for FaultyNotifications {
+    async fn started_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>> {
+        self.1.run("started_chunks", self.0.started_chunks(id)).await
+    }
+    async fn retracted_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>> {
+        self.1.run("retracted_chunks", self.0.retracted_chunks(id)).await
+    }
+    async fn recipients(&self, id: NotificationId, c: u32) -> StoreResult<Vec<UserId>> {
+        self.1.run("recipients", self.0.recipients(id, c)).await
+    }
+    async fn close_chunk(&self, id: NotificationId, c: u32, now: DateTime<Utc>) -> StoreResult<bool> {
+        self.1.run("close_chunk", self.0.close_chunk(id, c, now)).await
+    }
+    async fn record_retracted(
+        &self,
+        id: NotificationId,
+        c: u32,
+        people: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.1.run("record_retracted", self.0.record_retracted(id, c, people, now)).await
+    }
 }
 
 #[async_trait]
@@ -520,6 +560,12 @@ impl InboxDelivery for FaultyInbox {
     }
     async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<Vec<UserId>> {
         self.1.run("put_new_entries", self.0.put_new_entries(entries, stamp)).await
+    }
+    async fn remove_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
+        self.1.run("remove_entries", self.0.remove_entries(entries)).await
+    }
+    async fn correct_content(&self, c: &InboxContent, revision: u64) -> StoreResult<()> {
+        self.1.run("correct_content", self.0.correct_content(c, revision)).await
     }
 }
 

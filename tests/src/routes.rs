@@ -139,6 +139,42 @@ pub fn samples() -> Vec<Sample> {
             query: "",
         },
         Sample {
+            method: "POST",
+            path: "/rest/notification/send/{notificationScheduleId}/retract",
+            build: |_, body, q| {
+                request(
+                    "POST",
+                    "/rest/notification/send/{notificationScheduleId}/retract",
+                    "/rest/notification/send/1/retract",
+                    body,
+                    q,
+                )
+                .path_param("notificationScheduleId", "1")
+                .header("x-nextinteract-authtoken", "demo-admin-token")
+                .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "POST",
+            path: "/rest/notification/send/{notificationScheduleId}/correct",
+            build: |_, body, q| {
+                request(
+                    "POST",
+                    "/rest/notification/send/{notificationScheduleId}/correct",
+                    "/rest/notification/send/1/correct",
+                    body,
+                    q,
+                )
+                .path_param("notificationScheduleId", "1")
+                .header("x-nextinteract-authtoken", "demo-admin-token")
+                .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+            },
+            valid: Some(|| json!({"message": "corrected", "url": "https://example.com/c"})),
+            query: "",
+        },
+        Sample {
             method: "DELETE",
             path: "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}",
             build: |_, body, q| {

@@ -265,6 +265,11 @@ async fn bad_input_on_moto_never_5xx() {
 async fn the_valid_bodies_are_valid() {
     let env = tests::Env::memory().await;
     for route in body_routes() {
+        // A correction is of a send that went out: the samples' send 1 (made by the send route's
+        // valid body, changed by the change route's while pending) goes out first.
+        if route.path.ends_with("/correct") {
+            local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+        }
         let body = (route.valid.expect("a body route"))().to_string().into_bytes();
         let got = status(&env.ports, &route, body, route.query).await;
         assert!((200..300).contains(&got), "{} {} answered {got}", route.method, route.path);

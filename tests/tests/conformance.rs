@@ -264,7 +264,7 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
     let first = ChunkTally {
         delivered: 500,
         emails_queued: 500,
-        pushes: PushCounts { sent: 610, removed: 3, failed: 1 },
+        pushes: PushCounts { sent: 610, removed: 3, failed: 1, withdrawn: 0 },
         email_job_size: 256,
     };
     assert_eq!(p.notifications.chunk_context(n.id, 0).await.unwrap().email_job_size, None, "not recorded");
@@ -308,7 +308,8 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
 
     // Email jobs: each (chunk, part) is counted once, moving its recipients out of pending.
     assert!(!p.notifications.email_context(n.id, 0, 0).await.unwrap().recorded);
-    let job = EmailCounts { sent: 395, opted_out: 50, no_address: 30, failed: 20, suppressed: 5 };
+    let job =
+        EmailCounts { sent: 390, opted_out: 50, no_address: 30, failed: 20, suppressed: 5, withdrawn: 5 };
     let results =
         futures::future::join_all((0..8).map(|_| p.notifications.record_emails(n.id, 0, 0, &job, now))).await;
     let recorded = results.into_iter().map(Result::unwrap).filter(|r| *r == ChunkRecord::Recorded).count();
@@ -326,15 +327,19 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
     let stored = p.notifications.get(n.id).await.unwrap().unwrap();
     assert_eq!(
         (stored.emails_sent, stored.emails_opted_out, stored.emails_no_address, stored.emails_failed),
-        (495, 50, 30, 20),
+        (490, 50, 30, 20),
         "email outcomes are counted once per job"
     );
-    assert_eq!((stored.emails_suppressed, stored.emails_pending), (5, 100), "700 queued, 600 settled");
+    assert_eq!(
+        (stored.emails_suppressed, stored.emails_withdrawn, stored.emails_pending),
+        (5, 5, 100),
+        "700 queued, 600 settled"
+    );
     assert_eq!(stored.status, Status::Delivered);
 
     // A chunk's pushes: counted once per chunk, apart from the chunk's own record.
     assert!(!p.notifications.push_context(n.id, 0).await.unwrap().recorded);
-    let pushes = PushCounts { sent: 7, removed: 2, failed: 1 };
+    let pushes = PushCounts { sent: 7, removed: 2, failed: 1, withdrawn: 4 };
     let results =
         futures::future::join_all((0..8).map(|_| p.notifications.record_pushes(n.id, 0, &pushes, now))).await;
     let recorded = results.into_iter().map(Result::unwrap).filter(|r| *r == ChunkRecord::Recorded).count();
@@ -344,7 +349,10 @@ async fn chunks_are_recorded_exactly_once(p: Ports) {
     assert!(!p.notifications.push_context(n.id, 1).await.unwrap().recorded, "another chunk");
     assert!(p.notifications.record_pushes(Uuid::new_v4(), 0, &pushes, now).await.is_err());
     let stored = p.notifications.get(n.id).await.unwrap().unwrap();
-    assert_eq!((stored.pushes_sent, stored.pushes_removed, stored.pushes_failed), (622, 5, 2));
+    assert_eq!(
+        (stored.pushes_sent, stored.pushes_removed, stored.pushes_failed, stored.pushes_withdrawn),
+        (622, 5, 2, 4)
+    );
 
     // Bounces and complaints: once per email and kind, whoever reports them how often.
     for _ in 0..2 {
@@ -1381,7 +1389,206 @@ async fn a_cancel_and_the_chunks_starts_meet_at_one_gate(p: Ports) {
     }
 }
 
+/// A retraction's part of the store: a chunk keeps the people of each attempt (the same list
+/// once, another list beside it), the retraction is one conditional write once the notification
+/// is out (and closes the gate), a chunk is closed only when no attempt holds it and never starts
+/// again, each chunk's removal is recorded once (in the delivery log), and removed entries are
+/// gone from every read. A correction replaces the content of one that went out, on the
+/// revision read, until it is retracted.
+async fn a_retraction_closes_each_chunk_and_removes_what_it_kept(p: Ports) {
+    let now = t0();
+    let lease = now + Duration::minutes(3);
+    let chunk_lease = now + Duration::seconds(75);
+    let people: Vec<UserId> = (0..5).map(|_| Uuid::new_v4()).collect();
+    let n = notification(Uuid::new_v4(), 11, 3, BroadcastType::GT, now);
+    p.notifications.insert(&n).await.unwrap();
+    assert!(p.notifications.claim(n.id, now, lease).await.unwrap());
+    let until = now + Duration::days(14);
+
+    // Two chunks start; chunk 0's first attempt keeps its three, a copy from a resumed fan-out
+    // keeps a list of its own (one more person), and keeping a list again changes nothing.
+    for (chunk, holder) in [(0, "m0"), (1, "m1")] {
+        let started = p.notifications.start_chunk(n.id, chunk, 3, holder, now, chunk_lease).await.unwrap();
+        assert_eq!(started, Some(ChunkStart::First));
+    }
+    p.notifications.keep_recipients(n.id, 0, &people[..3], until).await.unwrap();
+    p.notifications.keep_recipients(n.id, 0, &people[..3], until).await.unwrap();
+    p.notifications.keep_recipients(n.id, 0, &[people[2], people[3]], until).await.unwrap();
+    p.notifications.keep_recipients(n.id, 1, &people[4..], until).await.unwrap();
+    let kept: BTreeSet<UserId> = p.notifications.recipients(n.id, 0).await.unwrap().into_iter().collect();
+    assert_eq!(kept, people[..4].iter().copied().collect(), "every attempt's people, each once");
+    assert_eq!(p.notifications.recipients(n.id, 0).await.unwrap().len(), 4);
+    assert_eq!(p.notifications.recipients(n.id, 1).await.unwrap(), people[4..].to_vec());
+    assert!(p.notifications.recipients(n.id, 2).await.unwrap().is_empty());
+    // An email job's lease is no chunk's.
+    let job = Work::EmailJob { chunk: 0, part: 1 };
+    assert_eq!(p.notifications.start(n.id, job, "e", now, chunk_lease).await.unwrap(), ChunkStart::First);
+    assert_eq!(p.notifications.started_chunks(n.id).await.unwrap(), vec![0, 1]);
+
+    // Going out: not yet (cancel first).
+    assert_eq!(
+        p.notifications.retract(n.id, "654", now).await.unwrap(),
+        RetractOutcome::NotOut(Status::FanningOut)
+    );
+    let tally = ChunkTally { delivered: 3, ..ChunkTally::default() };
+    for chunk in [0, 1] {
+        p.notifications.record_chunk(n.id, chunk, &tally, now).await.unwrap();
+    }
+    assert_eq!(p.notifications.finish_fanout(n.id, 2, 6, lease, now).await.unwrap(), Status::Delivered);
+
+    // A correction of what went out: on the revision read; a stale one is told apart.
+    let mut fixed = p.notifications.get(n.id).await.unwrap().unwrap();
+    fixed.content.body = "corrected".into();
+    fixed.corrected = Some(Cancellation { at: now, by: "654".into() });
+    fixed.revision = 1;
+    assert_eq!(p.notifications.correct(&fixed, 0).await.unwrap(), CorrectOutcome::Corrected);
+    assert_eq!(p.notifications.correct(&fixed, 0).await.unwrap(), CorrectOutcome::Stale);
+    let stored = p.notifications.get(n.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.content.body.as_str(), stored.corrected.as_ref(), stored.revision, stored.status),
+        ("corrected", fixed.corrected.as_ref(), 1, Status::Delivered)
+    );
+
+    // Retracted once; a repeat answers the same; the gate is closed.
+    let at = now + Duration::seconds(5);
+    let retraction = Cancellation { at, by: "654".into() };
+    assert_eq!(
+        p.notifications.retract(n.id, "654", at).await.unwrap(),
+        RetractOutcome::Retracted { retraction: retraction.clone(), reached: 6, now: true }
+    );
+    assert_eq!(
+        p.notifications.retract(n.id, "721", at + Duration::minutes(1)).await.unwrap(),
+        RetractOutcome::Retracted { retraction: retraction.clone(), reached: 6, now: false }
+    );
+    assert_eq!(p.notifications.get(n.id).await.unwrap().unwrap().retracted, Some(retraction));
+    assert_eq!(
+        p.notifications.start_chunk(n.id, 7, 3, "late", at, at + Duration::seconds(75)).await.unwrap(),
+        None,
+        "no chunk starts after it"
+    );
+    fixed.revision = 2;
+    assert_eq!(p.notifications.correct(&fixed, 1).await.unwrap(), CorrectOutcome::Retracted);
+
+    // Closing: a recorded chunk at once, whoever holds it (every entry was written before its
+    // record); never started again.
+    assert!(p.notifications.close_chunk(n.id, 0, at).await.unwrap(), "recorded: closed while held");
+    let later = at + Duration::minutes(10);
+    assert_eq!(
+        p.notifications
+            .start_chunk(n.id, 0, 3, "redriven", later, later + Duration::seconds(75))
+            .await
+            .unwrap(),
+        None,
+        "never started again"
+    );
+    // One not recorded (a cancelled send's chunk under way): not while an attempt holds it (its
+    // first, or a retry after its lease ran out); once it is handed back, for good.
+    let cut = notification(Uuid::new_v4(), 14, 3, BroadcastType::GT, now);
+    p.notifications.insert(&cut).await.unwrap();
+    assert!(p.notifications.claim(cut.id, now, lease).await.unwrap());
+    assert_eq!(
+        p.notifications.start_chunk(cut.id, 0, 3, "c0", now, chunk_lease).await.unwrap(),
+        Some(ChunkStart::First)
+    );
+    assert!(matches!(
+        p.notifications.cancel(cut.id, "654", now).await.unwrap(),
+        CancelOutcome::Cancelled { reached: 3, .. }
+    ));
+    assert!(matches!(
+        p.notifications.retract(cut.id, "654", now).await.unwrap(),
+        RetractOutcome::Retracted { reached: 3, now: true, .. }
+    ));
+    assert!(!p.notifications.close_chunk(cut.id, 0, now).await.unwrap(), "held by its first attempt");
+    let retry = chunk_lease + Duration::seconds(1);
+    assert_eq!(
+        p.notifications
+            .start_chunk(cut.id, 0, 3, "c0-again", retry, retry + Duration::seconds(75))
+            .await
+            .unwrap(),
+        Some(ChunkStart::Retry)
+    );
+    assert!(!p.notifications.close_chunk(cut.id, 0, retry).await.unwrap(), "held: later");
+    p.notifications.release(cut.id, Work::Chunk(0), "c0-again", retry + Duration::seconds(75)).await.unwrap();
+    assert!(p.notifications.close_chunk(cut.id, 0, retry).await.unwrap());
+    assert!(p.notifications.close_chunk(cut.id, 0, retry).await.unwrap(), "closed stays closed");
+    assert_eq!(
+        p.notifications
+            .start_chunk(cut.id, 0, 3, "c0-late", later, later + Duration::seconds(75))
+            .await
+            .unwrap(),
+        None
+    );
+    // A lease run out is nobody's: closed; a chunk never started is closed before it starts.
+    assert!(p.notifications.close_chunk(n.id, 1, later).await.unwrap());
+    assert!(p.notifications.close_chunk(n.id, 5, later).await.unwrap());
+    assert_eq!(
+        p.notifications.start_chunk(n.id, 5, 3, "m5", later, later + Duration::seconds(75)).await.unwrap(),
+        None
+    );
+
+    // Each chunk's removal recorded once, in the delivery log.
+    p.notifications.record_retracted(n.id, 0, 4, later).await.unwrap();
+    p.notifications.record_retracted(n.id, 0, 9, later + Duration::minutes(1)).await.unwrap();
+    assert_eq!(p.notifications.retracted_chunks(n.id).await.unwrap(), vec![0]);
+    let log = p.notifications.log(n.id, &PageRequest { limit: 50, after: None }).await.unwrap();
+    let retracted: Vec<&LogEntry> =
+        log.items.iter().filter(|e| matches!(e.event, LogEvent::ChunkRetracted { .. })).collect();
+    assert_eq!(retracted.len(), 1, "{:?}", log.items);
+    assert_eq!(retracted[0].event, LogEvent::ChunkRetracted { chunk: 0, people: 4 });
+    assert_eq!(retracted[0].at, Some(later));
+
+    // Not out yet, stored by an earlier version, unknown.
+    let pending = notification(Uuid::new_v4(), 12, 3, BroadcastType::GT, now + Duration::hours(1));
+    p.notifications.insert(&pending).await.unwrap();
+    assert_eq!(
+        p.notifications.retract(pending.id, "654", now).await.unwrap(),
+        RetractOutcome::NotOut(Status::Pending)
+    );
+    let mut early = pending.clone();
+    early.revision = 1;
+    assert_eq!(p.notifications.correct(&early, 0).await.unwrap(), CorrectOutcome::NotOut(Status::Pending));
+    let mut old = notification(Uuid::new_v4(), 13, 3, BroadcastType::GT, now);
+    old.keeps_recipients = false;
+    p.notifications.insert(&old).await.unwrap();
+    assert!(p.notifications.claim(old.id, now, lease).await.unwrap());
+    assert_eq!(p.notifications.finish_fanout(old.id, 0, 0, lease, now).await.unwrap(), Status::Delivered);
+    assert_eq!(
+        p.notifications.retract(old.id, "654", now).await.unwrap(),
+        RetractOutcome::Unrecorded(Status::Delivered)
+    );
+    assert_eq!(p.notifications.retract(Uuid::new_v4(), "654", now).await.unwrap(), RetractOutcome::Missing);
+    let mut ghost = fixed.clone();
+    ghost.id = Uuid::new_v4();
+    assert_eq!(p.notifications.correct(&ghost, 2).await.unwrap(), CorrectOutcome::Missing);
+
+    // Entries removed by key: gone from every read; removing again, or what nobody has, is no error.
+    let c = inbox_content(Uuid::new_v4(), Priority::Normal, now);
+    let other = inbox_content(Uuid::new_v4(), Priority::High, now);
+    for user in &people {
+        deliver(&p, *user, &[c.clone(), other.clone()], now).await;
+    }
+    let user = people[0];
+    assert!(p.inbox.mark(user, c.notification_id, Mark::Archived, now).await.unwrap());
+    let entries: Vec<InboxEntry> = people.iter().map(|u| c.entry_for(*u, later)).collect();
+    p.inbox.remove_entries(&entries).await.unwrap();
+    p.inbox.remove_entries(&entries).await.unwrap();
+    p.inbox.remove_entries(&[c.entry_for(Uuid::new_v4(), later)]).await.unwrap();
+    for user in &people {
+        assert!(p.inbox.get(*user, c.notification_id).await.unwrap().is_none());
+        assert!(p.inbox.get(*user, other.notification_id).await.unwrap().is_some(), "the others stay");
+        let counts = p.inbox.count(*user, now, 100).await.unwrap();
+        assert_eq!((counts.unread, counts.unseen), (1, 1));
+    }
+    for status in [StatusFilter::Inbox, StatusFilter::Archived, StatusFilter::All] {
+        let query = InboxQuery { status, ..InboxQuery::default() };
+        let shown: Vec<NotificationId> =
+            read_all(&p, user, &query, now, 10).await.iter().map(|i| i.content.notification_id).collect();
+        assert!(!shown.contains(&c.notification_id), "{status:?}: {shown:?}");
+    }
+}
+
 conformance!(
+    a_retraction_closes_each_chunk_and_removes_what_it_kept,
     a_cancel_and_the_chunks_starts_meet_at_one_gate,
     an_emails_content_is_read_where_it_is_used,
     new_entries_leave_what_people_did_alone,

@@ -434,7 +434,7 @@ async fn billed(prefix: &str) -> f64 {
 
 /// Every write is billed as DynamoDB bills it ("DynamoDB read and write operations", "Item
 /// sizes"): the item's size (names and values; numbers by significant digits) rounded up per
-/// 1 KB, at least one unit; an overwrite or update at the larger of before and after; a write
+/// 1 KB, at least one unit (a binary value by its bytes); an overwrite or update at the larger of before and after; a write
 /// whose condition failed still billed; a transaction twice; every index holding the item
 /// written again at its projection's size, and not when nothing it projects changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -519,6 +519,13 @@ async fn dynamodb_writes_are_billed_as_aws_bills_them() {
         .collect();
     db.batch_write_item().request_items(&inbox, requests).send().await.unwrap();
     expect(3.0, "a batch of three small puts", billed(&prefix).await);
+    // A binary attribute is its bytes (a chunk's kept people: 16 a person): 8 + "people" (6) +
+    // 1,010 bytes is 1,024, one unit; overwritten with 1,011 bytes, the larger is 1,025: two.
+    let people = |n: usize| AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![7u8; n]));
+    put(with(key("k1", "s1"), "people", people(1010))).await.unwrap();
+    expect(1.0, "1,024 bytes with a binary", billed(&prefix).await);
+    put(with(key("k1", "s1"), "people", people(1011))).await.unwrap();
+    expect(2.0, "a binary overwritten at 1,025 bytes", billed(&prefix).await);
 
     // Indexes: the notifications table's history index projects ALL, pending KEYS_ONLY.
     let notifications = provisioned.tables["NotificationsTable"].clone();

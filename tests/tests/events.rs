@@ -56,9 +56,9 @@ fn every_sample_parses_into_its_handlers_event_type() {
 async fn send_samples_succeed_against_the_demo_directory() {
     let env = tests::Env::memory().await;
     let expected = [("send-ge-v2", "3"), ("send-gt-v2", "4")];
-    let sends = samples()
-        .into_iter()
-        .filter(|(n, _)| n.starts_with("send-") && n != "send-cancel" && n != "send-change");
+    let sends = samples().into_iter().filter(|(n, _)| n.starts_with("send-")).filter(|(n, _)| {
+        !["send-cancel", "send-change", "send-retract", "send-correct"].contains(&n.as_str())
+    });
     for (name, text) in sends {
         let event: ApiGatewayV2httpRequest = serde_json::from_str(&text).unwrap();
         let req = lambda_http::request::LambdaRequest::ApiGatewayV2(event).into();
@@ -109,6 +109,50 @@ async fn the_cancel_sample_cancels_the_scheduled_sample() {
         assert_eq!(body["status"], "cancelled");
         assert_eq!(body["peopleReached"], 0, "a scheduled send reached nobody");
         assert_eq!(body["alreadyCancelled"], repeated);
+    }
+}
+
+/// The correct and retract samples, pointed at the UN sample's send once it is delivered,
+/// correct it and retract it (as they are, naming the spec's example id 123: 404); retracted
+/// again, the answer is the same.
+#[tokio::test]
+async fn the_retract_and_correct_samples_recall_a_delivered_sample() {
+    let env = tests::Env::memory().await;
+    let all = samples();
+    let text = |name: &str| all.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()).unwrap();
+    let ports = &env.ports;
+    let call = |text: String| async move {
+        let event: ApiGatewayV2httpRequest = serde_json::from_str(&text).unwrap();
+        let resp = send::handle(ports, lambda_http::request::LambdaRequest::ApiGatewayV2(event).into()).await;
+        (
+            resp.status().as_u16(),
+            serde_json::from_str::<serde_json::Value>(&shared::http::body_text(&resp)).unwrap(),
+        )
+    };
+    for name in ["send-retract", "send-correct"] {
+        let (status, body) = call(text(name)).await;
+        assert_eq!(
+            (status, body["exception"].as_str()),
+            (404, Some("WSNotFoundException")),
+            "{name}: {body}"
+        );
+    }
+    let (status, sent) = call(text("send-un-v4")).await;
+    assert_eq!(status, 200, "{sent}");
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    let id = sent["notificationScheduleId"].as_u64().unwrap();
+    let point =
+        |name: &str| text(name).replace("/123", &format!("/{id}")).replace("\"123\"", &format!("\"{id}\""));
+    let (status, corrected) = call(point("send-correct")).await;
+    assert_eq!(status, 200, "{corrected}");
+    assert_eq!(corrected["message"], "Team meeting is in room 2, not room 1");
+    for repeated in [false, true] {
+        let (status, body) = call(point("send-retract")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (body["status"].as_str(), body["alreadyRetracted"].as_bool()),
+            (Some("retracted"), Some(repeated))
+        );
     }
 }
 

@@ -435,6 +435,56 @@ async fn every_path(f: &Functions) {
     assert_eq!(resp.status(), 200, "delivery log under SentHistoryFunction's policy: {text}{}", refused());
     assert!(text.contains("chunkDelivered") && text.contains("emailsSettled"), "{text}");
 
+    // Corrected (the content written again before the answer: the Inbox under SendFunction's
+    // policy), then retracted: the plan under FanoutFunction's, each chunk's step (its lease
+    // closed, its people read, their entries deleted, its record) under DeliverFunction's.
+    let ga_n = by_schedule_id(f, &ga).await;
+    let had: Vec<Uuid> = {
+        let mut had = Vec::new();
+        for n in 1..=9 {
+            if f.env.ports.inbox.get(user(n), ga_n.id).await.unwrap().is_some() {
+                had.push(user(n));
+            }
+        }
+        had
+    };
+    assert!(!had.is_empty(), "the GA send reached someone");
+    for (action, body) in [("correct", Some(json!({"message": "GA, corrected"}))), ("retract", None)] {
+        let template = format!("/rest/notification/send/{{notificationScheduleId}}/{action}");
+        let mut req =
+            GatewayRequest::new("POST", &template, &format!("/rest/notification/send/{sid}/{action}"))
+                .path_param("notificationScheduleId", &sid)
+                .header("x-nextinteract-authtoken", "demo-admin-token")
+                .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003");
+        if let Some(body) = body {
+            req = req.body(body.to_string());
+        }
+        let resp = send::handle(&f.send, req.into_request()).await;
+        let text = body_text(&resp);
+        assert_eq!(resp.status(), 200, "{action} under SendFunction's policy: {text}{}", refused());
+        if action == "correct" {
+            let item = f.env.ports.inbox.get(had[0], ga_n.id).await.unwrap().expect("still there");
+            assert_eq!(item.content.body, "GA, corrected", "written before the answer");
+        }
+        settle(f).await;
+    }
+    for person in &had {
+        assert!(
+            f.env.ports.inbox.get(*person, ga_n.id).await.unwrap().is_none(),
+            "retracted from {person}{}",
+            refused()
+        );
+    }
+    let req = GatewayRequest::new(
+        "GET",
+        "/rest/notification/sent/{notificationScheduleId}/log",
+        &format!("/rest/notification/sent/{sid}/log"),
+    )
+    .path_param("notificationScheduleId", &sid)
+    .header("x-nextinteract-authtoken", "demo-admin-token");
+    let text = body_text(&sent_history::handle(&f.sent_history, req.into_request()).await);
+    assert!(text.contains("chunkRetracted"), "{text}");
+
     // Sent history: every query kind.
     for query in [
         "version=1&broadcastType=GT&companyId=3".to_string(),

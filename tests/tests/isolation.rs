@@ -314,6 +314,32 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
             route(&env, &mut covered, "PATCH", "/rest/notification/send/{notificationScheduleId}", change)
                 .await,
         );
+        // Retract and correct company 3's delivered send.
+        for (template, action, body) in [
+            ("/rest/notification/send/{notificationScheduleId}/retract", "retract", None),
+            (
+                "/rest/notification/send/{notificationScheduleId}/correct",
+                "correct",
+                Some(json!({"message": "intrusion"})),
+            ),
+        ] {
+            let mut req =
+                GatewayRequest::new("POST", template, &format!("/rest/notification/send/{sid}/{action}"))
+                    .path_param("notificationScheduleId", &sid.to_string())
+                    .header("x-nextinteract-authtoken", token)
+                    .header("x-nextinteract-company-api-key", key);
+            if let Some(body) = body {
+                req = req.body(body.to_string());
+            }
+            answers.push(route(&env, &mut covered, "POST", template, req).await);
+        }
+        let sent = env.ports.notifications.get(item).await.unwrap().unwrap();
+        assert!(
+            sent.retracted.is_none() && sent.corrected.is_none(),
+            "{token}: retracted or corrected company 3's send"
+        );
+        let kept = env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap();
+        assert_eq!(kept.map(|i| i.content.body), Some(SECRET_TEXT.to_string()), "{token}: u1's item changed");
         let template =
             "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}";
         let cancel = GatewayRequest::new("DELETE", template, &format!("{dept_path}/{delayed}"))
@@ -359,7 +385,7 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     let untouched = env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap();
     assert_eq!(untouched.entry.marks, Marks::default(), "no mark on u1's notification");
     assert_eq!(untouched.state, ItemState::default(), "nor a watermark over it");
-    assert_eq!(calls, 5 * 36, "every route for every principal");
+    assert_eq!(calls, 5 * 38, "every route for every principal");
     // The routes called above directly, and those called through `route`.
     for r in [
         ("POST", "/rest/notification/send"),

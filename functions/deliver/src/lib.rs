@@ -1,7 +1,7 @@
 //! Handler of the deliver function: DeliveryQueue, EmailQueue and EmailEventsQueue batches with
 //! ReportBatchItemFailures, and the dead-letter queues of the first two. Which of the five a
-//! record is comes from the queue it came from (its `eventSourceARN`, against [`Sources`]),
-//! never from its body. A dead letter is settled in place (`settle_dead_letter`,
+//! record is comes from the queue it came from (its `eventSourceARN`, against [`Sources`]); a
+//! DeliveryQueue record is a chunk or a recall's step by its body (`service::delivery_queue`). A dead letter is settled in place (`settle_dead_letter`,
 //! `emails::give_up`): its notification given up, or what it left counted failed. A failing record never fails
 //! its batch; when a chunk is given up (its last allowed receive) is the service's rule
 //! (`service::deliver::attempt`). An email job never fails its notification: a job SES throttles
@@ -18,7 +18,9 @@ use shared::batch::{self, Record, Step};
 use shared::ports::Clock;
 use shared::service::deadline::Deadline;
 use shared::service::deliver::{self, Attempt, DeliverDeps};
+use shared::service::delivery_queue;
 use shared::service::emails::{self, EmailJobDeps, EmailOutcome, FeedbackDeps};
+use shared::service::recall::StepDeps;
 
 pub use wiring::{handle, handle_within, local_queues};
 
@@ -32,6 +34,8 @@ pub use shared::service::deliver::MARGIN;
 /// What the deliver function uses.
 pub struct Deps<'a> {
     pub deliver: DeliverDeps<'a>,
+    /// A recall's steps, which the DeliveryQueue carries beside chunks.
+    pub recall: StepDeps<'a>,
     pub email_jobs: EmailJobDeps<'a>,
     pub feedback: FeedbackDeps<'a>,
     pub clock: &'a dyn Clock,
@@ -136,8 +140,8 @@ async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
         }
         Some(Kind::SesEvent) => process_email_event(deps, message_id, receives, body).await,
         Some(Kind::DeadChunk) => {
-            let settled = deliver::settle_dead_letter(
-                &deps.deliver,
+            let settled = delivery_queue::settle_dead_letter(
+                (&deps.deliver, &deps.recall),
                 (message_id, attempt),
                 body,
                 receives,
@@ -147,8 +151,8 @@ async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
         }
         Some(Kind::DeadEmailJob) => settle_dead_email_job(deps, (message_id, attempt), body, receives).await,
         Some(Kind::Chunk) => step(
-            deliver::attempt(
-                &deps.deliver,
+            delivery_queue::attempt(
+                (&deps.deliver, &deps.recall),
                 (message_id, attempt),
                 body,
                 receives,

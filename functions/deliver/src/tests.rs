@@ -32,6 +32,12 @@ impl InboxDelivery for DownInbox {
     async fn put_new_entries(&self, _: &[InboxEntry], _: &dyn Clock) -> StoreResult<Vec<UserId>> {
         Err(StoreError::Transient(self.0.into()))
     }
+    async fn remove_entries(&self, _: &[InboxEntry]) -> StoreResult<()> {
+        Err(StoreError::Transient(self.0.into()))
+    }
+    async fn correct_content(&self, _: &InboxContent, _: u64) -> StoreResult<()> {
+        Err(StoreError::Transient(self.0.into()))
+    }
 }
 
 #[async_trait]
@@ -456,6 +462,12 @@ async fn entries_held_up_by_the_store_are_cut_before_the_deadline() {
             stamp: &dyn Clock,
         ) -> StoreResult<Vec<UserId>> {
             self.0.put_new_entries(entries, stamp).await
+        }
+        async fn remove_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
+            self.0.remove_entries(entries).await
+        }
+        async fn correct_content(&self, c: &InboxContent, revision: u64) -> StoreResult<()> {
+            self.0.correct_content(c, revision).await
         }
     }
     #[async_trait]

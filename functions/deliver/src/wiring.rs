@@ -12,6 +12,7 @@ impl<'a> Deps<'a> {
     pub fn new(ports: &'a Ports, sources: Sources, max_receives: u32) -> Deps<'a> {
         Deps {
             deliver: ports.deliver(),
+            recall: ports.recall_steps(),
             email_jobs: ports.email_jobs(),
             feedback: ports.feedback(),
             clock: &*ports.clock,

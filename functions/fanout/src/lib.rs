@@ -1,5 +1,6 @@
 //! Handler of the fan-out function. Two triggers: the EventBridge Scheduler tick (every
-//! minute: fan out everything due) and FanoutQueue messages (ad hoc sends: fan out now).
+//! minute: fan out everything due) and FanoutQueue messages (ad hoc sends: fan out now; and a
+//! retraction's or a correction's plan: one step per chunk on the delivery queue).
 //!
 //! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
 
@@ -19,6 +20,8 @@ pub use wiring::{handle, handle_within};
 /// What the fan-out function uses.
 pub struct Deps<'a> {
     pub fan_out: FanOutDeps<'a>,
+    /// A recall's plan, which the FanoutQueue carries beside fan-out jobs.
+    pub recall: shared::service::recall::PlanDeps<'a>,
     pub clock: &'a dyn Clock,
 }
 
@@ -76,6 +79,18 @@ async fn jobs(deps: &Deps<'_>, event: SqsEvent, deadline: Deadline) -> SqsBatchR
                 return Step::Again;
             }
         };
+        if let Some(recall) = job.recall {
+            return match shared::service::recall::plan(&deps.recall, job.notification_id, recall).await {
+                Ok(steps) => {
+                    tracing::info!(notification = %job.notification_id, ?recall, steps, "recall planned");
+                    Step::Done
+                }
+                Err(e) => {
+                    tracing::warn!(notification = %job.notification_id, error = %e, "recall plan failed; will retry");
+                    Step::Again
+                }
+            };
+        }
         match fanout::fan_out_if_claimed(fan_out, job.notification_id).await {
             Ok(done) => {
                 tracing::info!(notification = %job.notification_id, fanned_out = done, "fan-out job");

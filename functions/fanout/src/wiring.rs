@@ -8,7 +8,7 @@ use super::{Answer, Deps, Trigger};
 
 impl<'a> Deps<'a> {
     pub fn new(ports: &'a Ports) -> Deps<'a> {
-        Deps { fan_out: ports.fan_out(), clock: &*ports.clock }
+        Deps { fan_out: ports.fan_out(), recall: ports.recall_plan(), clock: &*ports.clock }
     }
 }
 

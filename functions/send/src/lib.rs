@@ -4,6 +4,8 @@
 
 mod cancel;
 mod change;
+mod correct;
+mod retract;
 mod wiring;
 
 use lambda_http::http::HeaderValue;
@@ -30,6 +32,7 @@ pub struct Deps<'a> {
     pub send: send::SendDeps<'a>,
     pub cancel: shared::service::cancel::CancelDeps<'a>,
     pub change: shared::service::change::ChangeDeps<'a>,
+    pub recall: shared::service::recall::RecallDeps<'a>,
 }
 
 pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
@@ -39,6 +42,8 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
                 SendOp::GroupSend => try_handle(deps, &req).await,
                 SendOp::Cancel => cancel::handle(deps, &req).await,
                 SendOp::Change => change::handle(deps, &req).await,
+                SendOp::Retract => retract::handle(deps, &req).await,
+                SendOp::Correct => correct::handle(deps, &req).await,
             },
             _ => Err(http::not_served(route)),
         },
@@ -47,7 +52,7 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
     http::answer(result, "send")
 }
 
-/// The caller of a cancel or a change: the group send's two credentials, and a role that sends.
+/// The caller of a cancel, a change, a retraction or a correction: the group send's two credentials, and a role that sends.
 async fn sender(deps: &Deps<'_>, req: &Request, what: &str) -> Result<shared::model::User, ApiError> {
     let (user, _) = shared::auth::user_and_company(
         deps.accounts,

@@ -16,6 +16,7 @@ impl<'a> Deps<'a> {
             send: ports.send(),
             cancel: ports.cancel(),
             change: ports.change(),
+            recall: ports.recall(),
         }
     }
 }

@@ -492,6 +492,118 @@ impl From<&crate::model::Notification> for ChangeAnswer {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Retract: `POST /rest/notification/send/{notificationScheduleId}/retract`, and correct:
+// `POST /rest/notification/send/{notificationScheduleId}/correct` (beyond the spec)
+
+/// What the answers say of what went out by email and push.
+pub const NOT_RECALLED: &str = "emails and pushes already sent cannot be recalled";
+
+/// A retraction's answer: the notification, `retracted`, when and by whom, the people whose
+/// centers it is being removed from, and what cannot be recalled.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetractAnswer {
+    pub notification_schedule_id: u64,
+    pub status: &'static str,
+    /// People in the chunks that started: removed from their centers in the background.
+    pub people_reached: u64,
+    /// Milliseconds since the epoch.
+    pub retracted: i64,
+    pub retracted_by: String,
+    pub already_retracted: bool,
+    pub emails_sent: u64,
+    pub pushes_sent: u64,
+    pub note: &'static str,
+}
+
+impl From<&crate::service::recall::Retracted> for RetractAnswer {
+    fn from(r: &crate::service::recall::Retracted) -> Self {
+        RetractAnswer {
+            notification_schedule_id: r.schedule_id,
+            status: "retracted",
+            people_reached: r.reached,
+            retracted: r.retraction.at.timestamp_millis(),
+            retracted_by: r.retraction.by.clone(),
+            already_retracted: r.repeated,
+            emails_sent: r.emails_sent,
+            pushes_sent: r.pushes_sent,
+            note: NOT_RECALLED,
+        }
+    }
+}
+
+/// A retraction's body: none (or an empty object); anything else is refused rather than
+/// ignored (a reason or a filter a caller meant is not applied).
+pub fn parse_retraction(body: &[u8]) -> Result<(), ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let map = object(body)?;
+    match map.keys().next() {
+        None => Ok(()),
+        Some(field) => {
+            Err(ApiError::invalid(field.as_str(), format!("a retraction takes no body ({field} given)")))
+        }
+    }
+}
+
+/// The fields a correction may give.
+const CORRECT_FIELDS: &[&str] = &["message", "url"];
+
+/// Parses a correction of a send that went out: its `message`, its `url` (`null` removes it),
+/// with the send's limits; at least one; nothing else (its schedule is past).
+pub fn parse_correction(body: &[u8]) -> Result<SendChange, ApiError> {
+    let map = object(body)?;
+    if let Some(unknown) = map.keys().find(|k| !CORRECT_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::invalid(
+            unknown.as_str(),
+            format!(
+                "{unknown} cannot be corrected after the send went out (only {})",
+                CORRECT_FIELDS.join(", ")
+            ),
+        ));
+    }
+    let change = parse_change(body)?;
+    Ok(change)
+}
+
+/// A correction's answer: the send as every center shows it now, and what cannot be recalled.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CorrectAnswer {
+    pub notification_schedule_id: u64,
+    pub status: &'static str,
+    pub message: String,
+    pub url: Option<String>,
+    /// Milliseconds since the epoch.
+    pub corrected: i64,
+    pub corrected_by: String,
+    pub emails_sent: u64,
+    pub pushes_sent: u64,
+    pub note: &'static str,
+}
+
+impl From<&crate::model::Notification> for CorrectAnswer {
+    fn from(n: &crate::model::Notification) -> Self {
+        let corrected = n
+            .corrected
+            .clone()
+            .unwrap_or(crate::model::Cancellation { at: n.modified_at, by: n.modified_by.clone() });
+        CorrectAnswer {
+            notification_schedule_id: n.schedule_id,
+            status: n.status.word(),
+            message: n.content.body.clone(),
+            url: n.content.url.clone(),
+            corrected: corrected.at.timestamp_millis(),
+            corrected_by: corrected.by,
+            emails_sent: n.emails_sent,
+            pushes_sent: n.pushes_sent,
+            note: NOT_RECALLED,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,8 +83,11 @@ pub const REALTIME_MESSAGE_BYTES: usize = 32 * 1024;
 /// message): `{"type": "new", "ids": [..], "notification": {..}}` (the notification as the
 /// center lists it: unseen, unread, delivered at the cursor); `{"type": "marked", "id", "mark",
 /// "counts"}`; `{"type": "markedAll", "mark", "through", "counts"}` (`through`: epoch ms, what
-/// was delivered at or before it took the mark). `notification` and `counts` are left out when
-/// the event does not carry them.
+/// was delivered at or before it took the mark); `{"type": "retracted", "id"}` (its sender took
+/// it back: no longer in the center); `{"type": "corrected", "id", "content": {..}}` (its sender
+/// corrected it: the title, body, url and the rest of what it shows, to replace; the person's
+/// seen, read and archived stay). `notification` and `counts` are left out when the event does
+/// not carry them.
 pub fn event_json(cursor: i64, event: &InboxEvent, with_content: bool) -> serde_json::Value {
     let mut out = serde_json::json!({ "type": event.kind() });
     match event {
@@ -109,6 +112,27 @@ pub fn event_json(cursor: i64, event: &InboxEvent, with_content: bool) -> serde_
             if let Some(c) = counts {
                 out["counts"] = serde_json::json!(c);
             }
+        }
+        InboxEvent::Retracted { id } => {
+            out["id"] = serde_json::json!(id);
+        }
+        InboxEvent::Corrected { content } => {
+            // What a page replaces of the item it shows; the person's state of it stays.
+            let c = &**content;
+            out["id"] = serde_json::json!(c.notification_id);
+            let mut fields = serde_json::json!({
+                "title": c.title, "body": c.body, "icon": c.icon, "toast": c.toast,
+                "priority": c.priority, "actions": c.actions,
+            });
+            for (name, value) in [("url", &c.url), ("data", &c.data), ("source", &c.source)] {
+                if let Some(v) = value {
+                    fields[name] = serde_json::json!(v);
+                }
+            }
+            if let Some(o) = &c.override_content {
+                fields["overrideContent"] = serde_json::json!(o);
+            }
+            out["content"] = fields;
         }
         InboxEvent::Resync => {}
     }

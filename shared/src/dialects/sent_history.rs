@@ -116,6 +116,17 @@ pub struct SentRecord {
     pub cancelled: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled_by: Option<String>,
+    /// Beyond the spec: when it was retracted (milliseconds; removed from every center) and by
+    /// whom.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retracted: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retracted_by: Option<String>,
+    /// Beyond the spec: when it was last corrected after it went out (milliseconds), by whom.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrected_by: Option<String>,
     /// Beyond the spec: people the fan-out planned to reach (0 until it ran).
     pub total_recipients: u64,
     /// Beyond the spec: why a notification failed.
@@ -136,6 +147,9 @@ pub struct SentRecord {
     /// Not mailed: the address bounced for good or complained before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emails_suppressed: Option<u64>,
+    /// Not mailed: the notification was retracted before the email went out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails_withdrawn: Option<u64>,
     /// SES's bounce and complaint events about this notification's emails.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emails_bounced: Option<u64>,
@@ -145,6 +159,8 @@ pub struct SentRecord {
     pub pushes_sent: u64,
     pub pushes_removed: u64,
     pub pushes_failed: u64,
+    /// Beyond the spec: devices not published to because the notification was retracted first.
+    pub pushes_withdrawn: u64,
 }
 
 fn truncate(s: &str, chars: usize) -> String {
@@ -178,6 +194,10 @@ impl From<&Notification> for SentRecord {
             status: n.status.word(),
             cancelled: n.cancelled.as_ref().map(|c| c.at.timestamp_millis()),
             cancelled_by: n.cancelled.as_ref().map(|c| truncate(&c.by, USER_ID_CHARS)),
+            retracted: n.retracted.as_ref().map(|c| c.at.timestamp_millis()),
+            retracted_by: n.retracted.as_ref().map(|c| truncate(&c.by, USER_ID_CHARS)),
+            corrected: n.corrected.as_ref().map(|c| c.at.timestamp_millis()),
+            corrected_by: n.corrected.as_ref().map(|c| truncate(&c.by, USER_ID_CHARS)),
             total_recipients: n.recipients,
             failure_reason: n.failure.clone(),
             emails_sent: n.email.as_ref().map(|_| n.emails_sent),
@@ -186,11 +206,13 @@ impl From<&Notification> for SentRecord {
             emails_failed: n.email.as_ref().map(|_| n.emails_failed),
             emails_pending: n.email.as_ref().map(|_| n.emails_pending),
             emails_suppressed: n.email.as_ref().map(|_| n.emails_suppressed),
+            emails_withdrawn: n.email.as_ref().map(|_| n.emails_withdrawn),
             emails_bounced: n.email.as_ref().map(|_| n.emails_bounced),
             emails_complained: n.email.as_ref().map(|_| n.emails_complained),
             pushes_sent: n.pushes_sent,
             pushes_removed: n.pushes_removed,
             pushes_failed: n.pushes_failed,
+            pushes_withdrawn: n.pushes_withdrawn,
         }
     }
 }
@@ -224,7 +246,8 @@ pub struct LogLine {
     /// none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<i64>,
-    /// `chunkDelivered`, `emailsSettled`, `bounce` or `complaint`.
+    /// `chunkDelivered`, `emailsSettled`, `bounce`, `complaint` or `chunkRetracted` (a
+    /// retraction removed the chunk's `people` entries).
     pub event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chunk: Option<u32>,
@@ -258,6 +281,9 @@ impl From<&crate::model::LogEntry> for LogLine {
             }
             LogEvent::Feedback { kind, message_id } => {
                 (line.event, line.message_id) = (kind.as_str(), Some(message_id.clone()));
+            }
+            LogEvent::ChunkRetracted { chunk, people } => {
+                (line.event, line.chunk, line.people) = ("chunkRetracted", Some(*chunk), Some(*people));
             }
         }
         line

@@ -92,12 +92,15 @@ pub struct EmailCounts {
     /// The address bounced for good or complained earlier: it is not mailed again.
     #[serde(default)]
     pub suppressed: u64,
+    /// Not mailed: its sender retracted the notification before the email went out.
+    #[serde(default)]
+    pub withdrawn: u64,
 }
 
 impl EmailCounts {
     /// Recipients with an outcome: each recipient of an email job ends in exactly one count.
     pub fn settled(&self) -> u64 {
-        self.sent + self.opted_out + self.no_address + self.failed + self.suppressed
+        self.sent + self.opted_out + self.no_address + self.failed + self.suppressed + self.withdrawn
     }
 }
 
@@ -110,6 +113,9 @@ pub struct PushCounts {
     /// Devices whose endpoint was disabled or gone: removed from the person's devices.
     pub removed: u64,
     pub failed: u64,
+    /// Devices not published to: the notification was retracted before their push went out.
+    #[serde(default)]
+    pub withdrawn: u64,
 }
 
 /// Idempotency keys of the sends one chunk already made, so that a redelivered chunk skips them.
@@ -214,6 +220,8 @@ pub enum LogEvent {
     EmailsSettled { chunk: u32, part: u32, people: u64 },
     /// SES reported a bounce or a complaint about one of its emails.
     Feedback { kind: FeedbackKind, message_id: String },
+    /// A retraction removed a chunk's entries from its people's centers.
+    ChunkRetracted { chunk: u32, people: u64 },
 }
 
 /// One bounce or complaint SES reported (an SES event, already read).

@@ -567,6 +567,11 @@ pub enum InboxEvent {
     /// Everything delivered up to `through` (milliseconds) was marked (`seen`, `read`,
     /// `read+archive`); the counts are the person's after it.
     MarkedAll { mark: String, through: i64, counts: Option<InboxCounts> },
+    /// Its sender retracted a notification: it is no longer in the person's center.
+    Retracted { id: NotificationId },
+    /// Its sender corrected a notification: what every center shows of it now (the person's
+    /// state of it is theirs, unchanged).
+    Corrected { content: Box<InboxContent> },
     /// More changed than one event tells (a connection's catch-up from further back than
     /// [`CATCH_UP_WINDOW`], or more than a page of it): the page reads its view again.
     Resync,
@@ -584,6 +589,8 @@ impl InboxEvent {
             InboxEvent::New { .. } => "new",
             InboxEvent::Marked { .. } => "marked",
             InboxEvent::MarkedAll { .. } => "markedAll",
+            InboxEvent::Retracted { .. } => "retracted",
+            InboxEvent::Corrected { .. } => "corrected",
             InboxEvent::Resync => "resync",
         }
     }

@@ -415,6 +415,19 @@ pub struct Notification {
     /// The department a department notify came from (its cancel checks it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department_id: Option<Uuid>,
+    /// Whether each of its chunks keeps the list of its people before it writes their entries
+    /// (`RecallLedger::recipients`): true of every notification this version stores; an
+    /// earlier version's chunks kept none, so it cannot be retracted (nobody could say whose
+    /// centers hold it).
+    #[serde(default)]
+    pub keeps_recipients: bool,
+    /// Retracted by its sender (when, by whom): removed from every recipient's center, chunk by
+    /// chunk, in the background (`service::recall`). Final: it is not corrected after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retracted: Option<Cancellation>,
+    /// Its last correction after it went out (when, by whom): its content is the corrected one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<Cancellation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_result: Option<CallbackResult>,
     /// Email outcomes, per recipient (top-level counters so that stores can add to them).
@@ -432,6 +445,10 @@ pub struct Notification {
     /// Recipients not mailed because their address bounced or complained before.
     #[serde(default)]
     pub emails_suppressed: u64,
+    /// Recipients not mailed because the notification was retracted before their email went
+    /// out.
+    #[serde(default)]
+    pub emails_withdrawn: u64,
     /// Emails of this notification that bounced for good, or that their recipient reported as
     /// spam (SES's events, counted once per email).
     #[serde(default)]
@@ -445,9 +462,19 @@ pub struct Notification {
     pub pushes_removed: u64,
     #[serde(default)]
     pub pushes_failed: u64,
+    /// Devices not published to because the notification was retracted first.
+    #[serde(default)]
+    pub pushes_withdrawn: u64,
 }
 
 impl Notification {
+    /// Whether a chunk keeps the list of its people before its entries are written (what a
+    /// retraction removes): every chunk but the first of a notification to named people, whose
+    /// people are the ones it names.
+    pub fn keeps_list(&self, chunk: u32) -> bool {
+        !(chunk == 0 && matches!(self.audience, Audience::Users { .. }))
+    }
+
     /// A new pending notification with everything else empty: the dialects fill in the rest.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -494,6 +521,9 @@ impl Notification {
             revision: 0,
             gated: true,
             department_id: None,
+            keeps_recipients: true,
+            retracted: None,
+            corrected: None,
             callback_result: None,
             emails_sent: 0,
             emails_opted_out: 0,
@@ -501,11 +531,13 @@ impl Notification {
             emails_failed: 0,
             emails_pending: 0,
             emails_suppressed: 0,
+            emails_withdrawn: 0,
             emails_bounced: 0,
             emails_complained: 0,
             pushes_sent: 0,
             pushes_removed: 0,
             pushes_failed: 0,
+            pushes_withdrawn: 0,
         }
     }
 
@@ -516,6 +548,7 @@ impl Notification {
         self.pushes_sent += t.pushes.sent;
         self.pushes_removed += t.pushes.removed;
         self.pushes_failed += t.pushes.failed;
+        self.pushes_withdrawn += t.pushes.withdrawn;
     }
 
     /// Adds one email job's outcomes: its recipients leave the pending count.
@@ -525,6 +558,7 @@ impl Notification {
         self.emails_no_address += c.no_address;
         self.emails_failed += c.failed;
         self.emails_suppressed += c.suppressed;
+        self.emails_withdrawn += c.withdrawn;
         self.emails_pending = self.emails_pending.saturating_sub(c.settled());
     }
 
@@ -614,6 +648,33 @@ pub struct EmailJob {
 #[serde(rename_all = "camelCase")]
 pub struct FanoutJob {
     pub notification_id: NotificationId,
+    /// A job recalling what went out (a retraction's or a correction's plan), not a fan-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<Recall>,
+}
+
+/// What a sender does to a notification that went out, in every center that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Recall {
+    /// Its entries are removed.
+    Retract,
+    /// Its content was replaced (once, for every center): open pages are told.
+    Correct,
+}
+
+/// One chunk's part of a recall, on the delivery queue (the field `recall` tells it from a
+/// chunk): the people the chunk kept, their entries removed (a retraction) or their open pages
+/// told (both).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecallStep {
+    pub notification_id: NotificationId,
+    pub chunk: u32,
+    pub recall: Recall,
+    /// New messages it was handed to while an attempt held the chunk (bounded as a chunk's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand_overs: Option<u32>,
 }
 
 /// What to look up in sent history.

@@ -27,6 +27,13 @@ pub trait InboxDelivery: Send + Sync {
     /// as it is (their marks, its delivery time). Whose were written. For a chunk's later
     /// attempts: one conditional write per entry. Stamped as [`InboxDelivery::put_entries`].
     async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<Vec<UserId>>;
+    /// Replaces a notification's content with its correction at `revision` (the notification's),
+    /// unless a later revision's is stored already: of corrections written out of order, the
+    /// last one made stays.
+    async fn correct_content(&self, content: &InboxContent, revision: u64) -> StoreResult<()>;
+    /// Removes these entries (by their keys: their person and display key; no read), with
+    /// whatever their people did with them; an entry nobody has is no error. Batched.
+    async fn remove_entries(&self, entries: &[InboxEntry]) -> StoreResult<()>;
 }
 
 /// A person's center as they read and mark it.

@@ -135,6 +135,7 @@ pub trait DeliveryLedger: WorkLeases {
     /// one write with its lease, unless the notification was cancelled (`None`, nothing
     /// written: `SendControl::cancel` closed the gate first; the chunk never starts, nobody in
     /// it gets the notification). A later start (`Retry`, `Held`) was counted by the first.
+    /// A chunk a retraction closed (`RecallLedger::close_chunk`) never starts again (`None`).
     async fn start_chunk(
         &self,
         id: NotificationId,
@@ -144,6 +145,18 @@ pub trait DeliveryLedger: WorkLeases {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<ChunkStart>>;
+    /// Keeps the people of chunk `chunk`, by the attempt that holds it, before it writes any of
+    /// their entries: what a retraction removes. Every attempt keeps its own list (a copy of a
+    /// chunk from a resumed fan-out may name other people); `RecallLedger::recipients` reads
+    /// them all. Keeping the same list again writes the same. Kept until `until` (when their
+    /// entries expire) at least.
+    async fn keep_recipients(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        people: &[UserId],
+        until: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Records that chunk `chunk` delivered `delivered` items, exactly once per chunk; moves the
     /// notification to Delivered when it was the last one.
     async fn record_chunk(

@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | `intake.rs` | a notification is accepted and read back | `NotificationLookup`, `NotificationIntake` |
 //! | `ledger.rs` | fan-out, chunks, sent marks, email jobs, give-up | `FanoutLedger`, `DeliveryLedger`, `EmailLedger` |
-//! | `control.rs` | a sender stops what it sent | `SendControl` |
+//! | `control.rs` | a sender stops, changes, retracts or corrects what it sent | `SendControl`, `RecallLedger` |
 //! | `history.rs` | sent history, delivery logs | `SentHistory`, `DeliveryLog` |
 //! | `claims.rs` | idempotency keys | `IdempotencyStore` |
 //! | `inbox.rs` | a person's center, realtime, connections | `InboxDelivery`, `Center`, `Realtime`, `ConnectionStore` |
@@ -57,6 +57,7 @@ pub trait NotificationStore:
     + SentHistory
     + DeliveryLog
     + SendControl
+    + RecallLedger
     + IdempotencyStore
 {
 }
@@ -69,6 +70,7 @@ impl<T> NotificationStore for T where
         + SentHistory
         + DeliveryLog
         + SendControl
+        + RecallLedger
         + IdempotencyStore
         + ?Sized
 {

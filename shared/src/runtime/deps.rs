@@ -15,6 +15,7 @@ use crate::service::inbox::{CenterMarkDeps, CenterReadDeps};
 use crate::service::intake::{AcceptDeps, StoreDeps};
 use crate::service::notify::NotifyDeps;
 use crate::service::realtime::{CatchUpDeps, ConnectionDeps, TicketDeps};
+use crate::service::recall::{PlanDeps, RecallDeps, StepDeps};
 use crate::service::send::SendDeps;
 
 use super::Ports;
@@ -180,6 +181,40 @@ impl Ports {
             control: &*self.notifications,
             clock: &*self.clock,
             store: self.store(),
+        }
+    }
+
+    /// A sender retracting or correcting what went out.
+    pub fn recall(&self) -> RecallDeps<'_> {
+        RecallDeps {
+            lookup: &*self.notifications,
+            control: &*self.notifications,
+            inbox: &*self.inbox,
+            fanout_queue: &*self.fanout_queue,
+            clock: &*self.clock,
+        }
+    }
+
+    /// A recall's plan (the fan-out function).
+    pub fn recall_plan(&self) -> PlanDeps<'_> {
+        PlanDeps {
+            lookup: &*self.notifications,
+            recall: &*self.notifications,
+            inbox: &*self.inbox,
+            delivery_queue: &*self.delivery_queue,
+        }
+    }
+
+    /// A recall's steps, one chunk each (the deliver function).
+    pub fn recall_steps(&self) -> StepDeps<'_> {
+        StepDeps {
+            lookup: &*self.notifications,
+            recall: &*self.notifications,
+            inbox: &*self.inbox,
+            realtime: &*self.realtime,
+            clock: &*self.clock,
+            chunks: &*self.delivery_queue,
+            hand_overs: self.settings.hand_overs,
         }
     }
 

@@ -78,7 +78,7 @@ pub async fn group_send(
 }
 
 /// A stored url without the campaign tag its send added (`send::tagged`).
-fn untagged(url: &str, tag: Option<u64>) -> String {
+pub(crate) fn untagged(url: &str, tag: Option<u64>) -> String {
     let Some(tag) = tag else { return url.to_string() };
     ['?', '&']
         .iter()
@@ -98,7 +98,7 @@ fn too_late(status: Status, parameter: &str) -> ApiError {
 
 /// `n` with `change` made to it at `now` by `by`: the message, the url, the schedule (a time
 /// already past is due now; the job name, when the change gives none, stays).
-fn applied(
+pub(crate) fn applied(
     n: &Notification,
     change: &SendChange,
     by: &str,

@@ -519,7 +519,9 @@ async fn deliver_chunk(
     let has_callback = Some(n.callback.is_some());
     // A cancelled one is not skipped here: a chunk that started before the cancel is among the
     // people its answer counted, and goes on; the gate below refuses one that did not.
-    if n.status == Status::Failed {
+    // Retracted: its people are being removed, not given it (its gate is closed, and each
+    // chunk is closed for good as its removal starts).
+    if n.status == Status::Failed || n.retracted.is_some() {
         return Ok((Delivered::Skipped, has_callback));
     }
     // The content was stored by the fan-out, before this chunk was queued. Only a chunk's first
@@ -553,7 +555,15 @@ async fn deliver_chunk(
         },
         _ => context.marks,
     };
-    let outcome = write_and_record(ports, &n, chunk, &marks, start, now, deadline).await;
+    // Whom it writes entries for is kept first: a retraction removes exactly them.
+    let kept = match n.keeps_list(chunk.chunk) {
+        true => ports.ledger.keep_recipients(id, chunk.chunk, &chunk.recipients, expires_at(&n)).await,
+        false => Ok(()),
+    };
+    let outcome = match kept {
+        Ok(()) => write_and_record(ports, &n, chunk, &marks, start, now, deadline).await,
+        Err(e) => Err(e.into()),
+    };
     if matches!(outcome, Err(_) | Ok(Delivered::OutOfTime)) {
         // Failed or cut off, and alive: the chunk is handed back now rather than when the lease
         // runs out (a killed attempt cannot, and its lease runs out before its message comes

@@ -243,6 +243,21 @@ async fn send_claimed(
         .email
         .as_ref()
         .ok_or_else(|| DeliverError::Permanent(format!("notification {id} asks for no email")))?;
+    if n.retracted.is_some() {
+        // Retracted before these went out: none is sent now; what the marks show sent stays.
+        let (mut counts, unsent) =
+            channels::unsettled_emails(&ports.emails, &n, spec, job, &context.marks).await?;
+        counts.withdrawn += unsent.len() as u64;
+        tracing::info!(notification = %id, chunk = job.chunk, part = job.email_part, withdrawn = counts.withdrawn, "retracted: emails not sent");
+        return match ports
+            .ledger
+            .record_emails(id, job.chunk, job.email_part, &counts, ports.clock.now())
+            .await?
+        {
+            ChunkRecord::Recorded => Ok(EmailOutcome::Recorded { sent: counts.sent, gave_up: false }),
+            ChunkRecord::AlreadyRecorded => Ok(EmailOutcome::AlreadyDone),
+        };
+    }
     let EmailRound { mut counts, unfinished } =
         channels::send_emails(&ports.emails, &n, spec, job, &context.marks, deadline).await?;
     let settings = ports.sending;

@@ -247,6 +247,6 @@ async fn callback_later(ports: &FanOutDeps<'_>, id: NotificationId) -> bool {
 
 /// Puts a fan-out job for `id` on the fan-out queue.
 pub async fn queue_job(fanout_queue: &dyn Queue, id: NotificationId) -> crate::error::StoreResult<()> {
-    let job = serde_json::to_string(&FanoutJob { notification_id: id }).unwrap_or_default();
+    let job = serde_json::to_string(&FanoutJob { notification_id: id, recall: None }).unwrap_or_default();
     fanout_queue.send_all(&[job]).await
 }

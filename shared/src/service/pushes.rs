@@ -191,6 +191,18 @@ async fn send_claimed(
     deadline: Deadline,
 ) -> Result<Step, DeliverError> {
     let id = n.id;
+    if n.retracted.is_some() {
+        // Retracted before these went out: none is published now; what the marks show stays.
+        let (mut counts, unsent) = channels::unsettled_pushes(ports.pushes, n, job, marks).await?;
+        counts.withdrawn += unsent.len() as u64;
+        tracing::info!(notification = %id, chunk = job.chunk, withdrawn = counts.withdrawn, "retracted: pushes not sent");
+        return match ports.ledger.record_pushes(id, job.chunk, &counts, ports.clock.now()).await? {
+            ChunkRecord::Recorded => {
+                Ok(Step::Done(PushOutcome::Recorded { sent: counts.sent, gave_up: false }))
+            }
+            ChunkRecord::AlreadyRecorded => Ok(Step::Done(PushOutcome::AlreadyDone)),
+        };
+    }
     let round = job.push_round.unwrap_or(1);
     let PushRound { mut counts, unsent, settled_now, unfinished } =
         channels::send_pushes(ports.pushes, n, job, marks, deadline).await?;

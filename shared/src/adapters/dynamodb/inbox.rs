@@ -106,6 +106,15 @@ fn invalid(why: impl Into<String>) -> StoreError {
 /// The attribute of each mark, and of each watermark.
 const MARKS: [&str; 6] = ["seenMs", "readMs", "unreadMs", "archivedMs", "unarchivedMs", "dismissedMs"];
 
+/// A notification's content item: the content, its display key and its expiry.
+fn content_item(content: &InboxContent) -> StoreResult<Item> {
+    let mut item = to_item(content)?;
+    item.extend(content_key(content.notification_id));
+    item.insert("order".into(), s(content.order().text()));
+    item.insert("ttl".into(), n(content.expires_at.timestamp()));
+    Ok(item)
+}
+
 fn entry_item(e: &InboxEntry) -> Item {
     let mut item = key(user_pk(e.user_id), format!("{ENTRY}{}", e.order().text()));
     item.insert("expiresMs".into(), ms(e.expires_at));
@@ -335,10 +344,7 @@ impl DynamoInboxStore {
 #[async_trait]
 impl InboxDelivery for DynamoInboxStore {
     async fn put_content(&self, content: &InboxContent) -> StoreResult<()> {
-        let mut item = to_item(content)?;
-        item.extend(content_key(content.notification_id));
-        item.insert("order".into(), s(content.order().text()));
-        item.insert("ttl".into(), n(content.expires_at.timestamp()));
+        let item = content_item(content)?;
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
         Ok(())
     }
@@ -359,6 +365,34 @@ impl InboxDelivery for DynamoInboxStore {
 
     async fn put_new_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<Vec<UserId>> {
         self.put_missing(entries.iter().map(entry_item).collect(), stamp).await
+    }
+
+    /// The content item again, with its `revision`, on the condition that no later one is
+    /// there (the fan-out's, without one, is the first).
+    async fn correct_content(&self, content: &InboxContent, revision: u64) -> StoreResult<()> {
+        let mut item = content_item(content)?;
+        item.insert("revision".into(), n(revision));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(revision) OR revision < :r")
+            .expression_attribute_values(":r", n(revision))
+            .send()
+            .await
+            .map_err(classify);
+        // A later correction is there: it stays.
+        applied(put).map(|_| ())
+    }
+
+    /// Deletes by key (one write unit an entry, as its write): the entry's markers and late
+    /// pointer, if it had any, name an entry no longer there, which every read skips, and
+    /// expire with it.
+    async fn remove_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
+        let keys =
+            entries.iter().map(|e| key(user_pk(e.user_id), format!("{ENTRY}{}", e.order().text()))).collect();
+        batch_delete(&self.client, &self.table, keys, self.backoff).await
     }
 }
 

@@ -208,6 +208,32 @@ pub(crate) async fn batch_put(
     results.into_iter().collect()
 }
 
+/// Deletes items by key with BatchWriteItem, 25 per request (a key given twice deleted once),
+/// retrying UnprocessedItems as `batch_put` does. A key with no item is no error.
+pub(crate) async fn batch_delete(
+    client: &Client,
+    table: &str,
+    keys: Vec<Item>,
+    backoff: Backoff,
+) -> StoreResult<()> {
+    use aws_sdk_dynamodb::types::DeleteRequest;
+    let keys = last_of_each_key(keys);
+    let mut requests = Vec::with_capacity(keys.len());
+    for key in keys {
+        let delete = DeleteRequest::builder()
+            .set_key(Some(key))
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        requests.push(WriteRequest::builder().delete_request(delete).build());
+    }
+    use futures::StreamExt;
+    let batches: Vec<Vec<WriteRequest>> = requests.chunks(25).map(<[WriteRequest]>::to_vec).collect();
+    let batches = batches.into_iter().map(|batch| write_batch(client, table, batch, backoff));
+    let results: Vec<StoreResult<()>> =
+        futures::stream::iter(batches).buffer_unordered(BATCH_WRITES_IN_FLIGHT).collect().await;
+    results.into_iter().collect()
+}
+
 /// BatchWriteItem requests of one `batch_put` in flight at once.
 pub(crate) const BATCH_WRITES_IN_FLIGHT: usize = 8;
 

@@ -58,6 +58,8 @@ impl UserInbox {
 struct InboxState {
     users: HashMap<UserId, UserInbox>,
     contents: HashMap<NotificationId, Arc<InboxContent>>,
+    /// The revision of each corrected content.
+    revisions: HashMap<NotificationId, u64>,
 }
 
 impl InboxState {
@@ -117,6 +119,29 @@ impl InboxDelivery for MemoryInboxStore {
         let at = stamp.now();
         let mut state = lock(&self.state);
         Ok(entries.iter().filter(|e| put_entry(&mut state, e, at, false)).map(|e| e.user_id).collect())
+    }
+
+    async fn correct_content(&self, content: &InboxContent, revision: u64) -> StoreResult<()> {
+        let mut state = lock(&self.state);
+        let id = content.notification_id;
+        if state.revisions.get(&id).is_some_and(|stored| *stored >= revision) {
+            return Ok(());
+        }
+        state.revisions.insert(id, revision);
+        state.contents.insert(id, Arc::new(content.clone()));
+        Ok(())
+    }
+
+    async fn remove_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
+        let mut state = lock(&self.state);
+        for e in entries {
+            if let Some(user) = state.users.get_mut(&e.user_id)
+                && let Some(at) = user.position(e.notification_id)
+            {
+                user.sorted.remove(at);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -215,7 +240,7 @@ impl Center for MemoryInboxStore {
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let mut guard = lock(&self.state);
-        let InboxState { users, contents } = &mut *guard;
+        let InboxState { users, contents, .. } = &mut *guard;
         let Some(inbox) = users.get_mut(&user) else { return Ok(false) };
         let Some(position) = inbox.position(notification) else { return Ok(false) };
         let Some(content) = contents.get(&notification) else { return Ok(false) };

@@ -39,6 +39,12 @@ struct NotificationState {
     gates: HashMap<NotificationId, (u64, bool)>,
     /// Each notification's delivery log, by the key DynamoDB sorts its markers by.
     log: HashMap<NotificationId, std::collections::BTreeMap<String, LogEntry>>,
+    /// The lists of people each chunk's attempts kept (each distinct list once).
+    kept: HashMap<(NotificationId, u32), Vec<Vec<UserId>>>,
+    /// Chunks a retraction closed for good.
+    closed: HashSet<(NotificationId, u32)>,
+    /// Chunks whose retraction is recorded.
+    retracted: HashSet<(NotificationId, u32)>,
 }
 
 impl NotificationState {
@@ -292,6 +298,9 @@ impl DeliveryLedger for MemoryNotificationStore {
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<ChunkStart>> {
         let mut s = lock(&self.state);
+        if s.closed.contains(&(id, chunk)) {
+            return Ok(None);
+        }
         let work = Work::Chunk(chunk);
         let first = !s.started.contains_key(&(id, work));
         let (reached, closed) = s.gates.entry(id).or_default();
@@ -302,6 +311,21 @@ impl DeliveryLedger for MemoryNotificationStore {
             *reached += recipients;
         }
         Ok(Some(s.start(id, work, holder, now, lease_until)))
+    }
+
+    async fn keep_recipients(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        people: &[UserId],
+        _until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        let lists = s.kept.entry((id, chunk)).or_default();
+        if !lists.iter().any(|l| l.as_slice() == people) {
+            lists.push(people.to_vec());
+        }
+        Ok(())
     }
 
     async fn record_chunk(
@@ -514,6 +538,48 @@ impl SendControl for MemoryNotificationStore {
         Ok(ChangeOutcome::Changed)
     }
 
+    async fn retract(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<RetractOutcome> {
+        let mut s = lock(&self.state);
+        let Some(n) = s.by_id.get_mut(&id) else { return Ok(RetractOutcome::Missing) };
+        let now_retracted = match (&n.retracted, n.status) {
+            (Some(_), _) => false,
+            (None, Status::Pending | Status::FanningOut | Status::Delivering) => {
+                return Ok(RetractOutcome::NotOut(n.status));
+            }
+            (None, status) if !n.keeps_recipients => return Ok(RetractOutcome::Unrecorded(status)),
+            (None, _) => {
+                n.retracted = Some(Cancellation { at: now, by: by.to_string() });
+                n.modified_at = now;
+                n.modified_by = by.to_string();
+                true
+            }
+        };
+        let retraction = n.retracted.clone().expect("set above");
+        let (reached, closed) = s.gates.entry(id).or_default();
+        *closed = true;
+        Ok(RetractOutcome::Retracted { retraction, reached: *reached, now: now_retracted })
+    }
+
+    async fn correct(&self, changed: &Notification, read: u64) -> StoreResult<CorrectOutcome> {
+        let mut s = lock(&self.state);
+        let Some(n) = s.by_id.get_mut(&changed.id) else { return Ok(CorrectOutcome::Missing) };
+        if n.retracted.is_some() {
+            return Ok(CorrectOutcome::Retracted);
+        }
+        if matches!(n.status, Status::Pending | Status::FanningOut) {
+            return Ok(CorrectOutcome::NotOut(n.status));
+        }
+        if n.revision != read {
+            return Ok(CorrectOutcome::Stale);
+        }
+        n.content = changed.content.clone();
+        n.corrected = changed.corrected.clone();
+        n.modified_at = changed.modified_at;
+        n.modified_by = changed.modified_by.clone();
+        n.revision = changed.revision;
+        Ok(CorrectOutcome::Corrected)
+    }
+
     async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome> {
         let mut s = lock(&self.state);
         let Some(n) = s.by_id.get_mut(&id) else { return Ok(CancelOutcome::Missing) };
@@ -535,6 +601,71 @@ impl SendControl for MemoryNotificationStore {
         let (reached, closed) = s.gates.entry(id).or_default();
         *closed = true;
         Ok(CancelOutcome::Cancelled { cancellation, reached: *reached, now: now_cancelled })
+    }
+}
+
+#[async_trait]
+impl RecallLedger for MemoryNotificationStore {
+    async fn started_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>> {
+        let s = lock(&self.state);
+        let mut chunks: Vec<u32> = s
+            .started
+            .keys()
+            .filter_map(|(n, work)| match work {
+                Work::Chunk(c) if *n == id => Some(*c),
+                _ => None,
+            })
+            .collect();
+        chunks.sort_unstable();
+        Ok(chunks)
+    }
+
+    async fn retracted_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>> {
+        let s = lock(&self.state);
+        let mut chunks: Vec<u32> = s.retracted.iter().filter(|(n, _)| *n == id).map(|(_, c)| *c).collect();
+        chunks.sort_unstable();
+        Ok(chunks)
+    }
+
+    async fn recipients(&self, id: NotificationId, chunk: u32) -> StoreResult<Vec<UserId>> {
+        let s = lock(&self.state);
+        let mut seen = HashSet::new();
+        Ok(s.kept
+            .get(&(id, chunk))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|u| seen.insert(**u))
+            .copied()
+            .collect())
+    }
+
+    async fn close_chunk(&self, id: NotificationId, chunk: u32, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut s = lock(&self.state);
+        if let Some((lease, _)) = s.started.get(&(id, Work::Chunk(chunk)))
+            && *lease >= now
+            && !s.closed.contains(&(id, chunk))
+            && !s.chunks.contains(&(id, chunk))
+        {
+            return Ok(false);
+        }
+        s.closed.insert((id, chunk));
+        Ok(true)
+    }
+
+    async fn record_retracted(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        people: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        if s.retracted.insert((id, chunk)) {
+            let event = LogEvent::ChunkRetracted { chunk, people };
+            s.log.entry(id).or_default().insert(format!("D#{chunk:08}"), LogEntry { at: Some(now), event });
+        }
+        Ok(())
     }
 }
 

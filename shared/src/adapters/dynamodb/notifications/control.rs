@@ -36,6 +36,38 @@ impl DynamoNotificationStore {
             .sum())
     }
 
+    /// The writes that close the notification's eight gates (a transaction's items): the time
+    /// of the first close stays.
+    fn closing_gates(&self, id: NotificationId, now: DateTime<Utc>) -> StoreResult<Vec<TransactWriteItem>> {
+        (0..COUNTER_SHARDS)
+            .map(|shard| {
+                let gate = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::gate_key(id, shard)))
+                    .update_expression("SET cancelledAt = if_not_exists(cancelledAt, :now)")
+                    .expression_attribute_values(":now", to_attr(&now)?)
+                    .build()
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                Ok(TransactWriteItem::builder().update(gate).build())
+            })
+            .collect()
+    }
+
+    /// Whether a chunk's lease was closed by a retraction (strongly consistent).
+    async fn chunk_closed(&self, lease: &Item) -> StoreResult<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(lease.clone()))
+            .projection_expression("closedAt")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.is_some_and(|item| item.contains_key("closedAt")))
+    }
+
     async fn lease_exists(&self, lease: &Item) -> StoreResult<bool> {
         let out = self
             .client
@@ -85,7 +117,11 @@ impl DynamoNotificationStore {
                 let started =
                     failed_conditions(&e).first() == Some(&true) || self.lease_exists(&lease).await?;
                 match started {
-                    true => self.ledger_start(lease, holder, now, lease_until).await.map(Some),
+                    // Held, or closed for good by a retraction (then, as a cancel, `None`).
+                    true => match self.ledger_start(lease.clone(), holder, now, lease_until).await? {
+                        ChunkStart::Held if self.chunk_closed(&lease).await? => Ok(None),
+                        start => Ok(Some(start)),
+                    },
                     false => Ok(None),
                 }
             }
@@ -149,6 +185,98 @@ impl SendControl for DynamoNotificationStore {
         })
     }
 
+    async fn retract(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<RetractOutcome> {
+        let retraction = Cancellation { at: now, by: by.to_string() };
+        let meta = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression("SET retracted = :r, modifiedAt = :now, modifiedBy = :by")
+            // Out (its chunks fixed), not retracted yet, and stored by a version whose chunks keep
+            // their people.
+            .condition_expression(
+                "#st IN (:delivered, :failed, :cancelled) AND attribute_not_exists(retracted) AND keepsRecipients = :true",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":r", to_attr(&retraction)?)
+            .expression_attribute_values(":now", to_attr(&now)?)
+            .expression_attribute_values(":by", s(by))
+            .expression_attribute_values(":delivered", to_attr(&Status::Delivered)?)
+            .expression_attribute_values(":failed", to_attr(&Status::Failed)?)
+            .expression_attribute_values(":cancelled", to_attr(&Status::Cancelled)?)
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().update(meta).build()];
+        // Closed, as a cancel closes them: a chunk that never started (a failed notification's
+        // last ones, say) never starts after it.
+        items.extend(self.closing_gates(id, now)?);
+        match self.transact(items).await {
+            (Ok(()), _) => {
+                let reached = self.reached(id).await?;
+                Ok(RetractOutcome::Retracted { retraction, reached, now: true })
+            }
+            (Err(e), _) if cancelled_by_condition(&e) => match self.get_meta(id).await? {
+                None => Ok(RetractOutcome::Missing),
+                Some(n) => match n.retracted {
+                    Some(retraction) => {
+                        let reached = self.reached(id).await?;
+                        Ok(RetractOutcome::Retracted { retraction, reached, now: false })
+                    }
+                    None if matches!(n.status, Status::Pending | Status::FanningOut | Status::Delivering) => {
+                        Ok(RetractOutcome::NotOut(n.status))
+                    }
+                    None if !n.keeps_recipients => Ok(RetractOutcome::Unrecorded(n.status)),
+                    None => Err(StoreError::Transient(format!(
+                        "notification {id} changed while it was being retracted"
+                    ))),
+                },
+            },
+            (Err(e), attempt) if cancelled_for_contention(&e) => Err(StoreError::Transient(format!(
+                "retracting {id}: transaction cancelled for contention {attempt} times"
+            ))),
+            (Err(e), _) => Err(classify(e)),
+        }
+    }
+
+    async fn correct(&self, changed: &Notification, read: u64) -> StoreResult<CorrectOutcome> {
+        let id = changed.id;
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Self::pk(id), META)))
+            .update_expression(
+                "SET content = :c, corrected = :k, modifiedAt = :now, modifiedBy = :by, revision = :next",
+            )
+            .condition_expression(
+                "#st IN (:delivering, :delivered, :failed, :cancelled) AND attribute_not_exists(retracted) \
+                 AND (revision = :read OR (attribute_not_exists(revision) AND :read = :zero))",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":c", to_attr(&changed.content)?)
+            .expression_attribute_values(":k", to_attr(&changed.corrected)?)
+            .expression_attribute_values(":now", to_attr(&changed.modified_at)?)
+            .expression_attribute_values(":by", s(&changed.modified_by))
+            .expression_attribute_values(":next", n(changed.revision))
+            .expression_attribute_values(":read", n(read))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":delivering", to_attr(&Status::Delivering)?)
+            .expression_attribute_values(":delivered", to_attr(&Status::Delivered)?)
+            .expression_attribute_values(":failed", to_attr(&Status::Failed)?)
+            .expression_attribute_values(":cancelled", to_attr(&Status::Cancelled)?);
+        if applied(req.send().await.map_err(classify))? {
+            return Ok(CorrectOutcome::Corrected);
+        }
+        Ok(match self.get_meta(id).await? {
+            None => CorrectOutcome::Missing,
+            Some(n) if n.retracted.is_some() => CorrectOutcome::Retracted,
+            Some(n) if matches!(n.status, Status::Pending | Status::FanningOut) => {
+                CorrectOutcome::NotOut(n.status)
+            }
+            Some(_) => CorrectOutcome::Stale,
+        })
+    }
+
     async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome> {
         let cancellation = Cancellation { at: now, by: by.to_string() };
         let meta = Update::builder()
@@ -171,16 +299,7 @@ impl SendControl for DynamoNotificationStore {
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().update(meta).build()];
-        for shard in 0..COUNTER_SHARDS {
-            let gate = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::gate_key(id, shard)))
-                .update_expression("SET cancelledAt = :now")
-                .expression_attribute_values(":now", to_attr(&now)?)
-                .build()
-                .map_err(|e| StoreError::Other(e.to_string()))?;
-            items.push(TransactWriteItem::builder().update(gate).build());
-        }
+        items.extend(self.closing_gates(id, now)?);
         match self.transact(items).await {
             (Ok(()), _) => {
                 let reached = self.reached(id).await?;

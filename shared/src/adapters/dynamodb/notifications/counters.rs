@@ -106,11 +106,13 @@ fn fold(n: &mut Notification, shards: &[Item]) {
     n.pushes_sent = total("pushesSent", n.pushes_sent);
     n.pushes_removed = total("pushesRemoved", n.pushes_removed);
     n.pushes_failed = total("pushesFailed", n.pushes_failed);
+    n.pushes_withdrawn = total("pushesWithdrawn", n.pushes_withdrawn);
     n.emails_sent = total("emailsSent", n.emails_sent);
     n.emails_opted_out = total("emailsOptedOut", n.emails_opted_out);
     n.emails_no_address = total("emailsNoAddress", n.emails_no_address);
     n.emails_failed = total("emailsFailed", n.emails_failed);
     n.emails_suppressed = total("emailsSuppressed", n.emails_suppressed);
+    n.emails_withdrawn = total("emailsWithdrawn", n.emails_withdrawn);
     n.emails_bounced = total("emailsBounced", n.emails_bounced);
     n.emails_complained = total("emailsComplained", n.emails_complained);
 }

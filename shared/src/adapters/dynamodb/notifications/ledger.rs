@@ -64,8 +64,9 @@ impl DynamoNotificationStore {
             .table_name(&self.table)
             .set_key(Some(Self::counters_key(id, Self::counter_shard(chunk))))
             .update_expression(
-                "ADD pushesSent :ps, pushesRemoved :pr, pushesFailed :pf SET modifiedAt = :now",
+                "ADD pushesSent :ps, pushesRemoved :pr, pushesFailed :pf, pushesWithdrawn :pw SET modifiedAt = :now",
             )
+            .expression_attribute_values(":pw", n(counts.withdrawn))
             .expression_attribute_values(":ps", n(counts.sent))
             .expression_attribute_values(":pr", n(counts.removed))
             .expression_attribute_values(":pf", n(counts.failed))
@@ -127,13 +128,14 @@ impl DynamoNotificationStore {
             .set_key(Some(Self::counters_key(id, Self::counter_shard(chunk))))
             .update_expression(
                 "ADD emailsSent :es, emailsOptedOut :eo, emailsNoAddress :en, emailsFailed :ef, \
-                 emailsSuppressed :esu, emailsPending :settled SET modifiedAt = :now",
+                 emailsSuppressed :esu, emailsWithdrawn :ew, emailsPending :settled SET modifiedAt = :now",
             )
             .expression_attribute_values(":es", n(counts.sent))
             .expression_attribute_values(":eo", n(counts.opted_out))
             .expression_attribute_values(":en", n(counts.no_address))
             .expression_attribute_values(":ef", n(counts.failed))
             .expression_attribute_values(":esu", n(counts.suppressed))
+            .expression_attribute_values(":ew", n(counts.withdrawn))
             .expression_attribute_values(":settled", AttributeValue::N(format!("-{}", counts.settled())))
             .expression_attribute_values(":now", to_attr(&now)?)
             .build()
@@ -189,7 +191,10 @@ impl DynamoNotificationStore {
             .update_expression("SET leaseUntil = :lease, holder = :holder, retriedAt = :at ADD attempts :one")
             // Its lease ran out, or it is this attempt's own (its first write's answer was lost
             // and the SDK tried again: then entries are written as on a retry).
-            .condition_expression("leaseUntil < :now OR holder = :holder")
+            // Never one a retraction closed (`recall.rs`).
+            .condition_expression(
+                "(leaseUntil < :now OR holder = :holder) AND attribute_not_exists(closedAt)",
+            )
             .expression_attribute_values(":lease", n(lease_until.timestamp_millis()))
             .expression_attribute_values(":holder", s(holder))
             .expression_attribute_values(":now", n(now.timestamp_millis()))

@@ -1,7 +1,8 @@
 //! A notification's delivery log, read from what its ledger records in the notification's own
 //! partition: the chunk markers (`C#{chunk}`: `delivered`, `recordedAt`), the email-job markers
 //! (`E#{chunk}#{part}`: `settled`, `recordedAt`) and SES's bounce and complaint markers
-//! (`F#{kind}#{message}`: `recordedAt`, kept 30 days), in key order: one key range, `C#` to
+//! (`F#{kind}#{message}`: `recordedAt`, kept 30 days) and a retraction's chunk markers
+//! (`D#{chunk}`: `people`, `recordedAt`, `recall.rs`), in key order: one key range, `C#` to
 //! `F$` (`$` sorts right after `#`), which nothing else of the partition falls in (its leases
 //! `L#`, earlier versions' marks `M#` and the notification's `META` sort after it), so a page is
 //! one Query reading only what it answers. Nothing is written for the log.
@@ -41,6 +42,9 @@ fn entry_of(item: &Item) -> StoreResult<LogEntry> {
     let event = match (parts.next(), parts.next(), parts.next()) {
         (Some("C"), Some(chunk), None) => {
             LogEvent::ChunkDelivered { chunk: chunk.parse().map_err(|_| bad())?, people: number("delivered") }
+        }
+        (Some("D"), Some(chunk), None) => {
+            LogEvent::ChunkRetracted { chunk: chunk.parse().map_err(|_| bad())?, people: number("people") }
         }
         (Some("E"), Some(chunk), Some(part)) => LogEvent::EmailsSettled {
             chunk: chunk.parse().map_err(|_| bad())?,

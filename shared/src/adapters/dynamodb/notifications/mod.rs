@@ -27,6 +27,7 @@ mod counters;
 mod idempotency;
 mod ledger;
 mod log;
+mod recall;
 
 use content::Parts;
 
@@ -457,6 +458,16 @@ impl DeliveryLedger for DynamoNotificationStore {
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<ChunkStart>> {
         self.ledger_start_chunk(id, chunk, recipients, holder, now, lease_until).await
+    }
+
+    async fn keep_recipients(
+        &self,
+        id: NotificationId,
+        chunk: u32,
+        people: &[UserId],
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.ledger_keep_recipients(id, chunk, people, until).await
     }
 
     async fn record_chunk(

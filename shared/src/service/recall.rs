@@ -1,0 +1,383 @@
+//! A sender takes back or corrects a notification that went out.
+//!
+//! - **Retract**: one conditional write records who and when (`SendControl::retract`: only once
+//!   it is out, delivered, failed or cancelled, so the chunks that started are fixed; and it
+//!   closes the gate, so none starts after); then, in the background, each chunk that started
+//!   is closed for good (no attempt writes an entry of it again: `RecallLedger::close_chunk`,
+//!   waited for while an attempt holds it), the entries of the people it kept removed by key (no
+//!   read per entry, a write unit each, as their delivery), their open pages told
+//!   (`retracted`), and the chunk's removal recorded in the delivery log. A step done again
+//!   removes nothing more and tells nothing new; a repeated retract plans only what is left.
+//! - **Correct**: one conditional write replaces the content (title, body, url) on the
+//!   notification, on the revision it read; the content every center joins, stored once, is
+//!   written again from it before the answer (so every center shows it at once and each person's
+//!   state of it stays theirs; of two corrections written out of order the later revision stays:
+//!   `InboxDelivery::correct_content`), then each chunk's people with open pages are told
+//!   (`corrected`).
+//!
+//! Emails and pushes already sent cannot be recalled: the answers say so. What a retraction
+//! stops is what had not gone out: no chunk starts after it, and the email and push jobs still
+//! queued send nothing (`Notification::retracted`).
+//!
+//! Where: the request (the send function) decides and queues the plan on the fan-out queue;
+//! the plan (the fan-out function, `plan`) puts one step per chunk on the delivery queue; each
+//! step (the deliver function, `attempt`) does one chunk, as a chunk's delivery does.
+
+use super::deadline::Deadline;
+use super::deliver::{DeliverError, dead_letter_again, inbox_content, inbox_entry};
+use super::receive::Attempt;
+use crate::error::{ApiError, ErrorKind, StoreError};
+use crate::model::*;
+use crate::ports::{
+    Clock, CorrectOutcome, InboxDelivery, NotificationLookup, Queue, Realtime, RecallLedger, RetractOutcome,
+    SendControl,
+};
+
+/// What a sender's retraction or correction uses: the lookup (who may), the store's
+/// conditional writes, the content a correction writes again, the fan-out queue the plan goes
+/// to, the clock.
+pub struct RecallDeps<'a> {
+    pub(crate) lookup: &'a dyn NotificationLookup,
+    pub(crate) control: &'a dyn SendControl,
+    /// The content every center joins, written again by a correction.
+    pub(crate) inbox: &'a dyn InboxDelivery,
+    pub(crate) fanout_queue: &'a dyn Queue,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+/// What planning a recall uses (the fan-out function): the notification, its started chunks,
+/// the content it writes again (a correction), the delivery queue its steps go to.
+pub struct PlanDeps<'a> {
+    pub(crate) lookup: &'a dyn NotificationLookup,
+    pub(crate) recall: &'a dyn RecallLedger,
+    pub(crate) inbox: &'a dyn InboxDelivery,
+    pub(crate) delivery_queue: &'a dyn Queue,
+}
+
+/// What a recall's step uses (the deliver function): the notification, the chunk's lease and
+/// lists, the entries it removes, the open pages it tells, the clock, and the delivery queue a
+/// step waiting for a busy chunk is handed to, after the waits of a chunk's hand-overs.
+pub struct StepDeps<'a> {
+    pub(crate) lookup: &'a dyn NotificationLookup,
+    pub(crate) recall: &'a dyn RecallLedger,
+    pub(crate) inbox: &'a dyn InboxDelivery,
+    pub(crate) realtime: &'a dyn Realtime,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) chunks: &'a dyn Queue,
+    pub(crate) hand_overs: crate::backoff::Backoff,
+}
+
+/// Puts the plan of a recall of `id` on the fan-out queue.
+async fn queue_plan(fanout_queue: &dyn Queue, id: NotificationId, recall: Recall) -> Result<(), StoreError> {
+    let job = FanoutJob { notification_id: id, recall: Some(recall) };
+    let body = serde_json::to_string(&job).map_err(|e| StoreError::Other(e.to_string()))?;
+    fanout_queue.send_all(&[body]).await
+}
+
+/// What a retraction answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retracted {
+    pub notification_id: NotificationId,
+    pub schedule_id: u64,
+    pub retraction: Cancellation,
+    /// People in the chunks that started: their entries are being removed.
+    pub reached: u64,
+    /// Emails and pushes that went out: not recalled.
+    pub emails_sent: u64,
+    pub pushes_sent: u64,
+    /// An earlier retraction did it; this one answers the same.
+    pub repeated: bool,
+}
+
+const SCHEDULE_ID: &str = "notificationScheduleId";
+
+/// Retracts group send `schedule_id` for a caller who may send it (as its cancel).
+pub async fn retract_group_send(
+    deps: &RecallDeps<'_>,
+    user: &User,
+    schedule_id: u64,
+) -> Result<Retracted, ApiError> {
+    let n = super::cancel::group_send_of(deps.lookup, user, schedule_id).await?;
+    retract(deps, &n, &user.number.to_string(), SCHEDULE_ID).await
+}
+
+async fn retract(
+    deps: &RecallDeps<'_>,
+    n: &Notification,
+    by: &str,
+    parameter: &str,
+) -> Result<Retracted, ApiError> {
+    match deps.control.retract(n.id, by, deps.clock.now()).await? {
+        RetractOutcome::Retracted { retraction, reached, now } => {
+            // Queued again on a repeat: the plan does only what is left (a first request's plan
+            // may not have been queued), and nothing when all is done.
+            queue_plan(deps.fanout_queue, n.id, Recall::Retract).await?;
+            if now {
+                tracing::info!(notification = %n.id, reached, by, "retracted");
+            }
+            Ok(Retracted {
+                notification_id: n.id,
+                schedule_id: n.schedule_id,
+                retraction,
+                reached,
+                emails_sent: n.emails_sent,
+                pushes_sent: n.pushes_sent,
+                repeated: !now,
+            })
+        }
+        RetractOutcome::NotOut(Status::Pending) => Err(ApiError::new(
+            ErrorKind::Conflict,
+            "the notification has not gone out: cancel it instead (nobody has it yet)",
+        )
+        .with_parameter(parameter)
+        .with_state(Status::Pending.word())),
+        RetractOutcome::NotOut(status) => Err(ApiError::new(
+            ErrorKind::Conflict,
+            "the notification is going out: cancel it first (no more chunks start), then retract it",
+        )
+        .with_parameter(parameter)
+        .with_state(status.word())),
+        RetractOutcome::Unrecorded(status) => Err(ApiError::new(
+            ErrorKind::Conflict,
+            "the notification was delivered before this service kept whom each chunk reached: it cannot be retracted \
+             (it leaves the centers when it expires)",
+        )
+        .with_parameter(parameter)
+        .with_state(status.word())),
+        RetractOutcome::Missing => Err(super::cancel::not_found(parameter, n.id)),
+    }
+}
+
+/// Reads of a send changed by other requests meanwhile before a correction gives up (409).
+const TRIES: usize = 3;
+
+/// Corrects group send `schedule_id` for `user`: its message and url (`correction`'s; its
+/// schedule is refused by the dialect), checked by `check` as a send's; the corrected
+/// notification.
+pub async fn correct_group_send(
+    deps: &RecallDeps<'_>,
+    user: &User,
+    schedule_id: u64,
+    correction: &SendChange,
+    check: impl Fn(&str, Option<&str>) -> Result<(), ApiError>,
+) -> Result<Notification, ApiError> {
+    for _ in 0..TRIES {
+        let n = super::cancel::group_send_of(deps.lookup, user, schedule_id).await?;
+        if let Some(refused) = not_correctable(&n) {
+            return Err(refused);
+        }
+        let message = correction.message.as_deref().unwrap_or(&n.content.body);
+        let url = match &correction.url {
+            Some(url) => url.clone(),
+            None => n.content.url.as_deref().map(|u| super::change::untagged(u, n.campaign_tag_id)),
+        };
+        check(message, url.as_deref())?;
+        let now = deps.clock.now();
+        let by = user.number.to_string();
+        let mut changed = super::change::applied(&n, correction, &by, now);
+        changed.corrected = Some(Cancellation { at: now, by });
+        match deps.control.correct(&changed, n.revision).await? {
+            CorrectOutcome::Corrected => {
+                // The plan first: it writes the content again from the notification, should this
+                // request end before its own write below.
+                queue_plan(deps.fanout_queue, n.id, Recall::Correct).await?;
+                deps.inbox.correct_content(&inbox_content(&changed), changed.revision).await?;
+                tracing::info!(notification = %n.id, schedule_id, revision = changed.revision, "corrected");
+                return Ok(changed);
+            }
+            CorrectOutcome::Stale => continue,
+            CorrectOutcome::Missing => return Err(super::cancel::not_found(SCHEDULE_ID, schedule_id)),
+            // Read again: the refusal names what it is now.
+            CorrectOutcome::NotOut(_) | CorrectOutcome::Retracted => {}
+        }
+    }
+    Err(ApiError::new(ErrorKind::Conflict, "the send was changed by other requests meanwhile; try again")
+        .with_parameter(SCHEDULE_ID))
+}
+
+/// Why `n` cannot be corrected now, if it cannot.
+fn not_correctable(n: &Notification) -> Option<ApiError> {
+    let (why, state) = match n.status {
+        _ if n.retracted.is_some() => {
+            ("the send was retracted: there is nothing left to correct", "retracted")
+        }
+        Status::Pending => ("the send has not gone out: change it instead (PATCH)", n.status.word()),
+        Status::FanningOut => ("the send is being cut into chunks: correct it in a moment", n.status.word()),
+        _ => return None,
+    };
+    Some(ApiError::new(ErrorKind::Conflict, why).with_parameter(SCHEDULE_ID).with_state(state))
+}
+
+/// Steps queued per SendMessageBatch (the SQS maximum).
+const STEPS_PER_BATCH: usize = 10;
+
+/// The plan of a recall of `id`: one step per chunk that may hold entries (those that started,
+/// and every chunk the fan-out cut: a lease expires before a long-lived notification does), on
+/// the delivery queue; a retraction's chunks recorded done are left out. A correction writes the
+/// content every center joins again first, from the notification as it is now (so that a
+/// request cut short after its write still reaches the centers). The number of steps queued.
+pub async fn plan(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Result<usize, StoreError> {
+    let Some(n) = deps.lookup.get(id).await? else { return Ok(0) };
+    match recall {
+        Recall::Retract if n.retracted.is_none() => return Ok(0),
+        Recall::Correct if n.retracted.is_some() => return Ok(0),
+        Recall::Correct => deps.inbox.correct_content(&inbox_content(&n), n.revision).await?,
+        Recall::Retract => {}
+    }
+    let cut = n.chunks_total.unwrap_or(0).max(n.fanout.chunks_enqueued);
+    let mut chunks: Vec<u32> = deps.recall.started_chunks(id).await?;
+    chunks.extend(0..cut);
+    chunks.sort_unstable();
+    chunks.dedup();
+    if recall == Recall::Retract {
+        let done: std::collections::HashSet<u32> =
+            deps.recall.retracted_chunks(id).await?.into_iter().collect();
+        chunks.retain(|c| !done.contains(c));
+    }
+    let bodies: Vec<String> = chunks
+        .iter()
+        .map(|&chunk| RecallStep { notification_id: id, chunk, recall, hand_overs: None })
+        .map(|step| serde_json::to_string(&step).map_err(|e| StoreError::Other(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    for batch in bodies.chunks(STEPS_PER_BATCH) {
+        deps.delivery_queue.send_all(batch).await?;
+    }
+    tracing::info!(notification = %id, ?recall, steps = bodies.len(), "recall planned");
+    Ok(bodies.len())
+}
+
+/// A delivery-queue message that is a recall's step (`None`: a chunk or push job).
+pub fn parse_step(body: &str) -> Option<RecallStep> {
+    // Only a body naming `recall` is one: any other shape is a chunk's to parse (and refuse).
+    if !body.contains("\"recall\"") {
+        return None;
+    }
+    serde_json::from_str(body).ok()
+}
+
+/// What a step came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// Done: `people` of the chunk were handled (their entries removed, or their pages told).
+    Done { people: usize },
+    /// Nothing to do (the notification is gone, or the recall no longer applies).
+    Nothing,
+    /// An attempt holds the chunk (it may be writing entries): try again after it.
+    Busy,
+}
+
+/// One chunk's part of a recall, as `attempt` runs it.
+pub async fn step(
+    ports: &StepDeps<'_>,
+    step: &RecallStep,
+    deadline: Deadline,
+) -> Result<StepOutcome, StoreError> {
+    let id = step.notification_id;
+    let Some(n) = ports.lookup.get(id).await? else { return Ok(StepOutcome::Nothing) };
+    let now = ports.clock.now();
+    match step.recall {
+        Recall::Retract if n.retracted.is_none() => return Ok(StepOutcome::Nothing),
+        Recall::Correct if n.retracted.is_some() => return Ok(StepOutcome::Nothing),
+        // Closed before anything is read: no attempt writes an entry of it after this, so the
+        // people kept now are all who can have one.
+        Recall::Retract if !ports.recall.close_chunk(id, step.chunk, now).await? => {
+            return Ok(StepOutcome::Busy);
+        }
+        _ => {}
+    }
+    let people = people_of(ports.recall, &n, step.chunk).await?;
+    let cursor = now.timestamp_millis();
+    let event = match step.recall {
+        Recall::Retract => {
+            let entries: Vec<InboxEntry> = people.iter().map(|u| inbox_entry(&n, *u, now)).collect();
+            ports.inbox.remove_entries(&entries).await?;
+            InboxEvent::Retracted { id }
+        }
+        Recall::Correct => InboxEvent::Corrected { content: Box::new(inbox_content(&n)) },
+    };
+    // Best effort, bounded as a chunk's posts: a page that missed it catches up when it reads.
+    let posts = ports.realtime.publish(n.company_id, &people, cursor, &event);
+    if deadline.bound(now, super::deliver::REALTIME_MARGIN, posts).await.is_none() {
+        tracing::warn!(notification = %id, chunk = step.chunk, "recall's realtime posts cut short by the deadline");
+    }
+    if step.recall == Recall::Retract {
+        ports.recall.record_retracted(id, step.chunk, people.len() as u64, ports.clock.now()).await?;
+    }
+    Ok(StepOutcome::Done { people: people.len() })
+}
+
+/// The people of a chunk: those its attempts kept; for a chunk that keeps no list
+/// (`Notification::keeps_list`: the first of a notification to named people), the people named.
+async fn people_of(
+    recall: &dyn RecallLedger,
+    n: &Notification,
+    chunk: u32,
+) -> Result<Vec<UserId>, StoreError> {
+    let mut people = recall.recipients(n.id, chunk).await?;
+    if !n.keeps_list(chunk)
+        && let Audience::Users { user_ids } = &n.audience
+    {
+        let kept: std::collections::HashSet<UserId> = people.iter().copied().collect();
+        people.extend(user_ids.iter().filter(|u| !kept.contains(u)));
+    }
+    Ok(people)
+}
+
+/// One receive of a recall step: done, or (an attempt holds the chunk, or the store failed)
+/// handed to a new message after the backoff of a busy chunk, or tried again by the queue.
+pub async fn attempt(
+    ports: &StepDeps<'_>,
+    message_id: &str,
+    job: &RecallStep,
+    deadline: Deadline,
+) -> Attempt {
+    let id = job.notification_id;
+    match step(ports, job, deadline).await {
+        Ok(StepOutcome::Busy) => {
+            let again = RecallStep { hand_overs: Some(job.hand_overs.unwrap_or(0) + 1), ..job.clone() };
+            let handed = again.hand_overs.unwrap_or(1);
+            if handed <= ports.hand_overs.max_attempts
+                && let Ok(body) = serde_json::to_string(&again)
+                && ports.chunks.send_later(&body, ports.hand_overs.delay(handed)).await.is_ok()
+            {
+                tracing::info!(message_id, notification = %id, chunk = job.chunk, "an attempt holds the chunk: recall step handed to a new message, later");
+                return Attempt::Done;
+            }
+            Attempt::Again
+        }
+        Ok(outcome) => {
+            tracing::info!(message_id, notification = %id, chunk = job.chunk, recall = ?job.recall, ?outcome, "recall step");
+            Attempt::Done
+        }
+        Err(e) => {
+            tracing::warn!(message_id, notification = %id, chunk = job.chunk, error = %e, "recall step failed; again");
+            Attempt::Again
+        }
+    }
+}
+
+/// A recall step the delivery queue gave up on: done again in place (it is idempotent), while
+/// its dead letter's tries last (`deliver::dead_letter_again`); a chunk still held waits.
+pub async fn settle_dead_letter(
+    ports: &StepDeps<'_>,
+    message_id: &str,
+    job: &RecallStep,
+    receives: u32,
+    max_receives: u32,
+) -> Attempt {
+    let (id, chunk) = (job.notification_id, job.chunk);
+    match step(ports, job, Deadline::NONE).await {
+        Ok(StepOutcome::Busy) => {
+            let held = DeliverError::Transient(StoreError::Transient(format!("chunk {chunk} is held")));
+            dead_letter_again(&held, receives, max_receives)
+        }
+        Ok(outcome) => {
+            tracing::warn!(message_id, notification = %id, chunk, ?outcome, "dead-lettered recall step done");
+            Attempt::Done
+        }
+        Err(e) => {
+            tracing::error!(message_id, notification = %id, chunk, error = %e, "dead-lettered recall step failed");
+            dead_letter_again(&DeliverError::Transient(e), receives, max_receives)
+        }
+    }
+}
