@@ -296,14 +296,19 @@ function markedAll(mark, through, counts, cursor) {
   if (!counts || state.status === "read" || state.status === "archived") fillGap();
 }
 
-/** Its sender took it back: gone from the view; the counts are read again (after a random wait:
- * every open page of its people hears of it at once). */
+/** Its sender took it back: gone from the view and the counts. Shown, its state says what it
+ * counted for (no read); not shown, the counts are read again after a random wait (every open
+ * page of its people hears of it at once). */
 function retracted(id) {
   state.known.delete(id);
-  const had = state.items.length;
+  const n = state.items.find((x) => x.id === id);
+  if (!n) { fillGap(NAMED_JITTER_MS); return; }
   state.items = state.items.filter((x) => x.id !== id);
-  if (state.items.length !== had) render();
-  fillGap(NAMED_JITTER_MS);
+  if (!n.archived) {
+    const c = state.counts;
+    state.counts = { ...c, unread: Math.max(0, c.unread - (n.read ? 0 : 1)), unseen: Math.max(0, c.unseen - (n.seen ? 0 : 1)) };
+  }
+  render();
 }
 
 /** Its sender corrected it: what it shows is replaced; the person's seen, read and archived stay. */

@@ -495,6 +495,18 @@ impl RecallLedger for FaultyNotifications {
     async fn retracted_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>> {
         self.1.run("retracted_chunks", self.0.retracted_chunks(id)).await
     }
+    async fn kept_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>> {
+        self.1.run("kept_chunks", self.0.kept_chunks(id)).await
+    }
+    async fn chunk_retracted(&self, id: NotificationId, c: u32) -> StoreResult<bool> {
+        self.1.run("chunk_retracted", self.0.chunk_retracted(id, c)).await
+    }
+    async fn unfinished(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
+        self.1.run("unfinished", self.0.unfinished(now, limit)).await
+    }
+    async fn recheck(&self, id: NotificationId, at: Option<DateTime<Utc>>) -> StoreResult<()> {
+        self.1.run("recheck", self.0.recheck(id, at)).await
+    }
     async fn recipients(&self, id: NotificationId, c: u32) -> StoreResult<Vec<UserId>> {
         self.1.run("recipients", self.0.recipients(id, c)).await
     }

@@ -1461,6 +1461,19 @@ async fn a_retraction_closes_each_chunk_and_removes_what_it_kept(p: Ports) {
         RetractOutcome::Retracted { retraction: retraction.clone(), reached: 6, now: false }
     );
     assert_eq!(p.notifications.get(n.id).await.unwrap().unwrap().retracted, Some(retraction));
+    // Registered unfinished, due at once; moved on, then finished.
+    assert!(p.notifications.unfinished(at, 10).await.unwrap().contains(&n.id));
+    let next = at + Duration::minutes(10);
+    p.notifications.recheck(n.id, Some(next)).await.unwrap();
+    assert!(!p.notifications.unfinished(at, 10).await.unwrap().contains(&n.id), "not due before its look");
+    assert!(p.notifications.unfinished(next, 10).await.unwrap().contains(&n.id));
+    p.notifications.recheck(n.id, None).await.unwrap();
+    p.notifications.recheck(n.id, Some(next)).await.unwrap();
+    assert!(
+        !p.notifications.unfinished(next + Duration::days(1), 10).await.unwrap().contains(&n.id),
+        "finished stays finished"
+    );
+    assert_eq!(p.notifications.kept_chunks(n.id).await.unwrap(), vec![0, 1], "the chunks that kept a list");
     assert_eq!(
         p.notifications.start_chunk(n.id, 7, 3, "late", at, at + Duration::seconds(75)).await.unwrap(),
         None,
@@ -1530,6 +1543,8 @@ async fn a_retraction_closes_each_chunk_and_removes_what_it_kept(p: Ports) {
     p.notifications.record_retracted(n.id, 0, 4, later).await.unwrap();
     p.notifications.record_retracted(n.id, 0, 9, later + Duration::minutes(1)).await.unwrap();
     assert_eq!(p.notifications.retracted_chunks(n.id).await.unwrap(), vec![0]);
+    assert!(p.notifications.chunk_retracted(n.id, 0).await.unwrap());
+    assert!(!p.notifications.chunk_retracted(n.id, 1).await.unwrap());
     let log = p.notifications.log(n.id, &PageRequest { limit: 50, after: None }).await.unwrap();
     let retracted: Vec<&LogEntry> =
         log.items.iter().filter(|e| matches!(e.event, LogEvent::ChunkRetracted { .. })).collect();
@@ -1560,6 +1575,19 @@ async fn a_retraction_closes_each_chunk_and_removes_what_it_kept(p: Ports) {
     let mut ghost = fixed.clone();
     ghost.id = Uuid::new_v4();
     assert_eq!(p.notifications.correct(&ghost, 2).await.unwrap(), CorrectOutcome::Missing);
+
+    // A correction's content: of two written out of order, the later revision stays.
+    let corrected = inbox_content(Uuid::new_v4(), Priority::Normal, now);
+    let reader = Uuid::new_v4();
+    deliver(&p, reader, std::slice::from_ref(&corrected), now).await;
+    let revision = |body: &str| InboxContent { body: body.into(), ..corrected.clone() };
+    p.inbox.correct_content(&revision("second"), 2).await.unwrap();
+    p.inbox.correct_content(&revision("first"), 1).await.unwrap();
+    let shown = p.inbox.get(reader, corrected.notification_id).await.unwrap().unwrap();
+    assert_eq!(shown.content.body, "second", "an earlier revision written late never wins");
+    p.inbox.correct_content(&revision("third"), 3).await.unwrap();
+    let shown = p.inbox.get(reader, corrected.notification_id).await.unwrap().unwrap();
+    assert_eq!(shown.content.body, "third");
 
     // Entries removed by key: gone from every read; removing again, or what nobody has, is no error.
     let c = inbox_content(Uuid::new_v4(), Priority::Normal, now);

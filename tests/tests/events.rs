@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::event::sqs::SqsEvent;
+use shared::model::Audience;
 
 fn samples() -> Vec<(String, String)> {
     let dir = tests::repo_root().join("events");
@@ -146,12 +147,26 @@ async fn the_retract_and_correct_samples_recall_a_delivered_sample() {
     let (status, corrected) = call(point("send-correct")).await;
     assert_eq!(status, 200, "{corrected}");
     assert_eq!(corrected["message"], "Team meeting is in room 2, not room 1");
+    let n = env.ports.notifications.get_by_schedule_id(id).await.unwrap().unwrap();
+    let Audience::Users { user_ids } = &n.audience else { panic!("a UN send names its people") };
+    let had: Vec<_> = user_ids.clone();
+    assert!(!had.is_empty());
+    for person in &had {
+        assert!(env.ports.inbox.get(*person, n.id).await.unwrap().is_some());
+    }
     for repeated in [false, true] {
         let (status, body) = call(point("send-retract")).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(
             (body["status"].as_str(), body["alreadyRetracted"].as_bool()),
             (Some("retracted"), Some(repeated))
+        );
+        local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    }
+    for person in &had {
+        assert!(
+            env.ports.inbox.get(*person, n.id).await.unwrap().is_none(),
+            "retracted from its named person"
         );
     }
 }

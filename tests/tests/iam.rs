@@ -484,6 +484,17 @@ async fn every_path(f: &Functions) {
     .header("x-nextinteract-authtoken", "demo-admin-token");
     let text = body_text(&sent_history::handle(&f.sent_history, req.into_request()).await);
     assert!(text.contains("chunkRetracted"), "{text}");
+    // Ten minutes on, the tick's sweep finds every chunk done and finishes the retraction
+    // (FanoutFunction's DeleteItem of RECALL/{id}).
+    f.env.clock.advance(chrono::Duration::seconds(shared::service::recall::RECHECK_SECONDS + 60));
+    tick(f).await;
+    settle(f).await;
+    let a_day_on = shared::ports::Clock::now(&*f.env.clock) + chrono::Duration::days(1);
+    assert!(
+        !f.env.ports.notifications.unfinished(a_day_on, 50).await.unwrap().contains(&ga_n.id),
+        "the retraction finished under FanoutFunction's policy{}",
+        refused()
+    );
 
     // Sent history: every query kind.
     for query in [

@@ -701,8 +701,9 @@ fn resolve_ifs(v: &Value, holds: &dyn Fn(&str) -> bool) -> Option<Value> {
     }
 }
 
-/// What send stores (a group send's email, its content apart: decision 0018) is read by deliver
-/// (its email jobs) and sent history: CloudFormation updates those two before send, so that no
+/// What send stores (a group send's email, its content apart: decision 0018; a retraction, whose
+/// plan the fan-out runs: decision 0019) is read by deliver (its email jobs, a recall's steps),
+/// sent history and fan-out: CloudFormation updates those three before send, so that no
 /// notification a new send stored meets a reader still running the version before; and the
 /// store's shape is the `EmailContentApart` parameter's, `false` by default (docs/deploy.md: a
 /// stage turns it on once every function reads both shapes, so a rollback never meets it).
@@ -715,7 +716,7 @@ fn the_readers_of_what_send_stores_update_before_it() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(depends, BTreeSet::from(["DeliverFunction", "SentHistoryFunction"]));
+    assert_eq!(depends, BTreeSet::from(["DeliverFunction", "FanoutFunction", "SentHistoryFunction"]));
     let parameter = &template["Parameters"]["EmailContentApart"];
     assert_eq!(parameter["Default"].as_str(), Some("false"));
     let env =

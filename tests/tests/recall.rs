@@ -207,6 +207,7 @@ async fn a_delivered_send_is_retracted_from_every_center(env: Env) {
     };
     env.ports.delivery_queue.send_all(&[serde_json::to_string(&step).unwrap()]).await.unwrap();
     run(&env).await;
+    assert!(drain(&mut rx).is_empty(), "a step done again tells nobody again");
     let log = delivery_log(&env, sid).await;
     let retracted: Vec<&Value> =
         log["entries"].as_array().unwrap().iter().filter(|e| e["event"] == "chunkRetracted").collect();
@@ -445,7 +446,79 @@ async fn emails_queued_before_a_retraction_are_withdrawn(env: Env) {
     }
 }
 
+/// A retraction whose plan was never queued, and one whose steps were all lost (their queue gave
+/// them up): the scheduler's tick plans what is left, every center loses it, and once every
+/// chunk is done the retraction is finished (the tick no longer looks at it).
+async fn a_lost_plan_or_lost_steps_are_planned_again_by_the_tick(env: Env) {
+    let mut env = env;
+    env.ports.settings.chunk_size = 3;
+    let people = tests::crowd::load(&env.ports, 7, false).await;
+    let send = |message: &'static str| json!({"version": 3, "type": "GT", "key": "3", "values": [tests::crowd::TEAM], "message": message});
+    let first = group_send(&env, send("plan lost")).await;
+    let second = group_send(&env, send("steps lost")).await;
+    run(&env).await;
+    let id_of = |sid: u64| {
+        let ports = &env.ports;
+        async move { ports.notifications.get_by_schedule_id(sid).await.unwrap().unwrap().id }
+    };
+    let (first, second_id) = (id_of(first).await, id_of(second).await);
+    let holders = |id: NotificationId| {
+        let (ports, people) = (&env.ports, &people);
+        async move {
+            let mut n = 0;
+            for p in people {
+                n += usize::from(ports.inbox.get(*p, id).await.unwrap().is_some());
+            }
+            n
+        }
+    };
+
+    // The first: retracted in the store, its plan never queued (the request ended there).
+    env.ports.notifications.retract(first, "654", env.clock.now()).await.unwrap();
+    // The second: its plan ran, and every step it queued was lost.
+    let (status, answer) = recall(&env, ADMIN3, &second.to_string(), "retract", None).await;
+    assert_eq!(status, 200, "{answer}");
+    local::workers::drain_fanout_once(&env.ports).await.unwrap();
+    let lost = env.ports.delivery_queue.receive(10).await.unwrap();
+    assert_eq!(lost.len(), 3, "one step per chunk");
+    for m in &lost {
+        env.ports.delivery_queue.ack(&m.receipt).await.unwrap();
+    }
+    run(&env).await;
+    assert_eq!((holders(first).await, holders(second_id).await), (7, 7), "nothing removed yet");
+
+    // The next tick plans the first; the second is looked at again ten minutes after its plan.
+    local::workers::tick(&env.ports).await.unwrap();
+    run(&env).await;
+    assert_eq!((holders(first).await, holders(second_id).await), (0, 7));
+    env.time_passes(Duration::seconds(shared::service::recall::RECHECK_SECONDS + 60)).await;
+    local::workers::tick(&env.ports).await.unwrap();
+    run(&env).await;
+    assert_eq!(holders(second_id).await, 0, "its lost steps planned again");
+    // Both finished once a plan finds every chunk done: no longer looked at.
+    env.time_passes(Duration::seconds(shared::service::recall::RECHECK_SECONDS + 60)).await;
+    local::workers::tick(&env.ports).await.unwrap();
+    run(&env).await;
+    let later = env.clock.now() + Duration::days(1);
+    assert!(env.ports.notifications.unfinished(later, 10).await.unwrap().is_empty(), "both finished");
+    for sid in [first, second_id] {
+        let log = env
+            .ports
+            .notifications
+            .log(sid, &shared::model::PageRequest { limit: 50, after: None })
+            .await
+            .unwrap();
+        let removed = log
+            .items
+            .iter()
+            .filter(|e| matches!(e.event, shared::model::LogEvent::ChunkRetracted { .. }))
+            .count();
+        assert_eq!(removed, 3, "each chunk recorded once");
+    }
+}
+
 end_to_end!(
+    a_lost_plan_or_lost_steps_are_planned_again_by_the_tick,
     emails_queued_before_a_retraction_are_withdrawn,
     a_delivered_send_is_retracted_from_every_center,
     a_delivered_send_is_corrected_in_every_center_keeping_each_state,

@@ -51,6 +51,13 @@ pub async fn handle_trigger(
     match trigger {
         Trigger::Schedule(_) => {
             let report = fanout::tick_within(&deps.fan_out, deadline).await?;
+            // Retractions whose plan was lost, or whose steps were: planned again. Never fails
+            // the tick (the next one looks again).
+            match shared::service::recall::sweep(&deps.recall).await {
+                Ok(0) => {}
+                Ok(planned) => tracing::info!(planned, "retractions planned again"),
+                Err(e) => tracing::warn!(error = %e, "retractions not swept; the next tick tries"),
+            }
             if report.due > 0 {
                 tracing::info!(due = report.due, fanned_out = report.fanned_out, "tick");
             } else {

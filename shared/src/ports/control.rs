@@ -79,8 +79,9 @@ pub trait SendControl: Send + Sync {
     /// then the gate's count, final from that moment, is read.
     async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome>;
     /// Retracts notification `id` once it went out (delivered, failed, or cancelled: the chunks
-    /// that started are fixed): one conditional write records who and when and closes its gate
-    /// (no chunk starts after it); then the people reached are read. Its chunks' entries are
+    /// that started are fixed): one conditional write records who and when, closes its gate (no
+    /// chunk starts after it) and registers it unfinished, due at once
+    /// (`RecallLedger::unfinished`); then the people reached are read. Its chunks' entries are
     /// removed by `RecallLedger`'s steps.
     async fn retract(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<RetractOutcome>;
     /// Replaces the content of a notification that went out (its fan-out finished: delivering,
@@ -95,8 +96,18 @@ pub trait SendControl: Send + Sync {
 pub trait RecallLedger: Send + Sync {
     /// The chunks of `id` that ever started (each has a lease), in order.
     async fn started_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>>;
+    /// The chunks that kept a list of their people (`DeliveryLedger::keep_recipients`), in
+    /// order: kept as long as their entries, when the chunks' leases may be gone.
+    async fn kept_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>>;
     /// The chunks whose retraction is recorded (`record_retracted`), in order.
     async fn retracted_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>>;
+    /// Whether chunk `chunk`'s retraction is recorded.
+    async fn chunk_retracted(&self, id: NotificationId, chunk: u32) -> StoreResult<bool>;
+    /// Retractions not known to be finished whose next look is due at `now`, at most `limit`
+    /// (`SendControl::retract` registers each, due at once).
+    async fn unfinished(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>>;
+    /// The next look at retraction `id` (`Some`), or none: it is finished (`None`).
+    async fn recheck(&self, id: NotificationId, at: Option<DateTime<Utc>>) -> StoreResult<()>;
     /// The people every attempt at `chunk` kept (`DeliveryLedger::keep_recipients`), each once.
     async fn recipients(&self, id: NotificationId, chunk: u32) -> StoreResult<Vec<UserId>>;
     /// Closes a started chunk for good: no attempt starts it again, so none writes an entry of

@@ -202,6 +202,7 @@ impl Ports {
             recall: &*self.notifications,
             inbox: &*self.inbox,
             delivery_queue: &*self.delivery_queue,
+            clock: &*self.clock,
         }
     }
 

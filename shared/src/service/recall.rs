@@ -6,9 +6,11 @@
 //!   is closed for good (no attempt writes an entry of it again: `RecallLedger::close_chunk`,
 //!   waited for while an attempt holds it), the entries of the people it kept removed by key (no
 //!   read per entry, a write unit each, as their delivery), their open pages told
-//!   (`retracted`), and the chunk's removal recorded in the delivery log. A step done again
-//!   removes nothing more and tells nothing new; a repeated retract plans only what is left.
-//! - **Correct**: one conditional write replaces the content (title, body, url) on the
+//!   (`retracted`), and the chunk's removal recorded in the delivery log. A step done again finds
+//!   its chunk recorded and does nothing; a repeated retract plans only what is left. A
+//!   retraction stays registered unfinished until a plan finds every chunk done: the scheduler's
+//!   tick plans it again (`sweep`) should its first plan not have been queued or a step be lost.
+//! - **Correct**: one conditional write replaces the content (message and url) on the
 //!   notification, on the revision it read; the content every center joins, stored once, is
 //!   written again from it before the answer (so every center shows it at once and each person's
 //!   state of it stays theirs; of two corrections written out of order the later revision stays:
@@ -46,12 +48,14 @@ pub struct RecallDeps<'a> {
 }
 
 /// What planning a recall uses (the fan-out function): the notification, its started chunks,
-/// the content it writes again (a correction), the delivery queue its steps go to.
+/// the content it writes again (a correction), the delivery queue its steps go to, the clock (a
+/// retraction's next look).
 pub struct PlanDeps<'a> {
     pub(crate) lookup: &'a dyn NotificationLookup,
     pub(crate) recall: &'a dyn RecallLedger,
     pub(crate) inbox: &'a dyn InboxDelivery,
     pub(crate) delivery_queue: &'a dyn Queue,
+    pub(crate) clock: &'a dyn Clock,
 }
 
 /// What a recall's step uses (the deliver function): the notification, the chunk's lease and
@@ -109,9 +113,12 @@ async fn retract(
 ) -> Result<Retracted, ApiError> {
     match deps.control.retract(n.id, by, deps.clock.now()).await? {
         RetractOutcome::Retracted { retraction, reached, now } => {
-            // Queued again on a repeat: the plan does only what is left (a first request's plan
-            // may not have been queued), and nothing when all is done.
-            queue_plan(deps.fanout_queue, n.id, Recall::Retract).await?;
+            // Queued again on a repeat: the plan does only what is left, and nothing when all is
+            // done. A plan not queued is no failure: the retraction is registered unfinished, and
+            // the scheduler's next tick plans it (`sweep`).
+            if let Err(e) = queue_plan(deps.fanout_queue, n.id, Recall::Retract).await {
+                tracing::warn!(notification = %n.id, error = %e, "retraction's plan not queued: the next tick plans it");
+            }
             if now {
                 tracing::info!(notification = %n.id, reached, by, "retracted");
             }
@@ -178,10 +185,13 @@ pub async fn correct_group_send(
         changed.corrected = Some(Cancellation { at: now, by });
         match deps.control.correct(&changed, n.revision).await? {
             CorrectOutcome::Corrected => {
-                // The plan first: it writes the content again from the notification, should this
-                // request end before its own write below.
-                queue_plan(deps.fanout_queue, n.id, Recall::Correct).await?;
+                // Every center shows it once this is written (conditional on its revision: safe
+                // to write again); then open pages are told, best effort (a page that is not told
+                // shows it when it next reads).
                 deps.inbox.correct_content(&inbox_content(&changed), changed.revision).await?;
+                if let Err(e) = queue_plan(deps.fanout_queue, n.id, Recall::Correct).await {
+                    tracing::warn!(notification = %n.id, error = %e, "correction's plan not queued: open pages see it when they read");
+                }
                 tracing::info!(notification = %n.id, schedule_id, revision = changed.revision, "corrected");
                 return Ok(changed);
             }
@@ -217,7 +227,12 @@ const STEPS_PER_BATCH: usize = 10;
 /// content every center joins again first, from the notification as it is now (so that a
 /// request cut short after its write still reaches the centers). The number of steps queued.
 pub async fn plan(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Result<usize, StoreError> {
-    let Some(n) = deps.lookup.get(id).await? else { return Ok(0) };
+    let Some(n) = deps.lookup.get(id).await? else {
+        if recall == Recall::Retract {
+            deps.recall.recheck(id, None).await?;
+        }
+        return Ok(0);
+    };
     match recall {
         Recall::Retract if n.retracted.is_none() => return Ok(0),
         Recall::Correct if n.retracted.is_some() => return Ok(0),
@@ -226,13 +241,22 @@ pub async fn plan(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Re
     }
     let cut = n.chunks_total.unwrap_or(0).max(n.fanout.chunks_enqueued);
     let mut chunks: Vec<u32> = deps.recall.started_chunks(id).await?;
-    chunks.extend(0..cut);
+    chunks.extend(0..cut.max(1));
+    // A fan-out that never finished (cancelled, given up) may have queued a last batch it never
+    // counted, whose leases expire before long-lived entries do: their lists say which.
+    if n.chunks_total.is_none() {
+        chunks.extend(deps.recall.kept_chunks(id).await?);
+    }
     chunks.sort_unstable();
     chunks.dedup();
     if recall == Recall::Retract {
         let done: std::collections::HashSet<u32> =
             deps.recall.retracted_chunks(id).await?.into_iter().collect();
         chunks.retain(|c| !done.contains(c));
+        // Finished when every chunk is done; else looked at again later, in case a step is lost.
+        let next =
+            (!chunks.is_empty()).then(|| deps.clock.now() + chrono::Duration::seconds(RECHECK_SECONDS));
+        deps.recall.recheck(id, next).await?;
     }
     let bodies: Vec<String> = chunks
         .iter()
@@ -244,6 +268,25 @@ pub async fn plan(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Re
     }
     tracing::info!(notification = %id, ?recall, steps = bodies.len(), "recall planned");
     Ok(bodies.len())
+}
+
+/// How long after a retraction's plan it is looked at again while a chunk is not done: its steps
+/// have had time to run (a step waits for a held chunk for a lease, 75 s, and hands over within
+/// minutes), so a step still missing was lost (its queue gave it up), and is planned again.
+pub const RECHECK_SECONDS: i64 = 600;
+
+/// Retractions a tick looks at, at most.
+const SWEEP_LIMIT: usize = 20;
+
+/// The scheduler's tick: plans again every retraction not known to be finished whose look is
+/// due (its first plan was never queued, or a step was lost); each plan queues only the chunks
+/// not done, and finishes the retraction when none is left. The retractions planned.
+pub async fn sweep(deps: &PlanDeps<'_>) -> Result<usize, StoreError> {
+    let due = deps.recall.unfinished(deps.clock.now(), SWEEP_LIMIT).await?;
+    for id in &due {
+        plan(deps, *id, Recall::Retract).await?;
+    }
+    Ok(due.len())
 }
 
 /// A delivery-queue message that is a recall's step (`None`: a chunk or push job).
@@ -264,6 +307,8 @@ pub enum StepOutcome {
     Nothing,
     /// An attempt holds the chunk (it may be writing entries): try again after it.
     Busy,
+    /// The invocation's deadline came before its deletes ended: go on in a new message.
+    OutOfTime,
 }
 
 /// One chunk's part of a recall, as `attempt` runs it.
@@ -278,6 +323,10 @@ pub async fn step(
     match step.recall {
         Recall::Retract if n.retracted.is_none() => return Ok(StepOutcome::Nothing),
         Recall::Correct if n.retracted.is_some() => return Ok(StepOutcome::Nothing),
+        // Done before (a copy of this step, or a plan that ran again): nothing more to do.
+        Recall::Retract if ports.recall.chunk_retracted(id, step.chunk).await? => {
+            return Ok(StepOutcome::Nothing);
+        }
         // Closed before anything is read: no attempt writes an entry of it after this, so the
         // people kept now are all who can have one.
         Recall::Retract if !ports.recall.close_chunk(id, step.chunk, now).await? => {
@@ -290,7 +339,13 @@ pub async fn step(
     let event = match step.recall {
         Recall::Retract => {
             let entries: Vec<InboxEntry> = people.iter().map(|u| inbox_entry(&n, *u, now)).collect();
-            ports.inbox.remove_entries(&entries).await?;
+            // Bounded as a chunk's writes: cut off, the step goes on in a new message (deleting
+            // again what was deleted is no harm).
+            let removal = ports.inbox.remove_entries(&entries);
+            match deadline.bound(now, super::deliver::ENTRIES_MARGIN, removal).await {
+                Some(removed) => removed?,
+                None => return Ok(StepOutcome::OutOfTime),
+            }
             InboxEvent::Retracted { id }
         }
         Recall::Correct => InboxEvent::Corrected { content: Box::new(inbox_content(&n)) },
@@ -323,8 +378,11 @@ async fn people_of(
     Ok(people)
 }
 
-/// One receive of a recall step: done, or (an attempt holds the chunk, or the store failed)
-/// handed to a new message after the backoff of a busy chunk, or tried again by the queue.
+/// One receive of a recall step. Not started `deliver::MARGIN` before the deadline, cut off by
+/// it, held by an attempt at the chunk, or refused by DynamoDB for throughput: handed to a new
+/// message (at once for time, after a chunk's hand-over backoff otherwise), so that no receive is
+/// spent waiting; hand-overs are bounded as a chunk's, then the receive counts (and a step lost
+/// anyway is planned again by the sweep).
 pub async fn attempt(
     ports: &StepDeps<'_>,
     message_id: &str,
@@ -332,28 +390,54 @@ pub async fn attempt(
     deadline: Deadline,
 ) -> Attempt {
     let id = job.notification_id;
+    if !deadline.allows(ports.clock.now(), super::deliver::MARGIN) {
+        return hand_over(ports, message_id, job, std::time::Duration::ZERO, "too close to the deadline")
+            .await;
+    }
     match step(ports, job, deadline).await {
         Ok(StepOutcome::Busy) => {
-            let again = RecallStep { hand_overs: Some(job.hand_overs.unwrap_or(0) + 1), ..job.clone() };
-            let handed = again.hand_overs.unwrap_or(1);
-            if handed <= ports.hand_overs.max_attempts
-                && let Ok(body) = serde_json::to_string(&again)
-                && ports.chunks.send_later(&body, ports.hand_overs.delay(handed)).await.is_ok()
-            {
-                tracing::info!(message_id, notification = %id, chunk = job.chunk, "an attempt holds the chunk: recall step handed to a new message, later");
-                return Attempt::Done;
-            }
-            Attempt::Again
+            let wait = ports.hand_overs.delay(job.hand_overs.unwrap_or(0) + 1);
+            hand_over(ports, message_id, job, wait, "an attempt holds the chunk").await
+        }
+        Ok(StepOutcome::OutOfTime) => {
+            hand_over(ports, message_id, job, std::time::Duration::ZERO, "deletes cut off at the deadline")
+                .await
         }
         Ok(outcome) => {
             tracing::info!(message_id, notification = %id, chunk = job.chunk, recall = ?job.recall, ?outcome, "recall step");
             Attempt::Done
+        }
+        Err(e) if e.is_throttling() => {
+            let wait = ports.hand_overs.delay(job.hand_overs.unwrap_or(0) + 1);
+            hand_over(ports, message_id, job, wait, "throttled").await
         }
         Err(e) => {
             tracing::warn!(message_id, notification = %id, chunk = job.chunk, error = %e, "recall step failed; again");
             Attempt::Again
         }
     }
+}
+
+/// `job` in a new message visible after `wait` (`Done`), unless its hand-overs are used up or
+/// the queue refused (`Again`: the receive counts).
+async fn hand_over(
+    ports: &StepDeps<'_>,
+    message_id: &str,
+    job: &RecallStep,
+    wait: std::time::Duration,
+    why: &str,
+) -> Attempt {
+    let handed = job.hand_overs.unwrap_or(0) + 1;
+    let again = RecallStep { hand_overs: Some(handed), ..job.clone() };
+    if handed <= ports.hand_overs.max_attempts
+        && let Ok(body) = serde_json::to_string(&again)
+        && ports.chunks.send_later(&body, wait).await.is_ok()
+    {
+        tracing::info!(message_id, notification = %job.notification_id, chunk = job.chunk, reason = why, "recall step handed to a new message");
+        return Attempt::Done;
+    }
+    tracing::warn!(message_id, notification = %job.notification_id, chunk = job.chunk, reason = why, "recall step not handed over; again");
+    Attempt::Again
 }
 
 /// A recall step the delivery queue gave up on: done again in place (it is idempotent), while
@@ -367,7 +451,7 @@ pub async fn settle_dead_letter(
 ) -> Attempt {
     let (id, chunk) = (job.notification_id, job.chunk);
     match step(ports, job, Deadline::NONE).await {
-        Ok(StepOutcome::Busy) => {
+        Ok(StepOutcome::Busy | StepOutcome::OutOfTime) => {
             let held = DeliverError::Transient(StoreError::Transient(format!("chunk {chunk} is held")));
             dead_letter_again(&held, receives, max_receives)
         }

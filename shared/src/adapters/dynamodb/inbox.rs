@@ -300,8 +300,10 @@ impl DynamoInboxStore {
         Ok((out.items.unwrap_or_default(), last))
     }
 
-    /// The contents of these notifications, by id. Eventually consistent first (contents never
-    /// change); a content written a moment ago is read again strongly consistent.
+    /// The contents of these notifications, by id. Eventually consistent first (a content is
+    /// written once, and again only by a correction: a read within about a second of one may
+    /// show the content before it); a content written a moment ago is read again strongly
+    /// consistent.
     async fn contents(&self, ids: &[NotificationId]) -> StoreResult<HashMap<NotificationId, InboxContent>> {
         let mut found = HashMap::new();
         for consistent in [false, true] {

@@ -135,8 +135,10 @@ impl InboxDelivery for MemoryInboxStore {
     async fn remove_entries(&self, entries: &[InboxEntry]) -> StoreResult<()> {
         let mut state = lock(&self.state);
         for e in entries {
+            // By its key, as DynamoDB deletes it: the person and the display key.
+            let order = e.order();
             if let Some(user) = state.users.get_mut(&e.user_id)
-                && let Some(at) = user.position(e.notification_id)
+                && let Some(at) = user.sorted.iter().position(|x| x.order == order)
             {
                 user.sorted.remove(at);
             }

@@ -45,6 +45,8 @@ struct NotificationState {
     closed: HashSet<(NotificationId, u32)>,
     /// Chunks whose retraction is recorded.
     retracted: HashSet<(NotificationId, u32)>,
+    /// Retractions not known to be finished, with their next look.
+    unfinished: HashMap<NotificationId, DateTime<Utc>>,
 }
 
 impl NotificationState {
@@ -554,6 +556,10 @@ impl SendControl for MemoryNotificationStore {
                 true
             }
         };
+        if now_retracted {
+            s.unfinished.insert(id, now);
+        }
+        let n = s.by_id.get(&id).expect("read above");
         let retraction = n.retracted.clone().expect("set above");
         let (reached, closed) = s.gates.entry(id).or_default();
         *closed = true;
@@ -618,6 +624,40 @@ impl RecallLedger for MemoryNotificationStore {
             .collect();
         chunks.sort_unstable();
         Ok(chunks)
+    }
+
+    async fn kept_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>> {
+        let s = lock(&self.state);
+        let mut chunks: Vec<u32> = s.kept.keys().filter(|(n, _)| *n == id).map(|(_, c)| *c).collect();
+        chunks.sort_unstable();
+        Ok(chunks)
+    }
+
+    async fn chunk_retracted(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
+        Ok(lock(&self.state).retracted.contains(&(id, chunk)))
+    }
+
+    async fn unfinished(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
+        let s = lock(&self.state);
+        let mut due: Vec<(DateTime<Utc>, NotificationId)> =
+            s.unfinished.iter().filter(|(_, at)| **at <= now).map(|(id, at)| (*at, *id)).collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn recheck(&self, id: NotificationId, at: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let mut s = lock(&self.state);
+        match at {
+            Some(at) => {
+                if let Some(next) = s.unfinished.get_mut(&id) {
+                    *next = at;
+                }
+            }
+            None => {
+                s.unfinished.remove(&id);
+            }
+        }
+        Ok(())
     }
 
     async fn retracted_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>> {

@@ -210,6 +210,15 @@ impl SendControl for DynamoNotificationStore {
         // Closed, as a cancel closes them: a chunk that never started (a failed notification's
         // last ones, say) never starts after it.
         items.extend(self.closing_gates(id, now)?);
+        // Unfinished until a plan finds every chunk done: the scheduler's tick looks again.
+        let mut unfinished = key(super::recall::UNFINISHED_PK, id.to_string());
+        unfinished.insert("dueMs".into(), n(now.timestamp_millis()));
+        let register = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(unfinished))
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        items.push(TransactWriteItem::builder().put(register).build());
         match self.transact(items).await {
             (Ok(()), _) => {
                 let reached = self.reached(id).await?;

@@ -13,12 +13,18 @@
 //!   holding only `closedAt`: its first start's put finds it there.
 //! - `N#{id}`/`D#{chunk}`: a chunk's retraction recorded (`people`, `recordedAt`), in the
 //!   delivery log's key range.
+//! - `RECALL`/`{id}`: a retraction not known to be finished (`dueMs`: its next look), put by the
+//!   retraction's transaction (`control.rs`), moved on by each plan, deleted by the plan that
+//!   finds every chunk done. One small partition: retractions are few, and the scheduler's tick
+//!   reads the due ones each minute.
 
 use sha2::{Digest, Sha256};
 
 use super::*;
 
 const KEPT: &str = "R#";
+/// The partition of unfinished retractions.
+pub(super) const UNFINISHED_PK: &str = "RECALL";
 const RETRACTED: &str = "D#";
 const LEASE: &str = "L#";
 
@@ -38,13 +44,16 @@ impl DynamoNotificationStore {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":prefix", s(prefix))
+            let mut query =
+                self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(&pk));
+            // The whole partition for an empty prefix (DynamoDB refuses an empty begins_with).
+            query = match prefix {
+                "" => query.key_condition_expression("pk = :pk"),
+                _ => query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix)),
+            };
+            let out = query
                 .set_projection_expression(projection.map(str::to_string))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
@@ -101,6 +110,72 @@ impl RecallLedger for DynamoNotificationStore {
         Ok(Self::chunks_of(&items, LEASE))
     }
 
+    async fn kept_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>> {
+        let mut chunks = Vec::new();
+        for shard in 0..super::counters::COUNTER_SHARDS {
+            let items = self.query_prefix(Self::counters_pk(id, shard), KEPT, Some("sk")).await?;
+            // `R#{chunk:08}#{digest}`: the chunk is the part before the digest.
+            chunks.extend(
+                items
+                    .iter()
+                    .filter_map(|item| item.get("sk").and_then(|v| v.as_s().ok()))
+                    .filter_map(|sk| sk.strip_prefix(KEPT)?.split('#').next()?.parse::<u32>().ok()),
+            );
+        }
+        chunks.sort_unstable();
+        chunks.dedup();
+        Ok(chunks)
+    }
+
+    async fn chunk_retracted(&self, id: NotificationId, chunk: u32) -> StoreResult<bool> {
+        self.get_item_key(key(Self::pk(id), format!("{RETRACTED}{chunk:08}"))).await
+    }
+
+    async fn unfinished(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<NotificationId>> {
+        let items = self.query_prefix(UNFINISHED_PK.to_string(), "", None).await?;
+        let mut due: Vec<(i64, NotificationId)> = items
+            .iter()
+            .filter_map(|item| {
+                let at = item.get("dueMs")?.as_n().ok()?.parse::<i64>().ok()?;
+                let id = item.get("sk")?.as_s().ok()?.parse::<NotificationId>().ok()?;
+                (at <= now.timestamp_millis()).then_some((at, id))
+            })
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn recheck(&self, id: NotificationId, at: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let item = key(UNFINISHED_PK, id.to_string());
+        match at {
+            Some(at) => {
+                let moved = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(item))
+                    .update_expression("SET dueMs = :at")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(":at", n(at.timestamp_millis()))
+                    .send()
+                    .await
+                    .map_err(classify);
+                // Finished meanwhile (another plan found it so): it stays finished.
+                applied(moved).map(|_| ())
+            }
+            None => {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(item))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                Ok(())
+            }
+        }
+    }
+
     async fn retracted_chunks(&self, id: NotificationId) -> StoreResult<Vec<u32>> {
         let items = self.query_prefix(Self::pk(id), RETRACTED, Some("sk")).await?;
         Ok(Self::chunks_of(&items, RETRACTED))
@@ -140,8 +215,16 @@ impl RecallLedger for DynamoNotificationStore {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(Self::lease_key(id, Work::Chunk(chunk))))
-                .update_expression("SET closedAt = if_not_exists(closedAt, :at)")
-                .expression_attribute_values(":at", to_attr(&now).unwrap_or(AttributeValue::Null(true)));
+                // A chunk never started gets an item of its own: it expires as a lease does.
+                .update_expression(
+                    "SET closedAt = if_not_exists(closedAt, :at), #ttl = if_not_exists(#ttl, :ttl)",
+                )
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":at", to_attr(&now).unwrap_or(AttributeValue::Null(true)))
+                .expression_attribute_values(
+                    ":ttl",
+                    n((now + chrono::Duration::days(MARKS_DAYS)).timestamp()),
+                );
             if !held_or_not {
                 // Nobody holds it: never started, its lease ran out or was handed back, or closed.
                 update = update
