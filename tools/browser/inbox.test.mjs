@@ -172,6 +172,21 @@ try {
   check(JSON.stringify(requests) === JSON.stringify([`POST /users/me/notifications/${await a.locator("#list > li", { hasText: "No stampede" }).getAttribute("data-id")}/read`]),
     `only the mark itself, no read: ${JSON.stringify(requests)}`);
 
+  step("a correction and a retraction reach an open page: replaced in place, then gone and uncounted");
+  const sender = { "x-nextinteract-authtoken": "demo-admin-token", "x-nextinteract-company-api-key": "00000000-0000-4000-8000-000000000003" };
+  const sent = JSON.parse(await post("/rest/notification/send", null,
+    { version: 3, type: "GT", key: "3", values: ["23"], message: "Meet in room 1" }, sender));
+  const shows = (text) => [...document.querySelectorAll("#list > li")].some((li) => li.textContent.includes(text));
+  await a.waitForFunction(shows, "Meet in room 1", { timeout: 10000 });
+  const unreadWith = Number(await a.locator("#badge").textContent());
+  await post(`/rest/notification/send/${sent.notificationScheduleId}/correct`, null, { message: "Meet in room 2" }, sender);
+  await a.waitForFunction((t) => [...document.querySelectorAll("#list > li")].some((li) => li.textContent.includes(t)), "Meet in room 2", { timeout: 10000 });
+  check(!(await a.evaluate(shows, "Meet in room 1")), "the corrected text replaced the first");
+  check(Number(await a.locator("#badge").textContent()) === unreadWith, "a correction leaves it unread");
+  await post(`/rest/notification/send/${sent.notificationScheduleId}/retract`, null, {}, sender);
+  await a.waitForFunction((t) => ![...document.querySelectorAll("#list > li")].some((li) => li.textContent.includes(t)), "Meet in room 2", { timeout: 10000 });
+  await a.waitForFunction((n) => Number(document.getElementById("badge").textContent) === n - 1, unreadWith, { timeout: 5000 });
+
   step("dismiss and mark-all-read reach a second open page");
   const b = await context.newPage();
   await b.goto(BASE + "/");
