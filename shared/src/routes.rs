@@ -85,6 +85,10 @@ pub enum NotifyOp {
     DepartmentCancel,
     /// Cancels an in-app notification (beyond the spec).
     AppCancel,
+    /// A department message's delivery log (beyond the spec).
+    DepartmentLog,
+    /// An in-app notification's delivery log (beyond the spec).
+    AppLog,
 }
 
 /// What reaches a person.
@@ -159,6 +163,12 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/desktop-assistant/notifications", Op::Notify(NotifyOp::Desktop)),
     r("POST", "/api/data/v9.2/SendAppNotification", Op::Notify(NotifyOp::App)),
     r("DELETE", "/api/data/v9.2/appnotifications/{NotificationId}", Op::Notify(NotifyOp::AppCancel)),
+    r(
+        "GET",
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/log",
+        Op::Notify(NotifyOp::DepartmentLog),
+    ),
+    r("GET", "/api/data/v9.2/appnotifications/{NotificationId}/log", Op::Notify(NotifyOp::AppLog)),
     inbox("GET", "/users/{userId}/notifications", InboxOp::CenterList),
     inbox("GET", "/users/{userId}/notifications/count", InboxOp::CenterCount),
     inbox("POST", "/users/{userId}/notifications/mark-all-seen", InboxOp::MarkAll),

@@ -212,6 +212,42 @@ pub fn samples() -> Vec<Sample> {
         },
         Sample {
             method: "GET",
+            path: "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/log",
+            build: |_, body, q| {
+                request(
+                    "GET",
+                    "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/log",
+                    &format!("/communications/department/{DEPT}/user/{U1}/notify/{NOTIFICATION}/log"),
+                    body,
+                    q,
+                )
+                .path_param("departmentUUID", DEPT)
+                .path_param("userUUID", U1)
+                .path_param("notificationMessageUUID", NOTIFICATION)
+                .header("authorization", "Basic ZGVtby1kZXB0OmRlbW8tc2VjcmV0")
+            },
+            valid: None,
+            query: "limit=10",
+        },
+        Sample {
+            method: "GET",
+            path: "/api/data/v9.2/appnotifications/{NotificationId}/log",
+            build: |_, body, q| {
+                request(
+                    "GET",
+                    "/api/data/v9.2/appnotifications/{NotificationId}/log",
+                    &format!("/api/data/v9.2/appnotifications/{NOTIFICATION}/log"),
+                    body,
+                    q,
+                )
+                .path_param("NotificationId", NOTIFICATION)
+                .header("authorization", "Bearer demo-admin-token")
+            },
+            valid: None,
+            query: "limit=10",
+        },
+        Sample {
+            method: "GET",
             path: "/rest/notification/sent",
             build: |_, body, q| {
                 request("GET", "/rest/notification/sent", "/rest/notification/sent", body, q)

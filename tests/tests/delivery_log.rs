@@ -167,4 +167,143 @@ fn urlencode(text: &str) -> String {
         .collect()
 }
 
-end_to_end!(a_sends_log_records_each_chunk_and_email_job_once);
+const U1: &str = "11111111-1111-4111-8111-111111111111";
+const U2: &str = "22222222-2222-4222-8222-222222222222";
+const DEPT: &str = "d0000000-0000-4000-8000-000000000001";
+
+fn basic(client: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client}:{secret}")))
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::String(text.to_string()))
+}
+
+async fn department_log(env: &Env, auth: &str, user: &str, id: &str, query: &str) -> (u16, Value) {
+    let template =
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/log";
+    let req = GatewayRequest::new(
+        "GET",
+        template,
+        &format!("/communications/department/{DEPT}/user/{user}/notify/{id}/log"),
+    )
+    .path_param("departmentUUID", DEPT)
+    .path_param("userUUID", user)
+    .path_param("notificationMessageUUID", id)
+    .header("authorization", auth)
+    .query(query);
+    let resp = notify::handle(&env.ports, req.into_request()).await;
+    (resp.status().as_u16(), json_of(&body_text(&resp)))
+}
+
+async fn app_log(env: &Env, token: &str, id: &str, query: &str) -> (u16, Value) {
+    let template = "/api/data/v9.2/appnotifications/{NotificationId}/log";
+    let req = GatewayRequest::new("GET", template, &format!("/api/data/v9.2/appnotifications/{id}/log"))
+        .path_param("NotificationId", id)
+        .header("authorization", &format!("Bearer {token}"))
+        .query(query);
+    let resp = notify::handle(&env.ports, req.into_request()).await;
+    (resp.status().as_u16(), json_of(&body_text(&resp)))
+}
+
+/// A department message's and an in-app notification's delivery logs: the state, the people
+/// reached, each chunk once; for the department that sent it to that user (another user's path,
+/// bad credentials, a bad page: refused in the dialect's shape), and for the in-app sender or
+/// whoever of the tenant may notify others (a person without the privilege 403, another tenant
+/// 404).
+async fn a_department_message_and_an_app_notification_have_their_logs(env: Env) {
+    let dept = basic("demo-dept", "demo-secret");
+    let req = GatewayRequest::new(
+        "POST",
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+        &format!("/communications/department/{DEPT}/user/{U1}/notify"),
+    )
+    .path_param("departmentUUID", DEPT)
+    .path_param("userUUID", U1)
+    .header("authorization", &dept)
+    .body(json!({"messageAttributes": {"body": "logged", "subject": "Logged"}}).to_string());
+    let resp = notify::handle(&env.ports, req.into_request()).await;
+    let sent = json_of(&body_text(&resp));
+    assert_eq!(resp.status(), 200, "{sent}");
+    let id = sent["notificationMessageUUID"].as_str().unwrap().to_string();
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    // Delivered once more (SQS's at least once): recorded once.
+    let n = env.ports.notifications.get(id.parse().unwrap()).await.unwrap().unwrap();
+    let again = shared::model::DeliveryChunk {
+        notification_id: n.id,
+        chunk: 0,
+        recipients: vec![U1.parse().unwrap()],
+        devices: None,
+        push_round: None,
+        hand_overs: None,
+        revived: None,
+    };
+    env.ports.delivery_queue.send_all(&[serde_json::to_string(&again).unwrap()]).await.unwrap();
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+
+    let (status, log) = department_log(&env, &dept, U1, &id, "").await;
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(
+        (log["notificationMessageUUID"].as_str(), log["status"].as_str(), log["delivered"].as_u64()),
+        (Some(id.as_str()), Some("delivered"), Some(1)),
+        "{log}"
+    );
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(
+        (entries[0]["event"].as_str(), entries[0]["people"].as_u64()),
+        (Some("chunkDelivered"), Some(1))
+    );
+    assert!(entries[0]["at"].as_i64().is_some());
+    // Whose it is not, and bad input, each in the dialect's shape.
+    let (status, body) = department_log(&env, &dept, U2, &id, "").await;
+    assert_eq!((status, body["status"].as_str()), (404, Some("FAILURE")), "another user's path: {body}");
+    let (status, _) = department_log(&env, &basic("demo-dept", "wrong"), U1, &id, "").await;
+    assert_eq!(status, 401);
+    for (query, field) in [("limit=0", "limit"), ("limit=501", "limit"), ("nextToken=forged", "nextToken")] {
+        let (status, body) = department_log(&env, &dept, U1, &id, query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.to_string().contains(field), "{query} names {field}: {body}");
+    }
+    let (status, _) = department_log(&env, &dept, U1, "not-a-uuid", "").await;
+    assert_eq!(status, 400);
+
+    // An in-app notification: its sender reads its log; a person without the privilege, and
+    // another tenant's admin, do not.
+    let req = GatewayRequest::new(
+        "POST",
+        "/api/data/v9.2/SendAppNotification",
+        "/api/data/v9.2/SendAppNotification",
+    )
+    .header("authorization", "Bearer demo-admin-token")
+    .body(json!({"Title": "Build failed", "Recipient": format!("/systemusers({U1})")}).to_string());
+    let resp = notify::handle(&env.ports, req.into_request()).await;
+    let sent = json_of(&body_text(&resp));
+    assert_eq!(resp.status(), 200, "{sent}");
+    let app = sent["NotificationId"].as_str().unwrap().to_string();
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    let (status, log) = app_log(&env, "demo-admin-token", &app, "limit=1").await;
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(
+        (log["NotificationId"].as_str(), log["status"].as_str(), log["delivered"].as_u64()),
+        (Some(app.as_str()), Some("delivered"), Some(1)),
+        "{log}"
+    );
+    assert_eq!(log["entries"].as_array().map(Vec::len), Some(1), "{log}");
+    let (status, body) = app_log(&env, "demo-user-1-token", &app, "").await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = app_log(&env, "demo-admin-4-token", &app, "").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"]["message"].as_str().is_some(), "the OData error shape: {body}");
+    let (status, _) = app_log(&env, "demo-admin-token", &app, "limit=abc").await;
+    assert_eq!(status, 400);
+    // A token of the department message's log is no token of this one.
+    let (_, first) = department_log(&env, &dept, U1, &id, "limit=1").await;
+    assert!(first["nextToken"].is_null(), "one entry, no more: {first}");
+}
+
+end_to_end!(
+    a_sends_log_records_each_chunk_and_email_job_once,
+    a_department_message_and_an_app_notification_have_their_logs,
+);

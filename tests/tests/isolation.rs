@@ -354,6 +354,20 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
                 .path_param("NotificationId", &app)
                 .header("authorization", &bearer);
         answers.push(route(&env, &mut covered, "DELETE", template, cancel).await);
+        // Read their delivery logs (the department's with the principal's own credentials).
+        let template = "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/log";
+        let read = GatewayRequest::new("GET", template, &format!("{dept_path}/{delayed}/log"))
+            .path_param("departmentUUID", "d0000000-0000-4000-8000-000000000001")
+            .path_param("userUUID", U1)
+            .path_param("notificationMessageUUID", &delayed)
+            .header("authorization", &bearer);
+        answers.push(route(&env, &mut covered, "GET", template, read).await);
+        let template = "/api/data/v9.2/appnotifications/{NotificationId}/log";
+        let read =
+            GatewayRequest::new("GET", template, &format!("/api/data/v9.2/appnotifications/{app}/log"))
+                .path_param("NotificationId", &app)
+                .header("authorization", &bearer);
+        answers.push(route(&env, &mut covered, "GET", template, read).await);
         for id in &pending {
             let n = env.ports.notifications.get(*id).await.unwrap().unwrap();
             assert_eq!(
@@ -385,7 +399,7 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     let untouched = env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap();
     assert_eq!(untouched.entry.marks, Marks::default(), "no mark on u1's notification");
     assert_eq!(untouched.state, ItemState::default(), "nor a watermark over it");
-    assert_eq!(calls, 5 * 38, "every route for every principal");
+    assert_eq!(calls, 5 * 40, "every route for every principal");
     // The routes called above directly, and those called through `route`.
     for r in [
         ("POST", "/rest/notification/send"),

@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, Response};
 use shared::dialects::department::{self, ErrorEntry, NotifyResponse, WarningEntry, error, warning};
 use shared::http::{self, header};
 use shared::service::notify::{self, Delivery};
-use shared::service::{cancel, idempotency};
+use shared::service::{cancel, history, idempotency};
 
 use super::deadline_of;
 use uuid::Uuid;
@@ -143,6 +143,44 @@ async fn respond_to_cancel(deps: &super::Deps<'_>, req: &Request, request_id: Uu
         ),
         Err(e) => {
             http::log_failure(&e, "department cancel");
+            answer(e.status(), request_id, None, vec![department::error_of(&e)], Vec::new())
+        }
+    }
+}
+
+/// `GET …/user/{userUUID}/notify/{notificationMessageUUID}/log`: the department's credentials,
+/// the message's UUIDs and the page (`sent_history::parse_log`), `service::history::department_log`,
+/// the log (`sent_history::notification_log`) or the dialect's error answer.
+pub async fn log(deps: &super::Deps<'_>, req: &Request) -> Response<Body> {
+    let request_id = deps.ids.new_id();
+    let (status, body) = respond_to_log(deps, req, request_id).await;
+    with_challenge(status, body)
+}
+
+async fn respond_to_log(deps: &super::Deps<'_>, req: &Request, request_id: Uuid) -> (u16, String) {
+    let department = match authenticated(deps, req, request_id).await {
+        Ok(department) => department,
+        Err(refused) => return refused,
+    };
+    let uuid = |name: &str| {
+        let text = http::path_param(req, name).unwrap_or_default();
+        text.parse::<Uuid>()
+            .map_err(|_| shared::ApiError::invalid(name, format!("{name} {text:?} is not a UUID")))
+    };
+    let read = async {
+        http::body(req)?;
+        let (user, id) = (uuid("userUUID")?, uuid("notificationMessageUUID")?);
+        let page = shared::dialects::sent_history::parse_log(|name| http::query(req, name))?;
+        history::department_log(&deps.log, &department, user, id, &page).await
+    };
+    match read.await {
+        Ok((n, found)) => {
+            let body =
+                shared::dialects::sent_history::notification_log("notificationMessageUUID", &n, &found);
+            (200, body.to_string())
+        }
+        Err(e) => {
+            http::log_failure(&e, "department message log");
             answer(e.status(), request_id, None, vec![department::error_of(&e)], Vec::new())
         }
     }

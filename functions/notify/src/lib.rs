@@ -1,8 +1,9 @@
 //! Handler of the notify function: three dialects that notify named people.
 //! `POST /communications/department/{departmentUUID}/user/{userUUID}/notify`,
 //! `POST /desktop-assistant/notifications`, `POST /api/data/v9.2/SendAppNotification`, and the
-//! cancels of two of them: `DELETE …/user/{userUUID}/notify/{notificationMessageUUID}`,
-//! `DELETE /api/data/v9.2/appnotifications/{NotificationId}`.
+//! cancels and delivery logs of two of them: `DELETE` and `GET …/log` of
+//! `…/user/{userUUID}/notify/{notificationMessageUUID}` and of
+//! `/api/data/v9.2/appnotifications/{NotificationId}`.
 //!
 //! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
 
@@ -27,6 +28,7 @@ pub struct Deps<'a> {
     pub ids: &'a dyn IdGenerator,
     pub notify: NotifyDeps<'a>,
     pub cancel: shared::service::cancel::CancelDeps<'a>,
+    pub log: shared::service::history::NotificationLogDeps<'a>,
 }
 
 /// Each dialect answers in its own shape; a request no dialect of this function takes (a route
@@ -40,6 +42,8 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
                 NotifyOp::Department => department::handle(deps, &req).await,
                 NotifyOp::DepartmentCancel => department::cancel(deps, &req).await,
                 NotifyOp::AppCancel => app_cancel::handle(deps, &req).await,
+                NotifyOp::DepartmentLog => department::log(deps, &req).await,
+                NotifyOp::AppLog => app_cancel::log(deps, &req).await,
             },
             _ => shared::http::error(&shared::http::not_served(route)),
         },

@@ -15,6 +15,7 @@ impl<'a> Deps<'a> {
             ids: &*ports.ids,
             notify: ports.notify(),
             cancel: ports.cancel(),
+            log: ports.notification_log(),
         }
     }
 }

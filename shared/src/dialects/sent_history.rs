@@ -290,6 +290,36 @@ impl From<&crate::model::LogEntry> for LogLine {
     }
 }
 
+/// A notification's delivery log as the dialects that name it by id answer it (a department
+/// message, an in-app notification): `id_field` its id under the dialect's name, then `status`,
+/// `delivered` (people whose entry is recorded), `chunks` (absent until the fan-out finished),
+/// `chunksDelivered`, `cancelled`/`retracted` (epoch ms) when it was, the `entries` and the
+/// `nextToken`.
+pub fn notification_log(
+    id_field: &str,
+    n: &Notification,
+    page: &crate::model::Page<crate::model::LogEntry>,
+) -> serde_json::Value {
+    let mut out = serde_json::json!({
+        id_field: n.id,
+        "status": if n.retracted.is_some() { "retracted" } else { n.status.word() },
+        "delivered": n.delivered,
+        "chunksDelivered": n.chunks_done,
+        "entries": page.items.iter().map(LogLine::from).collect::<Vec<_>>(),
+        "nextToken": page.next,
+    });
+    if let Some(total) = n.chunks_total {
+        out["chunks"] = serde_json::json!(total);
+    }
+    if let Some(c) = &n.cancelled {
+        out["cancelled"] = serde_json::json!(c.at.timestamp_millis());
+    }
+    if let Some(r) = &n.retracted {
+        out["retracted"] = serde_json::json!(r.at.timestamp_millis());
+    }
+    out
+}
+
 /// The log's answer: the send's record (the history's fields, its totals per channel) and a page
 /// of what its delivery recorded, chunk by chunk and job by job.
 #[derive(Debug, Clone, PartialEq, Serialize)]

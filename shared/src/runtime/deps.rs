@@ -10,7 +10,7 @@ use crate::service::deliver::DeliverDeps;
 use crate::service::devices::{DeviceDeps, UnsubscribeDeps};
 use crate::service::emails::{EmailJobDeps, FeedbackDeps};
 use crate::service::fanout::FanOutDeps;
-use crate::service::history::HistoryDeps;
+use crate::service::history::{HistoryDeps, NotificationLogDeps};
 use crate::service::inbox::{CenterMarkDeps, CenterReadDeps};
 use crate::service::intake::{AcceptDeps, StoreDeps};
 use crate::service::notify::NotifyDeps;
@@ -24,6 +24,11 @@ impl Ports {
     /// Sent history.
     pub fn history(&self) -> HistoryDeps<'_> {
         HistoryDeps { history: &*self.notifications, audiences: &*self.directory, log: &*self.notifications }
+    }
+
+    /// A department message's or an in-app notification's delivery log.
+    pub fn notification_log(&self) -> NotificationLogDeps<'_> {
+        NotificationLogDeps { lookup: &*self.notifications, log: &*self.notifications }
     }
 
     /// Reading a person's center.

@@ -74,43 +74,66 @@ pub async fn department(
     user: UserId,
     id: NotificationId,
 ) -> Result<Cancelled, ApiError> {
-    const PARAMETER: &str = "notificationMessageUUID";
+    let n = department_message(deps.lookup, department, user, id).await?;
+    let by: String = department.client_id.chars().take(15).collect();
+    cancel(deps, &n, &by, DEPARTMENT_MESSAGE).await
+}
+
+const DEPARTMENT_MESSAGE: &str = "notificationMessageUUID";
+const APP_NOTIFICATION: &str = "NotificationId";
+
+/// The department message `id`, if `department` sent it to `user` (its cancel, its log): any
+/// other notification is one that does not exist.
+pub(crate) async fn department_message(
+    lookup: &dyn NotificationLookup,
+    department: &Department,
+    user: UserId,
+    id: NotificationId,
+) -> Result<Notification, ApiError> {
     let sent_by = |n: &Notification| {
         n.department_id.or(n.callback.as_ref().map(|c| c.department_id)) == Some(department.id)
     };
-    let n = deps
-        .lookup
+    lookup
         .get(id)
         .await?
         .filter(|n| n.origin == Origin::DepartmentNotify && n.company_id == department.company_id)
         .filter(|n| sent_by(n))
         .filter(|n| matches!(&n.audience, Audience::Users { user_ids } if user_ids == &[user]))
-        .ok_or_else(|| not_found(PARAMETER, id))?;
-    let by: String = department.client_id.chars().take(15).collect();
-    cancel(deps, &n, &by, PARAMETER).await
+        .ok_or_else(|| not_found(DEPARTMENT_MESSAGE, id))
 }
 
 /// Cancels an in-app notification by its `NotificationId`: its sender may, with the privilege
 /// to send (`notify::app_sender`); anyone of its tenant who may notify others (the Create
 /// privilege at Global level) may too.
 pub async fn app(deps: &CancelDeps<'_>, sender: &User, id: NotificationId) -> Result<Cancelled, ApiError> {
-    const PARAMETER: &str = "NotificationId";
+    let n = app_notification(deps.lookup, sender, id, "cancelling").await?;
+    cancel(deps, &n, &sender.number.to_string(), APP_NOTIFICATION).await
+}
+
+/// The in-app notification `id`, if `sender` may act on it (`what`: its cancel, its log): its
+/// sender, with the privilege to send, or anyone of its tenant who may notify others; another
+/// tenant's, or another dialect's, is one that does not exist.
+pub(crate) async fn app_notification(
+    lookup: &dyn NotificationLookup,
+    sender: &User,
+    id: NotificationId,
+    what: &str,
+) -> Result<Notification, ApiError> {
     super::notify::app_sender(sender)?;
-    let n = deps
-        .lookup
+    let n = lookup
         .get(id)
         .await?
         .filter(|n| n.origin == Origin::AppNotification && n.company_id == sender.company_id)
-        .ok_or_else(|| not_found(PARAMETER, id))?;
+        .ok_or_else(|| not_found(APP_NOTIFICATION, id))?;
     let own = n.created_by == sender.number.to_string();
     if !own && !sender.has(Role::CreateAppNotificationGlobal) {
         return Err(ApiError::new(
             ErrorKind::InsufficientPrivileges,
-            "cancelling another user's notification needs the Create privilege on app notifications at Global level",
+            format!("{what} another user's notification needs the Create privilege on app notifications at Global level"),
         )
-        .with_parameter(PARAMETER));
+        .with_parameter(APP_NOTIFICATION));
     }
-    cancel(deps, &n, &sender.number.to_string(), PARAMETER).await
+    Ok(n)
 }
 
 async fn cancel(

@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ErrorKind};
 use crate::model::*;
-use crate::ports::{Audiences, DeliveryLog, SentHistory};
+use crate::ports::{Audiences, DeliveryLog, NotificationLookup, SentHistory};
 
 /// What reading sent history uses (and a notification's delivery log).
 pub struct HistoryDeps<'a> {
@@ -47,9 +47,52 @@ pub async fn log(
             ApiError::new(ErrorKind::NotFound, format!("notificationScheduleId {schedule_id} does not exist"))
                 .with_parameter("notificationScheduleId")
         })?;
+    let found = log_page(ports.log, &n, page).await?;
+    Ok((n, found))
+}
+
+/// What the delivery log of a department message or an in-app notification uses: the lookup
+/// (who may read it: whoever may cancel it) and the log.
+pub struct NotificationLogDeps<'a> {
+    pub(crate) lookup: &'a dyn NotificationLookup,
+    pub(crate) log: &'a dyn DeliveryLog,
+}
+
+/// The delivery log of department message `id`, for the department that sent it to `user`.
+pub async fn department_log(
+    ports: &NotificationLogDeps<'_>,
+    department: &Department,
+    user: UserId,
+    id: NotificationId,
+    page: &PageRequest,
+) -> Result<(Notification, Page<LogEntry>), ApiError> {
+    let n = super::cancel::department_message(ports.lookup, department, user, id).await?;
+    let found = log_page(ports.log, &n, page).await?;
+    Ok((n, found))
+}
+
+/// The delivery log of in-app notification `id`, for its sender or anyone of its tenant who may
+/// notify others.
+pub async fn app_log(
+    ports: &NotificationLogDeps<'_>,
+    reader: &User,
+    id: NotificationId,
+    page: &PageRequest,
+) -> Result<(Notification, Page<LogEntry>), ApiError> {
+    let n = super::cancel::app_notification(ports.lookup, reader, id, "reading the log of").await?;
+    let found = log_page(ports.log, &n, page).await?;
+    Ok((n, found))
+}
+
+/// A page of `n`'s log, its token sealed to it (a token of another's log is refused).
+async fn log_page(
+    log: &dyn DeliveryLog,
+    n: &Notification,
+    page: &PageRequest,
+) -> Result<Page<LogEntry>, ApiError> {
     let bound = format!("log:{}", n.id);
-    let found = ports.log.log(n.id, &super::cursor::open(&bound, page)?).await?;
-    Ok((n, super::cursor::seal(&bound, found)))
+    let found = log.log(n.id, &super::cursor::open(&bound, page)?).await?;
+    Ok(super::cursor::seal(&bound, found))
 }
 
 /// Records answered at most for a query without `limit` (a client written from the spec never
