@@ -174,6 +174,13 @@ async function load() {
   if (seq !== state.loads || !state.token) return;
   const during = state.during;
   state.during = null;
+  // Retracted while the read was in flight (its answer may be from before): left out, and the
+  // counts, which may still hold it, read again.
+  const gone = new Set(during.filter((e) => e.retracted).map((e) => e.retracted));
+  if (gone.size) {
+    page.notifications = page.notifications.filter((n) => !gone.has(n.id));
+    fillGap(NAMED_JITTER_MS);
+  }
   const fresh = page.notifications.filter((n) => !state.known.has(n.id));
   page.notifications.forEach((n) => state.known.add(n.id));
   state.items = page.notifications;
@@ -189,7 +196,8 @@ async function load() {
   // Delivered while the read was in flight, and not in its answer where it belongs: the read
   // came before it (its count too), so it is applied again.
   const listed = new Set(state.items.map((n) => n.id));
-  during.filter((n) => admits(n) && !listed.has(n.id)).forEach((n) => { state.known.delete(n.id); delivered(n, Infinity); });
+  during.filter((n) => !n.retracted && !gone.has(n.id) && admits(n) && !listed.has(n.id))
+    .forEach((n) => { state.known.delete(n.id); delivered(n, Infinity); });
 }
 
 /** A read that failed (a 429 when everyone opens the page at nine) is tried again, later each time. */
@@ -299,11 +307,13 @@ function markedAll(mark, through, counts, cursor) {
 /** Its sender took it back: gone from the view and the counts. Shown, its state says what it
  * counted for (no read); not shown, the counts are read again after a random wait (every open
  * page of its people hears of it at once). */
-function retracted(id) {
+function retracted(id, cursor) {
   state.known.delete(id);
+  if (state.during) state.during.push({ retracted: id });
   const n = state.items.find((x) => x.id === id);
-  if (!n) { fillGap(NAMED_JITTER_MS); return; }
   state.items = state.items.filter((x) => x.id !== id);
+  // Not shown, or counts read after the retraction already left it out: the counts are read.
+  if (!n || cursor <= state.countsAt) { render(); fillGap(NAMED_JITTER_MS); return; }
   if (!n.archived) {
     const c = state.counts;
     state.counts = { ...c, unread: Math.max(0, c.unread - (n.read ? 0 : 1)), unseen: Math.max(0, c.unseen - (n.seen ? 0 : 1)) };
@@ -332,7 +342,7 @@ function apply(e, cursor) {
   } else if (e.type === "markedAll") {
     markedAll(e.mark, Number(e.through), e.counts, cursor);
   } else if (e.type === "retracted") {
-    retracted(e.id);
+    retracted(e.id, cursor);
   } else if (e.type === "corrected") {
     corrected(e.id, e.content);
   } else if (e.type === "resync") {

@@ -1461,8 +1461,12 @@ async fn a_retraction_closes_each_chunk_and_removes_what_it_kept(p: Ports) {
         RetractOutcome::Retracted { retraction: retraction.clone(), reached: 6, now: false }
     );
     assert_eq!(p.notifications.get(n.id).await.unwrap().unwrap().retracted, Some(retraction));
-    // Registered unfinished, due at once; moved on, then finished.
-    assert!(p.notifications.unfinished(at, 10).await.unwrap().contains(&n.id));
+    // Registered unfinished, first looked at once its steps could no longer be alive (a bound
+    // taken from the queues' lives, not the constant: 20 hand-overs of a minute and 10 receives of
+    // 6 minutes are 80 minutes); moved on, then finished.
+    assert!(!p.notifications.unfinished(at + Duration::minutes(80), 10).await.unwrap().contains(&n.id));
+    let first_look = at + Duration::seconds(RETRACTION_RECHECK_SECONDS);
+    assert!(p.notifications.unfinished(first_look, 10).await.unwrap().contains(&n.id));
     let next = at + Duration::minutes(10);
     p.notifications.recheck(n.id, Some(next)).await.unwrap();
     assert!(!p.notifications.unfinished(at, 10).await.unwrap().contains(&n.id), "not due before its look");
@@ -1588,6 +1592,10 @@ async fn a_retraction_closes_each_chunk_and_removes_what_it_kept(p: Ports) {
     p.inbox.correct_content(&revision("third"), 3).await.unwrap();
     let shown = p.inbox.get(reader, corrected.notification_id).await.unwrap().unwrap();
     assert_eq!(shown.content.body, "third");
+    // A fan-out writing the content again (a run resumed from the start) never undoes it.
+    p.inbox.put_content(&corrected).await.unwrap();
+    let shown = p.inbox.get(reader, corrected.notification_id).await.unwrap().unwrap();
+    assert_eq!(shown.content.body, "third", "the fan-out's content never over a correction");
 
     // Entries removed by key: gone from every read; removing again, or what nobody has, is no error.
     let c = inbox_content(Uuid::new_v4(), Priority::Normal, now);

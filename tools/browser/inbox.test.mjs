@@ -183,9 +183,16 @@ try {
   await a.waitForFunction((t) => [...document.querySelectorAll("#list > li")].some((li) => li.textContent.includes(t)), "Meet in room 2", { timeout: 10000 });
   check(!(await a.evaluate(shows, "Meet in room 1")), "the corrected text replaced the first");
   check(Number(await a.locator("#badge").textContent()) === unreadWith, "a correction leaves it unread");
+  const readsOfA = [];
+  const countReads = (r) => { if (r.method() === "GET") readsOfA.push(new URL(r.url()).pathname); };
+  a.on("request", countReads);
   await post(`/rest/notification/send/${sent.notificationScheduleId}/retract`, null, {}, sender);
   await a.waitForFunction((t) => ![...document.querySelectorAll("#list > li")].some((li) => li.textContent.includes(t)), "Meet in room 2", { timeout: 10000 });
   await a.waitForFunction((n) => Number(document.getElementById("badge").textContent) === n - 1, unreadWith, { timeout: 5000 });
+  // Longer than a gap read's wait after a drop (5 s): a shown item's retraction needs no read.
+  await a.waitForTimeout(6000);
+  a.off("request", countReads);
+  check(readsOfA.length === 0, `the retraction applied with no read: ${JSON.stringify(readsOfA)}`);
 
   step("dismiss and mark-all-read reach a second open page");
   const b = await context.newPage();

@@ -50,14 +50,15 @@ pub async fn handle_trigger(
 ) -> Result<Answer, shared::StoreError> {
     match trigger {
         Trigger::Schedule(_) => {
-            let report = fanout::tick_within(&deps.fan_out, deadline).await?;
-            // Retractions whose plan was lost, or whose steps were: planned again. Never fails
-            // the tick (the next one looks again).
-            match shared::service::recall::sweep(&deps.recall).await {
+            let report = fanout::tick_within(&deps.fan_out, deadline).await;
+            // Retractions whose plan was lost, or whose steps were: planned again, whatever the
+            // tick's fan-outs came to. Never fails the tick (the next one looks again).
+            match shared::service::recall::sweep(&deps.recall, deadline).await {
                 Ok(0) => {}
                 Ok(planned) => tracing::info!(planned, "retractions planned again"),
                 Err(e) => tracing::warn!(error = %e, "retractions not swept; the next tick tries"),
             }
+            let report = report?;
             if report.due > 0 {
                 tracing::info!(due = report.due, fanned_out = report.fanned_out, "tick");
             } else {

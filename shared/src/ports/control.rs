@@ -80,8 +80,9 @@ pub trait SendControl: Send + Sync {
     async fn cancel(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<CancelOutcome>;
     /// Retracts notification `id` once it went out (delivered, failed, or cancelled: the chunks
     /// that started are fixed): one conditional write records who and when, closes its gate (no
-    /// chunk starts after it) and registers it unfinished, due at once
-    /// (`RecallLedger::unfinished`); then the people reached are read. Its chunks' entries are
+    /// chunk starts after it) and registers it unfinished, its first look
+    /// `RETRACTION_RECHECK_SECONDS` later (`RecallLedger::unfinished`; the request queues its
+    /// plan); then the people reached are read. Its chunks' entries are
     /// removed by `RecallLedger`'s steps.
     async fn retract(&self, id: NotificationId, by: &str, now: DateTime<Utc>) -> StoreResult<RetractOutcome>;
     /// Replaces the content of a notification that went out (its fan-out finished: delivering,
@@ -89,6 +90,13 @@ pub trait SendControl: Send + Sync {
     /// modification and revision, if it is still at revision `read` (one conditional write).
     async fn correct(&self, changed: &Notification, read: u64) -> StoreResult<CorrectOutcome>;
 }
+
+/// How long after a retraction, and after each of its plans, it is looked at again while a chunk
+/// is not done (`RecallLedger::unfinished`): longer than a step can live (20 hand-overs of up to a
+/// minute, 5 receives of the delivery queue's 6-minute visibility timeout, 5 more from its
+/// dead-letter queue: about 75 minutes), so a step still missing then was lost and is planned
+/// again, never run twice at once by the look.
+pub const RETRACTION_RECHECK_SECONDS: i64 = 90 * 60;
 
 /// A recall's steps, one chunk at a time: which chunks started, whose entries they wrote, each
 /// chunk closed for good before its entries are removed, and each chunk's removal recorded.

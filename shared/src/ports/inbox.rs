@@ -12,7 +12,8 @@ use crate::ports::Clock;
 #[async_trait]
 pub trait InboxDelivery: Send + Sync {
     /// Stores a notification's content, once for all its recipients (writing it again writes
-    /// the same). Written before any entry refers to it.
+    /// the same; never over a correction, `correct_content`). Written before any entry refers to
+    /// it.
     async fn put_content(&self, content: &InboxContent) -> StoreResult<()>;
     /// Writes recipients' entries (any number; batched by the adapter). Keys are (user,
     /// notification): writing an entry again leaves one entry, the last written. Only for entries

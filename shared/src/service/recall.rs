@@ -188,9 +188,21 @@ pub async fn correct_group_send(
                 // Every center shows it once this is written (conditional on its revision: safe
                 // to write again); then open pages are told, best effort (a page that is not told
                 // shows it when it next reads).
-                deps.inbox.correct_content(&inbox_content(&changed), changed.revision).await?;
-                if let Err(e) = queue_plan(deps.fanout_queue, n.id, Recall::Correct).await {
-                    tracing::warn!(notification = %n.id, error = %e, "correction's plan not queued: open pages see it when they read");
+                // The plan first (it writes the content again from the notification, conditional
+                // on its revision): a request that fails after its conditional write still
+                // reaches the centers through it.
+                let queued = queue_plan(deps.fanout_queue, n.id, Recall::Correct).await;
+                if let Err(e) = &queued {
+                    tracing::warn!(notification = %n.id, error = %e, "correction's plan not queued");
+                }
+                // Every center shows it once this is written; a failure here is the answer's when
+                // no plan will write it either (the caller corrects again: the same text lands).
+                match deps.inbox.correct_content(&inbox_content(&changed), changed.revision).await {
+                    Ok(()) => {}
+                    Err(e) if queued.is_err() => return Err(e.into()),
+                    Err(e) => {
+                        tracing::warn!(notification = %n.id, error = %e, "corrected content not written: its plan writes it")
+                    }
                 }
                 tracing::info!(notification = %n.id, schedule_id, revision = changed.revision, "corrected");
                 return Ok(changed);
@@ -241,7 +253,11 @@ pub async fn plan(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Re
     }
     let cut = n.chunks_total.unwrap_or(0).max(n.fanout.chunks_enqueued);
     let mut chunks: Vec<u32> = deps.recall.started_chunks(id).await?;
-    chunks.extend(0..cut.max(1));
+    chunks.extend(0..cut);
+    // The one chunk that keeps no list (named people's first): its people are the ones named.
+    if !n.keeps_list(0) {
+        chunks.push(0);
+    }
     // A fan-out that never finished (cancelled, given up) may have queued a last batch it never
     // counted, whose leases expire before long-lived entries do: their lists say which.
     if n.chunks_total.is_none() {
@@ -270,10 +286,9 @@ pub async fn plan(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Re
     Ok(bodies.len())
 }
 
-/// How long after a retraction's plan it is looked at again while a chunk is not done: its steps
-/// have had time to run (a step waits for a held chunk for a lease, 75 s, and hands over within
-/// minutes), so a step still missing was lost (its queue gave it up), and is planned again.
-pub const RECHECK_SECONDS: i64 = 600;
+/// How long after a retraction (and after each of its plans) it is looked at again while a chunk
+/// is not done (`ports::RETRACTION_RECHECK_SECONDS`).
+pub const RECHECK_SECONDS: i64 = crate::ports::RETRACTION_RECHECK_SECONDS;
 
 /// Retractions a tick looks at, at most.
 const SWEEP_LIMIT: usize = 20;
@@ -281,12 +296,28 @@ const SWEEP_LIMIT: usize = 20;
 /// The scheduler's tick: plans again every retraction not known to be finished whose look is
 /// due (its first plan was never queued, or a step was lost); each plan queues only the chunks
 /// not done, and finishes the retraction when none is left. The retractions planned.
-pub async fn sweep(deps: &PlanDeps<'_>) -> Result<usize, StoreError> {
+pub async fn sweep(deps: &PlanDeps<'_>, deadline: Deadline) -> Result<usize, StoreError> {
     let due = deps.recall.unfinished(deps.clock.now(), SWEEP_LIMIT).await?;
+    let mut planned = 0;
     for id in &due {
-        plan(deps, *id, Recall::Retract).await?;
+        // A plan reads and queues much for a broadcast: none starts near the deadline (the next
+        // tick takes the rest).
+        if !deadline.allows(deps.clock.now(), super::fanout::MARGIN) {
+            break;
+        }
+        match plan(deps, *id, Recall::Retract).await {
+            Ok(_) => planned += 1,
+            // One that fails is looked at again later; the others go on.
+            Err(e) => {
+                tracing::warn!(notification = %id, error = %e, "retraction not planned; looked at again later");
+                let later = deps.clock.now() + chrono::Duration::seconds(RECHECK_SECONDS);
+                if let Err(e) = deps.recall.recheck(*id, Some(later)).await {
+                    tracing::warn!(notification = %id, error = %e, "retraction's next look not moved");
+                }
+            }
+        }
     }
-    Ok(due.len())
+    Ok(planned)
 }
 
 /// A delivery-queue message that is a recall's step (`None`: a chunk or push job).
@@ -342,7 +373,7 @@ pub async fn step(
             // Bounded as a chunk's writes: cut off, the step goes on in a new message (deleting
             // again what was deleted is no harm).
             let removal = ports.inbox.remove_entries(&entries);
-            match deadline.bound(now, super::deliver::ENTRIES_MARGIN, removal).await {
+            match deadline.bound(ports.clock.now(), super::deliver::ENTRIES_MARGIN, removal).await {
                 Some(removed) => removed?,
                 None => return Ok(StepOutcome::OutOfTime),
             }
@@ -352,7 +383,7 @@ pub async fn step(
     };
     // Best effort, bounded as a chunk's posts: a page that missed it catches up when it reads.
     let posts = ports.realtime.publish(n.company_id, &people, cursor, &event);
-    if deadline.bound(now, super::deliver::REALTIME_MARGIN, posts).await.is_none() {
+    if deadline.bound(ports.clock.now(), super::deliver::REALTIME_MARGIN, posts).await.is_none() {
         tracing::warn!(notification = %id, chunk = step.chunk, "recall's realtime posts cut short by the deadline");
     }
     if step.recall == Recall::Retract {

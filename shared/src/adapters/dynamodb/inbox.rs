@@ -347,8 +347,18 @@ impl DynamoInboxStore {
 impl InboxDelivery for DynamoInboxStore {
     async fn put_content(&self, content: &InboxContent) -> StoreResult<()> {
         let item = content_item(content)?;
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
-        Ok(())
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // Never over a correction (it carries a revision): a fan-out writing the content
+            // again is writing what the correction replaced.
+            .condition_expression("attribute_not_exists(revision)")
+            .send()
+            .await
+            .map_err(classify);
+        applied(put).map(|_| ())
     }
 
     async fn put_entries(&self, entries: &[InboxEntry], stamp: &dyn Clock) -> StoreResult<()> {

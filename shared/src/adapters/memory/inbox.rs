@@ -102,7 +102,11 @@ impl MemoryInboxStore {
 #[async_trait]
 impl InboxDelivery for MemoryInboxStore {
     async fn put_content(&self, content: &InboxContent) -> StoreResult<()> {
-        lock(&self.state).contents.insert(content.notification_id, Arc::new(content.clone()));
+        let mut state = lock(&self.state);
+        // Never over a correction.
+        if !state.revisions.contains_key(&content.notification_id) {
+            state.contents.insert(content.notification_id, Arc::new(content.clone()));
+        }
         Ok(())
     }
 

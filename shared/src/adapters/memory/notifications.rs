@@ -557,7 +557,7 @@ impl SendControl for MemoryNotificationStore {
             }
         };
         if now_retracted {
-            s.unfinished.insert(id, now);
+            s.unfinished.insert(id, now + chrono::Duration::seconds(RETRACTION_RECHECK_SECONDS));
         }
         let n = s.by_id.get(&id).expect("read above");
         let retraction = n.retracted.clone().expect("set above");

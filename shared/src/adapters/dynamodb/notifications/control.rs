@@ -212,7 +212,9 @@ impl SendControl for DynamoNotificationStore {
         items.extend(self.closing_gates(id, now)?);
         // Unfinished until a plan finds every chunk done: the scheduler's tick looks again.
         let mut unfinished = key(super::recall::UNFINISHED_PK, id.to_string());
-        unfinished.insert("dueMs".into(), n(now.timestamp_millis()));
+        // Its first look after its steps have had time to run (the request queues its plan).
+        let first_look = now + chrono::Duration::seconds(RETRACTION_RECHECK_SECONDS);
+        unfinished.insert("dueMs".into(), n(first_look.timestamp_millis()));
         let register = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .set_item(Some(unfinished))
