@@ -409,12 +409,13 @@ async fn a_send_cancelled_half_way_is_retracted_from_exactly_its_people(env: Env
 }
 
 /// Emails still queued when a send is retracted are not sent: each is counted withdrawn, and
-/// the answer and sent history say what went out (its chunks' own pushes, sent with them) and
-/// what did not.
+/// the answer and sent history say what went out and what did not.
 async fn emails_queued_before_a_retraction_are_withdrawn(env: Env) {
     let mut env = env;
     env.ports.settings.chunk_size = 3;
-    let people = tests::crowd::load(&env.ports, 6, true).await;
+    // Without devices: the crowd's device tokens are the same in every test, and on moto their
+    // endpoints (and what was published to them) are shared with the tests that count pushes.
+    let people = tests::crowd::load(&env.ports, 6, false).await;
     let subject = format!("withdrawn {}", uuid::Uuid::new_v4().simple());
     let sid = group_send(
         &env,
@@ -440,7 +441,7 @@ async fn emails_queued_before_a_retraction_are_withdrawn(env: Env) {
         (Some(0), Some(6), Some(0)),
         "{record}"
     );
-    assert_eq!(record["pushesSent"], answer["pushesSent"], "the chunks' own pushes went out with them");
+    assert_eq!((record["pushesSent"].as_u64(), answer["pushesSent"].as_u64()), (Some(0), Some(0)));
     for p in &people {
         assert!(env.ports.inbox.get(*p, id).await.unwrap().is_none());
     }
