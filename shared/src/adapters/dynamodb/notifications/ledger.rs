@@ -466,31 +466,14 @@ impl DynamoNotificationStore {
 
     /// Every mark of a chunk (a strongly consistent Query of its marks partition, every page).
     async fn marks_of(&self, id: NotificationId, chunk: u32) -> StoreResult<Vec<String>> {
+        let items = self.query_prefix(Self::marks_pk(id, chunk), "", Some("sent")).await?;
         let mut marks = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(Self::marks_pk(id, chunk)))
-                .projection_expression("sent")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items.unwrap_or_default() {
-                if let Some(AttributeValue::Ss(sent)) = item.get("sent") {
-                    marks.extend(sent.iter().cloned());
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(marks),
+        for item in items {
+            if let Some(AttributeValue::Ss(sent)) = item.get("sent") {
+                marks.extend(sent.iter().cloned());
             }
         }
+        Ok(marks)
     }
 
     pub(super) fn chunk_sk(chunk: u32) -> String {

@@ -34,8 +34,9 @@ impl DynamoNotificationStore {
     }
 
     /// Every item of partition `pk` whose sort key begins with `prefix`, strongly consistent,
-    /// page after page, only `projection` read back (all of it when `None`).
-    async fn query_prefix(
+    /// page after page, only `projection` read back (all of it when `None`). A chunk's sent
+    /// marks are read with it too (`ledger.rs`).
+    pub(super) async fn query_prefix(
         &self,
         pk: String,
         prefix: &str,
