@@ -21,7 +21,7 @@ pub const FANOUT_QUEUE_ARN: &str = "arn:aws:sqs:local:000000000000:notifications
 pub use deliver::local_queues::{
     CHUNKS as DELIVERY_QUEUE_ARN, DEAD_CHUNKS as DELIVERY_DEAD_LETTER_QUEUE_ARN,
     DEAD_EMAIL_JOBS as EMAIL_DEAD_LETTER_QUEUE_ARN, EMAIL_EVENTS as EMAIL_EVENTS_QUEUE_ARN,
-    EMAIL_JOBS as EMAIL_QUEUE_ARN,
+    EMAIL_JOBS as EMAIL_QUEUE_ARN, HOOKS as WEBHOOK_QUEUE_ARN,
 };
 
 /// `messages` of the queue `source_arn` as an SQS event source hands them to a function.
@@ -86,6 +86,12 @@ pub async fn drain_email_once(ports: &Ports, max_receives: u32) -> Result<usize,
     deliver_from(ports, ports.email_queue.as_ref(), EMAIL_QUEUE_ARN, 1, max_receives).await
 }
 
+/// Tries of status events from the WebhookQueue through the deliver handler. Returns messages
+/// handled.
+pub async fn drain_webhooks_once(ports: &Ports, max_receives: u32) -> Result<usize, shared::StoreError> {
+    deliver_from(ports, ports.webhook_queue.as_ref(), WEBHOOK_QUEUE_ARN, 10, max_receives).await
+}
+
 /// Up to `batch` messages of `queue` through the deliver handler, as one invocation.
 async fn deliver_from(
     ports: &Ports,
@@ -111,7 +117,8 @@ pub async fn run_until_idle(ports: &Ports, max_receives: u32) -> Result<usize, s
     for _ in 0..10_000 {
         let n = drain_fanout_once(ports).await?
             + drain_delivery_once(ports, max_receives).await?
-            + drain_email_once(ports, max_receives).await?;
+            + drain_email_once(ports, max_receives).await?
+            + drain_webhooks_once(ports, max_receives).await?;
         if n == 0 {
             return Ok(handled);
         }

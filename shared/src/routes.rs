@@ -62,6 +62,15 @@ pub enum SendOp {
     Retract,
     /// Corrects a group send that went out (beyond the spec).
     Correct,
+    /// The tenant's status webhook endpoint: read, create or change, remove (beyond the spec).
+    WebhookShow,
+    WebhookPut,
+    WebhookDelete,
+    /// A new signing secret, the old one valid a day more.
+    WebhookRotate,
+    /// One status event and its tries; its replay.
+    WebhookEvent,
+    WebhookReplay,
 }
 
 /// `sent-history.txt`.
@@ -148,6 +157,12 @@ pub const ROUTES: &[Route] = &[
     r("PATCH", "/rest/notification/send/{notificationScheduleId}", Op::Send(SendOp::Change)),
     r("POST", "/rest/notification/send/{notificationScheduleId}/retract", Op::Send(SendOp::Retract)),
     r("POST", "/rest/notification/send/{notificationScheduleId}/correct", Op::Send(SendOp::Correct)),
+    r("GET", "/rest/notification/webhook", Op::Send(SendOp::WebhookShow)),
+    r("PUT", "/rest/notification/webhook", Op::Send(SendOp::WebhookPut)),
+    r("DELETE", "/rest/notification/webhook", Op::Send(SendOp::WebhookDelete)),
+    r("POST", "/rest/notification/webhook/rotate", Op::Send(SendOp::WebhookRotate)),
+    r("GET", "/rest/notification/webhook/events/{eventId}", Op::Send(SendOp::WebhookEvent)),
+    r("POST", "/rest/notification/webhook/events/{eventId}/replay", Op::Send(SendOp::WebhookReplay)),
     r("GET", "/rest/notification/sent", Op::SentHistory(SentHistoryOp::List)),
     r("GET", "/rest/notification/sent/{notificationScheduleId}/log", Op::SentHistory(SentHistoryOp::Log)),
     r(

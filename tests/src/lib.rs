@@ -6,6 +6,7 @@
 
 pub mod crowd;
 pub mod faults;
+pub mod hooks;
 pub mod logs;
 pub mod outbox;
 pub mod routes;
@@ -162,6 +163,8 @@ impl Env {
         let clock = Arc::new(ManualClock::new(t0()));
         let mut memory = MemoryPorts::new(clock.clone(), Arc::new(SequentialIds::default()));
         unwaited_hand_overs(&mut memory.ports.settings);
+        memory.ports.webhook_queue =
+            Arc::new(hooks::ClockedQueue::new(memory.ports.webhook_queue.clone(), clock.clone()));
         memory.load_demo_directory().await.expect("demo directory loads");
         let delivery_dlq =
             memory.delivery_queue.dead_letters().expect("memory delivery queue has a DLQ").clone();
@@ -208,6 +211,8 @@ impl Env {
             aws_ports(&sdk, &config, Services::ALL).await.expect("the template configures email and push");
         ports.clock = clock.clone();
         unwaited_hand_overs(&mut ports.settings);
+        // Status events' retries wait hours: their delays pass with the clock.
+        ports.webhook_queue = Arc::new(hooks::ClockedQueue::new(ports.webhook_queue.clone(), clock.clone()));
         // The tests' callback receivers listen on loopback: allow it, and nothing else.
         ports.webhook = Arc::new(shared::adapters::webhook::HttpWebhook::new(
             shared::adapters::webhook::CALLBACK_TIMEOUT,
@@ -449,6 +454,12 @@ impl Functions {
                 "delivery chunk",
             ),
             (self.env.ports.email_queue.as_ref(), local::workers::EMAIL_QUEUE_ARN, 1, "email job"),
+            (
+                self.env.ports.webhook_queue.as_ref(),
+                local::workers::WEBHOOK_QUEUE_ARN,
+                10,
+                "status event try",
+            ),
         ] {
             let messages = queue.receive(batch).await.expect("receive");
             if messages.is_empty() {

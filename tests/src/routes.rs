@@ -33,6 +33,33 @@ fn user_route(method: &str, template: &str, tail: &str, body: Vec<u8>, query: &s
         .header("authorization", "Bearer demo-user-1-token")
 }
 
+/// A request of the tenant's webhook routes, as company 3's administrator.
+fn webhook_route(method: &str, template: &str, path: &str, body: Vec<u8>, query: &str) -> GatewayRequest {
+    let mut req = request(method, template, path, body, query)
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003");
+    if template.contains("{eventId}") {
+        req = req.path_param("eventId", HOOK_EVENT);
+    }
+    req
+}
+
+/// An event id of the right shape (company 3 has no such event).
+const HOOK_EVENT: &str = "msg_0123456789abcdef0123456789";
+
+/// The sample of a webhook route with no body.
+macro_rules! webhook_sample {
+    ($method:literal, $template:literal, $path:expr) => {
+        Sample {
+            method: $method,
+            path: $template,
+            build: |_, body, q| webhook_route($method, $template, &$path, body, q),
+            valid: None,
+            query: "",
+        }
+    };
+}
+
 /// The sample of `POST /users/{userId}/notifications/{id}/{mark}`.
 macro_rules! mark_sample {
     ($mark:literal) => {
@@ -174,6 +201,30 @@ pub fn samples() -> Vec<Sample> {
             valid: Some(|| json!({"message": "corrected", "url": "https://example.com/c"})),
             query: "",
         },
+        webhook_sample!("GET", "/rest/notification/webhook", "/rest/notification/webhook"),
+        Sample {
+            method: "PUT",
+            path: "/rest/notification/webhook",
+            build: |_, body, q| {
+                webhook_route("PUT", "/rest/notification/webhook", "/rest/notification/webhook", body, q)
+            },
+            valid: Some(
+                || json!({"url": "https://hooks.example.com/n", "events": ["notification.delivered"], "enabled": true}),
+            ),
+            query: "",
+        },
+        webhook_sample!("DELETE", "/rest/notification/webhook", "/rest/notification/webhook"),
+        webhook_sample!("POST", "/rest/notification/webhook/rotate", "/rest/notification/webhook/rotate"),
+        webhook_sample!(
+            "GET",
+            "/rest/notification/webhook/events/{eventId}",
+            format!("/rest/notification/webhook/events/{HOOK_EVENT}")
+        ),
+        webhook_sample!(
+            "POST",
+            "/rest/notification/webhook/events/{eventId}/replay",
+            format!("/rest/notification/webhook/events/{HOOK_EVENT}/replay")
+        ),
         Sample {
             method: "DELETE",
             path: "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}",

@@ -1623,7 +1623,109 @@ async fn a_retraction_closes_each_chunk_and_removes_what_it_kept(p: Ports) {
     }
 }
 
+/// A tenant's webhook endpoint is written conditionally on the revision read (two admins at once
+/// lose nothing), and an event is recorded once by its id: a second record answers the first, a
+/// try is kept while the list is short and counted always, and nothing is made for an id that
+/// does not exist.
+async fn webhook_endpoints_and_events_are_written_once(p: Ports) {
+    use shared::model::{HookAttempt, HookEvent, HookEventType, HookState, SigningSecret, WebhookEndpoint};
+    let now = t0();
+    let company = 900_000 + u64::from(Uuid::new_v4().as_u128() as u16);
+    let endpoint = WebhookEndpoint {
+        company_id: company,
+        url: "https://hooks.example.com/a".into(),
+        events: vec![HookEventType::Delivered],
+        enabled: true,
+        secrets: vec![SigningSecret { secret: "whsec_c2VjcmV0".into(), created_at: now, expires_at: None }],
+        revision: 1,
+        created_at: now,
+        modified_at: now,
+        modified_by: "654".into(),
+    };
+    assert_eq!(p.webhooks.endpoint(company).await.unwrap(), None);
+    assert!(p.webhooks.save_endpoint(&endpoint, None).await.unwrap(), "created");
+    assert!(!p.webhooks.save_endpoint(&endpoint, None).await.unwrap(), "created once");
+    let changed =
+        WebhookEndpoint { url: "https://hooks.example.com/b".into(), revision: 2, ..endpoint.clone() };
+    assert!(p.webhooks.save_endpoint(&changed, Some(1)).await.unwrap(), "changed from the revision read");
+    let stale =
+        WebhookEndpoint { url: "https://hooks.example.com/stale".into(), revision: 2, ..endpoint.clone() };
+    assert!(!p.webhooks.save_endpoint(&stale, Some(1)).await.unwrap(), "a write from a stale read loses");
+    assert_eq!(p.webhooks.endpoint(company).await.unwrap(), Some(changed));
+    p.webhooks.delete_endpoint(company).await.unwrap();
+    p.webhooks.delete_endpoint(company).await.unwrap();
+    assert_eq!(p.webhooks.endpoint(company).await.unwrap(), None);
+
+    let id = HookEvent::id_for(HookEventType::Delivered, &Uuid::new_v4().to_string());
+    let event = HookEvent {
+        id: id.clone(),
+        company_id: company,
+        event_type: HookEventType::Delivered,
+        timestamp: now,
+        data: serde_json::json!({"notificationId": "n", "delivered": 3, "nested": {"list": [1, "two", null]}}),
+        queued: false,
+        state: HookState::Pending,
+        attempts: Vec::new(),
+        tries: 0,
+        series: 0,
+        attempt: 0,
+        settled: 0,
+        lease_until: 0,
+    };
+    assert_eq!(p.webhooks.record_event(&event).await.unwrap(), event);
+    let later =
+        HookEvent { timestamp: now + Duration::hours(1), data: serde_json::json!({}), ..event.clone() };
+    assert_eq!(p.webhooks.record_event(&later).await.unwrap(), event, "the first record stays");
+    p.webhooks.mark_queued(&id).await.unwrap();
+    // A try is claimed by one copy: another copy, while the claim lives, is refused; once the
+    // claim runs out (its invocation died) the next receive claims it again.
+    let ms = |t: chrono::DateTime<Utc>| t.timestamp_millis();
+    let lease = ms(now + Duration::seconds(60));
+    assert!(p.webhooks.claim_try(&id, 0, 1, ms(now), lease).await.unwrap(), "the first copy");
+    assert!(!p.webhooks.claim_try(&id, 0, 1, ms(now), lease).await.unwrap(), "a second copy, at once");
+    assert!(
+        !p.webhooks.claim_try(&id, 1, 1, ms(now + Duration::minutes(2)), lease).await.unwrap(),
+        "another series"
+    );
+    let after = ms(now + Duration::minutes(2));
+    assert!(p.webhooks.claim_try(&id, 0, 1, after, after + 60_000).await.unwrap(), "after its lease");
+    let kept = HookEvent::KEPT_ATTEMPTS as u32;
+    for n in 1..=kept + 2 {
+        let attempt = HookAttempt { at: now, attempt: n, status: Some(500), error: Some("HTTP 500".into()) };
+        p.webhooks.record_attempt(&id, 0, &attempt, HookState::Pending).await.unwrap();
+    }
+    // A settled try is never claimed again; the next one is.
+    assert!(!p.webhooks.claim_try(&id, 0, kept + 2, after, after + 60_000).await.unwrap(), "settled");
+    assert!(p.webhooks.claim_try(&id, 0, kept + 3, after, after + 60_000).await.unwrap(), "the next try");
+    let done = HookAttempt { at: now, attempt: kept + 3, status: Some(200), error: None };
+    p.webhooks.record_attempt(&id, 0, &done, HookState::Delivered).await.unwrap();
+    // A finished event's try is claimed by nobody; an old series' outcome changes nothing.
+    assert!(!p.webhooks.claim_try(&id, 0, kept + 4, after, after + 60_000).await.unwrap(), "delivered");
+    p.webhooks.record_attempt(&id, 7, &done, HookState::Failed).await.unwrap();
+    let stored = p.webhooks.event(&id).await.unwrap().unwrap();
+    assert!(stored.queued);
+    assert_eq!(
+        (stored.state, stored.tries, stored.attempts.len()),
+        (HookState::Delivered, kept + 3, kept as usize)
+    );
+    assert_eq!((stored.attempts[0].status, stored.settled), (Some(500), kept + 3));
+    // A replay starts series 1 from its first try; the old series' copies are refused.
+    assert_eq!(p.webhooks.start_series(&id).await.unwrap(), Some(1));
+    assert!(!p.webhooks.claim_try(&id, 0, kept + 4, after, after + 60_000).await.unwrap(), "the old series");
+    assert!(p.webhooks.claim_try(&id, 1, 1, after, after + 60_000).await.unwrap(), "the replay's first try");
+    let replayed = p.webhooks.event(&id).await.unwrap().unwrap();
+    assert_eq!((replayed.state, replayed.series, replayed.tries), (HookState::Pending, 1, kept + 3));
+    // Nothing is made for an event that does not exist.
+    let missing = HookEvent::id_for(HookEventType::Failed, "nothing");
+    p.webhooks.mark_queued(&missing).await.unwrap();
+    p.webhooks.record_attempt(&missing, 0, &done, HookState::Delivered).await.unwrap();
+    assert!(!p.webhooks.claim_try(&missing, 0, 1, after, after).await.unwrap());
+    assert_eq!(p.webhooks.start_series(&missing).await.unwrap(), None);
+    assert_eq!(p.webhooks.event(&missing).await.unwrap(), None);
+}
+
 conformance!(
+    webhook_endpoints_and_events_are_written_once,
     a_retraction_closes_each_chunk_and_removes_what_it_kept,
     a_cancel_and_the_chunks_starts_meet_at_one_gate,
     an_emails_content_is_read_where_it_is_used,

@@ -59,6 +59,7 @@ async fn send_samples_succeed_against_the_demo_directory() {
     let expected = [("send-ge-v2", "3"), ("send-gt-v2", "4")];
     let sends = samples().into_iter().filter(|(n, _)| n.starts_with("send-")).filter(|(n, _)| {
         !["send-cancel", "send-change", "send-retract", "send-correct"].contains(&n.as_str())
+            && !n.starts_with("send-webhook-")
     });
     for (name, text) in sends {
         let event: ApiGatewayV2httpRequest = serde_json::from_str(&text).unwrap();
@@ -171,6 +172,50 @@ async fn the_retract_and_correct_samples_recall_a_delivered_sample() {
     }
 }
 
+/// The webhook samples, as they are, in a tenant's order: the endpoint is created (201, its
+/// secret shown) and read (no secret), its secret rotated (shown again), changed when put again
+/// (200, no secret); the event samples name an event this tenant never had (404); removed (204),
+/// it is gone (404).
+#[tokio::test]
+async fn the_webhook_samples_configure_the_tenants_endpoint() {
+    let env = tests::Env::memory().await;
+    let call = |name: &str| {
+        let text = samples().into_iter().find(|(n, _)| n == name).unwrap().1;
+        let event: ApiGatewayV2httpRequest = serde_json::from_str(&text).unwrap();
+        let req: lambda_http::Request = lambda_http::request::LambdaRequest::ApiGatewayV2(event).into();
+        let ports = env.ports.clone();
+        async move {
+            let resp = send::handle(&ports, req).await;
+            let text = shared::http::body_text(&resp);
+            let body: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+            (resp.status().as_u16(), body)
+        }
+    };
+    let (status, created) = call("send-webhook-put").await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{created}");
+    assert_eq!(created["events"].as_array().map(Vec::len), Some(3), "{created}");
+    let (status, shown) = call("send-webhook-show").await;
+    assert_eq!((status, shown.get("secret")), (200, None), "{shown}");
+    let (status, rotated) = call("send-webhook-rotate").await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_ne!(rotated["secret"], created["secret"], "{rotated}");
+    assert_eq!(rotated["secrets"].as_array().map(Vec::len), Some(2), "the old one signs a day more");
+    let (status, changed) = call("send-webhook-put").await;
+    assert_eq!((status, changed.get("secret")), (200, None), "{changed}");
+    for name in ["send-webhook-event", "send-webhook-replay"] {
+        let (status, missing) = call(name).await;
+        assert_eq!(
+            (status, missing["exception"].as_str()),
+            (404, Some("WSNotFoundException")),
+            "{name}: {missing}"
+        );
+    }
+    assert_eq!(call("send-webhook-delete").await.0, 204);
+    assert_eq!(call("send-webhook-show").await.0, 404);
+}
+
 /// Every API sample is answered by its function against the demo directory without an error
 /// (the expected status of each is below).
 #[tokio::test]
@@ -227,6 +272,7 @@ async fn deliver_samples_take_their_queues_path() {
         email_events: dev("email-events"),
         dead_chunks: dev("delivery-dlq"),
         dead_email_jobs: dev("email-dlq"),
+        hooks: dev("webhooks"),
     };
     let deps = deliver::Deps::new(&env.ports, sources, env.max_receives);
     let mut outcomes = Vec::new();
@@ -242,7 +288,8 @@ async fn deliver_samples_take_their_queues_path() {
             ("deliver-dead-email-job".to_string(), 0),
             ("deliver-email-job".to_string(), 1),
             ("deliver-queue".to_string(), 1),
-            ("deliver-ses-bounce".to_string(), 0)
+            ("deliver-ses-bounce".to_string(), 0),
+            ("deliver-webhook".to_string(), 0)
         ]
     );
 }

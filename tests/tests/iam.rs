@@ -168,7 +168,98 @@ fn sample(name: &str) -> GatewayRequest {
 /// a dead endpoint pruned) → sent history (every query kind) and the inbox (list, since,
 /// dismiss, devices, unsubscribe); notify (department sync, async, delayed with a callback,
 /// desktop assistant, app notification); the give-up path of delivery; each under its own policy.
+/// A call of the tenant's webhook routes under SendFunction's policy, as company 3's admin.
+async fn webhook_route(
+    f: &Functions,
+    method: &str,
+    template: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = GatewayRequest::new(method, template, path)
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003");
+    if let Some(id) = path.strip_prefix("/rest/notification/webhook/events/") {
+        req = req.path_param("eventId", id.trim_end_matches("/replay"));
+    }
+    if let Some(body) = body {
+        req = req.body(body.to_string());
+    }
+    let resp = send::handle(&f.send, req.into_request()).await;
+    let text = body_text(&resp);
+    (resp.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Company 3's webhook endpoint, made and rotated under SendFunction's policy: its receiver and
+/// the secret that signs.
+async fn webhook_endpoint(f: &Functions) -> (tests::hooks::Receiver, String) {
+    let hooks = tests::hooks::Receiver::start(vec![]).await;
+    let endpoint = "/rest/notification/webhook";
+    let (status, made) = webhook_route(f, "PUT", endpoint, endpoint, Some(json!({"url": hooks.url}))).await;
+    assert_eq!(status, 201, "webhook endpoint: {made}{}", refused());
+    let (status, rotated) = webhook_route(
+        f,
+        "POST",
+        "/rest/notification/webhook/rotate",
+        "/rest/notification/webhook/rotate",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "rotation: {rotated}{}", refused());
+    let secret = rotated["secret"].as_str().unwrap().to_string();
+    (hooks, secret)
+}
+
+/// The status events of `every_path` reached company 3 (posted under deliver's policy); one is
+/// read and replayed, and the endpoint removed, under send's.
+async fn webhooks_told(f: &Functions, hooks: &tests::hooks::Receiver, secret: &str) {
+    let endpoint = "/rest/notification/webhook";
+    // Every kind of status event reached the tenant, signed, each emitted and posted under its
+    // functions' policies; one is read and replayed under send's.
+    settle(f).await;
+    let posts = hooks.posts();
+    let kinds: std::collections::BTreeSet<String> =
+        posts.iter().map(|p| p.json()["type"].as_str().unwrap().to_string()).collect();
+    for kind in [
+        "notification.accepted",
+        "notification.delivered",
+        "notification.failed",
+        "notification.cancelled",
+        "notification.retracted",
+        "email.bounced",
+    ] {
+        assert!(kinds.contains(kind), "{kind} not told: {kinds:?}{}", refused());
+    }
+    assert!(posts.iter().all(|p| tests::hooks::signed_by(p, secret)), "signed");
+    let id = posts[0].header("webhook-id").to_string();
+    let (status, shown) = webhook_route(
+        f,
+        "GET",
+        "/rest/notification/webhook/events/{eventId}",
+        &format!("/rest/notification/webhook/events/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "event: {shown}{}", refused());
+    let (status, replayed) = webhook_route(
+        f,
+        "POST",
+        "/rest/notification/webhook/events/{eventId}/replay",
+        &format!("/rest/notification/webhook/events/{id}/replay"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "replay: {replayed}{}", refused());
+    settle(f).await;
+    assert_eq!(hooks.posts().len(), posts.len() + 1, "replayed under deliver's policy{}", refused());
+    let (status, _) = webhook_route(f, "DELETE", endpoint, endpoint, None).await;
+    assert_eq!(status, 204, "removed{}", refused());
+}
+
 async fn every_path(f: &Functions) {
+    // Company 3 is told of everything below, each event emitted under the policy of the
+    // function where it happens (send, notify, fan-out, deliver) and posted by deliver.
+    let (hooks, secret) = Box::pin(webhook_endpoint(f)).await;
     // Devices first (inbox: SNS CreatePlatformEndpoint, directory writes), one of them dead.
     let mut endpoints = Vec::new();
     for (n, platform) in [(1u8, "GCM"), (3, "APNS"), (1, "APNS")] {
@@ -785,6 +876,8 @@ async fn every_path(f: &Functions) {
     assert_eq!(calls.len(), 1, "the give-up path sends the FAILURE callback: {calls:?}");
     assert!(calls[0].contains("FAILURE"), "{calls:?}");
 
+    Box::pin(webhooks_told(f, &hooks, &secret)).await;
+
     let denials = denials();
     assert!(
         denials.is_empty(),
@@ -817,7 +910,8 @@ async fn one_chunk_failing_its_record(
 async fn every_function_works_under_its_own_policy_and_a_missing_action_is_named() {
     let log = log();
     let f = Functions::moto().await;
-    every_path(&f).await;
+    // Boxed: the whole path is one large future, too large for a test thread's stack in a debug build.
+    Box::pin(every_path(&f)).await;
 
     // The check has teeth: send's code under sent history's policy (reads only, no SQS) is
     // refused, answers 500 without the cause, and logs the cause naming identity and action.

@@ -60,6 +60,13 @@ async fn route(
 }
 
 async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env) {
+    // Company 3 has a webhook endpoint, told of what follows.
+    let receiver = tests::hooks::Receiver::start(vec![]).await;
+    let hook = GatewayRequest::new("PUT", "/rest/notification/webhook", "/rest/notification/webhook")
+        .header("x-nextinteract-authtoken", "demo-admin-token")
+        .header("x-nextinteract-company-api-key", "00000000-0000-4000-8000-000000000003")
+        .body(json!({"url": receiver.url}).to_string());
+    assert_eq!(send::handle(&env.ports, hook.into_request()).await.status(), 201);
     // Company 3 data: a delivered team notification in u1's center.
     let (status, _) = post(
         &env,
@@ -145,6 +152,11 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
         .content
         .notification_id;
     let sid = env.ports.notifications.get(item).await.unwrap().unwrap().schedule_id;
+    let hook_event =
+        shared::model::HookEvent::id_for(shared::model::HookEventType::Accepted, &item.to_string());
+    let hooks_before =
+        (env.ports.webhooks.endpoint(3).await.unwrap(), env.ports.webhooks.event(&hook_event).await.unwrap());
+    assert!(hooks_before.0.is_some() && hooks_before.1.is_some(), "company 3's endpoint and an event of it");
 
     let outsiders = [
         ("demo-admin-4-token", "00000000-0000-4000-8000-000000000004"),
@@ -368,6 +380,55 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
                 .path_param("NotificationId", &app)
                 .header("authorization", &bearer);
         answers.push(route(&env, &mut covered, "GET", template, read).await);
+        // Company 3's webhooks: its endpoint read, its event read or replayed by nobody else. The
+        // writes (put, rotate, remove) touch only the caller's own tenant's: company 4's
+        // administrator may make, rotate and remove its own, and nothing of company 3's changes.
+        let hook_route = |method: &'static str, template: &'static str, path: String, body: Option<Value>| {
+            let mut req = GatewayRequest::new(method, template, &path)
+                .header("x-nextinteract-authtoken", token)
+                .header("x-nextinteract-company-api-key", key);
+            if template.contains("{eventId}") {
+                req = req.path_param("eventId", &hook_event);
+            }
+            if let Some(body) = body {
+                req = req.body(body.to_string());
+            }
+            req
+        };
+        let endpoint = "/rest/notification/webhook";
+        let events = "/rest/notification/webhook/events/{eventId}";
+        let replay = "/rest/notification/webhook/events/{eventId}/replay";
+        let read = hook_route("GET", endpoint, endpoint.into(), None);
+        answers.push(route(&env, &mut covered, "GET", endpoint, read).await);
+        let read = hook_route("GET", events, format!("/rest/notification/webhook/events/{hook_event}"), None);
+        answers.push(route(&env, &mut covered, "GET", events, read).await);
+        let again = hook_route(
+            "POST",
+            replay,
+            format!("/rest/notification/webhook/events/{hook_event}/replay"),
+            None,
+        );
+        answers.push(route(&env, &mut covered, "POST", replay, again).await);
+        let own_admin = token == "demo-admin-4-token" && key.ends_with("4");
+        let intruder = json!({"url": "https://intruder.example.com/hooks"});
+        for (method, template, body) in [
+            ("PUT", endpoint, Some(intruder)),
+            ("POST", "/rest/notification/webhook/rotate", None),
+            ("DELETE", endpoint, None),
+        ] {
+            let req = hook_route(method, template, template.into(), body);
+            let (status, body) = route(&env, &mut covered, method, template, req).await;
+            assert!(
+                own_admin || (400..500).contains(&status),
+                "{token}: {method} {template} answered {status}: {body}"
+            );
+            assert!(!body.contains(SECRET_TEXT), "{token}: {body}");
+        }
+        let hooks_now = (
+            env.ports.webhooks.endpoint(3).await.unwrap(),
+            env.ports.webhooks.event(&hook_event).await.unwrap(),
+        );
+        assert_eq!(hooks_now, hooks_before, "{token}: changed company 3's webhooks");
         for id in &pending {
             let n = env.ports.notifications.get(*id).await.unwrap().unwrap();
             assert_eq!(
@@ -399,7 +460,7 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     let untouched = env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap();
     assert_eq!(untouched.entry.marks, Marks::default(), "no mark on u1's notification");
     assert_eq!(untouched.state, ItemState::default(), "nor a watermark over it");
-    assert_eq!(calls, 5 * 40, "every route for every principal");
+    assert_eq!(calls, 5 * 43, "every route for every principal");
     // The routes called above directly, and those called through `route`.
     for r in [
         ("POST", "/rest/notification/send"),

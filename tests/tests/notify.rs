@@ -2,14 +2,13 @@
 //! signed callbacks with retries), desktop assistant (feature switch), in-app notifications
 //! (priority, toast, expiry, override, actions), and the notification center.
 
-use std::sync::{Arc, Mutex};
-
 use base64::Engine;
 use chrono::Duration;
 use hmac::Mac;
 use serde_json::{Value, json};
 use shared::http::{GatewayRequest, body_text};
 use shared::model::{BroadcastType, HistoryScope, PageRequest};
+use tests::hooks::Receiver;
 use tests::{Env, end_to_end};
 
 const U1: &str = "11111111-1111-4111-8111-111111111111";
@@ -80,53 +79,13 @@ fn titles(list: &Value) -> Vec<String> {
 }
 
 /// A callback receiver on loopback that answers with the given statuses in turn (then 200).
-struct Receiver {
-    url: String,
-    seen: Arc<Mutex<Vec<(String, String)>>>,
+async fn receiver(statuses: Vec<u16>) -> Receiver {
+    Receiver::start(statuses).await
 }
 
-async fn receiver(statuses: Vec<u16>) -> Receiver {
-    use http_body_util::BodyExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let script = Arc::new(Mutex::new(statuses.into_iter()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let (log, script) = (log.clone(), script.clone());
-            tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (log, script) = (log.clone(), script.clone());
-                        async move {
-                            let sig = req
-                                .headers()
-                                .get("x-signature-sha256")
-                                .map(|v| v.to_str().unwrap().to_string())
-                                .unwrap_or_default();
-                            let body = String::from_utf8(
-                                req.into_body().collect().await.unwrap().to_bytes().to_vec(),
-                            )
-                            .unwrap();
-                            log.lock().unwrap().push((sig, body));
-                            let status = script.lock().unwrap().next().unwrap_or(200);
-                            Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder()
-                                    .status(status)
-                                    .body(http_body_util::Full::new(bytes::Bytes::new()))
-                                    .unwrap(),
-                            )
-                        }
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Receiver { url, seen }
+/// What a receiver got: each callback's signature and body.
+fn seen(hook: &Receiver) -> Vec<(String, String)> {
+    hook.posts().iter().map(|p| (p.header("x-signature-sha256").to_string(), p.body.clone())).collect()
 }
 
 fn verify_signature(sig: &str, body: &str) {
@@ -194,9 +153,9 @@ async fn department_notify_delivers_synchronously_and_calls_back_signed(env: Env
     // The answer did not wait for the callback (its tries could outlast the API's 10 s): a
     // fan-out job sends it right after. It failed twice (500, 503) and arrived on the third
     // try, signed.
-    assert!(hook.seen.lock().unwrap().is_empty(), "no callback inside the synchronous request");
+    assert!(hook.posts().is_empty(), "no callback inside the synchronous request");
     settle(&env).await;
-    let seen = hook.seen.lock().unwrap().clone();
+    let seen = seen(&hook);
     assert_eq!(seen.len(), 3, "two failures, then success");
     let (sig, text) = seen.last().unwrap();
     verify_signature(sig, text);
@@ -236,17 +195,17 @@ async fn department_notify_async_and_delayed(env: Env) {
     settle(&env).await;
     let (_, list) = center(&env, "demo-user-5-token", U5, "").await;
     assert!(titles(&list).is_empty(), "not before its delay");
-    assert!(hook.seen.lock().unwrap().is_empty());
+    assert!(hook.posts().is_empty());
     env.clock.set(tests::t0() + Duration::seconds(121));
     local::workers::tick(&env.ports).await.unwrap();
     settle(&env).await;
     let (_, list) = center(&env, "demo-user-5-token", U5, "").await;
     assert_eq!(titles(&list), vec!["Case update"]);
-    assert_eq!(hook.seen.lock().unwrap().len(), 1, "one callback after delivery");
+    assert_eq!(hook.posts().len(), 1, "one callback after delivery");
     // Another tick and a redelivery send no second callback.
     local::workers::tick(&env.ports).await.unwrap();
     settle(&env).await;
-    assert_eq!(hook.seen.lock().unwrap().len(), 1);
+    assert_eq!(hook.posts().len(), 1);
 }
 
 async fn department_errors_keep_the_dialect_shape(env: Env) {
@@ -608,7 +567,7 @@ async fn a_delivery_given_up_calls_back_failure(env: Env) {
     assert_eq!(response.batch_item_failures.len(), 1, "the record fails (to the DLQ)");
     let n = env.ports.notifications.get(id).await.unwrap().unwrap();
     assert_eq!(n.status, shared::model::Status::Failed);
-    let seen = hook.seen.lock().unwrap().clone();
+    let seen = seen(&hook);
     assert_eq!(seen.len(), 1, "one FAILURE callback");
     let (sig, text) = &seen[0];
     verify_signature(sig, text);

@@ -120,6 +120,7 @@ fn event_samples_name_their_route_and_queue() {
         email_events: dev("email-events"),
         dead_chunks: dev("delivery-dlq"),
         dead_email_jobs: dev("email-dlq"),
+        hooks: dev("webhooks"),
     };
     for entry in std::fs::read_dir(tests::repo_root().join("events")).unwrap() {
         let path = entry.unwrap().path();
@@ -142,6 +143,7 @@ fn event_samples_name_their_route_and_queue() {
                 "deliver-ses-bounce" => deliver::Kind::SesEvent,
                 "deliver-dead-chunk" => deliver::Kind::DeadChunk,
                 "deliver-dead-email-job" => deliver::Kind::DeadEmailJob,
+                "deliver-webhook" => deliver::Kind::Hook,
                 other => panic!("{other}: which queue is it from?"),
             };
             assert_eq!(sources.kind_of(arn), Some(want), "{name}: {arn}");
@@ -208,8 +210,8 @@ fn queues_outlast_their_consumers_and_redrive_to_a_dlq() {
         }
     }
     assert_eq!(
-        consumed, 6,
-        "FanoutQueue, DeliveryQueue, EmailQueue, EmailEventsQueue, and the dead letters of the DeliveryQueue and EmailQueue"
+        consumed, 7,
+        "FanoutQueue, DeliveryQueue, EmailQueue, EmailEventsQueue, WebhookQueue, and the dead letters of the DeliveryQueue and EmailQueue"
     );
 }
 
@@ -325,9 +327,10 @@ fn deliver_knows_each_queue_it_consumes_by_its_configuration() {
             Some(deliver::Kind::DeadChunk),
             Some(deliver::Kind::DeadEmailJob),
             Some(deliver::Kind::EmailJob),
+            Some(deliver::Kind::Hook),
             Some(deliver::Kind::SesEvent)
         ],
-        "five event sources, one of each kind"
+        "six event sources, one of each kind"
     );
 }
 

@@ -1,5 +1,5 @@
-//! Handler of the deliver function: DeliveryQueue, EmailQueue and EmailEventsQueue batches with
-//! ReportBatchItemFailures, and the dead-letter queues of the first two. Which of the five a
+//! Handler of the deliver function: DeliveryQueue, EmailQueue, EmailEventsQueue and WebhookQueue
+//! batches with ReportBatchItemFailures, and the dead-letter queues of the first two. Which of the six a
 //! record is comes from the queue it came from (its `eventSourceARN`, against [`Sources`]); a
 //! DeliveryQueue record is a chunk or a recall's step by its body (`service::delivery_queue`). A dead letter is settled in place (`settle_dead_letter`,
 //! `emails::give_up`): its notification given up, or what it left counted failed. A failing record never fails
@@ -7,7 +7,9 @@
 //! (`service::deliver::attempt`). An email job never fails its notification: a job SES throttles
 //! continues in a later round, and one that fails every receive moves to its DLQ. SES's bounce
 //! and complaint events (EmailEventsQueue) stop mailing their addresses and are counted on their
-//! notification.
+//! notification. The WebhookQueue's records are tries of tenants' status events
+//! (`service::webhooks::deliver`): a receiver's failure is the event's outcome (tried again
+//! later), never the record's.
 //!
 //! The handler takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
 
@@ -21,6 +23,7 @@ use shared::service::deliver::{self, Attempt, DeliverDeps};
 use shared::service::delivery_queue;
 use shared::service::emails::{self, EmailJobDeps, EmailOutcome, FeedbackDeps};
 use shared::service::recall::StepDeps;
+use shared::service::webhooks::{self, HookDeliveryDeps};
 
 pub use wiring::{handle, handle_within, local_queues};
 
@@ -38,6 +41,8 @@ pub struct Deps<'a> {
     pub recall: StepDeps<'a>,
     pub email_jobs: EmailJobDeps<'a>,
     pub feedback: FeedbackDeps<'a>,
+    /// Tries of tenants' status events (the WebhookQueue).
+    pub hooks: HookDeliveryDeps<'a>,
     pub clock: &'a dyn Clock,
     /// Which queue is which.
     pub sources: Sources,
@@ -45,7 +50,7 @@ pub struct Deps<'a> {
     pub max_receives: u32,
 }
 
-/// The five queues deliver consumes, by name (an ARN's last part, a URL's last segment: a
+/// The six queues deliver consumes, by name (an ARN's last part, a URL's last segment: a
 /// queue's name is unique within its account and region, where the function's event source
 /// mappings are).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +60,10 @@ pub struct Sources {
     pub email_events: String,
     pub dead_chunks: String,
     pub dead_email_jobs: String,
+    pub hooks: String,
 }
 
-/// What a record of deliver's five queues carries.
+/// What a record of deliver's six queues carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A delivery chunk (DeliveryQueue).
@@ -70,6 +76,8 @@ pub enum Kind {
     DeadChunk,
     /// An email job the EmailQueue gave up on (its dead-letter queue).
     DeadEmailJob,
+    /// A try of a status event (WebhookQueue).
+    Hook,
 }
 
 impl Sources {
@@ -93,6 +101,7 @@ impl Sources {
             email_events: name(Config::EMAIL_EVENTS_QUEUE_ARN, &events)?,
             dead_chunks: name(Config::DELIVERY_DEAD_LETTER_QUEUE_ARN, &dead_chunks)?,
             dead_email_jobs: name(Config::EMAIL_DEAD_LETTER_QUEUE_ARN, &dead_email_jobs)?,
+            hooks: name(Config::WEBHOOK_QUEUE_URL, &config.webhook_queue_url)?,
         })
     }
 
@@ -111,6 +120,8 @@ impl Sources {
             Some(Kind::DeadChunk)
         } else if name == self.dead_email_jobs {
             Some(Kind::DeadEmailJob)
+        } else if name == self.hooks {
+            Some(Kind::Hook)
         } else {
             None
         }
@@ -150,6 +161,20 @@ async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
             step(settled.await)
         }
         Some(Kind::DeadEmailJob) => settle_dead_email_job(deps, (message_id, attempt), body, receives).await,
+        Some(Kind::Hook) => match Box::pin(webhooks::deliver(&deps.hooks, body, deadline)).await {
+            Ok(outcome) => {
+                tracing::info!(message_id, ?outcome, "status event tried");
+                Step::Done
+            }
+            Err(shared::error::DeliverError::Permanent(why)) => {
+                tracing::error!(message_id, error = %why, "unreadable status event try dropped");
+                Step::Done
+            }
+            Err(e) => {
+                tracing::warn!(message_id, receives, error = %e, "status event try not recorded; it comes back");
+                Step::Again
+            }
+        },
         Some(Kind::Chunk) => step(
             delivery_queue::attempt(
                 (&deps.deliver, &deps.recall),

@@ -316,6 +316,9 @@ fn records_are_told_apart_by_the_queue_they_came_from() {
                 "EMAIL_DEAD_LETTER_QUEUE_ARN" => {
                     "arn:aws:sqs:eu-west-1:123456789012:notifications-prod-email-dlq"
                 }
+                "WEBHOOK_QUEUE_URL" => {
+                    "https://sqs.eu-west-1.amazonaws.com/123456789012/notifications-prod-webhooks"
+                }
                 "NOTIFICATIONS_TABLE" | "INBOX_TABLE" | "DIRECTORY_TABLE" | "FANOUT_QUEUE_URL" => "x",
                 _ => return None,
             }
@@ -328,6 +331,7 @@ fn records_are_told_apart_by_the_queue_they_came_from() {
     assert_eq!(sources.kind_of(&arn("notifications-prod-delivery")), Some(Kind::Chunk));
     assert_eq!(sources.kind_of(&arn("notifications-prod-email")), Some(Kind::EmailJob));
     assert_eq!(sources.kind_of(&arn("notifications-prod-email-events")), Some(Kind::SesEvent));
+    assert_eq!(sources.kind_of(&arn("notifications-prod-webhooks")), Some(Kind::Hook));
     assert_eq!(sources.kind_of(&arn("notifications-prod-delivery-dlq")), Some(Kind::DeadChunk));
     assert_eq!(sources.kind_of(&arn("notifications-prod-email-dlq")), Some(Kind::DeadEmailJob));
     for other in [

@@ -15,6 +15,7 @@ impl<'a> Deps<'a> {
             recall: ports.recall_steps(),
             email_jobs: ports.email_jobs(),
             feedback: ports.feedback(),
+            hooks: ports.hook_deliveries(),
             clock: &*ports.clock,
             sources,
             max_receives,
@@ -30,6 +31,7 @@ pub mod local_queues {
     pub const EMAIL_EVENTS: &str = "arn:aws:sqs:local:000000000000:notifications-local-email-events";
     pub const DEAD_CHUNKS: &str = "arn:aws:sqs:local:000000000000:notifications-local-delivery-dlq";
     pub const DEAD_EMAIL_JOBS: &str = "arn:aws:sqs:local:000000000000:notifications-local-email-dlq";
+    pub const HOOKS: &str = "arn:aws:sqs:local:000000000000:notifications-local-webhooks";
 
     pub fn sources() -> super::Sources {
         let name = |arn: &str| super::super::name_of(arn).to_string();
@@ -39,6 +41,7 @@ pub mod local_queues {
             email_events: name(EMAIL_EVENTS),
             dead_chunks: name(DEAD_CHUNKS),
             dead_email_jobs: name(DEAD_EMAIL_JOBS),
+            hooks: name(HOOKS),
         }
     }
 }

@@ -6,6 +6,7 @@ mod cancel;
 mod change;
 mod correct;
 mod retract;
+mod webhook;
 mod wiring;
 
 use lambda_http::http::HeaderValue;
@@ -33,6 +34,7 @@ pub struct Deps<'a> {
     pub cancel: shared::service::cancel::CancelDeps<'a>,
     pub change: shared::service::change::ChangeDeps<'a>,
     pub recall: shared::service::recall::RecallDeps<'a>,
+    pub webhooks: shared::service::webhooks::WebhookAdminDeps<'a>,
 }
 
 pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
@@ -44,6 +46,12 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
                 SendOp::Change => change::handle(deps, &req).await,
                 SendOp::Retract => retract::handle(deps, &req).await,
                 SendOp::Correct => correct::handle(deps, &req).await,
+                SendOp::WebhookShow => webhook::show(deps, &req).await,
+                SendOp::WebhookPut => webhook::put(deps, &req).await,
+                SendOp::WebhookDelete => webhook::delete(deps, &req).await,
+                SendOp::WebhookRotate => webhook::rotate(deps, &req).await,
+                SendOp::WebhookEvent => webhook::event(deps, &req).await,
+                SendOp::WebhookReplay => webhook::replay(deps, &req).await,
             },
             _ => Err(http::not_served(route)),
         },

@@ -17,6 +17,7 @@ impl<'a> Deps<'a> {
             cancel: ports.cancel(),
             change: ports.change(),
             recall: ports.recall(),
+            webhooks: ports.webhook_admin(),
         }
     }
 }

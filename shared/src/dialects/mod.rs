@@ -7,4 +7,5 @@ pub mod fields;
 pub mod group_send;
 pub mod inbox;
 pub mod sent_history;
+pub mod webhooks;
 pub mod ws;

@@ -6,6 +6,7 @@ mod directory;
 mod draft;
 mod inbox;
 mod notification;
+mod webhooks;
 
 pub use channels::*;
 pub use commands::*;
@@ -13,6 +14,7 @@ pub use directory::*;
 pub use draft::*;
 pub use inbox::*;
 pub use notification::*;
+pub use webhooks::*;
 
 use serde::{Deserialize, Serialize};
 

@@ -428,6 +428,11 @@ pub struct Notification {
     /// Its last correction after it went out (when, by whom): its content is the corrected one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrected: Option<Cancellation>,
+    /// Whether its tenant had a webhook endpoint when it was accepted: its status events
+    /// (`service::webhooks::settle`) are owed only then, so that a notification of a tenant
+    /// without one costs no look at the endpoint as it goes along.
+    #[serde(default)]
+    pub hooks: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_result: Option<CallbackResult>,
     /// Email outcomes, per recipient (top-level counters so that stores can add to them).
@@ -524,6 +529,7 @@ impl Notification {
             keeps_recipients: true,
             retracted: None,
             corrected: None,
+            hooks: false,
             callback_result: None,
             emails_sent: 0,
             emails_opted_out: 0,

@@ -21,6 +21,7 @@
 //! | `outbound.rs` | email, push, callbacks | `Mailer`, `PushGateway`, `Webhook` |
 //! | `queue.rs` | SQS | `Queue` |
 //! | `clock.rs` | time and ids | `Clock`, `IdGenerator` |
+//! | `webhooks.rs` | a tenant's status webhooks | `WebhookEndpoints`, `HookEvents` |
 
 pub mod claims;
 pub mod clock;
@@ -33,6 +34,7 @@ pub mod intake;
 pub mod ledger;
 pub mod outbound;
 pub mod queue;
+pub mod webhooks;
 
 pub use claims::*;
 pub use clock::*;
@@ -45,6 +47,7 @@ pub use intake::*;
 pub use ledger::*;
 pub use outbound::*;
 pub use queue::*;
+pub use webhooks::*;
 
 /// Everything the Notifications table answers: what its adapters implement and the composition
 /// roots hold. A use case names only the part it uses.

@@ -32,7 +32,7 @@ pub struct Services {
 }
 
 /// The fan-out queue, the delivery queue and the email queue.
-type Queues = (Arc<dyn Queue>, Arc<dyn Queue>, Arc<dyn Queue>);
+type Queues = (Arc<dyn Queue>, Arc<dyn Queue>, Arc<dyn Queue>, Arc<dyn Queue>);
 /// Builds the SQS queues.
 type QueuesFactory = fn(&aws_config::SdkConfig, &Config) -> Queues;
 /// Builds the SES mailer sending from the given address.
@@ -107,7 +107,8 @@ pub async fn aws_ports(
     let push = services.push.map(|sns| spawn(sdk, config, sns));
     let mut ports = tables_ports(aws_sdk_dynamodb::Client::new(sdk), config);
     if let Some(queues) = queues {
-        (ports.fanout_queue, ports.delivery_queue, ports.email_queue) = joined(queues).await;
+        (ports.fanout_queue, ports.delivery_queue, ports.email_queue, ports.webhook_queue) =
+            joined(queues).await;
     }
     if let Some(mailer) = mailer {
         ports.mailer = joined(mailer).await;
@@ -142,7 +143,8 @@ fn with_realtime(ports: &mut Ports, sdk: &aws_config::SdkConfig, config: &Config
 /// The AWS set over given clients (the benchmark's count every request with an interceptor).
 pub fn aws_ports_from(dynamo: aws_sdk_dynamodb::Client, sqs: aws_sdk_sqs::Client, config: &Config) -> Ports {
     let mut ports = tables_ports(dynamo, config);
-    (ports.fanout_queue, ports.delivery_queue, ports.email_queue) = sqs_queues_of(sqs, config);
+    (ports.fanout_queue, ports.delivery_queue, ports.email_queue, ports.webhook_queue) =
+        sqs_queues_of(sqs, config);
     ports
 }
 
@@ -150,7 +152,8 @@ fn sqs_queues_of(sqs: aws_sdk_sqs::Client, config: &Config) -> Queues {
     (
         Arc::new(SqsQueue::new(sqs.clone(), &config.fanout_queue_url)),
         Arc::new(SqsQueue::new(sqs.clone(), &config.delivery_queue_url)),
-        Arc::new(SqsQueue::new(sqs, &config.email_queue_url)),
+        Arc::new(SqsQueue::new(sqs.clone(), &config.email_queue_url)),
+        Arc::new(SqsQueue::new(sqs, &config.webhook_queue_url)),
     )
 }
 
@@ -176,6 +179,11 @@ fn tables_ports(dynamo: aws_sdk_dynamodb::Client, config: &Config) -> Ports {
         fanout_queue: Arc::new(NoQueue),
         delivery_queue: Arc::new(NoQueue),
         email_queue: Arc::new(NoQueue),
+        webhook_queue: Arc::new(NoQueue),
+        webhooks: Arc::new(crate::adapters::dynamodb::DynamoWebhookStore::new(
+            dynamo.clone(),
+            &config.notifications_table,
+        )),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         webhook: Arc::new(HttpWebhook::new(CALLBACK_TIMEOUT, config.outbound.clone())),

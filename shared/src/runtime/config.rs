@@ -23,6 +23,8 @@ pub struct Config {
     pub fanout_queue_url: String,
     pub delivery_queue_url: String,
     pub email_queue_url: String,
+    /// Status webhooks' deliveries (`WEBHOOK_QUEUE_URL`).
+    pub webhook_queue_url: String,
     /// The queue SES's bounces and complaints arrive on (`EMAIL_EVENTS_QUEUE_ARN`): deliver's
     /// alone, which tells its five queues apart by their ARNs.
     pub email_events_queue_arn: Option<String>,
@@ -76,6 +78,7 @@ impl Config {
     pub const FANOUT_QUEUE_URL: &'static str = "FANOUT_QUEUE_URL";
     pub const DELIVERY_QUEUE_URL: &'static str = "DELIVERY_QUEUE_URL";
     pub const EMAIL_QUEUE_URL: &'static str = "EMAIL_QUEUE_URL";
+    pub const WEBHOOK_QUEUE_URL: &'static str = "WEBHOOK_QUEUE_URL";
     pub const EMAIL_EVENTS_QUEUE_ARN: &'static str = "EMAIL_EVENTS_QUEUE_ARN";
     pub const DELIVERY_DEAD_LETTER_QUEUE_ARN: &'static str = "DELIVERY_DEAD_LETTER_QUEUE_ARN";
     pub const EMAIL_DEAD_LETTER_QUEUE_ARN: &'static str = "EMAIL_DEAD_LETTER_QUEUE_ARN";
@@ -145,6 +148,7 @@ impl Config {
             fanout_queue_url: required(Self::FANOUT_QUEUE_URL)?,
             delivery_queue_url: required(Self::DELIVERY_QUEUE_URL)?,
             email_queue_url: required(Self::EMAIL_QUEUE_URL)?,
+            webhook_queue_url: required(Self::WEBHOOK_QUEUE_URL)?,
             email_events_queue_arn: optional(&lookup, Self::EMAIL_EVENTS_QUEUE_ARN),
             delivery_dead_letter_queue_arn: optional(&lookup, Self::DELIVERY_DEAD_LETTER_QUEUE_ARN),
             email_dead_letter_queue_arn: optional(&lookup, Self::EMAIL_DEAD_LETTER_QUEUE_ARN),
@@ -263,6 +267,7 @@ mod tests {
         ("FANOUT_QUEUE_URL", "http://q/f"),
         ("DELIVERY_QUEUE_URL", "http://q/d"),
         ("EMAIL_QUEUE_URL", "http://q/e"),
+        ("WEBHOOK_QUEUE_URL", "http://q/w"),
     ];
 
     #[test]

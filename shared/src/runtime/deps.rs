@@ -17,10 +17,31 @@ use crate::service::notify::NotifyDeps;
 use crate::service::realtime::{CatchUpDeps, ConnectionDeps, TicketDeps};
 use crate::service::recall::{PlanDeps, RecallDeps, StepDeps};
 use crate::service::send::SendDeps;
+use crate::service::webhooks::{EmitDeps, HookDeliveryDeps, WebhookAdminDeps};
 
 use super::Ports;
 
 impl Ports {
+    /// Status events emitted where a notification changes (`service::webhooks`).
+    pub fn hooks(&self) -> EmitDeps<'_> {
+        EmitDeps { hooks: &*self.webhooks, queue: &*self.webhook_queue, clock: &*self.clock }
+    }
+
+    /// One try of a status event's delivery (the deliver function's webhook queue).
+    pub fn hook_deliveries(&self) -> HookDeliveryDeps<'_> {
+        HookDeliveryDeps {
+            hooks: &*self.webhooks,
+            queue: &*self.webhook_queue,
+            webhook: &*self.webhook,
+            clock: &*self.clock,
+        }
+    }
+
+    /// A tenant administering its webhook endpoint.
+    pub fn webhook_admin(&self) -> WebhookAdminDeps<'_> {
+        WebhookAdminDeps { hooks: &*self.webhooks, queue: &*self.webhook_queue, clock: &*self.clock }
+    }
+
     /// Sent history.
     pub fn history(&self) -> HistoryDeps<'_> {
         HistoryDeps { history: &*self.notifications, audiences: &*self.directory, log: &*self.notifications }
@@ -80,6 +101,7 @@ impl Ports {
             webhook: &*self.webhook,
             clock: &*self.clock,
             retry: self.settings.callback_retry,
+            hooks: self.hooks(),
         }
     }
 
@@ -119,7 +141,13 @@ impl Ports {
 
     /// SES's bounces and complaints.
     pub fn feedback(&self) -> FeedbackDeps<'_> {
-        FeedbackDeps { email_prefs: &*self.directory, ledger: &*self.notifications, clock: &*self.clock }
+        FeedbackDeps {
+            email_prefs: &*self.directory,
+            ledger: &*self.notifications,
+            clock: &*self.clock,
+            lookup: &*self.notifications,
+            hooks: self.hooks(),
+        }
     }
 
     /// Delivering a chunk.
@@ -161,6 +189,7 @@ impl Ports {
             lookup: &*self.notifications,
             intake: &*self.notifications,
             fanout_queue: &*self.fanout_queue,
+            hooks: self.hooks(),
         }
     }
 
@@ -197,6 +226,7 @@ impl Ports {
             inbox: &*self.inbox,
             fanout_queue: &*self.fanout_queue,
             clock: &*self.clock,
+            hooks: self.hooks(),
         }
     }
 
@@ -208,6 +238,7 @@ impl Ports {
             inbox: &*self.inbox,
             delivery_queue: &*self.delivery_queue,
             clock: &*self.clock,
+            hooks: self.hooks(),
         }
     }
 
@@ -226,7 +257,12 @@ impl Ports {
 
     /// A sender cancelling what it sent (every dialect's cancel).
     pub fn cancel(&self) -> CancelDeps<'_> {
-        CancelDeps { lookup: &*self.notifications, control: &*self.notifications, clock: &*self.clock }
+        CancelDeps {
+            lookup: &*self.notifications,
+            control: &*self.notifications,
+            clock: &*self.clock,
+            hooks: self.hooks(),
+        }
     }
 
     /// Notifying named people (department, desktop assistant, in-app).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::Ports;
 use crate::adapters::memory::{
     MemoryConnectionStore, MemoryDeviceStore, MemoryDirectory, MemoryInboxStore, MemoryMailer,
-    MemoryNotificationStore, MemoryPush, MemoryQueue, MemoryRealtime,
+    MemoryNotificationStore, MemoryPush, MemoryQueue, MemoryRealtime, MemoryWebhookStore,
 };
 use crate::adapters::outbound::OutboundPolicy;
 use crate::adapters::webhook::{CALLBACK_TIMEOUT, HttpWebhook};
@@ -24,6 +24,8 @@ pub struct MemoryPorts {
     pub fanout_queue: Arc<MemoryQueue>,
     pub delivery_queue: Arc<MemoryQueue>,
     pub email_queue: Arc<MemoryQueue>,
+    pub webhook_queue: Arc<MemoryQueue>,
+    pub webhooks: Arc<MemoryWebhookStore>,
     pub devices: Arc<MemoryDeviceStore>,
     pub mailer: Arc<MemoryMailer>,
     pub push: Arc<MemoryPush>,
@@ -59,6 +61,9 @@ impl MemoryPorts {
         let delivery_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, max_receives, delivery_dlq));
         let email_dlq = Arc::new(MemoryQueue::new(visibility));
         let email_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, max_receives, email_dlq));
+        let webhook_dlq = Arc::new(MemoryQueue::new(visibility));
+        let webhook_queue = Arc::new(MemoryQueue::with_dead_letters(visibility, max_receives, webhook_dlq));
+        let webhooks = Arc::new(MemoryWebhookStore::new());
         let devices = Arc::new(MemoryDeviceStore::new());
         let mailer = Arc::new(MemoryMailer::new());
         let push = Arc::new(MemoryPush::new(&Platform::ALL));
@@ -72,6 +77,8 @@ impl MemoryPorts {
             fanout_queue: fanout_queue.clone(),
             delivery_queue: delivery_queue.clone(),
             email_queue: email_queue.clone(),
+            webhook_queue: webhook_queue.clone(),
+            webhooks: webhooks.clone(),
             clock,
             ids,
             // The embedded runner is for development: callbacks to localhost are expected.
@@ -96,6 +103,8 @@ impl MemoryPorts {
             fanout_queue,
             delivery_queue,
             email_queue,
+            webhook_queue,
+            webhooks,
             devices,
             mailer,
             push,

@@ -17,6 +17,10 @@ pub struct Ports {
     pub delivery_queue: Arc<dyn Queue>,
     /// Email jobs, consumed at the account's SES rate (`service::emails`).
     pub email_queue: Arc<dyn Queue>,
+    /// Status webhooks' deliveries, one try per message (`service::webhooks`).
+    pub webhook_queue: Arc<dyn Queue>,
+    /// Tenants' webhook endpoints and the record of each event.
+    pub webhooks: Arc<dyn WebhookStore>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub webhook: Arc<dyn Webhook>,

@@ -22,6 +22,8 @@ pub struct CallbackDeps<'a> {
     pub(crate) clock: &'a dyn Clock,
     /// Tries and backoff of a callback.
     pub(crate) retry: Backoff,
+    /// The tenant's status events (`notification.delivered`, `.failed`), settled with it.
+    pub(crate) hooks: super::webhooks::EmitDeps<'a>,
 }
 
 pub const SIGNATURE_HEADER: &str = "x-signature-sha256";
@@ -63,17 +65,23 @@ pub async fn give_up(
     reason: &str,
 ) -> Result<(), crate::StoreError> {
     ports.ledger.mark_failed(id, reason, ports.clock.now()).await?;
-    if let Some(failed) = ports.lookup.get(id).await? {
-        send_if_due(ports, &failed).await;
+    if let Some(failed) = ports.lookup.get(id).await?
+        && !send_if_due(ports, &failed).await
+    {
+        return Err(crate::StoreError::Transient(format!(
+            "{id}: the failure's status events are not settled yet"
+        )));
     }
     Ok(())
 }
 
-/// Sends the callback of a finished notification (delivered or failed) unless one was already
-/// recorded. At-least-once: a crash between sending and recording sends again, so receivers
-/// should dedupe on `notificationMessageUUID`.
-pub async fn send_if_due(ports: &CallbackDeps<'_>, n: &Notification) {
-    send_if_due_within(ports, n, Deadline::NONE).await;
+/// Settles a finished notification's status events (`webhooks::settle`) and sends its callback
+/// (delivered or failed) unless one was already recorded. At-least-once: a crash between
+/// sending and recording sends again, so receivers should dedupe on `notificationMessageUUID`.
+/// `false`: its status events could not be settled (the store or the queue failing): what
+/// called it fails, so that its retry settles them (the callback waits for that retry).
+pub async fn send_if_due(ports: &CallbackDeps<'_>, n: &Notification) -> bool {
+    send_if_due_within(ports, n, Deadline::NONE).await
 }
 
 /// No callback try starts this close to the invocation's deadline: a try takes up to twice
@@ -82,9 +90,15 @@ pub async fn send_if_due(ports: &CallbackDeps<'_>, n: &Notification) {
 pub const CALLBACK_MARGIN: std::time::Duration = std::time::Duration::from_secs(13);
 
 /// `send_if_due` within an invocation's `deadline`: no try starts `CALLBACK_MARGIN` before it.
-/// `false` when the deadline came before the tries had an outcome: nothing is recorded, the
-/// callback is still owed, and the next handling of the notification sends it.
+/// `false` when the deadline came before the tries had an outcome, or the status events could
+/// not be settled: nothing is recorded, what is owed is still owed, and the next handling of
+/// the notification does it.
 pub async fn send_if_due_within(ports: &CallbackDeps<'_>, n: &Notification, deadline: Deadline) -> bool {
+    if matches!(n.status, Status::Delivered | Status::Failed)
+        && !super::webhooks::settle(&ports.hooks, n).await
+    {
+        return false;
+    }
     let Some(cb) = &n.callback else { return true };
     if n.callback_result.is_some() || !matches!(n.status, Status::Delivered | Status::Failed) {
         return true;

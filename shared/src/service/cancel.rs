@@ -19,6 +19,8 @@ pub struct CancelDeps<'a> {
     pub(crate) lookup: &'a dyn NotificationLookup,
     pub(crate) control: &'a dyn SendControl,
     pub(crate) clock: &'a dyn Clock,
+    /// Its `notification.cancelled` event.
+    pub(crate) hooks: super::webhooks::EmitDeps<'a>,
 }
 
 /// What a cancel answers.
@@ -146,6 +148,12 @@ async fn cancel(
         CancelOutcome::Cancelled { cancellation, reached, now } => {
             if now {
                 tracing::info!(notification = %n.id, reached, by, "cancelled");
+            }
+            // Its event, on a repeat too (one whose settle failed is settled by the repeat).
+            if n.hooks
+                && let Some(cancelled) = deps.lookup.get(n.id).await?
+            {
+                super::webhooks::settle(&deps.hooks, &cancelled).await;
             }
             Ok(Cancelled {
                 notification_id: n.id,

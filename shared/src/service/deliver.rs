@@ -318,7 +318,10 @@ async fn give_up_dead_chunk(
         // Cancelled is not finished for a chunk that started before it (its people were counted
         // as reached): the gate below tells.
         Some(n) if matches!(n.status, Status::Failed | Status::Delivered) => {
-            callback::send_if_due(&ports.callbacks, &n).await;
+            if !callback::send_if_due(&ports.callbacks, &n).await {
+                let why = format!("{id}: its status events are not settled yet");
+                return Err(DeliverError::Transient(crate::StoreError::Transient(why)));
+            }
             return Ok("its notification was finished already");
         }
         Some(_) => {}
@@ -458,12 +461,12 @@ async fn deliver_within(
     deadline: Deadline,
 ) -> Result<Delivered, DeliverError> {
     let (outcome, has_callback) = deliver_chunk(ports, chunk, message, deadline).await?;
-    // Only notifications with a callback need another look; a redelivered chunk was not read,
+    // Only notifications with a callback or status events owed need another look; a redelivered chunk was not read,
     // and may still owe the callback a crash interrupted. One cut off for time is not done.
     if outcome != Delivered::OutOfTime
         && has_callback != Some(false)
         && let Some(n) = ports.lookup.get(chunk.notification_id).await?
-        && n.callback.is_some()
+        && (n.callback.is_some() || n.hooks)
         && !callback::send_if_due_within(&ports.callbacks, &n, deadline).await
     {
         return Ok(Delivered::CallbackOwed);
@@ -480,7 +483,8 @@ pub async fn deliver_chunk_only(
     deliver_chunk(ports, chunk, message, Deadline::NONE).await.map(|(outcome, _)| outcome)
 }
 
-/// The delivery, and whether the notification has a callback (`None` when it was not read).
+/// The delivery, and whether the notification has a callback or owes status events (`None`
+/// when it was not read).
 async fn deliver_chunk(
     ports: &DeliverDeps<'_>,
     chunk: &DeliveryChunk,
@@ -509,14 +513,14 @@ async fn deliver_chunk(
             pushes::queue_job(ports.chunks, chunk, 1, std::time::Duration::ZERO).await?;
         }
         if completed {
-            return Ok((Delivered::AlreadyDone, Some(n.callback.is_some())));
+            return Ok((Delivered::AlreadyDone, Some(n.callback.is_some() || n.hooks)));
         }
         return Ok((Delivered::AlreadyDone, None));
     }
     let n = context
         .notification
         .ok_or_else(|| DeliverError::Permanent(format!("notification {id} does not exist")))?;
-    let has_callback = Some(n.callback.is_some());
+    let has_callback = Some(n.callback.is_some() || n.hooks);
     // A cancelled one is not skipped here: a chunk that started before the cancel is among the
     // people its answer counted, and goes on; the gate below refuses one that did not.
     // Retracted: its people are being removed, not given it (its gate is closed, and each

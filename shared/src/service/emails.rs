@@ -40,6 +40,9 @@ pub struct FeedbackDeps<'a> {
     pub(crate) email_prefs: &'a dyn EmailPreferences,
     pub(crate) ledger: &'a dyn EmailLedger,
     pub(crate) clock: &'a dyn Clock,
+    /// The notification's tenant, told (`email.bounced`, `email.complained`).
+    pub(crate) lookup: &'a dyn crate::ports::NotificationLookup,
+    pub(crate) hooks: super::webhooks::EmitDeps<'a>,
 }
 
 /// Recipients per email job of chunks earlier versions recorded (their records keep no size).
@@ -346,7 +349,21 @@ pub async fn record_feedback(
     let Some(id) = feedback.notification else {
         return Ok(false);
     };
-    match ports.ledger.record_feedback(id, &feedback.message_id, feedback.kind, ports.clock.now()).await {
+    let counted =
+        ports.ledger.record_feedback(id, &feedback.message_id, feedback.kind, ports.clock.now()).await;
+    // Its tenant is told on every handling (the event's id is the email's and the address's:
+    // told once), so that a crash after counting loses no event.
+    if counted.is_ok()
+        && let Some(n) = ports.lookup.get(id).await?
+        && !super::webhooks::email_feedback(&ports.hooks, &n, feedback).await
+    {
+        // Counted once whatever happens; the record comes back and tells its tenant then.
+        return Err(crate::error::StoreError::Transient(format!(
+            "{id}: the email's status events are not settled yet"
+        ))
+        .into());
+    }
+    match counted {
         Ok(record) => Ok(record == ChunkRecord::Recorded),
         // The notification is gone (its history expired): the suppression is what matters.
         Err(crate::error::StoreError::Conflict(_)) => Ok(false),

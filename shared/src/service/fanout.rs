@@ -98,7 +98,9 @@ pub async fn fan_out_if_claimed(ports: &FanOutDeps<'_>, id: NotificationId) -> R
         if n.status == Status::Delivering && n.chunks_total.is_some_and(|total| n.chunks_done >= total) {
             n.status = ports.deliver.ledger.complete_if_done(id, ports.clock.now()).await?;
         }
-        callback::send_if_due(&ports.deliver.callbacks, &n).await;
+        if !callback::send_if_due(&ports.deliver.callbacks, &n).await {
+            return Err(StoreError::Transient(format!("{id}: its status events are not settled yet")));
+        }
     }
     Ok(false)
 }
@@ -134,6 +136,10 @@ async fn fan_out(
     mut held: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let Some(n) = ports.lookup.get(id).await? else { return Ok(()) };
+    // Its acceptance's event, in case the request that stored it could not queue it.
+    if n.fanout.chunks_enqueued == 0 {
+        super::webhooks::settle(&ports.deliver.callbacks.hooks, &n).await;
+    }
     let people = match audience::recipients(
         ports.audiences,
         &n.audience,
@@ -219,15 +225,17 @@ async fn fan_out(
         .finish_fanout(id, chunks.len() as u32, people.len() as u64, held, ports.clock.now())
         .await?;
     tracing::info!(notification = %id, recipients = people.len(), chunks = chunks.len(), ?status, "fan-out finished");
-    if status == Status::Delivered && n.callback.is_some() {
+    if status == Status::Delivered && (n.callback.is_some() || n.hooks) {
         // Every chunk reported before fan-out finished: the callback is ours to send. Not in a
         // synchronous request, though: its tries (up to five, 5 s each) would outlast the API's
         // 10 seconds; a fan-out job sends it right after the answer.
         if sink == Sink::Inline && callback_later(ports, id).await {
             return Ok(());
         }
-        if let Some(done) = ports.lookup.get(id).await? {
-            callback::send_if_due(&ports.deliver.callbacks, &done).await;
+        if let Some(done) = ports.lookup.get(id).await?
+            && !callback::send_if_due(&ports.deliver.callbacks, &done).await
+        {
+            return Err(StoreError::Transient(format!("{id}: its status events are not settled yet")));
         }
     }
     Ok(())

@@ -19,6 +19,8 @@ pub struct StoreDeps<'a> {
     pub(crate) lookup: &'a dyn NotificationLookup,
     pub(crate) intake: &'a dyn NotificationIntake,
     pub(crate) fanout_queue: &'a dyn Queue,
+    /// Whether its tenant has a webhook endpoint, and its `notification.accepted` event.
+    pub(crate) hooks: super::webhooks::EmitDeps<'a>,
 }
 
 /// What accepting a notification uses: storing it, the clock, and fan-out for a synchronous
@@ -114,8 +116,24 @@ pub async fn enqueue_fanout(ports: &StoreDeps<'_>, id: NotificationId) {
 /// attempt stored it but lost the answer), that one is the result.
 pub async fn insert_once(
     ports: &StoreDeps<'_>,
-    notification: Notification,
+    mut notification: Notification,
 ) -> Result<Notification, ApiError> {
+    // Status events are owed only while the tenant has an endpoint (a look per notification
+    // accepted, none per chunk of one whose tenant has none).
+    // A failed look owes them anyway: their settle looks again, and finds none or sends them.
+    notification.hooks = match ports.hooks.hooks.endpoint(notification.company_id).await {
+        Ok(endpoint) => endpoint.is_some(),
+        Err(e) => {
+            tracing::warn!(notification = %notification.id, error = %e, "webhook endpoint not read; its events are owed");
+            true
+        }
+    };
+    let stored = insert_stored(ports, notification).await?;
+    super::webhooks::settle(&ports.hooks, &stored).await;
+    Ok(stored)
+}
+
+async fn insert_stored(ports: &StoreDeps<'_>, notification: Notification) -> Result<Notification, ApiError> {
     match ports.intake.insert(&notification).await {
         Ok(()) => Ok(notification),
         Err(crate::error::StoreError::Conflict(why)) => match ports.lookup.get(notification.id).await? {

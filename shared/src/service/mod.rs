@@ -29,3 +29,4 @@ pub mod realtime;
 pub mod recall;
 pub mod receive;
 pub mod send;
+pub mod webhooks;

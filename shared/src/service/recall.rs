@@ -45,6 +45,8 @@ pub struct RecallDeps<'a> {
     pub(crate) inbox: &'a dyn InboxDelivery,
     pub(crate) fanout_queue: &'a dyn Queue,
     pub(crate) clock: &'a dyn Clock,
+    /// Its `notification.retracted` event.
+    pub(crate) hooks: super::webhooks::EmitDeps<'a>,
 }
 
 /// What planning a recall uses (the fan-out function): the notification, its started chunks,
@@ -56,6 +58,8 @@ pub struct PlanDeps<'a> {
     pub(crate) inbox: &'a dyn InboxDelivery,
     pub(crate) delivery_queue: &'a dyn Queue,
     pub(crate) clock: &'a dyn Clock,
+    /// The retraction's event, settled again by each plan (one the request could not queue).
+    pub(crate) hooks: super::webhooks::EmitDeps<'a>,
 }
 
 /// What a recall's step uses (the deliver function): the notification, the chunk's lease and
@@ -121,6 +125,11 @@ async fn retract(
             }
             if now {
                 tracing::info!(notification = %n.id, reached, by, "retracted");
+            }
+            if n.hooks
+                && let Some(retracted) = deps.lookup.get(n.id).await?
+            {
+                super::webhooks::settle(&deps.hooks, &retracted).await;
             }
             Ok(Retracted {
                 notification_id: n.id,
@@ -245,6 +254,10 @@ pub async fn plan(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Re
         }
         return Ok(0);
     };
+    if recall == Recall::Retract && !super::webhooks::settle(&deps.hooks, &n).await {
+        // The plan's job comes back (its steps are not queued yet), and settles them then.
+        return Err(StoreError::Transient(format!("{id}: the retraction's status event is not settled yet")));
+    }
     match recall {
         Recall::Retract if n.retracted.is_none() => return Ok(0),
         Recall::Correct if n.retracted.is_some() => return Ok(0),

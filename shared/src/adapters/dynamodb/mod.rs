@@ -6,12 +6,14 @@ mod devices;
 mod directory;
 mod inbox;
 mod notifications;
+mod webhooks;
 
 pub use connections::DynamoConnectionStore;
 pub use devices::DynamoDeviceStore;
 pub use directory::DynamoDirectory;
 pub use inbox::DynamoInboxStore;
 pub use notifications::DynamoNotificationStore;
+pub use webhooks::DynamoWebhookStore;
 
 use std::collections::HashMap;
 

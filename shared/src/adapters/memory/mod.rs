@@ -19,6 +19,7 @@ mod notifications;
 mod push;
 mod queue;
 mod realtime;
+mod webhooks;
 
 pub use connections::MemoryConnectionStore;
 pub use devices::MemoryDeviceStore;
@@ -29,6 +30,7 @@ pub use notifications::MemoryNotificationStore;
 pub use push::{MemoryEndpoint, MemoryPush};
 pub use queue::{MAX_DELAY_SECONDS, MemoryQueue};
 pub use realtime::MemoryRealtime;
+pub use webhooks::MemoryWebhookStore;
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic in another test thread must not cascade into poisoned-lock panics here.
