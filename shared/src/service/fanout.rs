@@ -235,6 +235,11 @@ async fn fan_out(
         if let Some(done) = ports.lookup.get(id).await?
             && !callback::send_if_due(&ports.deliver.callbacks, &done).await
         {
+            // Its status events could not be settled: a fan-out job settles them (and its
+            // retries), whether this run is a job's or the tick's, which nothing retries.
+            if callback_later(ports, id).await {
+                return Ok(());
+            }
             return Err(StoreError::Transient(format!("{id}: its status events are not settled yet")));
         }
     }
