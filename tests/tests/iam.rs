@@ -10,8 +10,6 @@
 //! against resource `*`): each statement names only resources of this stack that the function's
 //! configuration points it at.
 
-use std::sync::{Arc, Mutex};
-
 use serde_json::{Value, json};
 use shared::http::{GatewayRequest, body_text};
 use shared::model::Status;
@@ -102,35 +100,16 @@ async fn tick(f: &Functions) {
     local::workers::tick(&f.fanout).await.expect("the tick under FanoutFunction's policy");
 }
 
-/// A callback receiver on loopback: counts the posts it got.
-async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    use http_body_util::BodyExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let log = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let log = log.clone();
-                        async move {
-                            let body = req.into_body().collect().await.unwrap().to_bytes();
-                            log.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
-                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                                http_body_util::Full::new(bytes::Bytes::new()),
-                            ))
-                        }
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (url, seen)
+/// A callback receiver on loopback (the suites' `tests::hooks::Receiver`, answering 200), and
+/// its URL.
+async fn receiver() -> (String, tests::hooks::Receiver) {
+    let receiver = tests::hooks::Receiver::start(vec![]).await;
+    (receiver.url.clone(), receiver)
+}
+
+/// The bodies a receiver got.
+fn bodies(receiver: &tests::hooks::Receiver) -> Vec<String> {
+    receiver.posts().into_iter().map(|p| p.body).collect()
 }
 
 fn department(user: &str, body: &Value) -> GatewayRequest {
@@ -779,10 +758,10 @@ async fn every_path(f: &Functions) {
     f.env.clock.advance(chrono::Duration::minutes(2));
     tick(f).await;
     settle(f).await;
-    let delivered = calls.lock().unwrap().clone();
+    let delivered = bodies(&calls);
     assert_eq!(delivered.len(), 1, "the delayed notify's callback: {delivered:?}{}", refused());
     assert!(delivered[0].contains("SUCCESS"), "{delivered:?}");
-    let sync_delivered = sync_calls.lock().unwrap().clone();
+    let sync_delivered = bodies(&sync_calls);
     assert_eq!(sync_delivered.len(), 1, "the synchronous notify's callback: {sync_delivered:?}{}", refused());
     assert!(sync_delivered[0].contains("SUCCESS"), "{sync_delivered:?}");
 
@@ -872,7 +851,7 @@ async fn every_path(f: &Functions) {
     local::workers::settle(f.env.ports.delivery_queue.as_ref(), &chunks, &[]).await.unwrap();
     let failed = f.env.ports.notifications.get(id).await.unwrap().unwrap();
     assert_eq!(failed.status, Status::Failed, "given up at the last receive{}", refused());
-    let calls = failure_calls.lock().unwrap().clone();
+    let calls = bodies(&failure_calls);
     assert_eq!(calls.len(), 1, "the give-up path sends the FAILURE callback: {calls:?}");
     assert!(calls[0].contains("FAILURE"), "{calls:?}");
 
