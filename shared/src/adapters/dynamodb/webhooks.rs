@@ -22,6 +22,22 @@ impl DynamoWebhookStore {
     }
 }
 
+impl DynamoWebhookStore {
+    /// One item, read strongly consistent (an endpoint's revision, an event's claims).
+    async fn get<T: serde::de::DeserializeOwned>(&self, key: Item) -> StoreResult<Option<T>> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        got.item.map(from_item).transpose()
+    }
+}
+
 fn endpoint_key(company: CompanyId) -> Item {
     key(format!("HOOKS#{company}"), "ENDPOINT")
 }
@@ -33,16 +49,7 @@ fn event_key(id: &str) -> Item {
 #[async_trait]
 impl WebhookEndpoints for DynamoWebhookStore {
     async fn endpoint(&self, company: CompanyId) -> StoreResult<Option<WebhookEndpoint>> {
-        let got = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(endpoint_key(company)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        got.item.map(from_item).transpose()
+        self.get(endpoint_key(company)).await
     }
 
     async fn save_endpoint(&self, endpoint: &WebhookEndpoint, read: Option<u64>) -> StoreResult<bool> {
@@ -98,16 +105,7 @@ impl HookEvents for DynamoWebhookStore {
     }
 
     async fn event(&self, id: &str) -> StoreResult<Option<HookEvent>> {
-        let got = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(event_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        got.item.map(from_item).transpose()
+        self.get(event_key(id)).await
     }
 
     async fn mark_queued(&self, id: &str) -> StoreResult<()> {
