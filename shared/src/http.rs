@@ -163,6 +163,8 @@ impl GatewayRequest {
     }
 
     pub fn path_param(mut self, name: &str, value: &str) -> Self {
+        // One value a name, as API Gateway gives them: a second call replaces the first.
+        self.path_parameters.retain(|(n, _)| n != name);
         self.path_parameters.push((name.into(), value.into()));
         self
     }

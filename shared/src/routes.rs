@@ -98,6 +98,14 @@ pub enum NotifyOp {
     DepartmentLog,
     /// An in-app notification's delivery log (beyond the spec).
     AppLog,
+    /// Retracts a department message that went out (beyond the spec).
+    DepartmentRetract,
+    /// Corrects a department message that went out (beyond the spec).
+    DepartmentCorrect,
+    /// Retracts an in-app notification that went out (beyond the spec).
+    AppRetract,
+    /// Corrects an in-app notification that went out (beyond the spec: an OData update).
+    AppCorrect,
 }
 
 /// What reaches a person.
@@ -184,6 +192,18 @@ pub const ROUTES: &[Route] = &[
         Op::Notify(NotifyOp::DepartmentLog),
     ),
     r("GET", "/api/data/v9.2/appnotifications/{NotificationId}/log", Op::Notify(NotifyOp::AppLog)),
+    r(
+        "POST",
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/retract",
+        Op::Notify(NotifyOp::DepartmentRetract),
+    ),
+    r(
+        "POST",
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/correct",
+        Op::Notify(NotifyOp::DepartmentCorrect),
+    ),
+    r("POST", "/api/data/v9.2/appnotifications/{NotificationId}/retract", Op::Notify(NotifyOp::AppRetract)),
+    r("PATCH", "/api/data/v9.2/appnotifications/{NotificationId}", Op::Notify(NotifyOp::AppCorrect)),
     inbox("GET", "/users/{userId}/notifications", InboxOp::CenterList),
     inbox("GET", "/users/{userId}/notifications/count", InboxOp::CenterCount),
     inbox("POST", "/users/{userId}/notifications/mark-all-seen", InboxOp::MarkAll),

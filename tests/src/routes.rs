@@ -82,6 +82,38 @@ macro_rules! mark_sample {
     };
 }
 
+/// The sample of `POST …/notify/{notificationMessageUUID}/{action}` (a department message's
+/// retraction or correction), with its valid body if it reads one.
+macro_rules! department_message_sample {
+    ($action:literal, $valid:expr) => {
+        Sample {
+            method: "POST",
+            path: concat!(
+                "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/",
+                $action
+            ),
+            build: |_, body, q| {
+                request(
+                    "POST",
+                    concat!(
+                        "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/",
+                        $action
+                    ),
+                    &format!("/communications/department/{DEPT}/user/{U1}/notify/{NOTIFICATION}/{}", $action),
+                    body,
+                    q,
+                )
+                .path_param("departmentUUID", DEPT)
+                .path_param("userUUID", U1)
+                .path_param("notificationMessageUUID", NOTIFICATION)
+                .header("authorization", "Basic ZGVtby1kZXB0OmRlbW8tc2VjcmV0")
+            },
+            valid: $valid,
+            query: "",
+        }
+    };
+}
+
 /// The sample of a web inbox file (no credentials: the page signs in itself).
 macro_rules! web_sample {
     ($path:literal) => {
@@ -297,6 +329,47 @@ pub fn samples() -> Vec<Sample> {
             valid: None,
             query: "limit=10",
         },
+        department_message_sample!("retract", None),
+        department_message_sample!(
+            "correct",
+            Some(|| json!({"messageAttributes": {"subject": "s, corrected", "body": "hi, corrected"}}))
+        ),
+        Sample {
+            method: "POST",
+            path: "/api/data/v9.2/appnotifications/{NotificationId}/retract",
+            build: |_, body, q| {
+                request(
+                    "POST",
+                    "/api/data/v9.2/appnotifications/{NotificationId}/retract",
+                    &format!("/api/data/v9.2/appnotifications/{NOTIFICATION}/retract"),
+                    body,
+                    q,
+                )
+                .path_param("NotificationId", NOTIFICATION)
+                .header("authorization", "Bearer demo-admin-token")
+            },
+            valid: None,
+            query: "",
+        },
+        Sample {
+            method: "PATCH",
+            path: "/api/data/v9.2/appnotifications/{NotificationId}",
+            build: |_, body, q| {
+                request(
+                    "PATCH",
+                    "/api/data/v9.2/appnotifications/{NotificationId}",
+                    &format!("/api/data/v9.2/appnotifications/{NOTIFICATION}"),
+                    body,
+                    q,
+                )
+                .path_param("NotificationId", NOTIFICATION)
+                .header("authorization", "Bearer demo-admin-token")
+            },
+            valid: Some(
+                || json!({"Title": "t, corrected", "Body": "b, corrected", "OverrideContent": {"title": "**t**"}}),
+            ),
+            query: "",
+        },
         Sample {
             method: "GET",
             path: "/rest/notification/sent",
@@ -506,6 +579,29 @@ pub fn samples() -> Vec<Sample> {
 }
 
 /// Calls a route as API Gateway would, through the function that serves it.
+/// `sample`'s request with its notification (a path's `{notificationMessageUUID}` or
+/// `{NotificationId}`) replaced by `notification`: one that exists, for a test that needs the
+/// request to go past the lookup.
+pub async fn call_on(
+    ports: &Ports,
+    sample: &Sample,
+    body: Vec<u8>,
+    notification: &str,
+) -> lambda_http::Response<lambda_http::Body> {
+    let function = local::routes::ROUTES
+        .iter()
+        .find(|r| r.method == sample.method && r.path == sample.path)
+        .unwrap_or_else(|| panic!("{} {} is not a route", sample.method, sample.path))
+        .function();
+    let mut req = (sample.build)(ports, body, sample.query);
+    for name in ["notificationMessageUUID", "NotificationId"] {
+        if sample.path.contains(&format!("{{{name}}}")) {
+            req = req.path_param(name, notification);
+        }
+    }
+    local::routes::call(function, ports, req.into_request()).await
+}
+
 pub async fn call(
     ports: &Ports,
     sample: &Sample,

@@ -271,9 +271,34 @@ async fn the_valid_bodies_are_valid() {
             local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
         }
         let body = (route.valid.expect("a body route"))().to_string().into_bytes();
-        let got = status(&env.ports, &route, body, route.query).await;
+        // A department message's or an in-app notification's correction: of one that went out
+        // to the samples' user, sent by its dialect's own sample.
+        let got = match sent_by_sample(&env, route.path).await {
+            Some(id) => tests::routes::call_on(&env.ports, &route, body, &id).await.status().as_u16(),
+            None => status(&env.ports, &route, body, route.query).await,
+        };
         assert!((200..300).contains(&got), "{} {} answered {got}", route.method, route.path);
     }
+}
+
+/// For a route that names a department message or an in-app notification, one sent (and
+/// delivered) by the sample of its dialect's send: its id.
+async fn sent_by_sample(env: &tests::Env, path: &str) -> Option<String> {
+    let (send, field) = if path.contains("{notificationMessageUUID}") {
+        ("/communications/department/{departmentUUID}/user/{userUUID}/notify", "notificationMessageUUID")
+    } else if path.contains("{NotificationId}") {
+        ("/api/data/v9.2/SendAppNotification", "NotificationId")
+    } else {
+        return None;
+    };
+    let sample = samples().into_iter().find(|s| s.path == send).expect("the dialect's send sample");
+    let body = (sample.valid.expect("a send reads a body"))().to_string().into_bytes();
+    let resp = tests::routes::call(&env.ports, &sample, body, sample.query).await;
+    let text = shared::http::body_text(&resp);
+    assert_eq!(resp.status(), 200, "{send}: {text}");
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
+    let answer: Value = serde_json::from_str(&text).expect("JSON");
+    Some(answer[field].as_str().expect("the notification's id").to_string())
 }
 
 #[tokio::test]

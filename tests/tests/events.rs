@@ -234,7 +234,7 @@ async fn api_samples_are_answered_without_errors() {
             _ => inbox::handle(&env.ports, req).await,
         };
         let body = shared::http::body_text(&resp);
-        // The dismiss, mark, cancel and log samples name a notification that does not exist; the unsubscribe sample's
+        // The dismiss, mark, cancel, log, retract and correct samples name a notification that does not exist; the unsubscribe sample's
         // signature is not one of this process's key (each deployment has its own).
         let expected = match name.as_str() {
             "inbox-dismiss"
@@ -242,7 +242,11 @@ async fn api_samples_are_answered_without_errors() {
             | "notify-department-cancel"
             | "notify-app-cancel"
             | "notify-department-log"
-            | "notify-app-log" => 404,
+            | "notify-app-log"
+            | "notify-department-retract"
+            | "notify-department-correct"
+            | "notify-app-retract"
+            | "notify-app-correct" => 404,
             // A send's log, of a send this fresh directory has not made.
             "sent-history-log" => 404,
             "inbox-mark-all-read" => 204,

@@ -566,6 +566,101 @@ async fn every_path(f: &Functions) {
         refused()
     );
 
+    // A department message and an in-app notification, delivered, corrected (their content
+    // written again before the answer) and retracted (the retraction's transaction, its plan
+    // queued) under NotifyFunction's policy; the plan and steps under fan-out's and deliver's.
+    let (status, sync) = notify(
+        f,
+        department(
+            &user(2).to_string(),
+            &json!({"messageAttributes": {"body": "to correct"}, "messageSendingAttributesLite": {"sendSynchronously": true}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{sync}");
+    let message = sync["notificationMessageUUID"].as_str().unwrap().to_string();
+    let (status, app) = notify(
+        f,
+        GatewayRequest::new(
+            "POST",
+            "/api/data/v9.2/SendAppNotification",
+            "/api/data/v9.2/SendAppNotification",
+        )
+        .header("authorization", "Bearer demo-admin-token")
+        .body(json!({"Title": "to correct", "Recipient": format!("/systemusers({})", user(3))}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{app}");
+    let app_id = app["NotificationId"].as_str().unwrap().to_string();
+    settle(f).await;
+    let dept_auth = {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("demo-dept:demo-secret"))
+    };
+    let department_recall = |action: &str, body: Option<Value>| {
+        let template = format!(
+            "/communications/department/{{departmentUUID}}/user/{{userUUID}}/notify/{{notificationMessageUUID}}/{action}"
+        );
+        let path = format!("/communications/department/{DEPT}/user/{}/notify/{message}/{action}", user(2));
+        let req = GatewayRequest::new("POST", &template, &path)
+            .path_param("departmentUUID", DEPT)
+            .path_param("userUUID", &user(2).to_string())
+            .path_param("notificationMessageUUID", &message)
+            .header("authorization", &dept_auth);
+        match body {
+            Some(body) => req.body(body.to_string()),
+            None => req,
+        }
+    };
+    let app_recall = |correction: Option<Value>| {
+        let path = format!("/api/data/v9.2/appnotifications/{app_id}");
+        match correction {
+            Some(body) => {
+                GatewayRequest::new("PATCH", "/api/data/v9.2/appnotifications/{NotificationId}", &path)
+                    .body(body.to_string())
+            }
+            None => GatewayRequest::new(
+                "POST",
+                "/api/data/v9.2/appnotifications/{NotificationId}/retract",
+                &format!("{path}/retract"),
+            ),
+        }
+        .path_param("NotificationId", &app_id)
+        .header("authorization", "Bearer demo-admin-token")
+    };
+    let (dept_id, app_uuid): (Uuid, Uuid) = (message.parse().unwrap(), app_id.parse().unwrap());
+    // Which field each corrects: the department's body, the app notification's Title.
+    for (what, req, person, id, title) in [
+        (
+            "department correct",
+            department_recall("correct", Some(json!({"messageAttributes": {"body": "corrected"}}))),
+            user(2),
+            dept_id,
+            false,
+        ),
+        ("app correct", app_recall(Some(json!({"Title": "corrected"}))), user(3), app_uuid, true),
+    ] {
+        let (status, answer) = notify(f, req).await;
+        assert_eq!(status, 200, "{what} under NotifyFunction's policy: {answer}{}", refused());
+        let item = f.env.ports.inbox.get(person, id).await.unwrap().expect("delivered");
+        let shown = if title { &item.content.title } else { &item.content.body };
+        assert_eq!(shown, "corrected", "{what}: written before the answer");
+    }
+    for (what, req) in
+        [("department retract", department_recall("retract", None)), ("app retract", app_recall(None))]
+    {
+        let (status, answer) = notify(f, req).await;
+        assert_eq!(status, 200, "{what} under NotifyFunction's policy: {answer}{}", refused());
+    }
+    settle(f).await;
+    for (person, id) in [(user(2), dept_id), (user(3), app_uuid)] {
+        assert!(
+            f.env.ports.inbox.get(person, id).await.unwrap().is_none(),
+            "retracted from {person}{}",
+            refused()
+        );
+    }
+
     // Sent history: every query kind.
     for query in [
         "version=1&broadcastType=GT&companyId=3".to_string(),

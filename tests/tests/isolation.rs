@@ -366,6 +366,41 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
                 .path_param("NotificationId", &app)
                 .header("authorization", &bearer);
         answers.push(route(&env, &mut covered, "DELETE", template, cancel).await);
+        // Retract and correct them (who may is asked before whether they went out).
+        for (action, body) in
+            [("retract", None), ("correct", Some(json!({"messageAttributes": {"body": "intrusion"}})))]
+        {
+            let template: &'static str = match action {
+                "retract" => {
+                    "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/retract"
+                }
+                _ => {
+                    "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/correct"
+                }
+            };
+            let mut req = GatewayRequest::new("POST", template, &format!("{dept_path}/{delayed}/{action}"))
+                .path_param("departmentUUID", "d0000000-0000-4000-8000-000000000001")
+                .path_param("userUUID", U1)
+                .path_param("notificationMessageUUID", &delayed)
+                .header("authorization", &bearer);
+            if let Some(body) = body {
+                req = req.body(body.to_string());
+            }
+            answers.push(route(&env, &mut covered, "POST", template, req).await);
+        }
+        let template = "/api/data/v9.2/appnotifications/{NotificationId}/retract";
+        let retract =
+            GatewayRequest::new("POST", template, &format!("/api/data/v9.2/appnotifications/{app}/retract"))
+                .path_param("NotificationId", &app)
+                .header("authorization", &bearer);
+        answers.push(route(&env, &mut covered, "POST", template, retract).await);
+        let template = "/api/data/v9.2/appnotifications/{NotificationId}";
+        let correct =
+            GatewayRequest::new("PATCH", template, &format!("/api/data/v9.2/appnotifications/{app}"))
+                .path_param("NotificationId", &app)
+                .header("authorization", &bearer)
+                .body(json!({"Title": "intrusion"}).to_string());
+        answers.push(route(&env, &mut covered, "PATCH", template, correct).await);
         // Read their delivery logs (the department's with the principal's own credentials).
         let template = "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/log";
         let read = GatewayRequest::new("GET", template, &format!("{dept_path}/{delayed}/log"))
@@ -438,6 +473,11 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
                 n.origin
             );
             assert_eq!(n.revision, 0, "{token}: changed company 3's {:?}", n.origin);
+            assert!(
+                n.retracted.is_none() && n.corrected.is_none(),
+                "{token}: retracted or corrected company 3's {:?}",
+                n.origin
+            );
         }
 
         // The web inbox's files are public and hold no one's data.
@@ -460,7 +500,7 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     let untouched = env.ports.inbox.get(U1.parse().unwrap(), item).await.unwrap().unwrap();
     assert_eq!(untouched.entry.marks, Marks::default(), "no mark on u1's notification");
     assert_eq!(untouched.state, ItemState::default(), "nor a watermark over it");
-    assert_eq!(calls, 5 * 43, "every route for every principal");
+    assert_eq!(calls, 5 * 47, "every route for every principal");
     // The routes called above directly, and those called through `route`.
     for r in [
         ("POST", "/rest/notification/send"),

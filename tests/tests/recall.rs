@@ -521,7 +521,372 @@ async fn a_lost_plan_or_lost_steps_are_planned_again_by_the_tick(env: Env) {
     }
 }
 
+const U1: &str = "11111111-1111-4111-8111-111111111111";
+const U2: &str = "22222222-2222-4222-8222-222222222222";
+const DEPT: &str = "d0000000-0000-4000-8000-000000000001";
+
+fn basic(client: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client}:{secret}")))
+}
+
+async fn notify_call(env: &Env, req: GatewayRequest) -> (u16, Value) {
+    let resp = notify::handle(&env.ports, req.into_request()).await;
+    (resp.status().as_u16(), json_of(&body_text(&resp)))
+}
+
+/// A department notify from Support to u1 (`body`'s message).
+async fn department_notify(env: &Env, body: Value) -> String {
+    let req = GatewayRequest::new(
+        "POST",
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+        &format!("/communications/department/{DEPT}/user/{U1}/notify"),
+    )
+    .path_param("departmentUUID", DEPT)
+    .path_param("userUUID", U1)
+    .header("authorization", &basic("demo-dept", "demo-secret"))
+    .body(body.to_string());
+    let (status, answer) = notify_call(env, req).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+    answer["notificationMessageUUID"].as_str().unwrap().to_string()
+}
+
+/// `POST …/notify/{message}/{action}` (`retract`, `correct`) with `auth`, for `dept` and `user`.
+async fn department_recall(
+    env: &Env,
+    (auth, dept, user): (&str, &str, &str),
+    message: &str,
+    action: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let template = format!(
+        "/communications/department/{{departmentUUID}}/user/{{userUUID}}/notify/{{notificationMessageUUID}}/{action}"
+    );
+    let path = format!("/communications/department/{dept}/user/{user}/notify/{message}/{action}");
+    let mut req = GatewayRequest::new("POST", &template, &path)
+        .path_param("departmentUUID", dept)
+        .path_param("userUUID", user)
+        .path_param("notificationMessageUUID", message)
+        .header("authorization", auth);
+    if let Some(body) = body {
+        req = req.body(body.to_string());
+    }
+    notify_call(env, req).await
+}
+
+/// The first error's code and description of a department answer.
+fn first_error(answer: &Value) -> (&str, &str) {
+    let e = &answer["errors"][0];
+    (e["errorCode"].as_str().unwrap_or_default(), e["errorDescription"].as_str().unwrap_or_default())
+}
+
+/// A department message delivered to u1 (synchronously) and read by u1: corrected by Support
+/// (subject and body, shown at once, u1's read kept, u1's pages told), refused to another
+/// department, another user's path, bad credentials and bodies that correct what cannot be
+/// (each naming its field); then retracted (gone from every view, told once, a repeat answers
+/// the same), after which a correction is refused; a message not out yet is refused both
+/// (cancel it instead).
+async fn a_department_message_is_corrected_and_retracted_by_its_department(env: Env) {
+    let mut env = env;
+    let hub = Arc::new(MemoryRealtime::new());
+    env.ports.realtime = hub.clone();
+    let billing = "d0000000-0000-4000-8000-000000000002";
+    let mut snapshot = shared::directory::DirectorySnapshot::demo();
+    snapshot.departments.push(shared::directory::DepartmentRecord {
+        id: billing.parse().unwrap(),
+        company_id: 3,
+        name: "Billing".into(),
+        client_id: "billing-dept".into(),
+        secret_sha256: shared::credentials::digest("billing-secret"),
+        members: vec![U1.parse().unwrap()],
+    });
+    env.ports.directory.load(&snapshot).await.unwrap();
+    let support = basic("demo-dept", "demo-secret");
+    let ours = (support.as_str(), DEPT, U1);
+    let message = department_notify(
+        &env,
+        json!({"messageAttributes": {"subject": "Shift change", "body": "Your shift starts at 08:00."},
+            "messageSendingAttributesLite": {"sendSynchronously": true}}),
+    )
+    .await;
+    let id: NotificationId = message.parse().unwrap();
+    let u1: UserId = U1.parse().unwrap();
+    assert!(env.ports.inbox.mark(u1, id, Mark::Read, env.clock.now()).await.unwrap());
+
+    // Refused: who may not, and what cannot be corrected; nothing changes.
+    let billing_auth = basic("billing-dept", "billing-secret");
+    for (who, code, status) in [
+        ((billing_auth.as_str(), billing, U1), "NOT_FOUND", 404),
+        ((support.as_str(), DEPT, U2), "NOT_FOUND", 404),
+        ((&*basic("demo-dept", "wrong"), DEPT, U1), "UNAUTHORIZED", 401),
+    ] {
+        for (action, body) in
+            [("correct", Some(json!({"messageAttributes": {"body": "x"}}))), ("retract", None)]
+        {
+            let (got, answer) = department_recall(&env, who, &message, action, body).await;
+            assert_eq!((got, first_error(&answer).0), (status, code), "{action} as {who:?}: {answer}");
+        }
+    }
+    let (status, answer) = department_recall(&env, ours, "not-a-uuid", "retract", None).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(first_error(&answer).1.starts_with("notificationMessageUUID"), "{answer}");
+    for (body, field) in [
+        (json!({}), "messageAttributes"),
+        (json!({"messageAttributes": {}}), "messageAttributes"),
+        (json!({"messageAttributes": {"body": " "}}), "messageAttributes.body"),
+        (json!({"messageAttributes": {"subject": "s".repeat(256)}}), "messageAttributes.subject"),
+        (json!({"messageAttributes": {"body": "x", "protocol": "HTML"}}), "messageAttributes.protocol"),
+        (
+            json!({"messageAttributes": {"body": "x"}, "messageSendingAttributesLite": {"delay": 5}}),
+            "messageSendingAttributesLite",
+        ),
+    ] {
+        let (status, answer) = department_recall(&env, ours, &message, "correct", Some(body.clone())).await;
+        assert_eq!((status, answer["status"].as_str()), (400, Some("FAILURE")), "{body}: {answer}");
+        assert!(first_error(&answer).1.starts_with(field), "{body} names {field}: {answer}");
+    }
+    let (status, answer) =
+        department_recall(&env, ours, &message, "retract", Some(json!({"why": "x"}))).await;
+    assert_eq!((status, first_error(&answer).1.starts_with("why")), (400, true), "{answer}");
+    let item = env.ports.inbox.get(u1, id).await.unwrap().expect("u1 has it");
+    assert_eq!(
+        (item.content.title.as_str(), item.content.body.as_str()),
+        ("Shift change", "Your shift starts at 08:00.")
+    );
+
+    // Corrected: at once in u1's center, read kept; u1's pages told.
+    let mut rx = hub.subscribe();
+    let (status, answer) = department_recall(
+        &env,
+        ours,
+        &message,
+        "correct",
+        Some(json!({"messageAttributes": {"body": "Your shift starts at 09:00."}})),
+    )
+    .await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+    assert_eq!(
+        answer["correction"],
+        json!({"state": "delivered", "subject": "Shift change", "body": "Your shift starts at 09:00.",
+            "correctedOn": "2026-11-22T09:00:00.000Z", "correctedBy": "demo-dept", "emailsSent": 0, "pushesSent": 0,
+            "note": "emails and pushes already sent cannot be recalled"})
+    );
+    let item = env.ports.inbox.get(u1, id).await.unwrap().expect("u1 has it");
+    assert_eq!(
+        (item.content.title.as_str(), item.content.body.as_str(), item.state.read),
+        ("Shift change", "Your shift starts at 09:00.", true)
+    );
+    run(&env).await;
+    let told = drain(&mut rx);
+    let corrected =
+        told.get(&u1).into_iter().flatten().filter(|e| matches!(e, InboxEvent::Corrected { .. })).count();
+    assert_eq!(corrected, 1, "{told:?}");
+
+    // Retracted: gone from every view of u1's, u1 told once; a repeat answers the same.
+    for repeated in [false, true] {
+        let (status, answer) = department_recall(&env, ours, &message, "retract", None).await;
+        assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+        let r = &answer["retraction"];
+        assert_eq!(
+            (
+                r["state"].as_str(),
+                r["peopleReached"].as_u64(),
+                r["retractedBy"].as_str(),
+                r["alreadyRetracted"].as_bool()
+            ),
+            (Some("retracted"), Some(1), Some("demo-dept"), Some(repeated)),
+            "{answer}"
+        );
+        assert_eq!(r["note"], "emails and pushes already sent cannot be recalled");
+        run(&env).await;
+    }
+    assert_eq!(anywhere(&env, u1, id).await, Vec::<String>::new());
+    let told = drain(&mut rx);
+    let retracted =
+        told.get(&u1).into_iter().flatten().filter(|e| **e == InboxEvent::Retracted { id }).count();
+    assert_eq!(retracted, 1, "{told:?}");
+    let (status, answer) = department_recall(
+        &env,
+        ours,
+        &message,
+        "correct",
+        Some(json!({"messageAttributes": {"body": "late"}})),
+    )
+    .await;
+    assert_eq!((status, first_error(&answer).0), (409, "ALREADY_RETRACTED"), "{answer}");
+
+    // Not out yet: cancel it instead.
+    let later = department_notify(
+        &env,
+        json!({"messageAttributes": {"body": "in an hour"}, "messageSendingAttributesLite": {"delay": 3600}}),
+    )
+    .await;
+    for (action, body) in [("retract", None), ("correct", Some(json!({"messageAttributes": {"body": "x"}})))]
+    {
+        let (status, answer) = department_recall(&env, ours, &later, action, body).await;
+        assert_eq!((status, first_error(&answer).0), (409, "ALREADY_PENDING"), "{action}: {answer}");
+    }
+}
+
+const APP: &str = "/api/data/v9.2/appnotifications/{NotificationId}";
+
+/// An in-app notification from company 3's administrator to u1, with a markdown override.
+async fn app_notify(env: &Env) -> NotificationId {
+    let req = GatewayRequest::new(
+        "POST",
+        "/api/data/v9.2/SendAppNotification",
+        "/api/data/v9.2/SendAppNotification",
+    )
+    .header("authorization", "Bearer demo-admin-token")
+    .body(
+        json!({"Title": "Build failed", "Body": "main is red", "Recipient": format!("/systemusers({U1})"),
+                "OverrideContent": {"title": "**Build failed**", "body": "main is *red*"}})
+        .to_string(),
+    );
+    let (status, answer) = notify_call(env, req).await;
+    assert_eq!(status, 200, "{answer}");
+    answer["NotificationId"].as_str().unwrap().parse().unwrap()
+}
+
+/// `POST …/appnotifications/{id}/retract` (no body given) or `PATCH …/appnotifications/{id}`
+/// (a correction) as `token`.
+async fn app_recall(env: &Env, token: &str, id: &str, correction: Option<Value>) -> (u16, Value) {
+    let req = match correction {
+        None => GatewayRequest::new(
+            "POST",
+            &format!("{APP}/retract"),
+            &format!("/api/data/v9.2/appnotifications/{id}/retract"),
+        ),
+        Some(body) => GatewayRequest::new("PATCH", APP, &format!("/api/data/v9.2/appnotifications/{id}"))
+            .body(body.to_string()),
+    }
+    .path_param("NotificationId", id)
+    .header("authorization", &format!("Bearer {token}"));
+    let resp = notify::handle(&env.ports, req.into_request()).await;
+    assert_eq!(resp.headers().get("odata-version").map(|v| v.to_str().unwrap()), Some("4.0"));
+    (resp.status().as_u16(), json_of(&body_text(&resp)))
+}
+
+/// An in-app notification delivered to u1 and read: corrected by its sender (Title; its override
+/// title removed, its override body kept; shown at once, read kept, u1 told), refused to a user
+/// without the privilege (403), another tenant (404), a bad id and parameters that cannot be
+/// corrected (400 naming them); retracted (gone, told once, a repeat answers the same), after which
+/// a correction is refused; one not delivered yet is refused (cancel it instead).
+async fn an_app_notification_is_corrected_and_retracted_by_whoever_may_cancel_it(env: Env) {
+    let mut env = env;
+    let hub = Arc::new(MemoryRealtime::new());
+    env.ports.realtime = hub.clone();
+    let id = app_notify(&env).await;
+    let text = id.to_string();
+    // Not delivered yet: cancel it instead.
+    for correction in [None, Some(json!({"Title": "x"}))] {
+        let (status, answer) = app_recall(&env, "demo-admin-token", &text, correction).await;
+        assert_eq!((status, answer["error"]["state"].as_str()), (409, Some("pending")), "{answer}");
+    }
+    run(&env).await;
+    let u1: UserId = U1.parse().unwrap();
+    assert!(env.ports.inbox.mark(u1, id, Mark::Read, env.clock.now()).await.unwrap());
+
+    for (token, status, parameter) in
+        [("demo-user-2-token", 403, None), ("demo-admin-4-token", 404, Some("NotificationId"))]
+    {
+        for correction in [None, Some(json!({"Title": "x"}))] {
+            let (got, answer) = app_recall(&env, token, &text, correction).await;
+            assert_eq!(
+                (got, answer["error"]["parameter"].as_str()),
+                (status, parameter),
+                "{token}: {answer}"
+            );
+        }
+    }
+    let (status, answer) = app_recall(&env, "demo-admin-token", "nope", None).await;
+    assert_eq!((status, answer["error"]["parameter"].as_str()), (400, Some("NotificationId")), "{answer}");
+    for (body, parameter) in [
+        (json!({}), "Title"),
+        (json!({"Title": ""}), "Title"),
+        (json!({"Title": null}), "Title"),
+        (json!({"Title": "t".repeat(201)}), "Title"),
+        (json!({"Recipient": format!("/systemusers({U2})")}), "Recipient"),
+        (json!({"Title": "x", "Priority": 200000001}), "Priority"),
+        (json!({"OverrideContent": {"iconUrl": "/x"}}), "OverrideContent.iconUrl"),
+        (json!({"OverrideContent": "x"}), "OverrideContent"),
+    ] {
+        let (status, answer) = app_recall(&env, "demo-admin-token", &text, Some(body.clone())).await;
+        assert_eq!(
+            (status, answer["error"]["parameter"].as_str()),
+            (400, Some(parameter)),
+            "{body}: {answer}"
+        );
+    }
+    let req = GatewayRequest::new(
+        "POST",
+        &format!("{APP}/retract"),
+        &format!("/api/data/v9.2/appnotifications/{text}/retract"),
+    )
+    .path_param("NotificationId", &text)
+    .header("authorization", "Bearer demo-admin-token")
+    .body(json!({"reason": "x"}).to_string());
+    let (status, answer) = notify_call(&env, req).await;
+    assert_eq!((status, answer["error"]["parameter"].as_str()), (400, Some("reason")), "{answer}");
+
+    // Corrected: the title, the override title removed and its body kept; at once, read kept.
+    let mut rx = hub.subscribe();
+    let (status, answer) = app_recall(
+        &env,
+        "demo-admin-token",
+        &text,
+        Some(json!({"Title": "Build fixed", "OverrideContent": {"title": null}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"NotificationId": text, "State": "delivered", "Title": "Build fixed", "Body": "main is red",
+            "OverrideContent": {"title": null, "body": "main is *red*"}, "CorrectedOn": "2026-11-22T09:00:00.000Z",
+            "CorrectedBy": "654", "EmailsSent": 0, "PushesSent": 0, "Note": "emails and pushes already sent cannot be recalled"})
+    );
+    let item = env.ports.inbox.get(u1, id).await.unwrap().expect("u1 has it");
+    let shown = item.content.override_content.clone().unwrap_or_default();
+    assert_eq!(
+        (item.content.title.as_str(), shown.title, shown.body.as_deref(), item.state.read),
+        ("Build fixed", None, Some("main is *red*"), true)
+    );
+    run(&env).await;
+    let told = drain(&mut rx);
+    assert_eq!(
+        told.get(&u1).into_iter().flatten().filter(|e| matches!(e, InboxEvent::Corrected { .. })).count(),
+        1
+    );
+
+    // Retracted; a repeat answers the same.
+    for repeated in [false, true] {
+        let (status, answer) = app_recall(&env, "demo-admin-token", &text, None).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            (
+                answer["State"].as_str(),
+                answer["PeopleReached"].as_u64(),
+                answer["RetractedBy"].as_str(),
+                answer["AlreadyRetracted"].as_bool()
+            ),
+            (Some("retracted"), Some(1), Some("654"), Some(repeated)),
+            "{answer}"
+        );
+        run(&env).await;
+    }
+    assert_eq!(anywhere(&env, u1, id).await, Vec::<String>::new());
+    let told = drain(&mut rx);
+    assert_eq!(
+        told.get(&u1).into_iter().flatten().filter(|e| **e == InboxEvent::Retracted { id }).count(),
+        1
+    );
+    let (status, answer) = app_recall(&env, "demo-admin-token", &text, Some(json!({"Title": "late"}))).await;
+    assert_eq!((status, answer["error"]["state"].as_str()), (409, Some("retracted")), "{answer}");
+}
+
 end_to_end!(
+    a_department_message_is_corrected_and_retracted_by_its_department,
+    an_app_notification_is_corrected_and_retracted_by_whoever_may_cancel_it,
     a_lost_plan_or_lost_steps_are_planned_again_by_the_tick,
     emails_queued_before_a_retraction_are_withdrawn,
     a_delivered_send_is_retracted_from_every_center,

@@ -19,7 +19,7 @@ pub async fn log(deps: &super::Deps<'_>, req: &Request) -> Response<Body> {
 }
 
 /// The answer, or the OData error, with the OData version header.
-fn odata(result: Result<serde_json::Value, ApiError>, what: &str) -> Response<Body> {
+pub(super) fn odata(result: Result<serde_json::Value, ApiError>, what: &str) -> Response<Body> {
     let mut resp = match result {
         Ok(body) => http::json(200, &body),
         Err(e) => {

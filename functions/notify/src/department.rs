@@ -14,27 +14,17 @@ use shared::service::{cancel, history, idempotency};
 use super::deadline_of;
 use uuid::Uuid;
 
-fn answer(
+pub(super) fn answer(
     status: u16,
     request: Uuid,
     id: Option<Uuid>,
     errors: Vec<ErrorEntry>,
     warnings: Vec<WarningEntry>,
 ) -> (u16, String) {
-    respond_with(
-        status,
-        NotifyResponse {
-            notification_message_uuid: id.map(|i| i.to_string()),
-            status: if errors.is_empty() { "SUCCESS" } else { "FAILURE" },
-            request_uuid: request.to_string(),
-            errors,
-            warnings,
-            cancellation: None,
-        },
-    )
+    respond_with(status, NotifyResponse::new(request, id, errors, warnings))
 }
 
-fn respond_with(status: u16, body: NotifyResponse) -> (u16, String) {
+pub(super) fn respond_with(status: u16, body: NotifyResponse) -> (u16, String) {
     (status, serde_json::to_string(&body).unwrap_or_default())
 }
 
@@ -76,7 +66,7 @@ pub async fn cancel(deps: &super::Deps<'_>, req: &Request) -> Response<Body> {
     with_challenge(status, body)
 }
 
-fn with_challenge(status: u16, body: String) -> Response<Body> {
+pub(super) fn with_challenge(status: u16, body: String) -> Response<Body> {
     let mut resp = http::respond(status, "application/json", body);
     if status == 401 {
         resp.headers_mut()
@@ -85,8 +75,19 @@ fn with_challenge(status: u16, body: String) -> Response<Body> {
     resp
 }
 
+/// The path's user and message (`userUUID`, `notificationMessageUUID`), or the error naming the
+/// one that is not a UUID.
+pub(super) fn message_of(req: &Request) -> Result<(Uuid, Uuid), shared::ApiError> {
+    let uuid = |name: &str| {
+        let text = http::path_param(req, name).unwrap_or_default();
+        text.parse::<Uuid>()
+            .map_err(|_| shared::ApiError::invalid(name, format!("{name} {text:?} is not a UUID")))
+    };
+    Ok((uuid("userUUID")?, uuid("notificationMessageUUID")?))
+}
+
 /// The department whose Basic credentials the request carries, or the answer refusing it.
-async fn authenticated(
+pub(super) async fn authenticated(
     deps: &super::Deps<'_>,
     req: &Request,
     request_id: Uuid,
@@ -120,25 +121,16 @@ async fn respond_to_cancel(deps: &super::Deps<'_>, req: &Request, request_id: Uu
     if let Err(e) = http::body(req) {
         return answer(e.status(), request_id, None, vec![department::error_of(&e)], Vec::new());
     }
-    let uuid = |name: &str| {
-        let text = http::path_param(req, name).unwrap_or_default();
-        text.parse::<Uuid>()
-            .map_err(|_| shared::ApiError::invalid(name, format!("{name} {text:?} is not a UUID")))
-    };
-    let outcome = match (uuid("userUUID"), uuid("notificationMessageUUID")) {
-        (Ok(user), Ok(id)) => cancel::department(&deps.cancel, &department, user, id).await,
-        (Err(e), _) | (_, Err(e)) => Err(e),
+    let outcome = match message_of(req) {
+        Ok((user, id)) => cancel::department(&deps.cancel, &department, user, id).await,
+        Err(e) => Err(e),
     };
     match outcome {
         Ok(done) => respond_with(
             200,
             NotifyResponse {
-                notification_message_uuid: Some(done.notification_id.to_string()),
-                status: "SUCCESS",
-                request_uuid: request_id.to_string(),
-                errors: Vec::new(),
-                warnings: Vec::new(),
                 cancellation: Some((&done).into()),
+                ..NotifyResponse::new(request_id, Some(done.notification_id), Vec::new(), Vec::new())
             },
         ),
         Err(e) => {
@@ -162,14 +154,9 @@ async fn respond_to_log(deps: &super::Deps<'_>, req: &Request, request_id: Uuid)
         Ok(department) => department,
         Err(refused) => return refused,
     };
-    let uuid = |name: &str| {
-        let text = http::path_param(req, name).unwrap_or_default();
-        text.parse::<Uuid>()
-            .map_err(|_| shared::ApiError::invalid(name, format!("{name} {text:?} is not a UUID")))
-    };
     let read = async {
         http::body(req)?;
-        let (user, id) = (uuid("userUUID")?, uuid("notificationMessageUUID")?);
+        let (user, id) = message_of(req)?;
         let page = shared::dialects::sent_history::parse_log(|name| http::query(req, name))?;
         history::department_log(&deps.log, &department, user, id, &page).await
     };

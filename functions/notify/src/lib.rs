@@ -1,15 +1,18 @@
 //! Handler of the notify function: three dialects that notify named people.
 //! `POST /communications/department/{departmentUUID}/user/{userUUID}/notify`,
 //! `POST /desktop-assistant/notifications`, `POST /api/data/v9.2/SendAppNotification`, and the
-//! cancels and delivery logs of two of them: `DELETE` and `GET …/log` of
-//! `…/user/{userUUID}/notify/{notificationMessageUUID}` and of
+//! cancels, delivery logs, retractions and corrections of two of them: `DELETE`, `GET …/log`,
+//! `POST …/retract` and `POST …/correct` of `…/user/{userUUID}/notify/{notificationMessageUUID}`;
+//! `DELETE`, `GET …/log`, `POST …/retract` and `PATCH` of
 //! `/api/data/v9.2/appnotifications/{NotificationId}`.
 //!
 //! It takes [`Deps`], the ports it uses; `wiring.rs` builds them from the bag.
 
 mod app;
 mod app_cancel;
+mod app_recall;
 mod department;
+mod department_recall;
 mod desktop;
 mod wiring;
 
@@ -29,6 +32,7 @@ pub struct Deps<'a> {
     pub notify: NotifyDeps<'a>,
     pub cancel: shared::service::cancel::CancelDeps<'a>,
     pub log: shared::service::history::NotificationLogDeps<'a>,
+    pub recall: shared::service::recall::RecallDeps<'a>,
 }
 
 /// Each dialect answers in its own shape; a request no dialect of this function takes (a route
@@ -44,6 +48,10 @@ pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
                 NotifyOp::AppCancel => app_cancel::handle(deps, &req).await,
                 NotifyOp::DepartmentLog => department::log(deps, &req).await,
                 NotifyOp::AppLog => app_cancel::log(deps, &req).await,
+                NotifyOp::DepartmentRetract => department_recall::retract(deps, &req).await,
+                NotifyOp::DepartmentCorrect => department_recall::correct(deps, &req).await,
+                NotifyOp::AppRetract => app_recall::retract(deps, &req).await,
+                NotifyOp::AppCorrect => app_recall::correct(deps, &req).await,
             },
             _ => shared::http::error(&shared::http::not_served(route)),
         },

@@ -16,6 +16,7 @@ impl<'a> Deps<'a> {
             notify: ports.notify(),
             cancel: ports.cancel(),
             log: ports.notification_log(),
+            recall: ports.recall(),
         }
     }
 }

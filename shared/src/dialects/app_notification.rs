@@ -52,6 +52,114 @@ pub fn cancel_answer(c: &crate::service::cancel::Cancelled) -> Value {
     })
 }
 
+/// A retraction's answer (`POST /api/data/v9.2/appnotifications/{NotificationId}/retract`,
+/// beyond the spec), in the entity's PascalCase: `retracted` (removed from its recipient's center
+/// in the background, open pages told), the people it reached, when and by whom, and what went
+/// out by email or push, which cannot be recalled.
+pub fn retract_answer(r: &crate::service::recall::Retracted) -> Value {
+    serde_json::json!({
+        "NotificationId": r.notification_id,
+        "State": "retracted",
+        "PeopleReached": r.reached,
+        "RetractedOn": r.retraction.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "RetractedBy": r.retraction.by,
+        "AlreadyRetracted": r.repeated,
+        "EmailsSent": r.emails_sent,
+        "PushesSent": r.pushes_sent,
+        "Note": crate::service::recall::NOT_RECALLED,
+    })
+}
+
+/// A retraction's body: none.
+pub fn parse_retraction(body: &[u8]) -> Result<(), ApiError> {
+    super::fields::no_body(body, "a retraction")
+}
+
+/// The parameters a correction may give.
+const CORRECT_PARAMETERS: &[&str] = &["Title", "Body", "OverrideContent"];
+
+/// A correction's body (`PATCH /api/data/v9.2/appnotifications/{NotificationId}`, beyond the
+/// spec): `Title`, `Body`, and `OverrideContent`'s `title` and `body` (each `null` removes that
+/// override; `OverrideContent: null` both), with the send's limits; at least one; anything else
+/// (its recipient, its icon, its actions, its expiry) is refused.
+pub fn parse_correction(body: &[u8]) -> Result<ContentCorrection, ApiError> {
+    let map = object(body)?;
+    if let Some(k) = keys(&map).find(|k| !CORRECT_PARAMETERS.contains(&k.as_str())) {
+        return Err(ApiError::invalid(
+            k.as_str(),
+            format!(
+                "{k} cannot be corrected after the notification went out (only {})",
+                CORRECT_PARAMETERS.join(", ")
+            ),
+        ));
+    }
+    let f = Fields::new(&map);
+    // `Title` is required of a send: it can be replaced, not removed. `Body: null` empties it, as
+    // a send without one.
+    let title = match map.get("Title") {
+        None => None,
+        Some(_) => Some(f.req_str("Title", MAX_TITLE)?),
+    };
+    let body = match map.get("Body") {
+        None => None,
+        Some(_) => Some(f.opt_str("Body", MAX_BODY)?.unwrap_or_default()),
+    };
+    let mut correction = ContentCorrection { title, body, ..Default::default() };
+    match map.get("OverrideContent") {
+        None => {}
+        Some(Value::Null) => {
+            correction.override_title = Some(None);
+            correction.override_body = Some(None);
+        }
+        Some(_) => {
+            let o = f.opt_object("OverrideContent")?.expect("present and not null");
+            if let Some(k) = keys(o).find(|k| !["title", "body"].contains(&k.as_str())) {
+                let name = format!("OverrideContent.{k}");
+                return Err(ApiError::invalid(
+                    &name,
+                    format!("{name} cannot be corrected (only title and body)"),
+                ));
+            }
+            let of = Fields::nested(o, "OverrideContent");
+            if o.contains_key("title") {
+                correction.override_title = Some(of.opt_str("title", MAX_TITLE * 4)?);
+            }
+            if o.contains_key("body") {
+                correction.override_body = Some(of.opt_str("body", MAX_BODY)?);
+            }
+        }
+    }
+    if correction.is_empty() {
+        return Err(ApiError::invalid(
+            "Title",
+            format!("a correction gives at least one of {}", CORRECT_PARAMETERS.join(", ")),
+        ));
+    }
+    Ok(correction)
+}
+
+/// A correction's answer: the notification as its recipient's center shows it now (its read and
+/// dismissed state kept), when and by whom, and what went out by email or push.
+pub fn correct_answer(n: &Notification) -> Value {
+    let corrected =
+        n.corrected.clone().unwrap_or(Cancellation { at: n.modified_at, by: n.modified_by.clone() });
+    let mut answer = serde_json::json!({
+        "NotificationId": n.id,
+        "State": n.status.word(),
+        "Title": n.content.title,
+        "Body": n.content.body,
+        "CorrectedOn": corrected.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "CorrectedBy": corrected.by,
+        "EmailsSent": n.emails_sent,
+        "PushesSent": n.pushes_sent,
+        "Note": crate::service::recall::NOT_RECALLED,
+    });
+    if let Some(o) = &n.content.override_content {
+        answer["OverrideContent"] = serde_json::json!({"title": o.title, "body": o.body});
+    }
+    answer
+}
+
 /// The OData error body of a domain error: `{"error": {"code", "message", "parameter"}}`, with
 /// the Dataverse code of its status.
 pub fn error_body(e: &ApiError) -> Value {

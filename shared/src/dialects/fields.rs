@@ -147,6 +147,22 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// The body of a request that takes none (`what`: "a retraction"): nothing, or an empty object;
+/// anything else is refused rather than ignored (a reason or a filter a caller meant is not
+/// applied), naming the first field given.
+pub fn no_body(bytes: &[u8], what: &str) -> Result<(), ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let map = object(bytes)?;
+    match map.keys().next() {
+        None => Ok(()),
+        Some(field) => {
+            Err(ApiError::invalid(field.as_str(), format!("{what} takes no body ({field} given)")))
+        }
+    }
+}
+
 /// Whether `url` is an absolute http(s) URL or an app deep link (`scheme://...`), with no
 /// whitespace or control characters and no script-capable scheme.
 pub fn is_valid_link(url: &str) -> bool {

@@ -497,7 +497,7 @@ impl From<&crate::model::Notification> for ChangeAnswer {
 // `POST /rest/notification/send/{notificationScheduleId}/correct` (beyond the spec)
 
 /// What the answers say of what went out by email and push.
-pub const NOT_RECALLED: &str = "emails and pushes already sent cannot be recalled";
+use crate::service::recall::NOT_RECALLED;
 
 /// A retraction's answer: the notification, `retracted`, when and by whom, the people whose
 /// centers it is being removed from, and what cannot be recalled.
@@ -536,16 +536,7 @@ impl From<&crate::service::recall::Retracted> for RetractAnswer {
 /// A retraction's body: none (or an empty object); anything else is refused rather than
 /// ignored (a reason or a filter a caller meant is not applied).
 pub fn parse_retraction(body: &[u8]) -> Result<(), ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
-    }
-    let map = object(body)?;
-    match map.keys().next() {
-        None => Ok(()),
-        Some(field) => {
-            Err(ApiError::invalid(field.as_str(), format!("a retraction takes no body ({field} given)")))
-        }
-    }
+    super::fields::no_body(body, "a retraction")
 }
 
 /// The fields a correction may give.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{BroadcastType, CompanyId, Content, EmailSpec, Schedule};
+use super::{BroadcastType, CompanyId, Content, EmailSpec, OverrideContent, Schedule};
 
 /// A group send (`POST /rest/notification/send`), checked for shape, limits and version rules.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,47 @@ pub struct SendChange {
     pub message: Option<String>,
     pub url: Option<Option<String>>,
     pub schedule: Option<ScheduleRequest>,
+}
+
+/// A correction of what a notification that went out says (department notify, in-app
+/// notifications): each field it gives replaces the stored one; the rest stays. `override_title`
+/// and `override_body` are the markdown overrides (`Some(None)` removes one); a custom icon stays
+/// as it was sent (its rule, a Custom icon has a url, holds).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContentCorrection {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub override_title: Option<Option<String>>,
+    pub override_body: Option<Option<String>>,
+}
+
+impl ContentCorrection {
+    /// Whether it changes nothing (a dialect refuses an empty correction).
+    pub fn is_empty(&self) -> bool {
+        *self == ContentCorrection::default()
+    }
+
+    /// `content` as the correction leaves it.
+    pub fn applied_to(&self, content: &Content) -> Content {
+        let mut changed = content.clone();
+        if let Some(title) = &self.title {
+            changed.title = title.clone();
+        }
+        if let Some(body) = &self.body {
+            changed.body = body.clone();
+        }
+        if self.override_title.is_some() || self.override_body.is_some() {
+            let mut o = changed.override_content.take().unwrap_or_default();
+            if let Some(title) = &self.override_title {
+                o.title = title.clone();
+            }
+            if let Some(body) = &self.override_body {
+                o.body = body.clone();
+            }
+            changed.override_content = (o != OverrideContent::default()).then_some(o);
+        }
+        changed
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

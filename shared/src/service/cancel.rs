@@ -48,7 +48,7 @@ pub async fn group_send(deps: &CancelDeps<'_>, user: &User, schedule_id: u64) ->
     cancel(deps, &n, &user.number.to_string(), SCHEDULE_ID).await
 }
 
-const SCHEDULE_ID: &str = "notificationScheduleId";
+pub(crate) const SCHEDULE_ID: &str = "notificationScheduleId";
 
 /// The group send `schedule_id` names, if `user` may send it (its cancel and its change): another
 /// company's, or another dialect's notification, is one that does not exist.
@@ -77,12 +77,17 @@ pub async fn department(
     id: NotificationId,
 ) -> Result<Cancelled, ApiError> {
     let n = department_message(deps.lookup, department, user, id).await?;
-    let by: String = department.client_id.chars().take(15).collect();
-    cancel(deps, &n, &by, DEPARTMENT_MESSAGE).await
+    cancel(deps, &n, &department_by(department), DEPARTMENT_MESSAGE).await
 }
 
-const DEPARTMENT_MESSAGE: &str = "notificationMessageUUID";
-const APP_NOTIFICATION: &str = "NotificationId";
+pub(crate) const DEPARTMENT_MESSAGE: &str = "notificationMessageUUID";
+pub(crate) const APP_NOTIFICATION: &str = "NotificationId";
+
+/// Who a department's cancel (or retraction, or correction) is recorded as: its client id, as
+/// long as a user number may be.
+pub(crate) fn department_by(department: &Department) -> String {
+    department.client_id.chars().take(15).collect()
+}
 
 /// The department message `id`, if `department` sent it to `user` (its cancel, its log): any
 /// other notification is one that does not exist.

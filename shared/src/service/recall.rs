@@ -82,6 +82,9 @@ async fn queue_plan(fanout_queue: &dyn Queue, id: NotificationId, recall: Recall
     fanout_queue.send_all(&[body]).await
 }
 
+/// What every dialect's retraction and correction answers say of what went out by email and push.
+pub const NOT_RECALLED: &str = "emails and pushes already sent cannot be recalled";
+
 /// What a retraction answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retracted {
@@ -97,7 +100,62 @@ pub struct Retracted {
     pub repeated: bool,
 }
 
-const SCHEDULE_ID: &str = "notificationScheduleId";
+/// A notification a sender names to retract or correct, as its dialect names it: who may act on
+/// it is who may cancel it (`cancel`'s rules), and a refusal names the dialect's parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum Recalled<'a> {
+    /// A group send by its schedule id, for a caller who may send it.
+    GroupSend { user: &'a User, schedule_id: u64 },
+    /// A department message by its UUID, for the department that sent it, to the path's user.
+    Department { department: &'a Department, user: UserId, id: NotificationId },
+    /// An in-app notification by its `NotificationId`, for its sender or whoever of its tenant
+    /// may notify others.
+    App { sender: &'a User, id: NotificationId },
+}
+
+impl Recalled<'_> {
+    /// The notification, if the caller may act on it (`what`: "retracting", "correcting").
+    async fn find(&self, lookup: &dyn NotificationLookup, what: &str) -> Result<Notification, ApiError> {
+        match *self {
+            Recalled::GroupSend { user, schedule_id } => {
+                super::cancel::group_send_of(lookup, user, schedule_id).await
+            }
+            Recalled::Department { department, user, id } => {
+                super::cancel::department_message(lookup, department, user, id).await
+            }
+            Recalled::App { sender, id } => super::cancel::app_notification(lookup, sender, id, what).await,
+        }
+    }
+
+    /// Who is recorded as doing it (as its cancel records).
+    fn by(&self) -> String {
+        match *self {
+            Recalled::GroupSend { user, .. } | Recalled::App { sender: user, .. } => user.number.to_string(),
+            Recalled::Department { department, .. } => super::cancel::department_by(department),
+        }
+    }
+
+    /// The parameter naming it.
+    fn parameter(&self) -> &'static str {
+        match self {
+            Recalled::GroupSend { .. } => super::cancel::SCHEDULE_ID,
+            Recalled::Department { .. } => super::cancel::DEPARTMENT_MESSAGE,
+            Recalled::App { .. } => super::cancel::APP_NOTIFICATION,
+        }
+    }
+
+    /// A 404 naming what the caller gave.
+    fn not_found(&self) -> ApiError {
+        match *self {
+            Recalled::GroupSend { schedule_id, .. } => {
+                super::cancel::not_found(self.parameter(), schedule_id)
+            }
+            Recalled::Department { id, .. } | Recalled::App { id, .. } => {
+                super::cancel::not_found(self.parameter(), id)
+            }
+        }
+    }
+}
 
 /// Retracts group send `schedule_id` for a caller who may send it (as its cancel).
 pub async fn retract_group_send(
@@ -105,17 +163,14 @@ pub async fn retract_group_send(
     user: &User,
     schedule_id: u64,
 ) -> Result<Retracted, ApiError> {
-    let n = super::cancel::group_send_of(deps.lookup, user, schedule_id).await?;
-    retract(deps, &n, &user.number.to_string(), SCHEDULE_ID).await
+    retract(deps, &Recalled::GroupSend { user, schedule_id }).await
 }
 
-async fn retract(
-    deps: &RecallDeps<'_>,
-    n: &Notification,
-    by: &str,
-    parameter: &str,
-) -> Result<Retracted, ApiError> {
-    match deps.control.retract(n.id, by, deps.clock.now()).await? {
+/// Retracts `target` from every center it reached: recorded at once, removed in the background.
+pub async fn retract(deps: &RecallDeps<'_>, target: &Recalled<'_>) -> Result<Retracted, ApiError> {
+    let n = target.find(deps.lookup, "retracting").await?;
+    let (by, parameter) = (target.by(), target.parameter());
+    match deps.control.retract(n.id, &by, deps.clock.now()).await? {
         RetractOutcome::Retracted { retraction, reached, now } => {
             // Queued again on a repeat: the plan does only what is left, and nothing when all is
             // done. A plan not queued is no failure: the retraction is registered unfinished, and
@@ -160,16 +215,17 @@ async fn retract(
         )
         .with_parameter(parameter)
         .with_state(status.word())),
-        RetractOutcome::Missing => Err(super::cancel::not_found(parameter, n.id)),
+        RetractOutcome::Missing => Err(target.not_found()),
     }
 }
 
-/// Reads of a send changed by other requests meanwhile before a correction gives up (409).
+/// Reads of a notification changed by other requests meanwhile before a correction gives up
+/// (409).
 const TRIES: usize = 3;
 
 /// Corrects group send `schedule_id` for `user`: its message and url (`correction`'s; its
-/// schedule is refused by the dialect), checked by `check` as a send's; the corrected
-/// notification.
+/// schedule is refused by the dialect), checked by `check` as a send's (the url as the caller
+/// wrote it; stored with the send's campaign tag again); the corrected notification.
 pub async fn correct_group_send(
     deps: &RecallDeps<'_>,
     user: &User,
@@ -177,26 +233,52 @@ pub async fn correct_group_send(
     correction: &SendChange,
     check: impl Fn(&str, Option<&str>) -> Result<(), ApiError>,
 ) -> Result<Notification, ApiError> {
-    for _ in 0..TRIES {
-        let n = super::cancel::group_send_of(deps.lookup, user, schedule_id).await?;
-        if let Some(refused) = not_correctable(&n) {
-            return Err(refused);
-        }
+    correct_with(deps, &Recalled::GroupSend { user, schedule_id }, |n| {
         let message = correction.message.as_deref().unwrap_or(&n.content.body);
         let url = match &correction.url {
             Some(url) => url.clone(),
             None => n.content.url.as_deref().map(|u| super::change::untagged(u, n.campaign_tag_id)),
         };
         check(message, url.as_deref())?;
+        let by = n.modified_by.clone();
+        Ok(super::change::applied(n, correction, &by, n.modified_at).content)
+    })
+    .await
+}
+
+/// Corrects `target` (a department message, an in-app notification): the fields `correction`
+/// gives (checked by its dialect) replace what every center shows; the corrected notification.
+pub async fn correct(
+    deps: &RecallDeps<'_>,
+    target: &Recalled<'_>,
+    correction: &ContentCorrection,
+) -> Result<Notification, ApiError> {
+    correct_with(deps, target, |n| Ok(correction.applied_to(&n.content))).await
+}
+
+/// The correction of `target` whose content `content` makes of the notification as read: one
+/// conditional write on the revision read (read again when another request changed it), the
+/// plan queued, the content every center joins written before the answer.
+async fn correct_with(
+    deps: &RecallDeps<'_>,
+    target: &Recalled<'_>,
+    content: impl Fn(&Notification) -> Result<Content, ApiError>,
+) -> Result<Notification, ApiError> {
+    for _ in 0..TRIES {
+        let n = target.find(deps.lookup, "correcting").await?;
+        if let Some(refused) = not_correctable(&n, target) {
+            return Err(refused);
+        }
         let now = deps.clock.now();
-        let by = user.number.to_string();
-        let mut changed = super::change::applied(&n, correction, &by, now);
+        let by = target.by();
+        let mut changed = n.clone();
+        changed.content = content(&n)?;
+        changed.modified_at = now;
+        changed.modified_by = by.clone();
+        changed.revision = n.revision + 1;
         changed.corrected = Some(Cancellation { at: now, by });
         match deps.control.correct(&changed, n.revision).await? {
             CorrectOutcome::Corrected => {
-                // Every center shows it once this is written (conditional on its revision: safe
-                // to write again); then open pages are told, best effort (a page that is not told
-                // shows it when it next reads).
                 // The plan first (it writes the content again from the notification, conditional
                 // on its revision): a request that fails after its conditional write still
                 // reaches the centers through it.
@@ -213,30 +295,39 @@ pub async fn correct_group_send(
                         tracing::warn!(notification = %n.id, error = %e, "corrected content not written: its plan writes it")
                     }
                 }
-                tracing::info!(notification = %n.id, schedule_id, revision = changed.revision, "corrected");
+                tracing::info!(notification = %n.id, revision = changed.revision, "corrected");
                 return Ok(changed);
             }
             CorrectOutcome::Stale => continue,
-            CorrectOutcome::Missing => return Err(super::cancel::not_found(SCHEDULE_ID, schedule_id)),
+            CorrectOutcome::Missing => return Err(target.not_found()),
             // Read again: the refusal names what it is now.
             CorrectOutcome::NotOut(_) | CorrectOutcome::Retracted => {}
         }
     }
-    Err(ApiError::new(ErrorKind::Conflict, "the send was changed by other requests meanwhile; try again")
-        .with_parameter(SCHEDULE_ID))
+    Err(ApiError::new(
+        ErrorKind::Conflict,
+        "the notification was changed by other requests meanwhile; try again",
+    )
+    .with_parameter(target.parameter()))
 }
 
 /// Why `n` cannot be corrected now, if it cannot.
-fn not_correctable(n: &Notification) -> Option<ApiError> {
+fn not_correctable(n: &Notification, target: &Recalled<'_>) -> Option<ApiError> {
+    let pending = match target {
+        Recalled::GroupSend { .. } => "the send has not gone out: change it instead (PATCH)",
+        _ => "the notification has not gone out: cancel it and send it again",
+    };
     let (why, state) = match n.status {
         _ if n.retracted.is_some() => {
-            ("the send was retracted: there is nothing left to correct", "retracted")
+            ("the notification was retracted: there is nothing left to correct", "retracted")
         }
-        Status::Pending => ("the send has not gone out: change it instead (PATCH)", n.status.word()),
-        Status::FanningOut => ("the send is being cut into chunks: correct it in a moment", n.status.word()),
+        Status::Pending => (pending, n.status.word()),
+        Status::FanningOut => {
+            ("the notification is being cut into chunks: correct it in a moment", n.status.word())
+        }
         _ => return None,
     };
-    Some(ApiError::new(ErrorKind::Conflict, why).with_parameter(SCHEDULE_ID).with_state(state))
+    Some(ApiError::new(ErrorKind::Conflict, why).with_parameter(target.parameter()).with_state(state))
 }
 
 /// Steps queued per SendMessageBatch (the SQS maximum).

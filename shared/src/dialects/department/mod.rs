@@ -9,7 +9,7 @@ use serde_json::Value;
 
 mod parse;
 
-pub use parse::parse;
+pub use parse::{parse, parse_correction, parse_retraction};
 
 pub const MAX_SUBJECT: usize = 255;
 pub const MAX_BODY: usize = 10_000;
@@ -54,6 +54,100 @@ pub struct NotifyResponse {
     /// A cancel's outcome (beyond the spec: `DELETE …/notify/{notificationMessageUUID}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancellation: Option<CancelState>,
+    /// A retraction's outcome (beyond the spec: `POST …/notify/{notificationMessageUUID}/retract`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retraction: Option<RetractState>,
+    /// A correction's outcome (beyond the spec: `POST …/notify/{notificationMessageUUID}/correct`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correction: Option<CorrectState>,
+}
+
+impl NotifyResponse {
+    /// The answer to `request`: `SUCCESS` without errors, `FAILURE` with; no outcome of a cancel,
+    /// retraction or correction (`with_*` add one).
+    pub fn new(
+        request: uuid::Uuid,
+        id: Option<uuid::Uuid>,
+        errors: Vec<ErrorEntry>,
+        warnings: Vec<WarningEntry>,
+    ) -> Self {
+        NotifyResponse {
+            notification_message_uuid: id.map(|i| i.to_string()),
+            status: if errors.is_empty() { "SUCCESS" } else { "FAILURE" },
+            request_uuid: request.to_string(),
+            errors,
+            warnings,
+            cancellation: None,
+            retraction: None,
+            correction: None,
+        }
+    }
+}
+
+/// What a retraction did: the message is `retracted` (removed from the recipient's center in the
+/// background; the open pages told); the people it reached; when, by whom; the emails and pushes
+/// that went out, which cannot be recalled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetractState {
+    pub state: &'static str,
+    pub people_reached: u64,
+    /// RFC 3339, as `scheduledOn`.
+    pub retracted_on: String,
+    pub retracted_by: String,
+    pub already_retracted: bool,
+    pub emails_sent: u64,
+    pub pushes_sent: u64,
+    pub note: &'static str,
+}
+
+impl From<&crate::service::recall::Retracted> for RetractState {
+    fn from(r: &crate::service::recall::Retracted) -> Self {
+        RetractState {
+            state: "retracted",
+            people_reached: r.reached,
+            retracted_on: r.retraction.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            retracted_by: r.retraction.by.clone(),
+            already_retracted: r.repeated,
+            emails_sent: r.emails_sent,
+            pushes_sent: r.pushes_sent,
+            note: crate::service::recall::NOT_RECALLED,
+        }
+    }
+}
+
+/// What a correction did: the subject and body every center shows now (each person's read and
+/// archived state kept), when and by whom; emails and pushes that went out say what they said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CorrectState {
+    pub state: &'static str,
+    pub subject: String,
+    pub body: String,
+    pub corrected_on: String,
+    pub corrected_by: String,
+    pub emails_sent: u64,
+    pub pushes_sent: u64,
+    pub note: &'static str,
+}
+
+impl From<&crate::model::Notification> for CorrectState {
+    fn from(n: &crate::model::Notification) -> Self {
+        let corrected = n
+            .corrected
+            .clone()
+            .unwrap_or(crate::model::Cancellation { at: n.modified_at, by: n.modified_by.clone() });
+        CorrectState {
+            state: n.status.word(),
+            subject: n.content.title.clone(),
+            body: n.content.body.clone(),
+            corrected_on: corrected.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            corrected_by: corrected.by,
+            emails_sent: n.emails_sent,
+            pushes_sent: n.pushes_sent,
+            note: crate::service::recall::NOT_RECALLED,
+        }
+    }
 }
 
 /// What a cancel did: the message is `cancelled`; the people it reached (who have it or are

@@ -443,3 +443,65 @@ fn client_data(r: &mut Reader, message: &Message, buttons: Option<Vec<Value>>) -
 
     data
 }
+
+/// A correction's body (`POST …/notify/{notificationMessageUUID}/correct`, beyond the spec): the
+/// notify body's own `messageAttributes.subject` and `.body`, with its limits; at least one;
+/// anything else is refused (what was sent is past changing: its schedule, buttons, callback).
+pub fn parse_correction(bytes: &[u8]) -> Result<crate::model::ContentCorrection, Vec<ErrorEntry>> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| vec![error("INVALID_BODY", format!("request body is not valid JSON: {e}"))])?;
+    let Value::Object(root) = value else {
+        return Err(vec![error("INVALID_BODY", "request body must be a JSON object")]);
+    };
+    let mut r = Reader { errors: Vec::new(), warnings: Vec::new() };
+    let fixed = |r: &mut Reader, path: String| {
+        r.invalid(
+            &path,
+            "cannot be corrected after the message went out (only messageAttributes.subject and .body)",
+        )
+    };
+    for key in root.keys().filter(|k| *k != "messageAttributes") {
+        fixed(&mut r, key.clone());
+    }
+    let empty = Map::new();
+    let msg = match r.object(&root, "messageAttributes", "messageAttributes") {
+        Some(m) => m,
+        None => &empty,
+    };
+    for key in msg.keys().filter(|k| !["subject", "body"].contains(&k.as_str())) {
+        fixed(&mut r, format!("messageAttributes.{key}"));
+    }
+    let subject = r.string(msg, "subject", "messageAttributes.subject", MAX_SUBJECT);
+    let body = r.string(msg, "body", "messageAttributes.body", MAX_BODY);
+    if body.as_deref().is_some_and(|b| b.trim().is_empty()) {
+        r.invalid("messageAttributes.body", "must not be empty");
+    }
+    if subject.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        r.invalid("messageAttributes.subject", "must not be empty");
+    }
+    if r.errors.is_empty() && subject.is_none() && body.is_none() {
+        r.invalid(
+            "messageAttributes",
+            "a correction gives messageAttributes.subject, messageAttributes.body or both",
+        );
+    }
+    if !r.errors.is_empty() {
+        return Err(r.errors);
+    }
+    Ok(crate::model::ContentCorrection { title: subject, body, ..Default::default() })
+}
+
+/// A retraction's body: none (or an empty object); anything else is refused rather than ignored
+/// (a reason or a filter a caller meant is not applied).
+pub fn parse_retraction(bytes: &[u8]) -> Result<(), Vec<ErrorEntry>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(root)) => match root.keys().next() {
+            None => Ok(()),
+            Some(key) => Err(vec![error("INVALID_FIELD", format!("{key}: a retraction takes no body"))]),
+        },
+        _ => Err(vec![error("INVALID_BODY", "a retraction takes no body (or an empty JSON object)")]),
+    }
+}
