@@ -475,7 +475,59 @@ async fn copies_of_a_try_and_a_replay_keep_one_chain(env: Env) {
     );
 }
 
+/// A scheduled send fanned out by the scheduler's tick, whose every chunk is delivered before the
+/// fan-out finishes: the fan-out completes it and owes its `notification.delivered`; the webhook
+/// queue refuses that event then. The tick's run has nobody to retry it, so it hands the event to
+/// a fan-out job, whose run queues it: told once.
+async fn a_fan_out_that_cannot_queue_the_final_event_hands_it_to_a_job(env: Env) {
+    let receiver = Receiver::start(vec![]).await;
+    configure(&env, &receiver.url, json!(["notification.delivered"])).await;
+    let at = (env.clock.now() + Duration::minutes(30)).format("%Y-%m-%dT%H:%M:%S").to_string();
+    let mut body = gt("webhooks: the tick completes it");
+    body["scheduleTimezoneId"] = json!("UTC");
+    body["scheduleLocalDateTime"] = json!(at);
+    let sid = group_send(&env, body).await;
+    let id = env.ports.notifications.get_by_schedule_id(sid).await.unwrap().unwrap().id;
+    env.time_passes(Duration::minutes(31)).await;
+
+    // The tick's fan-out, held just before it finishes; its chunks delivered meanwhile.
+    let faults = tests::faults::Faults::none();
+    let mut ports = tests::faults::faulty(&env.ports, &faults);
+    ports.webhook_queue =
+        std::sync::Arc::new(tests::faults::FaultyQueue(env.ports.webhook_queue.clone(), faults.clone()));
+    faults.stall_before("finish_fanout", 0);
+    let tick = tokio::spawn(async move { local::workers::tick(&ports).await });
+    for _ in 0..500 {
+        if faults.stalled() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(faults.stalled(), "the tick's fan-out reached its finish");
+    run(&env).await;
+    assert!(
+        of_type(&receiver, "notification.delivered").is_empty(),
+        "not complete before the fan-out finishes"
+    );
+    // The first queueing after it goes on is the final event's: refused.
+    faults.fail_next("send_all");
+    faults.resume();
+    tick.await.unwrap().expect("the tick answers");
+    let n = env.ports.notifications.get(id).await.unwrap().unwrap();
+    assert_eq!(n.status, shared::model::Status::Delivered, "completed by the tick's fan-out");
+    let event_id = shared::model::HookEvent::id_for(shared::model::HookEventType::Delivered, &id.to_string());
+    let recorded = env.ports.webhooks.event(&event_id).await.unwrap().expect("recorded");
+    assert!(!recorded.queued, "its queueing was refused");
+
+    run(&env).await;
+    let delivered = of_type(&receiver, "notification.delivered");
+    assert_eq!(delivered.len(), 1, "told once, by the fan-out job: {:#?}", receiver.posts());
+    assert_eq!(delivered[0].header("webhook-id"), event_id);
+    assert!(env.ports.webhooks.event(&event_id).await.unwrap().unwrap().queued);
+}
+
 end_to_end!(
+    a_fan_out_that_cannot_queue_the_final_event_hands_it_to_a_job,
     copies_of_a_try_and_a_replay_keep_one_chain,
     an_event_that_could_not_be_queued_is_queued_by_the_next_handling,
     status_events_arrive_signed_once_each,
