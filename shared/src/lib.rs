@@ -11,6 +11,7 @@ pub mod directory;
 pub mod email;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod ports;
 pub mod redact;

@@ -8,6 +8,7 @@ pub mod crowd;
 pub mod faults;
 pub mod hooks;
 pub mod logs;
+pub mod metrics;
 pub mod outbox;
 pub mod routes;
 pub mod views;

@@ -1103,7 +1103,17 @@ async fn the_emulator_applies_aws_iam_rules() {
                 .unwrap(),
         )
         .build();
-    let e = until_not_cancelled(vec![delete]).await.expect_err("no DeleteItem");
+    // Deliver may delete only its retractions' registrations (a `dynamodb:LeadingKeys`
+    // condition moto does not evaluate, pinned in parity.rs): sent history, which may not delete
+    // at all, is refused the transaction's delete.
+    let reader = aws_sdk_dynamodb::Client::new(&tests::sdk_as(&sdk, "SentHistoryFunction"));
+    let mut tries = 0;
+    let e = loop {
+        match reader.transact_write_items().set_transact_items(Some(vec![delete.clone()])).send().await {
+            Err(e) if format!("{e:?}").contains("TransactionCanceledException") && tries < 20 => tries += 1,
+            out => break out.expect_err("no DeleteItem"),
+        }
+    };
     assert!(refused(&e), "{e:?}");
 
     // SQS: SendMessage allows SendMessageBatch, on its own queue only.

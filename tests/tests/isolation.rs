@@ -126,6 +126,49 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
     let resp = notify::handle(&env.ports, req.into_request()).await;
     let delayed: Value = serde_json::from_str(&body_text(&resp)).unwrap();
     let delayed = delayed["notificationMessageUUID"].as_str().expect("a delayed message").to_string();
+    // And two of company 3's that went out to u1: a department message (synchronous) and an
+    // in-app notification; and a department of company 4, whose own credentials try them.
+    let (other_dept, other_dept_auth) = {
+        use base64::Engine;
+        let id = "d0000000-0000-4000-8000-000000000004";
+        let mut snapshot = shared::directory::DirectorySnapshot::demo();
+        snapshot.departments.push(shared::directory::DepartmentRecord {
+            id: id.parse().unwrap(),
+            company_id: 4,
+            name: "Intruders".into(),
+            client_id: "dept-4".into(),
+            secret_sha256: shared::credentials::digest("dept-4-secret"),
+            members: vec![U1.parse().unwrap()],
+        });
+        env.ports.directory.load(&snapshot).await.unwrap();
+        (id, format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("dept-4:dept-4-secret")))
+    };
+    let req = GatewayRequest::new(
+        "POST",
+        "/communications/department/{departmentUUID}/user/{userUUID}/notify",
+        &dept_path,
+    )
+    .path_param("departmentUUID", "d0000000-0000-4000-8000-000000000001")
+    .path_param("userUUID", U1)
+    .header("authorization", &support)
+    .body(
+        json!({"messageAttributes": {"body": SECRET_TEXT}, "messageSendingAttributesLite": {"sendSynchronously": true}})
+            .to_string(),
+    );
+    let resp = notify::handle(&env.ports, req.into_request()).await;
+    let went_out: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+    let went_out = went_out["notificationMessageUUID"].as_str().expect("a delivered message").to_string();
+    let (status, app_out) = post(
+        &env,
+        "/api/data/v9.2/SendAppNotification",
+        &[("authorization", "Bearer demo-admin-token")],
+        &json!({"Title": SECRET_TEXT, "Recipient": format!("/systemusers({U1})")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{app_out}");
+    let app_out =
+        serde_json::from_str::<Value>(&app_out).unwrap()["NotificationId"].as_str().unwrap().to_string();
+    local::workers::run_until_idle(&env.ports, env.max_receives).await.unwrap();
     let (status, app) = post(
         &env,
         "/api/data/v9.2/SendAppNotification",
@@ -140,15 +183,20 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
         delayed.parse().unwrap(),
         app.parse().unwrap(),
     ];
+    let out: Vec<shared::model::NotificationId> = vec![went_out.parse().unwrap(), app_out.parse().unwrap()];
     let before = state(&env).await;
-    assert_eq!((before.0, before.1, before.2), (2, 1, 1));
+    assert_eq!((before.0, before.1, before.2), (2, 3, 1));
+    // The team notification's item (u1's center holds the two that went out too).
     let item = env
         .ports
         .inbox
-        .list(U1.parse().unwrap(), &InboxQuery::ordered(), env.clock.now(), &PageRequest::first(1))
+        .list(U1.parse().unwrap(), &InboxQuery::ordered(), env.clock.now(), &PageRequest::first(10))
         .await
         .unwrap()
-        .items[0]
+        .items
+        .iter()
+        .find(|i| i.content.origin == shared::model::Origin::GroupSend)
+        .expect("the team notification")
         .content
         .notification_id;
     let sid = env.ports.notifications.get(item).await.unwrap().unwrap().schedule_id;
@@ -366,7 +414,9 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
                 .path_param("NotificationId", &app)
                 .header("authorization", &bearer);
         answers.push(route(&env, &mut covered, "DELETE", template, cancel).await);
-        // Retract and correct them (who may is asked before whether they went out).
+        // Retract and correct the two that went out: the department's with company 4's
+        // department's own credentials, the in-app one as the principal. Refused as someone
+        // else's (401, 403, 404), never as a state (409: a check passed that should not have).
         for (action, body) in
             [("retract", None), ("correct", Some(json!({"messageAttributes": {"body": "intrusion"}})))]
         {
@@ -378,29 +428,53 @@ async fn no_principal_of_another_tenant_or_lower_role_touches_company_3(env: Env
                     "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/correct"
                 }
             };
-            let mut req = GatewayRequest::new("POST", template, &format!("{dept_path}/{delayed}/{action}"))
-                .path_param("departmentUUID", "d0000000-0000-4000-8000-000000000001")
+            let path =
+                format!("/communications/department/{other_dept}/user/{U1}/notify/{went_out}/{action}");
+            let mut req = GatewayRequest::new("POST", template, &path)
+                .path_param("departmentUUID", other_dept)
                 .path_param("userUUID", U1)
-                .path_param("notificationMessageUUID", &delayed)
-                .header("authorization", &bearer);
+                .path_param("notificationMessageUUID", &went_out)
+                .header("authorization", &other_dept_auth);
             if let Some(body) = body {
                 req = req.body(body.to_string());
             }
-            answers.push(route(&env, &mut covered, "POST", template, req).await);
+            let (status, body) = route(&env, &mut covered, "POST", template, req).await;
+            assert_eq!(status, 404, "{token}: {action} of company 3's message: {body}");
+            answers.push((status, body));
         }
         let template = "/api/data/v9.2/appnotifications/{NotificationId}/retract";
-        let retract =
-            GatewayRequest::new("POST", template, &format!("/api/data/v9.2/appnotifications/{app}/retract"))
-                .path_param("NotificationId", &app)
-                .header("authorization", &bearer);
-        answers.push(route(&env, &mut covered, "POST", template, retract).await);
+        let retract = GatewayRequest::new(
+            "POST",
+            template,
+            &format!("/api/data/v9.2/appnotifications/{app_out}/retract"),
+        )
+        .path_param("NotificationId", &app_out)
+        .header("authorization", &bearer);
+        let refused = route(&env, &mut covered, "POST", template, retract).await;
+        assert!(refused.0 != 409, "{token}: retract of company 3's in-app notification: {refused:?}");
+        answers.push(refused);
         let template = "/api/data/v9.2/appnotifications/{NotificationId}";
         let correct =
-            GatewayRequest::new("PATCH", template, &format!("/api/data/v9.2/appnotifications/{app}"))
-                .path_param("NotificationId", &app)
+            GatewayRequest::new("PATCH", template, &format!("/api/data/v9.2/appnotifications/{app_out}"))
+                .path_param("NotificationId", &app_out)
                 .header("authorization", &bearer)
                 .body(json!({"Title": "intrusion"}).to_string());
-        answers.push(route(&env, &mut covered, "PATCH", template, correct).await);
+        let refused = route(&env, &mut covered, "PATCH", template, correct).await;
+        assert!(refused.0 != 409, "{token}: correction of company 3's in-app notification: {refused:?}");
+        answers.push(refused);
+        for id in &out {
+            let n = env.ports.notifications.get(*id).await.unwrap().unwrap();
+            assert!(
+                n.retracted.is_none() && n.corrected.is_none(),
+                "{token}: retracted or corrected company 3's {:?}",
+                n.origin
+            );
+            let kept = env.ports.inbox.get(U1.parse().unwrap(), *id).await.unwrap().expect("u1 keeps it");
+            assert!(
+                kept.content.title.contains(SECRET_TEXT) || kept.content.body == SECRET_TEXT,
+                "{token}: u1's item changed"
+            );
+        }
         // Read their delivery logs (the department's with the principal's own credentials).
         let template = "/communications/department/{departmentUUID}/user/{userUUID}/notify/{notificationMessageUUID}/log";
         let read = GatewayRequest::new("GET", template, &format!("{dept_path}/{delayed}/log"))

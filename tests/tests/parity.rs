@@ -412,7 +412,8 @@ fn each_function_builds_the_aws_clients_its_policy_allows_and_no_other() {
 }
 
 /// A second stage deploys beside the first: every resource the template names (table, queue,
-/// function, configuration set, secret, schedule) carries the stage in its name, and the one
+/// function, configuration set, secret, schedule, topic, alarm, dashboard) carries the stage in
+/// its name, and the one
 /// account-wide resource, the SES identity, can be left to an existing one.
 #[test]
 fn every_named_resource_carries_the_stage_and_the_email_identity_is_optional() {
@@ -433,7 +434,16 @@ fn every_named_resource_carries_the_stage_and_the_email_identity_is_optional() {
     for (id, resource) in resources {
         let id = id.as_str().unwrap().to_string();
         let props = &resource["Properties"];
-        for key in ["TableName", "QueueName", "FunctionName", "Name", "TopicName", "ScheduleGroupName"] {
+        for key in [
+            "TableName",
+            "QueueName",
+            "FunctionName",
+            "Name",
+            "TopicName",
+            "ScheduleGroupName",
+            "AlarmName",
+            "DashboardName",
+        ] {
             if let Some(name) = props.get(key) {
                 check(format!("{id}.{key}"), name);
             }
@@ -452,6 +462,11 @@ fn every_named_resource_carries_the_stage_and_the_email_identity_is_optional() {
     assert!(named >= 12, "{named} named resources checked");
     let identity = &template["Resources"]["EmailIdentity"];
     assert_eq!(identity["Condition"].as_str(), Some("CreatesEmailIdentity"), "the SES identity is optional");
+    // Off unless asked (a second stage would collide), and kept when a deploy turns it off: a
+    // stage that made it keeps sending.
+    assert_eq!(template["Parameters"]["CreateEmailIdentity"]["Default"].as_str(), Some("false"));
+    assert_eq!(identity["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(identity["UpdateReplacePolicy"].as_str(), Some("Retain"));
     let policies =
         serde_yaml_ng::to_string(&template["Resources"]["DeliverFunction"]["Properties"]["Policies"])
             .unwrap();
@@ -713,13 +728,21 @@ fn resolve_ifs(v: &Value, holds: &dyn Fn(&str) -> bool) -> Option<Value> {
 #[test]
 fn the_readers_of_what_send_stores_update_before_it() {
     let template = read_template(&tests::template_path()).unwrap();
-    let depends: BTreeSet<&str> = template["Resources"]["SendFunction"]["DependsOn"]
-        .as_sequence()
-        .expect("SendFunction: DependsOn, a list")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(depends, BTreeSet::from(["DeliverFunction", "FanoutFunction", "SentHistoryFunction"]));
+    // Notify stores notifications and records retractions too (department messages, in-app
+    // notifications).
+    for writer in ["SendFunction", "NotifyFunction"] {
+        let depends: BTreeSet<&str> = template["Resources"][writer]["DependsOn"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{writer}: DependsOn, a list"))
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            depends,
+            BTreeSet::from(["DeliverFunction", "FanoutFunction", "SentHistoryFunction"]),
+            "{writer}"
+        );
+    }
     let parameter = &template["Parameters"]["EmailContentApart"];
     assert_eq!(parameter["Default"].as_str(), Some("false"));
     let env =

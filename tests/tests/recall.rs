@@ -701,6 +701,11 @@ async fn a_department_message_is_corrected_and_retracted_by_its_department(env: 
         run(&env).await;
     }
     assert_eq!(anywhere(&env, u1, id).await, Vec::<String>::new());
+    let a_day_on = env.clock.now() + Duration::days(1);
+    assert!(
+        !env.ports.notifications.unfinished(a_day_on, 50).await.unwrap().contains(&id),
+        "one chunk: finished by its step, not left to the tick"
+    );
     let told = drain(&mut rx);
     let retracted =
         told.get(&u1).into_iter().flatten().filter(|e| **e == InboxEvent::Retracted { id }).count();
@@ -767,8 +772,8 @@ async fn app_recall(env: &Env, token: &str, id: &str, correction: Option<Value>)
     (resp.status().as_u16(), json_of(&body_text(&resp)))
 }
 
-/// An in-app notification delivered to u1 and read: corrected by its sender (Title; its override
-/// title removed, its override body kept; shown at once, read kept, u1 told), refused to a user
+/// An in-app notification delivered to u1 and read: corrected by its sender (Title only: the
+/// override title that would hide it removed, its override body kept; shown at once, read kept, u1 told), refused to a user
 /// without the privilege (403), another tenant (404), a bad id and parameters that cannot be
 /// corrected (400 naming them); retracted (gone, told once, a repeat answers the same), after which
 /// a correction is refused; one not delivered yet is refused (cancel it instead).
@@ -829,15 +834,11 @@ async fn an_app_notification_is_corrected_and_retracted_by_whoever_may_cancel_it
     let (status, answer) = notify_call(&env, req).await;
     assert_eq!((status, answer["error"]["parameter"].as_str()), (400, Some("reason")), "{answer}");
 
-    // Corrected: the title, the override title removed and its body kept; at once, read kept.
+    // Corrected: the title, which shows (the override that hid it removed; the body's kept); at
+    // once, read kept.
     let mut rx = hub.subscribe();
-    let (status, answer) = app_recall(
-        &env,
-        "demo-admin-token",
-        &text,
-        Some(json!({"Title": "Build fixed", "OverrideContent": {"title": null}})),
-    )
-    .await;
+    let (status, answer) =
+        app_recall(&env, "demo-admin-token", &text, Some(json!({"Title": "Build fixed"}))).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer,
@@ -875,6 +876,11 @@ async fn an_app_notification_is_corrected_and_retracted_by_whoever_may_cancel_it
         run(&env).await;
     }
     assert_eq!(anywhere(&env, u1, id).await, Vec::<String>::new());
+    let a_day_on = env.clock.now() + Duration::days(1);
+    assert!(
+        !env.ports.notifications.unfinished(a_day_on, 50).await.unwrap().contains(&id),
+        "one chunk: finished by its step, not left to the tick"
+    );
     let told = drain(&mut rx);
     assert_eq!(
         told.get(&u1).into_iter().flatten().filter(|e| **e == InboxEvent::Retracted { id }).count(),
@@ -884,7 +890,38 @@ async fn an_app_notification_is_corrected_and_retracted_by_whoever_may_cancel_it
     assert_eq!((status, answer["error"]["state"].as_str()), (409, Some("retracted")), "{answer}");
 }
 
+/// Thirty in-app notifications delivered, then retracted in the store with no plan queued (as if
+/// each request ended at its write): more than a tick reads at once. Once due, one tick plans every
+/// one of them (page after page, not a fixed number a minute), and each, one chunk, is finished by its
+/// step: every center loses them, none is left registered.
+async fn a_backlog_of_retractions_is_worked_off_in_one_tick(env: Env) {
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(app_notify(&env).await);
+    }
+    run(&env).await;
+    let u1: UserId = U1.parse().unwrap();
+    for id in &ids {
+        assert!(env.ports.inbox.get(u1, *id).await.unwrap().is_some());
+        env.ports.notifications.retract(*id, "654", env.clock.now()).await.unwrap();
+    }
+    // Looked at once a step could no longer be alive: all by the one tick.
+    env.time_passes(Duration::seconds(shared::service::recall::RECHECK_SECONDS + 60)).await;
+    local::workers::tick(&env.ports).await.unwrap();
+    run(&env).await;
+    for id in &ids {
+        assert!(env.ports.inbox.get(u1, *id).await.unwrap().is_none(), "{id} retracted after one tick");
+    }
+    let a_day_on = env.clock.now() + Duration::days(1);
+    assert_eq!(
+        env.ports.notifications.unfinished(a_day_on, 100).await.unwrap(),
+        Vec::<NotificationId>::new(),
+        "all finished"
+    );
+}
+
 end_to_end!(
+    a_backlog_of_retractions_is_worked_off_in_one_tick,
     a_department_message_is_corrected_and_retracted_by_its_department,
     an_app_notification_is_corrected_and_retracted_by_whoever_may_cancel_it,
     a_lost_plan_or_lost_steps_are_planned_again_by_the_tick,

@@ -80,6 +80,17 @@ pub enum Kind {
     Hook,
 }
 
+impl Kind {
+    /// The `Queue` dimension of the `DeadLetters` metric, for a dead-letter queue's records.
+    pub fn dead_letter_queue(self) -> Option<&'static str> {
+        match self {
+            Kind::DeadChunk => Some("delivery"),
+            Kind::DeadEmailJob => Some("email"),
+            Kind::Chunk | Kind::EmailJob | Kind::SesEvent | Kind::Hook => None,
+        }
+    }
+}
+
 impl Sources {
     /// From the deployment's configuration: `DELIVERY_QUEUE_URL`, `EMAIL_QUEUE_URL`,
     /// `EMAIL_EVENTS_QUEUE_ARN` and the two dead-letter queues' ARNs (the last three are
@@ -145,7 +156,13 @@ pub async fn handle_batch(deps: &Deps<'_>, event: SqsEvent, deadline: Deadline) 
 async fn process(deps: &Deps<'_>, record: Record, deadline: Deadline) -> Step {
     let (message_id, receives, body) = (record.message_id.as_str(), record.receives, record.body.as_str());
     let attempt = record.attempt.as_str();
-    match deps.sources.kind_of(&record.source) {
+    let kind = deps.sources.kind_of(&record.source);
+    // Each receive from a dead-letter queue is counted (the `DeadLetters` alarm): deliver settles
+    // them, so the queue's own depth shows them only for moments.
+    if let Some(queue) = kind.and_then(Kind::dead_letter_queue) {
+        shared::metrics::count(shared::metrics::Metric::DeadLetters, 1, &[queue]);
+    }
+    match kind {
         Some(Kind::EmailJob) => {
             step(emails::attempt(&deps.email_jobs, (message_id, attempt), body, receives, deadline).await)
         }

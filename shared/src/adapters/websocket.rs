@@ -111,6 +111,7 @@ impl Realtime for WebSocketRealtime {
                         let gone = e.as_service_error().is_some_and(|s| s.is_gone_exception());
                         if !gone {
                             tracing::warn!(connection = %connection, error = %aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e), "event not posted");
+                            crate::metrics::count(crate::metrics::Metric::RealtimePostFailures, 1, &[]);
                         }
                         gone
                     }

@@ -36,7 +36,9 @@ pub struct SendChange {
 /// A correction of what a notification that went out says (department notify, in-app
 /// notifications): each field it gives replaces the stored one; the rest stays. `override_title`
 /// and `override_body` are the markdown overrides (`Some(None)` removes one); a custom icon stays
-/// as it was sent (its rule, a Custom icon has a url, holds).
+/// as it was sent (its rule, a Custom icon has a url, holds). A center shows an override instead
+/// of the plain text it overrides, so a corrected `title` (or `body`) whose override the
+/// correction does not name removes that override: what the sender corrected is what shows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContentCorrection {
     pub title: Option<String>,
@@ -60,14 +62,22 @@ impl ContentCorrection {
         if let Some(body) = &self.body {
             changed.body = body.clone();
         }
-        if self.override_title.is_some() || self.override_body.is_some() {
-            let mut o = changed.override_content.take().unwrap_or_default();
-            if let Some(title) = &self.override_title {
-                o.title = title.clone();
+        let override_title = self.override_title.clone().or(self.title.as_ref().map(|_| None));
+        let override_body = self.override_body.clone().or(self.body.as_ref().map(|_| None));
+        if let Some(mut o) = changed.override_content.take() {
+            if let Some(title) = override_title {
+                o.title = title;
             }
-            if let Some(body) = &self.override_body {
-                o.body = body.clone();
+            if let Some(body) = override_body {
+                o.body = body;
             }
+            changed.override_content = (o != OverrideContent::default()).then_some(o);
+        } else if override_title.is_some() || override_body.is_some() {
+            let o = OverrideContent {
+                title: override_title.flatten(),
+                body: override_body.flatten(),
+                icon_url: None,
+            };
             changed.override_content = (o != OverrideContent::default()).then_some(o);
         }
         changed
@@ -138,4 +148,55 @@ pub struct DesktopNotify {
     pub referrer_id: Option<String>,
     /// `mim` (Major Incident Management) or `pe` (Proactive Engagement).
     pub source: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent() -> Content {
+        Content {
+            title: "Build failed".into(),
+            body: "main is red".into(),
+            override_content: Some(OverrideContent {
+                title: Some("**Build failed**".into()),
+                body: Some("main is *red*".into()),
+                icon_url: Some("/WebResources/alert".into()),
+            }),
+            ..Content::default()
+        }
+    }
+
+    #[test]
+    fn a_corrected_title_is_what_shows_its_override_gone_the_rest_kept() {
+        let c = ContentCorrection { title: Some("Build fixed".into()), ..Default::default() };
+        let got = c.applied_to(&sent());
+        let o = got.override_content.expect("the body's override and the icon stay");
+        assert_eq!(
+            (got.title.as_str(), o.title, o.body.as_deref(), o.icon_url.as_deref()),
+            ("Build fixed", None, Some("main is *red*"), Some("/WebResources/alert"))
+        );
+    }
+
+    #[test]
+    fn an_override_named_by_the_correction_is_set_or_removed_as_it_says() {
+        let c = ContentCorrection {
+            body: Some("main is green".into()),
+            override_body: Some(Some("main is **green**".into())),
+            override_title: Some(None),
+            ..Default::default()
+        };
+        let o = c.applied_to(&sent()).override_content.unwrap();
+        assert_eq!((o.title, o.body.as_deref()), (None, Some("main is **green**")));
+        // Without an icon, nothing left of the override is no override.
+        let mut plain = sent();
+        plain.override_content.as_mut().unwrap().icon_url = None;
+        let both =
+            ContentCorrection { override_title: Some(None), override_body: Some(None), ..Default::default() };
+        assert_eq!(both.applied_to(&plain).override_content, None);
+        // An override given to a notification sent without one.
+        let fresh = Content { title: "t".into(), ..Content::default() };
+        let c = ContentCorrection { override_title: Some(Some("**t**".into())), ..Default::default() };
+        assert_eq!(c.applied_to(&fresh).override_content.unwrap().title.as_deref(), Some("**t**"));
+    }
 }

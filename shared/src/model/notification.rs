@@ -57,6 +57,22 @@ pub enum Origin {
     AppNotification,
 }
 
+impl Origin {
+    /// Every origin.
+    pub const ALL: [Origin; 4] =
+        [Origin::GroupSend, Origin::DepartmentNotify, Origin::DesktopAssistant, Origin::AppNotification];
+
+    /// Its name as stored and shown (`groupSend`, …): the metrics' `Dialect`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::GroupSend => "groupSend",
+            Origin::DepartmentNotify => "departmentNotify",
+            Origin::DesktopAssistant => "desktopAssistant",
+            Origin::AppNotification => "appNotification",
+        }
+    }
+}
+
 /// Who a notification is for, before it is resolved to people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]

@@ -139,8 +139,11 @@ pub async fn send_if_due_within(ports: &CallbackDeps<'_>, n: &Notification, dead
         tracing::warn!(notification = %n.id, "the deadline came before the callback's tries ended: it is still owed");
         return false;
     };
-    if !result.delivered {
+    if result.delivered {
+        crate::metrics::count(crate::metrics::Metric::CallbacksSent, 1, &[]);
+    } else {
         tracing::warn!(notification = %n.id, attempts = result.attempts, status = ?result.last_status, error = ?result.error, "callback given up");
+        crate::metrics::count(crate::metrics::Metric::CallbacksFailed, 1, &[]);
     }
     if let Err(e) = ports.ledger.record_callback(n.id, &result).await {
         tracing::warn!(notification = %n.id, error = %e, "callback result not recorded");

@@ -474,6 +474,43 @@ pub async fn send_pushes(
     Ok(PushRound { counts, unsent, settled_now, unfinished })
 }
 
+/// Records an email job's outcomes once (`EmailLedger::record_emails`), counting them in the
+/// metrics when this is the time they are recorded (never again on a repeat).
+pub(crate) async fn record_emails(
+    ledger: &dyn crate::ports::EmailLedger,
+    id: NotificationId,
+    (chunk, part): (u32, u32),
+    counts: &EmailCounts,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::error::StoreResult<crate::ports::ChunkRecord> {
+    let record = ledger.record_emails(id, chunk, part, counts, now).await?;
+    if record == crate::ports::ChunkRecord::Recorded {
+        use crate::metrics::{Metric, count};
+        count(Metric::EmailsSent, counts.sent, &[]);
+        count(Metric::EmailsFailed, counts.failed, &[]);
+    }
+    Ok(record)
+}
+
+/// Records a chunk's push outcomes once (`DeliveryLedger::record_pushes`), counting them in the
+/// metrics when this is the time they are recorded.
+pub(crate) async fn record_pushes(
+    ledger: &dyn crate::ports::DeliveryLedger,
+    id: NotificationId,
+    chunk: u32,
+    counts: &PushCounts,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::error::StoreResult<crate::ports::ChunkRecord> {
+    let record = ledger.record_pushes(id, chunk, counts, now).await?;
+    if record == crate::ports::ChunkRecord::Recorded {
+        use crate::metrics::{Metric, count};
+        count(Metric::PushesSent, counts.sent, &[]);
+        count(Metric::PushesFailed, counts.failed, &[]);
+        count(Metric::EndpointsPruned, counts.removed, &[]);
+    }
+    Ok(record)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

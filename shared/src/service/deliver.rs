@@ -661,7 +661,15 @@ async fn write_and_record(
         false => None,
     };
     let (outcome, size) = match ports.ledger.record_chunk(id, chunk.chunk, &tally, ports.clock.now()).await? {
-        ChunkRecord::Recorded => (Delivered::Written(tally.delivered), emails::EMAIL_JOB_SIZE),
+        ChunkRecord::Recorded => {
+            // Once per chunk: recorded here and nowhere else (an attempt that finds it recorded
+            // counts nothing).
+            use crate::metrics::{Metric, count, record};
+            count(Metric::PeopleReached, tally.delivered, &[n.origin.name()]);
+            let waited = (ports.clock.now() - n.due_at).num_milliseconds().max(0);
+            record(Metric::ChunkLatency, waited as f64, &[n.origin.name()]);
+            (Delivered::Written(tally.delivered), emails::EMAIL_JOB_SIZE)
+        }
         // Recorded meanwhile by another attempt, maybe an earlier version's: its jobs.
         ChunkRecord::AlreadyRecorded => {
             let recorded = ports.ledger.chunk_context(id, chunk.chunk).await?.email_job_size;

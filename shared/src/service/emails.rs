@@ -252,14 +252,7 @@ async fn send_claimed(
             channels::unsettled_emails(&ports.emails, &n, spec, job, &context.marks).await?;
         counts.withdrawn += unsent.len() as u64;
         tracing::info!(notification = %id, chunk = job.chunk, part = job.email_part, withdrawn = counts.withdrawn, "retracted: emails not sent");
-        return match ports
-            .ledger
-            .record_emails(id, job.chunk, job.email_part, &counts, ports.clock.now())
-            .await?
-        {
-            ChunkRecord::Recorded => Ok(EmailOutcome::Recorded { sent: counts.sent, gave_up: false }),
-            ChunkRecord::AlreadyRecorded => Ok(EmailOutcome::AlreadyDone),
-        };
+        return recorded(ports.ledger, ports.clock, job, &counts, false).await;
     }
     let EmailRound { mut counts, unfinished } =
         channels::send_emails(&ports.emails, &n, spec, job, &context.marks, deadline).await?;
@@ -284,10 +277,7 @@ async fn send_claimed(
         counts.failed += unsent;
         gave_up = true;
     }
-    match ports.ledger.record_emails(id, job.chunk, job.email_part, &counts, ports.clock.now()).await? {
-        ChunkRecord::Recorded => Ok(EmailOutcome::Recorded { sent: counts.sent, gave_up }),
-        ChunkRecord::AlreadyRecorded => Ok(EmailOutcome::AlreadyDone),
-    }
+    recorded(ports.ledger, ports.clock, job, &counts, gave_up).await
 }
 
 /// An email job its queue gave up on (dead-lettered: every receive failed, or the last was
@@ -324,10 +314,7 @@ pub async fn give_up(
         channels::unsettled_emails(&ports.emails, &n, spec, job, &context.marks).await?;
     counts.failed += unsent.len() as u64;
     tracing::error!(notification = %id, chunk = job.chunk, part = job.email_part, unsent = unsent.len(), "email job dead-lettered: its unsent emails counted failed");
-    match ports.ledger.record_emails(id, job.chunk, job.email_part, &counts, ports.clock.now()).await? {
-        ChunkRecord::Recorded => Ok(EmailOutcome::Recorded { sent: counts.sent, gave_up: true }),
-        ChunkRecord::AlreadyRecorded => Ok(EmailOutcome::AlreadyDone),
-    }
+    recorded(ports.ledger, ports.clock, job, &counts, true).await
 }
 
 /// Records a bounce or complaint SES reported: its addresses are not mailed again (the first
@@ -364,7 +351,15 @@ pub async fn record_feedback(
         .into());
     }
     match counted {
-        Ok(record) => Ok(record == ChunkRecord::Recorded),
+        Ok(ChunkRecord::Recorded) => {
+            let metric = match feedback.kind {
+                FeedbackKind::Bounce => crate::metrics::Metric::EmailsBounced,
+                FeedbackKind::Complaint => crate::metrics::Metric::EmailsComplained,
+            };
+            crate::metrics::count(metric, 1, &[]);
+            Ok(true)
+        }
+        Ok(ChunkRecord::AlreadyRecorded) => Ok(false),
         // The notification is gone (its history expired): the suppression is what matters.
         Err(crate::error::StoreError::Conflict(_)) => Ok(false),
         Err(e) => Err(e.into()),
@@ -396,4 +391,20 @@ pub async fn email_status(
         false => email_prefs.email_suppressions(std::slice::from_ref(&address)).await?.into_iter().next(),
     };
     Ok(EmailStatus { address, suppression })
+}
+
+/// Records an email job's outcomes once (`channels::record_emails`): what the job came to.
+async fn recorded(
+    ledger: &dyn EmailLedger,
+    clock: &dyn Clock,
+    job: &EmailJob,
+    counts: &EmailCounts,
+    gave_up: bool,
+) -> Result<EmailOutcome, DeliverError> {
+    let id = job.notification_id;
+    match super::channels::record_emails(ledger, id, (job.chunk, job.email_part), counts, clock.now()).await?
+    {
+        ChunkRecord::Recorded => Ok(EmailOutcome::Recorded { sent: counts.sent, gave_up }),
+        ChunkRecord::AlreadyRecorded => Ok(EmailOutcome::AlreadyDone),
+    }
 }

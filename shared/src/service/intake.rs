@@ -135,7 +135,14 @@ pub async fn insert_once(
 
 async fn insert_stored(ports: &StoreDeps<'_>, notification: Notification) -> Result<Notification, ApiError> {
     match ports.intake.insert(&notification).await {
-        Ok(()) => Ok(notification),
+        Ok(()) => {
+            crate::metrics::count(
+                crate::metrics::Metric::NotificationsAccepted,
+                1,
+                &[notification.origin.name()],
+            );
+            Ok(notification)
+        }
         Err(crate::error::StoreError::Conflict(why)) => match ports.lookup.get(notification.id).await? {
             Some(existing) => {
                 tracing::info!(notification = %existing.id, "retried request: already stored");

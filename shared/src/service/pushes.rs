@@ -72,7 +72,9 @@ pub async fn settle_round(
         // Nobody of the chunk has a device: nothing to count.
         Ok(PushRound { counts, unfinished: None, .. }) if counts == PushCounts::default() => return Ok(()),
         Ok(PushRound { counts, unfinished: None, .. }) => {
-            match ports.ledger.record_pushes(id, chunk.chunk, &counts, ports.clock.now()).await {
+            match super::channels::record_pushes(ports.ledger, id, chunk.chunk, &counts, ports.clock.now())
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(e) => (std::time::Duration::ZERO, format!("pushes not counted: {e}")),
             }
@@ -168,7 +170,7 @@ pub async fn give_up(
     let (mut counts, unsent) = channels::unsettled_pushes(ports.pushes, &n, job, &context.marks).await?;
     counts.failed += unsent.len() as u64;
     tracing::error!(notification = %id, chunk = job.chunk, unsent = unsent.len(), "push job dead-lettered: its unsent pushes counted failed");
-    match ports.ledger.record_pushes(id, job.chunk, &counts, ports.clock.now()).await? {
+    match super::channels::record_pushes(ports.ledger, id, job.chunk, &counts, ports.clock.now()).await? {
         ChunkRecord::Recorded => Ok(PushOutcome::Recorded { sent: counts.sent, gave_up: true }),
         ChunkRecord::AlreadyRecorded => Ok(PushOutcome::AlreadyDone),
     }
@@ -196,7 +198,9 @@ async fn send_claimed(
         let (mut counts, unsent) = channels::unsettled_pushes(ports.pushes, n, job, marks).await?;
         counts.withdrawn += unsent.len() as u64;
         tracing::info!(notification = %id, chunk = job.chunk, withdrawn = counts.withdrawn, "retracted: pushes not sent");
-        return match ports.ledger.record_pushes(id, job.chunk, &counts, ports.clock.now()).await? {
+        return match super::channels::record_pushes(ports.ledger, id, job.chunk, &counts, ports.clock.now())
+            .await?
+        {
             ChunkRecord::Recorded => {
                 Ok(Step::Done(PushOutcome::Recorded { sent: counts.sent, gave_up: false }))
             }
@@ -218,7 +222,7 @@ async fn send_claimed(
         counts.failed += unsent;
         gave_up = true;
     }
-    match ports.ledger.record_pushes(id, job.chunk, &counts, ports.clock.now()).await? {
+    match super::channels::record_pushes(ports.ledger, id, job.chunk, &counts, ports.clock.now()).await? {
         ChunkRecord::Recorded => Ok(Step::Done(PushOutcome::Recorded { sent: counts.sent, gave_up })),
         ChunkRecord::AlreadyRecorded => Ok(Step::Done(PushOutcome::AlreadyDone)),
     }

@@ -7,7 +7,8 @@
 //!   waited for while an attempt holds it), the entries of the people it kept removed by key (no
 //!   read per entry, a write unit each, as their delivery), their open pages told
 //!   (`retracted`), and the chunk's removal recorded in the delivery log. A step done again finds
-//!   its chunk recorded and does nothing; a repeated retract plans only what is left. A
+//!   its chunk recorded and does nothing; a repeated retract plans nothing (the tick plans what is
+//!   left, below). A notification cut into one chunk is finished by its step. A
 //!   retraction stays registered unfinished until a plan finds every chunk done: the scheduler's
 //!   tick plans it again (`sweep`) should its first plan not have been queued or a step be lost.
 //! - **Correct**: one conditional write replaces the content (message and url) on the
@@ -172,13 +173,14 @@ pub async fn retract(deps: &RecallDeps<'_>, target: &Recalled<'_>) -> Result<Ret
     let (by, parameter) = (target.by(), target.parameter());
     match deps.control.retract(n.id, &by, deps.clock.now()).await? {
         RetractOutcome::Retracted { retraction, reached, now } => {
-            // Queued again on a repeat: the plan does only what is left, and nothing when all is
-            // done. A plan not queued is no failure: the retraction is registered unfinished, and
-            // the scheduler's next tick plans it (`sweep`).
-            if let Err(e) = queue_plan(deps.fanout_queue, n.id, Recall::Retract).await {
-                tracing::warn!(notification = %n.id, error = %e, "retraction's plan not queued: the next tick plans it");
-            }
+            // Planned by the retraction that recorded it only: a repeat (a client's retry) while
+            // its steps run would queue each chunk's step again, and two copies of a step both
+            // delete. A plan not queued is no failure: the retraction is registered unfinished,
+            // and the scheduler's tick plans what is left (`sweep`).
             if now {
+                if let Err(e) = queue_plan(deps.fanout_queue, n.id, Recall::Retract).await {
+                    tracing::warn!(notification = %n.id, error = %e, "retraction's plan not queued: the tick plans it");
+                }
                 tracing::info!(notification = %n.id, reached, by, "retracted");
             }
             if n.hooks
@@ -394,29 +396,40 @@ pub async fn plan(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Re
 /// is not done (`ports::RETRACTION_RECHECK_SECONDS`).
 pub const RECHECK_SECONDS: i64 = crate::ports::RETRACTION_RECHECK_SECONDS;
 
-/// Retractions a tick looks at, at most.
+/// Retractions a tick reads at once (a page: it reads the next when these are planned).
 const SWEEP_LIMIT: usize = 20;
 
 /// The scheduler's tick: plans again every retraction not known to be finished whose look is
 /// due (its first plan was never queued, or a step was lost); each plan queues only the chunks
 /// not done, and finishes the retraction when none is left. The retractions planned.
 pub async fn sweep(deps: &PlanDeps<'_>, deadline: Deadline) -> Result<usize, StoreError> {
-    let due = deps.recall.unfinished(deps.clock.now(), SWEEP_LIMIT).await?;
     let mut planned = 0;
-    for id in &due {
-        // A plan reads and queues much for a broadcast: none starts near the deadline (the next
-        // tick takes the rest).
-        if !deadline.allows(deps.clock.now(), super::fanout::MARGIN) {
+    let mut seen = std::collections::HashSet::new();
+    // Page after page of the due ones (each plan moves its retraction's next look on, or
+    // finishes it), until none is due or the deadline nears: a backlog is worked off at the pace
+    // a tick allows, not a fixed number a minute.
+    'pages: while deadline.allows(deps.clock.now(), super::fanout::MARGIN) {
+        let due = deps.recall.unfinished(deps.clock.now(), SWEEP_LIMIT).await?;
+        // One whose next look could not be moved comes back: looked at once a tick.
+        let fresh: Vec<NotificationId> = due.into_iter().filter(|id| seen.insert(*id)).collect();
+        if fresh.is_empty() {
             break;
         }
-        match plan(deps, *id, Recall::Retract).await {
-            Ok(_) => planned += 1,
-            // One that fails is looked at again later; the others go on.
-            Err(e) => {
-                tracing::warn!(notification = %id, error = %e, "retraction not planned; looked at again later");
-                let later = deps.clock.now() + chrono::Duration::seconds(RECHECK_SECONDS);
-                if let Err(e) = deps.recall.recheck(*id, Some(later)).await {
-                    tracing::warn!(notification = %id, error = %e, "retraction's next look not moved");
+        for id in &fresh {
+            // A plan reads and queues much for a broadcast: none starts near the deadline (the
+            // next tick takes the rest).
+            if !deadline.allows(deps.clock.now(), super::fanout::MARGIN) {
+                break 'pages;
+            }
+            match plan(deps, *id, Recall::Retract).await {
+                Ok(_) => planned += 1,
+                // One that fails is looked at again later; the others go on.
+                Err(e) => {
+                    tracing::warn!(notification = %id, error = %e, "retraction not planned; looked at again later");
+                    let later = deps.clock.now() + chrono::Duration::seconds(RECHECK_SECONDS);
+                    if let Err(e) = deps.recall.recheck(*id, Some(later)).await {
+                        tracing::warn!(notification = %id, error = %e, "retraction's next look not moved");
+                    }
                 }
             }
         }
@@ -492,6 +505,12 @@ pub async fn step(
     }
     if step.recall == Recall::Retract {
         ports.recall.record_retracted(id, step.chunk, people.len() as u64, ports.clock.now()).await?;
+        // A notification cut into one chunk (a department message, an in-app notification) is
+        // done with it: finished here, not left for the tick's next look (which takes a bounded
+        // number a minute). A larger one is finished by a plan that finds every chunk done.
+        if n.chunks_total == Some(1) {
+            ports.recall.recheck(id, None).await?;
+        }
     }
     Ok(StepOutcome::Done { people: people.len() })
 }

@@ -420,8 +420,13 @@ pub async fn deliver(
         _ => HookState::Pending,
     };
     deps.hooks.record_attempt(&event.id, message.series, &attempt, state).await?;
-    if outcome == HookOutcome::Failed {
-        tracing::warn!(event = %event.id, company = event.company_id, tries = message.attempt, "webhook event given up");
+    match outcome {
+        HookOutcome::Delivered => crate::metrics::count(crate::metrics::Metric::WebhooksDelivered, 1, &[]),
+        HookOutcome::Failed => {
+            tracing::warn!(event = %event.id, company = event.company_id, tries = message.attempt, "webhook event given up");
+            crate::metrics::count(crate::metrics::Metric::WebhooksFailed, 1, &[]);
+        }
+        _ => {}
     }
     Ok(outcome)
 }

@@ -8,6 +8,11 @@ mod inbox;
 mod notifications;
 mod webhooks;
 
+/// The Notifications table's partition of retractions not known to be finished (`RECALL`/{id}):
+/// the one partition deliver's policy lets it delete from (template.yaml, a `dynamodb:LeadingKeys`
+/// condition).
+pub const RETRACTIONS_PARTITION: &str = "RECALL";
+
 pub use connections::DynamoConnectionStore;
 pub use devices::DynamoDeviceStore;
 pub use directory::DynamoDirectory;

@@ -24,7 +24,7 @@ use super::*;
 
 const KEPT: &str = "R#";
 /// The partition of unfinished retractions.
-pub(super) const UNFINISHED_PK: &str = "RECALL";
+pub(super) const UNFINISHED_PK: &str = super::super::RETRACTIONS_PARTITION;
 const RETRACTED: &str = "D#";
 const LEASE: &str = "L#";
 
