@@ -80,6 +80,13 @@ where
             failure
         })
         .collect();
+    // Records to be received again: the `RecordsFailed` alarm (a failed record is no Lambda
+    // error: the invocation answers).
+    crate::metrics::count(
+        crate::metrics::Metric::RecordsFailed,
+        response.batch_item_failures.len() as u64,
+        &[],
+    );
     response
 }
 

@@ -53,6 +53,9 @@ pub enum Metric {
     DeadLetters,
     /// Realtime posts to open pages that failed (not a page gone: that is forgotten).
     RealtimePostFailures,
+    /// Queue records a function failed, to be received again (deliver's, fan-out's): what no
+    /// Lambda error shows, since the invocation itself answers.
+    RecordsFailed,
 }
 
 impl Metric {
@@ -74,6 +77,7 @@ impl Metric {
         Metric::WebhooksFailed,
         Metric::DeadLetters,
         Metric::RealtimePostFailures,
+        Metric::RecordsFailed,
     ];
 
     /// Its name in CloudWatch.
@@ -95,6 +99,7 @@ impl Metric {
             Metric::WebhooksFailed => "WebhooksFailed",
             Metric::DeadLetters => "DeadLetters",
             Metric::RealtimePostFailures => "RealtimePostFailures",
+            Metric::RecordsFailed => "RecordsFailed",
         }
     }
 

@@ -82,7 +82,10 @@ fn every_dead_letter_queue_has_an_alarm() {
     let consumed = consumed_by_deliver(&t);
     for q in &dead {
         if consumed.contains(q) {
-            // Settled by deliver as it receives them: counted as received (`DeadLetters`).
+            // Settled by deliver as it receives them: counted as received (`DeadLetters`), and
+            // watched by age should deliver stop consuming them.
+            let found = alarms_on(&t, "AWS/SQS", "ApproximateAgeOfOldestMessage", &format!("{q}.QueueName"));
+            assert_eq!(found.len(), 1, "{q}: its age alarm, {found:?}");
             continue;
         }
         let found = alarms_on(&t, "AWS/SQS", "ApproximateNumberOfMessagesVisible", &format!("{q}.QueueName"));
@@ -100,6 +103,8 @@ fn every_dead_letter_queue_has_an_alarm() {
     assert!(other.iter().all(|k| k.dead_letter_queue().is_none()));
 }
 
+/// Every consumed queue's oldest message is watched, above its visibility timeout (a single
+/// receive that failed is no page).
 #[test]
 fn every_consumed_queue_has_an_alarm_on_its_oldest_message() {
     let t = template();
@@ -107,6 +112,24 @@ fn every_consumed_queue_has_an_alarm_on_its_oldest_message() {
     for q in ids(&t, "AWS::SQS::Queue").difference(&dead) {
         let found = alarms_on(&t, "AWS/SQS", "ApproximateAgeOfOldestMessage", &format!("{q}.QueueName"));
         assert_eq!(found.len(), 1, "{q}: {found:?}");
+    }
+    for (id, a) in alarms(&t) {
+        let p = &a["Properties"];
+        if p["MetricName"].as_str() != Some("ApproximateAgeOfOldestMessage") {
+            continue;
+        }
+        let dims = text(&p["Dimensions"]);
+        let queue = ids(&t, "AWS::SQS::Queue")
+            .into_iter()
+            .find(|q| dims.contains(&format!("{q}.QueueName")))
+            .unwrap_or_else(|| panic!("{id}: names a queue"));
+        let visibility =
+            t["Resources"][queue.as_str()]["Properties"]["VisibilityTimeout"].as_f64().unwrap_or(30.0);
+        let threshold = p["Threshold"].as_f64().unwrap();
+        assert!(
+            threshold > visibility,
+            "{id}: {threshold} s is within {queue}'s visibility timeout ({visibility} s)"
+        );
     }
 }
 
@@ -121,12 +144,34 @@ fn every_function_has_error_and_throttle_alarms_and_every_table_a_throttling_one
             assert_eq!(found.len(), 1, "{f} {metric}: {found:?}");
         }
     }
-    for table in ids(&t, "AWS::DynamoDB::Table") {
+    for (table, r) in resources_of_type(&t, "AWS::DynamoDB::Table") {
         for metric in ["ReadThrottleEvents", "WriteThrottleEvents"] {
             let found = alarms_on(&t, "AWS/DynamoDB", metric, &format!("!Ref {table}\n"));
             assert_eq!(found.len(), 1, "{table} {metric}: {found:?}");
+            // An index's throttling is published under its own name too.
+            let alarm = &t["Resources"][found[0].as_str()]["Properties"]["Metrics"];
+            for index in r["Properties"]
+                .get("GlobalSecondaryIndexes")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                let name = index["IndexName"].as_str().unwrap();
+                let watched = alarm.as_sequence().unwrap().iter().any(|m| {
+                    let m = text(m);
+                    m.contains(metric)
+                        && m.contains(&format!("Value: {name}\n"))
+                        && m.contains(&format!("!Ref {table}\n"))
+                });
+                assert!(watched, "{table}'s index {name}: {metric} not in {}", found[0]);
+                let expression = text(alarm);
+                assert!(expression.contains("Expression:"), "{}", found[0]);
+            }
         }
     }
+    // Failed queue records (no Lambda error) and the HTTP API's 5xx (no Lambda error either).
+    assert_eq!(alarms_on(&t, "Notifications", Metric::RecordsFailed.name(), "Stage").len(), 1);
+    assert_eq!(alarms_on(&t, "AWS/ApiGateway", "5xx", "!Ref HttpApi").len(), 1);
     // SES's reputation, well before AWS reviews an account (5 % bounces, 0.1 % complaints).
     for (metric, review) in [("Reputation.BounceRate", 0.05), ("Reputation.ComplaintRate", 0.001)] {
         let (_, alarm) = alarms(&t)
@@ -145,15 +190,39 @@ fn every_alarm_goes_to_the_alarm_topic_both_ways() {
     for (id, a) in alarms(&t) {
         for actions in ["AlarmActions", "OKActions"] {
             let listed = text(&a["Properties"][actions]);
-            assert!(
-                listed.contains("AlarmTopic") && listed.contains("AlarmTopicArn"),
-                "{id}: {actions} {listed}"
+            assert_eq!(
+                listed.split_whitespace().collect::<Vec<_>>(),
+                [
+                    "-",
+                    "!If",
+                    "-",
+                    "CreatesAlarmTopic",
+                    "-",
+                    "!Ref",
+                    "AlarmTopic",
+                    "-",
+                    "!Ref",
+                    "AlarmTopicArn"
+                ],
+                "{id}: {actions}"
             );
         }
         let name = text(&a["Properties"]["AlarmName"]);
         assert!(name.contains("${Stage}"), "{id}: its name is the stage's: {name}");
         let description = a["Properties"]["AlarmDescription"].as_str().unwrap_or_default();
         assert!(description.contains("docs/operations.md#"), "{id}: says where its runbook is");
+    }
+}
+
+/// The metric lines carry no level: Lambda takes them as INFO, and drops them below the
+/// application log level. Alarms on metrics would go quiet at WARN.
+#[test]
+fn metric_lines_pass_the_functions_log_level() {
+    let t = template();
+    let level = t["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"].as_str();
+    assert!(matches!(level, Some("INFO" | "DEBUG" | "TRACE")), "{level:?}");
+    for (id, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        assert!(f["Properties"].get("LoggingConfig").is_none(), "{id}: its own log level");
     }
 }
 
@@ -245,6 +314,19 @@ fn stateful_resources_keep_their_names_and_keys() {
                     })
                     .collect();
                 assert_eq!(json!(key), entry["key"], "{id}: its key changed");
+                let attributes: Vec<String> = p["AttributeDefinitions"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{} {}",
+                            k["AttributeName"].as_str().unwrap(),
+                            k["AttributeType"].as_str().unwrap()
+                        )
+                    })
+                    .collect();
+                assert_eq!(json!(attributes), entry["attributes"], "{id}: a key attribute's type changed");
                 let indexes: Vec<&str> = p
                     .get("GlobalSecondaryIndexes")
                     .and_then(Value::as_sequence)
@@ -344,6 +426,7 @@ async fn the_code_records_each_fact_once_as_emf() {
             assert!(doc[m["Name"].as_str().unwrap()].is_number(), "{line}");
         }
         assert!(!line.contains('\n'));
+        assert_eq!(doc["Stage"], "local", "{line}: the stage without STAGE set");
     }
     assert_eq!(capture.sum(Metric::NotificationsAccepted, &["groupSend"]), 2.0);
     assert_eq!(
@@ -353,5 +436,5 @@ async fn the_code_records_each_fact_once_as_emf() {
     );
     assert_eq!(capture.count(Metric::ChunkLatency), 2, "one a chunk recorded");
     assert_eq!(capture.sum(Metric::EmailsSent, &[]), 2.0, "brochure 4: two emails (u4 opted out)");
-    assert_eq!(capture.sum(Metric::EmailsFailed, &[]), 0.0);
+    assert_eq!(capture.count(Metric::EmailsFailed), 0, "none failed: no line (a zero count writes none)");
 }

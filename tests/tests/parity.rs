@@ -462,9 +462,10 @@ fn every_named_resource_carries_the_stage_and_the_email_identity_is_optional() {
     assert!(named >= 12, "{named} named resources checked");
     let identity = &template["Resources"]["EmailIdentity"];
     assert_eq!(identity["Condition"].as_str(), Some("CreatesEmailIdentity"), "the SES identity is optional");
-    // Off unless asked (a second stage would collide), and kept when a deploy turns it off: a
-    // stage that made it keeps sending.
-    assert_eq!(template["Parameters"]["CreateEmailIdentity"]["Default"].as_str(), Some("false"));
+    // Kept when a deploy turns it off or the stack goes: a stage that made it keeps sending. Its
+    // default stays "true" for the release that adds the retention (a stage that took it from
+    // the default must not lose it in the update that first retains it: docs/deploy.md).
+    assert_eq!(template["Parameters"]["CreateEmailIdentity"]["Default"].as_str(), Some("true"));
     assert_eq!(identity["DeletionPolicy"].as_str(), Some("Retain"));
     assert_eq!(identity["UpdateReplacePolicy"].as_str(), Some("Retain"));
     let policies =

@@ -139,14 +139,19 @@ pub async fn send_if_due_within(ports: &CallbackDeps<'_>, n: &Notification, dead
         tracing::warn!(notification = %n.id, "the deadline came before the callback's tries ended: it is still owed");
         return false;
     };
-    if result.delivered {
-        crate::metrics::count(crate::metrics::Metric::CallbacksSent, 1, &[]);
-    } else {
+    if !result.delivered {
         tracing::warn!(notification = %n.id, attempts = result.attempts, status = ?result.last_status, error = ?result.error, "callback given up");
-        crate::metrics::count(crate::metrics::Metric::CallbacksFailed, 1, &[]);
     }
-    if let Err(e) = ports.ledger.record_callback(n.id, &result).await {
-        tracing::warn!(notification = %n.id, error = %e, "callback result not recorded");
+    match ports.ledger.record_callback(n.id, &result).await {
+        // Counted with its record: one not recorded is sent again, and counted then.
+        Ok(()) => {
+            let metric = match result.delivered {
+                true => crate::metrics::Metric::CallbacksSent,
+                false => crate::metrics::Metric::CallbacksFailed,
+            };
+            crate::metrics::count(metric, 1, &[]);
+        }
+        Err(e) => tracing::warn!(notification = %n.id, error = %e, "callback result not recorded"),
     }
     true
 }

@@ -338,6 +338,15 @@ pub async fn record_feedback(
     };
     let counted =
         ports.ledger.record_feedback(id, &feedback.message_id, feedback.kind, ports.clock.now()).await;
+    // Counted in the metrics the once it is recorded, whatever follows (a retry finds it
+    // recorded).
+    if matches!(counted, Ok(ChunkRecord::Recorded)) {
+        let metric = match feedback.kind {
+            FeedbackKind::Bounce => crate::metrics::Metric::EmailsBounced,
+            FeedbackKind::Complaint => crate::metrics::Metric::EmailsComplained,
+        };
+        crate::metrics::count(metric, 1, &[]);
+    }
     // Its tenant is told on every handling (the event's id is the email's and the address's:
     // told once), so that a crash after counting loses no event.
     if counted.is_ok()
@@ -351,15 +360,7 @@ pub async fn record_feedback(
         .into());
     }
     match counted {
-        Ok(ChunkRecord::Recorded) => {
-            let metric = match feedback.kind {
-                FeedbackKind::Bounce => crate::metrics::Metric::EmailsBounced,
-                FeedbackKind::Complaint => crate::metrics::Metric::EmailsComplained,
-            };
-            crate::metrics::count(metric, 1, &[]);
-            Ok(true)
-        }
-        Ok(ChunkRecord::AlreadyRecorded) => Ok(false),
+        Ok(record) => Ok(record == ChunkRecord::Recorded),
         // The notification is gone (its history expired): the suppression is what matters.
         Err(crate::error::StoreError::Conflict(_)) => Ok(false),
         Err(e) => Err(e.into()),
