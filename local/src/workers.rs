@@ -35,6 +35,12 @@ pub fn sqs_event(source_arn: &str, messages: &[ReceivedMessage]) -> SqsEvent {
             record.receipt_handle = Some(m.receipt.clone());
             record.body = Some(m.body.clone());
             record.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
+            if let Some(trace) = &m.trace {
+                let mut attribute = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+                attribute.string_value = Some(trace.clone());
+                attribute.data_type = Some("String".into());
+                record.message_attributes.insert(shared::trace::ATTRIBUTE.into(), attribute);
+            }
             record.event_source = Some("aws:sqs".into());
             record.event_source_arn = Some(source_arn.into());
             record

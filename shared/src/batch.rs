@@ -6,6 +6,9 @@
 //! moves it to its dead-letter queue after the queue's `maxReceiveCount`); the others are
 //! deleted. A failing record never fails its batch.
 //!
+//! Each record's step runs inside the trace its message was sent in (`crate::trace`: the
+//! `trace` message attribute), so every line it logs carries its notification and request.
+//!
 //! The mechanics live here; what a record means, its deadline and when to give it up are the
 //! step's (the service's rules).
 
@@ -52,6 +55,12 @@ where
 {
     let outcomes: Vec<(String, Step)> = futures::stream::iter(event.records.into_iter().map(|r| {
         let receives = r.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1);
+        let trace = r
+            .message_attributes
+            .get(crate::trace::ATTRIBUTE)
+            .and_then(|a| a.string_value.as_deref())
+            .and_then(crate::trace::Trace::decode)
+            .unwrap_or_default();
         let message_id = r.message_id.unwrap_or_default();
         let record = Record {
             attempt: r
@@ -64,7 +73,7 @@ where
             source: r.event_source_arn.unwrap_or_default(),
         };
         let id = record.message_id.clone();
-        let fut = step(record);
+        let fut = crate::trace::within(trace, step(record));
         async move { (id, fut.await) }
     }))
     .buffer_unordered(concurrency.max(1))
@@ -141,6 +150,33 @@ mod tests {
         seen.sort();
         assert_eq!(seen[0], ("a".to_string(), 1));
         assert_eq!(seen[4], ("e".to_string(), 5));
+    }
+
+    #[tokio::test]
+    async fn each_record_runs_in_the_trace_it_was_sent_in() {
+        use aws_lambda_events::event::sqs::SqsMessageAttribute;
+        let sent = crate::trace::Trace::notification(uuid::Uuid::from_u128(5), Some("r-5"));
+        let mut e = event(&["traced", "untraced", "garbled"]);
+        let attribute = |value: &str| {
+            let mut a = SqsMessageAttribute::default();
+            a.string_value = Some(value.into());
+            a.data_type = Some("String".into());
+            a
+        };
+        e.records[0].message_attributes.insert(crate::trace::ATTRIBUTE.into(), attribute(&sent.encode()));
+        e.records[2].message_attributes.insert(crate::trace::ATTRIBUTE.into(), attribute("{not a trace"));
+        let seen = std::sync::Mutex::new(Vec::new());
+        let seen = &seen;
+        run(e, 3, |r| async move {
+            seen.lock().unwrap().push((r.body, crate::trace::current()));
+            Step::Done
+        })
+        .await;
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(seen[0], ("garbled".into(), Default::default()), "an unreadable trace is none");
+        assert_eq!(seen[1], ("traced".into(), sent));
+        assert_eq!(seen[2], ("untraced".into(), Default::default()));
     }
 
     #[tokio::test]

@@ -215,6 +215,24 @@ impl GatewayRequest {
     }
 }
 
+/// The header of every answer that names its request: the id every log line of its work
+/// carries, into the functions that deliver what it asked for (`crate::trace`).
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Serves `req` with `serve` inside a new request's trace (a new id, given in [`REQUEST_ID`]).
+pub async fn traced<F, Fut>(req: Request, serve: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response<Body>>,
+{
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut resp = crate::trace::within(crate::trace::Trace::request(id.clone()), serve(req)).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, value);
+    }
+    resp
+}
+
 /// A handler's answer: its response, or its error in the group-send envelope, logged when it is
 /// the service's fault (5xx) rather than the caller's.
 pub fn answer(result: Result<Response<Body>, ApiError>, what: &str) -> Response<Body> {

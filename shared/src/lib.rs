@@ -19,6 +19,7 @@ pub mod routes;
 pub mod runtime;
 pub mod service;
 pub mod settings;
+pub mod trace;
 
 pub use error::{ApiError, ErrorKind, StoreError};
 pub use runtime::config::{self as config, Config};

@@ -59,3 +59,24 @@ pub fn capture(level: &str) -> &'static Capture {
         capture
     })
 }
+
+/// The process's capture of every log line at `level` and above as Lambda writes them with its
+/// JSON log format (`lambda_runtime::tracing::init_default_subscriber` under
+/// `AWS_LAMBDA_LOG_FORMAT=JSON`, as the template sets it: one JSON object a line, the event's
+/// fields under `fields`, its innermost span's under `span`), for tests that read what
+/// CloudWatch Logs Insights would (`tracing.rs`). A test binary captures text or JSON, not both.
+pub fn capture_json(level: &str) -> &'static Capture {
+    static LOG: OnceLock<Capture> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let capture = Capture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_target(false)
+            .without_time()
+            .with_writer(capture.clone())
+            .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+            .json()
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber per test binary");
+        capture
+    })
+}

@@ -431,6 +431,7 @@ async fn every_path(f: &Functions) {
             receipt: "r".into(),
             body: bounce.to_string(),
             receive_count: 1,
+            trace: None,
         }],
     );
     let response = deliver::handle(&f.deliver, 5, record).await;
@@ -449,6 +450,7 @@ async fn every_path(f: &Functions) {
         receipt: "r".into(),
         body,
         receive_count: 1,
+        trace: None,
     };
     let chunk = json!({"notificationId": ga_n.id, "chunk": 99, "recipients": [user(1)]}).to_string();
     let job = json!({"notificationId": ga_n.id, "chunk": 0, "emailPart": 99, "recipients": [], "round": 0});

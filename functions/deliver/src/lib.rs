@@ -265,17 +265,29 @@ async fn process_email_event(deps: &Deps<'_>, message_id: &str, receives: u32, b
             return Step::Done;
         }
     };
-    match emails::record_feedback(&deps.feedback, &feedback).await {
-        Ok(counted) => {
-            // Addresses are personal data: not logged.
-            tracing::info!(message_id, kind = feedback.kind.as_str(), notification = ?feedback.notification, addresses = feedback.addresses.len(), counted, "email feedback recorded");
-            Step::Done
+    // In the trace of the email's notification and request (its tags).
+    let trace =
+        shared::trace::Trace { request: feedback.request.clone(), notification: feedback.notification };
+    shared::trace::within(trace, async {
+        match emails::record_feedback(&deps.feedback, &feedback).await {
+            Ok(counted) => {
+                // Addresses are personal data: not logged.
+                tracing::info!(
+                    message_id,
+                    kind = feedback.kind.as_str(),
+                    addresses = feedback.addresses.len(),
+                    counted,
+                    "email feedback recorded"
+                );
+                Step::Done
+            }
+            Err(e) => {
+                tracing::error!(message_id, receives, error = %e, "email feedback not recorded");
+                Step::Again
+            }
         }
-        Err(e) => {
-            tracing::error!(message_id, receives, error = %e, "email feedback not recorded");
-            Step::Again
-        }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

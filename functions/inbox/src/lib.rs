@@ -41,7 +41,12 @@ pub struct Deps<'a> {
     pub realtime_url: Option<&'a str>,
 }
 
+/// A request, in its own trace (`shared::trace`): its answer names it in `x-request-id`.
 pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
+    http::traced(req, |req| serve(deps, req)).await
+}
+
+async fn serve(deps: &Deps<'_>, req: Request) -> Response<Body> {
     // Lambda refuses an invocation over its payload cap whatever the route: so do we, first.
     if let Err(e) = http::body(&req) {
         return http::answer(Err(e), "inbox");

@@ -37,7 +37,12 @@ pub struct Deps<'a> {
 
 /// Each dialect answers in its own shape; a request no dialect of this function takes (a route
 /// API Gateway sends elsewhere) is answered in the group-send envelope.
+/// A request, in its own trace (`shared::trace`): its answer names it in `x-request-id`.
 pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
+    shared::http::traced(req, |req| serve(deps, req)).await
+}
+
+async fn serve(deps: &Deps<'_>, req: Request) -> Response<Body> {
     match shared::http::routed(req, Function::Notify) {
         Ok((route, req)) => match route.op {
             Op::Notify(op) => match op {

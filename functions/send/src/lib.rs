@@ -37,7 +37,12 @@ pub struct Deps<'a> {
     pub webhooks: shared::service::webhooks::WebhookAdminDeps<'a>,
 }
 
+/// A request, in its own trace (`shared::trace`): its answer names it in `x-request-id`.
 pub async fn handle_request(deps: &Deps<'_>, req: Request) -> Response<Body> {
+    http::traced(req, |req| serve(deps, req)).await
+}
+
+async fn serve(deps: &Deps<'_>, req: Request) -> Response<Body> {
     let result = match http::routed(req, Function::Send) {
         Ok((route, req)) => match route.op {
             Op::Send(op) => match op {

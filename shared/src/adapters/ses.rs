@@ -47,17 +47,23 @@ impl Mailer for SesMailer {
             .set_headers((!headers.is_empty()).then_some(headers))
             .build();
         // SES publishes the email's tags with its events: the notification comes back with a
-        // bounce or complaint (a UUID is within the tag value alphabet).
-        let tags = match email.notification {
-            Some(id) => Some(vec![
-                MessageTag::builder()
-                    .name(NOTIFICATION_TAG)
-                    .value(id.to_string())
-                    .build()
-                    .map_err(|e| SendError::Rejected(e.to_string()))?,
-            ]),
-            None => None,
+        // bounce or complaint (a UUID is within the tag value alphabet), and so does the request
+        // it came from (the trace the email job runs in).
+        let tag = |name: &str, value: String| {
+            MessageTag::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .map_err(|e| SendError::Rejected(e.to_string()))
         };
+        let mut tags = Vec::new();
+        if let Some(id) = email.notification {
+            tags.push(tag(NOTIFICATION_TAG, id.to_string())?);
+        }
+        if let Some(request) = crate::trace::current().request.filter(|r| crate::trace::is_tag_value(r)) {
+            tags.push(tag(crate::trace::REQUEST_TAG, request)?);
+        }
+        let tags = (!tags.is_empty()).then_some(tags);
         let out = self
             .client
             .send_email()
@@ -114,17 +120,47 @@ pub fn parse_event(body: &str) -> Result<Option<EmailFeedback>, String> {
         .collect();
     let mail = event.get("mail").ok_or("no mail")?;
     let message_id = mail.get("messageId").and_then(|m| m.as_str()).ok_or("no mail.messageId")?.to_string();
-    let notification = mail
-        .get("tags")
-        .and_then(|t| t.get(NOTIFICATION_TAG))
-        .and_then(|v| v.get(0))
-        .and_then(|v| v.as_str())
-        .and_then(|v| v.parse().ok());
+    let tag = |name: &str| {
+        mail.get("tags").and_then(|t| t.get(name)).and_then(|v| v.get(0)).and_then(|v| v.as_str())
+    };
+    let notification = tag(NOTIFICATION_TAG).and_then(|v| v.parse().ok());
+    let request =
+        tag(crate::trace::REQUEST_TAG).filter(|r| crate::trace::is_tag_value(r)).map(str::to_string);
     let at = detail
         .get("timestamp")
         .or_else(|| mail.get("timestamp"))
         .and_then(|t| t.as_str())
         .and_then(|t| t.parse().ok())
         .ok_or("no timestamp")?;
-    Ok(Some(EmailFeedback { kind, message_id, addresses, notification, at }))
+    Ok(Some(EmailFeedback { kind, message_id, addresses, notification, request, at }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounce(tags: serde_json::Value) -> String {
+        serde_json::json!({"eventType": "Bounce", "mail": {"timestamp": "2026-11-22T09:00:00.000Z",
+            "messageId": "m-1", "destination": ["a@example.com"], "tags": tags},
+            "bounce": {"bounceType": "Permanent", "timestamp": "2026-11-22T09:00:05.000Z",
+            "bouncedRecipients": [{"emailAddress": "a@example.com"}]}})
+        .to_string()
+    }
+
+    #[test]
+    fn feedback_names_the_notification_and_request_its_tags_carry() {
+        let id = uuid::Uuid::from_u128(4);
+        let request = uuid::Uuid::from_u128(5).to_string();
+        let read =
+            parse_event(&bounce(serde_json::json!({"notification": [id.to_string()], "request": [request]})))
+                .unwrap()
+                .unwrap();
+        assert_eq!((read.notification, read.request), (Some(id), Some(request)));
+        // An email of an earlier version has no request tag; a value SES would not take is none.
+        let read =
+            parse_event(&bounce(serde_json::json!({"notification": [id.to_string()]}))).unwrap().unwrap();
+        assert_eq!((read.notification, read.request), (Some(id), None));
+        let read = parse_event(&bounce(serde_json::json!({"request": ["a=b"]}))).unwrap().unwrap();
+        assert_eq!((read.notification, read.request), (None, None));
+    }
 }

@@ -1,9 +1,11 @@
 //! SQS adapter: SendMessageBatch of at most 10 messages and 256 KiB per request, failed entries
-//! retried with capped exponential backoff and jitter.
+//! retried with capped exponential backoff and jitter. Every message sent inside a trace carries
+//! it as the `trace` message attribute (`crate::trace`: counted in the message's size, as SQS
+//! counts attributes), and a receive reads it back.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, SendMessageBatchRequestEntry};
 
 use super::dynamodb::classify;
 use crate::backoff::Backoff;
@@ -26,19 +28,38 @@ impl SqsQueue {
     }
 }
 
-/// Splits bodies into batches within SQS's entry-count and size limits.
-pub(crate) fn batches(bodies: &[String]) -> Vec<&[String]> {
+/// The current trace as a message attribute, and its size as SQS counts it (its name, type and
+/// value).
+fn trace_attribute() -> StoreResult<Option<(MessageAttributeValue, usize)>> {
+    let trace = crate::trace::current();
+    if trace.is_empty() {
+        return Ok(None);
+    }
+    let value = trace.encode();
+    let size = crate::trace::ATTRIBUTE.len() + "String".len() + value.len();
+    let attribute = MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok(Some((attribute, size)))
+}
+
+/// Splits bodies into batches within SQS's entry-count and size limits, each message's
+/// attributes (`extra` bytes) counted with its body.
+pub(crate) fn batches(bodies: &[String], extra: usize) -> Vec<&[String]> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut bytes = 0;
     for (i, body) in bodies.iter().enumerate() {
-        let full = i - start == MAX_BATCH_ENTRIES || (i > start && bytes + body.len() > MAX_BATCH_BYTES);
+        let size = body.len() + extra;
+        let full = i - start == MAX_BATCH_ENTRIES || (i > start && bytes + size > MAX_BATCH_BYTES);
         if full {
             out.push(&bodies[start..i]);
             start = i;
             bytes = 0;
         }
-        bytes += body.len();
+        bytes += size;
     }
     if start < bodies.len() {
         out.push(&bodies[start..]);
@@ -49,7 +70,8 @@ pub(crate) fn batches(bodies: &[String]) -> Vec<&[String]> {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send_all(&self, bodies: &[String]) -> StoreResult<()> {
-        for batch in batches(bodies) {
+        let trace = trace_attribute()?;
+        for batch in batches(bodies, trace.as_ref().map_or(0, |(_, size)| *size)) {
             let mut pending: Vec<(usize, &String)> = batch.iter().enumerate().collect();
             let mut attempt = 0;
             loop {
@@ -59,6 +81,9 @@ impl Queue for SqsQueue {
                         SendMessageBatchRequestEntry::builder()
                             .id(i.to_string())
                             .message_body(body.as_str())
+                            .set_message_attributes(trace.as_ref().map(|(attribute, _)| {
+                                [(crate::trace::ATTRIBUTE.to_string(), attribute.clone())].into()
+                            }))
                             .build()
                             .map_err(|e| StoreError::Other(e.to_string()))
                     })
@@ -102,6 +127,10 @@ impl Queue for SqsQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .set_message_attributes(
+                trace_attribute()?
+                    .map(|(attribute, _)| [(crate::trace::ATTRIBUTE.to_string(), attribute)].into()),
+            )
             .delay_seconds(seconds.min(crate::adapters::memory::MAX_DELAY_SECONDS) as i32)
             .send()
             .await
@@ -116,6 +145,7 @@ impl Queue for SqsQueue {
             .queue_url(&self.url)
             .max_number_of_messages(max.clamp(1, 10) as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names(crate::trace::ATTRIBUTE)
             .send()
             .await
             .map_err(classify)?;
@@ -132,6 +162,11 @@ impl Queue for SqsQueue {
                     .unwrap_or(1),
                 message_id: m.message_id.unwrap_or_default(),
                 receipt: m.receipt_handle.unwrap_or_default(),
+                trace: m
+                    .message_attributes
+                    .as_ref()
+                    .and_then(|a| a.get(crate::trace::ATTRIBUTE))
+                    .and_then(|v| v.string_value.clone()),
                 body: m.body.unwrap_or_default(),
             })
             .collect())
@@ -168,12 +203,16 @@ mod tests {
     #[test]
     fn batches_respect_count_and_size() {
         let small: Vec<String> = (0..25).map(|i| i.to_string()).collect();
-        let b = batches(&small);
+        let b = batches(&small, 0);
         assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), vec![10, 10, 5]);
         let big: Vec<String> = (0..5).map(|_| "x".repeat(100 * 1024)).collect();
-        let b = batches(&big);
+        let b = batches(&big, 0);
         assert!(b.iter().all(|b| b.iter().map(String::len).sum::<usize>() <= MAX_BATCH_BYTES));
         assert_eq!(b.iter().map(|b| b.len()).sum::<usize>(), 5);
-        assert!(batches(&[]).is_empty());
+        assert!(batches(&[], 0).is_empty());
+        // Attributes count: two bodies that fit alone do not fit with theirs.
+        let half: Vec<String> = (0..2).map(|_| "x".repeat(MAX_BATCH_BYTES / 2)).collect();
+        assert_eq!(batches(&half, 0).len(), 1);
+        assert_eq!(batches(&half, 100).len(), 2);
     }
 }

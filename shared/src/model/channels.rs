@@ -233,6 +233,8 @@ pub struct EmailFeedback {
     pub addresses: Vec<String>,
     /// The notification the email was about (its `notification` tag).
     pub notification: Option<super::NotificationId>,
+    /// The request that notification came from (its `request` tag: `crate::trace`).
+    pub request: Option<String>,
     pub at: DateTime<Utc>,
 }
 

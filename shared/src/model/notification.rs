@@ -394,6 +394,10 @@ pub struct Notification {
     pub status: Status,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// The id of the request that made it (`crate::trace`): every log line about it carries it,
+    /// in every function it passes through. Absent from an earlier version's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_request: Option<String>,
     pub modified_at: DateTime<Utc>,
     pub modified_by: String,
     /// Recipients the fan-out planned (after dedupe and unsubscribes).
@@ -531,6 +535,7 @@ impl Notification {
             modified_at: now,
             modified_by: created_by.clone(),
             created_by,
+            origin_request: None,
             recipients: 0,
             delivered: 0,
             chunks_done: 0,

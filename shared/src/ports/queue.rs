@@ -27,4 +27,6 @@ pub struct ReceivedMessage {
     pub body: String,
     /// How many times this message has been received, this time included.
     pub receive_count: u32,
+    /// The trace it was sent in (its `crate::trace::ATTRIBUTE` attribute, encoded), if any.
+    pub trace: Option<String>,
 }

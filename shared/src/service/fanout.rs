@@ -92,6 +92,7 @@ pub async fn fan_out_if_claimed(ports: &FanOutDeps<'_>, id: NotificationId) -> R
     }
     // `send_if_due` sends only what is owed (a finished notification, a callback not sent yet).
     if let Some(mut n) = ports.lookup.get(id).await? {
+        crate::trace::adopt(n.origin_request.as_deref());
         // A run that finished the fan-out but not its completion (every chunk was in: a
         // synchronous request's, or the queue's) left it Delivering: the job retried completes it.
         // Only its status changes: the callback reads the rest as it is.
@@ -106,6 +107,16 @@ pub async fn fan_out_if_claimed(ports: &FanOutDeps<'_>, id: NotificationId) -> R
 }
 
 pub async fn claim_and_fan_out(
+    ports: &FanOutDeps<'_>,
+    id: NotificationId,
+    sink: Sink,
+) -> Result<bool, StoreError> {
+    // In its notification's trace (the tick's has none: its record names its request).
+    let trace = crate::trace::Trace::notification(id, None);
+    crate::trace::within(trace, Box::pin(claim_and_fan_out_now(ports, id, sink))).await
+}
+
+async fn claim_and_fan_out_now(
     ports: &FanOutDeps<'_>,
     id: NotificationId,
     sink: Sink,
@@ -136,6 +147,7 @@ async fn fan_out(
     mut held: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let Some(n) = ports.lookup.get(id).await? else { return Ok(()) };
+    crate::trace::adopt(n.origin_request.as_deref());
     // Its acceptance's event, in case the request that stored it could not queue it.
     if n.fanout.chunks_enqueued == 0 {
         super::webhooks::settle(&ports.deliver.callbacks.hooks, &n).await;
@@ -261,5 +273,5 @@ async fn callback_later(ports: &FanOutDeps<'_>, id: NotificationId) -> bool {
 /// Puts a fan-out job for `id` on the fan-out queue.
 pub async fn queue_job(fanout_queue: &dyn Queue, id: NotificationId) -> crate::error::StoreResult<()> {
     let job = serde_json::to_string(&FanoutJob { notification_id: id, recall: None }).unwrap_or_default();
-    fanout_queue.send_all(&[job]).await
+    crate::trace::within(crate::trace::Trace::notification(id, None), fanout_queue.send_all(&[job])).await
 }

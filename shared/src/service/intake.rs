@@ -61,6 +61,18 @@ pub async fn accept(
 ) -> Result<Delivery, ApiError> {
     n.schedule_id = ports.store.intake.next_schedule_id().await?;
     let n = insert_once(&ports.store, n).await?;
+    // What follows is about the stored notification, in its trace.
+    let trace = crate::trace::Trace::notification(n.id, n.origin_request.as_deref());
+    crate::trace::within(trace, Box::pin(start(ports, n, synchronously, deadline))).await
+}
+
+/// Starts the delivery of the stored `n`.
+async fn start(
+    ports: &AcceptDeps<'_>,
+    n: Notification,
+    synchronously: bool,
+    deadline: Deadline,
+) -> Result<Delivery, ApiError> {
     let now = ports.clock.now();
     if n.due_at > now {
         tracing::info!(notification = %n.id, due = %n.due_at, "notification scheduled");
@@ -118,6 +130,10 @@ pub async fn insert_once(
     ports: &StoreDeps<'_>,
     mut notification: Notification,
 ) -> Result<Notification, ApiError> {
+    // The request that makes it, which every later line about it names (`crate::trace`).
+    if notification.origin_request.is_none() {
+        notification.origin_request = crate::trace::current().request;
+    }
     // Status events are owed only while the tenant has an endpoint (a look per notification
     // accepted, none per chunk of one whose tenant has none).
     // A failed look owes them anyway: their settle looks again, and finds none or sends them.

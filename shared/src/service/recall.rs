@@ -80,7 +80,7 @@ pub struct StepDeps<'a> {
 async fn queue_plan(fanout_queue: &dyn Queue, id: NotificationId, recall: Recall) -> Result<(), StoreError> {
     let job = FanoutJob { notification_id: id, recall: Some(recall) };
     let body = serde_json::to_string(&job).map_err(|e| StoreError::Other(e.to_string()))?;
-    fanout_queue.send_all(&[body]).await
+    crate::trace::within(crate::trace::Trace::notification(id, None), fanout_queue.send_all(&[body])).await
 }
 
 /// What every dialect's retraction and correction answers say of what went out by email and push.
@@ -341,12 +341,19 @@ const STEPS_PER_BATCH: usize = 10;
 /// content every center joins again first, from the notification as it is now (so that a
 /// request cut short after its write still reaches the centers). The number of steps queued.
 pub async fn plan(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Result<usize, StoreError> {
+    // In its notification's trace (the sweep's has none: its record names its request).
+    crate::trace::within(crate::trace::Trace::notification(id, None), Box::pin(plan_now(deps, id, recall)))
+        .await
+}
+
+async fn plan_now(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Result<usize, StoreError> {
     let Some(n) = deps.lookup.get(id).await? else {
         if recall == Recall::Retract {
             deps.recall.recheck(id, None).await?;
         }
         return Ok(0);
     };
+    crate::trace::adopt(n.origin_request.as_deref());
     if recall == Recall::Retract && !super::webhooks::settle(&deps.hooks, &n).await {
         // The plan's job comes back (its steps are not queued yet), and settles them then.
         return Err(StoreError::Transient(format!("{id}: the retraction's status event is not settled yet")));

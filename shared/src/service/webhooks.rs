@@ -169,7 +169,9 @@ pub async fn settle(deps: &EmitDeps<'_>, n: &Notification) -> bool {
         return true;
     }
     // Boxed: it is awaited deep inside delivery's futures, which it would otherwise all grow.
-    Box::pin(settle_owed(deps, n)).await
+    // In the notification's trace: its events' tries carry it.
+    let trace = crate::trace::Trace::notification(n.id, n.origin_request.as_deref());
+    crate::trace::within(trace, Box::pin(settle_owed(deps, n))).await
 }
 
 async fn settle_owed(deps: &EmitDeps<'_>, n: &Notification) -> bool {

@@ -14,8 +14,16 @@ use crate::ports::*;
 struct Message {
     id: String,
     body: String,
+    /// The trace it was sent in (as SQS keeps a message's attributes, into its DLQ too).
+    trace: Option<String>,
     receive_count: u32,
     visible_at: Instant,
+}
+
+/// The current trace, as a message's attribute.
+fn current_trace() -> Option<String> {
+    let trace = crate::trace::current();
+    (!trace.is_empty()).then(|| trace.encode())
 }
 
 /// SQS's longest message delay (DelaySeconds), 15 minutes.
@@ -64,34 +72,29 @@ impl MemoryQueue {
     fn receipt(m: &Message) -> String {
         format!("{}#{}", m.id, m.receive_count)
     }
+
+    /// Appends messages (body, trace) that become visible at `visible_at`.
+    fn enqueue(&self, messages: impl IntoIterator<Item = (String, Option<String>)>, visible_at: Instant) {
+        let mut q = lock(&self.messages);
+        for (body, trace) in messages {
+            let n = self.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            q.push_back(Message { id: format!("m-{n}"), body, trace, receive_count: 0, visible_at });
+        }
+    }
 }
 
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send_all(&self, bodies: &[String]) -> StoreResult<()> {
-        let now = Instant::now();
-        let mut q = lock(&self.messages);
-        for body in bodies {
-            let n = self.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            q.push_back(Message {
-                id: format!("m-{n}"),
-                body: body.clone(),
-                receive_count: 0,
-                visible_at: now,
-            });
-        }
+        let trace = current_trace();
+        self.enqueue(bodies.iter().map(|body| (body.clone(), trace.clone())), Instant::now());
         Ok(())
     }
 
     async fn send_later(&self, body: &str, delay: Duration) -> StoreResult<()> {
         let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
-        let n = self.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        lock(&self.messages).push_back(Message {
-            id: format!("m-{n}"),
-            body: body.to_string(),
-            receive_count: 0,
-            visible_at: Instant::now() + Duration::from_secs(seconds.min(MAX_DELAY_SECONDS)),
-        });
+        let visible_at = Instant::now() + Duration::from_secs(seconds.min(MAX_DELAY_SECONDS));
+        self.enqueue([(body.to_string(), current_trace())], visible_at);
         Ok(())
     }
 
@@ -108,7 +111,8 @@ impl Queue for MemoryQueue {
                     continue;
                 }
                 if q[i].receive_count >= self.max_receives && self.dead_letters.is_some() {
-                    dead.push(q.remove(i).expect("index checked").body);
+                    let gone = q.remove(i).expect("index checked");
+                    dead.push((gone.body, gone.trace));
                     continue;
                 }
                 let m = &mut q[i];
@@ -119,12 +123,13 @@ impl Queue for MemoryQueue {
                     receipt: Self::receipt(m),
                     body: m.body.clone(),
                     receive_count: m.receive_count,
+                    trace: m.trace.clone(),
                 });
                 i += 1;
             }
         }
         if let (Some(dlq), false) = (&self.dead_letters, dead.is_empty()) {
-            dlq.send_all(&dead).await?;
+            dlq.enqueue(dead, now);
         }
         Ok(out)
     }
