@@ -12,16 +12,17 @@
 //! it from the current trace, every queue consumer restores it per record in
 //! `crate::batch::run`), and across SES as the email's `request` tag.
 //!
-//! Which request: the one whose work a line is part of. A send's request for its delivery; a
-//! retraction's request for the removal it plans, and a cancel's for its own lines; work nobody
-//! asked for right then (the scheduler's tick, a sweep) names the request that made the
-//! notification.
+//! Which request: a line about a notification names the request that made it, wherever it is
+//! logged; a line of another request about it (its cancel, change, retraction or correction, a
+//! retried request) names that request as `by` beside it. A request's lines before it knows its
+//! notification name the request alone.
 //!
-//! Invariants: inside a trace every log line is in the `trace` span, whose fields are
-//! `request` and (once known) `notification` — in Lambda's JSON logs `span.request` and
-//! `span.notification`; a scope keeps the request of the work around it and narrows to its own
-//! notification; a trace that cannot be read from a message (an earlier version's, one put on
-//! the queue by hand) is no trace, never an error.
+//! Invariants: inside a trace every log line is in the `trace` span, whose fields are `request`,
+//! (once known) `notification` and (for another request's work) `by` — in Lambda's JSON logs
+//! `span.request`, `span.notification`, `span.by`; the span is at ERROR level, so that no log
+//! level the function is given drops it; a scope narrows to its notification and takes its
+//! request when it is named; a trace that cannot be read from a message (an earlier version's,
+//! one put on the queue by hand) is no trace, never an error.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -72,19 +73,64 @@ impl Trace {
     pub fn is_empty(&self) -> bool {
         self.request.is_none() && self.notification.is_none()
     }
+}
 
-    /// `self` inside `outer`: the request of the work around it stays (`self`'s fills in where
-    /// there is none), the notification narrows to `self`'s.
-    fn within(self, outer: &Trace) -> Trace {
-        Trace {
-            request: outer.request.clone().or(self.request),
-            notification: self.notification.or(outer.notification),
+/// A trace as a scope holds it: and the other request whose work it is (`by`), if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Held {
+    trace: Trace,
+    by: Option<String>,
+}
+
+impl Held {
+    /// `trace` inside `self`: the notification narrows to `trace`'s, its request (the
+    /// notification's own) replaces the one around it, which stays as `by`.
+    fn narrowed(&self, trace: Trace) -> Held {
+        let mut held = Held {
+            trace: Trace {
+                notification: trace.notification.or(self.trace.notification),
+                ..self.trace.clone()
+            },
+            by: self.by.clone(),
+        };
+        held.name_request(trace.request);
+        held
+    }
+
+    /// The notification's own request becomes the trace's; another one it held is `by`.
+    fn name_request(&mut self, request: Option<String>) {
+        let Some(request) = request else { return };
+        if self.trace.request.as_ref() != Some(&request) {
+            if let Some(other) = self.trace.request.take() {
+                self.by.get_or_insert(other);
+            }
+            self.trace.request = Some(request);
+        }
+    }
+
+    fn span(&self) -> tracing::Span {
+        use tracing::field::{Empty, display};
+        let span =
+            tracing::span!(tracing::Level::ERROR, "trace", request = Empty, notification = Empty, by = Empty);
+        self.record(&span);
+        if let Some(notification) = self.trace.notification {
+            span.record("notification", display(notification));
+        }
+        span
+    }
+
+    fn record(&self, span: &tracing::Span) {
+        if let Some(request) = &self.trace.request {
+            span.record("request", request.as_str());
+        }
+        if let Some(by) = &self.by {
+            span.record("by", by.as_str());
         }
     }
 }
 
 struct Scope {
-    trace: Trace,
+    held: Held,
     span: tracing::Span,
 }
 
@@ -94,36 +140,53 @@ tokio::task_local! {
 
 /// The trace of the work under way (empty outside any).
 pub fn current() -> Trace {
-    CURRENT.try_with(|scope| scope.borrow().trace.clone()).unwrap_or_default()
+    CURRENT.try_with(|scope| scope.borrow().held.trace.clone()).unwrap_or_default()
 }
 
-/// Runs `work` inside `trace` (what it does not name inherited from the current trace): its log
-/// lines in a `trace` span with the trace's fields, its messages carrying it.
+fn held() -> Option<Held> {
+    CURRENT.try_with(|scope| scope.borrow().held.clone()).ok()
+}
+
+/// Runs `work` inside `trace`, narrowing the current one (`Held::narrowed`): its log lines in a
+/// `trace` span with the trace's fields, its messages carrying it. Inside the same trace, the
+/// work runs in it as it is (no second span).
 pub async fn within<F: Future>(trace: Trace, work: F) -> F::Output {
-    let trace = trace.within(&current());
-    let span =
-        tracing::info_span!("trace", request = tracing::field::Empty, notification = tracing::field::Empty);
-    if let Some(request) = &trace.request {
-        span.record("request", request.as_str());
+    let outer = held();
+    let held = outer.clone().unwrap_or_default().narrowed(trace);
+    if outer.as_ref() == Some(&held) {
+        return work.await;
     }
-    if let Some(notification) = trace.notification {
-        span.record("notification", tracing::field::display(notification));
-    }
-    let scope = RefCell::new(Scope { trace, span: span.clone() });
+    let span = held.span();
+    let scope = RefCell::new(Scope { held, span: span.clone() });
     CURRENT.scope(scope, work.instrument(span)).await
 }
 
-/// The current trace learns its request from the record of its notification (`request`: its
-/// `origin_request`), when it has none yet: the lines and messages that follow carry it.
-pub fn adopt(request: Option<&str>) {
-    let Some(request) = request else { return };
+/// The current trace is about notification `id`, whose record names `request` as the one that
+/// made it (`origin_request`): a request's or a message's trace learns both where it reads the
+/// record, and the lines and messages that follow carry them. A trace about another
+/// notification is left as it is.
+pub fn about(id: Uuid, request: Option<&str>) {
     let _ = CURRENT.try_with(|scope| {
         let mut scope = scope.borrow_mut();
-        if scope.trace.request.is_none() {
-            scope.trace.request = Some(request.to_string());
-            scope.span.record("request", request);
+        if scope.held.trace.notification.is_some_and(|n| n != id) {
+            return;
+        }
+        let before = scope.held.clone();
+        scope.held.trace.notification = Some(id);
+        scope.held.name_request(request.map(str::to_string));
+        if scope.held != before {
+            scope.held.record(&scope.span);
+            scope.span.record("notification", tracing::field::display(id));
         }
     });
+}
+
+/// The current trace's notification names `request` as the one that made it (its record's
+/// `origin_request`, read): see [`about`].
+pub fn adopt(request: Option<&str>) {
+    if let Some(id) = current().notification {
+        about(id, request);
+    }
 }
 
 /// Whether `value` may be an SES message tag's value (SESv2 `MessageTag`: ASCII letters and
@@ -151,28 +214,33 @@ mod tests {
         .await;
         assert_eq!(seen.0, Trace::request("r-1"));
         assert_eq!(seen.1, Trace::notification(id, Some("r-1")), "the request is inherited");
-        assert_eq!(seen.3, Trace::notification(id, Some("r-1")), "the work's request before the record's");
-        let alone = within(Trace::notification(id, Some("origin")), async { current() }).await;
-        assert_eq!(alone, Trace::notification(id, Some("origin")), "the record's, where no work has one");
+        assert_eq!(seen.3, Trace::notification(id, Some("origin")), "the notification's request is named");
         assert_eq!(seen.2, Trace::request("r-1"), "the inner scope ends with its work");
         assert!(current().is_empty());
     }
 
     #[tokio::test]
-    async fn a_trace_adopts_its_notifications_request_once() {
+    async fn a_trace_learns_its_notification_and_its_request() {
         let id = Uuid::from_u128(9);
         let learnt = within(Trace::notification(id, None), async {
             adopt(None);
             let before = current();
             adopt(Some("origin"));
-            adopt(Some("another"));
-            (before, current())
+            (before, current(), held().unwrap().by)
         })
         .await;
         assert_eq!(learnt.0.request, None);
-        assert_eq!(learnt.1, Trace::notification(id, Some("origin")), "the first request learnt stays");
-        adopt(Some("nowhere"));
-        assert!(current().is_empty(), "outside any work, adopting changes nothing");
+        assert_eq!((learnt.1, learnt.2), (Trace::notification(id, Some("origin")), None));
+        // A cancel's request reads the record: the notification's request, the cancel's as `by`.
+        let cancel = within(Trace::request("cancel"), async {
+            about(id, Some("origin"));
+            about(Uuid::from_u128(10), Some("other"));
+            (current(), held().unwrap().by)
+        })
+        .await;
+        assert_eq!(cancel, (Trace::notification(id, Some("origin")), Some("cancel".to_string())));
+        about(id, Some("nowhere"));
+        assert!(current().is_empty(), "outside any work, learning changes nothing");
     }
 
     #[test]

@@ -108,7 +108,8 @@ pub fn signed_by(post: &Post, secret: &str) -> bool {
 pub struct ClockedQueue {
     pub inner: Arc<dyn Queue>,
     clock: Arc<ManualClock>,
-    held: Mutex<Vec<(DateTime<Utc>, String)>>,
+    /// Each message's time, body and trace (kept, as SQS keeps a message's attributes).
+    held: Mutex<Vec<(DateTime<Utc>, String, shared::trace::Trace)>>,
 }
 
 impl ClockedQueue {
@@ -131,19 +132,19 @@ impl Queue for ClockedQueue {
         // SQS's limit holds: a longer delay is refused rather than kept.
         assert!(delay.as_secs() <= 900, "SQS delays at most 15 minutes: {delay:?}");
         let at = self.clock.now() + chrono::Duration::from_std(delay).unwrap();
-        self.held.lock().unwrap().push((at, body.to_string()));
+        self.held.lock().unwrap().push((at, body.to_string(), shared::trace::current()));
         Ok(())
     }
     async fn receive(&self, max: usize) -> shared::error::StoreResult<Vec<ReceivedMessage>> {
         let now = self.clock.now();
-        let due: Vec<String> = {
+        let due: Vec<(String, shared::trace::Trace)> = {
             let mut held = self.held.lock().unwrap();
-            let (due, later): (Vec<_>, Vec<_>) = held.drain(..).partition(|(at, _)| *at <= now);
+            let (due, later): (Vec<_>, Vec<_>) = held.drain(..).partition(|(at, _, _)| *at <= now);
             *held = later;
-            due.into_iter().map(|(_, body)| body).collect()
+            due.into_iter().map(|(_, body, trace)| (body, trace)).collect()
         };
-        if !due.is_empty() {
-            self.inner.send_all(&due).await?;
+        for (body, trace) in due {
+            shared::trace::within(trace, self.inner.send_all(&[body])).await?;
         }
         self.inner.receive(max).await
     }

@@ -297,3 +297,23 @@ async fn deliver_samples_take_their_queues_path() {
         ]
     );
 }
+
+/// A queue record's trace as Lambda's event source mapping delivers it (the sample's
+/// `messageAttributes`, in the event's own JSON shape): restored for the record's step, so its
+/// lines name the sample's notification and request (`shared::trace`).
+#[tokio::test]
+async fn a_queue_records_trace_is_restored_for_its_step() {
+    let text = std::fs::read_to_string(tests::repo_root().join("events/deliver-queue.json")).unwrap();
+    let event: SqsEvent = serde_json::from_str(&text).unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let seen = &seen;
+    shared::batch::run(event, 1, |_| async move {
+        seen.lock().unwrap().push(shared::trace::current());
+        shared::batch::Step::Done
+    })
+    .await;
+    let notification = "0d3b5a52-7c0e-4d6e-9a59-2f2b8c1e0a11".parse().unwrap();
+    let expected =
+        shared::trace::Trace::notification(notification, Some("5f0c2d9e-3b7a-4c1e-9f4d-8a6b2c0e1d37"));
+    assert_eq!(*seen.lock().unwrap(), vec![expected]);
+}

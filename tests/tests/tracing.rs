@@ -3,7 +3,8 @@
 //! notification — in the function that took the request, the fan-out (a job's or the scheduler's
 //! tick), delivery, email jobs, status events' tries and SES's feedback, across every queue hop —
 //! carries that notification and the request that made it, where CloudWatch Logs Insights finds
-//! them in Lambda's JSON logs (`span.notification`, `span.request`).
+//! them in Lambda's JSON logs (`span.notification`, `span.request`); another request about it (a
+//! retraction) is named beside (`span.by`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -48,9 +49,12 @@ async fn send(env: &Env, method: &str, path: &str, body: Value) -> Answer {
 /// One log line as Lambda's JSON format writes it.
 struct Line {
     message: String,
-    /// The notifications it names: its own field, and its span's.
-    about: BTreeSet<String>,
+    /// The notification its own fields name (`?Option` fields read `Some(…)`).
+    names: Option<String>,
+    /// Its span's notification, request and other request.
+    notification: Option<String>,
     request: Option<String>,
+    by: Option<String>,
 }
 
 fn lines() -> Vec<Line> {
@@ -59,17 +63,13 @@ fn lines() -> Vec<Line> {
         .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("a JSON line ({e}): {l}")))
         .map(|v| {
             let text = |v: &Value| v.as_str().map(str::to_string);
-            let mut about = BTreeSet::new();
-            for named in [&v["fields"]["notification"], &v["span"]["notification"]] {
-                // `?Option<Uuid>` fields read `Some(…)`.
-                if let Some(id) = text(named) {
-                    about.insert(id.trim_start_matches("Some(").trim_end_matches(')').to_string());
-                }
-            }
             Line {
                 message: text(&v["fields"]["message"]).unwrap_or_default(),
-                about,
+                names: text(&v["fields"]["notification"])
+                    .map(|id| id.trim_start_matches("Some(").trim_end_matches(')').to_string()),
+                notification: text(&v["span"]["notification"]),
                 request: text(&v["span"]["request"]),
+                by: text(&v["span"]["by"]),
             }
         })
         .collect()
@@ -126,18 +126,26 @@ async fn one_request_id_follows_each_notification_through_every_function(env: En
         );
     let app = answer_of(notify::handle(&env.ports, req.into_request()).await);
     assert_eq!(app.status, 200, "{}", app.body);
-    let requests: BTreeSet<&str> = [&hook, &device, &ga, &later, &app].map(|a| a.request.as_str()).into();
-    assert_eq!(requests.len(), 5, "each request its own id");
-
     run(&env).await;
     env.clock.set(tests::t0() + Duration::seconds(61));
     local::workers::tick(&env.ports).await.unwrap();
     run(&env).await;
+    // Another request about the in-app notification: its retraction, whose steps remove it.
+    let app_id: Uuid = app.body["NotificationId"].as_str().unwrap().parse().unwrap();
+    let path = format!("/api/data/v9.2/appnotifications/{app_id}/retract");
+    let req = GatewayRequest::new("POST", "/api/data/v9.2/appnotifications/{NotificationId}/retract", &path)
+        .header("authorization", "Bearer demo-admin-token")
+        .path_param("NotificationId", &app_id.to_string());
+    let retract = answer_of(notify::handle(&env.ports, req.into_request()).await);
+    assert_eq!(retract.status, 200, "{}", retract.body);
+    run(&env).await;
+    let requests: BTreeSet<&str> =
+        [&hook, &device, &ga, &later, &app, &retract].map(|a| a.request.as_str()).into();
+    assert_eq!(requests.len(), 6, "each request its own id");
 
     let by_schedule = |answer: &Answer| answer.body["notificationScheduleId"].as_u64().unwrap();
     let ga_n = env.ports.notifications.get_by_schedule_id(by_schedule(&ga)).await.unwrap().unwrap();
     let later_n = env.ports.notifications.get_by_schedule_id(by_schedule(&later)).await.unwrap().unwrap();
-    let app_id: Uuid = app.body["NotificationId"].as_str().unwrap().parse().unwrap();
     for n in [&ga_n, &later_n] {
         assert_eq!(n.status, shared::model::Status::Delivered, "{n:?}");
     }
@@ -164,16 +172,25 @@ async fn one_request_id_follows_each_notification_through_every_function(env: En
     ]
     .into();
     let mut seen: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut by_retraction = BTreeSet::new();
     let mut wrong = Vec::new();
     for line in lines() {
-        for id in line.about.iter().filter_map(|id| expected.get_key_value(id)) {
-            if line.request.as_deref() != Some(*id.1) {
-                wrong.push(format!("{:?} about {} names request {:?}", line.message, id.0, line.request));
+        let about: BTreeSet<&String> = line.names.iter().chain(&line.notification).collect();
+        for (id, request) in about.into_iter().filter_map(|id| expected.get_key_value(id)) {
+            // In its span (where the query finds it), with the request that made it.
+            if (line.notification.as_ref(), line.request.as_deref()) != (Some(id), Some(*request)) {
+                wrong.push(format!(
+                    "{:?} about {id} in the span of {:?}, request {:?}",
+                    line.message, line.notification, line.request
+                ));
             }
-            seen.entry(*id.1).or_default().insert(line.message.clone());
+            seen.entry(*request).or_default().insert(line.message.clone());
+            if line.by.as_deref() == Some(retract.request.as_str()) {
+                by_retraction.insert(line.message.clone());
+            }
         }
     }
-    assert!(wrong.is_empty(), "lines without their notification's request:\n{}", wrong.join("\n"));
+    assert!(wrong.is_empty(), "lines without their notification's span:\n{}", wrong.join("\n"));
     // Every function's lines are there, each named by the request.
     let has = |request: &str, messages: &[&str]| {
         let lines = seen.get(request).cloned().unwrap_or_default();
@@ -198,7 +215,12 @@ async fn one_request_id_follows_each_notification_through_every_function(env: En
         &later.request,
         &["notification accepted", "fan-out finished", "chunk delivered", "status event tried"],
     );
-    has(&app.request, &["fan-out job", "fan-out finished", "chunk delivered", "status event tried"]);
+    has(
+        &app.request,
+        &["fan-out job", "fan-out finished", "chunk delivered", "status event tried", "recall step"],
+    );
+    // The retraction's own lines name the notification's request, and the retraction's beside.
+    assert!(by_retraction.contains("retracted"), "{by_retraction:?}");
 }
 
 end_to_end!(one_request_id_follows_each_notification_through_every_function);

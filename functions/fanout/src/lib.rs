@@ -87,6 +87,8 @@ async fn jobs(deps: &Deps<'_>, event: SqsEvent, deadline: Deadline) -> SqsBatchR
                 return Step::Again;
             }
         };
+        // A job of an earlier version carries no trace: it names its notification.
+        shared::trace::about(job.notification_id, None);
         if let Some(recall) = job.recall {
             return match shared::service::recall::plan(&deps.recall, job.notification_id, recall).await {
                 Ok(steps) => {

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 
 use crate::error::StoreResult;
 
-/// A message queue with at-least-once delivery.
+/// A message queue with at-least-once delivery. A message carries the trace it is sent in
+/// (`crate::trace::current`), received as [`ReceivedMessage::trace`], as SQS carries a message
+/// attribute: a queue that holds messages back (a wrapper) keeps each one's.
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// Sends all bodies (batched by the adapter: at most 10 per request on SQS).

@@ -65,6 +65,7 @@ pub(crate) async fn group_send_of(
         .filter(|n| n.company_id == user.company_id || user.has(Role::SuperUser))
         .ok_or_else(|| not_found(SCHEDULE_ID, schedule_id))?;
     super::send::authorize(user, n.company_id, n.broadcast_type)?;
+    crate::trace::about(n.id, n.origin_request.as_deref());
     Ok(n)
 }
 
@@ -100,13 +101,15 @@ pub(crate) async fn department_message(
     let sent_by = |n: &Notification| {
         n.department_id.or(n.callback.as_ref().map(|c| c.department_id)) == Some(department.id)
     };
-    lookup
+    let n = lookup
         .get(id)
         .await?
         .filter(|n| n.origin == Origin::DepartmentNotify && n.company_id == department.company_id)
         .filter(|n| sent_by(n))
         .filter(|n| matches!(&n.audience, Audience::Users { user_ids } if user_ids == &[user]))
-        .ok_or_else(|| not_found(DEPARTMENT_MESSAGE, id))
+        .ok_or_else(|| not_found(DEPARTMENT_MESSAGE, id))?;
+    crate::trace::about(n.id, n.origin_request.as_deref());
+    Ok(n)
 }
 
 /// Cancels an in-app notification by its `NotificationId`: its sender may, with the privilege
@@ -140,6 +143,7 @@ pub(crate) async fn app_notification(
         )
         .with_parameter(APP_NOTIFICATION));
     }
+    crate::trace::about(n.id, n.origin_request.as_deref());
     Ok(n)
 }
 

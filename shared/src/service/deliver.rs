@@ -135,6 +135,7 @@ pub async fn attempt(
         }
     };
     let notification = chunk.notification_id;
+    crate::trace::about(notification, None);
     if !deadline.allows(ports.clock.now(), MARGIN) {
         if hand_over(ports, &chunk, std::time::Duration::ZERO).await {
             tracing::info!(message_id, %notification, receives, "too close to the deadline: chunk handed to a new message");
@@ -249,6 +250,7 @@ pub async fn settle_dead_letter(
         }
     };
     let notification = chunk.notification_id;
+    crate::trace::about(notification, None);
     if chunk.push_round.is_some() {
         return match pushes::give_up(&ports.push_job(), &chunk, holder).await {
             Ok(pushes::PushOutcome::Busy) => Attempt::Again,
@@ -313,7 +315,11 @@ async fn give_up_dead_chunk(
     // Usually its last receive gave it up already, with the failure that did it: that reason
     // stays. Given up, or complete, is for good; its callback may still be owed (the give-up's
     // tries were killed): sent now, unless its outcome is recorded.
-    match ports.lookup.get(id).await? {
+    let n = ports.lookup.get(id).await?;
+    if let Some(n) = &n {
+        crate::trace::about(id, n.origin_request.as_deref());
+    }
+    match n {
         None => return Ok("its notification is gone"),
         // Cancelled is not finished for a chunk that started before it (its people were counted
         // as reached): the gate below tells.
@@ -493,6 +499,9 @@ async fn deliver_chunk(
 ) -> Result<(Delivered, Option<bool>), DeliverError> {
     let id = chunk.notification_id;
     let context = ports.ledger.chunk_context(id, chunk.chunk).await?;
+    if let Some(n) = &context.notification {
+        crate::trace::about(id, n.origin_request.as_deref());
+    }
     if context.recorded {
         // Recorded, but the notification may still be Delivering with every chunk done (the
         // run that recorded the last chunk stopped before completing it): complete it now; the

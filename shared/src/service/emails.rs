@@ -151,6 +151,7 @@ pub async fn attempt(
         }
     };
     let notification = job.notification_id;
+    crate::trace::about(notification, None);
     if !deadline.allows(ports.clock.now(), channels::EMAIL_MARGIN) {
         if hand_over(ports, &job).await {
             tracing::info!(message_id, %notification, receives, "too close to the deadline: email job handed to a new message");
@@ -291,6 +292,7 @@ pub async fn give_up(
     holder: &str,
 ) -> Result<EmailOutcome, DeliverError> {
     let id = job.notification_id;
+    crate::trace::about(id, None);
     let context = ports.ledger.email_context(id, job.chunk, job.email_part).await?;
     if context.recorded {
         return Ok(EmailOutcome::AlreadyDone);
@@ -349,8 +351,15 @@ pub async fn record_feedback(
     }
     // Its tenant is told on every handling (the event's id is the email's and the address's:
     // told once), so that a crash after counting loses no event.
-    if counted.is_ok()
-        && let Some(n) = ports.lookup.get(id).await?
+    let n = match counted {
+        Ok(_) => ports.lookup.get(id).await?,
+        Err(_) => None,
+    };
+    if let Some(n) = &n {
+        // An email sent before its request was tagged: the record names it.
+        crate::trace::about(id, n.origin_request.as_deref());
+    }
+    if let Some(n) = n
         && !super::webhooks::email_feedback(&ports.hooks, &n, feedback).await
     {
         // Counted once whatever happens; the record comes back and tells its tenant then.

@@ -134,6 +134,7 @@ pub async fn insert_once(
     if notification.origin_request.is_none() {
         notification.origin_request = crate::trace::current().request;
     }
+    crate::trace::about(notification.id, notification.origin_request.as_deref());
     // Status events are owed only while the tenant has an endpoint (a look per notification
     // accepted, none per chunk of one whose tenant has none).
     // A failed look owes them anyway: their settle looks again, and finds none or sends them.
@@ -161,6 +162,8 @@ async fn insert_stored(ports: &StoreDeps<'_>, notification: Notification) -> Res
         }
         Err(crate::error::StoreError::Conflict(why)) => match ports.lookup.get(notification.id).await? {
             Some(existing) => {
+                // A retried request: the first one made it.
+                crate::trace::about(existing.id, existing.origin_request.as_deref());
                 tracing::info!(notification = %existing.id, "retried request: already stored");
                 Ok(existing)
             }

@@ -474,6 +474,7 @@ pub async fn step(
 ) -> Result<StepOutcome, StoreError> {
     let id = step.notification_id;
     let Some(n) = ports.lookup.get(id).await? else { return Ok(StepOutcome::Nothing) };
+    crate::trace::about(id, n.origin_request.as_deref());
     let now = ports.clock.now();
     match step.recall {
         Recall::Retract if n.retracted.is_none() => return Ok(StepOutcome::Nothing),
@@ -551,6 +552,7 @@ pub async fn attempt(
     deadline: Deadline,
 ) -> Attempt {
     let id = job.notification_id;
+    crate::trace::about(id, None);
     if !deadline.allows(ports.clock.now(), super::deliver::MARGIN) {
         return hand_over(ports, message_id, job, std::time::Duration::ZERO, "too close to the deadline")
             .await;
@@ -611,6 +613,7 @@ pub async fn settle_dead_letter(
     max_receives: u32,
 ) -> Attempt {
     let (id, chunk) = (job.notification_id, job.chunk);
+    crate::trace::about(id, None);
     match step(ports, job, Deadline::NONE).await {
         Ok(StepOutcome::Busy | StepOutcome::OutOfTime) => {
             let held = DeliverError::Transient(StoreError::Transient(format!("chunk {chunk} is held")));
