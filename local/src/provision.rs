@@ -127,9 +127,12 @@ impl Resolver<'_> {
                         })))?;
                     text.replace_range(start..=end, &value);
                 }
+                // `{{resolve:secretsmanager:<id>:SecretString[::<version stage>]}}`: the one
+                // version a generated secret has here.
                 if let Some(id) = text
                     .strip_prefix("{{resolve:secretsmanager:")
-                    .and_then(|r| r.strip_suffix(":SecretString}}"))
+                    .and_then(|r| r.strip_suffix("}}"))
+                    .and_then(|r| r.rsplit_once(":SecretString").map(|(id, _)| id))
                 {
                     return self.done.secrets.get(id).cloned();
                 }

@@ -204,58 +204,73 @@ pub fn template_names() -> Vec<&'static str> {
 
 /// Signs unsubscribe links. The key comes from the deployment (a generated secret); links carry
 /// the user and the asset, and a MAC over both, so nobody can unsubscribe someone else.
+///
+/// A rotation keeps links already sent working: the signer holds the new key first, then the
+/// keys earlier links were signed with. It signs with the first only and verifies with any
+/// (`LINK_SIGNING_KEY` lists them: docs/operations.md, "Keys and secrets").
 #[derive(Clone)]
 pub struct LinkSigner {
-    key: Vec<u8>,
+    /// The signing key, then the keys that still verify. Never empty.
+    keys: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for LinkSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LinkSigner(..)")
+        write!(f, "LinkSigner({} keys)", self.keys.len())
     }
 }
 
 impl LinkSigner {
     pub fn new(key: impl Into<Vec<u8>>) -> Self {
-        LinkSigner { key: key.into() }
+        LinkSigner { keys: vec![key.into()] }
     }
 
-    fn mac(&self, user: UserId, brochure: u64) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(format!("unsubscribe-email:v1:{user}:{brochure}").as_bytes());
+    /// A signer that signs with `signing` and verifies with it and every one of `earlier`.
+    pub fn rotated(signing: impl Into<Vec<u8>>, earlier: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        LinkSigner { keys: std::iter::once(signing.into()).chain(earlier).collect() }
+    }
+
+    fn keyed(key: &[u8], message: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+        mac.update(message.as_bytes());
         mac
     }
 
+    /// Whether `signature` is a MAC of `message` by one of the keys (each compared in constant
+    /// time; every key is tried, so the time does not tell which one matched).
+    fn verifies(&self, message: &str, signature: &str) -> bool {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(signature) else { return false };
+        self.keys
+            .iter()
+            .fold(false, |found, key| Self::keyed(key, message).verify_slice(&bytes).is_ok() | found)
+    }
+
+    fn signed(&self, message: &str) -> String {
+        URL_SAFE_NO_PAD.encode(Self::keyed(&self.keys[0], message).finalize().into_bytes())
+    }
+
+    fn link(user: UserId, brochure: u64) -> String {
+        format!("unsubscribe-email:v1:{user}:{brochure}")
+    }
+
     pub fn sign(&self, user: UserId, brochure: u64) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(user, brochure).finalize().into_bytes())
+        self.signed(&Self::link(user, brochure))
     }
 
     /// Constant-time check of a link's signature.
     pub fn verify(&self, user: UserId, brochure: u64, signature: &str) -> bool {
-        match URL_SAFE_NO_PAD.decode(signature) {
-            Ok(bytes) => self.mac(user, brochure).verify_slice(&bytes).is_ok(),
-            Err(_) => false,
-        }
+        self.verifies(&Self::link(user, brochure), signature)
     }
 
     /// A MAC over `text` for another purpose than unsubscribe links (`purpose` keeps the two
     /// apart: a signature of one is never valid as the other).
     pub fn sign_text(&self, purpose: &str, text: &str) -> String {
-        URL_SAFE_NO_PAD.encode(self.text_mac(purpose, text).finalize().into_bytes())
+        self.signed(&format!("{purpose}:v1:{text}"))
     }
 
     /// Constant-time check of [`Self::sign_text`].
     pub fn verify_text(&self, purpose: &str, text: &str, signature: &str) -> bool {
-        match URL_SAFE_NO_PAD.decode(signature) {
-            Ok(bytes) => self.text_mac(purpose, text).verify_slice(&bytes).is_ok(),
-            Err(_) => false,
-        }
-    }
-
-    fn text_mac(&self, purpose: &str, text: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(format!("{purpose}:v1:{text}").as_bytes());
-        mac
+        self.verifies(&format!("{purpose}:v1:{text}"), signature)
     }
 
     /// `{base}/unsubscribe?user=..&brochure=..&sig=..`.
@@ -323,6 +338,22 @@ mod tests {
         assert!(parse("x{{/a}}", &[]).is_err());
         assert!(parse("{{bad name}}", &[]).is_err());
         assert!(parse("{{open", &[]).is_err());
+    }
+
+    #[test]
+    fn a_rotated_signer_signs_with_its_new_key_and_verifies_links_of_the_old() {
+        let u = uuid::Uuid::from_u128(7);
+        let old = LinkSigner::new(b"old".to_vec());
+        let rotated = LinkSigner::rotated(b"new".to_vec(), [b"old".to_vec()]);
+        let new_only = LinkSigner::new(b"new".to_vec());
+        let (before, after) = (old.sign(u, 4), rotated.sign(u, 4));
+        assert!(rotated.verify(u, 4, &before), "a link sent before the rotation still works");
+        assert_eq!(after, new_only.sign(u, 4), "new links are signed with the new key");
+        assert!(!old.verify(u, 4, &after) && new_only.verify(u, 4, &after));
+        assert!(!new_only.verify(u, 4, &before), "once the old key is dropped, its links stop");
+        assert!(!rotated.verify(u, 5, &before), "still for its own asset only");
+        let ticket = old.sign_text("ticket", "t");
+        assert!(rotated.verify_text("ticket", "t", &ticket) && !rotated.verify(u, 4, &ticket));
     }
 
     #[test]

@@ -438,3 +438,33 @@ async fn the_code_records_each_fact_once_as_emf() {
     assert_eq!(capture.sum(Metric::EmailsSent, &[]), 2.0, "brochure 4: two emails (u4 opted out)");
     assert_eq!(capture.count(Metric::EmailsFailed), 0, "none failed: no line (a zero count writes none)");
 }
+
+/// A rotation of the link-signing key reaches every function that signs or verifies links: each
+/// reads the secret by the staging label `LinkSigningKeyLabel` names (a new label makes
+/// CloudFormation read the secret again: it reads a dynamic reference again only when its text
+/// changes), AWSCURRENT unless a rotation says otherwise (docs/operations.md).
+#[test]
+fn every_reader_of_the_link_signing_key_reads_it_by_the_rotations_label() {
+    let t = template();
+    assert_eq!(text(&t["Parameters"]["LinkSigningKeyLabel"]["Default"]).trim(), "AWSCURRENT");
+    let mut readers = BTreeSet::new();
+    for (id, function) in resources_of_type(&t, "AWS::Serverless::Function") {
+        let key = &function["Properties"]["Environment"]["Variables"][shared::Config::LINK_SIGNING_KEY];
+        if key.is_null() {
+            continue;
+        }
+        let key = text(key);
+        assert!(
+            key.contains(
+                "{{resolve:secretsmanager:${LinkSigningSecret}:SecretString::${LinkSigningKeyLabel}}}"
+            ),
+            "{id}: {key}"
+        );
+        readers.insert(id);
+    }
+    let expected: BTreeSet<String> =
+        ["DeliverFunction", "InboxFunction", "RealtimeFunction"].map(String::from).into();
+    assert_eq!(readers, expected, "the functions that sign or verify links and tickets");
+    let runbook = std::fs::read_to_string(tests::repo_root().join("docs/operations.md")).unwrap();
+    assert!(runbook.contains("LinkSigningKeyLabel="), "the runbook's rotation names the parameter");
+}

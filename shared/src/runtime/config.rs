@@ -56,7 +56,9 @@ pub struct Config {
     pub ses_configuration_set: Option<String>,
     /// Base URL of the public API, for links in emails (`PUBLIC_API_URL`).
     pub public_api_url: Option<String>,
-    /// Key of signed links (`LINK_SIGNING_KEY`, at least 32 characters).
+    /// Keys of signed links (`LINK_SIGNING_KEY`: keys of at least 32 characters, separated by
+    /// white space; the first signs, every one verifies, so that a rotation keeps the links
+    /// already sent working).
     pub link_signing_key: Option<String>,
     /// Open realtime connections (`CONNECTIONS_TABLE`), when the stack has its WebSocket API.
     pub connections_table: Option<String>,
@@ -114,10 +116,12 @@ impl Config {
     /// `PUBLIC_API_URL` and `LINK_SIGNING_KEY` must be set.
     pub fn channel_settings(&self) -> Result<crate::email::ChannelSettings, ConfigError> {
         let url = self.public_api_url.clone().ok_or(ConfigError::Missing(Self::PUBLIC_API_URL))?;
-        let key = self.link_signing_key.clone().ok_or(ConfigError::Missing(Self::LINK_SIGNING_KEY))?;
+        let keys = self.link_signing_key.as_deref().ok_or(ConfigError::Missing(Self::LINK_SIGNING_KEY))?;
+        let mut keys = keys.split_whitespace().map(|k| k.as_bytes().to_vec());
+        let signing = keys.next().ok_or(ConfigError::Missing(Self::LINK_SIGNING_KEY))?;
         Ok(crate::email::ChannelSettings {
             public_api_url: url.trim_end_matches('/').to_string(),
-            links: crate::email::LinkSigner::new(key.into_bytes()),
+            links: crate::email::LinkSigner::rotated(signing, keys),
             realtime_url: self.realtime_url.clone(),
         })
     }
@@ -186,10 +190,16 @@ impl Config {
                 reason: "must be an http(s) URL".into(),
             });
         }
-        if config.link_signing_key.as_ref().is_some_and(|k| k.len() < Self::MIN_LINK_KEY_CHARS) {
+        if let Some(keys) = &config.link_signing_key
+            && (keys.split_whitespace().next().is_none()
+                || keys.split_whitespace().any(|k| k.len() < Self::MIN_LINK_KEY_CHARS))
+        {
             return Err(ConfigError::Invalid {
                 var: Self::LINK_SIGNING_KEY,
-                reason: format!("must be at least {} characters", Self::MIN_LINK_KEY_CHARS),
+                reason: format!(
+                    "must be keys of at least {} characters each, separated by spaces",
+                    Self::MIN_LINK_KEY_CHARS
+                ),
             });
         }
         if let Some((p, arn)) = config.push_applications.iter().find(|(_, arn)| !arn.starts_with("arn:")) {
@@ -319,6 +329,29 @@ mod tests {
             Config::from_lookup(env(&short)),
             Err(ConfigError::Invalid { var: "LINK_SIGNING_KEY", .. })
         ));
+        // A rotation: the new key, then the old one; each of them long, none missing.
+        const NEW: &str = "NEWNEWNEWNEWNEWNEWNEWNEWNEWNEWNEW";
+        const OLD: &str = "0123456789abcdef0123456789abcdef";
+        let mut rotated = FULL.to_vec();
+        rotated.extend([
+            ("PUBLIC_API_URL", "https://api.example"),
+            ("LINK_SIGNING_KEY", "NEWNEWNEWNEWNEWNEWNEWNEWNEWNEWNEW \n 0123456789abcdef0123456789abcdef"),
+        ]);
+        let links = Config::from_lookup(env(&rotated)).unwrap().channel_settings().unwrap().links;
+        let u = uuid::Uuid::from_u128(1);
+        assert_eq!(links.sign(u, 4), crate::email::LinkSigner::new(NEW.as_bytes().to_vec()).sign(u, 4));
+        assert!(links.verify(u, 4, &crate::email::LinkSigner::new(OLD.as_bytes().to_vec()).sign(u, 4)));
+        for keys in ["0123456789abcdef0123456789abcdef short", "short 0123456789abcdef0123456789abcdef"] {
+            let mut bad = FULL.to_vec();
+            bad.push(("LINK_SIGNING_KEY", keys));
+            assert!(
+                matches!(
+                    Config::from_lookup(env(&bad)),
+                    Err(ConfigError::Invalid { var: "LINK_SIGNING_KEY", .. })
+                ),
+                "{keys:?}"
+            );
+        }
         let mut bad = FULL.to_vec();
         bad.push(("PUSH_GCM_APPLICATION_ARN", "my-app"));
         assert!(matches!(
