@@ -50,3 +50,26 @@ fn the_benchmark_figures_are_generated_from_the_results() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The README's test command runs every stage (the deployment build and SAM's local emulation
+/// too); only the flag the README names leaves some out, and no stage waits for an environment
+/// variable a CI might not set.
+#[test]
+fn the_test_command_runs_every_stage_unless_told_quick() {
+    let root = tests::repo_root();
+    let script = std::fs::read_to_string(root.join("scripts/test")).unwrap();
+    let code: String =
+        script.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
+    for stage in
+        ["scripts/check-openapi", "scripts/check-browser", "scripts/build-lambdas", "scripts/sam-local"]
+    {
+        assert!(code.contains(stage), "scripts/test runs {stage}");
+    }
+    assert!(!code.contains("${CI"), "no stage depends on CI's variable");
+    // Exactly the two slow stages are left out by the flag.
+    assert_eq!(code.matches(r#"[ "$quick" = 0 ]"#).count(), 2, "{code}");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains("scripts/test --quick"), "the README names the flag");
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(ci.lines().any(|l| l.trim() == "exec scripts/test"), "CI runs the README's command as it is");
+}
