@@ -103,7 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut memory = MemoryPorts::system();
         // Links in emails point at this runner.
         if let Some(channels) = memory.ports.channels.as_mut() {
-            channels.public_api_url = format!("http://127.0.0.1:{}", args.port);
+            channels.public_api_url = Some(format!("http://127.0.0.1:{}", args.port));
         }
         if args.demo {
             let summary = memory.load_demo_directory().await?;

@@ -374,8 +374,10 @@ mod tests {
 /// What email links need: where the public API is, and the key that signs them.
 #[derive(Debug, Clone)]
 pub struct ChannelSettings {
-    /// Base URL of this service's public API (links in emails point at its `/unsubscribe`).
-    pub public_api_url: String,
+    /// Base URL of this service's public API (links in emails point at its `/unsubscribe`):
+    /// where emails are sent, always (`runtime::aws` refuses to start without it); `None` in the
+    /// functions that only verify links and tickets.
+    pub public_api_url: Option<String>,
     pub links: LinkSigner,
     /// The stack's WebSocket API for people's open centers (`wss://…/live`), which the web inbox
     /// connects to; `None` where there is none (the local runner serves Server-Sent Events).

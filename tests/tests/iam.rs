@@ -1147,3 +1147,66 @@ async fn the_emulator_applies_aws_iam_rules() {
     let e = stranger.list_tables().send().await.expect_err("unknown credentials");
     assert!(format!("{e:?}").contains("403") || format!("{e:?}").contains("UnrecognizedClient"), "{e:?}");
 }
+
+/// Deliver, given no `PUBLIC_API_URL` (a stack deployed without `PublicApiUrl`), reads where its
+/// emails' links point from the SSM parameter the stack writes its HTTP API's URL to, under its
+/// own policy (`ssm:GetParameter` on that parameter: the read fails without it, as it does for a
+/// function without the grant); a missing parameter or a value that is no URL stops its start,
+/// named, rather than emailing links that go nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliver_reads_where_its_links_point_from_the_stacks_parameter() {
+    use shared::runtime::aws::{Services, aws_ports};
+    let (sdk, _, config) = tests::provision_moto().await;
+    let name = config.public_api_url_parameter.clone().expect("deliver's environment names the parameter");
+    let template = local::provision::read_template(&tests::template_path()).unwrap();
+    let declared =
+        serde_yaml_ng::to_string(&template["Resources"]["PublicApiUrlParameter"]["Properties"]["Name"])
+            .unwrap();
+    assert!(
+        declared.contains("/notifications/${Stage}/public-api-url") && name.starts_with("/notifications/"),
+        "the environment names the parameter the stack writes: {name} {declared}"
+    );
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let put = |value: &str| {
+        ssm.put_parameter()
+            .name(&name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+    };
+    let mut config = config.clone();
+    config.public_api_url = None;
+    let start = |who: &str, config: &shared::Config| {
+        let (sdk, config) = (tests::sdk_as(&sdk, who), config.clone());
+        async move {
+            aws_ports(&sdk, &config, Services::ALL).await.map(|p| p.channels.and_then(|c| c.public_api_url))
+        }
+    };
+
+    put("https://abc123.execute-api.us-east-1.amazonaws.com/").await.expect("the stack's parameter");
+    assert_eq!(
+        start("DeliverFunction", &config).await.unwrap().as_deref(),
+        Some("https://abc123.execute-api.us-east-1.amazonaws.com")
+    );
+    // Without the grant (the inbox's policy has none), the read is refused and named.
+    let refused = start("InboxFunction", &config).await.expect_err("no ssm:GetParameter");
+    assert!(
+        refused.to_string().contains(shared::Config::PUBLIC_API_URL_PARAMETER)
+            && format!("{refused:?}").contains("AccessDenied"),
+        "{refused:?}"
+    );
+    // A value that is no URL stops the start; a given PUBLIC_API_URL is used without a read.
+    put("not a url").await.unwrap();
+    let bad = start("DeliverFunction", &config).await.expect_err("not a URL");
+    assert!(bad.to_string().contains("not an http(s) URL"), "{bad}");
+    let given =
+        shared::Config { public_api_url: Some("https://notify.example.com".into()), ..config.clone() };
+    assert_eq!(
+        start("InboxFunction", &given).await.expect("no read where the URL is given").as_deref(),
+        Some("https://notify.example.com")
+    );
+    ssm.delete_parameter().name(&name).send().await.unwrap();
+    let missing = start("DeliverFunction", &config).await.expect_err("no parameter");
+    assert!(missing.to_string().contains(&name), "{missing}");
+}

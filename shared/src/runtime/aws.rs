@@ -19,15 +19,17 @@ use crate::model::{Platform, UserId};
 use crate::ports::*;
 
 /// The AWS services a function uses besides its DynamoDB tables, as its IAM policy grants them:
-/// SQS queues, SES email, SNS push. Email and push also need the link settings
-/// (`PUBLIC_API_URL`, `LINK_SIGNING_KEY`), email `EMAIL_FROM`.
+/// SQS queues, SES email (and SSM, for where its links point when `PUBLIC_API_URL` is not
+/// given), SNS push. Email and push also need the link key (`LINK_SIGNING_KEY`), email
+/// `EMAIL_FROM`.
 ///
 /// Each service is its adapters' constructor, so that a function builds no client it cannot
 /// use, and does not even link the SDKs it does not ask for (about 0.4 MB of code apiece).
 #[derive(Clone, Copy)]
 pub struct Services {
     queues: Option<QueuesFactory>,
-    email: Option<MailerFactory>,
+    /// SES, and where the links in emails point when `PUBLIC_API_URL` is not given (SSM).
+    email: Option<(MailerFactory, ParameterReader)>,
     push: Option<PushFactory>,
 }
 
@@ -39,6 +41,9 @@ type QueuesFactory = fn(&aws_config::SdkConfig, &Config) -> Queues;
 type MailerFactory = fn(&aws_config::SdkConfig, &Config, String) -> Arc<dyn Mailer>;
 /// Builds the SNS push gateway.
 type PushFactory = fn(&aws_config::SdkConfig, &Config) -> Arc<dyn PushGateway>;
+/// Reads an SSM parameter's value (the SDK's error, as text, when it cannot).
+type ParameterReader =
+    fn(aws_config::SdkConfig, String) -> futures::future::BoxFuture<'static, Result<String, String>>;
 
 impl Services {
     /// DynamoDB only (sent history).
@@ -50,7 +55,7 @@ impl Services {
     /// Everything: deliver (it queues email jobs, sends email and pushes), and the local runner
     /// and the tests, which serve every route in one process.
     pub const ALL: Services =
-        Services { queues: Some(sqs_queues), email: Some(ses_mailer), push: Some(sns_push) };
+        Services { queues: Some(sqs_queues), email: Some((ses_mailer, ssm_parameter)), push: Some(sns_push) };
 
     /// Whether SQS, SES and SNS clients are built (the parity tests compare them with the
     /// template's policies).
@@ -65,6 +70,42 @@ fn sqs_queues(sdk: &aws_config::SdkConfig, config: &Config) -> Queues {
 
 fn ses_mailer(sdk: &aws_config::SdkConfig, config: &Config, from: String) -> Arc<dyn Mailer> {
     Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk), from, config.ses_configuration_set.clone()))
+}
+
+fn ssm_parameter(
+    sdk: aws_config::SdkConfig,
+    name: String,
+) -> futures::future::BoxFuture<'static, Result<String, String>> {
+    Box::pin(async move {
+        let out = aws_sdk_ssm::Client::new(&sdk)
+            .get_parameter()
+            .name(&name)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_ssm::error::DisplayErrorContext(e).to_string())?;
+        out.parameter.and_then(|p| p.value).ok_or_else(|| format!("{name} has no value"))
+    })
+}
+
+/// The public API's base URL for the links in emails: `PUBLIC_API_URL` where given, else the
+/// value of the SSM parameter `PUBLIC_API_URL_PARAMETER` names (the stack writes its own HTTP
+/// API's URL there), read once at start. A function that sends email does not start without it.
+async fn public_api_url(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    read: ParameterReader,
+) -> Result<String, ConfigError> {
+    if let Some(url) = &config.public_api_url {
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    let name = config.public_api_url_parameter.clone().ok_or(ConfigError::Missing(Config::PUBLIC_API_URL))?;
+    let invalid = |reason: String| ConfigError::Invalid { var: Config::PUBLIC_API_URL_PARAMETER, reason };
+    let url = read(sdk.clone(), name.clone()).await.map_err(|e| invalid(format!("{name} not read: {e}")))?;
+    let url = url.trim();
+    if !crate::runtime::config::is_http_url(url) {
+        return Err(invalid(format!("{name} holds {url:?}, not an http(s) URL")));
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 fn sns_push(sdk: &aws_config::SdkConfig, config: &Config) -> Arc<dyn PushGateway> {
@@ -86,10 +127,13 @@ pub async fn aws_ports(
         Some(_) => Some(config.email_from.clone().ok_or(ConfigError::Missing(Config::EMAIL_FROM))?),
         None => None,
     };
-    let settings = match services.email.is_some() || services.push.is_some() {
+    let mut settings = match services.email.is_some() || services.push.is_some() {
         true => Some(config.channel_settings()?),
         false => None,
     };
+    if let (Some((_, read)), Some(settings)) = (services.email, settings.as_mut()) {
+        settings.public_api_url = Some(public_api_url(sdk, config, read).await?);
+    }
     fn spawn<T: Send + 'static>(
         sdk: &aws_config::SdkConfig,
         config: &Config,
@@ -102,8 +146,10 @@ pub async fn aws_ports(
         handle.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
     let queues = services.queues.map(|sqs| spawn(sdk, config, sqs));
-    let mailer =
-        services.email.zip(email_from).map(|(ses, from)| spawn(sdk, config, move |s, c| ses(s, c, from)));
+    let mailer = services
+        .email
+        .zip(email_from)
+        .map(|((ses, _), from)| spawn(sdk, config, move |s, c| ses(s, c, from)));
     let push = services.push.map(|sns| spawn(sdk, config, sns));
     let mut ports = tables_ports(aws_sdk_dynamodb::Client::new(sdk), config);
     if let Some(queues) = queues {

@@ -54,8 +54,13 @@ pub struct Config {
     pub email_from: Option<String>,
     /// SES configuration set emails are sent with (`SES_CONFIGURATION_SET`).
     pub ses_configuration_set: Option<String>,
-    /// Base URL of the public API, for links in emails (`PUBLIC_API_URL`).
+    /// Base URL of the public API, for links in emails (`PUBLIC_API_URL`); where it is not
+    /// given, read at start from the SSM parameter `PUBLIC_API_URL_PARAMETER` names (the stack
+    /// writes its own HTTP API's URL there: a function cannot name that API in its environment
+    /// without a dependency circle).
     pub public_api_url: Option<String>,
+    /// The SSM parameter holding the public API's base URL (`PUBLIC_API_URL_PARAMETER`).
+    pub public_api_url_parameter: Option<String>,
     /// Keys of signed links (`LINK_SIGNING_KEY`: keys of at least 32 characters, separated by
     /// white space; the first signs, every one verifies, so that a rotation keeps the links
     /// already sent working).
@@ -97,6 +102,7 @@ impl Config {
     pub const EMAIL_FROM: &'static str = "EMAIL_FROM";
     pub const SES_CONFIGURATION_SET: &'static str = "SES_CONFIGURATION_SET";
     pub const PUBLIC_API_URL: &'static str = "PUBLIC_API_URL";
+    pub const PUBLIC_API_URL_PARAMETER: &'static str = "PUBLIC_API_URL_PARAMETER";
     pub const LINK_SIGNING_KEY: &'static str = "LINK_SIGNING_KEY";
     pub const CONNECTIONS_TABLE: &'static str = "CONNECTIONS_TABLE";
     pub const REALTIME_ENDPOINT: &'static str = "REALTIME_ENDPOINT";
@@ -112,15 +118,15 @@ impl Config {
         }
     }
 
-    /// Link settings, for the functions that put links in emails or follow them: both
-    /// `PUBLIC_API_URL` and `LINK_SIGNING_KEY` must be set.
+    /// Link settings, for the functions that put links in emails or follow them:
+    /// `LINK_SIGNING_KEY` must be set; `PUBLIC_API_URL` is the emails' (the composition reads it
+    /// from its parameter where it is not given, `runtime::aws`).
     pub fn channel_settings(&self) -> Result<crate::email::ChannelSettings, ConfigError> {
-        let url = self.public_api_url.clone().ok_or(ConfigError::Missing(Self::PUBLIC_API_URL))?;
         let keys = self.link_signing_key.as_deref().ok_or(ConfigError::Missing(Self::LINK_SIGNING_KEY))?;
         let mut keys = keys.split_whitespace().map(|k| k.as_bytes().to_vec());
         let signing = keys.next().ok_or(ConfigError::Missing(Self::LINK_SIGNING_KEY))?;
         Ok(crate::email::ChannelSettings {
-            public_api_url: url.trim_end_matches('/').to_string(),
+            public_api_url: self.public_api_url.as_deref().map(|url| url.trim_end_matches('/').to_string()),
             links: crate::email::LinkSigner::rotated(signing, keys),
             realtime_url: self.realtime_url.clone(),
         })
@@ -173,6 +179,7 @@ impl Config {
             email_from: optional(&lookup, Self::EMAIL_FROM),
             ses_configuration_set: optional(&lookup, Self::SES_CONFIGURATION_SET),
             public_api_url: optional(&lookup, Self::PUBLIC_API_URL),
+            public_api_url_parameter: optional(&lookup, Self::PUBLIC_API_URL_PARAMETER),
             link_signing_key: optional(&lookup, Self::LINK_SIGNING_KEY),
             connections_table: optional(&lookup, Self::CONNECTIONS_TABLE),
             realtime_endpoint: optional(&lookup, Self::REALTIME_ENDPOINT),
@@ -183,7 +190,7 @@ impl Config {
                 .collect(),
         };
         if let Some(url) = &config.public_api_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
+            && !is_http_url(url)
         {
             return Err(ConfigError::Invalid {
                 var: Self::PUBLIC_API_URL,
@@ -225,6 +232,11 @@ impl Config {
 }
 
 /// An optional variable: unset and blank are the same (CloudFormation passes empty parameters).
+/// Whether `url` is an http(s) URL, as the public API's base must be.
+pub fn is_http_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
 fn optional(lookup: &impl Fn(&str) -> Option<String>, var: &str) -> Option<String> {
     lookup(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
@@ -308,7 +320,7 @@ mod tests {
     #[test]
     fn channel_settings_need_url_and_a_long_key() {
         let c = Config::from_lookup(env(FULL)).unwrap();
-        assert_eq!(c.channel_settings().unwrap_err(), ConfigError::Missing("PUBLIC_API_URL"));
+        assert_eq!(c.channel_settings().unwrap_err(), ConfigError::Missing("LINK_SIGNING_KEY"));
         assert!(c.push_applications.is_empty());
         let mut pairs = FULL.to_vec();
         pairs.extend([
@@ -318,7 +330,7 @@ mod tests {
             ("PUSH_APNS_APPLICATION_ARN", ""),
         ]);
         let c = Config::from_lookup(env(&pairs)).unwrap();
-        assert_eq!(c.channel_settings().unwrap().public_api_url, "https://api.example");
+        assert_eq!(c.channel_settings().unwrap().public_api_url.as_deref(), Some("https://api.example"));
         assert_eq!(
             c.push_applications,
             vec![(crate::model::Platform::Gcm, "arn:aws:sns:eu-west-1:1:app/GCM/a".into())]

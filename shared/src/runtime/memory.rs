@@ -89,7 +89,7 @@ impl MemoryPorts {
             realtime: realtime.clone(),
             connections: Arc::new(MemoryConnectionStore::new()),
             channels: Some(ChannelSettings {
-                public_api_url: LOCAL_PUBLIC_API_URL.to_string(),
+                public_api_url: Some(LOCAL_PUBLIC_API_URL.to_string()),
                 links: LinkSigner::new(key.to_vec()),
                 realtime_url: None,
             }),

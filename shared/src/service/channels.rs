@@ -104,7 +104,7 @@ pub fn email_vars(
             DESKTOP_URL => app_link(company.and_then(|c| c.desktop_url.as_deref())),
             INTERACT_URL => app_link(company.and_then(|c| c.interact_url.as_deref())),
             UNSUBSCRIBE_URL => match (links, n.brochure_id) {
-                (Some(l), Some(b)) => l.links.unsubscribe_url(&l.public_api_url, user.id, b),
+                (Some(l), Some(b)) => unsubscribe_url(l, user.id, b).unwrap_or_default(),
                 _ => String::new(),
             },
             // The spec: emailBody is injected only when an emailBody param is passed too.
@@ -114,6 +114,11 @@ pub fn email_vars(
         vars.insert(p.key.clone(), value);
     }
     vars
+}
+
+/// A person's signed link to stop emails about `brochure`, where the public API's URL is known.
+fn unsubscribe_url(links: &ChannelSettings, user: UserId, brochure: u64) -> Option<String> {
+    links.public_api_url.as_deref().map(|base| links.links.unsubscribe_url(base, user, brochure))
 }
 
 /// Renders one recipient's email, with one-click unsubscribe headers (RFC 8058) when the
@@ -128,8 +133,7 @@ pub fn render_email(
     let template = email::template(&spec.template)?;
     let vars = email_vars(n, spec, user, company, links);
     let mut headers = Vec::new();
-    if let (Some(l), Some(b)) = (links, n.brochure_id) {
-        let url = l.links.unsubscribe_url(&l.public_api_url, user.id, b);
+    if let Some(url) = links.zip(n.brochure_id).and_then(|(l, b)| unsubscribe_url(l, user.id, b)) {
         headers.push(("List-Unsubscribe".to_string(), format!("<{url}>")));
         headers.push(("List-Unsubscribe-Post".to_string(), "List-Unsubscribe=One-Click".to_string()));
     }
