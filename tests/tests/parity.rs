@@ -801,3 +801,52 @@ fn the_centers_routes_are_throttled_apart() {
     let burst = template["Parameters"]["RealtimeConnectBurstLimit"]["Default"].as_u64().unwrap();
     assert!(connect < 500 && burst <= 500, "{connect}/{burst} within the account's 500 a second");
 }
+
+/// A number of seconds a page promises, found after `before` (`"3\nminutes"` reads as 180).
+fn promised_seconds(page: &str, before: &str) -> i64 {
+    let text = std::fs::read_to_string(tests::repo_root().join(page)).unwrap().replace('\n', " ");
+    let at = text.find(before).unwrap_or_else(|| panic!("{page} no longer says {before:?}"));
+    let rest = &text[at + before.len()..];
+    let number: String = rest.trim_start().chars().take_while(char::is_ascii_digit).collect();
+    let n: i64 = number.parse().unwrap_or_else(|_| panic!("{page}: no number after {before:?}"));
+    let unit = rest.trim_start()[number.len()..].trim_start();
+    if unit.starts_with("minute") { n * 60 } else { n }
+}
+
+/// The fan-out's claim lasts what docs/architecture.md promises (a crashed run's notification is
+/// due again that long after its last progress), and longer than the fan-out function may run,
+/// so a live run never loses its claim to a tick.
+#[test]
+fn the_fan_out_lease_is_the_promised_one_and_outlives_its_function() {
+    let promised = promised_seconds("docs/architecture.md", "due time moved to the lease expiry (");
+    assert_eq!(shared::service::fanout::LEASE_SECONDS, promised, "docs/architecture.md's lease");
+    let template = read_template(&tests::template_path()).unwrap();
+    let timeout = template["Resources"]["FanoutFunction"]["Properties"]["Timeout"].as_i64().unwrap();
+    assert!(promised > timeout, "the lease {promised}s outlives the fan-out function's {timeout}s");
+}
+
+/// An idempotency key held by a request still working is held for what the group-send page
+/// promises, longer than the timeout of every function that serves requests (a request killed at
+/// its timeout frees its key for the retry, rather than pinning it for a day).
+#[test]
+fn an_idempotency_key_in_progress_is_held_the_promised_time() {
+    let promised = promised_seconds("docs/api/group-send.md", "one still working holds it for");
+    assert_eq!(
+        shared::service::idempotency::IN_PROGRESS_SECONDS,
+        promised,
+        "docs/api/group-send.md's window"
+    );
+    let template = read_template(&tests::template_path()).unwrap();
+    let global = template["Globals"]["Function"]["Timeout"].as_i64().unwrap();
+    let mut serving = 0;
+    for (id, _, _, function) in functions() {
+        let events = function["Properties"]["Events"].as_mapping().cloned().unwrap_or_default();
+        if !events.values().any(|e| e["Type"].as_str() == Some("HttpApi")) {
+            continue;
+        }
+        serving += 1;
+        let timeout = function["Properties"]["Timeout"].as_i64().unwrap_or(global);
+        assert!(promised > timeout, "{id}: the key's {promised}s outlive its timeout {timeout}s");
+    }
+    assert!(serving >= 3, "send, notify and the inbox serve requests with keys");
+}
