@@ -15,7 +15,7 @@ pub fn scope(caller: &str, method: &str, path: &str) -> String {
     format!("{caller} {method} {path}")
 }
 pub const WINDOW_HOURS: i64 = 24;
-/// How long a claim whose request has not answered yet holds its key: longer than any
+/// How long a claim whose request has not answered yet holds its key: longer than any API
 /// function's timeout (10 s) and API Gateway's (30 s), so a live request keeps it, while a
 /// request killed at its timeout frees its key for the caller's retry a minute later instead
 /// of pinning it for the whole window.
