@@ -43,7 +43,9 @@ impl Provisioned {
     }
 }
 
-/// Values of the template's parameters that have no default, for local runs against moto.
+/// Values of the template's parameters for local runs against moto: the sender, which has no
+/// default, and the runner's own address for the links in emails (the stack's default, its
+/// HTTP API, does not exist here).
 pub const LOCAL_PARAMETERS: &[(&str, &str)] =
     &[("PublicApiUrl", "http://127.0.0.1:3000"), ("EmailFromAddress", "notifications@demo.example")];
 

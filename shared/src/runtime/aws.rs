@@ -77,7 +77,14 @@ fn ssm_parameter(
     name: String,
 ) -> futures::future::BoxFuture<'static, Result<String, String>> {
     Box::pin(async move {
-        let out = aws_sdk_ssm::Client::new(&sdk)
+        // A cold-start storm of deliver's instances shares SSM's 40 reads a second per account
+        // (GetParameter's default quota) with every other reader: throttling is waited out a
+        // little longer than the SDK's standard three attempts, within Lambda's init phase.
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(6)
+            .with_max_backoff(std::time::Duration::from_secs(2));
+        let config = aws_sdk_ssm::config::Builder::from(&sdk).retry_config(retry).build();
+        let out = aws_sdk_ssm::Client::from_conf(config)
             .get_parameter()
             .name(&name)
             .send()
