@@ -468,3 +468,69 @@ fn every_reader_of_the_link_signing_key_reads_it_by_the_rotations_label() {
     let runbook = std::fs::read_to_string(tests::repo_root().join("docs/operations.md")).unwrap();
     assert!(runbook.contains("LinkSigningKeyLabel="), "the runbook's rotation names the parameter");
 }
+
+/// A deleted stage can be deployed again with its data: `scripts/import-retained` writes the
+/// IMPORT change set that adopts every resource the template retains (each table, by the name
+/// `tests/stateful-resources.json` records for the stage), and the link-signing key's secret when
+/// asked; its template declares each as template.yaml does, with a DeletionPolicy (an import
+/// requires one) and every parameter and condition it uses, and cfn-lint takes it; the runbook
+/// (docs/deploy.md) runs it.
+#[test]
+fn a_deleted_stages_data_can_be_adopted_by_a_new_stack() {
+    let root = tests::repo_root();
+    let out = tempfile_dir("import-retained");
+    let arn =
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:notifications-prod-link-signing-key-AbCdEf";
+    let run = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/import-retained"))
+        .args(["prod", out.to_str().unwrap(), "--secret-arn", arn])
+        .output()
+        .expect("the script runs with the project's Python (scripts/test makes .venv)");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let read =
+        |f: &str| -> Json { serde_json::from_str(&std::fs::read_to_string(out.join(f)).unwrap()).unwrap() };
+    let (imported, written) = (read("resources.json"), read("template.json"));
+
+    let t = template();
+    let recorded: Json =
+        serde_json::from_str(&std::fs::read_to_string(root.join("tests/stateful-resources.json")).unwrap())
+            .unwrap();
+    let mut expected: Vec<Json> = resources_of_type(&t, "AWS::DynamoDB::Table")
+        .into_iter()
+        .filter(|(_, r)| r["DeletionPolicy"].as_str() == Some("Retain"))
+        .map(|(id, _)| {
+            let name = recorded["resources"][&id]["name"].as_str().unwrap().replace("${Stage}", "prod");
+            json!({"ResourceType": "AWS::DynamoDB::Table", "LogicalResourceId": id, "ResourceIdentifier": {"TableName": name}})
+        })
+        .collect();
+    assert_eq!(expected.len(), 3, "the three tables of people's data are retained");
+    expected.push(json!({"ResourceType": "AWS::SecretsManager::Secret", "LogicalResourceId": "LinkSigningSecret", "ResourceIdentifier": {"Id": arn}}));
+    assert_eq!(imported, Json::Array(expected));
+    for (id, resource) in written["Resources"].as_object().unwrap() {
+        assert_eq!(resource["DeletionPolicy"], "Retain", "{id}");
+        assert_eq!(resource["Type"].as_str(), t["Resources"][id.as_str()]["Type"].as_str(), "{id}");
+        // Declared as template.yaml declares it: its name, for one.
+        let name = &resource["Properties"][if id == "LinkSigningSecret" { "Name" } else { "TableName" }];
+        assert_eq!(name["Fn::Sub"].as_str(), recorded["resources"][id.as_str()]["name"].as_str(), "{id}");
+    }
+    let lint = std::process::Command::new(root.join(".venv/bin/cfn-lint"))
+        .arg(out.join("template.json"))
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    let runbook = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();
+    assert!(runbook.contains("scripts/import-retained") && runbook.contains("--change-set-type IMPORT"));
+}
+
+/// A fresh directory under the system's temporary one.
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
