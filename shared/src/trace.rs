@@ -7,7 +7,8 @@
 //! entry opens one per request ([`crate::http::traced`]: a new request id, answered in the
 //! `x-request-id` header), intake narrows it to the notification it stores, and the notification
 //! keeps its request (`Notification::origin_request`) for the work that starts from the store
-//! (the scheduler's tick, a retraction's sweep), which [`adopt`]s it when it reads the record.
+//! (the scheduler's tick, a retraction's sweep), which learns it ([`about`]) where it reads the
+//! record.
 //! Across queues a trace travels as the message attribute [`ATTRIBUTE`] (the SQS adapter writes
 //! it from the current trace, every queue consumer restores it per record in
 //! `crate::batch::run`), and across SES as the email's `request` tag.
@@ -54,8 +55,9 @@ impl Trace {
         Trace { request: Some(id.into()), notification: None }
     }
 
-    /// Work about notification `id`; `origin` is the request its record names (`None`: not
-    /// known yet, [`adopt`]ed when read), which counts only where the work around it has none.
+    /// Work about notification `id`; `request` is the one its record names as having made it
+    /// (`None`: not known yet, learnt by [`about`] where the record is read). It becomes the
+    /// trace's request; another request the work around it had stays beside it as `by`.
     pub fn notification(id: Uuid, request: Option<&str>) -> Trace {
         Trace { request: request.map(str::to_string), notification: Some(id) }
     }
@@ -109,17 +111,18 @@ impl Held {
     }
 
     fn span(&self) -> tracing::Span {
-        use tracing::field::{Empty, display};
+        use tracing::field::Empty;
         let span =
             tracing::span!(tracing::Level::ERROR, "trace", request = Empty, notification = Empty, by = Empty);
         self.record(&span);
-        if let Some(notification) = self.trace.notification {
-            span.record("notification", display(notification));
-        }
         span
     }
 
+    /// Its fields on `span` (a field once recorded is only ever replaced: a trace narrows).
     fn record(&self, span: &tracing::Span) {
+        if let Some(notification) = self.trace.notification {
+            span.record("notification", tracing::field::display(notification));
+        }
         if let Some(request) = &self.trace.request {
             span.record("request", request.as_str());
         }
@@ -176,17 +179,8 @@ pub fn about(id: Uuid, request: Option<&str>) {
         scope.held.name_request(request.map(str::to_string));
         if scope.held != before {
             scope.held.record(&scope.span);
-            scope.span.record("notification", tracing::field::display(id));
         }
     });
-}
-
-/// The current trace's notification names `request` as the one that made it (its record's
-/// `origin_request`, read): see [`about`].
-pub fn adopt(request: Option<&str>) {
-    if let Some(id) = current().notification {
-        about(id, request);
-    }
 }
 
 /// Whether `value` may be an SES message tag's value (SESv2 `MessageTag`: ASCII letters and
@@ -223,9 +217,9 @@ mod tests {
     async fn a_trace_learns_its_notification_and_its_request() {
         let id = Uuid::from_u128(9);
         let learnt = within(Trace::notification(id, None), async {
-            adopt(None);
+            about(id, None);
             let before = current();
-            adopt(Some("origin"));
+            about(id, Some("origin"));
             (before, current(), held().unwrap().by)
         })
         .await;

@@ -94,17 +94,14 @@ fn ssm_parameter(
     })
 }
 
-/// The public API's base URL for the links in emails: `PUBLIC_API_URL` where given, else the
+/// The public API's base URL for the links in emails where `PUBLIC_API_URL` is not given: the
 /// value of the SSM parameter `PUBLIC_API_URL_PARAMETER` names (the stack writes its own HTTP
 /// API's URL there), read once at start. A function that sends email does not start without it.
-async fn public_api_url(
+async fn public_api_url_from_parameter(
     sdk: &aws_config::SdkConfig,
     config: &Config,
     read: ParameterReader,
 ) -> Result<String, ConfigError> {
-    if let Some(url) = &config.public_api_url {
-        return Ok(url.trim_end_matches('/').to_string());
-    }
     let name = config.public_api_url_parameter.clone().ok_or(ConfigError::Missing(Config::PUBLIC_API_URL))?;
     let invalid = |reason: String| ConfigError::Invalid { var: Config::PUBLIC_API_URL_PARAMETER, reason };
     let url = read(sdk.clone(), name.clone()).await.map_err(|e| invalid(format!("{name} not read: {e}")))?;
@@ -138,8 +135,11 @@ pub async fn aws_ports(
         true => Some(config.channel_settings()?),
         false => None,
     };
-    if let (Some((_, read)), Some(settings)) = (services.email, settings.as_mut()) {
-        settings.public_api_url = Some(public_api_url(sdk, config, read).await?);
+    // Where the links in emails point: `PUBLIC_API_URL` (already in the settings), else read.
+    if let (Some((_, read)), Some(settings)) = (services.email, settings.as_mut())
+        && settings.public_api_url.is_none()
+    {
+        settings.public_api_url = Some(public_api_url_from_parameter(sdk, config, read).await?);
     }
     fn spawn<T: Send + 'static>(
         sdk: &aws_config::SdkConfig,

@@ -92,7 +92,7 @@ pub async fn fan_out_if_claimed(ports: &FanOutDeps<'_>, id: NotificationId) -> R
     }
     // `send_if_due` sends only what is owed (a finished notification, a callback not sent yet).
     if let Some(mut n) = ports.lookup.get(id).await? {
-        crate::trace::adopt(n.origin_request.as_deref());
+        crate::trace::about(id, n.origin_request.as_deref());
         // A run that finished the fan-out but not its completion (every chunk was in: a
         // synchronous request's, or the queue's) left it Delivering: the job retried completes it.
         // Only its status changes: the callback reads the rest as it is.
@@ -147,7 +147,7 @@ async fn fan_out(
     mut held: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let Some(n) = ports.lookup.get(id).await? else { return Ok(()) };
-    crate::trace::adopt(n.origin_request.as_deref());
+    crate::trace::about(id, n.origin_request.as_deref());
     // Its acceptance's event, in case the request that stored it could not queue it.
     if n.fanout.chunks_enqueued == 0 {
         super::webhooks::settle(&ports.deliver.callbacks.hooks, &n).await;

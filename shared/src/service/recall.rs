@@ -353,7 +353,7 @@ async fn plan_now(deps: &PlanDeps<'_>, id: NotificationId, recall: Recall) -> Re
         }
         return Ok(0);
     };
-    crate::trace::adopt(n.origin_request.as_deref());
+    crate::trace::about(id, n.origin_request.as_deref());
     if recall == Recall::Retract && !super::webhooks::settle(&deps.hooks, &n).await {
         // The plan's job comes back (its steps are not queued yet), and settles them then.
         return Err(StoreError::Transient(format!("{id}: the retraction's status event is not settled yet")));
