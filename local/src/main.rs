@@ -7,6 +7,9 @@
 //! its realtime channel at `/realtime` (Server-Sent Events).
 //! `--backfill-inbox-markers` (with `aws`, the table named by INBOX_TABLE): writes the markers of marks
 //! an earlier version made (docs/deploy.md), prints what it did, exits.
+//! `--copy-inbox-from TABLE` (with `aws`, into the table named by INBOX_TABLE): copies the Inbox
+//! table of a version before issue #17 (`notifications-<stage>-inbox`) into it (docs/deploy.md),
+//! its Scan in `--segments` parallel segments (4), prints what it did, exits.
 //! `aws`: DynamoDB/SQS at the standard endpoint settings (`AWS_ENDPOINT_URL` for moto); with
 //! `--provision`, the template's tables and queues are created first (prefix `local-`) and the
 //! demo directory loaded into them; without it, the names come from the usual variables
@@ -29,12 +32,15 @@ struct Args {
     demo: bool,
     template: PathBuf,
     backfill_markers: bool,
+    copy_inbox_from: Option<String>,
+    /// Parallel Scan segments of `--copy-inbox-from`.
+    segments: u32,
 }
 
 fn usage(problem: &str) -> ! {
     eprintln!("{problem}");
     eprintln!(
-        "usage: notifications-local [--port N] [--backend memory|aws] [--provision] [--provision-only ENV.json] [--tick-seconds N] [--no-demo] [--template PATH] [--backfill-inbox-markers]"
+        "usage: notifications-local [--port N] [--backend memory|aws] [--provision] [--provision-only ENV.json] [--tick-seconds N] [--no-demo] [--template PATH] [--backfill-inbox-markers] [--copy-inbox-from TABLE [--segments N]]"
     );
     std::process::exit(2)
 }
@@ -49,6 +55,8 @@ fn args() -> Args {
         demo: true,
         template: PathBuf::from("template.yaml"),
         backfill_markers: false,
+        copy_inbox_from: None,
+        segments: 4,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -64,6 +72,14 @@ fn args() -> Args {
             }
             "--no-demo" => a.demo = false,
             "--backfill-inbox-markers" => a.backfill_markers = true,
+            "--copy-inbox-from" => a.copy_inbox_from = Some(value("--copy-inbox-from")),
+            "--segments" => {
+                a.segments = value("--segments")
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .unwrap_or_else(|| usage("--segments must be a number from 1 to 1000"))
+            }
             "--provision-only" => {
                 a.provision = true;
                 a.provision_only = Some(PathBuf::from(value("--provision-only")));
@@ -97,6 +113,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let store = shared::adapters::dynamodb::DynamoInboxStore::new(client, &table);
         let (found, written) = store.backfill_markers().await?;
         println!("{table}: {found} entries with marks, {written} markers written");
+        return Ok(());
+    }
+    if let Some(earlier) = &args.copy_inbox_from {
+        if args.backend != "aws" {
+            usage("--copy-inbox-from goes with --backend aws");
+        }
+        let table = std::env::var(shared::Config::INBOX_TABLE)
+            .unwrap_or_else(|_| usage("--copy-inbox-from writes into the table INBOX_TABLE names"));
+        if *earlier == table {
+            usage("--copy-inbox-from names the earlier table, INBOX_TABLE this version's");
+        }
+        let client = aws_sdk_dynamodb::Client::new(&aws_sdk_config().await);
+        let store = shared::adapters::dynamodb::DynamoInboxStore::new(client, &table);
+        let c = store.copy_from_earlier_table(earlier, chrono::Utc::now(), args.segments).await?;
+        println!(
+            "{earlier} -> {table}: {} entries read, {} copied, {} there already ({} of them dismissed), {} expired not copied, {} contents written",
+            c.found, c.copied, c.had, c.dismissed, c.expired, c.contents
+        );
         return Ok(());
     }
     let (mut ports, max_receives, hub) = if args.backend == "memory" {

@@ -801,3 +801,204 @@ fn the_count_window_is_what_the_readme_says() {
         "README states the badge's bounded read ({COUNT_WINDOW})"
     );
 }
+
+/// An item as serde_dynamo writes a JSON value (strings, numbers, lists, maps; nulls left out).
+fn attribute(v: &Value) -> Option<aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => A::Bool(*b),
+        Value::Number(n) => A::N(n.to_string()),
+        Value::String(s) => A::S(s.clone()),
+        Value::Array(a) => A::L(a.iter().filter_map(attribute).collect()),
+        Value::Object(o) => A::M(o.iter().filter_map(|(k, v)| Some((k.clone(), attribute(v)?))).collect()),
+    })
+}
+
+/// The Inbox table of a version before issue #17 (`notifications-<stage>-inbox`, as its template
+/// made it: two local indexes) on moto, and a writer of its items as that version wrote them.
+async fn earlier_table(raw: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::*;
+    let attr =
+        |n: &str, t| AttributeDefinition::builder().attribute_name(n).attribute_type(t).build().unwrap();
+    let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+    let index = |name: &str, range: &str| {
+        LocalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key(range, KeyType::Range))
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .unwrap()
+    };
+    raw.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr("sk", ScalarAttributeType::S))
+        .attribute_definitions(attr("orderKey", ScalarAttributeType::S))
+        .attribute_definitions(attr("createdMs", ScalarAttributeType::N))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .local_secondary_indexes(index("byOrder", "orderKey"))
+        .local_secondary_indexes(index("byCreated", "createdMs"))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An item of the earlier table as that version wrote it (`git show 037332b^`: its `InboxItem`,
+/// serialized by serde_dynamo beside its keys and its indexes' attributes), written out field by
+/// field rather than from today's types, so that a change of today's serialization cannot pass
+/// for the earlier one. `extra` adds the optional fields.
+async fn put_earlier(
+    raw: &aws_sdk_dynamodb::Client,
+    table: &str,
+    (user, id): (Uuid, Uuid),
+    (title, high): (&str, bool),
+    (created, expires): (&str, &str),
+    extra: Value,
+) {
+    let ms = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis();
+    let mut v = json!({
+        "pk": format!("U#{user}"),
+        "sk": format!("N#{id}"),
+        "orderKey": format!("{}#{:013}#{id}", if high { 0 } else { 1 }, 9_999_999_999_999 - ms(created)),
+        "createdMs": ms(created),
+        "expiresMs": ms(expires),
+        "ttl": ms(expires) / 1000,
+        "userId": user,
+        "notificationId": id,
+        "origin": "appNotification",
+        "title": title,
+        "body": format!("the body of {title}"),
+        "icon": "Info",
+        "toast": "Timed",
+        "priority": if high { "High" } else { "Normal" },
+        "createdAt": created,
+        "expiresAt": expires,
+    });
+    v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let Some(aws_sdk_dynamodb::types::AttributeValue::M(item)) = attribute(&v) else { unreachable!() };
+    raw.put_item().table_name(table).set_item(Some(item)).send().await.unwrap();
+}
+
+/// The upgrade from the Inbox table of a version before issue #17 loses nothing (docs/deploy.md):
+/// every item still shown there is in its person's center afterwards with the content it showed,
+/// in display order, delivered when it was created (a mark-all made since the upgrade covers it);
+/// what a person has in the new table already is left as they left it; a dismissed item comes
+/// over dismissed (a chunk of its notification delivered again does not bring it back), an
+/// expired one not at all; running the copy again writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_earlier_inbox_table_is_copied_into_the_new_one_on_moto() {
+    let (store, _, raw, table) = counted_store().await;
+    let earlier = format!("{table}-earlier");
+    earlier_table(&raw, &earlier).await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let [both, high, dismissed, expired, had] = [(); 5].map(|_| Uuid::new_v4());
+    let (created, expires) = ("2026-11-22T08:59:59Z", "2026-12-06T08:59:59Z");
+    let full = json!({
+        "url": "https://example.com/n1",
+        "overrideContent": {"title": "**Bold** title", "body": "- Item 1\r- Item 2"},
+        "actions": [{"title": "Open", "data": {"type": "url", "url": "https://example.com", "navigationTarget": "dialog"}}],
+        "data": "{\"k\":1}",
+        "source": "pe",
+    });
+    put_earlier(&raw, &earlier, (a, both), ("both", false), (created, expires), full.clone()).await;
+    put_earlier(&raw, &earlier, (b, both), ("both", false), (created, expires), full).await;
+    put_earlier(&raw, &earlier, (a, high), ("high", true), ("2026-11-22T08:00:00Z", expires), json!({}))
+        .await;
+    let gone = json!({"dismissedAt": "2026-11-22T08:30:00Z"});
+    put_earlier(&raw, &earlier, (a, dismissed), ("dismissed", false), (created, expires), gone).await;
+    let old = ("2026-11-01T09:00:00Z", "2026-11-15T09:00:00Z");
+    put_earlier(&raw, &earlier, (b, expired), ("expired", false), old, json!({})).await;
+    put_earlier(&raw, &earlier, (a, had), ("had", false), ("2026-11-22T07:00:00Z", expires), json!({})).await;
+    // Since the upgrade: `had` delivered again into the new table and read by `a`; `b` marked
+    // everything read.
+    let had_content = InboxContent {
+        notification_id: had,
+        created_at: chrono::DateTime::parse_from_rfc3339("2026-11-22T07:00:00Z").unwrap().to_utc(),
+        title: "had".into(),
+        body: "the body of had".into(),
+        data: None,
+        priority: Priority::Normal,
+        ..content(1)
+    };
+    store.put_content(&had_content).await.unwrap();
+    store
+        .put_entries(&[had_content.entry_for(a, t0())], &shared::ports::ManualClock::new(t0()))
+        .await
+        .unwrap();
+    store.mark(a, had, Mark::Read, t0() + Duration::minutes(1)).await.unwrap();
+    store.mark_all(b, MarkAll::Read { archive: false }, t0() + Duration::minutes(2)).await.unwrap();
+
+    let now = t0() + Duration::minutes(5);
+    let report = store.copy_from_earlier_table(&earlier, now, 3).await.unwrap();
+    use shared::adapters::dynamodb::EarlierCopy;
+    assert_eq!(report, EarlierCopy { found: 6, copied: 4, had: 1, dismissed: 1, expired: 1, contents: 3 });
+    let expected = InboxContent {
+        notification_id: both,
+        origin: Origin::AppNotification,
+        title: "both".into(),
+        body: "the body of both".into(),
+        url: Some("https://example.com/n1".into()),
+        override_content: Some(OverrideContent {
+            title: Some("**Bold** title".into()),
+            body: Some("- Item 1\r- Item 2".into()),
+            icon_url: None,
+        }),
+        icon: IconType::Info,
+        toast: ToastType::Timed,
+        priority: Priority::Normal,
+        actions: vec![Action {
+            title: "Open".into(),
+            data: ActionData::Url {
+                url: "https://example.com".into(),
+                navigation_target: Some(NavigationTarget::Dialog),
+            },
+        }],
+        data: Some("{\"k\":1}".into()),
+        source: Some("pe".into()),
+        created_at: chrono::DateTime::parse_from_rfc3339(created).unwrap().to_utc(),
+        expires_at: chrono::DateTime::parse_from_rfc3339(expires).unwrap().to_utc(),
+    };
+    for round in 0..2 {
+        let list = |user| {
+            let store = &store;
+            async move {
+                let page =
+                    store.list(user, &InboxQuery::default(), now, &PageRequest::first(10)).await.unwrap();
+                page.items
+            }
+        };
+        let of_a = list(a).await;
+        let ids: Vec<_> = of_a.iter().map(|i| i.content.notification_id).collect();
+        assert_eq!(
+            ids,
+            vec![high, both, had],
+            "round {round}: in display order, the dismissed one not shown"
+        );
+        assert_eq!(of_a[1].content, expected, "the content it showed, every field");
+        assert_eq!(of_a[1].entry.delivered_at, expected.created_at, "delivered when it was created");
+        assert!(!of_a[1].state.read && !of_a[0].state.read, "new to a: nothing marked them");
+        assert!(of_a[2].state.read, "what a did in the new table stays");
+        let counts = store.count(a, now, COUNT_WINDOW).await.unwrap();
+        assert_eq!((counts.unread, counts.exact), (2, true));
+        let of_b = list(b).await;
+        assert_eq!(of_b.len(), 1, "b's expired item is not copied");
+        assert_eq!(of_b[0].content, InboxContent { ..expected.clone() });
+        assert!(of_b[0].state.read, "b's mark-all since the upgrade covers what was delivered before it");
+        // A chunk of the dismissed notification delivered again finds its entry there.
+        let copied = store.get(a, dismissed).await.unwrap().expect("copied, dismissed");
+        assert!(copied.state.dismissed);
+        let clock = shared::ports::ManualClock::new(now);
+        assert!(store.put_new_entries(&[copied.content.entry_for(a, now)], &clock).await.unwrap().is_empty());
+        assert!(store.get(a, dismissed).await.unwrap().unwrap().state.dismissed, "still dismissed");
+        let again = store.copy_from_earlier_table(&earlier, now, 1).await.unwrap();
+        assert_eq!(
+            again,
+            EarlierCopy { found: 6, copied: 0, had: 5, dismissed: 1, expired: 1, contents: 0 },
+            "run again, it writes nothing"
+        );
+    }
+}

@@ -462,10 +462,11 @@ fn every_named_resource_carries_the_stage_and_the_email_identity_is_optional() {
     assert!(named >= 12, "{named} named resources checked");
     let identity = &template["Resources"]["EmailIdentity"];
     assert_eq!(identity["Condition"].as_str(), Some("CreatesEmailIdentity"), "the SES identity is optional");
-    // Kept when a deploy turns it off or the stack goes: a stage that made it keeps sending. Its
-    // default stays "true" for the release that adds the retention (a stage that took it from
-    // the default must not lose it in the update that first retains it: docs/deploy.md).
-    assert_eq!(template["Parameters"]["CreateEmailIdentity"]["Default"].as_str(), Some("true"));
+    // Never made by default, so that a second stage on the same domain deploys (issue #29), nor
+    // left unmade by default: no default, each stage says (a default "false" would delete the
+    // identity of a stack from before the parameter: docs/deploy.md); kept when a deploy turns it
+    // off or the stack goes: a stage that made it keeps sending.
+    assert!(template["Parameters"]["CreateEmailIdentity"].get("Default").is_none(), "a stage says");
     assert_eq!(identity["DeletionPolicy"].as_str(), Some("Retain"));
     assert_eq!(identity["UpdateReplacePolicy"].as_str(), Some("Retain"));
     let policies =
@@ -475,6 +476,39 @@ fn every_named_resource_carries_the_stage_and_the_email_identity_is_optional() {
         !policies.contains("${EmailIdentity}"),
         "deliver's SES grant must not need the optional resource"
     );
+}
+
+/// A stage that made the SES identity when `CreateEmailIdentity` defaulted to "true" keeps it
+/// now that it has no default: `sam deploy` (the project's, from `.venv`) updates a stack with
+/// every parameter it is not given at its previous value. (A stack without the parameter, from
+/// before it, gets none: CloudFormation refuses the update for want of a value, and nothing is
+/// deleted.)
+#[test]
+fn a_stage_that_made_the_email_identity_keeps_it_without_a_default() {
+    let root = tests::repo_root();
+    let script = r#"
+import json, sys
+from samcli.commands.deploy.deploy_context import DeployContext
+from samcli.yamlhelper import yaml_parse
+template = yaml_parse(open(sys.argv[1]).read())
+print(json.dumps(DeployContext.merge_parameters(template, {"Stage": "prod", "EmailFromAddress": "n@example.com"})))
+"#;
+    let out = std::process::Command::new(root.join(".venv/bin/python"))
+        .args(["-c", script])
+        .arg(root.join("template.yaml"))
+        .output()
+        .expect("sam runs with the project's Python (scripts/test makes .venv)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let parameters: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let of = |key: &str| {
+        parameters.as_array().unwrap().iter().find(|p| p["ParameterKey"] == key).cloned().unwrap()
+    };
+    assert_eq!(
+        of("CreateEmailIdentity"),
+        serde_json::json!({"ParameterKey": "CreateEmailIdentity", "UsePreviousValue": true}),
+        "an update keeps the stage's earlier value"
+    );
+    assert_eq!(of("Stage")["ParameterValue"], "prod", "what is given is passed");
 }
 
 /// The resources moto cannot check (it evaluates SES and SNS requests against `*`), checked

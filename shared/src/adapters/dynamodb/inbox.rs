@@ -40,6 +40,9 @@ use super::*;
 use crate::model::*;
 use crate::ports::*;
 
+mod earlier;
+pub use earlier::EarlierCopy;
+
 const ENTRY: &str = "O#";
 /// A late entry's pointer: `L#{delivered ms:013}#{notification}`, holding its `order`.
 const LATE: &str = "L#";

@@ -16,7 +16,7 @@ pub const RETRACTIONS_PARTITION: &str = "RECALL";
 pub use connections::DynamoConnectionStore;
 pub use devices::DynamoDeviceStore;
 pub use directory::DynamoDirectory;
-pub use inbox::DynamoInboxStore;
+pub use inbox::{DynamoInboxStore, EarlierCopy};
 pub use notifications::DynamoNotificationStore;
 pub use webhooks::DynamoWebhookStore;
 
