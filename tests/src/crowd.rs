@@ -20,6 +20,12 @@ pub fn address(i: usize) -> String {
     format!("crowd{i}@example.com")
 }
 
+/// The crowd's `i`-th person's device token, shaped as FCM's registration tokens are (about 160
+/// characters: an instance id, `:`, the token): what AWS's error messages quote.
+pub fn token(i: usize) -> String {
+    format!("fcm-crowd-{i:06}:APA91b{}", "Xy0_-".repeat(28))
+}
+
 /// `n` people with an address each, all members of [`TEAM`].
 pub fn snapshot(n: usize) -> DirectorySnapshot {
     let users: Vec<UserRecord> = (0..n)
@@ -45,7 +51,7 @@ pub async fn load(ports: &Ports, n: usize, devices: bool) -> Vec<UserId> {
     let people: Vec<UserId> = (0..n).map(person).collect();
     if devices {
         for (i, p) in people.iter().enumerate() {
-            let token = format!("fcm-crowd-{i}");
+            let token = token(i);
             let endpoint_arn =
                 ports.push.create_endpoint(Platform::Gcm, &token, *p).await.expect("an endpoint");
             let device = Device {

@@ -506,6 +506,22 @@ pub async fn arm_fault(table: &str, operation: &str, count: u32, code: &str) {
     .await;
 }
 
+/// SES refuses every email to these addresses sent through `configuration_set` (400
+/// MessageRejected quoting the address, as SES refuses one outside the sandbox's verified ones).
+pub async fn arm_ses_refusal(configuration_set: &str, addresses: &[&str]) {
+    post_to_moto_serial(
+        serde_json::json!({"service": "ses", "configuration_set": configuration_set, "refuse": addresses}),
+    )
+    .await;
+}
+
+/// SNS refuses the next `count` publishes to endpoints of the platform application named
+/// `application` (400 InvalidParameter quoting the endpoint's token, as SNS does).
+pub async fn arm_sns_refusal(application: &str, count: u32) {
+    post_to_moto_serial(serde_json::json!({"service": "sns", "application": application, "count": count}))
+        .await;
+}
+
 async fn post_to_moto_serial(body: serde_json::Value) {
     post_to(format!("{}/moto-serial/faults", moto_endpoint()), body).await
 }

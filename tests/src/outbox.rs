@@ -1,5 +1,6 @@
 //! What the service emailed and pushed, read back from the memory adapters or from moto (which
-//! records SES messages and SNS endpoint publishes; its `/moto-api/data.json` lists them).
+//! records SES messages and SNS endpoint publishes; `scripts/moto-serial`'s `/moto-serial/outbox`
+//! lists them as moto's `/moto-api/data.json` does, without the rest of moto's state).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ impl Outbox {
                 .collect(),
             Outbox::Moto { endpoint } => {
                 let data: serde_json::Value =
-                    serde_json::from_str(&get(&format!("{endpoint}/moto-api/data.json")).await)
+                    serde_json::from_str(&get(&format!("{endpoint}/moto-serial/outbox")).await)
                         .expect("JSON");
                 data["ses"]["Message"]
                     .as_array()
@@ -97,7 +98,7 @@ impl Outbox {
                 .collect(),
             Outbox::Moto { endpoint } => {
                 let data: serde_json::Value =
-                    serde_json::from_str(&get(&format!("{endpoint}/moto-api/data.json")).await)
+                    serde_json::from_str(&get(&format!("{endpoint}/moto-serial/outbox")).await)
                         .expect("JSON");
                 data["sns"]["PlatformEndpoint"]
                     .as_array()

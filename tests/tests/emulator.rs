@@ -427,6 +427,115 @@ async fn chaos_fails_requests_as_aws_does() {
     tests::arm_chaos(&prefix, 7, 0.0).await;
 }
 
+/// Chaos on SES and SNS fails as they fail, and what it says was not done was not done: an email
+/// or a push refused (throttled, 5xx, refused for good) was not sent; one whose answer was lost
+/// was; a refusal quotes the address or the token, as AWS's messages do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_fails_emails_and_pushes_as_ses_and_sns_do() {
+    use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+    let (admin_sdk, provisioned, config) = tests::provision_moto().await;
+    let prefix = tests::moto_prefix(&provisioned);
+    let deliver = tests::sdk_as(&admin_sdk, "DeliverFunction")
+        .to_builder()
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    let outbox = tests::outbox::Outbox::Moto { endpoint: tests::moto_endpoint() };
+    let ses = aws_sdk_sesv2::Client::new(&deliver);
+    let from = config.email_from.clone().expect("a sender");
+    let text = |t: &str| Content::builder().data(t).build().unwrap();
+    // An endpoint of the test's application, made by the harness (spared).
+    let (_, application) = config.push_applications.first().cloned().expect("an application");
+    let token = format!("chaos-token-{prefix}{}", "x".repeat(120));
+    let endpoint = aws_sdk_sns::Client::new(&admin_sdk)
+        .create_platform_endpoint()
+        .platform_application_arn(&application)
+        .token(&token)
+        .send()
+        .await
+        .expect("an endpoint")
+        .endpoint_arn
+        .expect("its ARN");
+    // An endpoint is its application's: the same token under another application is another
+    // endpoint (as AWS has it; moto would answer the first one).
+    let (_, other) = config.push_applications.get(1).cloned().expect("a second application");
+    let elsewhere = aws_sdk_sns::Client::new(&admin_sdk)
+        .create_platform_endpoint()
+        .platform_application_arn(&other)
+        .token(&token)
+        .send()
+        .await
+        .expect("an endpoint")
+        .endpoint_arn
+        .expect("its ARN");
+    assert_ne!(elsewhere, endpoint, "one endpoint per application");
+    assert!(elsewhere.contains(other.rsplit('/').next().unwrap()), "{elsewhere} is under {other}");
+    let sns = aws_sdk_sns::Client::new(&deliver);
+    tests::arm_chaos(&prefix, 11, 1.0).await;
+    let mut seen: std::collections::BTreeSet<String> = Default::default();
+    for round in 0..120 {
+        let subject = format!("chaos {prefix} {round}");
+        let to = format!("r{round}@example.com");
+        let message =
+            Message::builder().subject(text(&subject)).body(Body::builder().text(text("x")).build()).build();
+        let answer = ses
+            .send_email()
+            .from_email_address(&from)
+            .destination(Destination::builder().to_addresses(&to).build())
+            .content(EmailContent::builder().simple(message).build())
+            .set_configuration_set_name(config.ses_configuration_set.clone())
+            .send()
+            .await;
+        let sent = outbox.emails(&subject).await.len();
+        let e = answer.expect_err("chaos at rate 1 always fails a request");
+        let code = e.as_service_error().and_then(|s| s.meta().code()).unwrap_or("").to_string();
+        let text = format!("{e:?}");
+        let kind = if text.contains("answer lost") {
+            assert_eq!(sent, 1, "a lost answer's email was sent");
+            "SendEmail:lost"
+        } else {
+            assert_eq!(sent, 0, "{code}: a refused email was not sent");
+            match code.as_str() {
+                "TooManyRequestsException" => "SendEmail:throttle",
+                "InternalFailure" => "SendEmail:internal",
+                "MessageRejected" => {
+                    assert!(text.contains(&to), "SES's refusal quotes the address: {text}");
+                    "SendEmail:refused"
+                }
+                other => panic!("SES answered {other}: {text}"),
+            }
+        };
+        seen.insert(kind.into());
+
+        let before = outbox.pushes(std::slice::from_ref(&endpoint)).await.len();
+        let answer = sns.publish().target_arn(&endpoint).message(format!("m{round}")).send().await;
+        let pushed = outbox.pushes(std::slice::from_ref(&endpoint)).await.len() - before;
+        let e = answer.expect_err("chaos at rate 1 always fails a request");
+        let code = e.as_service_error().and_then(|s| s.meta().code()).unwrap_or("").to_string();
+        let text = format!("{e:?}");
+        let kind = if text.contains("answer lost") {
+            assert_eq!(pushed, 1, "a lost answer's push was sent");
+            "Publish:lost"
+        } else {
+            assert_eq!(pushed, 0, "{code}: a refused push was not sent");
+            match code.as_str() {
+                "Throttled" => "Publish:throttle",
+                "InternalError" => "Publish:internal",
+                "InvalidParameter" => {
+                    assert!(text.contains(&token), "SNS's refusal quotes the token: {text}");
+                    "Publish:refused"
+                }
+                other => panic!("SNS answered {other}: {text}"),
+            }
+        };
+        seen.insert(kind.into());
+        if seen.len() == 8 {
+            break;
+        }
+    }
+    tests::arm_chaos(&prefix, 11, 0.0).await;
+    assert_eq!(seen.len(), 8, "every kind on both: {seen:?}");
+}
+
 /// The write units the meter billed under `prefix` so far.
 async fn billed(prefix: &str) -> f64 {
     tests::metered(prefix).await["write_units"].as_f64().expect("write units")

@@ -9,13 +9,38 @@ use tests::Env;
 const BODY_MARK: &str = "body-marker-7f3a";
 const SUBJECT_MARK: &str = "subject-marker-91c2";
 
+/// A device token as FCM's look (about 160 characters), which SNS's refusals quote.
+const DEVICE_TOKEN: &str =
+    "fcm-privacy-3b1:APA91bPrivacyMarkerPrivacyMarkerPrivacyMarkerPrivacyMarkerPrivacyMarker";
+
 /// Every kind of request, carrying credentials, emails and bodies that must not be logged; and
 /// the error paths whose texts quote personal data: a mail server refusing an address (memory:
-/// the mailer quotes it as SES does), a callback URL carrying an address that cannot be reached.
+/// the mailer quotes it as SES does; moto: SES's MessageRejected quoting it), a push service
+/// refusing a device (moto: SNS's InvalidParameter quoting its token), DynamoDB refusing a
+/// device's item (moto: a ValidationException quoting its values), a callback URL carrying an
+/// address that cannot be reached.
 async fn run(env: &Env) {
     if let tests::outbox::Outbox::Memory { mailer, .. } = &env.outbox {
         mailer.reject("aaron.mcmullen@hypermedia.com.au");
     }
+    let user_1 = "11111111-1111-4111-8111-111111111111";
+    let register = || {
+        GatewayRequest::new("POST", "/users/{userId}/devices", &format!("/users/{user_1}/devices"))
+            .header("authorization", "Bearer demo-user-1-token")
+            .path_param("userId", user_1)
+            .body(json!({ "platform": "GCM", "token": DEVICE_TOKEN }).to_string())
+            .into_request()
+    };
+    if let Some(prefix) = &env.moto_prefix {
+        let set = env.configuration_set.as_deref().expect("a configuration set on moto");
+        tests::arm_ses_refusal(set, &["aaron.mcmullen@hypermedia.com.au"]).await;
+        tests::arm_sns_refusal(&format!("{prefix}GCM"), 100).await;
+        tests::arm_fault(&format!("{prefix}DirectoryTable"), "PutItem", 1, "ValidationException").await;
+        let refused = inbox::handle(&env.ports, register()).await;
+        assert!(refused.status().as_u16() >= 500, "DynamoDB refused the device: {}", body_text(&refused));
+    }
+    let registered = inbox::handle(&env.ports, register()).await;
+    assert!(registered.status().is_success(), "{}", body_text(&registered));
     let ni = |body: serde_json::Value, key: usize| {
         GatewayRequest::new("POST", "/rest/notification/send", "/rest/notification/send")
             .header("x-nextinteract-authtoken", "demo-admin-token")
@@ -92,7 +117,9 @@ async fn logs_hold_no_credentials_emails_or_message_bodies() {
         logs.contains("notification accepted") && logs.contains("fan-out finished"),
         "our own lines are in"
     );
-    assert!(logs.contains("email refused"), "the refused address ran");
+    assert!(logs.matches("email refused").count() >= 2, "the refused address ran, on memory and on moto");
+    assert!(logs.contains("push refused"), "SNS's refusal of the device ran");
+    assert!(logs.contains("One or more parameter values were invalid"), "DynamoDB's refusal ran");
     assert!(logs.contains("callback given up"), "the unreachable callback ran");
     for secret in [
         "demo-admin-token",
@@ -105,6 +132,8 @@ async fn logs_hold_no_credentials_emails_or_message_bodies() {
         "aaron.mcmullen",
         "@demo.example",
         "@private.example",
+        DEVICE_TOKEN,
+        "PrivacyMarker",
         BODY_MARK,
         SUBJECT_MARK,
     ] {
